@@ -1,0 +1,173 @@
+/*
+ * CSDPAKernels — innermost CPU micro-kernels for scaled-dot-product
+ * (flash) attention.  The tiling / flash-attention driver lives in Swift;
+ * this target only provides the per-tile hot loops.
+ *
+ * Conventions shared by every function below
+ * ------------------------------------------
+ *  - All matrices are row-major.  `ld*` is the row stride in ELEMENTS (not
+ *    bytes) and must be >= the number of columns actually touched.
+ *  - Any size >= 0 is accepted (rows/cols/depth need not be multiples of the
+ *    register tile).  A size of 0 is a no-op.  Edges are handled with masked
+ *    vector loads/stores or scalar tails: no function ever reads or writes an
+ *    element outside the described rows x cols windows.
+ *  - No alignment is required.  32-byte aligned buffers and strides that are
+ *    multiples of 8 floats are slightly faster.  Avoid row strides that are
+ *    large powers of two (>= 1024 floats) for the packed K^T tile and the
+ *    score tile: they alias in L1.
+ *  - Output buffers must not overlap input buffers (except where a function
+ *    explicitly works in place).
+ *  - Every function is reentrant and thread-safe (no global mutable state
+ *    besides the one-time ISA selection, which is done with an atomic).
+ *  - The implementation (ISA variant) is chosen once, at the first call of
+ *    any function: AVX2+FMA(+F16C) on x86-64 CPUs that support it, otherwise
+ *    a portable C implementation (auto-vectorized by the compiler; this is
+ *    also what runs on arm64).  Per call the dispatch costs one atomic load
+ *    and one indirect call.
+ *
+ * Recommended tiling (measured on Zen, AVX2, see report):
+ *    head dim E <= 64 : Br = 96 query rows, Bc = 128 key columns
+ *    head dim E  > 64 : Br = 96 query rows, Bc = 64  key columns
+ *  Br a multiple of 6 and Bc / E multiples of 16 hit the full 6x16 register
+ *  tile everywhere; other sizes work but are a bit slower at the edges.
+ */
+#ifndef CSDPA_KERNELS_H
+#define CSDPA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* ISA selection                                                           */
+/* ---------------------------------------------------------------------- */
+
+/* Name of the implementation in use: "avx2+fma" or "portable".  Triggers the
+ * one-time CPU detection if it has not happened yet.  The returned string is
+ * static. */
+const char *sdpa_kernels_isa(void);
+
+/* on != 0: force the portable C implementation (for testing / comparison).
+ * on == 0: go back to the best implementation for this CPU.
+ * Thread-safe (atomic), but calls already in flight on other threads finish
+ * with the variant they started with; intended for tests, not hot paths. */
+void sdpa_kernels_force_portable(int on);
+
+/* ---------------------------------------------------------------------- */
+/* GEMM tiles                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* Scores tile:  S[r][c] = scale * sum_{e < depth} Q[r][e] * Kt[e][c]
+ *   for 0 <= r < rows, 0 <= c < cols.
+ *   q  : rows  x depth, row stride ldq   (query rows, as stored)
+ *   kt : depth x cols,  row stride ldkt  (K tile packed TRANSPOSED, i.e.
+ *        contiguous along keys; produce it with sdpa_pack_kt_*)
+ *   s  : rows  x cols,  row stride lds   (overwritten, not accumulated)
+ * depth is the head dimension (1..256 typical; any value >= 0 works, depth 0
+ * writes zeros).  Kt is transposed so that the inner loop broadcasts one Q
+ * element and multiplies it with contiguous vectors of keys: the AVX2
+ * variant uses a 6x16 register tile (12 ymm accumulators).
+ * Pick ldkt = cols rounded up to a multiple of 8 (the pack routines write
+ * exactly cols columns, padding is never read). */
+void sdpa_qk_tile(int rows, int cols, int depth,
+                  const float *q, ptrdiff_t ldq,
+                  const float *kt, ptrdiff_t ldkt,
+                  float scale,
+                  float *s, ptrdiff_t lds);
+
+/* Output accumulation tile:  O[r][d] += sum_{c < cols} P[r][c] * V[c][d]
+ *   for 0 <= r < rows, 0 <= d < dv.
+ *   p : rows x cols, row stride ldp  (probabilities from sdpa_softmax_tile)
+ *   v : cols x dv,   row stride ldv  (value rows, as stored: no packing)
+ *   o : rows x dv,   row stride ldo  (ACCUMULATED into; read-modify-write)
+ * dv is the value head dimension (1..256 typical).  Same 6x16 register tile
+ * as sdpa_qk_tile, the reduction runs over the key index c. */
+void sdpa_pv_tile(int rows, int cols, int dv,
+                  const float *p, ptrdiff_t ldp,
+                  const float *v, ptrdiff_t ldv,
+                  float *o, ptrdiff_t ldo);
+
+/* ---------------------------------------------------------------------- */
+/* Packing K^T                                                             */
+/* ---------------------------------------------------------------------- */
+
+/* Kt[e][c] = K[c][e]  for 0 <= c < cols, 0 <= e < depth.
+ *   k  : cols  x depth, row stride ldk  (key rows as stored)
+ *   kt : depth x cols,  row stride ldkt (output, ldkt >= cols)
+ * Vectorized 8x8 transposes.  The f16/bf16 variants take raw IEEE binary16
+ * / bfloat16 bit patterns and convert to float while transposing (exact). */
+void sdpa_pack_kt_f32(int cols, int depth,
+                      const float *k, ptrdiff_t ldk,
+                      float *kt, ptrdiff_t ldkt);
+void sdpa_pack_kt_f16(int cols, int depth,
+                      const uint16_t *k, ptrdiff_t ldk,
+                      float *kt, ptrdiff_t ldkt);
+void sdpa_pack_kt_bf16(int cols, int depth,
+                       const uint16_t *k, ptrdiff_t ldk,
+                       float *kt, ptrdiff_t ldkt);
+
+/* ---------------------------------------------------------------------- */
+/* Row converters (n contiguous elements, src and dst must not overlap)    */
+/* ---------------------------------------------------------------------- */
+
+/* IEEE binary16 -> float32 (exact, subnormals/inf/NaN handled; F16C). */
+void sdpa_convert_f16_to_f32(size_t n, const uint16_t *src, float *dst);
+/* float32 -> IEEE binary16, round to nearest even; overflow -> +-inf,
+ * inf preserved, NaN stays NaN (quieted, sign kept). */
+void sdpa_convert_f32_to_f16(size_t n, const float *src, uint16_t *dst);
+/* bfloat16 -> float32 (exact: bits << 16). */
+void sdpa_convert_bf16_to_f32(size_t n, const uint16_t *src, float *dst);
+/* float32 -> bfloat16, round to nearest even; overflow -> +-inf, inf
+ * preserved, NaN stays NaN (quiet bit set, sign kept). */
+void sdpa_convert_f32_to_bf16(size_t n, const float *src, uint16_t *dst);
+
+/* ---------------------------------------------------------------------- */
+/* Online softmax                                                          */
+/* ---------------------------------------------------------------------- */
+
+/* One online-softmax step on a rows x cols score tile (flash attention).
+ *   s      : rows x cols, row stride lds.  In: scores already scaled and
+ *            biased, -INFINITY = masked.  Out: p = exp(s - m) (in place).
+ *   rowMax : rows values, running max m (initialize to -INFINITY).
+ *   rowSum : rows values, running sum l (initialize to 0).
+ *   o      : rows x dv, row stride ldo, running (unnormalized) output;
+ *            rescaled by alpha.  o may be NULL when dv == 0.
+ * For each row r:
+ *   mOld = rowMax[r];  mNew = max(mOld, max_c s[r][c])   (NaN ignored)
+ *   mUse = (mNew == -inf) ? 0 : mNew
+ *   s[r][c] = exp(s[r][c] - mUse)   (exp(-inf) is exactly 0, NaN stays NaN)
+ *   alpha = exp(mOld - mUse)        (0 if mOld == -inf, never NaN)
+ *   rowSum[r] = rowSum[r]*alpha + sum_c s[r][c]
+ *   o[r][0..dv) *= alpha            (skipped when alpha == 1)
+ *   rowMax[r] = mNew
+ * NaN scores do not take part in the max but do propagate (p = NaN, so the
+ * row sum and, through sdpa_pv_tile, the output row become NaN).  A +inf
+ * score yields NaN for that row (inf - inf), like the reference formula.
+ * exp: range reduction + degree-7 polynomial, <= 2 ulp relative error for
+ * results >= FLT_MIN; arguments below ln(FLT_MIN) ~ -87.34 give exactly 0
+ * (no denormals), arguments above ln(FLT_MAX) give +inf. */
+void sdpa_softmax_tile(int rows, int cols,
+                       float *s, ptrdiff_t lds,
+                       float *rowMax, float *rowSum,
+                       float *o, ptrdiff_t ldo, int dv);
+
+/* Final normalization of a flash-attention output tile:
+ *   o[r][d] *= 1 / rowSum[r]   for 0 <= r < rows, 0 <= d < dv.
+ * Rows with rowSum[r] == 0 (every key masked) are set to 0 (not NaN);
+ * a driver that wants NaN for fully masked rows must check rowSum itself. */
+void sdpa_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo,
+                         const float *rowSum);
+
+/* y[i] = exp(x[i]) for i < n with exactly the same vectorized exp as
+ * sdpa_softmax_tile (same special-value rules).  Exposed for tests and for
+ * drivers that need the kernel's exp elsewhere.  x and y may be equal. */
+void sdpa_exp_f32(size_t n, const float *x, float *y);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CSDPA_KERNELS_H */

@@ -1,0 +1,496 @@
+/* x86-64 AVX2 + FMA (+ F16C) implementation.  The target is compiled with no
+ * special flags, so every function carries a target attribute; the whole
+ * file is selected at run time by dispatch.c only when the CPU supports
+ * avx2, fma and f16c. */
+#if defined(__x86_64__) || defined(_M_X64)
+
+#include <immintrin.h>
+
+#include "CSDPAKernels.h"
+#include "sdpa_internal.h"
+
+#define AVX2_FN static __attribute__((target("avx2,fma,f16c")))
+#define AVX2_INL                                                               \
+    static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+/* Lane mask with the first n (0..8) lanes active. */
+static const int32_t sdpa_mask_tbl[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                          0,  0,  0,  0,  0,  0,  0,  0};
+AVX2_INL __m256i tail_mask(int n) {
+    return _mm256_loadu_si256((const __m256i *)(sdpa_mask_tbl + 8 - n));
+}
+
+/* ====================================================================== */
+/* GEMM micro-kernel: MR x (8*NV) register tile, MR <= 6, NV <= 2.         */
+/*   C (= scale*AB | += AB),  A: MR x K (broadcast elements),              */
+/*   B: K x (8*NV) (contiguous vectors).  If MASK, the last vector column  */
+/*   is partial (lanes given by m) and is loaded/stored with vmaskmov.     */
+/* ====================================================================== */
+AVX2_INL void ukr(const int MR, const int NV, const int MASK, const int ACC,
+                  int K, const float *A, ptrdiff_t lda, const float *B,
+                  ptrdiff_t ldb, float *C, ptrdiff_t ldc, float scale,
+                  __m256i m) {
+    __m256 acc[6][2];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NV; j++) acc[i][j] = _mm256_setzero_ps();
+
+    const float *a0 = A;
+    const float *a1 = A + 1 * lda;
+    const float *a2 = A + 2 * lda;
+    const float *a3 = A + 3 * lda;
+    const float *a4 = A + 4 * lda;
+    const float *a5 = A + 5 * lda;
+    const float *b = B;
+    for (int k = 0; k < K; k++) {
+        __m256 bv[2];
+        if (NV == 1) {
+            bv[0] = MASK ? _mm256_maskload_ps(b, m) : _mm256_loadu_ps(b);
+        } else {
+            bv[0] = _mm256_loadu_ps(b);
+            bv[1] = MASK ? _mm256_maskload_ps(b + 8, m) : _mm256_loadu_ps(b + 8);
+        }
+        b += ldb;
+#define SDPA_ROW(I, AP)                                                        \
+    if (MR > I) {                                                              \
+        __m256 av = _mm256_broadcast_ss(AP + k);                               \
+        acc[I][0] = _mm256_fmadd_ps(av, bv[0], acc[I][0]);                     \
+        if (NV == 2) acc[I][1] = _mm256_fmadd_ps(av, bv[1], acc[I][1]);        \
+    }
+        SDPA_ROW(0, a0)
+        SDPA_ROW(1, a1)
+        SDPA_ROW(2, a2)
+        SDPA_ROW(3, a3)
+        SDPA_ROW(4, a4)
+        SDPA_ROW(5, a5)
+#undef SDPA_ROW
+    }
+
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (int i = 0; i < MR; i++) {
+        float *c = C + i * ldc;
+        for (int j = 0; j < NV; j++) {
+            const int last_masked = MASK && j == NV - 1;
+            __m256 r = acc[i][j];
+            if (ACC) {
+                __m256 old = last_masked ? _mm256_maskload_ps(c + 8 * j, m)
+                                         : _mm256_loadu_ps(c + 8 * j);
+                r = _mm256_add_ps(old, r);
+            } else {
+                r = _mm256_mul_ps(r, vs);
+            }
+            if (last_masked)
+                _mm256_maskstore_ps(c + 8 * j, m, r);
+            else
+                _mm256_storeu_ps(c + 8 * j, r);
+        }
+    }
+}
+
+/* One column panel (8*NV wide) for all M rows: the B panel (K x 16 floats)
+ * stays in L1 while the rows stream past it. */
+AVX2_INL void gemm_panel(const int NV, const int MASK, const int ACC, int M,
+                         int K, const float *A, ptrdiff_t lda, const float *B,
+                         ptrdiff_t ldb, float *C, ptrdiff_t ldc, float scale,
+                         __m256i m) {
+    int i = 0;
+    for (; i + 6 <= M; i += 6)
+        ukr(6, NV, MASK, ACC, K, A + i * lda, lda, B, ldb, C + i * ldc, ldc,
+            scale, m);
+    const float *Ai = A + i * lda;
+    float *Ci = C + i * ldc;
+    switch (M - i) {
+    case 5: ukr(5, NV, MASK, ACC, K, Ai, lda, B, ldb, Ci, ldc, scale, m); break;
+    case 4: ukr(4, NV, MASK, ACC, K, Ai, lda, B, ldb, Ci, ldc, scale, m); break;
+    case 3: ukr(3, NV, MASK, ACC, K, Ai, lda, B, ldb, Ci, ldc, scale, m); break;
+    case 2: ukr(2, NV, MASK, ACC, K, Ai, lda, B, ldb, Ci, ldc, scale, m); break;
+    case 1: ukr(1, NV, MASK, ACC, K, Ai, lda, B, ldb, Ci, ldc, scale, m); break;
+    default: break;
+    }
+}
+
+AVX2_INL void gemm(const int ACC, int M, int N, int K, const float *A,
+                   ptrdiff_t lda, const float *B, ptrdiff_t ldb, float *C,
+                   ptrdiff_t ldc, float scale) {
+    if (M <= 0 || N <= 0) return;
+    if (K < 0) K = 0;
+    const __m256i all = _mm256_set1_epi32(-1);
+    int j = 0;
+    for (; j + 16 <= N; j += 16)
+        gemm_panel(2, 0, ACC, M, K, A, lda, B + j, ldb, C + j, ldc, scale, all);
+    int rem = N - j;
+    if (rem > 8)
+        gemm_panel(2, 1, ACC, M, K, A, lda, B + j, ldb, C + j, ldc, scale,
+                   tail_mask(rem - 8));
+    else if (rem == 8)
+        gemm_panel(1, 0, ACC, M, K, A, lda, B + j, ldb, C + j, ldc, scale, all);
+    else if (rem > 0)
+        gemm_panel(1, 1, ACC, M, K, A, lda, B + j, ldb, C + j, ldc, scale,
+                   tail_mask(rem));
+}
+
+AVX2_FN void a_qk_tile(int rows, int cols, int depth, const float *q,
+                       ptrdiff_t ldq, const float *kt, ptrdiff_t ldkt,
+                       float scale, float *s, ptrdiff_t lds) {
+    gemm(0, rows, cols, depth, q, ldq, kt, ldkt, s, lds, scale);
+}
+
+AVX2_FN void a_pv_tile(int rows, int cols, int dv, const float *p,
+                       ptrdiff_t ldp, const float *v, ptrdiff_t ldv, float *o,
+                       ptrdiff_t ldo) {
+    gemm(1, rows, dv, cols, p, ldp, v, ldv, o, ldo, 1.0f);
+}
+
+/* ====================================================================== */
+/* Packing K^T with 8x8 register transposes                               */
+/* ====================================================================== */
+AVX2_INL void tr8x8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    __m256 t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    __m256 t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    __m256 t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    __m256 t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44);
+    __m256 u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44);
+    __m256 u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44);
+    __m256 u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44);
+    __m256 u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+enum { KIND_F32 = 0, KIND_F16 = 1, KIND_BF16 = 2 };
+
+AVX2_INL __m256 load8(const int kind, const void *base, ptrdiff_t idx) {
+    if (kind == KIND_F32) return _mm256_loadu_ps((const float *)base + idx);
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)base + idx));
+    if (kind == KIND_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+AVX2_INL float load1(const int kind, const void *base, ptrdiff_t idx) {
+    if (kind == KIND_F32) return ((const float *)base)[idx];
+    if (kind == KIND_F16) return sdpa_half_to_float(((const uint16_t *)base)[idx]);
+    return sdpa_bf16_to_float(((const uint16_t *)base)[idx]);
+}
+
+AVX2_INL void pack_kt(const int kind, int cols, int depth, const void *k,
+                      ptrdiff_t ldk, float *kt, ptrdiff_t ldkt) {
+    int c0 = 0;
+    for (; c0 + 8 <= cols; c0 += 8) {
+        int e0 = 0;
+        for (; e0 + 8 <= depth; e0 += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = load8(kind, k, (ptrdiff_t)(c0 + i) * ldk + e0);
+            tr8x8(r);
+            for (int j = 0; j < 8; j++)
+                _mm256_storeu_ps(kt + (ptrdiff_t)(e0 + j) * ldkt + c0, r[j]);
+        }
+        for (int e = e0; e < depth; e++)
+            for (int i = 0; i < 8; i++)
+                kt[(ptrdiff_t)e * ldkt + c0 + i] =
+                    load1(kind, k, (ptrdiff_t)(c0 + i) * ldk + e);
+    }
+    if (c0 < cols)
+        for (int e = 0; e < depth; e++)
+            for (int c = c0; c < cols; c++)
+                kt[(ptrdiff_t)e * ldkt + c] = load1(kind, k, (ptrdiff_t)c * ldk + e);
+}
+
+AVX2_FN void a_pack_kt_f32(int cols, int depth, const float *k, ptrdiff_t ldk,
+                           float *kt, ptrdiff_t ldkt) {
+    pack_kt(KIND_F32, cols, depth, k, ldk, kt, ldkt);
+}
+AVX2_FN void a_pack_kt_f16(int cols, int depth, const uint16_t *k,
+                           ptrdiff_t ldk, float *kt, ptrdiff_t ldkt) {
+    pack_kt(KIND_F16, cols, depth, k, ldk, kt, ldkt);
+}
+AVX2_FN void a_pack_kt_bf16(int cols, int depth, const uint16_t *k,
+                            ptrdiff_t ldk, float *kt, ptrdiff_t ldkt) {
+    pack_kt(KIND_BF16, cols, depth, k, ldk, kt, ldkt);
+}
+
+/* ====================================================================== */
+/* Converters                                                             */
+/* ====================================================================== */
+AVX2_FN void a_f16_to_f32(size_t n, const uint16_t *src, float *dst) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++) dst[i] = sdpa_half_to_float(src[i]);
+}
+
+AVX2_FN void a_f32_to_f16(size_t n, const float *src, uint16_t *dst) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) dst[i] = sdpa_float_to_half(src[i]);
+}
+
+AVX2_FN void a_bf16_to_f32(size_t n, const uint16_t *src, float *dst) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, load8(KIND_BF16, src, (ptrdiff_t)i));
+    for (; i < n; i++) dst[i] = sdpa_bf16_to_float(src[i]);
+}
+
+AVX2_FN void a_f32_to_bf16(size_t n, const float *src, uint16_t *dst) {
+    const __m256i absm = _mm256_set1_epi32(0x7FFFFFFF);
+    const __m256i inf = _mm256_set1_epi32(0x7F800000);
+    const __m256i rnd = _mm256_set1_epi32(0x7FFF);
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i qbit = _mm256_set1_epi32(0x00400000);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i x = _mm256_castps_si256(_mm256_loadu_ps(src + i));
+        __m256i isnan = _mm256_cmpgt_epi32(_mm256_and_si256(x, absm), inf);
+        __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), one);
+        __m256i r = _mm256_add_epi32(_mm256_add_epi32(x, rnd), lsb);
+        r = _mm256_blendv_epi8(r, _mm256_or_si256(x, qbit), isnan);
+        r = _mm256_srli_epi32(r, 16);
+        __m256i packed = _mm256_packus_epi32(r, r);          /* per 128 lane */
+        packed = _mm256_permute4x64_epi64(packed, 0x08);     /* lanes 0,2 */
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_castsi256_si128(packed));
+    }
+    for (; i < n; i++) dst[i] = sdpa_float_to_bf16(src[i]);
+}
+
+/* ====================================================================== */
+/* exp and softmax                                                        */
+/* ====================================================================== */
+
+/* Fast path, valid for x <= 88.376 (n <= 127) or NaN.  Same reduction and
+ * polynomial as sdpa_exp_scalar, 16 vector ops:
+ *  - x is clamped from below to -88 (NaN kept: vmaxps returns its 2nd
+ *    operand when either is NaN).  For x <= -87.68 the rounded n is -127,
+ *    and the magic constant 1.5*2^23 + 127 makes the low 9 bits of t equal
+ *    n + 127 = 0, so 2^n = bits(t) << 23 is +0.0 and the result is exactly
+ *    0 (this covers -inf).  For -87.68 < x < ln(FLT_MIN) the result is the
+ *    (subnormal) true value.
+ *  - (1 + y) * 2^n is folded into one FMA. */
+AVX2_INL __m256 exp8_fast(__m256 x) {
+    const __m256 magic = _mm256_set1_ps(12583039.0f);
+    x = _mm256_max_ps(_mm256_set1_ps(-88.0f), x);
+    __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(SDPA_LOG2E), magic);
+    __m256 n = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SDPA_LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SDPA_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    __m256 r2 = _mm256_mul_ps(r, r);
+    __m256 y = _mm256_fmadd_ps(p, r2, r);                 /* e^r - 1 */
+    __m256 pow2n = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23));
+    return _mm256_fmadd_ps(y, pow2n, pow2n);              /* (1+y) * 2^n */
+}
+
+/* Full-range version (x up to +inf): clamps, splits 2^n into two factors;
+ * same results as sdpa_exp_scalar. */
+AVX2_INL __m256 exp8_safe(__m256 x) {
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    __m256 xc = _mm256_min_ps(_mm256_set1_ps(SDPA_EXP_HI), x); /* NaN kept */
+    xc = _mm256_max_ps(_mm256_set1_ps(SDPA_EXP_CLAMP), xc);
+    __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(SDPA_LOG2E), magic);
+    __m256 n = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SDPA_LN2_HI), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SDPA_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    __m256 r2 = _mm256_mul_ps(r, r);
+    __m256 y = _mm256_fmadd_ps(p, r2, r);
+    __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(magic));
+    __m256i n1 = _mm256_srai_epi32(ni, 1);
+    __m256i n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    y = _mm256_mul_ps(_mm256_fmadd_ps(y, s1, s1), s2);
+    __m256 zero = _mm256_cmp_ps(n, _mm256_set1_ps(-127.0f), _CMP_LE_OQ); /* not NaN */
+    y = _mm256_andnot_ps(zero, y);
+    __m256 over = _mm256_cmp_ps(x, _mm256_set1_ps(SDPA_EXP_HI), _CMP_GT_OQ);
+    return _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), over);
+}
+
+AVX2_INL __m256 exp8(__m256 x) {
+    __m256 big = _mm256_cmp_ps(x, _mm256_set1_ps(88.0f), _CMP_GT_OQ);
+    if (__builtin_expect(!_mm256_testz_ps(big, big), 0)) return exp8_safe(x);
+    return exp8_fast(x);
+}
+
+AVX2_FN void a_exp_f32(size_t n, const float *x, float *y) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        __m256i m = tail_mask((int)(n - i));
+        _mm256_maskstore_ps(y + i, m, exp8(_mm256_maskload_ps(x + i, m)));
+    }
+}
+
+AVX2_INL float hmax8(__m256 v) {
+    __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_max_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+AVX2_INL float hsum8(__m256 v) {
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+
+/* row *= a for n floats */
+AVX2_INL void scale_row(float *row, int n, __m256 va) {
+    int d = 0;
+    for (; d + 8 <= n; d += 8)
+        _mm256_storeu_ps(row + d, _mm256_mul_ps(_mm256_loadu_ps(row + d), va));
+    if (d < n) {
+        __m256i m = tail_mask(n - d);
+        _mm256_maskstore_ps(row + d, m, _mm256_mul_ps(_mm256_maskload_ps(row + d, m), va));
+    }
+}
+
+/* Rows are processed in chunks: first all row maxima, then all exp passes,
+ * then the per-row state (alpha = exp(mOld - mUse) vectorized over rows),
+ * then the O rescaling.  This keeps the horizontal reductions and the
+ * scalar per-row work off the critical path of the exp loop. */
+#define SM_CHUNK 64
+AVX2_FN void a_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
+                            float *rowMax, float *rowSum, float *o,
+                            ptrdiff_t ldo, int dv) {
+    const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
+    if (cols < 0) cols = 0;
+    const int rem = cols & 7;
+    const __m256i tm = tail_mask(rem);
+    float mnew[SM_CHUNK], mold[SM_CHUNK], muse[SM_CHUNK], alpha[SM_CHUNK],
+        sums[SM_CHUNK];
+    for (int r0 = 0; r0 < rows; r0 += SM_CHUNK) {
+        const int nr = rows - r0 < SM_CHUNK ? rows - r0 : SM_CHUNK;
+
+        /* pass 1: row maxima.  vmaxps returns its 2nd operand when either
+         * is NaN, so NaN scores are skipped. */
+        for (int i = 0; i < nr; i++) {
+            const float *sr = s + (ptrdiff_t)(r0 + i) * lds;
+            __m256 m0 = ninf, m1 = ninf;
+            int c = 0;
+            for (; c + 16 <= cols; c += 16) {
+                m0 = _mm256_max_ps(_mm256_loadu_ps(sr + c), m0);
+                m1 = _mm256_max_ps(_mm256_loadu_ps(sr + c + 8), m1);
+            }
+            if (c + 8 <= cols) {
+                m0 = _mm256_max_ps(_mm256_loadu_ps(sr + c), m0);
+                c += 8;
+            }
+            if (rem) {
+                __m256 v = _mm256_blendv_ps(ninf, _mm256_maskload_ps(sr + c, tm),
+                                            _mm256_castsi256_ps(tm));
+                m1 = _mm256_max_ps(v, m1);
+            }
+            const float m = hmax8(_mm256_max_ps(m0, m1));
+            const float mo = rowMax[r0 + i];
+            const float mn = m > mo ? m : mo;
+            mold[i] = mo;
+            mnew[i] = mn;
+            muse[i] = (mn == -__builtin_inff()) ? 0.0f : mn;
+        }
+
+        /* pass 2: p = exp(s - mUse) in place + row sums.  s <= mUse, so the
+         * argument is <= 0 (or NaN / -inf) and the fast exp path is valid. */
+        for (int i = 0; i < nr; i++) {
+            float *sr = s + (ptrdiff_t)(r0 + i) * lds;
+            const __m256 vm = _mm256_set1_ps(muse[i]);
+            __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+            int c = 0;
+            for (; c + 16 <= cols; c += 16) {
+                __m256 p0 = exp8_fast(_mm256_sub_ps(_mm256_loadu_ps(sr + c), vm));
+                __m256 p1 = exp8_fast(_mm256_sub_ps(_mm256_loadu_ps(sr + c + 8), vm));
+                _mm256_storeu_ps(sr + c, p0);
+                _mm256_storeu_ps(sr + c + 8, p1);
+                s0 = _mm256_add_ps(s0, p0);
+                s1 = _mm256_add_ps(s1, p1);
+            }
+            if (c + 8 <= cols) {
+                __m256 p0 = exp8_fast(_mm256_sub_ps(_mm256_loadu_ps(sr + c), vm));
+                _mm256_storeu_ps(sr + c, p0);
+                s0 = _mm256_add_ps(s0, p0);
+                c += 8;
+            }
+            if (rem) {
+                __m256 v = _mm256_blendv_ps(ninf, _mm256_maskload_ps(sr + c, tm),
+                                            _mm256_castsi256_ps(tm));
+                __m256 p1 = exp8_fast(_mm256_sub_ps(v, vm)); /* masked lanes -> 0 */
+                _mm256_maskstore_ps(sr + c, tm, p1);
+                s1 = _mm256_add_ps(s1, p1);
+            }
+            sums[i] = hsum8(_mm256_add_ps(s0, s1));
+        }
+
+        /* per-row state: alpha = exp(mOld - mUse) (<= 0: fast path valid;
+         * mOld = -inf gives exactly 0, never NaN). */
+        for (int i = 0; i < nr; i += 8) {
+            if (nr - i >= 8) {
+                __m256 a = exp8_fast(_mm256_sub_ps(_mm256_loadu_ps(mold + i),
+                                                   _mm256_loadu_ps(muse + i)));
+                _mm256_storeu_ps(alpha + i, a);
+            } else {
+                __m256i m = tail_mask(nr - i);
+                __m256 a = exp8_fast(_mm256_sub_ps(_mm256_maskload_ps(mold + i, m),
+                                                   _mm256_maskload_ps(muse + i, m)));
+                _mm256_maskstore_ps(alpha + i, m, a);
+            }
+        }
+        for (int i = 0; i < nr; i++) {
+            rowSum[r0 + i] = rowSum[r0 + i] * alpha[i] + sums[i];
+            rowMax[r0 + i] = mnew[i];
+        }
+        if (dv > 0)
+            for (int i = 0; i < nr; i++)
+                if (alpha[i] != 1.0f)
+                    scale_row(o + (ptrdiff_t)(r0 + i) * ldo, dv,
+                              _mm256_set1_ps(alpha[i]));
+    }
+}
+
+AVX2_FN void a_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo,
+                              const float *rowSum) {
+    for (int r = 0; r < rows; r++) {
+        float *orow = o + (ptrdiff_t)r * ldo;
+        const float l = rowSum[r];
+        if (l == 0.0f) {
+            for (int d = 0; d < dv; d++) orow[d] = 0.0f;
+        } else {
+            scale_row(orow, dv, _mm256_set1_ps(1.0f / l));
+        }
+    }
+}
+
+const sdpa_kernel_table sdpa_avx2_table = {
+    "avx2+fma",
+    a_qk_tile, a_pv_tile,
+    a_pack_kt_f32, a_pack_kt_f16, a_pack_kt_bf16,
+    a_f16_to_f32, a_f32_to_f16, a_bf16_to_f32, a_f32_to_bf16,
+    a_softmax_tile, a_normalize_tile, a_exp_f32,
+};
+
+#endif /* x86-64 */

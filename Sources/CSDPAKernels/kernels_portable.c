@@ -1,0 +1,198 @@
+/* Portable C implementation.  Written so that clang/gcc auto-vectorize the
+ * hot loops at -O2 for whatever baseline ISA the target has (SSE2 on
+ * x86-64, NEON on arm64): fixed-width inner loops over local accumulator
+ * arrays, branchless exp. */
+#include "CSDPAKernels.h"
+#include "sdpa_internal.h"
+
+#define P_MR 4
+#define P_NR 16
+
+/* C[r][c] (= scale * | +=) sum_k A[r][k] * B[k][c] over an mr x nr block,
+ * generic edges. */
+static void p_block_edge(int mr, int nr, int K, const float *A, ptrdiff_t lda,
+                         const float *B, ptrdiff_t ldb, float *C,
+                         ptrdiff_t ldc, float scale, int accumulate) {
+    for (int i = 0; i < mr; i++) {
+        float acc[P_NR];
+        for (int j = 0; j < P_NR; j++) acc[j] = 0.0f;
+        for (int k = 0; k < K; k++) {
+            float a = A[i * lda + k];
+            const float *b = B + (ptrdiff_t)k * ldb;
+            for (int j = 0; j < nr; j++) acc[j] += a * b[j];
+        }
+        float *c = C + i * ldc;
+        if (accumulate)
+            for (int j = 0; j < nr; j++) c[j] += acc[j];
+        else
+            for (int j = 0; j < nr; j++) c[j] = scale * acc[j];
+    }
+}
+
+static void p_block_full(int K, const float *A, ptrdiff_t lda, const float *B,
+                         ptrdiff_t ldb, float *C, ptrdiff_t ldc, float scale,
+                         int accumulate) {
+    float acc[P_MR][P_NR];
+    for (int i = 0; i < P_MR; i++)
+        for (int j = 0; j < P_NR; j++) acc[i][j] = 0.0f;
+    for (int k = 0; k < K; k++) {
+        const float *b = B + (ptrdiff_t)k * ldb;
+        for (int i = 0; i < P_MR; i++) {
+            float a = A[i * lda + k];
+            for (int j = 0; j < P_NR; j++) acc[i][j] += a * b[j];
+        }
+    }
+    for (int i = 0; i < P_MR; i++) {
+        float *c = C + i * ldc;
+        if (accumulate)
+            for (int j = 0; j < P_NR; j++) c[j] += acc[i][j];
+        else
+            for (int j = 0; j < P_NR; j++) c[j] = scale * acc[i][j];
+    }
+}
+
+static void p_gemm(int M, int N, int K, const float *A, ptrdiff_t lda,
+                   const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
+                   float scale, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+    if (K < 0) K = 0;
+    for (int j = 0; j < N; j += P_NR) {
+        int nr = N - j < P_NR ? N - j : P_NR;
+        int i = 0;
+        if (nr == P_NR)
+            for (; i + P_MR <= M; i += P_MR)
+                p_block_full(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j,
+                             ldc, scale, accumulate);
+        for (; i < M; i += P_MR) {
+            int mr = M - i < P_MR ? M - i : P_MR;
+            p_block_edge(mr, nr, K, A + i * lda, lda, B + j, ldb,
+                         C + i * ldc + j, ldc, scale, accumulate);
+        }
+    }
+}
+
+static void p_qk_tile(int rows, int cols, int depth, const float *q,
+                      ptrdiff_t ldq, const float *kt, ptrdiff_t ldkt,
+                      float scale, float *s, ptrdiff_t lds) {
+    p_gemm(rows, cols, depth, q, ldq, kt, ldkt, s, lds, scale, 0);
+}
+
+static void p_pv_tile(int rows, int cols, int dv, const float *p,
+                      ptrdiff_t ldp, const float *v, ptrdiff_t ldv, float *o,
+                      ptrdiff_t ldo) {
+    p_gemm(rows, dv, cols, p, ldp, v, ldv, o, ldo, 1.0f, 1);
+}
+
+/* ---- packing: blocked transpose for cache friendliness ---- */
+#define P_TB 8
+static void p_pack_kt_f32(int cols, int depth, const float *k, ptrdiff_t ldk,
+                          float *kt, ptrdiff_t ldkt) {
+    for (int c0 = 0; c0 < cols; c0 += P_TB)
+        for (int e0 = 0; e0 < depth; e0 += P_TB) {
+            int c1 = c0 + P_TB < cols ? c0 + P_TB : cols;
+            int e1 = e0 + P_TB < depth ? e0 + P_TB : depth;
+            for (int e = e0; e < e1; e++)
+                for (int c = c0; c < c1; c++)
+                    kt[e * ldkt + c] = k[c * ldk + e];
+        }
+}
+static void p_pack_kt_f16(int cols, int depth, const uint16_t *k,
+                          ptrdiff_t ldk, float *kt, ptrdiff_t ldkt) {
+    for (int c0 = 0; c0 < cols; c0 += P_TB)
+        for (int e0 = 0; e0 < depth; e0 += P_TB) {
+            int c1 = c0 + P_TB < cols ? c0 + P_TB : cols;
+            int e1 = e0 + P_TB < depth ? e0 + P_TB : depth;
+            for (int e = e0; e < e1; e++)
+                for (int c = c0; c < c1; c++)
+                    kt[e * ldkt + c] = sdpa_half_to_float(k[c * ldk + e]);
+        }
+}
+static void p_pack_kt_bf16(int cols, int depth, const uint16_t *k,
+                           ptrdiff_t ldk, float *kt, ptrdiff_t ldkt) {
+    for (int c0 = 0; c0 < cols; c0 += P_TB)
+        for (int e0 = 0; e0 < depth; e0 += P_TB) {
+            int c1 = c0 + P_TB < cols ? c0 + P_TB : cols;
+            int e1 = e0 + P_TB < depth ? e0 + P_TB : depth;
+            for (int e = e0; e < e1; e++)
+                for (int c = c0; c < c1; c++)
+                    kt[e * ldkt + c] = sdpa_bf16_to_float(k[c * ldk + e]);
+        }
+}
+
+/* ---- converters ---- */
+static void p_f16_to_f32(size_t n, const uint16_t *src, float *dst) {
+    for (size_t i = 0; i < n; i++) dst[i] = sdpa_half_to_float(src[i]);
+}
+static void p_f32_to_f16(size_t n, const float *src, uint16_t *dst) {
+    for (size_t i = 0; i < n; i++) dst[i] = sdpa_float_to_half(src[i]);
+}
+static void p_bf16_to_f32(size_t n, const uint16_t *src, float *dst) {
+    for (size_t i = 0; i < n; i++) dst[i] = sdpa_bf16_to_float(src[i]);
+}
+static void p_f32_to_bf16(size_t n, const float *src, uint16_t *dst) {
+    for (size_t i = 0; i < n; i++) dst[i] = sdpa_float_to_bf16(src[i]);
+}
+
+/* ---- softmax ---- */
+static void p_exp_f32(size_t n, const float *x, float *y) {
+    for (size_t i = 0; i < n; i++) y[i] = sdpa_exp_scalar(x[i]);
+}
+
+static void p_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
+                           float *rowMax, float *rowSum, float *o,
+                           ptrdiff_t ldo, int dv) {
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + (ptrdiff_t)r * lds;
+        float mOld = rowMax[r];
+        /* 8 independent partial max / sum lanes so the loops vectorize
+         * without -ffast-math (no reassociation needed). */
+        float mp[8];
+        for (int j = 0; j < 8; j++) mp[j] = -__builtin_inff();
+        int c = 0;
+        for (; c + 8 <= cols; c += 8)
+            for (int j = 0; j < 8; j++)
+                mp[j] = sr[c + j] > mp[j] ? sr[c + j] : mp[j]; /* NaN ignored */
+        for (; c < cols; c++) mp[0] = sr[c] > mp[0] ? sr[c] : mp[0];
+        float m = mp[0];
+        for (int j = 1; j < 8; j++) m = mp[j] > m ? mp[j] : m;
+        float mNew = m > mOld ? m : mOld;
+        float mUse = (mNew == -__builtin_inff()) ? 0.0f : mNew;
+        for (c = 0; c < cols; c++) sr[c] = sdpa_exp_scalar(sr[c] - mUse);
+        float sp[8];
+        for (int j = 0; j < 8; j++) sp[j] = 0.0f;
+        for (c = 0; c + 8 <= cols; c += 8)
+            for (int j = 0; j < 8; j++) sp[j] += sr[c + j];
+        for (; c < cols; c++) sp[0] += sr[c];
+        float sum = ((sp[0] + sp[1]) + (sp[2] + sp[3])) +
+                    ((sp[4] + sp[5]) + (sp[6] + sp[7]));
+        float alpha = sdpa_exp_scalar(mOld - mUse);
+        rowSum[r] = rowSum[r] * alpha + sum;
+        if (alpha != 1.0f && dv > 0) {
+            float *orow = o + (ptrdiff_t)r * ldo;
+            for (int d = 0; d < dv; d++) orow[d] *= alpha;
+        }
+        rowMax[r] = mNew;
+    }
+}
+
+static void p_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo,
+                             const float *rowSum) {
+    for (int r = 0; r < rows; r++) {
+        float *orow = o + (ptrdiff_t)r * ldo;
+        float l = rowSum[r];
+        if (l == 0.0f) {
+            for (int d = 0; d < dv; d++) orow[d] = 0.0f;
+        } else {
+            float inv = 1.0f / l;
+            for (int d = 0; d < dv; d++) orow[d] *= inv;
+        }
+    }
+}
+
+const sdpa_kernel_table sdpa_portable_table = {
+    "portable",
+    p_qk_tile, p_pv_tile,
+    p_pack_kt_f32, p_pack_kt_f16, p_pack_kt_bf16,
+    p_f16_to_f32, p_f32_to_f16, p_bf16_to_f32, p_f32_to_bf16,
+    p_softmax_tile, p_normalize_tile, p_exp_f32,
+};

@@ -1,0 +1,149 @@
+/* Private to the CSDPAKernels target: the per-ISA function table. */
+#ifndef CSDPA_INTERNAL_H
+#define CSDPA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sdpa_kernel_table {
+    const char *name;
+    void (*qk_tile)(int, int, int, const float *, ptrdiff_t, const float *,
+                    ptrdiff_t, float, float *, ptrdiff_t);
+    void (*pv_tile)(int, int, int, const float *, ptrdiff_t, const float *,
+                    ptrdiff_t, float *, ptrdiff_t);
+    void (*pack_kt_f32)(int, int, const float *, ptrdiff_t, float *, ptrdiff_t);
+    void (*pack_kt_f16)(int, int, const uint16_t *, ptrdiff_t, float *,
+                        ptrdiff_t);
+    void (*pack_kt_bf16)(int, int, const uint16_t *, ptrdiff_t, float *,
+                         ptrdiff_t);
+    void (*f16_to_f32)(size_t, const uint16_t *, float *);
+    void (*f32_to_f16)(size_t, const float *, uint16_t *);
+    void (*bf16_to_f32)(size_t, const uint16_t *, float *);
+    void (*f32_to_bf16)(size_t, const float *, uint16_t *);
+    void (*softmax_tile)(int, int, float *, ptrdiff_t, float *, float *,
+                         float *, ptrdiff_t, int);
+    void (*normalize_tile)(int, int, float *, ptrdiff_t, const float *);
+    void (*exp_f32)(size_t, const float *, float *);
+} sdpa_kernel_table;
+
+extern const sdpa_kernel_table sdpa_portable_table;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const sdpa_kernel_table sdpa_avx2_table;
+#endif
+
+/* Constants of the shared exp approximation (used by both variants so that
+ * they agree to the last bit, modulo FMA contraction). */
+#define SDPA_EXP_CLAMP (-88.0f)         /* args clamped here: n = -127 -> 0 */
+#define SDPA_EXP_HI   (88.72283935f)    /* ln(FLT_MAX): above -> +inf      */
+#define SDPA_LOG2E    (1.44269504088896341f)
+#define SDPA_LN2_HI   (0.693359375f)          /* exact in 9 bits        */
+#define SDPA_LN2_LO   (-2.12194440e-4f)       /* ln2 - LN2_HI           */
+
+/* ---------------------------------------------------------------------- */
+/* Scalar helpers shared by both variants (static inline, header-only).    */
+/* ---------------------------------------------------------------------- */
+#include <string.h>
+
+static inline uint32_t sdpa_f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float sdpa_u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* exp(x), branchless so that loops calling it auto-vectorize.
+ * Cody-Waite reduction x = n*ln2 + r, |r| <= ~ln2/2, Cephes degree-5
+ * polynomial for (e^r - 1 - r)/r^2, then (1 + y) * 2^n.
+ *  n <= -127 (x below about -87.68, and -inf) -> exactly +0
+ *  x > SDPA_EXP_HI (ln(FLT_MAX))              -> +inf
+ *  NaN                                        -> NaN
+ * 2^n is applied as two factors so that n = 128 (x in (88.38, 88.72])
+ * does not overflow early.  The AVX2 variant uses the same reduction,
+ * constants and zero rule. */
+static inline float sdpa_exp_scalar(float x) {
+    const float magic = 12582912.0f; /* 1.5 * 2^23: round-to-int trick */
+    float xc = x > SDPA_EXP_HI ? SDPA_EXP_HI : x;
+    xc = xc < SDPA_EXP_CLAMP ? SDPA_EXP_CLAMP : xc;   /* NaN passes through */
+    float t = xc * SDPA_LOG2E + magic;
+    float n = t - magic;
+    float r = xc - n * SDPA_LN2_HI;
+    r = r - n * SDPA_LN2_LO;
+    float p = 1.9875691500E-4f;
+    p = p * r + 1.3981999507E-3f;
+    p = p * r + 8.3334519073E-3f;
+    p = p * r + 4.1665795894E-2f;
+    p = p * r + 1.6666665459E-1f;
+    p = p * r + 5.0000001201E-1f;
+    float y = p * (r * r) + r;                        /* e^r - 1 */
+    /* integer n in [-127, 128] (garbage for NaN, harmless: y is NaN) */
+    int32_t ni = (int32_t)(sdpa_f2u(t) - sdpa_f2u(magic));
+    int32_t n1 = ni >> 1;          /* floor(n/2) */
+    int32_t n2 = ni - n1;
+    float s1 = sdpa_u2f((uint32_t)(n1 + 127) << 23);
+    float s2 = sdpa_u2f((uint32_t)(n2 + 127) << 23);
+    y = (y * s1 + s1) * s2;
+    y = n <= -127.0f ? 0.0f : y;     /* false for NaN */
+    y = x > SDPA_EXP_HI ? __builtin_inff() : y;
+    return y;
+}
+
+/* IEEE binary16 bits -> float (exact; signaling NaNs are quieted). */
+static inline float sdpa_half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t e = (h >> 10) & 0x1Fu;
+    uint32_t m = h & 0x3FFu;
+    uint32_t bits;
+    if (e == 0x1Fu) {
+        /* inf, or NaN: payload kept, quiet bit set (like F16C vcvtph2ps) */
+        bits = sign | 0x7F800000u | (m << 13) | (m ? 0x00400000u : 0u);
+    } else if (e != 0) {
+        bits = sign | ((e + 112u) << 23) | (m << 13);
+    } else {
+        /* zero or subnormal: value = m * 2^-24, exact in float */
+        float f = (float)m * 5.9604644775390625e-8f;
+        bits = sign | sdpa_f2u(f);
+    }
+    return sdpa_u2f(bits);
+}
+
+/* float -> IEEE binary16 bits, round to nearest even.  NaN -> quiet NaN
+ * (sign | 0x7E00 | top payload bits, same as the F16C instruction). */
+static inline uint16_t sdpa_float_to_half(float f) {
+    uint32_t x = sdpa_f2u(f);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t ax = x & 0x7FFFFFFFu;
+    if (ax >= 0x7F800000u) {
+        if (ax == 0x7F800000u) return (uint16_t)(sign | 0x7C00u);
+        return (uint16_t)(sign | 0x7E00u | ((ax >> 13) & 0x3FFu));
+    }
+    if (ax >= 0x477FF000u) /* >= 65520 rounds to inf */
+        return (uint16_t)(sign | 0x7C00u);
+    if (ax >= 0x38800000u) { /* normal half: |f| >= 2^-14 */
+        uint32_t r = ax - 0x38000000u;             /* rebias 127 -> 15 */
+        r = r + 0xFFFu + ((r >> 13) & 1u);         /* RNE on 13 dropped bits */
+        return (uint16_t)(sign | (r >> 13));
+    }
+    if (ax < 0x33000000u) /* < 2^-25: rounds to 0 (2^-25 exact tie -> 0) */
+        return (uint16_t)sign;
+    /* subnormal half: result = round(|f| * 2^24) */
+    {
+        uint32_t e = ax >> 23;                 /* 102 .. 112 */
+        uint32_t m = (ax & 0x7FFFFFu) | 0x800000u;
+        uint32_t shift = 126u - e;             /* 14 .. 24 */
+        uint32_t q = m >> shift;
+        uint32_t rem = m & ((1u << shift) - 1u);
+        uint32_t half = 1u << (shift - 1u);
+        if (rem > half || (rem == half && (q & 1u))) q++;
+        return (uint16_t)(sign | q);
+    }
+}
+
+static inline float sdpa_bf16_to_float(uint16_t b) {
+    return sdpa_u2f((uint32_t)b << 16);
+}
+
+static inline uint16_t sdpa_float_to_bf16(float f) {
+    uint32_t x = sdpa_f2u(f);
+    if ((x & 0x7FFFFFFFu) > 0x7F800000u)       /* NaN: keep sign, quiet */
+        return (uint16_t)((x >> 16) | 0x0040u);
+    x = x + 0x7FFFu + ((x >> 16) & 1u);
+    return (uint16_t)(x >> 16);
+}
+
+#endif /* CSDPA_INTERNAL_H */

@@ -1,0 +1,71 @@
+/// An attention bias: a type that knows how to turn itself into a dense mask,
+/// and may know a faster way to run attention without one.
+///
+/// This is the protocol of PyTorch's RFC "Scaled Dot Product Attention API
+/// Changes" (pytorch#110681) in Swift. ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// routes every bias the same way:
+///
+/// 1. ``needsMaterialization`` is `true`: call ``materialize(device:)`` and run
+///    the masked path with the dense mask;
+/// 2. otherwise: call the bias type's ``dispatch(query:key:value:attnBias:options:)``,
+///    which picks a kernel that computes the bias itself.
+///
+/// A conformer only has to implement ``materialize(device:)`` and
+/// ``needsMaterialization``; the default ``dispatch(query:key:value:attnBias:options:)``
+/// materializes and runs the masked path, and the default ``validate(for:)`` accepts any inputs
+/// the materialized mask broadcasts to.
+///
+/// ```swift
+/// /// Attend only to even key positions.
+/// struct EvenKeys: AttnBias {
+///     var seqLenQ: Int, seqLenKV: Int
+///     var needsMaterialization: Bool { true }
+///     func materialize(device: Device) throws -> Tensor {
+///         try Tensor(shape: [seqLenQ, seqLenKV],
+///                    bools: (0..<seqLenQ * seqLenKV).map { $0 % seqLenKV % 2 == 0 })
+///     }
+/// }
+/// let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: EvenKeys(seqLenQ: 4, seqLenKV: 6))
+/// ```
+///
+/// See also: ``TensorBias``, ``CausalBias``, ``AlibiBias``.
+public protocol AttnBias: Sendable {
+    /// The bias as a dense tensor broadcastable to `[B, H, L, S]`: `.bool` (`true` = attend)
+    /// or a float dtype (added to the scaled scores; `-inf` masks a position).
+    func materialize(device: Device) throws -> Tensor
+
+    /// Whether attention must run on the materialized mask (`true`) or through ``dispatch(query:key:value:attnBias:options:)``.
+    var needsMaterialization: Bool { get }
+
+    /// Checks that this bias was built for inputs of `shape`, throwing ``SDPAError/biasMismatch(bias:parameter:expected:actual:inputs:)``
+    /// that names the parameter which does not match.
+    func validate(for shape: AttentionShape) throws
+
+    /// Runs attention with this bias without the caller materializing it.
+    ///
+    /// - Parameters:
+    ///   - query: `[B, H, L, E]` or `[H, L, E]`.
+    ///   - key: `[B, Hkv, S, E]` or `[Hkv, S, E]`.
+    ///   - value: `[B, Hkv, S, Ev]` or `[Hkv, S, Ev]`.
+    ///   - attnBias: the bias.
+    ///   - options: scale, dropout and grouped-query settings.
+    /// - Returns: `[B, H, L, Ev]` (or `[H, L, Ev]`), in the query's dtype.
+    static func dispatch(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
+    ) throws -> Tensor
+}
+
+extension AttnBias {
+    /// Accepts every input; the materialized mask is checked for broadcastability instead.
+    public func validate(for shape: AttentionShape) throws {}
+
+    /// Materializes the bias and runs the masked path: what a bias without a kernel of its own gets.
+    public static func dispatch(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
+    ) throws -> Tensor {
+        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+        try attnBias.validate(for: shape)
+        let mask = try attnBias.materialize(device: .cpu)
+        return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: mask, options: options).output
+    }
+}

@@ -1,0 +1,124 @@
+/// The sizes of one attention problem, read off and checked against query, key and value.
+///
+/// Shape legend (PyTorch's and MLX's): `B` batch, `H` query heads, `Hkv` key/value heads,
+/// `L` query length, `S` key/value length, `E` query/key head dim, `Ev` value head dim.
+///
+/// | argument | shape |
+/// |---|---|
+/// | query | `[B, H, L, E]` or `[H, L, E]` |
+/// | key | `[B, Hkv, S, E]` or `[Hkv, S, E]` |
+/// | value | `[B, Hkv, S, Ev]` or `[Hkv, S, Ev]` |
+/// | mask | broadcastable to `[B, H, L, S]` (`[H, L, S]` for 3-D inputs) |
+/// | output | `[B, H, L, Ev]` or `[H, L, Ev]` |
+public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
+    /// `B` (1 for 3-D inputs).
+    public var batch: Int
+    /// `H`.
+    public var queryHeads: Int
+    /// `Hkv`; equal to `H` unless grouped-query attention is enabled.
+    public var keyValueHeads: Int
+    /// `L`.
+    public var queryLength: Int
+    /// `S`.
+    public var keyLength: Int
+    /// `E`.
+    public var headDim: Int
+    /// `Ev`.
+    public var valueHeadDim: Int
+    /// 3 or 4: the rank of the inputs, and of the output.
+    public var rank: Int
+
+    /// Creates a shape from sizes; ``init(query:key:value:enableGQA:)`` reads them off tensors instead.
+    public init(batch: Int, queryHeads: Int, keyValueHeads: Int, queryLength: Int, keyLength: Int,
+                headDim: Int, valueHeadDim: Int, rank: Int = 4) {
+        self.batch = batch
+        self.queryHeads = queryHeads
+        self.keyValueHeads = keyValueHeads
+        self.queryLength = queryLength
+        self.keyLength = keyLength
+        self.headDim = headDim
+        self.valueHeadDim = valueHeadDim
+        self.rank = rank
+    }
+
+    /// Reads the sizes off the inputs and checks that they fit together.
+    ///
+    /// - Throws: ``SDPAError`` naming the argument and shapes: ranks other than 3 or 4, ranks
+    ///   that differ, batch / length / head-dim mismatches, head counts that do not fit
+    ///   (with or without `enableGQA`), dtypes that differ or are not floating point.
+    public init(query: Tensor, key: Tensor, value: Tensor, enableGQA: Bool) throws {
+        for (name, t) in [("query", query), ("key", key), ("value", value)] where t.rank != 3 && t.rank != 4 {
+            throw SDPAError.rank(argument: name, shape: t.shape, expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E]")
+        }
+        for (name, t) in [("key", key), ("value", value)] where t.rank != query.rank {
+            throw SDPAError.shapeMismatch(
+                argument: name, shape: t.shape, other: "query", otherShape: query.shape,
+                reason: "query, key and value must have the same rank")
+        }
+        guard query.dtype == key.dtype, query.dtype == value.dtype else {
+            throw SDPAError.dtypeMismatch(query: query.dtype, key: key.dtype, value: value.dtype)
+        }
+        guard query.dtype.isFloatingPoint else {
+            throw SDPAError.unsupportedDType(argument: "query", dtype: query.dtype, reason: "attention needs float32, float16, bfloat16 or float64 inputs")
+        }
+        let q = query.rank == 3 ? [1] + query.shape : query.shape
+        let k = key.rank == 3 ? [1] + key.shape : key.shape
+        let v = value.rank == 3 ? [1] + value.shape : value.shape
+        if k[0] != q[0] || v[0] != q[0] {
+            let (name, t) = k[0] != q[0] ? ("key", key) : ("value", value)
+            throw SDPAError.shapeMismatch(argument: name, shape: t.shape, other: "query", otherShape: query.shape,
+                                          reason: "the batch sizes differ")
+        }
+        if k[1] != v[1] {
+            throw SDPAError.shapeMismatch(argument: "value", shape: value.shape, other: "key", otherShape: key.shape,
+                                          reason: "key and value must have the same number of heads")
+        }
+        if k[2] != v[2] {
+            throw SDPAError.shapeMismatch(argument: "value", shape: value.shape, other: "key", otherShape: key.shape,
+                                          reason: "key and value must have the same sequence length S")
+        }
+        if k[3] != q[3] {
+            throw SDPAError.shapeMismatch(argument: "key", shape: key.shape, other: "query", otherShape: query.shape,
+                                          reason: "query and key must have the same head dimension E")
+        }
+        let (hq, hkv) = (q[1], k[1])
+        if enableGQA {
+            guard hkv > 0 ? hq % hkv == 0 : hq == 0 else {
+                throw SDPAError.headCountMismatch(query: query.shape, key: key.shape, enableGQA: true)
+            }
+        } else if hq != hkv {
+            throw SDPAError.headCountMismatch(query: query.shape, key: key.shape, enableGQA: false)
+        }
+        self.init(batch: q[0], queryHeads: hq, keyValueHeads: hkv, queryLength: q[2], keyLength: k[2],
+                  headDim: q[3], valueHeadDim: v[3], rank: query.rank)
+    }
+
+    /// Query heads that share one key/value head.
+    @inlinable public var groupSize: Int { keyValueHeads == 0 ? 1 : queryHeads / keyValueHeads }
+
+    /// The attention scores' shape, the target a mask is broadcast to: `[B, H, L, S]` (`[H, L, S]` for 3-D inputs).
+    public var scoresShape: [Int] {
+        rank == 3 ? [queryHeads, queryLength, keyLength] : [batch, queryHeads, queryLength, keyLength]
+    }
+
+    /// The output's shape: `[B, H, L, Ev]` (`[H, L, Ev]` for 3-D inputs).
+    public var outputShape: [Int] {
+        rank == 3 ? [queryHeads, queryLength, valueHeadDim] : [batch, queryHeads, queryLength, valueHeadDim]
+    }
+
+    public var description: String {
+        "B=\(batch) H=\(queryHeads) Hkv=\(keyValueHeads) L=\(queryLength) S=\(keyLength) E=\(headDim) Ev=\(valueHeadDim)"
+    }
+
+    /// Throws unless a bias built for `seqLenQ` x `seqLenKV` fits these inputs.
+    func _check(bias: String, seqLenQ: Int, seqLenKV: Int) throws {
+        if seqLenQ != queryLength {
+            throw SDPAError.biasMismatch(bias: bias, parameter: "seqLenQ", expected: queryLength, actual: seqLenQ,
+                                         inputs: "query length L; \(self)")
+        }
+        if seqLenKV != keyLength {
+            throw SDPAError.biasMismatch(bias: bias, parameter: "seqLenKV", expected: keyLength, actual: seqLenKV,
+                                         inputs: "key length S; \(self)")
+        }
+    }
+}

@@ -1,0 +1,77 @@
+/// Every error the library throws: each message names the argument at fault
+/// and the shapes involved, so the caller can fix the call without a debugger.
+///
+/// ```swift
+/// do { _ = try scaledDotProductAttention(query: q, key: k, value: v) }
+/// catch let error as SDPAError { print(error) }
+/// // "key has 3 heads and query has 8: without enableGQA they must be equal ..."
+/// ```
+public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A shape has a negative dimension, or a count does not match it.
+    case invalidShape(argument: String, shape: [Int], reason: String)
+    /// A tensor has the wrong number of dimensions.
+    case rank(argument: String, shape: [Int], expected: String)
+    /// Two tensors disagree on a dimension they must share.
+    case shapeMismatch(argument: String, shape: [Int], other: String, otherShape: [Int], reason: String)
+    /// Query and key/value head counts do not fit together.
+    case headCountMismatch(query: [Int], key: [Int], enableGQA: Bool)
+    /// Query, key and value do not share one element type.
+    case dtypeMismatch(query: DType, key: DType, value: DType)
+    /// A tensor has an element type the operation cannot take.
+    case unsupportedDType(argument: String, dtype: DType, reason: String)
+    /// A mask cannot be broadcast to the attention scores' shape.
+    case maskNotBroadcastable(mask: [Int], target: [Int])
+    /// A scalar option is out of range.
+    case invalidArgument(argument: String, value: String, reason: String)
+    /// A bias was built for other sizes than the inputs it is used with.
+    case biasMismatch(bias: String, parameter: String, expected: Int, actual: Int, inputs: String)
+    /// `isCausal` was set together with an explicit bias.
+    case causalWithBias(bias: String)
+    /// No backend both is allowed by ``withSDPBackends(_:_:)`` and supports the inputs.
+    case noBackend(allowed: [SDPBackend], reasons: [String])
+    /// An axis list does not fit a tensor.
+    case invalidAxes(argument: String, axes: [Int], shape: [Int])
+    /// A reshape asks for another number of elements.
+    case reshape(from: [Int], to: [Int])
+    /// A `.npy` file cannot be read or written.
+    case npy(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidShape(argument, shape, reason):
+            return "\(argument) has shape \(shape): \(reason)"
+        case let .rank(argument, shape, expected):
+            return "\(argument) has shape \(shape) (rank \(shape.count)); expected \(expected)"
+        case let .shapeMismatch(argument, shape, other, otherShape, reason):
+            return "\(argument) has shape \(shape) and \(other) has shape \(otherShape): \(reason)"
+        case let .headCountMismatch(query, key, enableGQA):
+            let hq = query.count >= 3 ? query[query.count - 3] : 0
+            let hkv = key.count >= 3 ? key[key.count - 3] : 0
+            if enableGQA {
+                return "query has \(hq) heads (shape \(query)) and key/value have \(hkv) (shape \(key)): with enableGQA the query head count must be a positive multiple of the key/value head count"
+            }
+            return "query has \(hq) heads (shape \(query)) and key/value have \(hkv) (shape \(key)): without enableGQA they must be equal; pass enableGQA: true for grouped-query attention"
+        case let .dtypeMismatch(query, key, value):
+            return "query, key and value must share one dtype; got query \(query), key \(key), value \(value)"
+        case let .unsupportedDType(argument, dtype, reason):
+            return "\(argument) has dtype \(dtype): \(reason)"
+        case let .maskNotBroadcastable(mask, target):
+            return "attnMask of shape \(mask) cannot be broadcast to the attention scores' shape \(target); each mask dimension, aligned from the right, must equal the score dimension or be 1"
+        case let .invalidArgument(argument, value, reason):
+            return "\(argument) = \(value): \(reason)"
+        case let .biasMismatch(bias, parameter, expected, actual, inputs):
+            return "\(bias).\(parameter) is \(actual) but the inputs need \(expected) (\(inputs))"
+        case let .causalWithBias(bias):
+            return "\(bias) should not be used with isCausal: true; pass the causal variant through the bias (e.g. causalUpperLeft(L, S)) or drop isCausal"
+        case let .noBackend(allowed, reasons):
+            return "no allowed backend can run these inputs (allowed: \(allowed.map(\.rawValue).joined(separator: ", "))): " + reasons.joined(separator: "; ")
+        case let .invalidAxes(argument, axes, shape):
+            return "\(argument) \(axes) is not valid for a tensor of shape \(shape)"
+        case let .reshape(from, to):
+            let a = from.reduce(1, *), b = to.reduce(1, *)
+            return "cannot reshape a tensor of shape \(from) (\(a) elements) to \(to) (\(b) elements)"
+        case let .npy(path, reason):
+            return "\(path): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,134 @@
+/// Scaled dot-product attention with no mask, or PyTorch's `is_causal` (upper-left) mask.
+///
+/// `softmax(Q Kᵀ · scale + bias) V`, row by row over the key axis, with `scale = 1 / sqrt(E)` unless given.
+///
+/// | argument | shape |
+/// |---|---|
+/// | query | `[B, H, L, E]` or `[H, L, E]` |
+/// | key | `[B, Hkv, S, E]` or `[Hkv, S, E]` |
+/// | value | `[B, Hkv, S, Ev]` or `[Hkv, S, Ev]` |
+/// | result | `[B, H, L, Ev]` or `[H, L, Ev]`, the query's dtype |
+///
+/// ```swift
+/// let q = try Tensor.randomNormal(shape: [1, 8, 128, 64], seed: 1)
+/// let k = try Tensor.randomNormal(shape: [1, 2, 128, 64], seed: 2)
+/// let v = try Tensor.randomNormal(shape: [1, 2, 128, 64], seed: 3)
+/// let out = try scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, enableGQA: true)
+/// ```
+///
+/// - Parameters:
+///   - isCausal: apply `tril(ones(L, S))` (upper-left aligned; see ``CausalVariant``).
+///   - scale: multiplies `Q Kᵀ`; `nil` means `1 / sqrt(E)`.
+///   - dropoutP: probability of dropping each attention weight, `0...1`.
+///   - dropoutSeed: seed of the counter-based dropout generator; `nil` draws one.
+///   - enableGQA: allow `H` to be a multiple of `Hkv` (grouped-query attention).
+/// - Throws: ``SDPAError`` naming the argument and shapes that do not fit.
+///
+/// See also: ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``.
+public func scaledDotProductAttention(
+    query: Tensor, key: Tensor, value: Tensor,
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    enableGQA: Bool = false
+) throws -> Tensor {
+    let options = AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+    let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA)
+    if isCausal {
+        return try _structuredAttention(
+            query: query, key: key, value: value, shape: shape,
+            modifier: causalUpperLeft(shape.queryLength, shape.keyLength), options: options
+        ).output
+    }
+    return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: nil, options: options).output
+}
+
+/// Scaled dot-product attention with an attention bias, routed as the RFC describes.
+///
+/// A bias whose ``AttnBias/needsMaterialization`` is `true` is materialized and runs the
+/// masked path; any other goes to its type's ``AttnBias/dispatch(query:key:value:attnBias:options:)``,
+/// which runs a kernel that computes the bias itself. A concrete bias type is resolved at
+/// compile time; an `any AttnBias` is opened once, here.
+///
+/// ```swift
+/// let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalLowerRight(L, S))
+/// let alibi = AlibiBias(numHeads: 8, seqLenQ: L, seqLenKV: S, causal: .lowerRight)
+/// let out2 = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: alibi as any AttnBias)
+/// ```
+///
+/// - Parameters:
+///   - attnMask: the bias; see ``TensorBias``, ``CausalBias``, ``AlibiBias``.
+///   - isCausal: must be `false`: a causal bias carries its own variant.
+/// - Throws: ``SDPAError/causalWithBias(bias:)`` when `isCausal` is set, and any error of the inputs or the bias.
+public func scaledDotProductAttention<Bias: AttnBias>(
+    query: Tensor, key: Tensor, value: Tensor, attnMask: Bias,
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    enableGQA: Bool = false
+) throws -> Tensor {
+    if isCausal { throw SDPAError.causalWithBias(bias: String(describing: Bias.self)) }
+    let options = AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+    if attnMask.needsMaterialization {
+        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA)
+        try attnMask.validate(for: shape)
+        let mask = try attnMask.materialize(device: .cpu)
+        return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: mask, options: options).output
+    }
+    return try Bias.dispatch(query: query, key: key, value: value, attnBias: attnMask, options: options)
+}
+
+/// A raw mask tensor, as before the RFC: deprecated, behaves exactly like `attnMask: TensorBias(mask)`.
+///
+/// Prints a one-time warning on standard error as well as the compile-time deprecation warning.
+@available(*, deprecated, message: "wrap the mask in TensorBias: attnMask: TensorBias(mask)")
+public func scaledDotProductAttention(
+    query: Tensor, key: Tensor, value: Tensor, attnMask: Tensor,
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    enableGQA: Bool = false
+) throws -> Tensor {
+    _RawMaskDeprecation.warnOnce()
+    return try scaledDotProductAttention(
+        query: query, key: key, value: value, attnMask: TensorBias(attnMask), isCausal: isCausal,
+        scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+}
+
+/// The masked path: a dense mask (or none) read in the kernel through broadcast strides.
+func _maskedAttention(
+    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, mask: Tensor?, options: AttentionOptions
+) throws -> _AttentionResult {
+    try options.validate()
+    guard let mask else {
+        let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .none)
+        return try _run(request, query: query, key: key, value: value, modifier: _NoScoreModifier())
+    }
+    let dense = try _DenseMask(mask, shape: shape)
+    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .dense(shape: mask.shape, dtype: mask.dtype))
+    return try _run(request, query: query, key: key, value: value, modifier: dense)
+}
+
+/// The structured path: a bias computed inside the kernel from indices.
+func _structuredAttention<Modifier: _ScoreModifier>(
+    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
+) throws -> _AttentionResult {
+    try options.validate()
+    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .structured(String(describing: Modifier.self)))
+    return try _run(request, query: query, key: key, value: value, modifier: modifier)
+}
+
+private func _run<Modifier: _ScoreModifier>(
+    _ request: _KernelRequest, query: Tensor, key: Tensor, value: Tensor, modifier: Modifier
+) throws -> _AttentionResult {
+    switch try request.selectBackend() {
+    case .fused:
+        return _fusedAttention(query: query, key: key, value: value, shape: request.shape, modifier: modifier, options: request.options)
+    case .math:
+        return _mathAttention(query: query, key: key, value: value, shape: request.shape, modifier: modifier, options: request.options)
+    }
+}
+
+/// The raw-mask overload's one-time runtime warning.
+enum _RawMaskDeprecation {
+    private static let warning: Void = {
+        _printToStandardError(
+            "warning: scaledDotProductAttention(attnMask: Tensor) is deprecated; pass attnMask: TensorBias(mask) instead\n")
+    }()
+
+    static func warnOnce() { _ = warning }
+}
