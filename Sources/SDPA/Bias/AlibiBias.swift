@@ -99,11 +99,18 @@ public struct AlibiBias: AttnBias, Hashable {
     public static func dispatch(
         query: Tensor, key: Tensor, value: Tensor, attnBias: AlibiBias, options: AttentionOptions
     ) throws -> Tensor {
+        try dispatchWithLogSumExp(query: query, key: key, value: value, attnBias: attnBias, options: options).output
+    }
+
+    /// Runs the fused kernel specialised for this bias, also returning the log-sum-exp.
+    public static func dispatchWithLogSumExp(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: AlibiBias, options: AttentionOptions
+    ) throws -> (output: Tensor, logSumExp: Tensor) {
         let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
         try attnBias.validate(for: shape)
         return try _structuredAttention(
             query: query, key: key, value: value, shape: shape, modifier: attnBias, options: options
-        ).output
+        ).pair
     }
 }
 

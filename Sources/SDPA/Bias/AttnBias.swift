@@ -53,6 +53,13 @@ public protocol AttnBias: Sendable {
     static func dispatch(
         query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
     ) throws -> Tensor
+
+    /// Like ``dispatch(query:key:value:attnBias:options:)``, also returning the per-row
+    /// log-sum-exp of the scaled, biased scores (`[B, H, L]` float32, `-inf` for fully masked rows),
+    /// which split-KV decoding and merging partial results need.
+    static func dispatchWithLogSumExp(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
+    ) throws -> (output: Tensor, logSumExp: Tensor)
 }
 
 extension AttnBias {
@@ -63,9 +70,13 @@ extension AttnBias {
     public static func dispatch(
         query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
     ) throws -> Tensor {
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
-        try attnBias.validate(for: shape)
-        let mask = try attnBias.materialize(device: .cpu)
-        return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: mask, options: options).output
+        try dispatchWithLogSumExp(query: query, key: key, value: value, attnBias: attnBias, options: options).output
+    }
+
+    /// Materializes the bias and runs the masked path.
+    public static func dispatchWithLogSumExp(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
+    ) throws -> (output: Tensor, logSumExp: Tensor) {
+        try _materializedAttention(query: query, key: key, value: value, bias: attnBias, options: options).pair
     }
 }

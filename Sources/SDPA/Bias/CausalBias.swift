@@ -58,11 +58,18 @@ public struct CausalBias: AttnBias, Hashable {
     public static func dispatch(
         query: Tensor, key: Tensor, value: Tensor, attnBias: CausalBias, options: AttentionOptions
     ) throws -> Tensor {
+        try dispatchWithLogSumExp(query: query, key: key, value: value, attnBias: attnBias, options: options).output
+    }
+
+    /// Runs the fused kernel specialised for this bias, also returning the log-sum-exp.
+    public static func dispatchWithLogSumExp(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: CausalBias, options: AttentionOptions
+    ) throws -> (output: Tensor, logSumExp: Tensor) {
         let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
         try attnBias.validate(for: shape)
         return try _structuredAttention(
             query: query, key: key, value: value, shape: shape, modifier: attnBias, options: options
-        ).output
+        ).pair
     }
 }
 

@@ -30,15 +30,41 @@ public func scaledDotProductAttention(
     isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false
 ) throws -> Tensor {
-    let options = AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
-    let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA)
+    try _unmaskedAttention(
+        query: query, key: key, value: value, isCausal: isCausal,
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+    ).output
+}
+
+/// ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)`` that also
+/// returns the per-row log-sum-exp of the scaled scores.
+///
+/// `logSumExp` is `[B, H, L]` (or `[H, L]`) float32: `log(sum_j exp(score_ij))` over the visible keys,
+/// `-inf` for a fully masked row, computed before dropout. Two partial results over disjoint key
+/// ranges merge exactly: `lse = logaddexp(lse1, lse2)`, `out = exp(lse1 - lse) * out1 + exp(lse2 - lse) * out2`.
+///
+/// See also: ``scaledDotProductAttentionWithLogSumExp(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``.
+public func scaledDotProductAttentionWithLogSumExp(
+    query: Tensor, key: Tensor, value: Tensor,
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    enableGQA: Bool = false
+) throws -> (output: Tensor, logSumExp: Tensor) {
+    try _unmaskedAttention(
+        query: query, key: key, value: value, isCausal: isCausal,
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+    ).pair
+}
+
+private func _unmaskedAttention(
+    query: Tensor, key: Tensor, value: Tensor, isCausal: Bool, options: AttentionOptions
+) throws -> _AttentionResult {
+    let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
     if isCausal {
         return try _structuredAttention(
             query: query, key: key, value: value, shape: shape,
-            modifier: causalUpperLeft(shape.queryLength, shape.keyLength), options: options
-        ).output
+            modifier: causalUpperLeft(shape.queryLength, shape.keyLength), options: options)
     }
-    return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: nil, options: options).output
+    return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: nil, options: options)
 }
 
 /// Scaled dot-product attention with an attention bias, routed as the RFC describes.
@@ -63,15 +89,81 @@ public func scaledDotProductAttention<Bias: AttnBias>(
     isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false
 ) throws -> Tensor {
+    try _routedAttention(
+        query: query, key: key, value: value, bias: attnMask, isCausal: isCausal,
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
+}
+
+/// The RFC's routing: materialize and run the masked path, or hand over to the bias type's `dispatch`.
+private func _routedAttention<Bias: AttnBias>(
+    query: Tensor, key: Tensor, value: Tensor, bias: Bias, isCausal: Bool, options: AttentionOptions
+) throws -> Tensor {
     if isCausal { throw SDPAError.causalWithBias(bias: String(describing: Bias.self)) }
-    let options = AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
-    if attnMask.needsMaterialization {
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA)
-        try attnMask.validate(for: shape)
-        let mask = try attnMask.materialize(device: .cpu)
-        return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: mask, options: options).output
+    if bias.needsMaterialization {
+        return try _materializedAttention(query: query, key: key, value: value, bias: bias, options: options).output
     }
-    return try Bias.dispatch(query: query, key: key, value: value, attnBias: attnMask, options: options)
+    return try Bias.dispatch(query: query, key: key, value: value, attnBias: bias, options: options)
+}
+
+/// ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)`` that also
+/// returns the per-row log-sum-exp, routed the same way through ``AttnBias/dispatchWithLogSumExp(query:key:value:attnBias:options:)``.
+///
+/// See also: ``scaledDotProductAttentionWithLogSumExp(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// for the meaning of `logSumExp` and how to merge partial results.
+public func scaledDotProductAttentionWithLogSumExp<Bias: AttnBias>(
+    query: Tensor, key: Tensor, value: Tensor, attnMask: Bias,
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    enableGQA: Bool = false
+) throws -> (output: Tensor, logSumExp: Tensor) {
+    try _routedAttentionWithLogSumExp(
+        query: query, key: key, value: value, bias: attnMask, isCausal: isCausal,
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
+}
+
+/// ``_routedAttention(query:key:value:bias:isCausal:options:)`` through `dispatchWithLogSumExp`.
+private func _routedAttentionWithLogSumExp<Bias: AttnBias>(
+    query: Tensor, key: Tensor, value: Tensor, bias: Bias, isCausal: Bool, options: AttentionOptions
+) throws -> (output: Tensor, logSumExp: Tensor) {
+    if isCausal { throw SDPAError.causalWithBias(bias: String(describing: Bias.self)) }
+    if bias.needsMaterialization {
+        return try _materializedAttention(query: query, key: key, value: value, bias: bias, options: options).pair
+    }
+    return try Bias.dispatchWithLogSumExp(query: query, key: key, value: value, attnBias: bias, options: options)
+}
+
+/// Scaled dot-product attention with a bias whose type is known only at run time.
+///
+/// The existential is opened once, here, and routed as in the generic call: the bias type's own
+/// `dispatch` runs, specialised for it. (Swift does not open an argument written
+/// `bias as any AttnBias` by itself, so this overload exists for such calls; it is disfavoured so
+/// that a concrete bias type always takes the generic, statically resolved overload.)
+///
+/// ```swift
+/// let biases: [any AttnBias] = [causalLowerRight(L, S), AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S)]
+/// for bias in biases { _ = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias) }
+/// ```
+@_disfavoredOverload
+public func scaledDotProductAttention(
+    query: Tensor, key: Tensor, value: Tensor, attnMask: any AttnBias,
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    enableGQA: Bool = false
+) throws -> Tensor {
+    try _routedAttention(
+        query: query, key: key, value: value, bias: attnMask, isCausal: isCausal,
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
+}
+
+/// ``scaledDotProductAttentionWithLogSumExp(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// for a bias whose type is known only at run time; the existential is opened once.
+@_disfavoredOverload
+public func scaledDotProductAttentionWithLogSumExp(
+    query: Tensor, key: Tensor, value: Tensor, attnMask: any AttnBias,
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    enableGQA: Bool = false
+) throws -> (output: Tensor, logSumExp: Tensor) {
+    try _routedAttentionWithLogSumExp(
+        query: query, key: key, value: value, bias: attnMask, isCausal: isCausal,
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
 }
 
 /// A raw mask tensor, as before the RFC: deprecated, behaves exactly like `attnMask: TensorBias(mask)`.
@@ -87,6 +179,16 @@ public func scaledDotProductAttention(
     return try scaledDotProductAttention(
         query: query, key: key, value: value, attnMask: TensorBias(attnMask), isCausal: isCausal,
         scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+}
+
+/// The RFC's materialization route: validate the bias, materialize it, run the masked path.
+func _materializedAttention<Bias: AttnBias>(
+    query: Tensor, key: Tensor, value: Tensor, bias: Bias, options: AttentionOptions
+) throws -> _AttentionResult {
+    let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+    try bias.validate(for: shape)
+    let mask = try bias.materialize(device: .cpu)
+    return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: mask, options: options)
 }
 
 /// The masked path: a dense mask (or none) read in the kernel through broadcast strides.

@@ -7,6 +7,8 @@ struct _AttentionResult {
     var output: Tensor
     /// `[B, H, L]` (or `[H, L]`) float32; `-inf` for fully masked rows.
     var logSumExp: Tensor
+
+    var pair: (output: Tensor, logSumExp: Tensor) { (output, logSumExp) }
 }
 
 /// The reference kernel: scores, bias and softmax element by element, in `Double`.
