@@ -19,7 +19,15 @@ struct _FusedTiling {
         let perRow = Swift.max(1, shape.groupSize * Swift.max(shape.valueHeadDim, 16))
         let rows = Swift.min(96, Swift.max(6, (32_768 / perRow) / 6 * 6))
         queryRows = Swift.max(1, Swift.min(rows, shape.queryLength))
+        // Too few (batch, head, query tile) items to keep the cores busy (decoding, short
+        // prompts): split the keys too, at least 4 tiles per split. Fixed by the shape alone.
+        let items = shape.batch * shape.keyValueHeads * ((shape.queryLength + queryRows - 1) / queryRows)
+        let keyTiles = (shape.keyLength + keyColumns - 1) / keyColumns
+        keySplits = items >= 16 ? 1 : Swift.max(1, Swift.min(16 / Swift.max(items, 1), keyTiles / 4))
     }
+
+    /// Independent key ranges per query tile, merged through their log-sum-exp.
+    var keySplits: Int
 }
 
 /// A float32 view of one input: a base pointer into storage and element strides `[B, H, S, E]`
@@ -60,72 +68,74 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     let (E, Ev, group) = (shape.headDim, shape.valueHeadDim, shape.groupSize)
     let output = Tensor(_zeros: shape.outputShape, dtype: query.dtype)
     let logSumExp = Tensor(_zeros: Array(shape.outputShape.dropLast()), dtype: .float32)
-    let lsePointer = logSumExp._storage.bytes.assumingMemoryBound(to: Float.self)
     guard B * H * L > 0 else { return _AttentionResult(output: output, logSumExp: logSumExp) }
 
     let q = _InputView(query), k = _InputView(key), v = _InputView(value)
     let tiling = _FusedTiling(shape)
-    let (Br, Bc) = (tiling.queryRows, tiling.keyColumns)
+    let (Br, Bc, splits) = (tiling.queryRows, tiling.keyColumns, tiling.keySplits)
     let queryTiles = (L + Br - 1) / Br
-    let items = B * Hkv * queryTiles
+    let baseItems = B * Hkv * queryTiles
+    let items = baseItems * splits
     let threads = Swift.min(SDPAThreads.effectiveCount, items)
     let scale = Float(options.resolvedScale(headDim: E))
     // Row strides of the scratch tiles: multiples of 8 floats, off large powers of two.
     let ldkt = (Bc + 7) / 8 * 8, lds = ldkt, ldo = Swift.max(8, (Ev + 7) / 8 * 8)
-    let outBase = _SendablePointer(output._storage.bytes.assumingMemoryBound(to: Float.self))
-    let outHalf = _SendablePointer(output._storage.bytes.assumingMemoryBound(to: UInt16.self))
-    let lseBase = _SendablePointer(lsePointer)
+    let tilesPerSplit = ((S + Bc - 1) / Bc + splits - 1) / splits
+    let stateFloats = group * Br * (ldo + 2)  // acc, rowMax, rowSum of one item
+    let writer = _OutputWriter(output: output, logSumExp: logSumExp, shape: shape)
+    // Split-KV partial states, merged in split order afterwards (only when items are few).
+    let partials = splits > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: items * stateFloats) : nil
+    defer { partials?.deallocate() }
+    let partialBase = _SendablePointer(partials)
 
     DispatchQueue.concurrentPerform(iterations: threads) { worker in
         // Per-thread scratch, reused by every item this thread runs.
         let kt = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, E * ldkt))
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: Br * lds)
-        let acc = UnsafeMutablePointer<Float>.allocate(capacity: group * Br * ldo)
-        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: group * Br)
-        let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: group * Br)
+        let ownState = partialBase.pointer == nil ? UnsafeMutablePointer<Float>.allocate(capacity: stateFloats) : nil
         let qTile = q.dtype == .float32 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, group * Br * E))
         let vTile = v.dtype == .float32 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, Bc * Ev))
         var visibility = [_TileVisibility](repeating: .empty, count: group)
+        var qRows = [(UnsafePointer<Float>, Int)](repeating: (UnsafePointer(scores), 0), count: group)
         defer {
-            kt.deallocate(); scores.deallocate(); acc.deallocate(); rowMax.deallocate(); rowSum.deallocate()
-            qTile?.deallocate(); vTile?.deallocate()
+            kt.deallocate(); scores.deallocate(); ownState?.deallocate(); qTile?.deallocate(); vTile?.deallocate()
         }
 
         for item in stride(from: worker, to: items, by: threads) {
-            let qt = item % queryTiles, bk = item / queryTiles
+            let split = item % splits, base = item / splits
+            let qt = base % queryTiles, bk = base / queryTiles
             let (b, kvHead) = (bk / Hkv, bk % Hkv)
             let q0 = qt * Br, rows = Swift.min(Br, L - q0)
             let queries = q0..<(q0 + rows)
+            let state = ownState ?? partialBase.pointer! + item * stateFloats
+            let acc = state, rowMax = state + group * Br * ldo, rowSum = rowMax + group * Br
 
             // Query rows of each head in the group, as float32 pointers with a row stride.
-            var qRows = [(UnsafePointer<Float>, Int)]()
             for g in 0..<group {
-                let h = kvHead * group + g
-                let offset = q.offset(batch: b, head: h, row: q0)
+                let offset = q.offset(batch: b, head: kvHead * group + g, row: q0)
                 if let qTile {
                     let dst = qTile + g * Br * E
-                    for r in 0..<rows {
-                        _convertRow(q, offset: offset + r * q.strides[2], count: E, into: dst + r * E)
-                    }
-                    qRows.append((UnsafePointer(dst), E))
+                    for r in 0..<rows { _convertRow(q, offset: offset + r * q.strides[2], count: E, into: dst + r * E) }
+                    qRows[g] = (UnsafePointer(dst), E)
                 } else {
-                    qRows.append((q.base.assumingMemoryBound(to: Float.self) + offset, q.strides[2]))
+                    qRows[g] = (q.base.assumingMemoryBound(to: Float.self) + offset, q.strides[2])
                 }
             }
-            (rowMax).update(repeating: -.infinity, count: group * Br)
+            rowMax.update(repeating: -.infinity, count: group * Br)
             rowSum.update(repeating: 0, count: group * Br)
             acc.update(repeating: 0, count: group * Br * ldo)
 
-            var k0 = 0
-            while k0 < S {
-                let cols = Swift.min(Bc, S - k0)
+            var k0 = split * tilesPerSplit * Bc
+            let kEnd = Swift.min(S, k0 + tilesPerSplit * Bc)
+            while k0 < kEnd {
+                let cols = Swift.min(Bc, kEnd - k0)
                 let keys = k0..<(k0 + cols)
+                defer { k0 += cols }
                 var anyVisible = false
                 for g in 0..<group {
                     visibility[g] = modifier.classify(batch: b, head: kvHead * group + g, queries: queries, keys: keys)
                     if visibility[g] != .empty { anyVisible = true }
                 }
-                defer { k0 += cols }
                 if !anyVisible { continue }
 
                 let kOffset = k.offset(batch: b, head: kvHead, row: k0)
@@ -147,36 +157,84 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                 }
 
                 for g in 0..<group where visibility[g] != .empty {
-                    let h = kvHead * group + g
                     sdpa_qk_tile(Int32(rows), Int32(cols), Int32(E), qRows[g].0, qRows[g].1, kt, ldkt, scale, scores, lds)
                     if visibility[g] == .partial || Modifier.changesScores {
-                        modifier.apply(to: scores, stride: lds, batch: b, head: h, queries: queries, keys: keys)
+                        modifier.apply(to: scores, stride: lds, batch: b, head: kvHead * group + g, queries: queries, keys: keys)
                     }
                     let o = acc + g * Br * ldo
                     sdpa_softmax_tile(Int32(rows), Int32(cols), scores, lds, rowMax + g * Br, rowSum + g * Br, o, ldo, Int32(Ev))
                     sdpa_pv_tile(Int32(rows), Int32(cols), Int32(Ev), scores, lds, vRows, ldv, o, ldo)
                 }
             }
-
-            // Normalize and write each head's rows once, in the query's dtype.
-            for g in 0..<group {
-                let h = kvHead * group + g
-                let o = acc + g * Br * ldo, m = rowMax + g * Br, l = rowSum + g * Br
-                sdpa_normalize_tile(Int32(rows), Int32(Ev), o, ldo, l)
-                let rowIndex = (b * H + h) * L + q0
-                for r in 0..<rows {
-                    lseBase.pointer![rowIndex + r] = l[r] == 0 ? -.infinity : m[r] + Foundation.log(l[r])
-                    let src = o + r * ldo, dst = (rowIndex + r) * Ev
-                    switch output.dtype {
-                    case .float16: sdpa_convert_f32_to_f16(Ev, src, outHalf.pointer! + dst)
-                    case .bfloat16: sdpa_convert_f32_to_bf16(Ev, src, outHalf.pointer! + dst)
-                    default: (outBase.pointer! + dst).update(from: src, count: Ev)
-                    }
+            if splits == 1 {
+                for g in 0..<group {
+                    writer.write(batch: b, head: kvHead * group + g, firstRow: q0, rows: rows,
+                                 acc: acc + g * Br * ldo, ldo: ldo, rowMax: rowMax + g * Br, rowSum: rowSum + g * Br)
                 }
             }
         }
     }
-    return _AttentionResult(output: output, logSumExp: logSumExp)
+    guard let partials else { return writer.result }
+
+    // Merge the splits of each base item in split order, so the bits do not depend on threads.
+    DispatchQueue.concurrentPerform(iterations: Swift.min(threads, baseItems)) { worker in
+        for base in stride(from: worker, to: baseItems, by: Swift.min(threads, baseItems)) {
+            let qt = base % queryTiles, bk = base / queryTiles
+            let (b, kvHead) = (bk / Hkv, bk % Hkv)
+            let q0 = qt * Br, rows = Swift.min(Br, L - q0)
+            let first = partialBase.pointer! + base * splits * stateFloats
+            let acc = first, rowMax = first + group * Br * ldo, rowSum = rowMax + group * Br
+            for s in 1..<splits {
+                let other = first + s * stateFloats
+                let otherMax = other + group * Br * ldo, otherSum = otherMax + group * Br
+                for r in 0..<(group * Br) {
+                    let m = Swift.max(rowMax[r], otherMax[r])
+                    if m == -.infinity { continue }
+                    let (a, c) = (Foundation.exp(rowMax[r] - m), Foundation.exp(otherMax[r] - m))
+                    rowSum[r] = rowSum[r] * a + otherSum[r] * c
+                    let o = acc + r * ldo, p = other + r * ldo
+                    for d in 0..<Ev { o[d] = o[d] * a + p[d] * c }
+                    rowMax[r] = m
+                }
+            }
+            for g in 0..<group {
+                writer.write(batch: b, head: kvHead * group + g, firstRow: q0, rows: rows,
+                             acc: acc + g * Br * ldo, ldo: ldo, rowMax: rowMax + g * Br, rowSum: rowSum + g * Br)
+            }
+        }
+    }
+    return writer.result
+}
+
+/// Normalizes finished rows and writes them, and their log-sum-exp, once, in the output dtype.
+private struct _OutputWriter: @unchecked Sendable {
+    let result: _AttentionResult
+    let shape: AttentionShape
+
+    init(output: Tensor, logSumExp: Tensor, shape: AttentionShape) {
+        result = _AttentionResult(output: output, logSumExp: logSumExp)
+        self.shape = shape
+    }
+
+    func write(
+        batch b: Int, head h: Int, firstRow q0: Int, rows: Int,
+        acc: UnsafeMutablePointer<Float>, ldo: Int, rowMax: UnsafePointer<Float>, rowSum: UnsafePointer<Float>
+    ) {
+        let Ev = shape.valueHeadDim
+        sdpa_normalize_tile(Int32(rows), Int32(Ev), acc, ldo, rowSum)
+        let rowIndex = (b * shape.queryHeads + h) * shape.queryLength + q0
+        let lse = result.logSumExp._storage.bytes.assumingMemoryBound(to: Float.self)
+        let bytes = result.output._storage.bytes
+        for r in 0..<rows {
+            lse[rowIndex + r] = rowSum[r] == 0 ? -.infinity : rowMax[r] + Foundation.log(rowSum[r])
+            let src = acc + r * ldo, dst = (rowIndex + r) * Ev
+            switch result.output.dtype {
+            case .float16: sdpa_convert_f32_to_f16(Ev, src, bytes.assumingMemoryBound(to: UInt16.self) + dst)
+            case .bfloat16: sdpa_convert_f32_to_bf16(Ev, src, bytes.assumingMemoryBound(to: UInt16.self) + dst)
+            default: (bytes.assumingMemoryBound(to: Float.self) + dst).update(from: src, count: Ev)
+            }
+        }
+    }
 }
 
 /// Converts `count` half-precision elements of `view` starting at `offset` to float32.
