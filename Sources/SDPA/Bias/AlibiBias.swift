@@ -20,7 +20,7 @@ import Foundation
 /// ```
 ///
 /// See also: ``standardSlopes(numHeads:)``, ``CausalBias``.
-public struct AlibiBias: AttnBias, Hashable {
+public struct AlibiBias: FusedAttnBias, Hashable {
     /// One slope per query head.
     public var slopes: [Float]
     /// The query sequence length `L` the bias was built for.
@@ -64,16 +64,8 @@ public struct AlibiBias: AttnBias, Hashable {
         return slopes.map { Float($0) }
     }
 
-    /// Always `false`: the kernels compute the bias from the slopes.
-    public var needsMaterialization: Bool { false }
-
-    /// The additive float32 mask `[H, L, S]` (`-inf` outside the causal mask).
-    ///
-    /// - Throws: ``SDPAError/invalidArgument(argument:value:reason:)`` for a negative length or a non-finite slope.
-    public func materialize(device: Device) throws -> Tensor {
-        try _validateParameters()
-        return _materializeAdditiveMask(heads: slopes.count, seqLenQ: seqLenQ, seqLenKV: seqLenKV)
-    }
+    /// `[H, L, S]`: the materialized form is a float32 mask, `-inf` outside the causal mask.
+    public var materializedShape: [Int] { [slopes.count, seqLenQ, seqLenKV] }
 
     /// Checks one slope per query head, `seqLenQ == L` and `seqLenKV == S`.
     public func validate(for shape: AttentionShape) throws {
@@ -85,7 +77,9 @@ public struct AlibiBias: AttnBias, Hashable {
         }
         try shape._check(bias: "AlibiBias", seqLenQ: seqLenQ, seqLenKV: seqLenKV)
     }
+}
 
+extension AlibiBias: _ParameterChecked {
     func _validateParameters() throws {
         for (name, n) in [("seqLenQ", seqLenQ), ("seqLenKV", seqLenKV)] where n < 0 {
             throw SDPAError.invalidArgument(argument: "AlibiBias.\(name)", value: "\(n)", reason: "a sequence length cannot be negative")
@@ -94,47 +88,39 @@ public struct AlibiBias: AttnBias, Hashable {
             throw SDPAError.invalidArgument(argument: "AlibiBias.slopes[\(bad)]", value: "\(slopes[bad])", reason: "slopes must be finite")
         }
     }
-
-    /// Runs the ALiBi kernel, computing the bias from the slopes.
-    public static func dispatch(
-        query: Tensor, key: Tensor, value: Tensor, attnBias: AlibiBias, options: AttentionOptions
-    ) throws -> Tensor {
-        try dispatchWithLogSumExp(query: query, key: key, value: value, attnBias: attnBias, options: options).output
-    }
-
-    /// Runs the fused kernel specialised for this bias, also returning the log-sum-exp.
-    public static func dispatchWithLogSumExp(
-        query: Tensor, key: Tensor, value: Tensor, attnBias: AlibiBias, options: AttentionOptions
-    ) throws -> (output: Tensor, logSumExp: Tensor) {
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
-        try attnBias.validate(for: shape)
-        return try _structuredAttention(
-            query: query, key: key, value: value, shape: shape, modifier: attnBias, options: options
-        ).pair
-    }
 }
 
-extension AlibiBias: _ScoreModifier {
+extension AlibiBias {
+    /// `i + offset` is the key aligned with query `i`.
     @inlinable
-    func modify<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
-        let offset = (causal ?? .lowerRight).diagonalOffset(seqLenQ: seqLenQ, seqLenKV: seqLenKV)
-        let distance = query + offset - key
-        if causal != nil && distance < 0 { return -.infinity }
-        return score - T(slopes[head]) * T(distance.magnitude)
+    var diagonalOffset: Int { (causal ?? .lowerRight).diagonalOffset(seqLenQ: seqLenQ, seqLenKV: seqLenKV) }
+
+    /// `score - slopes[head] * |query + offset - key|`.
+    @inlinable
+    public func modifyScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+        score - T(slopes[head]) * T((query + diagonalOffset - key).magnitude)
     }
 
+    /// Everything without a causal variant; `key <= query + offset` with one.
     @inlinable
-    func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _TileVisibility {
-        guard let causal else { return queries.isEmpty || keys.isEmpty ? .empty : .full }
-        return Self._causalVisibility(queries: queries, keys: keys, offset: causal.diagonalOffset(seqLenQ: seqLenQ, seqLenKV: seqLenKV))
+    public func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool {
+        causal == nil || key <= query + diagonalOffset
     }
 
+    /// Full without a causal variant; the causal classification with one.
     @inlinable
-    func apply(
-        to scores: UnsafeMutablePointer<Float>, stride: Int,
+    public func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+        guard causal != nil else { return queries.isEmpty || keys.isEmpty ? .empty : .full }
+        return .causal(queries: queries, keys: keys, diagonalOffset: diagonalOffset)
+    }
+
+    /// The bias row by row, eight keys at a time.
+    @inlinable
+    public func apply(
+        toScores scores: UnsafeMutablePointer<Float>, rowStride stride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
-        let offset = (causal ?? .lowerRight).diagonalOffset(seqLenQ: seqLenQ, seqLenKV: seqLenKV)
+        let offset = diagonalOffset
         let slope = SIMD8<Float>(repeating: slopes[head])
         let masks = causal != nil
         let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)

@@ -14,8 +14,11 @@
 /// let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalLowerRight(4, 128))
 /// ```
 ///
+/// The fused kernel skips every tile above the diagonal and does mask work only on the tiles the
+/// diagonal crosses. ``materialize(device:)`` gives the bool mask `[L, S]`.
+///
 /// See also: ``CausalVariant``, ``causalUpperLeft(_:_:)``, ``causalLowerRight(_:_:)``.
-public struct CausalBias: AttnBias, Hashable {
+public struct CausalBias: FusedAttnBias, Hashable {
     /// Which diagonal the mask is aligned to.
     public var variant: CausalVariant
     /// The query sequence length `L` the bias was built for.
@@ -31,71 +34,50 @@ public struct CausalBias: AttnBias, Hashable {
         self.seqLenKV = seqLenKV
     }
 
-    /// Always `false`: the kernels evaluate the mask from indices.
-    public var needsMaterialization: Bool { false }
+    /// Key `j` is visible from query `i` when `j <= i + offset`.
+    @inlinable
+    var diagonalOffset: Int { variant.diagonalOffset(seqLenQ: seqLenQ, seqLenKV: seqLenKV) }
 
-    /// The boolean mask `[L, S]`.
-    ///
-    /// - Throws: ``SDPAError/invalidArgument(argument:value:reason:)`` for a negative length.
-    public func materialize(device: Device) throws -> Tensor {
-        try _validateLengths()
-        return _materializeBoolMask(seqLenQ: seqLenQ, seqLenKV: seqLenKV)
-    }
+    /// `[L, S]`.
+    public var materializedShape: [Int] { [seqLenQ, seqLenKV] }
 
     /// Checks `seqLenQ == L` and `seqLenKV == S`.
     public func validate(for shape: AttentionShape) throws {
-        try _validateLengths()
+        try _validateParameters()
         try shape._check(bias: "CausalBias", seqLenQ: seqLenQ, seqLenKV: seqLenKV)
     }
 
-    func _validateLengths() throws {
-        for (name, n) in [("seqLenQ", seqLenQ), ("seqLenKV", seqLenKV)] where n < 0 {
-            throw SDPAError.invalidArgument(argument: "CausalBias.\(name)", value: "\(n)", reason: "a sequence length cannot be negative")
+    /// A pure mask.
+    public static var modifiesScores: Bool { false }
+
+    /// `key <= query + offset`.
+    @inlinable
+    public func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool { key <= query + diagonalOffset }
+
+    /// Empty above the diagonal, full below it.
+    @inlinable
+    public func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+        .causal(queries: queries, keys: keys, diagonalOffset: diagonalOffset)
+    }
+
+    /// Masks the run of keys after the diagonal in each row.
+    @inlinable
+    public func apply(
+        toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        let offset = diagonalOffset
+        for (r, i) in queries.enumerated() {
+            let firstMasked = Swift.max(0, Swift.min(keys.count, i + offset + 1 - keys.lowerBound))
+            (scores + r * rowStride + firstMasked).update(repeating: -.infinity, count: keys.count - firstMasked)
         }
-    }
-
-    /// Runs the causal kernel without materializing the mask.
-    public static func dispatch(
-        query: Tensor, key: Tensor, value: Tensor, attnBias: CausalBias, options: AttentionOptions
-    ) throws -> Tensor {
-        try dispatchWithLogSumExp(query: query, key: key, value: value, attnBias: attnBias, options: options).output
-    }
-
-    /// Runs the fused kernel specialised for this bias, also returning the log-sum-exp.
-    public static func dispatchWithLogSumExp(
-        query: Tensor, key: Tensor, value: Tensor, attnBias: CausalBias, options: AttentionOptions
-    ) throws -> (output: Tensor, logSumExp: Tensor) {
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
-        try attnBias.validate(for: shape)
-        return try _structuredAttention(
-            query: query, key: key, value: value, shape: shape, modifier: attnBias, options: options
-        ).pair
     }
 }
 
-extension CausalBias: _ScoreModifier {
-    @inlinable
-    func modify<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
-        key <= query + variant.diagonalOffset(seqLenQ: seqLenQ, seqLenKV: seqLenKV) ? score : -.infinity
-    }
-
-    @inlinable static var changesScores: Bool { false }
-
-    @inlinable
-    func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _TileVisibility {
-        Self._causalVisibility(queries: queries, keys: keys, offset: variant.diagonalOffset(seqLenQ: seqLenQ, seqLenKV: seqLenKV))
-    }
-
-    @inlinable
-    func apply(
-        to scores: UnsafeMutablePointer<Float>, stride: Int,
-        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
-    ) {
-        let offset = variant.diagonalOffset(seqLenQ: seqLenQ, seqLenKV: seqLenKV)
-        for (r, i) in queries.enumerated() {
-            // Keys after i + offset are masked: one contiguous run at the end of the row.
-            let firstMasked = Swift.max(0, Swift.min(keys.count, i + offset + 1 - keys.lowerBound))
-            (scores + r * stride + firstMasked).update(repeating: -.infinity, count: keys.count - firstMasked)
+extension CausalBias: _ParameterChecked {
+    func _validateParameters() throws {
+        for (name, n) in [("seqLenQ", seqLenQ), ("seqLenKV", seqLenKV)] where n < 0 {
+            throw SDPAError.invalidArgument(argument: "CausalBias.\(name)", value: "\(n)", reason: "a sequence length cannot be negative")
         }
     }
 }

@@ -44,7 +44,7 @@ public func explainSDPA(
             _ = try _DenseMask(dense, shape: shape)
             route = "\(name) materialized to a \(dense.dtype) mask of shape \(dense.shape), read through broadcast strides"
             mask = .dense(shape: dense.shape, dtype: dense.dtype)
-        } else if attnMask is any _ScoreModifier {
+        } else if attnMask is any FusedAttnBias {
             route = "\(name).dispatch (bias computed in the kernel, never materialized)"
             mask = .structured(name)
         } else {

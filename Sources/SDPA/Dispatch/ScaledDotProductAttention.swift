@@ -62,7 +62,7 @@ private func _unmaskedAttention(
     if isCausal {
         return try _structuredAttention(
             query: query, key: key, value: value, shape: shape,
-            modifier: causalUpperLeft(shape.queryLength, shape.keyLength), options: options)
+            modifier: _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength)), options: options)
     }
     return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: nil, options: options)
 }

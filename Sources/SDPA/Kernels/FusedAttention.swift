@@ -95,7 +95,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
         let ownState = partialBase.pointer == nil ? UnsafeMutablePointer<Float>.allocate(capacity: stateFloats) : nil
         let qTile = q.dtype == .float32 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, group * Br * E))
         let vTile = v.dtype == .float32 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, Bc * Ev))
-        var visibility = [_TileVisibility](repeating: .empty, count: group)
+        var visibility = [TileVisibility](repeating: .empty, count: group)
         var qRows = [(UnsafePointer<Float>, Int)](repeating: (UnsafePointer(scores), 0), count: group)
         defer {
             kt.deallocate(); scores.deallocate(); ownState?.deallocate(); qTile?.deallocate(); vTile?.deallocate()

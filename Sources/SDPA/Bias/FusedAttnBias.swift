@@ -1,0 +1,215 @@
+/// How a tile of the score matrix looks under a bias: what lets the fused kernel skip work.
+public enum TileVisibility: Sendable, Hashable {
+    /// Every position masked: the tile is skipped (its keys are not even read).
+    case empty
+    /// No position masked: a pure mask does no work on it.
+    case full
+    /// Some positions may be masked: the bias is applied element by element. Always a correct answer.
+    case partial
+
+    /// The visibility of a tile under a causal mask whose diagonal is shifted by `diagonalOffset`:
+    /// key `j` is visible from query `i` when `j <= i + diagonalOffset`.
+    ///
+    /// ```swift
+    /// func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+    ///     .causal(queries: queries, keys: keys, diagonalOffset: seqLenKV - seqLenQ)
+    /// }
+    /// ```
+    @inlinable
+    public static func causal(queries: Range<Int>, keys: Range<Int>, diagonalOffset offset: Int) -> TileVisibility {
+        if queries.isEmpty || keys.isEmpty { return .empty }
+        if keys.lowerBound > queries.upperBound - 1 + offset { return .empty }
+        if keys.upperBound - 1 <= queries.lowerBound + offset { return .full }
+        return .partial
+    }
+
+    /// The visibility of a tile under two biases applied together: empty if either is empty,
+    /// full only if both are full.
+    @inlinable
+    public func intersected(with other: TileVisibility) -> TileVisibility {
+        if self == .empty || other == .empty { return .empty }
+        return self == .full && other == .full ? .full : .partial
+    }
+}
+
+/// A bias that runs inside the fused kernel: describe it element by element, and get the tiled,
+/// tile-skipping kernel specialised for it without writing any SIMD code.
+///
+/// This is FlexAttention's `score_mod` / `mask_mod` / block mask, made static by generics:
+/// ``modifyScore(_:batch:head:query:key:)`` changes a visible score, ``isVisible(batch:head:query:key:)``
+/// is the mask, and ``tileVisibility(batch:head:queries:keys:)`` lets the kernel skip tiles the mask
+/// empties. Everything has a default, so a mask needs only `isVisible` and `materializedShape`:
+///
+/// ```swift
+/// /// Prefix-LM: the first `prefix` keys are visible to every query, causal after that.
+/// struct PrefixLM: FusedAttnBias {
+///     var prefix: Int, seqLen: Int
+///     static var modifiesScores: Bool { false }
+///     var materializedShape: [Int] { [seqLen, seqLen] }
+///     func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool {
+///         key < prefix || key <= query
+///     }
+///     func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+///         keys.upperBound <= prefix ? .full : .causal(queries: queries, keys: keys, diagonalOffset: 0)
+///     }
+/// }
+/// let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: PrefixLM(prefix: 16, seqLen: L))
+/// ```
+///
+/// Conforming types get `needsMaterialization == false`, a `materialize(device:)` that evaluates the
+/// bias on a grid of ``materializedShape`` (`.bool` for pure masks, float32 otherwise), and a `dispatch`
+/// that runs the fused kernel (or the math backend, for dropout or float64).
+///
+/// Rules: ``tileVisibility(batch:head:queries:keys:)`` may answer `.partial` whenever unsure, but
+/// `.empty` and `.full` must be exact; a masked score (`-infinity`) must stay `-infinity` through
+/// ``modifyScore(_:batch:head:query:key:)`` and ``apply(toScores:rowStride:batch:head:queries:keys:)``.
+///
+/// See also: ``FusedAttnBias/combined(with:)``, ``CausalBias``, ``SlidingWindowBias``.
+public protocol FusedAttnBias: AttnBias {
+    /// The score at `(batch, head, query, key)` of a visible position after the bias; the default
+    /// returns it unchanged. Generic so that the `Double` reference path stays exact.
+    func modifyScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T
+
+    /// Whether `query` may attend to `key`; the default is `true` everywhere.
+    func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool
+
+    /// How the tile `queries x keys` looks; the default, `.partial`, is always correct.
+    func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility
+
+    /// Whether ``modifyScore(_:batch:head:query:key:)`` changes scores; `false` for pure masks, which then
+    /// cost nothing on fully visible tiles. The default is `true`.
+    static var modifiesScores: Bool { get }
+
+    /// The shape of the materialized form, broadcastable to `[B, H, L, S]`: `[L, S]` for a bias that is
+    /// the same for every batch and head, `[H, L, S]` or `[B, H, L, S]` otherwise.
+    var materializedShape: [Int] { get }
+
+    /// Applies the bias to a tile of float32 scores in place: `scores[r * rowStride + c]` is query
+    /// `queries.lowerBound + r` and key `keys.lowerBound + c`. The default calls ``isVisible(batch:head:query:key:)``
+    /// and ``modifyScore(_:batch:head:query:key:)`` per element; override it only to hoist per-row work.
+    func apply(
+        toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
+}
+
+extension FusedAttnBias {
+    @inlinable
+    public func modifyScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T { score }
+
+    @inlinable
+    public func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool { true }
+
+    @inlinable
+    public func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility { .partial }
+
+    @inlinable
+    public static var modifiesScores: Bool { true }
+
+    @inlinable
+    public func apply(
+        toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        for (r, i) in queries.enumerated() {
+            let row = scores + r * rowStride
+            for (c, j) in keys.enumerated() {
+                if !isVisible(batch: batch, head: head, query: i, key: j) {
+                    row[c] = -.infinity
+                } else if Self.modifiesScores {
+                    row[c] = modifyScore(row[c], batch: batch, head: head, query: i, key: j)
+                }
+            }
+        }
+    }
+
+    /// `false`: the fused kernel computes the bias.
+    public var needsMaterialization: Bool { false }
+
+    /// The bias evaluated on a grid of ``materializedShape``: `.bool` (visible) for a pure mask,
+    /// float32 (the modified zero score, `-inf` where masked) otherwise.
+    ///
+    /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` for a shape of rank other than 2–4 or with a
+    ///   negative dimension, and whatever ``AttnBias/validate(for:)`` would say of the bias's own parameters.
+    public func materialize(device: Device) throws -> Tensor {
+        let shape = materializedShape
+        guard (2...4).contains(shape.count) else {
+            throw SDPAError.invalidShape(argument: "\(Self.self).materializedShape", shape: shape, reason: "expected [L, S], [H, L, S] or [B, H, L, S]")
+        }
+        try Tensor.validate(shape: shape, argument: "\(Self.self).materializedShape")
+        try _validateParameters()
+        let dims = [Int](repeating: 1, count: 4 - shape.count) + shape
+        let kernel = _FusedBiasKernel(bias: self)
+        var values = [Float]()
+        values.reserveCapacity(shape.reduce(1, *))
+        for b in 0..<dims[0] {
+            for h in 0..<dims[1] {
+                for i in 0..<dims[2] {
+                    for j in 0..<dims[3] {
+                        values.append(kernel.modify(Float(0), batch: b, head: h, query: i, key: j))
+                    }
+                }
+            }
+        }
+        if !Self.modifiesScores {
+            return try Tensor(shape: shape, bools: values.map { $0 != -.infinity })
+        }
+        return try Tensor(shape: shape, scalars: values)
+    }
+
+    /// Checks the bias's own parameters (lengths, windows, …) where it has a check for them.
+    func _validateParameters() throws {
+        if let checked = self as? any _ParameterChecked { try checked._validateParameters() }
+    }
+
+    /// Validates the bias against the inputs and runs the fused kernel specialised for it.
+    public static func dispatch(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
+    ) throws -> Tensor {
+        try dispatchWithLogSumExp(query: query, key: key, value: value, attnBias: attnBias, options: options).output
+    }
+
+    /// Validates the bias against the inputs and runs the fused kernel specialised for it,
+    /// also returning the log-sum-exp.
+    public static func dispatchWithLogSumExp(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
+    ) throws -> (output: Tensor, logSumExp: Tensor) {
+        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+        try attnBias.validate(for: shape)
+        return try _structuredAttention(
+            query: query, key: key, value: value, shape: shape, modifier: _FusedBiasKernel(bias: attnBias), options: options
+        ).pair
+    }
+}
+
+/// Built-in biases that check their own parameters (negative lengths, NaN slopes, …) before
+/// materializing; their `validate(for:)` runs the same check.
+protocol _ParameterChecked {
+    func _validateParameters() throws
+}
+
+/// The kernels' view of a ``FusedAttnBias``: one element-wise function (masked = `-infinity`),
+/// a tile classifier and a tile applier, specialised per bias type.
+struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
+    let bias: Bias
+
+    @inline(__always)
+    func modify<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+        guard bias.isVisible(batch: batch, head: head, query: query, key: key) else { return -.infinity }
+        return Bias.modifiesScores ? bias.modifyScore(score, batch: batch, head: head, query: query, key: key) : score
+    }
+
+    static var changesScores: Bool { Bias.modifiesScores }
+
+    @inline(__always)
+    func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+        bias.tileVisibility(batch: batch, head: head, queries: queries, keys: keys)
+    }
+
+    @inline(__always)
+    func apply(
+        to scores: UnsafeMutablePointer<Float>, stride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        bias.apply(toScores: scores, rowStride: stride, batch: batch, head: head, queries: queries, keys: keys)
+    }
+}
