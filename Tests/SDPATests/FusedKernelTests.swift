@@ -51,7 +51,35 @@ struct FusedCase: Sendable, CustomTestStringConvertible {
         case "halfMaskH1S":
             let mask = try Tensor.randomUniform(shape: [heads, 1, S], in: -3...0, seed: 11, dtype: .float16)
             return try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: TensorBias(mask), enableGQA: gqa)
-        default: fatalError("unknown bias \(bias)")
+        default:
+            return try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: fusedBias!, enableGQA: gqa)
+        }
+    }
+
+    /// The issue-5 biases, by name; `nil` for the names `run` handles itself.
+    var fusedBias: (any FusedAttnBias)? {
+        let blocks = BlockDiagonalBias(queryLengths: [L / 3, 0, L - L / 3], keyLengths: [S / 2, 0, S - S / 2], causal: nil)
+        switch bias {
+        case "windowCausal": return SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 5, right: 0)
+        case "windowUpperLeft": return SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 3, right: 2, alignment: .upperLeft)
+        case "windowZero": return SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 0, right: 0)
+        case "windowHuge": return SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 100_000, right: nil)
+        case "windowRightOnly": return SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: nil, right: 4)
+        case "blockDiagonal": return blocks
+        case "blockDiagonalCausal":
+            return BlockDiagonalBias(queryLengths: blocks.queryLengths, keyLengths: blocks.keyLengths, causal: .lowerRight)
+        case "blockDiagonalUpperLeft":
+            return BlockDiagonalBias(queryLengths: [L - L / 2, L / 2], keyLengths: [S / 3, S - S / 3], causal: .upperLeft)
+        case "keyPadding":
+            return KeyPaddingBias(validKeyLengths: (0..<batch).map { [S / 2, S, 0][$0 % 3] }, seqLenKV: S)
+        case "softCap": return SoftCapBias(cap: 1.5)
+        case "alibiWindowCausal":
+            return AlibiBias(numHeads: heads, seqLenQ: L, seqLenKV: S).combined(with: SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 9, right: 0))
+        case "softCapPaddingWindow":
+            return SoftCapBias(cap: 1.5)
+                .combined(with: KeyPaddingBias(validKeyLengths: (0..<batch).map { [S - S / 4, 1][$0 % 2] }, seqLenKV: S))
+                .combined(with: SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 20, right: 3, alignment: .upperLeft))
+        default: return nil
         }
     }
 
@@ -64,8 +92,11 @@ struct FusedCase: Sendable, CustomTestStringConvertible {
     }
 }
 
+let fusedBiasNames = ["windowCausal", "windowUpperLeft", "windowZero", "windowHuge", "windowRightOnly",
+                      "blockDiagonal", "blockDiagonalCausal", "blockDiagonalUpperLeft", "keyPadding", "softCap",
+                      "alibiWindowCausal", "softCapPaddingWindow"]
 let allBiases = ["none", "isCausal", "causalUpperLeft", "causalLowerRight", "alibi", "alibiUpperLeft",
-                 "alibiLowerRight", "boolMaskLS", "floatMaskB1LS", "halfMaskH1S"]
+                 "alibiLowerRight", "boolMaskLS", "floatMaskB1LS", "halfMaskH1S"] + fusedBiasNames
 
 let fusedSweep: [FusedCase] = {
     var cases = [FusedCase]()
@@ -79,7 +110,7 @@ let fusedSweep: [FusedCase] = {
         cases.append(FusedCase(L: 30, S: 70, E: E, Ev: Ev, bias: "causalLowerRight"))
     }
     for group in [1, 2, 4, 7] {
-        for bias in ["none", "causalLowerRight", "alibiUpperLeft", "boolMaskLS"] {
+        for bias in ["none", "causalLowerRight", "alibiUpperLeft", "boolMaskLS", "keyPadding", "alibiWindowCausal"] {
             cases.append(FusedCase(batch: 2, heads: group == 7 ? 7 : 8, group: group, L: 19, S: 45, bias: bias))
         }
     }
@@ -99,6 +130,29 @@ struct FusedKernelTests {
         #expect(fused.output.dtype == c.dtype)
         expectClose(fused.output, math.output, c.tolerance, "\(c.testDescription) output")
         expectClose(fused.logSumExp, math.logSumExp, (1e-4, 1e-5), "\(c.testDescription) logSumExp")
+    }
+
+    @Test("fused equals the bias's own materialized mask", arguments: fusedBiasNames.flatMap { name in
+        [FusedCase(batch: 3, L: 70, S: 150, bias: name), FusedCase(batch: 1, L: 150, S: 70, bias: name),
+         FusedCase(batch: 2, heads: 4, group: 2, L: 1, S: 300, bias: name)]
+    })
+    func fusedMatchesMaterialized(_ c: FusedCase) throws {
+        let bias = try #require(c.fusedBias)
+        let (q, k, v) = try c.inputs()
+        let fused = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias, enableGQA: c.group > 1)
+        guard type(of: bias).isAdditive else {
+            // Soft-capping has no mask; the math backend is its reference.
+            #expect(throws: SDPAError.self) { try bias.materialize(device: .cpu) }
+            let math = try withSDPBackends([.math]) {
+                try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias, enableGQA: c.group > 1)
+            }
+            expectClose(fused, math, c.tolerance, c.testDescription)
+            return
+        }
+        let mask = try bias.materialize(device: .cpu)
+        #expect(mask.dtype == (type(of: bias).modifiesScores ? .float32 : .bool))
+        let materialized = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask), enableGQA: c.group > 1)
+        expectClose(fused, materialized, c.tolerance, c.testDescription)
     }
 
     @Test("one and two threads give identical bits", arguments: [

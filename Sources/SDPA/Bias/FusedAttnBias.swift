@@ -80,6 +80,11 @@ public protocol FusedAttnBias: AttnBias {
     /// cost nothing on fully visible tiles. The default is `true`.
     static var modifiesScores: Bool { get }
 
+    /// Whether ``modifyScore(_:batch:head:query:key:)`` only adds a value that depends on the position
+    /// (`modifyScore(s) == s + modifyScore(0)`). Additive biases have a materialized float mask; a
+    /// non-additive one (soft-capping) has none, and its `materialize(device:)` throws. The default is `true`.
+    static var isAdditive: Bool { get }
+
     /// The shape of the materialized form, broadcastable to `[B, H, L, S]`: `[L, S]` for a bias that is
     /// the same for every batch and head, `[H, L, S]` or `[B, H, L, S]` otherwise.
     var materializedShape: [Int] { get }
@@ -106,6 +111,9 @@ extension FusedAttnBias {
     public static var modifiesScores: Bool { true }
 
     @inlinable
+    public static var isAdditive: Bool { true }
+
+    @inlinable
     public func apply(
         toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
@@ -128,7 +136,7 @@ extension FusedAttnBias {
     /// The bias evaluated on a grid of ``materializedShape``: `.bool` (visible) for a pure mask,
     /// float32 (the modified zero score, `-inf` where masked) otherwise.
     ///
-    /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` for a shape of rank other than 2–4 or with a
+    /// - Throws: ``SDPAError/invalidArgument(argument:value:reason:)`` for a non-additive bias (``isAdditive``); ``SDPAError/invalidShape(argument:shape:reason:)`` for a shape of rank other than 2–4 or with a
     ///   negative dimension, and whatever ``AttnBias/validate(for:)`` would say of the bias's own parameters.
     public func materialize(device: Device) throws -> Tensor {
         let shape = materializedShape
@@ -137,6 +145,11 @@ extension FusedAttnBias {
         }
         try Tensor.validate(shape: shape, argument: "\(Self.self).materializedShape")
         try _validateParameters()
+        guard Self.isAdditive else {
+            throw SDPAError.invalidArgument(
+                argument: "attnMask", value: "\(Self.self)",
+                reason: "this bias changes scores non-additively (e.g. soft-capping), so no mask can stand for it; check it against withSDPBackends([.math]) instead")
+        }
         let dims = [Int](repeating: 1, count: 4 - shape.count) + shape
         let kernel = _FusedBiasKernel(bias: self)
         var values = [Float]()

@@ -1,0 +1,173 @@
+/// Packed variable-length sequences: queries and keys of several sequences laid end to end in one
+/// sequence axis, each query attending only to the keys of its own sequence — xFormers'
+/// `BlockDiagonalMask` / `BlockDiagonalCausalMask`, FlashAttention's `cu_seqlens`.
+///
+/// With query lengths `[2, 3]` and key lengths `[2, 3]` (1 = attend):
+///
+/// ```
+/// causal: nil               causal: .upperLeft
+/// [[1, 1, 0, 0, 0],         [[1, 0, 0, 0, 0],
+///  [1, 1, 0, 0, 0],          [1, 1, 0, 0, 0],
+///  [0, 0, 1, 1, 1],          [0, 0, 1, 0, 0],
+///  [0, 0, 1, 1, 1],          [0, 0, 1, 1, 0],
+///  [0, 0, 1, 1, 1]]          [0, 0, 1, 1, 1]]
+/// ```
+///
+/// Inside each block the causal variant is aligned as in ``CausalBias`` (lower-right: the last query of
+/// a sequence sees all of its keys). An empty sequence is allowed; a block whose queries see no key
+/// gives 0. Tiles off the diagonal blocks are skipped, so the cost is that of the sequences run one by one.
+///
+/// ```swift
+/// let (q, bias) = try BlockDiagonalBias.packing(queries: sequences, causal: .upperLeft)   // [L_i, H, E] each
+/// let k = try BlockDiagonalBias.pack(keySequences), v = try BlockDiagonalBias.pack(valueSequences)
+/// let outputs = try bias.unpack(scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias))
+/// ```
+public struct BlockDiagonalBias: FusedAttnBias, Hashable {
+    /// The query length of each sequence; they sum to `L`.
+    public let queryLengths: [Int]
+    /// The key length of each sequence; they sum to `S`.
+    public let keyLengths: [Int]
+    /// The causal mask inside each block, if any.
+    public let causal: CausalVariant?
+
+    /// Where each sequence's queries and keys start (`count + 1` prefix sums).
+    @usableFromInline let queryStarts: [Int], keyStarts: [Int]
+    /// The sequence of each packed query index.
+    @usableFromInline let sequenceOfQuery: [Int32]
+    /// The sequence of each packed key index (the first non-empty one at or after a boundary).
+    @usableFromInline let sequenceOfKey: [Int32]
+
+    /// A block-diagonal bias from per-sequence lengths; `keyLengths` defaults to `queryLengths`.
+    public init(queryLengths: [Int], keyLengths: [Int]? = nil, causal: CausalVariant? = nil) {
+        self.queryLengths = queryLengths
+        self.keyLengths = keyLengths ?? queryLengths
+        self.causal = causal
+        func starts(_ lengths: [Int]) -> [Int] { lengths.reduce(into: [0]) { $0.append($0.last! + Swift.max(0, $1)) } }
+        func owners(_ lengths: [Int]) -> [Int32] {
+            lengths.enumerated().flatMap { [Int32](repeating: Int32($0.offset), count: Swift.max(0, $0.element)) }
+        }
+        queryStarts = starts(queryLengths)
+        keyStarts = starts(self.keyLengths)
+        sequenceOfQuery = owners(queryLengths)
+        sequenceOfKey = owners(self.keyLengths)
+    }
+
+    /// The packed query length `L`.
+    public var seqLenQ: Int { queryStarts.last! }
+    /// The packed key length `S`.
+    public var seqLenKV: Int { keyStarts.last! }
+
+    /// `[L, S]`.
+    public var materializedShape: [Int] { [seqLenQ, seqLenKV] }
+
+    /// A pure mask.
+    public static var modifiesScores: Bool { false }
+
+    /// The packed keys query `i` sees: a half-open range inside its own sequence's keys.
+    @inlinable
+    func visibleKeys(query i: Int) -> Range<Int> {
+        let s = Int(sequenceOfQuery[i])
+        let (k0, k1) = (keyStarts[s], keyStarts[s + 1])
+        guard let causal else { return k0..<k1 }
+        let local = i - queryStarts[s]
+        let offset = causal.diagonalOffset(seqLenQ: queryLengths[s], seqLenKV: keyLengths[s])
+        return k0..<Swift.max(k0, Swift.min(k1, k0 + local + offset + 1))
+    }
+
+    @inlinable
+    public func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool {
+        visibleKeys(query: query).contains(key)
+    }
+
+    /// Empty off the diagonal blocks; inside one block, full or causal.
+    @inlinable
+    public func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+        if queries.isEmpty || keys.isEmpty { return .empty }
+        let (q0, q1) = (sequenceOfQuery[queries.lowerBound], sequenceOfQuery[queries.upperBound - 1])
+        let (k0, k1) = (sequenceOfKey[keys.lowerBound], sequenceOfKey[keys.upperBound - 1])
+        if k1 < q0 || k0 > q1 { return .empty }
+        guard q0 == q1, k0 == k1 else { return .partial }
+        let s = Int(q0)
+        guard let causal else { return .full }
+        let offset = causal.diagonalOffset(seqLenQ: queryLengths[s], seqLenKV: keyLengths[s])
+        // The same causal classification, in the sequence's own coordinates.
+        return .causal(
+            queries: (queries.lowerBound - queryStarts[s])..<(queries.upperBound - queryStarts[s]),
+            keys: (keys.lowerBound - keyStarts[s])..<(keys.upperBound - keyStarts[s]), diagonalOffset: offset)
+    }
+
+    /// Masks the two runs outside each row's visible keys.
+    @inlinable
+    public func apply(
+        toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        let n = keys.count
+        for (r, i) in queries.enumerated() {
+            let visible = visibleKeys(query: i), row = scores + r * rowStride
+            let start = Swift.max(0, Swift.min(n, visible.lowerBound - keys.lowerBound))
+            let end = Swift.max(start, Swift.min(n, visible.upperBound - keys.lowerBound))
+            row.update(repeating: -.infinity, count: start)
+            (row + end).update(repeating: -.infinity, count: n - end)
+        }
+    }
+
+    /// Checks the lengths and that they sum to `L` and `S`.
+    public func validate(for shape: AttentionShape) throws {
+        try _validateParameters()
+        try shape._check(bias: "BlockDiagonalBias", seqLenQ: seqLenQ, seqLenKV: seqLenKV)
+    }
+}
+
+extension BlockDiagonalBias: _ParameterChecked {
+    func _validateParameters() throws {
+        if queryLengths.count != keyLengths.count {
+            throw SDPAError.invalidArgument(
+                argument: "BlockDiagonalBias.keyLengths", value: "\(keyLengths)",
+                reason: "there are \(queryLengths.count) query lengths but \(keyLengths.count) key lengths; give one of each per sequence")
+        }
+        for (name, lengths) in [("queryLengths", queryLengths), ("keyLengths", keyLengths)] {
+            if let n = lengths.firstIndex(where: { $0 < 0 }) {
+                throw SDPAError.invalidArgument(argument: "BlockDiagonalBias.\(name)[\(n)]", value: "\(lengths[n])", reason: "a sequence length cannot be negative")
+            }
+        }
+    }
+}
+
+extension BlockDiagonalBias {
+    /// Packs sequences stored `[L_i, H, E]` (the "TND" layout) into one `[1, H, ΣL_i, E]` input.
+    ///
+    /// The result is a view of one contiguous `[ΣL_i, H, E]` tensor, which the fused kernel reads in place.
+    /// - Throws: ``SDPAError`` when the sequences are not rank 3 or disagree on `H`, `E` or dtype.
+    public static func pack(_ sequences: [Tensor]) throws -> Tensor {
+        for (n, t) in sequences.enumerated() where t.rank != 3 {
+            throw SDPAError.rank(argument: "sequences[\(n)]", shape: t.shape, expected: "rank 3 [L_i, H, E]")
+        }
+        return try Tensor.concatenated(sequences, along: 0).transposed(0, 1)._unsqueezed(at: 0)
+    }
+
+    /// Packs query sequences `[L_i, H, E]` and builds the bias for them, with key lengths equal to query
+    /// lengths unless `keyLengths` is given.
+    public static func packing(
+        queries: [Tensor], keyLengths: [Int]? = nil, causal: CausalVariant? = nil
+    ) throws -> (query: Tensor, bias: BlockDiagonalBias) {
+        let bias = BlockDiagonalBias(queryLengths: queries.map { $0.shape.first ?? 0 }, keyLengths: keyLengths, causal: causal)
+        return (try pack(queries), bias)
+    }
+
+    /// Splits a packed output `[1, H, L, Ev]` back into one `[L_i, H, Ev]` tensor per sequence.
+    ///
+    /// - Throws: ``SDPAError/shapeMismatch(argument:shape:other:otherShape:reason:)`` when `output` is not
+    ///   `[1, H, L, Ev]` with `L` the packed query length.
+    public func unpack(_ output: Tensor) throws -> [Tensor] {
+        guard output.rank == 4, output.shape[0] == 1, output.shape[2] == seqLenQ else {
+            throw SDPAError.shapeMismatch(
+                argument: "output", shape: output.shape, other: "BlockDiagonalBias.queryLengths", otherShape: queryLengths,
+                reason: "expected [1, H, \(seqLenQ), Ev]: the packed output of this bias")
+        }
+        let tnd = try output.sliced(0..<1, along: 0).reshaped(Array(output.shape.dropFirst())).transposed(0, 1)
+        return try queryLengths.indices.map {
+            try tnd.sliced(queryStarts[$0]..<queryStarts[$0 + 1], along: 0).contiguous()
+        }
+    }
+}

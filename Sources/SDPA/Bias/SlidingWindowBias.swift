@@ -1,0 +1,113 @@
+/// Local attention: each query sees a window of keys around its aligned diagonal, with
+/// FlashAttention-2's `window_size = (left, right)` semantics.
+///
+/// Query `i` sees key `j` when `i + offset - left <= j <= i + offset + right`, where `offset` is `0`
+/// for ``CausalVariant/upperLeft`` alignment and `S - L` for ``CausalVariant/lowerRight`` (FlashAttention-2's
+/// default). `nil` leaves a side unbounded; `right: 0` makes the window causal. With `L = S = 6`
+/// (1 = attend):
+///
+/// ```
+/// left: 2, right: 0 (causal)     left: 1, right: 1
+/// [[1, 0, 0, 0, 0, 0],           [[1, 1, 0, 0, 0, 0],
+///  [1, 1, 0, 0, 0, 0],            [1, 1, 1, 0, 0, 0],
+///  [1, 1, 1, 0, 0, 0],            [0, 1, 1, 1, 0, 0],
+///  [0, 1, 1, 1, 0, 0],            [0, 0, 1, 1, 1, 0],
+///  [0, 0, 1, 1, 1, 0],            [0, 0, 0, 1, 1, 1],
+///  [0, 0, 0, 1, 1, 1]]            [0, 0, 0, 0, 1, 1]]
+/// ```
+///
+/// The fused kernel visits only the tiles the band crosses, so the cost grows as `O(L · window)`.
+///
+/// ```swift
+/// let local = SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 256, right: 0)   // causal, 256 back
+/// let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: local)
+/// ```
+///
+/// See also: ``FusedAttnBias/combined(with:)`` to add ALiBi or padding to the window.
+public struct SlidingWindowBias: FusedAttnBias, Hashable {
+    /// The query sequence length `L`.
+    public var seqLenQ: Int
+    /// The key/value sequence length `S`.
+    public var seqLenKV: Int
+    /// Keys visible before the aligned diagonal; `nil` for all of them.
+    public var left: Int?
+    /// Keys visible after the aligned diagonal; `nil` for all of them, `0` for a causal window.
+    public var right: Int?
+    /// Which diagonal the window follows.
+    public var alignment: CausalVariant
+
+    /// A window of `left` keys before and `right` keys after the aligned diagonal.
+    public init(seqLenQ: Int, seqLenKV: Int, left: Int?, right: Int? = 0, alignment: CausalVariant = .lowerRight) {
+        self.seqLenQ = seqLenQ
+        self.seqLenKV = seqLenKV
+        self.left = left
+        self.right = right
+        self.alignment = alignment
+    }
+
+    @inlinable var diagonalOffset: Int { alignment.diagonalOffset(seqLenQ: seqLenQ, seqLenKV: seqLenKV) }
+
+    /// The visible keys of query `i`, as a closed range that may be empty or reach outside `0..<S`.
+    @inlinable
+    func visibleKeys(query i: Int) -> (first: Int, last: Int) {
+        let d = i + diagonalOffset
+        return (left.map { d - $0 } ?? Int.min / 2, right.map { d + $0 } ?? Int.max / 2)
+    }
+
+    /// `[L, S]`.
+    public var materializedShape: [Int] { [seqLenQ, seqLenKV] }
+
+    /// A pure mask.
+    public static var modifiesScores: Bool { false }
+
+    /// Whether `key` lies in the window of `query`.
+    @inlinable
+    public func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool {
+        let window = visibleKeys(query: query)
+        return key >= window.first && key <= window.last
+    }
+
+    /// Empty outside the band, full inside it.
+    @inlinable
+    public func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+        if queries.isEmpty || keys.isEmpty { return .empty }
+        let top = visibleKeys(query: queries.lowerBound), bottom = visibleKeys(query: queries.upperBound - 1)
+        // The window only moves right as the query index grows.
+        if keys.upperBound - 1 < top.first || keys.lowerBound > bottom.last { return .empty }
+        if keys.lowerBound >= bottom.first && keys.upperBound - 1 <= top.last { return .full }
+        return .partial
+    }
+
+    /// Masks what lies outside each row's window: two runs per row.
+    @inlinable
+    public func apply(
+        toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        let n = keys.count
+        for (r, i) in queries.enumerated() {
+            let window = visibleKeys(query: i)
+            let row = scores + r * rowStride
+            let start = Swift.max(0, Swift.min(n, window.first - keys.lowerBound))
+            let end = Swift.max(start, Swift.min(n, window.last - keys.lowerBound + 1))
+            row.update(repeating: -.infinity, count: start)
+            (row + end).update(repeating: -.infinity, count: n - end)
+        }
+    }
+
+    /// Checks the window sizes and `seqLenQ == L`, `seqLenKV == S`.
+    public func validate(for shape: AttentionShape) throws {
+        try _validateParameters()
+        try shape._check(bias: "SlidingWindowBias", seqLenQ: seqLenQ, seqLenKV: seqLenKV)
+    }
+}
+
+extension SlidingWindowBias: _ParameterChecked {
+    func _validateParameters() throws {
+        for (name, n) in [("seqLenQ", seqLenQ), ("seqLenKV", seqLenKV), ("left", left ?? 0), ("right", right ?? 0)] where n < 0 {
+            throw SDPAError.invalidArgument(
+                argument: "SlidingWindowBias.\(name)", value: "\(n)",
+                reason: name.hasPrefix("seq") ? "a sequence length cannot be negative" : "a window size cannot be negative; use nil for an unbounded side")
+        }
+    }
+}

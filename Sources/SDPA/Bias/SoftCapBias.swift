@@ -1,0 +1,70 @@
+import Foundation
+
+/// Soft-capping (Gemma 2): every visible score becomes `cap * tanh(score / cap)`, bounding the
+/// logits to `(-cap, cap)` before the softmax. Combine it with a mask or ALiBi with
+/// ``FusedAttnBias/combined(with:)``; masked positions stay masked.
+///
+/// ```
+/// score:      -100   -10    0    10    100      (cap = 50)
+/// soft-capped: -48.2  -9.87  0    9.87  48.2
+/// ```
+///
+/// It is not additive, so it has no materialized mask: ``materialize(device:)`` throws, and it is
+/// checked against the math backend (`withSDPBackends([.math])`) instead.
+///
+/// ```swift
+/// let gemma = SoftCapBias(cap: 50).combined(with: SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 4096, right: 0))
+/// ```
+public struct SoftCapBias: FusedAttnBias, Hashable {
+    /// The bound on the scores; positive and finite.
+    public var cap: Float
+
+    /// Soft-capping at `cap`.
+    public init(cap: Float) { self.cap = cap }
+
+    /// Not additive: there is no mask for it.
+    public static var isAdditive: Bool { false }
+
+    /// `[1, 1]`: the same everywhere.
+    public var materializedShape: [Int] { [1, 1] }
+
+    /// `cap * tanh(score / cap)`; `-inf` stays `-inf` so that masks composed before it hold.
+    @inlinable
+    public func modifyScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+        if score == -.infinity { return score }
+        let c = Double(cap)
+        return T(c * Foundation.tanh(Double(score) / c))
+    }
+
+    /// Full everywhere.
+    @inlinable
+    public func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+        queries.isEmpty || keys.isEmpty ? .empty : .full
+    }
+
+    /// `tanh` in `Float` per element, skipping masked scores.
+    @inlinable
+    public func apply(
+        toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        let inverse = 1 / cap
+        for r in 0..<queries.count {
+            let row = scores + r * rowStride
+            for c in 0..<keys.count where row[c] != -.infinity {
+                row[c] = cap * Foundation.tanh(row[c] * inverse)
+            }
+        }
+    }
+
+    /// Checks that `cap` is positive and finite.
+    public func validate(for shape: AttentionShape) throws { try _validateParameters() }
+}
+
+extension SoftCapBias: _ParameterChecked {
+    func _validateParameters() throws {
+        guard cap > 0, cap.isFinite else {
+            throw SDPAError.invalidArgument(argument: "SoftCapBias.cap", value: "\(cap)", reason: "the cap must be positive and finite")
+        }
+    }
+}
