@@ -80,6 +80,7 @@ enum FixtureValue: Sendable, Equatable {
     init(_ any: Any) {
         if let s = any as? String { self = .string(s) }
         else if let a = any as? [NSNumber] { self = .numbers(a.map(\.doubleValue)) }
+        else if let n = any as? NSNumber { self = .numbers([n.doubleValue]) }
         else { self = .null }
     }
 }
