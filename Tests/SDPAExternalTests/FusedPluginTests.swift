@@ -1,0 +1,120 @@
+import SDPA
+import Testing
+
+// Two user-written fused biases, from outside the module: FlexAttention's mask_mod examples made
+// static. Each must run on the fused path and match its own materialized form.
+// float32 fused vs float32 fused-with-dense-mask: same arithmetic order, so a tight tolerance.
+let pluginTolerance: Float = 1e-5
+
+/// Prefix-LM: every query sees the first `prefix` keys (the prompt, bidirectional), and is causal after that.
+struct PrefixLMBias: FusedAttnBias {
+    var prefix: Int
+    var seqLen: Int
+
+    static var modifiesScores: Bool { false }
+    var materializedShape: [Int] { [seqLen, seqLen] }
+
+    func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool { key < prefix || key <= query }
+
+    func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+        if keys.upperBound <= prefix { return .full }
+        let causal = TileVisibility.causal(queries: queries, keys: keys, diagonalOffset: 0)
+        // Past the prefix it is plain causal; a tile straddling the prefix is never empty.
+        return keys.lowerBound >= prefix || causal == .full ? causal : .partial
+    }
+}
+
+/// Document masking: tokens of a packed batch attend only within their own document (given per token), causally.
+struct DocumentMaskBias: FusedAttnBias {
+    var documentOfToken: [Int]
+
+    static var modifiesScores: Bool { false }
+    var materializedShape: [Int] { [documentOfToken.count, documentOfToken.count] }
+
+    func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool {
+        documentOfToken[query] == documentOfToken[key] && key <= query
+    }
+    // No tile classifier: the default, `.partial`, is always correct; only speed is lost.
+}
+
+/// Causal written as a plugin: the same mask as `causalUpperLeft`, with a classifier.
+struct PluginCausal: FusedAttnBias {
+    var seqLen: Int
+    static var modifiesScores: Bool { false }
+    var materializedShape: [Int] { [seqLen, seqLen] }
+    func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool { key <= query }
+    func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+        .causal(queries: queries, keys: keys, diagonalOffset: 0)
+    }
+}
+
+/// A score modifier with no mask: a learned-looking relative-position bias per head.
+struct RelativePositionBias: FusedAttnBias {
+    var heads: Int, seqLen: Int
+    var materializedShape: [Int] { [heads, seqLen, seqLen] }
+    func modifyScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+        score + T(0.05) * T(head + 1) * T((query - key) % 7)
+    }
+}
+
+func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
+    zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
+}
+
+@Suite("User-written fused biases")
+struct FusedPluginTests {
+    let L = 150
+    func inputs() throws -> (Tensor, Tensor, Tensor) {
+        (try Tensor.randomNormal(shape: [2, 3, L, 32], seed: 1),
+         try Tensor.randomNormal(shape: [2, 3, L, 32], seed: 2),
+         try Tensor.randomNormal(shape: [2, 3, L, 32], seed: 3))
+    }
+
+    func checkMatchesMaterialized<Bias: FusedAttnBias>(_ bias: Bias) throws {
+        let (q, k, v) = try inputs()
+        #expect(!bias.needsMaterialization)
+        let explanation = try explainSDPA(query: q, key: k, value: v, attnMask: bias)
+        #expect(explanation.backend == .fused)
+        #expect(explanation.route.contains("dispatch"))
+        let fused = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias)
+        let mask = try bias.materialize(device: .cpu)
+        let materialized = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask))
+        #expect(maxDifference(fused, materialized) <= pluginTolerance)
+        let reference = try withSDPBackends([.math]) { try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias) }
+        #expect(maxDifference(fused, reference) <= pluginTolerance)
+    }
+
+    @Test func prefixLM() throws {
+        try checkMatchesMaterialized(PrefixLMBias(prefix: 40, seqLen: L))
+        let mask = try PrefixLMBias(prefix: 2, seqLen: 4).materialize(device: .cpu)
+        #expect(mask.dtype == .bool)
+        #expect(mask.bools == [true, true, false, false,
+                               true, true, false, false,
+                               true, true, true, false,
+                               true, true, true, true])
+    }
+
+    @Test func documentMask() throws {
+        let documents = (0..<L).map { $0 < 30 ? 0 : $0 < 31 ? 1 : $0 < 100 ? 2 : 3 }
+        try checkMatchesMaterialized(DocumentMaskBias(documentOfToken: documents))
+    }
+
+    @Test func pluginCausalEqualsBuiltIn() throws {
+        let (q, k, v) = try inputs()
+        let plugin = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: PluginCausal(seqLen: L))
+        let builtIn = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalUpperLeft(L, L))
+        #expect(plugin.scalars == builtIn.scalars)
+    }
+
+    @Test func scoreModifier() throws {
+        try checkMatchesMaterialized(RelativePositionBias(heads: 3, seqLen: L))
+        #expect(try RelativePositionBias(heads: 3, seqLen: L).materialize(device: .cpu).dtype == .float32)
+    }
+
+    @Test func composedWithBuiltIns() throws {
+        let bias = PrefixLMBias(prefix: 20, seqLen: L)
+            .combined(with: RelativePositionBias(heads: 3, seqLen: L))
+            .combined(with: KeyPaddingBias(validKeyLengths: [L, 77], seqLenKV: L))
+        try checkMatchesMaterialized(bias)
+    }
+}
