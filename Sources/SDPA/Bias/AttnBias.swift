@@ -57,6 +57,9 @@ public protocol AttnBias: Sendable {
     /// Like ``dispatch(query:key:value:attnBias:options:)``, also returning the per-row
     /// log-sum-exp of the scaled, biased scores (`[B, H, L]` float32, `-inf` for fully masked rows),
     /// which split-KV decoding and merging partial results need.
+    ///
+    /// The default materializes the bias, so a type with its own `dispatch` should implement this
+    /// too, or its log-sum-exp calls will take the masked path.
     static func dispatchWithLogSumExp(
         query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
     ) throws -> (output: Tensor, logSumExp: Tensor)

@@ -139,12 +139,12 @@ extension FusedAttnBias {
     /// - Throws: ``SDPAError/invalidArgument(argument:value:reason:)`` for a non-additive bias (``isAdditive``); ``SDPAError/invalidShape(argument:shape:reason:)`` for a shape of rank other than 2–4 or with a
     ///   negative dimension, and whatever ``AttnBias/validate(for:)`` would say of the bias's own parameters.
     public func materialize(device: Device) throws -> Tensor {
+        try _validateParameters()
         let shape = materializedShape
         guard (2...4).contains(shape.count) else {
             throw SDPAError.invalidShape(argument: "\(Self.self).materializedShape", shape: shape, reason: "expected [L, S], [H, L, S] or [B, H, L, S]")
         }
         try Tensor.validate(shape: shape, argument: "\(Self.self).materializedShape")
-        try _validateParameters()
         guard Self.isAdditive else {
             throw SDPAError.invalidArgument(
                 argument: "attnMask", value: "\(Self.self)",

@@ -95,10 +95,11 @@ func _fusedAttention<Modifier: _ScoreModifier>(
         let ownState = partialBase.pointer == nil ? UnsafeMutablePointer<Float>.allocate(capacity: stateFloats) : nil
         let qTile = q.dtype == .float32 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, group * Br * E))
         let vTile = v.dtype == .float32 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, Bc * Ev))
+        let vFinite = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, Bc * Ev))
         var visibility = [TileVisibility](repeating: .empty, count: group)
         var qRows = [(UnsafePointer<Float>, Int)](repeating: (UnsafePointer(scores), 0), count: group)
         defer {
-            kt.deallocate(); scores.deallocate(); ownState?.deallocate(); qTile?.deallocate(); vTile?.deallocate()
+            kt.deallocate(); scores.deallocate(); ownState?.deallocate(); qTile?.deallocate(); vTile?.deallocate(); vFinite.deallocate()
         }
 
         for item in stride(from: worker, to: items, by: threads) {
@@ -156,6 +157,10 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                     (vRows, ldv) = (v.base.assumingMemoryBound(to: Float.self) + vOffset, v.strides[2])
                 }
 
+                // A masked key's probability is exactly 0, but 0 * NaN is NaN: a partial tile whose values
+                // hold NaN or infinity takes the exact path, so a masked key never reaches the output.
+                let exactValues = visibility.contains(.partial) && _containsNonFinite(rows: cols, columns: Ev, vRows, stride: ldv)
+
                 for g in 0..<group where visibility[g] != .empty {
                     sdpa_qk_tile(Int32(rows), Int32(cols), Int32(E), qRows[g].0, qRows[g].1, kt, ldkt, scale, scores, lds)
                     if visibility[g] == .partial || Modifier.changesScores {
@@ -163,7 +168,11 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                     }
                     let o = acc + g * Br * ldo
                     sdpa_softmax_tile(Int32(rows), Int32(cols), scores, lds, rowMax + g * Br, rowSum + g * Br, o, ldo, Int32(Ev))
-                    sdpa_pv_tile(Int32(rows), Int32(cols), Int32(Ev), scores, lds, vRows, ldv, o, ldo)
+                    if exactValues && visibility[g] == .partial {
+                        _accumulateVisible(rows: rows, keys: cols, Ev, scores, lds, vRows, ldv, o, ldo, finiteCopy: vFinite)
+                    } else {
+                        sdpa_pv_tile(Int32(rows), Int32(cols), Int32(Ev), scores, lds, vRows, ldv, o, ldo)
+                    }
                 }
             }
             if splits == 1 {
@@ -233,6 +242,49 @@ private struct _OutputWriter: @unchecked Sendable {
             case .bfloat16: sdpa_convert_f32_to_bf16(Ev, src, bytes.assumingMemoryBound(to: UInt16.self) + dst)
             default: (bytes.assumingMemoryBound(to: Float.self) + dst).update(from: src, count: Ev)
             }
+        }
+    }
+}
+
+/// Whether a `rows x columns` float32 block holds NaN or an infinity (exponent bits all ones).
+private func _containsNonFinite(rows: Int, columns: Int, _ p: UnsafePointer<Float>, stride: Int) -> Bool {
+    let exponent = SIMD8<UInt32>(repeating: 0x7F80_0000)
+    for r in 0..<rows {
+        let row = UnsafeRawPointer(p + r * stride)
+        var c = 0
+        while c + 8 <= columns {
+            let bits = row.loadUnaligned(fromByteOffset: 4 * c, as: SIMD8<UInt32>.self)
+            if any((bits & exponent) .== exponent) { return true }
+            c += 8
+        }
+        while c < columns {
+            if !p[r * stride + c].isFinite { return true }
+            c += 1
+        }
+    }
+    return false
+}
+
+/// `O += P V` where a key with probability exactly 0 contributes exactly nothing, even if its value
+/// is NaN or infinite: the product runs on a copy with non-finite values zeroed (so every finite
+/// output keeps the bits the fast path gives), then each non-finite value is added to the rows that see it.
+private func _accumulateVisible(
+    rows: Int, keys: Int, _ Ev: Int, _ p: UnsafePointer<Float>, _ ldp: Int,
+    _ v: UnsafePointer<Float>, _ ldv: Int, _ o: UnsafeMutablePointer<Float>, _ ldo: Int,
+    finiteCopy: UnsafeMutablePointer<Float>
+) {
+    var nonFinite = [(key: Int, column: Int)]()
+    for c in 0..<keys {
+        for d in 0..<Ev {
+            let x = v[c * ldv + d]
+            finiteCopy[c * Ev + d] = x.isFinite ? x : 0
+            if !x.isFinite { nonFinite.append((c, d)) }
+        }
+    }
+    sdpa_pv_tile(Int32(rows), Int32(keys), Int32(Ev), p, ldp, finiteCopy, Ev, o, ldo)
+    for (c, d) in nonFinite {
+        for r in 0..<rows where p[r * ldp + c] != 0 {
+            o[r * ldo + d] += p[r * ldp + c] * v[c * ldv + d]
         }
     }
 }

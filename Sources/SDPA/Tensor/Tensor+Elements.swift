@@ -69,14 +69,25 @@ extension Tensor {
             for i in 0..<n { p[i] = Double(values[i]) }
         case .float16:
             let p = raw.assumingMemoryBound(to: UInt16.self) + _offset
-            for i in 0..<n { p[i] = _floatToHalfBits(Float(values[i])) }
+            for i in 0..<n { p[i] = _floatToHalfBits(_floatForNarrowing(values[i])) }
         case .bfloat16:
             let p = raw.assumingMemoryBound(to: UInt16.self) + _offset
-            for i in 0..<n { p[i] = BFloat16(Float(values[i])).bitPattern }
+            for i in 0..<n { p[i] = BFloat16(_floatForNarrowing(values[i])).bitPattern }
         case .bool:
             let p = raw.assumingMemoryBound(to: UInt8.self) + _offset
             for i in 0..<n { p[i] = values[i] != 0 ? 1 : 0 }
         }
+    }
+
+    /// `value` as a `Float` that rounds to the same 16-bit value as `value` itself would: rounding a
+    /// `Double` to nearest `Float` and then to a 16-bit type can round twice; rounding to odd first
+    /// (truncate, then set the last bit if anything was lost) cannot, since 16-bit types keep far fewer bits.
+    @inlinable
+    func _floatForNarrowing<T: BinaryFloatingPoint>(_ value: T) -> Float {
+        let nearest = Float(value)
+        guard T.significandBitCount > Float.significandBitCount, nearest.isFinite, T(nearest) != value else { return nearest }
+        let truncated = T(nearest.magnitude) > value.magnitude ? (nearest > 0 ? nearest.nextDown : nearest.nextUp) : nearest
+        return Float(bitPattern: truncated.bitPattern | 1)
     }
 
     /// The elements in row-major order as `Float`, whatever the float dtype (`bool` gives 0 or 1).

@@ -28,9 +28,10 @@ extension Tensor {
         func fail(_ reason: String) -> SDPAError { .npy(path: path, reason: reason) }
         let bytes = [UInt8](data)
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
-        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
+        guard bytes.count >= 6, Array(bytes[0..<6]) == magic else {
             throw fail("not a .npy file (missing the \\x93NUMPY magic string)")
         }
+        guard bytes.count >= 10 else { throw fail("truncated header: the file ends after \(bytes.count) bytes") }
         let major = bytes[6]
         let headerLength: Int, headerStart: Int
         switch major {
@@ -79,9 +80,13 @@ extension Tensor {
             guard let n = Int(text), n >= 0 else { throw fail("malformed header: shape entry '\(text)'") }
             return n
         }
+        do { try Tensor.validate(shape: shape, argument: "shape") } catch {
+            throw fail("malformed header: shape \(shape) has more elements than memory can address")
+        }
         let count = shape.reduce(1, *)
         let dataStart = headerStart + headerLength
-        let needed = count * dtype.byteWidth
+        let (needed, overflow) = count.multipliedReportingOverflow(by: dtype.byteWidth)
+        if overflow { throw fail("malformed header: shape \(shape) of \(dtype) needs more bytes than memory can address") }
         guard bytes.count - dataStart >= needed else {
             throw fail("truncated data: shape \(shape) of \(dtype) needs \(needed) bytes but the file has \(bytes.count - dataStart)")
         }

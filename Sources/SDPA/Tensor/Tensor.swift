@@ -84,6 +84,7 @@ public struct Tensor: Sendable {
 
     /// Whether the elements lie in storage in row-major order with no gaps.
     public var isContiguous: Bool {
+        if shape.contains(0) { return true }  // no element to be out of place, as in PyTorch
         var expected = 1
         for d in stride(from: rank - 1, through: 0, by: -1) where shape[d] != 1 {
             if strides[d] != expected { return false }
@@ -108,7 +109,15 @@ public struct Tensor: Sendable {
         if let bad = shape.firstIndex(where: { $0 < 0 }) {
             throw SDPAError.invalidShape(argument: argument, shape: shape, reason: "dimension \(bad) is negative")
         }
-        if let count, count != shape.reduce(1, *) {
+        var elements = 1
+        for d in shape {
+            let (product, overflow) = elements.multipliedReportingOverflow(by: d)
+            if overflow {
+                throw SDPAError.invalidShape(argument: argument, shape: shape, reason: "the number of elements overflows Int")
+            }
+            elements = product
+        }
+        if let count, count != elements {
             throw SDPAError.invalidShape(
                 argument: argument, shape: shape,
                 reason: "it holds \(shape.reduce(1, *)) elements but \(what) has \(count)")

@@ -1,0 +1,536 @@
+import Foundation
+import SDPA
+import Testing
+
+// Tolerances: none. These tests check which error is thrown and what its message
+// says, and that inputs are bit-for-bit unchanged afterwards.
+
+// MARK: - helpers (private: the test module is shared with other files)
+
+private func randn(_ shape: [Int], seed: UInt64, dtype: DType = .float32) throws -> Tensor {
+    try Tensor.randomNormal(shape: shape, seed: seed, dtype: dtype)
+}
+
+/// Standard inputs: B=2, H=Hkv=3, L=4, S=5, E=6, Ev=7.
+private struct Inputs {
+    var q: Tensor, k: Tensor, v: Tensor
+    init(b: Int = 2, h: Int = 3, hkv: Int? = nil, l: Int = 4, s: Int = 5, e: Int = 6, ev: Int = 7) throws {
+        q = try randn([b, h, l, e], seed: 1)
+        k = try randn([b, hkv ?? h, s, e], seed: 2)
+        v = try randn([b, hkv ?? h, s, ev], seed: 3)
+    }
+}
+
+/// Runs `body`, expecting an `SDPAError`; checks that its description mentions every string in `mentions`.
+@discardableResult
+private func expectSDPAError(
+    mentions: [String] = [], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Tensor
+) -> SDPAError? {
+    do {
+        let t = try body()
+        Issue.record("expected an SDPAError, got a result of shape \(t.shape)", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as SDPAError {
+        for needle in mentions {
+            #expect(error.description.contains(needle), "'\(error.description)' should mention '\(needle)'", sourceLocation: sourceLocation)
+        }
+        return error
+    } catch {
+        Issue.record("expected an SDPAError, got \(type(of: error)): \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+/// "[2, 3, 4, 6]": how a shape appears in messages.
+private func s(_ shape: [Int]) -> String { "\(shape)" }
+
+/// The exact bits of every element, and the layout, to detect any change to a caller's tensor.
+private struct Snapshot: Equatable {
+    var shape: [Int], strides: [Int], dtype: DType, bits: [UInt64]
+    init(_ t: Tensor) {
+        shape = t.shape
+        strides = t.strides
+        dtype = t.dtype
+        bits = t.doubleScalars.map(\.bitPattern)
+    }
+}
+
+/// The deprecated raw-tensor overload, wrapped so the call site does not warn.
+@available(*, deprecated)
+private func rawMaskAttention(_ i: Inputs, mask: Tensor, isCausal: Bool = false, dropoutP: Float = 0) throws -> Tensor {
+    try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: mask, isCausal: isCausal, dropoutP: dropoutP)
+}
+
+// MARK: - shapes and dtypes of query, key and value
+
+@Suite("Errors: inputs")
+struct InputErrorTests {
+    @Test(arguments: [[4, 6], [1, 2, 3, 4, 6]])
+    func queryRank(shape: [Int]) throws {
+        let i = try Inputs()
+        let q = try randn(shape, seed: 9)
+        let e = expectSDPAError(mentions: ["query", s(shape), "rank \(shape.count)"]) {
+            try scaledDotProductAttention(query: q, key: i.k, value: i.v)
+        }
+        #expect(e == .rank(argument: "query", shape: shape, expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E]"))
+    }
+
+    @Test func keyRankDiffersFromQuery() throws {
+        let i = try Inputs()
+        let k3 = try randn([3, 5, 6], seed: 9)
+        let e = expectSDPAError(mentions: ["key", "query", s([3, 5, 6]), s(i.q.shape), "same rank"]) {
+            try scaledDotProductAttention(query: i.q, key: k3, value: i.v)
+        }
+        guard case let .shapeMismatch(argument, shape, other, otherShape, _)? = e else {
+            Issue.record("expected .shapeMismatch, got \(String(describing: e))")
+            return
+        }
+        #expect(argument == "key" && shape == [3, 5, 6] && other == "query" && otherShape == i.q.shape)
+    }
+
+    @Test func valueRankOutOfRange() throws {
+        let i = try Inputs()
+        let v2 = try randn([5, 7], seed: 9)
+        let e = expectSDPAError(mentions: ["value", s([5, 7])]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: v2)
+        }
+        guard case let .rank(argument, shape, _)? = e else {
+            Issue.record("expected .rank, got \(String(describing: e))")
+            return
+        }
+        #expect(argument == "value" && shape == [5, 7])
+    }
+
+    @Test func batchMismatch() throws {
+        let i = try Inputs()
+        let k = try randn([1, 3, 5, 6], seed: 9), v = try randn([1, 3, 5, 7], seed: 10)
+        let e = expectSDPAError(mentions: ["key", "query", s(k.shape), s(i.q.shape), "batch"]) {
+            try scaledDotProductAttention(query: i.q, key: k, value: v)
+        }
+        guard case let .shapeMismatch(argument, shape, other, otherShape, reason)? = e else {
+            Issue.record("expected .shapeMismatch, got \(String(describing: e))")
+            return
+        }
+        #expect(argument == "key" && shape == k.shape && other == "query" && otherShape == i.q.shape)
+        #expect(reason.contains("batch"))
+
+        // Only the value's batch differs.
+        let v1 = try randn([1, 3, 5, 7], seed: 10)
+        let e2 = expectSDPAError(mentions: ["value", s(v1.shape), "batch"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: v1)
+        }
+        guard case let .shapeMismatch(argument2, _, _, _, _)? = e2 else {
+            Issue.record("expected .shapeMismatch, got \(String(describing: e2))")
+            return
+        }
+        #expect(argument2 == "value")
+    }
+
+    @Test func headCountMismatchWithoutGQA() throws {
+        let i = try Inputs(h: 4, hkv: 2)
+        let e = expectSDPAError(mentions: ["query has 4 heads", "key/value have 2", s(i.q.shape), s(i.k.shape), "enableGQA"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v)
+        }
+        #expect(e == .headCountMismatch(query: i.q.shape, key: i.k.shape, enableGQA: false))
+        // The same inputs are fine with GQA.
+        #expect(try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, enableGQA: true).shape == [2, 4, 4, 7])
+    }
+
+    @Test func gqaNeedsAMultiple() throws {
+        let i = try Inputs(h: 5, hkv: 2)
+        let e = expectSDPAError(mentions: ["query has 5 heads", "key/value have 2", s(i.q.shape), s(i.k.shape), "multiple"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, enableGQA: true)
+        }
+        #expect(e == .headCountMismatch(query: i.q.shape, key: i.k.shape, enableGQA: true))
+
+        // Zero key/value heads with query heads is no multiple either.
+        let z = try Inputs(h: 2, hkv: 0)
+        let e0 = expectSDPAError(mentions: ["query has 2 heads", "key/value have 0"]) {
+            try scaledDotProductAttention(query: z.q, key: z.k, value: z.v, enableGQA: true)
+        }
+        #expect(e0 == .headCountMismatch(query: z.q.shape, key: z.k.shape, enableGQA: true))
+    }
+
+    @Test func headDimMismatch() throws {
+        let i = try Inputs()
+        let k = try randn([2, 3, 5, 8], seed: 9)
+        let e = expectSDPAError(mentions: ["key", "query", s(k.shape), s(i.q.shape), "head dimension E"]) {
+            try scaledDotProductAttention(query: i.q, key: k, value: i.v)
+        }
+        guard case let .shapeMismatch(argument, shape, other, otherShape, _)? = e else {
+            Issue.record("expected .shapeMismatch, got \(String(describing: e))")
+            return
+        }
+        #expect(argument == "key" && shape == k.shape && other == "query" && otherShape == i.q.shape)
+    }
+
+    @Test func keyValueLengthMismatch() throws {
+        let i = try Inputs()
+        let v = try randn([2, 3, 6, 7], seed: 9)
+        let e = expectSDPAError(mentions: ["value", "key", s(v.shape), s(i.k.shape), "sequence length S"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: v)
+        }
+        guard case let .shapeMismatch(argument, shape, other, otherShape, _)? = e else {
+            Issue.record("expected .shapeMismatch, got \(String(describing: e))")
+            return
+        }
+        #expect(argument == "value" && shape == v.shape && other == "key" && otherShape == i.k.shape)
+    }
+
+    @Test func keyValueHeadMismatch() throws {
+        let i = try Inputs()
+        let v = try randn([2, 1, 5, 7], seed: 9)
+        let e = expectSDPAError(mentions: ["value", "key", s(v.shape), s(i.k.shape), "heads"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: v, enableGQA: true)
+        }
+        guard case let .shapeMismatch(argument, shape, other, otherShape, _)? = e else {
+            Issue.record("expected .shapeMismatch, got \(String(describing: e))")
+            return
+        }
+        #expect(argument == "value" && shape == v.shape && other == "key" && otherShape == i.k.shape)
+    }
+
+    @Test func dtypeMismatch() throws {
+        let i = try Inputs()
+        let k16 = i.k.converted(to: .float16)
+        let e = expectSDPAError(mentions: ["query", "key", "value", "float32", "float16"]) {
+            try scaledDotProductAttention(query: i.q, key: k16, value: i.v)
+        }
+        #expect(e == .dtypeMismatch(query: .float32, key: .float16, value: .float32))
+
+        let v64 = i.v.converted(to: .float64)
+        let e2 = expectSDPAError(mentions: ["float64"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: v64, attnMask: causalUpperLeft(4, 5))
+        }
+        #expect(e2 == .dtypeMismatch(query: .float32, key: .float32, value: .float64))
+    }
+
+    @Test func boolQuery() throws {
+        let i = try Inputs()
+        let (q, k, v) = (i.q.converted(to: .bool), i.k.converted(to: .bool), i.v.converted(to: .bool))
+        let e = expectSDPAError(mentions: ["query", "bool"]) {
+            try scaledDotProductAttention(query: q, key: k, value: v)
+        }
+        #expect(e == .unsupportedDType(argument: "query", dtype: .bool, reason: "attention needs float32, float16, bfloat16 or float64 inputs"))
+        // Only the query is bool: that is a dtype mismatch first.
+        let e2 = expectSDPAError(mentions: ["bool"]) { try scaledDotProductAttention(query: q, key: i.k, value: i.v) }
+        #expect(e2 == .dtypeMismatch(query: .bool, key: .float32, value: .float32))
+    }
+
+    @Test func threeDimensionalMismatchNamesTheGivenShapes() throws {
+        let q = try randn([3, 4, 6], seed: 1), k = try randn([3, 5, 6], seed: 2), v = try randn([3, 4, 7], seed: 3)
+        let e = expectSDPAError(mentions: [s([3, 4, 7]), s([3, 5, 6])]) {
+            try scaledDotProductAttention(query: q, key: k, value: v)
+        }
+        guard case let .shapeMismatch(_, shape, _, otherShape, _)? = e else {
+            Issue.record("expected .shapeMismatch, got \(String(describing: e))")
+            return
+        }
+        #expect(shape == [3, 4, 7] && otherShape == [3, 5, 6], "3-D shapes are reported as given, without the implied batch")
+    }
+}
+
+// MARK: - masks and biases
+
+@Suite("Errors: masks, biases and options")
+struct BiasErrorTests {
+    @Test func maskNotBroadcastable() throws {
+        let i = try Inputs()
+        let mask = try Tensor(zeros: [3, 5], dtype: .bool)   // H where L belongs
+        let expected = SDPAError.maskNotBroadcastable(mask: [3, 5], target: [2, 3, 4, 5])
+        let mentions = ["attnMask", s([3, 5]), s([2, 3, 4, 5])]
+        let e1 = expectSDPAError(mentions: mentions) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(mask))
+        }
+        #expect(e1 == expected)
+        let e2 = expectSDPAError(mentions: mentions) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(mask) as any AttnBias)
+        }
+        #expect(e2 == expected)
+        let floatMask = try Tensor(zeros: [2, 2, 4, 5])
+        let e3 = expectSDPAError(mentions: [s([2, 2, 4, 5])]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(floatMask))
+        }
+        #expect(e3 == .maskNotBroadcastable(mask: [2, 2, 4, 5], target: [2, 3, 4, 5]))
+    }
+
+    @available(*, deprecated)
+    @Test func maskNotBroadcastableDeprecatedOverload() throws {
+        let i = try Inputs()
+        let mask = try Tensor(zeros: [4, 6], dtype: .bool)
+        let e = expectSDPAError(mentions: ["attnMask", s([4, 6]), s([2, 3, 4, 5])]) {
+            try rawMaskAttention(i, mask: mask)
+        }
+        #expect(e == .maskNotBroadcastable(mask: [4, 6], target: [2, 3, 4, 5]))
+    }
+
+    @Test func maskForThreeDimensionalInputs() throws {
+        let q = try randn([3, 4, 6], seed: 1), k = try randn([3, 5, 6], seed: 2), v = try randn([3, 5, 7], seed: 3)
+        let mask = try Tensor(zeros: [2, 1, 4, 5], dtype: .bool)
+        let e = expectSDPAError(mentions: [s([2, 1, 4, 5]), s([3, 4, 5])]) {
+            try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask))
+        }
+        #expect(e == .maskNotBroadcastable(mask: [2, 1, 4, 5], target: [3, 4, 5]))
+    }
+
+    @Test(arguments: [Float(-0.1), 1.5, .nan, .infinity])
+    func dropoutOutOfRange(p: Float) throws {
+        let i = try Inputs()
+        let mask = try Tensor(zeros: [4, 5], dtype: .bool)
+        let calls: [(String, () throws -> Tensor)] = [
+            ("no mask", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, dropoutP: p) }),
+            ("isCausal", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, isCausal: true, dropoutP: p) }),
+            ("TensorBias", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(mask), dropoutP: p) }),
+            ("CausalBias", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5), dropoutP: p) }),
+            ("AlibiBias", {
+                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v,
+                                              attnMask: AlibiBias(numHeads: 3, seqLenQ: 4, seqLenKV: 5) as any AttnBias, dropoutP: p)
+            }),
+        ]
+        for (name, call) in calls {
+            let e = expectSDPAError(mentions: ["dropoutP", "\(p)", "0...1"], call)
+            #expect(e == .invalidArgument(argument: "dropoutP", value: "\(p)", reason: "a dropout probability must be in 0...1"), "\(name)")
+        }
+    }
+
+    @Test func dropoutBoundsAreAccepted() throws {
+        let i = try Inputs()
+        #expect(try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, dropoutP: 0).shape == [2, 3, 4, 7])
+        #expect(try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, dropoutP: 1, dropoutSeed: 1).shape == [2, 3, 4, 7])
+    }
+
+    @Test(arguments: CausalVariant.allCases)
+    func causalBiasWrongLengths(variant: CausalVariant) throws {
+        let i = try Inputs()   // L = 4, S = 5
+        let wrongQ = CausalBias(variant: variant, seqLenQ: 3, seqLenKV: 5)
+        let e1 = expectSDPAError(mentions: ["CausalBias.seqLenQ", "3", "4", "L=4", "S=5"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: wrongQ)
+        }
+        guard case let .biasMismatch(bias, parameter, expected, actual, _)? = e1 else {
+            Issue.record("expected .biasMismatch, got \(String(describing: e1))")
+            return
+        }
+        #expect(bias == "CausalBias" && parameter == "seqLenQ" && expected == 4 && actual == 3)
+
+        let wrongKV = CausalBias(variant: variant, seqLenQ: 4, seqLenKV: 9)
+        let e2 = expectSDPAError(mentions: ["CausalBias.seqLenKV", "9", "S=5"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: wrongKV as any AttnBias)
+        }
+        guard case let .biasMismatch(_, parameter2, expected2, actual2, _)? = e2 else {
+            Issue.record("expected .biasMismatch, got \(String(describing: e2))")
+            return
+        }
+        #expect(parameter2 == "seqLenKV" && expected2 == 5 && actual2 == 9)
+    }
+
+    @Test func causalBiasNegativeLengths() throws {
+        let i = try Inputs()
+        for (bias, name, value) in [(causalUpperLeft(-1, 5), "CausalBias.seqLenQ", -1), (causalLowerRight(4, -2), "CausalBias.seqLenKV", -2)] {
+            let e = expectSDPAError(mentions: [name, "\(value)", "negative"]) {
+                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: bias)
+            }
+            #expect(e == .invalidArgument(argument: name, value: "\(value)", reason: "a sequence length cannot be negative"))
+            // materialize refuses too, naming the bias and the negative length.
+            let m = expectSDPAError(mentions: ["CausalBias", "\(value)", "negative"]) { try bias.materialize(device: .cpu) }
+            #expect(m != nil)
+        }
+    }
+
+    @Test func alibiWrongSlopeCount() throws {
+        let i = try Inputs()   // H = 3
+        let bias = AlibiBias(slopes: [0.5, 0.25], seqLenQ: 4, seqLenKV: 5)
+        let e = expectSDPAError(mentions: ["AlibiBias.slopes.count", "2", "3", "H=3"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: bias)
+        }
+        guard case let .biasMismatch(name, parameter, expected, actual, _)? = e else {
+            Issue.record("expected .biasMismatch, got \(String(describing: e))")
+            return
+        }
+        #expect(name == "AlibiBias" && parameter == "slopes.count" && expected == 3 && actual == 2)
+
+        // With GQA the slopes are per query head, not per key/value head.
+        let g = try Inputs(h: 4, hkv: 2)
+        let e2 = expectSDPAError(mentions: ["slopes.count"]) {
+            try scaledDotProductAttention(query: g.q, key: g.k, value: g.v, attnMask: AlibiBias(numHeads: 2, seqLenQ: 4, seqLenKV: 5), enableGQA: true)
+        }
+        guard case .biasMismatch(_, "slopes.count", 4, 2, _)? = e2 else {
+            Issue.record("expected .biasMismatch of slopes.count 4 vs 2, got \(String(describing: e2))")
+            return
+        }
+    }
+
+    @Test func alibiWrongLengths() throws {
+        let i = try Inputs()
+        let e1 = expectSDPAError(mentions: ["AlibiBias.seqLenQ", "L=4"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 5, causal: .upperLeft))
+        }
+        guard case .biasMismatch("AlibiBias", "seqLenQ", 4, 5, _)? = e1 else {
+            Issue.record("expected AlibiBias.seqLenQ mismatch, got \(String(describing: e1))")
+            return
+        }
+        let e2 = expectSDPAError(mentions: ["AlibiBias.seqLenKV", "S=5"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: AlibiBias(numHeads: 3, seqLenQ: 4, seqLenKV: 4) as any AttnBias)
+        }
+        guard case .biasMismatch("AlibiBias", "seqLenKV", 5, 4, _)? = e2 else {
+            Issue.record("expected AlibiBias.seqLenKV mismatch, got \(String(describing: e2))")
+            return
+        }
+        let e3 = expectSDPAError(mentions: ["AlibiBias.seqLenKV", "-1", "negative"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: AlibiBias(numHeads: 3, seqLenQ: 4, seqLenKV: -1))
+        }
+        #expect(e3 == .invalidArgument(argument: "AlibiBias.seqLenKV", value: "-1", reason: "a sequence length cannot be negative"))
+    }
+
+    @Test func alibiNonFiniteSlope() throws {
+        let i = try Inputs()
+        let bias = AlibiBias(slopes: [0.5, .nan, 0.125], seqLenQ: 4, seqLenKV: 5)
+        let e = expectSDPAError(mentions: ["AlibiBias.slopes[1]", "nan", "finite"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: bias)
+        }
+        #expect(e == .invalidArgument(argument: "AlibiBias.slopes[1]", value: "nan", reason: "slopes must be finite"))
+        #expect(throws: SDPAError.self) { try bias.materialize(device: .cpu) }
+        let inf = AlibiBias(slopes: [0.5, 0.25, -.infinity], seqLenQ: 4, seqLenKV: 5)
+        let e2 = expectSDPAError(mentions: ["AlibiBias.slopes[2]", "-inf"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: inf as any AttnBias)
+        }
+        guard case .invalidArgument("AlibiBias.slopes[2]", _, _)? = e2 else {
+            Issue.record("expected .invalidArgument for slopes[2], got \(String(describing: e2))")
+            return
+        }
+    }
+
+    @Test func isCausalWithABias() throws {
+        let i = try Inputs()
+        let mask = try Tensor(zeros: [4, 5], dtype: .bool)
+        let cases: [(String, () throws -> Tensor)] = [
+            ("TensorBias", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(mask), isCausal: true) }),
+            ("CausalBias", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: causalUpperLeft(4, 5), isCausal: true) }),
+            ("AlibiBias", {
+                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: AlibiBias(numHeads: 3, seqLenQ: 4, seqLenKV: 5), isCausal: true)
+            }),
+            ("CausalBias", {
+                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5) as any AttnBias, isCausal: true)
+            }),
+        ]
+        for (name, call) in cases {
+            let e = expectSDPAError(mentions: [name, "should not be used with isCausal"], call)
+            #expect(e == .causalWithBias(bias: name))
+        }
+    }
+
+    @available(*, deprecated)
+    @Test func isCausalWithTheDeprecatedOverload() throws {
+        let i = try Inputs()
+        let e = expectSDPAError(mentions: ["should not be used with isCausal"]) {
+            try rawMaskAttention(i, mask: try Tensor(zeros: [4, 5], dtype: .bool), isCausal: true)
+        }
+        #expect(e == .causalWithBias(bias: "TensorBias"))
+    }
+
+    @Test func noBackendAllowed() throws {
+        let i = try Inputs()
+        let calls: [() throws -> Tensor] = [
+            { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v) },
+            { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, isCausal: true) },
+            { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(try Tensor(zeros: [5]))) },
+            { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5)) },
+            { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: AlibiBias(numHeads: 3, seqLenQ: 4, seqLenKV: 5) as any AttnBias) },
+        ]
+        // Every backend is named, each with the same reason, sorted.
+        let everyBackendRejected = SDPBackend.allCases.map { "\($0): not allowed by withSDPBackends" }.sorted()
+        for call in calls {
+            let e = withSDPBackends([]) {
+                expectSDPAError(mentions: ["no allowed backend", "math", "not allowed by withSDPBackends"], call)
+            }
+            #expect(e == .noBackend(allowed: [], reasons: everyBackendRejected))
+        }
+        // Outside the restriction the same call runs again.
+        #expect(try scaledDotProductAttention(query: i.q, key: i.k, value: i.v).shape == [2, 3, 4, 7])
+        #expect(SDPBackend.allowed == Set(SDPBackend.allCases))
+    }
+
+    @Test func noBackendAllowedInAsyncScope() async throws {
+        let i = try Inputs()
+        let e = await withSDPBackends([]) { () async -> SDPAError? in
+            await Task { expectSDPAError { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v) } }.value
+        }
+        #expect(e == .noBackend(allowed: [], reasons: SDPBackend.allCases.map { "\($0): not allowed by withSDPBackends" }.sorted()))
+    }
+
+    @Test func noAllowedBackendSupportsTheInputs() throws {
+        // Only the fused backend allowed, with float64 inputs it does not take.
+        let i = try Inputs()
+        let (q, k, v) = (i.q.converted(to: .float64), i.k.converted(to: .float64), i.v.converted(to: .float64))
+        let e = withSDPBackends([.fused]) {
+            expectSDPAError(mentions: ["no allowed backend", "fused", "float64"]) {
+                try scaledDotProductAttention(query: q, key: k, value: v)
+            }
+        }
+        guard case let .noBackend(allowed, reasons)? = e else {
+            Issue.record("expected .noBackend, got \(String(describing: e))")
+            return
+        }
+        #expect(allowed == [.fused])
+        #expect(reasons.contains { $0.hasPrefix("fused: ") && $0.contains("float64") })
+        #expect(reasons.contains("math: not allowed by withSDPBackends"))
+    }
+
+    @Test func inputErrorsComeBeforeBackendSelection() throws {
+        let i = try Inputs()
+        let k = try randn([2, 3, 5, 8], seed: 9)
+        let e = withSDPBackends([]) { expectSDPAError { try scaledDotProductAttention(query: i.q, key: k, value: i.v) } }
+        guard case .shapeMismatch? = e else {
+            Issue.record("expected .shapeMismatch, got \(String(describing: e))")
+            return
+        }
+    }
+}
+
+// MARK: - inputs are never modified
+
+@Suite("Errors: inputs are left unchanged")
+struct InputsUnchangedTests {
+    @available(*, deprecated)
+    @Test func failingAndSucceedingCallsDoNotModifyArguments() throws {
+        let i = try Inputs()
+        let boolMask = try Tensor.randomBools(shape: [2, 1, 4, 5], probability: 0.7, seed: 4)
+        let floatMask = try Tensor.randomNormal(shape: [4, 5], seed: 5)
+        let badMask = try Tensor.randomNormal(shape: [3, 5], seed: 6)
+        let blhe = try randn([2, 4, 3, 6], seed: 7).transposed(1, 2)   // a non-contiguous query view
+        let before = [i.q, i.k, i.v, boolMask, floatMask, badMask, blhe].map(Snapshot.init)
+        let alibi = AlibiBias(numHeads: 3, seqLenQ: 4, seqLenKV: 5, causal: .lowerRight)
+        let alibiBefore = alibi
+
+        // Failing calls.
+        _ = try? scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(badMask))
+        _ = try? rawMaskAttention(i, mask: badMask)
+        _ = try? scaledDotProductAttention(query: i.q, key: i.k, value: i.v, dropoutP: 2)
+        _ = try? scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(floatMask), isCausal: true)
+        _ = try? scaledDotProductAttention(query: i.q, key: i.v, value: i.k)
+        _ = try? scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: AlibiBias(numHeads: 2, seqLenQ: 4, seqLenKV: 5))
+        _ = try? withSDPBackends([]) { try scaledDotProductAttention(query: blhe, key: i.k, value: i.v, attnMask: TensorBias(boolMask)) }
+
+        // Succeeding calls, including dropout and a view as the query.
+        _ = try scaledDotProductAttention(query: i.q, key: i.k, value: i.v)
+        _ = try scaledDotProductAttention(query: blhe, key: i.k, value: i.v, isCausal: true, scale: 0.3)
+        _ = try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(boolMask), dropoutP: 0.5, dropoutSeed: 1)
+        _ = try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(floatMask) as any AttnBias)
+        _ = try rawMaskAttention(i, mask: floatMask)
+        _ = try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: alibi)
+        _ = try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5))
+
+        let after = [i.q, i.k, i.v, boolMask, floatMask, badMask, blhe].map(Snapshot.init)
+        #expect(after == before)
+        #expect(alibi == alibiBefore)
+    }
+
+    @Test func theResultDoesNotAliasTheInputs() throws {
+        let i = try Inputs(e: 7, ev: 7)
+        let before = Snapshot(i.q)
+        var out = try scaledDotProductAttention(query: i.q, key: i.k, value: i.v)
+        out[0, 0, 0, 0] = 1000
+        #expect(Snapshot(i.q) == before)
+        #expect(out.isContiguous)
+        #expect(out.dtype == .float32)
+    }
+}
