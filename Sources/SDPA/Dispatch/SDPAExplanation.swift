@@ -46,14 +46,14 @@ public func explainSDPA(
             mask = .dense(shape: dense.shape, dtype: dense.dtype)
         } else if attnMask is any FusedAttnBias {
             route = "\(name).dispatch (bias computed in the kernel, never materialized)"
-            mask = .structured(name)
+            mask = .structured
         } else {
             return SDPAExplanation(
                 route: "\(name).dispatch, a custom dispatch that chooses its own kernel", backend: nil, rejected: [:])
         }
     } else {
         route = isCausal ? "isCausal (upper-left causal mask computed in the kernel)" : "no mask"
-        mask = isCausal ? .structured("CausalBias") : .none
+        mask = isCausal ? .structured : .none
     }
     let (backend, rejected) = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: mask).explain()
     return SDPAExplanation(route: route, backend: backend, rejected: rejected)

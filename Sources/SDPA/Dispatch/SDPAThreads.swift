@@ -7,8 +7,11 @@ public enum SDPAThreads {
 
     /// The count in effect: ``count`` if set (at least 1), else the number of active processors.
     public static var effectiveCount: Int {
-        Swift.max(1, count ?? ProcessInfo.processInfo.activeProcessorCount)
+        Swift.max(1, count ?? processorCount)
     }
+
+    /// Read once: asking the system costs microseconds, more than a whole small attention call.
+    static let processorCount = ProcessInfo.processInfo.activeProcessorCount
 }
 
 /// Runs `body` with the fused kernel limited to `threads` threads.

@@ -52,8 +52,8 @@ public func withSDPBackends<R>(_ backends: Set<SDPBackend>, _ body: () async thr
 struct _KernelRequest {
     enum Mask {
         case none
-        /// A bias evaluated in the kernel from indices (causal, ALiBi, ...), by type name.
-        case structured(String)
+        /// A bias evaluated in the kernel from indices (causal, ALiBi, ...).
+        case structured
         /// A dense mask read through broadcast strides.
         case dense(shape: [Int], dtype: DType)
     }

@@ -210,7 +210,7 @@ func _structuredAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
 ) throws -> _AttentionResult {
     try options.validate()
-    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .structured(String(describing: Modifier.self)))
+    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .structured)
     return try _run(request, query: query, key: key, value: value, modifier: modifier)
 }
 

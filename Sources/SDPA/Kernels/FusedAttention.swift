@@ -88,7 +88,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     defer { partials?.deallocate() }
     let partialBase = _SendablePointer(partials)
 
-    DispatchQueue.concurrentPerform(iterations: threads) { worker in
+    _parallelFor(threads) { worker in
         // Per-thread scratch, reused by every item this thread runs.
         let kt = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, E * ldkt))
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: Br * lds)
@@ -186,7 +186,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     guard let partials else { return writer.result }
 
     // Merge the splits of each base item in split order, so the bits do not depend on threads.
-    DispatchQueue.concurrentPerform(iterations: Swift.min(threads, baseItems)) { worker in
+    _parallelFor(Swift.min(threads, baseItems)) { worker in
         for base in stride(from: worker, to: baseItems, by: Swift.min(threads, baseItems)) {
             let qt = base % queryTiles, bk = base / queryTiles
             let (b, kvHead) = (bk / Hkv, bk % Hkv)
@@ -213,6 +213,16 @@ func _fusedAttention<Modifier: _ScoreModifier>(
         }
     }
     return writer.result
+}
+
+/// Runs `body(0..<count)` on `count` threads; a single worker runs inline, since waking the
+/// thread pool costs more than a small attention call.
+func _parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
+    if count == 1 {
+        body(0)
+    } else {
+        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+    }
 }
 
 /// Normalizes finished rows and writes them, and their log-sum-exp, once, in the output dtype.
