@@ -102,13 +102,8 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
         toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
-        let n = keys.count
         for (r, i) in queries.enumerated() {
-            let visible = visibleKeys(query: i), row = scores + r * rowStride
-            let start = Swift.max(0, Swift.min(n, visible.lowerBound - keys.lowerBound))
-            let end = Swift.max(start, Swift.min(n, visible.upperBound - keys.lowerBound))
-            row.update(repeating: -.infinity, count: start)
-            (row + end).update(repeating: -.infinity, count: n - end)
+            _maskRow(scores + r * rowStride, keys: keys, keeping: visibleKeys(query: i))
         }
     }
 

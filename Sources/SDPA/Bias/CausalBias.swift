@@ -68,8 +68,7 @@ public struct CausalBias: FusedAttnBias, Hashable {
     ) {
         let offset = diagonalOffset
         for (r, i) in queries.enumerated() {
-            let firstMasked = Swift.max(0, Swift.min(keys.count, i + offset + 1 - keys.lowerBound))
-            (scores + r * rowStride + firstMasked).update(repeating: -.infinity, count: keys.count - firstMasked)
+            _maskRow(scores + r * rowStride, keys: keys, keeping: keys.lowerBound..<Swift.max(keys.lowerBound, i + offset + 1))
         }
     }
 }

@@ -174,13 +174,6 @@ extension FusedAttnBias {
         if let checked = self as? any _ParameterChecked { try checked._validateParameters() }
     }
 
-    /// Validates the bias against the inputs and runs the fused kernel specialised for it.
-    public static func dispatch(
-        query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
-    ) throws -> Tensor {
-        try dispatchWithLogSumExp(query: query, key: key, value: value, attnBias: attnBias, options: options).output
-    }
-
     /// Validates the bias against the inputs and runs the fused kernel specialised for it,
     /// also returning the log-sum-exp.
     public static func dispatchWithLogSumExp(
@@ -192,6 +185,17 @@ extension FusedAttnBias {
             query: query, key: key, value: value, shape: shape, modifier: _FusedBiasKernel(bias: attnBias), options: options
         ).pair
     }
+}
+
+/// Masks every score of one tile row except those of the keys in `visible` (absolute key
+/// indices, clamped to the tile): the two runs outside a contiguous visible range.
+@inlinable
+func _maskRow(_ row: UnsafeMutablePointer<Float>, keys: Range<Int>, keeping visible: Range<Int>) {
+    let n = keys.count
+    let start = Swift.max(0, Swift.min(n, visible.lowerBound - keys.lowerBound))
+    let end = Swift.max(start, Swift.min(n, visible.upperBound - keys.lowerBound))
+    row.update(repeating: -.infinity, count: start)
+    (row + end).update(repeating: -.infinity, count: n - end)
 }
 
 /// Built-in biases that check their own parameters (negative lengths, NaN slopes, …) before

@@ -50,9 +50,9 @@ public struct KeyPaddingBias: FusedAttnBias, Hashable {
         toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
-        let start = Swift.max(0, Swift.min(keys.count, validKeyLengths[batch] - keys.lowerBound))
+        let visible = keys.lowerBound..<Swift.max(keys.lowerBound, validKeyLengths[batch])
         for r in 0..<queries.count {
-            (scores + r * rowStride + start).update(repeating: -.infinity, count: keys.count - start)
+            _maskRow(scores + r * rowStride, keys: keys, keeping: visible)
         }
     }
 

@@ -84,14 +84,9 @@ public struct SlidingWindowBias: FusedAttnBias, Hashable {
         toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
-        let n = keys.count
         for (r, i) in queries.enumerated() {
             let window = visibleKeys(query: i)
-            let row = scores + r * rowStride
-            let start = Swift.max(0, Swift.min(n, window.first - keys.lowerBound))
-            let end = Swift.max(start, Swift.min(n, window.last - keys.lowerBound + 1))
-            row.update(repeating: -.infinity, count: start)
-            (row + end).update(repeating: -.infinity, count: n - end)
+            _maskRow(scores + r * rowStride, keys: keys, keeping: window.first..<Swift.max(window.first, window.last + 1))
         }
     }
 
