@@ -4,7 +4,12 @@
 
 #include <stdatomic.h>
 
-static _Atomic(const sdpa_kernel_table *) g_table = NULL;
+static const sdpa_kernel_table sdpa_resolver_table;
+
+/* Starts out pointing at a table of resolver stubs: the first call through
+ * any entry selects the real table and forwards.  Afterwards each public
+ * call is: load pointer, load entry, tail-jump (no branch). */
+static _Atomic(const sdpa_kernel_table *) g_table = &sdpa_resolver_table;
 static atomic_int g_force_portable = 0;
 
 static const sdpa_kernel_table *sdpa_best_table(void) {
@@ -29,13 +34,68 @@ static const sdpa_kernel_table *sdpa_init_table(void) {
 }
 
 static inline const sdpa_kernel_table *T(void) {
-    const sdpa_kernel_table *t =
-        atomic_load_explicit(&g_table, memory_order_acquire);
-    if (__builtin_expect(t == NULL, 0)) t = sdpa_init_table();
-    return t;
+    return atomic_load_explicit(&g_table, memory_order_acquire);
 }
 
-const char *sdpa_kernels_isa(void) { return T()->name; }
+/* ---- resolver stubs ---- */
+static void r_qk_tile(int a, int b, int c, const float *d, ptrdiff_t e,
+                      const float *f, ptrdiff_t g, float h, float *i,
+                      ptrdiff_t j) {
+    sdpa_init_table()->qk_tile(a, b, c, d, e, f, g, h, i, j);
+}
+static void r_pv_tile(int a, int b, int c, const float *d, ptrdiff_t e,
+                      const float *f, ptrdiff_t g, float *h, ptrdiff_t i) {
+    sdpa_init_table()->pv_tile(a, b, c, d, e, f, g, h, i);
+}
+static void r_pack_kt_f32(int a, int b, const float *c, ptrdiff_t d, float *e,
+                          ptrdiff_t f) {
+    sdpa_init_table()->pack_kt_f32(a, b, c, d, e, f);
+}
+static void r_pack_kt_f16(int a, int b, const uint16_t *c, ptrdiff_t d,
+                          float *e, ptrdiff_t f) {
+    sdpa_init_table()->pack_kt_f16(a, b, c, d, e, f);
+}
+static void r_pack_kt_bf16(int a, int b, const uint16_t *c, ptrdiff_t d,
+                           float *e, ptrdiff_t f) {
+    sdpa_init_table()->pack_kt_bf16(a, b, c, d, e, f);
+}
+static void r_f16_to_f32(size_t n, const uint16_t *s, float *d) {
+    sdpa_init_table()->f16_to_f32(n, s, d);
+}
+static void r_f32_to_f16(size_t n, const float *s, uint16_t *d) {
+    sdpa_init_table()->f32_to_f16(n, s, d);
+}
+static void r_bf16_to_f32(size_t n, const uint16_t *s, float *d) {
+    sdpa_init_table()->bf16_to_f32(n, s, d);
+}
+static void r_f32_to_bf16(size_t n, const float *s, uint16_t *d) {
+    sdpa_init_table()->f32_to_bf16(n, s, d);
+}
+static void r_softmax_tile(int a, int b, float *c, ptrdiff_t d, float *e,
+                           float *f, float *g, ptrdiff_t h, int i) {
+    sdpa_init_table()->softmax_tile(a, b, c, d, e, f, g, h, i);
+}
+static void r_normalize_tile(int a, int b, float *c, ptrdiff_t d,
+                             const float *e) {
+    sdpa_init_table()->normalize_tile(a, b, c, d, e);
+}
+static void r_exp_f32(size_t n, const float *x, float *y) {
+    sdpa_init_table()->exp_f32(n, x, y);
+}
+
+static const sdpa_kernel_table sdpa_resolver_table = {
+    "unresolved",
+    r_qk_tile, r_pv_tile,
+    r_pack_kt_f32, r_pack_kt_f16, r_pack_kt_bf16,
+    r_f16_to_f32, r_f32_to_f16, r_bf16_to_f32, r_f32_to_bf16,
+    r_softmax_tile, r_normalize_tile, r_exp_f32,
+};
+
+const char *sdpa_kernels_isa(void) {
+    const sdpa_kernel_table *t = T();
+    if (t == &sdpa_resolver_table) t = sdpa_init_table();
+    return t->name;
+}
 
 void sdpa_kernels_force_portable(int on) {
     atomic_store_explicit(&g_force_portable, on ? 1 : 0, memory_order_relaxed);

@@ -34,12 +34,13 @@ AVX2_INL void ukr(const int MR, const int NV, const int MASK, const int ACC,
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NV; j++) acc[i][j] = _mm256_setzero_ps();
 
+    /* row pointers (only those < MR are formed / used) */
     const float *a0 = A;
-    const float *a1 = A + 1 * lda;
-    const float *a2 = A + 2 * lda;
-    const float *a3 = A + 3 * lda;
-    const float *a4 = A + 4 * lda;
-    const float *a5 = A + 5 * lda;
+    const float *a1 = MR > 1 ? A + 1 * lda : A;
+    const float *a2 = MR > 2 ? A + 2 * lda : A;
+    const float *a3 = MR > 3 ? A + 3 * lda : A;
+    const float *a4 = MR > 4 ? A + 4 * lda : A;
+    const float *a5 = MR > 5 ? A + 5 * lda : A;
     const float *b = B;
     for (int k = 0; k < K; k++) {
         __m256 bv[2];
@@ -133,6 +134,7 @@ AVX2_FN void a_qk_tile(int rows, int cols, int depth, const float *q,
                        float scale, float *s, ptrdiff_t lds) {
     gemm(0, rows, cols, depth, q, ldq, kt, ldkt, s, lds, scale);
 }
+
 
 AVX2_FN void a_pv_tile(int rows, int cols, int dv, const float *p,
                        ptrdiff_t ldp, const float *v, ptrdiff_t ldv, float *o,
@@ -274,7 +276,7 @@ AVX2_FN void a_f32_to_bf16(size_t n, const float *src, uint16_t *dst) {
 /* ====================================================================== */
 
 /* Fast path, valid for x <= 88.376 (n <= 127) or NaN.  Same reduction and
- * polynomial as sdpa_exp_scalar, 16 vector ops:
+ * polynomial as sdpa_exp_scalar, 13 vector ops:
  *  - x is clamped from below to -88 (NaN kept: vmaxps returns its 2nd
  *    operand when either is NaN).  For x <= -87.68 the rounded n is -127,
  *    and the magic constant 1.5*2^23 + 127 makes the low 9 bits of t equal
@@ -289,12 +291,11 @@ AVX2_INL __m256 exp8_fast(__m256 x) {
     __m256 n = _mm256_sub_ps(t, magic);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SDPA_LN2_HI), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SDPA_LN2_LO), r);
-    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    __m256 p = _mm256_set1_ps(SDPA_EXP_C4);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SDPA_EXP_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SDPA_EXP_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SDPA_EXP_C1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SDPA_EXP_C0));
     __m256 r2 = _mm256_mul_ps(r, r);
     __m256 y = _mm256_fmadd_ps(p, r2, r);                 /* e^r - 1 */
     __m256 pow2n = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23));
@@ -311,12 +312,11 @@ AVX2_INL __m256 exp8_safe(__m256 x) {
     __m256 n = _mm256_sub_ps(t, magic);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SDPA_LN2_HI), xc);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SDPA_LN2_LO), r);
-    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    __m256 p = _mm256_set1_ps(SDPA_EXP_C4);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SDPA_EXP_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SDPA_EXP_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SDPA_EXP_C1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SDPA_EXP_C0));
     __m256 r2 = _mm256_mul_ps(r, r);
     __m256 y = _mm256_fmadd_ps(p, r2, r);
     __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(magic));

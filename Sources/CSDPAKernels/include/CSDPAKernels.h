@@ -11,10 +11,11 @@
  *    register tile).  A size of 0 is a no-op.  Edges are handled with masked
  *    vector loads/stores or scalar tails: no function ever reads or writes an
  *    element outside the described rows x cols windows.
- *  - No alignment is required.  32-byte aligned buffers and strides that are
- *    multiples of 8 floats are slightly faster.  Avoid row strides that are
- *    large powers of two (>= 1024 floats) for the packed K^T tile and the
- *    score tile: they alias in L1.
+ *  - No alignment is required (unaligned loads, masked edges).  64-byte
+ *    aligned scratch buffers and strides that are multiples of 8 floats are
+ *    slightly faster.  Row strides that are multiples of 512 bytes (128
+ *    floats) make long column panels (K^T with large E, V with E >= 128 and
+ *    Bc > 64) collide in a few L1 sets; see the tiling notes below.
  *  - Output buffers must not overlap input buffers (except where a function
  *    explicitly works in place).
  *  - Every function is reentrant and thread-safe (no global mutable state
@@ -25,11 +26,27 @@
  *    also what runs on arm64).  Per call the dispatch costs one atomic load
  *    and one indirect call.
  *
- * Recommended tiling (measured on Zen, AVX2, see report):
+ * Recommended tiling for a flash-attention driver (AVX2, measured on a Zen
+ * core with 48 KiB L1D / 1 MiB L2):
  *    head dim E <= 64 : Br = 96 query rows, Bc = 128 key columns
- *    head dim E  > 64 : Br = 96 query rows, Bc = 64  key columns
- *  Br a multiple of 6 and Bc / E multiples of 16 hit the full 6x16 register
- *  tile everywhere; other sizes work but are a bit slower at the edges.
+ *    head dim E  > 64 : Br = 96 query rows, Bc = 64  key columns (E=128, 256)
+ *  The optimum is flat: Br 72..192 and Bc 64..256 are all within ~5%.
+ *  - Br a multiple of 6 and Bc, E multiples of 16 use the full 6x16 register
+ *    tile everywhere; other sizes work but the edge tiles are slower.
+ *  - K^T scratch: E x ldkt floats, ldkt = Bc rounded up to a multiple of 8
+ *    (padding to Bc + 16 measured no difference for these tile sizes; it
+ *    only speeds up the pack itself when E and Bc are both >= 128).
+ *    Packing K^T once per (batch, head) for all key tiles (layout
+ *    [S/Bc][E][ldkt]) and reusing it for every query tile saves the repeated
+ *    pack; packing per (query tile, key tile) costs ~2-4%.
+ *  - Score scratch: Br x lds floats, lds = Bc.  Row state: Br floats each
+ *    for rowMax / rowSum.  O accumulator: Br x dv floats (may be the f32
+ *    output itself; for f16/bf16 outputs use a scratch tile, then
+ *    sdpa_normalize_tile + sdpa_convert_f32_to_*).
+ *  - Per (query tile, key tile): pack (or reuse) K^T -> sdpa_qk_tile ->
+ *    (driver adds bias / mask, -INFINITY = masked) -> sdpa_softmax_tile ->
+ *    sdpa_pv_tile.  After the last key tile: sdpa_normalize_tile.
+ *  - Scratch buffers are per thread; nothing else is shared.
  */
 #ifndef CSDPA_KERNELS_H
 #define CSDPA_KERNELS_H
@@ -70,8 +87,8 @@ void sdpa_kernels_force_portable(int on);
  * writes zeros).  Kt is transposed so that the inner loop broadcasts one Q
  * element and multiplies it with contiguous vectors of keys: the AVX2
  * variant uses a 6x16 register tile (12 ymm accumulators).
- * Pick ldkt = cols rounded up to a multiple of 8 (the pack routines write
- * exactly cols columns, padding is never read). */
+ * ldkt: see the tiling notes at the top (padding columns are never read or
+ * written). */
 void sdpa_qk_tile(int rows, int cols, int depth,
                   const float *q, ptrdiff_t ldq,
                   const float *kt, ptrdiff_t ldkt,
@@ -84,7 +101,9 @@ void sdpa_qk_tile(int rows, int cols, int depth,
  *   v : cols x dv,   row stride ldv  (value rows, as stored: no packing)
  *   o : rows x dv,   row stride ldo  (ACCUMULATED into; read-modify-write)
  * dv is the value head dimension (1..256 typical).  Same 6x16 register tile
- * as sdpa_qk_tile, the reduction runs over the key index c. */
+ * as sdpa_qk_tile, the reduction runs over the key index c; V is used in
+ * place because its rows are already contiguous along d.  Call it AFTER
+ * sdpa_softmax_tile for the same tile (softmax rescales O by alpha first). */
 void sdpa_pv_tile(int rows, int cols, int dv,
                   const float *p, ptrdiff_t ldp,
                   const float *v, ptrdiff_t ldv,
@@ -97,8 +116,10 @@ void sdpa_pv_tile(int rows, int cols, int dv,
 /* Kt[e][c] = K[c][e]  for 0 <= c < cols, 0 <= e < depth.
  *   k  : cols  x depth, row stride ldk  (key rows as stored)
  *   kt : depth x cols,  row stride ldkt (output, ldkt >= cols)
- * Vectorized 8x8 transposes.  The f16/bf16 variants take raw IEEE binary16
- * / bfloat16 bit patterns and convert to float while transposing (exact). */
+ * Why: sdpa_qk_tile wants keys contiguous (one Q broadcast x 16 keys per
+ * FMA pair).  Vectorized 8x8 transposes.  The f16/bf16 variants take raw
+ * IEEE binary16 / bfloat16 bit patterns and convert to float while
+ * transposing (exact), so half-precision K never needs a separate f32 copy. */
 void sdpa_pack_kt_f32(int cols, int depth,
                       const float *k, ptrdiff_t ldk,
                       float *kt, ptrdiff_t ldkt);
@@ -111,6 +132,8 @@ void sdpa_pack_kt_bf16(int cols, int depth,
 
 /* ---------------------------------------------------------------------- */
 /* Row converters (n contiguous elements, src and dst must not overlap)    */
+/* For half-precision Q / V inputs (convert a tile's rows into f32 scratch) */
+/* and f16 / bf16 outputs (convert normalized f32 output rows).            */
 /* ---------------------------------------------------------------------- */
 
 /* IEEE binary16 -> float32 (exact, subnormals/inf/NaN handled; F16C). */
@@ -128,11 +151,15 @@ void sdpa_convert_f32_to_bf16(size_t n, const float *src, uint16_t *dst);
 /* Online softmax                                                          */
 /* ---------------------------------------------------------------------- */
 
-/* One online-softmax step on a rows x cols score tile (flash attention).
+/* One online-softmax step on a rows x cols score tile (flash attention):
+ * lets the driver process keys tile by tile with O(Br x Bc) scratch instead
+ * of materializing a full L x S score matrix.
  *   s      : rows x cols, row stride lds.  In: scores already scaled and
  *            biased, -INFINITY = masked.  Out: p = exp(s - m) (in place).
- *   rowMax : rows values, running max m (initialize to -INFINITY).
+ *   rowMax : rows values, running max m (initialize to -INFINITY; never
+ *            NaN afterwards).
  *   rowSum : rows values, running sum l (initialize to 0).
+ * Any rows / cols >= 0 (rows are processed in chunks of 64 internally).
  *   o      : rows x dv, row stride ldo, running (unnormalized) output;
  *            rescaled by alpha.  o may be NULL when dv == 0.
  * For each row r:
@@ -146,23 +173,29 @@ void sdpa_convert_f32_to_bf16(size_t n, const float *src, uint16_t *dst);
  * NaN scores do not take part in the max but do propagate (p = NaN, so the
  * row sum and, through sdpa_pv_tile, the output row become NaN).  A +inf
  * score yields NaN for that row (inf - inf), like the reference formula.
- * exp: range reduction + degree-7 polynomial, <= 2 ulp relative error for
- * results >= FLT_MIN; arguments below ln(FLT_MIN) ~ -87.34 give exactly 0
- * (no denormals), arguments above ln(FLT_MAX) give +inf. */
+ * exp: Cody-Waite range reduction + degree-4 minimax polynomial, max
+ * relative error measured ~1 ulp for results >= FLT_MIN.  Arguments below
+ * about -87.68 (reduced exponent n <= -127), including -inf, give exactly
+ * +0.0 (never a denormal: masked keys contribute exactly nothing); in the
+ * narrow band (-87.68, -87.34) the tiny subnormal true value is returned.
+ * Softmax arguments are always <= 0; sdpa_exp_f32 also handles positive
+ * ones (> ln(FLT_MAX) ~ 88.72 -> +inf). */
 void sdpa_softmax_tile(int rows, int cols,
                        float *s, ptrdiff_t lds,
                        float *rowMax, float *rowSum,
                        float *o, ptrdiff_t ldo, int dv);
 
-/* Final normalization of a flash-attention output tile:
+/* Final normalization of a flash-attention output tile (after the last key
+ * tile; softmax denominators are applied once at the end, not per tile):
  *   o[r][d] *= 1 / rowSum[r]   for 0 <= r < rows, 0 <= d < dv.
  * Rows with rowSum[r] == 0 (every key masked) are set to 0 (not NaN);
  * a driver that wants NaN for fully masked rows must check rowSum itself. */
 void sdpa_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo,
                          const float *rowSum);
 
-/* y[i] = exp(x[i]) for i < n with exactly the same vectorized exp as
- * sdpa_softmax_tile (same special-value rules).  Exposed for tests and for
+/* y[i] = exp(x[i]) for i < n with the same vectorized exp as
+ * sdpa_softmax_tile (same accuracy and special-value rules; +inf -> +inf,
+ * NaN -> NaN, values in (88.72, +inf] -> +inf).  Exposed for tests and for
  * drivers that need the kernel's exp elsewhere.  x and y may be equal. */
 void sdpa_exp_f32(size_t n, const float *x, float *y);
 
