@@ -5,6 +5,10 @@ let package = Package(
     name: "SDPA",
     products: [
         .library(name: "SDPA", targets: ["SDPA"]),
+        .executable(name: "sdpa", targets: ["SDPACommand"]),
+        .executable(name: "DispatchOverhead", targets: ["DispatchOverhead"]),
+        .executable(name: "KernelThroughput", targets: ["KernelThroughput"]),
+        .executable(name: "Memory", targets: ["Memory"]),
     ],
     targets: [
         // Only the innermost ISA micro-kernels live in C, so that AVX2+FMA variants can be
@@ -17,6 +21,33 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "SDPAExternalTests", dependencies: ["SDPA"]),
+
+        // Timing, memory, JSON and SVG, shared by `sdpa bench` and the benchmark executables.
+        .target(name: "SDPABenchmarkHarness", dependencies: ["SDPA"]),
+        // The `sdpa` command as a library, so that tests run it in process, and a thin executable.
+        // The executable's module is not called `sdpa`: it would collide with `SDPA` on a
+        // case-insensitive file system.
+        .target(name: "SDPACommandLine", dependencies: ["SDPA", "SDPABenchmarkHarness"]),
+        .executableTarget(name: "SDPACommand", dependencies: ["SDPACommandLine"], path: "Sources/sdpa"),
+        .testTarget(name: "SDPACLITests", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"]),
+
+        // Benchmarks/<Name>/<Name>.swift, run by `swift package benchmark` (Plugins/Benchmark).
+        .executableTarget(
+            name: "DispatchOverhead", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
+            path: "Benchmarks/DispatchOverhead"),
+        .executableTarget(
+            name: "KernelThroughput", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
+            path: "Benchmarks/KernelThroughput"),
+        .executableTarget(
+            name: "Memory", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
+            path: "Benchmarks/Memory"),
+        .plugin(
+            name: "Benchmark",
+            capability: .command(
+                intent: .custom(verb: "benchmark", description: "Build the benchmarks in release mode, run them, and write JSON and SVG into results/"),
+                permissions: [.writeToPackageDirectory(reason: "The benchmark results (JSON, SVG) are written to results/")]
+            )
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

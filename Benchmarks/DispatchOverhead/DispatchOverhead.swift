@@ -1,0 +1,101 @@
+import SDPA
+import SDPABenchmarkHarness
+import SDPACommandLine
+
+/// The RFC's "kernel dispatch overhead" metric: for each bias type, a call through
+/// `scaledDotProductAttention(attnMask:)` against a direct call of the kernel, at a tiny and a
+/// small shape; the difference is the time the entry point adds per call.
+@main
+enum DispatchOverhead {
+    static let spec = CommandSpec(
+        name: "DispatchOverhead",
+        synopsis: "[options]",
+        abstract: """
+            Times whole attention calls at B=1 H=1 L=S=8 E=16 and B=1 H=8 L=S=64 E=64, for every bias: through \
+            the public entry point, and directly (see 'direct' below); overhead = entry point - direct, medians. \
+            Targets: overhead <= 100 ns, tiny calls under 3 us.
+            """,
+        options: [],
+        epilogue: "direct: " + directCallDescription)
+
+    static func workloads(quick: Bool) -> [AttentionWorkload] {
+        [(1, 8, 16), (8, 64, 64)].flatMap { heads, length, headDim in
+            BiasKind.all.map {
+                AttentionWorkload(batch: 1, heads: heads, queryLength: length, keyLength: length, headDim: headDim, bias: $0)
+            }
+        }
+    }
+
+    /// What the "direct" measurement calls, until the library exposes its kernel to benchmarks.
+    static let directCallDescription = """
+        a stand-in: the no-mask entry point scaledDotProductAttention(query:key:value:) inside \
+        withSDPBackends([.fused]), so the difference also contains the bias's own kernel work \
+        (tile classification, ALiBi arithmetic, mask reads)
+        """
+
+    /// The direct kernel call for `workload`; the one place to change when the library offers a hook.
+    static func directCall(query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?) -> () throws -> Tensor {
+        { try scaledDotProductAttention(query: query, key: key, value: value) }
+    }
+
+    /// A call through the public entry point with the bias's concrete type, as a user's code makes it.
+    static func entryPointCall(query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?) -> () throws -> Tensor {
+        guard let bias else { return { try scaledDotProductAttention(query: query, key: key, value: value) } }
+        func typed<Bias: AttnBias>(_ bias: Bias) -> () throws -> Tensor {
+            { try scaledDotProductAttention(query: query, key: key, value: value, attnMask: bias) }
+        }
+        return typed(bias)
+    }
+
+    static func main() {
+        BenchmarkCommandLine.main(spec, workloads: { workloads(quick: $0.isQuick) }) { options, workloads, output in
+            let plan: MeasurementPlan = options.isQuick ? .quickDispatch : .dispatch
+            let threads = SDPAThreads.effectiveCount
+            var progress = ProgressReporter(total: workloads.count, isTerminal: output.standardErrorIsTerminal, write: output.standardError)
+            var results = [BenchmarkResult]()
+            for workload in workloads {
+                progress.begin(workload.description)
+                let (q, k, v) = try workload.makeInputs()
+                let bias = try workload.makeBias()
+                let entry = try measure(plan, entryPointCall(query: q, key: k, value: v, bias: bias))
+                let direct = try withSDPBackends([.fused]) { try measure(plan, directCall(query: q, key: k, value: v, bias: bias)) }
+                let overhead = (entry.medianSeconds - direct.medianSeconds) * 1e9
+                results.append(BenchmarkResult(workload: workload, path: "entry point", threads: threads, timing: entry, overheadNanoseconds: overhead))
+                results.append(BenchmarkResult(workload: workload, path: "direct", threads: threads, timing: direct, note: "stand-in, see --help"))
+            }
+            progress.finish()
+            let report = options.report(workloads: workloads, results: results)
+            let chart = options.chart(
+                of: report, title: "Whole-call time per bias (lower is better)", valueLabel: "microseconds per call",
+                category: { "\($0.bias) L=\($0.queryLength) E=\($0.headDim)" },
+                metric: { $0.timing.map { $0.medianSeconds * 1e6 } })
+            return BenchmarkOutcome(report: report, table: table(report, comparison: options.comparison), chart: chart)
+        }
+    }
+
+    static func table(_ report: BenchmarkReport, comparison: BenchmarkReport?) -> String {
+        var columns: [TextTable.Column] = [
+            .init("bias"), .init("shape"), .init("entry point", alignment: .right), .init("direct", alignment: .right),
+            .init("overhead", alignment: .right),
+        ]
+        if let comparison {
+            columns += [.init("\(comparison.implementation) entry point", alignment: .right), .init("\(comparison.implementation) direct", alignment: .right)]
+        }
+        var table = TextTable(columns: columns)
+        let median = { (r: BenchmarkResult?) in MeasurementFormat.optional(r?.timing?.medianSeconds, MeasurementFormat.duration) }
+        for workload in report.workloads {
+            let rows = report.results(for: workload)
+            let entry = rows.first { $0.path == "entry point" }
+            var row = [
+                workload.bias, workload.shapeDescription, median(entry), median(rows.first { $0.path == "direct" }),
+                MeasurementFormat.optional(entry?.overheadNanoseconds) { MeasurementFormat.fixed($0, 0) + " ns" },
+            ]
+            if let comparison {
+                let others = comparison.results(for: workload)
+                row += [median(others.first { $0.path == "entry point" }), median(others.first { $0.path == "direct" })]
+            }
+            table.append(row)
+        }
+        return "median per call, \(report.machine.threads) threads; direct = \(directCallDescription)\n" + table.rendered()
+    }
+}

@@ -1,0 +1,92 @@
+/// How to time a piece of code: warm-up calls, samples, and how long one sample must last.
+///
+/// A call that takes nanoseconds is repeated inside each sample until the sample lasts at
+/// least ``minimumSampleSeconds``, so the clock's own cost and resolution do not show.
+public struct MeasurementPlan: Sendable, Hashable {
+    /// Untimed calls before the first sample (caches, page faults, thread start-up).
+    public var warmUpCalls: Int
+    /// Timed samples; the summary is over these.
+    public var samples: Int
+    /// A sample repeats the call until it lasts at least this long (0: one call per sample).
+    public var minimumSampleSeconds: Double
+
+    /// A plan with `warmUpCalls` untimed calls and `samples` samples of at least `minimumSampleSeconds` each.
+    public init(warmUpCalls: Int, samples: Int, minimumSampleSeconds: Double = 0) {
+        self.warmUpCalls = max(0, warmUpCalls)
+        self.samples = max(1, samples)
+        self.minimumSampleSeconds = max(0, minimumSampleSeconds)
+    }
+
+    /// For calls of milliseconds or more: one warm-up call, 10 samples of one call each.
+    public static let kernel = MeasurementPlan(warmUpCalls: 1, samples: 10)
+    /// A quicker ``kernel``: 3 samples.
+    public static let quickKernel = MeasurementPlan(warmUpCalls: 1, samples: 3)
+    /// For calls of nanoseconds to microseconds: 21 samples of at least 10 ms each.
+    public static let dispatch = MeasurementPlan(warmUpCalls: 1000, samples: 21, minimumSampleSeconds: 0.01)
+    /// A quicker ``dispatch``: 7 samples of at least 5 ms each.
+    public static let quickDispatch = MeasurementPlan(warmUpCalls: 200, samples: 7, minimumSampleSeconds: 0.005)
+}
+
+/// The time of one call: the fastest, median and slowest sample, each divided by the calls in it.
+public struct TimingSummary: Codable, Sendable, Hashable {
+    /// How many samples were taken.
+    public var samples: Int
+    /// How many calls each sample timed.
+    public var callsPerSample: Int
+    /// The fastest sample, per call.
+    public var minSeconds: Double
+    /// The median sample, per call.
+    public var medianSeconds: Double
+    /// The slowest sample, per call.
+    public var maxSeconds: Double
+
+    /// A summary of `perCallSeconds` (one value per sample), each sample having timed `callsPerSample` calls.
+    public init(perCallSeconds: [Double], callsPerSample: Int) {
+        let sorted = perCallSeconds.sorted()
+        samples = sorted.count
+        self.callsPerSample = callsPerSample
+        minSeconds = sorted.first ?? 0
+        maxSeconds = sorted.last ?? 0
+        let n = sorted.count
+        medianSeconds = n == 0 ? 0 : n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    }
+}
+
+/// Times `body` as `plan` says, passing every result to ``blackHole(_:)`` so that the
+/// optimizer cannot drop the work.
+///
+/// ```swift
+/// let timing = try measure(.kernel) { try scaledDotProductAttention(query: q, key: k, value: v) }
+/// print(timing.medianSeconds)
+/// ```
+public func measure<Result>(_ plan: MeasurementPlan, _ body: () throws -> Result) rethrows -> TimingSummary {
+    for _ in 0..<plan.warmUpCalls { blackHole(try body()) }
+    var calls = 1
+    if plan.minimumSampleSeconds > 0 {
+        // Grow the batch until one lasts long enough; the last trial doubles as more warm-up.
+        while true {
+            let seconds = try timeCalls(calls, body)
+            if seconds >= plan.minimumSampleSeconds || calls >= 1 << 30 { break }
+            let factor = seconds > 0 ? plan.minimumSampleSeconds / seconds * 1.2 : 10
+            calls = max(calls * 2, Int((Double(calls) * min(factor, 100)).rounded(.up)))
+        }
+    }
+    var perCall = [Double]()
+    perCall.reserveCapacity(plan.samples)
+    for _ in 0..<plan.samples { perCall.append(try timeCalls(calls, body) / Double(calls)) }
+    return TimingSummary(perCallSeconds: perCall, callsPerSample: calls)
+}
+
+/// Seconds that `calls` calls of `body` take.
+private func timeCalls<Result>(_ calls: Int, _ body: () throws -> Result) rethrows -> Double {
+    let clock = ContinuousClock()
+    let start = clock.now
+    for _ in 0..<calls { blackHole(try body()) }
+    let elapsed = clock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+}
+
+/// Consumes a value in a way the optimizer cannot see through, so that work whose result is
+/// otherwise unused is not eliminated.
+@inline(never) @_optimize(none)
+public func blackHole<T>(_ value: T) {}

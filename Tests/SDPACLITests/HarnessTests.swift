@@ -1,0 +1,222 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import SDPA
+import SDPABenchmarkHarness
+import Testing
+
+// MARK: - bias table
+
+@Test(arguments: [(1, 1), (5, 7), (7, 5), (9, 9), (3, 12), (12, 3)])
+func visiblePositionsMatchTheMaterializedMask(queryLength: Int, keyLength: Int) throws {
+    for kind in BiasKind.all {
+        let parameters = BiasParameters(heads: 2, queryLength: queryLength, keyLength: keyLength)
+        let counted: Int
+        if let mask = try kind.makeBias(parameters)?.materialize(device: .cpu) {
+            // Head 0 of a [H, L, S] mask, or the whole [L, S] mask.
+            let plane = Array(mask.doubleScalars.prefix(queryLength * keyLength))
+            counted = mask.dtype == .bool ? plane.filter { $0 != 0 }.count : plane.filter { $0 != -.infinity }.count
+        } else {
+            counted = queryLength * keyLength
+        }
+        #expect(kind.visiblePositions(queryLength: queryLength, keyLength: keyLength) == counted, "\(kind) L=\(queryLength) S=\(keyLength)")
+    }
+}
+
+@Test func spellingsAreUniqueAndFound() {
+    let spellings = BiasKind.all.map(\.spelling)
+    #expect(Set(spellings).count == spellings.count)
+    for spelling in spellings { #expect(BiasKind.named(spelling)?.spelling == spelling) }
+    #expect(BiasKind.named("nope") == nil)
+    #expect(BiasKind.commandLineKinds.allSatisfy { !$0.isBenchmarkMask })
+}
+
+@Test func workloadFlopsFollowTheConvention() {
+    let w = AttentionWorkload(batch: 2, heads: 3, queryLength: 4, keyLength: 6, headDim: 8, bias: BiasKind.named("causal-lower-right")!)
+    #expect(w.flops == 4 * 2 * 3 * 4 * 6 * 8)
+    // Lower-right, L = 4, S = 6: rows see 3, 4, 5, 6 keys.
+    #expect(w.effectiveFlops == 4 * 2 * 3 * 18 * 8)
+    #expect(w.description == "causal-lower-right B=2 H=3 L=4 S=6 E=8 float32")
+}
+
+// MARK: - measurement
+
+@Test func timingSummaryTakesTheMedian() {
+    let odd = TimingSummary(perCallSeconds: [3, 1, 2], callsPerSample: 4)
+    #expect((odd.minSeconds, odd.medianSeconds, odd.maxSeconds, odd.samples, odd.callsPerSample) == (1, 2, 3, 3, 4))
+    #expect(TimingSummary(perCallSeconds: [4, 1, 2, 3], callsPerSample: 1).medianSeconds == 2.5)
+}
+
+@Test func measureRunsWarmUpAndSamples() {
+    var calls = 0
+    let timing = measure(MeasurementPlan(warmUpCalls: 2, samples: 3)) { calls += 1 }
+    #expect(calls == 5)
+    #expect(timing.samples == 3 && timing.callsPerSample == 1)
+    #expect(timing.minSeconds <= timing.medianSeconds && timing.medianSeconds <= timing.maxSeconds)
+
+    var batched = 0
+    let long = measure(MeasurementPlan(warmUpCalls: 0, samples: 2, minimumSampleSeconds: 0.001)) { batched += 1 }
+    #expect(long.callsPerSample > 1)
+}
+
+@Test func residentMemoryIsReadOnLinux() {
+    #if os(Linux)
+    let current = ResidentMemory.currentBytes ?? 0
+    #expect(current > 0)
+    #expect((ResidentMemory.peakBytes ?? 0) >= current)
+    let (_, extra) = ResidentMemory.peakExtraBytes { () -> Int in
+        // Touch 64 MiB so that it becomes resident.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        for offset in stride(from: 0, to: buffer.count, by: 4096) { buffer[offset] = 1 }
+        return Int(buffer[4096])
+    }
+    if let extra { #expect(extra >= 60 << 20) }
+    #endif
+}
+
+// MARK: - JSON
+
+private let fixedWorkload = AttentionWorkload(batch: 1, heads: 8, queryLength: 2048, keyLength: 2048, headDim: 64, bias: BiasKind.named("alibi")!)
+
+/// A PyTorch report as `Benchmarks/pytorch_bench.py` writes it.
+private let pytorchJSON = """
+    {"benchmark": "KernelThroughput", "commit": null, "date": "2025-01-01T00:00:00Z", "implementation": "PyTorch 2.15.0",
+     "machine": {"peakGFLOPS": 196.0, "peakGFLOPSPerCore": 98.0, "processors": 2, "threads": 2},
+     "results": [
+      {"effectiveGFLOPS": 26.0, "gflops": 26.0, "path": "materialized", "peakExtraBytes": 134217728, "percentOfPeak": 13.3,
+       "threads": 2, "timing": {"callsPerSample": 1, "maxSeconds": 0.2, "medianSeconds": 0.165, "minSeconds": 0.16, "samples": 10},
+       "workload": {"batch": 1, "bias": "alibi", "dtype": "float32", "headDim": 64, "heads": 8, "keyLength": 2048,
+                    "keyValueHeads": 8, "queryLength": 2048, "valueHeadDim": 64}},
+      {"effectiveGFLOPS": 18.0, "gflops": 18.0, "path": "materialized+build", "peakExtraBytes": null, "percentOfPeak": 9.2,
+       "threads": 2, "timing": {"callsPerSample": 1, "maxSeconds": 0.3, "medianSeconds": 0.24, "minSeconds": 0.2, "samples": 10},
+       "workload": {"batch": 1, "bias": "alibi", "dtype": "float32", "headDim": 64, "heads": 8, "keyLength": 2048,
+                    "keyValueHeads": 8, "queryLength": 2048, "valueHeadDim": 64}}],
+     "schema": "sdpa-benchmark/1",
+     "workloads": [{"batch": 1, "bias": "alibi", "dtype": "float32", "headDim": 64, "heads": 8, "keyLength": 2048,
+                    "keyValueHeads": 8, "queryLength": 2048, "valueHeadDim": 64}]}
+    """
+
+private func fixedSwiftReport() -> BenchmarkReport {
+    let timing = { (median: Double) in TimingSummary(perCallSeconds: [median], callsPerSample: 1) }
+    var machine = MachineDescription(threads: 2)
+    (machine.processors, machine.peakGFLOPSPerCore, machine.peakGFLOPS) = (2, 98, 196)
+    var report = BenchmarkReport(benchmark: "KernelThroughput", commit: "abc1234", machine: machine, workloads: [fixedWorkload])
+    report.results = [
+        BenchmarkResult(workload: fixedWorkload, path: "materialized", threads: 2, timing: timing(0.1), peakExtraBytes: 134_217_728),
+        BenchmarkResult(workload: fixedWorkload, path: "fused", threads: 2, timing: timing(0.0343597), peakExtraBytes: 2_097_152),
+    ].map { $0.withThroughput(peakGFLOPS: 196) }
+    return report
+}
+
+@Test func reportsRoundTripThroughJSON() throws {
+    let report = fixedSwiftReport()
+    let decoded = try BenchmarkReport(jsonData: report.jsonData())
+    #expect(decoded == report)
+    let text = String(decoding: try report.jsonData(), as: UTF8.self)
+    #expect(text.contains(#""schema" : "sdpa-benchmark\/1""#) || text.contains(#""schema" : "sdpa-benchmark/1""#))
+    // Sorted keys: "benchmark" comes before "commit", "date", ...
+    #expect(text.range(of: "\"benchmark\"")!.lowerBound < text.range(of: "\"commit\"")!.lowerBound)
+}
+
+@Test func pytorchReportsDecode() throws {
+    let report = try BenchmarkReport(jsonData: Data(pytorchJSON.utf8))
+    #expect(report.implementation == "PyTorch 2.15.0" && report.commit == nil)
+    #expect(report.workloads == [fixedWorkload])
+    #expect(report.results.map(\.path) == ["materialized", "materialized+build"])
+    #expect(report.results[1].peakExtraBytes == nil)
+}
+
+@Test func throughputIsDerivedFromTheMedian() {
+    let fused = fixedSwiftReport().results[1]
+    // 4 * 8 * 2048 * 2048 * 64 FLOP = 8.59 GFLOP in 34.36 ms.
+    #expect(abs(fused.gflops! - 250) < 0.01)
+    #expect(fused.effectiveGFLOPS == fused.gflops)
+    #expect(abs(fused.percentOfPeak! - 100 * 250 / 196) < 0.01)
+}
+
+@Test func counterpartIsTheSamePathOrTheBestPrebuiltOne() throws {
+    let pytorch = try BenchmarkReport(jsonData: Data(pytorchJSON.utf8))
+    let swift = fixedSwiftReport()
+    #expect(pytorch.counterpart(of: swift.results[0])?.path == "materialized")
+    // PyTorch has no fused ALiBi: compare with its fastest path that does not build the mask in the call.
+    #expect(pytorch.counterpart(of: swift.results[1])?.path == "materialized")
+}
+
+// MARK: - tables
+
+@Test func textTableAlignsColumns() {
+    var table = TextTable(columns: [.init("name"), .init("value", alignment: .right)])
+    table.append(["a", "1"])
+    table.append(["longer", "12.5"])
+    table.append(["short"])
+    #expect(table.rendered() == """
+        name    value
+        ------  -----
+        a           1
+        longer   12.5
+        short
+        """)
+}
+
+@Test func figuresAreFormatted() {
+    #expect(MeasurementFormat.duration(850e-9) == "850 ns")
+    #expect(MeasurementFormat.duration(3.214e-6) == "3.21 µs")
+    #expect(MeasurementFormat.duration(0.0123) == "12.30 ms")
+    #expect(MeasurementFormat.duration(1.5) == "1.50 s")
+    #expect(MeasurementFormat.bytes(512) == "512 B")
+    #expect(MeasurementFormat.bytes(2 << 20) == "2.0 MiB")
+    #expect(MeasurementFormat.bytes(8 << 30) == "8.00 GiB")
+    #expect(MeasurementFormat.scientific(0) == "0")
+    #expect(MeasurementFormat.scientific(1.19e-7) == "1.19e-07")
+}
+
+@Test func throughputTableComparesWithPyTorch() throws {
+    let pytorch = try BenchmarkReport(jsonData: Data(pytorchJSON.utf8))
+    let lines = ThroughputTable.rendered(fixedSwiftReport().results, comparison: pytorch).split(separator: "\n")
+    #expect(lines.count == 4)
+    #expect(lines[0].hasPrefix("bias   path") && lines[0].hasSuffix("PyTorch 2.15.0 eff.  ratio"))
+    #expect(lines[2].hasPrefix("alibi  materialized") && lines[2].hasSuffix("26.0 (materialized)  3.30x"))
+    #expect(lines[3].hasPrefix("       fused") && lines[3].contains("250.0") && lines[3].contains("127.6%")
+        && lines[3].contains("2.0 MiB") && lines[3].hasSuffix("26.0 (materialized)  9.62x"))
+}
+
+// MARK: - SVG
+
+@Test func chartOfFixedReportsIsWellFormedSVG() throws {
+    let pytorch = try BenchmarkReport(jsonData: Data(pytorchJSON.utf8))
+    let chart = BarChart(title: "Throughput <B=1>", valueLabel: "effective GFLOP/s", reports: [fixedSwiftReport(), pytorch],
+                         category: \.bias, metric: \.effectiveGFLOPS)
+    #expect(chart.categories == ["alibi"])
+    #expect(chart.series.map(\.name) == ["SDPA materialized", "SDPA fused", "PyTorch 2.15.0 materialized", "PyTorch 2.15.0 materialized+build"])
+    #expect(chart.series.map { $0.values.map { $0.map { ($0 * 10).rounded() / 10 } } } == [[85.9], [250], [26], [18]])
+
+    let svg = chart.svg()
+    #expect(svg.hasPrefix(#"<svg xmlns="http://www.w3.org/2000/svg""#) && svg.hasSuffix("</svg>\n"))
+    #expect(svg.contains("Throughput &lt;B=1&gt;"))
+    #expect(svg.components(separatedBy: #"<rect class="bar""#).count - 1 == 4)
+    #expect(svg.components(separatedBy: #"<rect class="legend""#).count - 1 == 4)
+    let parser = XMLParser(data: Data(svg.utf8))
+    #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
+}
+
+@Test func barHeightsAreProportionalToValues() {
+    let chart = BarChart(title: "t", valueLabel: "v", categories: ["a", "b"],
+                         series: [.init(name: "s", values: [50, 100]), .init(name: "missing", values: [nil, 25])])
+    let svg = chart.svg()
+    let heights = svg.split(separator: "\n").filter { $0.contains(#"class="bar""#) }.map { line -> Double in
+        let start = line.range(of: #"height=""#)!.upperBound
+        return Double(line[start...].prefix { $0 != "\"" })!
+    }
+    // Axis 0...100 over 260 points: 50 -> 130, 100 -> 260, 25 -> 65; no bar for the missing value.
+    #expect(heights == [130, 260, 65])
+    #expect(svg.contains(">100</text>") && svg.contains(">0</text>"))
+}
+
+@Test func axisTicksAreRound() {
+    let chart = BarChart(title: "t", valueLabel: "v", categories: ["a"], series: [.init(name: "s", values: [87])])
+    // Ticks of 20 up to 100.
+    for tick in ["0", "20", "40", "60", "80", "100"] { #expect(chart.svg().contains(">\(tick)</text>")) }
+    #expect(!chart.svg().contains(">120</text>"))
+}

@@ -1,0 +1,33 @@
+import Foundation
+@_spi(Testing) import SDPA
+import Testing
+
+@Suite("Portable micro-kernels")
+struct PortableKernelTests {
+    @Test("this machine uses the AVX2+FMA loops when it has them")
+    func instructionSet() {
+        #expect(["avx2+fma", "portable"].contains(FusedKernelInstructionSet.current))
+    }
+
+    /// The portable variant (what runs without AVX2, and on arm64) must be as correct as the fast one.
+    /// Forcing it is process-wide, so it runs in a child process of its own.
+    @Test("the portable loops agree with the math backend")
+    func portableMatchesMath() async {
+        await #expect(processExitsWith: .success) {
+            FusedKernelInstructionSet.forcePortable(true)
+            guard FusedKernelInstructionSet.current == "portable" else { exit(3) }
+            for bias in ["none", "causalLowerRight", "alibiUpperLeft", "boolMaskLS", "windowCausal"] {
+                for dtype in [DType.float32, .float16, .bfloat16] {
+                    let c = FusedCase(L: 37, S: 150, E: 40, Ev: 24, dtype: dtype, bias: bias)
+                    guard let (q, k, v) = try? c.inputs(),
+                          let fused = try? withSDPBackends([.fused], { try c.run(q, k, v) }),
+                          let math = try? withSDPBackends([.math], { try c.run(q, k, v) }) else { exit(2) }
+                    for (a, b) in zip(fused.output.doubleScalars, math.output.doubleScalars)
+                    where abs(a - b) > c.tolerance.atol + c.tolerance.rtol * abs(b) {
+                        exit(1)
+                    }
+                }
+            }
+        }
+    }
+}
