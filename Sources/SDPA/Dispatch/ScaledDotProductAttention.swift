@@ -200,9 +200,14 @@ func _maskedAttention(
         let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .none)
         return try _run(request, query: query, key: key, value: value, modifier: _NoScoreModifier())
     }
-    let dense = try _DenseMask(mask, shape: shape)
+    struct Run: _DenseMaskConsumer {
+        let request: _KernelRequest, query: Tensor, key: Tensor, value: Tensor
+        func callAsFunction<Modifier: _ScoreModifier>(_ modifier: Modifier) throws -> _AttentionResult {
+            try _run(request, query: query, key: key, value: value, modifier: modifier)
+        }
+    }
     let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .dense(shape: mask.shape, dtype: mask.dtype))
-    return try _run(request, query: query, key: key, value: value, modifier: dense)
+    return try _withDenseMask(mask, shape: shape, Run(request: request, query: query, key: key, value: value))
 }
 
 /// The structured path: a bias computed inside the kernel from indices.
@@ -214,7 +219,7 @@ func _structuredAttention<Modifier: _ScoreModifier>(
     return try _run(request, query: query, key: key, value: value, modifier: modifier)
 }
 
-private func _run<Modifier: _ScoreModifier>(
+func _run<Modifier: _ScoreModifier>(
     _ request: _KernelRequest, query: Tensor, key: Tensor, value: Tensor, modifier: Modifier
 ) throws -> _AttentionResult {
     switch try request.selectBackend() {

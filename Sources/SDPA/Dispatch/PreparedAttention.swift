@@ -1,0 +1,69 @@
+/// One attention call with every check and choice made up front, so that `run()` is only the kernel:
+/// what the `DispatchOverhead` benchmark compares the entry point against.
+///
+/// Not API: the underscore and the SPI say so. The dense mask of a bias that needs materialization is
+/// built here, once.
+@_spi(Benchmarking)
+public struct _PreparedAttention: Sendable {
+    private let kernel: @Sendable () -> Tensor
+
+    /// Checks shapes, validates the bias and selects the backend, as the entry point would.
+    public init<Bias: AttnBias>(
+        query: Tensor, key: Tensor, value: Tensor, attnMask: Bias?, isCausal: Bool = false, options: AttentionOptions
+    ) throws {
+        try options.validate()
+        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+        guard let attnMask else {
+            if isCausal {
+                kernel = try _PreparedAttention.prepare(query, key, value, shape, options, .structured,
+                                                        _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength)))
+            } else {
+                kernel = try _PreparedAttention.prepare(query, key, value, shape, options, .none, _NoScoreModifier())
+            }
+            return
+        }
+        if isCausal { throw SDPAError.causalWithBias(bias: String(describing: Bias.self)) }
+        try attnMask.validate(for: shape)
+        if attnMask.needsMaterialization {
+            let mask = try attnMask.materialize(device: .cpu)
+            kernel = try _PreparedAttention.prepareDense(query, key, value, shape, options, mask)
+        } else if let fused = attnMask as? any FusedAttnBias {
+            func open<F: FusedAttnBias>(_ bias: F) throws -> @Sendable () -> Tensor {
+                try _PreparedAttention.prepare(query, key, value, shape, options, .structured, _FusedBiasKernel(bias: bias))
+            }
+            kernel = try open(fused)
+        } else {
+            // A custom dispatch chooses its own kernel: nothing to prepare but the call.
+            kernel = { (try? Bias.dispatch(query: query, key: key, value: value, attnBias: attnMask, options: options)) ?? query }
+        }
+    }
+
+    /// Runs the selected kernel: no checks, no backend selection, no task-local reads.
+    public func run() -> Tensor { kernel() }
+
+    private static func prepare<Modifier: _ScoreModifier>(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, _ shape: AttentionShape, _ options: AttentionOptions,
+        _ mask: _KernelRequest.Mask, _ modifier: Modifier
+    ) throws -> @Sendable () -> Tensor {
+        let request = _KernelRequest(shape: shape, dtype: q.dtype, options: options, mask: mask)
+        switch try request.selectBackend() {
+        case .fused:
+            return { _fusedAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options).output }
+        case .math:
+            return { _mathAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options).output }
+        }
+    }
+
+    private struct Prepare: _DenseMaskConsumer {
+        let q: Tensor, k: Tensor, v: Tensor, shape: AttentionShape, options: AttentionOptions, mask: Tensor
+        func callAsFunction<Modifier: _ScoreModifier>(_ modifier: Modifier) throws -> @Sendable () -> Tensor {
+            try _PreparedAttention.prepare(q, k, v, shape, options, .dense(shape: mask.shape, dtype: mask.dtype), modifier)
+        }
+    }
+
+    private static func prepareDense(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, _ shape: AttentionShape, _ options: AttentionOptions, _ mask: Tensor
+    ) throws -> @Sendable () -> Tensor {
+        try _withDenseMask(mask, shape: shape, Prepare(q: q, k: k, v: v, shape: shape, options: options, mask: mask))
+    }
+}

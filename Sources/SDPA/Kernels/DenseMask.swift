@@ -1,0 +1,135 @@
+/// The element types a dense mask can hold, each standing for an additive bias.
+protocol _DenseMaskElement {
+    /// `true` for bool masks: a pure mask, which fully visible tiles can skip.
+    static var isBoolean: Bool { get }
+    /// The additive bias this element stands for (`-inf` = masked), in `Double` for the reference path.
+    static func bias(_ raw: Self) -> Double
+    /// The same in `Float` for the fused kernel.
+    static func floatBias(_ raw: Self) -> Float
+}
+
+/// A bool mask element (`0` = masked).
+extension UInt8: _DenseMaskElement {
+    static var isBoolean: Bool { true }
+    @inline(__always) static func bias(_ raw: UInt8) -> Double { raw == 0 ? -.infinity : 0 }
+    @inline(__always) static func floatBias(_ raw: UInt8) -> Float { raw == 0 ? -.infinity : 0 }
+}
+
+extension Float: _DenseMaskElement {
+    static var isBoolean: Bool { false }
+    @inline(__always) static func bias(_ raw: Float) -> Double { Double(raw) }
+    @inline(__always) static func floatBias(_ raw: Float) -> Float { raw }
+}
+
+extension Double: _DenseMaskElement {
+    static var isBoolean: Bool { false }
+    @inline(__always) static func bias(_ raw: Double) -> Double { raw }
+    @inline(__always) static func floatBias(_ raw: Double) -> Float { Float(raw) }
+}
+
+extension BFloat16: _DenseMaskElement {
+    static var isBoolean: Bool { false }
+    @inline(__always) static func bias(_ raw: BFloat16) -> Double { Double(raw.floatValue) }
+    @inline(__always) static func floatBias(_ raw: BFloat16) -> Float { raw.floatValue }
+}
+
+/// IEEE binary16 bits, as stored in a `.float16` mask.
+struct _HalfBits: _DenseMaskElement {
+    let bits: UInt16
+    static var isBoolean: Bool { false }
+    @inline(__always) static func bias(_ raw: _HalfBits) -> Double { Double(_halfBitsToFloat(raw.bits)) }
+    @inline(__always) static func floatBias(_ raw: _HalfBits) -> Float { _halfBitsToFloat(raw.bits) }
+}
+
+/// The strides that read `mask` as `[B, H, L, S]` (`B = 1` for a 3-D problem).
+///
+/// - Throws: ``SDPAError/maskNotBroadcastable(mask:target:)``.
+func _denseMaskStrides(_ mask: Tensor, shape: AttentionShape) throws -> [Int] {
+    guard var strides = mask.broadcastStrides(to: shape.scoresShape) else {
+        throw SDPAError.maskNotBroadcastable(mask: mask.shape, target: shape.scoresShape)
+    }
+    if strides.count == 3 { strides.insert(0, at: 0) }
+    return strides
+}
+
+/// A dense mask read in place through broadcast strides: element `(b, h, i, j)` lives at
+/// `b * s0 + h * s1 + i * s2 + j * s3` from the mask's first element, so a `[L, S]` mask is neither
+/// copied nor expanded to `[B, H, L, S]`. One specialization per element type: the loops that read it
+/// know their type, and bool masks classify tiles by reading them, so a causal-shaped bool mask skips
+/// the tiles it empties just as ``CausalBias`` does.
+struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendable {
+    let base: UnsafePointer<Element>
+    let s0: Int, s1: Int, s2: Int, s3: Int
+    /// Keeps the storage `base` points into alive.
+    let storage: _TensorStorage
+
+    init(_ mask: Tensor, strides: [Int]) {
+        base = UnsafePointer(mask._storage.bytes.assumingMemoryBound(to: Element.self)) + mask._offset
+        (s0, s1, s2, s3) = (strides[0], strides[1], strides[2], strides[3])
+        storage = mask._storage
+    }
+
+    static var changesScores: Bool { !Element.isBoolean }
+
+    @inline(__always)
+    func row(batch: Int, head: Int, query: Int) -> UnsafePointer<Element> {
+        base + batch * s0 + head * s1 + query * s2
+    }
+
+    func modify<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+        let bias = Element.bias(row(batch: batch, head: head, query: query)[key * s3])
+        return bias == -.infinity ? -.infinity : score + T(bias)
+    }
+
+    /// Reads the tile's mask: empty when every entry masks, full when a bool mask masks none.
+    func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+        if queries.isEmpty || keys.isEmpty { return .empty }
+        var sawVisible = false, sawMasked = false
+        for i in queries {
+            let m = row(batch: batch, head: head, query: i) + keys.lowerBound * s3
+            for c in 0..<keys.count {
+                if Element.floatBias(m[c * s3]) == -.infinity { sawMasked = true } else { sawVisible = true }
+            }
+            // A float mask adds values anyway: only an empty tile is worth knowing about.
+            if sawVisible && (sawMasked || !Element.isBoolean) { return .partial }
+        }
+        return sawVisible ? .full : .empty
+    }
+
+    func apply(
+        to scores: UnsafeMutablePointer<Float>, stride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        let n = keys.count
+        for (r, i) in queries.enumerated() {
+            let m = row(batch: batch, head: head, query: i) + keys.lowerBound * s3, out = scores + r * stride
+            // `-inf` replaces the score rather than adding to it, so a NaN score at a masked position
+            // stays masked, as on the math path.
+            if s3 == 1 {
+                for c in 0..<n { let b = Element.floatBias(m[c]); out[c] = b == -.infinity ? b : out[c] + b }
+            } else {
+                for c in 0..<n { let b = Element.floatBias(m[c * s3]); out[c] = b == -.infinity ? b : out[c] + b }
+            }
+        }
+    }
+}
+
+/// Something to run with a dense mask's modifier, whatever its element type.
+protocol _DenseMaskConsumer {
+    associatedtype Output
+    func callAsFunction<Modifier: _ScoreModifier>(_ modifier: Modifier) throws -> Output
+}
+
+/// Calls `consumer` with the dense-mask modifier specialised for `mask`'s dtype.
+func _withDenseMask<Consumer: _DenseMaskConsumer>(
+    _ mask: Tensor, shape: AttentionShape, _ consumer: Consumer
+) throws -> Consumer.Output {
+    let strides = try _denseMaskStrides(mask, shape: shape)
+    switch mask.dtype {
+    case .bool: return try consumer(_DenseMask<UInt8>(mask, strides: strides))
+    case .float32: return try consumer(_DenseMask<Float>(mask, strides: strides))
+    case .float64: return try consumer(_DenseMask<Double>(mask, strides: strides))
+    case .float16: return try consumer(_DenseMask<_HalfBits>(mask, strides: strides))
+    case .bfloat16: return try consumer(_DenseMask<BFloat16>(mask, strides: strides))
+    }
+}
