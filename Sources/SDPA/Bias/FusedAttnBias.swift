@@ -150,23 +150,25 @@ extension FusedAttnBias {
                 argument: "attnMask", value: "\(Self.self)",
                 reason: "this bias changes scores non-additively (e.g. soft-capping), so no mask can stand for it; check it against withSDPBackends([.math]) instead")
         }
+        // Each row is the bias's own tile code applied to a row of zero scores, written straight
+        // into the tensor's storage: the mask is the only O(L·S) allocation.
         let dims = [Int](repeating: 1, count: 4 - shape.count) + shape
+        let (rows, width) = (dims[0] * dims[1] * dims[2], dims[3])
         let kernel = _FusedBiasKernel(bias: self)
-        var values = [Float]()
-        values.reserveCapacity(shape.reduce(1, *))
-        for b in 0..<dims[0] {
-            for h in 0..<dims[1] {
-                for i in 0..<dims[2] {
-                    for j in 0..<dims[3] {
-                        values.append(kernel.modify(Float(0), batch: b, head: h, query: i, key: j))
-                    }
-                }
+        let result = Tensor(_zeros: shape, dtype: Self.modifiesScores ? .float32 : .bool)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, width))
+        defer { scratch.deallocate() }
+        for n in 0..<rows {
+            let (b, h, i) = (n / (dims[1] * dims[2]), n / dims[2] % dims[1], n % dims[2])
+            let row = Self.modifiesScores ? result._storage.bytes.assumingMemoryBound(to: Float.self) + n * width : scratch
+            row.update(repeating: 0, count: width)
+            kernel.apply(to: row, stride: width, batch: b, head: h, queries: i..<(i + 1), keys: 0..<width)
+            if !Self.modifiesScores {
+                let bools = result._storage.bytes.assumingMemoryBound(to: UInt8.self) + n * width
+                for j in 0..<width { bools[j] = row[j] == -.infinity ? 0 : 1 }
             }
         }
-        if !Self.modifiesScores {
-            return try Tensor(shape: shape, bools: values.map { $0 != -.infinity })
-        }
-        return try Tensor(shape: shape, scalars: values)
+        return result
     }
 
     /// Checks the bias's own parameters (lengths, windows, …) where it has a check for them.
