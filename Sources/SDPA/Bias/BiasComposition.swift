@@ -39,6 +39,7 @@ public struct BiasComposition<First: FusedAttnBias, Second: FusedAttnBias>: Fuse
         return zip(pa, pb).map { $0 == 1 ? $1 : $0 }
     }
 
+    /// `second`'s modifier applied to `first`'s.
     @inlinable
     public func modifyScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
         var s = score
@@ -47,12 +48,14 @@ public struct BiasComposition<First: FusedAttnBias, Second: FusedAttnBias>: Fuse
         return s
     }
 
+    /// Visible when both parts see the position.
     @inlinable
     public func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool {
         first.isVisible(batch: batch, head: head, query: query, key: key)
             && second.isVisible(batch: batch, head: head, query: query, key: key)
     }
 
+    /// The intersection of the parts' classifications.
     @inlinable
     public func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
         let a = first.tileVisibility(batch: batch, head: head, queries: queries, keys: keys)

@@ -74,6 +74,7 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
         return k0..<Swift.max(k0, Swift.min(k1, k0 + local + offset + 1))
     }
 
+    /// Whether `key` lies in `query`'s own sequence (and, if causal, not after its diagonal).
     @inlinable
     public func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool {
         visibleKeys(query: query).contains(key)

@@ -98,21 +98,27 @@ public protocol FusedAttnBias: AttnBias {
 }
 
 extension FusedAttnBias {
+    /// The score unchanged: a pure mask.
     @inlinable
     public func modifyScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T { score }
 
+    /// Everything visible: a pure score modifier.
     @inlinable
     public func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool { true }
 
+    /// `.partial`: always correct, never skips.
     @inlinable
     public func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility { .partial }
 
+    /// `true`: a type that only masks should say `false`.
     @inlinable
     public static var modifiesScores: Bool { true }
 
+    /// `true`: most score modifiers add a position-dependent value.
     @inlinable
     public static var isAdditive: Bool { true }
 
+    /// `isVisible` and `modifyScore` element by element.
     @inlinable
     public func apply(
         toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,

@@ -1,3 +1,4 @@
+import CSDPAKernels
 import Foundation
 
 /// Soft-capping (Gemma 2): every visible score becomes `cap * tanh(score / cap)`, bounding the
@@ -42,19 +43,15 @@ public struct SoftCapBias: FusedAttnBias, Hashable {
         queries.isEmpty || keys.isEmpty ? .empty : .full
     }
 
-    /// `tanh` in `Float` per element, skipping masked scores.
+    /// `cap * tanh(score / cap)` in `Float` with the vectorized C kernel (`sdpa_softcap_tile`, a few
+    /// ulp), skipping masked scores.
     @inlinable
     public func apply(
         toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
-        let inverse = 1 / cap
-        for r in 0..<queries.count {
-            let row = scores + r * rowStride
-            for c in 0..<keys.count where row[c] != -.infinity {
-                row[c] = cap * Foundation.tanh(row[c] * inverse)
-            }
-        }
+        if queries.isEmpty || keys.isEmpty { return }
+        sdpa_softcap_tile(Int32(queries.count), Int32(keys.count), scores, rowStride, cap)
     }
 
     /// Checks that `cap` is positive and finite.

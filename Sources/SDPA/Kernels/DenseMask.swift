@@ -1,3 +1,5 @@
+import CSDPAKernels
+
 /// The element types a dense mask can hold, each standing for an additive bias.
 protocol _DenseMaskElement {
     /// `true` for bool masks: a pure mask, which fully visible tiles can skip.
@@ -6,6 +8,19 @@ protocol _DenseMaskElement {
     static func bias(_ raw: Self) -> Double
     /// The same in `Float` for the fused kernel.
     static func floatBias(_ raw: Self) -> Float
+    /// Applies a `rows x cols` tile of mask rows that are contiguous along keys (`mask[r * ldm + c]`,
+    /// `ldm` may be 0) to `scores` (row stride `lds`) with a C kernel, as ``_DenseMask/apply(to:stride:batch:head:queries:keys:)``
+    /// would. Returns `false`, touching nothing, when the type has no such kernel.
+    static func applyContiguous(
+        rows: Int, cols: Int, scores: UnsafeMutablePointer<Float>, lds: Int, mask: UnsafePointer<Self>, ldm: Int
+    ) -> Bool
+}
+
+extension _DenseMaskElement {
+    @inline(__always)
+    static func applyContiguous(
+        rows: Int, cols: Int, scores: UnsafeMutablePointer<Float>, lds: Int, mask: UnsafePointer<Self>, ldm: Int
+    ) -> Bool { false }
 }
 
 /// A bool mask element (`0` = masked).
@@ -13,12 +28,26 @@ extension UInt8: _DenseMaskElement {
     static var isBoolean: Bool { true }
     @inline(__always) static func bias(_ raw: UInt8) -> Double { raw == 0 ? -.infinity : 0 }
     @inline(__always) static func floatBias(_ raw: UInt8) -> Float { raw == 0 ? -.infinity : 0 }
+    @inline(__always)
+    static func applyContiguous(
+        rows: Int, cols: Int, scores: UnsafeMutablePointer<Float>, lds: Int, mask: UnsafePointer<UInt8>, ldm: Int
+    ) -> Bool {
+        sdpa_mask_tile_bool(Int32(rows), Int32(cols), scores, lds, mask, ldm)
+        return true
+    }
 }
 
 extension Float: _DenseMaskElement {
     static var isBoolean: Bool { false }
     @inline(__always) static func bias(_ raw: Float) -> Double { Double(raw) }
     @inline(__always) static func floatBias(_ raw: Float) -> Float { raw }
+    @inline(__always)
+    static func applyContiguous(
+        rows: Int, cols: Int, scores: UnsafeMutablePointer<Float>, lds: Int, mask: UnsafePointer<Float>, ldm: Int
+    ) -> Bool {
+        sdpa_add_mask_tile_f32(Int32(rows), Int32(cols), scores, lds, mask, ldm)
+        return true
+    }
 }
 
 extension Double: _DenseMaskElement {
@@ -101,6 +130,15 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
         let n = keys.count
+        // Contiguous mask rows (the usual `[.., L, S]` layout, or a broadcast row with `s2 == 0`):
+        // row `r` of the tile is query `queries.lowerBound + r`, `s2` elements after the previous one.
+        if s3 == 1, !queries.isEmpty, n > 0,
+            Element.applyContiguous(
+                rows: queries.count, cols: n, scores: scores, lds: stride,
+                mask: row(batch: batch, head: head, query: queries.lowerBound) + keys.lowerBound, ldm: s2)
+        {
+            return
+        }
         for (r, i) in queries.enumerated() {
             let m = row(batch: batch, head: head, query: i) + keys.lowerBound * s3, out = scores + r * stride
             // `-inf` replaces the score rather than adding to it, so a NaN score at a masked position
