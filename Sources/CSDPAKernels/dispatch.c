@@ -82,6 +82,17 @@ static void r_normalize_tile(int a, int b, float *c, ptrdiff_t d,
 static void r_exp_f32(size_t n, const float *x, float *y) {
     sdpa_init_table()->exp_f32(n, x, y);
 }
+static void r_mask_tile_bool(int a, int b, float *c, ptrdiff_t d,
+                             const uint8_t *e, ptrdiff_t f) {
+    sdpa_init_table()->mask_tile_bool(a, b, c, d, e, f);
+}
+static void r_add_mask_tile_f32(int a, int b, float *c, ptrdiff_t d,
+                                const float *e, ptrdiff_t f) {
+    sdpa_init_table()->add_mask_tile_f32(a, b, c, d, e, f);
+}
+static void r_softcap_tile(int a, int b, float *c, ptrdiff_t d, float e) {
+    sdpa_init_table()->softcap_tile(a, b, c, d, e);
+}
 
 static const sdpa_kernel_table sdpa_resolver_table = {
     "unresolved",
@@ -89,6 +100,7 @@ static const sdpa_kernel_table sdpa_resolver_table = {
     r_pack_kt_f32, r_pack_kt_f16, r_pack_kt_bf16,
     r_f16_to_f32, r_f32_to_f16, r_bf16_to_f32, r_f32_to_bf16,
     r_softmax_tile, r_normalize_tile, r_exp_f32,
+    r_mask_tile_bool, r_add_mask_tile_f32, r_softcap_tile,
 };
 
 const char *sdpa_kernels_isa(void) {
@@ -154,4 +166,19 @@ void sdpa_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo,
 
 void sdpa_exp_f32(size_t n, const float *x, float *y) {
     T()->exp_f32(n, x, y);
+}
+
+void sdpa_mask_tile_bool(int rows, int cols, float *s, ptrdiff_t lds,
+                         const uint8_t *mask, ptrdiff_t ldm) {
+    T()->mask_tile_bool(rows, cols, s, lds, mask, ldm);
+}
+
+void sdpa_add_mask_tile_f32(int rows, int cols, float *s, ptrdiff_t lds,
+                            const float *mask, ptrdiff_t ldm) {
+    T()->add_mask_tile_f32(rows, cols, s, lds, mask, ldm);
+}
+
+void sdpa_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
+                       float cap) {
+    T()->softcap_tile(rows, cols, s, lds, cap);
 }

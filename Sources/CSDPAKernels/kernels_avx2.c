@@ -485,12 +485,147 @@ AVX2_FN void a_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo,
     }
 }
 
+/* ====================================================================== */
+/* Masks and soft-capping                                                 */
+/* ====================================================================== */
+
+/* Lanes whose mask byte is 0 -> all-ones (8 bytes at b, low 64 bits). */
+AVX2_INL __m256 bool_zero8(__m128i b) {
+    return _mm256_castsi256_ps(
+        _mm256_cvtepi8_epi32(_mm_cmpeq_epi8(b, _mm_setzero_si128())));
+}
+
+AVX2_FN void a_mask_tile_bool(int rows, int cols, float *s, ptrdiff_t lds,
+                              const uint8_t *mask, ptrdiff_t ldm) {
+    const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + (ptrdiff_t)r * lds;
+        const uint8_t *mr = mask + (ptrdiff_t)r * ldm;
+        int c = 0;
+        for (; c + 16 <= cols; c += 16) {
+            __m128i b = _mm_loadu_si128((const __m128i *)(mr + c));
+            __m128i z = _mm_cmpeq_epi8(b, _mm_setzero_si128());
+            __m256 z0 = _mm256_castsi256_ps(_mm256_cvtepi8_epi32(z));
+            __m256 z1 = _mm256_castsi256_ps(
+                _mm256_cvtepi8_epi32(_mm_unpackhi_epi64(z, z)));
+            _mm256_storeu_ps(sr + c, _mm256_blendv_ps(_mm256_loadu_ps(sr + c), ninf, z0));
+            _mm256_storeu_ps(sr + c + 8,
+                             _mm256_blendv_ps(_mm256_loadu_ps(sr + c + 8), ninf, z1));
+        }
+        if (c + 8 <= cols) {
+            __m128i b = _mm_loadl_epi64((const __m128i *)(mr + c));
+            _mm256_storeu_ps(sr + c, _mm256_blendv_ps(_mm256_loadu_ps(sr + c), ninf,
+                                                      bool_zero8(b)));
+            c += 8;
+        }
+        if (c < cols) {
+            /* 1..7 bytes: copy into a register-sized buffer (no over-read) */
+            const int n = cols - c;
+            uint64_t bits = ~(uint64_t)0; /* lanes >= n: "visible", not stored */
+            __builtin_memcpy(&bits, mr + c, (size_t)n);
+            __m256i tm = tail_mask(n);
+            __m256 v = _mm256_maskload_ps(sr + c, tm);
+            v = _mm256_blendv_ps(v, ninf, bool_zero8(_mm_cvtsi64_si128((long long)bits)));
+            _mm256_maskstore_ps(sr + c, tm, v);
+        }
+    }
+}
+
+AVX2_INL __m256 add_mask8(__m256 v, __m256 m, __m256 ninf) {
+    __m256 masked = _mm256_cmp_ps(m, ninf, _CMP_EQ_OQ);
+    return _mm256_blendv_ps(_mm256_add_ps(v, m), ninf, masked);
+}
+
+AVX2_FN void a_add_mask_tile_f32(int rows, int cols, float *s, ptrdiff_t lds,
+                                 const float *mask, ptrdiff_t ldm) {
+    const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + (ptrdiff_t)r * lds;
+        const float *mr = mask + (ptrdiff_t)r * ldm;
+        int c = 0;
+        for (; c + 16 <= cols; c += 16) {
+            __m256 v0 = add_mask8(_mm256_loadu_ps(sr + c), _mm256_loadu_ps(mr + c), ninf);
+            __m256 v1 = add_mask8(_mm256_loadu_ps(sr + c + 8), _mm256_loadu_ps(mr + c + 8), ninf);
+            _mm256_storeu_ps(sr + c, v0);
+            _mm256_storeu_ps(sr + c + 8, v1);
+        }
+        if (c + 8 <= cols) {
+            _mm256_storeu_ps(sr + c, add_mask8(_mm256_loadu_ps(sr + c),
+                                               _mm256_loadu_ps(mr + c), ninf));
+            c += 8;
+        }
+        if (c < cols) {
+            __m256i tm = tail_mask(cols - c);
+            __m256 v = add_mask8(_mm256_maskload_ps(sr + c, tm),
+                                 _mm256_maskload_ps(mr + c, tm), ninf);
+            _mm256_maskstore_ps(sr + c, tm, v);
+        }
+    }
+}
+
+/* cap * tanh(x / cap), -inf kept (see the header for the method). */
+AVX2_INL __m256 softcap8(__m256 x, __m256 vcap) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
+    __m256 u = _mm256_div_ps(x, vcap);
+    __m256 au = _mm256_andnot_ps(sign, u);
+    __m256 small = _mm256_cmp_ps(au, _mm256_set1_ps(SDPA_TANH_SMALL), _CMP_LT_OQ);
+    /* |u| < 0.625: cap * (u + u^3 P(u^2)) = x + x * (u^2 P(u^2)), formed
+     * from x itself: no rounding of x / cap or of the final product, and
+     * tiny / subnormal x come back unchanged. */
+    __m256 z = _mm256_mul_ps(u, u);
+    __m256 p = _mm256_set1_ps(SDPA_TANH_P4);
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(SDPA_TANH_P3));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(SDPA_TANH_P2));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(SDPA_TANH_P1));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(SDPA_TANH_P0));
+    __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
+    if (_mm256_movemask_ps(small) != 0xFF) {
+        /* |u| >= 0.625 (or NaN): cap * (1 - 2/(exp(2|u|) + 1)), sign below.
+         * vminps returns its 2nd operand when either is NaN: NaN is kept,
+         * +inf is clamped (-> 1).  2|u| <= 19: the fast exp is valid. */
+        const __m256 one = _mm256_set1_ps(1.0f);
+        __m256 a = _mm256_min_ps(_mm256_set1_ps(SDPA_TANH_CLAMP), au);
+        __m256 e = exp8_fast(_mm256_add_ps(a, a));
+        __m256 t = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f),
+                                                    _mm256_add_ps(e, one)));
+        y = _mm256_blendv_ps(_mm256_mul_ps(vcap, t), y, small);
+    }
+    /* tanh is odd: |y| with the sign of x (also makes -0 -> -0) */
+    y = _mm256_or_ps(_mm256_andnot_ps(sign, y), _mm256_and_ps(sign, x));
+    return _mm256_blendv_ps(y, ninf, _mm256_cmp_ps(x, ninf, _CMP_EQ_OQ));
+}
+
+AVX2_FN void a_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
+                            float cap) {
+    const __m256 vcap = _mm256_set1_ps(cap);
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + (ptrdiff_t)r * lds;
+        int c = 0;
+        for (; c + 16 <= cols; c += 16) {
+            __m256 v0 = softcap8(_mm256_loadu_ps(sr + c), vcap);
+            __m256 v1 = softcap8(_mm256_loadu_ps(sr + c + 8), vcap);
+            _mm256_storeu_ps(sr + c, v0);
+            _mm256_storeu_ps(sr + c + 8, v1);
+        }
+        if (c + 8 <= cols) {
+            _mm256_storeu_ps(sr + c, softcap8(_mm256_loadu_ps(sr + c), vcap));
+            c += 8;
+        }
+        if (c < cols) {
+            __m256i tm = tail_mask(cols - c);
+            _mm256_maskstore_ps(sr + c, tm, softcap8(_mm256_maskload_ps(sr + c, tm), vcap));
+        }
+    }
+}
+
 const sdpa_kernel_table sdpa_avx2_table = {
     "avx2+fma",
     a_qk_tile, a_pv_tile,
     a_pack_kt_f32, a_pack_kt_f16, a_pack_kt_bf16,
     a_f16_to_f32, a_f32_to_f16, a_bf16_to_f32, a_f32_to_bf16,
     a_softmax_tile, a_normalize_tile, a_exp_f32,
+    a_mask_tile_bool, a_add_mask_tile_f32, a_softcap_tile,
 };
 
 #endif /* x86-64 */

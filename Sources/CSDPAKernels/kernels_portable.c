@@ -5,6 +5,8 @@
 #include "CSDPAKernels.h"
 #include "sdpa_internal.h"
 
+#include <math.h>
+
 #define P_MR 4
 #define P_NR 16
 
@@ -189,10 +191,49 @@ static void p_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo,
     }
 }
 
+/* ---- masks and soft-capping ---- */
+static void p_mask_tile_bool(int rows, int cols, float *s, ptrdiff_t lds,
+                             const uint8_t *mask, ptrdiff_t ldm) {
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + (ptrdiff_t)r * lds;
+        const uint8_t *mr = mask + (ptrdiff_t)r * ldm;
+        for (int c = 0; c < cols; c++)
+            sr[c] = mr[c] != 0 ? sr[c] : -__builtin_inff();
+    }
+}
+
+static void p_add_mask_tile_f32(int rows, int cols, float *s, ptrdiff_t lds,
+                                const float *mask, ptrdiff_t ldm) {
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + (ptrdiff_t)r * lds;
+        const float *mr = mask + (ptrdiff_t)r * ldm;
+        for (int c = 0; c < cols; c++) {
+            float m = mr[c];
+            sr[c] = m == -__builtin_inff() ? m : sr[c] + m;
+        }
+    }
+}
+
+static void p_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
+                           float cap) {
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + (ptrdiff_t)r * lds;
+        for (int c = 0; c < cols; c++) {
+            float x = sr[c], u = x / cap;
+            if (x == -__builtin_inff()) continue;
+            /* |u| < 2^-12: tanh(u) = u (1 - u^2/3 ...) and the result is x to
+             * within 1/3 ulp; cap * (x / cap) would lose the low bits of a
+             * subnormal x. */
+            sr[c] = fabsf(u) < 0x1p-12f ? x : cap * tanhf(u);
+        }
+    }
+}
+
 const sdpa_kernel_table sdpa_portable_table = {
     "portable",
     p_qk_tile, p_pv_tile,
     p_pack_kt_f32, p_pack_kt_f16, p_pack_kt_bf16,
     p_f16_to_f32, p_f32_to_f16, p_bf16_to_f32, p_f32_to_bf16,
     p_softmax_tile, p_normalize_tile, p_exp_f32,
+    p_mask_tile_bool, p_add_mask_tile_f32, p_softcap_tile,
 };

@@ -24,6 +24,11 @@ typedef struct sdpa_kernel_table {
                          float *, ptrdiff_t, int);
     void (*normalize_tile)(int, int, float *, ptrdiff_t, const float *);
     void (*exp_f32)(size_t, const float *, float *);
+    void (*mask_tile_bool)(int, int, float *, ptrdiff_t, const uint8_t *,
+                           ptrdiff_t);
+    void (*add_mask_tile_f32)(int, int, float *, ptrdiff_t, const float *,
+                              ptrdiff_t);
+    void (*softcap_tile)(int, int, float *, ptrdiff_t, float);
 } sdpa_kernel_table;
 
 extern const sdpa_kernel_table sdpa_portable_table;
@@ -46,6 +51,17 @@ extern const sdpa_kernel_table sdpa_avx2_table;
 #define SDPA_EXP_C2   (4.1668388993e-02f)
 #define SDPA_EXP_C3   (8.3687454462e-03f)
 #define SDPA_EXP_C4   (1.3814539416e-03f)
+
+/* tanh for |u| < SDPA_TANH_SMALL: u + u^3 * P(u^2) (Cephes tanhf minimax
+ * coefficients, peak relative error ~1.3e-7 before rounding); above it,
+ * 1 - 2/(exp(2|u|) + 1).  Beyond SDPA_TANH_CLAMP tanh(u) rounds to +-1. */
+#define SDPA_TANH_SMALL (0.625f)
+#define SDPA_TANH_CLAMP (9.5f)
+#define SDPA_TANH_P0  (-3.33332819422e-1f)
+#define SDPA_TANH_P1  (1.33314422036e-1f)
+#define SDPA_TANH_P2  (-5.37397155531e-2f)
+#define SDPA_TANH_P3  (2.06390887954e-2f)
+#define SDPA_TANH_P4  (-5.70498872745e-3f)
 
 /* ---------------------------------------------------------------------- */
 /* Scalar helpers shared by both variants (static inline, header-only).    */
