@@ -47,10 +47,17 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     ///   that differ, batch / length / head-dim mismatches, head counts that do not fit
     ///   (with or without `enableGQA`), dtypes that differ or are not floating point.
     public init(query: Tensor, key: Tensor, value: Tensor, enableGQA: Bool) throws {
-        for (name, t) in [("query", query), ("key", key), ("value", value)] where t.rank != 3 && t.rank != 4 {
-            throw SDPAError.rank(argument: name, shape: t.shape, expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E]")
+        // Checked one tensor at a time, without building arrays: this runs on every call.
+        func checkRank(_ name: String, _ t: Tensor) throws {
+            if t.rank != 3 && t.rank != 4 {
+                throw SDPAError.rank(argument: name, shape: t.shape, expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E]")
+            }
         }
-        for (name, t) in [("key", key), ("value", value)] where t.rank != query.rank {
+        try checkRank("query", query)
+        try checkRank("key", key)
+        try checkRank("value", value)
+        if key.rank != query.rank || value.rank != query.rank {
+            let (name, t) = key.rank != query.rank ? ("key", key) : ("value", value)
             throw SDPAError.shapeMismatch(
                 argument: name, shape: t.shape, other: "query", otherShape: query.shape,
                 reason: "query, key and value must have the same rank")
@@ -61,27 +68,29 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         guard query.dtype.isFloatingPoint else {
             throw SDPAError.unsupportedDType(argument: "query", dtype: query.dtype, reason: "attention needs float32, float16, bfloat16 or float64 inputs")
         }
-        let q = query.rank == 3 ? [1] + query.shape : query.shape
-        let k = key.rank == 3 ? [1] + key.shape : key.shape
-        let v = value.rank == 3 ? [1] + value.shape : value.shape
-        if k[0] != q[0] || v[0] != q[0] {
-            let (name, t) = k[0] != q[0] ? ("key", key) : ("value", value)
+        // Dimension d of a [B, H, L, E] view (a 3-D input has B = 1).
+        func dim(_ t: Tensor, _ d: Int) -> Int { t.rank == 3 ? (d == 0 ? 1 : t.shape[d - 1]) : t.shape[d] }
+        let q = (dim(query, 0), dim(query, 1), dim(query, 2), dim(query, 3))
+        let k = (dim(key, 0), dim(key, 1), dim(key, 2), dim(key, 3))
+        let v = (dim(value, 0), dim(value, 1), dim(value, 2), dim(value, 3))
+        if k.0 != q.0 || v.0 != q.0 {
+            let (name, t) = k.0 != q.0 ? ("key", key) : ("value", value)
             throw SDPAError.shapeMismatch(argument: name, shape: t.shape, other: "query", otherShape: query.shape,
                                           reason: "the batch sizes differ")
         }
-        if k[1] != v[1] {
+        if k.1 != v.1 {
             throw SDPAError.shapeMismatch(argument: "value", shape: value.shape, other: "key", otherShape: key.shape,
                                           reason: "key and value must have the same number of heads")
         }
-        if k[2] != v[2] {
+        if k.2 != v.2 {
             throw SDPAError.shapeMismatch(argument: "value", shape: value.shape, other: "key", otherShape: key.shape,
                                           reason: "key and value must have the same sequence length S")
         }
-        if k[3] != q[3] {
+        if k.3 != q.3 {
             throw SDPAError.shapeMismatch(argument: "key", shape: key.shape, other: "query", otherShape: query.shape,
                                           reason: "query and key must have the same head dimension E")
         }
-        let (hq, hkv) = (q[1], k[1])
+        let (hq, hkv) = (q.1, k.1)
         if enableGQA {
             guard hkv > 0 ? hq % hkv == 0 : hq == 0 else {
                 throw SDPAError.headCountMismatch(query: query.shape, key: key.shape, enableGQA: true)
@@ -89,8 +98,8 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         } else if hq != hkv {
             throw SDPAError.headCountMismatch(query: query.shape, key: key.shape, enableGQA: false)
         }
-        self.init(batch: q[0], queryHeads: hq, keyValueHeads: hkv, queryLength: q[2], keyLength: k[2],
-                  headDim: q[3], valueHeadDim: v[3], rank: query.rank)
+        self.init(batch: q.0, queryHeads: hq, keyValueHeads: hkv, queryLength: q.2, keyLength: k.2,
+                  headDim: q.3, valueHeadDim: v.3, rank: query.rank)
     }
 
     /// Query heads that share one key/value head.

@@ -64,14 +64,16 @@ struct _KernelRequest {
     var mask: Mask
 
     /// The first allowed backend, in ``SDPBackend/allCases`` order (fastest first), that supports the request.
+    ///
+    /// On the hot path of every call: one task-local read, no strings unless a backend is rejected.
     func selectBackend() throws -> SDPBackend {
-        let explanation = explain()
-        guard let backend = explanation.backend else {
-            throw SDPAError.noBackend(
-                allowed: SDPBackend.allCases.filter(SDPBackend.allowed.contains),
-                reasons: explanation.rejected.map { "\($0.key): \($0.value)" }.sorted())
+        let allowed = SDPBackend.allowed
+        for backend in SDPBackend.allCases where allowed.contains(backend) && backend._rejection(for: self) == nil {
+            return backend
         }
-        return backend
+        throw SDPAError.noBackend(
+            allowed: SDPBackend.allCases.filter(allowed.contains),
+            reasons: explain().rejected.map { "\($0.key): \($0.value)" }.sorted())
     }
 
     func explain() -> (backend: SDPBackend?, rejected: [SDPBackend: String]) {

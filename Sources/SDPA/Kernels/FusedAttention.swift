@@ -89,18 +89,21 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     let partialBase = _SendablePointer(partials)
 
     _parallelFor(threads) { worker in
-        // Per-thread scratch, reused by every item this thread runs.
-        let kt = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, E * ldkt))
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: Br * lds)
-        let ownState = partialBase.pointer == nil ? UnsafeMutablePointer<Float>.allocate(capacity: stateFloats) : nil
-        let qTile = q.dtype == .float32 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, group * Br * E))
-        let vTile = v.dtype == .float32 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, Bc * Ev))
-        let vFinite = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, Bc * Ev))
+        // Per-thread scratch, reused by every item this thread runs: one allocation, carved into
+        // 64-byte aligned tiles (a small call would otherwise spend more time in malloc than computing).
+        func padded(_ n: Int) -> Int { (n + 15) / 16 * 16 }
+        let ktSize = padded(Swift.max(1, E * ldkt)), scoresSize = padded(Br * lds), vSize = padded(Bc * Ev)
+        let stateSize = partialBase.pointer == nil ? padded(stateFloats) : 0
+        let qSize = q.dtype == .float32 ? 0 : padded(group * Br * E), vTileSize = v.dtype == .float32 ? 0 : vSize
+        let total = ktSize + scoresSize + vSize + stateSize + qSize + vTileSize
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * total, alignment: 64).bindMemory(to: Float.self, capacity: total)
+        let kt = scratch, scores = kt + ktSize, vFinite = scores + scoresSize  // Kᵀ, scores, finite V copy
+        let ownState = stateSize > 0 ? vFinite + vSize : nil                    // running state of one item
+        let qTile = qSize > 0 ? vFinite + vSize + stateSize : nil               // converted Q rows
+        let vTile = vTileSize > 0 ? vFinite + vSize + stateSize + qSize : nil   // converted V rows
+        defer { scratch.deallocate() }
         var visibility = [TileVisibility](repeating: .empty, count: group)
         var qRows = [(UnsafePointer<Float>, Int)](repeating: (UnsafePointer(scores), 0), count: group)
-        defer {
-            kt.deallocate(); scores.deallocate(); ownState?.deallocate(); qTile?.deallocate(); vTile?.deallocate(); vFinite.deallocate()
-        }
 
         for item in stride(from: worker, to: items, by: threads) {
             let split = item % splits, base = item / splits
