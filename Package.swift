@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "DispatchOverhead", targets: ["DispatchOverhead"]),
         .executable(name: "KernelThroughput", targets: ["KernelThroughput"]),
         .executable(name: "Memory", targets: ["Memory"]),
+        .executable(name: "BiasScaling", targets: ["BiasScaling"]),
     ],
     targets: [
         // Only the innermost ISA micro-kernels live in C, so that AVX2+FMA variants can be
@@ -41,6 +42,9 @@ let package = Package(
         .executableTarget(
             name: "Memory", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
             path: "Benchmarks/Memory"),
+        .executableTarget(
+            name: "BiasScaling", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
+            path: "Benchmarks/BiasScaling"),
         .plugin(
             name: "Benchmark",
             capability: .command(

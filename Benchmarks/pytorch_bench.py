@@ -71,37 +71,96 @@ def float_pattern(L, S):
     return -0.125 * ((i + 2 * j) % 17).float()
 
 
-def visible_positions(bias, L, S):
-    if bias in ("causal-upper-left", "alibi+causal-upper-left"):
-        return causal_visible("upper-left", L, S)
-    if bias in ("causal-lower-right", "alibi+causal-lower-right"):
-        return causal_visible("lower-right", L, S)
-    if bias == "mask-bool":
-        return int(bool_pattern(L, S).sum())
-    return L * S
+FIXED = ("none", "alibi+causal-upper-left", "alibi+causal-lower-right", "mask-bool", "mask-float")
+DEFAULT_PACKED_SEQUENCES = 8  # BiasKind.swift's defaultPackedSequences
 
 
-def materialize(bias, H, L, S, dtype):
-    """The dense mask the Swift bias materializes to: bool for causal and mask-bool, float otherwise."""
-    if bias.startswith("causal-"):
-        offset = causal_offset(bias[len("causal-"):], L, S)
-        return torch.ones(L, S, dtype=torch.bool).tril(diagonal=offset)
-    if bias.startswith("alibi"):
-        variant = bias.split("+causal-")[1] if "+causal-" in bias else None
-        offset = causal_offset(variant or "lower-right", L, S)
-        i = torch.arange(L).view(1, L, 1)
-        j = torch.arange(S).view(1, 1, S)
-        distance = (i + offset - j).float()
-        slopes = torch.tensor(alibi_slopes(H), dtype=torch.float32).view(H, 1, 1)
-        mask = -slopes * distance.abs()
-        if variant is not None:
-            mask = mask.masked_fill(distance < 0, float("-inf"))
-        return mask.to(dtype)
-    if bias == "mask-bool":
-        return bool_pattern(L, S)
-    if bias == "mask-float":
-        return float_pattern(L, S).to(dtype)
-    raise ValueError(f"unknown bias {bias}")
+def equal_lengths(total, count):
+    return [total // count + (1 if n < total % count else 0) for n in range(count)]
+
+
+def bias_parts(bias):
+    """The parts of a spelling as (name, [arguments] or None), as BiasKind.parse splits it."""
+    if bias in FIXED:
+        if bias.startswith("alibi+"):
+            # AlibiBias with its own causal mask measures distances from that mask's diagonal.
+            variant = bias[len("alibi+causal-"):]
+            return [("alibi", [variant]), (bias[len("alibi+"):], None)]
+        return [(bias, None)]
+    parts = []
+    for text in bias.split("+"):
+        name, _, arguments = text.partition(":")
+        parts.append((name, arguments.split(",") if arguments else None))
+    return parts
+
+
+def bias_terms(bias, B, H, L, S):
+    """(bool mask broadcastable to [B, H, L, S] or None, additive float bias or None, soft-cap or None)."""
+    visible, additive, cap = None, None, None
+    i = torch.arange(L).view(L, 1)
+    j = torch.arange(S).view(1, S)
+
+    def both(m):
+        return m if visible is None else visible & m
+
+    for name, arguments in bias_parts(bias):
+        if name in ("causal-upper-left", "causal-lower-right"):
+            visible = both(j <= i + causal_offset(name[len("causal-"):], L, S))
+        elif name == "alibi":
+            slopes = torch.tensor(alibi_slopes(H), dtype=torch.float32).view(H, 1, 1)
+            offset = causal_offset(arguments[0] if arguments else "lower-right", L, S)
+            term = -slopes * (i + offset - j).abs().float()
+            additive = term if additive is None else additive + term
+        elif name in ("window", "window-upper-left"):
+            left = int(arguments[0])
+            right = int(arguments[1]) if len(arguments) > 1 else 0
+            d = i + (S - L if name == "window" else 0)
+            visible = both((j >= d - left) & (j <= d + right))
+        elif name == "padding":
+            lengths = [int(a) for a in arguments] if arguments else [(S + 1) // 2] * B
+            valid = torch.tensor(lengths).view(B, 1, 1, 1)
+            visible = both(torch.arange(S).view(1, 1, 1, S) < valid)
+        elif name in ("block-diagonal", "block-diagonal-causal"):
+            lengths = [int(a) for a in arguments] if arguments else equal_lengths(L, DEFAULT_PACKED_SEQUENCES)
+            owner = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+            starts = torch.tensor([0] + lengths).cumsum(0)[:-1]
+            m = owner.view(L, 1) == owner.view(1, S)
+            if name.endswith("-causal"):
+                m = m & (j - starts[owner].view(1, S) <= i - starts[owner].view(L, 1))
+            visible = both(m)
+        elif name == "softcap":
+            cap = float(arguments[0])
+        elif name == "mask-bool":
+            visible = both(bool_pattern(L, S))
+        elif name == "mask-float":
+            additive = float_pattern(L, S)
+        elif name != "none":
+            raise ValueError(f"unknown bias {bias}")
+    return visible, additive, cap
+
+
+def visible_positions(bias, B, H, L, S):
+    """Visible positions over [B, H, L, S], as BiasKind.visiblePositions."""
+    visible, _, _ = bias_terms(bias, B, H, L, S)
+    if visible is None:
+        return B * H * L * S
+    while visible.dim() < 4:
+        visible = visible.unsqueeze(0)
+    # Each mask dimension is the full size or 1 (broadcast).
+    return int(visible.sum()) * (B * H * L * S) // visible.numel()
+
+
+def materialize(bias, B, H, L, S, dtype):
+    """The dense mask the Swift bias materializes to: bool for pure masks, float with -inf otherwise;
+    None when the bias has no materialized form (soft-capping)."""
+    visible, additive, cap = bias_terms(bias, B, H, L, S)
+    if cap is not None:
+        return None
+    if additive is None:
+        return visible
+    if visible is not None:
+        additive = additive.masked_fill(~visible, float("-inf"))
+    return additive.to(dtype)
 
 
 def native_call(bias, q, k, v):
@@ -183,16 +242,17 @@ def throughput_results(w, args, peak):
     H, L, S = w["heads"], w["queryLength"], w["keyLength"]
     dtype = DTYPES[w["dtype"]]
     flops = 4.0 * w["batch"] * H * L * S * w["headDim"]
-    effective = 4.0 * w["batch"] * H * visible_positions(w["bias"], L, S) * w["headDim"]
+    B = w["batch"]
+    effective = 4.0 * visible_positions(w["bias"], B, H, L, S) * w["headDim"]
     calls = {}
     native = native_call(w["bias"], q, k, v)
     if native is not None:
         calls["fused"] = (native, native)
-    if w["bias"] != "none":
-        mask = materialize(w["bias"], H, L, S, dtype)
-        build = lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=materialize(w["bias"], H, L, S, dtype))
+    mask = materialize(w["bias"], B, H, L, S, dtype) if w["bias"] != "none" else None
+    if mask is not None:
+        build = lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=materialize(w["bias"], B, H, L, S, dtype))
         calls["materialized"] = (lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask), build)
-        if not w["bias"].startswith("mask-"):
+        if not w["bias"].startswith("mask-") and args.benchmark != "BiasScaling":
             calls["materialized+build"] = (build, build)
     results = []
     for path in ("materialized", "materialized+build", "fused"):
@@ -227,10 +287,14 @@ def dispatch_results(w, args):
             m = b._materialize()
             direct = lambda: flash(q, k, v, attn_mask=m)
     else:
-        mask = materialize(bias, H, L, S, q.dtype)
+        mask = materialize(bias, w["batch"], H, L, S, q.dtype)
+        if mask is None:  # soft-capping: PyTorch's SDPA has no such score modifier
+            return []
         float_mask = mask if mask.dtype != torch.bool else torch.zeros(mask.shape, dtype=q.dtype).masked_fill(~mask, float("-inf"))
         if float_mask.dim() == 3:  # the CPU kernel takes [L, S] or [B, H, L, S] masks
             float_mask = float_mask.unsqueeze(0)
+        if float_mask.dim() == 4 and float_mask.shape[1:3] != (H, L):
+            float_mask = float_mask.expand(float_mask.shape[0], H, L, S).contiguous()
         entry = lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         direct = lambda: flash(q, k, v, attn_mask=float_mask)
     plan = (200, 7, 0.005) if args.quick else (1000, 21, 0.01)
@@ -263,7 +327,12 @@ def main():
             if r["workload"] not in seen:
                 seen.append(r["workload"])
         workloads = seen
-    if benchmark not in ("KernelThroughput", "DispatchOverhead", "sdpa bench", "sdpa demo"):
+    if benchmark == "BiasScaling":
+        # PyTorch's side of issue 5's targets: the L = 8192 workloads (a dense [L, S] mask beyond that
+        # is what the targets avoid measuring), with the mask materialized.
+        workloads = [w for w in workloads if w["queryLength"] <= 8192 and not w["bias"].startswith("causal")]
+    args.benchmark = benchmark
+    if benchmark not in ("KernelThroughput", "DispatchOverhead", "BiasScaling", "sdpa bench", "sdpa demo"):
         print(f"pytorch_bench.py: no PyTorch counterpart for {benchmark}; nothing written", file=sys.stderr)
         return 0
     if args.threads:
@@ -277,6 +346,8 @@ def main():
         for index, w in enumerate(workloads):
             print(f"[{index + 1}/{len(workloads)}] {w['bias']} B={w['batch']} H={w['heads']} L={w['queryLength']} "
                   f"S={w['keyLength']} E={w['headDim']} {w['dtype']}", file=sys.stderr, flush=True)
+            if benchmark == "BiasScaling" and w["queryLength"] < 8192 and not args.quick:
+                continue
             if benchmark == "DispatchOverhead":
                 results += dispatch_results(w, args)
             else:

@@ -12,7 +12,9 @@ enum KernelThroughput {
         abstract: """
             Times every bias on the fused path (computed in the kernel), the materialized path (mask built \
             beforehand) and the materialized path including building the mask, at B=1, H=8: L=S=2048 with \
-            E=64 (every bias) and E=128, lower-right causal at L=512 S=2048, and float16/bfloat16.
+            E=64 (every bias of BiasKind.all: causal, ALiBi, sliding windows, key padding, packed block-diagonal \
+            sequences, soft-capping, a composition, dense masks) and E=128, lower-right causal and a window at \
+            L=512 S=2048, and float16/bfloat16. Soft-capping has no materialized form: fused path only.
             """,
         options: [])
 
@@ -25,7 +27,8 @@ enum KernelThroughput {
         let kind = { BiasKind.named($0)! }
         var list = BiasKind.all.map { shape($0, n, n, 64) }
         list += ["none", "causal-upper-left"].map { shape(kind($0), n, n, 128) }
-        list += ["causal-upper-left", "causal-lower-right", "alibi+causal-lower-right"].map { shape(kind($0), n / 4, n, 64) }
+        list += ["causal-upper-left", "causal-lower-right", "alibi+causal-lower-right", "alibi+window:256+causal-lower-right"]
+            .map { shape(kind($0), n / 4, n, 64) }
         for dtype in [DType.float16, .bfloat16] {
             list += ["none", "causal-upper-left", "alibi+causal-lower-right"].map { shape(kind($0), n, n, 64, dtype) }
         }

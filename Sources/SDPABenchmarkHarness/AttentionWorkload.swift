@@ -62,19 +62,23 @@ public struct AttentionWorkload: Codable, Sendable, Hashable, CustomStringConver
 
     /// FLOPs of the visible score positions only (`4 * B * H * visible * E`): the work a kernel
     /// that skips masked tiles has to do. Equal to ``flops`` for biases that mask nothing.
+    /// Visible positions are counted exactly on the built bias (see ``BiasKind/visiblePositions(_:)``).
     public var effectiveFlops: Double {
-        let visible = biasKind?.visiblePositions(queryLength: queryLength, keyLength: keyLength) ?? queryLength * keyLength
-        return 4 * Double(batch) * Double(heads) * Double(visible) * Double(headDim)
+        let parameters = BiasParameters(batch: batch, heads: heads, queryLength: queryLength, keyLength: keyLength)
+        let visible = biasKind?.visiblePositions(parameters) ?? batch * heads * queryLength * keyLength
+        return 4 * Double(visible) * Double(headDim)
     }
 
     /// The bias for this workload (`nil` for `none`).
     ///
     /// - Throws: ``SDPAError/invalidArgument(argument:value:reason:)`` for an unknown bias spelling.
     public func makeBias(alibiSlopes: [Float]? = nil) throws -> (any AttnBias)? {
-        guard let kind = biasKind else {
-            throw SDPAError.invalidArgument(argument: "bias", value: bias, reason: "not a known bias spelling")
+        let kind: BiasKind
+        do { kind = try BiasKind.parse(bias) } catch let error as BiasSpellingError {
+            throw SDPAError.invalidArgument(argument: "bias", value: bias, reason: error.message)
         }
-        return try kind.makeBias(BiasParameters(heads: heads, queryLength: queryLength, keyLength: keyLength, alibiSlopes: alibiSlopes))
+        return try kind.makeBias(BiasParameters(
+            batch: batch, heads: heads, queryLength: queryLength, keyLength: keyLength, alibiSlopes: alibiSlopes))
     }
 
     /// Seeded standard-normal query, key and value tensors `[B, H, L, E]`, `[B, Hkv, S, E]`, `[B, Hkv, S, Ev]`.

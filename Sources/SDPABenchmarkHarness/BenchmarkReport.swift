@@ -33,10 +33,13 @@ public struct BenchmarkReport: Codable, Sendable, Equatable {
     public var workloads: [AttentionWorkload]
     /// One entry per workload and path measured.
     public var results: [BenchmarkResult]
+    /// Figures derived from the results, by name (e.g. a fitted slope, a ratio of two paths), for
+    /// benchmarks that have some; absent otherwise.
+    public var figures: [String: Double]?
 
     /// A report dated now, for `implementation` `SDPA`.
     public init(benchmark: String, implementation: String = "SDPA", commit: String? = nil, machine: MachineDescription,
-                workloads: [AttentionWorkload], results: [BenchmarkResult] = []) {
+                workloads: [AttentionWorkload], results: [BenchmarkResult] = [], figures: [String: Double]? = nil) {
         self.schema = Self.schemaVersion
         self.benchmark = benchmark
         self.implementation = implementation
@@ -45,6 +48,7 @@ public struct BenchmarkReport: Codable, Sendable, Equatable {
         self.machine = machine
         self.workloads = workloads
         self.results = results
+        self.figures = figures
     }
 
     /// The encoder of every benchmark JSON: pretty-printed with sorted keys, so that two runs diff line by line.

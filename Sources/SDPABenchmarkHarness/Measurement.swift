@@ -77,6 +77,37 @@ public func measure<Result>(_ plan: MeasurementPlan, _ body: () throws -> Result
     return TimingSummary(perCallSeconds: perCall, callsPerSample: calls)
 }
 
+/// Times two bodies as `plan` says, alternating their samples (a, b, a, b, …) so that drift in the
+/// machine's speed (other processes on shared cores, frequency changes) falls on both alike: what a
+/// ratio or a difference of the two should be computed from.
+///
+/// Each body gets its own calls per sample, grown until a sample lasts ``MeasurementPlan/minimumSampleSeconds``.
+public func measureInterleaved<A, B>(
+    _ plan: MeasurementPlan, _ a: () throws -> A, _ b: () throws -> B
+) rethrows -> (TimingSummary, TimingSummary) {
+    for _ in 0..<plan.warmUpCalls {
+        blackHole(try a())
+        blackHole(try b())
+    }
+    func calibrate<R>(_ body: () throws -> R) rethrows -> Int {
+        var calls = 1
+        guard plan.minimumSampleSeconds > 0 else { return calls }
+        while true {
+            let seconds = try timeCalls(calls, body)
+            if seconds >= plan.minimumSampleSeconds || calls >= 1 << 30 { return calls }
+            let factor = seconds > 0 ? plan.minimumSampleSeconds / seconds * 1.2 : 10
+            calls = max(calls * 2, Int((Double(calls) * min(factor, 100)).rounded(.up)))
+        }
+    }
+    let (callsA, callsB) = (try calibrate(a), try calibrate(b))
+    var (perCallA, perCallB) = ([Double](), [Double]())
+    for _ in 0..<plan.samples {
+        perCallA.append(try timeCalls(callsA, a) / Double(callsA))
+        perCallB.append(try timeCalls(callsB, b) / Double(callsB))
+    }
+    return (TimingSummary(perCallSeconds: perCallA, callsPerSample: callsA), TimingSummary(perCallSeconds: perCallB, callsPerSample: callsB))
+}
+
 /// Seconds that `calls` calls of `body` take.
 private func timeCalls<Result>(_ calls: Int, _ body: () throws -> Result) rethrows -> Double {
     let clock = ContinuousClock()

@@ -10,9 +10,11 @@ public enum AttentionPath: String, Codable, Sendable, CaseIterable {
     /// The bias itself (or no mask): its kernel computes it, nothing is materialized.
     case fused
 
-    /// The paths that mean something for `bias`: no mask and dense masks have only one.
+    /// The paths that mean something for `bias`: no mask and dense masks have only one, and so has
+    /// a bias without a materialized form (soft-capping).
     public static func applicable(to bias: (any AttnBias)?) -> [AttentionPath] {
         guard let bias else { return [.fused] }
+        if !hasMaterializedForm(bias) { return [.fused] }
         return bias.needsMaterialization ? [.materialized] : allCases
     }
 }

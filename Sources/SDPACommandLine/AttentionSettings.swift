@@ -38,14 +38,55 @@ struct AttentionSettings {
     ]
 
     /// The spellings of `--bias` and the path each takes, for `--help`.
-    static var biasTable: String {
-        var table = TextTable(columns: [.init("KIND"), .init("bias"), .init("path")])
-        for kind in BiasKind.commandLineKinds {
-            let bias = try? kind.makeBias(BiasParameters(heads: 1, queryLength: 1, keyLength: 1))
-            let path = bias == nil ? "no mask" : bias!.needsMaterialization ? "materialized to a mask" : "computed in the fused kernel, never materialized"
-            table.append([kind.spelling, kind.summary, path])
+    static var biasTable: String { biasHelp(kinds: BiasKind.commandLineKinds, title: "bias kinds (--bias)") }
+
+    /// The help text on `--bias`: the fixed names, the parts and their parameters, how parts combine,
+    /// and `kinds` as examples with the path each takes.
+    static func biasHelp(kinds: [BiasKind], title: String) -> String {
+        func indented(_ table: TextTable) -> String {
+            table.rendered().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
         }
-        return "bias kinds (--bias):\n" + table.rendered().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
+        var parts = TextTable(columns: [.init("KIND or PART"), .init("bias")])
+        for kind in BiasKind.fixed where !kind.isBenchmarkMask && !kind.spelling.contains("+") {
+            parts.append([kind.spelling, kind.summary])
+        }
+        for part in BiasKind.parts { parts.append([part.syntax, part.summary]) }
+        var examples = TextTable(columns: [.init("KIND"), .init("path")])
+        for kind in kinds {
+            let bias = try? kind.makeBias(BiasParameters(heads: 1, queryLength: 16, keyLength: 16))
+            let path = bias == nil ? "no mask"
+                : bias!.needsMaterialization ? "materialized to a mask"
+                : hasMaterializedForm(bias!) ? "computed in the fused kernel, never materialized"
+                : "computed in the fused kernel; no materialized form (not additive)"
+            examples.append([kind.spelling, path])
+        }
+        return """
+            \(title): a name, or parts joined with '+' into one fused bias (a BiasComposition:
+            a position is visible when every part sees it, scores go through the parts left to right,
+            a tile is skipped when any part skips it), e.g. alibi+window:256+causal-lower-right.
+            \(indented(parts))
+            LEFT/RIGHT are keys before/after the aligned diagonal (FlashAttention-2's window_size); lengths
+            must be non-negative; 'alibi+causal-upper-left' and 'alibi+causal-lower-right' are AlibiBias
+            with its own causal mask.
+
+            examples (the kinds sdpa bench runs by default):
+            \(indented(examples))
+            """
+    }
+
+    /// The `--bias` spelling `spelling`, parsed.
+    ///
+    /// - Throws: ``UsageError`` naming the part or parameter that does not parse, or for a benchmark mask
+    ///   where those are not offered.
+    static func parseBias(_ spelling: String, command: String, allowingBenchmarkMasks: Bool) throws -> BiasKind {
+        let kind: BiasKind
+        do { kind = try BiasKind.parse(spelling) } catch let error as BiasSpellingError {
+            throw UsageError("--bias \(error.message)", command: command)
+        }
+        if kind.isBenchmarkMask, !allowingBenchmarkMasks {
+            throw UsageError("--bias \(spelling) is a benchmark mask of sdpa bench; give a mask file with --mask", command: command)
+        }
+        return kind
     }
 
     /// Reads and checks the options.
@@ -54,8 +95,7 @@ struct AttentionSettings {
     init(_ parsed: ParsedArguments) throws {
         let command = parsed.command
         if let spelling = parsed.string("bias") {
-            try ParsedArguments.check(spelling, option: "bias", among: BiasKind.commandLineKinds.map(\.spelling), command: command)
-            biasKind = BiasKind.named(spelling)
+            biasKind = try Self.parseBias(spelling, command: command, allowingBenchmarkMasks: false)
         }
         maskPath = parsed.string("mask")
         if maskPath != nil, biasKind != nil {
@@ -63,8 +103,7 @@ struct AttentionSettings {
         }
         alibiSlopes = try parsed.numberList("alibi-slopes")?.map { Float($0) }
         if alibiSlopes != nil, !(biasKind?.acceptsAlibiSlopes ?? false) {
-            let kinds = BiasKind.commandLineKinds.filter(\.acceptsAlibiSlopes).map(\.spelling)
-            throw UsageError("--alibi-slopes needs --bias \(kinds.joined(separator: "|"))", command: command)
+            throw UsageError("--alibi-slopes needs a --bias with ALiBi (alibi, alibi+causal-upper-left, alibi+causal-lower-right, or a composition with an alibi part)", command: command)
         }
         isCausal = parsed.has("is-causal")
         if isCausal, maskPath != nil || (biasKind.map { $0.spelling != "none" } ?? false) {
@@ -89,7 +128,7 @@ struct AttentionSettings {
     func makeBias(for shape: AttentionShape) throws -> (any AttnBias)? {
         if let maskPath { return TensorBias(try readTensor(maskPath)) }
         return try biasKind?.makeBias(BiasParameters(
-            heads: shape.queryHeads, queryLength: shape.queryLength, keyLength: shape.keyLength, alibiSlopes: alibiSlopes))
+            batch: shape.batch, heads: shape.queryHeads, queryLength: shape.queryLength, keyLength: shape.keyLength, alibiSlopes: alibiSlopes))
     }
 
     /// How the bias is described in output.

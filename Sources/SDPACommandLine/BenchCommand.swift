@@ -23,15 +23,14 @@ enum BenchCommand {
             .value("dtype", dtypeChoices.joined(separator: "|"), "the inputs' dtype (default float32)"),
             .value("samples", "N", "timed calls per configuration (default \(MeasurementPlan.kernel.samples))"),
         ] + BenchmarkCommandLine.commonOptions.filter { !["list", "quick"].contains($0.name) },
-        epilogue: "bias kinds:\n" + BiasKind.all.map { "  \($0.spelling.padding(26))\($0.summary)" }.joined(separator: "\n"))
+        epilogue: AttentionSettings.biasHelp(kinds: BiasKind.all, title: "bias kinds (--bias)") + "\n\nbenchmark masks (sdpa bench only):\n"
+            + BiasKind.fixed.filter(\.isBenchmarkMask).map { "  \($0.spelling.padding(12))\($0.summary)" }.joined(separator: "\n"))
 
     static func run(_ parsed: ParsedArguments, output: CommandOutput) throws {
         let s = try parsed.integerList("shape", counts: [5], minimum: 1) ?? defaultShape
         let spellings = parsed.strings("bias")
-        for spelling in spellings {
-            try ParsedArguments.check(spelling, option: "bias", among: BiasKind.all.map(\.spelling), command: spec.name)
-        }
-        let kinds = spellings.isEmpty ? BiasKind.commandLineKinds : spellings.compactMap(BiasKind.named)
+        let kinds = spellings.isEmpty ? BiasKind.commandLineKinds
+            : try spellings.map { try AttentionSettings.parseBias($0, command: spec.name, allowingBenchmarkMasks: true) }
         let dtype = DType(rawValue: try parsed.choice("dtype", among: dtypeChoices) ?? "float32")!
         let samples = try parsed.integer("samples", minimum: 1) ?? MeasurementPlan.kernel.samples
         let options = try BenchmarkCommandLine(parsed)

@@ -67,7 +67,15 @@ public enum SDPACommandLine {
         for (spec, _) in subcommands {
             lines.append("  " + spec.name.replacingOccurrences(of: "sdpa ", with: "").padding(9) + spec.summary)
         }
-        lines += ["", "Run 'sdpa <subcommand> --help' for a subcommand's options."]
+        lines += [
+            "",
+            "biases (--bias KIND): " + (BiasKind.fixed.filter { !$0.isBenchmarkMask }.map(\.spelling) + BiasKind.parts.map(\.syntax))
+                .joined(separator: ", "),
+            "  or parts joined with '+' into one fused bias, e.g. alibi+window:256+causal-lower-right;",
+            "  'sdpa run --help' describes each.",
+            "",
+            "Run 'sdpa <subcommand> --help' for a subcommand's options.",
+        ]
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -87,6 +87,23 @@ private func bits(_ t: Tensor) -> [UInt64] { t.doubleScalars.map(\.bitPattern) }
     ("alibi", AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7)),
     ("alibi+causal-upper-left", AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7, causal: .upperLeft)),
     ("alibi+causal-lower-right", AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7, causal: .lowerRight)),
+    ("window:2", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 2, right: 0)),
+    ("window:1,2", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 1, right: 2, alignment: .lowerRight)),
+    ("window:0", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 0, right: 0)),
+    ("window:100,100", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 100, right: 100)),
+    ("window-upper-left:1,2", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 1, right: 2, alignment: .upperLeft)),
+    ("padding:3,7", KeyPaddingBias(validKeyLengths: [3, 7], seqLenKV: 7)),
+    ("padding:0,1", KeyPaddingBias(validKeyLengths: [0, 1], seqLenKV: 7)),
+    ("padding", KeyPaddingBias(validKeyLengths: [4, 4], seqLenKV: 7)),
+    ("softcap:2", SoftCapBias(cap: 2)),
+    ("softcap:5+causal-upper-left", SoftCapBias(cap: 5).combined(with: causalUpperLeft(5, 7))),
+    ("causal-lower-right+alibi", causalLowerRight(5, 7).combined(with: AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7))),
+    ("alibi+window:2+causal-lower-right",
+     AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7).combined(with: SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 2, right: 0))
+        .combined(with: causalLowerRight(5, 7))),
+    ("window:3+padding:6,2+softcap:4",
+     SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 3, right: 0).combined(with: KeyPaddingBias(validKeyLengths: [6, 2], seqLenKV: 7))
+        .combined(with: SoftCapBias(cap: 4))),
 ] as [(String, (any AttnBias)?)])
 func eachBiasSpellingRunsThatBias(spelling: String, bias: (any AttnBias)?) throws {
     let files = try InputFiles()
@@ -96,11 +113,46 @@ func eachBiasSpellingRunsThatBias(spelling: String, bias: (any AttnBias)?) throw
     #expect(bits(try files.output()) == bits(expected))
 }
 
+/// Packed sequences need L = S (key lengths equal the query lengths).
+@Test(arguments: [
+    ("block-diagonal:2,5", BlockDiagonalBias(queryLengths: [2, 5])),
+    ("block-diagonal-causal:3,0,4", BlockDiagonalBias(queryLengths: [3, 0, 4], causal: .upperLeft)),
+    ("block-diagonal", BlockDiagonalBias(queryLengths: [1, 1, 1, 1, 1, 1, 1, 0])),
+    ("block-diagonal-causal", BlockDiagonalBias(queryLengths: [1, 1, 1, 1, 1, 1, 1, 0], causal: .upperLeft)),
+    ("block-diagonal-causal:7", BlockDiagonalBias(queryLengths: [7], causal: .upperLeft)),
+    ("block-diagonal:4,3+padding:5,6",
+     BlockDiagonalBias(queryLengths: [4, 3]).combined(with: KeyPaddingBias(validKeyLengths: [5, 6], seqLenKV: 7))),
+] as [(String, any AttnBias)])
+func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) throws {
+    let files = try InputFiles(queryLength: 7, keyLength: 7)
+    let result = sdpa(["run", "--bias", spelling] + files.arguments)
+    #expect(result.status == 0, "\(result.standardError)")
+    let expected = try attention(query: files.query, key: files.key, value: files.value, bias: bias)
+    #expect(bits(try files.output()) == bits(expected))
+    #expect(result.standardOutput.contains("bias \(spelling))"))
+}
+
 @Test func everyCommandLineSpellingIsTested() {
-    // The parameterized test above lists the spellings by hand; a new BiasKind entry must be added there too.
+    // The parameterized tests above list the spellings by hand; a new BiasKind entry must be added there too.
     #expect(BiasKind.commandLineKinds.map(\.spelling) == [
         "none", "causal-upper-left", "causal-lower-right", "alibi", "alibi+causal-upper-left", "alibi+causal-lower-right",
+        "window:256", "window-upper-left:64,64", "padding", "block-diagonal", "block-diagonal-causal",
+        "softcap:30+causal-upper-left", "alibi+window:256+causal-lower-right",
     ])
+    #expect(BiasKind.parts.map(\.name) == [
+        "causal-upper-left", "causal-lower-right", "alibi", "window", "window-upper-left", "padding",
+        "block-diagonal", "block-diagonal-causal", "softcap",
+    ])
+}
+
+@Test func alibiSlopesApplyToCompositionsWithAnAlibiPart() throws {
+    let files = try InputFiles()
+    let result = sdpa(["run", "--bias", "window:2+alibi", "--alibi-slopes", "0.5,0.25,-1"] + files.arguments)
+    #expect(result.status == 0, "\(result.standardError)")
+    let bias = SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 2, right: 0)
+        .combined(with: AlibiBias(slopes: [0.5, 0.25, -1], seqLenQ: 5, seqLenKV: 7))
+    let expected = try scaledDotProductAttention(query: files.query, key: files.key, value: files.value, attnMask: bias)
+    #expect(bits(try files.output()) == bits(expected))
 }
 
 @Test func alibiSlopesOverrideTheStandardOnes() throws {
@@ -175,14 +227,39 @@ func eachBiasSpellingRunsThatBias(spelling: String, bias: (any AttnBias)?) throw
         (["run", "--query", "q.npy"], "sdpa run: error: missing --key"),
         (["run", "--nope"] + files.arguments, "sdpa run: error: unknown option '--nope'"),
         (["run", "--bias", "sideways"] + files.arguments,
-         "sdpa run: error: --bias must be one of none, causal-upper-left, causal-lower-right, alibi, alibi+causal-upper-left, alibi+causal-lower-right; got 'sideways'"),
-        (["run", "--bias", "mask-bool"] + files.arguments, "sdpa run: error: --bias must be one of"),
+         "sdpa run: error: --bias unknown bias 'sideways'; expected none, alibi+causal-upper-left, alibi+causal-lower-right, "
+            + "or parts joined with '+': causal-upper-left, causal-lower-right, alibi, window:LEFT[,RIGHT], window-upper-left:LEFT[,RIGHT], "
+            + "padding[:LEN,...], block-diagonal[:L1,L2,...], block-diagonal-causal[:L1,L2,...], softcap:CAP"),
+        (["run", "--bias", "alibi+sideways"] + files.arguments, "sdpa run: error: --bias unknown bias 'sideways'; expected"),
+        (["run", "--bias", "mask-bool"] + files.arguments,
+         "sdpa run: error: --bias mask-bool is a benchmark mask of sdpa bench; give a mask file with --mask"),
+        (["run", "--bias", "window:-1"] + files.arguments,
+         "sdpa run: error: --bias window:-1: LEFT must be a non-negative integer, got '-1' (a window size cannot be negative)"),
+        (["run", "--bias", "window-upper-left:3,-2"] + files.arguments,
+         "sdpa run: error: --bias window-upper-left:3,-2: RIGHT must be a non-negative integer, got '-2' (a window size cannot be negative)"),
+        (["run", "--bias", "alibi+window:-4+causal-lower-right"] + files.arguments,
+         "sdpa run: error: --bias window:-4: LEFT must be a non-negative integer, got '-4'"),
+        (["run", "--bias", "window"] + files.arguments, "sdpa run: error: --bias window: window needs its size, e.g. window:256"),
+        (["run", "--bias", "window:1,2,3"] + files.arguments, "sdpa run: error: --bias window:1,2,3: expected LEFT,RIGHT, got '1,2,3'"),
+        (["run", "--bias", "window:x"] + files.arguments, "sdpa run: error: --bias window:x: LEFT must be a non-negative integer, got 'x'"),
+        (["run", "--bias", "padding:3,-1"] + files.arguments,
+         "sdpa run: error: --bias padding:3,-1: LEN2 must be a non-negative integer, got '-1' (a length cannot be negative)"),
+        (["run", "--bias", "block-diagonal:2,,3"] + files.arguments,
+         "sdpa run: error: --bias block-diagonal:2,,3: L2 must be a non-negative integer, got ''"),
+        (["run", "--bias", "softcap:0"] + files.arguments, "sdpa run: error: --bias softcap:0: CAP must be a positive finite number, got '0'"),
+        (["run", "--bias", "softcap"] + files.arguments, "sdpa run: error: --bias softcap: softcap needs its CAP, e.g. softcap:30"),
+        (["run", "--bias", "causal-upper-left:3"] + files.arguments,
+         "sdpa run: error: --bias causal-upper-left:3: 'causal-upper-left' takes no parameters"),
+        (["run", "--bias", "none+alibi"] + files.arguments, "sdpa run: error: --bias 'none' cannot be combined with other parts with '+'"),
+        (["run", "--bias", "window:2+window:2"] + files.arguments, "sdpa run: error: --bias 'window:2' appears twice in 'window:2+window:2'"),
+        (["run", "--bias", "alibi+"] + files.arguments, "sdpa run: error: --bias unknown bias ''; expected"),
         (["run", "--bias", "alibi", "--mask", m] + files.arguments,
          "sdpa run: error: --mask and --bias cannot be used together: --mask is itself the bias (a TensorBias)"),
         (["run", "--bias", "causal-lower-right", "--is-causal"] + files.arguments,
          "sdpa run: error: --is-causal cannot be combined with --bias or --mask"),
         (["run", "--alibi-slopes", "1,2,3"] + files.arguments,
-         "sdpa run: error: --alibi-slopes needs --bias alibi|alibi+causal-upper-left|alibi+causal-lower-right"),
+         "sdpa run: error: --alibi-slopes needs a --bias with ALiBi"),
+        (["run", "--bias", "window:3", "--alibi-slopes", "1,2,3"] + files.arguments, "sdpa run: error: --alibi-slopes needs a --bias with ALiBi"),
         (["run", "--bias", "alibi", "--alibi-slopes", "1,x"] + files.arguments,
          "sdpa run: error: --alibi-slopes expects a comma-separated list of numbers, got '1,x'"),
         (["run", "--backend", "gpu"] + files.arguments, "sdpa run: error: --backend must be one of auto, fused, math; got 'gpu'"),
@@ -192,7 +269,9 @@ func eachBiasSpellingRunsThatBias(spelling: String, bias: (any AttnBias)?) throw
         (["explain"], "sdpa explain: error: give --query, --key and --value, or --shape B,H,L,S,E"),
         (["explain", "--shape", "1,2,3"], "sdpa explain: error: --shape expects a comma-separated list of 5 integers, got '1,2,3'"),
         (["explain", "--shape", "1,1,4,4,8", "--query", "q.npy"], "sdpa explain: error: give either --shape or --query/--key/--value, not both"),
-        (["bench", "--bias", "nope"], "sdpa bench: error: --bias must be one of"),
+        (["bench", "--bias", "nope"], "sdpa bench: error: --bias unknown bias 'nope'"),
+        (["bench", "--bias", "window:-256"], "sdpa bench: error: --bias window:-256: LEFT must be a non-negative integer"),
+        (["explain", "--shape", "1,1,4,4,8", "--bias", "padding:-2"], "sdpa explain: error: --bias padding:-2: LEN1 must be a non-negative integer"),
         (["bench", "--dtype", "int8"], "sdpa bench: error: --dtype must be one of float32, float16, bfloat16; got 'int8'"),
     ]
     for (arguments, message) in cases {
@@ -230,6 +309,19 @@ func eachBiasSpellingRunsThatBias(spelling: String, bias: (any AttnBias)?) throw
         (["run"] + replacing("--out", with: files.path("no/such/folder/o.npy").path), "sdpa run: error: "),
         (["explain", "--query", missing, "--key", missing, "--value", missing], "sdpa explain: error: \(missing): cannot read the file"),
         (["bench", "--compare", missing, "--shape", "1,1,4,4,8"], "sdpa bench: error: "),
+        // Parameters that do not fit the inputs: named, exit 1.
+        (["run", "--bias", "padding:3,9"] + files.arguments,
+         "sdpa run: error: --bias padding:3,9 (LEN of batch 1) = 9: a valid key length cannot be longer than the key length S = 7"),
+        (["run", "--bias", "padding:3"] + files.arguments,
+         "sdpa run: error: --bias padding:3 (LEN) = 1 lengths: padding takes one valid key length per batch entry, and the batch size B is 2"),
+        (["run", "--bias", "alibi+padding:8,1"] + files.arguments, "sdpa run: error: --bias padding:8,1 (LEN of batch 0) = 8"),
+        (["run", "--bias", "block-diagonal:2,3"] + files.arguments,
+         "sdpa run: error: --bias block-diagonal:2,3 (sequence lengths) = sum 5: the packed sequence lengths must sum to the key length S = 7"),
+        (["run", "--bias", "block-diagonal-causal:3,4"] + files.arguments,
+         "sdpa run: error: --bias block-diagonal-causal:3,4 (sequence lengths) = sum 7: the packed sequence lengths must sum to the query length L = 5"),
+        (["run", "--bias", "block-diagonal"] + files.arguments, "sdpa run: error: --bias block-diagonal (sequence lengths) = sum 5"),
+        (["explain", "--shape", "1,1,8,8,4", "--bias", "block-diagonal:4,5"], "sdpa explain: error: --bias block-diagonal:4,5 (sequence lengths) = sum 9"),
+        (["bench", "--shape", "1,1,8,4,4", "--bias", "block-diagonal-causal"], "sdpa bench: error: --bias block-diagonal-causal (sequence lengths)"),
     ]
     for (arguments, message) in cases {
         let result = sdpa(arguments)
@@ -254,6 +346,12 @@ func eachBiasSpellingRunsThatBias(spelling: String, bias: (any AttnBias)?) throw
     }
     let runHelp = sdpa(["run", "--help"]).standardOutput
     for kind in BiasKind.commandLineKinds { #expect(runHelp.contains(kind.spelling)) }
+    let topHelp = sdpa(["--help"]).standardOutput
+    for text in [runHelp, topHelp, sdpa(["bench", "--help"]).standardOutput, sdpa(["explain", "--help"]).standardOutput] {
+        for part in BiasKind.parts { #expect(text.contains(part.syntax), "\(part.syntax)") }
+        #expect(text.contains("alibi+window:256+causal-lower-right"))
+    }
+    #expect(sdpa(["bench", "--help"]).standardOutput.contains("mask-bool"))
     #expect(runHelp.contains("exit status: 0 success, 1 bad input"))
 }
 
@@ -302,6 +400,29 @@ func eachBiasSpellingRunsThatBias(spelling: String, bias: (any AttnBias)?) throw
     #expect(causal.workload.effectiveFlops == 4 * 2 * (16 * 17 / 2) * 8)
     #expect(causal.threads == 1 && causal.timing?.samples == 1)
     #expect(try String(contentsOf: svg, encoding: .utf8).hasPrefix("<svg "))
+}
+
+@Test func benchRunsTheNewBiasesWithExactEffectiveFlops() throws {
+    let folder = try temporaryFolder()
+    let json = folder.appending(path: "bench.json")
+    let spellings = ["window:3", "padding", "block-diagonal-causal:4,12", "softcap:30+causal-upper-left", "alibi+window:2+causal-lower-right"]
+    let result = sdpa(["bench", "--shape", "2,2,16,16,8", "--samples", "1", "--threads", "1", "--json", json.path]
+        + spellings.flatMap { ["--bias", $0] })
+    #expect(result.status == 0, "\(result.standardError)")
+    let report = try BenchmarkReport(contentsOf: json)
+    #expect(report.workloads.map(\.bias) == spellings)
+    // Soft-capping has no materialized form: the fused path only.
+    #expect(report.results.filter { $0.workload.bias.hasPrefix("softcap") }.map(\.path) == ["fused"])
+    #expect(report.results.filter { $0.workload.bias == "window:3" }.map(\.path) == ["materialized", "fused"])
+    func visible(_ spelling: String) -> Double? {
+        report.results.first { $0.workload.bias == spelling }.map { $0.workload.effectiveFlops / (4 * 8) }
+    }
+    // B=2 H=2 L=S=16: window of 3 back sees 1+2+3 + 13*4 per head; padding half of S; blocks 4 and 12 causal.
+    #expect(visible("window:3") == 4 * Double(1 + 2 + 3 + 13 * 4))
+    #expect(visible("padding") == Double(4 * 16 * 8))
+    #expect(visible("block-diagonal-causal:4,12") == 4 * Double(10 + 78))
+    #expect(visible("softcap:30+causal-upper-left") == Double(4 * 136))
+    #expect(visible("alibi+window:2+causal-lower-right") == 4 * Double(1 + 2 + 14 * 3))
 }
 
 @Test func progressIsABarOnATerminal() {

@@ -8,20 +8,98 @@ import Testing
 
 // MARK: - bias table
 
-@Test(arguments: [(1, 1), (5, 7), (7, 5), (9, 9), (3, 12), (12, 3)])
-func visiblePositionsMatchTheMaterializedMask(queryLength: Int, keyLength: Int) throws {
-    for kind in BiasKind.all {
-        let parameters = BiasParameters(heads: 2, queryLength: queryLength, keyLength: keyLength)
-        let counted: Int
-        if let mask = try kind.makeBias(parameters)?.materialize(device: .cpu) {
-            // Head 0 of a [H, L, S] mask, or the whole [L, S] mask.
-            let plane = Array(mask.doubleScalars.prefix(queryLength * keyLength))
-            counted = mask.dtype == .bool ? plane.filter { $0 != 0 }.count : plane.filter { $0 != -.infinity }.count
-        } else {
-            counted = queryLength * keyLength
-        }
-        #expect(kind.visiblePositions(queryLength: queryLength, keyLength: keyLength) == counted, "\(kind) L=\(queryLength) S=\(keyLength)")
+/// Spellings beyond ``BiasKind/all`` whose visible counts are checked too.
+private let extraSpellings = [
+    "window:0", "window:2,1", "window-upper-left:1,3", "window:100,100", "padding:0,3", "window:2+padding:4,1",
+    "block-diagonal:2,0,3,4", "block-diagonal-causal:1,4,4", "causal-lower-right+alibi", "softcap:5+window:1",
+]
+
+/// Whether each of the `B x H x L x S` positions is visible under `mask`, broadcast from the right.
+private func visibleCount(_ mask: Tensor, batch: Int, heads: Int, queryLength: Int, keyLength: Int) -> Int {
+    let shape = [Int](repeating: 1, count: 4 - mask.rank) + mask.shape
+    let values = mask.doubleScalars
+    var strides = [Int](repeating: 0, count: 4), stride = 1
+    for d in (0..<4).reversed() {
+        strides[d] = shape[d] == 1 ? 0 : stride
+        stride *= shape[d]
     }
+    var count = 0
+    for b in 0..<batch { for h in 0..<heads { for i in 0..<queryLength { for j in 0..<keyLength {
+        let value = values[b * strides[0] + h * strides[1] + i * strides[2] + j * strides[3]]
+        if mask.dtype == .bool ? value != 0 : value != -.infinity { count += 1 }
+    } } } }
+    return count
+}
+
+@Test(arguments: [(1, 1), (5, 7), (7, 5), (9, 9), (3, 12), (12, 3), (16, 16), (130, 130), (70, 200)])
+func visiblePositionsMatchTheMaterializedMask(queryLength: Int, keyLength: Int) throws {
+    for kind in try BiasKind.all + extraSpellings.map({ try BiasKind.parse($0) }) {
+        for batch in [1, 2] {
+            let parameters = BiasParameters(batch: batch, heads: 2, queryLength: queryLength, keyLength: keyLength)
+            let total = batch * 2 * queryLength * keyLength
+            var bias: (any AttnBias)?
+            do { bias = try kind.makeBias(parameters) } catch {
+                // Parameters that do not fit these sizes (explicit lengths, packed sequences with L != S).
+                #expect(kind.visiblePositions(parameters) == total, "\(kind)")
+                continue
+            }
+            var counted = total
+            if let b = bias {
+                if !hasMaterializedForm(b) {
+                    // Soft-capping changes no visibility: count the mask of the other parts.
+                    let rest = kind.spelling.split(separator: "+").filter { !$0.hasPrefix("softcap") }.joined(separator: "+")
+                    bias = try BiasKind.parse(rest.isEmpty ? "none" : rest).makeBias(parameters)
+                }
+            }
+            if let mask = try bias?.materialize(device: .cpu) {
+                counted = visibleCount(mask, batch: batch, heads: 2, queryLength: queryLength, keyLength: keyLength)
+            }
+            #expect(kind.visiblePositions(parameters) == counted, "\(kind) B=\(batch) L=\(queryLength) S=\(keyLength)")
+            if batch == 1 {
+                #expect(kind.visiblePositions(queryLength: queryLength, keyLength: keyLength) * 2 == counted, "\(kind)")
+            }
+        }
+    }
+}
+
+@Test func compositionsAreOneFusedBiasOfTheirParts() throws {
+    let p = BiasParameters(heads: 2, queryLength: 8, keyLength: 16)
+    let bias = try #require(try BiasKind.parse("alibi+window:4+causal-lower-right").makeBias(p))
+    #expect(bias is BiasComposition<BiasComposition<AlibiBias, SlidingWindowBias>, CausalBias>)
+    #expect(!bias.needsMaterialization)
+    #expect(try BiasKind.parse("alibi+causal-lower-right").makeBias(p) is AlibiBias, "the fixed spelling keeps its single bias type")
+    let combined = combinedBias(SoftCapBias(cap: 3), KeyPaddingBias(validKeyLengths: [2], seqLenKV: 16))
+    #expect(combined is BiasComposition<SoftCapBias, KeyPaddingBias>)
+    let dense = TensorBias(try Tensor(zeros: [1, 1]))
+    #expect(!hasMaterializedForm(combined) && hasMaterializedForm(causalUpperLeft(2, 2)) && hasMaterializedForm(dense))
+    #expect(try BiasKind.parse("alibi+window:4").acceptsAlibiSlopes)
+    #expect(try !BiasKind.parse("window:4").acceptsAlibiSlopes)
+}
+
+@Test func malformedSpellingsNameTheParameter() {
+    let cases: [(String, String)] = [
+        ("window:-1", "window:-1: LEFT must be a non-negative integer, got '-1' (a window size cannot be negative)"),
+        ("window:2,-1", "window:2,-1: RIGHT must be a non-negative integer, got '-1' (a window size cannot be negative)"),
+        ("padding:1,-3", "padding:1,-3: LEN2 must be a non-negative integer, got '-3' (a length cannot be negative)"),
+        ("block-diagonal-causal:4,-1", "block-diagonal-causal:4,-1: L2 must be a non-negative integer, got '-1' (a length cannot be negative)"),
+        ("softcap:-2", "softcap:-2: CAP must be a positive finite number, got '-2'"),
+        ("softcap:inf", "softcap:inf: CAP must be a positive finite number, got 'inf'"),
+    ]
+    for (spelling, message) in cases {
+        #expect(throws: BiasSpellingError(message)) { try BiasKind.parse(spelling) }
+    }
+    #expect(BiasKind.named("window:3") != nil && BiasKind.named("window:x") == nil)
+}
+
+@Test func shapeDependentParametersThrowNamingTheParameter() {
+    func message(_ spelling: String, _ p: BiasParameters) -> String {
+        do { _ = try BiasKind.parse(spelling).makeBias(p); return "" } catch { return "\(error)" }
+    }
+    let p = BiasParameters(batch: 2, heads: 1, queryLength: 6, keyLength: 6)
+    #expect(message("padding:1,7", p).hasPrefix("--bias padding:1,7 (LEN of batch 1) = 7: a valid key length cannot be longer than the key length S = 6"))
+    #expect(message("padding:1,2,3", p).contains("batch size B is 2"))
+    #expect(message("block-diagonal:3,2", p).hasPrefix("--bias block-diagonal:3,2 (sequence lengths) = sum 5: the packed sequence lengths must sum to the query length L = 6"))
+    #expect(message("padding:6,0", p).isEmpty && message("block-diagonal:3,0,3", p).isEmpty)
 }
 
 @Test func spellingsAreUniqueAndFound() {
