@@ -18,7 +18,10 @@ struct _FusedTiling {
         // (group x Br x Ev floats) must stay cache-resident: about 128 KiB.
         let perRow = Swift.max(1, shape.groupSize * Swift.max(shape.valueHeadDim, 16))
         let rows = Swift.min(96, Swift.max(6, (32_768 / perRow) / 6 * 6))
-        queryRows = Swift.max(1, Swift.min(rows, shape.queryLength))
+        // Balanced tiles: L = 512 as 6 tiles of 90 rows (the last 62), not 5 of 96 and a ragged 32.
+        let tiles = Swift.max(1, (shape.queryLength + rows - 1) / rows)
+        let balanced = ((shape.queryLength + tiles - 1) / tiles + 5) / 6 * 6
+        queryRows = Swift.max(1, Swift.min(rows, balanced, shape.queryLength))
         // Too few (batch, head, query tile) items to keep the cores busy (decoding, short
         // prompts): split the keys too, at least 4 tiles per split. Fixed by the shape alone.
         let items = shape.batch * shape.keyValueHeads * ((shape.queryLength + queryRows - 1) / queryRows)
@@ -88,7 +91,8 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     defer { partials?.deallocate() }
     let partialBase = _SendablePointer(partials)
 
-    _parallelFor(threads) { worker in
+    let queue = _WorkQueue(count: items)
+    _parallelFor(threads) { _ in
         // Per-thread scratch, reused by every item this thread runs: one allocation, carved into
         // 64-byte aligned tiles (a small call would otherwise spend more time in malloc than computing).
         func padded(_ n: Int) -> Int { (n + 15) / 16 * 16 }
@@ -105,7 +109,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
         var visibility = [TileVisibility](repeating: .empty, count: group)
         var qRows = [(UnsafePointer<Float>, Int)](repeating: (UnsafePointer(scores), 0), count: group)
 
-        for item in stride(from: worker, to: items, by: threads) {
+        while let item = queue.next() {
             let split = item % splits, base = item / splits
             let qt = base % queryTiles, bk = base / queryTiles
             let (b, kvHead) = (bk / Hkv, bk % Hkv)
@@ -189,8 +193,9 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     guard let partials else { return writer.result }
 
     // Merge the splits of each base item in split order, so the bits do not depend on threads.
-    _parallelFor(Swift.min(threads, baseItems)) { worker in
-        for base in stride(from: worker, to: baseItems, by: Swift.min(threads, baseItems)) {
+    let mergeQueue = _WorkQueue(count: baseItems)
+    _parallelFor(Swift.min(threads, baseItems)) { _ in
+        while let base = mergeQueue.next() {
             let qt = base % queryTiles, bk = base / queryTiles
             let (b, kvHead) = (bk / Hkv, bk % Hkv)
             let q0 = qt * Br, rows = Swift.min(Br, L - q0)
@@ -216,6 +221,26 @@ func _fusedAttention<Modifier: _ScoreModifier>(
         }
     }
     return writer.result
+}
+
+/// Hands out work items `0..<count` one at a time to whichever thread asks first. Dynamic rather
+/// than a fixed stride per thread: if the pool starts a worker late (or runs two on one core), the
+/// others take its items instead of waiting for it. Which thread computes an item never changes
+/// its bits, so the result stays independent of the schedule.
+final class _WorkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nextItem = 0
+    private let count: Int
+
+    init(count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard nextItem < count else { return nil }
+        nextItem += 1
+        return nextItem - 1
+    }
 }
 
 /// Runs `body(0..<count)` on `count` threads; a single worker runs inline, since waking the
