@@ -81,9 +81,8 @@ public struct AlibiBias: FusedAttnBias, Hashable {
 
 extension AlibiBias: _ParameterChecked {
     func _validateParameters() throws {
-        for (name, n) in [("seqLenQ", seqLenQ), ("seqLenKV", seqLenKV)] where n < 0 {
-            throw SDPAError.invalidArgument(argument: "AlibiBias.\(name)", value: "\(n)", reason: "a sequence length cannot be negative")
-        }
+        try _checkNonNegative(seqLenQ, "AlibiBias", "seqLenQ")
+        try _checkNonNegative(seqLenKV, "AlibiBias", "seqLenKV")
         if let bad = slopes.firstIndex(where: { !$0.isFinite }) {
             throw SDPAError.invalidArgument(argument: "AlibiBias.slopes[\(bad)]", value: "\(slopes[bad])", reason: "slopes must be finite")
         }

@@ -75,9 +75,8 @@ public struct CausalBias: FusedAttnBias, Hashable {
 
 extension CausalBias: _ParameterChecked {
     func _validateParameters() throws {
-        for (name, n) in [("seqLenQ", seqLenQ), ("seqLenKV", seqLenKV)] where n < 0 {
-            throw SDPAError.invalidArgument(argument: "CausalBias.\(name)", value: "\(n)", reason: "a sequence length cannot be negative")
-        }
+        try _checkNonNegative(seqLenQ, "CausalBias", "seqLenQ")
+        try _checkNonNegative(seqLenKV, "CausalBias", "seqLenKV")
     }
 }
 

@@ -206,6 +206,15 @@ func _maskRow(_ row: UnsafeMutablePointer<Float>, keys: Range<Int>, keeping visi
     (row + end).update(repeating: -.infinity, count: n - end)
 }
 
+/// Throws ``SDPAError/invalidArgument(argument:value:reason:)`` naming `bias.parameter` when `value` is
+/// negative. Called on every dispatch, so it builds no array and no string unless it throws.
+@inline(__always)
+func _checkNonNegative(_ value: Int, _ bias: StaticString, _ parameter: StaticString, _ reason: StaticString = "a sequence length cannot be negative") throws {
+    if value < 0 {
+        throw SDPAError.invalidArgument(argument: "\(bias).\(parameter)", value: "\(value)", reason: "\(reason)")
+    }
+}
+
 /// Built-in biases that check their own parameters (negative lengths, NaN slopes, …) before
 /// materializing; their `validate(for:)` runs the same check.
 protocol _ParameterChecked {

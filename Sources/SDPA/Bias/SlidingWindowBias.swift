@@ -99,10 +99,10 @@ public struct SlidingWindowBias: FusedAttnBias, Hashable {
 
 extension SlidingWindowBias: _ParameterChecked {
     func _validateParameters() throws {
-        for (name, n) in [("seqLenQ", seqLenQ), ("seqLenKV", seqLenKV), ("left", left ?? 0), ("right", right ?? 0)] where n < 0 {
-            throw SDPAError.invalidArgument(
-                argument: "SlidingWindowBias.\(name)", value: "\(n)",
-                reason: name.hasPrefix("seq") ? "a sequence length cannot be negative" : "a window size cannot be negative; use nil for an unbounded side")
-        }
+        try _checkNonNegative(seqLenQ, "SlidingWindowBias", "seqLenQ")
+        try _checkNonNegative(seqLenKV, "SlidingWindowBias", "seqLenKV")
+        let unbounded: StaticString = "a window size cannot be negative; use nil for an unbounded side"
+        try _checkNonNegative(left ?? 0, "SlidingWindowBias", "left", unbounded)
+        try _checkNonNegative(right ?? 0, "SlidingWindowBias", "right", unbounded)
     }
 }

@@ -11,6 +11,10 @@ public enum SDPBackend: String, Sendable, Hashable, CaseIterable, CustomStringCo
 
     public var description: String { rawValue }
 
+    /// `allCases`, computed once: the synthesized `allCases` builds a new array on every access,
+    /// and backend selection runs on every call.
+    static let _preferenceOrder = SDPBackend.allCases
+
     /// The backends allowed in the current task (all of them unless ``withSDPBackends(_:_:)`` restricts them).
     @TaskLocal public static var allowed: Set<SDPBackend> = Set(SDPBackend.allCases)
 
@@ -68,7 +72,7 @@ struct _KernelRequest {
     /// On the hot path of every call: one task-local read, no strings unless a backend is rejected.
     func selectBackend() throws -> SDPBackend {
         let allowed = SDPBackend.allowed
-        for backend in SDPBackend.allCases where allowed.contains(backend) && backend._rejection(for: self) == nil {
+        for backend in SDPBackend._preferenceOrder where allowed.contains(backend) && backend._rejection(for: self) == nil {
             return backend
         }
         throw SDPAError.noBackend(
