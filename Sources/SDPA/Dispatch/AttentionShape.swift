@@ -68,11 +68,11 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         guard query.dtype.isFloatingPoint else {
             throw SDPAError.unsupportedDType(argument: "query", dtype: query.dtype, reason: "attention needs float32, float16, bfloat16 or float64 inputs")
         }
-        // Dimension d of a [B, H, L, E] view (a 3-D input has B = 1).
-        func dim(_ t: Tensor, _ d: Int) -> Int { t.rank == 3 ? (d == 0 ? 1 : t.shape[d - 1]) : t.shape[d] }
-        let q = (dim(query, 0), dim(query, 1), dim(query, 2), dim(query, 3))
-        let k = (dim(key, 0), dim(key, 1), dim(key, 2), dim(key, 3))
-        let v = (dim(value, 0), dim(value, 1), dim(value, 2), dim(value, 3))
+        // The four dimensions of a [B, H, L, E] view (a 3-D input has B = 1), reading each shape once.
+        func dims(_ shape: [Int]) -> (Int, Int, Int, Int) {
+            shape.count == 3 ? (1, shape[0], shape[1], shape[2]) : (shape[0], shape[1], shape[2], shape[3])
+        }
+        let q = dims(query.shape), k = dims(key.shape), v = dims(value.shape)
         if k.0 != q.0 || v.0 != q.0 {
             let (name, t) = k.0 != q.0 ? ("key", key) : ("value", value)
             throw SDPAError.shapeMismatch(argument: name, shape: t.shape, other: "query", otherShape: query.shape,

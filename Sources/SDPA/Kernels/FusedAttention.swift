@@ -190,7 +190,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
             }
         }
     }
-    guard let partials else { return writer.result }
+    guard partials != nil else { return writer.result }
 
     // Merge the splits of each base item in split order, so the bits do not depend on threads.
     let mergeQueue = _WorkQueue(count: baseItems)
