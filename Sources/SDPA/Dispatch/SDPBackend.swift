@@ -72,7 +72,10 @@ struct _KernelRequest {
     /// On the hot path of every call: one task-local read, no strings unless a backend is rejected.
     func selectBackend() throws -> SDPBackend {
         let allowed = SDPBackend.allowed
-        for backend in SDPBackend._preferenceOrder where allowed.contains(backend) && backend._rejection(for: self) == nil {
+        // Usually nothing is restricted: skip hashing each backend into the set.
+        let unrestricted = allowed.count == SDPBackend._preferenceOrder.count
+        for backend in SDPBackend._preferenceOrder
+        where (unrestricted || allowed.contains(backend)) && backend._rejection(for: self) == nil {
             return backend
         }
         throw SDPAError.noBackend(
