@@ -182,6 +182,20 @@ extension FusedAttnBias {
         if let checked = self as? any _ParameterChecked { try checked._validateParameters() }
     }
 
+    /// Validates the bias against the inputs and runs the fused kernel specialised for it.
+    ///
+    /// (Not routed through ``dispatchWithLogSumExp(query:key:value:attnBias:options:)``: on a tiny call,
+    /// building and dropping the pair is a measurable share of the dispatch cost.)
+    public static func dispatch(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
+    ) throws -> Tensor {
+        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+        try attnBias.validate(for: shape)
+        return try _structuredAttention(
+            query: query, key: key, value: value, shape: shape, modifier: _FusedBiasKernel(bias: attnBias), options: options
+        ).output
+    }
+
     /// Validates the bias against the inputs and runs the fused kernel specialised for it,
     /// also returning the log-sum-exp.
     public static func dispatchWithLogSumExp(
