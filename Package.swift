@@ -13,7 +13,7 @@ let package = Package(
     ],
     targets: [
         // Only the innermost ISA micro-kernels live in C, so that AVX2+FMA variants can be
-        // chosen at run time without unsafeFlags (see RFC.md, "Instruction set").
+        // chosen at run time with no unsafe build flags (see RFC.md, "Instruction set").
         .target(name: "CSDPAKernels"),
         .target(name: "SDPA", dependencies: ["CSDPAKernels"]),
         .testTarget(
