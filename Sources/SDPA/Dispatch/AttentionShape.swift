@@ -47,59 +47,61 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     ///   that differ, batch / length / head-dim mismatches, head counts that do not fit
     ///   (with or without `enableGQA`), dtypes that differ or are not floating point.
     public init(query: Tensor, key: Tensor, value: Tensor, enableGQA: Bool) throws {
-        // Checked one tensor at a time, without building arrays: this runs on every call.
-        func checkRank(_ name: String, _ t: Tensor) throws {
-            if t.rank != 3 && t.rank != 4 {
-                throw SDPAError.rank(argument: name, shape: t.shape, expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E]")
+        // Runs on every call: each shape is read once, and no array is built unless to throw.
+        let (qs, ks, vs) = (query.shape, key.shape, value.shape)
+        func checkRank(_ name: String, _ shape: [Int]) throws {
+            if shape.count != 3 && shape.count != 4 {
+                throw SDPAError.rank(argument: name, shape: shape, expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E]")
             }
         }
-        try checkRank("query", query)
-        try checkRank("key", key)
-        try checkRank("value", value)
-        if key.rank != query.rank || value.rank != query.rank {
-            let (name, t) = key.rank != query.rank ? ("key", key) : ("value", value)
+        try checkRank("query", qs)
+        try checkRank("key", ks)
+        try checkRank("value", vs)
+        if ks.count != qs.count || vs.count != qs.count {
+            let (name, shape) = ks.count != qs.count ? ("key", ks) : ("value", vs)
             throw SDPAError.shapeMismatch(
-                argument: name, shape: t.shape, other: "query", otherShape: query.shape,
+                argument: name, shape: shape, other: "query", otherShape: qs,
                 reason: "query, key and value must have the same rank")
         }
-        guard query.dtype == key.dtype, query.dtype == value.dtype else {
-            throw SDPAError.dtypeMismatch(query: query.dtype, key: key.dtype, value: value.dtype)
+        let dtype = query.dtype
+        guard dtype == key.dtype, dtype == value.dtype else {
+            throw SDPAError.dtypeMismatch(query: dtype, key: key.dtype, value: value.dtype)
         }
-        guard query.dtype.isFloatingPoint else {
-            throw SDPAError.unsupportedDType(argument: "query", dtype: query.dtype, reason: "attention needs float32, float16, bfloat16 or float64 inputs")
+        guard dtype.isFloatingPoint else {
+            throw SDPAError.unsupportedDType(argument: "query", dtype: dtype, reason: "attention needs float32, float16, bfloat16 or float64 inputs")
         }
-        // The four dimensions of a [B, H, L, E] view (a 3-D input has B = 1), reading each shape once.
+        // The four dimensions of a [B, H, L, E] view (a 3-D input has B = 1).
         func dims(_ shape: [Int]) -> (Int, Int, Int, Int) {
             shape.count == 3 ? (1, shape[0], shape[1], shape[2]) : (shape[0], shape[1], shape[2], shape[3])
         }
-        let q = dims(query.shape), k = dims(key.shape), v = dims(value.shape)
+        let q = dims(qs), k = dims(ks), v = dims(vs)
         if k.0 != q.0 || v.0 != q.0 {
-            let (name, t) = k.0 != q.0 ? ("key", key) : ("value", value)
-            throw SDPAError.shapeMismatch(argument: name, shape: t.shape, other: "query", otherShape: query.shape,
+            let (name, shape) = k.0 != q.0 ? ("key", ks) : ("value", vs)
+            throw SDPAError.shapeMismatch(argument: name, shape: shape, other: "query", otherShape: qs,
                                           reason: "the batch sizes differ")
         }
         if k.1 != v.1 {
-            throw SDPAError.shapeMismatch(argument: "value", shape: value.shape, other: "key", otherShape: key.shape,
+            throw SDPAError.shapeMismatch(argument: "value", shape: vs, other: "key", otherShape: ks,
                                           reason: "key and value must have the same number of heads")
         }
         if k.2 != v.2 {
-            throw SDPAError.shapeMismatch(argument: "value", shape: value.shape, other: "key", otherShape: key.shape,
+            throw SDPAError.shapeMismatch(argument: "value", shape: vs, other: "key", otherShape: ks,
                                           reason: "key and value must have the same sequence length S")
         }
         if k.3 != q.3 {
-            throw SDPAError.shapeMismatch(argument: "key", shape: key.shape, other: "query", otherShape: query.shape,
+            throw SDPAError.shapeMismatch(argument: "key", shape: ks, other: "query", otherShape: qs,
                                           reason: "query and key must have the same head dimension E")
         }
         let (hq, hkv) = (q.1, k.1)
         if enableGQA {
             guard hkv > 0 ? hq % hkv == 0 : hq == 0 else {
-                throw SDPAError.headCountMismatch(query: query.shape, key: key.shape, enableGQA: true)
+                throw SDPAError.headCountMismatch(query: qs, key: ks, enableGQA: true)
             }
         } else if hq != hkv {
-            throw SDPAError.headCountMismatch(query: query.shape, key: key.shape, enableGQA: false)
+            throw SDPAError.headCountMismatch(query: qs, key: ks, enableGQA: false)
         }
         self.init(batch: q.0, queryHeads: hq, keyValueHeads: hkv, queryLength: q.2, keyLength: k.2,
-                  headDim: q.3, valueHeadDim: v.3, rank: query.rank)
+                  headDim: q.3, valueHeadDim: v.3, rank: qs.count)
     }
 
     /// Query heads that share one key/value head.
