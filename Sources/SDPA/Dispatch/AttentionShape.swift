@@ -46,7 +46,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: ``SDPAError`` naming the argument and shapes: ranks other than 3 or 4, ranks
     ///   that differ, batch / length / head-dim mismatches, head counts that do not fit
     ///   (with or without `enableGQA`), dtypes that differ or are not floating point.
-    public init(query: Tensor, key: Tensor, value: Tensor, enableGQA: Bool) throws {
+    public init(query: borrowing Tensor, key: borrowing Tensor, value: borrowing Tensor, enableGQA: Bool) throws {
         // Runs on every call: each shape is read once, and no array is built unless to throw.
         let (qs, ks, vs) = (query.shape, key.shape, value.shape)
         func checkRank(_ name: String, _ shape: [Int]) throws {
