@@ -122,11 +122,13 @@ extension BlockDiagonalBias: _ParameterChecked {
                 argument: "BlockDiagonalBias.keyLengths", value: "\(keyLengths)",
                 reason: "there are \(queryLengths.count) query lengths but \(keyLengths.count) key lengths; give one of each per sequence")
         }
-        for (name, lengths) in [("queryLengths", queryLengths), ("keyLengths", keyLengths)] {
+        func checkLengths(_ lengths: [Int], _ name: StaticString) throws {
             if let n = lengths.firstIndex(where: { $0 < 0 }) {
                 throw SDPAError.invalidArgument(argument: "BlockDiagonalBias.\(name)[\(n)]", value: "\(lengths[n])", reason: "a sequence length cannot be negative")
             }
         }
+        try checkLengths(queryLengths, "queryLengths")
+        try checkLengths(keyLengths, "keyLengths")
     }
 }
 

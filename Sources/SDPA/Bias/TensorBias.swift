@@ -30,6 +30,6 @@ public struct TensorBias: AttnBias {
 
     /// Checks that the mask broadcasts to the scores' shape.
     public func validate(for shape: AttentionShape) throws {
-        _ = try _denseMaskStrides(mask, shape: shape)
+        try _checkBroadcastable(mask.shape, to: shape)
     }
 }

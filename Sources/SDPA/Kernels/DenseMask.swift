@@ -70,6 +70,26 @@ struct _HalfBits: _DenseMaskElement {
     @inline(__always) static func floatBias(_ raw: _HalfBits) -> Float { _halfBitsToFloat(raw.bits) }
 }
 
+/// Throws ``SDPAError/maskNotBroadcastable(mask:target:)`` unless a mask of `maskShape` broadcasts to the
+/// scores of `shape`; builds nothing on success (it runs on every call with a `TensorBias`).
+func _checkBroadcastable(_ maskShape: [Int], to shape: AttentionShape) throws {
+    let rank = shape.rank
+    // Score dimension d counted from the right: S, L, H, then B for 4-D inputs.
+    func target(_ fromRight: Int) -> Int {
+        switch fromRight {
+        case 0: shape.keyLength
+        case 1: shape.queryLength
+        case 2: shape.queryHeads
+        default: shape.batch
+        }
+    }
+    for n in 0..<maskShape.count {
+        let size = maskShape[maskShape.count - 1 - n]
+        let fits = n < rank ? (size == 1 || size == target(n)) : size == 1
+        if !fits { throw SDPAError.maskNotBroadcastable(mask: maskShape, target: shape.scoresShape) }
+    }
+}
+
 /// The strides that read `mask` as `[B, H, L, S]` (`B = 1` for a 3-D problem).
 ///
 /// - Throws: ``SDPAError/maskNotBroadcastable(mask:target:)``.
