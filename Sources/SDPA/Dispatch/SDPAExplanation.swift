@@ -41,7 +41,7 @@ public func explainSDPA(
         try attnMask.validate(for: shape)
         if attnMask.needsMaterialization {
             let dense = try attnMask.materialize(device: .cpu)
-            _ = try _denseMaskStrides(dense, shape: shape)
+            try _checkBroadcastable(dense.shape, to: shape)
             route = "\(name) materialized to a \(dense.dtype) mask of shape \(dense.shape), read through broadcast strides"
             mask = .dense(shape: dense.shape, dtype: dense.dtype)
         } else if attnMask is any FusedAttnBias {

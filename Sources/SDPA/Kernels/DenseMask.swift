@@ -90,17 +90,6 @@ func _checkBroadcastable(_ maskShape: [Int], to shape: AttentionShape) throws {
     }
 }
 
-/// The strides that read `mask` as `[B, H, L, S]` (`B = 1` for a 3-D problem).
-///
-/// - Throws: ``SDPAError/maskNotBroadcastable(mask:target:)``.
-func _denseMaskStrides(_ mask: Tensor, shape: AttentionShape) throws -> [Int] {
-    guard var strides = mask.broadcastStrides(to: shape.scoresShape) else {
-        throw SDPAError.maskNotBroadcastable(mask: mask.shape, target: shape.scoresShape)
-    }
-    if strides.count == 3 { strides.insert(0, at: 0) }
-    return strides
-}
-
 /// A dense mask read in place through broadcast strides: element `(b, h, i, j)` lives at
 /// `b * s0 + h * s1 + i * s2 + j * s3` from the mask's first element, so a `[L, S]` mask is neither
 /// copied nor expanded to `[B, H, L, S]`. One specialization per element type: the loops that read it
@@ -112,9 +101,22 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
     /// Keeps the storage `base` points into alive.
     let storage: _TensorStorage
 
-    init(_ mask: Tensor, strides: [Int]) {
+    /// Reads `mask`, already checked to broadcast to the scores of `shape`, as `[B, H, L, S]`
+    /// (`B = 1` for a 3-D problem): a broadcast dimension gets stride 0. Builds no array.
+    init(_ mask: Tensor, shape: AttentionShape) {
         base = UnsafePointer(mask._storage.bytes.assumingMemoryBound(to: Element.self)) + mask._offset
-        (s0, s1, s2, s3) = (strides[0], strides[1], strides[2], strides[3])
+        var s = (0, 0, 0, 0)
+        let (dims, strides) = (mask.shape, mask.strides)
+        for n in 0..<Swift.min(dims.count, shape.rank) where dims[dims.count - 1 - n] != 1 {
+            let stride = strides[dims.count - 1 - n]
+            switch n {
+            case 0: s.3 = stride
+            case 1: s.2 = stride
+            case 2: s.1 = stride
+            default: s.0 = stride
+            }
+        }
+        (s0, s1, s2, s3) = s
         storage = mask._storage
     }
 
@@ -182,12 +184,12 @@ protocol _DenseMaskConsumer {
 func _withDenseMask<Consumer: _DenseMaskConsumer>(
     _ mask: Tensor, shape: AttentionShape, _ consumer: Consumer
 ) throws -> Consumer.Output {
-    let strides = try _denseMaskStrides(mask, shape: shape)
+    try _checkBroadcastable(mask.shape, to: shape)
     switch mask.dtype {
-    case .bool: return try consumer(_DenseMask<UInt8>(mask, strides: strides))
-    case .float32: return try consumer(_DenseMask<Float>(mask, strides: strides))
-    case .float64: return try consumer(_DenseMask<Double>(mask, strides: strides))
-    case .float16: return try consumer(_DenseMask<_HalfBits>(mask, strides: strides))
-    case .bfloat16: return try consumer(_DenseMask<BFloat16>(mask, strides: strides))
+    case .bool: return try consumer(_DenseMask<UInt8>(mask, shape: shape))
+    case .float32: return try consumer(_DenseMask<Float>(mask, shape: shape))
+    case .float64: return try consumer(_DenseMask<Double>(mask, shape: shape))
+    case .float16: return try consumer(_DenseMask<_HalfBits>(mask, shape: shape))
+    case .bfloat16: return try consumer(_DenseMask<BFloat16>(mask, shape: shape))
     }
 }
