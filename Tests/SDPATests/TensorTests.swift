@@ -313,11 +313,9 @@ struct TensorDTypeTests {
         let toHalf = try Tensor(shape: [1], scalars: [1 + 0x1p-11 + 0x1p-40] as [Double])
         let toBF16 = try Tensor(shape: [1], scalars: [1 + 0x1p-8 + 0x1p-40] as [Double])
         let constructed = try Tensor(shape: [1], scalars: [1 + 0x1p-11 + 0x1p-40] as [Double], dtype: .float16)
-        do {
-            #expect(toHalf.converted(to: .float16).scalars == [1 + 0x1p-10])
-            #expect(toBF16.converted(to: .bfloat16).scalars == [1 + 0x1p-7])
-            #expect(constructed.scalars == [1 + 0x1p-10])
-        }
+        #expect(toHalf.converted(to: .float16).scalars == [1 + 0x1p-10])
+        #expect(toBF16.converted(to: .bfloat16).scalars == [1 + 0x1p-7])
+        #expect(constructed.scalars == [1 + 0x1p-10])
     }
 
     @Test func conversionBetweenDTypes() throws {
@@ -458,10 +456,8 @@ struct TensorViewTests {
     /// A freshly made empty tensor is laid out row-major by construction (PyTorch: always contiguous).
     @Test func emptyTensorsAreContiguous() throws {
         let (a, b) = (try Tensor(zeros: [2, 0, 3]), try Tensor(zeros: [3, 0]))
-        do {
-            #expect(a.isContiguous)
-            #expect(b.isContiguous)
-        }
+        #expect(a.isContiguous)
+        #expect(b.isContiguous)
     }
 
     struct BroadcastCase: CustomTestStringConvertible, Sendable {
