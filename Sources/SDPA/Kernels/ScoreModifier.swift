@@ -2,8 +2,8 @@
 /// that never needs to exist as an `L x S` tensor.
 ///
 /// Both kernels are generic over it, so each bias is compiled into them (no closure
-/// or enum switch per element), and ``AttnBias/materialize(device:)`` of the built-in
-/// biases is this same function evaluated on a grid, so the two cannot disagree.
+/// or enum switch per element). The math path calls ``modify(_:batch:head:query:key:)``,
+/// the fused path ``classify(batch:head:queries:keys:)`` and ``apply(to:stride:batch:head:queries:keys:)``.
 @usableFromInline
 protocol _ScoreModifier: Sendable {
     /// The score at `(batch, head, query, key)` after the bias; `-infinity` masks the position.
@@ -26,11 +26,6 @@ protocol _ScoreModifier: Sendable {
 }
 
 extension _ScoreModifier {
-    @inlinable static var changesScores: Bool { true }
-
-    @inlinable
-    func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility { .partial }
-
     @inlinable
     func apply(
         to scores: UnsafeMutablePointer<Float>, stride: Int,
@@ -43,7 +38,6 @@ extension _ScoreModifier {
             }
         }
     }
-
 }
 
 /// No bias: every position visible, every score unchanged.
