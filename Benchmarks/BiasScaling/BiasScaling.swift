@@ -69,7 +69,7 @@ enum BiasScaling {
                                               headDim: workload.headDim, bias: BiasKind.parse("causal-upper-left"))
                             .makeInputs(seed: UInt64(10 * n + 5))
                     }
-                    let (packed, oneByOne) = try measureInterleaved(pairPlan, {
+                    let (packed, oneByOne, _) = try measureInterleaved(pairPlan, {
                         try attention(query: q, key: k, value: v, bias: bias)
                     }, {
                         try sequences.map { s in
@@ -84,7 +84,7 @@ enum BiasScaling {
                 } else {
                     let (l, s) = (workload.queryLength, workload.keyLength)
                     let plugin = PluginCausal(seqLenQ: l, seqLenKV: s)
-                    let (builtIn, custom) = try measureInterleaved(pairPlan, {
+                    let (builtIn, custom, _) = try measureInterleaved(pairPlan, {
                         try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalUpperLeft(l, s))
                     }, {
                         try scaledDotProductAttention(query: q, key: k, value: v, attnMask: plugin)

@@ -82,9 +82,12 @@ public func measure<Result>(_ plan: MeasurementPlan, _ body: () throws -> Result
 /// ratio or a difference of the two should be computed from.
 ///
 /// Each body gets its own calls per sample, grown until a sample lasts ``MeasurementPlan/minimumSampleSeconds``.
+/// `medianDifferenceSeconds` is the median over sample pairs of (a − b) per call: a pair is taken
+/// back to back, so a slow spell of the machine cancels out of it, where it would not out of the
+/// difference of the two medians.
 public func measureInterleaved<A, B>(
     _ plan: MeasurementPlan, _ a: () throws -> A, _ b: () throws -> B
-) rethrows -> (TimingSummary, TimingSummary) {
+) rethrows -> (first: TimingSummary, second: TimingSummary, medianDifferenceSeconds: Double) {
     for _ in 0..<plan.warmUpCalls {
         blackHole(try a())
         blackHole(try b())
@@ -105,7 +108,9 @@ public func measureInterleaved<A, B>(
         perCallA.append(try timeCalls(callsA, a) / Double(callsA))
         perCallB.append(try timeCalls(callsB, b) / Double(callsB))
     }
-    return (TimingSummary(perCallSeconds: perCallA, callsPerSample: callsA), TimingSummary(perCallSeconds: perCallB, callsPerSample: callsB))
+    let differences = zip(perCallA, perCallB).map { $0 - $1 }
+    return (TimingSummary(perCallSeconds: perCallA, callsPerSample: callsA), TimingSummary(perCallSeconds: perCallB, callsPerSample: callsB),
+            TimingSummary(perCallSeconds: differences, callsPerSample: 1).medianSeconds)
 }
 
 /// Seconds that `calls` calls of `body` take.

@@ -55,15 +55,17 @@ public struct _PreparedAttention: Sendable {
     }
 
     private struct Prepare: _DenseMaskConsumer {
-        let q: Tensor, k: Tensor, v: Tensor, shape: AttentionShape, options: AttentionOptions, mask: Tensor
-        func callAsFunction<Modifier: _ScoreModifier>(_ modifier: Modifier) throws -> @Sendable () -> Tensor {
-            try _PreparedAttention.prepare(q, k, v, shape, options, .dense(shape: mask.shape, dtype: mask.dtype), modifier)
+        let shape: AttentionShape, options: AttentionOptions, maskDType: DType
+        func callAsFunction<Modifier: _ScoreModifier>(
+            _ modifier: Modifier, query: Tensor, key: Tensor, value: Tensor
+        ) throws -> @Sendable () -> Tensor {
+            try _PreparedAttention.prepare(query, key, value, shape, options, .dense(dtype: maskDType), modifier)
         }
     }
 
     private static func prepareDense(
         _ q: Tensor, _ k: Tensor, _ v: Tensor, _ shape: AttentionShape, _ options: AttentionOptions, _ mask: Tensor
     ) throws -> @Sendable () -> Tensor {
-        try _withDenseMask(mask, shape: shape, Prepare(q: q, k: k, v: v, shape: shape, options: options, mask: mask))
+        try _withDenseMask(mask, shape: shape, query: q, key: k, value: v, Prepare(shape: shape, options: options, maskDType: mask.dtype))
     }
 }

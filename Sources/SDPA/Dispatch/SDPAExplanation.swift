@@ -43,7 +43,7 @@ public func explainSDPA(
             let dense = try attnMask.materialize(device: .cpu)
             try _checkBroadcastable(dense.shape, to: shape)
             route = "\(name) materialized to a \(dense.dtype) mask of shape \(dense.shape), read through broadcast strides"
-            mask = .dense(shape: dense.shape, dtype: dense.dtype)
+            mask = .dense(dtype: dense.dtype)
         } else if attnMask is any FusedAttnBias {
             route = "\(name).dispatch (bias computed in the kernel, never materialized)"
             mask = .structured

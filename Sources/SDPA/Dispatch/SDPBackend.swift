@@ -59,7 +59,7 @@ struct _KernelRequest {
         /// A bias evaluated in the kernel from indices (causal, ALiBi, ...).
         case structured
         /// A dense mask read through broadcast strides.
-        case dense(shape: [Int], dtype: DType)
+        case dense(dtype: DType)
     }
 
     var shape: AttentionShape

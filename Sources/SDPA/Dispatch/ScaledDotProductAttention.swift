@@ -84,6 +84,7 @@ private func _unmaskedAttention(
 ///   - attnMask: the bias; see ``TensorBias``, ``CausalBias``, ``AlibiBias``.
 ///   - isCausal: must be `false`: a causal bias carries its own variant.
 /// - Throws: ``SDPAError/causalWithBias(bias:)`` when `isCausal` is set, and any error of the inputs or the bias.
+@inlinable
 public func scaledDotProductAttention<Bias: AttnBias>(
     query: Tensor, key: Tensor, value: Tensor, attnMask: Bias,
     isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
@@ -95,7 +96,8 @@ public func scaledDotProductAttention<Bias: AttnBias>(
 }
 
 /// The RFC's routing: materialize and run the masked path, or hand over to the bias type's `dispatch`.
-private func _routedAttention<Bias: AttnBias>(
+@inlinable
+func _routedAttention<Bias: AttnBias>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias, isCausal: Bool, options: AttentionOptions
 ) throws -> Tensor {
     if isCausal { throw SDPAError.causalWithBias(bias: String(describing: Bias.self)) }
@@ -110,6 +112,7 @@ private func _routedAttention<Bias: AttnBias>(
 ///
 /// See also: ``scaledDotProductAttentionWithLogSumExp(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
 /// for the meaning of `logSumExp` and how to merge partial results.
+@inlinable
 public func scaledDotProductAttentionWithLogSumExp<Bias: AttnBias>(
     query: Tensor, key: Tensor, value: Tensor, attnMask: Bias,
     isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
@@ -121,7 +124,8 @@ public func scaledDotProductAttentionWithLogSumExp<Bias: AttnBias>(
 }
 
 /// ``_routedAttention(query:key:value:bias:isCausal:options:)`` through `dispatchWithLogSumExp`.
-private func _routedAttentionWithLogSumExp<Bias: AttnBias>(
+@inlinable
+func _routedAttentionWithLogSumExp<Bias: AttnBias>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias, isCausal: Bool, options: AttentionOptions
 ) throws -> (output: Tensor, logSumExp: Tensor) {
     if isCausal { throw SDPAError.causalWithBias(bias: String(describing: Bias.self)) }
@@ -182,6 +186,7 @@ public func scaledDotProductAttention(
 }
 
 /// The RFC's materialization route: validate the bias, materialize it, run the masked path.
+@inlinable
 func _materializedAttention<Bias: AttnBias>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias, options: AttentionOptions
 ) throws -> _AttentionResult {
@@ -192,6 +197,7 @@ func _materializedAttention<Bias: AttnBias>(
 }
 
 /// The masked path: a dense mask (or none) read in the kernel through broadcast strides.
+@usableFromInline
 func _maskedAttention(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, mask: Tensor?, options: AttentionOptions
 ) throws -> _AttentionResult {
@@ -201,16 +207,17 @@ func _maskedAttention(
         return try _run(request, query: query, key: key, value: value, modifier: _NoScoreModifier())
     }
     struct Run: _DenseMaskConsumer {
-        let request: _KernelRequest, query: Tensor, key: Tensor, value: Tensor
-        func callAsFunction<Modifier: _ScoreModifier>(_ modifier: Modifier) throws -> _AttentionResult {
+        let request: _KernelRequest
+        func callAsFunction<Modifier: _ScoreModifier>(
+            _ modifier: Modifier, query: Tensor, key: Tensor, value: Tensor
+        ) throws -> _AttentionResult {
             try _run(request, query: query, key: key, value: value, modifier: modifier)
         }
     }
-    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .dense(shape: mask.shape, dtype: mask.dtype))
-    return try _withDenseMask(mask, shape: shape, Run(request: request, query: query, key: key, value: value))
+    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .dense(dtype: mask.dtype))
+    return try _withDenseMask(mask, shape: shape, query: query, key: key, value: value, Run(request: request))
 }
 
-/// The structured path: a bias computed inside the kernel from indices.
 func _structuredAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
 ) throws -> _AttentionResult {
