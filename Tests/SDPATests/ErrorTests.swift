@@ -254,6 +254,37 @@ struct BiasErrorTests {
         #expect(e3 == .maskNotBroadcastable(mask: [2, 2, 4, 5], target: [2, 3, 4, 5]))
     }
 
+    /// Every mask shape of rank 0 to 5 built from sizes 1, the matching size and a wrong one:
+    /// the entry point accepts exactly the masks `Tensor.broadcastStrides(to:)` can broadcast
+    /// to the scores (the per-call check is written separately, without allocations).
+    @Test(arguments: [4, 3]) func maskBroadcastRuleSweep(inputRank: Int) throws {
+        let i = try Inputs(b: inputRank == 4 ? 2 : 1)
+        let (q, k, v) = inputRank == 4 ? (i.q, i.k, i.v)
+            : try (i.q.reshaped([3, 4, 6]), i.k.reshaped([3, 5, 6]), i.v.reshaped([3, 5, 7]))
+        let scores = inputRank == 4 ? [2, 3, 4, 5] : [3, 4, 5]
+        var shapes: [[Int]] = [[]]
+        for _ in 0..<5 {
+            shapes += shapes.filter { $0.count == shapes.last!.count }.flatMap { shape in
+                let n = shape.count  // the new leading dimension, counted from the right
+                let matching = n < scores.count ? scores[scores.count - 1 - n] : 2
+                return [1, matching, 7].map { [$0] + shape }
+            }
+        }
+        #expect(shapes.count == 1 + 3 + 9 + 27 + 81 + 243)
+        for shape in shapes {
+            let mask = try Tensor(zeros: shape, dtype: .bool)
+            let fits = mask.broadcastStrides(to: scores) != nil
+            do {
+                let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask))
+                #expect(fits, "mask \(shape) was accepted for scores \(scores)")
+                #expect(out.shape == scores.dropLast() + [7])
+            } catch let error as SDPAError {
+                #expect(!fits, "mask \(shape) was rejected for scores \(scores): \(error)")
+                #expect(error == .maskNotBroadcastable(mask: shape, target: scores))
+            }
+        }
+    }
+
     @available(*, deprecated)
     @Test func maskNotBroadcastableDeprecatedOverload() throws {
         let i = try Inputs()
@@ -447,6 +478,37 @@ struct BiasErrorTests {
         // Outside the restriction the same call runs again.
         #expect(try scaledDotProductAttention(query: i.q, key: i.k, value: i.v).shape == [2, 3, 4, 7])
         #expect(SDPBackend.allowed == Set(SDPBackend.allCases))
+    }
+
+    @Test func allowedBackendsFollowNestedScopes() throws {
+        #expect(SDPBackend.allowed == [.fused, .math])
+        withSDPBackends([.math]) {
+            #expect(SDPBackend.allowed == [.math])
+            withSDPBackends([.fused]) { #expect(SDPBackend.allowed == [.fused]) }
+            withSDPBackends([]) { #expect(SDPBackend.allowed.isEmpty) }
+            #expect(SDPBackend.allowed == [.math])
+        }
+        #expect(SDPBackend.allowed == [.fused, .math])
+    }
+
+    /// The lengths are checked once, when the bias is built, and the error is thrown by every call.
+    @Test func blockDiagonalLengthErrorsOnEveryCall() throws {
+        let i = try Inputs(l: 5, s: 5)
+        let bias = BlockDiagonalBias(queryLengths: [2, 3], keyLengths: [6, -1])
+        let expected = SDPAError.invalidArgument(
+            argument: "BlockDiagonalBias.keyLengths[1]", value: "-1", reason: "a sequence length cannot be negative")
+        for _ in 0..<2 {
+            let e = expectSDPAError(mentions: ["keyLengths[1]", "-1"]) {
+                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: bias)
+            }
+            #expect(e == expected)
+        }
+        #expect(throws: expected) { try bias.materialize(device: .cpu) }
+        // Equal lengths make equal biases, however they were spelled.
+        #expect(BlockDiagonalBias(queryLengths: [2, 3]) == BlockDiagonalBias(queryLengths: [2, 3], keyLengths: [2, 3]))
+        #expect(BlockDiagonalBias(queryLengths: [2, 3]).hashValue == BlockDiagonalBias(queryLengths: [2, 3], keyLengths: [2, 3]).hashValue)
+        #expect(BlockDiagonalBias(queryLengths: [2, 3]) != BlockDiagonalBias(queryLengths: [2, 3], causal: .upperLeft))
+        #expect(BlockDiagonalBias(queryLengths: [2, 3]) != BlockDiagonalBias(queryLengths: [3, 2]))
     }
 
     @Test func noBackendAllowedInAsyncScope() async throws {

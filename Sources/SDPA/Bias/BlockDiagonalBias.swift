@@ -24,32 +24,37 @@
 /// ```
 public struct BlockDiagonalBias: FusedAttnBias, Hashable {
     /// The query length of each sequence; they sum to `L`.
-    public let queryLengths: [Int]
+    @inlinable public var queryLengths: [Int] { layout.queryLengths }
     /// The key length of each sequence; they sum to `S`.
-    public let keyLengths: [Int]
+    @inlinable public var keyLengths: [Int] { layout.keyLengths }
     /// The causal mask inside each block, if any.
     public let causal: CausalVariant?
 
-    /// Where each sequence's queries and keys start (`count + 1` prefix sums).
-    @usableFromInline let queryStarts: [Int], keyStarts: [Int]
-    /// The sequence of each packed query index.
-    @usableFromInline let sequenceOfQuery: [Int32]
-    /// The sequence of each packed key index (the first non-empty one at or after a boundary).
-    @usableFromInline let sequenceOfKey: [Int32]
-
+    /// The lengths and the tables derived from them, in one immutable object: a copy of the bias
+    /// (one per call, into the kernel) is then one retain, not six.
+    @usableFromInline let layout: _BlockDiagonalLayout
     /// A block-diagonal bias from per-sequence lengths; `keyLengths` defaults to `queryLengths`.
     public init(queryLengths: [Int], keyLengths: [Int]? = nil, causal: CausalVariant? = nil) {
-        self.queryLengths = queryLengths
-        self.keyLengths = keyLengths ?? queryLengths
+        layout = _BlockDiagonalLayout(queryLengths: queryLengths, keyLengths: keyLengths ?? queryLengths)
         self.causal = causal
-        func starts(_ lengths: [Int]) -> [Int] { lengths.reduce(into: [0]) { $0.append($0.last! + Swift.max(0, $1)) } }
-        func owners(_ lengths: [Int]) -> [Int32] {
-            lengths.enumerated().flatMap { [Int32](repeating: Int32($0.offset), count: Swift.max(0, $0.element)) }
-        }
-        queryStarts = starts(queryLengths)
-        keyStarts = starts(self.keyLengths)
-        sequenceOfQuery = owners(queryLengths)
-        sequenceOfKey = owners(self.keyLengths)
+    }
+
+    /// Where each sequence's queries and keys start (`count + 1` prefix sums).
+    @inlinable var queryStarts: [Int] { layout.queryStarts }
+    @inlinable var keyStarts: [Int] { layout.keyStarts }
+    /// The sequence of each packed query index.
+    @inlinable var sequenceOfQuery: [Int32] { layout.sequenceOfQuery }
+    /// The sequence of each packed key index (the first non-empty one at or after a boundary).
+    @inlinable var sequenceOfKey: [Int32] { layout.sequenceOfKey }
+
+    public static func == (a: BlockDiagonalBias, b: BlockDiagonalBias) -> Bool {
+        a.causal == b.causal && a.queryLengths == b.queryLengths && a.keyLengths == b.keyLengths
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(queryLengths)
+        hasher.combine(keyLengths)
+        hasher.combine(causal)
     }
 
     /// The packed query length `L`.
@@ -117,18 +122,43 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
 
 extension BlockDiagonalBias: _ParameterChecked {
     func _validateParameters() throws {
+        if let error = layout.parameterError { throw error }
+    }
+}
+
+/// The immutable tables of a ``BlockDiagonalBias``, built once from its lengths.
+@usableFromInline
+final class _BlockDiagonalLayout: Sendable {
+    @usableFromInline let queryLengths: [Int], keyLengths: [Int]
+    @usableFromInline let queryStarts: [Int], keyStarts: [Int]
+    @usableFromInline let sequenceOfQuery: [Int32], sequenceOfKey: [Int32]
+    /// What is wrong with the lengths, if anything: found once here, thrown by every call's `validate`.
+    let parameterError: SDPAError?
+
+    init(queryLengths: [Int], keyLengths: [Int]) {
+        func starts(_ lengths: [Int]) -> [Int] { lengths.reduce(into: [0]) { $0.append($0.last! + Swift.max(0, $1)) } }
+        func owners(_ lengths: [Int]) -> [Int32] {
+            lengths.enumerated().flatMap { [Int32](repeating: Int32($0.offset), count: Swift.max(0, $0.element)) }
+        }
+        (self.queryLengths, self.keyLengths) = (queryLengths, keyLengths)
+        (queryStarts, keyStarts) = (starts(queryLengths), starts(keyLengths))
+        (sequenceOfQuery, sequenceOfKey) = (owners(queryLengths), owners(keyLengths))
+        parameterError = _BlockDiagonalLayout.check(queryLengths: queryLengths, keyLengths: keyLengths)
+    }
+
+    private static func check(queryLengths: [Int], keyLengths: [Int]) -> SDPAError? {
         if queryLengths.count != keyLengths.count {
-            throw SDPAError.invalidArgument(
+            return SDPAError.invalidArgument(
                 argument: "BlockDiagonalBias.keyLengths", value: "\(keyLengths)",
                 reason: "there are \(queryLengths.count) query lengths but \(keyLengths.count) key lengths; give one of each per sequence")
         }
-        func checkLengths(_ lengths: [Int], _ name: StaticString) throws {
+        for (lengths, name) in [(queryLengths, "queryLengths"), (keyLengths, "keyLengths")] {
             if let n = lengths.firstIndex(where: { $0 < 0 }) {
-                throw SDPAError.invalidArgument(argument: "BlockDiagonalBias.\(name)[\(n)]", value: "\(lengths[n])", reason: "a sequence length cannot be negative")
+                return SDPAError.invalidArgument(
+                    argument: "BlockDiagonalBias.\(name)[\(n)]", value: "\(lengths[n])", reason: "a sequence length cannot be negative")
             }
         }
-        try checkLengths(queryLengths, "queryLengths")
-        try checkLengths(keyLengths, "keyLengths")
+        return nil
     }
 }
 

@@ -186,6 +186,7 @@ extension FusedAttnBias {
     ///
     /// (Not routed through ``dispatchWithLogSumExp(query:key:value:attnBias:options:)``: on a tiny call,
     /// building and dropping the pair is a measurable share of the dispatch cost.)
+    @inlinable
     public static func dispatch(
         query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
     ) throws -> Tensor {
@@ -198,6 +199,7 @@ extension FusedAttnBias {
 
     /// Validates the bias against the inputs and runs the fused kernel specialised for it,
     /// also returning the log-sum-exp.
+    @inlinable
     public static func dispatchWithLogSumExp(
         query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions
     ) throws -> (output: Tensor, logSumExp: Tensor) {
@@ -237,23 +239,26 @@ protocol _ParameterChecked {
 
 /// The kernels' view of a ``FusedAttnBias``: one element-wise function (masked = `-infinity`),
 /// a tile classifier and a tile applier, specialised per bias type.
+@usableFromInline
 struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
-    let bias: Bias
+    @usableFromInline let bias: Bias
 
-    @inline(__always)
+    @inlinable init(bias: Bias) { self.bias = bias }
+
+    @inlinable @inline(__always)
     func modify<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
         guard bias.isVisible(batch: batch, head: head, query: query, key: key) else { return -.infinity }
         return Bias.modifiesScores ? bias.modifyScore(score, batch: batch, head: head, query: query, key: key) : score
     }
 
-    static var changesScores: Bool { Bias.modifiesScores }
+    @inlinable static var changesScores: Bool { Bias.modifiesScores }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
         bias.tileVisibility(batch: batch, head: head, queries: queries, keys: keys)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func apply(
         to scores: UnsafeMutablePointer<Float>, stride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>

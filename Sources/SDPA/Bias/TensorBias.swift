@@ -20,13 +20,13 @@ public struct TensorBias: AttnBias {
     public var mask: Tensor
 
     /// Wraps a `.bool` or float mask broadcastable to `[B, H, L, S]`.
-    public init(_ mask: Tensor) { self.mask = mask }
+    @inlinable public init(_ mask: Tensor) { self.mask = mask }
 
     /// Always `true`: the mask already is a tensor.
-    public var needsMaterialization: Bool { true }
+    @inlinable public var needsMaterialization: Bool { true }
 
     /// The mask itself.
-    public func materialize(device: Device) throws -> Tensor { mask }
+    @inlinable public func materialize(device: Device) throws -> Tensor { mask }
 
     /// Checks that the mask broadcasts to the scores' shape.
     public func validate(for shape: AttentionShape) throws {

@@ -47,8 +47,37 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     ///   that differ, batch / length / head-dim mismatches, head counts that do not fit
     ///   (with or without `enableGQA`), dtypes that differ or are not floating point.
     public init(query: borrowing Tensor, key: borrowing Tensor, value: borrowing Tensor, enableGQA: Bool) throws {
-        // Runs on every call: each shape is read once, and no array is built unless to throw.
-        let (qs, ks, vs) = (query.shape, key.shape, value.shape)
+        // Runs on every call, so the sizes are read in place: copying a shape array costs a retain
+        // and a release, a measurable share of a tiny call. The arrays are copied only to explain
+        // an error, by `_diagnose`, which checks in the documented order.
+        let dtype = query.dtype
+        let rank = query.shape.count
+        guard rank == 3 || rank == 4, key.shape.count == rank, value.shape.count == rank,
+              key.dtype == dtype, value.dtype == dtype, dtype.isFloatingPoint
+        else {
+            try AttentionShape._diagnose(query.shape, key.shape, value.shape, query.dtype, key.dtype, value.dtype, enableGQA: enableGQA)
+            preconditionFailure("unreachable: _diagnose throws for every input the checks above reject")
+        }
+        // The four dimensions of a [B, H, L, E] view (a 3-D input has B = 1).
+        let o = rank - 4
+        let q = (o < 0 ? 1 : query.shape[0], query.shape[o + 1], query.shape[o + 2], query.shape[o + 3])
+        let k = (o < 0 ? 1 : key.shape[0], key.shape[o + 1], key.shape[o + 2], key.shape[o + 3])
+        let v = (o < 0 ? 1 : value.shape[0], value.shape[o + 1], value.shape[o + 2], value.shape[o + 3])
+        let headsFit = enableGQA ? (k.1 > 0 ? q.1 % k.1 == 0 : q.1 == 0) : q.1 == k.1
+        guard k.0 == q.0, v.0 == q.0, k.1 == v.1, k.2 == v.2, k.3 == q.3, headsFit else {
+            try AttentionShape._diagnose(query.shape, key.shape, value.shape, query.dtype, key.dtype, value.dtype, enableGQA: enableGQA)
+            preconditionFailure("unreachable: _diagnose throws for every input the checks above reject")
+        }
+        self.init(batch: q.0, queryHeads: q.1, keyValueHeads: k.1, queryLength: q.2, keyLength: k.2,
+                  headDim: q.3, valueHeadDim: v.3, rank: rank)
+    }
+
+    /// Throws the error that explains why these inputs do not fit together, checking in the
+    /// documented order (ranks, dtypes, then sizes); returns only if they do fit.
+    @inline(never)
+    static func _diagnose(
+        _ qs: [Int], _ ks: [Int], _ vs: [Int], _ dtype: DType, _ keyDType: DType, _ valueDType: DType, enableGQA: Bool
+    ) throws {
         func checkRank(_ name: String, _ shape: [Int]) throws {
             if shape.count != 3 && shape.count != 4 {
                 throw SDPAError.rank(argument: name, shape: shape, expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E]")
@@ -63,9 +92,8 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
                 argument: name, shape: shape, other: "query", otherShape: qs,
                 reason: "query, key and value must have the same rank")
         }
-        let dtype = query.dtype
-        guard dtype == key.dtype, dtype == value.dtype else {
-            throw SDPAError.dtypeMismatch(query: dtype, key: key.dtype, value: value.dtype)
+        guard dtype == keyDType, dtype == valueDType else {
+            throw SDPAError.dtypeMismatch(query: dtype, key: keyDType, value: valueDType)
         }
         guard dtype.isFloatingPoint else {
             throw SDPAError.unsupportedDType(argument: "query", dtype: dtype, reason: "attention needs float32, float16, bfloat16 or float64 inputs")
@@ -100,8 +128,6 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         } else if hq != hkv {
             throw SDPAError.headCountMismatch(query: qs, key: ks, enableGQA: false)
         }
-        self.init(batch: q.0, queryHeads: hq, keyValueHeads: hkv, queryLength: q.2, keyLength: k.2,
-                  headDim: q.3, valueHeadDim: v.3, rank: qs.count)
     }
 
     /// Query heads that share one key/value head.

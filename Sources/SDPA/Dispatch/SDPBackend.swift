@@ -16,7 +16,22 @@ public enum SDPBackend: String, Sendable, Hashable, CaseIterable, CustomStringCo
     static let _preferenceOrder = SDPBackend.allCases
 
     /// The backends allowed in the current task (all of them unless ``withSDPBackends(_:_:)`` restricts them).
-    @TaskLocal public static var allowed: Set<SDPBackend> = Set(SDPBackend.allCases)
+    public static var allowed: Set<SDPBackend> { Set(allCases.filter { _allowedBits & $0._bit != 0 }) }
+
+    /// ``allowed`` as bits, the task-local value itself: reading a task-local `Set` costs a retain
+    /// and a release, and backend selection reads it on every call.
+    @TaskLocal static var _allowedBits: UInt8 = SDPBackend._bits(Set(SDPBackend.allCases))
+
+    /// This backend's bit in ``_allowedBits``.
+    var _bit: UInt8 {
+        switch self {
+        case .fused: 1
+        case .math: 2
+        }
+    }
+
+    /// `backends` as bits of ``_allowedBits``.
+    static func _bits(_ backends: Set<SDPBackend>) -> UInt8 { backends.reduce(0) { $0 | $1._bit } }
 
     /// Why this backend cannot run `request`, or `nil` when it can.
     func _rejection(for request: _KernelRequest) -> String? {
@@ -44,16 +59,18 @@ public enum SDPBackend: String, Sendable, Hashable, CaseIterable, CustomStringCo
 /// ```
 /// The restriction is a task-local value: it holds for everything `body` calls, on this thread or in child tasks.
 public func withSDPBackends<R>(_ backends: Set<SDPBackend>, _ body: () throws -> R) rethrows -> R {
-    try SDPBackend.$allowed.withValue(backends, operation: body)
+    try SDPBackend.$_allowedBits.withValue(SDPBackend._bits(backends), operation: body)
 }
 
 /// Runs async `body` with only `backends` allowed. See ``withSDPBackends(_:_:)``.
 public func withSDPBackends<R>(_ backends: Set<SDPBackend>, _ body: () async throws -> R) async rethrows -> R {
-    try await SDPBackend.$allowed.withValue(backends, operation: body)
+    try await SDPBackend.$_allowedBits.withValue(SDPBackend._bits(backends), operation: body)
 }
 
 /// What a kernel must support to run one call: the sizes, the options and the kind of mask.
+@usableFromInline
 struct _KernelRequest {
+    @usableFromInline
     enum Mask {
         case none
         /// A bias evaluated in the kernel from indices (causal, ALiBi, ...).
@@ -62,24 +79,27 @@ struct _KernelRequest {
         case dense(dtype: DType)
     }
 
-    var shape: AttentionShape
-    var dtype: DType
-    var options: AttentionOptions
-    var mask: Mask
+    @usableFromInline var shape: AttentionShape
+    @usableFromInline var dtype: DType
+    @usableFromInline var options: AttentionOptions
+    @usableFromInline var mask: Mask
+
+    @usableFromInline
+    init(shape: AttentionShape, dtype: DType, options: AttentionOptions, mask: Mask) {
+        (self.shape, self.dtype, self.options, self.mask) = (shape, dtype, options, mask)
+    }
 
     /// The first allowed backend, in ``SDPBackend/allCases`` order (fastest first), that supports the request.
     ///
     /// On the hot path of every call: one task-local read, no strings unless a backend is rejected.
+    @usableFromInline
     func selectBackend() throws -> SDPBackend {
-        let allowed = SDPBackend.allowed
-        // Usually nothing is restricted: skip hashing each backend into the set.
-        let unrestricted = allowed.count == SDPBackend._preferenceOrder.count
-        for backend in SDPBackend._preferenceOrder
-        where (unrestricted || allowed.contains(backend)) && backend._rejection(for: self) == nil {
+        let allowed = SDPBackend._allowedBits
+        for backend in SDPBackend._preferenceOrder where allowed & backend._bit != 0 && backend._rejection(for: self) == nil {
             return backend
         }
         throw SDPAError.noBackend(
-            allowed: SDPBackend.allCases.filter(allowed.contains),
+            allowed: SDPBackend.allCases.filter(SDPBackend.allowed.contains),
             reasons: explain().rejected.map { "\($0.key): \($0.value)" }.sorted())
     }
 

@@ -64,7 +64,8 @@ private func _unmaskedAttention(
             query: query, key: key, value: value, shape: shape,
             modifier: _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength)), options: options)
     }
-    return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: nil, options: options)
+    return try _structuredAttention(
+        query: query, key: key, value: value, shape: shape, modifier: _NoScoreModifier(), options: options, mask: .none)
 }
 
 /// Scaled dot-product attention with an attention bias, routed as the RFC describes.
@@ -196,16 +197,12 @@ func _materializedAttention<Bias: AttnBias>(
     return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: mask, options: options)
 }
 
-/// The masked path: a dense mask (or none) read in the kernel through broadcast strides.
+/// The masked path: a dense mask read in the kernel through broadcast strides.
 @usableFromInline
 func _maskedAttention(
-    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, mask: Tensor?, options: AttentionOptions
+    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, mask: Tensor, options: AttentionOptions
 ) throws -> _AttentionResult {
     try options.validate()
-    guard let mask else {
-        let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .none)
-        return try _run(request, query: query, key: key, value: value, modifier: _NoScoreModifier())
-    }
     struct Run: _DenseMaskConsumer {
         let request: _KernelRequest
         func callAsFunction<Modifier: _ScoreModifier>(
@@ -218,14 +215,17 @@ func _maskedAttention(
     return try _withDenseMask(mask, shape: shape, query: query, key: key, value: value, Run(request: request))
 }
 
+@inlinable
 func _structuredAttention<Modifier: _ScoreModifier>(
-    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
+    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
+    mask: _KernelRequest.Mask = .structured
 ) throws -> _AttentionResult {
     try options.validate()
-    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .structured)
+    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: mask)
     return try _run(request, query: query, key: key, value: value, modifier: modifier)
 }
 
+@inlinable
 func _run<Modifier: _ScoreModifier>(
     _ request: _KernelRequest, query: Tensor, key: Tensor, value: Tensor, modifier: Modifier
 ) throws -> _AttentionResult {

@@ -73,21 +73,17 @@ struct _HalfBits: _DenseMaskElement {
 /// Throws ``SDPAError/maskNotBroadcastable(mask:target:)`` unless a mask of `maskShape` broadcasts to the
 /// scores of `shape`; builds nothing on success (it runs on every call with a `TensorBias`).
 func _checkBroadcastable(_ maskShape: [Int], to shape: AttentionShape) throws {
-    let rank = shape.rank
-    // Score dimension d counted from the right: S, L, H, then B for 4-D inputs.
-    func target(_ fromRight: Int) -> Int {
-        switch fromRight {
-        case 0: shape.keyLength
-        case 1: shape.queryLength
-        case 2: shape.queryHeads
-        default: shape.batch
-        }
-    }
-    for n in 0..<maskShape.count {
+    // Score dimensions counted from the right: S, L, H, then B for 4-D inputs; 1 beyond the rank.
+    let targets = (shape.keyLength, shape.queryLength, shape.queryHeads, shape.rank == 4 ? shape.batch : 1)
+    var fits = true
+    for n in 0..<Swift.min(maskShape.count, 4) {
         let size = maskShape[maskShape.count - 1 - n]
-        let fits = n < rank ? (size == 1 || size == target(n)) : size == 1
-        if !fits { throw SDPAError.maskNotBroadcastable(mask: maskShape, target: shape.scoresShape) }
+        let target = n == 0 ? targets.0 : n == 1 ? targets.1 : n == 2 ? targets.2 : targets.3
+        fits = fits && (size == 1 || size == target)
     }
+    // A leading dimension beyond the inputs' rank can only be 1.
+    for n in Swift.min(maskShape.count, 4)..<maskShape.count { fits = fits && maskShape[maskShape.count - 1 - n] == 1 }
+    if !fits { throw SDPAError.maskNotBroadcastable(mask: maskShape, target: shape.scoresShape) }
 }
 
 /// A dense mask read in place through broadcast strides: element `(b, h, i, j)` lives at
@@ -106,9 +102,10 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
     init(_ mask: Tensor, shape: AttentionShape) {
         base = UnsafePointer(mask._storage.bytes.assumingMemoryBound(to: Element.self)) + mask._offset
         var s = (0, 0, 0, 0)
-        let (dims, strides) = (mask.shape, mask.strides)
-        for n in 0..<Swift.min(dims.count, shape.rank) where dims[dims.count - 1 - n] != 1 {
-            let stride = strides[dims.count - 1 - n]
+        // Read in place: binding the shape and strides arrays to locals would retain both.
+        let rank = mask.shape.count
+        for n in 0..<Swift.min(rank, shape.rank) where mask.shape[rank - 1 - n] != 1 {
+            let stride = mask.strides[rank - 1 - n]
             switch n {
             case 0: s.3 = stride
             case 1: s.2 = stride

@@ -5,12 +5,14 @@ import Foundation
 /// Tile sizes for one fused-attention problem, chosen from the head dimensions
 /// (philipturner/metal-flash-attention's "kernel descriptor"): they depend only
 /// on the shape, never on the thread count, so the result is bit-identical at any count.
+@usableFromInline
 struct _FusedTiling {
     /// Query rows per tile (`Br`); a multiple of the 6-row register tile where possible.
-    var queryRows: Int
+    @usableFromInline var queryRows: Int
     /// Keys per tile (`Bc`).
-    var keyColumns: Int
+    @usableFromInline var keyColumns: Int
 
+    @usableFromInline
     init(_ shape: AttentionShape) {
         // Measured on Zen 3 (see RFC.md): 128 keys keep Kᵀ and V tiles in L1/L2 up to E = 64; 64 beyond.
         keyColumns = shape.headDim <= 64 ? 128 : 64
@@ -30,16 +32,18 @@ struct _FusedTiling {
     }
 
     /// Independent key ranges per query tile, merged through their log-sum-exp.
-    var keySplits: Int
+    @usableFromInline var keySplits: Int
 }
 
 /// A float32 view of one input: a base pointer into storage and element strides `[B, H, S, E]`
 /// (the last one 1). Half-precision inputs keep their storage; the kernel converts tiles.
-private struct _InputView: @unchecked Sendable {
-    let base: UnsafeRawPointer
-    let dtype: DType
-    let strides: [Int]
+@usableFromInline
+struct _InputView: @unchecked Sendable {
+    @usableFromInline let base: UnsafeRawPointer
+    @usableFromInline let dtype: DType
+    @usableFromInline let strides: [Int]
 
+    @usableFromInline
     init(_ t: Tensor) {
         // A [H, L, E] input is a [1, H, L, E] one; a strided last dimension is copied once.
         var t = t.rank == 3 ? t._unsqueezed(at: 0) : t
@@ -49,9 +53,10 @@ private struct _InputView: @unchecked Sendable {
         strides = t.strides
         _keepAlive = t._storage
     }
-    private let _keepAlive: _TensorStorage
+    @usableFromInline let _keepAlive: _TensorStorage
 
     /// Element offset of row `row` of head `head` in batch `batch`.
+    @inlinable
     func offset(batch: Int, head: Int, row: Int) -> Int {
         batch * strides[0] + head * strides[1] + row * strides[2]
     }
@@ -64,6 +69,7 @@ private struct _InputView: @unchecked Sendable {
 /// skipped, fully visible tiles of pure masks do no bias work, partial ones call the bias's
 /// tile `apply`. Work items are (batch, key/value head, query tile): every query head of a
 /// GQA group reads each packed K/V tile once. Extra memory is per thread, O(tile).
+@inlinable
 func _fusedAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
 ) -> _AttentionResult {
@@ -227,13 +233,16 @@ func _fusedAttention<Modifier: _ScoreModifier>(
 /// than a fixed stride per thread: if the pool starts a worker late (or runs two on one core), the
 /// others take its items instead of waiting for it. Which thread computes an item never changes
 /// its bits, so the result stays independent of the schedule.
+@usableFromInline
 final class _WorkQueue: @unchecked Sendable {
     private let lock = NSLock()
     private var nextItem = 0
     private let count: Int
 
+    @usableFromInline
     init(count: Int) { self.count = count }
 
+    @usableFromInline
     func next() -> Int? {
         lock.lock()
         defer { lock.unlock() }
@@ -245,6 +254,7 @@ final class _WorkQueue: @unchecked Sendable {
 
 /// Runs `body(0..<count)` on `count` threads; a single worker runs inline, since waking the
 /// thread pool costs more than a small attention call.
+@usableFromInline
 func _parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
     if count == 1 {
         body(0)
@@ -254,15 +264,18 @@ func _parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
 }
 
 /// Normalizes finished rows and writes them, and their log-sum-exp, once, in the output dtype.
-private struct _OutputWriter: @unchecked Sendable {
-    let result: _AttentionResult
-    let shape: AttentionShape
+@usableFromInline
+struct _OutputWriter: @unchecked Sendable {
+    @usableFromInline let result: _AttentionResult
+    @usableFromInline let shape: AttentionShape
 
+    @usableFromInline
     init(output: Tensor, logSumExp: Tensor, shape: AttentionShape) {
         result = _AttentionResult(output: output, logSumExp: logSumExp)
         self.shape = shape
     }
 
+    @usableFromInline
     func write(
         batch b: Int, head h: Int, firstRow q0: Int, rows: Int,
         acc: UnsafeMutablePointer<Float>, ldo: Int, rowMax: UnsafePointer<Float>, rowSum: UnsafePointer<Float>
@@ -285,7 +298,8 @@ private struct _OutputWriter: @unchecked Sendable {
 }
 
 /// Whether a `rows x columns` float32 block holds NaN or an infinity (exponent bits all ones).
-private func _containsNonFinite(rows: Int, columns: Int, _ p: UnsafePointer<Float>, stride: Int) -> Bool {
+@usableFromInline
+func _containsNonFinite(rows: Int, columns: Int, _ p: UnsafePointer<Float>, stride: Int) -> Bool {
     let exponent = SIMD8<UInt32>(repeating: 0x7F80_0000)
     for r in 0..<rows {
         let row = UnsafeRawPointer(p + r * stride)
@@ -306,7 +320,8 @@ private func _containsNonFinite(rows: Int, columns: Int, _ p: UnsafePointer<Floa
 /// `O += P V` where a key with probability exactly 0 contributes exactly nothing, even if its value
 /// is NaN or infinite: the product runs on a copy with non-finite values zeroed (so every finite
 /// output keeps the bits the fast path gives), then each non-finite value is added to the rows that see it.
-private func _accumulateVisible(
+@usableFromInline
+func _accumulateVisible(
     rows: Int, keys: Int, _ Ev: Int, _ p: UnsafePointer<Float>, _ ldp: Int,
     _ v: UnsafePointer<Float>, _ ldv: Int, _ o: UnsafeMutablePointer<Float>, _ ldo: Int,
     finiteCopy: UnsafeMutablePointer<Float>
@@ -328,7 +343,8 @@ private func _accumulateVisible(
 }
 
 /// Converts `count` half-precision elements of `view` starting at `offset` to float32.
-private func _convertRow(_ view: _InputView, offset: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
+@usableFromInline
+func _convertRow(_ view: _InputView, offset: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
     let src = view.base.assumingMemoryBound(to: UInt16.self) + offset
     if view.dtype == .float16 {
         sdpa_convert_f16_to_f32(count, src, dst)

@@ -24,6 +24,7 @@ struct _AttentionResult {
 /// before the softmax, fully masked rows giving 0 and a log-sum-exp of `-inf`, and NaN
 /// in an unmasked score propagating to its row. Parallel over `B x H`; each row's
 /// arithmetic is sequential, so the result does not depend on the thread count.
+@usableFromInline
 func _mathAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
 ) -> _AttentionResult {
@@ -89,7 +90,8 @@ func _mathAttention<Modifier: _ScoreModifier>(
 }
 
 /// A pointer handed to concurrent workers that write disjoint parts of one buffer.
+@usableFromInline
 struct _SendablePointer<T>: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<T>?
-    init(_ pointer: UnsafeMutablePointer<T>?) { self.pointer = pointer }
+    @usableFromInline let pointer: UnsafeMutablePointer<T>?
+    @inlinable init(_ pointer: UnsafeMutablePointer<T>?) { self.pointer = pointer }
 }
