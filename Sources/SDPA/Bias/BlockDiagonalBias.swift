@@ -33,6 +33,7 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
     /// The lengths and the tables derived from them, in one immutable object: a copy of the bias
     /// (one per call, into the kernel) is then one retain, not six.
     @usableFromInline let layout: _BlockDiagonalLayout
+
     /// A block-diagonal bias from per-sequence lengths; `keyLengths` defaults to `queryLengths`.
     public init(queryLengths: [Int], keyLengths: [Int]? = nil, causal: CausalVariant? = nil) {
         layout = _BlockDiagonalLayout(queryLengths: queryLengths, keyLengths: keyLengths ?? queryLengths)

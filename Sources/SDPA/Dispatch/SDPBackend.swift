@@ -107,7 +107,7 @@ struct _KernelRequest {
         var chosen: SDPBackend?
         var rejected: [SDPBackend: String] = [:]
         for backend in SDPBackend.allCases {
-            if !SDPBackend.allowed.contains(backend) {
+            if SDPBackend._allowedBits & backend._bit == 0 {
                 rejected[backend] = "not allowed by withSDPBackends"
             } else if let reason = backend._rejection(for: self) {
                 rejected[backend] = reason
