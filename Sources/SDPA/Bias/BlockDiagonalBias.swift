@@ -48,10 +48,12 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
     /// The sequence of each packed key index (the first non-empty one at or after a boundary).
     @inlinable var sequenceOfKey: [Int32] { layout.sequenceOfKey }
 
+    /// Equal when the lengths and the causal variant are (the tables derive from them).
     public static func == (a: BlockDiagonalBias, b: BlockDiagonalBias) -> Bool {
         a.causal == b.causal && a.queryLengths == b.queryLengths && a.keyLengths == b.keyLengths
     }
 
+    /// Hashes what ``==`` compares: the lengths and the causal variant.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(queryLengths)
         hasher.combine(keyLengths)

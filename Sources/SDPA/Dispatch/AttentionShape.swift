@@ -55,7 +55,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         guard rank == 3 || rank == 4, key.shape.count == rank, value.shape.count == rank,
               key.dtype == dtype, value.dtype == dtype, dtype.isFloatingPoint
         else {
-            try AttentionShape._diagnose(query.shape, key.shape, value.shape, query.dtype, key.dtype, value.dtype, enableGQA: enableGQA)
+            try AttentionShape._diagnose(query.shape, key.shape, value.shape, dtype, key.dtype, value.dtype, enableGQA: enableGQA)
             preconditionFailure("unreachable: _diagnose throws for every input the checks above reject")
         }
         // The four dimensions of a [B, H, L, E] view (a 3-D input has B = 1).
@@ -65,7 +65,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         let v = (o < 0 ? 1 : value.shape[0], value.shape[o + 1], value.shape[o + 2], value.shape[o + 3])
         let headsFit = enableGQA ? (k.1 > 0 ? q.1 % k.1 == 0 : q.1 == 0) : q.1 == k.1
         guard k.0 == q.0, v.0 == q.0, k.1 == v.1, k.2 == v.2, k.3 == q.3, headsFit else {
-            try AttentionShape._diagnose(query.shape, key.shape, value.shape, query.dtype, key.dtype, value.dtype, enableGQA: enableGQA)
+            try AttentionShape._diagnose(query.shape, key.shape, value.shape, dtype, key.dtype, value.dtype, enableGQA: enableGQA)
             preconditionFailure("unreachable: _diagnose throws for every input the checks above reject")
         }
         self.init(batch: q.0, queryHeads: q.1, keyValueHeads: k.1, queryLength: q.2, keyLength: k.2,

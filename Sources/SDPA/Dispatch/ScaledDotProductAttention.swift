@@ -215,6 +215,7 @@ func _maskedAttention(
     return try _withDenseMask(mask, shape: shape, query: query, key: key, value: value, Run(request: request))
 }
 
+/// The structured path: a bias computed inside the kernel from indices (`mask: .none` for no bias).
 @inlinable
 func _structuredAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,

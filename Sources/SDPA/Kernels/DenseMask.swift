@@ -73,17 +73,13 @@ struct _HalfBits: _DenseMaskElement {
 /// Throws ``SDPAError/maskNotBroadcastable(mask:target:)`` unless a mask of `maskShape` broadcasts to the
 /// scores of `shape`; builds nothing on success (it runs on every call with a `TensorBias`).
 func _checkBroadcastable(_ maskShape: [Int], to shape: AttentionShape) throws {
-    // Score dimensions counted from the right: S, L, H, then B for 4-D inputs; 1 beyond the rank.
-    let targets = (shape.keyLength, shape.queryLength, shape.queryHeads, shape.rank == 4 ? shape.batch : 1)
-    var fits = true
-    for n in 0..<Swift.min(maskShape.count, 4) {
+    for n in 0..<maskShape.count {
+        // Score dimensions counted from the right: S, L, H, then B for 4-D inputs; 1 beyond the rank.
+        let target = n == 0 ? shape.keyLength : n == 1 ? shape.queryLength : n == 2 ? shape.queryHeads
+            : n == 3 && shape.rank == 4 ? shape.batch : 1
         let size = maskShape[maskShape.count - 1 - n]
-        let target = n == 0 ? targets.0 : n == 1 ? targets.1 : n == 2 ? targets.2 : targets.3
-        fits = fits && (size == 1 || size == target)
+        if size != 1 && size != target { throw SDPAError.maskNotBroadcastable(mask: maskShape, target: shape.scoresShape) }
     }
-    // A leading dimension beyond the inputs' rank can only be 1.
-    for n in Swift.min(maskShape.count, 4)..<maskShape.count { fits = fits && maskShape[maskShape.count - 1 - n] == 1 }
-    if !fits { throw SDPAError.maskNotBroadcastable(mask: maskShape, target: shape.scoresShape) }
 }
 
 /// A dense mask read in place through broadcast strides: element `(b, h, i, j)` lives at
