@@ -155,11 +155,26 @@ struct FusedKernelTests {
         expectClose(fused, materialized, c.tolerance, c.testDescription)
     }
 
+    // Enough (head, query tile) pairs that a work item takes several query tiles (2, 3 or 4 per
+    // packed K/V tile), the last item fewer; the sweep above is too small to reach that.
+    @Test("fused equals math when a work item spans several query tiles", arguments: [
+        // ALiBi lower-right: with L > S upper-left, |i - j| reaches 600 and float32 scores lose 1e-5.
+        "none", "causalLowerRight", "alibiLowerRight", "boolMaskLS", "blockDiagonalCausal", "softCapPaddingWindow",
+    ].flatMap { bias in
+        [FusedCase(batch: 2, heads: 8, group: 2, L: 300, S: 140, bias: bias),
+         FusedCase(batch: 1, heads: 8, L: 650, S: 90, E: 8, Ev: 12, bias: bias),
+         FusedCase(batch: 1, heads: 6, L: 1030, S: 61, E: 8, Ev: 8, dtype: .bfloat16, bias: bias)]
+    })
+    func multiTileItemsMatchMath(_ c: FusedCase) throws {
+        try fusedMatchesMath(c)
+    }
+
     @Test("one and two threads give identical bits", arguments: [
         FusedCase(heads: 3, L: 200, S: 301, E: 40, bias: "alibiLowerRight"),
         FusedCase(heads: 1, L: 513, S: 1030, E: 64, bias: "causalLowerRight"),
         FusedCase(batch: 2, heads: 4, group: 2, L: 97, S: 130, E: 16, bias: "floatMaskB1LS"),
         FusedCase(heads: 1, L: 1, S: 1030, E: 64, bias: "none"),
+        FusedCase(batch: 2, heads: 8, group: 2, L: 650, S: 200, E: 16, bias: "alibiLowerRight"),
     ])
     func threadCountDoesNotChangeBits(_ c: FusedCase) throws {
         let (q, k, v) = try c.inputs()

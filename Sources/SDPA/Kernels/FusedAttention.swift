@@ -11,28 +11,35 @@ struct _FusedTiling {
     @usableFromInline var queryRows: Int
     /// Keys per tile (`Bc`).
     @usableFromInline var keyColumns: Int
+    /// Consecutive query tiles in one work item: each packed Kᵀ tile serves all of them (and every
+    /// query head of a GQA group), so the transpose is paid once per this many tiles.
+    @usableFromInline var tilesPerItem: Int
+    /// Independent key ranges per work item, merged through their log-sum-exp.
+    @usableFromInline var keySplits: Int
 
     @usableFromInline
     init(_ shape: AttentionShape) {
         // Measured on Zen 3 (see RFC.md): 128 keys keep Kᵀ and V tiles in L1/L2 up to E = 64; 64 beyond.
         keyColumns = shape.headDim <= 64 ? 128 : 64
-        // All query heads of a GQA group share one K/V tile, so their running outputs
-        // (group x Br x Ev floats) must stay cache-resident: about 128 KiB.
+        // The running outputs of one work item (heads of the group x its query rows x Ev floats)
+        // must stay cache-resident: about 128 KiB.
         let perRow = Swift.max(1, shape.groupSize * Swift.max(shape.valueHeadDim, 16))
         let rows = Swift.min(96, Swift.max(6, (32_768 / perRow) / 6 * 6))
         // Balanced tiles: L = 512 as 6 tiles of 90 rows (the last 62), not 5 of 96 and a ragged 32.
         let tiles = Swift.max(1, (shape.queryLength + rows - 1) / rows)
         let balanced = ((shape.queryLength + tiles - 1) / tiles + 5) / 6 * 6
         queryRows = Swift.max(1, Swift.min(rows, balanced, shape.queryLength))
-        // Too few (batch, head, query tile) items to keep the cores busy (decoding, short
-        // prompts): split the keys too, at least 4 tiles per split. Fixed by the shape alone.
-        let items = shape.batch * shape.keyValueHeads * ((shape.queryLength + queryRows - 1) / queryRows)
+        // Up to 4 query tiles per item while the outputs fit and 16 items remain to share out.
+        let queryTiles = (shape.queryLength + queryRows - 1) / queryRows
+        let heads = shape.batch * shape.keyValueHeads
+        let byCache = 32_768 / (perRow * queryRows), byWork = heads * queryTiles / 16
+        tilesPerItem = Swift.max(1, Swift.min(4, byCache, byWork, queryTiles))
+        // Too few items to keep the cores busy (decoding, short prompts): split the keys too,
+        // at least 4 tiles per split. Fixed by the shape alone.
+        let items = heads * ((queryTiles + tilesPerItem - 1) / tilesPerItem)
         let keyTiles = (shape.keyLength + keyColumns - 1) / keyColumns
         keySplits = items >= 16 ? 1 : Swift.max(1, Swift.min(16 / Swift.max(items, 1), keyTiles / 4))
     }
-
-    /// Independent key ranges per query tile, merged through their log-sum-exp.
-    @usableFromInline var keySplits: Int
 }
 
 /// A float32 view of one input: a base pointer into storage and element strides `[B, H, S, E]`
@@ -62,13 +69,30 @@ struct _InputView: @unchecked Sendable {
     }
 }
 
+/// One query head's rows in a work item: a query tile of one head of the GQA group.
+@usableFromInline
+struct _QueryUnit {
+    @usableFromInline var head = 0
+    @usableFromInline var firstRow = 0
+    @usableFromInline var rows = 0
+    /// The rows as float32 (the input itself, or converted half-precision rows) and their stride.
+    @usableFromInline var q: UnsafePointer<Float>? = nil
+    @usableFromInline var ldq = 0
+    @usableFromInline var visibility = TileVisibility.empty
+
+    @inlinable init() {}
+
+    @inlinable var queries: Range<Int> { firstRow..<(firstRow + rows) }
+}
+
 /// The flash-attention forward kernel: Q tiles against K/V tiles with an online softmax,
 /// float32 accumulation, each output row written once.
 ///
 /// Generic over the bias, so each bias type gets its own specialization: empty tiles are
 /// skipped, fully visible tiles of pure masks do no bias work, partial ones call the bias's
-/// tile `apply`. Work items are (batch, key/value head, query tile): every query head of a
-/// GQA group reads each packed K/V tile once. Extra memory is per thread, O(tile).
+/// tile `apply`. Work items are (batch, key/value head, a few consecutive query tiles): every
+/// query tile of the item, for every query head of the GQA group, runs against a packed K/V
+/// tile before the next one is packed. Extra memory is per thread, O(tile).
 @inlinable
 func _fusedAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
@@ -83,19 +107,36 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     let tiling = _FusedTiling(shape)
     let (Br, Bc, splits) = (tiling.queryRows, tiling.keyColumns, tiling.keySplits)
     let queryTiles = (L + Br - 1) / Br
-    let baseItems = B * Hkv * queryTiles
+    let tilesPerItem = tiling.tilesPerItem, queryBlocks = (queryTiles + tilesPerItem - 1) / tilesPerItem
+    let maxUnits = tilesPerItem * group
+    let baseItems = B * Hkv * queryBlocks
     let items = baseItems * splits
     let threads = Swift.min(SDPAThreads.effectiveCount, items)
     let scale = Float(options.resolvedScale(headDim: E))
     // Row strides of the scratch tiles: multiples of 8 floats, off large powers of two.
     let ldkt = (Bc + 7) / 8 * 8, lds = ldkt, ldo = Swift.max(8, (Ev + 7) / 8 * 8)
     let tilesPerSplit = ((S + Bc - 1) / Bc + splits - 1) / splits
-    let stateFloats = group * Br * (ldo + 2)  // acc, rowMax, rowSum of one item
+    let stateFloats = maxUnits * Br * (ldo + 2)  // acc, rowMax, rowSum of one item
     let writer = _OutputWriter(output: output, logSumExp: logSumExp, shape: shape)
     // Split-KV partial states, merged in split order afterwards (only when items are few).
     let partials = splits > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: items * stateFloats) : nil
     defer { partials?.deallocate() }
     let partialBase = _SendablePointer(partials)
+
+    /// The (head, query tile) units of the item `base` (splits aside), in a fixed order.
+    @Sendable func units(ofItem base: Int, into units: inout [_QueryUnit]) -> (batch: Int, kvHead: Int, count: Int) {
+        let block = base % queryBlocks, bk = base / queryBlocks
+        let (b, kvHead) = (bk / Hkv, bk % Hkv)
+        let firstTile = block * tilesPerItem
+        let count = Swift.min(tilesPerItem, queryTiles - firstTile) * group
+        for u in 0..<count {
+            let q0 = (firstTile + u / group) * Br
+            units[u].head = kvHead * group + u % group
+            units[u].firstRow = q0
+            units[u].rows = Swift.min(Br, L - q0)
+        }
+        return (b, kvHead, count)
+    }
 
     let queue = _WorkQueue(count: items)
     _parallelFor(threads) { _ in
@@ -104,7 +145,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
         func padded(_ n: Int) -> Int { (n + 15) / 16 * 16 }
         let ktSize = padded(Swift.max(1, E * ldkt)), scoresSize = padded(Br * lds), vSize = padded(Bc * Ev)
         let stateSize = partialBase.pointer == nil ? padded(stateFloats) : 0
-        let qSize = q.dtype == .float32 ? 0 : padded(group * Br * E), vTileSize = v.dtype == .float32 ? 0 : vSize
+        let qSize = q.dtype == .float32 ? 0 : padded(maxUnits * Br * E), vTileSize = v.dtype == .float32 ? 0 : vSize
         let total = ktSize + scoresSize + vSize + stateSize + qSize + vTileSize
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * total, alignment: 64).bindMemory(to: Float.self, capacity: total)
         let kt = scratch, scores = kt + ktSize, vFinite = scores + scoresSize  // Kᵀ, scores, finite V copy
@@ -112,32 +153,28 @@ func _fusedAttention<Modifier: _ScoreModifier>(
         let qTile = qSize > 0 ? vFinite + vSize + stateSize : nil               // converted Q rows
         let vTile = vTileSize > 0 ? vFinite + vSize + stateSize + qSize : nil   // converted V rows
         defer { scratch.deallocate() }
-        var visibility = [TileVisibility](repeating: .empty, count: group)
-        var qRows = [(UnsafePointer<Float>, Int)](repeating: (UnsafePointer(scores), 0), count: group)
+        var unit = [_QueryUnit](repeating: _QueryUnit(), count: maxUnits)
 
         while let item = queue.next() {
-            let split = item % splits, base = item / splits
-            let qt = base % queryTiles, bk = base / queryTiles
-            let (b, kvHead) = (bk / Hkv, bk % Hkv)
-            let q0 = qt * Br, rows = Swift.min(Br, L - q0)
-            let queries = q0..<(q0 + rows)
+            let split = item % splits
+            let (b, kvHead, unitCount) = units(ofItem: item / splits, into: &unit)
             let state = ownState ?? partialBase.pointer! + item * stateFloats
-            let acc = state, rowMax = state + group * Br * ldo, rowSum = rowMax + group * Br
+            let acc = state, rowMax = state + maxUnits * Br * ldo, rowSum = rowMax + maxUnits * Br
 
-            // Query rows of each head in the group, as float32 pointers with a row stride.
-            for g in 0..<group {
-                let offset = q.offset(batch: b, head: kvHead * group + g, row: q0)
+            // Query rows of each unit, as float32 pointers with a row stride.
+            for u in 0..<unitCount {
+                let offset = q.offset(batch: b, head: unit[u].head, row: unit[u].firstRow)
                 if let qTile {
-                    let dst = qTile + g * Br * E
-                    for r in 0..<rows { _convertRow(q, offset: offset + r * q.strides[2], count: E, into: dst + r * E) }
-                    qRows[g] = (UnsafePointer(dst), E)
+                    let dst = qTile + u * Br * E
+                    for r in 0..<unit[u].rows { _convertRow(q, offset: offset + r * q.strides[2], count: E, into: dst + r * E) }
+                    (unit[u].q, unit[u].ldq) = (UnsafePointer(dst), E)
                 } else {
-                    qRows[g] = (q.base.assumingMemoryBound(to: Float.self) + offset, q.strides[2])
+                    (unit[u].q, unit[u].ldq) = (q.base.assumingMemoryBound(to: Float.self) + offset, q.strides[2])
                 }
             }
-            rowMax.update(repeating: -.infinity, count: group * Br)
-            rowSum.update(repeating: 0, count: group * Br)
-            acc.update(repeating: 0, count: group * Br * ldo)
+            rowMax.update(repeating: -.infinity, count: unitCount * Br)
+            rowSum.update(repeating: 0, count: unitCount * Br)
+            acc.update(repeating: 0, count: unitCount * Br * ldo)
 
             var k0 = split * tilesPerSplit * Bc
             let kEnd = Swift.min(S, k0 + tilesPerSplit * Bc)
@@ -145,10 +182,12 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                 let cols = Swift.min(Bc, kEnd - k0)
                 let keys = k0..<(k0 + cols)
                 defer { k0 += cols }
-                var anyVisible = false
-                for g in 0..<group {
-                    visibility[g] = modifier.classify(batch: b, head: kvHead * group + g, queries: queries, keys: keys)
-                    if visibility[g] != .empty { anyVisible = true }
+                var anyVisible = false, anyPartial = false
+                for u in 0..<unitCount {
+                    let visibility = modifier.classify(batch: b, head: unit[u].head, queries: unit[u].queries, keys: keys)
+                    unit[u].visibility = visibility
+                    anyVisible = anyVisible || visibility != .empty
+                    anyPartial = anyPartial || visibility == .partial
                 }
                 if !anyVisible { continue }
 
@@ -172,16 +211,17 @@ func _fusedAttention<Modifier: _ScoreModifier>(
 
                 // A masked key's probability is exactly 0, but 0 * NaN is NaN: a partial tile whose values
                 // hold NaN or infinity takes the exact path, so a masked key never reaches the output.
-                let exactValues = visibility.contains(.partial) && _containsNonFinite(rows: cols, columns: Ev, vRows, stride: ldv)
+                let exactValues = anyPartial && _containsNonFinite(rows: cols, columns: Ev, vRows, stride: ldv)
 
-                for g in 0..<group where visibility[g] != .empty {
-                    sdpa_qk_tile(Int32(rows), Int32(cols), Int32(E), qRows[g].0, qRows[g].1, kt, ldkt, scale, scores, lds)
-                    if visibility[g] == .partial || Modifier.changesScores {
-                        modifier.apply(to: scores, stride: lds, batch: b, head: kvHead * group + g, queries: queries, keys: keys)
+                for u in 0..<unitCount where unit[u].visibility != .empty {
+                    let rows = unit[u].rows
+                    sdpa_qk_tile(Int32(rows), Int32(cols), Int32(E), unit[u].q, unit[u].ldq, kt, ldkt, scale, scores, lds)
+                    if unit[u].visibility == .partial || Modifier.changesScores {
+                        modifier.apply(to: scores, stride: lds, batch: b, head: unit[u].head, queries: unit[u].queries, keys: keys)
                     }
-                    let o = acc + g * Br * ldo
-                    sdpa_softmax_tile(Int32(rows), Int32(cols), scores, lds, rowMax + g * Br, rowSum + g * Br, o, ldo, Int32(Ev))
-                    if exactValues && visibility[g] == .partial {
+                    let o = acc + u * Br * ldo
+                    sdpa_softmax_tile(Int32(rows), Int32(cols), scores, lds, rowMax + u * Br, rowSum + u * Br, o, ldo, Int32(Ev))
+                    if exactValues && unit[u].visibility == .partial {
                         _accumulateVisible(rows: rows, keys: cols, Ev, scores, lds, vRows, ldv, o, ldo, finiteCopy: vFinite)
                     } else {
                         sdpa_pv_tile(Int32(rows), Int32(cols), Int32(Ev), scores, lds, vRows, ldv, o, ldo)
@@ -189,9 +229,9 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                 }
             }
             if splits == 1 {
-                for g in 0..<group {
-                    writer.write(batch: b, head: kvHead * group + g, firstRow: q0, rows: rows,
-                                 acc: acc + g * Br * ldo, ldo: ldo, rowMax: rowMax + g * Br, rowSum: rowSum + g * Br)
+                for u in 0..<unitCount {
+                    writer.write(batch: b, head: unit[u].head, firstRow: unit[u].firstRow, rows: unit[u].rows,
+                                 acc: acc + u * Br * ldo, ldo: ldo, rowMax: rowMax + u * Br, rowSum: rowSum + u * Br)
                 }
             }
         }
@@ -201,16 +241,15 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     // Merge the splits of each base item in split order, so the bits do not depend on threads.
     let mergeQueue = _WorkQueue(count: baseItems)
     _parallelFor(Swift.min(threads, baseItems)) { _ in
+        var unit = [_QueryUnit](repeating: _QueryUnit(), count: maxUnits)
         while let base = mergeQueue.next() {
-            let qt = base % queryTiles, bk = base / queryTiles
-            let (b, kvHead) = (bk / Hkv, bk % Hkv)
-            let q0 = qt * Br, rows = Swift.min(Br, L - q0)
+            let (b, _, unitCount) = units(ofItem: base, into: &unit)
             let first = partialBase.pointer! + base * splits * stateFloats
-            let acc = first, rowMax = first + group * Br * ldo, rowSum = rowMax + group * Br
+            let acc = first, rowMax = first + maxUnits * Br * ldo, rowSum = rowMax + maxUnits * Br
             for s in 1..<splits {
                 let other = first + s * stateFloats
-                let otherMax = other + group * Br * ldo, otherSum = otherMax + group * Br
-                for r in 0..<(group * Br) {
+                let otherMax = other + maxUnits * Br * ldo, otherSum = otherMax + maxUnits * Br
+                for r in 0..<(unitCount * Br) {
                     let m = Swift.max(rowMax[r], otherMax[r])
                     if m == -.infinity { continue }
                     let (a, c) = (Foundation.exp(rowMax[r] - m), Foundation.exp(otherMax[r] - m))
@@ -220,9 +259,9 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                     rowMax[r] = m
                 }
             }
-            for g in 0..<group {
-                writer.write(batch: b, head: kvHead * group + g, firstRow: q0, rows: rows,
-                             acc: acc + g * Br * ldo, ldo: ldo, rowMax: rowMax + g * Br, rowSum: rowSum + g * Br)
+            for u in 0..<unitCount {
+                writer.write(batch: b, head: unit[u].head, firstRow: unit[u].firstRow, rows: unit[u].rows,
+                             acc: acc + u * Br * ldo, ldo: ldo, rowMax: rowMax + u * Br, rowSum: rowSum + u * Br)
             }
         }
     }
