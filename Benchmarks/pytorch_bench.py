@@ -6,7 +6,12 @@
         --workloads results/KernelThroughput.workloads.json --json results/pytorch-KernelThroughput.json
     .build/release/KernelThroughput --compare results/pytorch-KernelThroughput.json
 
-`swift package --allow-writing-to-package-directory benchmark --pytorch ~/.torchenv/bin/python` does all three.
+`swift package --allow-writing-to-package-directory benchmark --pytorch ~/.torchenv/bin/python` does all three
+(for KernelThroughput it interleaves instead: see --serve).
+--serve: the Swift benchmark drives PyTorch workload by workload, so both sides are timed seconds apart and a
+shared machine's slow spells hit both alike. The first line written is a header object (implementation,
+threads, processors, peakGFLOPS); then each workload read from standard input, one JSON object per line,
+is answered with one line: the JSON list of its results. The process ends at the end of its input.
 --workloads takes any report of the schema (a `--list` output or a results file). Paths, as in Swift:
   fused                 the bias as PyTorch's own API takes it: no mask, is_causal / CausalBias objects
                         (torch.nn.attention.bias.causal_upper_left / causal_lower_right)
@@ -306,16 +311,44 @@ def dispatch_results(w, args):
     return results
 
 
+def set_threads(args):
+    """Applies --threads; returns (processors, the peak GFLOP/s of the threads used)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.threads = torch.get_num_threads()
+    processors = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return processors, args.peak_gflops * max(1, min(args.threads, processors))
+
+
+def serve(args):
+    """--serve: a header line, then one line of results per workload line read."""
+    args.benchmark = args.benchmark or "KernelThroughput"
+    processors, peak = set_threads(args)
+    header = {"implementation": f"PyTorch {torch.__version__.split('+')[0]}", "threads": args.threads,
+              "processors": processors, "peakGFLOPSPerCore": args.peak_gflops, "peakGFLOPS": peak}
+    print(json.dumps(header), flush=True)
+    with torch.inference_mode():
+        for line in sys.stdin:
+            if line.strip():
+                print(json.dumps(throughput_results(json.loads(line), args, peak)), flush=True)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workloads", required=True, help="a report JSON whose workloads to run")
-    parser.add_argument("--json", required=True, help="where to write PyTorch's report")
+    parser.add_argument("--workloads", help="a report JSON whose workloads to run")
+    parser.add_argument("--json", help="where to write PyTorch's report")
+    parser.add_argument("--serve", action="store_true", help="answer workloads from standard input (see above)")
     parser.add_argument("--benchmark", help="the benchmark (default: the one named in --workloads)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--peak-gflops", type=float, default=MEASURED_GFLOPS_PER_CORE, help="FP32 peak per core")
     parser.add_argument("--quick", action="store_true", help="fewer samples")
     # The plugin passes the Swift benchmarks' options through; ignore the ones that mean nothing here.
     args, _ = parser.parse_known_args()
+    if args.serve:
+        return serve(args)
+    if not args.workloads or not args.json:
+        parser.error("--workloads and --json are required without --serve")
 
     with open(args.workloads) as f:
         source = json.load(f)
@@ -335,11 +368,7 @@ def main():
     if benchmark not in ("KernelThroughput", "DispatchOverhead", "BiasScaling", "sdpa bench", "sdpa demo"):
         print(f"pytorch_bench.py: no PyTorch counterpart for {benchmark}; nothing written", file=sys.stderr)
         return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    args.threads = torch.get_num_threads()
-    processors = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    peak = args.peak_gflops * max(1, min(args.threads, processors))
+    processors, peak = set_threads(args)
 
     results = []
     with torch.inference_mode():

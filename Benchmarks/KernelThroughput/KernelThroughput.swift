@@ -1,3 +1,4 @@
+import Foundation
 import SDPA
 import SDPABenchmarkHarness
 import SDPACommandLine
@@ -14,9 +15,16 @@ enum KernelThroughput {
             beforehand) and the materialized path including building the mask, at B=1, H=8: L=S=2048 with \
             E=64 (every bias of BiasKind.all: causal, ALiBi, sliding windows, key padding, packed block-diagonal \
             sequences, soft-capping, a composition, dense masks) and E=128, lower-right causal and a window at \
-            L=512 S=2048, and float16/bfloat16. Soft-capping has no materialized form: fused path only.
+            L=512 S=2048, and float16/bfloat16. Soft-capping has no materialized form: fused path only. \
+            With --pytorch, PyTorch times each workload right after this package, --rounds times over, and \
+            each side reports its median round: a shared machine's slow spells then hit both sides alike.
             """,
-        options: [])
+        options: [
+            .value("pytorch", "PYTHON", "a Python with torch: time PyTorch interleaved with this package"),
+            .value("pytorch-json", "FILE", "with --pytorch: write PyTorch's report here"),
+            .value("pytorch-script", "FILE", "with --pytorch: pytorch_bench.py (default: the one beside this benchmark's sources)"),
+            .value("rounds", "N", "with --pytorch: rounds per workload, each side keeping its median (default 3)"),
+        ])
 
     /// The workloads of issue 3's targets.
     static func workloads(quick: Bool) -> [AttentionWorkload] {
@@ -37,8 +45,25 @@ enum KernelThroughput {
 
     static func main() {
         BenchmarkCommandLine.main(spec, workloads: { workloads(quick: $0.isQuick) }) { options, workloads, output in
+            var options = options
             let benchmark = ThroughputBenchmark(plan: options.isQuick ? .quickKernel : .kernel, peakGFLOPSPerCore: options.peakGFLOPSPerCore)
-            let results = try benchmark.measureAll(workloads, paths: AttentionPath.allCases, showingProgressOn: output)
+            let results: [BenchmarkResult]
+            if let python = options.parsed.string("pytorch") {
+                let script = options.parsed.string("pytorch-script").map { URL(fileURLWithPath: $0) }
+                    ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(path: "pytorch_bench.py")
+                var arguments = options.isQuick ? ["--quick"] : []
+                if let threads = options.threads { arguments += ["--threads", String(threads)] }
+                let pytorch = try PyTorchCounterpart(python: URL(fileURLWithPath: python), script: script, benchmark: spec.name, arguments: arguments)
+                let rounds = try options.parsed.integer("rounds", minimum: 1) ?? 3
+                let measured = try benchmark.measureInterleaved(
+                    workloads, paths: AttentionPath.allCases, with: pytorch, rounds: rounds, showingProgressOn: output)
+                results = measured.ours
+                let theirs = pytorch.report(benchmark: spec.name, workloads: workloads, results: measured.pytorch)
+                if let path = options.parsed.string("pytorch-json") { try theirs.write(to: URL(fileURLWithPath: path)) }
+                options.comparison = theirs
+            } else {
+                results = try benchmark.measureAll(workloads, paths: AttentionPath.allCases, showingProgressOn: output)
+            }
             let report = options.report(workloads: workloads, results: results)
             let chart = options.chart(
                 of: report, title: "Attention throughput, \(report.machine.threads) thread\(report.machine.threads == 1 ? "" : "s") (peak \(Int(report.machine.peakGFLOPS)) GFLOP/s)",

@@ -7,6 +7,8 @@ import PackagePlugin
 /// `results/` its JSON (`<Name>.json`) and chart (`<Name>.svg`); the table goes to standard output.
 /// With `--pytorch PYTHON`, `Benchmarks/pytorch_bench.py` first runs PyTorch on the benchmark's
 /// workloads (`results/pytorch-<Name>.json`); a PyTorch JSON already in `results/` is compared too.
+/// `KernelThroughput` instead times PyTorch itself, workload by workload between its own timings
+/// (`--rounds N` rounds, default 3), so that both sides see the same spells of a shared machine.
 /// Any other argument is passed to every benchmark (e.g. `--threads 1`).
 @main
 struct BenchmarkPlugin: CommandPlugin {
@@ -39,7 +41,13 @@ struct BenchmarkPlugin: CommandPlugin {
             }
             let json = results.appending(path: "\(name).json")
             let pytorchJSON = results.appending(path: "pytorch-\(name).json")
-            if let python {
+            var benchmarkArguments = ["--json", json.path, "--svg", results.appending(path: "\(name).svg").path]
+            if let python, Self.interleavesPyTorch.contains(name) {
+                benchmarkArguments += [
+                    "--pytorch", python, "--pytorch-json", pytorchJSON.path,
+                    "--pytorch-script", benchmarksDirectory.appending(path: "pytorch_bench.py").path,
+                ]
+            } else if let python {
                 let workloads = results.appending(path: "\(name).workloads.json")
                 try run(executable, ["--list", "--json", workloads.path] + passThrough)
                 print("== \(name): PyTorch")
@@ -49,12 +57,16 @@ struct BenchmarkPlugin: CommandPlugin {
                 ] + passThrough)
             }
             print("== \(name): running")
-            var benchmarkArguments = ["--json", json.path, "--svg", results.appending(path: "\(name).svg").path]
-            if FileManager.default.fileExists(atPath: pytorchJSON.path) { benchmarkArguments += ["--compare", pytorchJSON.path] }
+            if !benchmarkArguments.contains("--pytorch"), FileManager.default.fileExists(atPath: pytorchJSON.path) {
+                benchmarkArguments += ["--compare", pytorchJSON.path]
+            }
             try run(executable, benchmarkArguments + passThrough)
             print("== \(name): wrote \(json.path) and \(name).svg")
         }
     }
+
+    /// Benchmarks that take `--pytorch` themselves and interleave PyTorch's timings with their own.
+    static let interleavesPyTorch: Set<String> = ["KernelThroughput"]
 
     /// Runs `executable` with `arguments`, its output going straight to the terminal.
     private func run(_ executable: URL, _ arguments: [String]) throws {

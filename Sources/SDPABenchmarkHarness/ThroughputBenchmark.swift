@@ -91,3 +91,48 @@ public struct ThroughputBenchmark: Sendable {
             .withThroughput(peakGFLOPS: MachinePeak.gflops(threads: threads, perCore: peakGFLOPSPerCore))
     }
 }
+
+extension ThroughputBenchmark {
+    /// Measures every applicable (workload, path) pair, and PyTorch on the same workload right after it,
+    /// `rounds` times over; each side keeps, per (workload, path), its round with the median time.
+    ///
+    /// Both sides see the same spells of a shared machine, so their ratio does not move with them the
+    /// way two runs one after the other do. Memory is measured in the first round only.
+    /// - Returns: this package's results and PyTorch's, in workload order.
+    /// - Throws: ``SDPAError`` from a configuration, ``PyTorchCounterpartError`` from PyTorch's process.
+    public func measureInterleaved(
+        _ workloads: [AttentionWorkload], paths: [AttentionPath], with pytorch: PyTorchCounterpart,
+        rounds: Int, progress: (Int, Int, String) -> Void
+    ) throws -> (ours: [BenchmarkResult], pytorch: [BenchmarkResult]) {
+        let rounds = Swift.max(1, rounds)
+        var ours = [BenchmarkResult](), theirs = [BenchmarkResult]()
+        var later = self
+        later.measuresMemory = false
+        for (index, workload) in workloads.enumerated() {
+            let mine = try configurations([workload], paths: paths).map(\.1)
+            var ourRounds = [[BenchmarkResult]](), theirRounds = [[BenchmarkResult]]()
+            for round in 0..<rounds {
+                progress(index * rounds + round, workloads.count * rounds, "\(workload) round \(round + 1) of \(rounds)")
+                ourRounds.append(try mine.map { try (round == 0 ? self : later).measure(workload, path: $0) })
+                theirRounds.append(try pytorch.measure(workload))
+            }
+            ours += Self.medianRounds(ourRounds)
+            theirs += Self.medianRounds(theirRounds)
+        }
+        return (ours, theirs)
+    }
+
+    /// Per path (in the first round's order), the round with the median time (the faster of the middle
+    /// two for an even count), carrying the first round's memory figure.
+    static func medianRounds(_ rounds: [[BenchmarkResult]]) -> [BenchmarkResult] {
+        guard let first = rounds.first else { return [] }
+        return first.map { firstResult in
+            let timed = rounds.compactMap { round in round.first { $0.path == firstResult.path && $0.timing != nil } }
+                .sorted { $0.timing!.medianSeconds < $1.timing!.medianSeconds }
+            guard !timed.isEmpty else { return firstResult }
+            var median = timed[(timed.count - 1) / 2]
+            median.peakExtraBytes = firstResult.peakExtraBytes
+            return median
+        }
+    }
+}

@@ -120,12 +120,29 @@ extension ThroughputBenchmark {
     ///
     /// - Throws: ``SDPAError`` from the first configuration that fails.
     public func measureAll(_ workloads: [AttentionWorkload], paths: [AttentionPath], showingProgressOn output: CommandOutput) throws -> [BenchmarkResult] {
+        try output.showingProgress { try measureAll(workloads, paths: paths, progress: $0) }
+    }
+
+    /// ``measureInterleaved(_:paths:with:rounds:progress:)`` with a progress display on `output`'s standard error.
+    ///
+    /// - Throws: ``SDPAError`` from a configuration, ``PyTorchCounterpartError`` from PyTorch's process.
+    public func measureInterleaved(
+        _ workloads: [AttentionWorkload], paths: [AttentionPath], with pytorch: PyTorchCounterpart, rounds: Int,
+        showingProgressOn output: CommandOutput
+    ) throws -> (ours: [BenchmarkResult], pytorch: [BenchmarkResult]) {
+        try output.showingProgress { try measureInterleaved(workloads, paths: paths, with: pytorch, rounds: rounds, progress: $0) }
+    }
+}
+
+extension CommandOutput {
+    /// Runs `body` with a progress callback `(step, total, label)` drawn on standard error.
+    func showingProgress<Result>(_ body: ((Int, Int, String) -> Void) throws -> Result) rethrows -> Result {
         var progress: ProgressReporter?
-        let results = try measureAll(workloads, paths: paths) { _, total, label in
-            if progress == nil { progress = ProgressReporter(total: total, isTerminal: output.standardErrorIsTerminal, write: output.standardError) }
+        let result = try body { _, total, label in
+            if progress == nil { progress = ProgressReporter(total: total, isTerminal: standardErrorIsTerminal, write: standardError) }
             progress?.begin(label)
         }
         progress?.finish()
-        return results
+        return result
     }
 }

@@ -298,3 +298,66 @@ private func fixedSwiftReport() -> BenchmarkReport {
     for tick in ["0", "20", "40", "60", "80", "100"] { #expect(chart.svg().contains(">\(tick)</text>")) }
     #expect(!chart.svg().contains(">120</text>"))
 }
+
+// MARK: - PyTorch interleaved
+
+/// A stand-in for `pytorch_bench.py --serve`: a header, then per workload line one fused result
+/// whose median time is 3, 1, 2, 3, 1, 2, … ms; after `limit` answers it exits.
+private func fakePyTorchServer(limit: Int = 1000) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appending(path: "fake-pytorch-\(UUID().uuidString).sh")
+    try """
+    echo '{"implementation": "PyTorch fake", "processors": 2, "threads": 2, "peakGFLOPSPerCore": 98, "peakGFLOPS": 196}'
+    n=0
+    while IFS= read -r line; do
+      [ $n -ge \(limit) ] && exit 3
+      case $((n % 3)) in 0) t=0.003;; 1) t=0.001;; *) t=0.002;; esac
+      n=$((n + 1))
+      printf '[{"workload": %s, "path": "fused", "threads": 2, "timing": {"samples": 1, "callsPerSample": 1, "minSeconds": %s, "medianSeconds": %s, "maxSeconds": %s}}]\\n' "$line" $t $t $t
+    done
+    """.write(to: url, atomically: true, encoding: .utf8)
+    return url
+}
+
+@Test func interleavedRoundsKeepEachSidesMedianRound() throws {
+    let script = try fakePyTorchServer()
+    defer { try? FileManager.default.removeItem(at: script) }
+    let pytorch = try PyTorchCounterpart(python: URL(fileURLWithPath: "/bin/sh"), script: script, benchmark: "KernelThroughput")
+    #expect(pytorch.implementation == "PyTorch fake")
+    #expect(pytorch.machine.threads == 2 && pytorch.machine.peakGFLOPS == 196)
+    let workloads = [
+        AttentionWorkload(batch: 1, heads: 1, queryLength: 8, keyLength: 8, headDim: 8, bias: try BiasKind.parse("none")),
+        AttentionWorkload(batch: 1, heads: 2, queryLength: 5, keyLength: 9, headDim: 4, bias: try BiasKind.parse("causal-lower-right")),
+    ]
+    let plan = MeasurementPlan(warmUpCalls: 0, samples: 1, minimumSampleSeconds: 0)
+    var steps = [String]()
+    let measured = try ThroughputBenchmark(plan: plan).measureInterleaved(
+        workloads, paths: [.fused, .materialized], with: pytorch, rounds: 3) { _, _, label in steps.append(label) }
+    #expect(steps.count == 6 && steps[0].hasSuffix("round 1 of 3") && steps[5].hasSuffix("round 3 of 3"))
+    // Ours: one result per applicable path; "none" has only the fused one.
+    #expect(measured.ours.map(\.path) == ["fused", "fused", "materialized"])
+    #expect(measured.ours.map(\.workload) == [workloads[0], workloads[1], workloads[1]])
+    #expect(measured.ours.allSatisfy { $0.timing != nil })
+    #if os(Linux)
+    #expect(measured.ours.allSatisfy { $0.peakExtraBytes != nil }, "memory from the first round")
+    #endif
+    // PyTorch: per workload the round of median time (3, 1, 2 ms -> 2 ms), answered for that workload.
+    #expect(measured.pytorch.map(\.workload) == workloads)
+    #expect(measured.pytorch.map { $0.timing?.medianSeconds } == [0.002, 0.002])
+    let report = pytorch.report(benchmark: "KernelThroughput", workloads: workloads, results: measured.pytorch)
+    #expect(report.implementation == "PyTorch fake" && report.results.count == 2)
+}
+
+@Test func aPyTorchProcessThatEndsIsAnError() throws {
+    let script = try fakePyTorchServer(limit: 1)
+    defer { try? FileManager.default.removeItem(at: script) }
+    let pytorch = try PyTorchCounterpart(python: URL(fileURLWithPath: "/bin/sh"), script: script, benchmark: "KernelThroughput")
+    let workload = AttentionWorkload(batch: 1, heads: 1, queryLength: 4, keyLength: 4, headDim: 4, bias: try BiasKind.parse("none"))
+    #expect(try pytorch.measure(workload).count == 1)
+    #expect(throws: PyTorchCounterpartError.self) { try pytorch.measure(workload) }
+    let silent = FileManager.default.temporaryDirectory.appending(path: "silent-\(UUID().uuidString).sh")
+    try "exit 0\n".write(to: silent, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: silent) }
+    #expect(throws: PyTorchCounterpartError.self) {
+        try PyTorchCounterpart(python: URL(fileURLWithPath: "/bin/sh"), script: silent, benchmark: "KernelThroughput")
+    }
+}
