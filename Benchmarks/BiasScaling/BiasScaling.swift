@@ -54,7 +54,7 @@ enum BiasScaling {
             let pairPlan = MeasurementPlan(warmUpCalls: 1, samples: options.isQuick ? 5 : 15)
             let peak = options.machine.peakGFLOPS
             let threads = SDPAThreads.effectiveCount
-            var progress = ProgressReporter(total: workloads.count, isTerminal: output.standardErrorIsTerminal, write: output.standardError)
+            var progress = output.progressReporter(total: workloads.count)
             var results = [BenchmarkResult]()
             for workload in workloads {
                 progress.begin(workload.description)

@@ -74,7 +74,7 @@ enum DispatchOverhead {
         BenchmarkCommandLine.main(spec, workloads: { workloads(quick: $0.isQuick) }) { options, workloads, output in
             let plan: MeasurementPlan = options.isQuick ? .quickDispatch : .dispatch
             let threads = SDPAThreads.effectiveCount
-            var progress = ProgressReporter(total: workloads.count, isTerminal: output.standardErrorIsTerminal, write: output.standardError)
+            var progress = output.progressReporter(total: workloads.count)
             var results = [BenchmarkResult]()
             for workload in workloads {
                 progress.begin(workload.description)

@@ -47,7 +47,7 @@ enum MemoryBenchmark {
                 output.standardOutput(String(decoding: try BenchmarkReport.encoder.encode(result), as: UTF8.self) + "\n")
                 return nil
             }
-            var progress = ProgressReporter(total: workloads.count * 2, isTerminal: output.standardErrorIsTerminal, write: output.standardError)
+            var progress = output.progressReporter(total: workloads.count * 2)
             var results = [BenchmarkResult]()
             for workload in workloads {
                 for path in [AttentionPath.fused, .materialized] {

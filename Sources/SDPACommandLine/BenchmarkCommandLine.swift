@@ -135,11 +135,16 @@ extension ThroughputBenchmark {
 }
 
 extension CommandOutput {
+    /// A progress display of `total` steps on standard error (a bar on a terminal, lines otherwise).
+    public func progressReporter(total: Int) -> ProgressReporter {
+        ProgressReporter(total: total, isTerminal: standardErrorIsTerminal, write: standardError)
+    }
+
     /// Runs `body` with a progress callback `(step, total, label)` drawn on standard error.
     func showingProgress<Result>(_ body: ((Int, Int, String) -> Void) throws -> Result) rethrows -> Result {
         var progress: ProgressReporter?
         let result = try body { _, total, label in
-            if progress == nil { progress = ProgressReporter(total: total, isTerminal: standardErrorIsTerminal, write: standardError) }
+            if progress == nil { progress = progressReporter(total: total) }
             progress?.begin(label)
         }
         progress?.finish()
