@@ -40,8 +40,8 @@ static inline const sdpa_kernel_table *T(void) {
 /* ---- resolver stubs ---- */
 static void r_qk_tile(int a, int b, int c, const float *d, ptrdiff_t e,
                       const float *f, ptrdiff_t g, float h, float *i,
-                      ptrdiff_t j) {
-    sdpa_init_table()->qk_tile(a, b, c, d, e, f, g, h, i, j);
+                      ptrdiff_t j, float *k) {
+    sdpa_init_table()->qk_tile(a, b, c, d, e, f, g, h, i, j, k);
 }
 static void r_pv_tile(int a, int b, int c, const float *d, ptrdiff_t e,
                       const float *f, ptrdiff_t g, float *h, ptrdiff_t i) {
@@ -71,9 +71,10 @@ static void r_bf16_to_f32(size_t n, const uint16_t *s, float *d) {
 static void r_f32_to_bf16(size_t n, const float *s, uint16_t *d) {
     sdpa_init_table()->f32_to_bf16(n, s, d);
 }
-static void r_softmax_tile(int a, int b, float *c, ptrdiff_t d, float *e,
-                           float *f, float *g, ptrdiff_t h, int i) {
-    sdpa_init_table()->softmax_tile(a, b, c, d, e, f, g, h, i);
+static void r_softmax_tile(int a, int b, float *c, ptrdiff_t d,
+                           const float *e, float *f, float *g, float *h,
+                           ptrdiff_t i, int j) {
+    sdpa_init_table()->softmax_tile(a, b, c, d, e, f, g, h, i, j);
 }
 static void r_normalize_tile(int a, int b, float *c, ptrdiff_t d,
                              const float *e) {
@@ -116,8 +117,8 @@ void sdpa_kernels_force_portable(int on) {
 
 void sdpa_qk_tile(int rows, int cols, int depth, const float *q, ptrdiff_t ldq,
                   const float *kt, ptrdiff_t ldkt, float scale, float *s,
-                  ptrdiff_t lds) {
-    T()->qk_tile(rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds);
+                  ptrdiff_t lds, float *tileMax) {
+    T()->qk_tile(rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds, tileMax);
 }
 
 void sdpa_pv_tile(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
@@ -154,9 +155,9 @@ void sdpa_convert_f32_to_bf16(size_t n, const float *src, uint16_t *dst) {
 }
 
 void sdpa_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
-                       float *rowMax, float *rowSum, float *o, ptrdiff_t ldo,
-                       int dv) {
-    T()->softmax_tile(rows, cols, s, lds, rowMax, rowSum, o, ldo, dv);
+                       const float *tileMax, float *rowMax, float *rowSum,
+                       float *o, ptrdiff_t ldo, int dv) {
+    T()->softmax_tile(rows, cols, s, lds, tileMax, rowMax, rowSum, o, ldo, dv);
 }
 
 void sdpa_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo,

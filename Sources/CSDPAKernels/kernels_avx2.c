@@ -27,9 +27,9 @@ AVX2_INL __m256i tail_mask(int n) {
 /*   is partial (lanes given by m) and is loaded/stored with vmaskmov.     */
 /* ====================================================================== */
 AVX2_INL void ukr(const int MR, const int NV, const int MASK, const int ACC,
-                  int K, const float *A, ptrdiff_t lda, const float *B,
-                  ptrdiff_t ldb, float *C, ptrdiff_t ldc, float scale,
-                  __m256i m) {
+                  const int MAX, int K, const float *A, ptrdiff_t lda,
+                  const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
+                  float scale, __m256i m, __m256 *vmax) {
     __m256 acc[6][2];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NV; j++) acc[i][j] = _mm256_setzero_ps();
@@ -83,63 +83,91 @@ AVX2_INL void ukr(const int MR, const int NV, const int MASK, const int ACC,
                 _mm256_maskstore_ps(c + 8 * j, m, r);
             else
                 _mm256_storeu_ps(c + 8 * j, r);
+            if (MAX) {
+                /* Lanes past the edge are -inf; NaN scores are skipped
+                 * (vmaxps returns its 2nd operand when either is NaN). */
+                __m256 v = last_masked ? _mm256_blendv_ps(_mm256_set1_ps(-__builtin_inff()), r,
+                                                          _mm256_castsi256_ps(m))
+                                       : r;
+                vmax[i] = _mm256_max_ps(v, vmax[i]);
+            }
         }
     }
 }
 
 /* One column panel (8*NV wide) for all M rows: the B panel (K x 16 floats)
- * stays in L1 while the rows stream past it. */
-AVX2_INL void gemm_panel(const int NV, const int MASK, const int ACC, int M,
-                         int K, const float *A, ptrdiff_t lda, const float *B,
-                         ptrdiff_t ldb, float *C, ptrdiff_t ldc, float scale,
-                         __m256i m) {
+ * stays in L1 while the rows stream past it.  With MAX, vmax[i] (one vector
+ * per row) takes the maximum of row i's scores. */
+AVX2_INL void gemm_panel(const int NV, const int MASK, const int ACC,
+                         const int MAX, int M, int K, const float *A,
+                         ptrdiff_t lda, const float *B, ptrdiff_t ldb, float *C,
+                         ptrdiff_t ldc, float scale, __m256i m, __m256 *vmax) {
     int i = 0;
     for (; i + 6 <= M; i += 6)
-        ukr(6, NV, MASK, ACC, K, A + i * lda, lda, B, ldb, C + i * ldc, ldc,
-            scale, m);
+        ukr(6, NV, MASK, ACC, MAX, K, A + i * lda, lda, B, ldb, C + i * ldc, ldc,
+            scale, m, vmax + i);
     const float *Ai = A + i * lda;
     float *Ci = C + i * ldc;
+    __m256 *vi = vmax + i;
     switch (M - i) {
-    case 5: ukr(5, NV, MASK, ACC, K, Ai, lda, B, ldb, Ci, ldc, scale, m); break;
-    case 4: ukr(4, NV, MASK, ACC, K, Ai, lda, B, ldb, Ci, ldc, scale, m); break;
-    case 3: ukr(3, NV, MASK, ACC, K, Ai, lda, B, ldb, Ci, ldc, scale, m); break;
-    case 2: ukr(2, NV, MASK, ACC, K, Ai, lda, B, ldb, Ci, ldc, scale, m); break;
-    case 1: ukr(1, NV, MASK, ACC, K, Ai, lda, B, ldb, Ci, ldc, scale, m); break;
+    case 5: ukr(5, NV, MASK, ACC, MAX, K, Ai, lda, B, ldb, Ci, ldc, scale, m, vi); break;
+    case 4: ukr(4, NV, MASK, ACC, MAX, K, Ai, lda, B, ldb, Ci, ldc, scale, m, vi); break;
+    case 3: ukr(3, NV, MASK, ACC, MAX, K, Ai, lda, B, ldb, Ci, ldc, scale, m, vi); break;
+    case 2: ukr(2, NV, MASK, ACC, MAX, K, Ai, lda, B, ldb, Ci, ldc, scale, m, vi); break;
+    case 1: ukr(1, NV, MASK, ACC, MAX, K, Ai, lda, B, ldb, Ci, ldc, scale, m, vi); break;
     default: break;
     }
 }
 
-AVX2_INL void gemm(const int ACC, int M, int N, int K, const float *A,
-                   ptrdiff_t lda, const float *B, ptrdiff_t ldb, float *C,
-                   ptrdiff_t ldc, float scale) {
+AVX2_INL void gemm(const int ACC, const int MAX, int M, int N, int K,
+                   const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb,
+                   float *C, ptrdiff_t ldc, float scale, __m256 *vmax) {
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     const __m256i all = _mm256_set1_epi32(-1);
     int j = 0;
     for (; j + 16 <= N; j += 16)
-        gemm_panel(2, 0, ACC, M, K, A, lda, B + j, ldb, C + j, ldc, scale, all);
+        gemm_panel(2, 0, ACC, MAX, M, K, A, lda, B + j, ldb, C + j, ldc, scale, all, vmax);
     int rem = N - j;
     if (rem > 8)
-        gemm_panel(2, 1, ACC, M, K, A, lda, B + j, ldb, C + j, ldc, scale,
-                   tail_mask(rem - 8));
+        gemm_panel(2, 1, ACC, MAX, M, K, A, lda, B + j, ldb, C + j, ldc, scale,
+                   tail_mask(rem - 8), vmax);
     else if (rem == 8)
-        gemm_panel(1, 0, ACC, M, K, A, lda, B + j, ldb, C + j, ldc, scale, all);
+        gemm_panel(1, 0, ACC, MAX, M, K, A, lda, B + j, ldb, C + j, ldc, scale, all, vmax);
     else if (rem > 0)
-        gemm_panel(1, 1, ACC, M, K, A, lda, B + j, ldb, C + j, ldc, scale,
-                   tail_mask(rem));
+        gemm_panel(1, 1, ACC, MAX, M, K, A, lda, B + j, ldb, C + j, ldc, scale,
+                   tail_mask(rem), vmax);
 }
 
+AVX2_INL float hmax8(__m256 v) {
+    __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_max_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+
+/* Row chunks of QK_CHUNK rows keep the per-row maxima in a stack array. */
+#define QK_CHUNK 96
 AVX2_FN void a_qk_tile(int rows, int cols, int depth, const float *q,
                        ptrdiff_t ldq, const float *kt, ptrdiff_t ldkt,
-                       float scale, float *s, ptrdiff_t lds) {
-    gemm(0, rows, cols, depth, q, ldq, kt, ldkt, s, lds, scale);
+                       float scale, float *s, ptrdiff_t lds, float *tileMax) {
+    if (!tileMax) {
+        gemm(0, 0, rows, cols, depth, q, ldq, kt, ldkt, s, lds, scale, NULL);
+        return;
+    }
+    __m256 vmax[QK_CHUNK];
+    for (int r0 = 0; r0 < rows; r0 += QK_CHUNK) {
+        const int nr = rows - r0 < QK_CHUNK ? rows - r0 : QK_CHUNK;
+        for (int i = 0; i < nr; i++) vmax[i] = _mm256_set1_ps(-__builtin_inff());
+        gemm(0, 1, nr, cols, depth, q + r0 * ldq, ldq, kt, ldkt, s + r0 * lds, lds, scale, vmax);
+        for (int i = 0; i < nr; i++) tileMax[r0 + i] = hmax8(vmax[i]);
+    }
 }
-
 
 AVX2_FN void a_pv_tile(int rows, int cols, int dv, const float *p,
                        ptrdiff_t ldp, const float *v, ptrdiff_t ldv, float *o,
                        ptrdiff_t ldo) {
-    gemm(1, rows, dv, cols, p, ldp, v, ldv, o, ldo, 1.0f);
+    gemm(1, 0, rows, dv, cols, p, ldp, v, ldv, o, ldo, 1.0f, NULL);
 }
 
 /* ====================================================================== */
@@ -332,6 +360,29 @@ AVX2_INL __m256 exp8_safe(__m256 x) {
     return _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), over);
 }
 
+/* 2^u for u <= 127.5 or NaN, the softmax's form: the caller folds log2(e)
+ * into the FMA that subtracts the row maximum (u = s*log2e - m*log2e), so
+ * the exponential costs 8 FMA-port operations per vector instead of 10.
+ * u is clamped from below to -127 (NaN kept: vmaxps returns its 2nd operand
+ * when either is NaN); n = round(u) = -127 makes 2^n = +0.0, so u <= -126.5
+ * (which covers -inf) gives exactly 0.  f = u - n is exact, |f| <= 1/2. */
+AVX2_INL __m256 exp2_8_fast(__m256 u) {
+    const __m256 magic = _mm256_set1_ps(12583039.0f); /* 1.5 * 2^23 + 127 */
+    u = _mm256_max_ps(_mm256_set1_ps(-127.0f), u);
+    __m256 t = _mm256_add_ps(u, magic);
+    __m256 n = _mm256_sub_ps(t, magic);
+    __m256 f = _mm256_sub_ps(u, n);
+    __m256 p = _mm256_set1_ps(SDPA_EXP2_P0);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(SDPA_EXP2_P1));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(SDPA_EXP2_P2));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(SDPA_EXP2_P3));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(SDPA_EXP2_P4));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(SDPA_EXP2_P5));
+    __m256 y = _mm256_mul_ps(p, f);                       /* 2^f - 1 */
+    __m256 pow2n = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23));
+    return _mm256_fmadd_ps(y, pow2n, pow2n);              /* (1+y) * 2^n */
+}
+
 AVX2_INL __m256 exp8(__m256 x) {
     __m256 big = _mm256_cmp_ps(x, _mm256_set1_ps(88.0f), _CMP_GT_OQ);
     if (__builtin_expect(!_mm256_testz_ps(big, big), 0)) return exp8_safe(x);
@@ -347,12 +398,6 @@ AVX2_FN void a_exp_f32(size_t n, const float *x, float *y) {
     }
 }
 
-AVX2_INL float hmax8(__m256 v) {
-    __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    a = _mm_max_ps(a, _mm_movehl_ps(a, a));
-    a = _mm_max_ss(a, _mm_movehdup_ps(a));
-    return _mm_cvtss_f32(a);
-}
 AVX2_INL float hsum8(__m256 v) {
     __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     a = _mm_add_ps(a, _mm_movehl_ps(a, a));
@@ -377,8 +422,8 @@ AVX2_INL void scale_row(float *row, int n, __m256 va) {
  * scalar per-row work off the critical path of the exp loop. */
 #define SM_CHUNK 64
 AVX2_FN void a_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
-                            float *rowMax, float *rowSum, float *o,
-                            ptrdiff_t ldo, int dv) {
+                            const float *tileMax, float *rowMax, float *rowSum,
+                            float *o, ptrdiff_t ldo, int dv) {
     const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
     if (cols < 0) cols = 0;
     const int rem = cols & 7;
@@ -392,6 +437,14 @@ AVX2_FN void a_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
          * is NaN, so NaN scores are skipped. */
         for (int i = 0; i < nr; i++) {
             const float *sr = s + (ptrdiff_t)(r0 + i) * lds;
+            if (tileMax) {
+                const float m = tileMax[r0 + i], mo = rowMax[r0 + i];
+                const float mn = m > mo ? m : mo;
+                mold[i] = mo;
+                mnew[i] = mn;
+                muse[i] = (mn == -__builtin_inff()) ? 0.0f : mn;
+                continue;
+            }
             __m256 m0 = ninf, m1 = ninf;
             int c = 0;
             for (; c + 16 <= cols; c += 16) {
@@ -415,23 +468,27 @@ AVX2_FN void a_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
             muse[i] = (mn == -__builtin_inff()) ? 0.0f : mn;
         }
 
-        /* pass 2: p = exp(s - mUse) in place + row sums.  s <= mUse, so the
-         * argument is <= 0 (or NaN / -inf) and the fast exp path is valid. */
+        /* pass 2: p = exp(s - mUse) = 2^(s*log2e - M) in place + row sums, with
+         * M = mUse*log2e rounded once, the same for every tile of the row (the
+         * rescale below uses it too), so the rounding of M scales every term
+         * of the row alike and cancels in the normalization.  s <= mUse, so
+         * the argument is <= ~0 (or NaN / -inf). */
         for (int i = 0; i < nr; i++) {
             float *sr = s + (ptrdiff_t)(r0 + i) * lds;
-            const __m256 vm = _mm256_set1_ps(muse[i]);
+            const __m256 vm = _mm256_set1_ps(muse[i] * SDPA_LOG2E);
+            const __m256 vl = _mm256_set1_ps(SDPA_LOG2E);
             __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
             int c = 0;
             for (; c + 16 <= cols; c += 16) {
-                __m256 p0 = exp8_fast(_mm256_sub_ps(_mm256_loadu_ps(sr + c), vm));
-                __m256 p1 = exp8_fast(_mm256_sub_ps(_mm256_loadu_ps(sr + c + 8), vm));
+                __m256 p0 = exp2_8_fast(_mm256_fmsub_ps(_mm256_loadu_ps(sr + c), vl, vm));
+                __m256 p1 = exp2_8_fast(_mm256_fmsub_ps(_mm256_loadu_ps(sr + c + 8), vl, vm));
                 _mm256_storeu_ps(sr + c, p0);
                 _mm256_storeu_ps(sr + c + 8, p1);
                 s0 = _mm256_add_ps(s0, p0);
                 s1 = _mm256_add_ps(s1, p1);
             }
             if (c + 8 <= cols) {
-                __m256 p0 = exp8_fast(_mm256_sub_ps(_mm256_loadu_ps(sr + c), vm));
+                __m256 p0 = exp2_8_fast(_mm256_fmsub_ps(_mm256_loadu_ps(sr + c), vl, vm));
                 _mm256_storeu_ps(sr + c, p0);
                 s0 = _mm256_add_ps(s0, p0);
                 c += 8;
@@ -439,26 +496,23 @@ AVX2_FN void a_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
             if (rem) {
                 __m256 v = _mm256_blendv_ps(ninf, _mm256_maskload_ps(sr + c, tm),
                                             _mm256_castsi256_ps(tm));
-                __m256 p1 = exp8_fast(_mm256_sub_ps(v, vm)); /* masked lanes -> 0 */
+                __m256 p1 = exp2_8_fast(_mm256_fmsub_ps(v, vl, vm)); /* masked lanes -> 0 */
                 _mm256_maskstore_ps(sr + c, tm, p1);
                 s1 = _mm256_add_ps(s1, p1);
             }
             sums[i] = hsum8(_mm256_add_ps(s0, s1));
         }
 
-        /* per-row state: alpha = exp(mOld - mUse) (<= 0: fast path valid;
-         * mOld = -inf gives exactly 0, never NaN). */
+        /* per-row state: alpha = 2^(M(mOld) - M(mUse)) with M(m) = m*log2e
+         * rounded as in pass 2, so the terms of earlier tiles (taken against
+         * M(mOld)) and this tile's agree exactly in scale; mOld = mUse gives
+         * exactly 1 (no rescale), mOld = -inf exactly 0, never NaN. */
+        const __m256 vl = _mm256_set1_ps(SDPA_LOG2E);
         for (int i = 0; i < nr; i += 8) {
-            if (nr - i >= 8) {
-                __m256 a = exp8_fast(_mm256_sub_ps(_mm256_loadu_ps(mold + i),
-                                                   _mm256_loadu_ps(muse + i)));
-                _mm256_storeu_ps(alpha + i, a);
-            } else {
-                __m256i m = tail_mask(nr - i);
-                __m256 a = exp8_fast(_mm256_sub_ps(_mm256_maskload_ps(mold + i, m),
-                                                   _mm256_maskload_ps(muse + i, m)));
-                _mm256_maskstore_ps(alpha + i, m, a);
-            }
+            const __m256i m = tail_mask(nr - i < 8 ? nr - i : 8);
+            __m256 mo = _mm256_mul_ps(_mm256_maskload_ps(mold + i, m), vl);
+            __m256 mu = _mm256_mul_ps(_mm256_maskload_ps(muse + i, m), vl);
+            _mm256_maskstore_ps(alpha + i, m, exp2_8_fast(_mm256_sub_ps(mo, mu)));
         }
         for (int i = 0; i < nr; i++) {
             rowSum[r0 + i] = rowSum[r0 + i] * alpha[i] + sums[i];

@@ -73,10 +73,27 @@ static void p_gemm(int M, int N, int K, const float *A, ptrdiff_t lda,
     }
 }
 
+/* The maximum of a row's scores; NaN scores are skipped.  8 independent
+ * partial maxima so the loop vectorizes without -ffast-math. */
+static float p_row_max(const float *sr, int cols) {
+    float mp[8];
+    for (int j = 0; j < 8; j++) mp[j] = -__builtin_inff();
+    int c = 0;
+    for (; c + 8 <= cols; c += 8)
+        for (int j = 0; j < 8; j++)
+            mp[j] = sr[c + j] > mp[j] ? sr[c + j] : mp[j];
+    for (; c < cols; c++) mp[0] = sr[c] > mp[0] ? sr[c] : mp[0];
+    float m = mp[0];
+    for (int j = 1; j < 8; j++) m = mp[j] > m ? mp[j] : m;
+    return m;
+}
+
 static void p_qk_tile(int rows, int cols, int depth, const float *q,
                       ptrdiff_t ldq, const float *kt, ptrdiff_t ldkt,
-                      float scale, float *s, ptrdiff_t lds) {
+                      float scale, float *s, ptrdiff_t lds, float *tileMax) {
     p_gemm(rows, cols, depth, q, ldq, kt, ldkt, s, lds, scale, 0);
+    if (tileMax)
+        for (int r = 0; r < rows; r++) tileMax[r] = p_row_max(s + (ptrdiff_t)r * lds, cols);
 }
 
 static void p_pv_tile(int rows, int cols, int dv, const float *p,
@@ -141,25 +158,17 @@ static void p_exp_f32(size_t n, const float *x, float *y) {
 }
 
 static void p_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
-                           float *rowMax, float *rowSum, float *o,
-                           ptrdiff_t ldo, int dv) {
+                           const float *tileMax, float *rowMax, float *rowSum,
+                           float *o, ptrdiff_t ldo, int dv) {
     for (int r = 0; r < rows; r++) {
         float *sr = s + (ptrdiff_t)r * lds;
         float mOld = rowMax[r];
-        /* 8 independent partial max / sum lanes so the loops vectorize
-         * without -ffast-math (no reassociation needed). */
-        float mp[8];
-        for (int j = 0; j < 8; j++) mp[j] = -__builtin_inff();
-        int c = 0;
-        for (; c + 8 <= cols; c += 8)
-            for (int j = 0; j < 8; j++)
-                mp[j] = sr[c + j] > mp[j] ? sr[c + j] : mp[j]; /* NaN ignored */
-        for (; c < cols; c++) mp[0] = sr[c] > mp[0] ? sr[c] : mp[0];
-        float m = mp[0];
-        for (int j = 1; j < 8; j++) m = mp[j] > m ? mp[j] : m;
+        float m = tileMax ? tileMax[r] : p_row_max(sr, cols); /* NaN ignored */
         float mNew = m > mOld ? m : mOld;
         float mUse = (mNew == -__builtin_inff()) ? 0.0f : mNew;
+        int c;
         for (c = 0; c < cols; c++) sr[c] = sdpa_exp_scalar(sr[c] - mUse);
+        /* 8 partial sums, as in p_row_max: vectorizes without reassociation. */
         float sp[8];
         for (int j = 0; j < 8; j++) sp[j] = 0.0f;
         for (c = 0; c + 8 <= cols; c += 8)

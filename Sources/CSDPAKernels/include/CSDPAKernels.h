@@ -78,7 +78,10 @@ void sdpa_kernels_force_portable(int on);
 /* ---------------------------------------------------------------------- */
 
 /* Scores tile:  S[r][c] = scale * sum_{e < depth} Q[r][e] * Kt[e][c]
- *   for 0 <= r < rows, 0 <= c < cols.
+ *   for 0 <= r < rows, 0 <= c < cols;  tileMax[r] = max_c S[r][c] (NaN
+ *   skipped, -INFINITY for cols == 0) when tileMax is not NULL, taken from
+ *   the registers as the tile is stored, so sdpa_softmax_tile can skip its
+ *   own pass over the scores.
  *   q  : rows  x depth, row stride ldq   (query rows, as stored)
  *   kt : depth x cols,  row stride ldkt  (K tile packed TRANSPOSED, i.e.
  *        contiguous along keys; produce it with sdpa_pack_kt_*)
@@ -93,7 +96,8 @@ void sdpa_qk_tile(int rows, int cols, int depth,
                   const float *q, ptrdiff_t ldq,
                   const float *kt, ptrdiff_t ldkt,
                   float scale,
-                  float *s, ptrdiff_t lds);
+                  float *s, ptrdiff_t lds,
+                  float *tileMax);
 
 /* Output accumulation tile:  O[r][d] += sum_{c < cols} P[r][c] * V[c][d]
  *   for 0 <= r < rows, 0 <= d < dv.
@@ -156,6 +160,9 @@ void sdpa_convert_f32_to_bf16(size_t n, const float *src, uint16_t *dst);
  * of materializing a full L x S score matrix.
  *   s      : rows x cols, row stride lds.  In: scores already scaled and
  *            biased, -INFINITY = masked.  Out: p = exp(s - m) (in place).
+ *   tileMax: NULL, or the rows' maxima of s as sdpa_qk_tile gives them
+ *            (valid only if nothing changed s since: a bias applied to the
+ *            tile must pass NULL, and the maxima are then computed here).
  *   rowMax : rows values, running max m (initialize to -INFINITY; never
  *            NaN afterwards).
  *   rowSum : rows values, running sum l (initialize to 0).
@@ -174,14 +181,19 @@ void sdpa_convert_f32_to_bf16(size_t n, const float *src, uint16_t *dst);
  * row sum and, through sdpa_pv_tile, the output row become NaN).  A +inf
  * score yields NaN for that row (inf - inf), like the reference formula.
  * exp: Cody-Waite range reduction + degree-4 minimax polynomial, max
- * relative error measured ~1 ulp for results >= FLT_MIN.  Arguments below
- * about -87.68 (reduced exponent n <= -127), including -inf, give exactly
- * +0.0 (never a denormal: masked keys contribute exactly nothing); in the
- * narrow band (-87.68, -87.34) the tiny subnormal true value is returned.
+ * relative error measured ~1 ulp for results >= FLT_MIN (sdpa_exp_f32, the
+ * portable softmax).  The AVX2 softmax instead takes exp(s - m) as
+ * 2^(s*log2e - M), M = m*log2e rounded once per row and tile (one FMA, then
+ * a degree-6 polynomial for 2^f, |f| <= 1/2: 0.84 ulp); the rounding of M
+ * scales the whole row alike (alpha uses the same M) and cancels in the
+ * final normalization.  Arguments below about -87.68 (reduced exponent
+ * n <= -127), including -inf, give exactly +0.0 (masked keys contribute
+ * exactly nothing); just above, the tiny subnormal true value is returned.
  * Softmax arguments are always <= 0; sdpa_exp_f32 also handles positive
  * ones (> ln(FLT_MAX) ~ 88.72 -> +inf). */
 void sdpa_softmax_tile(int rows, int cols,
                        float *s, ptrdiff_t lds,
+                       const float *tileMax,
                        float *rowMax, float *rowSum,
                        float *o, ptrdiff_t ldo, int dv);
 

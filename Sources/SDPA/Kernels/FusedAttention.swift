@@ -146,12 +146,13 @@ func _fusedAttention<Modifier: _ScoreModifier>(
         let ktSize = padded(Swift.max(1, E * ldkt)), scoresSize = padded(Br * lds), vSize = padded(Bc * Ev)
         let stateSize = partialBase.pointer == nil ? padded(stateFloats) : 0
         let qSize = q.dtype == .float32 ? 0 : padded(maxUnits * Br * E), vTileSize = v.dtype == .float32 ? 0 : vSize
-        let total = ktSize + scoresSize + vSize + stateSize + qSize + vTileSize
+        let total = ktSize + scoresSize + vSize + stateSize + qSize + vTileSize + padded(Br)
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * total, alignment: 64).bindMemory(to: Float.self, capacity: total)
         let kt = scratch, scores = kt + ktSize, vFinite = scores + scoresSize  // Kᵀ, scores, finite V copy
         let ownState = stateSize > 0 ? vFinite + vSize : nil                    // running state of one item
         let qTile = qSize > 0 ? vFinite + vSize + stateSize : nil               // converted Q rows
         let vTile = vTileSize > 0 ? vFinite + vSize + stateSize + qSize : nil   // converted V rows
+        let tileMax = vFinite + vSize + stateSize + qSize + vTileSize           // row maxima of a score tile
         defer { scratch.deallocate() }
         var unit = [_QueryUnit](repeating: _QueryUnit(), count: maxUnits)
 
@@ -215,12 +216,15 @@ func _fusedAttention<Modifier: _ScoreModifier>(
 
                 for u in 0..<unitCount where unit[u].visibility != .empty {
                     let rows = unit[u].rows
-                    sdpa_qk_tile(Int32(rows), Int32(cols), Int32(E), unit[u].q, unit[u].ldq, kt, ldkt, scale, scores, lds)
-                    if unit[u].visibility == .partial || Modifier.changesScores {
+                    // Row maxima come from the Q·Kᵀ registers unless the bias changes the scores after.
+                    let biased = unit[u].visibility == .partial || Modifier.changesScores
+                    let maxima = biased ? nil : tileMax
+                    sdpa_qk_tile(Int32(rows), Int32(cols), Int32(E), unit[u].q, unit[u].ldq, kt, ldkt, scale, scores, lds, maxima)
+                    if biased {
                         modifier.apply(to: scores, stride: lds, batch: b, head: unit[u].head, queries: unit[u].queries, keys: keys)
                     }
                     let o = acc + u * Br * ldo
-                    sdpa_softmax_tile(Int32(rows), Int32(cols), scores, lds, rowMax + u * Br, rowSum + u * Br, o, ldo, Int32(Ev))
+                    sdpa_softmax_tile(Int32(rows), Int32(cols), scores, lds, maxima, rowMax + u * Br, rowSum + u * Br, o, ldo, Int32(Ev))
                     if exactValues && unit[u].visibility == .partial {
                         _accumulateVisible(rows: rows, keys: cols, Ev, scores, lds, vRows, ldv, o, ldo, finiteCopy: vFinite)
                     } else {
