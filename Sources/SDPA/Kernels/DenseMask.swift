@@ -115,6 +115,9 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
 
     static var changesScores: Bool { !Element.isBoolean }
 
+    /// Rows that differ per query but not per head (a `[L, S]` or `[B, 1, L, S]` mask) are read by every head.
+    var sharesRowsAcrossHeads: Bool { s1 == 0 && s2 != 0 }
+
     @inline(__always)
     func row(batch: Int, head: Int, query: Int) -> UnsafePointer<Element> {
         base + batch * s0 + head * s1 + query * s2

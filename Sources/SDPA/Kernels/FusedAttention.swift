@@ -123,10 +123,14 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     defer { partials?.deallocate() }
     let partialBase = _SendablePointer(partials)
 
+    // Items taken one after another share K and V (query blocks of one head), or the mask rows of
+    // a mask broadcast over heads (heads of one query block): measured −4.5 % and +7.5 % otherwise.
+    let headsFastest = modifier.sharesRowsAcrossHeads
     /// The (head, query tile) units of the item `base` (splits aside), in a fixed order.
     @Sendable func units(ofItem base: Int, into units: inout [_QueryUnit]) -> (batch: Int, kvHead: Int, count: Int) {
-        let block = base % queryBlocks, bk = base / queryBlocks
-        let (b, kvHead) = (bk / Hkv, bk % Hkv)
+        let (b, kvHead, block) = headsFastest
+            ? (base / (Hkv * queryBlocks), base % Hkv, base / Hkv % queryBlocks)
+            : (base / (Hkv * queryBlocks), base / queryBlocks % Hkv, base % queryBlocks)
         let firstTile = block * tilesPerItem
         let count = Swift.min(tilesPerItem, queryTiles - firstTile) * group
         for u in 0..<count {

@@ -23,9 +23,18 @@ protocol _ScoreModifier: Sendable {
     func apply(
         to scores: UnsafeMutablePointer<Float>, stride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
+
+    /// Whether the bias reads per-position data that every head shares (a dense mask broadcast over
+    /// heads). The fused kernel then hands out the heads of one query block one after another, so
+    /// items running side by side read the same mask rows; otherwise the query blocks of one head,
+    /// so they read the same K and V.
+    var sharesRowsAcrossHeads: Bool { get }
 }
 
 extension _ScoreModifier {
+    @inlinable
+    var sharesRowsAcrossHeads: Bool { false }
+
     @inlinable
     func apply(
         to scores: UnsafeMutablePointer<Float>, stride: Int,
