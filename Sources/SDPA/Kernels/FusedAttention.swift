@@ -124,7 +124,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     let partialBase = _SendablePointer(partials)
 
     // Items taken one after another share K and V (query blocks of one head), or the mask rows of
-    // a mask broadcast over heads (heads of one query block): measured −4.5 % and +7.5 % otherwise.
+    // a mask broadcast over heads (heads of one query block: +2.5–7.5 % on an [L, S] mask).
     let headsFastest = modifier.sharesRowsAcrossHeads
     /// The (head, query tile) units of the item `base` (splits aside), in a fixed order.
     @Sendable func units(ofItem base: Int, into units: inout [_QueryUnit]) -> (batch: Int, kvHead: Int, count: Int) {
