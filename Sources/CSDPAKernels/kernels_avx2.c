@@ -428,39 +428,38 @@ AVX2_FN void a_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
     if (cols < 0) cols = 0;
     const int rem = cols & 7;
     const __m256i tm = tail_mask(rem);
+    const __m256 vl = _mm256_set1_ps(SDPA_LOG2E);
     float mnew[SM_CHUNK], mold[SM_CHUNK], muse[SM_CHUNK], alpha[SM_CHUNK],
         sums[SM_CHUNK];
     for (int r0 = 0; r0 < rows; r0 += SM_CHUNK) {
         const int nr = rows - r0 < SM_CHUNK ? rows - r0 : SM_CHUNK;
 
-        /* pass 1: row maxima.  vmaxps returns its 2nd operand when either
-         * is NaN, so NaN scores are skipped. */
+        /* pass 1: row maxima, from sdpa_qk_tile when it took them, else read
+         * here.  vmaxps returns its 2nd operand when either is NaN, so NaN
+         * scores are skipped. */
         for (int i = 0; i < nr; i++) {
-            const float *sr = s + (ptrdiff_t)(r0 + i) * lds;
+            float m;
             if (tileMax) {
-                const float m = tileMax[r0 + i], mo = rowMax[r0 + i];
-                const float mn = m > mo ? m : mo;
-                mold[i] = mo;
-                mnew[i] = mn;
-                muse[i] = (mn == -__builtin_inff()) ? 0.0f : mn;
-                continue;
+                m = tileMax[r0 + i];
+            } else {
+                const float *sr = s + (ptrdiff_t)(r0 + i) * lds;
+                __m256 m0 = ninf, m1 = ninf;
+                int c = 0;
+                for (; c + 16 <= cols; c += 16) {
+                    m0 = _mm256_max_ps(_mm256_loadu_ps(sr + c), m0);
+                    m1 = _mm256_max_ps(_mm256_loadu_ps(sr + c + 8), m1);
+                }
+                if (c + 8 <= cols) {
+                    m0 = _mm256_max_ps(_mm256_loadu_ps(sr + c), m0);
+                    c += 8;
+                }
+                if (rem) {
+                    __m256 v = _mm256_blendv_ps(ninf, _mm256_maskload_ps(sr + c, tm),
+                                                _mm256_castsi256_ps(tm));
+                    m1 = _mm256_max_ps(v, m1);
+                }
+                m = hmax8(_mm256_max_ps(m0, m1));
             }
-            __m256 m0 = ninf, m1 = ninf;
-            int c = 0;
-            for (; c + 16 <= cols; c += 16) {
-                m0 = _mm256_max_ps(_mm256_loadu_ps(sr + c), m0);
-                m1 = _mm256_max_ps(_mm256_loadu_ps(sr + c + 8), m1);
-            }
-            if (c + 8 <= cols) {
-                m0 = _mm256_max_ps(_mm256_loadu_ps(sr + c), m0);
-                c += 8;
-            }
-            if (rem) {
-                __m256 v = _mm256_blendv_ps(ninf, _mm256_maskload_ps(sr + c, tm),
-                                            _mm256_castsi256_ps(tm));
-                m1 = _mm256_max_ps(v, m1);
-            }
-            const float m = hmax8(_mm256_max_ps(m0, m1));
             const float mo = rowMax[r0 + i];
             const float mn = m > mo ? m : mo;
             mold[i] = mo;
@@ -476,7 +475,6 @@ AVX2_FN void a_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
         for (int i = 0; i < nr; i++) {
             float *sr = s + (ptrdiff_t)(r0 + i) * lds;
             const __m256 vm = _mm256_set1_ps(muse[i] * SDPA_LOG2E);
-            const __m256 vl = _mm256_set1_ps(SDPA_LOG2E);
             __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
             int c = 0;
             for (; c + 16 <= cols; c += 16) {
@@ -507,7 +505,6 @@ AVX2_FN void a_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
          * rounded as in pass 2, so the terms of earlier tiles (taken against
          * M(mOld)) and this tile's agree exactly in scale; mOld = mUse gives
          * exactly 1 (no rescale), mOld = -inf exactly 0, never NaN. */
-        const __m256 vl = _mm256_set1_ps(SDPA_LOG2E);
         for (int i = 0; i < nr; i += 8) {
             const __m256i m = tail_mask(nr - i < 8 ? nr - i : 8);
             __m256 mo = _mm256_mul_ps(_mm256_maskload_ps(mold + i, m), vl);

@@ -16,6 +16,8 @@ struct _FusedTiling {
     @usableFromInline var tilesPerItem: Int
     /// Independent key ranges per work item, merged through their log-sum-exp.
     @usableFromInline var keySplits: Int
+    /// Query tiles of one head, and groups of ``tilesPerItem`` of them (the last may hold fewer).
+    @usableFromInline var queryTiles: Int, queryBlocks: Int
 
     @usableFromInline
     init(_ shape: AttentionShape) {
@@ -30,13 +32,14 @@ struct _FusedTiling {
         let balanced = ((shape.queryLength + tiles - 1) / tiles + 5) / 6 * 6
         queryRows = Swift.max(1, Swift.min(rows, balanced, shape.queryLength))
         // Up to 4 query tiles per item while the outputs fit and 16 items remain to share out.
-        let queryTiles = (shape.queryLength + queryRows - 1) / queryRows
+        queryTiles = (shape.queryLength + queryRows - 1) / queryRows
         let heads = shape.batch * shape.keyValueHeads
         let byCache = 32_768 / (perRow * queryRows), byWork = heads * queryTiles / 16
         tilesPerItem = Swift.max(1, Swift.min(4, byCache, byWork, queryTiles))
+        queryBlocks = (queryTiles + tilesPerItem - 1) / tilesPerItem
         // Too few items to keep the cores busy (decoding, short prompts): split the keys too,
         // at least 4 tiles per split. Fixed by the shape alone.
-        let items = heads * ((queryTiles + tilesPerItem - 1) / tilesPerItem)
+        let items = heads * queryBlocks
         let keyTiles = (shape.keyLength + keyColumns - 1) / keyColumns
         keySplits = items >= 16 ? 1 : Swift.max(1, Swift.min(16 / Swift.max(items, 1), keyTiles / 4))
     }
@@ -106,8 +109,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     let q = _InputView(query), k = _InputView(key), v = _InputView(value)
     let tiling = _FusedTiling(shape)
     let (Br, Bc, splits) = (tiling.queryRows, tiling.keyColumns, tiling.keySplits)
-    let queryTiles = (L + Br - 1) / Br
-    let tilesPerItem = tiling.tilesPerItem, queryBlocks = (queryTiles + tilesPerItem - 1) / tilesPerItem
+    let (queryTiles, queryBlocks, tilesPerItem) = (tiling.queryTiles, tiling.queryBlocks, tiling.tilesPerItem)
     let maxUnits = tilesPerItem * group
     let baseItems = B * Hkv * queryBlocks
     let items = baseItems * splits
