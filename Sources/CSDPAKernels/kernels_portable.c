@@ -178,7 +178,7 @@ static void p_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds,
                     ((sp[4] + sp[5]) + (sp[6] + sp[7]));
         float alpha = sdpa_exp_scalar(mOld - mUse);
         rowSum[r] = rowSum[r] * alpha + sum;
-        if (alpha != 1.0f && dv > 0) {
+        if (alpha != 1.0f && mOld != -__builtin_inff() && dv > 0) {
             float *orow = o + (ptrdiff_t)r * ldo;
             for (int d = 0; d < dv; d++) orow[d] *= alpha;
         }

@@ -52,15 +52,18 @@ extern const sdpa_kernel_table sdpa_avx2_table;
 #define SDPA_EXP_C3   (8.3687454462e-03f)
 #define SDPA_EXP_C4   (1.3814539416e-03f)
 
-/* 2^f on |f| <= 1/2 for the softmax's exp2 form: 2^f = 1 + f P(f), P of
- * degree 5 (Cephes exp2f minimax coefficients); measured in float with FMA:
- * max relative error 1.0e-7 (0.84 ulp) over the interval. */
-#define SDPA_EXP2_P0  (1.535336188319500e-4f)
-#define SDPA_EXP2_P1  (1.339887440266574e-3f)
-#define SDPA_EXP2_P2  (9.618437357674640e-3f)
-#define SDPA_EXP2_P3  (5.550332471162809e-2f)
-#define SDPA_EXP2_P4  (2.402264791363012e-1f)
-#define SDPA_EXP2_P5  (6.931472028550421e-1f)
+/* 2^u for the softmax's exp2 form, as 2^n * 2^(j/8) * 2^r with |r| <= 1/16:
+ * the table 2^(j/8), j = 0...7 (float-rounded), and 2^r = 1 + r q(r) with
+ * q(r) = Q0 + Q1 r + Q2 r^2, a near-minimax fit of the relative error on
+ * |r| <= 1/16 (2.5e-8 before rounding; 1.1e-7 = 1.9 ulp measured in float
+ * with FMA over [-126, 1.5], table rounding included). */
+#define SDPA_EXP2_EIGHTHS                                                      \
+    1.0f, 1.0905077326652577f, 1.1892071150027210f, 1.2968395546510096f,       \
+        1.4142135623730951f, 1.5422108254079407f, 1.6817928305074290f,         \
+        1.8340080864093424f
+#define SDPA_EXP2_Q0  (6.931472421e-01f)
+#define SDPA_EXP2_Q1  (2.402576357e-01f)
+#define SDPA_EXP2_Q2  (5.549622327e-02f)
 
 /* tanh for |u| < SDPA_TANH_SMALL: u + u^3 * P(u^2) (Cephes tanhf minimax
  * coefficients, peak relative error ~1.3e-7 before rounding); above it,

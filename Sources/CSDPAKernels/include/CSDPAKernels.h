@@ -175,7 +175,9 @@ void sdpa_convert_f32_to_bf16(size_t n, const float *src, uint16_t *dst);
  *   s[r][c] = exp(s[r][c] - mUse)   (exp(-inf) is exactly 0, NaN stays NaN)
  *   alpha = exp(mOld - mUse)        (0 if mOld == -inf, never NaN)
  *   rowSum[r] = rowSum[r]*alpha + sum_c s[r][c]
- *   o[r][0..dv) *= alpha            (skipped when alpha == 1)
+ *   o[r][0..dv) *= alpha            (skipped when alpha == 1, and when
+ *                                    mOld == -inf: no key has contributed
+ *                                    yet, o holds the zeros it started as)
  *   rowMax[r] = mNew
  * NaN scores do not take part in the max but do propagate (p = NaN, so the
  * row sum and, through sdpa_pv_tile, the output row become NaN).  A +inf
@@ -184,11 +186,13 @@ void sdpa_convert_f32_to_bf16(size_t n, const float *src, uint16_t *dst);
  * relative error measured ~1 ulp for results >= FLT_MIN (sdpa_exp_f32, the
  * portable softmax).  The AVX2 softmax instead takes exp(s - m) as
  * 2^(s*log2e - M), M = m*log2e rounded once per row and tile (one FMA, then
- * a degree-6 polynomial for 2^f, |f| <= 1/2: 0.84 ulp); the rounding of M
- * scales the whole row alike (alpha uses the same M) and cancels in the
- * final normalization.  Arguments below about -87.68 (reduced exponent
- * n <= -127), including -inf, give exactly +0.0 (masked keys contribute
- * exactly nothing); just above, the tiny subnormal true value is returned.
+ * 2^(j/8) from an 8-entry table times a cubic for 2^r, |r| <= 1/16: 1.9 ulp);
+ * the rounding of M scales the whole row alike (alpha uses the same M) and
+ * cancels in the final normalization.  Arguments below about -87.68
+ * (reduced exponent n <= -127), including -inf, give exactly +0.0 (masked
+ * keys contribute exactly nothing); just above, the tiny subnormal true value
+ * is returned by sdpa_exp_f32, while the AVX2 softmax flushes results
+ * below about FLT_MIN (2^-126) to +0.0.
  * Softmax arguments are always <= 0; sdpa_exp_f32 also handles positive
  * ones (> ln(FLT_MAX) ~ 88.72 -> +inf). */
 void sdpa_softmax_tile(int rows, int cols,
