@@ -43,6 +43,12 @@ static void r_qk_tile(int a, int b, int c, const float *d, ptrdiff_t e,
                       ptrdiff_t j, float *k) {
     sdpa_init_table()->qk_tile(a, b, c, d, e, f, g, h, i, j, k);
 }
+static void r_qk_tile_masked(int a, int b, int c, const float *d, ptrdiff_t e,
+                             const float *f, ptrdiff_t g, float h, float *i,
+                             ptrdiff_t j, int k, const void *l, ptrdiff_t m,
+                             float *n) {
+    sdpa_init_table()->qk_tile_masked(a, b, c, d, e, f, g, h, i, j, k, l, m, n);
+}
 static void r_pv_tile(int a, int b, int c, const float *d, ptrdiff_t e,
                       const float *f, ptrdiff_t g, float *h, ptrdiff_t i) {
     sdpa_init_table()->pv_tile(a, b, c, d, e, f, g, h, i);
@@ -97,7 +103,7 @@ static void r_softcap_tile(int a, int b, float *c, ptrdiff_t d, float e) {
 
 static const sdpa_kernel_table sdpa_resolver_table = {
     "unresolved",
-    r_qk_tile, r_pv_tile,
+    r_qk_tile, r_qk_tile_masked, r_pv_tile,
     r_pack_kt_f32, r_pack_kt_f16, r_pack_kt_bf16,
     r_f16_to_f32, r_f32_to_f16, r_bf16_to_f32, r_f32_to_bf16,
     r_softmax_tile, r_normalize_tile, r_exp_f32,
@@ -119,6 +125,15 @@ void sdpa_qk_tile(int rows, int cols, int depth, const float *q, ptrdiff_t ldq,
                   const float *kt, ptrdiff_t ldkt, float scale, float *s,
                   ptrdiff_t lds, float *tileMax) {
     T()->qk_tile(rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds, tileMax);
+}
+
+void sdpa_qk_tile_masked(int rows, int cols, int depth, const float *q,
+                         ptrdiff_t ldq, const float *kt, ptrdiff_t ldkt,
+                         float scale, float *s, ptrdiff_t lds,
+                         sdpa_mask_kind kind, const void *mask, ptrdiff_t ldm,
+                         float *tileMax) {
+    T()->qk_tile_masked(rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds,
+                        (int)kind, mask, ldm, tileMax);
 }
 
 void sdpa_pv_tile(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,

@@ -20,16 +20,43 @@ AVX2_INL __m256i tail_mask(int n) {
     return _mm256_loadu_si256((const __m256i *)(sdpa_mask_tbl + 8 - n));
 }
 
+/* Lanes whose mask byte is 0 -> all-ones (8 bytes at b, low 64 bits). */
+AVX2_INL __m256 bool_zero8(__m128i b) {
+    return _mm256_castsi256_ps(
+        _mm256_cvtepi8_epi32(_mm_cmpeq_epi8(b, _mm_setzero_si128())));
+}
+
+/* A float mask added to 8 scores; -inf replaces the score (a NaN score at a
+ * masked position stays masked). */
+AVX2_INL __m256 add_mask8(__m256 v, __m256 m, __m256 ninf) {
+    __m256 masked = _mm256_cmp_ps(m, ninf, _CMP_EQ_OQ);
+    return _mm256_blendv_ps(_mm256_add_ps(v, m), ninf, masked);
+}
+
+/* Dense masks a score tile can take in the GEMM's epilogue (MK). */
+enum { MK_NONE = 0, MK_BOOL = SDPA_MASK_BOOL, MK_F32 = SDPA_MASK_F32 };
+
+/* The mask element n elements after mk (mk itself without a mask: no
+ * arithmetic on a null pointer). */
+AVX2_INL const void *mask_at(const int MK, const void *mk, ptrdiff_t n) {
+    if (MK == MK_BOOL) return (const uint8_t *)mk + n;
+    if (MK == MK_F32) return (const float *)mk + n;
+    return mk;
+}
+
 /* ====================================================================== */
 /* GEMM micro-kernel: MR x (8*NV) register tile, MR <= 6, NV <= 2.         */
 /*   C (= scale*AB | += AB),  A: MR x K (broadcast elements),              */
 /*   B: K x (8*NV) (contiguous vectors).  If MASK, the last vector column  */
 /*   is partial (lanes given by m) and is loaded/stored with vmaskmov.     */
+/*   MK: a dense mask (MR x 8*NV at mk, row stride ldm) applied to the     */
+/*   scaled products before they are stored (not with ACC).                */
 /* ====================================================================== */
 AVX2_INL void ukr(const int MR, const int NV, const int MASK, const int ACC,
-                  const int MAX, int K, const float *A, ptrdiff_t lda,
-                  const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
-                  float scale, __m256i m, __m256 *vmax) {
+                  const int MAX, const int MK, int K, const float *A,
+                  ptrdiff_t lda, const float *B, ptrdiff_t ldb, float *C,
+                  ptrdiff_t ldc, float scale, __m256i m, const void *mk,
+                  ptrdiff_t ldm, __m256 *vmax) {
     __m256 acc[6][2];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NV; j++) acc[i][j] = _mm256_setzero_ps();
@@ -79,6 +106,25 @@ AVX2_INL void ukr(const int MR, const int NV, const int MASK, const int ACC,
             } else {
                 r = _mm256_mul_ps(r, vs);
             }
+            if (MK == MK_BOOL) {
+                const uint8_t *mb = (const uint8_t *)mask_at(MK, mk, i * ldm + 8 * j);
+                __m128i b;
+                if (last_masked) {
+                    /* only the tile's bytes: a register-sized copy, no over-read */
+                    uint64_t bits = ~(uint64_t)0;
+                    __builtin_memcpy(&bits, mb,
+                                     (size_t)__builtin_popcount(
+                                         _mm256_movemask_ps(_mm256_castsi256_ps(m))));
+                    b = _mm_cvtsi64_si128((long long)bits);
+                } else {
+                    b = _mm_loadl_epi64((const __m128i *)mb);
+                }
+                r = _mm256_blendv_ps(r, _mm256_set1_ps(-__builtin_inff()), bool_zero8(b));
+            } else if (MK == MK_F32) {
+                const float *mf = (const float *)mask_at(MK, mk, i * ldm + 8 * j);
+                r = add_mask8(r, last_masked ? _mm256_maskload_ps(mf, m) : _mm256_loadu_ps(mf),
+                              _mm256_set1_ps(-__builtin_inff()));
+            }
             if (last_masked)
                 _mm256_maskstore_ps(c + 8 * j, m, r);
             else
@@ -99,44 +145,51 @@ AVX2_INL void ukr(const int MR, const int NV, const int MASK, const int ACC,
  * stays in L1 while the rows stream past it.  With MAX, vmax[i] (one vector
  * per row) takes the maximum of row i's scores. */
 AVX2_INL void gemm_panel(const int NV, const int MASK, const int ACC,
-                         const int MAX, int M, int K, const float *A,
-                         ptrdiff_t lda, const float *B, ptrdiff_t ldb, float *C,
-                         ptrdiff_t ldc, float scale, __m256i m, __m256 *vmax) {
+                         const int MAX, const int MK, int M, int K,
+                         const float *A, ptrdiff_t lda, const float *B,
+                         ptrdiff_t ldb, float *C, ptrdiff_t ldc, float scale,
+                         __m256i m, const void *mk, ptrdiff_t ldm,
+                         __m256 *vmax) {
     int i = 0;
     for (; i + 6 <= M; i += 6)
-        ukr(6, NV, MASK, ACC, MAX, K, A + i * lda, lda, B, ldb, C + i * ldc, ldc,
-            scale, m, vmax + i);
+        ukr(6, NV, MASK, ACC, MAX, MK, K, A + i * lda, lda, B, ldb, C + i * ldc,
+            ldc, scale, m, mask_at(MK, mk, i * ldm), ldm, vmax + i);
     const float *Ai = A + i * lda;
     float *Ci = C + i * ldc;
+    const void *mi = mask_at(MK, mk, i * ldm);
     __m256 *vi = vmax + i;
+#define SDPA_UKR(R) ukr(R, NV, MASK, ACC, MAX, MK, K, Ai, lda, B, ldb, Ci, ldc, scale, m, mi, ldm, vi)
     switch (M - i) {
-    case 5: ukr(5, NV, MASK, ACC, MAX, K, Ai, lda, B, ldb, Ci, ldc, scale, m, vi); break;
-    case 4: ukr(4, NV, MASK, ACC, MAX, K, Ai, lda, B, ldb, Ci, ldc, scale, m, vi); break;
-    case 3: ukr(3, NV, MASK, ACC, MAX, K, Ai, lda, B, ldb, Ci, ldc, scale, m, vi); break;
-    case 2: ukr(2, NV, MASK, ACC, MAX, K, Ai, lda, B, ldb, Ci, ldc, scale, m, vi); break;
-    case 1: ukr(1, NV, MASK, ACC, MAX, K, Ai, lda, B, ldb, Ci, ldc, scale, m, vi); break;
+    case 5: SDPA_UKR(5); break;
+    case 4: SDPA_UKR(4); break;
+    case 3: SDPA_UKR(3); break;
+    case 2: SDPA_UKR(2); break;
+    case 1: SDPA_UKR(1); break;
     default: break;
     }
+#undef SDPA_UKR
 }
 
-AVX2_INL void gemm(const int ACC, const int MAX, int M, int N, int K,
-                   const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb,
-                   float *C, ptrdiff_t ldc, float scale, __m256 *vmax) {
+AVX2_INL void gemm(const int ACC, const int MAX, const int MK, int M, int N,
+                   int K, const float *A, ptrdiff_t lda, const float *B,
+                   ptrdiff_t ldb, float *C, ptrdiff_t ldc, float scale,
+                   const void *mk, ptrdiff_t ldm, __m256 *vmax) {
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     const __m256i all = _mm256_set1_epi32(-1);
     int j = 0;
-    for (; j + 16 <= N; j += 16)
-        gemm_panel(2, 0, ACC, MAX, M, K, A, lda, B + j, ldb, C + j, ldc, scale, all, vmax);
+#define SDPA_PANEL(NV, MASK, LANES)                                            \
+    gemm_panel(NV, MASK, ACC, MAX, MK, M, K, A, lda, B + j, ldb, C + j, ldc,   \
+               scale, LANES, mask_at(MK, mk, j), ldm, vmax)
+    for (; j + 16 <= N; j += 16) SDPA_PANEL(2, 0, all);
     int rem = N - j;
     if (rem > 8)
-        gemm_panel(2, 1, ACC, MAX, M, K, A, lda, B + j, ldb, C + j, ldc, scale,
-                   tail_mask(rem - 8), vmax);
+        SDPA_PANEL(2, 1, tail_mask(rem - 8));
     else if (rem == 8)
-        gemm_panel(1, 0, ACC, MAX, M, K, A, lda, B + j, ldb, C + j, ldc, scale, all, vmax);
+        SDPA_PANEL(1, 0, all);
     else if (rem > 0)
-        gemm_panel(1, 1, ACC, MAX, M, K, A, lda, B + j, ldb, C + j, ldc, scale,
-                   tail_mask(rem), vmax);
+        SDPA_PANEL(1, 1, tail_mask(rem));
+#undef SDPA_PANEL
 }
 
 AVX2_INL float hmax8(__m256 v) {
@@ -148,26 +201,44 @@ AVX2_INL float hmax8(__m256 v) {
 
 /* Row chunks of QK_CHUNK rows keep the per-row maxima in a stack array. */
 #define QK_CHUNK 96
-AVX2_FN void a_qk_tile(int rows, int cols, int depth, const float *q,
-                       ptrdiff_t ldq, const float *kt, ptrdiff_t ldkt,
-                       float scale, float *s, ptrdiff_t lds, float *tileMax) {
+AVX2_INL void qk_tile(const int MK, int rows, int cols, int depth,
+                      const float *q, ptrdiff_t ldq, const float *kt,
+                      ptrdiff_t ldkt, float scale, float *s, ptrdiff_t lds,
+                      const void *mask, ptrdiff_t ldm, float *tileMax) {
     if (!tileMax) {
-        gemm(0, 0, rows, cols, depth, q, ldq, kt, ldkt, s, lds, scale, NULL);
+        gemm(0, 0, MK, rows, cols, depth, q, ldq, kt, ldkt, s, lds, scale, mask, ldm, NULL);
         return;
     }
     __m256 vmax[QK_CHUNK];
     for (int r0 = 0; r0 < rows; r0 += QK_CHUNK) {
         const int nr = rows - r0 < QK_CHUNK ? rows - r0 : QK_CHUNK;
         for (int i = 0; i < nr; i++) vmax[i] = _mm256_set1_ps(-__builtin_inff());
-        gemm(0, 1, nr, cols, depth, q + r0 * ldq, ldq, kt, ldkt, s + r0 * lds, lds, scale, vmax);
+        gemm(0, 1, MK, nr, cols, depth, q + r0 * ldq, ldq, kt, ldkt, s + r0 * lds, lds, scale,
+             mask_at(MK, mask, r0 * ldm), ldm, vmax);
         for (int i = 0; i < nr; i++) tileMax[r0 + i] = hmax8(vmax[i]);
     }
+}
+
+AVX2_FN void a_qk_tile(int rows, int cols, int depth, const float *q,
+                       ptrdiff_t ldq, const float *kt, ptrdiff_t ldkt,
+                       float scale, float *s, ptrdiff_t lds, float *tileMax) {
+    qk_tile(MK_NONE, rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds, NULL, 0, tileMax);
+}
+
+AVX2_FN void a_qk_tile_masked(int rows, int cols, int depth, const float *q,
+                              ptrdiff_t ldq, const float *kt, ptrdiff_t ldkt,
+                              float scale, float *s, ptrdiff_t lds, int kind,
+                              const void *mask, ptrdiff_t ldm, float *tileMax) {
+    if (kind == SDPA_MASK_BOOL)
+        qk_tile(MK_BOOL, rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds, mask, ldm, tileMax);
+    else
+        qk_tile(MK_F32, rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds, mask, ldm, tileMax);
 }
 
 AVX2_FN void a_pv_tile(int rows, int cols, int dv, const float *p,
                        ptrdiff_t ldp, const float *v, ptrdiff_t ldv, float *o,
                        ptrdiff_t ldo) {
-    gemm(1, 0, rows, dv, cols, p, ldp, v, ldv, o, ldo, 1.0f, NULL);
+    gemm(1, 0, MK_NONE, rows, dv, cols, p, ldp, v, ldv, o, ldo, 1.0f, NULL, 0, NULL);
 }
 
 /* ====================================================================== */
@@ -558,12 +629,6 @@ AVX2_FN void a_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo,
 /* Masks and soft-capping                                                 */
 /* ====================================================================== */
 
-/* Lanes whose mask byte is 0 -> all-ones (8 bytes at b, low 64 bits). */
-AVX2_INL __m256 bool_zero8(__m128i b) {
-    return _mm256_castsi256_ps(
-        _mm256_cvtepi8_epi32(_mm_cmpeq_epi8(b, _mm_setzero_si128())));
-}
-
 AVX2_FN void a_mask_tile_bool(int rows, int cols, float *s, ptrdiff_t lds,
                               const uint8_t *mask, ptrdiff_t ldm) {
     const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
@@ -598,11 +663,6 @@ AVX2_FN void a_mask_tile_bool(int rows, int cols, float *s, ptrdiff_t lds,
             _mm256_maskstore_ps(sr + c, tm, v);
         }
     }
-}
-
-AVX2_INL __m256 add_mask8(__m256 v, __m256 m, __m256 ninf) {
-    __m256 masked = _mm256_cmp_ps(m, ninf, _CMP_EQ_OQ);
-    return _mm256_blendv_ps(_mm256_add_ps(v, m), ninf, masked);
 }
 
 AVX2_FN void a_add_mask_tile_f32(int rows, int cols, float *s, ptrdiff_t lds,
@@ -690,7 +750,7 @@ AVX2_FN void a_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
 
 const sdpa_kernel_table sdpa_avx2_table = {
     "avx2+fma",
-    a_qk_tile, a_pv_tile,
+    a_qk_tile, a_qk_tile_masked, a_pv_tile,
     a_pack_kt_f32, a_pack_kt_f16, a_pack_kt_bf16,
     a_f16_to_f32, a_f32_to_f16, a_bf16_to_f32, a_f32_to_bf16,
     a_softmax_tile, a_normalize_tile, a_exp_f32,

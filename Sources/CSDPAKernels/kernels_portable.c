@@ -96,6 +96,24 @@ static void p_qk_tile(int rows, int cols, int depth, const float *q,
         for (int r = 0; r < rows; r++) tileMax[r] = p_row_max(s + (ptrdiff_t)r * lds, cols);
 }
 
+static void p_mask_tile_bool(int rows, int cols, float *s, ptrdiff_t lds,
+                             const uint8_t *mask, ptrdiff_t ldm);
+static void p_add_mask_tile_f32(int rows, int cols, float *s, ptrdiff_t lds,
+                                const float *mask, ptrdiff_t ldm);
+
+static void p_qk_tile_masked(int rows, int cols, int depth, const float *q,
+                             ptrdiff_t ldq, const float *kt, ptrdiff_t ldkt,
+                             float scale, float *s, ptrdiff_t lds, int kind,
+                             const void *mask, ptrdiff_t ldm, float *tileMax) {
+    p_gemm(rows, cols, depth, q, ldq, kt, ldkt, s, lds, scale, 0);
+    if (kind == SDPA_MASK_BOOL)
+        p_mask_tile_bool(rows, cols, s, lds, (const uint8_t *)mask, ldm);
+    else
+        p_add_mask_tile_f32(rows, cols, s, lds, (const float *)mask, ldm);
+    if (tileMax)
+        for (int r = 0; r < rows; r++) tileMax[r] = p_row_max(s + (ptrdiff_t)r * lds, cols);
+}
+
 static void p_pv_tile(int rows, int cols, int dv, const float *p,
                       ptrdiff_t ldp, const float *v, ptrdiff_t ldv, float *o,
                       ptrdiff_t ldo) {
@@ -240,7 +258,7 @@ static void p_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
 
 const sdpa_kernel_table sdpa_portable_table = {
     "portable",
-    p_qk_tile, p_pv_tile,
+    p_qk_tile, p_qk_tile_masked, p_pv_tile,
     p_pack_kt_f32, p_pack_kt_f16, p_pack_kt_bf16,
     p_f16_to_f32, p_f32_to_f16, p_bf16_to_f32, p_f32_to_bf16,
     p_softmax_tile, p_normalize_tile, p_exp_f32,

@@ -99,6 +99,29 @@ void sdpa_qk_tile(int rows, int cols, int depth,
                   float *s, ptrdiff_t lds,
                   float *tileMax);
 
+/* The kinds of dense mask sdpa_qk_tile_masked applies. */
+typedef enum sdpa_mask_kind {
+    SDPA_MASK_BOOL = 1, /* uint8_t, 0 = masked (the score becomes -INFINITY) */
+    SDPA_MASK_F32 = 2   /* float, added to the score; -INFINITY replaces it */
+} sdpa_mask_kind;
+
+/* sdpa_qk_tile with a dense mask applied in registers as the tile is
+ * stored (the same results as sdpa_qk_tile followed by sdpa_mask_tile_bool
+ * or sdpa_add_mask_tile_f32, in one pass):
+ *   mask : rows x cols of the kind given, contiguous along keys, row stride
+ *          ldm (0 = one row for every query)
+ *   tileMax: NULL, or the rows' maxima of the masked scores (NaN skipped,
+ *          -INFINITY for a fully masked row), for sdpa_softmax_tile.
+ * A masked score is -INFINITY whatever Q.K gave (NaN included), as on the
+ * math path. */
+void sdpa_qk_tile_masked(int rows, int cols, int depth,
+                         const float *q, ptrdiff_t ldq,
+                         const float *kt, ptrdiff_t ldkt,
+                         float scale,
+                         float *s, ptrdiff_t lds,
+                         sdpa_mask_kind kind, const void *mask, ptrdiff_t ldm,
+                         float *tileMax);
+
 /* Output accumulation tile:  O[r][d] += sum_{c < cols} P[r][c] * V[c][d]
  *   for 0 <= r < rows, 0 <= d < dv.
  *   p : rows x cols, row stride ldp  (probabilities from sdpa_softmax_tile)

@@ -14,9 +14,13 @@ protocol _DenseMaskElement {
     static func applyContiguous(
         rows: Int, cols: Int, scores: UnsafeMutablePointer<Float>, lds: Int, mask: UnsafePointer<Self>, ldm: Int
     ) -> Bool
+    /// The kind the `Q·Kᵀ` kernel applies as it stores a score tile, or `nil` when it has none for this type.
+    static var tileMaskKind: sdpa_mask_kind? { get }
 }
 
 extension _DenseMaskElement {
+    @inline(__always) static var tileMaskKind: sdpa_mask_kind? { nil }
+
     @inline(__always)
     static func applyContiguous(
         rows: Int, cols: Int, scores: UnsafeMutablePointer<Float>, lds: Int, mask: UnsafePointer<Self>, ldm: Int
@@ -26,6 +30,7 @@ extension _DenseMaskElement {
 /// A bool mask element (`0` = masked).
 extension UInt8: _DenseMaskElement {
     static var isBoolean: Bool { true }
+    @inline(__always) static var tileMaskKind: sdpa_mask_kind? { SDPA_MASK_BOOL }
     @inline(__always) static func bias(_ raw: UInt8) -> Double { raw == 0 ? -.infinity : 0 }
     @inline(__always) static func floatBias(_ raw: UInt8) -> Float { raw == 0 ? -.infinity : 0 }
     @inline(__always)
@@ -39,6 +44,7 @@ extension UInt8: _DenseMaskElement {
 
 extension Float: _DenseMaskElement {
     static var isBoolean: Bool { false }
+    @inline(__always) static var tileMaskKind: sdpa_mask_kind? { SDPA_MASK_F32 }
     @inline(__always) static func bias(_ raw: Float) -> Double { Double(raw) }
     @inline(__always) static func floatBias(_ raw: Float) -> Float { raw }
     @inline(__always)
@@ -141,6 +147,13 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
             if sawVisible && (sawMasked || !Element.isBoolean) { return .partial }
         }
         return sawVisible ? .full : .empty
+    }
+
+    func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask? {
+        guard s3 == 1, let kind = Element.tileMaskKind, !queries.isEmpty else { return nil }
+        return _ScoreTileMask(
+            kind: kind, base: UnsafeRawPointer(row(batch: batch, head: head, query: queries.lowerBound) + keys.lowerBound),
+            rowStride: s2)
     }
 
     func apply(

@@ -1,3 +1,5 @@
+import CSDPAKernels
+
 /// How a structured bias changes one attention score: the element-wise form of a bias
 /// that never needs to exist as an `L x S` tensor.
 ///
@@ -29,11 +31,34 @@ protocol _ScoreModifier: Sendable {
     /// items running side by side read the same mask rows; otherwise the query blocks of one head,
     /// so they read the same K and V.
     var sharesRowsAcrossHeads: Bool { get }
+
+    /// The tile as a plain dense mask, when the bias is nothing more than one (read in place,
+    /// contiguous along keys): the `Q·Kᵀ` kernel then applies it in registers as it stores the
+    /// scores and takes the row maxima after it, instead of ``apply(to:stride:batch:head:queries:keys:)``
+    /// and the softmax each passing over the tile again. `nil` (the default): `apply` runs.
+    func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask?
+}
+
+/// A tile of a dense mask as the `Q·Kᵀ` kernel reads it: `rows × cols` elements of `kind` from
+/// `base`, `rowStride` elements from one query's row to the next (0: one row for every query).
+@usableFromInline
+struct _ScoreTileMask {
+    @usableFromInline let kind: sdpa_mask_kind
+    @usableFromInline let base: UnsafeRawPointer
+    @usableFromInline let rowStride: Int
+
+    @inlinable
+    init(kind: sdpa_mask_kind, base: UnsafeRawPointer, rowStride: Int) {
+        (self.kind, self.base, self.rowStride) = (kind, base, rowStride)
+    }
 }
 
 extension _ScoreModifier {
     @inlinable
     var sharesRowsAcrossHeads: Bool { false }
+
+    @inlinable
+    func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask? { nil }
 
     @inlinable
     func apply(

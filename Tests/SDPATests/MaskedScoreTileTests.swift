@@ -1,0 +1,104 @@
+import CSDPAKernels
+import Foundation
+@_spi(Testing) import SDPA
+import Testing
+
+/// `sdpa_qk_tile_masked` applies a dense mask in the `Q·Kᵀ` registers; it must give the bits of the
+/// two-pass form (`sdpa_qk_tile`, then the mask tile) and the row maxima of what it stored, for every
+/// edge of the register tile, and never read a mask byte outside the tile.
+@Suite("Q·Kᵀ tile with a dense mask")
+struct MaskedScoreTileTests {
+    /// `count` bytes that end where an unreadable page begins, so reading one byte past them crashes.
+    final class GuardedBytes {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let region: UnsafeMutableRawPointer
+        let bytes: UnsafeMutableRawPointer
+
+        init(count: Int) {
+            let dataPages = (count + page - 1) / page
+            region = mmap(nil, (dataPages + 1) * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
+            precondition(region != MAP_FAILED)
+            precondition(mprotect(region + dataPages * page, page, PROT_NONE) == 0)
+            bytes = region + dataPages * page - count
+        }
+
+        deinit {
+            let dataPages = (bytes - region + page - 1) / page
+            munmap(region, (dataPages + 1) * page)
+        }
+    }
+
+    static let shapes: [(rows: Int, cols: Int)] = [(1, 1), (6, 16), (7, 3), (13, 17), (5, 24), (12, 31), (97, 40), (2, 129)]
+
+    @Test("one pass equals two, bool and float masks, maxima included", arguments: shapes)
+    func matchesTwoPasses(_ shape: (rows: Int, cols: Int)) throws {
+        let mismatches = try Self.mismatches(rows: shape.rows, cols: shape.cols)
+        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches: \(mismatches.prefix(5))")
+    }
+
+    @Test("the portable loops too")
+    func portable() async {
+        await #expect(processExitsWith: .success) {
+            FusedKernelInstructionSet.forcePortable(true)
+            guard FusedKernelInstructionSet.current == "portable" else { exit(3) }
+            for shape in Self.shapes {
+                guard let mismatches = try? Self.mismatches(rows: shape.rows, cols: shape.cols), mismatches.isEmpty else { exit(1) }
+            }
+            exit(0)
+        }
+    }
+
+    /// Runs both forms on a `rows × cols` tile and describes every difference.
+    static func mismatches(rows: Int, cols: Int) throws -> [String] {
+        var failures: [String] = []
+        func expect(_ condition: Bool, _ message: @autoclosure () -> String) {
+            if !condition { failures.append(message()) }
+        }
+        let depth = 9
+        var q = try Tensor.randomNormal(shape: [rows, depth], seed: 11).scalars
+        let kt = try Tensor.randomNormal(shape: [depth, cols], seed: 12).scalars
+        q[0] = .nan  // row 0's scores are NaN: masked positions must still be -inf
+        for oneRow in [false, true] {  // ldm = cols, or ldm = 0 (one mask row for every query)
+            let maskRows = oneRow ? 1 : rows, ldm = oneRow ? 0 : cols
+            let boolMask = GuardedBytes(count: maskRows * cols)
+            let floatMask = GuardedBytes(count: maskRows * cols * 4)
+            let b = boolMask.bytes.bindMemory(to: UInt8.self, capacity: maskRows * cols)
+            let f = floatMask.bytes.bindMemory(to: Float.self, capacity: maskRows * cols)
+            for i in 0..<(maskRows * cols) {
+                b[i] = (i * 7 + 3) % 5 == 0 ? 0 : UInt8(1 + i % 3)  // any nonzero byte attends
+                f[i] = (i * 7 + 3) % 5 == 0 ? -.infinity : Float(i % 9) * -0.25
+            }
+            if oneRow || rows > 2 {  // a fully masked row (all -inf, maximum -inf)
+                let r = oneRow ? 0 : 2
+                for c in 0..<cols { b[r * cols + c] = 0; f[r * cols + c] = -.infinity }
+            }
+            for kind in [SDPA_MASK_BOOL, SDPA_MASK_F32] {
+                var twoPass = [Float](repeating: 0, count: rows * cols), onePass = twoPass
+                var maxima = [Float](repeating: 7, count: rows)
+                q.withUnsafeBufferPointer { q in
+                    kt.withUnsafeBufferPointer { kt in
+                        sdpa_qk_tile(Int32(rows), Int32(cols), Int32(depth), q.baseAddress, depth, kt.baseAddress, cols, 0.3,
+                                     &twoPass, cols, nil)
+                        if kind == SDPA_MASK_BOOL {
+                            sdpa_mask_tile_bool(Int32(rows), Int32(cols), &twoPass, cols, b, ldm)
+                        } else {
+                            sdpa_add_mask_tile_f32(Int32(rows), Int32(cols), &twoPass, cols, f, ldm)
+                        }
+                        let mask = kind == SDPA_MASK_BOOL ? UnsafeRawPointer(b) : UnsafeRawPointer(f)
+                        sdpa_qk_tile_masked(Int32(rows), Int32(cols), Int32(depth), q.baseAddress, depth, kt.baseAddress, cols, 0.3,
+                                            &onePass, cols, kind, mask, ldm, &maxima)
+                    }
+                }
+                let label = "\(rows)×\(cols) \(kind == SDPA_MASK_BOOL ? "bool" : "float") ldm \(ldm)"
+                expect(onePass.map(\.bitPattern) == twoPass.map(\.bitPattern), "\(label): scores differ")
+                for r in 0..<rows {
+                    let row = twoPass[r * cols..<(r + 1) * cols].filter { !$0.isNaN }
+                    expect(maxima[r] == (row.max() ?? -.infinity), "\(label) row \(r): maximum \(maxima[r])")
+                }
+                let maskedInRowZero = (0..<cols).filter { kind == SDPA_MASK_BOOL ? b[$0] == 0 : f[$0] == -.infinity }
+                expect(maskedInRowZero.allSatisfy { onePass[$0] == -.infinity }, "\(label): a NaN score was not masked")
+            }
+        }
+        return failures
+    }
+}
