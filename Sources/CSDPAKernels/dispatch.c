@@ -100,6 +100,10 @@ static void r_add_mask_tile_f32(int a, int b, float *c, ptrdiff_t d,
 static void r_softcap_tile(int a, int b, float *c, ptrdiff_t d, float e) {
     sdpa_init_table()->softcap_tile(a, b, c, d, e);
 }
+static int r_mask_tile_visibility(int a, int b, int c, const void *d,
+                                  ptrdiff_t e, int f) {
+    return sdpa_init_table()->mask_tile_visibility(a, b, c, d, e, f);
+}
 
 static const sdpa_kernel_table sdpa_resolver_table = {
     "unresolved",
@@ -108,6 +112,7 @@ static const sdpa_kernel_table sdpa_resolver_table = {
     r_f16_to_f32, r_f32_to_f16, r_bf16_to_f32, r_f32_to_bf16,
     r_softmax_tile, r_normalize_tile, r_exp_f32,
     r_mask_tile_bool, r_add_mask_tile_f32, r_softcap_tile,
+    r_mask_tile_visibility,
 };
 
 const char *sdpa_kernels_isa(void) {
@@ -197,4 +202,9 @@ void sdpa_add_mask_tile_f32(int rows, int cols, float *s, ptrdiff_t lds,
 void sdpa_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
                        float cap) {
     T()->softcap_tile(rows, cols, s, lds, cap);
+}
+
+int sdpa_mask_tile_visibility(sdpa_mask_kind kind, int rows, int cols,
+                              const void *mask, ptrdiff_t ldm, int enough) {
+    return T()->mask_tile_visibility((int)kind, rows, cols, mask, ldm, enough);
 }

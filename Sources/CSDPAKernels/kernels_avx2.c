@@ -748,6 +748,46 @@ AVX2_FN void a_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
     }
 }
 
+/* 32 mask bytes (or 8 floats) at a time: a lane is masked when its byte is 0
+ * (or its float is -inf); rows are checked for `enough` after each one. */
+AVX2_FN int a_mask_tile_visibility(int kind, int rows, int cols,
+                                   const void *mask, ptrdiff_t ldm, int enough) {
+    int seen = 0;
+    for (int r = 0; r < rows; r++) {
+        int c = 0;
+        if (kind == SDPA_MASK_BOOL) {
+            const uint8_t *mr = (const uint8_t *)mask + (ptrdiff_t)r * ldm;
+            __m256i anyZero = _mm256_setzero_si256(), allZero = _mm256_set1_epi8(-1);
+            for (; c + 32 <= cols; c += 32) {
+                __m256i z = _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(mr + c)),
+                                              _mm256_setzero_si256());
+                anyZero = _mm256_or_si256(anyZero, z);
+                allZero = _mm256_and_si256(allZero, z);
+            }
+            if (c > 0) {
+                if (!_mm256_testz_si256(anyZero, anyZero)) seen |= SDPA_MASK_SEEN_MASKED;
+                if (!_mm256_testc_si256(allZero, _mm256_set1_epi8(-1))) seen |= SDPA_MASK_SEEN_VISIBLE;
+            }
+            for (; c < cols; c++) seen |= mr[c] == 0 ? SDPA_MASK_SEEN_MASKED : SDPA_MASK_SEEN_VISIBLE;
+        } else {
+            const float *mr = (const float *)mask + (ptrdiff_t)r * ldm;
+            const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
+            int anyMasked = 0, anyVisible = 0;
+            for (; c + 8 <= cols; c += 8) {
+                int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(mr + c), ninf, _CMP_EQ_OQ));
+                anyMasked |= m != 0;
+                anyVisible |= m != 0xFF;
+            }
+            if (anyMasked) seen |= SDPA_MASK_SEEN_MASKED;
+            if (anyVisible) seen |= SDPA_MASK_SEEN_VISIBLE;
+            for (; c < cols; c++)
+                seen |= mr[c] == -__builtin_inff() ? SDPA_MASK_SEEN_MASKED : SDPA_MASK_SEEN_VISIBLE;
+        }
+        if ((seen & enough) == enough) break;
+    }
+    return seen;
+}
+
 const sdpa_kernel_table sdpa_avx2_table = {
     "avx2+fma",
     a_qk_tile, a_qk_tile_masked, a_pv_tile,
@@ -755,6 +795,7 @@ const sdpa_kernel_table sdpa_avx2_table = {
     a_f16_to_f32, a_f32_to_f16, a_bf16_to_f32, a_f32_to_bf16,
     a_softmax_tile, a_normalize_tile, a_exp_f32,
     a_mask_tile_bool, a_add_mask_tile_f32, a_softcap_tile,
+    a_mask_tile_visibility,
 };
 
 #endif /* x86-64 */

@@ -256,6 +256,21 @@ static void p_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
     }
 }
 
+static int p_mask_tile_visibility(int kind, int rows, int cols,
+                                  const void *mask, ptrdiff_t ldm, int enough) {
+    int seen = 0;
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) {
+            int masked = kind == SDPA_MASK_BOOL
+                             ? ((const uint8_t *)mask)[(ptrdiff_t)r * ldm + c] == 0
+                             : ((const float *)mask)[(ptrdiff_t)r * ldm + c] == -__builtin_inff();
+            seen |= masked ? SDPA_MASK_SEEN_MASKED : SDPA_MASK_SEEN_VISIBLE;
+        }
+        if ((seen & enough) == enough) break;
+    }
+    return seen;
+}
+
 const sdpa_kernel_table sdpa_portable_table = {
     "portable",
     p_qk_tile, p_qk_tile_masked, p_pv_tile,
@@ -263,4 +278,5 @@ const sdpa_kernel_table sdpa_portable_table = {
     p_f16_to_f32, p_f32_to_f16, p_bf16_to_f32, p_f32_to_bf16,
     p_softmax_tile, p_normalize_tile, p_exp_f32,
     p_mask_tile_bool, p_add_mask_tile_f32, p_softcap_tile,
+    p_mask_tile_visibility,
 };

@@ -32,6 +32,7 @@ typedef struct sdpa_kernel_table {
     void (*add_mask_tile_f32)(int, int, float *, ptrdiff_t, const float *,
                               ptrdiff_t);
     void (*softcap_tile)(int, int, float *, ptrdiff_t, float);
+    int (*mask_tile_visibility)(int, int, int, const void *, ptrdiff_t, int);
 } sdpa_kernel_table;
 
 extern const sdpa_kernel_table sdpa_portable_table;

@@ -48,6 +48,61 @@ struct MaskedScoreTileTests {
         }
     }
 
+    @Test("what a mask tile holds, read 32 bytes or 8 floats at a time, never past the tile")
+    func visibility() {
+        let mismatches = Self.visibilityMismatches()
+        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches: \(mismatches.prefix(5))")
+    }
+
+    @Test("what a mask tile holds, portable loops")
+    func portableVisibility() async {
+        await #expect(processExitsWith: .success) {
+            FusedKernelInstructionSet.forcePortable(true)
+            guard FusedKernelInstructionSet.current == "portable" else { exit(3) }
+            exit(Self.visibilityMismatches().isEmpty ? 0 : 1)
+        }
+    }
+
+    /// `sdpa_mask_tile_visibility` against a plain loop, on every pattern that sits at an edge of its
+    /// vector loops: nothing or everything masked, or a single exception at the first or last position.
+    static func visibilityMismatches() -> [String] {
+        var failures: [String] = []
+        let both = SDPA_MASK_SEEN_MASKED | SDPA_MASK_SEEN_VISIBLE
+        for (rows, cols) in [(1, 1), (1, 31), (1, 32), (2, 33), (3, 64), (5, 70), (4, 7), (9, 8), (2, 9)] {
+            for oneRow in [false, true] {
+                let maskRows = oneRow ? 1 : rows, ldm = oneRow ? 0 : cols, n = maskRows * cols
+                // (the value everywhere, the exception, where the exception is)
+                let patterns: [(Bool, Bool, Int?)] = [(true, true, nil), (false, false, nil),
+                                                      (true, false, 0), (true, false, n - 1), (false, true, 0), (false, true, n - 1)]
+                for (visible, exceptionVisible, at) in patterns {
+                    var expected = 0
+                    for i in 0..<n {
+                        let v = i == at ? exceptionVisible : visible
+                        expected |= v ? SDPA_MASK_SEEN_VISIBLE : SDPA_MASK_SEEN_MASKED
+                    }
+                    let boolMask = GuardedBytes(count: n), floatMask = GuardedBytes(count: 4 * n)
+                    let b = boolMask.bytes.bindMemory(to: UInt8.self, capacity: n)
+                    let f = floatMask.bytes.bindMemory(to: Float.self, capacity: n)
+                    for i in 0..<n {
+                        let v = i == at ? exceptionVisible : visible
+                        b[i] = v ? UInt8(1 + i % 200) : 0
+                        f[i] = v ? (i % 2 == 0 ? 0 : -1e30) : -.infinity
+                    }
+                    for (kind, mask) in [(SDPA_MASK_BOOL, UnsafeRawPointer(b)), (SDPA_MASK_F32, UnsafeRawPointer(f))] {
+                        let label = "\(rows)×\(cols) ldm \(ldm) \(kind == SDPA_MASK_BOOL ? "bool" : "float") visible \(visible), \(exceptionVisible) at \(at.map(String.init) ?? "-")"
+                        let all = Int(sdpa_mask_tile_visibility(kind, Int32(rows), Int32(cols), mask, ldm, Int32(both)))
+                        if all != expected { failures.append("\(label): \(all), want \(expected)") }
+                        let visibleOnly = Int(sdpa_mask_tile_visibility(kind, Int32(rows), Int32(cols), mask, ldm, Int32(SDPA_MASK_SEEN_VISIBLE)))
+                        if visibleOnly & SDPA_MASK_SEEN_VISIBLE != expected & SDPA_MASK_SEEN_VISIBLE {
+                            failures.append("\(label), stopping at a visible one: \(visibleOnly), want \(expected)")
+                        }
+                    }
+                }
+            }
+        }
+        return failures
+    }
+
     /// Runs both forms on a `rows × cols` tile and describes every difference.
     static func mismatches(rows: Int, cols: Int) throws -> [String] {
         var failures: [String] = []

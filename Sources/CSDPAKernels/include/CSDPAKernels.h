@@ -265,6 +265,17 @@ void sdpa_mask_tile_bool(int rows, int cols, float *s, ptrdiff_t lds,
 void sdpa_add_mask_tile_f32(int rows, int cols, float *s, ptrdiff_t lds,
                             const float *mask, ptrdiff_t ldm);
 
+/* What a rows x cols tile of a dense mask of this kind holds, for skipping
+ * tiles: bit 0 (SDPA_MASK_SEEN_MASKED) is set if some position is masked
+ * (a zero byte, or -INFINITY), bit 1 (SDPA_MASK_SEEN_VISIBLE) if some
+ * position is not.  Stops reading as soon as the bits in `enough` are all
+ * set (e.g. both bits: the tile is partial, the rest does not matter).
+ * Layout as sdpa_mask_tile_bool (contiguous along keys, row stride ldm,
+ * which may be 0); no byte outside the tile is read. */
+enum { SDPA_MASK_SEEN_MASKED = 1, SDPA_MASK_SEEN_VISIBLE = 2 };
+int sdpa_mask_tile_visibility(sdpa_mask_kind kind, int rows, int cols,
+                              const void *mask, ptrdiff_t ldm, int enough);
+
 /* Soft-capping (Gemma 2):  s[r][c] = cap * tanh(s[r][c] / cap)
  *   for 0 <= r < rows, 0 <= c < cols, in place (row stride lds),
  * except that -INFINITY (masked) stays -INFINITY.  NaN stays NaN, +inf ->

@@ -137,6 +137,17 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
     /// Reads the tile's mask: empty when every entry masks, full when a bool mask masks none.
     func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
         if queries.isEmpty || keys.isEmpty { return .empty }
+        // A mask row shared by every query (`s2 == 0`, e.g. key padding) is read once.
+        let queries = s2 == 0 ? queries.lowerBound..<(queries.lowerBound + 1) : queries
+        if s3 == 1, let kind = Element.tileMaskKind {
+            // A float mask adds values anyway: only an empty tile is worth knowing about.
+            let enough = Element.isBoolean ? SDPA_MASK_SEEN_MASKED | SDPA_MASK_SEEN_VISIBLE : SDPA_MASK_SEEN_VISIBLE
+            let seen = sdpa_mask_tile_visibility(
+                kind, Int32(queries.count), Int32(keys.count),
+                row(batch: batch, head: head, query: queries.lowerBound) + keys.lowerBound, s2, Int32(enough))
+            if seen & Int32(SDPA_MASK_SEEN_VISIBLE) == 0 { return .empty }
+            return Element.isBoolean && seen & Int32(SDPA_MASK_SEEN_MASKED) == 0 ? .full : .partial
+        }
         var sawVisible = false, sawMasked = false
         for i in queries {
             let m = row(batch: batch, head: head, query: i) + keys.lowerBound * s3
