@@ -15,7 +15,8 @@ enum KernelThroughput {
             beforehand) and the materialized path including building the mask, at B=1, H=8: L=S=2048 with \
             E=64 (every bias of BiasKind.all: causal, ALiBi, sliding windows, key padding, packed block-diagonal \
             sequences, soft-capping, a composition, dense masks) and E=128, lower-right causal and a window at \
-            L=512 S=2048, and float16/bfloat16. Soft-capping has no materialized form: fused path only. \
+            L=512 S=2048, float16/bfloat16, and decoding (L=1 against S=4096, E=64 and 128, float32 and \
+            bfloat16). Soft-capping has no materialized form: fused path only. \
             With --pytorch, PyTorch times each workload right after this package, --rounds times over, and \
             each side reports its median round: a shared machine's slow spells then hit both sides alike.
             """,
@@ -40,6 +41,8 @@ enum KernelThroughput {
         for dtype in [DType.float16, .bfloat16] {
             list += ["none", "causal-upper-left", "alibi+causal-lower-right"].map { shape(kind($0), n, n, 64, dtype) }
         }
+        // Decoding: one query row against a long cache, memory-bound (beyond the issue's targets).
+        list += [shape(kind("none"), 1, 2 * n, 64), shape(kind("none"), 1, 2 * n, 128), shape(kind("none"), 1, 2 * n, 64, .bfloat16)]
         return list
     }
 

@@ -49,6 +49,11 @@ static void r_qk_tile_masked(int a, int b, int c, const float *d, ptrdiff_t e,
                              float *n) {
     sdpa_init_table()->qk_tile_masked(a, b, c, d, e, f, g, h, i, j, k, l, m, n);
 }
+static void r_qk_tile_direct(int a, int b, int c, const float *d, ptrdiff_t e,
+                             int f, const void *g, ptrdiff_t h, float i,
+                             float *j, ptrdiff_t k, float *l) {
+    sdpa_init_table()->qk_tile_direct(a, b, c, d, e, f, g, h, i, j, k, l);
+}
 static void r_pv_tile(int a, int b, int c, const float *d, ptrdiff_t e,
                       const float *f, ptrdiff_t g, float *h, ptrdiff_t i) {
     sdpa_init_table()->pv_tile(a, b, c, d, e, f, g, h, i);
@@ -107,7 +112,7 @@ static int r_mask_tile_visibility(int a, int b, int c, const void *d,
 
 static const sdpa_kernel_table sdpa_resolver_table = {
     "unresolved",
-    r_qk_tile, r_qk_tile_masked, r_pv_tile,
+    r_qk_tile, r_qk_tile_masked, r_qk_tile_direct, r_pv_tile,
     r_pack_kt_f32, r_pack_kt_f16, r_pack_kt_bf16,
     r_f16_to_f32, r_f32_to_f16, r_bf16_to_f32, r_f32_to_bf16,
     r_softmax_tile, r_normalize_tile, r_exp_f32,
@@ -139,6 +144,14 @@ void sdpa_qk_tile_masked(int rows, int cols, int depth, const float *q,
                          float *tileMax) {
     T()->qk_tile_masked(rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds,
                         (int)kind, mask, ldm, tileMax);
+}
+
+void sdpa_qk_tile_direct(int rows, int cols, int depth, const float *q,
+                         ptrdiff_t ldq, sdpa_element_kind kind, const void *k,
+                         ptrdiff_t ldk, float scale, float *s, ptrdiff_t lds,
+                         float *tileMax) {
+    T()->qk_tile_direct(rows, cols, depth, q, ldq, (int)kind, k, ldk, scale, s,
+                        lds, tileMax);
 }
 
 void sdpa_pv_tile(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,

@@ -324,6 +324,89 @@ AVX2_FN void a_pack_kt_bf16(int cols, int depth, const uint16_t *k,
 }
 
 /* ====================================================================== */
+/* Q.K^T for a few query rows, keys read as stored                        */
+/* ====================================================================== */
+/* Lane i of the result is the sum of the lanes of v[i] (8 rows' partial
+ * sums -> 8 row sums; 8 keys' partial dot products -> 8 scores). */
+AVX2_INL __m256 hsum8x8(const __m256 v[8]) {
+    __m256 a0 = _mm256_hadd_ps(v[0], v[1]);
+    __m256 a1 = _mm256_hadd_ps(v[2], v[3]);
+    __m256 a2 = _mm256_hadd_ps(v[4], v[5]);
+    __m256 a3 = _mm256_hadd_ps(v[6], v[7]);
+    __m256 b0 = _mm256_hadd_ps(a0, a1); /* rows 0-3: low half | high half */
+    __m256 b1 = _mm256_hadd_ps(a2, a3); /* rows 4-7 */
+    return _mm256_add_ps(_mm256_permute2f128_ps(b0, b1, 0x20),
+                         _mm256_permute2f128_ps(b0, b1, 0x31));
+}
+
+AVX2_INL void qk_direct(const int kind, int rows, int cols, int depth,
+                        const float *q, ptrdiff_t ldq, const void *k,
+                        ptrdiff_t ldk, float scale, float *s, ptrdiff_t lds,
+                        float *tileMax) {
+    const __m256 vs = _mm256_set1_ps(scale), ninf = _mm256_set1_ps(-__builtin_inff());
+    const int dtail = depth & 7, dvec = depth - dtail;
+    const __m256i dm = tail_mask(dtail);
+    if (tileMax)
+        for (int r = 0; r < rows; r++) tileMax[r] = -__builtin_inff();
+    for (int c0 = 0; c0 < cols; c0 += 8) {
+        const int nk = cols - c0 < 8 ? cols - c0 : 8;
+        /* a short last group repeats its last key (read, never stored) */
+        ptrdiff_t row[8];
+        for (int j = 0; j < 8; j++) row[j] = (ptrdiff_t)(c0 + (j < nk ? j : nk - 1)) * ldk;
+        const __m256i cm = tail_mask(nk);
+        for (int r = 0; r < rows; r++) {
+            const float *qr = q + (ptrdiff_t)r * ldq;
+            __m256 acc[8];
+            for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+            for (int e = 0; e < dvec; e += 8) {
+                const __m256 qv = _mm256_loadu_ps(qr + e);
+                for (int j = 0; j < 8; j++)
+                    acc[j] = _mm256_fmadd_ps(qv, load8(kind, k, row[j] + e), acc[j]);
+            }
+            if (dtail) {
+                const __m256 qv = _mm256_maskload_ps(qr + dvec, dm);
+                for (int j = 0; j < 8; j++) {
+                    __m256 kv;
+                    if (kind == KIND_F32) {
+                        kv = _mm256_maskload_ps((const float *)k + row[j] + dvec, dm);
+                    } else {
+                        float t[8] = {0};
+                        for (int e = 0; e < dtail; e++) t[e] = load1(kind, k, row[j] + dvec + e);
+                        kv = _mm256_loadu_ps(t);
+                    }
+                    acc[j] = _mm256_fmadd_ps(qv, kv, acc[j]);
+                }
+            }
+            __m256 sc = _mm256_mul_ps(hsum8x8(acc), vs);
+            float *sr = s + (ptrdiff_t)r * lds + c0;
+            if (nk == 8) {
+                _mm256_storeu_ps(sr, sc);
+            } else {
+                _mm256_maskstore_ps(sr, cm, sc);
+                sc = _mm256_blendv_ps(ninf, sc, _mm256_castsi256_ps(cm));
+            }
+            if (tileMax) {
+                /* NaN scores are skipped (vmaxps returns its 2nd operand) */
+                float m = hmax8(_mm256_max_ps(sc, ninf));
+                if (m > tileMax[r]) tileMax[r] = m;
+            }
+        }
+    }
+}
+
+AVX2_FN void a_qk_tile_direct(int rows, int cols, int depth, const float *q,
+                              ptrdiff_t ldq, int kind, const void *k,
+                              ptrdiff_t ldk, float scale, float *s,
+                              ptrdiff_t lds, float *tileMax) {
+    if (kind == KIND_F16)
+        qk_direct(KIND_F16, rows, cols, depth, q, ldq, k, ldk, scale, s, lds, tileMax);
+    else if (kind == KIND_BF16)
+        qk_direct(KIND_BF16, rows, cols, depth, q, ldq, k, ldk, scale, s, lds, tileMax);
+    else
+        qk_direct(KIND_F32, rows, cols, depth, q, ldq, k, ldk, scale, s, lds, tileMax);
+}
+
+/* ====================================================================== */
 /* Converters                                                             */
 /* ====================================================================== */
 AVX2_FN void a_f16_to_f32(size_t n, const uint16_t *src, float *dst) {
@@ -485,18 +568,6 @@ AVX2_INL void scale_row(float *row, int n, __m256 va) {
     }
 }
 
-/* Sums of 8 rows' partial-sum vectors: lane i of the result is the sum of
- * the lanes of v[i]. */
-AVX2_INL __m256 hsum8x8(const __m256 v[8]) {
-    __m256 a0 = _mm256_hadd_ps(v[0], v[1]);
-    __m256 a1 = _mm256_hadd_ps(v[2], v[3]);
-    __m256 a2 = _mm256_hadd_ps(v[4], v[5]);
-    __m256 a3 = _mm256_hadd_ps(v[6], v[7]);
-    __m256 b0 = _mm256_hadd_ps(a0, a1); /* rows 0-3: low half | high half */
-    __m256 b1 = _mm256_hadd_ps(a2, a3); /* rows 4-7 */
-    return _mm256_add_ps(_mm256_permute2f128_ps(b0, b1, 0x20),
-                         _mm256_permute2f128_ps(b0, b1, 0x31));
-}
 
 /* Rows are processed in chunks of SM_CHUNK: the per-row state is computed
  * 8 rows to a vector before and after the exp pass (maxima, M, alpha; row
@@ -790,7 +861,7 @@ AVX2_FN int a_mask_tile_visibility(int kind, int rows, int cols,
 
 const sdpa_kernel_table sdpa_avx2_table = {
     "avx2+fma",
-    a_qk_tile, a_qk_tile_masked, a_pv_tile,
+    a_qk_tile, a_qk_tile_masked, a_qk_tile_direct, a_pv_tile,
     a_pack_kt_f32, a_pack_kt_f16, a_pack_kt_bf16,
     a_f16_to_f32, a_f32_to_f16, a_bf16_to_f32, a_f32_to_bf16,
     a_softmax_tile, a_normalize_tile, a_exp_f32,

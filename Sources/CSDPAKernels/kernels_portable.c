@@ -114,6 +114,27 @@ static void p_qk_tile_masked(int rows, int cols, int depth, const float *q,
         for (int r = 0; r < rows; r++) tileMax[r] = p_row_max(s + (ptrdiff_t)r * lds, cols);
 }
 
+static void p_qk_tile_direct(int rows, int cols, int depth, const float *q,
+                             ptrdiff_t ldq, int kind, const void *k,
+                             ptrdiff_t ldk, float scale, float *s,
+                             ptrdiff_t lds, float *tileMax) {
+    for (int r = 0; r < rows; r++) {
+        const float *qr = q + (ptrdiff_t)r * ldq;
+        for (int c = 0; c < cols; c++) {
+            float sum = 0.0f;
+            for (int e = 0; e < depth; e++) {
+                ptrdiff_t i = (ptrdiff_t)c * ldk + e;
+                float kv = kind == SDPA_ELEMENT_F16 ? sdpa_half_to_float(((const uint16_t *)k)[i])
+                         : kind == SDPA_ELEMENT_BF16 ? sdpa_bf16_to_float(((const uint16_t *)k)[i])
+                         : ((const float *)k)[i];
+                sum += qr[e] * kv;
+            }
+            s[(ptrdiff_t)r * lds + c] = scale * sum;
+        }
+        if (tileMax) tileMax[r] = p_row_max(s + (ptrdiff_t)r * lds, cols);
+    }
+}
+
 static void p_pv_tile(int rows, int cols, int dv, const float *p,
                       ptrdiff_t ldp, const float *v, ptrdiff_t ldv, float *o,
                       ptrdiff_t ldo) {
@@ -273,7 +294,7 @@ static int p_mask_tile_visibility(int kind, int rows, int cols,
 
 const sdpa_kernel_table sdpa_portable_table = {
     "portable",
-    p_qk_tile, p_qk_tile_masked, p_pv_tile,
+    p_qk_tile, p_qk_tile_masked, p_qk_tile_direct, p_pv_tile,
     p_pack_kt_f32, p_pack_kt_f16, p_pack_kt_bf16,
     p_f16_to_f32, p_f32_to_f16, p_bf16_to_f32, p_f32_to_bf16,
     p_softmax_tile, p_normalize_tile, p_exp_f32,

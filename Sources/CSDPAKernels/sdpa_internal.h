@@ -12,6 +12,9 @@ typedef struct sdpa_kernel_table {
     void (*qk_tile_masked)(int, int, int, const float *, ptrdiff_t,
                            const float *, ptrdiff_t, float, float *, ptrdiff_t,
                            int, const void *, ptrdiff_t, float *);
+    void (*qk_tile_direct)(int, int, int, const float *, ptrdiff_t, int,
+                           const void *, ptrdiff_t, float, float *, ptrdiff_t,
+                           float *);
     void (*pv_tile)(int, int, int, const float *, ptrdiff_t, const float *,
                     ptrdiff_t, float *, ptrdiff_t);
     void (*pack_kt_f32)(int, int, const float *, ptrdiff_t, float *, ptrdiff_t);

@@ -117,6 +117,16 @@ let fusedSweep: [FusedCase] = {
     for dtype in [DType.float16, .bfloat16] {
         for bias in allBiases { cases.append(FusedCase(L: 33, S: 65, E: 24, Ev: 24, dtype: dtype, bias: bias)) }
     }
+    // Decoding: query tiles of at most `_FusedTiling.directRows` rows read the keys as stored, in every
+    // key dtype, with GQA, a head dim off the 8-wide vectors, and keys split across items.
+    for dtype in [DType.float32, .float16, .bfloat16] {
+        // (B · H · L < 16 splits the keys: the last one)
+        for (batch, heads, group, L, S) in [(2, 8, 1, 1, 300), (2, 8, 4, 3, 300), (1, 4, 2, 1, 1030)] {
+            for bias in ["none", "causalLowerRight", "alibiLowerRight", "boolMaskLS", "keyPadding", "softCap"] {
+                cases.append(FusedCase(batch: batch, heads: heads, group: group, L: L, S: S, E: 36, Ev: 20, dtype: dtype, bias: bias))
+            }
+        }
+    }
     return cases.filter { $0.heads % $0.group == 0 }
 }()
 

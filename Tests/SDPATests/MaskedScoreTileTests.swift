@@ -39,12 +39,7 @@ struct MaskedScoreTileTests {
     @Test("the portable loops too")
     func portable() async {
         await #expect(processExitsWith: .success) {
-            FusedKernelInstructionSet.forcePortable(true)
-            guard FusedKernelInstructionSet.current == "portable" else { exit(3) }
-            for shape in Self.shapes {
-                guard let mismatches = try? Self.mismatches(rows: shape.rows, cols: shape.cols), mismatches.isEmpty else { exit(1) }
-            }
-            exit(0)
+            exitWithPortableLoops { try MaskedScoreTileTests.shapes.flatMap { try MaskedScoreTileTests.mismatches(rows: $0.rows, cols: $0.cols) } }
         }
     }
 
@@ -56,17 +51,13 @@ struct MaskedScoreTileTests {
 
     @Test("what a mask tile holds, portable loops")
     func portableVisibility() async {
-        await #expect(processExitsWith: .success) {
-            FusedKernelInstructionSet.forcePortable(true)
-            guard FusedKernelInstructionSet.current == "portable" else { exit(3) }
-            exit(Self.visibilityMismatches().isEmpty ? 0 : 1)
-        }
+        await #expect(processExitsWith: .success) { exitWithPortableLoops { MaskedScoreTileTests.visibilityMismatches() } }
     }
 
     /// `sdpa_mask_tile_visibility` against a plain loop, on every pattern that sits at an edge of its
     /// vector loops: nothing or everything masked, or a single exception at the first or last position.
     static func visibilityMismatches() -> [String] {
-        var failures: [String] = []
+        var log = KernelMismatches()
         let both = SDPA_MASK_SEEN_MASKED | SDPA_MASK_SEEN_VISIBLE
         for (rows, cols) in [(1, 1), (1, 31), (1, 32), (2, 33), (3, 64), (5, 70), (4, 7), (9, 8), (2, 9)] {
             for oneRow in [false, true] {
@@ -91,24 +82,20 @@ struct MaskedScoreTileTests {
                     for (kind, mask) in [(SDPA_MASK_BOOL, UnsafeRawPointer(b)), (SDPA_MASK_F32, UnsafeRawPointer(f))] {
                         let label = "\(rows)×\(cols) ldm \(ldm) \(kind == SDPA_MASK_BOOL ? "bool" : "float") visible \(visible), \(exceptionVisible) at \(at.map(String.init) ?? "-")"
                         let all = Int(sdpa_mask_tile_visibility(kind, Int32(rows), Int32(cols), mask, ldm, Int32(both)))
-                        if all != expected { failures.append("\(label): \(all), want \(expected)") }
+                        log.expect(all == expected, "\(label): \(all), want \(expected)")
                         let visibleOnly = Int(sdpa_mask_tile_visibility(kind, Int32(rows), Int32(cols), mask, ldm, Int32(SDPA_MASK_SEEN_VISIBLE)))
-                        if visibleOnly & SDPA_MASK_SEEN_VISIBLE != expected & SDPA_MASK_SEEN_VISIBLE {
-                            failures.append("\(label), stopping at a visible one: \(visibleOnly), want \(expected)")
-                        }
+                        log.expect(visibleOnly & SDPA_MASK_SEEN_VISIBLE == expected & SDPA_MASK_SEEN_VISIBLE,
+                                   "\(label), stopping at a visible one: \(visibleOnly), want \(expected)")
                     }
                 }
             }
         }
-        return failures
+        return log.found
     }
 
     /// Runs both forms on a `rows × cols` tile and describes every difference.
     static func mismatches(rows: Int, cols: Int) throws -> [String] {
-        var failures: [String] = []
-        func expect(_ condition: Bool, _ message: @autoclosure () -> String) {
-            if !condition { failures.append(message()) }
-        }
+        var log = KernelMismatches()
         let depth = 9
         var q = try Tensor.randomNormal(shape: [rows, depth], seed: 11).scalars
         let kt = try Tensor.randomNormal(shape: [depth, cols], seed: 12).scalars
@@ -145,15 +132,15 @@ struct MaskedScoreTileTests {
                     }
                 }
                 let label = "\(rows)×\(cols) \(kind == SDPA_MASK_BOOL ? "bool" : "float") ldm \(ldm)"
-                expect(onePass.map(\.bitPattern) == twoPass.map(\.bitPattern), "\(label): scores differ")
+                log.expect(onePass.map(\.bitPattern) == twoPass.map(\.bitPattern), "\(label): scores differ")
                 for r in 0..<rows {
                     let row = twoPass[r * cols..<(r + 1) * cols].filter { !$0.isNaN }
-                    expect(maxima[r] == (row.max() ?? -.infinity), "\(label) row \(r): maximum \(maxima[r])")
+                    log.expect(maxima[r] == (row.max() ?? -.infinity), "\(label) row \(r): maximum \(maxima[r])")
                 }
                 let maskedInRowZero = (0..<cols).filter { kind == SDPA_MASK_BOOL ? b[$0] == 0 : f[$0] == -.infinity }
-                expect(maskedInRowZero.allSatisfy { onePass[$0] == -.infinity }, "\(label): a NaN score was not masked")
+                log.expect(maskedInRowZero.allSatisfy { onePass[$0] == -.infinity }, "\(label): a NaN score was not masked")
             }
         }
-        return failures
+        return log.found
     }
 }

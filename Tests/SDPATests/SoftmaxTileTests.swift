@@ -46,19 +46,12 @@ struct SoftmaxTileTests {
 
     @Test("the portable loops too")
     func portable() async {
-        await #expect(processExitsWith: .success) {
-            FusedKernelInstructionSet.forcePortable(true)
-            guard FusedKernelInstructionSet.current == "portable" else { exit(3) }
-            exit(Self.mismatches().isEmpty ? 0 : 1)
-        }
+        await #expect(processExitsWith: .success) { exitWithPortableLoops { SoftmaxTileTests.mismatches() } }
     }
 
     /// Runs two tiles through `sdpa_softmax_tile` and describes every value off its expectation.
     static func mismatches() -> [String] {
-        var failures: [String] = []
-        func expect(_ condition: Bool, _ message: @autoclosure () -> String) {
-            if !condition { failures.append(message()) }
-        }
+        var log = KernelMismatches()
         let (rows, cols, dv) = (Self.rows, Self.cols, Self.dv)
         var rowMax = [Float](repeating: -.infinity, count: rows), rowSum = [Float](repeating: 0, count: rows)
         var o = [Float](repeating: 0, count: rows * dv)
@@ -101,40 +94,40 @@ struct SoftmaxTileTests {
                     let want = x.isNaN ? .nan : Self.exponential(scores[r * cols + c], minus: Float(mUse))
                     sum += want
                     if x.isNaN {
-                        expect(p.isNaN, "tile \(t) row \(r) col \(c): p = \(p) for a NaN score")
+                        log.expect(p.isNaN, "tile \(t) row \(r) col \(c): p = \(p) for a NaN score")
                     } else if want < 0x1p-126 {
                         // exp(-inf) is exactly 0; below FLT_MIN the kernel may flush to 0
-                        expect(p == 0 || (p > 0 && p < 0x1p-126), "tile \(t) row \(r) col \(c): p = \(p), exp = \(want)")
-                        if x == -.infinity { expect(p == 0, "tile \(t) row \(r) col \(c): masked score gave \(p)") }
+                        log.expect(p == 0 || (p > 0 && p < 0x1p-126), "tile \(t) row \(r) col \(c): p = \(p), exp = \(want)")
+                        if x == -.infinity { log.expect(p == 0, "tile \(t) row \(r) col \(c): masked score gave \(p)") }
                     } else {
                         // the kernel rounds its argument (s·log2e − M, or s − m) once: up to |x|·6e-8 relative,
                         // on top of the polynomial's 1.1e-7
                         let tolerance = 1.5e-7 + 6e-8 * abs(x)
-                        expect(abs(p - want) <= tolerance * want,
-                               "tile \(t) row \(r) col \(c): p = \(p), exp(\(x)) = \(want), rel \(abs(p - want) / want)")
+                        log.expect(abs(p - want) <= tolerance * want,
+                                   "tile \(t) row \(r) col \(c): p = \(p), exp(\(x)) = \(want), rel \(abs(p - want) / want)")
                     }
                 }
                 expectedSum[r] = expectedSum[r] * alpha + sum
                 expectedMax[r] = mNew
-                expect(Double(rowMax[r]) == mNew, "tile \(t) row \(r): rowMax \(rowMax[r]), want \(mNew)")
+                log.expect(Double(rowMax[r]) == mNew, "tile \(t) row \(r): rowMax \(rowMax[r]), want \(mNew)")
                 let l = Double(rowSum[r])
                 if expectedSum[r].isNaN {
-                    expect(l.isNaN, "tile \(t) row \(r): rowSum \(l) for a row with a NaN score")
+                    log.expect(l.isNaN, "tile \(t) row \(r): rowSum \(l) for a row with a NaN score")
                 } else {
-                    expect(abs(l - expectedSum[r]) <= 2e-6 * expectedSum[r], "tile \(t) row \(r): rowSum \(l), want \(expectedSum[r])")
+                    log.expect(abs(l - expectedSum[r]) <= 2e-6 * expectedSum[r], "tile \(t) row \(r): rowSum \(l), want \(expectedSum[r])")
                 }
                 if t == 1 {
                     for d in 0..<dv {
                         let got = Double(o[r * dv + d])
                         if mOld == -.infinity {
-                            expect(got == 1, "row \(r): no earlier contribution, the output must be left alone (\(got))")
+                            log.expect(got == 1, "row \(r): no earlier contribution, the output must be left alone (\(got))")
                         } else {
-                            expect(abs(got - alpha) <= 4e-7 * alpha + 1e-30, "row \(r) d \(d): o = \(got), alpha = \(alpha)")
+                            log.expect(abs(got - alpha) <= 4e-7 * alpha + 1e-30, "row \(r) d \(d): o = \(got), alpha = \(alpha)")
                         }
                     }
                 }
             }
         }
-        return failures
+        return log.found
     }
 }

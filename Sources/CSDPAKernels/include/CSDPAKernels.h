@@ -99,6 +99,32 @@ void sdpa_qk_tile(int rows, int cols, int depth,
                   float *s, ptrdiff_t lds,
                   float *tileMax);
 
+/* The element types sdpa_qk_tile_direct reads keys in. */
+typedef enum sdpa_element_kind {
+    SDPA_ELEMENT_F32 = 0,
+    SDPA_ELEMENT_F16 = 1, /* IEEE binary16 bits */
+    SDPA_ELEMENT_BF16 = 2 /* bfloat16 bits */
+} sdpa_element_kind;
+
+/* sdpa_qk_tile for a few query rows (decoding: one row per head, or a GQA
+ * group's few), reading the keys as stored instead of from a packed K^T:
+ *   S[r][c] = scale * sum_e Q[r][e] * K[c][e],  tileMax as sdpa_qk_tile.
+ *   k : cols x depth, row stride ldk, elements of `kind` (converted to float
+ *       exactly on the way).
+ * With one query row, packing K^T costs more than the product it feeds
+ * (the transpose read and wrote every key, then the product read it
+ * again); here each key row is read once, 8 keys at a time (a dot product
+ * per key over 8-wide partial sums, reduced 8 keys to a vector).  Any rows
+ * works; it pays off below about 6 (one register tile of sdpa_qk_tile).
+ * The sum runs in another order than sdpa_qk_tile's: results agree to
+ * rounding, not to the bit. */
+void sdpa_qk_tile_direct(int rows, int cols, int depth,
+                         const float *q, ptrdiff_t ldq,
+                         sdpa_element_kind kind, const void *k, ptrdiff_t ldk,
+                         float scale,
+                         float *s, ptrdiff_t lds,
+                         float *tileMax);
+
 /* The kinds of dense mask sdpa_qk_tile_masked applies. */
 typedef enum sdpa_mask_kind {
     SDPA_MASK_BOOL = 1, /* uint8_t, 0 = masked (the score becomes -INFINITY) */

@@ -19,6 +19,10 @@ struct _FusedTiling {
     /// Query tiles of one head, and groups of ``tilesPerItem`` of them (the last may hold fewer).
     @usableFromInline var queryTiles: Int, queryBlocks: Int
 
+    /// Up to this many query rows (`L`), the keys are read as stored rather than through a packed Kᵀ:
+    /// below one 6-row register tile the transpose costs more than the product it feeds.
+    @usableFromInline static var directRows: Int { 4 }
+
     @usableFromInline
     init(_ shape: AttentionShape) {
         // Measured on Zen 3 (see RFC.md): 128 keys keep Kᵀ and V tiles in L1/L2 up to E = 64; 64 beyond.
@@ -128,6 +132,10 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     // Items taken one after another share K and V (query blocks of one head), or the mask rows of
     // a mask broadcast over heads (heads of one query block: +2.5–7.5 % on an [L, S] mask).
     let headsFastest = modifier.sharesRowsAcrossHeads
+    // A query tile of at most `_FusedTiling.directRows` rows (decoding) reads the keys as stored: packing
+    // Kᵀ for one query row took 46 % of a decoding call (H = 8, S = 4096), the product it fed 11 %.
+    let readsKeysDirectly = L <= _FusedTiling.directRows
+    let keyKind = k.dtype == .float16 ? SDPA_ELEMENT_F16 : k.dtype == .bfloat16 ? SDPA_ELEMENT_BF16 : SDPA_ELEMENT_F32
     /// The (head, query tile) units of the item `base` (splits aside), in a fixed order.
     @Sendable func units(ofItem base: Int, into units: inout [_QueryUnit]) -> (batch: Int, kvHead: Int, count: Int) {
         let (b, kvHead, block) = headsFastest
@@ -199,7 +207,8 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                 if !anyVisible { continue }
 
                 let kOffset = k.offset(batch: b, head: kvHead, row: k0)
-                switch k.dtype {
+                switch readsKeysDirectly ? nil : k.dtype {
+                case nil: break
                 case .float16:
                     sdpa_pack_kt_f16(Int32(cols), Int32(E), k.base.assumingMemoryBound(to: UInt16.self) + kOffset, k.strides[2], kt, ldkt)
                 case .bfloat16:
@@ -225,7 +234,13 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                     // Row maxima come from the Q·Kᵀ registers unless the bias changes the scores after.
                     let biased = unit[u].visibility == .partial || Modifier.changesScores
                     var maxima = biased ? nil : tileMax
-                    if biased, let mask = modifier.tileMask(batch: b, head: unit[u].head, queries: unit[u].queries, keys: keys) {
+                    if readsKeysDirectly {
+                        sdpa_qk_tile_direct(Int32(rows), Int32(cols), Int32(E), unit[u].q, unit[u].ldq,
+                                            keyKind, k.base + kOffset * k.dtype.byteWidth, k.strides[2], scale, scores, lds, maxima)
+                        if biased {
+                            modifier.apply(to: scores, stride: lds, batch: b, head: unit[u].head, queries: unit[u].queries, keys: keys)
+                        }
+                    } else if biased, let mask = modifier.tileMask(batch: b, head: unit[u].head, queries: unit[u].queries, keys: keys) {
                         // A dense mask goes on in the Q·Kᵀ registers, and the maxima are taken after it.
                         maxima = tileMax
                         sdpa_qk_tile_masked(Int32(rows), Int32(cols), Int32(E), unit[u].q, unit[u].ldq, kt, ldkt, scale, scores, lds,
