@@ -235,10 +235,58 @@ AVX2_FN void a_qk_tile_masked(int rows, int cols, int depth, const float *q,
         qk_tile(MK_F32, rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds, mask, ldm, tileMax);
 }
 
+/* P.V for one row (decoding): keys outer, 8*NV output columns held in
+ * registers, so each V row is read front to back, NV vectors at a time (the
+ * 6x16 register tiles would sweep the V tile once per 16 columns instead).
+ * The last vector of the block may be partial (lanes m). */
+AVX2_INL void pv_row_block(const int NV, int cols, const float *p,
+                           const float *v, ptrdiff_t ldv, float *o, int last,
+                           __m256i m) {
+    __m256 acc[12];
+    for (int j = 0; j < NV; j++) acc[j] = _mm256_setzero_ps();
+    for (int c = 0; c < cols; c++) {
+        const __m256 pc = _mm256_broadcast_ss(p + c);
+        const float *vr = v + (ptrdiff_t)c * ldv;
+        for (int j = 0; j < NV; j++) {
+            __m256 vv = j == NV - 1 && last < 8 ? _mm256_maskload_ps(vr + 8 * j, m)
+                                                : _mm256_loadu_ps(vr + 8 * j);
+            acc[j] = _mm256_fmadd_ps(pc, vv, acc[j]);
+        }
+    }
+    for (int j = 0; j < NV; j++) {
+        if (j == NV - 1 && last < 8)
+            _mm256_maskstore_ps(o + 8 * j, m, _mm256_add_ps(_mm256_maskload_ps(o + 8 * j, m), acc[j]));
+        else
+            _mm256_storeu_ps(o + 8 * j, _mm256_add_ps(_mm256_loadu_ps(o + 8 * j), acc[j]));
+    }
+}
+
+AVX2_INL void pv_row(int cols, int dv, const float *p, const float *v,
+                     ptrdiff_t ldv, float *o) {
+    for (int d0 = 0; d0 < dv; d0 += 96) {
+        const int n = dv - d0 < 96 ? dv - d0 : 96;
+        const int nv = (n + 7) / 8, last = n - 8 * (nv - 1);
+        const __m256i m = tail_mask(last);
+        const float *vb = v + d0;
+        float *ob = o + d0;
+        switch (nv) {
+#define SDPA_PV_ROW(NV) case NV: pv_row_block(NV, cols, p, vb, ldv, ob, last, m); break;
+        SDPA_PV_ROW(1) SDPA_PV_ROW(2) SDPA_PV_ROW(3) SDPA_PV_ROW(4)
+        SDPA_PV_ROW(5) SDPA_PV_ROW(6) SDPA_PV_ROW(7) SDPA_PV_ROW(8)
+        SDPA_PV_ROW(9) SDPA_PV_ROW(10) SDPA_PV_ROW(11) SDPA_PV_ROW(12)
+#undef SDPA_PV_ROW
+        default: break;
+        }
+    }
+}
+
 AVX2_FN void a_pv_tile(int rows, int cols, int dv, const float *p,
                        ptrdiff_t ldp, const float *v, ptrdiff_t ldv, float *o,
                        ptrdiff_t ldo) {
-    gemm(1, 0, MK_NONE, rows, dv, cols, p, ldp, v, ldv, o, ldo, 1.0f, NULL, 0, NULL);
+    if (rows == 1)
+        pv_row(cols, dv, p, v, ldv, o);
+    else
+        gemm(1, 0, MK_NONE, rows, dv, cols, p, ldp, v, ldv, o, ldo, 1.0f, NULL, 0, NULL);
 }
 
 /* ====================================================================== */

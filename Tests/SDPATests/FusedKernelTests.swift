@@ -120,6 +120,8 @@ let fusedSweep: [FusedCase] = {
     // Decoding: query tiles of at most `_FusedTiling.directRows` rows read the keys as stored, in every
     // key dtype, with GQA, a head dim off the 8-wide vectors, and keys split across items.
     for dtype in [DType.float32, .float16, .bfloat16] {
+        // one output row's P·V runs in column blocks of 96: a value head dim past one block
+        cases.append(FusedCase(batch: 1, heads: 2, L: 1, S: 300, E: 64, Ev: 130, dtype: dtype, bias: "causalLowerRight"))
         // (B · H · L < 16 splits the keys: the last one)
         for (batch, heads, group, L, S) in [(2, 8, 1, 1, 300), (2, 8, 4, 3, 300), (1, 4, 2, 1, 1030)] {
             for bias in ["none", "causalLowerRight", "alibiLowerRight", "boolMaskLS", "keyPadding", "softCap"] {
