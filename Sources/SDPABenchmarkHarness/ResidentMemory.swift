@@ -1,3 +1,5 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -34,8 +36,11 @@ public enum ResidentMemory {
     /// the extra memory the call needed at its peak, or `nil` where it cannot be measured.
     ///
     /// Memory the allocator freed earlier is handed back to the system first, so that a call
-    /// reusing it still counts.
+    /// reusing it still counts. The peak is the process's, so measurements on several threads take
+    /// turns: one resetting it in the middle of another's call would cut that call's figure short.
     public static func peakExtraBytes<Result>(during body: () throws -> Result) rethrows -> (result: Result, bytes: Int?) {
+        measuring.lock()
+        defer { measuring.unlock() }
         returnFreedMemoryToSystem()
         let canReset = resetPeak()
         let before = currentBytes
@@ -43,6 +48,9 @@ public enum ResidentMemory {
         guard canReset, let before, let peak = peakBytes else { return (result, nil) }
         return (result, max(0, peak - before))
     }
+
+    /// Held for the whole of a ``peakExtraBytes(during:)`` measurement.
+    private static let measuring = NSLock()
 
     /// Asks the C allocator to give freed memory back to the system (glibc's `malloc_trim(0)`);
     /// does nothing where there is no such function.

@@ -153,7 +153,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     }
 
     let queue = _WorkQueue(count: items)
-    _parallelFor(threads) { _ in
+    _parallelFor(threads) {
         // Per-thread scratch, reused by every item this thread runs: one allocation, carved into
         // 64-byte aligned tiles (a small call would otherwise spend more time in malloc than computing).
         func padded(_ n: Int) -> Int { (n + 15) / 16 * 16 }
@@ -272,7 +272,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
 
     // Merge the splits of each base item in split order, so the bits do not depend on threads.
     let mergeQueue = _WorkQueue(count: baseItems)
-    _parallelFor(Swift.min(threads, baseItems)) { _ in
+    _parallelFor(Swift.min(threads, baseItems)) {
         var unit = [_QueryUnit](repeating: _QueryUnit(), count: maxUnits)
         while let base = mergeQueue.next() {
             let (b, _, unitCount) = units(ofItem: base, into: &unit)
@@ -323,15 +323,17 @@ final class _WorkQueue: @unchecked Sendable {
     }
 }
 
-/// Runs `body(0..<count)` on `count` threads; a single worker runs inline, since waking the
-/// thread pool costs more than a small attention call.
+/// Runs `body` on up to `count` threads at once, the calling thread included; each run takes its work
+/// from a queue the runs share, so how many runs there are never changes the result. A single thread
+/// runs inline, since waking any worker costs more than a small attention call; otherwise the helpers
+/// of ``_WorkerPool``, which stay awake for a moment between calls, or GCD's.
 @usableFromInline
-func _parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
-    if count == 1 {
-        body(0)
-    } else {
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
-    }
+func _parallelFor(_ count: Int, _ body: @Sendable () -> Void) {
+    if count == 1 { return body() }
+    #if canImport(Synchronization)
+    if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *), _WorkerPool.shared.run(threads: count, body) { return }
+    #endif
+    DispatchQueue.concurrentPerform(iterations: count) { _ in body() }
 }
 
 /// Normalizes finished rows and writes them, and their log-sum-exp, once, in the output dtype.
