@@ -233,23 +233,20 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                     let rows = unit[u].rows
                     // Row maxima come from the Q·Kᵀ registers unless the bias changes the scores after.
                     let biased = unit[u].visibility == .partial || Modifier.changesScores
-                    var maxima = biased ? nil : tileMax
+                    var maxima = biased ? nil : tileMax, applyBias = biased
                     if readsKeysDirectly {
                         sdpa_qk_tile_direct(Int32(rows), Int32(cols), Int32(E), unit[u].q, unit[u].ldq,
                                             keyKind, k.base + kOffset * k.dtype.byteWidth, k.strides[2], scale, scores, lds, maxima)
-                        if biased {
-                            modifier.apply(to: scores, stride: lds, batch: b, head: unit[u].head, queries: unit[u].queries, keys: keys)
-                        }
                     } else if biased, let mask = modifier.tileMask(batch: b, head: unit[u].head, queries: unit[u].queries, keys: keys) {
                         // A dense mask goes on in the Q·Kᵀ registers, and the maxima are taken after it.
-                        maxima = tileMax
+                        (maxima, applyBias) = (tileMax, false)
                         sdpa_qk_tile_masked(Int32(rows), Int32(cols), Int32(E), unit[u].q, unit[u].ldq, kt, ldkt, scale, scores, lds,
                                             mask.kind, mask.base, mask.rowStride, maxima)
                     } else {
                         sdpa_qk_tile(Int32(rows), Int32(cols), Int32(E), unit[u].q, unit[u].ldq, kt, ldkt, scale, scores, lds, maxima)
-                        if biased {
-                            modifier.apply(to: scores, stride: lds, batch: b, head: unit[u].head, queries: unit[u].queries, keys: keys)
-                        }
+                    }
+                    if applyBias {
+                        modifier.apply(to: scores, stride: lds, batch: b, head: unit[u].head, queries: unit[u].queries, keys: keys)
                     }
                     let o = acc + u * Br * ldo
                     sdpa_softmax_tile(Int32(rows), Int32(cols), scores, lds, maxima, rowMax + u * Br, rowSum + u * Br, o, ldo, Int32(Ev))
