@@ -8,23 +8,13 @@ protocol _DenseMaskElement {
     static func bias(_ raw: Self) -> Double
     /// The same in `Float` for the fused kernel.
     static func floatBias(_ raw: Self) -> Float
-    /// Applies a `rows x cols` tile of mask rows that are contiguous along keys (`mask[r * ldm + c]`,
-    /// `ldm` may be 0) to `scores` (row stride `lds`) with a C kernel, as ``_DenseMask/apply(to:stride:batch:head:queries:keys:)``
-    /// would. Returns `false`, touching nothing, when the type has no such kernel.
-    static func applyContiguous(
-        rows: Int, cols: Int, scores: UnsafeMutablePointer<Float>, lds: Int, mask: UnsafePointer<Self>, ldm: Int
-    ) -> Bool
-    /// The kind the `Q·Kᵀ` kernel applies as it stores a score tile, or `nil` when it has none for this type.
+    /// The kind of mask the C kernels read this type as (in the `Q·Kᵀ` registers, or on a score tile),
+    /// or `nil` when they have none for it and the Swift loops apply it.
     static var tileMaskKind: sdpa_mask_kind? { get }
 }
 
 extension _DenseMaskElement {
     @inline(__always) static var tileMaskKind: sdpa_mask_kind? { nil }
-
-    @inline(__always)
-    static func applyContiguous(
-        rows: Int, cols: Int, scores: UnsafeMutablePointer<Float>, lds: Int, mask: UnsafePointer<Self>, ldm: Int
-    ) -> Bool { false }
 }
 
 /// A bool mask element (`0` = masked).
@@ -33,13 +23,6 @@ extension UInt8: _DenseMaskElement {
     @inline(__always) static var tileMaskKind: sdpa_mask_kind? { SDPA_MASK_BOOL }
     @inline(__always) static func bias(_ raw: UInt8) -> Double { raw == 0 ? -.infinity : 0 }
     @inline(__always) static func floatBias(_ raw: UInt8) -> Float { raw == 0 ? -.infinity : 0 }
-    @inline(__always)
-    static func applyContiguous(
-        rows: Int, cols: Int, scores: UnsafeMutablePointer<Float>, lds: Int, mask: UnsafePointer<UInt8>, ldm: Int
-    ) -> Bool {
-        sdpa_mask_tile_bool(Int32(rows), Int32(cols), scores, lds, mask, ldm)
-        return true
-    }
 }
 
 extension Float: _DenseMaskElement {
@@ -47,13 +30,6 @@ extension Float: _DenseMaskElement {
     @inline(__always) static var tileMaskKind: sdpa_mask_kind? { SDPA_MASK_F32 }
     @inline(__always) static func bias(_ raw: Float) -> Double { Double(raw) }
     @inline(__always) static func floatBias(_ raw: Float) -> Float { raw }
-    @inline(__always)
-    static func applyContiguous(
-        rows: Int, cols: Int, scores: UnsafeMutablePointer<Float>, lds: Int, mask: UnsafePointer<Float>, ldm: Int
-    ) -> Bool {
-        sdpa_add_mask_tile_f32(Int32(rows), Int32(cols), scores, lds, mask, ldm)
-        return true
-    }
 }
 
 extension Double: _DenseMaskElement {
@@ -139,12 +115,11 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
         if queries.isEmpty || keys.isEmpty { return .empty }
         // A mask row shared by every query (`s2 == 0`, e.g. key padding) is read once.
         let queries = s2 == 0 ? queries.lowerBound..<(queries.lowerBound + 1) : queries
-        if s3 == 1, let kind = Element.tileMaskKind {
+        if let mask = tileMask(batch: batch, head: head, queries: queries, keys: keys) {
             // A float mask adds values anyway: only an empty tile is worth knowing about.
             let enough = Element.isBoolean ? SDPA_MASK_SEEN_MASKED | SDPA_MASK_SEEN_VISIBLE : SDPA_MASK_SEEN_VISIBLE
             let seen = sdpa_mask_tile_visibility(
-                kind, Int32(queries.count), Int32(keys.count),
-                row(batch: batch, head: head, query: queries.lowerBound) + keys.lowerBound, s2, Int32(enough))
+                mask.kind, Int32(queries.count), Int32(keys.count), mask.base, mask.rowStride, Int32(enough))
             if seen & Int32(SDPA_MASK_SEEN_VISIBLE) == 0 { return .empty }
             return Element.isBoolean && seen & Int32(SDPA_MASK_SEEN_MASKED) == 0 ? .full : .partial
         }
@@ -172,13 +147,15 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
         let n = keys.count
-        // Contiguous mask rows (the usual `[.., L, S]` layout, or a broadcast row with `s2 == 0`):
-        // row `r` of the tile is query `queries.lowerBound + r`, `s2` elements after the previous one.
-        if s3 == 1, !queries.isEmpty, n > 0,
-            Element.applyContiguous(
-                rows: queries.count, cols: n, scores: scores, lds: stride,
-                mask: row(batch: batch, head: head, query: queries.lowerBound) + keys.lowerBound, ldm: s2)
-        {
+        // Mask rows contiguous along keys, in a type the C kernels read: the same tile `tileMask` gives.
+        if n > 0, let mask = tileMask(batch: batch, head: head, queries: queries, keys: keys) {
+            if mask.kind == SDPA_MASK_BOOL {
+                sdpa_mask_tile_bool(Int32(queries.count), Int32(n), scores, stride,
+                                    mask.base.assumingMemoryBound(to: UInt8.self), mask.rowStride)
+            } else {
+                sdpa_add_mask_tile_f32(Int32(queries.count), Int32(n), scores, stride,
+                                       mask.base.assumingMemoryBound(to: Float.self), mask.rowStride)
+            }
             return
         }
         for (r, i) in queries.enumerated() {

@@ -207,6 +207,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                 if !anyVisible { continue }
 
                 let kOffset = k.offset(batch: b, head: kvHead, row: k0)
+                // Kᵀ packed once for every unit of the item (decoding reads the keys as stored instead).
                 switch readsKeysDirectly ? nil : k.dtype {
                 case nil: break
                 case .float16:
