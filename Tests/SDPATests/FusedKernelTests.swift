@@ -181,12 +181,29 @@ struct FusedKernelTests {
         try fusedMatchesMath(c)
     }
 
+    // Enough work items (16 or more) that the last few split their keys 2–4 ways and merge through
+    // the log-sum-exp; in batch 2 key padding leaves no key, so those rows are fully masked.
+    static let tailSplitCases = ["none", "causalUpperLeft", "causalLowerRight", "alibiLowerRight", "boolMaskLS",
+                                 "keyPadding", "softCapPaddingWindow"].map { bias in
+        FusedCase(batch: 3, heads: 4, group: 2, L: 300, S: 1030, E: 8, Ev: 8, bias: bias)
+    } + [FusedCase(batch: 1, heads: 8, L: 200, S: 900, E: 80, Ev: 24, dtype: .bfloat16, bias: "causalLowerRight")]
+
+    @Test("fused equals math when the last work items split their keys", arguments: tailSplitCases)
+    func tailSplitItemsMatchMath(_ c: FusedCase) throws {
+        let shape = AttentionShape(batch: c.batch, queryHeads: c.heads, keyValueHeads: c.heads / c.group,
+                                   queryLength: c.L, keyLength: c.S, headDim: c.E, valueHeadDim: c.Ev)
+        let tiling = _FusedTiling(shape)
+        #expect(tiling.keySplits > 1 && tiling.splitItems > 0, "the case no longer reaches split items")
+        try fusedMatchesMath(c)
+    }
+
     @Test("one and two threads give identical bits", arguments: [
         FusedCase(heads: 3, L: 200, S: 301, E: 40, bias: "alibiLowerRight"),
         FusedCase(heads: 1, L: 513, S: 1030, E: 64, bias: "causalLowerRight"),
         FusedCase(batch: 2, heads: 4, group: 2, L: 97, S: 130, E: 16, bias: "floatMaskB1LS"),
         FusedCase(heads: 1, L: 1, S: 1030, E: 64, bias: "none"),
         FusedCase(batch: 2, heads: 8, group: 2, L: 650, S: 200, E: 16, bias: "alibiLowerRight"),
+        FusedCase(batch: 3, heads: 4, group: 2, L: 300, S: 1030, E: 8, Ev: 8, bias: "keyPadding"),
     ])
     func threadCountDoesNotChangeBits(_ c: FusedCase) throws {
         let (q, k, v) = try c.inputs()

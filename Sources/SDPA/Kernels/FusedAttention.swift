@@ -6,7 +6,7 @@ import Foundation
 /// (philipturner/metal-flash-attention's "kernel descriptor"): they depend only
 /// on the shape, never on the thread count, so the result is bit-identical at any count.
 @usableFromInline
-struct _FusedTiling {
+package struct _FusedTiling {
     /// Query rows per tile (`Br`); a multiple of the 6-row register tile where possible.
     @usableFromInline var queryRows: Int
     /// Keys per tile (`Bc`).
@@ -14,8 +14,12 @@ struct _FusedTiling {
     /// Consecutive query tiles in one work item: each packed Kᵀ tile serves all of them (and every
     /// query head of a GQA group), so the transpose is paid once per this many tiles.
     @usableFromInline var tilesPerItem: Int
-    /// Independent key ranges per work item, merged through their log-sum-exp.
-    @usableFromInline var keySplits: Int
+    /// Independent key ranges per split work item, merged through their log-sum-exp.
+    @usableFromInline package var keySplits: Int
+    /// How many of the last work items (in hand-out order) run as ``keySplits`` key ranges each:
+    /// every item when there are too few to share out, else a few at the end, so the cores finish
+    /// together on small pieces instead of one waiting for the other's last whole item.
+    @usableFromInline package var splitItems: Int
     /// Query tiles of one head, and groups of ``tilesPerItem`` of them (the last may hold fewer).
     @usableFromInline var queryTiles: Int, queryBlocks: Int
 
@@ -24,7 +28,7 @@ struct _FusedTiling {
     @usableFromInline static var directRows: Int { 4 }
 
     @usableFromInline
-    init(_ shape: AttentionShape) {
+    package init(_ shape: AttentionShape) {
         // Measured on Zen 3 (see RFC.md): 128 keys keep Kᵀ and V tiles in L1/L2 up to E = 64; 64 beyond.
         keyColumns = shape.headDim <= 64 ? 128 : 64
         // The running outputs of one work item (heads of the group x its query rows x Ev floats)
@@ -41,11 +45,20 @@ struct _FusedTiling {
         let byCache = 32_768 / (perRow * queryRows), byWork = heads * queryTiles / 16
         tilesPerItem = Swift.max(1, Swift.min(4, byCache, byWork, queryTiles))
         queryBlocks = (queryTiles + tilesPerItem - 1) / tilesPerItem
-        // Too few items to keep the cores busy (decoding, short prompts): split the keys too,
-        // at least 4 tiles per split. Fixed by the shape alone.
+        // Too few items to keep the cores busy (decoding, short prompts): split the keys of every
+        // item, at least 4 tiles per split. Otherwise split the last few items' keys, up to 4 ways,
+        // so the threads end on small pieces: at L = 512, S = 2048 (16 items) the two threads
+        // finished 0.7–5.5 % of the call apart on average (up to 10.8 % at the 90th percentile),
+        // one waiting for the other's last item; 0.3–1.7 % so. Fixed by the shape alone.
         let items = heads * queryBlocks
         let keyTiles = (shape.keyLength + keyColumns - 1) / keyColumns
-        keySplits = items >= 16 ? 1 : Swift.max(1, Swift.min(16 / Swift.max(items, 1), keyTiles / 4))
+        if items < 16 {
+            keySplits = Swift.max(1, Swift.min(16 / Swift.max(items, 1), keyTiles / 4))
+            splitItems = keySplits > 1 ? items : 0
+        } else {
+            keySplits = Swift.max(1, Swift.min(4, keyTiles / 4))
+            splitItems = keySplits > 1 ? Swift.min(4, items / 8) : 0
+        }
     }
 }
 
@@ -112,11 +125,13 @@ func _fusedAttention<Modifier: _ScoreModifier>(
 
     let q = _InputView(query), k = _InputView(key), v = _InputView(value)
     let tiling = _FusedTiling(shape)
-    let (Br, Bc, splits) = (tiling.queryRows, tiling.keyColumns, tiling.keySplits)
+    let (Br, Bc, splits, splitItems) = (tiling.queryRows, tiling.keyColumns, tiling.keySplits, tiling.splitItems)
     let (queryTiles, queryBlocks, tilesPerItem) = (tiling.queryTiles, tiling.queryBlocks, tiling.tilesPerItem)
     let maxUnits = tilesPerItem * group
+    // Items 0..<wholeItems are base items run whole; each base item after them is `splits` items.
     let baseItems = B * Hkv * queryBlocks
-    let items = baseItems * splits
+    let wholeItems = baseItems - splitItems
+    let items = wholeItems + splitItems * splits
     let threads = Swift.min(SDPAThreads.effectiveCount, items)
     let scale = Float(options.resolvedScale(headDim: E))
     // Row strides of the scratch tiles: multiples of 8 floats, off large powers of two.
@@ -124,8 +139,8 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     let tilesPerSplit = ((S + Bc - 1) / Bc + splits - 1) / splits
     let stateFloats = maxUnits * Br * (ldo + 2)  // acc, rowMax, rowSum of one item
     let writer = _OutputWriter(output: output, logSumExp: logSumExp, shape: shape)
-    // Split-KV partial states, merged in split order afterwards (only when items are few).
-    let partials = splits > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: items * stateFloats) : nil
+    // Split-KV partial states of the split items, merged in split order afterwards.
+    let partials = splitItems > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: splitItems * splits * stateFloats) : nil
     defer { partials?.deallocate() }
     let partialBase = _SendablePointer(partials)
 
@@ -158,7 +173,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
         // 64-byte aligned tiles (a small call would otherwise spend more time in malloc than computing).
         func padded(_ n: Int) -> Int { (n + 15) / 16 * 16 }
         let ktSize = padded(Swift.max(1, E * ldkt)), scoresSize = padded(Br * lds), vSize = padded(Bc * Ev)
-        let stateSize = partialBase.pointer == nil ? padded(stateFloats) : 0
+        let stateSize = wholeItems > 0 ? padded(stateFloats) : 0
         let qSize = q.dtype == .float32 ? 0 : padded(maxUnits * Br * E), vTileSize = v.dtype == .float32 ? 0 : vSize
         let total = ktSize + scoresSize + vSize + stateSize + qSize + vTileSize + padded(Br)
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * total, alignment: 64).bindMemory(to: Float.self, capacity: total)
@@ -171,9 +186,11 @@ func _fusedAttention<Modifier: _ScoreModifier>(
         var unit = [_QueryUnit](repeating: _QueryUnit(), count: maxUnits)
 
         while let item = queue.next() {
-            let split = item % splits
-            let (b, kvHead, unitCount) = units(ofItem: item / splits, into: &unit)
-            let state = ownState ?? partialBase.pointer! + item * stateFloats
+            // A whole item (split nil) keeps its state in the thread's scratch; a split one in `partials`.
+            let split: Int? = item < wholeItems ? nil : (item - wholeItems) % splits
+            let base = item < wholeItems ? item : wholeItems + (item - wholeItems) / splits
+            let (b, kvHead, unitCount) = units(ofItem: base, into: &unit)
+            let state = split == nil ? ownState! : partialBase.pointer! + (item - wholeItems) * stateFloats
             let acc = state, rowMax = state + maxUnits * Br * ldo, rowSum = rowMax + maxUnits * Br
 
             // Query rows of each unit, as float32 pointers with a row stride.
@@ -191,8 +208,8 @@ func _fusedAttention<Modifier: _ScoreModifier>(
             rowSum.update(repeating: 0, count: unitCount * Br)
             acc.update(repeating: 0, count: unitCount * Br * ldo)
 
-            var k0 = split * tilesPerSplit * Bc
-            let kEnd = Swift.min(S, k0 + tilesPerSplit * Bc)
+            var k0 = (split ?? 0) * tilesPerSplit * Bc
+            let kEnd = split == nil ? S : Swift.min(S, k0 + tilesPerSplit * Bc)
             while k0 < kEnd {
                 let cols = Swift.min(Bc, kEnd - k0)
                 let keys = k0..<(k0 + cols)
@@ -258,7 +275,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                     }
                 }
             }
-            if splits == 1 {
+            if split == nil {
                 for u in 0..<unitCount {
                     writer.write(batch: b, head: unit[u].head, firstRow: unit[u].firstRow, rows: unit[u].rows,
                                  acc: acc + u * Br * ldo, ldo: ldo, rowMax: rowMax + u * Br, rowSum: rowSum + u * Br)
@@ -269,12 +286,12 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     guard partials != nil else { return writer.result }
 
     // Merge the splits of each base item in split order, so the bits do not depend on threads.
-    let mergeQueue = _WorkQueue(count: baseItems)
-    _parallelFor(Swift.min(threads, baseItems)) {
+    let mergeQueue = _WorkQueue(count: splitItems)
+    _parallelFor(Swift.min(threads, splitItems)) {
         var unit = [_QueryUnit](repeating: _QueryUnit(), count: maxUnits)
-        while let base = mergeQueue.next() {
-            let (b, _, unitCount) = units(ofItem: base, into: &unit)
-            let first = partialBase.pointer! + base * splits * stateFloats
+        while let index = mergeQueue.next() {
+            let (b, _, unitCount) = units(ofItem: wholeItems + index, into: &unit)
+            let first = partialBase.pointer! + index * splits * stateFloats
             let acc = first, rowMax = first + maxUnits * Br * ldo, rowSum = rowMax + maxUnits * Br
             for s in 1..<splits {
                 let other = first + s * stateFloats
