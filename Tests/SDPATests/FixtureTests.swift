@@ -85,19 +85,28 @@ enum FixtureValue: Sendable, Equatable {
     }
 }
 
+/// Checks `|actual - expected| <= max(atol + rtol * |expected|, floor)` element by element and reports
+/// the element that exceeds its bound the most.
 func expectClose(
     _ actual: Tensor, _ expected: Tensor, _ tolerance: (atol: Double, rtol: Double), _ label: String,
-    sourceLocation: SourceLocation = #_sourceLocation
+    floor: Double = 0, sourceLocation: SourceLocation = #_sourceLocation
 ) {
     #expect(actual.shape == expected.shape, "\(label): shape", sourceLocation: sourceLocation)
     guard actual.shape == expected.shape else { return }
     let (a, e) = (actual.doubleScalars, expected.doubleScalars)
     var worst = (index: -1, excess: 0.0)
     for i in a.indices {
-        let excess = abs(a[i] - e[i]) - (tolerance.atol + tolerance.rtol * abs(e[i]))
-        if excess > worst.excess || (a[i].isNaN != e[i].isNaN) { worst = (i, max(excess, 1)) }
+        let excess = abs(a[i] - e[i]) - max(tolerance.atol + tolerance.rtol * abs(e[i]), floor)
+        // (an infinite expected value makes the bound infinite too: infinities must match exactly)
+        if excess > worst.excess || a[i].isNaN != e[i].isNaN || (a[i] != e[i] && (a[i].isInfinite || e[i].isInfinite)) {
+            worst = (i, max(excess, 1))
+        }
     }
-    #expect(worst.index < 0, "\(label): element \(worst.index) is \(worst.index >= 0 ? a[worst.index] : 0), expected \(worst.index >= 0 ? e[worst.index] : 0)", sourceLocation: sourceLocation)
+    guard worst.index >= 0 else { return }
+    var (rest, at) = (worst.index, [Int](repeating: 0, count: expected.shape.count))
+    for d in at.indices.reversed() { (at[d], rest) = (rest % expected.shape[d], rest / expected.shape[d]) }
+    let (x, y) = (a[worst.index], e[worst.index])
+    Issue.record("\(label): element \(worst.index) \(at) is \(x), expected \(y) (|diff| \(abs(x - y)), allowed \(max(tolerance.atol + tolerance.rtol * abs(y), floor)))", sourceLocation: sourceLocation)
 }
 
 @Suite("PyTorch fixtures")
