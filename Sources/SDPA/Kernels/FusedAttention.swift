@@ -49,7 +49,7 @@ package struct _FusedTiling {
         // item, at least 4 tiles per split. Otherwise split the last few items' keys, up to 4 ways,
         // so the threads end on small pieces: at L = 512, S = 2048 (16 items) the two threads
         // finished 0.7–5.5 % of the call apart on average (up to 10.8 % at the 90th percentile),
-        // one waiting for the other's last item; 0.3–1.7 % so. Fixed by the shape alone.
+        // one waiting for the other's last item; 0.3–1.7 % with the split. Fixed by the shape alone.
         let items = heads * queryBlocks
         let keyTiles = (shape.keyLength + keyColumns - 1) / keyColumns
         if items < 16 {

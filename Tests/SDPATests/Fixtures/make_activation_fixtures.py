@@ -64,44 +64,20 @@ bias_manifest.json) instead of `bias`, plus
 import json
 import math
 import sys
-import warnings
-import zlib
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.nn.attention.bias import causal_lower_right, causal_upper_left
 
-HERE = Path(__file__).resolve().parent
+# The RFC fixtures' helpers, one copy: ALiBi slopes and bias, causal masks, per-case seeds, .npy
+# writing, notes (importing make_fixtures also seeds torch and silences the lower-right warning).
+from make_fixtures import HERE, NEG_INF, NOTES, alibi_bias, causal_mask, get_slopes, note, rng_for, save
+
 PREFIX = "act_"
-NEG_INF = float("-inf")
 
 torch.manual_seed(0)
 torch.set_num_threads(1)
-warnings.filterwarnings("ignore", message="Lower right causal bias")
-
-NOTES = []
-
-
-def note(msg):
-    if msg not in NOTES:
-        NOTES.append(msg)
-
-
-# --------------------------------------------------------------------------
-# ALiBi slopes (Press et al., reference get_slopes), as in make_fixtures.py
-# --------------------------------------------------------------------------
-def get_slopes(n):
-    def pow2(n):
-        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
-        return [start * start**i for i in range(n)]
-
-    if math.log2(n).is_integer():
-        return pow2(n)
-    closest = 2 ** math.floor(math.log2(n))
-    return pow2(closest) + get_slopes(2 * closest)[0::2][: n - closest]
 
 
 # --------------------------------------------------------------------------
@@ -148,24 +124,6 @@ def gen_qkv(kind, B, H, Hkv, L, S, E, Ev, rng):
 # --------------------------------------------------------------------------
 # Masks ([L, S]; the case's rng)
 # --------------------------------------------------------------------------
-def causal_mask(variant, L, S):
-    m = (causal_upper_left if variant == "upperLeft" else causal_lower_right)(L, S)._materialize()
-    ref = torch.tril(torch.ones(L, S, dtype=torch.bool), diagonal=0 if variant == "upperLeft" else S - L)
-    assert torch.equal(m, ref), (variant, L, S)
-    return m
-
-
-def alibi_bias(slopes, L, S, causal):
-    """Float64 additive bias [H, L, S], as make_fixtures.py."""
-    offset = 0 if causal == "upperLeft" else S - L
-    i = torch.arange(L, dtype=torch.float64).view(L, 1)
-    j = torch.arange(S, dtype=torch.float64).view(1, S)
-    bias = -torch.tensor(slopes, dtype=torch.float64).view(-1, 1, 1) * (i + offset - j).abs()
-    if causal is not None:
-        bias = bias.masked_fill(~causal_mask(causal, L, S), NEG_INF)
-    return bias
-
-
 def key_padding_mask(L, S, valid, padded_queries, rng):
     """bool [L, S]: keys j >= valid are padding; the last `padded_queries` query rows
     and two random ones see no key at all (fully masked)."""
@@ -270,16 +228,6 @@ def torch_low_precision(q, k, v, mask, is_causal, scale, gqa, cap):
 # --------------------------------------------------------------------------
 CASES = []
 NAMES = set()
-
-
-def rng_for(name):
-    return np.random.default_rng(zlib.crc32(name.encode()))
-
-
-def save(name, suffix, arr):
-    fn = f"{name}.{suffix}.npy"
-    np.save(HERE / fn, np.ascontiguousarray(arr), allow_pickle=False)
-    return fn
 
 
 def add_case(name, gen, B=1, H=2, Hkv=None, L=128, S=128, E=64, Ev=None, bias=None, mask=None,
