@@ -22,26 +22,15 @@ struct ActivationFixtureCase: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { files.name }
 
-    static let all: [ActivationFixtureCase] = {
-        let url = FixtureCase.directory.appendingPathComponent("activation_manifest.json")
-        guard let data = try? Data(contentsOf: url) else { return [] }
-        let json = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-        return (json["cases"] as! [[String: Any]]).map { c in
-            ActivationFixtureCase(
-                files: FixtureCase(
-                    name: c["name"] as! String, layout: c["layout"] as! String,
-                    query: c["query"] as! String, key: c["key"] as! String, value: c["value"] as! String,
-                    output: c["output"] as! String,
-                    bias: (c["bias"] as? [String: Any])?.mapValues(FixtureValue.init) ?? [:],
-                    isCausal: c["isCausal"] as! Bool, scale: (c["scale"] as? NSNumber)?.floatValue,
-                    enableGQA: c["enableGQA"] as! Bool, dtype: c["dtype"] as! String),
-                parts: (c["biases"] as? [[String: Any]])?.map { $0.mapValues(FixtureValue.init) },
-                logSumExp: c["logSumExp"] as! String,
-                fullyMaskedRows: c["fullyMaskedRows"] as! Int,
-                torchFloat32MaxAbsError: (c["torchFloat32MaxAbsError"] as? NSNumber)?.doubleValue,
-                torchFloat32LogSumExpMaxAbsError: (c["torchFloat32LogSumExpMaxAbsError"] as? NSNumber)?.doubleValue)
-        }
-    }()
+    static let all: [ActivationFixtureCase] = FixtureCase.manifestCases("activation_manifest.json").map { c in
+        ActivationFixtureCase(
+            files: FixtureCase(manifestEntry: c),
+            parts: (c["biases"] as? [[String: Any]])?.map { $0.mapValues(FixtureValue.init) },
+            logSumExp: c["logSumExp"] as! String,
+            fullyMaskedRows: c["fullyMaskedRows"] as! Int,
+            torchFloat32MaxAbsError: (c["torchFloat32MaxAbsError"] as? NSNumber)?.doubleValue,
+            torchFloat32LogSumExpMaxAbsError: (c["torchFloat32LogSumExpMaxAbsError"] as? NSNumber)?.doubleValue)
+    }
 
     /// Runs the case on the fused kernel with its bias: parts composed as in `BiasFixtureTests`,
     /// otherwise the RFC fixtures' bias types (or `isCausal`).

@@ -14,19 +14,14 @@ struct BiasFixtureCase: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    static let all: [BiasFixtureCase] = {
-        let url = FixtureCase.directory.appendingPathComponent("bias_manifest.json")
-        guard let data = try? Data(contentsOf: url) else { return [] }
-        let json = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-        return (json["cases"] as! [[String: Any]]).map { c in
-            BiasFixtureCase(
-                name: c["name"] as! String, layout: c["layout"] as! String,
-                query: c["query"] as! String, key: c["key"] as! String, value: c["value"] as! String,
-                output: c["output"] as! String, scale: (c["scale"] as? NSNumber)?.floatValue,
-                enableGQA: c["enableGQA"] as! Bool,
-                parts: (c["biases"] as! [[String: Any]]).map { $0.mapValues(FixtureValue.init) })
-        }
-    }()
+    static let all: [BiasFixtureCase] = FixtureCase.manifestCases("bias_manifest.json").map { c in
+        BiasFixtureCase(
+            name: c["name"] as! String, layout: c["layout"] as! String,
+            query: c["query"] as! String, key: c["key"] as! String, value: c["value"] as! String,
+            output: c["output"] as! String, scale: (c["scale"] as? NSNumber)?.floatValue,
+            enableGQA: c["enableGQA"] as! Bool,
+            parts: (c["biases"] as! [[String: Any]]).map { $0.mapValues(FixtureValue.init) })
+    }
 
     /// The same loading conventions as the RFC fixtures.
     var files: FixtureCase {
