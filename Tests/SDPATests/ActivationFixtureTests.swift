@@ -39,10 +39,7 @@ struct ActivationFixtureCase: Sendable, CustomTestStringConvertible {
         let shape = try AttentionShape(query: q, key: k, value: v, enableGQA: f.enableGQA)
         return try withSDPBackends([.fused]) { () throws -> (output: Tensor, logSumExp: Tensor) in
             if let parts {
-                let composed = try BiasFixtureCase(
-                    name: f.name, layout: f.layout, query: f.query, key: f.key, value: f.value, output: f.output,
-                    scale: f.scale, enableGQA: f.enableGQA, parts: parts
-                ).bias(shape)
+                let composed = try BiasFixtureCase.composedBias(parts, shape)
                 return try scaledDotProductAttentionWithLogSumExp(
                     query: q, key: k, value: v, attnMask: composed, scale: f.scale, enableGQA: f.enableGQA)
             }

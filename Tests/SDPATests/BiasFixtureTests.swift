@@ -31,6 +31,11 @@ struct BiasFixtureCase: Sendable, CustomTestStringConvertible {
 
     /// The parts, composed left to right into one fused bias.
     func bias(_ shape: AttentionShape) throws -> any FusedAttnBias {
+        try BiasFixtureCase.composedBias(parts, shape)
+    }
+
+    /// Manifest bias parts (`bias_manifest.json`'s `biases`), composed left to right into one fused bias.
+    static func composedBias(_ parts: [[String: FixtureValue]], _ shape: AttentionShape) throws -> any FusedAttnBias {
         let (L, S) = (shape.queryLength, shape.keyLength)
         func int(_ v: FixtureValue?) -> Int? {
             if case .numbers(let n)? = v, n.count == 1 { return Int(n[0]) }
