@@ -3,24 +3,61 @@
 #include "sdpa_internal.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 
 static const sdpa_kernel_table sdpa_resolver_table;
 
 /* Starts out pointing at a table of resolver stubs: the first call through
  * any entry selects the real table and forwards.  Afterwards each public
- * call is: load pointer, load entry, tail-jump (no branch). */
+ * call is: load the thread's override (usually NULL), load pointer, load
+ * entry, jump. */
 static _Atomic(const sdpa_kernel_table *) g_table = &sdpa_resolver_table;
-static atomic_int g_force_portable = 0;
+/* A test's own choice for the calls made on its thread (NULL: the process's). */
+static _Thread_local const sdpa_kernel_table *t_table = NULL;
 
-static const sdpa_kernel_table *sdpa_best_table(void) {
-    if (atomic_load_explicit(&g_force_portable, memory_order_relaxed))
-        return &sdpa_portable_table;
+/* Every family this build has, best first; those the CPU cannot run are
+ * left out by sdpa_family_runs. */
+static const sdpa_kernel_table *const sdpa_families[] = {
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
-        return &sdpa_avx2_table;
+    &sdpa_avx2_table,
 #endif
+    &sdpa_portable_table,
+};
+enum { SDPA_FAMILY_COUNT = (int)(sizeof sdpa_families / sizeof sdpa_families[0]) };
+
+static int sdpa_family_runs(const sdpa_kernel_table *t) {
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+    if (t == &sdpa_avx2_table) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+    }
+#endif
+    return t == &sdpa_portable_table;
+}
+
+static int sdpa_names_equal(const char *a, const char *b) {
+    while (*a && *a == *b) { a++; b++; }
+    return *a == *b;
+}
+
+/* The family called `name` if this CPU runs it, else NULL. */
+static const sdpa_kernel_table *sdpa_family_named(const char *name) {
+    for (int i = 0; i < SDPA_FAMILY_COUNT; i++)
+        if (sdpa_names_equal(sdpa_families[i]->name, name))
+            return sdpa_family_runs(sdpa_families[i]) ? sdpa_families[i] : NULL;
+    return NULL;
+}
+
+/* The best family this CPU runs, unless SDPA_KERNELS names another it runs. */
+static const sdpa_kernel_table *sdpa_best_table(void) {
+    const char *wanted = getenv("SDPA_KERNELS");
+    if (wanted && *wanted) {
+        const sdpa_kernel_table *t = sdpa_family_named(wanted);
+        if (t) return t;
+    }
+    for (int i = 0; i < SDPA_FAMILY_COUNT; i++)
+        if (sdpa_family_runs(sdpa_families[i])) return sdpa_families[i];
     return &sdpa_portable_table;
 }
 
@@ -29,12 +66,16 @@ static const sdpa_kernel_table *sdpa_best_table(void) {
 __attribute__((noinline, cold))
 static const sdpa_kernel_table *sdpa_init_table(void) {
     const sdpa_kernel_table *t = sdpa_best_table();
-    atomic_store_explicit(&g_table, t, memory_order_release);
-    return t;
+    const sdpa_kernel_table *expected = &sdpa_resolver_table;
+    if (!atomic_compare_exchange_strong_explicit(&g_table, &expected, t, memory_order_acq_rel,
+                                                 memory_order_acquire))
+        t = expected; /* sdpa_kernels_select (or another racer) got there first */
+    return t_table ? t_table : t;
 }
 
 static inline const sdpa_kernel_table *T(void) {
-    return atomic_load_explicit(&g_table, memory_order_acquire);
+    const sdpa_kernel_table *own = t_table;
+    return own ? own : atomic_load_explicit(&g_table, memory_order_acquire);
 }
 
 /* ---- resolver stubs ---- */
@@ -126,9 +167,31 @@ const char *sdpa_kernels_isa(void) {
     return t->name;
 }
 
-void sdpa_kernels_force_portable(int on) {
-    atomic_store_explicit(&g_force_portable, on ? 1 : 0, memory_order_relaxed);
-    (void)sdpa_init_table();
+int sdpa_kernels_family_count(void) {
+    int n = 0;
+    for (int i = 0; i < SDPA_FAMILY_COUNT; i++) n += sdpa_family_runs(sdpa_families[i]);
+    return n;
+}
+
+const char *sdpa_kernels_family_name(int index) {
+    for (int i = 0; i < SDPA_FAMILY_COUNT; i++)
+        if (sdpa_family_runs(sdpa_families[i]) && index-- == 0) return sdpa_families[i]->name;
+    return NULL;
+}
+
+int sdpa_kernels_select(const char *name) {
+    const sdpa_kernel_table *t = name ? sdpa_family_named(name) : sdpa_best_table();
+    if (!t) return -1;
+    atomic_store_explicit(&g_table, t, memory_order_release);
+    return 0;
+}
+
+int sdpa_kernels_use_on_this_thread(const char *name) {
+    if (!name) { t_table = NULL; return 0; }
+    const sdpa_kernel_table *t = sdpa_family_named(name);
+    if (!t) return -1;
+    t_table = t;
+    return 0;
 }
 
 void sdpa_qk_tile(int rows, int cols, int depth, const float *q, ptrdiff_t ldq,

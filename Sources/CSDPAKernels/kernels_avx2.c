@@ -917,7 +917,7 @@ AVX2_FN int a_mask_tile_visibility(int kind, int rows, int cols,
 }
 
 const sdpa_kernel_table sdpa_avx2_table = {
-    "avx2+fma",
+    "avx2",
     a_qk_tile, a_qk_tile_masked, a_qk_tile_direct, a_pv_tile,
     a_pack_kt_f32, a_pack_kt_f16, a_pack_kt_bf16,
     a_f16_to_f32, a_f32_to_f16, a_bf16_to_f32, a_f32_to_bf16,

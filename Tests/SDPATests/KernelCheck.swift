@@ -16,7 +16,7 @@ struct KernelMismatches {
 /// Forces the portable loops (process-wide: call it only in an exit test's child) and exits with 0
 /// when `check` finds nothing, 1 when it finds something or throws, 3 when the loops cannot be forced.
 func exitWithPortableLoops(_ check: () throws -> [String]) -> Never {
-    FusedKernelInstructionSet.forcePortable(true)
+    FusedKernelInstructionSet.select("portable")
     guard FusedKernelInstructionSet.current == "portable" else { exit(3) }
     exit((try? check())?.isEmpty == true ? 0 : 1)
 }

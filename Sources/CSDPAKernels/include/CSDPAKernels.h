@@ -62,16 +62,31 @@ extern "C" {
 /* ISA selection                                                           */
 /* ---------------------------------------------------------------------- */
 
-/* Name of the implementation in use: "avx2+fma" or "portable".  Triggers the
- * one-time CPU detection if it has not happened yet.  The returned string is
- * static. */
+/* Name of the kernel family in use on this thread: "avx2" or "portable".
+ * Triggers the one-time CPU detection if it has not happened yet.  The
+ * returned string is static. */
 const char *sdpa_kernels_isa(void);
 
-/* on != 0: force the portable C implementation (for testing / comparison).
- * on == 0: go back to the best implementation for this CPU.
- * Thread-safe (atomic), but calls already in flight on other threads finish
- * with the variant they started with; intended for tests, not hot paths. */
-void sdpa_kernels_force_portable(int on);
+/* The families this build has and this CPU can run, best first:
+ * sdpa_kernels_family_name(i) for 0 <= i < sdpa_kernels_family_count()
+ * (NULL past the end).  The first is what runs unless the environment
+ * variable SDPA_KERNELS, read once at the first call, or
+ * sdpa_kernels_select names another. */
+int sdpa_kernels_family_count(void);
+const char *sdpa_kernels_family_name(int index);
+
+/* Selects the family called `name` for the whole process (NULL: the best
+ * again).  Returns 0, or -1 (nothing changed) when this build has no such
+ * family or the CPU cannot run it.  Calls in flight on other threads finish
+ * with the family they started with: for tests and benchmarks, not hot
+ * paths. */
+int sdpa_kernels_select(const char *name);
+
+/* Selects `name` for the calls made on the calling thread only (NULL: the
+ * process's choice again); returns 0, or -1 as sdpa_kernels_select.  Lets a
+ * test check every family in one process: a fused call on one thread
+ * (withSDPAThreads(1)) runs entirely on its caller's thread. */
+int sdpa_kernels_use_on_this_thread(const char *name);
 
 /* ---------------------------------------------------------------------- */
 /* GEMM tiles                                                              */
