@@ -12,6 +12,7 @@
  * the CPU cannot run. */
 static const sdpa_kernel_table *const sdpa_families[] = {
 #if defined(__x86_64__) || defined(_M_X64)
+    &sdpa_avx512bf16_table,
     &sdpa_avx512_table,
     &sdpa_avx2_table,
 #endif
@@ -28,9 +29,10 @@ static int sdpa_family_runs(const sdpa_kernel_table *t) {
     const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                      __builtin_cpu_supports("f16c");
     if (t == &sdpa_avx2_table) return avx2;
-    if (t == &sdpa_avx512_table)
-        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    const int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    if (t == &sdpa_avx512_table) return avx512;
+    if (t == &sdpa_avx512bf16_table) return avx512 && __builtin_cpu_supports("avx512bf16");
 #endif
 #if defined(__aarch64__)
     if (t == &sdpa_neon_table) return 1;

@@ -60,6 +60,31 @@
       (rows, cols, s, lds, mask, ldm))                                                             \
     X(void, softcap_tile, (int rows, int cols, float *s, ptrdiff_t lds, float cap),                \
       (rows, cols, s, lds, cap))                                                                   \
+    X(sdpa_operand_layout, layout_for, (sdpa_element_kind kind), (kind))                           \
+    X(size_t, operand_bytes,                                                                       \
+      (sdpa_operand_layout layout, sdpa_operand_role role, int count, int width),                  \
+      (layout, role, count, width))                                                                \
+    X(sdpa_const_ptr, prepare_query,                                                               \
+      (sdpa_operand_layout layout, sdpa_element_kind kind, int rows, int depth, const void *q,     \
+       ptrdiff_t ldq, float scale, void *dst, ptrdiff_t *ld),                                      \
+      (layout, kind, rows, depth, q, ldq, scale, dst, ld))                                         \
+    X(void, pack_keys,                                                                             \
+      (sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int depth, const void *k,     \
+       ptrdiff_t ldk, void *dst),                                                                  \
+      (layout, kind, cols, depth, k, ldk, dst))                                                    \
+    X(sdpa_const_ptr, pack_values,                                                                 \
+      (sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int dv, const void *v,        \
+       ptrdiff_t ldv, void *dst, ptrdiff_t *ld),                                                   \
+      (layout, kind, cols, dv, v, ldv, dst, ld))                                                   \
+    X(void, scores,                                                                                \
+      (sdpa_operand_layout layout, int rows, int cols, int depth, const void *query, ptrdiff_t ldq, \
+       const void *keys, float scale, float *s, ptrdiff_t lds, sdpa_mask_kind maskKind,            \
+       const void *mask, ptrdiff_t ldm, float *tileMax),                                           \
+      (layout, rows, cols, depth, query, ldq, keys, scale, s, lds, maskKind, mask, ldm, tileMax))  \
+    X(void, accumulate,                                                                            \
+      (sdpa_operand_layout layout, int rows, int cols, int dv, float *p, ptrdiff_t ldp,            \
+       const void *values, ptrdiff_t ldv, float *o, ptrdiff_t ldo),                                \
+      (layout, rows, cols, dv, p, ldp, values, ldv, o, ldo))                                       \
     X(int, mask_tile_visibility,                                                                   \
       (sdpa_mask_kind kind, int rows, int cols, const void *mask, ptrdiff_t ldm, int enough),      \
       (kind, rows, cols, mask, ldm, enough))
@@ -68,5 +93,7 @@
 #define SDPA_RETURN_void
 #define SDPA_RETURN_int return
 #define SDPA_RETURN_size_t return
+#define SDPA_RETURN_sdpa_const_ptr return
+#define SDPA_RETURN_sdpa_operand_layout return
 
 #endif

@@ -25,6 +25,7 @@ extern const sdpa_kernel_table sdpa_portable_table;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const sdpa_kernel_table sdpa_avx2_table;
 extern const sdpa_kernel_table sdpa_avx512_table;
+extern const sdpa_kernel_table sdpa_avx512bf16_table;
 #endif
 #if defined(__aarch64__)
 extern const sdpa_kernel_table sdpa_neon_table;

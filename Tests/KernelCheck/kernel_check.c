@@ -143,6 +143,76 @@ static void check_qk_direct(int rows, int cols, int depth, sdpa_element_kind kin
     free(q); free(kf); free(kh); free(s); free(tmax);
 }
 
+/* The operand API: query rows prepared (scaled by a power of two), keys and
+ * values packed in the family's layout for the element kind, then scores
+ * and P.V against double, for every kind. */
+static void check_operands(sdpa_element_kind kind, int rows, int cols, int depth, int dv, int maskKind) {
+    const sdpa_operand_layout layout = sdpa_layout_for(kind);
+    const ptrdiff_t ldq = depth + 1, ldk = depth + 3, ldv = dv + 2, lds = cols + 4, ldo = dv + 1, ldm = cols;
+    const size_t esize = kind == SDPA_ELEMENT_F32 ? 4 : 2;
+    char *q = malloc(esize * rows * ldq + 4), *k = malloc(esize * cols * ldk + 4), *v = malloc(esize * cols * ldv + 4);
+    float *qf = buffer((size_t)rows * ldq, 0), *kf = buffer((size_t)cols * ldk, 0), *vf_ = buffer((size_t)cols * ldv, 0);
+    /* inputs exactly representable in the kind */
+    for (int pass = 0; pass < 3; pass++) {
+        char *dst = pass == 0 ? q : pass == 1 ? k : v;
+        float *ref = pass == 0 ? qf : pass == 1 ? kf : vf_;
+        const int n = pass == 0 ? rows * (int)ldq : pass == 1 ? cols * (int)ldk : cols * (int)ldv;
+        for (int i = 0; i < n; i++) {
+            float x = randf(-1, 1);
+            if (kind == SDPA_ELEMENT_F16) { uint16_t h = half_bits_of(x); memcpy(dst + 2 * i, &h, 2); ref[i] = (float)half_value(h); }
+            else if (kind == SDPA_ELEMENT_BF16) { uint16_t b = (uint16_t)(bits(x) >> 16); memcpy(dst + 2 * i, &b, 2); ref[i] = (float)bf16_value(b); }
+            else { memcpy(dst + 4 * i, &x, 4); ref[i] = x; }
+        }
+    }
+    void *qbuf = malloc(sdpa_operand_bytes(layout, SDPA_OPERAND_QUERY, rows, depth) + 64);
+    void *kbuf = malloc(sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, cols, depth) + 64);
+    void *vbuf = malloc(sdpa_operand_bytes(layout, SDPA_OPERAND_VALUES, cols, dv) + 64);
+    ptrdiff_t lq = 0, lv = 0;
+    const float qscale = 0.25f, scale = 1.3f;
+    const void *qp = sdpa_prepare_query(layout, kind, rows, depth, q, ldq, qscale, qbuf, &lq);
+    sdpa_pack_keys(layout, kind, cols, depth, k, ldk, kbuf);
+    float *s = buffer((size_t)rows * lds, GUARD), *tmax = buffer(rows, 0);
+    uint8_t *mb = malloc((size_t)rows * ldm + 1);
+    for (int i = 0; i < rows * ldm; i++) mb[i] = uniform() < 0.3 ? 0 : 1;
+    sdpa_scores(layout, rows, cols, depth, qp, lq, kbuf, scale, s, lds, maskKind, mb, ldm, tmax);
+    for (int r = 0; r < rows; r++) {
+        float mx = -INFINITY;
+        for (int c = 0; c < lds; c++) {
+            if (c >= cols) { CHECK(s[r * lds + c] == GUARD, "scores wrote past the tile"); continue; }
+            double ref = 0, mag = 0;
+            for (int e = 0; e < depth; e++) { ref += (double)qf[r * ldq + e] * kf[c * ldk + e]; mag += fabs((double)qf[r * ldq + e] * kf[c * ldk + e]); }
+            ref *= qscale * scale; mag *= qscale * scale;
+            if (maskKind == SDPA_MASK_BOOL && mb[r * ldm + c] == 0) ref = -INFINITY;
+            CHECK(isinf(ref) ? s[r * lds + c] == ref : fabs(s[r * lds + c] - ref) <= (depth + 4) * 1.2e-7 * mag + 1e-30,
+                  "scores kind %d layout %d rows %d cols %d depth %d: r %d c %d got %.9g want %.9g", kind, layout, rows, cols, depth, r, c, s[r * lds + c], ref);
+            if (s[r * lds + c] > mx) mx = s[r * lds + c];
+        }
+        CHECK(bits(tmax[r]) == bits(mx), "scores tileMax r %d", r);
+    }
+    /* P.V with probabilities in [0, 1] */
+    float *p = buffer((size_t)rows * lds, 0), *o = buffer((size_t)rows * ldo, GUARD);
+    double *ref = calloc((size_t)rows * dv + 1, sizeof *ref), *mag = calloc((size_t)rows * dv + 1, sizeof *mag);
+    for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) p[r * lds + c] = randf(0, 1);
+    for (int r = 0; r < rows; r++)
+        for (int d = 0; d < dv; d++) {
+            o[r * ldo + d] = 0.5f;
+            ref[r * dv + d] = 0.5; mag[r * dv + d] = 0.5;
+            for (int c = 0; c < cols; c++) { ref[r * dv + d] += (double)p[r * lds + c] * vf_[c * ldv + d]; mag[r * dv + d] += fabs((double)p[r * lds + c] * vf_[c * ldv + d]); }
+        }
+    const void *vp = sdpa_pack_values(layout, kind, cols, dv, v, ldv, vbuf, &lv);
+    sdpa_accumulate(layout, rows, cols, dv, p, lds, vp, lv, o, ldo);
+    /* bfloat16 pairs round P to bfloat16: 2^-9 relative per term */
+    const double rel = layout == SDPA_LAYOUT_BF16_PAIRS ? 0x1p-8 : 0;
+    for (int r = 0; r < rows; r++)
+        for (int d = 0; d < ldo; d++) {
+            if (d >= dv) { CHECK(o[r * ldo + d] == GUARD, "accumulate wrote past the tile"); continue; }
+            CHECK(fabs(o[r * ldo + d] - ref[r * dv + d]) <= ((cols + 4) * 1.2e-7 + rel) * mag[r * dv + d],
+                  "accumulate kind %d layout %d rows %d cols %d dv %d: r %d d %d got %.9g want %.9g", kind, layout, rows, cols, dv, r, d, o[r * ldo + d], ref[r * dv + d]);
+        }
+    free(q); free(k); free(v); free(qf); free(kf); free(vf_); free(qbuf); free(kbuf); free(vbuf);
+    free(s); free(tmax); free(mb); free(p); free(o); free(ref); free(mag);
+}
+
 /* ---- P.V ----------------------------------------------------------------- */
 static void check_pv(int rows, int cols, int dv) {
     const ptrdiff_t ldp = cols + 1, ldv = dv + 4, ldo = dv + 6;
@@ -404,6 +474,12 @@ int main(void) {
         for (int a = 0; a < 9; a++)
             for (int d = 0; d < 10; d++) check_pv(rowsList[a], colsList[(a + d) % 12], dvList[d]);
         for (int b = 0; b < 12; b++) check_pack(colsList[b], depthList[b % 9]);
+        for (int kind = 0; kind < 3; kind++)
+            for (int a = 0; a < 9; a++) {
+                check_operands(kind, rowsList[a], colsList[(a * 7) % 12], depthList[(a * 5) % 9], dvList[(a * 3) % 10], a % 2 ? SDPA_MASK_BOOL : SDPA_MASK_NONE);
+                check_operands(kind, rowsList[a], 128, 64, 64, SDPA_MASK_NONE);
+                check_operands(kind, rowsList[a], 63, 63, 33, SDPA_MASK_BOOL);
+            }
         check_conversions();
         check_exp();
         check_softmax(info, 67, 203, 2, 60, 0);
@@ -413,8 +489,9 @@ int main(void) {
         check_softmax(info, 5, 7, 2, 1e8, 1e9);      /* a scale of 1e9: huge finite scores */
         check_softmax(info, 5, 7, 2, 1, -3e38);      /* scores near the float limit */
         for (int a = 0; a < 9; a++) check_masks(rowsList[a], colsList[(a * 5) % 12]);
-        printf("%-8s (vector %2d, tile %d x %2d, exact softmax from %g): %s (%d mismatches)\n", family,
+        printf("%-10s (vector %2d, tile %d x %2d, exact softmax from %g, bfloat16 %s): %s (%d mismatches)\n", family,
                info.vector_floats, info.tile_rows, info.tile_columns, info.softmax_exact_from,
+               sdpa_layout_for(SDPA_ELEMENT_BF16) == SDPA_LAYOUT_BF16_PAIRS ? "pairs" : "float32",
                failures ? "FAILED" : "ok", failures);
         total += failures;
     }

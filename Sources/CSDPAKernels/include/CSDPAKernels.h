@@ -131,6 +131,7 @@ void sdpa_qk_tile_direct(int rows, int cols, int depth,
 
 /* The kinds of dense mask sdpa_qk_tile_masked applies. */
 typedef enum sdpa_mask_kind {
+    SDPA_MASK_NONE = 0, /* no mask (sdpa_scores only) */
     SDPA_MASK_BOOL = 1, /* uint8_t, 0 = masked (the score becomes -INFINITY) */
     SDPA_MASK_F32 = 2   /* float, added to the score; -INFINITY replaces it */
 } sdpa_mask_kind;
@@ -165,6 +166,73 @@ void sdpa_pv_tile(int rows, int cols, int dv,
                   const float *p, ptrdiff_t ldp,
                   const float *v, ptrdiff_t ldv,
                   float *o, ptrdiff_t ldo);
+
+/* ---------------------------------------------------------------------- */
+/* Operands in the family's own layout                                     */
+/* ---------------------------------------------------------------------- */
+
+/* The layout a family's tile products read for inputs of one element kind.
+ * A driver sizes the buffers (sdpa_operand_bytes) and passes them from the
+ * preparing call to the product without looking inside:
+ *  - SDPA_LAYOUT_F32: query rows and value rows as float32, keys packed
+ *    transposed (K^T, contiguous along keys);
+ *  - SDPA_LAYOUT_BF16_PAIRS (bfloat16 inputs, on a family with a bfloat16
+ *    dot product): two consecutive elements along the depth in each 32-bit
+ *    lane (the dot-product instructions' layout), float32 accumulation; P
+ *    is rounded to bfloat16 for P.V, as FlashAttention does. */
+typedef enum sdpa_operand_layout {
+    SDPA_LAYOUT_F32 = 0,
+    SDPA_LAYOUT_BF16_PAIRS = 1
+} sdpa_operand_layout;
+
+/* Which operand a buffer holds. */
+typedef enum sdpa_operand_role {
+    SDPA_OPERAND_QUERY = 0,  /* count = query rows, width = depth */
+    SDPA_OPERAND_KEYS = 1,   /* count = keys, width = depth */
+    SDPA_OPERAND_VALUES = 2  /* count = keys, width = value depth */
+} sdpa_operand_role;
+
+typedef const void *sdpa_const_ptr;
+
+/* The layout this family's products read for inputs of `kind`. */
+sdpa_operand_layout sdpa_layout_for(sdpa_element_kind kind);
+
+/* Bytes of a buffer holding `count` x `width` of an operand in `layout`. */
+size_t sdpa_operand_bytes(sdpa_operand_layout layout, sdpa_operand_role role, int count, int width);
+
+/* Query rows for sdpa_scores: rows x depth elements of `kind` (row stride
+ * ldq), times `scale` (a power of two, so exact), in `layout`.  Returns
+ * where they are and sets *ld to their row stride (in the layout's 4-byte
+ * units): dst, or q itself when nothing needs doing (float32 rows, scale 1,
+ * SDPA_LAYOUT_F32). */
+sdpa_const_ptr sdpa_prepare_query(sdpa_operand_layout layout, sdpa_element_kind kind, int rows,
+                                  int depth, const void *q, ptrdiff_t ldq, float scale, void *dst,
+                                  ptrdiff_t *ld);
+
+/* Packs cols keys (rows of `depth` elements of `kind`, row stride ldk) for
+ * sdpa_scores into dst (sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, cols,
+ * depth) bytes). */
+void sdpa_pack_keys(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int depth,
+                    const void *k, ptrdiff_t ldk, void *dst);
+
+/* Value rows for sdpa_accumulate: cols rows of dv elements of `kind` (row
+ * stride ldv) in `layout`.  Returns where they are and sets *ld to their
+ * row stride: dst, or v itself (float32 rows, SDPA_LAYOUT_F32). */
+sdpa_const_ptr sdpa_pack_values(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int dv,
+                                const void *v, ptrdiff_t ldv, void *dst, ptrdiff_t *ld);
+
+/* sdpa_qk_tile / sdpa_qk_tile_masked (maskKind SDPA_MASK_NONE: no mask) on
+ * prepared operands: S = scale * Q K^T, rows x cols, depth elements, with
+ * the dense mask applied and the row maxima taken as those functions do. */
+void sdpa_scores(sdpa_operand_layout layout, int rows, int cols, int depth, const void *query,
+                 ptrdiff_t ldq, const void *keys, float scale, float *s, ptrdiff_t lds,
+                 sdpa_mask_kind maskKind, const void *mask, ptrdiff_t ldm, float *tileMax);
+
+/* sdpa_pv_tile on prepared values: O += P V (rows x dv, over cols keys).
+ * In SDPA_LAYOUT_BF16_PAIRS, P (rows x cols floats, row stride ldp) is
+ * overwritten: rounded to bfloat16 in place. */
+void sdpa_accumulate(sdpa_operand_layout layout, int rows, int cols, int dv, float *p, ptrdiff_t ldp,
+                     const void *values, ptrdiff_t ldv, float *o, ptrdiff_t ldo);
 
 /* ---------------------------------------------------------------------- */
 /* Packing K^T                                                             */

@@ -5,6 +5,7 @@
 
 #include <immintrin.h>
 
+#define SDPA_BF16_DOT 0 /* no bfloat16 dot product */
 #define SDPA_HAS_FMA 1  /* vfma and friends round once */
 #define SDPA_VL 8
 #define SDPA_MR 6          /* GEMM register tile: 6 rows x 2 vectors (12 accumulators of 16) */

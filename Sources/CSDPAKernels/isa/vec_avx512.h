@@ -6,6 +6,9 @@
 
 #include <immintrin.h>
 
+#ifndef SDPA_BF16_DOT
+#define SDPA_BF16_DOT 0
+#endif
 #define SDPA_HAS_FMA 1  /* vfma and friends round once */
 #define SDPA_VL 16
 #define SDPA_MR 6          /* GEMM register tile: 6 rows x 4 vectors (24 accumulators of 32) */
@@ -170,5 +173,15 @@ SDPA_INLINE void vtranspose(vf r[16]) {
         r[12 + j] = _mm512_shuffle_f32x4(b, d, 0xDD);
     }
 }
+
+#if SDPA_BF16_DOT
+/* bfloat16 dot products (AVX512-BF16): 16 lanes of bfloat16 pairs. */
+typedef __m512i vp;
+SDPA_INLINE vp vload_pairs(const uint32_t *p) { return _mm512_loadu_si512(p); }
+SDPA_INLINE vp vload_pairs_first(const uint32_t *p, int n, vm m) { (void)n; return _mm512_maskz_loadu_epi32(m, p); }
+SDPA_INLINE vp vbroadcast_pair(const uint32_t *p) { return _mm512_set1_epi32((int)*p); }
+/* acc + a.lo * b.lo + a.hi * b.hi per lane */
+SDPA_INLINE vf vdot_pairs(vf acc, vp a, vp b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
+#endif
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <arm_neon.h>
 
+#define SDPA_BF16_DOT 0 /* no bfloat16 dot product */
 #define SDPA_HAS_FMA 1  /* vfma and friends round once */
 #define SDPA_VL 4
 #define SDPA_MR 6          /* GEMM register tile: 6 rows x 4 vectors (24 accumulators of 32) */

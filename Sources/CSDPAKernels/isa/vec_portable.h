@@ -7,6 +7,7 @@
 #ifndef SDPA_VEC_PORTABLE_H
 #define SDPA_VEC_PORTABLE_H
 
+#define SDPA_BF16_DOT 0 /* no bfloat16 dot product */
 #define SDPA_HAS_FMA 0  /* vfma and friends round once */
 #define SDPA_VL 4
 #define SDPA_MR 4          /* GEMM register tile: 4 rows x 2 vectors (fits 16 registers) */

@@ -62,7 +62,7 @@ static void k_pv_tile(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
     if (rows == 1)
         pv_row(cols, dv, p, v, ldv, o);
     else
-        gemm(1, 0, MK_NONE, rows, dv, cols, p, ldp, 1, v, ldv, o, ldo, 1.0f, NULL, 0, NULL);
+        gemm(FMT_F32, 1, 0, MK_NONE, rows, dv, cols, p, ldp, 1, v, ldv, o, ldo, 1.0f, NULL, 0, NULL);
 }
 
 /* Q.K^T for a few rows, keys read as stored: SDPA_VL keys at a time, each a

@@ -11,6 +11,7 @@
 #include "softmax.h"
 #include "masks.h"
 #include "convert.h"
+#include "operands.h"
 
 static void k_kernels_info(sdpa_kernel_info *info) {
     info->vector_floats = SDPA_VL;
