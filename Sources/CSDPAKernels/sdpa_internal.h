@@ -5,42 +5,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct sdpa_kernel_table {
-    const char *name;
-    void (*qk_tile)(int, int, int, const float *, ptrdiff_t, const float *,
-                    ptrdiff_t, float, float *, ptrdiff_t, float *);
-    void (*qk_tile_masked)(int, int, int, const float *, ptrdiff_t,
-                           const float *, ptrdiff_t, float, float *, ptrdiff_t,
-                           int, const void *, ptrdiff_t, float *);
-    void (*qk_tile_direct)(int, int, int, const float *, ptrdiff_t, int,
-                           const void *, ptrdiff_t, float, float *, ptrdiff_t,
-                           float *);
-    void (*pv_tile)(int, int, int, const float *, ptrdiff_t, const float *,
-                    ptrdiff_t, float *, ptrdiff_t);
-    void (*pack_kt_f32)(int, int, const float *, ptrdiff_t, float *, ptrdiff_t);
-    void (*pack_kt_f16)(int, int, const uint16_t *, ptrdiff_t, float *,
-                        ptrdiff_t);
-    void (*pack_kt_bf16)(int, int, const uint16_t *, ptrdiff_t, float *,
-                         ptrdiff_t);
-    void (*f16_to_f32)(size_t, const uint16_t *, float *);
-    void (*f32_to_f16)(size_t, const float *, uint16_t *);
-    void (*bf16_to_f32)(size_t, const uint16_t *, float *);
-    void (*f32_to_bf16)(size_t, const float *, uint16_t *);
-    void (*softmax_tile)(int, int, float *, ptrdiff_t, const float *, float *,
-                         float *, float *, ptrdiff_t, int);
-    void (*normalize_tile)(int, int, float *, ptrdiff_t, const float *);
-    void (*exp_f32)(size_t, const float *, float *);
-    void (*mask_tile_bool)(int, int, float *, ptrdiff_t, const uint8_t *,
-                           ptrdiff_t);
-    void (*add_mask_tile_f32)(int, int, float *, ptrdiff_t, const float *,
-                              ptrdiff_t);
-    void (*softcap_tile)(int, int, float *, ptrdiff_t, float);
-    int (*mask_tile_visibility)(int, int, int, const void *, ptrdiff_t, int);
-} sdpa_kernel_table;
+#include "include/CSDPAKernels.h"
+#include "kernel_list.h"
 
+/* Bodies written over a vector layer are inlined into each family's entry
+ * points, so each family specialises them for its registers. */
+#define SDPA_INLINE static inline __attribute__((always_inline))
+
+/* One family: its name and an entry for each kernel of SDPA_KERNEL_LIST. */
+#define SDPA_TABLE_FIELD(ret, name, params, args) ret(*name) params;
+typedef struct sdpa_kernel_table {
+    const char *family;
+    SDPA_KERNEL_LIST(SDPA_TABLE_FIELD)
+} sdpa_kernel_table;
+#undef SDPA_TABLE_FIELD
+
+/* The families this build may hold (dispatch.c lists them, best first). */
 extern const sdpa_kernel_table sdpa_portable_table;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const sdpa_kernel_table sdpa_avx2_table;
+extern const sdpa_kernel_table sdpa_avx512_table;
+extern const sdpa_kernel_table sdpa_avx512bf16_table;
+#endif
+#if defined(__aarch64__)
+extern const sdpa_kernel_table sdpa_neon_table;
 #endif
 
 /* Constants of the shared exp approximation (used by both variants so that
@@ -50,6 +38,7 @@ extern const sdpa_kernel_table sdpa_avx2_table;
 #define SDPA_LOG2E    (1.44269504088896341f)
 #define SDPA_LN2_HI   (0.693359375f)          /* exact in 9 bits        */
 #define SDPA_LN2_LO   (-2.12194440e-4f)       /* ln2 - LN2_HI           */
+#define SDPA_LN2      (0.693147180559945309f)
 /* Minimax fit (Lawson/Remez, float-rounded coefficients) of
  * q(r) = (e^r - 1 - r) / r^2 on |r| <= ln2/2; e^r = 1 + r + r^2 q(r) has
  * approximation error 3.6e-9 relative (0.06 ulp) before rounding. */

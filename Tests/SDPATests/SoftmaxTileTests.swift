@@ -7,22 +7,29 @@ import Testing
 /// over its whole argument range, masked and NaN scores, and the running state across two tiles.
 @Suite("Online softmax tile")
 struct SoftmaxTileTests {
-    /// What the running kernel computes for exp(s − m), in `Double`: the AVX2 loops take it as
-    /// 2^(s·log2e − M) with M = m·log2e rounded to `Float` once per row (that rounding scales a whole
-    /// row alike and cancels in the normalization, so it is part of the definition, not an error);
-    /// the portable loops as exp(s − m).
-    static func exponential(_ s: Float, minus m: Float) -> Double {
-        guard FusedKernelInstructionSet.current == "avx2" else { return Foundation.exp(Double(s) - Double(m)) }
+    /// The reference a row's terms are taken against, in log2 units, when its maximum is `m`: for
+    /// |m| below the family's `softmax_exact_from` (32768; 0 without FMA), M = m·log2e rounded to
+    /// `Float` once per row (that rounding scales a whole row alike and cancels in the normalization,
+    /// so it is part of the definition, not an error), beyond it m·log2e exactly (`sdpa_softmax_tile`).
+    static func reference(_ m: Float) -> Double {
+        var info = sdpa_kernel_info()
+        sdpa_kernels_info(&info)
         let log2e = Float(1.44269504088896341)
-        return Foundation.exp2(Double(s) * Double(log2e) - Double(m * log2e))
+        return abs(m) < info.softmax_exact_from ? Double(m * log2e) : Double(m) * 1.4426950408889634
     }
 
-    /// The factor earlier tiles' terms are rescaled by when a row's maximum moves from `mOld` to `m`:
-    /// 2^(M(mOld) − M(m)) in the AVX2 loops, so that those terms meet this tile's at the same M.
+    /// What the running kernel computes for exp(s − m), in `Double`: 2^(s·log2e − reference(m)).
+    static func exponential(_ s: Float, minus m: Float) -> Double {
+        var info = sdpa_kernel_info()
+        sdpa_kernels_info(&info)
+        guard abs(m) < info.softmax_exact_from else { return Foundation.exp(Double(s) - Double(m)) }
+        return Foundation.exp2(Double(s) * Double(Float(1.44269504088896341)) - reference(m))
+    }
+
+    /// The factor earlier tiles' terms are rescaled by when a row's maximum moves from `mOld` to `m`,
+    /// 2^(reference(mOld) − reference(m)), so that those terms meet this tile's at the same reference.
     static func rescaling(from mOld: Float, to m: Float) -> Double {
-        guard FusedKernelInstructionSet.current == "avx2" else { return Foundation.exp(Double(mOld) - Double(m)) }
-        let log2e = Float(1.44269504088896341)
-        return Foundation.exp2(Double(mOld * log2e) - Double(m * log2e))
+        mOld == -.infinity ? 0 : Foundation.exp2(reference(mOld) - reference(m))
     }
 
     /// 67 rows cross the 64-row chunk and the 8-row groups; 203 columns reach the 16-, 8- and 3-wide loops.

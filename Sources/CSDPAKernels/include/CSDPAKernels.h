@@ -1,52 +1,27 @@
 /*
- * CSDPAKernels — innermost CPU micro-kernels for scaled-dot-product
- * (flash) attention.  The tiling / flash-attention driver lives in Swift;
- * this target only provides the per-tile hot loops.
+ * CSDPAKernels — the innermost CPU loops of scaled-dot-product (flash)
+ * attention: per-tile products, the online softmax, masks, conversions.
+ * The tiling and the flash-attention driver live in Swift
+ * (Sources/SDPA/Kernels); this target only provides the per-tile loops.
  *
  * Conventions shared by every function below
  * ------------------------------------------
  *  - All matrices are row-major.  `ld*` is the row stride in ELEMENTS (not
  *    bytes) and must be >= the number of columns actually touched.
  *  - Any size >= 0 is accepted (rows/cols/depth need not be multiples of the
- *    register tile).  A size of 0 is a no-op.  Edges are handled with masked
- *    vector loads/stores or scalar tails: no function ever reads or writes an
- *    element outside the described rows x cols windows.
- *  - No alignment is required (unaligned loads, masked edges).  64-byte
- *    aligned scratch buffers and strides that are multiples of 8 floats are
- *    slightly faster.  Row strides that are multiples of 512 bytes (128
- *    floats) make long column panels (K^T with large E, V with E >= 128 and
- *    Bc > 64) collide in a few L1 sets; see the tiling notes below.
+ *    register tile).  A size of 0 is a no-op.  No function reads or writes
+ *    an element outside the described rows x cols windows.
+ *  - No alignment is required; 64-byte aligned buffers and strides that are
+ *    multiples of 16 floats are slightly faster.
  *  - Output buffers must not overlap input buffers (except where a function
  *    explicitly works in place).
- *  - Every function is reentrant and thread-safe (no global mutable state
- *    besides the one-time ISA selection, which is done with an atomic).
- *  - The implementation (ISA variant) is chosen once, at the first call of
- *    any function: AVX2+FMA(+F16C) on x86-64 CPUs that support it, otherwise
- *    a portable C implementation (auto-vectorized by the compiler; this is
- *    also what runs on arm64).  Per call the dispatch costs one atomic load
- *    and one indirect call.
- *
- * Recommended tiling for a flash-attention driver (AVX2, measured on a Zen
- * core with 48 KiB L1D / 1 MiB L2):
- *    head dim E <= 64 : Br = 96 query rows, Bc = 128 key columns
- *    head dim E  > 64 : Br = 96 query rows, Bc = 64  key columns (E=128, 256)
- *  The optimum is flat: Br 72..192 and Bc 64..256 are all within ~5%.
- *  - Br a multiple of 6 and Bc, E multiples of 16 use the full 6x16 register
- *    tile everywhere; other sizes work but the edge tiles are slower.
- *  - K^T scratch: E x ldkt floats, ldkt = Bc rounded up to a multiple of 8
- *    (padding to Bc + 16 measured no difference for these tile sizes; it
- *    only speeds up the pack itself when E and Bc are both >= 128).
- *    Packing K^T once per (batch, head) for all key tiles (layout
- *    [S/Bc][E][ldkt]) and reusing it for every query tile saves the repeated
- *    pack; packing per (query tile, key tile) costs ~2-4%.
- *  - Score scratch: Br x lds floats, lds = Bc.  Row state: Br floats each
- *    for rowMax / rowSum.  O accumulator: Br x dv floats (may be the f32
- *    output itself; for f16/bf16 outputs use a scratch tile, then
- *    sdpa_normalize_tile + sdpa_convert_f32_to_*).
- *  - Per (query tile, key tile): pack (or reuse) K^T -> sdpa_qk_tile ->
- *    (driver adds bias / mask, -INFINITY = masked) -> sdpa_softmax_tile ->
- *    sdpa_pv_tile.  After the last key tile: sdpa_normalize_tile.
- *  - Scratch buffers are per thread; nothing else is shared.
+ *  - Every function is reentrant and thread-safe.
+ *  - The implementation is a *kernel family* (an instruction set), chosen
+ *    once, at the first call: the best this CPU runs (avx512, avx2 on x86-64;
+ *    neon on arm64; portable C anywhere), unless SDPA_KERNELS names another.
+ *    Per call the dispatch costs a thread-local load, an atomic load and an
+ *    indirect call.  sdpa_kernels_info gives the family's register tile, so
+ *    a driver can size its tiles to it.
  */
 #ifndef CSDPA_KERNELS_H
 #define CSDPA_KERNELS_H
@@ -62,7 +37,8 @@ extern "C" {
 /* ISA selection                                                           */
 /* ---------------------------------------------------------------------- */
 
-/* Name of the kernel family in use on this thread: "avx2" or "portable".
+/* Name of the kernel family in use on this thread: "avx512", "avx2", "neon"
+ * or "portable".
  * Triggers the one-time CPU detection if it has not happened yet.  The
  * returned string is static. */
 const char *sdpa_kernels_isa(void);
@@ -88,6 +64,20 @@ int sdpa_kernels_select(const char *name);
  * (withSDPAThreads(1)) runs entirely on its caller's thread. */
 int sdpa_kernels_use_on_this_thread(const char *name);
 
+/* The shape of the family's register tiles, for a driver's tiling. */
+typedef struct sdpa_kernel_info {
+    int vector_floats; /* float lanes per vector */
+    int tile_rows;     /* rows of the GEMM register tile: a query tile whose
+                          rows are a multiple of it runs no edge tiles */
+    int tile_columns;  /* columns of one register-tile panel */
+    float softmax_exact_from; /* rows whose maximum is at least this in
+                                 magnitude take sdpa_softmax_tile's exact
+                                 reference (32768; 0 without FMA) */
+} sdpa_kernel_info;
+
+/* Fills *info for the family in use on this thread. */
+void sdpa_kernels_info(sdpa_kernel_info *info);
+
 /* ---------------------------------------------------------------------- */
 /* GEMM tiles                                                              */
 /* ---------------------------------------------------------------------- */
@@ -103,10 +93,9 @@ int sdpa_kernels_use_on_this_thread(const char *name);
  *   s  : rows  x cols,  row stride lds   (overwritten, not accumulated)
  * depth is the head dimension (1..256 typical; any value >= 0 works, depth 0
  * writes zeros).  Kt is transposed so that the inner loop broadcasts one Q
- * element and multiplies it with contiguous vectors of keys: the AVX2
- * variant uses a 6x16 register tile (12 ymm accumulators).
- * ldkt: see the tiling notes at the top (padding columns are never read or
- * written). */
+ * element and multiplies it with contiguous vectors of keys, in a register
+ * tile of sdpa_kernel_info's tile_rows x tile_columns (padding columns of
+ * kt are never read or written). */
 void sdpa_qk_tile(int rows, int cols, int depth,
                   const float *q, ptrdiff_t ldq,
                   const float *kt, ptrdiff_t ldkt,
@@ -142,6 +131,7 @@ void sdpa_qk_tile_direct(int rows, int cols, int depth,
 
 /* The kinds of dense mask sdpa_qk_tile_masked applies. */
 typedef enum sdpa_mask_kind {
+    SDPA_MASK_NONE = 0, /* no mask (sdpa_scores only) */
     SDPA_MASK_BOOL = 1, /* uint8_t, 0 = masked (the score becomes -INFINITY) */
     SDPA_MASK_F32 = 2   /* float, added to the score; -INFINITY replaces it */
 } sdpa_mask_kind;
@@ -168,14 +158,81 @@ void sdpa_qk_tile_masked(int rows, int cols, int depth,
  *   p : rows x cols, row stride ldp  (probabilities from sdpa_softmax_tile)
  *   v : cols x dv,   row stride ldv  (value rows, as stored: no packing)
  *   o : rows x dv,   row stride ldo  (ACCUMULATED into; read-modify-write)
- * dv is the value head dimension (1..256 typical).  Same 6x16 register tile
- * as sdpa_qk_tile, the reduction runs over the key index c; V is used in
+ * dv is the value head dimension (1..256 typical).  Same register tile as
+ * sdpa_qk_tile, the reduction runs over the key index c; V is used in
  * place because its rows are already contiguous along d.  Call it AFTER
  * sdpa_softmax_tile for the same tile (softmax rescales O by alpha first). */
 void sdpa_pv_tile(int rows, int cols, int dv,
                   const float *p, ptrdiff_t ldp,
                   const float *v, ptrdiff_t ldv,
                   float *o, ptrdiff_t ldo);
+
+/* ---------------------------------------------------------------------- */
+/* Operands in the family's own layout                                     */
+/* ---------------------------------------------------------------------- */
+
+/* The layout a family's tile products read for inputs of one element kind.
+ * A driver sizes the buffers (sdpa_operand_bytes) and passes them from the
+ * preparing call to the product without looking inside:
+ *  - SDPA_LAYOUT_F32: query rows and value rows as float32, keys packed
+ *    transposed (K^T, contiguous along keys);
+ *  - SDPA_LAYOUT_BF16_PAIRS (bfloat16 inputs, on a family with a bfloat16
+ *    dot product): two consecutive elements along the depth in each 32-bit
+ *    lane (the dot-product instructions' layout), float32 accumulation; P
+ *    is rounded to bfloat16 for P.V, as FlashAttention does. */
+typedef enum sdpa_operand_layout {
+    SDPA_LAYOUT_F32 = 0,
+    SDPA_LAYOUT_BF16_PAIRS = 1
+} sdpa_operand_layout;
+
+/* Which operand a buffer holds. */
+typedef enum sdpa_operand_role {
+    SDPA_OPERAND_QUERY = 0,  /* count = query rows, width = depth */
+    SDPA_OPERAND_KEYS = 1,   /* count = keys, width = depth */
+    SDPA_OPERAND_VALUES = 2  /* count = keys, width = value depth */
+} sdpa_operand_role;
+
+typedef const void *sdpa_const_ptr;
+
+/* The layout this family's products read for inputs of `kind`. */
+sdpa_operand_layout sdpa_layout_for(sdpa_element_kind kind);
+
+/* Bytes of a buffer holding `count` x `width` of an operand in `layout`. */
+size_t sdpa_operand_bytes(sdpa_operand_layout layout, sdpa_operand_role role, int count, int width);
+
+/* Query rows for sdpa_scores: rows x depth elements of `kind` (row stride
+ * ldq), times `scale` (a power of two, so exact), in `layout`.  Returns
+ * where they are and sets *ld to their row stride (in the layout's 4-byte
+ * units): dst, or q itself when nothing needs doing (float32 rows, scale 1,
+ * SDPA_LAYOUT_F32). */
+sdpa_const_ptr sdpa_prepare_query(sdpa_operand_layout layout, sdpa_element_kind kind, int rows,
+                                  int depth, const void *q, ptrdiff_t ldq, float scale, void *dst,
+                                  ptrdiff_t *ld);
+
+/* Packs cols keys (rows of `depth` elements of `kind`, row stride ldk) for
+ * sdpa_scores into dst (sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, cols,
+ * depth) bytes). */
+void sdpa_pack_keys(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int depth,
+                    const void *k, ptrdiff_t ldk, void *dst);
+
+/* Value rows for sdpa_accumulate: cols rows of dv elements of `kind` (row
+ * stride ldv) in `layout`.  Returns where they are and sets *ld to their
+ * row stride: dst, or v itself (float32 rows, SDPA_LAYOUT_F32). */
+sdpa_const_ptr sdpa_pack_values(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int dv,
+                                const void *v, ptrdiff_t ldv, void *dst, ptrdiff_t *ld);
+
+/* sdpa_qk_tile / sdpa_qk_tile_masked (maskKind SDPA_MASK_NONE: no mask) on
+ * prepared operands: S = scale * Q K^T, rows x cols, depth elements, with
+ * the dense mask applied and the row maxima taken as those functions do. */
+void sdpa_scores(sdpa_operand_layout layout, int rows, int cols, int depth, const void *query,
+                 ptrdiff_t ldq, const void *keys, float scale, float *s, ptrdiff_t lds,
+                 sdpa_mask_kind maskKind, const void *mask, ptrdiff_t ldm, float *tileMax);
+
+/* sdpa_pv_tile on prepared values: O += P V (rows x dv, over cols keys).
+ * In SDPA_LAYOUT_BF16_PAIRS, P (rows x cols floats, row stride ldp) is
+ * overwritten: rounded to bfloat16 in place. */
+void sdpa_accumulate(sdpa_operand_layout layout, int rows, int cols, int dv, float *p, ptrdiff_t ldp,
+                     const void *values, ptrdiff_t ldv, float *o, ptrdiff_t ldo);
 
 /* ---------------------------------------------------------------------- */
 /* Packing K^T                                                             */
@@ -233,11 +290,14 @@ void sdpa_convert_f32_to_bf16(size_t n, const float *src, uint16_t *dst);
  * Any rows / cols >= 0 (rows are processed in chunks of 64 internally).
  *   o      : rows x dv, row stride ldo, running (unnormalized) output;
  *            rescaled by alpha.  o may be NULL when dv == 0.
- * For each row r:
+ * For each row r, with rho(m) the reference described below:
  *   mOld = rowMax[r];  mNew = max(mOld, max_c s[r][c])   (NaN ignored)
  *   mUse = (mNew == -inf) ? 0 : mNew
- *   s[r][c] = exp(s[r][c] - mUse)   (exp(-inf) is exactly 0, NaN stays NaN)
- *   alpha = exp(mOld - mUse)        (0 if mOld == -inf, never NaN)
+ *   s[r][c] = 2^(s[r][c] log2e - rho(mUse))  (exp(s - mUse), up to a factor
+ *                                    the whole row shares; -inf gives
+ *                                    exactly 0, NaN stays NaN)
+ *   alpha = 2^(rho(mOld) - rho(mUse)) (0 if mOld == -inf; exactly 1 if the
+ *                                    maximum did not move; never NaN)
  *   rowSum[r] = rowSum[r]*alpha + sum_c s[r][c]
  *   o[r][0..dv) *= alpha            (skipped when alpha == 1, and when
  *                                    mOld == -inf: no key has contributed
@@ -246,19 +306,18 @@ void sdpa_convert_f32_to_bf16(size_t n, const float *src, uint16_t *dst);
  * NaN scores do not take part in the max but do propagate (p = NaN, so the
  * row sum and, through sdpa_pv_tile, the output row become NaN).  A +inf
  * score yields NaN for that row (inf - inf), like the reference formula.
- * exp: Cody-Waite range reduction + degree-4 minimax polynomial, max
- * relative error measured ~1 ulp for results >= FLT_MIN (sdpa_exp_f32, the
- * portable softmax).  The AVX2 softmax instead takes exp(s - m) as
- * 2^(s*log2e - M), M = m*log2e rounded once per row and tile (one FMA, then
- * 2^(j/8) from an 8-entry table times a cubic for 2^r, |r| <= 1/16: 1.9 ulp);
- * the rounding of M scales the whole row alike (alpha uses the same M) and
- * cancels in the final normalization.  Arguments below about -87.68
- * (reduced exponent n <= -127), including -inf, give exactly +0.0 (masked
- * keys contribute exactly nothing); just above, the tiny subnormal true value
- * is returned by sdpa_exp_f32, while the AVX2 softmax flushes results
- * below about FLT_MIN (2^-126) to +0.0.
- * Softmax arguments are always <= 0; sdpa_exp_f32 also handles positive
- * ones (> ln(FLT_MAX) ~ 88.72 -> +inf). */
+ * The reference: for |m| < 32768 (sdpa_kernel_info's softmax_exact_from; 0 in
+ * a family without FMA), rho(m) = M = m*log2e rounded once (one FMA
+ * per score; M's rounding scales the whole row alike and cancels in the
+ * normalization; sdpa_row_logsumexp undoes it); beyond, rho(m) = m*log2e
+ * exactly and p = 2^((s - m) log2e), so that any finite scores (a scale of
+ * 1e9, inputs near 1e19) give the right probabilities.  2^u: 2^(j/8) from an
+ * 8-entry table times a cubic for 2^r, |r| <= 1/16, 1.9 ulp; arguments at
+ * or below -127 (including -inf) give exactly +0.0 (masked keys contribute
+ * exactly nothing), results below FLT_MIN (2^-126) are approximate.
+ * sdpa_exp_f32 (Cody-Waite reduction, degree-4 minimax polynomial, ~1 ulp
+ * for results >= FLT_MIN) returns subnormal results too, and handles
+ * positive arguments (> ln(FLT_MAX) ~ 88.72 -> +inf). */
 void sdpa_softmax_tile(int rows, int cols,
                        float *s, ptrdiff_t lds,
                        const float *tileMax,
@@ -272,6 +331,24 @@ void sdpa_softmax_tile(int rows, int cols,
  * a driver that wants NaN for fully masked rows must check rowSum itself. */
 void sdpa_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo,
                          const float *rowSum);
+
+/* The log-sum-exp of each finished row from its online-softmax state:
+ *   lse[r] = log(sum_c exp(score_rc)) over every key the row saw, or
+ *   -INFINITY for a row that saw none (rowSum[r] == 0).
+ * The softmax keeps each row's sum relative to a reference that depends on
+ * rowMax[r] alone (see sdpa_softmax_tile); this undoes it exactly. */
+void sdpa_row_logsumexp(int rows, const float *rowMax, const float *rowSum, float *lse);
+
+/* Merges two partial online-softmax states of the same rows, computed over
+ * disjoint key ranges (split-KV), into the first:
+ *   (o, rowMax, rowSum) <- both rescaled to the larger maximum and added.
+ * o, o2: rows x dv, row strides ldo, ldo2 (unnormalized running outputs).
+ * A row whose maxima are both -INFINITY is left as it is.  The result is
+ * what one softmax over both ranges would hold, to rounding; merging in a
+ * fixed order gives the same bits whatever thread computed each part. */
+void sdpa_merge_rows(int rows, int dv, float *o, ptrdiff_t ldo, float *rowMax,
+                     float *rowSum, const float *o2, ptrdiff_t ldo2,
+                     const float *rowMax2, const float *rowSum2);
 
 /* y[i] = exp(x[i]) for i < n with the same vectorized exp as
  * sdpa_softmax_tile (same accuracy and special-value rules; +inf -> +inf,
@@ -322,7 +399,7 @@ int sdpa_mask_tile_visibility(sdpa_mask_kind kind, int rows, int cols,
  * except that -INFINITY (masked) stays -INFINITY.  NaN stays NaN, +inf ->
  * cap.  cap is expected positive and finite (the result for other caps is
  * whatever the formula gives).
- * AVX2 variant: u = s / cap, then
+ * Every family: u = s / cap, then
  *   |u| < 0.625 : cap * (u + u^3 P(u^2)) evaluated as s + s * u^2 P(u^2),
  *                 degree-4 minimax P (Cephes tanhf coefficients): no
  *                 cancellation for small |u|, tiny / subnormal s returned
@@ -332,9 +409,8 @@ int sdpa_mask_tile_visibility(sdpa_mask_kind kind, int rows, int cols,
  *                 sign of s restored.
  * Measured max error (vs. tanh in double): 1.33 ulp for cap = 1 over every
  * positive float; 2.7 ulp for cap = 50; 2.7 ulp for random caps in
- * [e^-10, e^10].  The portable variant uses the C library's tanhf (returns
- * s itself when |s / cap| < 2^-12); measured max 2.2 ulp (cap = 1), 3.5 ulp
- * (cap = 50).  Vectors whose lanes all have |u| < 0.625 skip the exp. */
+ * [e^-10, e^10] (AVX2; the other families use the same formula).  Vectors
+ * whose lanes all have |u| < 0.625 skip the exp. */
 void sdpa_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
                        float cap);
 

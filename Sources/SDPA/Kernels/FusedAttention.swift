@@ -7,7 +7,7 @@ import Foundation
 /// on the shape, never on the thread count, so the result is bit-identical at any count.
 @usableFromInline
 package struct _FusedTiling {
-    /// Query rows per tile (`Br`); a multiple of the 6-row register tile where possible.
+    /// Query rows per tile (`Br`); a multiple of the kernel family's register-tile rows where possible.
     @usableFromInline var queryRows: Int
     /// Keys per tile (`Bc`).
     @usableFromInline var keyColumns: Int
@@ -29,15 +29,18 @@ package struct _FusedTiling {
 
     @usableFromInline
     package init(_ shape: AttentionShape) {
-        // Measured on Zen 3 (see RFC.md): 128 keys keep Kᵀ and V tiles in L1/L2 up to E = 64; 64 beyond.
+        var info = sdpa_kernel_info()
+        sdpa_kernels_info(&info)
+        let mr = Int(info.tile_rows)
+        // 128 keys keep Kᵀ and V tiles in L1/L2 up to E = 64; 64 beyond (RFC.md, "The fused kernel").
         keyColumns = shape.headDim <= 64 ? 128 : 64
         // The running outputs of one work item (heads of the group x its query rows x Ev floats)
         // must stay cache-resident: about 128 KiB.
         let perRow = Swift.max(1, shape.groupSize * Swift.max(shape.valueHeadDim, 16))
-        let rows = Swift.min(96, Swift.max(6, (32_768 / perRow) / 6 * 6))
+        let rows = Swift.min(96 / mr * mr, Swift.max(mr, (32_768 / perRow) / mr * mr))
         // Balanced tiles: L = 512 as 6 tiles of 90 rows (the last 62), not 5 of 96 and a ragged 32.
         let tiles = Swift.max(1, (shape.queryLength + rows - 1) / rows)
-        let balanced = ((shape.queryLength + tiles - 1) / tiles + 5) / 6 * 6
+        let balanced = ((shape.queryLength + tiles - 1) / tiles + mr - 1) / mr * mr
         queryRows = Swift.max(1, Swift.min(rows, balanced, shape.queryLength))
         // Up to 4 query tiles per item while the outputs fit and 16 items remain to share out.
         queryTiles = (shape.queryLength + queryRows - 1) / queryRows
@@ -133,7 +136,9 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     let wholeItems = baseItems - splitItems
     let items = wholeItems + splitItems * splits
     let threads = Swift.min(SDPAThreads.effectiveCount, items)
-    let scale = Float(options.resolvedScale(headDim: E))
+    // The power-of-two part of the scale goes on the query rows as they are copied (exactly), the rest
+    // on the scores: a dot product of large finite inputs whose scaled score is finite stays finite.
+    let (queryScale, scale) = _splitScale(Float(options.resolvedScale(headDim: E)))
     // Row strides of the scratch tiles: multiples of 8 floats, off large powers of two.
     let ldkt = (Bc + 7) / 8 * 8, lds = ldkt, ldo = Swift.max(8, (Ev + 7) / 8 * 8)
     let tilesPerSplit = ((S + Bc - 1) / Bc + splits - 1) / splits
@@ -174,12 +179,12 @@ func _fusedAttention<Modifier: _ScoreModifier>(
         func padded(_ n: Int) -> Int { (n + 15) / 16 * 16 }
         let ktSize = padded(Swift.max(1, E * ldkt)), scoresSize = padded(Br * lds), vSize = padded(Bc * Ev)
         let stateSize = wholeItems > 0 ? padded(stateFloats) : 0
-        let qSize = q.dtype == .float32 ? 0 : padded(maxUnits * Br * E), vTileSize = v.dtype == .float32 ? 0 : vSize
+        let qSize = q.dtype == .float32 && queryScale == 1 ? 0 : padded(maxUnits * Br * E), vTileSize = v.dtype == .float32 ? 0 : vSize
         let total = ktSize + scoresSize + vSize + stateSize + qSize + vTileSize + padded(Br)
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * total, alignment: 64).bindMemory(to: Float.self, capacity: total)
         let kt = scratch, scores = kt + ktSize, vFinite = scores + scoresSize  // Kᵀ, scores, finite V copy
         let ownState = stateSize > 0 ? vFinite + vSize : nil                    // running state of one item
-        let qTile = qSize > 0 ? vFinite + vSize + stateSize : nil               // converted Q rows
+        let qTile = qSize > 0 ? vFinite + vSize + stateSize : nil               // scaled float32 Q rows
         let vTile = vTileSize > 0 ? vFinite + vSize + stateSize + qSize : nil   // converted V rows
         let tileMax = vFinite + vSize + stateSize + qSize + vTileSize           // row maxima of a score tile
         defer { scratch.deallocate() }
@@ -198,7 +203,9 @@ func _fusedAttention<Modifier: _ScoreModifier>(
                 let offset = q.offset(batch: b, head: unit[u].head, row: unit[u].firstRow)
                 if let qTile {
                     let dst = qTile + u * Br * E
-                    for r in 0..<unit[u].rows { _convertRow(q, offset: offset + r * q.strides[2], count: E, into: dst + r * E) }
+                    for r in 0..<unit[u].rows {
+                        _convertRow(q, offset: offset + r * q.strides[2], count: E, scale: queryScale, into: dst + r * E)
+                    }
                     (unit[u].q, unit[u].ldq) = (UnsafePointer(dst), E)
                 } else {
                     (unit[u].q, unit[u].ldq) = (q.base.assumingMemoryBound(to: Float.self) + offset, q.strides[2])
@@ -296,15 +303,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
             for s in 1..<splits {
                 let other = first + s * stateFloats
                 let otherMax = other + maxUnits * Br * ldo, otherSum = otherMax + maxUnits * Br
-                for r in 0..<(unitCount * Br) {
-                    let m = Swift.max(rowMax[r], otherMax[r])
-                    if m == -.infinity { continue }
-                    let (a, c) = (Foundation.exp(rowMax[r] - m), Foundation.exp(otherMax[r] - m))
-                    rowSum[r] = rowSum[r] * a + otherSum[r] * c
-                    let o = acc + r * ldo, p = other + r * ldo
-                    for d in 0..<Ev { o[d] = o[d] * a + p[d] * c }
-                    rowMax[r] = m
-                }
+                sdpa_merge_rows(Int32(unitCount * Br), Int32(Ev), acc, ldo, rowMax, rowSum, other, ldo, otherMax, otherSum)
             }
             for u in 0..<unitCount {
                 writer.write(batch: b, head: unit[u].head, firstRow: unit[u].firstRow, rows: unit[u].rows,
@@ -372,9 +371,9 @@ struct _OutputWriter: @unchecked Sendable {
         sdpa_normalize_tile(Int32(rows), Int32(Ev), acc, ldo, rowSum)
         let rowIndex = (b * shape.queryHeads + h) * shape.queryLength + q0
         let lse = result.logSumExp._storage.bytes.assumingMemoryBound(to: Float.self)
+        sdpa_row_logsumexp(Int32(rows), rowMax, rowSum, lse + rowIndex)
         let bytes = result.output._storage.bytes
         for r in 0..<rows {
-            lse[rowIndex + r] = rowSum[r] == 0 ? -.infinity : rowMax[r] + Foundation.log(rowSum[r])
             let src = acc + r * ldo, dst = (rowIndex + r) * Ev
             switch result.output.dtype {
             case .float16: sdpa_convert_f32_to_f16(Ev, src, bytes.assumingMemoryBound(to: UInt16.self) + dst)
@@ -434,9 +433,25 @@ func _accumulateVisible(
 @usableFromInline
 func _convertRow(_ view: _InputView, offset: Int, count: Int, into dst: UnsafeMutablePointer<Float>) {
     let src = view.base.assumingMemoryBound(to: UInt16.self) + offset
-    if view.dtype == .float16 {
-        sdpa_convert_f16_to_f32(count, src, dst)
-    } else {
-        sdpa_convert_bf16_to_f32(count, src, dst)
+    switch view.dtype {
+    case .float16: sdpa_convert_f16_to_f32(count, src, dst)
+    case .bfloat16: sdpa_convert_bf16_to_f32(count, src, dst)
+    default: dst.update(from: view.base.assumingMemoryBound(to: Float.self) + offset, count: count)
     }
+}
+
+/// ``_convertRow(_:offset:count:into:)`` times `scale` (a power of two: exact).
+@usableFromInline
+func _convertRow(_ view: _InputView, offset: Int, count: Int, scale: Float, into dst: UnsafeMutablePointer<Float>) {
+    _convertRow(view, offset: offset, count: count, into: dst)
+    if scale != 1 { for i in 0..<count { dst[i] *= scale } }
+}
+
+/// `scale` as a power of two, which the query rows take exactly, times the rest (in `[1, 2)` in
+/// magnitude), which the scores take: the unscaled dot product is then never larger than the score.
+@inlinable
+func _splitScale(_ scale: Float) -> (powerOfTwo: Float, rest: Float) {
+    guard scale.isFinite, scale != 0 else { return (1, scale) }
+    let power = Float(sign: .plus, exponent: scale.exponent, significand: 1)
+    return (power, scale / power)
 }

@@ -2,17 +2,18 @@ import CSDPAKernels
 
 /// The instruction-set family of the fused kernel's innermost loops, chosen once at run time.
 ///
-/// On x86-64 processors with AVX2 and FMA the tile products, the online-softmax update and the
-/// half-precision conversions run AVX2+FMA code; anywhere else (older x86-64, arm64) a portable
-/// implementation that the compiler vectorizes for the baseline target. Results agree to float32
-/// rounding; only speed differs. The environment variable `SDPA_KERNELS` (read once, at the first
-/// attention call) picks another family this processor runs, by name, for the whole process.
+/// The tile products, the online-softmax update, masks and half-precision conversions are written
+/// once over a small vector layer and compiled per family: `avx512` (x86-64 with AVX-512 F/BW/VL/DQ),
+/// `avx2` (AVX2 + FMA + F16C), `neon` (arm64) and `portable` (plain C, any CPU). The best family the
+/// processor runs is chosen at the first call. Results agree to float32 rounding; only speed differs.
+/// The environment variable `SDPA_KERNELS` (read once, at the first attention call) picks another
+/// family this processor runs, by name, for the whole process.
 public enum FusedKernelInstructionSet {
     /// The family in use on this thread: one of ``available``.
     public static var current: String { String(cString: sdpa_kernels_isa()) }
 
-    /// The families this build has and this processor runs, best first: `["avx2", "portable"]` on an
-    /// AVX2 machine.
+    /// The families this build has and this processor runs, best first: `["avx512", "avx2", "portable"]`
+    /// on an AVX-512 machine.
     public static var available: [String] {
         (0..<Int(sdpa_kernels_family_count())).compactMap { i in
             sdpa_kernels_family_name(Int32(i)).map { String(cString: $0) }

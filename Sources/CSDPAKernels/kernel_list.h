@@ -1,0 +1,99 @@
+/* Every entry point of a kernel family, once: X(return type, name, (params),
+ * (args)).  The table type (sdpa_internal.h), the resolver stubs and public
+ * forwarders (dispatch.c) and each family's table (tiles/family.h) are
+ * generated from this list; each public function `sdpa_<name>` is declared,
+ * with its contract, in include/CSDPAKernels.h, and the forwarder's
+ * definition checks that declaration against this list. */
+#ifndef SDPA_KERNEL_LIST_H
+#define SDPA_KERNEL_LIST_H
+
+#define SDPA_KERNEL_LIST(X)                                                                        \
+    X(void, kernels_info, (sdpa_kernel_info *info), (info))                                              \
+    X(void, qk_tile,                                                                               \
+      (int rows, int cols, int depth, const float *q, ptrdiff_t ldq, const float *kt,              \
+       ptrdiff_t ldkt, float scale, float *s, ptrdiff_t lds, float *tileMax),                      \
+      (rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds, tileMax))                               \
+    X(void, qk_tile_masked,                                                                        \
+      (int rows, int cols, int depth, const float *q, ptrdiff_t ldq, const float *kt,              \
+       ptrdiff_t ldkt, float scale, float *s, ptrdiff_t lds, sdpa_mask_kind kind,                  \
+       const void *mask, ptrdiff_t ldm, float *tileMax),                                           \
+      (rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds, kind, mask, ldm, tileMax))              \
+    X(void, qk_tile_direct,                                                                        \
+      (int rows, int cols, int depth, const float *q, ptrdiff_t ldq, sdpa_element_kind kind,       \
+       const void *k, ptrdiff_t ldk, float scale, float *s, ptrdiff_t lds, float *tileMax),        \
+      (rows, cols, depth, q, ldq, kind, k, ldk, scale, s, lds, tileMax))                           \
+    X(void, pv_tile,                                                                               \
+      (int rows, int cols, int dv, const float *p, ptrdiff_t ldp, const float *v, ptrdiff_t ldv,    \
+       float *o, ptrdiff_t ldo),                                                                   \
+      (rows, cols, dv, p, ldp, v, ldv, o, ldo))                                                    \
+    X(void, pack_kt_f32,                                                                           \
+      (int cols, int depth, const float *k, ptrdiff_t ldk, float *kt, ptrdiff_t ldkt),             \
+      (cols, depth, k, ldk, kt, ldkt))                                                             \
+    X(void, pack_kt_f16,                                                                           \
+      (int cols, int depth, const uint16_t *k, ptrdiff_t ldk, float *kt, ptrdiff_t ldkt),          \
+      (cols, depth, k, ldk, kt, ldkt))                                                             \
+    X(void, pack_kt_bf16,                                                                          \
+      (int cols, int depth, const uint16_t *k, ptrdiff_t ldk, float *kt, ptrdiff_t ldkt),          \
+      (cols, depth, k, ldk, kt, ldkt))                                                             \
+    X(void, convert_f16_to_f32, (size_t n, const uint16_t *src, float *dst), (n, src, dst))                \
+    X(void, convert_f32_to_f16, (size_t n, const float *src, uint16_t *dst), (n, src, dst))                \
+    X(void, convert_bf16_to_f32, (size_t n, const uint16_t *src, float *dst), (n, src, dst))               \
+    X(void, convert_f32_to_bf16, (size_t n, const float *src, uint16_t *dst), (n, src, dst))               \
+    X(void, softmax_tile,                                                                          \
+      (int rows, int cols, float *s, ptrdiff_t lds, const float *tileMax, float *rowMax,           \
+       float *rowSum, float *o, ptrdiff_t ldo, int dv),                                            \
+      (rows, cols, s, lds, tileMax, rowMax, rowSum, o, ldo, dv))                                   \
+    X(void, normalize_tile, (int rows, int dv, float *o, ptrdiff_t ldo, const float *rowSum),      \
+      (rows, dv, o, ldo, rowSum))                                                                  \
+    X(void, row_logsumexp, (int rows, const float *rowMax, const float *rowSum, float *lse),       \
+      (rows, rowMax, rowSum, lse))                                                                 \
+    X(void, merge_rows,                                                                            \
+      (int rows, int dv, float *o, ptrdiff_t ldo, float *rowMax, float *rowSum, const float *o2,   \
+       ptrdiff_t ldo2, const float *rowMax2, const float *rowSum2),                                \
+      (rows, dv, o, ldo, rowMax, rowSum, o2, ldo2, rowMax2, rowSum2))                              \
+    X(void, exp_f32, (size_t n, const float *x, float *y), (n, x, y))                              \
+    X(void, mask_tile_bool,                                                                        \
+      (int rows, int cols, float *s, ptrdiff_t lds, const uint8_t *mask, ptrdiff_t ldm),           \
+      (rows, cols, s, lds, mask, ldm))                                                             \
+    X(void, add_mask_tile_f32,                                                                     \
+      (int rows, int cols, float *s, ptrdiff_t lds, const float *mask, ptrdiff_t ldm),             \
+      (rows, cols, s, lds, mask, ldm))                                                             \
+    X(void, softcap_tile, (int rows, int cols, float *s, ptrdiff_t lds, float cap),                \
+      (rows, cols, s, lds, cap))                                                                   \
+    X(sdpa_operand_layout, layout_for, (sdpa_element_kind kind), (kind))                           \
+    X(size_t, operand_bytes,                                                                       \
+      (sdpa_operand_layout layout, sdpa_operand_role role, int count, int width),                  \
+      (layout, role, count, width))                                                                \
+    X(sdpa_const_ptr, prepare_query,                                                               \
+      (sdpa_operand_layout layout, sdpa_element_kind kind, int rows, int depth, const void *q,     \
+       ptrdiff_t ldq, float scale, void *dst, ptrdiff_t *ld),                                      \
+      (layout, kind, rows, depth, q, ldq, scale, dst, ld))                                         \
+    X(void, pack_keys,                                                                             \
+      (sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int depth, const void *k,     \
+       ptrdiff_t ldk, void *dst),                                                                  \
+      (layout, kind, cols, depth, k, ldk, dst))                                                    \
+    X(sdpa_const_ptr, pack_values,                                                                 \
+      (sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int dv, const void *v,        \
+       ptrdiff_t ldv, void *dst, ptrdiff_t *ld),                                                   \
+      (layout, kind, cols, dv, v, ldv, dst, ld))                                                   \
+    X(void, scores,                                                                                \
+      (sdpa_operand_layout layout, int rows, int cols, int depth, const void *query, ptrdiff_t ldq, \
+       const void *keys, float scale, float *s, ptrdiff_t lds, sdpa_mask_kind maskKind,            \
+       const void *mask, ptrdiff_t ldm, float *tileMax),                                           \
+      (layout, rows, cols, depth, query, ldq, keys, scale, s, lds, maskKind, mask, ldm, tileMax))  \
+    X(void, accumulate,                                                                            \
+      (sdpa_operand_layout layout, int rows, int cols, int dv, float *p, ptrdiff_t ldp,            \
+       const void *values, ptrdiff_t ldv, float *o, ptrdiff_t ldo),                                \
+      (layout, rows, cols, dv, p, ldp, values, ldv, o, ldo))                                       \
+    X(int, mask_tile_visibility,                                                                   \
+      (sdpa_mask_kind kind, int rows, int cols, const void *mask, ptrdiff_t ldm, int enough),      \
+      (kind, rows, cols, mask, ldm, enough))
+
+/* `return` before a forwarded call, except for a void one. */
+#define SDPA_RETURN_void
+#define SDPA_RETURN_int return
+#define SDPA_RETURN_size_t return
+#define SDPA_RETURN_sdpa_const_ptr return
+#define SDPA_RETURN_sdpa_operand_layout return
+
+#endif

@@ -1,0 +1,28 @@
+/* A kernel family: every kernel body compiled over the vector layer the
+ * including family file chose, and the table of its entry points.  The
+ * family file defines SDPA_FAMILY_NAME and SDPA_TABLE, includes its vector
+ * layer, then this. */
+#include <math.h>
+
+#include "vector_contract.h"
+#include "gemm.h"
+#include "decode.h"
+#include "pack.h"
+#include "softmax.h"
+#include "masks.h"
+#include "convert.h"
+#include "operands.h"
+
+static void k_kernels_info(sdpa_kernel_info *info) {
+    info->vector_floats = SDPA_VL;
+    info->tile_rows = SDPA_MR;
+    info->tile_columns = SDPA_VL * SDPA_NV;
+    info->softmax_exact_from = SDPA_SOFTMAX_FAST_BELOW;
+}
+
+#define SDPA_TABLE_ENTRY(ret, name, params, args) .name = k_##name,
+const sdpa_kernel_table SDPA_TABLE = {
+    .family = SDPA_FAMILY_NAME,
+    SDPA_KERNEL_LIST(SDPA_TABLE_ENTRY)
+};
+#undef SDPA_TABLE_ENTRY

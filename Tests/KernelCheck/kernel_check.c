@@ -1,0 +1,499 @@
+/* Checks every entry point of every kernel family this CPU runs against a
+ * reference in double, through the public C API only.  Built natively by
+ * run.sh (every x86-64 family) and cross-compiled for arm64 and run under
+ * qemu (the neon family), where Swift cannot run.  Exit status 0: no
+ * mismatch; 1: mismatches (the first few printed per check). */
+#include "CSDPAKernels.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures, reported;
+static const char *family;
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            failures++;                                                       \
+            if (reported++ < 25) {                                            \
+                printf("  [%s] %s:%d: ", family, __func__, __LINE__);         \
+                printf(__VA_ARGS__);                                          \
+                printf("\n");                                                 \
+            }                                                                 \
+        }                                                                     \
+    } while (0)
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static double uniform(void) { /* [0, 1) */
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (double)(rng >> 11) * 0x1.0p-53;
+}
+static float randf(float lo, float hi) { return (float)(lo + (hi - lo) * uniform()); }
+static float *buffer(size_t n, float fill) {
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = fill;
+    return p;
+}
+static uint32_t bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static const float GUARD = 12345.0f; /* written around outputs: must survive */
+
+/* Half-precision references, written independently of the library. */
+static double half_value(uint16_t h) {
+    int e = (h >> 10) & 31, m = h & 1023;
+    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(1024 + m, e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+static double bf16_value(uint16_t b) { return from_bits((uint32_t)b << 16); }
+static uint16_t half_bits_of(float f) { /* round to nearest even, by search */
+    if (isnan(f)) return 0x7E00;
+    uint16_t best = 0;
+    double bd = INFINITY;
+    uint16_t sign = signbit(f) ? 0x8000 : 0;
+    double a = fabs((double)f);
+    if (a >= 65520.0) return sign | 0x7C00;
+    int lo = 0, hi = 0x7BFF;
+    while (lo < hi) { int mid = (lo + hi + 1) / 2; if (half_value((uint16_t)mid) <= a) lo = mid; else hi = mid - 1; }
+    for (int c = lo; c <= lo + 1 && c <= 0x7C00; c++) {
+        double d = fabs(half_value((uint16_t)c) - a);
+        if (d < bd || (d == bd && (c & 1) == 0)) { bd = d; best = (uint16_t)c; }
+    }
+    return sign | best;
+}
+
+/* ---- Q.K^T ------------------------------------------------------------ */
+static void check_qk(int rows, int cols, int depth, int masked, int maskKind, int ldmZero) {
+    const ptrdiff_t ldq = depth + 3, ldkt = cols + 5, lds = cols + 7, ldm = ldmZero ? 0 : cols + 2;
+    float *q = buffer((size_t)rows * ldq, 0), *kt = buffer((size_t)depth * ldkt + 1, 0);
+    float *s = buffer((size_t)rows * lds + 8, GUARD), *tmax = buffer((size_t)rows + 1, GUARD);
+    uint8_t *mb = malloc((size_t)(ldmZero ? 1 : rows) * (cols + 2) + 1);
+    float *mf = buffer((size_t)(ldmZero ? 1 : rows) * (cols + 2) + 1, 0);
+    for (int r = 0; r < rows; r++) for (int e = 0; e < depth; e++) q[r * ldq + e] = randf(-1, 1);
+    for (int e = 0; e < depth; e++) for (int c = 0; c < cols; c++) kt[e * ldkt + c] = randf(-1, 1);
+    for (int r = 0; r < (ldmZero ? 1 : rows); r++)
+        for (int c = 0; c < cols; c++) {
+            mb[r * (cols + 2) + c] = uniform() < 0.3 ? 0 : (uint8_t)(1 + (int)(uniform() * 200));
+            double u = uniform();
+            mf[r * (cols + 2) + c] = u < 0.3 ? -INFINITY : randf(-3, 3);
+        }
+    const float scale = 0.37f;
+    if (!masked)
+        sdpa_qk_tile(rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds, tmax);
+    else
+        sdpa_qk_tile_masked(rows, cols, depth, q, ldq, kt, ldkt, scale, s, lds, maskKind,
+                            maskKind == SDPA_MASK_BOOL ? (const void *)mb : (const void *)mf, ldm, tmax);
+    for (int r = 0; r < rows; r++) {
+        float mx = -INFINITY;
+        for (int c = 0; c < lds; c++) {
+            float got = s[r * lds + c];
+            if (c >= cols) { CHECK(got == GUARD, "qk wrote past the tile: r %d c %d", r, c); continue; }
+            double ref = 0, mag = 0;
+            for (int e = 0; e < depth; e++) {
+                ref += (double)q[r * ldq + e] * kt[e * ldkt + c];
+                mag += fabs((double)q[r * ldq + e] * kt[e * ldkt + c]);
+            }
+            ref *= scale; mag *= scale;
+            if (masked) {
+                const ptrdiff_t mi = (ptrdiff_t)r * ldm + c;
+                if (maskKind == SDPA_MASK_BOOL) { if (mb[mi] == 0) ref = -INFINITY; }
+                else if (mf[mi] == -INFINITY) ref = -INFINITY;
+                else { ref += mf[mi]; mag += fabs(mf[mi]); }
+            }
+            if (isinf(ref)) CHECK(got == ref, "qk r %d c %d: %g, want %g", r, c, got, ref);
+            else CHECK(fabs(got - ref) <= (depth + 4) * 1.2e-7 * mag + 1e-30,
+                       "qk rows %d cols %d depth %d masked %d: r %d c %d got %.9g want %.9g", rows, cols, depth, masked, r, c, got, ref);
+            if (got > mx) mx = got;
+        }
+        CHECK(bits(tmax[r]) == bits(mx), "qk tileMax r %d: %g, the stored maximum is %g", r, tmax[r], mx);
+    }
+    CHECK(tmax[rows] == GUARD, "tileMax written past its rows");
+    free(q); free(kt); free(s); free(tmax); free(mb); free(mf);
+}
+
+static void check_qk_direct(int rows, int cols, int depth, sdpa_element_kind kind) {
+    const ptrdiff_t ldq = depth + 1, ldk = depth + 2, lds = cols + 3;
+    float *q = buffer((size_t)rows * ldq, 0), *kf = buffer((size_t)cols * ldk, 0);
+    uint16_t *kh = malloc(sizeof *kh * ((size_t)cols * ldk + 1));
+    float *s = buffer((size_t)rows * lds, GUARD), *tmax = buffer((size_t)rows, 0);
+    for (int r = 0; r < rows; r++) for (int e = 0; e < depth; e++) q[r * ldq + e] = randf(-1, 1);
+    for (int c = 0; c < cols; c++)
+        for (int e = 0; e < ldk; e++) {
+            float x = randf(-1, 1);
+            if (kind == SDPA_ELEMENT_F16) { kh[c * ldk + e] = half_bits_of(x); kf[c * ldk + e] = (float)half_value(kh[c * ldk + e]); }
+            else if (kind == SDPA_ELEMENT_BF16) { kh[c * ldk + e] = (uint16_t)(bits(x) >> 16); kf[c * ldk + e] = (float)bf16_value(kh[c * ldk + e]); }
+            else kf[c * ldk + e] = x;
+        }
+    sdpa_qk_tile_direct(rows, cols, depth, q, ldq, kind, kind == SDPA_ELEMENT_F32 ? (const void *)kf : (const void *)kh,
+                        ldk, 0.5f, s, lds, tmax);
+    for (int r = 0; r < rows; r++) {
+        float mx = -INFINITY;
+        for (int c = 0; c < lds; c++) {
+            if (c >= cols) { CHECK(s[r * lds + c] == GUARD, "qk_direct wrote past the tile"); continue; }
+            double ref = 0, mag = 0;
+            for (int e = 0; e < depth; e++) { ref += (double)q[r * ldq + e] * kf[c * ldk + e]; mag += fabs((double)q[r * ldq + e] * kf[c * ldk + e]); }
+            CHECK(fabs(s[r * lds + c] - 0.5 * ref) <= (depth + 4) * 1.2e-7 * 0.5 * mag + 1e-30,
+                  "qk_direct kind %d rows %d cols %d depth %d: r %d c %d got %g want %g", kind, rows, cols, depth, r, c, s[r * lds + c], 0.5 * ref);
+            if (s[r * lds + c] > mx) mx = s[r * lds + c];
+        }
+        CHECK(bits(tmax[r]) == bits(mx), "qk_direct tileMax r %d: %g vs %g", r, tmax[r], mx);
+    }
+    free(q); free(kf); free(kh); free(s); free(tmax);
+}
+
+/* The operand API: query rows prepared (scaled by a power of two), keys and
+ * values packed in the family's layout for the element kind, then scores
+ * and P.V against double, for every kind. */
+static void check_operands(sdpa_element_kind kind, int rows, int cols, int depth, int dv, int maskKind) {
+    const sdpa_operand_layout layout = sdpa_layout_for(kind);
+    const ptrdiff_t ldq = depth + 1, ldk = depth + 3, ldv = dv + 2, lds = cols + 4, ldo = dv + 1, ldm = cols;
+    const size_t esize = kind == SDPA_ELEMENT_F32 ? 4 : 2;
+    char *q = malloc(esize * rows * ldq + 4), *k = malloc(esize * cols * ldk + 4), *v = malloc(esize * cols * ldv + 4);
+    float *qf = buffer((size_t)rows * ldq, 0), *kf = buffer((size_t)cols * ldk, 0), *vf_ = buffer((size_t)cols * ldv, 0);
+    /* inputs exactly representable in the kind */
+    for (int pass = 0; pass < 3; pass++) {
+        char *dst = pass == 0 ? q : pass == 1 ? k : v;
+        float *ref = pass == 0 ? qf : pass == 1 ? kf : vf_;
+        const int n = pass == 0 ? rows * (int)ldq : pass == 1 ? cols * (int)ldk : cols * (int)ldv;
+        for (int i = 0; i < n; i++) {
+            float x = randf(-1, 1);
+            if (kind == SDPA_ELEMENT_F16) { uint16_t h = half_bits_of(x); memcpy(dst + 2 * i, &h, 2); ref[i] = (float)half_value(h); }
+            else if (kind == SDPA_ELEMENT_BF16) { uint16_t b = (uint16_t)(bits(x) >> 16); memcpy(dst + 2 * i, &b, 2); ref[i] = (float)bf16_value(b); }
+            else { memcpy(dst + 4 * i, &x, 4); ref[i] = x; }
+        }
+    }
+    void *qbuf = malloc(sdpa_operand_bytes(layout, SDPA_OPERAND_QUERY, rows, depth) + 64);
+    void *kbuf = malloc(sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, cols, depth) + 64);
+    void *vbuf = malloc(sdpa_operand_bytes(layout, SDPA_OPERAND_VALUES, cols, dv) + 64);
+    ptrdiff_t lq = 0, lv = 0;
+    const float qscale = 0.25f, scale = 1.3f;
+    const void *qp = sdpa_prepare_query(layout, kind, rows, depth, q, ldq, qscale, qbuf, &lq);
+    sdpa_pack_keys(layout, kind, cols, depth, k, ldk, kbuf);
+    float *s = buffer((size_t)rows * lds, GUARD), *tmax = buffer(rows, 0);
+    uint8_t *mb = malloc((size_t)rows * ldm + 1);
+    for (int i = 0; i < rows * ldm; i++) mb[i] = uniform() < 0.3 ? 0 : 1;
+    sdpa_scores(layout, rows, cols, depth, qp, lq, kbuf, scale, s, lds, maskKind, mb, ldm, tmax);
+    for (int r = 0; r < rows; r++) {
+        float mx = -INFINITY;
+        for (int c = 0; c < lds; c++) {
+            if (c >= cols) { CHECK(s[r * lds + c] == GUARD, "scores wrote past the tile"); continue; }
+            double ref = 0, mag = 0;
+            for (int e = 0; e < depth; e++) { ref += (double)qf[r * ldq + e] * kf[c * ldk + e]; mag += fabs((double)qf[r * ldq + e] * kf[c * ldk + e]); }
+            ref *= qscale * scale; mag *= qscale * scale;
+            if (maskKind == SDPA_MASK_BOOL && mb[r * ldm + c] == 0) ref = -INFINITY;
+            CHECK(isinf(ref) ? s[r * lds + c] == ref : fabs(s[r * lds + c] - ref) <= (depth + 4) * 1.2e-7 * mag + 1e-30,
+                  "scores kind %d layout %d rows %d cols %d depth %d: r %d c %d got %.9g want %.9g", kind, layout, rows, cols, depth, r, c, s[r * lds + c], ref);
+            if (s[r * lds + c] > mx) mx = s[r * lds + c];
+        }
+        CHECK(bits(tmax[r]) == bits(mx), "scores tileMax r %d", r);
+    }
+    /* P.V with probabilities in [0, 1] */
+    float *p = buffer((size_t)rows * lds, 0), *o = buffer((size_t)rows * ldo, GUARD);
+    double *ref = calloc((size_t)rows * dv + 1, sizeof *ref), *mag = calloc((size_t)rows * dv + 1, sizeof *mag);
+    for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) p[r * lds + c] = randf(0, 1);
+    for (int r = 0; r < rows; r++)
+        for (int d = 0; d < dv; d++) {
+            o[r * ldo + d] = 0.5f;
+            ref[r * dv + d] = 0.5; mag[r * dv + d] = 0.5;
+            for (int c = 0; c < cols; c++) { ref[r * dv + d] += (double)p[r * lds + c] * vf_[c * ldv + d]; mag[r * dv + d] += fabs((double)p[r * lds + c] * vf_[c * ldv + d]); }
+        }
+    const void *vp = sdpa_pack_values(layout, kind, cols, dv, v, ldv, vbuf, &lv);
+    sdpa_accumulate(layout, rows, cols, dv, p, lds, vp, lv, o, ldo);
+    /* bfloat16 pairs round P to bfloat16: 2^-9 relative per term */
+    const double rel = layout == SDPA_LAYOUT_BF16_PAIRS ? 0x1p-8 : 0;
+    for (int r = 0; r < rows; r++)
+        for (int d = 0; d < ldo; d++) {
+            if (d >= dv) { CHECK(o[r * ldo + d] == GUARD, "accumulate wrote past the tile"); continue; }
+            CHECK(fabs(o[r * ldo + d] - ref[r * dv + d]) <= ((cols + 4) * 1.2e-7 + rel) * mag[r * dv + d],
+                  "accumulate kind %d layout %d rows %d cols %d dv %d: r %d d %d got %.9g want %.9g", kind, layout, rows, cols, dv, r, d, o[r * ldo + d], ref[r * dv + d]);
+        }
+    free(q); free(k); free(v); free(qf); free(kf); free(vf_); free(qbuf); free(kbuf); free(vbuf);
+    free(s); free(tmax); free(mb); free(p); free(o); free(ref); free(mag);
+}
+
+/* ---- P.V ----------------------------------------------------------------- */
+static void check_pv(int rows, int cols, int dv) {
+    const ptrdiff_t ldp = cols + 1, ldv = dv + 4, ldo = dv + 6;
+    float *p = buffer((size_t)rows * ldp, 0), *v = buffer((size_t)cols * ldv, 0), *o = buffer((size_t)rows * ldo, GUARD);
+    double *ref = calloc((size_t)rows * dv + 1, sizeof *ref), *mag = calloc((size_t)rows * dv + 1, sizeof *mag);
+    for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) p[r * ldp + c] = randf(0, 1);
+    for (int c = 0; c < cols; c++) for (int d = 0; d < dv; d++) v[c * ldv + d] = randf(-2, 2);
+    for (int r = 0; r < rows; r++)
+        for (int d = 0; d < dv; d++) {
+            o[r * ldo + d] = randf(-1, 1);
+            ref[r * dv + d] = o[r * ldo + d]; mag[r * dv + d] = fabs(o[r * ldo + d]);
+            for (int c = 0; c < cols; c++) { ref[r * dv + d] += (double)p[r * ldp + c] * v[c * ldv + d]; mag[r * dv + d] += fabs((double)p[r * ldp + c] * v[c * ldv + d]); }
+        }
+    sdpa_pv_tile(rows, cols, dv, p, ldp, v, ldv, o, ldo);
+    for (int r = 0; r < rows; r++)
+        for (int d = 0; d < ldo; d++) {
+            if (d >= dv) { CHECK(o[r * ldo + d] == GUARD, "pv wrote past the tile"); continue; }
+            CHECK(fabs(o[r * ldo + d] - ref[r * dv + d]) <= (cols + 4) * 1.2e-7 * mag[r * dv + d],
+                  "pv rows %d cols %d dv %d: r %d d %d got %g want %g", rows, cols, dv, r, d, o[r * ldo + d], ref[r * dv + d]);
+        }
+    free(p); free(v); free(o); free(ref); free(mag);
+}
+
+/* ---- packing and conversions --------------------------------------------- */
+static void check_pack(int cols, int depth) {
+    const ptrdiff_t ldk = depth + 3, ldkt = cols + 5;
+    float *k = buffer((size_t)cols * ldk, 0), *kt = buffer((size_t)depth * ldkt, GUARD);
+    uint16_t *kh = malloc(sizeof *kh * ((size_t)cols * ldk + 1));
+    for (int i = 0; i < cols * ldk; i++) { k[i] = randf(-5, 5); kh[i] = (uint16_t)(bits(k[i]) >> 16); }
+    sdpa_pack_kt_f32(cols, depth, k, ldk, kt, ldkt);
+    for (int e = 0; e < depth; e++)
+        for (int c = 0; c < ldkt; c++)
+            CHECK(c < cols ? kt[e * ldkt + c] == k[c * ldk + e] : kt[e * ldkt + c] == GUARD, "pack f32 e %d c %d", e, c);
+    sdpa_pack_kt_bf16(cols, depth, kh, ldk, kt, ldkt);
+    for (int e = 0; e < depth; e++)
+        for (int c = 0; c < cols; c++) CHECK(kt[e * ldkt + c] == (float)bf16_value(kh[c * ldk + e]), "pack bf16 e %d c %d", e, c);
+    for (int i = 0; i < cols * ldk; i++) kh[i] = (uint16_t)(uniform() * 0x7BFF) | (uniform() < 0.5 ? 0x8000 : 0);
+    sdpa_pack_kt_f16(cols, depth, kh, ldk, kt, ldkt);
+    for (int e = 0; e < depth; e++)
+        for (int c = 0; c < cols; c++) CHECK(kt[e * ldkt + c] == (float)half_value(kh[c * ldk + e]), "pack f16 e %d c %d", e, c);
+    free(k); free(kt); free(kh);
+}
+
+static void check_conversions(void) {
+    enum { N = 65536 };
+    uint16_t *h = malloc(sizeof *h * (N + 3));
+    float *f = buffer(N + 3, GUARD);
+    for (int i = 0; i < N; i++) h[i] = (uint16_t)i;
+    for (int n = N; n >= N - 2; n--) {         /* every vector tail */
+        f[n] = GUARD;
+        sdpa_convert_f16_to_f32((size_t)n, h, f);
+        for (int i = 0; i < n; i++) {
+            double want = half_value(h[i]);
+            CHECK(isnan(want) ? isnan(f[i]) && signbit(f[i]) == !!(h[i] & 0x8000) : f[i] == want && signbit(f[i]) == !!(h[i] & 0x8000),
+                  "f16->f32 %04x: %g", h[i], f[i]);
+        }
+        CHECK(f[n] == GUARD, "f16->f32 wrote past n");
+        sdpa_convert_bf16_to_f32((size_t)n, h, f);
+        for (int i = 0; i < n; i++)
+            CHECK(isnan(bf16_value(h[i])) ? isnan(f[i]) : bits(f[i]) == (uint32_t)h[i] << 16, "bf16->f32 %04x", h[i]);
+    }
+    /* float -> half / bfloat16: special values, boundaries and random floats */
+    float x[4099];
+    const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 65504.0f, 65519.99f, 65520.0f, 6.1035156e-05f,
+                             5.9604645e-08f, 2.9802322e-08f, 2.98023259e-08f, 1e-10f, 3.4e38f, -1.0f, 1.0009765625f};
+    const int ns = (int)(sizeof special / sizeof special[0]);
+    for (int i = 0; i < 4099; i++) x[i] = i < ns ? special[i] : from_bits((uint32_t)(uniform() * 4294967295.0));
+    uint16_t out[4100];
+    out[4099] = 0xABCD;
+    sdpa_convert_f32_to_f16(4099, x, out);
+    for (int i = 0; i < 4099; i++) {
+        if (isnan(x[i])) { CHECK((out[i] & 0x7C00) == 0x7C00 && (out[i] & 0x3FF), "f32->f16 NaN -> %04x", out[i]); continue; }
+        CHECK(out[i] == half_bits_of(x[i]), "f32->f16 %.9g: %04x, want %04x", x[i], out[i], half_bits_of(x[i]));
+    }
+    CHECK(out[4099] == 0xABCD, "f32->f16 wrote past n");
+    sdpa_convert_f32_to_bf16(4099, x, out);
+    for (int i = 0; i < 4099; i++) {
+        if (isnan(x[i])) { CHECK((out[i] & 0x7F80) == 0x7F80 && (out[i] & 0x7F) && ((out[i] >> 15) == (bits(x[i]) >> 31)), "f32->bf16 NaN"); continue; }
+        /* nearest even among the two neighbours */
+        uint32_t lo = bits(x[i]) & 0xFFFF0000u;
+        const uint32_t up = lo + 0x10000u; /* the next bfloat16 away from zero: 2^128 past the largest */
+        const double upv = (up & 0x7FFFFFFFu) == 0x7F800000u ? copysign(ldexp(1.0, 128), x[i]) : from_bits(up);
+        double a = fabs((double)from_bits(lo) - x[i]), b = fabs(upv - x[i]);
+        uint16_t want = (uint16_t)((a < b || (a == b && ((lo >> 16) & 1) == 0) ? lo : lo + 0x10000u) >> 16);
+        if (isinf(x[i])) want = (uint16_t)(bits(x[i]) >> 16);
+        CHECK(out[i] == want, "f32->bf16 %.9g: %04x, want %04x", x[i], out[i], want);
+    }
+    free(h); free(f);
+}
+
+/* ---- exp, softmax, log-sum-exp, merge -------------------------------------- */
+static void check_exp(void) {
+    enum { N = 20003 };
+    float *x = buffer(N, 0), *y = buffer(N + 1, GUARD);
+    for (int i = 0; i < N; i++) x[i] = randf(-100, 90);
+    x[0] = -INFINITY; x[1] = INFINITY; x[2] = NAN; x[3] = 0; x[4] = -87.5f; x[5] = 88.7f; x[6] = 89.0f;
+    sdpa_exp_f32(N, x, y);
+    for (int i = 0; i < N; i++) {
+        double want = exp((double)x[i]);
+        if (isnan(x[i])) CHECK(isnan(y[i]), "exp(NaN)");
+        else if (want > 3.4028234663852886e38) CHECK(y[i] == INFINITY, "exp(%g) = %g", x[i], y[i]);
+        else if (want < 1.1754943508222875e-38) CHECK(y[i] >= 0 && y[i] <= 1.2e-38, "exp(%g) = %g", x[i], y[i]);
+        else CHECK(fabs(y[i] - want) <= 2.5e-7 * want, "exp(%g) = %.9g, want %.9g", x[i], y[i], want);
+    }
+    CHECK(y[N] == GUARD, "exp wrote past n");
+    free(x); free(y);
+}
+
+/* Two (or more) key tiles of scores through the online softmax, against the
+ * full softmax in double: p (rescaled to the end), the output, the log-sum-exp;
+ * and the same keys split in two and merged. */
+static void check_softmax(sdpa_kernel_info info, int rows, int cols, int tiles, double spread, double offset) {
+    const int dv = 5;
+    const ptrdiff_t lds = cols + 2, ldo = dv + 1;
+    const int S = cols * tiles;
+    float *all = buffer((size_t)rows * S, 0);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < S; j++) {
+            double u = uniform();
+            all[r * S + j] = r % 7 == 3 ? -INFINITY : u < 0.1 ? -INFINITY : (float)(offset + spread * (uniform() - 0.5) + (r % 5));
+        }
+    float *v = buffer((size_t)S * dv, 0);
+    for (int i = 0; i < S * dv; i++) v[i] = randf(-1, 1);
+    /* one pass over every tile, and two halves merged */
+    float *o = buffer((size_t)rows * ldo, 0), *rm = buffer(rows, -INFINITY), *rs = buffer(rows, 0), *s = buffer((size_t)rows * lds, 0);
+    float *o2 = buffer((size_t)rows * ldo, 0), *rm2 = buffer(rows, -INFINITY), *rs2 = buffer(rows, 0);
+    float *lse = buffer(rows, 0), *lse2 = buffer(rows, 0);
+    const int half = tiles / 2;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int t = 0; t < tiles; t++) {
+            const int second = pass == 1 && t >= half;
+            float *oo = second ? o2 : o, *mm = second ? rm2 : rm, *ss = second ? rs2 : rs;
+            for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) s[r * lds + c] = all[r * S + t * cols + c];
+            sdpa_softmax_tile(rows, cols, s, lds, NULL, mm, ss, oo, ldo, dv);
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < cols; c++) {
+                    /* p = 2^(x L - M) (fast rows) or e^(x - m) (exact ones), see sdpa_softmax_tile */
+                    const float x = all[r * S + t * cols + c], m = mm[r] == -INFINITY ? 0 : mm[r];
+                    const float L = 1.44269504088896341f;
+                    const int fast = fabsf(m) < info.softmax_exact_from;
+                    const double want = x == -INFINITY ? 0 : fast ? exp2((double)x * L - (double)(m * L)) : exp((double)x - m);
+                    const double arg = fast ? (double)x * L - (double)(m * L) : ((double)x - m) * 1.4426950408889634;
+                    const float got = s[r * lds + c];
+                    if (want < 1.1754943508222875e-38)
+                        CHECK(got >= 0 && got <= 1.2e-38, "p of x %g, m %g: %g, want %g", x, m, got, want);
+                    else
+                        CHECK(fabs(got - want) <= (1.5e-7 + 6e-8 * fabs(arg)) * want,
+                              "p of x %.9g, m %.9g (%s): %.9g, want %.9g", x, m, fast ? "fast" : "exact", got, want);
+                }
+            sdpa_pv_tile(rows, cols, dv, s, lds, v + (size_t)t * cols * dv, dv, oo, ldo);
+        }
+        if (pass == 1) sdpa_merge_rows(rows, dv, o, ldo, rm, rs, o2, ldo, rm2, rs2);
+        sdpa_row_logsumexp(rows, rm, rs, pass ? lse2 : lse);
+        sdpa_normalize_tile(rows, dv, o, ldo, rs);
+        for (int r = 0; r < rows; r++) {
+            double m = -INFINITY, sum = 0;
+            for (int j = 0; j < S; j++) if (all[r * S + j] > m) m = all[r * S + j];
+            for (int j = 0; j < S; j++) if (m > -INFINITY) sum += exp((double)all[r * S + j] - m);
+            double want = m == -INFINITY ? -INFINITY : m + log(sum);
+            float got = pass ? lse2[r] : lse[r];
+            CHECK(isinf(want) ? got == want : fabs(got - want) <= 4e-7 * (fabs(want) + 1) + 2e-7 * fabs(m) * 0,
+                  "lse pass %d rows %d cols %d offset %g r %d: %.9g want %.9g", pass, rows, cols, offset, r, got, want);
+            for (int d = 0; d < dv; d++) {
+                double ref = 0;
+                for (int j = 0; j < S; j++) if (m > -INFINITY) ref += exp((double)all[r * S + j] - m) / sum * v[j * dv + d];
+                CHECK(fabs(o[r * ldo + d] - ref) <= 2e-6 + 1e-6 * fabs(spread),
+                      "softmax output pass %d offset %g spread %g r %d d %d: %.9g want %.9g", pass, offset, spread, r, d, o[r * ldo + d], ref);
+            }
+        }
+        for (int r = 0; r < rows; r++) { rm[r] = -INFINITY; rs[r] = 0; rm2[r] = -INFINITY; rs2[r] = 0; }
+        for (int i = 0; i < rows * ldo; i++) { o[i] = 0; o2[i] = 0; }
+    }
+    free(all); free(v); free(o); free(rm); free(rs); free(s); free(o2); free(rm2); free(rs2); free(lse); free(lse2);
+}
+
+/* ---- masks, soft-capping, visibility ------------------------------------------ */
+static void check_masks(int rows, int cols) {
+    const ptrdiff_t lds = cols + 3, ldm = cols + 1;
+    float *s = buffer((size_t)rows * lds, GUARD), *s0 = buffer((size_t)rows * lds, 0), *mf = buffer((size_t)rows * ldm, 0);
+    uint8_t *mb = malloc((size_t)rows * ldm + 1);
+    for (int i = 0; i < rows * lds; i++) s0[i] = (i % lds) < cols ? randf(-10, 10) : GUARD;
+    if (rows * cols > 3) s0[2] = NAN;
+    for (int i = 0; i < rows * ldm; i++) { mb[i] = uniform() < 0.4 ? 0 : 7; mf[i] = uniform() < 0.4 ? -INFINITY : randf(-2, 2); }
+    memcpy(s, s0, sizeof *s * rows * lds);
+    sdpa_mask_tile_bool(rows, cols, s, lds, mb, ldm);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < lds; c++) {
+            float want = c >= cols ? GUARD : mb[r * ldm + c] ? s0[r * lds + c] : -INFINITY;
+            CHECK(bits(s[r * lds + c]) == bits(want) || (isnan(want) && isnan(s[r * lds + c])), "mask bool r %d c %d", r, c);
+        }
+    memcpy(s, s0, sizeof *s * rows * lds);
+    sdpa_add_mask_tile_f32(rows, cols, s, lds, mf, ldm);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < lds; c++) {
+            float m = mf[r * ldm + c];
+            float want = c >= cols ? GUARD : m == -INFINITY ? -INFINITY : s0[r * lds + c] + m;
+            CHECK(bits(s[r * lds + c]) == bits(want) || (isnan(want) && isnan(s[r * lds + c])), "mask f32 r %d c %d", r, c);
+        }
+    const float caps[] = {1.0f, 50.0f, 0.37f};
+    for (int k = 0; k < 3; k++) {
+        memcpy(s, s0, sizeof *s * rows * lds);
+        for (int i = 0; i < rows * lds; i++) if (i % lds < cols && i % 5 == 1) s[i] = -INFINITY;
+        float *before = buffer((size_t)rows * lds, 0);
+        memcpy(before, s, sizeof *s * rows * lds);
+        sdpa_softcap_tile(rows, cols, s, lds, caps[k]);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < lds; c++) {
+                float x = before[r * lds + c];
+                if (c >= cols) { CHECK(s[r * lds + c] == GUARD, "softcap wrote past the tile"); continue; }
+                if (isnan(x)) { CHECK(isnan(s[r * lds + c]), "softcap NaN"); continue; }
+                double want = x == -INFINITY ? -INFINITY : caps[k] * tanh((double)x / caps[k]);
+                CHECK(x == -INFINITY ? s[r * lds + c] == -INFINITY : fabs(s[r * lds + c] - want) <= 4 * 6e-8 * fabs(want) + 1e-38,
+                      "softcap cap %g x %g: %.9g want %.9g", caps[k], x, s[r * lds + c], want);
+            }
+        free(before);
+    }
+    /* visibility: the exact answer for random, all-visible and all-masked tiles */
+    for (int kind = SDPA_MASK_BOOL; kind <= SDPA_MASK_F32; kind++)
+        for (int pattern = 0; pattern < 3; pattern++) {
+            for (int i = 0; i < rows * ldm; i++) {
+                int masked = pattern == 0 ? uniform() < 0.5 : pattern == 1 ? 0 : 1;
+                mb[i] = masked ? 0 : 3; mf[i] = masked ? -INFINITY : 1.5f;
+            }
+            int want = 0;
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < cols; c++) want |= (kind == SDPA_MASK_BOOL ? mb[r * ldm + c] == 0 : mf[r * ldm + c] == -INFINITY) ? SDPA_MASK_SEEN_MASKED : SDPA_MASK_SEEN_VISIBLE;
+            int got = sdpa_mask_tile_visibility(kind, rows, cols, kind == SDPA_MASK_BOOL ? (const void *)mb : (const void *)mf, ldm, 3);
+            CHECK(got == want, "visibility kind %d pattern %d rows %d cols %d: %d want %d", kind, pattern, rows, cols, got, want);
+        }
+    free(s); free(s0); free(mf); free(mb);
+}
+
+int main(void) {
+    int total = 0;
+    const int families = sdpa_kernels_family_count();
+    for (int fi = 0; fi < families; fi++) {
+        family = sdpa_kernels_family_name(fi);
+        if (sdpa_kernels_use_on_this_thread(family) != 0) { printf("%s: cannot select\n", family); return 1; }
+        failures = reported = 0;
+        sdpa_kernel_info info;
+        sdpa_kernels_info(&info);
+        const int rowsList[] = {1, 2, 3, 5, 6, 7, 13, 37, 96};
+        const int colsList[] = {1, 3, 8, 15, 16, 17, 31, 33, 64, 65, 128, 130};
+        const int depthList[] = {0, 1, 3, 8, 16, 40, 64, 65, 128};
+        for (int a = 0; a < 9; a++)
+            for (int b = 0; b < 12; b++)
+                for (int c = 0; c < 9; c++) {
+                    if ((a + b + c) % 3) continue; /* a third of the grid, every size of each axis */
+                    check_qk(rowsList[a], colsList[b], depthList[c], 0, 0, 0);
+                    check_qk(rowsList[a], colsList[b], depthList[c], 1, SDPA_MASK_BOOL, c % 2);
+                    check_qk(rowsList[a], colsList[b], depthList[c], 1, SDPA_MASK_F32, c % 2 == 0);
+                }
+        for (int kind = 0; kind < 3; kind++)
+            for (int rows = 1; rows <= 5; rows++) {
+                check_qk_direct(rows, 1 + rows * 7, 64, kind);
+                check_qk_direct(rows, 40, 3 + rows * 9, kind);
+            }
+        const int dvList[] = {1, 5, 16, 33, 64, 96, 97, 128, 257, 300};
+        for (int a = 0; a < 9; a++)
+            for (int d = 0; d < 10; d++) check_pv(rowsList[a], colsList[(a + d) % 12], dvList[d]);
+        for (int b = 0; b < 12; b++) check_pack(colsList[b], depthList[b % 9]);
+        for (int kind = 0; kind < 3; kind++)
+            for (int a = 0; a < 9; a++) {
+                check_operands(kind, rowsList[a], colsList[(a * 7) % 12], depthList[(a * 5) % 9], dvList[(a * 3) % 10], a % 2 ? SDPA_MASK_BOOL : SDPA_MASK_NONE);
+                check_operands(kind, rowsList[a], 128, 64, 64, SDPA_MASK_NONE);
+                check_operands(kind, rowsList[a], 63, 63, 33, SDPA_MASK_BOOL);
+            }
+        check_conversions();
+        check_exp();
+        check_softmax(info, 67, 203, 2, 60, 0);
+        check_softmax(info, 9, 16, 4, 30, 5);
+        check_softmax(info, 13, 33, 2, 40, 40000);   /* exact reference rows */
+        check_softmax(info, 13, 33, 3, 2e3, 32760);  /* rows crossing to the exact reference */
+        check_softmax(info, 5, 7, 2, 1e8, 1e9);      /* a scale of 1e9: huge finite scores */
+        check_softmax(info, 5, 7, 2, 1, -3e38);      /* scores near the float limit */
+        for (int a = 0; a < 9; a++) check_masks(rowsList[a], colsList[(a * 5) % 12]);
+        printf("%-10s (vector %2d, tile %d x %2d, exact softmax from %g, bfloat16 %s): %s (%d mismatches)\n", family,
+               info.vector_floats, info.tile_rows, info.tile_columns, info.softmax_exact_from,
+               sdpa_layout_for(SDPA_ELEMENT_BF16) == SDPA_LAYOUT_BF16_PAIRS ? "pairs" : "float32",
+               failures ? "FAILED" : "ok", failures);
+        total += failures;
+    }
+    return total ? 1 : 0;
+}
