@@ -96,8 +96,14 @@ public struct LogLogChart: BenchmarkChart, Equatable {
 
     /// The x axis: powers of two around the points.
     public var xScale: ChartScale { .logarithmicPowersOfTwo(fitting: series.flatMap { $0.points.map(\.x) }) }
-    /// The y axis: 1-2-5 steps around the points.
-    public var yScale: ChartScale { .logarithmic(fitting: series.flatMap { $0.points.map(\.y) }) }
+    /// The y axis: powers of two around the points for bytes (1, 2, 4 MiB), 1-2-5 steps otherwise.
+    public var yScale: ChartScale {
+        let values = series.flatMap { $0.points.map(\.y) }
+        return yUnit == .bytes ? .logarithmicPowersOfTwo(fitting: values) : .logarithmic(fitting: values)
+    }
+
+    /// The dash patterns of the guides, in order: dotted, then dash-dot, then long dashes.
+    static let guideDashes = ["2 4", "9 4 2 4", "12 6"]
 
     static let margin = 16.0, plotWidth = 560.0, plotHeight = 380.0
 
@@ -116,7 +122,7 @@ public struct LogLogChart: BenchmarkChart, Equatable {
         var document = SVGDocument(width: width, height: 0)
         var top = document.header(title: title, subtitle: subtitle, x: m) + 16
         document.text(yLabel, x: m, y: top, bold: true, cssClass: "axis-label")
-        top += 14
+        top += 22
         let plotTop = top, plotBottom = top + Self.plotHeight, plotRight = plotLeft + Self.plotWidth
         func px(_ value: Double) -> Double { plotLeft + Self.plotWidth * xScale.fraction(value) }
         func py(_ value: Double) -> Double { plotBottom - Self.plotHeight * yScale.fraction(value) }
@@ -138,13 +144,13 @@ public struct LogLogChart: BenchmarkChart, Equatable {
         // Guides, clipped to the plot: y = through.y * (x / through.x)^slope.
         let (xLow, xHigh) = (xScale.domain.lowerBound, xScale.domain.upperBound)
         let (yLow, yHigh) = (yScale.domain.lowerBound, yScale.domain.upperBound)
-        for guide in guides where guide.through.x > 0 && guide.through.y > 0 {
+        for (index, guide) in guides.enumerated() where guide.through.x > 0 && guide.through.y > 0 {
             func yAt(_ x: Double) -> Double { guide.through.y * pow(x / guide.through.x, guide.slope) }
             func xAt(_ y: Double) -> Double { guide.through.x * pow(y / guide.through.y, 1 / guide.slope) }
             let start = max(xLow, xAt(yLow)), end = min(xHigh, xAt(yHigh))
             guard end > start else { continue }
             document.polyline([(px(start), py(yAt(start))), (px(end), py(yAt(end)))], stroke: ChartPalette.muted, width: 1.5,
-                              dash: "3 5", cssClass: "guide")
+                              dash: Self.guideDashes[index % Self.guideDashes.count], cssClass: "guide")
         }
 
         var legendY = plotTop + 6
@@ -166,8 +172,9 @@ public struct LogLogChart: BenchmarkChart, Equatable {
             document.text(entry.name, x: legendX + 36, y: legendY + 4, cssClass: "legend-label")
             legendY += 22
         }
-        for guide in guides {
-            document.line(x1: legendX, y1: legendY, x2: legendX + 28, y2: legendY, stroke: ChartPalette.muted, width: 1.5, dash: "3 5")
+        for (index, guide) in guides.enumerated() {
+            document.line(x1: legendX, y1: legendY, x2: legendX + 28, y2: legendY, stroke: ChartPalette.muted, width: 1.5,
+                          dash: Self.guideDashes[index % Self.guideDashes.count])
             document.text(guide.label, x: legendX + 36, y: legendY + 4, fill: ChartPalette.muted, cssClass: "legend-label")
             legendY += 22
         }

@@ -133,15 +133,16 @@ private func near(_ a: Double?, _ b: Double, _ tolerance: Double = 0.16) -> Bool
         return try #require(line?.number(axis == "x" ? "x1" : "y1"), "no \(axis) tick at \(value)")
     }
     let (x1024, x2048) = (try tick("x", 1024), try tick("x", 2048))
-    let (yMillion, yTenMillion) = (try tick("y", 1e6), try tick("y", 1e7))
+    // Bytes on powers of two: 1 MiB, 2 MiB, ...
+    let mib = 1024.0 * 1024
+    let (yOne, yTwo) = (try tick("y", mib), try tick("y", 2 * mib))
     let points = tree.all("circle", class: "point")
     #expect(points.count == 5)
-    let mib = 1024.0 * 1024
     #expect(points.map { $0.number("data-y")! } == [mib, 2 * mib, 4 * mib, 4 * mib, 16 * mib])
     for point in points {
         let (l, bytes) = (point.number("data-x")!, point.number("data-y")!)
         #expect(near(point.number("cx"), x1024 + (x2048 - x1024) * log2(l / 1024)), "L=\(l)")
-        #expect(near(point.number("cy"), yMillion + (yTenMillion - yMillion) * log10(bytes / 1e6)), "\(bytes) bytes")
+        #expect(near(point.number("cy"), yOne + (yTwo - yOne) * log2(bytes / mib)), "\(bytes) bytes")
     }
     // The slope guides are straight lines of slope 1 and 2 in log-log space.
     let guides = tree.all("polyline", class: "guide")
@@ -149,8 +150,8 @@ private func near(_ a: Double?, _ b: Double, _ tolerance: Double = 0.16) -> Bool
     for (guide, slope) in zip(guides, [1.0, 2.0]) {
         let coordinates = guide.attributes["points"]!.split(separator: " ").map { $0.split(separator: ",").map { Double($0)! } }
         let doublings = (coordinates[1][0] - coordinates[0][0]) / (x2048 - x1024)
-        let decades = (coordinates[1][1] - coordinates[0][1]) / (yTenMillion - yMillion)
-        #expect(abs(decades / (doublings * log10(2)) - slope) < 0.01, "slope \(slope)")
+        let doublingsOfBytes = (coordinates[1][1] - coordinates[0][1]) / (yTwo - yOne)
+        #expect(abs(doublingsOfBytes / doublings - slope) < 0.01, "slope \(slope)")
     }
 }
 
