@@ -35,8 +35,6 @@ import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right, causal_upper_left
 
 SCHEMA = "sdpa-benchmark/1"
-# FP32 FMA peak per core of the development machine (Zen 3), as in Swift's MachinePeak.
-MEASURED_GFLOPS_PER_CORE = 98.0
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
 
@@ -269,7 +267,7 @@ def throughput_results(w, args, peak):
         results.append({
             "workload": w, "path": path, "threads": args.threads, "timing": timing,
             "gflops": flops / median / 1e9, "effectiveGFLOPS": effective / median / 1e9,
-            "percentOfPeak": 100 * effective / median / 1e9 / peak,
+            "percentOfPeak": 100 * effective / median / 1e9 / peak if peak else None,
             "peakExtraBytes": peak_extra_bytes(memory_call),
         })
     return results
@@ -312,10 +310,11 @@ def dispatch_results(w, args):
 
 
 def set_threads(args):
-    """Applies --threads; returns (processors, the peak GFLOP/s of the threads used)."""
+    """Applies --threads; returns (processors, the peak GFLOP/s of the threads used: 0 when no peak is known)."""
     if args.threads:
         torch.set_num_threads(args.threads)
     args.threads = torch.get_num_threads()
+    args.peak_gflops = args.peak_gflops or 0.0
     processors = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return processors, args.peak_gflops * max(1, min(args.threads, processors))
 
@@ -341,7 +340,8 @@ def main():
     parser.add_argument("--serve", action="store_true", help="answer workloads from standard input (see above)")
     parser.add_argument("--benchmark", help="the benchmark (default: the one named in --workloads)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--peak-gflops", type=float, default=MEASURED_GFLOPS_PER_CORE, help="FP32 peak per core")
+    parser.add_argument("--peak-gflops", type=float, default=None,
+                        help="FP32 peak per core (default: the one the Swift benchmark measured, from --workloads' machine)")
     parser.add_argument("--quick", action="store_true", help="fewer samples")
     # The plugin passes the Swift benchmarks' options through; ignore the ones that mean nothing here.
     args, _ = parser.parse_known_args()
@@ -352,6 +352,9 @@ def main():
 
     with open(args.workloads) as f:
         source = json.load(f)
+    if args.peak_gflops is None:
+        # The Swift benchmark's `--list` report carries the peak it measured: percentages on both sides then agree.
+        args.peak_gflops = (source.get("machine") or {}).get("peakGFLOPSPerCore")
     benchmark = args.benchmark or source["benchmark"]
     workloads = source.get("workloads") or []
     if not workloads:

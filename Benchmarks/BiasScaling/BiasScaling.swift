@@ -50,7 +50,7 @@ enum BiasScaling {
 
     static func main() {
         BenchmarkCommandLine.main(spec, workloads: { workloads(quick: $0.isQuick) }) { options, workloads, output in
-            let benchmark = ThroughputBenchmark(plan: options.isQuick ? .quickKernel : .kernel, peakGFLOPSPerCore: options.peakGFLOPSPerCore)
+            let benchmark = ThroughputBenchmark(plan: options.isQuick ? .quickKernel : .kernel, peakGFLOPSPerCore: options.givenPeakGFLOPSPerCore)
             let pairPlan = MeasurementPlan(warmUpCalls: 1, samples: options.isQuick ? 5 : 15)
             let peak = options.machine.peakGFLOPS
             let threads = SDPAThreads.effectiveCount
@@ -69,7 +69,7 @@ enum BiasScaling {
                                               headDim: workload.headDim, bias: BiasKind.parse("causal-upper-left"))
                             .makeInputs(seed: UInt64(10 * n + 5))
                     }
-                    let (packed, oneByOne, _) = try measureInterleaved(pairPlan, {
+                    let (packed, oneByOne, _, _) = try measureInterleaved(pairPlan, {
                         try attention(query: q, key: k, value: v, bias: bias)
                     }, {
                         try sequences.map { s in
@@ -84,7 +84,7 @@ enum BiasScaling {
                 } else {
                     let (l, s) = (workload.queryLength, workload.keyLength)
                     let plugin = PluginCausal(seqLenQ: l, seqLenKV: s)
-                    let (builtIn, custom, _) = try measureInterleaved(pairPlan, {
+                    let (builtIn, custom, _, _) = try measureInterleaved(pairPlan, {
                         try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalUpperLeft(l, s))
                     }, {
                         try scaledDotProductAttention(query: q, key: k, value: v, attnMask: plugin)
@@ -96,17 +96,9 @@ enum BiasScaling {
                 }
             }
             progress.finish()
-            let figures = self.figures(results, comparison: options.comparison)
             var report = options.report(workloads: workloads, results: results)
-            report.figures = figures
-            let chart = options.chart(
-                of: report, title: "Bias scaling: sliding window, packed sequences, plugin bias (lower is better)",
-                valueLabel: "milliseconds per call",
-                category: { "\($0.bias.count > 24 ? String($0.bias.prefix(21)) + "..." : $0.bias) L=\($0.queryLength)" },
-                metric: { $0.timing.map { $0.medianSeconds * 1e3 } })
-            let table = ThroughputTable.summaryLine(report) + "\n"
-                + ThroughputTable.rendered(results, comparison: options.comparison) + "\n\n" + summary(figures)
-            return BenchmarkOutcome(report: report, table: table, chart: chart)
+            report.figures = self.figures(results, comparison: options.comparison)
+            return BenchmarkOutcome(report: report)
         }
     }
 
@@ -155,30 +147,5 @@ enum BiasScaling {
             figures["plugin.ratioToBuiltInMin"] = (plugin.timing?.minSeconds ?? .nan) / (builtIn.timing?.minSeconds ?? .nan)
         }
         return figures
-    }
-
-    static func summary(_ figures: [String: Double]) -> String {
-        func f(_ name: String, _ digits: Int = 2) -> String { figures[name].map { MeasurementFormat.fixed($0, digits) } ?? "–" }
-        var lines = [String]()
-        if figures["window.slopeNanosecondsPerToken"] != nil {
-            // Quadratic cost would make the time per token grow with L (8x over 2048...16384); linear keeps it flat.
-            let growth = figures["window.perTokenGrowth"] ?? .infinity
-            let linear = (figures["window.rSquared"] ?? 0) >= 0.95 && growth <= 1.25 && growth >= 0.75
-            lines.append("(a) window:256, fastest samples: slope \(f("window.slopeNanosecondsPerToken", 1)) ns per token (all 8 heads), "
-                + "intercept \(f("window.interceptMilliseconds")) ms, R^2 \(f("window.rSquared", 4)), "
-                + "time per token grows \(f("window.perTokenGrowth"))x from the shortest to the longest L "
-                + "(1 = linear, L ratio = quadratic): \(linear ? "linear" : "NOT linear")")
-            let speedups = figures.keys.filter { $0.hasSuffix("speedupOverPyTorch") && $0.hasPrefix("window") }.sorted()
-            for key in speedups { lines.append("    \(key): \(f(key))x (target >= 5x at L=8192)") }
-        }
-        if let ratio = figures["blockDiagonal.ratioToOneByOne"] {
-            lines.append("(b) block-diagonal-causal: packed / one by one = \(f("blockDiagonal.ratioToOneByOne"))x (target <= 1.3: \(ratio <= 1.3 ? "met" : "missed"))"
-                + (figures["blockDiagonal.speedupOverPyTorch"].map { ", \(MeasurementFormat.fixed($0, 2))x faster than PyTorch (target >= 5x)" } ?? ""))
-        }
-        if let ratio = figures["plugin.ratioToBuiltIn"] {
-            lines.append("(c) plugin causal / built-in causal-upper-left = \(f("plugin.ratioToBuiltIn"))x median, "
-                + "\(f("plugin.ratioToBuiltInMin"))x fastest (target <= 1.15: \(ratio <= 1.15 ? "met" : "missed"))")
-        }
-        return lines.joined(separator: "\n")
     }
 }

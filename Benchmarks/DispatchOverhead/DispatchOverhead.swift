@@ -17,7 +17,7 @@ enum DispatchOverhead {
             sliding window, key padding, block-diagonal, soft-cap and composed biases included.
             """,
         options: [],
-        epilogue: "direct: " + directCallDescription)
+        epilogue: "direct: " + BenchmarkPresentation.directCallDescription)
 
     static func workloads(quick: Bool) -> [AttentionWorkload] {
         [(1, 8, 16), (8, 64, 64)].flatMap { heads, length, headDim in
@@ -26,13 +26,6 @@ enum DispatchOverhead {
             }
         }
     }
-
-    /// What the "direct" measurement calls.
-    static let directCallDescription = """
-        _PreparedAttention(query:key:value:attnMask:options:).run(), prepared once per bias: the same kernel \
-        the entry point selects, with shapes checked, the bias validated (a dense mask built) and the backend \
-        chosen beforehand
-        """
 
     /// The direct kernel call for `bias`: everything the entry point decides, decided once.
     static func directCall(query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?) throws -> () throws -> Tensor {
@@ -81,50 +74,14 @@ enum DispatchOverhead {
                 let (q, k, v) = try workload.makeInputs()
                 let bias = try workload.makeBias()
                 // Interleaved samples: the difference of two medians is only as good as their conditions are alike.
-                let (entry, direct, difference) = try measureInterleaved(
+                let (entry, direct, difference, differences) = try measureInterleaved(
                     plan, entryPointCall(query: q, key: k, value: v, bias: bias), directCall(query: q, key: k, value: v, bias: bias))
-                let overhead = difference * 1e9
-                results.append(BenchmarkResult(workload: workload, path: "entry point", threads: threads, timing: entry, overheadNanoseconds: overhead))
+                results.append(BenchmarkResult(workload: workload, path: "entry point", threads: threads, timing: entry,
+                                               overheadNanoseconds: difference * 1e9, overheadSamplesNanoseconds: differences.map { $0 * 1e9 }))
                 results.append(BenchmarkResult(workload: workload, path: "direct", threads: threads, timing: direct))
             }
             progress.finish()
-            let report = options.report(workloads: workloads, results: results)
-            let chart = options.chart(
-                of: report, title: "Whole-call time per bias (lower is better)", valueLabel: "microseconds per call",
-                category: { "\($0.bias) L=\($0.queryLength) E=\($0.headDim)" },
-                metric: { $0.timing.map { $0.medianSeconds * 1e6 } })
-            return BenchmarkOutcome(report: report, table: table(report, comparison: options.comparison), chart: chart)
+            return BenchmarkOutcome(report: options.report(workloads: workloads, results: results))
         }
-    }
-
-    static func table(_ report: BenchmarkReport, comparison: BenchmarkReport?) -> String {
-        var columns: [TextTable.Column] = [
-            .init("bias"), .init("shape"), .init("entry point", alignment: .right), .init("direct", alignment: .right),
-            .init("overhead", alignment: .right),
-        ]
-        if let comparison {
-            columns += [.init("\(comparison.implementation) entry point", alignment: .right), .init("\(comparison.implementation) direct", alignment: .right)]
-        }
-        var table = TextTable(columns: columns)
-        let median = { (r: BenchmarkResult?) in MeasurementFormat.optional(r?.timing?.medianSeconds, MeasurementFormat.duration) }
-        for workload in report.workloads {
-            let rows = report.results(for: workload)
-            let entry = rows.first { $0.path == "entry point" }
-            var row = [
-                workload.bias, workload.shapeDescription, median(entry), median(rows.first { $0.path == "direct" }),
-                MeasurementFormat.optional(entry?.overheadNanoseconds) { MeasurementFormat.fixed($0, 0) + " ns" },
-            ]
-            if let comparison {
-                let others = comparison.results(for: workload)
-                row += [median(others.first { $0.path == "entry point" }), median(others.first { $0.path == "direct" })]
-            }
-            table.append(row)
-        }
-        let tiny = report.results.filter { $0.workload.queryLength == 8 && $0.path == "entry point" }
-        let worstOverhead = tiny.compactMap(\.overheadNanoseconds).max() ?? .nan
-        let slowestCall = tiny.compactMap { $0.timing?.medianSeconds }.max() ?? .nan
-        let targets = "tiny calls (L=S=8): largest overhead \(MeasurementFormat.fixed(worstOverhead, 0)) ns (target <= 100 ns), "
-            + "slowest whole call \(MeasurementFormat.duration(slowestCall)) (target < 3 us)"
-        return "median per call, \(report.machine.threads) threads; direct = \(directCallDescription)\n" + table.rendered() + "\n" + targets
     }
 }

@@ -48,13 +48,14 @@ enum KernelThroughput {
 
     static func main() {
         BenchmarkCommandLine.main(spec, workloads: { workloads(quick: $0.isQuick) }) { options, workloads, output in
-            var options = options
-            let benchmark = ThroughputBenchmark(plan: options.isQuick ? .quickKernel : .kernel, peakGFLOPSPerCore: options.peakGFLOPSPerCore)
+            let benchmark = ThroughputBenchmark(plan: options.isQuick ? .quickKernel : .kernel, peakGFLOPSPerCore: options.givenPeakGFLOPSPerCore)
             let results: [BenchmarkResult]
+            var comparison = options.comparison
             if let python = options.parsed.string("pytorch") {
                 let script = options.parsed.string("pytorch-script").map { URL(fileURLWithPath: $0) }
                     ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(path: "pytorch_bench.py")
-                var arguments = options.isQuick ? ["--quick"] : []
+                // PyTorch's percentages use the same peak as ours.
+                var arguments = (options.isQuick ? ["--quick"] : []) + ["--peak-gflops", String(options.peakGFLOPSPerCore)]
                 if let threads = options.threads { arguments += ["--threads", String(threads)] }
                 let pytorch = try PyTorchCounterpart(python: URL(fileURLWithPath: python), script: script, benchmark: spec.name, arguments: arguments)
                 let rounds = try options.parsed.integer("rounds", minimum: 1) ?? 3
@@ -63,20 +64,11 @@ enum KernelThroughput {
                 results = measured.ours
                 let theirs = pytorch.report(benchmark: spec.name, workloads: workloads, results: measured.pytorch)
                 if let path = options.parsed.string("pytorch-json") { try theirs.write(to: URL(fileURLWithPath: path)) }
-                options.comparison = theirs
+                comparison = theirs
             } else {
                 results = try benchmark.measureAll(workloads, paths: AttentionPath.allCases, showingProgressOn: output)
             }
-            let report = options.report(workloads: workloads, results: results)
-            let chart = options.chart(
-                of: report, title: "Attention throughput, \(report.machine.threads) thread\(report.machine.threads == 1 ? "" : "s") (peak \(Int(report.machine.peakGFLOPS)) GFLOP/s)",
-                valueLabel: "effective GFLOP/s",
-                category: { "\($0.bias) \($0.dtype == "float32" ? "" : $0.dtype + " ")L=\($0.queryLength) S=\($0.keyLength) E=\($0.headDim)" },
-                metric: \.effectiveGFLOPS)
-            return BenchmarkOutcome(
-                report: report,
-                table: ThroughputTable.summaryLine(report) + "\n" + ThroughputTable.rendered(results, comparison: options.comparison),
-                chart: chart)
+            return BenchmarkOutcome(report: options.report(workloads: workloads, results: results), comparison: comparison)
         }
     }
 }

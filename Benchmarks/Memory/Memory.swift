@@ -56,11 +56,7 @@ enum MemoryBenchmark {
                 }
             }
             progress.finish()
-            let report = options.report(workloads: workloads, results: results)
-            let chart = options.chart(
-                of: report, title: "Peak extra resident memory of one call, B=1 H=8 E=64 (lower is better)", valueLabel: "MiB",
-                category: { "\($0.bias) L=\($0.queryLength)" }, metric: { $0.peakExtraBytes.map { Double($0) / 1024 / 1024 } })
-            return BenchmarkOutcome(report: report, table: table(results), chart: chart)
+            return BenchmarkOutcome(report: options.report(workloads: workloads, results: results))
         }
     }
 
@@ -115,21 +111,5 @@ enum MemoryBenchmark {
             workload: workload, path: path.rawValue, threads: SDPAThreads.effectiveCount, timing: timing,
             peakExtraBytes: extra, peakResidentBytes: ResidentMemory.peakBytes,
             note: mask > 0 ? "mask \(MeasurementFormat.bytes(mask)); time includes building it" : nil)
-    }
-
-    static func table(_ results: [BenchmarkResult]) -> String {
-        var table = TextTable(columns: [
-            .init("L=S"), .init("bias"), .init("path"), .init("peak extra", alignment: .right),
-            .init("peak resident", alignment: .right), .init("time", alignment: .right), .init("note"),
-        ])
-        for r in results {
-            table.append([
-                "\(r.workload.queryLength)", r.workload.bias, r.path,
-                MeasurementFormat.optional(r.peakExtraBytes, MeasurementFormat.bytes),
-                MeasurementFormat.optional(r.peakResidentBytes, MeasurementFormat.bytes),
-                MeasurementFormat.optional(r.timing?.medianSeconds, MeasurementFormat.duration), r.note ?? "",
-            ])
-        }
-        return "one call per process, B=1 H=8 E=64; peak extra = resident memory at the call's peak minus before it\n" + table.rendered()
     }
 }

@@ -5,6 +5,8 @@ import PackagePlugin
 ///
 /// Builds each benchmark executable of `Benchmarks/` in release mode, runs it, and leaves in
 /// `results/` its JSON (`<Name>.json`) and chart (`<Name>.svg`); the table goes to standard output.
+/// Then `BenchmarkPage` writes `results/index.html`: every report in `results/`, charts and tables,
+/// on one self-contained page.
 /// With `--pytorch PYTHON`, `Benchmarks/pytorch_bench.py` first runs PyTorch on the benchmark's
 /// workloads (`results/pytorch-<Name>.json`); a PyTorch JSON already in `results/` is compared too.
 /// `KernelThroughput` instead times PyTorch itself, workload by workload between its own timings
@@ -63,6 +65,13 @@ struct BenchmarkPlugin: CommandPlugin {
             try run(executable, benchmarkArguments + passThrough)
             print("== \(name): wrote \(json.path) and \(name).svg")
         }
+        print("== results page: building (release)")
+        let page = try packageManager.build(.product("BenchmarkPage"), parameters: .init(configuration: .release, logging: .concise))
+        guard page.succeeded, let pageTool = page.builtArtifacts.first(where: { $0.kind == .executable })?.url else {
+            print(page.logText)
+            throw BenchmarkPluginError("building BenchmarkPage failed")
+        }
+        try run(pageTool, [results.path])
     }
 
     /// Benchmarks that take `--pytorch` themselves and interleave PyTorch's timings with their own.

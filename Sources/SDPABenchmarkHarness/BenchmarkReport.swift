@@ -7,7 +7,8 @@ import SDPA
 /// ```json
 /// {"schema": "sdpa-benchmark/1", "benchmark": "KernelThroughput", "implementation": "SDPA",
 ///  "date": "2025-01-01T00:00:00Z", "commit": "0f91beb",
-///  "machine": {"processors": 2, "threads": 2, "peakGFLOPSPerCore": 98, "peakGFLOPS": 196},
+///  "machine": {"processors": 2, "threads": 2, "peakGFLOPSPerCore": 144, "peakGFLOPS": 288, "cpuModel": "AMD EPYC",
+///              "kernelFamily": "avx2", "peakSource": "measured"},
 ///  "workloads": [{"batch": 1, "heads": 8, ..., "dtype": "float32", "bias": "alibi"}],
 ///  "results": [{"workload": {...}, "path": "fused", "threads": 2,
 ///               "timing": {"samples": 10, "callsPerSample": 1, "minSeconds": ..., "medianSeconds": ..., "maxSeconds": ...},
@@ -84,6 +85,16 @@ public struct BenchmarkReport: Codable, Sendable, Equatable {
         results.filter { $0.workload == workload }
     }
 
+    /// `KernelThroughput · SDPA · 2026-12-01 20:14 UTC · commit 2630cd1`: what ran, when, at which revision.
+    public var heading: String {
+        [benchmark, implementation, readableDate, "commit \(commit ?? "unknown")"].joined(separator: " · ")
+    }
+
+    /// ``date`` to the minute: `2026-12-01 20:14 UTC` for `2026-12-01T20:14:05Z`.
+    public var readableDate: String {
+        date.count >= 16 && date.hasSuffix("Z") ? String(date.prefix(10) + " " + date.dropFirst(11).prefix(5) + " UTC") : date
+    }
+
     /// The working tree's revision, `git describe --always --dirty`, or `nil` outside a git checkout.
     public static func currentCommit() -> String? {
         let process = Process()
@@ -98,26 +109,6 @@ public struct BenchmarkReport: Codable, Sendable, Equatable {
         guard process.terminationStatus == 0 else { return nil }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? nil : text
-    }
-}
-
-/// The machine a report was measured on.
-public struct MachineDescription: Codable, Sendable, Equatable {
-    /// Active processors.
-    public var processors: Int
-    /// Threads the kernels used.
-    public var threads: Int
-    /// The per-core peak the percentages use, GFLOP/s.
-    public var peakGFLOPSPerCore: Double
-    /// The peak of ``threads`` threads, GFLOP/s.
-    public var peakGFLOPS: Double
-
-    /// This machine, running `threads` threads against a per-core peak of `peakGFLOPSPerCore`.
-    public init(threads: Int, peakGFLOPSPerCore: Double = MachinePeak.measuredGFLOPSPerCore) {
-        processors = MachinePeak.processors
-        self.threads = threads
-        self.peakGFLOPSPerCore = peakGFLOPSPerCore
-        peakGFLOPS = MachinePeak.gflops(threads: threads, perCore: peakGFLOPSPerCore)
     }
 }
 
@@ -141,14 +132,18 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
     public var peakExtraBytes: Int?
     /// The process's peak resident memory (`VmHWM`), for benchmarks that run each configuration in a fresh process.
     public var peakResidentBytes: Int?
-    /// Nanoseconds a call spends outside the kernel (dispatch overhead), where measured.
+    /// Nanoseconds a call spends outside the kernel (dispatch overhead), where measured: the median of
+    /// ``overheadSamplesNanoseconds`` when those are given.
     public var overheadNanoseconds: Double?
+    /// The overhead of each back-to-back sample pair, in sample order: its spread across repetitions.
+    public var overheadSamplesNanoseconds: [Double]?
     /// Why a configuration was skipped or failed, or how it was measured.
     public var note: String?
 
     /// A result; throughput figures are derived from `timing` with ``withThroughput(peakGFLOPS:)``.
     public init(workload: AttentionWorkload, path: String, threads: Int, timing: TimingSummary?,
-                peakExtraBytes: Int? = nil, peakResidentBytes: Int? = nil, overheadNanoseconds: Double? = nil, note: String? = nil) {
+                peakExtraBytes: Int? = nil, peakResidentBytes: Int? = nil, overheadNanoseconds: Double? = nil,
+                overheadSamplesNanoseconds: [Double]? = nil, note: String? = nil) {
         self.workload = workload
         self.path = path
         self.threads = threads
@@ -156,6 +151,7 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
         self.peakExtraBytes = peakExtraBytes
         self.peakResidentBytes = peakResidentBytes
         self.overheadNanoseconds = overheadNanoseconds
+        self.overheadSamplesNanoseconds = overheadSamplesNanoseconds
         self.note = note
     }
 

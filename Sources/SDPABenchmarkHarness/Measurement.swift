@@ -82,12 +82,12 @@ public func measure<Result>(_ plan: MeasurementPlan, _ body: () throws -> Result
 /// ratio or a difference of the two should be computed from.
 ///
 /// Each body gets its own calls per sample, grown until a sample lasts ``MeasurementPlan/minimumSampleSeconds``.
-/// `medianDifferenceSeconds` is the median over sample pairs of (a − b) per call: a pair is taken
-/// back to back, so a slow spell of the machine cancels out of it, where it would not out of the
-/// difference of the two medians.
+/// `differenceSeconds` holds, per sample pair, (a − b) per call: a pair is taken back to back, so a
+/// slow spell of the machine cancels out of it, where it would not out of the difference of the two
+/// medians; `medianDifferenceSeconds` is their median.
 public func measureInterleaved<A, B>(
     _ plan: MeasurementPlan, _ a: () throws -> A, _ b: () throws -> B
-) rethrows -> (first: TimingSummary, second: TimingSummary, medianDifferenceSeconds: Double) {
+) rethrows -> (first: TimingSummary, second: TimingSummary, medianDifferenceSeconds: Double, differenceSeconds: [Double]) {
     for _ in 0..<plan.warmUpCalls {
         blackHole(try a())
         blackHole(try b())
@@ -110,7 +110,7 @@ public func measureInterleaved<A, B>(
     }
     let differences = zip(perCallA, perCallB).map { $0 - $1 }
     return (TimingSummary(perCallSeconds: perCallA, callsPerSample: callsA), TimingSummary(perCallSeconds: perCallB, callsPerSample: callsB),
-            TimingSummary(perCallSeconds: differences, callsPerSample: 1).medianSeconds)
+            TimingSummary(perCallSeconds: differences, callsPerSample: 1).medianSeconds, differences)
 }
 
 /// Seconds that `calls` calls of `body` take.

@@ -50,6 +50,7 @@ public final class PyTorchCounterpart {
         var machine = MachineDescription(threads: header.threads, peakGFLOPSPerCore: header.peakGFLOPSPerCore)
         machine.processors = header.processors
         machine.peakGFLOPS = header.peakGFLOPS
+        machine.kernelFamily = nil  // PyTorch runs kernels of its own
         self.machine = machine
     }
 

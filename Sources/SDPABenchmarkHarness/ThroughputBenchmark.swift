@@ -24,13 +24,13 @@ public enum AttentionPath: String, Codable, Sendable, CaseIterable {
 public struct ThroughputBenchmark: Sendable {
     /// How each configuration is timed.
     public var plan: MeasurementPlan
-    /// The per-core peak percentages refer to.
-    public var peakGFLOPSPerCore: Double
+    /// The per-core peak percentages refer to, GFLOP/s; `nil`: the one measured for the kernel family in use.
+    public var peakGFLOPSPerCore: Double?
     /// Whether to run each configuration once more to measure its peak extra memory.
     public var measuresMemory: Bool
 
     /// A benchmark timing with `plan`.
-    public init(plan: MeasurementPlan = .kernel, peakGFLOPSPerCore: Double = MachinePeak.measuredGFLOPSPerCore,
+    public init(plan: MeasurementPlan = .kernel, peakGFLOPSPerCore: Double? = nil,
                 measuresMemory: Bool = true) {
         self.plan = plan
         self.peakGFLOPSPerCore = peakGFLOPSPerCore
@@ -88,7 +88,7 @@ public struct ThroughputBenchmark: Sendable {
         let timing = try SDPABenchmarkHarness.measure(plan, call)
         let threads = SDPAThreads.effectiveCount
         return BenchmarkResult(workload: workload, path: path.rawValue, threads: threads, timing: timing, peakExtraBytes: peakExtra)
-            .withThroughput(peakGFLOPS: MachinePeak.gflops(threads: threads, perCore: peakGFLOPSPerCore))
+            .withThroughput(peakGFLOPS: MachinePeak.gflops(threads: threads, perCore: peakGFLOPSPerCore ?? MachinePeak.measuredGFLOPSPerCore))
     }
 }
 

@@ -1,13 +1,13 @@
 /// The throughput table `sdpa bench`, the demo and `KernelThroughput` print: one line per bias
 /// and path, with PyTorch's figure and the ratio when a PyTorch report is given.
 public enum ThroughputTable {
-    /// `B=1 H=8 L=1024 S=1024 E=64 float32, 2 threads, peak 196 GFLOP/s (98 per core); ...`: what the table's figures refer to.
+    /// `B=1 H=8 L=1024 S=1024 E=64 float32, 2 threads, peak 288 GFLOP/s (144 per core, measured: …); ...`: what the
+    /// table's figures refer to.
     public static func summaryLine(_ report: BenchmarkReport) -> String {
         let shapes = Set(report.workloads.map { "\($0.shapeDescription) \($0.dtype)" })
         let m = report.machine
         return (shapes.count == 1 ? shapes.first! + ", " : "")
-            + "\(m.threads) thread\(m.threads == 1 ? "" : "s"), peak \(MeasurementFormat.fixed(m.peakGFLOPS, 0)) GFLOP/s "
-            + "(\(MeasurementFormat.fixed(m.peakGFLOPSPerCore, 0)) per core); % peak uses effective GFLOP/s (visible positions only)"
+            + "\(m.threads) thread\(m.threads == 1 ? "" : "s"), \(m.peakDescription); % peak uses effective GFLOP/s (visible positions only)"
     }
 
     /// The table of `results`; `comparison` adds a PyTorch column matched by workload (see
@@ -15,6 +15,11 @@ public enum ThroughputTable {
     ///
     /// Shape and dtype get columns only when the results have more than one.
     public static func rendered(_ results: [BenchmarkResult], comparison: BenchmarkReport? = nil) -> String {
+        table(results, comparison: comparison).rendered()
+    }
+
+    /// The table of ``rendered(_:comparison:)``, as cells.
+    public static func table(_ results: [BenchmarkResult], comparison: BenchmarkReport? = nil) -> TextTable {
         let showsShape = Set(results.map(\.workload.shapeDescription)).count > 1
         let showsDType = Set(results.map(\.workload.dtype)).count > 1
         var columns: [TextTable.Column] = [.init("bias")]
@@ -54,7 +59,7 @@ public enum ThroughputTable {
             table.append(row)
             if let note = result.note { table.append(["", "note: \(note)"]) }
         }
-        return table.rendered()
+        return table
     }
 }
 

@@ -38,17 +38,14 @@ enum BenchCommand {
         let workloads = kinds.map {
             AttentionWorkload(batch: s[0], heads: s[1], queryLength: s[2], keyLength: s[3], headDim: s[4], dtype: dtype, bias: $0)
         }
-        let benchmark = ThroughputBenchmark(plan: MeasurementPlan(warmUpCalls: 1, samples: samples), peakGFLOPSPerCore: options.peakGFLOPSPerCore)
+        let benchmark = ThroughputBenchmark(plan: MeasurementPlan(warmUpCalls: 1, samples: samples), peakGFLOPSPerCore: options.givenPeakGFLOPSPerCore)
         let report = try withThreads(options.threads) {
             try measure(benchmark, workloads: workloads, name: "sdpa bench", output: output)
         }
-        output.standardOutput(ThroughputTable.summaryLine(report) + "\n" + ThroughputTable.rendered(report.results, comparison: options.comparison) + "\n")
+        let presentation = BenchmarkPresentation(report: report, comparison: options.comparison)
+        output.standardOutput(presentation.text + "\n")
         if let url = options.jsonURL { try report.write(to: url) }
-        if let url = options.svgURL {
-            let shape = workloads[0].shapeDescription + " " + workloads[0].dtype
-            try options.chart(of: report, title: "Attention throughput (\(shape))", valueLabel: "effective GFLOP/s",
-                              category: \.bias, metric: \.effectiveGFLOPS).write(to: url)
-        }
+        if let url = options.svgURL { try presentation.chart?.write(to: url) }
     }
 
     /// Measures `workloads` on the materialized and fused paths with a progress display on standard error.

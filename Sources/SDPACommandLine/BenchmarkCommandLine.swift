@@ -2,20 +2,17 @@ import Foundation
 import SDPA
 import SDPABenchmarkHarness
 
-/// What a benchmark executable produces: its report, the table to print, and a chart for `--svg`.
+/// What a benchmark executable's run produces: its report, and the report it is compared with.
 public struct BenchmarkOutcome {
     /// The results, written with `--json`.
     public var report: BenchmarkReport
-    /// The text printed on standard output.
-    public var table: String
-    /// The chart written with `--svg`, if the benchmark has one.
-    public var chart: BarChart?
+    /// The report compared with: `--compare`'s, or PyTorch's when the benchmark timed it itself.
+    public var comparison: BenchmarkReport?
 
     /// An outcome; see the properties.
-    public init(report: BenchmarkReport, table: String, chart: BarChart?) {
+    public init(report: BenchmarkReport, comparison: BenchmarkReport? = nil) {
         self.report = report
-        self.table = table
-        self.chart = chart
+        self.comparison = comparison
     }
 }
 
@@ -35,8 +32,10 @@ public struct BenchmarkCommandLine {
     public var isQuick: Bool
     /// `--threads`.
     public var threads: Int?
-    /// `--peak-gflops`, else ``MachinePeak/measuredGFLOPSPerCore``.
-    public var peakGFLOPSPerCore: Double
+    /// `--peak-gflops`, if given.
+    public var givenPeakGFLOPSPerCore: Double?
+    /// `--peak-gflops`, else the peak measured for the kernel family in use (``MachinePeak/measuredGFLOPSPerCore``).
+    public var peakGFLOPSPerCore: Double { givenPeakGFLOPSPerCore ?? MachinePeak.measuredGFLOPSPerCore }
     /// Every option as parsed, for a benchmark's own options.
     public var parsed: ParsedArguments
     /// The benchmark's name, as in its reports.
@@ -45,12 +44,12 @@ public struct BenchmarkCommandLine {
     /// The options all benchmarks share.
     public static let commonOptions: [OptionSpec] = [
         .value("json", "FILE", "write the results as JSON (schema sdpa-benchmark/1)"),
-        .value("svg", "FILE", "write a bar chart of the results"),
+        .value("svg", "FILE", "write the chart of the results (SVG)"),
         .value("compare", "FILE", "a PyTorch report of this benchmark (Benchmarks/pytorch_bench.py) to compare with"),
         .flag("list", "write the workloads (to --json, else standard output) without running them"),
         .flag("quick", "fewer samples, for a smoke run"),
         .value("threads", "N", "threads of the fused kernel (default: one per processor)"),
-        .value("peak-gflops", "X", "the machine's FP32 peak per core, GFLOP/s (default \(MachinePeak.measuredGFLOPSPerCore))"),
+        .value("peak-gflops", "X", "the machine's FP32 peak per core, GFLOP/s (default: measured, an FMA loop of the kernel family in use)"),
     ]
 
     /// Reads the common options from `parsed`; `--compare` is read at once.
@@ -64,12 +63,12 @@ public struct BenchmarkCommandLine {
         comparison = try parsed.string("compare").map { try BenchmarkReport(contentsOf: URL(fileURLWithPath: $0)) }
         isQuick = parsed.has("quick")
         threads = try parsed.integer("threads", minimum: 1)
-        peakGFLOPSPerCore = try parsed.number("peak-gflops", in: 0.001...1_000_000) ?? MachinePeak.measuredGFLOPSPerCore
+        givenPeakGFLOPSPerCore = try parsed.number("peak-gflops", in: 0.001...1_000_000)
     }
 
     /// The machine as this run uses it; call inside the thread scope.
     public var machine: MachineDescription {
-        MachineDescription(threads: SDPAThreads.effectiveCount, peakGFLOPSPerCore: peakGFLOPSPerCore)
+        MachineDescription(threads: SDPAThreads.effectiveCount, peakGFLOPSPerCore: givenPeakGFLOPSPerCore)
     }
 
     /// A report of this run dated now, with the working tree's commit; call inside the thread scope.
@@ -78,16 +77,10 @@ public struct BenchmarkCommandLine {
                         workloads: workloads, results: results)
     }
 
-    /// A chart of `metric` over `report`'s workloads, with the `--compare` report's results beside them.
-    public func chart(of report: BenchmarkReport, title: String, valueLabel: String,
-                      category: (AttentionWorkload) -> String, metric: (BenchmarkResult) -> Double?) -> BarChart {
-        BarChart(title: title, valueLabel: valueLabel, reports: [report] + (comparison.map { [$0] } ?? []),
-                 category: category, metric: metric)
-    }
-
     /// A benchmark executable's `main`: parses the options, answers `--help` and `--list`, runs
-    /// `body` with the thread count asked for, writes `--json` and `--svg`, prints the table, and
-    /// exits with ``CommandExitCode`` statuses. `body` returns `nil` when it has written its own output.
+    /// `body` with the thread count asked for, writes `--json` and `--svg`, prints the
+    /// report's heading, machine and ``BenchmarkPresentation`` text, and exits with
+    /// ``CommandExitCode`` statuses. `body` returns `nil` when it has written its own output.
     public static func main(
         _ spec: CommandSpec, arguments: [String] = Array(CommandLine.arguments.dropFirst()),
         workloads: (BenchmarkCommandLine) throws -> [AttentionWorkload],
@@ -107,9 +100,11 @@ public struct BenchmarkCommandLine {
                 return output.standardOutput(String(decoding: try report.jsonData(), as: UTF8.self) + "\n")
             }
             guard let outcome = try withThreads(options.threads, { try run(options, list, output) }) else { return }
-            if let url = options.jsonURL { try outcome.report.write(to: url) }
-            if let url = options.svgURL, let chart = outcome.chart { try chart.write(to: url) }
-            output.standardOutput(outcome.table + "\n")
+            let report = outcome.report
+            let presentation = BenchmarkPresentation(report: report, comparison: outcome.comparison ?? options.comparison)
+            if let url = options.jsonURL { try report.write(to: url) }
+            if let url = options.svgURL, let chart = presentation.chart { try chart.write(to: url) }
+            output.standardOutput(report.heading + "\n" + report.machine.summary + "\n\n" + presentation.text + "\n")
         }
         exit(status)
     }

@@ -387,7 +387,8 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
     #expect(result.standardError == "[1/3] causal-lower-right B=1 H=2 L=16 S=16 E=8 float32 materialized\n"
         + "[2/3] causal-lower-right B=1 H=2 L=16 S=16 E=8 float32 fused\n[3/3] none B=1 H=2 L=16 S=16 E=8 float32 fused\n")
     let lines = result.standardOutput.split(separator: "\n")
-    #expect(lines[0].hasPrefix("B=1 H=2 L=16 S=16 E=8 float32, 1 thread, peak 98 GFLOP/s"))
+    // The peak is measured (one thread of the kernel family's FMA loop), so only its wording is fixed.
+    #expect(lines[0].hasPrefix("B=1 H=2 L=16 S=16 E=8 float32, 1 thread, peak ") && lines[0].contains(" per core, measured: "))
     #expect(lines[1].hasPrefix("bias") && lines[1].contains("eff. GFLOP/s") && lines[1].contains("peak extra mem"))
     #expect(lines[3].hasPrefix("causal-lower-right  materialized"))
     #expect(lines[4].hasPrefix("                    fused"))

@@ -260,45 +260,6 @@ private func fixedSwiftReport() -> BenchmarkReport {
         && lines[3].contains("2.0 MiB") && lines[3].hasSuffix("26.0 (materialized)  9.62x"))
 }
 
-// MARK: - SVG
-
-@Test func chartOfFixedReportsIsWellFormedSVG() throws {
-    let pytorch = try BenchmarkReport(jsonData: Data(pytorchJSON.utf8))
-    let chart = BarChart(title: "Throughput <B=1>", valueLabel: "effective GFLOP/s", reports: [fixedSwiftReport(), pytorch],
-                         category: \.bias, metric: \.effectiveGFLOPS)
-    #expect(chart.categories == ["alibi"])
-    #expect(chart.series.map(\.name) == ["SDPA materialized", "SDPA fused", "PyTorch 2.15.0 materialized", "PyTorch 2.15.0 materialized+build"])
-    #expect(chart.series.map { $0.values.map { $0.map { ($0 * 10).rounded() / 10 } } } == [[85.9], [250], [26], [18]])
-
-    let svg = chart.svg()
-    #expect(svg.hasPrefix(#"<svg xmlns="http://www.w3.org/2000/svg""#) && svg.hasSuffix("</svg>\n"))
-    #expect(svg.contains("Throughput &lt;B=1&gt;"))
-    #expect(svg.components(separatedBy: #"<rect class="bar""#).count - 1 == 4)
-    #expect(svg.components(separatedBy: #"<rect class="legend""#).count - 1 == 4)
-    let parser = XMLParser(data: Data(svg.utf8))
-    #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
-}
-
-@Test func barHeightsAreProportionalToValues() {
-    let chart = BarChart(title: "t", valueLabel: "v", categories: ["a", "b"],
-                         series: [.init(name: "s", values: [50, 100]), .init(name: "missing", values: [nil, 25])])
-    let svg = chart.svg()
-    let heights = svg.split(separator: "\n").filter { $0.contains(#"class="bar""#) }.map { line -> Double in
-        let start = line.range(of: #"height=""#)!.upperBound
-        return Double(line[start...].prefix { $0 != "\"" })!
-    }
-    // Axis 0...100 over 260 points: 50 -> 130, 100 -> 260, 25 -> 65; no bar for the missing value.
-    #expect(heights == [130, 260, 65])
-    #expect(svg.contains(">100</text>") && svg.contains(">0</text>"))
-}
-
-@Test func axisTicksAreRound() {
-    let chart = BarChart(title: "t", valueLabel: "v", categories: ["a"], series: [.init(name: "s", values: [87])])
-    // Ticks of 20 up to 100.
-    for tick in ["0", "20", "40", "60", "80", "100"] { #expect(chart.svg().contains(">\(tick)</text>")) }
-    #expect(!chart.svg().contains(">120</text>"))
-}
-
 // MARK: - PyTorch interleaved
 
 /// A stand-in for `pytorch_bench.py --serve`: a header, then per workload line one fused result
