@@ -8,7 +8,8 @@
 #define SDPA_KERNEL_LIST_H
 
 #define SDPA_KERNEL_LIST(X)                                                                        \
-    X(void, kernels_info, (sdpa_kernel_info *info), (info))                                              \
+    X(void, kernels_info, (sdpa_kernel_info *info), (info))                                        \
+    X(double, fma_flops, (long iterations), (iterations))                                              \
     X(void, qk_tile,                                                                               \
       (int rows, int cols, int depth, const float *q, ptrdiff_t ldq, const float *kt,              \
        ptrdiff_t ldkt, float scale, float *s, ptrdiff_t lds, float *tileMax),                      \
@@ -93,6 +94,7 @@
 #define SDPA_RETURN_void
 #define SDPA_RETURN_int return
 #define SDPA_RETURN_size_t return
+#define SDPA_RETURN_double return
 #define SDPA_RETURN_sdpa_const_ptr return
 #define SDPA_RETURN_sdpa_operand_layout return
 

@@ -18,7 +18,7 @@ public enum MachinePeak {
     }
 
     /// The FP32 FMA peak of one core running the FMA loop of `family` (an instruction-set family
-    /// name such as `avx512bf16`, `avx2`, `neon` or `portable`, matched by prefix), GFLOP/s; `nil`
+    /// name such as `avx512bf16`, `avx2`, `neon` or `portable`), GFLOP/s; `nil`
     /// when there is no loop of that name or this processor cannot run it.
     public static func measuredGFLOPSPerCore(family: String) -> Double? {
         let gflops = sdpa_kernels_fma_peak_gflops(family)

@@ -415,17 +415,16 @@ void sdpa_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
                        float cap);
 
 /* ---------------------------------------------------------------------- */
-/* Machine peak (peak.c)                                                   */
+/* Machine peak                                                            */
 /* ---------------------------------------------------------------------- */
 
 /* The FP32 FMA peak of ONE thread running the FMA loop of the kernel family
  * `family` (NULL: the family in use on this thread, sdpa_kernels_isa()), in
- * GFLOP/s: independent multiply-add chains in the family's widest vectors
- * (avx512*: zmm FMA; avx2: ymm FMA; neon: q-register fmla; portable: plain
- * C as the compiler vectorizes it for the baseline target), 2 FLOP per
- * lane and multiply-add.  The family is matched by prefix ("avx512bf16"
- * runs the avx512 loop).  Returns -1 when no loop matches the name or this
- * CPU cannot run it.  Measured once per loop and process (the fastest of a
+ * GFLOP/s: independent multiply-add chains in the family's vectors (written
+ * once over the vector layer, like its kernels: zmm FMA for avx512*, ymm
+ * for avx2, fmla for neon, the baseline target's mul + add for portable),
+ * 2 FLOP per lane and multiply-add.  Returns -1 when this build has no
+ * family of that name or this CPU cannot run it.  Measured once per loop and process (the fastest of a
  * few runs, about 5 ms in all) and cached; thread-safe.  Multi-core peaks
  * are this figure times the threads used (FMA units are per core). */
 double sdpa_kernels_fma_peak_gflops(const char *family);

@@ -7,6 +7,7 @@
 
 #define SDPA_BF16_DOT 0 /* no bfloat16 dot product */
 #define SDPA_HAS_FMA 1  /* vfma and friends round once */
+#define SDPA_PEAK_CHAINS 12 /* independent FMA chains that keep every pipe busy */
 #define SDPA_VL 8
 #define SDPA_MR 6          /* GEMM register tile: 6 rows x 2 vectors (12 accumulators of 16) */
 #define SDPA_NV 2

@@ -10,6 +10,7 @@
 #define SDPA_BF16_DOT 0
 #endif
 #define SDPA_HAS_FMA 1  /* vfma and friends round once */
+#define SDPA_PEAK_CHAINS 16 /* independent FMA chains that keep every pipe busy */
 #define SDPA_VL 16
 #define SDPA_MR 6          /* GEMM register tile: 6 rows x 4 vectors (24 accumulators of 32) */
 #define SDPA_NV 4

@@ -9,6 +9,7 @@
 
 #define SDPA_BF16_DOT 0 /* no bfloat16 dot product */
 #define SDPA_HAS_FMA 0  /* vfma and friends round once */
+#define SDPA_PEAK_CHAINS 8 /* independent FMA chains that keep every pipe busy */
 #define SDPA_VL 4
 #define SDPA_MR 4          /* GEMM register tile: 4 rows x 2 vectors (fits 16 registers) */
 #define SDPA_NV 2

@@ -12,6 +12,7 @@
 #include "masks.h"
 #include "convert.h"
 #include "operands.h"
+#include "peak.h"
 
 static void k_kernels_info(sdpa_kernel_info *info) {
     info->vector_floats = SDPA_VL;
