@@ -1,28 +1,41 @@
 import CSDPAKernels
 import Foundation
 @_spi(Testing) import SDPA
+import SDPATestSupport
 import Testing
 
 /// The online-softmax micro-kernel on its own, against the same step in `Double`: the exponential
-/// over its whole argument range, masked and NaN scores, and the running state across two tiles.
+/// over its whole argument range, masked and NaN scores, and the running state across two tiles,
+/// on every kernel family this processor runs.
 @Suite("Online softmax tile")
 struct SoftmaxTileTests {
-    /// What the running kernel computes for exp(s − m), in `Double`: the AVX2 loops take it as
-    /// 2^(s·log2e − M) with M = m·log2e rounded to `Float` once per row (that rounding scales a whole
-    /// row alike and cancels in the normalization, so it is part of the definition, not an error);
-    /// the portable loops as exp(s − m).
-    static func exponential(_ s: Float, minus m: Float) -> Double {
-        guard FusedKernelInstructionSet.current == "avx2" else { return Foundation.exp(Double(s) - Double(m)) }
-        let log2e = Float(1.44269504088896341)
-        return Foundation.exp2(Double(s) * Double(log2e) - Double(m * log2e))
-    }
+    /// How a family computes exp(s − m). Vector families take it as 2^(s·log2e − M) with
+    /// M = m·log2e rounded to `Float` once per row (that rounding scales a whole row alike and cancels
+    /// in the normalization, so it is part of the definition, not an error); the portable loops as
+    /// exp(s − m). A family passes if its results fit one of the two definitions in every tile.
+    enum Exponential: CaseIterable {
+        case direct, base2
 
-    /// The factor earlier tiles' terms are rescaled by when a row's maximum moves from `mOld` to `m`:
-    /// 2^(M(mOld) − M(m)) in the AVX2 loops, so that those terms meet this tile's at the same M.
-    static func rescaling(from mOld: Float, to m: Float) -> Double {
-        guard FusedKernelInstructionSet.current == "avx2" else { return Foundation.exp(Double(mOld) - Double(m)) }
-        let log2e = Float(1.44269504088896341)
-        return Foundation.exp2(Double(mOld * log2e) - Double(m * log2e))
+        /// exp(s − m) as this definition computes it, in `Double`.
+        func callAsFunction(_ s: Float, minus m: Float) -> Double {
+            switch self {
+            case .direct: return Foundation.exp(Double(s) - Double(m))
+            case .base2:
+                let log2e = Float(1.44269504088896341)
+                return Foundation.exp2(Double(s) * Double(log2e) - Double(m * log2e))
+            }
+        }
+
+        /// The factor earlier tiles' terms are rescaled by when a row's maximum moves from `mOld` to
+        /// `m`: 2^(M(mOld) − M(m)) in the base-2 form, so that those terms meet this tile's at the same M.
+        func rescaling(from mOld: Float, to m: Float) -> Double {
+            switch self {
+            case .direct: return Foundation.exp(Double(mOld) - Double(m))
+            case .base2:
+                let log2e = Float(1.44269504088896341)
+                return Foundation.exp2(Double(mOld * log2e) - Double(m * log2e))
+            }
+        }
     }
 
     /// 67 rows cross the 64-row chunk and the 8-row groups; 203 columns reach the 16-, 8- and 3-wide loops.
@@ -38,19 +51,16 @@ struct SoftmaxTileTests {
         return top - Float((c * 37 + r * 5) % cols) * (95 / Float(cols))
     }
 
-    @Test("p, row sums, maxima and the output's rescaling match Double over two tiles")
-    func twoTiles() {
-        let mismatches = Self.mismatches()
-        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(5))")
-    }
-
-    @Test("the portable loops too")
-    func portable() async {
-        await #expect(processExitsWith: .success) { exitWithPortableLoops { SoftmaxTileTests.mismatches() } }
+    @Test("p, row sums, maxima and the output's rescaling match Double over two tiles", arguments: KernelFamily.available)
+    func twoTiles(_ family: KernelFamily) throws {
+        let attempts = try family.run { Exponential.allCases.map { Self.mismatches($0) } }
+        let report = "\(family.name): exp(s - m): \(attempts[0].count) mismatches, first: \(attempts[0].prefix(3)); "
+            + "2^(s log2e - M): \(attempts[1].count), first: \(attempts[1].prefix(3))"
+        #expect(attempts.contains { $0.isEmpty }, "\(report)")
     }
 
     /// Runs two tiles through `sdpa_softmax_tile` and describes every value off its expectation.
-    static func mismatches() -> [String] {
+    static func mismatches(_ exponential: Exponential) -> [String] {
         var log = KernelMismatches()
         let (rows, cols, dv) = (Self.rows, Self.cols, Self.dv)
         var rowMax = [Float](repeating: -.infinity, count: rows), rowSum = [Float](repeating: 0, count: rows)
@@ -87,11 +97,11 @@ struct SoftmaxTileTests {
                 let mOld = expectedMax[r]
                 let mNew = Swift.max(mOld, row.filter { !$0.isNaN }.max()!)
                 let mUse = mNew == -.infinity ? 0 : mNew
-                let alpha = mOld == -.infinity ? 0 : Self.rescaling(from: Float(mOld), to: Float(mUse))
+                let alpha = mOld == -.infinity ? 0 : exponential.rescaling(from: Float(mOld), to: Float(mUse))
                 var sum = 0.0
                 for c in 0..<cols {
                     let x = row[c] - mUse, p = Double(s[r * cols + c])
-                    let want = x.isNaN ? .nan : Self.exponential(scores[r * cols + c], minus: Float(mUse))
+                    let want = x.isNaN ? .nan : exponential(scores[r * cols + c], minus: Float(mUse))
                     sum += want
                     if x.isNaN {
                         log.expect(p.isNaN, "tile \(t) row \(r) col \(c): p = \(p) for a NaN score")

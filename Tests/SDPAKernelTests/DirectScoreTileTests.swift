@@ -1,29 +1,22 @@
 import CSDPAKernels
 import Foundation
 @_spi(Testing) import SDPA
+import SDPATestSupport
 import Testing
 
 /// `sdpa_qk_tile_direct` (a few query rows against keys as stored, for decoding) against the same
 /// products in `Double`, for keys in each element type, head dims off the 8-wide vectors and key
-/// counts off the 8-key groups.
+/// counts off the 8-key groups, in every kernel family.
 @Suite("Q·Kᵀ tile reading keys as stored")
 struct DirectScoreTileTests {
     static let shapes: [(rows: Int, cols: Int, depth: Int)] = [
         (1, 1, 1), (1, 8, 8), (1, 13, 64), (2, 128, 64), (3, 31, 7), (4, 9, 65), (1, 40, 128), (7, 17, 23), (1, 5, 256),
     ]
 
-    @Test("scores and maxima match Double", arguments: shapes)
-    func matchesDouble(_ shape: (rows: Int, cols: Int, depth: Int)) throws {
-        let mismatches = try Self.mismatches(rows: shape.rows, cols: shape.cols, depth: shape.depth)
-        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches: \(mismatches.prefix(5))")
-    }
-
-    @Test("the portable loops too")
-    func portable() async {
-        await #expect(processExitsWith: .success) {
-            exitWithPortableLoops {
-                try DirectScoreTileTests.shapes.flatMap { try DirectScoreTileTests.mismatches(rows: $0.rows, cols: $0.cols, depth: $0.depth) }
-            }
+    @Test("scores and maxima match Double", arguments: KernelFamily.available)
+    func matchesDouble(_ family: KernelFamily) throws {
+        try family.expectNoMismatches {
+            try Self.shapes.flatMap { try Self.mismatches(rows: $0.rows, cols: $0.cols, depth: $0.depth) }
         }
     }
 
@@ -54,28 +47,26 @@ struct DirectScoreTileTests {
                 sdpa_qk_tile_direct(Int32(rows), Int32(cols), Int32(depth), q, depth, kind, bits, ldk, scale, &s, cols, &maxima)
             }
             let label = "\(rows)×\(cols)×\(depth) kind \(kind.rawValue)"
+            var want = [Double](), allowed = [Double]()
             for r in 0..<rows {
-                var rowMax = -Double.infinity
                 for c in 0..<cols {
-                    var want = 0.0, magnitude = 0.0
+                    var sum = 0.0, magnitude = 0.0
                     for e in 0..<depth {
                         let product = Double(q[r * depth + e]) * Double(seen[c * ldk + e])
-                        want += product
+                        sum += product
                         magnitude += abs(product)
                     }
-                    want *= Double(scale)
-                    let got = Double(s[r * cols + c])
-                    if want.isNaN || want.isInfinite {  // NaN queries; the large key as an infinite float16
-                        log.expect(got.isNaN == want.isNaN && (want.isNaN || got == want), "\(label) [\(r), \(c)]: \(got), want \(want)")
-                        if !got.isNaN { rowMax = Swift.max(rowMax, got) }
-                    } else {
-                        // float accumulation over `depth` terms: a few ulps of the sum of magnitudes
-                        let tolerance = Double(depth + 2) * 6e-8 * magnitude * Double(scale)
-                        log.expect(abs(got - want) <= tolerance, "\(label) [\(r), \(c)]: \(got), want \(want)")
-                        rowMax = Swift.max(rowMax, Double(got))
-                    }
+                    want.append(sum * Double(scale))
+                    // float accumulation over `depth` terms: a few ulps of the sum of magnitudes
+                    allowed.append(Double(depth + 2) * 0x1p-24 * magnitude * Double(scale))
                 }
-                log.expect(Double(maxima[r]) == rowMax, "\(label) row \(r): maximum \(maxima[r]), want \(rowMax)")
+            }
+            // NaN queries give NaN rows; the large key as an infinite float16 gives infinities.
+            let got = s.map(Double.init)
+            log.expectClose(got, want, shape: [rows, cols], bound: "(depth + 2)·2⁻²⁴·Σ|q·k|", label) { allowed[$0] }
+            for r in 0..<rows {
+                let row = got[r * cols..<(r + 1) * cols].filter { !$0.isNaN }
+                log.expect(Double(maxima[r]) == row.max() ?? -.infinity, "\(label) row \(r): maximum \(maxima[r]), want \(row.max() ?? -.infinity)")
             }
         }
         return log.found

@@ -1,6 +1,7 @@
 import CSDPAKernels
 import Foundation
 @_spi(Testing) import SDPA
+import SDPATestSupport
 import Testing
 
 /// `sdpa_qk_tile_masked` applies a dense mask in the `Q·Kᵀ` registers; it must give the bits of the
@@ -8,50 +9,16 @@ import Testing
 /// edge of the register tile, and never read a mask byte outside the tile.
 @Suite("Q·Kᵀ tile with a dense mask")
 struct MaskedScoreTileTests {
-    /// `count` bytes that end where an unreadable page begins, so reading one byte past them crashes.
-    final class GuardedBytes {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let region: UnsafeMutableRawPointer
-        let bytes: UnsafeMutableRawPointer
-
-        init(count: Int) {
-            let dataPages = (count + page - 1) / page
-            region = mmap(nil, (dataPages + 1) * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
-            precondition(region != MAP_FAILED)
-            precondition(mprotect(region + dataPages * page, page, PROT_NONE) == 0)
-            bytes = region + dataPages * page - count
-        }
-
-        deinit {
-            let dataPages = (bytes - region + page - 1) / page
-            munmap(region, (dataPages + 1) * page)
-        }
-    }
-
     static let shapes: [(rows: Int, cols: Int)] = [(1, 1), (6, 16), (7, 3), (13, 17), (5, 24), (12, 31), (97, 40), (2, 129)]
 
-    @Test("one pass equals two, bool and float masks, maxima included", arguments: shapes)
-    func matchesTwoPasses(_ shape: (rows: Int, cols: Int)) throws {
-        let mismatches = try Self.mismatches(rows: shape.rows, cols: shape.cols)
-        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches: \(mismatches.prefix(5))")
+    @Test("one pass equals two, bool and float masks, maxima included", arguments: KernelFamily.available)
+    func matchesTwoPasses(_ family: KernelFamily) throws {
+        try family.expectNoMismatches { try Self.shapes.flatMap { try Self.mismatches(rows: $0.rows, cols: $0.cols) } }
     }
 
-    @Test("the portable loops too")
-    func portable() async {
-        await #expect(processExitsWith: .success) {
-            exitWithPortableLoops { try MaskedScoreTileTests.shapes.flatMap { try MaskedScoreTileTests.mismatches(rows: $0.rows, cols: $0.cols) } }
-        }
-    }
-
-    @Test("what a mask tile holds, read 32 bytes or 8 floats at a time, never past the tile")
-    func visibility() {
-        let mismatches = Self.visibilityMismatches()
-        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches: \(mismatches.prefix(5))")
-    }
-
-    @Test("what a mask tile holds, portable loops")
-    func portableVisibility() async {
-        await #expect(processExitsWith: .success) { exitWithPortableLoops { MaskedScoreTileTests.visibilityMismatches() } }
+    @Test("what a mask tile holds, read 32 bytes or 8 floats at a time, never past the tile", arguments: KernelFamily.available)
+    func visibility(_ family: KernelFamily) throws {
+        try family.expectNoMismatches { Self.visibilityMismatches() }
     }
 
     /// `sdpa_mask_tile_visibility` against a plain loop, on every pattern that sits at an edge of its
