@@ -111,7 +111,9 @@ enum OptionTables {
             io($0, out: false) + ["--is-causal", "--mask", $0.path("float-mask.npy").path]
         },
         .invalid("explain", 2, "sdpa explain: error: --scale expects a number, got 'inf'", "--scale inf") { io($0, out: false) + ["--scale", "inf"] },
-        .invalid("explain", 2, "sdpa explain: error: --enable-gqa is a flag and takes no value", "--enable-gqa given a value") { io($0, out: false) + ["--enable-gqa=1"] },
+        .invalid("explain", 2, "sdpa explain: error: --enable-gqa is a flag and takes no value", "--enable-gqa given a value") {
+            io($0, out: false) + ["--enable-gqa=1"]
+        },
         .invalid("explain", 2, "sdpa explain: error: --dropout expects a number in 0...1, got '1.5'", "--dropout 1.5") { io($0, out: false) + ["--dropout", "1.5"] },
         .invalid("explain", 2, "sdpa explain: error: --seed expects a non-negative integer, got 'x'", "--seed x") { io($0, out: false) + ["--seed", "x"] },
         .invalid("explain", 2, "sdpa explain: error: --backend must be one of auto, fused, math; got ''", "--backend empty") { io($0, out: false) + ["--backend="] },
@@ -125,7 +127,9 @@ enum OptionTables {
         },
         .invalid("bench", 2, "sdpa bench: error: --samples expects a positive integer, got '0'", "--samples 0") { _ in ["--samples", "0"] },
         .invalid("bench", 2, "sdpa bench: error: --json needs a value (FILE)", "--json without a file") { _ in tinyBench + ["--json"] },
-        .invalid("bench", 2, "sdpa bench: error: --svg is given more than once", "--svg twice") { tinyBench + ["--svg", $0.path("a.svg").path, "--svg", $0.path("b.svg").path] },
+        .invalid("bench", 2, "sdpa bench: error: --svg is given more than once", "--svg twice") {
+            tinyBench + ["--svg", $0.path("a.svg").path, "--svg", $0.path("b.svg").path]
+        },
         .invalid("bench", 1, "sdpa bench: error: malformed benchmark JSON", "--compare of a file that is not a report") {
             tinyBench + ["--compare", $0.path("float-mask.npy").path]
         },

@@ -24,7 +24,8 @@ struct ElementwiseTileTests {
             let want = Float(Float16(bitPattern: bits[i]))
             return want.isNaN ? !(fromHalf[i].isNaN && fromHalf[i].sign == want.sign) : fromHalf[i].bitPattern != want.bitPattern
         }
-        #expect(halfWrong.isEmpty, "\(family.name): float16 \(halfWrong.prefix(3).map { String(bits[$0], radix: 16) }) widen to \(halfWrong.prefix(3).map { fromHalf[$0] })")
+        let halfExamples = halfWrong.prefix(3).map { "\(String(bits[$0], radix: 16)) -> \(fromHalf[$0])" }
+        #expect(halfWrong.isEmpty, "\(family.name): \(halfWrong.count) float16 patterns widen wrongly, e.g. \(halfExamples)")
         let bfloatWrong = bits.indices.filter { fromBFloat[$0].bitPattern != UInt32(bits[$0]) << 16 }
         #expect(bfloatWrong.isEmpty, "\(family.name): bfloat16 \(bfloatWrong.prefix(3).map { String(bits[$0], radix: 16) }) widen wrongly")
     }
@@ -59,13 +60,15 @@ struct ElementwiseTileTests {
             let x = toHalf[i]
             return x.isNaN ? !nanKept(x, half[i], quietBit: 0x0200, exponent: 0x7C00) : half[i] != Float16(x).bitPattern
         }
-        #expect(halfWrong.isEmpty, "\(family.name): \(halfWrong.count) float16 roundings wrong, e.g. \(halfWrong.prefix(3).map { "\(toHalf[$0]) -> \(String(half[$0], radix: 16))" })")
+        let halfExamples = halfWrong.prefix(3).map { "\(toHalf[$0]) -> \(String(half[$0], radix: 16))" }
+        #expect(halfWrong.isEmpty, "\(family.name): \(halfWrong.count) float16 roundings wrong, e.g. \(halfExamples)")
         let bfloatWrong = toBFloat.indices.filter { i in
             let x = toBFloat[i], b = x.bitPattern
             return x.isNaN ? !nanKept(x, bfloat[i], quietBit: 0x0040, exponent: 0x7F80)
                 : bfloat[i] != UInt16((UInt64(b) + 0x7FFF + UInt64((b >> 16) & 1)) >> 16)
         }
-        #expect(bfloatWrong.isEmpty, "\(family.name): \(bfloatWrong.count) bfloat16 roundings wrong, e.g. \(bfloatWrong.prefix(3).map { "\(toBFloat[$0]) -> \(String(bfloat[$0], radix: 16))" })")
+        let bfloatExamples = bfloatWrong.prefix(3).map { "\(toBFloat[$0]) -> \(String(bfloat[$0], radix: 16))" }
+        #expect(bfloatWrong.isEmpty, "\(family.name): \(bfloatWrong.count) bfloat16 roundings wrong, e.g. \(bfloatExamples)")
         // n = 0 writes nothing.
         var untouched: [UInt16] = [7]
         try family.run { sdpa_convert_f32_to_f16(0, [1], &untouched) }
