@@ -17,12 +17,18 @@ let package = Package(
         // chosen at run time with no unsafe build flags (see RFC.md, "Instruction set").
         .target(name: "CSDPAKernels"),
         .target(name: "SDPA", dependencies: ["CSDPAKernels"]),
+        // What every test target shares: random inputs, the one closeness and bit-identity check,
+        // fixture manifests, the fused sweep's cases and the kernel families to run them on.
+        .target(name: "SDPATestSupport", dependencies: ["SDPA"], path: "Tests/SDPATestSupport"),
         .testTarget(
             name: "SDPATests",
-            dependencies: ["SDPA"],
+            dependencies: ["SDPA", "SDPATestSupport"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "SDPAExternalTests", dependencies: ["SDPA"]),
+        // The C micro-kernels against Double, and the fused kernel against the math backend, on
+        // every kernel family this processor runs.
+        .testTarget(name: "SDPAKernelTests", dependencies: ["SDPA", "CSDPAKernels", "SDPATestSupport"]),
+        .testTarget(name: "SDPAExternalTests", dependencies: ["SDPA", "SDPATestSupport"]),
 
         // Timing, memory, JSON and SVG, shared by `sdpa bench` and the benchmark executables.
         // CSDPAKernels directly: the machine's peak is measured by its FMA loops (peak.c).
@@ -32,7 +38,7 @@ let package = Package(
         // case-insensitive file system.
         .target(name: "SDPACommandLine", dependencies: ["SDPA", "SDPABenchmarkHarness"]),
         .executableTarget(name: "SDPACommand", dependencies: ["SDPACommandLine"], path: "Sources/sdpa"),
-        .testTarget(name: "SDPACLITests", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"]),
+        .testTarget(name: "SDPACLITests", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine", "SDPATestSupport"]),
 
         // Benchmarks/<Name>/<Name>.swift, run by `swift package benchmark` (Plugins/Benchmark).
         .executableTarget(

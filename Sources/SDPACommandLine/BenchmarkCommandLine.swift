@@ -95,7 +95,9 @@ public struct BenchmarkCommandLine {
             let options = try BenchmarkCommandLine(parsed)
             let list = try workloads(options)
             if parsed.has("list") {
-                let report = BenchmarkReport(benchmark: spec.name, machine: options.machine, workloads: list)
+                // The machine as the run would use it: --threads applies to the list too.
+                let machine = withThreads(options.threads) { options.machine }
+                let report = BenchmarkReport(benchmark: spec.name, machine: machine, workloads: list)
                 if let url = options.jsonURL { return try report.write(to: url) }
                 return output.standardOutput(String(decoding: try report.jsonData(), as: UTF8.self) + "\n")
             }

@@ -3,9 +3,12 @@ import SDPABenchmarkHarness
 
 /// `sdpa` without arguments: every bias through the materialized and the fused path, how far
 /// the two agree, and the benchmark table.
-enum DemoCommand {
+package enum DemoCommand {
+    /// The demo's problem size, `[B, H, L, S, E]`; tests run it smaller.
+    @TaskLocal package static var shape = BenchCommand.defaultShape
+
     static func run(output: CommandOutput) throws {
-        let s = BenchCommand.defaultShape
+        let s = shape
         let workloads = BiasKind.commandLineKinds.map {
             AttentionWorkload(batch: s[0], heads: s[1], queryLength: s[2], keyLength: s[3], headDim: s[4], bias: $0)
         }

@@ -2,69 +2,8 @@ import Foundation
 import SDPA
 import SDPABenchmarkHarness
 import SDPACommandLine
+import SDPATestSupport
 import Testing
-
-// MARK: - helpers (private: the test module is shared with other files)
-
-/// What one `sdpa` invocation printed and returned.
-private struct Invocation {
-    var status: Int32
-    var standardOutput: String
-    var standardError: String
-}
-
-/// Collects a command's output; used by one test on one thread.
-private final class OutputCollector {
-    var standardOutput = ""
-    var standardError = ""
-}
-
-/// Runs `sdpa` in process with `arguments`.
-private func sdpa(_ arguments: [String], terminal: Bool = false) -> Invocation {
-    let collector = OutputCollector()
-    let output = CommandOutput(
-        standardOutput: { collector.standardOutput += $0 }, standardError: { collector.standardError += $0 },
-        standardErrorIsTerminal: terminal)
-    let status = SDPACommandLine.main(arguments, output: output)
-    return Invocation(status: status, standardOutput: collector.standardOutput, standardError: collector.standardError)
-}
-
-/// A fresh folder for one test's files.
-private func temporaryFolder() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appending(path: "sdpa-cli-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
-/// Query, key and value `.npy` files in a new folder: `[B, H, L, E]`, `[B, Hkv, S, E]`, `[B, Hkv, S, Ev]`.
-private struct InputFiles {
-    var folder: URL
-    var query: Tensor, key: Tensor, value: Tensor
-
-    init(batch: Int = 2, heads: Int = 3, keyValueHeads: Int? = nil, queryLength: Int = 5, keyLength: Int = 7,
-         headDim: Int = 8, valueHeadDim: Int? = nil, dtype: DType = .float32) throws {
-        folder = try temporaryFolder()
-        let hkv = keyValueHeads ?? heads
-        query = try Tensor.randomNormal(shape: [batch, heads, queryLength, headDim], seed: 11, dtype: dtype)
-        key = try Tensor.randomNormal(shape: [batch, hkv, keyLength, headDim], seed: 12, dtype: dtype)
-        value = try Tensor.randomNormal(shape: [batch, hkv, keyLength, valueHeadDim ?? headDim], seed: 13, dtype: dtype)
-        try query.write(to: path("q.npy"))
-        try key.write(to: path("k.npy"))
-        try value.write(to: path("v.npy"))
-    }
-
-    func path(_ name: String) -> URL { folder.appending(path: name) }
-
-    /// `--query q.npy --key k.npy --value v.npy --out o.npy`.
-    var arguments: [String] {
-        ["--query", path("q.npy").path, "--key", path("k.npy").path, "--value", path("v.npy").path, "--out", path("o.npy").path]
-    }
-
-    func output(_ name: String = "o.npy") throws -> Tensor { try Tensor(contentsOf: path(name)) }
-}
-
-/// Bit patterns of a tensor's elements: equal outputs must be identical, not merely close.
-private func bits(_ t: Tensor) -> [UInt64] { t.doubleScalars.map(\.bitPattern) }
 
 // MARK: - run: round trips against the library
 
@@ -77,44 +16,54 @@ private func bits(_ t: Tensor) -> [UInt64] { t.doubleScalars.map(\.bitPattern) }
     let expected = try scaledDotProductAttention(query: files.query, key: files.key, value: files.value)
     let out = try files.output()
     #expect(out.shape == expected.shape && out.dtype == .float32)
-    #expect(bits(out) == bits(expected))
+    expectIdentical(out, expected)
 }
 
-@Test(arguments: [
+/// `--bias` spellings and the bias each must run, written out independently of `BiasKind`; every
+/// spelling `sdpa bench` runs by default is among them (``everyCommandLineSpellingRuns``).
+let biasSpellingCases: [(String, (any AttnBias)?)] = [
     ("none", nil),
-    ("causal-upper-left", causalUpperLeft(5, 7) as (any AttnBias)?),
+    ("causal-upper-left", causalUpperLeft(5, 7)),
     ("causal-lower-right", causalLowerRight(5, 7)),
     ("alibi", AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7)),
     ("alibi+causal-upper-left", AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7, causal: .upperLeft)),
     ("alibi+causal-lower-right", AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7, causal: .lowerRight)),
     ("window:2", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 2, right: 0)),
+    ("window:256", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 256, right: 0)),
     ("window:1,2", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 1, right: 2, alignment: .lowerRight)),
     ("window:0", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 0, right: 0)),
     ("window:100,100", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 100, right: 100)),
     ("window-upper-left:1,2", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 1, right: 2, alignment: .upperLeft)),
+    ("window-upper-left:64,64", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 64, right: 64, alignment: .upperLeft)),
     ("padding:3,7", KeyPaddingBias(validKeyLengths: [3, 7], seqLenKV: 7)),
     ("padding:0,1", KeyPaddingBias(validKeyLengths: [0, 1], seqLenKV: 7)),
     ("padding", KeyPaddingBias(validKeyLengths: [4, 4], seqLenKV: 7)),
     ("softcap:2", SoftCapBias(cap: 2)),
     ("softcap:5+causal-upper-left", SoftCapBias(cap: 5).combined(with: causalUpperLeft(5, 7))),
+    ("softcap:30+causal-upper-left", SoftCapBias(cap: 30).combined(with: causalUpperLeft(5, 7))),
     ("causal-lower-right+alibi", causalLowerRight(5, 7).combined(with: AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7))),
     ("alibi+window:2+causal-lower-right",
      AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7).combined(with: SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 2, right: 0))
         .combined(with: causalLowerRight(5, 7))),
+    ("alibi+window:256+causal-lower-right",
+     AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7).combined(with: SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 256, right: 0))
+        .combined(with: causalLowerRight(5, 7))),
     ("window:3+padding:6,2+softcap:4",
      SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 3, right: 0).combined(with: KeyPaddingBias(validKeyLengths: [6, 2], seqLenKV: 7))
         .combined(with: SoftCapBias(cap: 4))),
-] as [(String, (any AttnBias)?)])
+]
+
+@Test(arguments: biasSpellingCases)
 func eachBiasSpellingRunsThatBias(spelling: String, bias: (any AttnBias)?) throws {
     let files = try InputFiles()
     let result = sdpa(["run", "--bias", spelling] + files.arguments)
     #expect(result.status == 0, "\(result.standardError)")
     let expected = try attention(query: files.query, key: files.key, value: files.value, bias: bias)
-    #expect(bits(try files.output()) == bits(expected))
+    expectIdentical(try files.output(), expected, spelling)
 }
 
 /// Packed sequences need L = S (key lengths equal the query lengths).
-@Test(arguments: [
+let blockDiagonalSpellingCases: [(String, any AttnBias)] = [
     ("block-diagonal:2,5", BlockDiagonalBias(queryLengths: [2, 5])),
     ("block-diagonal-causal:3,0,4", BlockDiagonalBias(queryLengths: [3, 0, 4], causal: .upperLeft)),
     ("block-diagonal", BlockDiagonalBias(queryLengths: [1, 1, 1, 1, 1, 1, 1, 0])),
@@ -122,27 +71,26 @@ func eachBiasSpellingRunsThatBias(spelling: String, bias: (any AttnBias)?) throw
     ("block-diagonal-causal:7", BlockDiagonalBias(queryLengths: [7], causal: .upperLeft)),
     ("block-diagonal:4,3+padding:5,6",
      BlockDiagonalBias(queryLengths: [4, 3]).combined(with: KeyPaddingBias(validKeyLengths: [5, 6], seqLenKV: 7))),
-] as [(String, any AttnBias)])
+]
+
+@Test(arguments: blockDiagonalSpellingCases)
 func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) throws {
     let files = try InputFiles(queryLength: 7, keyLength: 7)
     let result = sdpa(["run", "--bias", spelling] + files.arguments)
     #expect(result.status == 0, "\(result.standardError)")
     let expected = try attention(query: files.query, key: files.key, value: files.value, bias: bias)
-    #expect(bits(try files.output()) == bits(expected))
+    expectIdentical(try files.output(), expected, spelling)
     #expect(result.standardOutput.contains("bias \(spelling))"))
 }
 
-@Test func everyCommandLineSpellingIsTested() {
-    // The parameterized tests above list the spellings by hand; a new BiasKind entry must be added there too.
-    #expect(BiasKind.commandLineKinds.map(\.spelling) == [
-        "none", "causal-upper-left", "causal-lower-right", "alibi", "alibi+causal-upper-left", "alibi+causal-lower-right",
-        "window:256", "window-upper-left:64,64", "padding", "block-diagonal", "block-diagonal-causal",
-        "softcap:30+causal-upper-left", "alibi+window:256+causal-lower-right",
-    ])
-    #expect(BiasKind.parts.map(\.name) == [
-        "causal-upper-left", "causal-lower-right", "alibi", "window", "window-upper-left", "padding",
-        "block-diagonal", "block-diagonal-causal", "softcap",
-    ])
+@Test func everyCommandLineSpellingRuns() {
+    // Each spelling sdpa bench runs by default, and each part, is run above against a bias written out by hand.
+    let tested = Set(biasSpellingCases.map(\.0) + blockDiagonalSpellingCases.map(\.0))
+    let untested = BiasKind.commandLineKinds.map(\.spelling).filter { !tested.contains($0) }
+    #expect(untested.isEmpty, "spellings no test runs: \(untested)")
+    let parts = Set(tested.flatMap { $0.split(separator: "+").map { String($0.split(separator: ":")[0]) } })
+    let untestedParts = BiasKind.parts.map(\.name).filter { !parts.contains($0) }
+    #expect(untestedParts.isEmpty, "parts no test runs: \(untestedParts)")
 }
 
 @Test func alibiSlopesApplyToCompositionsWithAnAlibiPart() throws {
@@ -152,7 +100,7 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
     let bias = SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 2, right: 0)
         .combined(with: AlibiBias(slopes: [0.5, 0.25, -1], seqLenQ: 5, seqLenKV: 7))
     let expected = try scaledDotProductAttention(query: files.query, key: files.key, value: files.value, attnMask: bias)
-    #expect(bits(try files.output()) == bits(expected))
+    expectIdentical(try files.output(), expected)
 }
 
 @Test func alibiSlopesOverrideTheStandardOnes() throws {
@@ -161,7 +109,7 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
     #expect(result.status == 0, "\(result.standardError)")
     let bias = AlibiBias(slopes: [0.5, 0.25, -1], seqLenQ: 5, seqLenKV: 7, causal: .lowerRight)
     let expected = try scaledDotProductAttention(query: files.query, key: files.key, value: files.value, attnMask: bias)
-    #expect(bits(try files.output()) == bits(expected))
+    expectIdentical(try files.output(), expected)
 }
 
 @Test func maskFileIsATensorBias() throws {
@@ -171,7 +119,7 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
     let result = sdpa(["run", "--mask", files.path("m.npy").path] + files.arguments)
     #expect(result.status == 0, "\(result.standardError)")
     let expected = try scaledDotProductAttention(query: files.query, key: files.key, value: files.value, attnMask: TensorBias(mask))
-    #expect(bits(try files.output()) == bits(expected))
+    expectIdentical(try files.output(), expected)
 }
 
 @Test func optionsReachTheLibrary() throws {
@@ -183,7 +131,7 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
     }
     let out = try files.output()
     #expect(out.shape == [2, 4, 5, 6])
-    #expect(bits(out) == bits(expected))
+    expectIdentical(out, expected)
 }
 
 @Test func dropoutWithASeedIsReproducible() throws {
@@ -191,7 +139,7 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
     let result = sdpa(["run", "--dropout", "0.25", "--seed", "42"] + files.arguments)
     #expect(result.status == 0, "\(result.standardError)")
     let expected = try scaledDotProductAttention(query: files.query, key: files.key, value: files.value, dropoutP: 0.25, dropoutSeed: 42)
-    #expect(bits(try files.output()) == bits(expected))
+    expectIdentical(try files.output(), expected)
 }
 
 @Test func logSumExpIsWrittenWithLseOut() throws {
@@ -202,8 +150,8 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
     #expect(result.standardOutput.contains("wrote \(lse): [2, 3, 5] float32"))
     let expected = try scaledDotProductAttentionWithLogSumExp(
         query: files.query, key: files.key, value: files.value, attnMask: causalLowerRight(5, 7))
-    #expect(bits(try files.output()) == bits(expected.output))
-    #expect(bits(try files.output("lse.npy")) == bits(expected.logSumExp))
+    expectIdentical(try files.output(), expected.output)
+    expectIdentical(try files.output("lse.npy"), expected.logSumExp)
 }
 
 @Test func outputKeepsTheQueryDType() throws {
@@ -214,7 +162,7 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
         query: files.query, key: files.key, value: files.value, attnMask: AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7))
     let out = try files.output()
     #expect(out.dtype == .float16)
-    #expect(bits(out) == bits(expected))
+    expectIdentical(out, expected)
 }
 
 // MARK: - errors: exit status and message

@@ -1,13 +1,13 @@
 // User-defined attention biases, written as a client of the library would: only the public API.
 import Foundation
 import SDPA
+import SDPATestSupport
 import Testing
 
 // Tolerances: a custom bias that materializes the same mask as a TensorBias runs the same
 // masked path, so most comparisons are exact. The one check against a different kernel
 // (PrefixLM with P = 0 vs the structured causal kernel) uses torch.testing's float32 defaults.
-private let f32Atol = 1e-5
-private let f32Rtol = 1.3e-6
+private let referenceTolerance = Tolerance(atol: 1e-5, rtol: 1.3e-6)
 
 // MARK: - (a) materialize-only bias
 
@@ -106,16 +106,6 @@ private struct UserRecordingWindowBias: AttnBias {
 
 // MARK: - helpers
 
-private func randn(_ shape: [Int], seed: UInt64) throws -> Tensor {
-    try Tensor.randomNormal(shape: shape, seed: seed)
-}
-
-private func expectIdentical(_ a: Tensor, _ b: Tensor, _ comment: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
-    #expect(a.shape == b.shape, "\(comment)", sourceLocation: sourceLocation)
-    #expect(a.dtype == b.dtype, "\(comment)", sourceLocation: sourceLocation)
-    #expect(a.doubleScalars.map(\.bitPattern) == b.doubleScalars.map(\.bitPattern), "\(comment)", sourceLocation: sourceLocation)
-}
-
 /// Calls through the existential, as code holding a heterogeneous list of biases would.
 private func existentialCall(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ bias: any AttnBias, scale: Float? = nil,
                              dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false) throws -> Tensor {
@@ -153,9 +143,7 @@ struct PrefixLMBiasTests {
         let q = try randn([1, 2, 4, 3], seed: 4), k = try randn([1, 2, 6, 3], seed: 5), v = try randn([1, 2, 6, 3], seed: 6)
         let causal = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalUpperLeft(4, 6))
         let noPrefix = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: UserPrefixLMBias(prefixLength: 0, seqLenQ: 4, seqLenKV: 6))
-        for (a, b) in zip(noPrefix.doubleScalars, causal.doubleScalars) {
-            #expect(abs(a - b) <= f32Atol + f32Rtol * abs(b))
-        }
+        expectClose(noPrefix, causal, referenceTolerance, "prefix 0 vs causal")
         let prefix = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: UserPrefixLMBias(prefixLength: 3, seqLenQ: 4, seqLenKV: 6))
         #expect(zip(prefix.scalars, causal.scalars).contains { abs($0 - $1) > 1e-3 })
         // The last query sees keys 0...3 either way (3 <= 3): its rows agree.
@@ -293,10 +281,7 @@ struct HeterogeneousBiasTests {
             let out = try existentialCall(q, k, v, bias)
             // Built-in biases run their own kernels, so compare within float32 tolerance.
             let dense = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(bias.materialize(device: .cpu)))
-            #expect(out.shape == dense.shape)
-            for (a, b) in zip(out.doubleScalars, dense.doubleScalars) {
-                #expect(abs(a - b) <= f32Atol + f32Rtol * abs(b), "\(type(of: bias))")
-            }
+            expectClose(out, dense, referenceTolerance, "\(type(of: bias))")
         }
         #expect(window.log.calls.count == 1)
     }

@@ -1,10 +1,11 @@
 import SDPA
+import SDPATestSupport
 import Testing
 
 // Two user-written fused biases, from outside the module: FlexAttention's mask_mod examples made
 // static. Each must run on the fused path and match its own materialized form.
-// float32 fused vs float32 fused-with-dense-mask: same arithmetic order, so a tight tolerance.
-let pluginTolerance: Float = 1e-5
+// float32 fused vs float32 fused-with-dense-mask, and against the math backend: float32 accuracy.
+let pluginTolerance = Tolerance.float32
 
 /// Prefix-LM: every query sees the first `prefix` keys (the prompt, bidirectional), and is causal after that.
 struct PrefixLMBias: FusedAttnBias {
@@ -57,10 +58,6 @@ struct RelativePositionBias: FusedAttnBias {
     }
 }
 
-func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
-    zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
-}
-
 @Suite("User-written fused biases")
 struct FusedPluginTests {
     let L = 150
@@ -79,9 +76,9 @@ struct FusedPluginTests {
         let fused = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias)
         let mask = try bias.materialize(device: .cpu)
         let materialized = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask))
-        #expect(maxDifference(fused, materialized) <= pluginTolerance)
+        expectClose(fused, materialized, pluginTolerance, "\(Bias.self): fused vs its materialized mask")
         let reference = try withSDPBackends([.math]) { try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias) }
-        #expect(maxDifference(fused, reference) <= pluginTolerance)
+        expectClose(fused, reference, pluginTolerance, "\(Bias.self): fused vs math")
     }
 
     @Test func prefixLM() throws {
@@ -103,7 +100,7 @@ struct FusedPluginTests {
         let (q, k, v) = try inputs()
         let plugin = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: PluginCausal(seqLen: L))
         let builtIn = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalUpperLeft(L, L))
-        #expect(plugin.scalars == builtIn.scalars)
+        expectIdentical(plugin, builtIn, "plugin causal vs causalUpperLeft")
     }
 
     @Test func scoreModifier() throws {

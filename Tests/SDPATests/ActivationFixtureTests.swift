@@ -1,5 +1,6 @@
 import Foundation
 import SDPA
+import SDPATestSupport
 import Testing
 
 /// One case of `Fixtures/activation_manifest.json` (`Fixtures/make_activation_fixtures.py`): transformer-like
@@ -22,7 +23,7 @@ struct ActivationFixtureCase: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { files.name }
 
-    static let all: [ActivationFixtureCase] = FixtureCase.manifestCases("activation_manifest.json").map { c in
+    static let all: [ActivationFixtureCase] = FixtureManifest("activation_manifest.json", in: FixtureCase.directory).cases.map { c in
         ActivationFixtureCase(
             files: FixtureCase(manifestEntry: c),
             parts: (c["biases"] as? [[String: Any]])?.map { $0.mapValues(FixtureValue.init) },
@@ -39,11 +40,11 @@ struct ActivationFixtureCase: Sendable, CustomTestStringConvertible {
         let shape = try AttentionShape(query: q, key: k, value: v, enableGQA: f.enableGQA)
         return try withSDPBackends([.fused]) { () throws -> (output: Tensor, logSumExp: Tensor) in
             if let parts {
-                let composed = try BiasFixtureCase.composedBias(parts, shape)
+                let composed = try composedBias(parts, shape)
                 return try scaledDotProductAttentionWithLogSumExp(
                     query: q, key: k, value: v, attnMask: composed, scale: f.scale, enableGQA: f.enableGQA)
             }
-            if let bias = try f.attnBias(queryHeads: shape.queryHeads, seqLenQ: shape.queryLength, seqLenKV: shape.keyLength) {
+            if let bias = try f.attnBias(shape) {
                 return try scaledDotProductAttentionWithLogSumExp(
                     query: q, key: k, value: v, attnMask: bias, scale: f.scale, enableGQA: f.enableGQA)
             }
@@ -56,7 +57,7 @@ struct ActivationFixtureCase: Sendable, CustomTestStringConvertible {
 @Suite("PyTorch fixtures: transformer-like activations")
 struct ActivationFixtureTests {
     /// float32: within 1e-5 + 1e-5 |ref| or twice PyTorch's own float32 error on the case, whichever is larger;
-    /// float16: the fused kernel's float16 tolerance. Fully masked rows: exactly 0, log-sum-exp -inf.
+    /// float16: the float32 tolerance with the output's rounding (`Tolerance.roundedOnce(to:)`). Fully masked rows: exactly 0, log-sum-exp -inf.
     @Test("fused kernel is no worse than twice PyTorch's float32", arguments: ActivationFixtureCase.all)
     func matchesReference(_ fixture: ActivationFixtureCase) throws {
         let name = fixture.files.name
@@ -64,15 +65,14 @@ struct ActivationFixtureTests {
         let expected = try fixture.files.load(fixture.files.output)
         let expectedLSE = try fixture.files.load(fixture.logSumExp)
         let (out, lse) = try fixture.run(q, k, v)
-        #expect(out.dtype == q.dtype, "\(name): output dtype")
 
         if fixture.files.dtype == "float16" {
-            expectClose(out, expected, fusedFloat16Tolerance, name)
+            expectClose(out, expected, FixtureCase.tolerance("float16"), name, dtype: q.dtype)
         } else {
             let torchError = try #require(fixture.torchFloat32MaxAbsError, "\(name): no torchFloat32MaxAbsError")
-            expectClose(out, expected, float32Tolerance, name, floor: 2 * torchError)
+            expectClose(out, expected, .float32, name, dtype: q.dtype, floor: 2 * torchError)
         }
-        expectClose(lse, expectedLSE, float32Tolerance, "\(name) log-sum-exp",
+        expectClose(lse, expectedLSE, .float32, "\(name) log-sum-exp", dtype: .float32,
                     floor: 2 * (fixture.torchFloat32LogSumExpMaxAbsError ?? 0))
 
         // Rows that see no key: exactly 0 and -inf (the tolerance above would let a tiny value through).
@@ -88,10 +88,5 @@ struct ActivationFixtureTests {
             #expect(lses[r] == -.infinity, "\(name): fully masked row \(r) has log-sum-exp \(lses[r]), expected -inf")
         }
         #expect(masked == fixture.fullyMaskedRows, "\(name): \(masked) fully masked rows in the reference")
-    }
-
-    @Test("the fixtures are present")
-    func fixturesPresent() {
-        #expect(ActivationFixtureCase.all.count >= 8)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SDPA
+import SDPATestSupport
 import Testing
 
 /// One case of `Fixtures/bias_manifest.json`: the biases beyond the RFC (windows, packed sequences,
@@ -14,7 +15,7 @@ struct BiasFixtureCase: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    static let all: [BiasFixtureCase] = FixtureCase.manifestCases("bias_manifest.json").map { c in
+    static let all: [BiasFixtureCase] = FixtureManifest("bias_manifest.json", in: FixtureCase.directory).cases.map { c in
         BiasFixtureCase(
             name: c["name"] as! String, layout: c["layout"] as! String,
             query: c["query"] as! String, key: c["key"] as! String, value: c["value"] as! String,
@@ -31,57 +32,8 @@ struct BiasFixtureCase: Sendable, CustomTestStringConvertible {
 
     /// The parts, composed left to right into one fused bias.
     func bias(_ shape: AttentionShape) throws -> any FusedAttnBias {
-        try BiasFixtureCase.composedBias(parts, shape)
+        try composedBias(parts, shape)
     }
-
-    /// Manifest bias parts (`bias_manifest.json`'s `biases`), composed left to right into one fused bias.
-    static func composedBias(_ parts: [[String: FixtureValue]], _ shape: AttentionShape) throws -> any FusedAttnBias {
-        let (L, S) = (shape.queryLength, shape.keyLength)
-        func int(_ v: FixtureValue?) -> Int? {
-            if case .numbers(let n)? = v, n.count == 1 { return Int(n[0]) }
-            return nil
-        }
-        func ints(_ v: FixtureValue?) -> [Int] {
-            if case .numbers(let n)? = v { return n.map { Int($0) } }
-            return []
-        }
-        func variant(_ v: FixtureValue?) -> CausalVariant? {
-            if case .string(let s)? = v { return CausalVariant(rawValue: s) }
-            return nil
-        }
-        let biases: [any FusedAttnBias] = try parts.map { part in
-            switch part["kind"] {
-            case .string("window"):
-                return SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: int(part["left"]), right: int(part["right"]),
-                                         alignment: variant(part["alignment"]) ?? .lowerRight)
-            case .string("causal"):
-                return CausalBias(variant: variant(part["variant"])!, seqLenQ: L, seqLenKV: S)
-            case .string("alibi"):
-                let slopes: [Float]
-                if case .numbers(let s)? = part["slopes"] { slopes = s.map(Float.init) } else { slopes = AlibiBias.standardSlopes(numHeads: shape.queryHeads) }
-                return AlibiBias(slopes: slopes, seqLenQ: L, seqLenKV: S, causal: variant(part["causal"]))
-            case .string("blockDiagonal"):
-                return BlockDiagonalBias(queryLengths: ints(part["queryLengths"]), keyLengths: ints(part["keyLengths"]), causal: variant(part["causal"]))
-            case .string("keyPadding"):
-                return KeyPaddingBias(validKeyLengths: ints(part["lengths"]), seqLenKV: S)
-            case .string("softCap"):
-                guard case .numbers(let cap)? = part["cap"] else { throw SDPAError.invalidArgument(argument: "cap", value: "?", reason: "missing") }
-                return SoftCapBias(cap: Float(cap[0]))
-            default:
-                throw SDPAError.invalidArgument(argument: "kind", value: "\(String(describing: part["kind"]))", reason: "unknown bias part")
-            }
-        }
-        return biases.dropFirst().reduce(biases[0]) { combine($0, $1) }
-    }
-}
-
-/// Composes two existential fused biases by opening both.
-func combine(_ a: any FusedAttnBias, _ b: any FusedAttnBias) -> any FusedAttnBias {
-    func open<A: FusedAttnBias>(_ a: A) -> any FusedAttnBias {
-        func inner<B: FusedAttnBias>(_ b: B) -> any FusedAttnBias { a.combined(with: b) }
-        return inner(b)
-    }
-    return open(a)
 }
 
 @Suite("PyTorch fixtures: biases beyond the RFC")
@@ -93,15 +45,10 @@ struct BiasFixtureTests {
         let shape = try AttentionShape(query: q, key: k, value: v, enableGQA: fixture.enableGQA)
         let bias = try fixture.bias(shape)
         let fused = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias, scale: fixture.scale, enableGQA: fixture.enableGQA)
-        expectClose(fused, expected, float32Tolerance, "\(fixture.name) fused")
+        expectClose(fused, expected, .float32, "\(fixture.name) fused", dtype: q.dtype)
         let math = try withSDPBackends([.math]) {
             try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias, scale: fixture.scale, enableGQA: fixture.enableGQA)
         }
-        expectClose(math, expected, float32Tolerance, "\(fixture.name) math")
-    }
-
-    @Test("the fixtures are present")
-    func fixturesPresent() {
-        #expect(BiasFixtureCase.all.count >= 20)
+        expectClose(math, expected, .float32, "\(fixture.name) math", dtype: q.dtype)
     }
 }

@@ -1,12 +1,11 @@
 import Foundation
 import SDPA
+import SDPATestSupport
 import Testing
 
 // Tolerances against PyTorch's float64 math-path references (Fixtures/make_fixtures.py):
-// float32 inputs and output, |out - ref| <= atol + rtol * |ref|.
-let float32Tolerance = (atol: 1e-5, rtol: 1e-5)
-// float16 output (rounding alone is 2^-11 relative), as PyTorch's CPU SDPA tests allow.
-let float16Tolerance = (atol: 1e-3, rtol: 1e-3)
+// float32 inputs and output within Tolerance.float32; float16 outputs are the float32 result
+// rounded once (Tolerance.roundedOnce(to:)).
 
 /// One case of `Fixtures/manifest.json`.
 struct FixtureCase: Sendable, CustomTestStringConvertible {
@@ -23,14 +22,11 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
 
     static let directory: URL = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
 
-    static let all: [FixtureCase] = manifestCases("manifest.json").map(FixtureCase.init(manifestEntry:))
+    static let all: [FixtureCase] = FixtureManifest("manifest.json", in: directory).cases.map(FixtureCase.init(manifestEntry:))
 
-    /// The `cases` of a manifest in the fixtures folder; empty when the file is missing (each
-    /// fixture suite has a test that counts its cases).
-    static func manifestCases(_ file: String) -> [[String: Any]] {
-        guard let data = try? Data(contentsOf: directory.appendingPathComponent(file)) else { return [] }
-        let json = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-        return json["cases"] as! [[String: Any]]
+    /// The tolerance against the float64 reference for an output of `dtype`.
+    static func tolerance(_ dtype: String) -> Tolerance {
+        dtype == "float32" ? .float32 : Tolerance.float32.roundedOnce(to: DType(rawValue: dtype) ?? .float32)
     }
 
     func load(_ file: String) throws -> Tensor {
@@ -47,25 +43,15 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
         return (q, k, v)
     }
 
-    /// The bias the case describes, or `nil` for none.
-    func attnBias(queryHeads: Int, seqLenQ: Int, seqLenKV: Int) throws -> (any AttnBias)? {
-        func variant(_ v: FixtureValue?) -> CausalVariant? {
-            if case .string(let s)? = v { return CausalVariant(rawValue: s)! }
-            return nil
-        }
+    /// The bias the case describes (`causal` and `alibi` as `bias_manifest.json`'s parts, a `tensor`
+    /// as a `TensorBias` of its mask file), or `nil` for none.
+    func attnBias(_ shape: AttentionShape) throws -> (any AttnBias)? {
         switch bias["kind"] {
-        case .string("causal"):
-            return CausalBias(variant: variant(bias["variant"])!, seqLenQ: seqLenQ, seqLenKV: seqLenKV)
-        case .string("alibi"):
-            let slopes: [Float]
-            if case .numbers(let given)? = bias["slopes"] { slopes = given.map(Float.init) }
-            else { slopes = AlibiBias.standardSlopes(numHeads: queryHeads) }
-            return AlibiBias(slopes: slopes, seqLenQ: seqLenQ, seqLenKV: seqLenKV, causal: variant(bias["causal"]))
+        case .string("causal"), .string("alibi"): return try composedBias([bias], shape)
         case .string("tensor"):
             guard case .string(let file)? = bias["mask"] else { return nil }
             return TensorBias(try load(file))
-        default:
-            return nil
+        default: return nil
         }
     }
 }
@@ -83,46 +69,28 @@ extension FixtureCase {
     }
 }
 
-/// The JSON values a fixture's bias description holds.
-enum FixtureValue: Sendable, Equatable {
-    case string(String), numbers([Double]), null
-    init(_ any: Any) {
-        if let s = any as? String { self = .string(s) }
-        else if let a = any as? [NSNumber] { self = .numbers(a.map(\.doubleValue)) }
-        else if let n = any as? NSNumber { self = .numbers([n.doubleValue]) }
-        else { self = .null }
-    }
-}
-
-/// Checks `|actual - expected| <= max(atol + rtol * |expected|, floor)` element by element and reports
-/// the element that exceeds its bound the most.
-func expectClose(
-    _ actual: Tensor, _ expected: Tensor, _ tolerance: (atol: Double, rtol: Double), _ label: String,
-    floor: Double = 0, sourceLocation: SourceLocation = #_sourceLocation
-) {
-    #expect(actual.shape == expected.shape, "\(label): shape", sourceLocation: sourceLocation)
-    guard actual.shape == expected.shape else { return }
-    let (a, e) = (actual.doubleScalars, expected.doubleScalars)
-    var worst = (index: -1, excess: 0.0)
-    for i in a.indices {
-        let excess = abs(a[i] - e[i]) - max(tolerance.atol + tolerance.rtol * abs(e[i]), floor)
-        // (an infinite expected value makes the bound infinite too: infinities must match exactly)
-        if excess > worst.excess || a[i].isNaN != e[i].isNaN || (a[i] != e[i] && (a[i].isInfinite || e[i].isInfinite)) {
-            worst = (i, max(excess, 1))
-        }
-    }
-    guard worst.index >= 0 else { return }
-    var (rest, at) = (worst.index, [Int](repeating: 0, count: expected.shape.count))
-    for d in at.indices.reversed() { (at[d], rest) = (rest % expected.shape[d], rest / expected.shape[d]) }
-    let (x, y) = (a[worst.index], e[worst.index])
-    Issue.record("\(label): element \(worst.index) \(at) is \(x), expected \(y) (|diff| \(abs(x - y)), allowed \(max(tolerance.atol + tolerance.rtol * abs(y), floor)))", sourceLocation: sourceLocation)
-}
-
 @Suite("PyTorch fixtures")
 struct FixtureTests {
-    @Test("the fixtures are present")
-    func fixturesPresent() {
-        #expect(FixtureCase.all.count >= 90)
+    /// A manifest, its exact case count (so that a lost case fails), and the prefix of its files (so
+    /// that a file no case names, or a named file that is missing, fails too).
+    struct ManifestCount: Sendable, CustomTestStringConvertible {
+        let file: String, prefix: String, cases: Int
+        var testDescription: String { "\(file): \(cases) cases" }
+    }
+
+    static let manifests = [
+        ManifestCount(file: "manifest.json", prefix: "", cases: 98),
+        ManifestCount(file: "bias_manifest.json", prefix: "bias_", cases: 89),
+        ManifestCount(file: "activation_manifest.json", prefix: "act_", cases: 10),
+        ManifestCount(file: "tile_manifest.json", prefix: "tile_", cases: TileFixtureCase.expectedCount),
+    ]
+
+    @Test("every manifest has its exact number of cases, and its files are exactly those its cases name", arguments: manifests)
+    func manifestAddsUp(_ expected: ManifestCount) {
+        let manifest = FixtureManifest(expected.file, in: FixtureCase.directory)
+        #expect(manifest.cases.count == expected.cases, "\(expected.file): \(manifest.cases.count) cases")
+        let problems = manifest.problems(prefix: expected.prefix, otherPrefixes: Self.manifests.map(\.prefix).filter { $0 != expected.prefix })
+        #expect(problems.isEmpty, "\(expected.file): \(problems)")
     }
 
     @Test("matches PyTorch's float64 math path", arguments: FixtureCase.all)
@@ -130,8 +98,8 @@ struct FixtureTests {
         let (q, k, v) = try fixture.inputs()
         let expected = try fixture.load(fixture.output)
         let shape = try AttentionShape(query: q, key: k, value: v, enableGQA: fixture.enableGQA)
-        let tolerance = fixture.dtype == "float16" ? float16Tolerance : float32Tolerance
-        let bias = try fixture.attnBias(queryHeads: shape.queryHeads, seqLenQ: shape.queryLength, seqLenKV: shape.keyLength)
+        let tolerance = FixtureCase.tolerance(fixture.dtype)
+        let bias = try fixture.attnBias(shape)
 
         let out: Tensor
         if let bias {
@@ -140,25 +108,23 @@ struct FixtureTests {
             let materialized = try scaledDotProductAttention(
                 query: q, key: k, value: v, attnMask: TensorBias(try bias.materialize(device: .cpu)),
                 scale: fixture.scale, enableGQA: fixture.enableGQA)
-            expectClose(materialized, expected, tolerance, "\(fixture.name) materialized")
+            expectClose(materialized, expected, tolerance, "\(fixture.name) materialized", dtype: q.dtype)
         } else {
             out = try scaledDotProductAttention(
                 query: q, key: k, value: v, isCausal: fixture.isCausal, scale: fixture.scale, enableGQA: fixture.enableGQA)
         }
-        #expect(out.dtype == q.dtype)
-        expectClose(out, expected, tolerance, fixture.name)
+        expectClose(out, expected, tolerance, fixture.name, dtype: q.dtype)
     }
 
     @Test("standard ALiBi slopes match the paper's get_slopes")
     func standardSlopes() throws {
         let data = try Data(contentsOf: FixtureCase.directory.appendingPathComponent("alibi_standard_slopes.json"))
         let table = try JSONSerialization.jsonObject(with: data) as! [String: [Double]]
-        #expect(table.count >= 16)
+        #expect(Set(table.keys) == Set((Array(1...16) + [24, 32, 40, 64]).map(String.init)))
         for (n, expected) in table {
-            let slopes = AlibiBias.standardSlopes(numHeads: Int(n)!)
-            #expect(slopes.count == expected.count, "n = \(n)")
-            for (s, e) in zip(slopes, expected) {
-                #expect(abs(Double(s) - e) <= 1e-7 * e, "n = \(n): \(s) vs \(e)")
+            let slopes = AlibiBias.standardSlopes(numHeads: Int(n)!).map(Double.init)
+            if let failure = closenessFailure(slopes, expected, shape: [expected.count], tolerance: Tolerance(atol: 0, rtol: 1e-7)) {
+                Issue.record("n = \(n): \(failure)")
             }
         }
         #expect(AlibiBias.standardSlopes(numHeads: 0).isEmpty)

@@ -1,5 +1,6 @@
 import Foundation
 import SDPA
+import SDPATestSupport
 import Testing
 
 // Tolerances. Almost everything here is exact (construction, views, rounding of
@@ -616,16 +617,14 @@ struct TensorRandomTests {
         let b = try Tensor.randomNormal(shape: [4, 8], seed: 7)
         let c = try Tensor.randomNormal(shape: [4, 8], seed: 8)
         #expect(a.shape == [4, 8] && a.dtype == .float32)
-        #expect(a.scalars == b.scalars)
+        expectIdentical(a, b, "the same seed")
         #expect(a.scalars != c.scalars)
         #expect(zip(a.scalars, c.scalars).filter { $0 == $1 }.count < 2)
         #expect(a.scalars.allSatisfy { $0.isFinite })
         // dtype rounds the same samples (to within float16's half-ulp, 2^-11 relative).
         let half = try Tensor.randomNormal(shape: [4, 8], seed: 7, dtype: .float16)
         #expect(half.dtype == .float16)
-        for (h, f) in zip(half.scalars, a.scalars) {
-            #expect(abs(h - f) <= abs(f) * 0x1p-11 + 0x1p-24)
-        }
+        expectClose(half, a, Tolerance(atol: 0x1p-24, rtol: 0x1p-11), "float16 samples", dtype: .float16)
     }
 
     @Test func normalStatistics() throws {
@@ -640,7 +639,7 @@ struct TensorRandomTests {
         let a = try Tensor.randomUniform(shape: [64], in: -2...3, seed: 1)
         let b = try Tensor.randomUniform(shape: [64], in: -2...3, seed: 1)
         let c = try Tensor.randomUniform(shape: [64], in: -2...3, seed: 2)
-        #expect(a.scalars == b.scalars)
+        expectIdentical(a, b, "the same seed")
         #expect(a.scalars != c.scalars)
         #expect(a.scalars.allSatisfy { (-2...3).contains($0) })
         #expect(try Tensor.randomUniform(shape: [64], seed: 1).scalars.allSatisfy { (0...1).contains($0) })

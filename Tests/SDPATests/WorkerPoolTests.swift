@@ -1,10 +1,12 @@
 import Foundation
 @_spi(Testing) import SDPA
+import SDPATestSupport
 import Testing
 
 /// The helper threads that stay awake between calls: many callers at once (one gets the pool, the
 /// others GCD), calls back to back (helpers arriving late to a job, or early to the next), decoding
-/// shapes with their merge step: every result must carry the bits of a one-thread run.
+/// shapes with their merge step: every result must carry the bits of a one-thread run, and some of
+/// the calls must have shared their work between threads.
 @Suite("Worker pool")
 struct WorkerPoolTests {
     static let cases = [
@@ -15,27 +17,31 @@ struct WorkerPoolTests {
 
     @Test("calls back to back and from eight tasks at once give the bits of one thread")
     func concurrentAndBackToBack() async throws {
-        var expected: [[UInt32]] = []
+        var expected: [Tensor] = []
         for c in Self.cases {
             let (q, k, v) = try c.inputs()
-            expected.append(try withSDPBackends([.fused]) { try withSDPAThreads(1) { try c.run(q, k, v) } }.output.scalars.map(\.bitPattern))
+            expected.append(try withSDPBackends([.fused]) { try withSDPAThreads(1) { try c.run(q, k, v) } }.output)
         }
         let reference = expected
-        let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+        let (wrong, mostWorkers) = try await withThrowingTaskGroup(of: (wrong: Int, workers: Int).self) { group in
             for task in 0..<8 {
                 group.addTask {
-                    var wrong = 0
+                    var (wrong, most) = (0, 0)
                     for call in 0..<60 {
                         let n = (task + call) % Self.cases.count, c = Self.cases[n]
                         let (q, k, v) = try c.inputs()
-                        let out = try withSDPBackends([.fused]) { try withSDPAThreads(2) { try c.run(q, k, v) } }
-                        if out.output.scalars.map(\.bitPattern) != reference[n] { wrong += 1 }
+                        let (out, workers) = try SDPAWorkerCount.counting {
+                            try withSDPBackends([.fused]) { try withSDPAThreads(2) { try c.run(q, k, v) } }
+                        }
+                        if identityFailure(out.output, reference[n]) != nil { wrong += 1 }
+                        most = max(most, workers)
                     }
-                    return wrong
+                    return (wrong, most)
                 }
             }
-            return try await group.reduce(0, +)
+            return try await group.reduce((0, 0)) { ($0.0 + $1.wrong, max($0.1, $1.workers)) }
         }
-        #expect(mismatches == 0)
+        #expect(wrong == 0, "\(wrong) of 480 calls differ from one thread's bits")
+        #expect(mostWorkers == 2, "no call of 480 took work on two threads (most: \(mostWorkers))")
     }
 }

@@ -5,7 +5,7 @@
 /// built here, once.
 @_spi(Benchmarking)
 public struct _PreparedAttention: Sendable {
-    private let kernel: @Sendable () -> Tensor
+    private let kernel: @Sendable () throws -> Tensor
 
     /// Checks shapes, validates the bias and selects the backend, as the entry point would.
     public init<Bias: AttnBias>(
@@ -28,18 +28,21 @@ public struct _PreparedAttention: Sendable {
             let mask = try attnMask.materialize(device: .cpu)
             kernel = try _PreparedAttention.prepareDense(query, key, value, shape, options, mask)
         } else if let fused = attnMask as? any FusedAttnBias {
-            func open<F: FusedAttnBias>(_ bias: F) throws -> @Sendable () -> Tensor {
+            func open<F: FusedAttnBias>(_ bias: F) throws -> @Sendable () throws -> Tensor {
                 try _PreparedAttention.prepare(query, key, value, shape, options, .structured, _FusedBiasKernel(bias: bias))
             }
             kernel = try open(fused)
         } else {
-            // A custom dispatch chooses its own kernel: nothing to prepare but the call.
-            kernel = { (try? Bias.dispatch(query: query, key: key, value: value, attnBias: attnMask, options: options)) ?? query }
+            // A custom dispatch chooses its own kernel: nothing to prepare but the call, whose errors
+            // are the caller's (never a stand-in result).
+            kernel = { try Bias.dispatch(query: query, key: key, value: value, attnBias: attnMask, options: options) }
         }
     }
 
     /// Runs the selected kernel: no checks, no backend selection, no task-local reads.
-    public func run() -> Tensor { kernel() }
+    ///
+    /// - Throws: only what a bias's own ``AttnBias/dispatch(query:key:value:attnBias:options:)`` throws.
+    public func run() throws -> Tensor { try kernel() }
 
     private static func prepare<Modifier: _ScoreModifier>(
         _ q: Tensor, _ k: Tensor, _ v: Tensor, _ shape: AttentionShape, _ options: AttentionOptions,

@@ -323,15 +323,19 @@ final class _WorkQueue: @unchecked Sendable {
     private let lock = NSLock()
     private var nextItem = 0
     private let count: Int
+    /// Set only while a test counts the threads that take work (read on the calling thread).
+    private let workers = SDPAWorkerCount.current
 
     @usableFromInline
     init(count: Int) { self.count = count }
 
     @usableFromInline
     func next() -> Int? {
+        workers?.waitForAnotherThread()
         lock.lock()
         defer { lock.unlock() }
         guard nextItem < count else { return nil }
+        workers?.recordCurrentThread()
         nextItem += 1
         return nextItem - 1
     }
@@ -343,6 +347,7 @@ final class _WorkQueue: @unchecked Sendable {
 /// of ``_WorkerPool``, which stay awake for a moment between calls, or GCD's.
 @usableFromInline
 func _parallelFor(_ count: Int, _ body: @Sendable () -> Void) {
+    SDPAWorkerCount.current?.expectThreads(count)
     if count == 1 { return body() }
     #if canImport(Synchronization)
     if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *), _WorkerPool.shared.run(threads: count, body) { return }

@@ -247,8 +247,19 @@ def safe_softmax_av(s, v):
     return np.matmul(p, v), full[..., 0]
 
 
-def explicit_reference(q, k, v, terms, scale):
-    """q [B,Hq,L,E], k/v [B,Hkv,S,E] float64.  Parts in list order."""
+def log_sum_exp(s):
+    """Per-row log-sum-exp of scores s [..., S] (-inf = masked); -inf for fully masked rows."""
+    full = np.all(np.isneginf(s), axis=-1)
+    m = np.max(s, axis=-1, keepdims=True)
+    m = np.where(np.isneginf(m), 0.0, m)
+    with np.errstate(divide="ignore"):
+        lse = m[..., 0] + np.log(np.sum(np.exp(s - m), axis=-1))
+    return np.where(full, NEG_INF, lse)
+
+
+def explicit_reference(q, k, v, terms, scale, with_lse=False):
+    """q [B,Hq,L,E], k/v [B,Hkv,S,E] float64.  Parts in list order.  Returns (out, fully_masked),
+    and the per-row log-sum-exp of the final scores as a third value when with_lse."""
     k, v = expand_gqa(k, v, q.shape[1])
     s = np.matmul(q, np.swapaxes(k, -1, -2)) * scale
     keep = np.ones(s.shape, dtype=bool)
@@ -260,7 +271,8 @@ def explicit_reference(q, k, v, terms, scale):
         else:
             keep &= val
     s = np.where(keep, s, NEG_INF)
-    return safe_softmax_av(s, v)
+    out, full = safe_softmax_av(s, v)
+    return (out, full, log_sum_exp(s)) if with_lse else (out, full)
 
 
 # --------------------------------------------------------------------------

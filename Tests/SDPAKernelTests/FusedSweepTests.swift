@@ -1,0 +1,94 @@
+@_spi(Testing) import SDPA
+import SDPATestSupport
+import Testing
+
+/// One named part of the sweep, so that a failure says where it is.
+struct SweepGroup: Sendable, CustomTestStringConvertible {
+    let name: String
+    let cases: [FusedCase]
+    var testDescription: String { "\(name) (\(cases.count) cases)" }
+}
+
+/// The fused kernel against the math backend (`Double`) on every kernel family this processor runs:
+/// every bias, awkward sizes in each dimension, head dims 1 to 513, GQA, half precisions, decoding
+/// (L ≤ 4, keys read as stored), work items of several query tiles, and keys split across items.
+///
+/// A fused call under `withSDPAThreads(1)` makes every kernel call on its caller's thread, which is
+/// where `KernelFamily.run` selects the family.
+@Suite("Fused kernel equals the math backend, per kernel family")
+struct FusedSweepTests {
+    static let groups: [SweepGroup] = {
+        var groups = [SweepGroup]()
+        for bias in allSweepBiases {
+            var cases = awkwardSizes.map { FusedCase(L: $0, bias: bias) } + awkwardSizes.map { FusedCase(S: $0, bias: bias) }
+            cases += [(65, 15), (7, 127), (513, 64)].map { FusedCase(L: $0.0, S: $0.1, bias: bias) }
+            groups.append(SweepGroup(name: "sizes, \(bias)", cases: cases))
+        }
+        let headDims = [1, 2, 3, 7, 8, 15, 16, 31, 63, 64, 65, 96, 127, 128, 200, 255, 256, 513]
+        groups.append(SweepGroup(name: "head dims", cases: headDims.map { FusedCase(L: 20, S: 37, E: $0, Ev: $0) }
+            + [(64, 7), (15, 128), (256, 256), (80, 1), (1, 256), (256, 1)].flatMap { dims in
+                ["causalLowerRight", "alibiLowerRight", "softCap"].map { FusedCase(L: 30, S: 70, E: dims.0, Ev: dims.1, bias: $0) }
+            }))
+        groups.append(SweepGroup(name: "grouped-query attention", cases: [1, 2, 4, 7].flatMap { group in
+            ["none", "causalLowerRight", "alibiUpperLeft", "boolMaskLS", "keyPadding", "alibiWindowCausal", "blockDiagonalCausal"].map {
+                FusedCase(batch: 2, heads: group == 7 ? 7 : 8, group: group, L: 19, S: 45, bias: $0)
+            }
+        }))
+        for dtype in [DType.float16, .bfloat16] {
+            groups.append(SweepGroup(name: "\(dtype)", cases: allSweepBiases.map { FusedCase(L: 33, S: 65, E: 24, Ev: 24, dtype: dtype, bias: $0) }
+                + [FusedCase(L: 200, S: 300, E: 72, Ev: 40, dtype: dtype, bias: "alibiLowerRight")]))
+        }
+        // Decoding: query tiles of at most `_FusedTiling.directRows` rows read the keys as stored, in every
+        // key dtype, with GQA, a head dim off the 8-wide vectors, keys whole or split across items.
+        for dtype in [DType.float32, .float16, .bfloat16] {
+            var cases = [FusedCase(L: 1, S: 300, E: 64, Ev: 130, dtype: dtype, bias: "causalLowerRight")]  // P·V past a 96-column block
+            for bias in allSweepBiases {
+                cases.append(FusedCase(batch: 2, heads: 8, group: 4, L: 3, S: 300, E: 36, Ev: 20, dtype: dtype, bias: bias))
+                cases.append(FusedCase(batch: 1, heads: 4, group: 2, L: 1, S: 1030, E: 36, Ev: 20, dtype: dtype, bias: bias))
+            }
+            for L in [2, 4] {
+                for bias in ["none", "causalLowerRight", "alibiLowerRight", "boolMaskLS", "keyPadding", "softCapPaddingWindow"] {
+                    cases.append(FusedCase(batch: 2, heads: 8, group: 4, L: L, S: 1030, E: 36, Ev: 20, dtype: dtype, bias: bias))
+                }
+            }
+            groups.append(SweepGroup(name: "decoding, \(dtype)", cases: cases))
+        }
+        // Enough (head, query tile) pairs that a work item takes several query tiles (2, 3 or 4 per
+        // packed K/V tile), the last item fewer.
+        groups.append(SweepGroup(name: "work items of several query tiles", cases: [
+            "none", "causalLowerRight", "alibiLowerRight", "boolMaskLS", "blockDiagonalCausal", "softCapPaddingWindow", "windowMultiTile",
+        ].flatMap { bias in
+            [FusedCase(batch: 2, heads: 8, group: 2, L: 300, S: 140, bias: bias),
+             FusedCase(batch: 1, heads: 8, L: 650, S: 90, E: 8, Ev: 12, bias: bias),
+             FusedCase(batch: 1, heads: 6, L: 1030, S: 61, E: 8, Ev: 8, dtype: .bfloat16, bias: bias)]
+        }))
+        groups.append(SweepGroup(name: "keys split across the last items", cases: tailSplitCases))
+        return groups
+    }()
+
+    /// Enough work items (16 or more) that the last few split their keys 2–4 ways and merge through
+    /// the log-sum-exp; in batch 2 key padding leaves no key, so those rows are fully masked.
+    static let tailSplitCases = ["none", "causalUpperLeft", "causalLowerRight", "alibiLowerRight", "boolMaskLS",
+                                 "keyPadding", "softCapPaddingWindow", "windowMultiTile"].map { bias in
+        FusedCase(batch: 3, heads: 4, group: 2, L: 300, S: 1030, E: 8, Ev: 8, bias: bias)
+    } + [FusedCase(batch: 1, heads: 8, L: 200, S: 900, E: 80, Ev: 24, dtype: .bfloat16, bias: "causalLowerRight")]
+
+    @Test("fused equals math", arguments: KernelFamily.available, groups)
+    func fusedMatchesMath(_ family: KernelFamily, _ group: SweepGroup) throws {
+        try family.run {
+            try withSDPAThreads(1) {
+                for c in group.cases where c.heads % c.group == 0 { try c.expectFusedMatchesMath(family.name) }
+            }
+        }
+    }
+
+    @Test("the split-key cases still split their keys")
+    func tailSplitCasesSplit() {
+        for c in Self.tailSplitCases {
+            let tiling = _FusedTiling(c.shape)
+            #expect(tiling.keySplits > 1 && tiling.splitItems > 0, "\(c.testDescription) no longer reaches split items")
+        }
+        let decoding = _FusedTiling(FusedCase(batch: 1, heads: 4, group: 2, L: 1, S: 1030, E: 36, Ev: 20).shape)
+        #expect(decoding.keySplits > 1 && decoding.splitItems > 0, "decoding against 1030 keys no longer splits them")
+    }
+}
