@@ -51,8 +51,8 @@ const char *sdpa_kernels_isa(void);
 int sdpa_kernels_family_count(void);
 const char *sdpa_kernels_family_name(int index);
 
-/* Selects the family called `name` for the whole process (NULL: the best
- * again).  Returns 0, or -1 (nothing changed) when this build has no such
+/* Selects the family called `name` for the whole process (NULL: the default
+ * again: the one SDPA_KERNELS names, else the best).  Returns 0, or -1 (nothing changed) when this build has no such
  * family or the CPU cannot run it.  Calls in flight on other threads finish
  * with the family they started with: for tests and benchmarks, not hot
  * paths. */

@@ -20,8 +20,8 @@ public enum FusedKernelInstructionSet {
         }
     }
 
-    /// Selects the family called `name` for the whole process (`nil`: the best again), as
-    /// `SDPA_KERNELS` does; `false` (and nothing changes) when this processor cannot run it.
+    /// Selects the family called `name` for the whole process (`nil`: the default again, the one
+    /// `SDPA_KERNELS` names or else the best), as `SDPA_KERNELS` does; `false` (and nothing changes) when this processor cannot run it.
     /// For benchmarks and tests: calls already running finish with the family they started with.
     @_spi(Testing) @discardableResult
     public static func select(_ name: String?) -> Bool {
