@@ -1,0 +1,1 @@
+@main enum EmbedBenchmark { static func main() {} }
