@@ -86,6 +86,7 @@ struct _ProductBlocks: Sendable {
     @usableFromInline
     init(m: Int, n: Int) {
         // Balanced row blocks: 100 rows as 54 + 46, not 96 + 4.
+        let (m, n) = (Swift.max(1, m), Swift.max(1, n))  // an empty product has no items; keep the arithmetic defined
         let rowBlocks = (m + Self.maximumRows - 1) / Self.maximumRows
         rowsPerBlock = ((m + rowBlocks - 1) / rowBlocks + 5) / 6 * 6
         self.rowBlocks = (m + rowsPerBlock - 1) / rowsPerBlock
