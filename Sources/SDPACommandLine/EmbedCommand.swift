@@ -87,9 +87,7 @@ enum EmbedCommand {
         guard let text = String(data: data, encoding: .utf8) else {
             throw EmbeddingError.invalidArgument(argument: "--input", value: path, reason: "is not UTF-8 text")
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
-        if lines.last == "" { lines.removeLast() }
-        return lines
+        return TextLines.split(text)
     }
 
     /// `{"model", "attention", "layout", "sentences", "embeddings"}`; floats printed so that they read back exactly.

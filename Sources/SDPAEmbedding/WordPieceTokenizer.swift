@@ -60,10 +60,7 @@ public struct WordPieceTokenizer: Sendable {
         guard let text = String(data: data, encoding: .utf8) else {
             throw EmbeddingError.vocabulary(path: url.path, reason: "is not UTF-8 text")
         }
-        // Lines end in "\n" (a "\r\n" file keeps working); a token itself never holds a line break.
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
-        if lines.last == "" { lines.removeLast() }
-        try self.init(vocabulary: lines, normalizer: normalizer, source: url.path)
+        try self.init(vocabulary: TextLines.split(text), normalizer: normalizer, source: url.path)
     }
 
     /// The id of `token`, if the vocabulary has it.

@@ -47,3 +47,9 @@ import Testing
         #expect(throws: EmbeddingError.self) { try WordPieceTokenizer(vocabularyFile: URL(fileURLWithPath: "/nonexistent/vocab.txt")) }
     }
 }
+
+@Test func textLinesSplitAtLineFeedsOnly() {
+    #expect(TextLines.split("a\r\nb\n\nc\n") == ["a", "b", "", "c"])
+    #expect(TextLines.split("a\u{2028}b\rc") == ["a\u{2028}b\rc"])
+    #expect(TextLines.split("") == [] && TextLines.split("\n") == [""])
+}
