@@ -5,8 +5,8 @@ import Testing
 
 /// `sdpa embed` in process on the committed tiny BERT (Tests/SDPAEmbeddingTests/Fixtures/tiny-bert).
 @Suite struct EmbedCommandTests {
-    static let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appending(path: "../SDPAEmbeddingTests/Fixtures/tiny-bert").standardized.path
+    static let packageDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appending(path: "../..").standardized
+    static let model = packageDirectory.appending(path: "Tests/SDPAEmbeddingTests/Fixtures/tiny-bert").path
 
     /// Runs `sdpa embed arguments…`: status, standard output, standard error.
     func embed(_ arguments: [String]) -> (status: Int32, out: String, err: String) {
@@ -68,4 +68,21 @@ import Testing
         let missing = embed(["--model", Self.model, "--input", "/nonexistent.txt"])
         #expect(missing.status == 1 && missing.err.contains("cannot be read"), "\(missing.err)")
     }
+}
+
+/// README.md's `sdpa embed` example prints what the README shows (when all-MiniLM-L6-v2 is installed).
+@Test(.enabled(if: FileManager.default.fileExists(atPath: EmbedCommandTests.packageDirectory.appending(path: "Models/all-MiniLM-L6-v2/model.safetensors").path),
+               "all-MiniLM-L6-v2 is not installed: run Scripts/install-minilm.sh to check the README's sdpa embed example"))
+func readmeEmbedExample() throws {
+    let readme = try String(contentsOf: EmbedCommandTests.packageDirectory.appending(path: "README.md"), encoding: .utf8)
+    let command = "sdpa embed --model Models/all-MiniLM-L6-v2 \"A man is eating food.\" \"Someone is eating a piece of bread.\""
+    let afterCommand = try #require(readme.range(of: command + "\n```\n```\n"))
+    let shown = readme[afterCommand.upperBound...].components(separatedBy: "```")[0]
+    final class Text: @unchecked Sendable { var out = "" }
+    let text = Text()
+    let model = EmbedCommandTests.packageDirectory.appending(path: "Models/all-MiniLM-L6-v2").path
+    let status = SDPACommandLine.main(["embed", "--model", model, "A man is eating food.", "Someone is eating a piece of bread."],
+                                      output: CommandOutput(standardOutput: { text.out += $0 }, standardError: { _ in }))
+    #expect(status == 0)
+    #expect(text.out == shown)
 }
