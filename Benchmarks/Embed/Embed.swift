@@ -47,8 +47,10 @@ enum EmbedBenchmark {
         BenchmarkCommandLine.main(spec, workloads: workloads) { options, workloads, output in
             var options = options
             let model = options.parsed.string("model").map { URL(fileURLWithPath: $0) } ?? packageDirectory.appending(path: "Models/all-MiniLM-L6-v2")
+            // Without the model there is nothing to measure: say so and leave the other benchmarks of a plugin run be.
             guard FileManager.default.fileExists(atPath: model.appending(path: "model.safetensors").path) else {
-                throw EmbeddingError.configuration(path: model.path, reason: "no model here: run Scripts/install-minilm.sh, or pass --model DIR")
+                output.standardError("Embed: skipped: no model in \(model.path); run Scripts/install-minilm.sh, or pass --model DIR\n")
+                return nil
             }
             let embedder = try SentenceEmbedder(modelDirectory: model)
             let sentences = try makeSentences(count: workloads[0].batch, tokenizer: embedder.tokenizer)
@@ -61,10 +63,15 @@ enum EmbedBenchmark {
                 try Data((sentences.joined(separator: "\n") + "\n").utf8).write(to: sentenceFile)
                 let script = options.parsed.string("pytorch-script").map { URL(fileURLWithPath: $0) }
                     ?? packageDirectory.appending(path: "Benchmarks/embed_bench.py")
-                pytorch = try PyTorchCounterpart(
-                    python: URL(fileURLWithPath: python), script: script, benchmark: spec.name,
-                    arguments: ["--model", model.path, "--sentences", sentenceFile.path, "--threads", String(threads),
-                                "--batch-size", String(batchSize)] + (options.isQuick ? ["--quick"] : []))
+                do {
+                    pytorch = try PyTorchCounterpart(
+                        python: URL(fileURLWithPath: python), script: script, benchmark: spec.name,
+                        arguments: ["--model", model.path, "--sentences", sentenceFile.path, "--threads", String(threads),
+                                    "--batch-size", String(batchSize)] + (options.isQuick ? ["--quick"] : []))
+                } catch let error as PyTorchCounterpartError {
+                    // A Python without sentence-transformers: measure this package alone rather than nothing.
+                    output.standardError("Embed: no sentence-transformers comparison (\(error.description)); pip install sentence-transformers into \(python)'s environment\n")
+                }
             }
             let rounds = pytorch == nil ? 1 : try options.parsed.integer("rounds", minimum: 1) ?? 3
             var ours = [[TimingSummary]](repeating: [], count: workloads.count), theirs = [TimingSummary]()
