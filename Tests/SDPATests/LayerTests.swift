@@ -148,6 +148,32 @@ private func gelu(_ x: Double) -> Double { x * 0.5 * (1 + erf(x / 2.0.squareRoot
         }
     }
 
+    /// Any bias reaches the attention call as given (ALiBi, a sliding window, a dense mask, through the
+    /// existential overload): the block equals its projections composed around scaledDotProductAttention by hand.
+    @Test func anyBiasPassesThrough() throws {
+        let (B, L, D, H, Hkv) = (2, 9, 32, 4, 2)
+        let E = D / H
+        let block = try MultiHeadAttention.random(embedDim: D, heads: H, keyValueHeads: Hkv, seed: 19)
+        let x = try Tensor.randomNormal(shape: [B, L, D], seed: 20)
+        let biases: [any AttnBias] = [
+            AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: L, causal: .lowerRight),
+            SlidingWindowBias(seqLenQ: L, seqLenKV: L, left: 2, right: 1),
+            TensorBias(try Tensor.randomBools(shape: [L, L], probability: 0.7, seed: 21)),
+        ]
+        let qkv = try block.inputProjection(x)
+        func heads(_ range: Range<Int>) throws -> Tensor {
+            try qkv.sliced(range, along: 2).contiguous().reshaped([B, L, range.count / E, E]).transposed(1, 2)
+        }
+        for bias in biases {
+            let attended = try scaledDotProductAttention(
+                query: heads(0..<(H * E)), key: heads((H * E)..<((H + Hkv) * E)), value: heads(((H + Hkv) * E)..<((H + 2 * Hkv) * E)),
+                attnMask: bias, enableGQA: true)
+            let want = try block.outputProjection(attended.transposed(1, 2).contiguous().reshaped([B, L, H * E])).scalars
+            let got = try block(x, attnMask: bias).scalars
+            #expect(zip(got, want).map { abs($0 - $1) }.max()! <= 1e-5, "\(type(of: bias))")
+        }
+    }
+
     /// Separate query, key and value weights make the same block as their concatenation.
     @Test func separateProjectionsEqualTheFusedOne() throws {
         let fused = try MultiHeadAttention.random(embedDim: 16, heads: 4, keyValueHeads: 2, seed: 13)
