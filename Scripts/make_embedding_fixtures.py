@@ -7,7 +7,8 @@ Writes into Tests/SDPAEmbeddingTests/Fixtures:
   tiny-bert/               a tiny BERT (2 layers, D = 32, 4 heads, a 300-token vocabulary) with every parameter
                            drawn at random (seeded), as a sentence-transformers directory (max_seq_length 24)
   tiny_reference.json      sentences, their token ids from Hugging Face's tokenizer, and SentenceTransformer.encode
-                           of them (float32 values as JSON numbers, exact to the bit)
+                           of them (float32 values as JSON numbers, exact to the bit); token ids of tricky strings
+                           and of 300 random ones (fuzz_strings)
   minilm_reference.json    with --minilm: the same for all-MiniLM-L6-v2 (the model itself is not committed:
                            Scripts/install-minilm.sh installs it), plus token ids of tricky strings
 Deterministic: the same files on every run with the same library versions (recorded in the JSON).
@@ -44,6 +45,31 @@ TRICKY = [
     "नमस्ते दुनिया", "مرحبا بالعالم", "Привет, мир!", "https://example.com/path?q=1&r=2",
     "email@example.com", "C++ and C# and F#", "3.14159 1,000,000 1e-5",
 ]
+
+
+# Code-point ranges the random strings draw from: scripts, marks, symbols, CJK (its extension E boundary at
+# U+2B920 included), Hangul, compatibility forms, emoji, tag characters (format, dropped), unassigned points.
+FUZZ_BLOCKS = [(0x20, 0x7E), (0xA0, 0x24F), (0x300, 0x36F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF),
+               (0x900, 0x97F), (0xE00, 0xE7F), (0x1100, 0x11FF), (0x1E00, 0x1FFF), (0x2000, 0x206F), (0x2070, 0x22FF),
+               (0x2E80, 0x2FDF), (0x3000, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xF900, 0xFAFF),
+               (0xFB00, 0xFDFF), (0xFE00, 0xFFFF), (0x1F300, 0x1FAFF), (0x20000, 0x2A6DF), (0x2B700, 0x2B93F),
+               (0xE0000, 0xE007F), (0x10000, 0x1014F), (0x1D400, 0x1D7FF)]
+
+
+def fuzz_strings(count, seed=5):
+    """Random strings of 1 to 12 code points (and spaces) from FUZZ_BLOCKS, without line breaks or surrogates."""
+    import random
+    rng = random.Random(seed)
+    strings = []
+    for _ in range(count):
+        text = ""
+        for _ in range(rng.randint(1, 12)):
+            c = rng.randint(*rng.choice(FUZZ_BLOCKS))
+            if 0xD800 <= c <= 0xDFFF or chr(c) in "\n\r\x85\u2028\u2029":
+                continue
+            text += chr(c) + (" " if rng.random() < 0.2 else "")
+        strings.append(text)
+    return strings
 
 
 def write_safetensors(path, tensors):
@@ -140,6 +166,7 @@ def sentences_for(tokenizer, maximum_length):
 
 
 def encode_reference(model_directory, sentences, tricky):
+    tricky = tricky + fuzz_strings(300)
     model = SentenceTransformer(model_directory, device="cpu")
     tokenizer = model.tokenizer
     maximum = model.max_seq_length

@@ -58,11 +58,12 @@ public struct BertNormalizer: Sendable, Hashable {
         c == "\t" || c == "\n" || c == "\r" || c.properties.isWhitespace
     }
 
-    /// General category C* (control, format, unassigned, private use, surrogate) other than tab, newline, carriage return.
+    /// General category Cc, Cf, Co or Cs (control, format, private use, surrogate) other than tab, newline and
+    /// carriage return. Not Cn: `tokenizers` keeps unassigned code points (where the original Python drops them).
     public static func isControl(_ c: Unicode.Scalar) -> Bool {
         if c == "\t" || c == "\n" || c == "\r" { return false }
         switch c.properties.generalCategory {
-        case .control, .format, .unassigned, .privateUse, .surrogate: return true
+        case .control, .format, .privateUse, .surrogate: return true
         default: return false
         }
     }
