@@ -23,10 +23,11 @@ private func gelu(_ x: Double) -> Double { x * 0.5 * (1 + erf(x / 2.0.squareRoot
 
 @Suite struct LayerTests {
     /// Sizes around the product's blocks: a depth past its 256-deep slice, few rows (columns shared out
-    /// instead), many rows (several row blocks), edges that are not multiples of the 6 x 16 register tile,
-    /// and the empty cases.
+    /// instead), many rows (several row blocks), a B cut into column blocks, edges that are not multiples
+    /// of the 6 x 16 register tile, and the empty cases.
     static let sizes: [(rows: Int, inputs: Int, outputs: Int)] = [
         (1, 3, 5), (7, 300, 37), (100, 64, 200), (250, 520, 33), (13, 0, 4), (0, 8, 8), (1, 1, 1), (97, 17, 130),
+        (100, 384, 1152),  // a B larger than L2: column blocks
     ]
 
     @Test(arguments: sizes)
@@ -203,11 +204,14 @@ private func gelu(_ x: Double) -> Double { x * 0.5 * (1 + erf(x / 2.0.squareRoot
         #expect(dropped == (0..<6).flatMap { _ in bias })
     }
 
-    /// The fused encoder layer equals its parts run one after another.
-    @Test func encoderLayerEqualsItsParts() throws {
-        let layer = try TransformerEncoderLayer.random(embedDim: 32, heads: 4, feedForwardDim: 80, seed: 17)
-        let x = try Tensor.randomNormal(shape: [3, 10, 32], seed: 18)
-        let bias = KeyPaddingBias(validKeyLengths: [10, 3, 7], seqLenKV: 10)
+    /// The fused encoder layer equals its parts run one after another: with the layer norms on each finished
+    /// block of rows, and (5 rows of 128: columns shared out) in a pass of their own.
+    @Test(arguments: [(32, [10, 3, 7]), (128, [5])])
+    func encoderLayerEqualsItsParts(embedDim: Int, lengths: [Int]) throws {
+        let layer = try TransformerEncoderLayer.random(embedDim: embedDim, heads: 4, feedForwardDim: 80, seed: 17)
+        let L = lengths.max()!
+        let x = try Tensor.randomNormal(shape: [lengths.count, L, embedDim], seed: 18)
+        let bias = KeyPaddingBias(validKeyLengths: lengths, seqLenKV: L)
         let h = try layer.attentionNorm(x.scalarsAdded(layer.attention(x, attnMask: bias)))
         let f = try layer.feedForwardOut(layer.feedForwardIn(h, activation: .gelu), residual: h)
         let want = try layer.outputNorm(f).scalars

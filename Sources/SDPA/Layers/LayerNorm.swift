@@ -53,15 +53,20 @@ public struct LayerNorm: Sendable {
                                           reason: "the last dimension is the one normalized")
         }
         let result = x._contiguousFloat32()._copiedIfShared(from: x)
-        let rows = features == 0 ? 0 : result.count / features
-        let base = _SendablePointer(result._floats)
-        let queue = _WorkQueue(count: (rows + 255) / 256)
-        _parallelFor(Swift.min(SDPAThreads.effectiveCount, Swift.max(1, (rows + 255) / 256))) {
+        _normalizeInParallel(result._floats, rows: features == 0 ? 0 : result.count / features)
+        return result
+    }
+
+    /// Normalizes `rows` contiguous rows of ``features`` floats in place, blocks of 256 rows shared among the threads.
+    @usableFromInline
+    func _normalizeInParallel(_ x: UnsafeMutablePointer<Float>, rows: Int) {
+        let (base, blocks) = (_SendablePointer(x), (rows + 255) / 256)
+        let queue = _WorkQueue(count: blocks)
+        _parallelFor(Swift.min(SDPAThreads.effectiveCount, Swift.max(1, blocks))) {
             while let block = queue.next() {
                 _normalizeRows(base.pointer! + block * 256 * features, rows: Swift.min(256, rows - block * 256), stride: features)
             }
         }
-        return result
     }
 
     /// Normalizes `rows` rows of ``features`` floats in place, one after another.

@@ -79,7 +79,7 @@ public struct Linear: Sendable {
         activation: Activation, residual: Tensor?, normalization: LayerNorm?
     ) {
         let (n, k) = (outputFeatures, inputFeatures)
-        let blocks = _ProductBlocks(m: rows, n: n)
+        let blocks = _ProductBlocks(m: rows, n: n, k: k, wholeRows: normalization != nil)
         // A layer norm needs whole rows: fused when an item holds them, a pass of its own otherwise.
         let fusedNorm = blocks.columnBlocks == 1 ? normalization : nil
         let out = _SendablePointer(output), skip = residual.map { _SendablePointer($0._floats) }
@@ -100,12 +100,12 @@ public struct Linear: Sendable {
         let w = transposedWeight._floats
         if let biasVector {
             _matrixMultiply(m: rows, n: n, k: k, a: input, lda: k, b: w, ldb: n, c: output, ldc: n,
-                            start: .rowBias(biasVector._floats), finish: finish)
+                            start: .rowBias(biasVector._floats), blocks: blocks, finish: finish)
         } else {
-            _matrixMultiply(m: rows, n: n, k: k, a: input, lda: k, b: w, ldb: n, c: output, ldc: n, finish: finish)
+            _matrixMultiply(m: rows, n: n, k: k, a: input, lda: k, b: w, ldb: n, c: output, ldc: n, blocks: blocks, finish: finish)
         }
         if let normalization, fusedNorm == nil {
-            normalization._normalizeRows(output, rows: rows, stride: n)
+            normalization._normalizeInParallel(output, rows: rows)
         }
     }
 }
