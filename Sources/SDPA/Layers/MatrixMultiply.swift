@@ -7,8 +7,6 @@ enum _ProductStart {
     case zero
     /// `C = bias + A·B`, the bias (`n` floats) added to every row: a `Linear` layer.
     case rowBias(UnsafePointer<Float>)
-    /// `C += A·B`.
-    case accumulate
 }
 
 /// The float32 matrix product `C (m × n) = start + A (m × k) · B (k × n)`, row-major, strides in
@@ -38,7 +36,6 @@ func _matrixMultiply(
     let threads = Swift.min(SDPAThreads.effectiveCount, items)
     let (aBase, bBase, cBase) = (_SendablePointer(UnsafeMutablePointer(mutating: a)), _SendablePointer(UnsafeMutablePointer(mutating: b)), _SendablePointer(c))
     let biasBase: _SendablePointer<Float>? = if case let .rowBias(bias) = start { _SendablePointer(UnsafeMutablePointer(mutating: bias)) } else { nil }
-    let accumulates: Bool = if case .accumulate = start { true } else { false }
     let queue = _WorkQueue(count: items)
     _parallelFor(threads) {
         let (a, b, c) = (aBase.pointer!, bBase.pointer!, cBase.pointer!)
@@ -49,8 +46,8 @@ func _matrixMultiply(
             if let bias = biasBase?.pointer {
                 for r in 0..<rows { (cBlock + r * ldc).update(from: bias + c0, count: columns) }
             }
-            // The first depth slice overwrites C unless something is already there to add to.
-            var overwrite = biasBase == nil && !accumulates
+            // The first depth slice overwrites C unless the bias is already there to add to.
+            var overwrite = biasBase == nil
             if k == 0 && overwrite {
                 for r in 0..<rows { (cBlock + r * ldc).update(repeating: 0, count: columns) }
             }
@@ -71,7 +68,7 @@ func _matrixMultiply(
     }
 }
 
-/// How ``_matrixMultiply`` cuts `C` into work items: from the shape alone.
+/// How ``_matrixMultiply`` cuts `C` into work items: from the shape alone (never the thread count).
 @usableFromInline
 struct _ProductBlocks: Sendable {
     /// Depth slice: a `256 × 16` float panel of `B` (16 KiB) stays in L1 during a kernel call.
