@@ -5,12 +5,14 @@ let package = Package(
     name: "SDPA",
     products: [
         .library(name: "SDPA", targets: ["SDPA"]),
+        .library(name: "SDPAEmbedding", targets: ["SDPAEmbedding"]),
         .executable(name: "sdpa", targets: ["SDPACommand"]),
         .executable(name: "DispatchOverhead", targets: ["DispatchOverhead"]),
         .executable(name: "KernelThroughput", targets: ["KernelThroughput"]),
         .executable(name: "Memory", targets: ["Memory"]),
         .executable(name: "BiasScaling", targets: ["BiasScaling"]),
         .executable(name: "BenchmarkPage", targets: ["BenchmarkPage"]),
+        .executable(name: "Embed", targets: ["Embed"]),
     ],
     targets: [
         // Only the innermost ISA micro-kernels live in C, so that AVX2+FMA variants can be
@@ -30,13 +32,23 @@ let package = Package(
         .testTarget(name: "SDPAKernelTests", dependencies: ["SDPA", "CSDPAKernels", "SDPATestSupport"]),
         .testTarget(name: "SDPAExternalTests", dependencies: ["SDPA", "SDPATestSupport"]),
 
+        // Sentence embeddings with a BERT-style sentence-transformers model: safetensors, WordPiece,
+        // the encoder on SDPA's layers. The tiny model in the fixtures is random; the real one is
+        // installed by Scripts/install-minilm.sh into Models/ (gitignored).
+        .target(name: "SDPAEmbedding", dependencies: ["SDPA"]),
+        .testTarget(
+            name: "SDPAEmbeddingTests",
+            dependencies: ["SDPA", "SDPAEmbedding"],
+            resources: [.copy("Fixtures")]
+        ),
+
         // Timing, memory, JSON and SVG, shared by `sdpa bench` and the benchmark executables.
-        // CSDPAKernels directly: the machine's peak is measured by its FMA loops (peak.c).
+        // CSDPAKernels directly: the machine's peak is measured by the kernel families' FMA loops.
         .target(name: "SDPABenchmarkHarness", dependencies: ["SDPA", "CSDPAKernels"]),
         // The `sdpa` command as a library, so that tests run it in process, and a thin executable.
         // The executable's module is not called `sdpa`: it would collide with `SDPA` on a
         // case-insensitive file system.
-        .target(name: "SDPACommandLine", dependencies: ["SDPA", "SDPABenchmarkHarness"]),
+        .target(name: "SDPACommandLine", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPAEmbedding"]),
         .executableTarget(name: "SDPACommand", dependencies: ["SDPACommandLine"], path: "Sources/sdpa"),
         .testTarget(name: "SDPACLITests", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine", "SDPATestSupport"]),
 
@@ -55,6 +67,9 @@ let package = Package(
             path: "Benchmarks/BiasScaling"),
         // results/index.html from the reports in results/; the plugin runs it after the benchmarks.
         .executableTarget(name: "BenchmarkPage", dependencies: ["SDPABenchmarkHarness"]),
+        .executableTarget(
+            name: "Embed", dependencies: ["SDPA", "SDPAEmbedding", "SDPABenchmarkHarness", "SDPACommandLine"],
+            path: "Benchmarks/Embed"),
         .plugin(
             name: "Benchmark",
             capability: .command(

@@ -44,10 +44,10 @@ struct BenchmarkPlugin: CommandPlugin {
             let json = results.appending(path: "\(name).json")
             let pytorchJSON = results.appending(path: "pytorch-\(name).json")
             var benchmarkArguments = ["--json", json.path, "--svg", results.appending(path: "\(name).svg").path]
-            if let python, Self.interleavesPyTorch.contains(name) {
+            if let python, let script = Self.interleavesPyTorch[name] {
                 benchmarkArguments += [
                     "--pytorch", python, "--pytorch-json", pytorchJSON.path,
-                    "--pytorch-script", benchmarksDirectory.appending(path: "pytorch_bench.py").path,
+                    "--pytorch-script", benchmarksDirectory.appending(path: script).path,
                 ]
             } else if let python {
                 let workloads = results.appending(path: "\(name).workloads.json")
@@ -74,8 +74,9 @@ struct BenchmarkPlugin: CommandPlugin {
         try run(pageTool, [results.path])
     }
 
-    /// Benchmarks that take `--pytorch` themselves and interleave PyTorch's timings with their own.
-    static let interleavesPyTorch: Set<String> = ["KernelThroughput"]
+    /// Benchmarks that take `--pytorch` themselves and interleave PyTorch's timings with their own, and the
+    /// script in `Benchmarks/` that serves PyTorch's side.
+    static let interleavesPyTorch: [String: String] = ["KernelThroughput": "pytorch_bench.py", "Embed": "embed_bench.py"]
 
     /// Runs `executable` with `arguments`, its output going straight to the terminal.
     private func run(_ executable: URL, _ arguments: [String]) throws {

@@ -34,6 +34,10 @@ public struct CommandSpec: Sendable {
     public var options: [OptionSpec]
     /// Text after the options (e.g. a table of bias spellings).
     public var epilogue: String
+    /// The placeholder of the arguments that are not options (e.g. `SENTENCE`), for a command that takes
+    /// them; `nil` for one that does not (a stray argument is then a usage error). After `--`, every
+    /// argument is one of them.
+    public var positionals: String? = nil
 
     /// A command spec; `--help` is accepted by every command without being listed.
     public init(name: String, synopsis: String, summary: String = "", abstract: String, options: [OptionSpec], epilogue: String = "") {
@@ -65,9 +69,18 @@ public struct CommandSpec: Sendable {
     public func parse(_ arguments: [String]) throws -> ParsedArguments {
         var parsed = ParsedArguments(command: name)
         var index = 0
+        var optionsEnded = false
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
+            if positionals != nil && (optionsEnded || !argument.hasPrefix("-") || argument == "-") {
+                parsed.positionals.append(argument)
+                continue
+            }
+            if positionals != nil && argument == "--" {
+                optionsEnded = true
+                continue
+            }
             if argument == "-h" || argument == "--help" {
                 parsed.helpRequested = true
                 continue
@@ -117,6 +130,8 @@ public struct ParsedArguments: Sendable, Equatable {
     public var values: [String: [String]] = [:]
     /// Whether `-h` or `--help` was given.
     public var helpRequested = false
+    /// The arguments that are not options, in order, for a command with ``CommandSpec/positionals``.
+    public var positionals: [String] = []
 
     init(command: String) { self.command = command }
 

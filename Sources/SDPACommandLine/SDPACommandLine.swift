@@ -51,6 +51,7 @@ public enum SDPACommandLine {
         (RunCommand.spec, RunCommand.run),
         (ExplainCommand.spec, ExplainCommand.run),
         (BenchCommand.spec, BenchCommand.run),
+        (EmbedCommand.spec, EmbedCommand.run),
     ]
 
     /// The top-level `--help`.

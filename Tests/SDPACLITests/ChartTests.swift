@@ -212,6 +212,13 @@ private func near(_ a: Double?, _ b: Double, _ tolerance: Double = 0.16) -> Bool
     #expect(chart.panels[0].cells.map { $0?.value } == [0.01, nil] && chart.panels[0].cells[1]?.note == "did not run")
 }
 
+@Test func embedShowsSentencesPerSecondBesideSentenceTransformers() throws {
+    let presentation = BenchmarkPresentation(report: try KnownReports.embed())
+    #expect(presentation.table.rows.map { [$0[0], $0[1], $0[3], $0[4]] } == [["padded", "128.0", "100.0", "1.28×"], ["packed", "256.0", "100.0", "2.56×"]])
+    let chart = try #require(presentation.chart as? RowChart)
+    #expect(chart.panels[0].cells.map { $0?.value } == [128, 256, 100])
+}
+
 @Test func ratioAndLogScalesPickRoundTicks() {
     #expect(ChartScale.ratio(fitting: [1.1, 1.3]) == .ratio(0.5...2))
     #expect(ChartScale.ratio(fitting: [0.3, 5]).ticks == [0.25, 0.5, 1, 2, 4, 8])

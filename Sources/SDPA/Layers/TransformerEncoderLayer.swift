@@ -1,0 +1,102 @@
+/// A post-norm transformer encoder layer, BERT's and PyTorch's `nn.TransformerEncoderLayer`
+/// (`norm_first=False`) in evaluation mode:
+///
+/// ```
+/// h = attentionNorm(x + attention(x))
+/// y = outputNorm(h + feedForwardOut(activation(feedForwardIn(h))))
+/// ```
+///
+/// Each residual addition and layer norm runs on the blocks of the preceding matrix product as they
+/// are finished, and the activation on the first feed-forward product's, so the layer makes one pass
+/// over memory per product.
+///
+/// ```swift
+/// let layer = try TransformerEncoderLayer.random(embedDim: 64, heads: 4, feedForwardDim: 256, seed: 1)
+/// let y = try layer(x, attnMask: KeyPaddingBias(validKeyLengths: lengths, seqLenKV: L))   // x: [B, L, 64]
+/// ```
+public struct TransformerEncoderLayer: Sendable {
+    /// The self-attention block (its output projection must map back to `D`).
+    public let attention: MultiHeadAttention
+    /// The layer norm after the attention's residual addition.
+    public let attentionNorm: LayerNorm
+    /// `D -> F`, followed by ``activation``.
+    public let feedForwardIn: Linear
+    /// `F -> D`.
+    public let feedForwardOut: Linear
+    /// The layer norm after the feed-forward residual addition.
+    public let outputNorm: LayerNorm
+    /// The feed-forward activation (BERT: ``Activation/gelu``).
+    public let activation: Activation
+
+    /// A layer from its parts.
+    ///
+    /// - Throws: ``SDPAError/shapeMismatch(argument:shape:other:otherShape:reason:)`` when the sizes do not chain
+    ///   (`D -> D` attention, `D -> F -> D` feed-forward, norms over `D`).
+    public init(
+        attention: MultiHeadAttention, attentionNorm: LayerNorm, feedForwardIn: Linear, feedForwardOut: Linear,
+        outputNorm: LayerNorm, activation: Activation = .gelu
+    ) throws {
+        let d = attention.embedDim
+        let checks: [(String, [Int], [Int])] = [
+            ("attention.outputProjection", [attention.outputProjection.outputFeatures], [d]),
+            ("attentionNorm", [attentionNorm.features], [d]),
+            ("feedForwardIn", [feedForwardIn.inputFeatures], [d]),
+            ("feedForwardOut", [feedForwardOut.inputFeatures, feedForwardOut.outputFeatures], [feedForwardIn.outputFeatures, d]),
+            ("outputNorm", [outputNorm.features], [d]),
+        ]
+        for (name, actual, expected) in checks where actual != expected {
+            throw SDPAError.shapeMismatch(argument: name, shape: actual, other: "the layer's sizes", otherShape: expected,
+                                          reason: "an encoder layer maps D = \(d) to itself through attention, then D -> F -> D")
+        }
+        (self.attention, self.attentionNorm, self.feedForwardIn, self.feedForwardOut, self.outputNorm, self.activation) =
+            (attention, attentionNorm, feedForwardIn, feedForwardOut, outputNorm, activation)
+    }
+
+    /// A randomly initialised layer (PyTorch's initialisation, layer norms at identity), the same for the same seed.
+    ///
+    /// - Throws: ``SDPAError`` for sizes that do not fit (see ``MultiHeadAttention/random(embedDim:heads:keyValueHeads:bias:dropoutP:seed:)``).
+    public static func random(
+        embedDim: Int, heads: Int, keyValueHeads: Int? = nil, feedForwardDim: Int, activation: Activation = .gelu,
+        layerNormEpsilon: Float = 1e-5, seed: UInt64
+    ) throws -> TransformerEncoderLayer {
+        try TransformerEncoderLayer(
+            attention: .random(embedDim: embedDim, heads: heads, keyValueHeads: keyValueHeads, seed: seed),
+            attentionNorm: LayerNorm(features: embedDim, epsilon: layerNormEpsilon),
+            feedForwardIn: .random(inputFeatures: embedDim, outputFeatures: feedForwardDim, seed: seed &+ 10),
+            feedForwardOut: .random(inputFeatures: feedForwardDim, outputFeatures: embedDim, seed: seed &+ 20),
+            outputNorm: LayerNorm(features: embedDim, epsilon: layerNormEpsilon), activation: activation)
+    }
+
+    /// The layer on `x` (`[B, L, D]`), the attention under `attnMask`; `[B, L, D]` float32.
+    ///
+    /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]` or the bias does not fit the scores.
+    public func callAsFunction<Bias: AttnBias>(_ x: Tensor, attnMask: Bias) throws -> Tensor {
+        try feedForward(attention.attend(x) { q, k, v, _ in
+            try scaledDotProductAttention(query: q, key: k, value: v, attnMask: attnMask,
+                                          enableGQA: attention.heads != attention.keyValueHeads)
+        }, residual: x)
+    }
+
+    /// The layer on `x` (`[B, L, D]`) with no attention bias, or PyTorch's upper-left causal mask.
+    ///
+    /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]`.
+    public func callAsFunction(_ x: Tensor, isCausal: Bool = false) throws -> Tensor {
+        try feedForward(attention.attend(x) { q, k, v, _ in
+            try scaledDotProductAttention(query: q, key: k, value: v, isCausal: isCausal,
+                                          enableGQA: attention.heads != attention.keyValueHeads)
+        }, residual: x)
+    }
+
+    /// Everything after the attention: output projection, residual and norm, then the feed-forward half.
+    func feedForward(_ heads: Tensor, residual x: Tensor) throws -> Tensor {
+        let (rows, f) = (x.count / Swift.max(1, attention.embedDim), feedForwardIn.outputFeatures)
+        let h = Tensor._floatMatrix(x.shape)
+        attention.outputProjection._apply(rows: rows, heads._floats, h._floats, activation: .identity,
+                                          residual: x._contiguousFloat32(), normalization: attentionNorm)
+        let inner = Tensor._floatMatrix([rows, f])
+        feedForwardIn._apply(rows: rows, h._floats, inner._floats, activation: activation, residual: nil, normalization: nil)
+        let y = Tensor._floatMatrix(x.shape)
+        feedForwardOut._apply(rows: rows, inner._floats, y._floats, activation: .identity, residual: h, normalization: outputNorm)
+        return y
+    }
+}

@@ -1,0 +1,250 @@
+import Foundation
+import SDPA
+import Testing
+
+// The layers against float64 references computed here, element by element. The matrix product
+// accumulates in float32 over `k` terms: each element is within 1e-5 of the sum of the magnitudes of its
+// terms (a few ulps of float32 per term would be ~1e-7 of it; 1e-5 fails on any wrong term).
+
+/// `x Wᵀ + b` in Double for `x` `[m, k]`, `W` `[n, k]`, and the sum of the terms' magnitudes per element.
+private func referenceLinear(_ x: [Double], _ w: [Double], _ b: [Double]?, m: Int, k: Int, n: Int) -> (value: [Double], magnitude: [Double]) {
+    var value = [Double](repeating: 0, count: m * n), magnitude = value
+    for i in 0..<m {
+        for j in 0..<n {
+            var s = b?[j] ?? 0, a = abs(b?[j] ?? 0)
+            for t in 0..<k { s += x[i * k + t] * w[j * k + t]; a += abs(x[i * k + t] * w[j * k + t]) }
+            (value[i * n + j], magnitude[i * n + j]) = (s, a)
+        }
+    }
+    return (value, magnitude)
+}
+
+private func gelu(_ x: Double) -> Double { x * 0.5 * (1 + erf(x / 2.0.squareRoot())) }
+
+@Suite struct LayerTests {
+    /// Sizes around the product's blocks: a depth past its 256-deep slice, few rows (columns shared out
+    /// instead), many rows (several row blocks), a B cut into column blocks, edges that are not multiples
+    /// of the 6 x 16 register tile, and the empty cases.
+    static let sizes: [(rows: Int, inputs: Int, outputs: Int)] = [
+        (1, 3, 5), (7, 300, 37), (100, 64, 200), (250, 520, 33), (13, 0, 4), (0, 8, 8), (1, 1, 1), (97, 17, 130),
+        (100, 384, 1152),  // a B larger than L2: column blocks
+    ]
+
+    @Test(arguments: sizes)
+    func linearMatchesFloat64(size: (rows: Int, inputs: Int, outputs: Int)) throws {
+        let (m, k, n) = size
+        let x = try Tensor.randomNormal(shape: [m, k], seed: 1)
+        for hasBias in [false, true] {
+            let layer = try Linear.random(inputFeatures: k, outputFeatures: n, bias: hasBias, seed: 2)
+            let y = try layer(x)
+            #expect(y.shape == [m, n])
+            let ref = referenceLinear(x.doubleScalars, layer.weight.doubleScalars, layer.bias?.doubleScalars, m: m, k: k, n: n)
+            for (i, (got, want)) in zip(y.doubleScalars, ref.value).enumerated() {
+                #expect(abs(got - want) <= 1e-5 * ref.magnitude[i] + 1e-7, "element \(i) of \(size), bias \(hasBias): \(got) vs \(want)")
+            }
+        }
+    }
+
+    @Test func linearIsBitIdenticalAtAnyThreadCount() throws {
+        let x = try Tensor.randomNormal(shape: [203, 300], seed: 3)
+        let layer = try Linear.random(inputFeatures: 300, outputFeatures: 70, seed: 4)
+        let one = try withSDPAThreads(1) { try layer(x, activation: .gelu) }
+        for threads in [2, 3, 8] {
+            let many = try withSDPAThreads(threads) { try layer(x, activation: .gelu) }
+            #expect(many.scalars.map(\.bitPattern) == one.scalars.map(\.bitPattern), "\(threads) threads")
+        }
+    }
+
+    /// `activation(x Wᵀ + b) + residual`, the order the layer documents, on a strided float64 input.
+    @Test func linearActivationAndResidual() throws {
+        let x = try Tensor.randomNormal(shape: [2, 5, 12], seed: 5, dtype: .float64).transposed(0, 1)   // [5, 2, 12], strided
+        let residual = try Tensor.randomNormal(shape: [5, 2, 9], seed: 6)
+        let layer = try Linear.random(inputFeatures: 12, outputFeatures: 9, seed: 7)
+        for activation in Activation.allCases {
+            let y = try layer(x, activation: activation, residual: residual)
+            let ref = referenceLinear(x.doubleScalars, layer.weight.doubleScalars, layer.bias!.doubleScalars, m: 10, k: 12, n: 9)
+            for (i, got) in y.doubleScalars.enumerated() {
+                let pre = ref.value[i]
+                let want = (activation == .gelu ? gelu(pre) : activation == .relu ? max(pre, 0) : pre) + residual.doubleScalars[i]
+                #expect(abs(got - want) <= 1e-5 * (ref.magnitude[i] + abs(want)) + 1e-6, "\(activation) element \(i)")
+            }
+        }
+        #expect(x.dtype == .float64 && residual.shape == [5, 2, 9])
+    }
+
+    /// GELU through a 1 x 1 identity layer (exact products), against erf in float64: within 2e-7 relative to |x|
+    /// plus an ulp-sized floor, and the special values.
+    @Test func geluMatchesErf() throws {
+        let values: [Float] = (0..<4001).map { -10 + Float($0) * 0.005 } + [0, -0.0, 1e-30, -1e-30, 30, -30, 1e30, -1e30, .infinity, -.infinity, .nan]
+        let layer = try Linear(weight: Tensor(shape: [1, 1], scalars: [Float(1)]))
+        let y = try layer(Tensor(shape: [values.count, 1], scalars: values), activation: .gelu).scalars
+        for (x, got) in zip(values, y) {
+            let want = gelu(Double(x))
+            if x.isNaN { #expect(got.isNaN); continue }
+            if x == -.infinity { #expect(got == 0); continue }
+            if x == .infinity { #expect(got == .infinity); continue }
+            let error = abs(Double(got) - want), bound = 2e-7 * abs(Double(x)) + 1e-7 * abs(want) + 1e-38
+            #expect(error <= bound, "gelu(\(x)) = \(got), expected \(want)")
+        }
+    }
+
+    @Test func layerNormMatchesFloat64() throws {
+        let (rows, d) = (300, 37)
+        // A large common offset: a one-pass variance would lose it.
+        let x = try Tensor(shape: [3, 100, d], scalars: Tensor.randomNormal(shape: [rows * d], seed: 8).scalars.map { 100 + $0 })
+        let norm = try LayerNorm(weight: Tensor.randomNormal(shape: [d], seed: 9), bias: Tensor.randomNormal(shape: [d], seed: 10), epsilon: 1e-12)
+        let y = try norm(x).doubleScalars, xs = x.doubleScalars, g = norm.weight.doubleScalars, b = norm.bias.doubleScalars
+        for r in 0..<rows {
+            let row = xs[(r * d)..<((r + 1) * d)]
+            let mean = row.reduce(0, +) / Double(d)
+            let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(d)
+            for j in 0..<d {
+                let want = (xs[r * d + j] - mean) / (variance + 1e-12).squareRoot() * g[j] + b[j]
+                #expect(abs(y[r * d + j] - want) <= 2e-4 * (abs(g[j]) + abs(b[j])), "row \(r) column \(j)")
+            }
+        }
+        #expect(x.scalars[0] > 90, "the input is not modified")
+    }
+
+    /// The block against attention written out in float64: projections, per-head softmax with the bias, output projection.
+    @Test(arguments: [(4, 4), (4, 2), (6, 1)])
+    func multiHeadAttentionMatchesFloat64(heads: (query: Int, keyValue: Int)) throws {
+        let (B, L, D) = (2, 7, 24)
+        let (H, Hkv) = heads, E = D / H
+        let block = try MultiHeadAttention.random(embedDim: D, heads: H, keyValueHeads: Hkv, seed: 11)
+        let x = try Tensor.randomNormal(shape: [B, L, D], seed: 12)
+        let lengths = [7, 4]
+        let padded = try block(x, attnMask: KeyPaddingBias(validKeyLengths: lengths, seqLenKV: L))
+        let causal = try block(x, isCausal: true)
+        #expect(padded.shape == [B, L, D] && causal.shape == [B, L, D])
+
+        let width = (H + 2 * Hkv) * E
+        let qkv = referenceLinear(x.doubleScalars, block.inputProjection.weight.doubleScalars, block.inputProjection.bias!.doubleScalars,
+                                  m: B * L, k: D, n: width).value
+        for (result, visible) in [(padded, { (b: Int, i: Int, j: Int) in j < lengths[b] }), (causal, { (_: Int, i: Int, j: Int) in j <= i })] {
+            var heads = [Double](repeating: 0, count: B * L * H * E)
+            for b in 0..<B {
+                for h in 0..<H {
+                    let kv = h / (H / Hkv)
+                    for i in 0..<L {
+                        let q = (b * L + i) * width + h * E
+                        let scores = (0..<L).map { j -> Double in
+                            guard visible(b, i, j) else { return -.infinity }
+                            let k = (b * L + j) * width + (H + kv) * E
+                            return (0..<E).reduce(0) { $0 + qkv[q + $1] * qkv[k + $1] } / Double(E).squareRoot()
+                        }
+                        let top = scores.max()!, weights = scores.map { exp($0 - top) }, total = weights.reduce(0, +)
+                        for j in 0..<L where weights[j] > 0 {
+                            let v = (b * L + j) * width + (H + Hkv + kv) * E
+                            for e in 0..<E { heads[((b * L + i) * H + h) * E + e] += weights[j] / total * qkv[v + e] }
+                        }
+                    }
+                }
+            }
+            let want = referenceLinear(heads, block.outputProjection.weight.doubleScalars, block.outputProjection.bias!.doubleScalars,
+                                       m: B * L, k: H * E, n: D)
+            for (i, got) in result.doubleScalars.enumerated() {
+                #expect(abs(got - want.value[i]) <= 1e-5 * want.magnitude[i] + 1e-6, "element \(i), heads \(heads)")
+            }
+        }
+    }
+
+    /// Any bias reaches the attention call as given (ALiBi, a sliding window, a dense mask, through the
+    /// existential overload): the block equals its projections composed around scaledDotProductAttention by hand.
+    @Test func anyBiasPassesThrough() throws {
+        let (B, L, D, H, Hkv) = (2, 9, 32, 4, 2)
+        let E = D / H
+        let block = try MultiHeadAttention.random(embedDim: D, heads: H, keyValueHeads: Hkv, seed: 19)
+        let x = try Tensor.randomNormal(shape: [B, L, D], seed: 20)
+        let biases: [any AttnBias] = [
+            AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: L, causal: .lowerRight),
+            SlidingWindowBias(seqLenQ: L, seqLenKV: L, left: 2, right: 1),
+            TensorBias(try Tensor.randomBools(shape: [L, L], probability: 0.7, seed: 21)),
+        ]
+        let qkv = try block.inputProjection(x)
+        func heads(_ range: Range<Int>) throws -> Tensor {
+            try qkv.sliced(range, along: 2).contiguous().reshaped([B, L, range.count / E, E]).transposed(1, 2)
+        }
+        for bias in biases {
+            let attended = try scaledDotProductAttention(
+                query: heads(0..<(H * E)), key: heads((H * E)..<((H + Hkv) * E)), value: heads(((H + Hkv) * E)..<((H + 2 * Hkv) * E)),
+                attnMask: bias, enableGQA: true)
+            let want = try block.outputProjection(attended.transposed(1, 2).contiguous().reshaped([B, L, H * E])).scalars
+            let got = try block(x, attnMask: bias).scalars
+            #expect(zip(got, want).map { abs($0 - $1) }.max()! <= 1e-5, "\(type(of: bias))")
+        }
+    }
+
+    /// Separate query, key and value weights make the same block as their concatenation.
+    @Test func separateProjectionsEqualTheFusedOne() throws {
+        let fused = try MultiHeadAttention.random(embedDim: 16, heads: 4, keyValueHeads: 2, seed: 13)
+        let w = fused.inputProjection.weight, b = fused.inputProjection.bias!
+        let separate = try MultiHeadAttention(
+            queryWeight: w.sliced(0..<16, along: 0), keyWeight: w.sliced(16..<24, along: 0), valueWeight: w.sliced(24..<32, along: 0),
+            queryBias: b.sliced(0..<16, along: 0), keyBias: b.sliced(16..<24, along: 0), valueBias: b.sliced(24..<32, along: 0),
+            outputWeight: fused.outputProjection.weight, outputBias: fused.outputProjection.bias, heads: 4, keyValueHeads: 2)
+        let x = try Tensor.randomNormal(shape: [1, 9, 16], seed: 14)
+        #expect(try separate(x).scalars == fused(x).scalars)
+        #expect(separate.headDim == 4 && separate.keyValueHeads == 2)
+    }
+
+    /// Dropout only in training mode: the same seed gives the same output, p = 1 leaves the output bias alone.
+    @Test func dropoutInTrainingOnly() throws {
+        let block = try MultiHeadAttention.random(embedDim: 16, heads: 2, dropoutP: 0.5, seed: 15)
+        let x = try Tensor.randomNormal(shape: [1, 6, 16], seed: 16)
+        let evaluation = try block(x).scalars
+        #expect(try block(x, training: false, dropoutSeed: 1).scalars == evaluation)
+        let first = try block(x, training: true, dropoutSeed: 7).scalars, again = try block(x, training: true, dropoutSeed: 7).scalars
+        #expect(first == again)
+        #expect(zip(first, evaluation).map { abs($0 - $1) }.max()! > 1e-3)
+        var all = block
+        all.dropoutP = 1
+        let dropped = try all(x, training: true, dropoutSeed: 3).scalars
+        let bias = block.outputProjection.bias!.scalars
+        #expect(dropped == (0..<6).flatMap { _ in bias })
+    }
+
+    /// The fused encoder layer equals its parts run one after another: with the layer norms on each finished
+    /// block of rows, and (5 rows of 128: columns shared out) in a pass of their own.
+    @Test(arguments: [(32, [10, 3, 7]), (128, [5])])
+    func encoderLayerEqualsItsParts(embedDim: Int, lengths: [Int]) throws {
+        let layer = try TransformerEncoderLayer.random(embedDim: embedDim, heads: 4, feedForwardDim: 80, seed: 17)
+        let L = lengths.max()!
+        let x = try Tensor.randomNormal(shape: [lengths.count, L, embedDim], seed: 18)
+        let bias = KeyPaddingBias(validKeyLengths: lengths, seqLenKV: L)
+        let h = try layer.attentionNorm(x.scalarsAdded(layer.attention(x, attnMask: bias)))
+        let f = try layer.feedForwardOut(layer.feedForwardIn(h, activation: .gelu), residual: h)
+        let want = try layer.outputNorm(f).scalars
+        let got = try layer(x, attnMask: bias).scalars
+        #expect(zip(got, want).map { abs($0 - $1) }.max()! <= 1e-5)
+    }
+
+    @Test func badShapesAreErrors() throws {
+        let layer = try Linear.random(inputFeatures: 4, outputFeatures: 3, seed: 1)
+        #expect(throws: SDPAError.self) { try layer(Tensor(zeros: [2, 5])) }
+        #expect(throws: SDPAError.self) { try layer(Tensor(zeros: [2, 4]), residual: Tensor(zeros: [2, 4])) }
+        #expect(throws: SDPAError.self) { try Linear(weight: Tensor(zeros: [3, 4]), bias: Tensor(zeros: [4])) }
+        #expect(throws: SDPAError.self) { try Linear(weight: Tensor(zeros: [3, 4, 1])) }
+        #expect(throws: SDPAError.self) { try LayerNorm(weight: Tensor(zeros: [4]), bias: Tensor(zeros: [3])) }
+        #expect(throws: SDPAError.self) { try LayerNorm(features: 4, epsilon: -1) }
+        #expect(throws: SDPAError.self) { try LayerNorm(features: 4)(Tensor(zeros: [2, 5])) }
+        #expect(throws: SDPAError.self) { try MultiHeadAttention.random(embedDim: 10, heads: 4, seed: 1) }
+        #expect(throws: SDPAError.self) { try MultiHeadAttention.random(embedDim: 8, heads: 4, keyValueHeads: 3, seed: 1) }
+        #expect(throws: SDPAError.self) { try MultiHeadAttention.random(embedDim: 8, heads: 2, dropoutP: 2, seed: 1) }
+        let block = try MultiHeadAttention.random(embedDim: 8, heads: 2, seed: 1)
+        #expect(throws: SDPAError.self) { try block(Tensor(zeros: [2, 3, 7])) }
+        #expect(throws: SDPAError.self) { try block(Tensor(zeros: [3, 8])) }
+        #expect(throws: SDPAError.self) { try block(Tensor(zeros: [2, 3, 8]), attnMask: KeyPaddingBias(validKeyLengths: [3], seqLenKV: 3)) }
+        #expect(throws: SDPAError.self) {
+            try TransformerEncoderLayer(attention: block, attentionNorm: LayerNorm(features: 8), feedForwardIn: .random(inputFeatures: 8, outputFeatures: 16, seed: 1),
+                                        feedForwardOut: .random(inputFeatures: 15, outputFeatures: 8, seed: 1), outputNorm: LayerNorm(features: 8))
+        }
+    }
+}
+
+extension Tensor {
+    /// Element-wise `self + other` of one shape, through the public API (for composing references).
+    fileprivate func scalarsAdded(_ other: Tensor) throws -> Tensor {
+        try Tensor(shape: shape, scalars: zip(scalars, other.scalars).map(+))
+    }
+}
