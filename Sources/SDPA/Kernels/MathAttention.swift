@@ -1,22 +1,6 @@
 import Dispatch
 import Foundation
 
-/// An attention result with the per-row log-sum-exp of the (scaled, biased) scores.
-@usableFromInline
-struct _AttentionResult {
-    /// `[B, H, L, Ev]` (or `[H, L, Ev]`) in the query's dtype.
-    @usableFromInline var output: Tensor
-    /// `[B, H, L]` (or `[H, L]`) float32; `-inf` for fully masked rows.
-    @usableFromInline var logSumExp: Tensor
-
-    @usableFromInline init(output: Tensor, logSumExp: Tensor) {
-        self.output = output
-        self.logSumExp = logSumExp
-    }
-
-    @inlinable var pair: (output: Tensor, logSumExp: Tensor) { (output, logSumExp) }
-}
-
 /// The reference kernel: scores, bias and softmax element by element, in `Double`.
 ///
 /// It is the definition every faster kernel is tested against, so it is written for
@@ -53,7 +37,7 @@ func _mathAttention<Modifier: _ScoreModifier>(
                         let kRow = (kvHead * S + j) * E
                         var dot = 0.0
                         for e in 0..<E { dot += q[qRow + e] * k[kRow + e] }
-                        let s = modifier.modify(dot * scale, batch: b, head: h, query: i, key: j)
+                        let s = modifier.biasedScore(dot * scale, batch: b, head: h, query: i, key: j)
                         scores[j] = s
                         if s.isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, s) }
                     }
@@ -87,11 +71,4 @@ func _mathAttention<Modifier: _ScoreModifier>(
     let logSumExp = Tensor(_zeros: lseShape, dtype: .float32)
     lse.withUnsafeBufferPointer { logSumExp._storeContiguous(from: $0) }
     return _AttentionResult(output: output, logSumExp: logSumExp)
-}
-
-/// A pointer handed to concurrent workers that write disjoint parts of one buffer.
-@usableFromInline
-struct _SendablePointer<T>: @unchecked Sendable {
-    @usableFromInline let pointer: UnsafeMutablePointer<T>?
-    @inlinable init(_ pointer: UnsafeMutablePointer<T>?) { self.pointer = pointer }
 }
