@@ -39,13 +39,13 @@ enum DispatchOverhead {
         let options = AttentionOptions()
         guard let bias else {
             let prepared = try _PreparedAttention(query: query, key: key, value: value, attnMask: nil as CausalBias?, isCausal: false, options: options)
-            return { prepared.run() }
+            return { try prepared.run() }
         }
         func typed<Bias: AttnBias>(_ bias: Bias) throws -> _PreparedAttention {
             try _PreparedAttention(query: query, key: key, value: value, attnMask: bias, isCausal: false, options: options)
         }
         let prepared = try typed(bias)
-        return { prepared.run() }
+        return { try prepared.run() }
     }
 
     /// A call through the public entry point with the bias's concrete type, as a user's code makes

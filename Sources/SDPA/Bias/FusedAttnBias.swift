@@ -150,7 +150,8 @@ extension FusedAttnBias {
         guard (2...4).contains(shape.count) else {
             throw SDPAError.invalidShape(argument: "\(Self.self).materializedShape", shape: shape, reason: "expected [L, S], [H, L, S] or [B, H, L, S]")
         }
-        try Tensor.validate(shape: shape, argument: "\(Self.self).materializedShape")
+        let dtype: DType = Self.modifiesScores ? .float32 : .bool
+        try Tensor.validate(shape: shape, argument: "\(Self.self).materializedShape", dtype: dtype)
         guard Self.isAdditive else {
             throw SDPAError.invalidArgument(
                 argument: "attnMask", value: "\(Self.self)",
@@ -161,7 +162,9 @@ extension FusedAttnBias {
         let dims = [Int](repeating: 1, count: 4 - shape.count) + shape
         let (rows, width) = (dims[0] * dims[1] * dims[2], dims[3])
         let kernel = _FusedBiasKernel(bias: self)
-        let result = Tensor(_zeros: shape, dtype: Self.modifiesScores ? .float32 : .bool)
+        let result = try Tensor(_zeros: shape, dtype: dtype, argument: "\(Self.self).materialize")
+        if rows == 0 { return result }
+        try _checkAllocation(byteCount: 4 * width, for: "\(Self.self).materialize (one row of scores)")
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, width))
         defer { scratch.deallocate() }
         for n in 0..<rows {
@@ -216,8 +219,10 @@ extension FusedAttnBias {
 @inlinable
 func _maskRow(_ row: UnsafeMutablePointer<Float>, keys: Range<Int>, keeping visible: Range<Int>) {
     let n = keys.count
-    let start = Swift.max(0, Swift.min(n, visible.lowerBound - keys.lowerBound))
-    let end = Swift.max(start, Swift.min(n, visible.upperBound - keys.lowerBound))
+    // Compared before subtracting, so a range reaching far outside the tile cannot overflow.
+    func column(_ key: Int) -> Int { key <= keys.lowerBound ? 0 : key >= keys.upperBound ? n : key - keys.lowerBound }
+    let start = column(visible.lowerBound)
+    let end = Swift.max(start, column(visible.upperBound))
     row.update(repeating: -.infinity, count: start)
     (row + end).update(repeating: -.infinity, count: n - end)
 }

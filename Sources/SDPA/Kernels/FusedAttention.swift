@@ -71,10 +71,10 @@ struct _InputView: @unchecked Sendable {
     @usableFromInline let strides: [Int]
 
     @usableFromInline
-    init(_ t: Tensor) {
+    init(_ t: Tensor) throws {
         // A [H, L, E] input is a [1, H, L, E] one; a strided last dimension is copied once.
         var t = t.rank == 3 ? t._unsqueezed(at: 0) : t
-        if t.strides[3] != 1 && t.shape[3] > 1 { t = t.contiguous() }
+        if t.strides[3] != 1 && t.shape[3] > 1 { t = try t.contiguous() }
         base = UnsafeRawPointer(t._storage.bytes) + t._offset * t.dtype.byteWidth
         dtype = t.dtype
         strides = t.strides
@@ -112,18 +112,19 @@ struct _QueryUnit {
 /// skipped, fully visible tiles of pure masks do no bias work, partial ones call the bias's
 /// tile `apply`. Work items are (batch, key/value head, a few consecutive query tiles): every
 /// query tile of the item, for every query head of the GQA group, runs against a packed K/V
-/// tile before the next one is packed. Extra memory is per thread, O(tile).
+/// tile before the next one is packed. Extra memory is per thread, O(tile), allocated before the
+/// threads start so that memory the system cannot give is an error, not an abort.
 @inlinable
 func _fusedAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
-) -> _AttentionResult {
+) throws -> _AttentionResult {
     let (B, H, Hkv, L, S) = (shape.batch, shape.queryHeads, shape.keyValueHeads, shape.queryLength, shape.keyLength)
     let (E, Ev, group) = (shape.headDim, shape.valueHeadDim, shape.groupSize)
-    let output = Tensor(_zeros: shape.outputShape, dtype: query.dtype)
-    let logSumExp = Tensor(_zeros: Array(shape.outputShape.dropLast()), dtype: .float32)
+    let output = try Tensor(_zeros: shape.outputShape, dtype: query.dtype, argument: "output")
+    let logSumExp = try Tensor(_zeros: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp")
     guard B * H * L > 0 else { return _AttentionResult(output: output, logSumExp: logSumExp) }
 
-    let q = _InputView(query), k = _InputView(key), v = _InputView(value)
+    let q = try _InputView(query), k = try _InputView(key), v = try _InputView(value)
     let tiling = _FusedTiling(shape)
     let (Br, Bc, splits, splitItems) = (tiling.queryRows, tiling.keyColumns, tiling.keySplits, tiling.splitItems)
     let (queryTiles, queryBlocks, tilesPerItem) = (tiling.queryTiles, tiling.queryBlocks, tiling.tilesPerItem)
@@ -139,10 +140,25 @@ func _fusedAttention<Modifier: _ScoreModifier>(
     let tilesPerSplit = ((S + Bc - 1) / Bc + splits - 1) / splits
     let stateFloats = maxUnits * Br * (ldo + 2)  // acc, rowMax, rowSum of one item
     let writer = _OutputWriter(output: output, logSumExp: logSumExp, shape: shape)
+    // Per-thread scratch, reused by every item a thread runs: one allocation per thread, carved into
+    // 64-byte aligned tiles (a small call would otherwise spend more time in malloc than computing).
+    func padded(_ n: Int) -> Int { (n + 15) / 16 * 16 }
+    let ktSize = padded(Swift.max(1, E * ldkt)), scoresSize = padded(Br * lds), vSize = padded(Bc * Ev)
+    let stateSize = wholeItems > 0 ? padded(stateFloats) : 0
+    let qSize = q.dtype == .float32 ? 0 : padded(maxUnits * Br * E), vTileSize = v.dtype == .float32 ? 0 : vSize
+    let scratchFloats = ktSize + scoresSize + vSize + stateSize + qSize + vTileSize + padded(Br)
+    // Sized from E and Ev: checked, so that a head dimension too large for the tiles is an error.
+    let scratchBytes = _checkedProduct(4, threads, scratchFloats) ?? .max
+    try _checkAllocation(byteCount: scratchBytes, for: "the fused kernel's scratch (E = \(E), Ev = \(Ev), \(threads) threads)")
     // Split-KV partial states of the split items, merged in split order afterwards.
-    let partials = splitItems > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: splitItems * splits * stateFloats) : nil
-    defer { partials?.deallocate() }
-    let partialBase = _SendablePointer(partials)
+    let partialBytes = _checkedProduct(4, splitItems, splits, stateFloats) ?? .max
+    try _checkAllocation(byteCount: partialBytes, for: "the fused kernel's split-KV partial results")
+    let scratchStorage = try _TensorStorage(byteCount: scratchBytes, for: "the fused kernel's scratch", zeroed: false)
+    let partialStorage = splitItems > 0
+        ? try _TensorStorage(byteCount: partialBytes, for: "the fused kernel's split-KV partial results", zeroed: false) : nil
+    let partialBase = _SendablePointer(partialStorage.map { $0.bytes.bindMemory(to: Float.self, capacity: splitItems * splits * stateFloats) })
+    let scratchBase = _SendablePointer(scratchStorage.bytes.bindMemory(to: Float.self, capacity: threads * scratchFloats))
+    let scratchSlots = _WorkQueue(count: threads)
 
     // Items taken one after another share K and V (query blocks of one head), or the mask rows of
     // a mask broadcast over heads (heads of one query block: +2.5–7.5 % on an [L, S] mask).
@@ -169,20 +185,15 @@ func _fusedAttention<Modifier: _ScoreModifier>(
 
     let queue = _WorkQueue(count: items)
     _parallelFor(threads) {
-        // Per-thread scratch, reused by every item this thread runs: one allocation, carved into
-        // 64-byte aligned tiles (a small call would otherwise spend more time in malloc than computing).
-        func padded(_ n: Int) -> Int { (n + 15) / 16 * 16 }
-        let ktSize = padded(Swift.max(1, E * ldkt)), scoresSize = padded(Br * lds), vSize = padded(Bc * Ev)
-        let stateSize = wholeItems > 0 ? padded(stateFloats) : 0
-        let qSize = q.dtype == .float32 ? 0 : padded(maxUnits * Br * E), vTileSize = v.dtype == .float32 ? 0 : vSize
-        let total = ktSize + scoresSize + vSize + stateSize + qSize + vTileSize + padded(Br)
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * total, alignment: 64).bindMemory(to: Float.self, capacity: total)
+        // Each run of this closure takes a slot of the scratch of its own; a run beyond `threads` (a
+        // helper that joins late) finds none left and leaves the items to the others.
+        guard let slot = scratchSlots.next() else { return }
+        let scratch = scratchBase.pointer! + slot * scratchFloats
         let kt = scratch, scores = kt + ktSize, vFinite = scores + scoresSize  // Kᵀ, scores, finite V copy
         let ownState = stateSize > 0 ? vFinite + vSize : nil                    // running state of one item
         let qTile = qSize > 0 ? vFinite + vSize + stateSize : nil               // converted Q rows
         let vTile = vTileSize > 0 ? vFinite + vSize + stateSize + qSize : nil   // converted V rows
         let tileMax = vFinite + vSize + stateSize + qSize + vTileSize           // row maxima of a score tile
-        defer { scratch.deallocate() }
         var unit = [_QueryUnit](repeating: _QueryUnit(), count: maxUnits)
 
         while let item = queue.next() {
@@ -283,7 +294,8 @@ func _fusedAttention<Modifier: _ScoreModifier>(
             }
         }
     }
-    guard partials != nil else { return writer.result }
+    withExtendedLifetime(scratchStorage) {}
+    guard let partialStorage else { return writer.result }
 
     // Merge the splits of each base item in split order, so the bits do not depend on threads.
     let mergeQueue = _WorkQueue(count: splitItems)
@@ -312,6 +324,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
             }
         }
     }
+    withExtendedLifetime(partialStorage) {}
     return writer.result
 }
 
