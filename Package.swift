@@ -6,6 +6,8 @@ let package = Package(
     products: [
         .library(name: "SDPA", targets: ["SDPA"]),
         .executable(name: "sdpa", targets: ["SDPACommand"]),
+        // The command as a library: what the fuzzing package (Tests/Fuzz) drives, without a process.
+        .library(name: "SDPACommandLine", targets: ["SDPACommandLine"]),
         .executable(name: "DispatchOverhead", targets: ["DispatchOverhead"]),
         .executable(name: "KernelThroughput", targets: ["KernelThroughput"]),
         .executable(name: "Memory", targets: ["Memory"]),
