@@ -121,6 +121,21 @@ private func contents(_ folder: URL) throws -> [String] {
     #expect(!FileManager.default.fileExists(atPath: o))
 }
 
+/// `sdpa bench` refuses a `--json` and `--svg` that name one file, or either naming the `--compare` report.
+@Test func benchOutputsThatNameEachOtherOrTheComparisonAreRefused() throws {
+    let folder = try folderWithInputs()
+    let r = folder.appending(path: "r.json").path
+    for (arguments, message) in [
+        (["--json", r, "--svg", r], "--svg \(r) and --json \(r) name the same file"),
+        (["--compare", r, "--json", folder.path + "/./r.json"], "names the --compare file \(r)"),
+    ] {
+        let result = sdpa(["bench", "--shape", "1,1,4,4,4", "--bias", "none"] + arguments)
+        #expect(result.status == 2, "\(arguments): \(result.standardError)")
+        #expect(result.standardError.contains(message), "\(arguments): \(result.standardError)")
+    }
+    #expect(try contents(folder) == ["k.npy", "q.npy", "v.npy"])
+}
+
 /// Outputs are written whole or not at all: a run that cannot write its log-sum-exp leaves the old
 /// output in place, a successful one replaces it, and no temporary file is left either way.
 @Test func outputsAreWrittenAtomically() throws {

@@ -294,6 +294,16 @@ struct BiasSizeLimitTests {
         #expect(bits(windowed) == bits(plain))
     }
 
+    /// The causal tile classification any custom bias may call takes any diagonal offset.
+    @Test func causalTileClassificationWithExtremeOffsets() {
+        let (queries, keys) = (0..<64, 1_000..<1_128)
+        #expect(TileVisibility.causal(queries: queries, keys: keys, diagonalOffset: .max) == .full)
+        #expect(TileVisibility.causal(queries: queries, keys: keys, diagonalOffset: .min) == .empty)
+        #expect(TileVisibility.causal(queries: (Int.max - 10)..<Int.max, keys: keys, diagonalOffset: 5) == .full)
+        #expect(TileVisibility.causal(queries: queries, keys: keys, diagonalOffset: 1_000) == .partial)
+        #expect(Tensor.contiguousStrides(for: [1 << 40, 1 << 40, 1 << 40]) == [.max, 1 << 40, 1])
+    }
+
     /// ALiBi's standard slopes for counts whose doubling would overflow the search are computed, not trapped on.
     @Test func standardSlopesCountsAreExact() {
         #expect(AlibiBias.standardSlopes(numHeads: 12).count == 12)

@@ -124,13 +124,17 @@ public struct Tensor: Sendable {
     }
 
     /// Row-major strides for `shape`.
+    ///
+    /// For sizes no tensor can have (strides past `Int.max`, which every initializer refuses), the strides
+    /// saturate at `Int.max` rather than trap.
     @inlinable
     public static func contiguousStrides(for shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
         var running = 1
         for d in stride(from: shape.count - 1, through: 0, by: -1) {
             strides[d] = running
-            running *= max(shape[d], 1)
+            let (product, overflow) = running.multipliedReportingOverflow(by: max(shape[d], 1))
+            running = overflow ? .max : product
         }
         return strides
     }
