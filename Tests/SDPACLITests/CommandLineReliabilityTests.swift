@@ -156,6 +156,20 @@ private func contents(_ folder: URL) throws -> [String] {
     #expect(try contents(folder) == ["k.npy", "lse.npy", "o.npy", "q.npy", "v.npy"])
 }
 
+/// A symbolic link as output is written through (the link stays, its target gets the output), and a
+/// destination that is not a regular file (here /dev/null) is written directly: neither can be renamed over.
+@Test func outputsThroughALinkOrToADevice() throws {
+    let folder = try folderWithInputs()
+    let target = folder.appending(path: "target.npy"), link = folder.appending(path: "link.npy")
+    try Data("old".utf8).write(to: target)
+    try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: target.path)
+    let result = sdpa(["run", "--out", link.path, "--lse-out", "/dev/null"] + inputArguments(folder))
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link.path) == target.path)
+    #expect(try Tensor(contentsOf: target).shape == [1, 2, 5, 4])
+    #expect(try contents(folder) == ["k.npy", "link.npy", "q.npy", "target.npy", "v.npy"])
+}
+
 // MARK: - the fuzzing entry point
 
 /// What the fuzzer drives: the run command's parser and the computation on small inputs, reading and
