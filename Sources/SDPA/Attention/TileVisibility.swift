@@ -18,8 +18,13 @@ public enum TileVisibility: Sendable, Hashable {
     @inlinable
     public static func causal(queries: Range<Int>, keys: Range<Int>, diagonalOffset offset: Int) -> TileVisibility {
         if queries.isEmpty || keys.isEmpty { return .empty }
-        if keys.lowerBound > queries.upperBound - 1 + offset { return .empty }
-        if keys.upperBound - 1 <= queries.lowerBound + offset { return .full }
+        // The last key each boundary row sees, saturating: an offset of any size is a valid diagonal.
+        func diagonal(_ query: Int) -> Int {
+            let (key, overflow) = query.addingReportingOverflow(offset)
+            return overflow ? (offset > 0 ? .max : .min) : key
+        }
+        if keys.lowerBound > diagonal(queries.upperBound - 1) { return .empty }
+        if keys.upperBound - 1 <= diagonal(queries.lowerBound) { return .full }
         return .partial
     }
 

@@ -116,7 +116,8 @@ extension FusedAttnBias {
         guard (2...4).contains(shape.count) else {
             throw SDPAError.invalidShape(argument: "\(Self.self).materializedShape", shape: shape, reason: "expected [L, S], [H, L, S] or [B, H, L, S]")
         }
-        try Tensor.validate(shape: shape, argument: "\(Self.self).materializedShape")
+        let dtype: DType = Self.modifiesScores ? .float32 : .bool
+        try Tensor.validate(shape: shape, argument: "\(Self.self).materializedShape", dtype: dtype)
         guard Self.isAdditive else {
             throw SDPAError.invalidArgument(
                 argument: "attnMask", value: "\(Self.self)",
@@ -126,7 +127,9 @@ extension FusedAttnBias {
         // into the tensor's storage: the mask is the only O(L·S) allocation.
         let dims = [Int](repeating: 1, count: 4 - shape.count) + shape
         let (rows, width) = (dims[0] * dims[1] * dims[2], dims[3])
-        let result = Tensor(_zeros: shape, dtype: Self.modifiesScores ? .float32 : .bool)
+        let result = try Tensor(_zeros: shape, dtype: dtype, argument: "\(Self.self).materialize")
+        if rows == 0 { return result }
+        try _checkAllocation(byteCount: 4 * width, for: "\(Self.self).materialize (one row of scores)")
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, width))
         defer { scratch.deallocate() }
         for n in 0..<rows {

@@ -3,8 +3,10 @@
 @inlinable
 func _maskRow(_ row: UnsafeMutablePointer<Float>, keys: Range<Int>, keeping visible: Range<Int>) {
     let n = keys.count
-    let start = Swift.max(0, Swift.min(n, visible.lowerBound - keys.lowerBound))
-    let end = Swift.max(start, Swift.min(n, visible.upperBound - keys.lowerBound))
+    // Compared before subtracting, so a range reaching far outside the tile cannot overflow.
+    func column(_ key: Int) -> Int { key <= keys.lowerBound ? 0 : key >= keys.upperBound ? n : key - keys.lowerBound }
+    let start = column(visible.lowerBound)
+    let end = Swift.max(start, column(visible.upperBound))
     row.update(repeating: -.infinity, count: start)
     (row + end).update(repeating: -.infinity, count: n - end)
 }

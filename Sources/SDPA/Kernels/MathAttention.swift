@@ -11,9 +11,19 @@ import Foundation
 @usableFromInline
 func _mathAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
-) -> _AttentionResult {
+) throws -> _AttentionResult {
     let (B, H, L, S, E, Ev) = (shape.batch, shape.queryHeads, shape.queryLength, shape.keyLength, shape.headDim, shape.valueHeadDim)
     let Hkv = shape.keyValueHeads
+    let output = try Tensor(_zeros: shape.outputShape, dtype: query.dtype, argument: "output")
+    let logSumExp = try Tensor(_zeros: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp")
+    // The inputs and the output in Double, the log-sum-exp, and one row of scores per thread: all sized
+    // from the inputs (8 bytes per element, counted generously).
+    var workBytes = 0
+    for elements in [query.count, key.count, value.count, B * H * L * Ev, B * H * L, _checkedProduct(S, SDPAThreads.processorCount)] {
+        let (sum, overflow) = workBytes.addingReportingOverflow(elements.flatMap { _checkedProduct(8, $0) } ?? .max)
+        workBytes = overflow ? .max : sum
+    }
+    try _checkAllocation(byteCount: workBytes, for: "the math backend's float64 copies of the inputs and output")
     let q = query._elements(as: Double.self), k = key._elements(as: Double.self), v = value._elements(as: Double.self)
     let scale = options.resolvedScale(headDim: E)
     let dropout = Double(options.dropoutP)
@@ -65,10 +75,7 @@ func _mathAttention<Modifier: _ScoreModifier>(
             }
         }
     }
-    let output = Tensor(_zeros: shape.outputShape, dtype: query.dtype)
     out.withUnsafeBufferPointer { output._storeContiguous(from: $0) }
-    let lseShape = Array(shape.outputShape.dropLast())
-    let logSumExp = Tensor(_zeros: lseShape, dtype: .float32)
     lse.withUnsafeBufferPointer { logSumExp._storeContiguous(from: $0) }
     return _AttentionResult(output: output, logSumExp: logSumExp)
 }

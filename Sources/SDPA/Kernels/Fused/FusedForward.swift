@@ -7,33 +7,33 @@ import CSDPAKernels
 /// fully visible tiles of pure masks do no bias work, partial ones call the bias's tile `apply`.
 /// Work items (`_WorkItems`) are a few consecutive query tiles of one (batch, key/value head), for
 /// every query head of its GQA group; each key tile is packed once for all of them. Keys and values
-/// come from a `_KeyValueSource`. Extra memory is per thread, O(tile), plus the split items' states.
+/// come from a `_KeyValueSource`. Extra memory is per thread, O(tile), plus the split items' states,
+/// all allocated before the threads start, so that memory the system cannot give is an error.
 @inlinable
 func _fusedAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
-) -> _AttentionResult {
-    _fusedAttention(query: query, keysAndValues: _TensorKeyValues(key: key, value: value), shape: shape,
-                    modifier: modifier, options: options)
+) throws -> _AttentionResult {
+    try _fusedAttention(query: query, keysAndValues: try _TensorKeyValues(key: key, value: value), shape: shape,
+                        modifier: modifier, options: options)
 }
 
 /// ``_fusedAttention(query:key:value:shape:modifier:options:)`` reading keys and values from `source`.
 @inlinable
 func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
-) -> _AttentionResult {
-    let writer = _OutputWriter(shape: shape, dtype: query.dtype)
+) throws -> _AttentionResult {
+    let writer = try _OutputWriter(shape: shape, dtype: query.dtype)
     guard shape.batch * shape.queryHeads * shape.queryLength > 0 else { return writer.result }
 
     let plan = _ForwardPlan(shape: shape, kind: source.kind, scale: Float(options.resolvedScale(headDim: shape.headDim)),
                             headsFastest: modifier.sharesRowsAcrossHeads)
-    let q = _InputView(query)
-    let partials = _SplitPartials(plan: plan)
-    defer { partials.deallocate() }
+    let q = try _InputView(query)
+    let partials = try _SplitPartials(plan: plan)
     let threads = Swift.min(SDPAThreads.effectiveCount, plan.items.count)
+    let scratchSlots = try _FusedScratchSlots(plan: plan, threads: threads)
     let queue = _WorkQueue(count: plan.items.count)
     _parallelFor(threads) {
-        let scratch = _FusedScratch(plan: plan)
-        defer { scratch.deallocate() }
+        guard let scratch = scratchSlots.take(plan: plan) else { return }
         var units = [_QueryUnit](repeating: _QueryUnit(), count: plan.items.maxUnits)
         while let index = queue.next() {
             let item = plan.items.item(index)

@@ -10,11 +10,13 @@ struct _InputView: @unchecked Sendable {
     @usableFromInline let strides: [Int]
     @usableFromInline let _keepAlive: _TensorStorage
 
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when a strided last
+    ///   dimension must be copied and cannot be.
     @usableFromInline
-    init(_ t: Tensor) {
+    init(_ t: Tensor) throws {
         // A [H, L, E] input is a [1, H, L, E] one; a strided last dimension is copied once.
         var t = t.rank == 3 ? t._unsqueezed(at: 0) : t
-        if t.strides[3] != 1 && t.shape[3] > 1 { t = t.contiguous() }
+        if t.strides[3] != 1 && t.shape[3] > 1 { t = try t.contiguous() }
         base = UnsafeRawPointer(t._storage.bytes) + t._offset * t.dtype.byteWidth
         dtype = t.dtype
         strides = t.strides

@@ -6,11 +6,13 @@ struct _OutputWriter: @unchecked Sendable {
     @usableFromInline let result: _AttentionResult
     @usableFromInline let shape: AttentionShape
 
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the output or the
+    ///   log-sum-exp cannot be allocated.
     @usableFromInline
-    init(shape: AttentionShape, dtype: DType) {
+    init(shape: AttentionShape, dtype: DType) throws {
         result = _AttentionResult(
-            output: Tensor(_zeros: shape.outputShape, dtype: dtype),
-            logSumExp: Tensor(_zeros: Array(shape.outputShape.dropLast()), dtype: .float32))
+            output: try Tensor(_zeros: shape.outputShape, dtype: dtype, argument: "output"),
+            logSumExp: try Tensor(_zeros: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp"))
         self.shape = shape
     }
 

@@ -3,21 +3,23 @@ import CSDPAKernels
 /// The split items' partial states: `keySplits` states per split base item, each a `_RowState`.
 @usableFromInline
 struct _SplitPartials: @unchecked Sendable {
-    @usableFromInline let base: UnsafeMutablePointer<Float>?
+    @usableFromInline let storage: _TensorStorage?
     @usableFromInline let plan: _ForwardPlan
 
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the states are too large.
     @inlinable
-    init(plan: _ForwardPlan) {
+    init(plan: _ForwardPlan) throws {
         self.plan = plan
         let count = plan.tiling.splitItems * plan.tiling.keySplits
-        base = count > 0 ? .allocate(capacity: count * plan.stateFloats) : nil
+        let bytes = _checkedProduct(4, count, plan.stateFloats) ?? .max
+        storage = count > 0 ? try _TensorStorage(byteCount: bytes, for: "the fused kernel's split-KV partial results", zeroed: false) : nil
     }
 
     /// The state of the `index`-th split item (items after the whole ones, in hand-out order).
     @inlinable
-    func state(splitItem index: Int) -> _RowState { _RowState(base! + index * plan.stateFloats, plan: plan) }
-
-    @inlinable func deallocate() { base?.deallocate() }
+    func state(splitItem index: Int) -> _RowState {
+        _RowState(storage!.bytes.assumingMemoryBound(to: Float.self) + index * plan.stateFloats, plan: plan)
+    }
 
     /// Merges the splits of each split base item in split order (so the bits do not depend on which
     /// thread computed which split) and writes the rows.
