@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "SDPA", targets: ["SDPA"]),
         .library(name: "SDPAEmbedding", targets: ["SDPAEmbedding"]),
         .executable(name: "sdpa", targets: ["SDPACommand"]),
+        // The command as a library: what the fuzzing package (Tests/Fuzz) drives, without a process.
+        .library(name: "SDPACommandLine", targets: ["SDPACommandLine"]),
         .executable(name: "DispatchOverhead", targets: ["DispatchOverhead"]),
         .executable(name: "KernelThroughput", targets: ["KernelThroughput"]),
         .executable(name: "Memory", targets: ["Memory"]),

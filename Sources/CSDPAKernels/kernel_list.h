@@ -70,13 +70,17 @@
        ptrdiff_t ldq, float scale, void *dst, ptrdiff_t *ld),                                      \
       (layout, kind, rows, depth, q, ldq, scale, dst, ld))                                         \
     X(void, pack_keys,                                                                             \
-      (sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int depth, const void *k,     \
-       ptrdiff_t ldk, void *dst),                                                                  \
-      (layout, kind, cols, depth, k, ldk, dst))                                                    \
+      (sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int depth, sdpa_rows k,       \
+       void *dst),                                                                                 \
+      (layout, kind, cols, depth, k, dst))                                                         \
     X(sdpa_const_ptr, pack_values,                                                                 \
-      (sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int dv, const void *v,        \
-       ptrdiff_t ldv, void *dst, ptrdiff_t *ld),                                                   \
-      (layout, kind, cols, dv, v, ldv, dst, ld))                                                   \
+      (sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int dv, sdpa_rows v,          \
+       void *dst, ptrdiff_t *ld),                                                                  \
+      (layout, kind, cols, dv, v, dst, ld))                                                        \
+    X(void, scores_direct,                                                                         \
+      (int rows, int cols, int depth, const float *q, ptrdiff_t ldq, sdpa_element_kind kind,       \
+       sdpa_rows k, float scale, float *s, ptrdiff_t lds, float *tileMax),                         \
+      (rows, cols, depth, q, ldq, kind, k, scale, s, lds, tileMax))                                \
     X(void, scores,                                                                                \
       (sdpa_operand_layout layout, int rows, int cols, int depth, const void *query, ptrdiff_t ldq, \
        const void *keys, float scale, float *s, ptrdiff_t lds, sdpa_mask_kind maskKind,            \

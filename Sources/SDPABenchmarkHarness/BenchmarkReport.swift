@@ -77,7 +77,7 @@ public struct BenchmarkReport: Codable, Sendable, Equatable {
     /// Writes the report as JSON, creating the folder if needed.
     public func write(to url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try jsonData().write(to: url)
+        try jsonData().write(to: url, options: .atomic)
     }
 
     /// The results for `workload`, in report order.

@@ -23,7 +23,23 @@ public struct BiasParameters: Sendable, Hashable {
         self.alibiSlopes = alibiSlopes
     }
 
-    var slopes: [Float] { alibiSlopes ?? AlibiBias.standardSlopes(numHeads: heads) }
+    /// The ALiBi slopes: the given ones, or the standard ones for ``heads`` heads.
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` for more heads than memory holds slopes for.
+    func slopes() throws -> [Float] {
+        if let alibiSlopes { return alibiSlopes }
+        try checkPerEntryValues(heads, of: "ALiBi slope for each of H = \(heads) heads")
+        return AlibiBias.standardSlopes(numHeads: heads)
+    }
+
+    /// Throws unless `count` values of one word each (one per head or per batch entry, from the sizes
+    /// alone) fit in memory: an error, not an abort, for sizes that `sdpa explain` takes without allocating.
+    func checkPerEntryValues(_ count: Int, of what: String) throws {
+        let bytes = count.multipliedReportingOverflow(by: MemoryLayout<Int>.size)
+        if bytes.overflow || bytes.partialValue > Tensor.maximumByteCount {
+            throw SDPAError.allocationFailed(argument: "one \(what)", byteCount: bytes.overflow ? .max : bytes.partialValue,
+                                             reason: "more than this machine's memory")
+        }
+    }
 }
 
 /// A `--bias` spelling that does not parse: an unknown part, or a malformed or out-of-range
@@ -81,18 +97,18 @@ public struct BiasKind: Sendable, Hashable, CustomStringConvertible {
     public static let fixed: [BiasKind] = [
         BiasKind("none", "no mask", visibility: { $0.batch * $0.heads * $0.queryLength * $0.keyLength }) { _ in nil },
         BiasKind("alibi+causal-upper-left", "AlibiBias with its upper-left causal mask", acceptsAlibiSlopes: true) {
-            AlibiBias(slopes: $0.slopes, seqLenQ: $0.queryLength, seqLenKV: $0.keyLength, causal: .upperLeft)
+            AlibiBias(slopes: try $0.slopes(), seqLenQ: $0.queryLength, seqLenKV: $0.keyLength, causal: .upperLeft)
         },
         BiasKind("alibi+causal-lower-right", "AlibiBias with its lower-right causal mask", acceptsAlibiSlopes: true) {
-            AlibiBias(slopes: $0.slopes, seqLenQ: $0.queryLength, seqLenKV: $0.keyLength, causal: .lowerRight)
+            AlibiBias(slopes: try $0.slopes(), seqLenQ: $0.queryLength, seqLenKV: $0.keyLength, causal: .lowerRight)
         },
         BiasKind("mask-bool", "TensorBias, a fixed [L, S] bool mask: attend unless (3i + 7j) % 10 == 0",
                  isBenchmarkMask: true, visibility: { $0.batch * $0.heads * countBenchmarkBoolMask($0.queryLength, $0.keyLength) }) {
-            TensorBias(benchmarkBoolMask($0.queryLength, $0.keyLength))
+            TensorBias(try benchmarkBoolMask($0.queryLength, $0.keyLength))
         },
         BiasKind("mask-float", "TensorBias, a fixed [L, S] float mask: -0.125 * ((i + 2j) % 17)",
                  isBenchmarkMask: true, visibility: { $0.batch * $0.heads * $0.queryLength * $0.keyLength }) {
-            TensorBias(benchmarkFloatMask($0.queryLength, $0.keyLength))
+            TensorBias(try benchmarkFloatMask($0.queryLength, $0.keyLength))
         },
     ]
 
@@ -212,7 +228,7 @@ public struct BiasPart: Sendable {
             causalLowerRight(p.queryLength, p.keyLength)
         }),
         BiasPart("alibi", "AlibiBias without a causal mask", acceptsAlibiSlopes: true, parse: noArguments { p in
-            AlibiBias(slopes: p.slopes, seqLenQ: p.queryLength, seqLenKV: p.keyLength, causal: nil)
+            AlibiBias(slopes: try p.slopes(), seqLenQ: p.queryLength, seqLenKV: p.keyLength, causal: nil)
         }),
         window("window", .lowerRight),
         window("window-upper-left", .upperLeft),
@@ -222,6 +238,8 @@ public struct BiasPart: Sendable {
             let summary = lengths.map { "KeyPaddingBias, valid key lengths \($0.map(String.init).joined(separator: ", "))" }
                 ?? "KeyPaddingBias, half of the keys of every batch entry valid"
             return ParsedBiasValue(summary: summary) { p in
+                // One Int per batch entry: a batch too large for memory is an error, not an abort.
+                if lengths == nil { try p.checkPerEntryValues(p.batch, of: "valid key length for each of B = \(p.batch) batch entries") }
                 let valid = lengths ?? Array(repeating: (p.keyLength + 1) / 2, count: p.batch)
                 if valid.count != p.batch {
                     throw SDPAError.invalidArgument(
@@ -284,7 +302,15 @@ public struct BiasPart: Sendable {
                 ?? "\(what), \(defaultPackedSequences) equal sequences"
             return ParsedBiasValue(summary: summary) { p in
                 let sequences = lengths ?? equalLengths(total: p.queryLength, count: defaultPackedSequences)
-                let sum = sequences.reduce(0, +)
+                var sum = 0
+                for length in sequences {
+                    let (total, overflow) = sum.addingReportingOverflow(length)
+                    if overflow {
+                        throw SDPAError.invalidArgument(argument: "--bias \(text) (sequence lengths)", value: "\(sequences)",
+                                                        reason: "the lengths sum past Int.max")
+                    }
+                    sum = total
+                }
                 if sum != p.queryLength || sum != p.keyLength {
                     let which = sum != p.queryLength ? "query length L = \(p.queryLength)" : "key length S = \(p.keyLength)"
                     throw SDPAError.invalidArgument(
@@ -380,12 +406,10 @@ public func countVisiblePositions(_ bias: any FusedAttnBias, batch: Int, queryLe
 // same masks without reading files; keep the two in step.
 private func benchmarkBoolMaskAttends(_ i: Int, _ j: Int) -> Bool { (3 * i + 7 * j) % 10 != 0 }
 
-private func benchmarkBoolMask(_ queryLength: Int, _ keyLength: Int) -> Tensor {
-    var bools = [Bool]()
-    bools.reserveCapacity(queryLength * keyLength)
-    for i in 0..<queryLength { for j in 0..<keyLength { bools.append(benchmarkBoolMaskAttends(i, j)) } }
-    // The count matches the shape by construction.
-    return try! Tensor(shape: [queryLength, keyLength], bools: bools)
+private func benchmarkBoolMask(_ queryLength: Int, _ keyLength: Int) throws -> Tensor {
+    try Tensor(shape: [queryLength, keyLength], dtype: .bool) { n in
+        benchmarkBoolMaskAttends(n / keyLength, n % keyLength) ? 1 : 0
+    }
 }
 
 private func countBenchmarkBoolMask(_ queryLength: Int, _ keyLength: Int) -> Int {
@@ -394,9 +418,6 @@ private func countBenchmarkBoolMask(_ queryLength: Int, _ keyLength: Int) -> Int
     return visible
 }
 
-private func benchmarkFloatMask(_ queryLength: Int, _ keyLength: Int) -> Tensor {
-    var values = [Float]()
-    values.reserveCapacity(queryLength * keyLength)
-    for i in 0..<queryLength { for j in 0..<keyLength { values.append(-0.125 * Float((i + 2 * j) % 17)) } }
-    return try! Tensor(shape: [queryLength, keyLength], scalars: values)
+private func benchmarkFloatMask(_ queryLength: Int, _ keyLength: Int) throws -> Tensor {
+    try Tensor(shape: [queryLength, keyLength]) { n in Double(-0.125 * Float((n / keyLength + 2 * (n % keyLength)) % 17)) }
 }

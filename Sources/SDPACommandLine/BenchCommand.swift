@@ -34,6 +34,9 @@ enum BenchCommand {
         let dtype = DType(rawValue: try parsed.choice("dtype", among: dtypeChoices) ?? "float32")!
         let samples = try parsed.integer("samples", minimum: 1) ?? MeasurementPlan.kernel.samples
         let options = try BenchmarkCommandLine(parsed)
+        // Sizes whose element or byte counts overflow are an input error before anything is built.
+        try AttentionShape(batch: s[0], queryHeads: s[1], keyValueHeads: s[1], queryLength: s[2], keyLength: s[3],
+                           headDim: s[4], valueHeadDim: s[4]).validate(dtype: dtype, enableGQA: false)
 
         let workloads = kinds.map {
             AttentionWorkload(batch: s[0], heads: s[1], queryLength: s[2], keyLength: s[3], headDim: s[4], dtype: dtype, bias: $0)

@@ -54,8 +54,11 @@ public struct BenchmarkCommandLine {
 
     /// Reads the common options from `parsed`; `--compare` is read at once.
     ///
-    /// - Throws: ``UsageError`` for malformed values; file and decoding errors for `--compare`.
+    /// - Throws: ``UsageError`` for malformed values and for `--json` and `--svg` naming the same file or
+    ///   the `--compare` file; file and decoding errors for `--compare`.
     public init(_ parsed: ParsedArguments) throws {
+        try checkOutputPaths(["json", "svg"].compactMap { name in parsed.string(name).map { (name, $0) } },
+                             inputs: parsed.string("compare").map { [("compare", $0)] } ?? [], command: parsed.command)
         self.parsed = parsed
         benchmarkName = parsed.command
         jsonURL = parsed.string("json").map { URL(fileURLWithPath: $0) }

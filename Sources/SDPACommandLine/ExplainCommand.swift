@@ -14,7 +14,7 @@ enum ExplainCommand {
             why each other backend was passed over. Nothing is computed.
             """,
         options: AttentionSettings.fileOptions + [
-            .value("shape", "B,H,L,S,E", "explain for zero tensors of this shape instead of files"),
+            .value("shape", "B,H,L,S,E", "explain for inputs of these sizes instead of files (nothing is allocated)"),
             .value("dtype", dtypeChoices.joined(separator: "|"), "the dtype with --shape (default float32)"),
         ] + AttentionSettings.biasOptions.filter { $0.name != "threads" },
         epilogue: AttentionSettings.biasTable)
@@ -35,23 +35,32 @@ enum ExplainCommand {
         }
         let settings = try AttentionSettings(parsed)
 
-        let query: Tensor, key: Tensor, value: Tensor
+        // With --shape nothing is allocated: the sizes are explained as numbers, so any shape this
+        // machine could never hold is answered too.
+        let shape: AttentionShape, dtype: DType
+        var files: (query: Tensor, key: Tensor, value: Tensor)?
         if let s = shapeValues {
-            let dtype = DType(rawValue: dtypeName ?? "float32")!
-            query = try Tensor(zeros: [s[0], s[1], s[2], s[4]], dtype: dtype)
-            key = try Tensor(zeros: [s[0], s[1], s[3], s[4]], dtype: dtype)
-            value = key
+            dtype = DType(rawValue: dtypeName ?? "float32")!
+            shape = AttentionShape(batch: s[0], queryHeads: s[1], keyValueHeads: s[1], queryLength: s[2], keyLength: s[3],
+                                   headDim: s[4], valueHeadDim: s[4])
+            try shape.validate(dtype: dtype, enableGQA: settings.enableGQA)
         } else {
-            (query, key, value) = (try readTensor(parsed.required("query")), try readTensor(parsed.required("key")),
-                                   try readTensor(parsed.required("value")))
+            let inputs = (try readTensor(parsed.required("query")), try readTensor(parsed.required("key")),
+                          try readTensor(parsed.required("value")))
+            shape = try AttentionShape(query: inputs.0, key: inputs.1, value: inputs.2, enableGQA: settings.enableGQA)
+            (files, dtype) = (inputs, inputs.0.dtype)
         }
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: settings.enableGQA)
         let bias = try settings.makeBias(for: shape)
         let explanation = try settings.withScope {
-            try explainSDPA(
-                query: query, key: key, value: value, attnMask: bias, isCausal: settings.isCausal,
+            if let files {
+                return try explainSDPA(
+                    query: files.query, key: files.key, value: files.value, attnMask: bias, isCausal: settings.isCausal,
+                    scale: settings.scale, dropoutP: settings.dropoutP, enableGQA: settings.enableGQA)
+            }
+            return try explainSDPA(
+                shape: shape, dtype: dtype, attnMask: bias, isCausal: settings.isCausal,
                 scale: settings.scale, dropoutP: settings.dropoutP, enableGQA: settings.enableGQA)
         }
-        output.standardOutput("inputs: \(shape), \(query.dtype)\nbias: \(settings.biasDescription)\n\(explanation)\n")
+        output.standardOutput("inputs: \(shape), \(dtype)\nbias: \(settings.biasDescription)\n\(explanation)\n")
     }
 }

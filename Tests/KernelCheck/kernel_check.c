@@ -170,7 +170,17 @@ static void check_operands(sdpa_element_kind kind, int rows, int cols, int depth
     ptrdiff_t lq = 0, lv = 0;
     const float qscale = 0.25f, scale = 1.3f;
     const void *qp = sdpa_prepare_query(layout, kind, rows, depth, q, ldq, qscale, qbuf, &lq);
-    sdpa_pack_keys(layout, kind, cols, depth, k, ldk, kbuf);
+    /* keys named row by row (as a paged cache does) give the same packed tile */
+    const void **krows = malloc(sizeof *krows * (cols + 1));
+    for (int c = 0; c < cols; c++) krows[c] = k + esize * c * ldk;
+    const sdpa_rows kr = {k, ldk, NULL}, kl = {NULL, 0, krows};
+    const size_t kbytes = sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, cols, depth);
+    void *kbuf2 = malloc(kbytes + 64);
+    memset(kbuf, 0, kbytes); /* padding columns are never written: the same in both */
+    memset(kbuf2, 0, kbytes);
+    sdpa_pack_keys(layout, kind, cols, depth, kr, kbuf);
+    sdpa_pack_keys(layout, kind, cols, depth, kl, kbuf2);
+    CHECK(memcmp(kbuf, kbuf2, kbytes) == 0, "keys packed from row addresses differ (kind %d, cols %d, depth %d)", kind, cols, depth);
     float *s = buffer((size_t)rows * lds, GUARD), *tmax = buffer(rows, 0);
     uint8_t *mb = malloc((size_t)rows * ldm + 1);
     for (int i = 0; i < rows * ldm; i++) mb[i] = uniform() < 0.3 ? 0 : 1;
@@ -199,7 +209,8 @@ static void check_operands(sdpa_element_kind kind, int rows, int cols, int depth
             ref[r * dv + d] = 0.5; mag[r * dv + d] = 0.5;
             for (int c = 0; c < cols; c++) { ref[r * dv + d] += (double)p[r * lds + c] * vf_[c * ldv + d]; mag[r * dv + d] += fabs((double)p[r * lds + c] * vf_[c * ldv + d]); }
         }
-    const void *vp = sdpa_pack_values(layout, kind, cols, dv, v, ldv, vbuf, &lv);
+    const sdpa_rows vr = {v, ldv, NULL};
+    const void *vp = sdpa_pack_values(layout, kind, cols, dv, vr, vbuf, &lv);
     sdpa_accumulate(layout, rows, cols, dv, p, lds, vp, lv, o, ldo);
     /* bfloat16 pairs round P to bfloat16: 2^-9 relative per term */
     const double rel = layout == SDPA_LAYOUT_BF16_PAIRS ? 0x1p-8 : 0;
@@ -209,7 +220,7 @@ static void check_operands(sdpa_element_kind kind, int rows, int cols, int depth
             CHECK(fabs(o[r * ldo + d] - ref[r * dv + d]) <= ((cols + 4) * 1.2e-7 + rel) * mag[r * dv + d],
                   "accumulate kind %d layout %d rows %d cols %d dv %d: r %d d %d got %.9g want %.9g", kind, layout, rows, cols, dv, r, d, o[r * ldo + d], ref[r * dv + d]);
         }
-    free(q); free(k); free(v); free(qf); free(kf); free(vf_); free(qbuf); free(kbuf); free(vbuf);
+    free(q); free(k); free(v); free(qf); free(kf); free(vf_); free(qbuf); free(kbuf); free(vbuf); free(krows); free(kbuf2);
     free(s); free(tmax); free(mb); free(p); free(o); free(ref); free(mag);
 }
 

@@ -58,6 +58,13 @@ public struct Tolerance: Sendable, Equatable, CustomStringConvertible {
         return Tolerance(atol: atol * (1 + u) + Self.subnormalRoundoff(dtype), rtol: rtol * (1 + u) + u)
     }
 
+    /// `self` widened for probabilities rounded to bfloat16 before `P·V` (a family multiplying
+    /// bfloat16 pairs): each `p` within `u·p`, and the row sum taken from the unrounded ones, so an
+    /// output moves by at most `2u·Σ p|v| / Σ p ≤ 2u·max|v|`.
+    public func withBFloat16Probabilities(maxAbsValue: Double) -> Tolerance {
+        Tolerance(atol: atol + 2 * Self.unitRoundoff(.bfloat16) * maxAbsValue, rtol: rtol)
+    }
+
     /// Two results within `self` of each other, each then rounded once to `dtype` (the fused kernel
     /// against the math backend on half-precision inputs): they may round to neighbours, so
     /// `|round(a) − round(b)| ≤ u·|a| + |a − b| + u·|b|`, measured against the rounded `b`.

@@ -189,13 +189,13 @@ struct InputErrorTests {
 
     @Test func dtypeMismatch() throws {
         let i = try Inputs()
-        let k16 = i.k.converted(to: .float16)
+        let k16 = try i.k.converted(to: .float16)
         let e = expectSDPAError(mentions: ["query", "key", "value", "float32", "float16"]) {
             try scaledDotProductAttention(query: i.q, key: k16, value: i.v)
         }
         #expect(e == .dtypeMismatch(query: .float32, key: .float16, value: .float32))
 
-        let v64 = i.v.converted(to: .float64)
+        let v64 = try i.v.converted(to: .float64)
         let e2 = expectSDPAError(mentions: ["float64"]) {
             try scaledDotProductAttention(query: i.q, key: i.k, value: v64, attnMask: causalUpperLeft(4, 5))
         }
@@ -204,7 +204,7 @@ struct InputErrorTests {
 
     @Test func boolQuery() throws {
         let i = try Inputs()
-        let (q, k, v) = (i.q.converted(to: .bool), i.k.converted(to: .bool), i.v.converted(to: .bool))
+        let (q, k, v) = try (i.q.converted(to: .bool), i.k.converted(to: .bool), i.v.converted(to: .bool))
         let e = expectSDPAError(mentions: ["query", "bool"]) {
             try scaledDotProductAttention(query: q, key: k, value: v)
         }
@@ -519,7 +519,7 @@ struct BiasErrorTests {
     @Test func noAllowedBackendSupportsTheInputs() throws {
         // Only the fused backend allowed, with float64 inputs it does not take.
         let i = try Inputs()
-        let (q, k, v) = (i.q.converted(to: .float64), i.k.converted(to: .float64), i.v.converted(to: .float64))
+        let (q, k, v) = try (i.q.converted(to: .float64), i.k.converted(to: .float64), i.v.converted(to: .float64))
         let e = withSDPBackends([.fused]) {
             expectSDPAError(mentions: ["no allowed backend", "fused", "float64"]) {
                 try scaledDotProductAttention(query: q, key: k, value: v)

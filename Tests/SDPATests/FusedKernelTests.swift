@@ -160,7 +160,7 @@ struct FusedKernelTests {
         let dropout = try explainSDPA(query: q, key: k, value: v, dropoutP: 0.1)
         #expect(dropout.backend == .math)
         #expect(dropout.rejected[.fused]?.contains("dropout") == true)
-        let q64 = q.converted(to: .float64), k64 = k.converted(to: .float64), v64 = v.converted(to: .float64)
+        let q64 = try q.converted(to: .float64), k64 = try k.converted(to: .float64), v64 = try v.converted(to: .float64)
         #expect(try explainSDPA(query: q64, key: k64, value: v64).backend == .math)
         let restricted = try withSDPBackends([.math]) { try explainSDPA(query: q, key: k, value: v) }
         #expect(restricted.backend == .math)

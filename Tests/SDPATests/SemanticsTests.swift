@@ -168,7 +168,7 @@ struct ScaleAndMaskSemanticsTests {
         let (q, k, v) = try randomAttentionInputs(1, 2, 3, 4, 5, seed: 10)
         let mask32 = try randn([3, 4], seed: 11)
         for dtype in [DType.float16, .bfloat16, .float64] {
-            let mask = mask32.converted(to: dtype)
+            let mask = try mask32.converted(to: dtype)
             let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask))
             #expect(out.dtype == .float32, "the output has the query's dtype")
             expectClose(out, reference(q, k, v, bias: try maskBias(mask, scores: [1, 2, 3, 4])), referenceTolerance, "\(dtype) mask")
@@ -552,7 +552,7 @@ struct LayoutSemanticsTests {
             let (q, k, v) = (try qb.transposed(1, 2), try kb.transposed(1, 2), try vb.transposed(1, 2))
             #expect(!q.isContiguous && !k.isContiguous && !v.isContiguous)
             #expect(q.shape == [B, H, L, E])
-            let (qc, kc, vc) = (q.contiguous(), k.contiguous(), v.contiguous())
+            let (qc, kc, vc) = try (q.contiguous(), k.contiguous(), v.contiguous())
             let out = try scaledDotProductAttention(query: q, key: k, value: v, enableGQA: true)
             expectClose(out, try scaledDotProductAttention(query: qc, key: kc, value: vc, enableGQA: true), referenceTolerance)
             expectClose(out, reference(qc, kc, vc), referenceTolerance)
@@ -571,7 +571,7 @@ struct LayoutSemanticsTests {
         let (q, _, _) = try randomAttentionInputs(3, 2, 4, 5, 6, seed: 54)
         let k1 = try randn([1, 2, 5, 6], seed: 55), v1 = try randn([1, 2, 5, 6], seed: 56)
         let (k, v) = (try k1.broadcast(to: [3, 2, 5, 6]), try v1.broadcast(to: [3, 2, 5, 6]))
-        expectClose(try scaledDotProductAttention(query: q, key: k, value: v), reference(q, k.contiguous(), v.contiguous()), referenceTolerance)
+        expectClose(try scaledDotProductAttention(query: q, key: k, value: v), try reference(q, k.contiguous(), v.contiguous()), referenceTolerance)
     }
 
     @Test func existentialBiasEqualsGenericCall() throws {
@@ -735,9 +735,9 @@ struct ReducedPrecisionSemanticsTests {
     @Test(arguments: [DType.float16, .bfloat16])
     func reducedPrecisionIsCloseToFloat32(dtype: DType) throws {
         let (q32, k32, v32) = try randomAttentionInputs(2, 2, 4, 6, 8, ev: 5, seed: 80)
-        let (q, k, v) = (q32.converted(to: dtype), k32.converted(to: dtype), v32.converted(to: dtype))
+        let (q, k, v) = try (q32.converted(to: dtype), k32.converted(to: dtype), v32.converted(to: dtype))
         // The float32 reference runs on the same (already rounded) input values.
-        let (qf, kf, vf) = (q.converted(to: .float32), k.converted(to: .float32), v.converted(to: .float32))
+        let (qf, kf, vf) = try (q.converted(to: .float32), k.converted(to: .float32), v.converted(to: .float32))
         let mask = try randn([4, 6], seed: 81)
         let cases: [(String, Tensor, Tensor)] = [
             ("no mask", try scaledDotProductAttention(query: q, key: k, value: v),
@@ -753,14 +753,14 @@ struct ReducedPrecisionSemanticsTests {
         ]
         for (name, low, full) in cases {
             #expect(low.shape == [2, 2, 4, 5])
-            expectClose(low, full.converted(to: .float64), Tolerance.float32.roundedOnce(to: dtype), "\(dtype) \(name)", dtype: dtype)
+            expectClose(low, try full.converted(to: .float64), Tolerance.float32.roundedOnce(to: dtype), "\(dtype) \(name)", dtype: dtype)
         }
     }
 
     @Test(arguments: [DType.float16, .bfloat16])
     func reducedPrecisionOutputIsTheRoundedFloat32Output(dtype: DType) throws {
         let (q32, k32, v32) = try randomAttentionInputs(1, 2, 3, 4, 8, seed: 82)
-        let (q, k, v) = (q32.converted(to: dtype), k32.converted(to: dtype), v32.converted(to: dtype))
+        let (q, k, v) = try (q32.converted(to: dtype), k32.converted(to: dtype), v32.converted(to: dtype))
         let low = try scaledDotProductAttention(query: q, key: k, value: v)
         let full = try scaledDotProductAttention(query: q.converted(to: .float32), key: k.converted(to: .float32), value: v.converted(to: .float32))
         // Within one rounding of the target dtype (2^-11 relative for float16, 2^-8 for bfloat16).

@@ -13,7 +13,8 @@ struct TileFixtureCase: Sendable, CustomTestStringConvertible {
     let parts: [[String: FixtureValue]]
     let logSumExp: String
     let fullyMaskedRows: Int
-    /// PyTorch's own max |error| at the case's dtype, for the report.
+    /// PyTorch's own max |error| at the case's dtype: the bound for a kernel family that, as PyTorch's
+    /// flash kernel does, rounds the probabilities to bfloat16 for `P·V`.
     let torchMaxAbsError: Double
 
     var testDescription: String { files.name }
@@ -36,9 +37,9 @@ struct TileFixtureCase: Sendable, CustomTestStringConvertible {
     func inputs() throws -> (Tensor, Tensor, Tensor) {
         let (q, k, v) = try files.inputs()
         guard dtype == .bfloat16 else { return (q, k, v) }
-        let narrowed = (q.converted(to: .bfloat16), k.converted(to: .bfloat16), v.converted(to: .bfloat16))
+        let narrowed = try (q.converted(to: .bfloat16), k.converted(to: .bfloat16), v.converted(to: .bfloat16))
         for (stored, bf16) in [(q, narrowed.0), (k, narrowed.1), (v, narrowed.2)] {
-            expectIdentical(bf16.converted(to: .float32), stored, "\(files.name): the stored values are bfloat16 values")
+            expectIdentical(try bf16.converted(to: .float32), stored, "\(files.name): the stored values are bfloat16 values")
         }
         return narrowed
     }
@@ -73,14 +74,28 @@ struct TileFixtureTests {
         let expectedLSE = try fixture.files.load(fixture.logSumExp)
         let tolerance = Self.tolerance(fixture.dtype)
 
-        var runs = [(String, (output: Tensor, logSumExp: Tensor))]()
+        var runs = [(String, (output: Tensor, logSumExp: Tensor), roundsProbabilities: Bool)]()
         for family in KernelFamily.available {
-            runs.append(("fused, \(family.name)", try family.run { try withSDPAThreads(1) { try withSDPBackends([.fused]) { try fixture.run(q, k, v) } } }))
+            let rounds = try family.run { FusedKernelInstructionSet.multipliesBFloat16Pairs }
+            runs.append(("fused, \(family.name)", try family.run { try withSDPAThreads(1) { try withSDPBackends([.fused]) { try fixture.run(q, k, v) } } },
+                         rounds && fixture.dtype == .bfloat16))
         }
-        runs.append(("fused, default threads", try withSDPBackends([.fused]) { try fixture.run(q, k, v) }))
-        runs.append(("math", try withSDPBackends([.math]) { try fixture.run(q, k, v) }))
-        for (label, result) in runs {
-            expectClose(result.output, expected, tolerance, "\(name) \(label)", dtype: fixture.dtype)
+        let processRounds = FusedKernelInstructionSet.multipliesBFloat16Pairs && fixture.dtype == .bfloat16
+        runs.append(("fused, default threads", try withSDPBackends([.fused]) { try fixture.run(q, k, v) }, processRounds))
+        runs.append(("math", try withSDPBackends([.math]) { try fixture.run(q, k, v) }, false))
+        for (label, result, roundsProbabilities) in runs {
+            if roundsProbabilities {
+                // P rounded to bfloat16 for P·V (bfloat16 dot products), as PyTorch's flash kernel does:
+                // an error of Σ p·|v|·2^-8 per element, not one rounding of the output; held to 1.5 times
+                // PyTorch's own worst error on the same inputs (both round the same quantities, to
+                // neighbouring bfloat16 values here and there: measured 1.0–1.26 times).
+                let errors = zip(result.output.doubleScalars, expected.doubleScalars).map { abs($0 - $1) }
+                let worst = errors.contains(where: \.isNaN) ? .nan : errors.max() ?? 0
+                #expect(result.output.shape == expected.shape && worst <= 1.5 * fixture.torchMaxAbsError,
+                        "\(name) \(label): max |error| \(worst), PyTorch's own \(fixture.torchMaxAbsError)")
+            } else {
+                expectClose(result.output, expected, tolerance, "\(name) \(label)", dtype: fixture.dtype)
+            }
             expectClose(result.logSumExp, expectedLSE, .logSumExp, "\(name) \(label) log-sum-exp", dtype: .float32)
             // Rows that see no key: exactly 0 and -inf (a tolerance would let a tiny value through).
             let (rows, lses, reference) = (result.output.doubleScalars, result.logSumExp.doubleScalars, expectedLSE.doubleScalars)

@@ -194,6 +194,15 @@ typedef enum sdpa_operand_role {
 
 typedef const void *sdpa_const_ptr;
 
+/* Where `cols` rows of an input are: row c at rows[c] when rows is not NULL
+ * (a paged cache, whose rows sit in blocks), else at base + c * stride
+ * elements (a strided tensor).  Row addresses need no alignment. */
+typedef struct sdpa_rows {
+    const void *base;
+    ptrdiff_t stride;
+    const void *const *rows;
+} sdpa_rows;
+
 /* The layout this family's products read for inputs of `kind`. */
 sdpa_operand_layout sdpa_layout_for(sdpa_element_kind kind);
 
@@ -209,17 +218,24 @@ sdpa_const_ptr sdpa_prepare_query(sdpa_operand_layout layout, sdpa_element_kind 
                                   int depth, const void *q, ptrdiff_t ldq, float scale, void *dst,
                                   ptrdiff_t *ld);
 
-/* Packs cols keys (rows of `depth` elements of `kind`, row stride ldk) for
- * sdpa_scores into dst (sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, cols,
- * depth) bytes). */
+/* Packs cols keys (rows of `depth` elements of `kind`) for sdpa_scores into
+ * dst (sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, cols, depth) bytes).
+ * The packed tile is the same whatever rows k names, so a paged cache and a
+ * contiguous tensor holding the same keys give the same bits. */
 void sdpa_pack_keys(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int depth,
-                    const void *k, ptrdiff_t ldk, void *dst);
+                    sdpa_rows k, void *dst);
 
-/* Value rows for sdpa_accumulate: cols rows of dv elements of `kind` (row
- * stride ldv) in `layout`.  Returns where they are and sets *ld to their
- * row stride: dst, or v itself (float32 rows, SDPA_LAYOUT_F32). */
+/* Value rows for sdpa_accumulate: cols rows of dv elements of `kind` in
+ * `layout`.  Returns where they are and sets *ld to their row stride: dst,
+ * or v's own rows when they need nothing (float32 rows at a stride,
+ * SDPA_LAYOUT_F32). */
 sdpa_const_ptr sdpa_pack_values(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int dv,
-                                const void *v, ptrdiff_t ldv, void *dst, ptrdiff_t *ld);
+                                sdpa_rows v, void *dst, ptrdiff_t *ld);
+
+/* sdpa_qk_tile_direct with the keys wherever k names them. */
+void sdpa_scores_direct(int rows, int cols, int depth, const float *q, ptrdiff_t ldq,
+                        sdpa_element_kind kind, sdpa_rows k, float scale, float *s, ptrdiff_t lds,
+                        float *tileMax);
 
 /* sdpa_qk_tile / sdpa_qk_tile_masked (maskKind SDPA_MASK_NONE: no mask) on
  * prepared operands: S = scale * Q K^T, rows x cols, depth elements, with

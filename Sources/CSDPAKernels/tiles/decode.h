@@ -69,7 +69,7 @@ static void k_pv_tile(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
  * dot product over SDPA_VL-wide partial sums, reduced SDPA_VL keys to a
  * vector.  A short last group repeats its last key (read, never stored). */
 SDPA_INLINE void qk_direct(const int kind, int rows, int cols, int depth, const float *q,
-                           ptrdiff_t ldq, const void *k, ptrdiff_t ldk, float scale, float *s,
+                           ptrdiff_t ldq, sdpa_rows k, float scale, float *s,
                            ptrdiff_t lds, float *tileMax) {
     const vf vs = vset1(scale), ninf = vneg_inf();
     const int dtail = depth % SDPA_VL, dvec = depth - dtail;
@@ -78,8 +78,8 @@ SDPA_INLINE void qk_direct(const int kind, int rows, int cols, int depth, const 
         for (int r = 0; r < rows; r++) tileMax[r] = -__builtin_inff();
     for (int c0 = 0; c0 < cols; c0 += SDPA_VL) {
         const int nk = cols - c0 < SDPA_VL ? cols - c0 : SDPA_VL;
-        ptrdiff_t row[SDPA_VL];
-        for (int j = 0; j < SDPA_VL; j++) row[j] = (ptrdiff_t)(c0 + (j < nk ? j : nk - 1)) * ldk;
+        const void *row[SDPA_VL];
+        for (int j = 0; j < SDPA_VL; j++) row[j] = row_at(kind, k, c0 + (j < nk ? j : nk - 1));
         const vm cm = vmask_first(nk);
         for (int r = 0; r < rows; r++) {
             const float *qr = q + (ptrdiff_t)r * ldq;
@@ -87,12 +87,12 @@ SDPA_INLINE void qk_direct(const int kind, int rows, int cols, int depth, const 
             for (int j = 0; j < SDPA_VL; j++) acc[j] = vzero();
             for (int e = 0; e < dvec; e += SDPA_VL) {
                 const vf qv = vload(qr + e);
-                for (int j = 0; j < SDPA_VL; j++) acc[j] = vfma(qv, vload_kind(kind, k, row[j] + e), acc[j]);
+                for (int j = 0; j < SDPA_VL; j++) acc[j] = vfma(qv, vload_kind(kind, row[j], e), acc[j]);
             }
             if (dtail) {
                 const vf qv = vload_first(qr + dvec, dtail, dm);
                 for (int j = 0; j < SDPA_VL; j++)
-                    acc[j] = vfma(qv, vload_kind_first(kind, k, row[j] + dvec, dtail, dm), acc[j]);
+                    acc[j] = vfma(qv, vload_kind_first(kind, row[j], dvec, dtail, dm), acc[j]);
             }
             vf sc = vmul(vhsum_lanes(acc), vs);
             float *sr = s + (ptrdiff_t)r * lds + c0;
@@ -111,15 +111,22 @@ SDPA_INLINE void qk_direct(const int kind, int rows, int cols, int depth, const 
     }
 }
 
+static void k_scores_direct(int rows, int cols, int depth, const float *q, ptrdiff_t ldq,
+                            sdpa_element_kind kind, sdpa_rows k, float scale, float *s, ptrdiff_t lds,
+                            float *tileMax) {
+    if (kind == SDPA_ELEMENT_F16)
+        qk_direct(SDPA_KIND_F16, rows, cols, depth, q, ldq, k, scale, s, lds, tileMax);
+    else if (kind == SDPA_ELEMENT_BF16)
+        qk_direct(SDPA_KIND_BF16, rows, cols, depth, q, ldq, k, scale, s, lds, tileMax);
+    else
+        qk_direct(SDPA_KIND_F32, rows, cols, depth, q, ldq, k, scale, s, lds, tileMax);
+}
+
 static void k_qk_tile_direct(int rows, int cols, int depth, const float *q, ptrdiff_t ldq,
                              sdpa_element_kind kind, const void *k, ptrdiff_t ldk, float scale,
                              float *s, ptrdiff_t lds, float *tileMax) {
-    if (kind == SDPA_ELEMENT_F16)
-        qk_direct(SDPA_KIND_F16, rows, cols, depth, q, ldq, k, ldk, scale, s, lds, tileMax);
-    else if (kind == SDPA_ELEMENT_BF16)
-        qk_direct(SDPA_KIND_BF16, rows, cols, depth, q, ldq, k, ldk, scale, s, lds, tileMax);
-    else
-        qk_direct(SDPA_KIND_F32, rows, cols, depth, q, ldq, k, ldk, scale, s, lds, tileMax);
+    sdpa_rows r = {k, ldk, NULL};
+    k_scores_direct(rows, cols, depth, q, ldq, kind, r, scale, s, lds, tileMax);
 }
 
 #endif

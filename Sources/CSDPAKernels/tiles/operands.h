@@ -70,62 +70,67 @@ static sdpa_const_ptr k_prepare_query(sdpa_operand_layout layout, sdpa_element_k
 /* bfloat16 pairs of keys: pair i of key c, (k[c][2i], k[c][2i+1]), at
  * [i][c], keys padded with zeros to whole vectors: a transpose of 32-bit
  * words. */
-SDPA_INLINE void pack_key_pairs(int cols, int depth, const uint16_t *k, ptrdiff_t ldk, uint32_t *dst) {
+SDPA_INLINE void pack_key_pairs(int cols, int depth, sdpa_rows k, uint32_t *dst) {
     const int dp = pairs_of(depth), whole = depth / 2;
     const ptrdiff_t ld = padded_columns(cols);
     int c0 = 0;
     for (; c0 + SDPA_VL <= cols; c0 += SDPA_VL) {
+        const uint16_t *row[SDPA_VL];
+        for (int j = 0; j < SDPA_VL; j++) row[j] = (const uint16_t *)row_at(SDPA_KIND_BF16, k, c0 + j);
         int i0 = 0;
         for (; i0 + SDPA_VL <= whole; i0 += SDPA_VL) {
             vf r[SDPA_VL];
-            for (int j = 0; j < SDPA_VL; j++) r[j] = vload((const float *)(const void *)(k + (ptrdiff_t)(c0 + j) * ldk + 2 * i0));
+            for (int j = 0; j < SDPA_VL; j++) r[j] = vload((const float *)(const void *)(row[j] + 2 * i0));
             vtranspose(r);
             for (int j = 0; j < SDPA_VL; j++) vstore((float *)(void *)(dst + (ptrdiff_t)(i0 + j) * ld + c0), r[j]);
         }
         for (int i = i0; i < dp; i++)
             for (int j = 0; j < SDPA_VL; j++) {
-                const uint16_t *kr = k + (ptrdiff_t)(c0 + j) * ldk + 2 * i;
+                const uint16_t *kr = row[j] + 2 * i;
                 dst[(ptrdiff_t)i * ld + c0 + j] = kr[0] | (2 * i + 1 < depth ? (uint32_t)kr[1] << 16 : 0);
             }
     }
-    for (int i = 0; i < dp; i++)
-        for (int c = c0; c < ld; c++) {
-            const uint16_t *kr = k + (ptrdiff_t)c * ldk + 2 * i;
-            dst[(ptrdiff_t)i * ld + c] = c >= cols ? 0 : kr[0] | (2 * i + 1 < depth ? (uint32_t)kr[1] << 16 : 0);
-        }
+    for (int c = c0; c < ld; c++) {
+        const uint16_t *row = c < cols ? (const uint16_t *)row_at(SDPA_KIND_BF16, k, c) : NULL;
+        for (int i = 0; i < dp; i++)
+            dst[(ptrdiff_t)i * ld + c] = !row ? 0 : row[2 * i] | (2 * i + 1 < depth ? (uint32_t)row[2 * i + 1] << 16 : 0);
+    }
 }
 
-static void k_pack_keys(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int depth, const void *k,
-                        ptrdiff_t ldk, void *dst) {
+static void k_pack_keys(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int depth, sdpa_rows k,
+                        void *dst) {
     if (layout == SDPA_LAYOUT_BF16_PAIRS) {
-        pack_key_pairs(cols, depth, (const uint16_t *)k, ldk, (uint32_t *)dst);
+        pack_key_pairs(cols, depth, k, (uint32_t *)dst);
         return;
     }
     const ptrdiff_t ld = padded_columns(cols);
-    if (kind == SDPA_ELEMENT_F16) pack_kt(SDPA_KIND_F16, cols, depth, k, ldk, (float *)dst, ld);
-    else if (kind == SDPA_ELEMENT_BF16) pack_kt(SDPA_KIND_BF16, cols, depth, k, ldk, (float *)dst, ld);
-    else pack_kt(SDPA_KIND_F32, cols, depth, k, ldk, (float *)dst, ld);
+    if (kind == SDPA_ELEMENT_F16) pack_kt(SDPA_KIND_F16, cols, depth, k, (float *)dst, ld);
+    else if (kind == SDPA_ELEMENT_BF16) pack_kt(SDPA_KIND_BF16, cols, depth, k, (float *)dst, ld);
+    else pack_kt(SDPA_KIND_F32, cols, depth, k, (float *)dst, ld);
 }
 
 static sdpa_const_ptr k_pack_values(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int dv,
-                                    const void *v, ptrdiff_t ldv, void *dst, ptrdiff_t *ld) {
+                                    sdpa_rows v, void *dst, ptrdiff_t *ld) {
     if (layout == SDPA_LAYOUT_F32) {
-        if (kind == SDPA_ELEMENT_F32) { *ld = ldv; return v; }
-        for (int c = 0; c < cols; c++)
-            convert_to_f32(kind == SDPA_ELEMENT_F16 ? SDPA_KIND_F16 : SDPA_KIND_BF16, (size_t)dv,
-                           (const uint16_t *)v + (ptrdiff_t)c * ldv, (float *)dst + (size_t)c * dv);
+        if (kind == SDPA_ELEMENT_F32 && !v.rows) { *ld = v.stride; return v.base; }
+        const int k = kind == SDPA_ELEMENT_F32 ? SDPA_KIND_F32 : kind == SDPA_ELEMENT_F16 ? SDPA_KIND_F16 : SDPA_KIND_BF16;
+        for (int c = 0; c < cols; c++) {
+            const void *row = row_at(k, v, c);
+            float *out = (float *)dst + (size_t)c * dv;
+            if (k == SDPA_KIND_F32) __builtin_memcpy(out, row, sizeof(float) * (size_t)dv);
+            else convert_to_f32(k, (size_t)dv, (const uint16_t *)row, out);
+        }
         *ld = dv;
         return dst;
     }
     /* bfloat16 pairs of keys: (v[2j][d], v[2j+1][d]) at [j][d], columns padded */
     const ptrdiff_t w = padded_columns(dv);
     uint32_t *out = (uint32_t *)dst;
-    const uint16_t *src = (const uint16_t *)v;
     static const uint16_t zeros[SDPA_VL];
     for (int j = 0; j < pairs_of(cols); j++) {
-        const uint16_t *a = src + (ptrdiff_t)(2 * j) * ldv;
+        const uint16_t *a = (const uint16_t *)row_at(SDPA_KIND_BF16, v, 2 * j);
         const int second = 2 * j + 1 < cols;
-        const uint16_t *b = second ? a + ldv : zeros;
+        const uint16_t *b = second ? (const uint16_t *)row_at(SDPA_KIND_BF16, v, 2 * j + 1) : zeros;
         uint32_t *row = out + (ptrdiff_t)j * w;
         int d = 0;
         for (; d + SDPA_VL <= dv; d += SDPA_VL) {

@@ -55,6 +55,13 @@ SDPA_INLINE float load1_kind(const int kind, const void *base, ptrdiff_t idx) {
     return sdpa_bf16_to_float(((const uint16_t *)base)[idx]);
 }
 
+/* The address of row c of an operand of `kind`: from its list of row
+ * addresses, or its base and row stride (in elements). */
+SDPA_INLINE const void *row_at(const int kind, sdpa_rows r, ptrdiff_t c) {
+    if (r.rows) return r.rows[c];
+    return (const char *)r.base + c * r.stride * (kind == SDPA_KIND_F32 ? 4 : 2);
+}
+
 /* float -> bfloat16 bits, round to nearest even; NaN stays NaN (quiet bit
  * set, sign kept), as sdpa_float_to_bf16. */
 SDPA_INLINE vi vbf16_bits(vf v) {

@@ -56,10 +56,11 @@ public struct AlibiBias: FusedAttnBias, Hashable {
             (1...n).map { Foundation.pow(2, -8 * Double($0) / Double(n)) }
         }
         var closest = 1
-        while closest * 2 <= numHeads { closest *= 2 }
+        while closest <= numHeads / 2 { closest *= 2 }
         var slopes = powerOfTwo(closest)
         if closest < numHeads {
-            slopes += Array(stride(from: 0, to: 2 * closest, by: 2).map { powerOfTwo(2 * closest)[$0] }.prefix(numHeads - closest))
+            let doubled = powerOfTwo(2 * closest)
+            slopes += stride(from: 0, to: 2 * (numHeads - closest), by: 2).map { doubled[$0] }
         }
         return slopes.map { Float($0) }
     }

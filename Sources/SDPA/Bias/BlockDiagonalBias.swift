@@ -30,8 +30,8 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
     /// The causal mask inside each block, if any.
     public let causal: CausalVariant?
 
-    /// The lengths and the tables derived from them, in one immutable object: a copy of the bias
-    /// (one per call, into the kernel) is then one retain, not six.
+    /// The lengths and the prefix sums derived from them, in one immutable object: a copy of the bias
+    /// (one per call, into the kernel) is then one retain, not four.
     @usableFromInline let layout: _BlockDiagonalLayout
 
     /// A block-diagonal bias from per-sequence lengths; `keyLengths` defaults to `queryLengths`.
@@ -43,10 +43,11 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
     /// Where each sequence's queries and keys start (`count + 1` prefix sums).
     @inlinable var queryStarts: [Int] { layout.queryStarts }
     @inlinable var keyStarts: [Int] { layout.keyStarts }
-    /// The sequence of each packed query index.
-    @inlinable var sequenceOfQuery: [Int32] { layout.sequenceOfQuery }
-    /// The sequence of each packed key index (the first non-empty one at or after a boundary).
-    @inlinable var sequenceOfKey: [Int32] { layout.sequenceOfKey }
+
+    /// The sequence holding packed query `i`.
+    @inlinable func sequence(ofQuery i: Int) -> Int { _sequence(holding: i, starts: layout.queryStarts) }
+    /// The sequence holding packed key `j`.
+    @inlinable func sequence(ofKey j: Int) -> Int { _sequence(holding: j, starts: layout.keyStarts) }
 
     /// Equal when the lengths and the causal variant are (the tables derive from them).
     public static func == (a: BlockDiagonalBias, b: BlockDiagonalBias) -> Bool {
@@ -74,7 +75,7 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
     /// The packed keys query `i` sees: a half-open range inside its own sequence's keys.
     @inlinable
     func visibleKeys(query i: Int) -> Range<Int> {
-        let s = Int(sequenceOfQuery[i])
+        let s = sequence(ofQuery: i)
         let (k0, k1) = (keyStarts[s], keyStarts[s + 1])
         guard let causal else { return k0..<k1 }
         let local = i - queryStarts[s]
@@ -92,11 +93,11 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
     @inlinable
     public func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
         if queries.isEmpty || keys.isEmpty { return .empty }
-        let (q0, q1) = (sequenceOfQuery[queries.lowerBound], sequenceOfQuery[queries.upperBound - 1])
-        let (k0, k1) = (sequenceOfKey[keys.lowerBound], sequenceOfKey[keys.upperBound - 1])
+        let (q0, q1) = (sequence(ofQuery: queries.lowerBound), sequence(ofQuery: queries.upperBound - 1))
+        let (k0, k1) = (sequence(ofKey: keys.lowerBound), sequence(ofKey: keys.upperBound - 1))
         if k1 < q0 || k0 > q1 { return .empty }
         guard q0 == q1, k0 == k1 else { return .partial }
-        let s = Int(q0)
+        let s = q0
         guard let causal else { return .full }
         let offset = causal.diagonalOffset(seqLenQ: queryLengths[s], seqLenKV: keyLengths[s])
         // The same causal classification, in the sequence's own coordinates.
@@ -129,24 +130,46 @@ extension BlockDiagonalBias: _ParameterChecked {
     }
 }
 
-/// The immutable tables of a ``BlockDiagonalBias``, built once from its lengths.
+/// The sequence whose half-open range `starts[s]..<starts[s + 1]` holds `index` (the last `s` with
+/// `starts[s] <= index`, so empty sequences are passed over): a binary search over the prefix sums,
+/// which take memory per sequence, not per query or key.
+@inlinable
+func _sequence(holding index: Int, starts: [Int]) -> Int {
+    var (low, high) = (0, starts.count - 1)  // starts[low] <= index < starts[high]
+    while high - low > 1 {
+        let middle = low + (high - low) / 2
+        if starts[middle] <= index { low = middle } else { high = middle }
+    }
+    return low
+}
+
+/// The immutable prefix sums of a ``BlockDiagonalBias``, built once from its lengths.
 @usableFromInline
 final class _BlockDiagonalLayout: Sendable {
     @usableFromInline let queryLengths: [Int], keyLengths: [Int]
     @usableFromInline let queryStarts: [Int], keyStarts: [Int]
-    @usableFromInline let sequenceOfQuery: [Int32], sequenceOfKey: [Int32]
     /// What is wrong with the lengths, if anything: found once here, thrown by every call's `validate`.
     let parameterError: SDPAError?
 
     init(queryLengths: [Int], keyLengths: [Int]) {
-        func starts(_ lengths: [Int]) -> [Int] { lengths.reduce(into: [0]) { $0.append($0.last! + Swift.max(0, $1)) } }
-        func owners(_ lengths: [Int]) -> [Int32] {
-            lengths.enumerated().flatMap { [Int32](repeating: Int32($0.offset), count: Swift.max(0, $0.element)) }
-        }
         (self.queryLengths, self.keyLengths) = (queryLengths, keyLengths)
-        (queryStarts, keyStarts) = (starts(queryLengths), starts(keyLengths))
-        (sequenceOfQuery, sequenceOfKey) = (owners(queryLengths), owners(keyLengths))
-        parameterError = _BlockDiagonalLayout.check(queryLengths: queryLengths, keyLengths: keyLengths)
+        var error = _BlockDiagonalLayout.check(queryLengths: queryLengths, keyLengths: keyLengths)
+        /// Prefix sums, negative lengths counted as 0 and sums saturating at `Int.max` (both are errors).
+        func starts(_ lengths: [Int], _ name: String) -> [Int] {
+            var sums = [0]
+            sums.reserveCapacity(lengths.count + 1)
+            for length in lengths {
+                let (sum, overflow) = sums.last!.addingReportingOverflow(Swift.max(0, length))
+                if overflow, error == nil {
+                    error = SDPAError.invalidArgument(
+                        argument: "BlockDiagonalBias.\(name)", value: "\(lengths)", reason: "the lengths sum past Int.max")
+                }
+                sums.append(overflow ? Int.max : sum)
+            }
+            return sums
+        }
+        (queryStarts, keyStarts) = (starts(queryLengths, "queryLengths"), starts(keyLengths, "keyLengths"))
+        parameterError = error
     }
 
     private static func check(queryLengths: [Int], keyLengths: [Int]) -> SDPAError? {

@@ -1,37 +1,3 @@
-/// How a tile of the score matrix looks under a bias: what lets the fused kernel skip work.
-public enum TileVisibility: Sendable, Hashable {
-    /// Every position masked: the tile is skipped (its keys are not even read).
-    case empty
-    /// No position masked: a pure mask does no work on it.
-    case full
-    /// Some positions may be masked: the bias is applied element by element. Always a correct answer.
-    case partial
-
-    /// The visibility of a tile under a causal mask whose diagonal is shifted by `diagonalOffset`:
-    /// key `j` is visible from query `i` when `j <= i + diagonalOffset`.
-    ///
-    /// ```swift
-    /// func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
-    ///     .causal(queries: queries, keys: keys, diagonalOffset: seqLenKV - seqLenQ)
-    /// }
-    /// ```
-    @inlinable
-    public static func causal(queries: Range<Int>, keys: Range<Int>, diagonalOffset offset: Int) -> TileVisibility {
-        if queries.isEmpty || keys.isEmpty { return .empty }
-        if keys.lowerBound > queries.upperBound - 1 + offset { return .empty }
-        if keys.upperBound - 1 <= queries.lowerBound + offset { return .full }
-        return .partial
-    }
-
-    /// The visibility of a tile under two biases applied together: empty if either is empty,
-    /// full only if both are full.
-    @inlinable
-    public func intersected(with other: TileVisibility) -> TileVisibility {
-        if self == .empty || other == .empty { return .empty }
-        return self == .full && other == .full ? .full : .partial
-    }
-}
-
 /// A bias that runs inside the fused kernel: describe it element by element, and get the tiled,
 /// tile-skipping kernel specialised for it without writing any SIMD code.
 ///
@@ -150,7 +116,8 @@ extension FusedAttnBias {
         guard (2...4).contains(shape.count) else {
             throw SDPAError.invalidShape(argument: "\(Self.self).materializedShape", shape: shape, reason: "expected [L, S], [H, L, S] or [B, H, L, S]")
         }
-        try Tensor.validate(shape: shape, argument: "\(Self.self).materializedShape")
+        let dtype: DType = Self.modifiesScores ? .float32 : .bool
+        try Tensor.validate(shape: shape, argument: "\(Self.self).materializedShape", dtype: dtype)
         guard Self.isAdditive else {
             throw SDPAError.invalidArgument(
                 argument: "attnMask", value: "\(Self.self)",
@@ -160,15 +127,16 @@ extension FusedAttnBias {
         // into the tensor's storage: the mask is the only O(L·S) allocation.
         let dims = [Int](repeating: 1, count: 4 - shape.count) + shape
         let (rows, width) = (dims[0] * dims[1] * dims[2], dims[3])
-        let kernel = _FusedBiasKernel(bias: self)
-        let result = Tensor(_zeros: shape, dtype: Self.modifiesScores ? .float32 : .bool)
+        let result = try Tensor(_zeros: shape, dtype: dtype, argument: "\(Self.self).materialize")
+        if rows == 0 { return result }
+        try _checkAllocation(byteCount: 4 * width, for: "\(Self.self).materialize (one row of scores)")
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, width))
         defer { scratch.deallocate() }
         for n in 0..<rows {
             let (b, h, i) = (n / (dims[1] * dims[2]), n / dims[2] % dims[1], n % dims[2])
             let row = Self.modifiesScores ? result._storage.bytes.assumingMemoryBound(to: Float.self) + n * width : scratch
             row.update(repeating: 0, count: width)
-            kernel.apply(to: row, stride: width, batch: b, head: h, queries: i..<(i + 1), keys: 0..<width)
+            apply(toScores: row, rowStride: width, batch: b, head: h, queries: i..<(i + 1), keys: 0..<width)
             if !Self.modifiesScores {
                 let bools = result._storage.bytes.assumingMemoryBound(to: UInt8.self) + n * width
                 for j in 0..<width { bools[j] = row[j] == -.infinity ? 0 : 1 }
@@ -208,61 +176,5 @@ extension FusedAttnBias {
         return try _structuredAttention(
             query: query, key: key, value: value, shape: shape, modifier: _FusedBiasKernel(bias: attnBias), options: options
         ).pair
-    }
-}
-
-/// Masks every score of one tile row except those of the keys in `visible` (absolute key
-/// indices, clamped to the tile): the two runs outside a contiguous visible range.
-@inlinable
-func _maskRow(_ row: UnsafeMutablePointer<Float>, keys: Range<Int>, keeping visible: Range<Int>) {
-    let n = keys.count
-    let start = Swift.max(0, Swift.min(n, visible.lowerBound - keys.lowerBound))
-    let end = Swift.max(start, Swift.min(n, visible.upperBound - keys.lowerBound))
-    row.update(repeating: -.infinity, count: start)
-    (row + end).update(repeating: -.infinity, count: n - end)
-}
-
-/// Throws ``SDPAError/invalidArgument(argument:value:reason:)`` naming `bias.parameter` when `value` is
-/// negative. Called on every dispatch, so it builds no array and no string unless it throws.
-@inline(__always)
-func _checkNonNegative(_ value: Int, _ bias: StaticString, _ parameter: StaticString, _ reason: StaticString = "a sequence length cannot be negative") throws {
-    if value < 0 {
-        throw SDPAError.invalidArgument(argument: "\(bias).\(parameter)", value: "\(value)", reason: "\(reason)")
-    }
-}
-
-/// Built-in biases that check their own parameters (negative lengths, NaN slopes, …) before
-/// materializing; their `validate(for:)` runs the same check.
-protocol _ParameterChecked {
-    func _validateParameters() throws
-}
-
-/// The kernels' view of a ``FusedAttnBias``: one element-wise function (masked = `-infinity`),
-/// a tile classifier and a tile applier, specialised per bias type.
-@usableFromInline
-struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
-    @usableFromInline let bias: Bias
-
-    @inlinable init(bias: Bias) { self.bias = bias }
-
-    @inlinable @inline(__always)
-    func modify<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
-        guard bias.isVisible(batch: batch, head: head, query: query, key: key) else { return -.infinity }
-        return Bias.modifiesScores ? bias.modifyScore(score, batch: batch, head: head, query: query, key: key) : score
-    }
-
-    @inlinable static var changesScores: Bool { Bias.modifiesScores }
-
-    @inlinable @inline(__always)
-    func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
-        bias.tileVisibility(batch: batch, head: head, queries: queries, keys: keys)
-    }
-
-    @inlinable @inline(__always)
-    func apply(
-        to scores: UnsafeMutablePointer<Float>, stride: Int,
-        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
-    ) {
-        bias.apply(toScores: scores, rowStride: stride, batch: batch, head: head, queries: queries, keys: keys)
     }
 }

@@ -48,10 +48,23 @@ public struct SlidingWindowBias: FusedAttnBias, Hashable {
     @inlinable var diagonalOffset: Int { alignment.diagonalOffset(seqLenQ: seqLenQ, seqLenKV: seqLenKV) }
 
     /// The visible keys of query `i`, as a closed range that may be empty or reach outside `0..<S`.
+    ///
+    /// Saturating: a side wider than the keys it could reach (up to `Int.max`) is unbounded, `first`
+    /// no lower than -1 and `last` below `Int.max`, so `last + 1` and the kernels' arithmetic on the
+    /// range cannot overflow, and the keys seen, all in `0..<S`, are exactly those of the window.
     @inlinable
     func visibleKeys(query i: Int) -> (first: Int, last: Int) {
         let d = i + diagonalOffset
-        return (left.map { d - $0 } ?? Int.min / 2, right.map { d + $0 } ?? Int.max / 2)
+        var first = -1, last = Int.max - 1
+        if let left {
+            let (edge, overflow) = d.subtractingReportingOverflow(left)
+            if !overflow { first = Swift.max(-1, edge) }
+        }
+        if let right {
+            let (edge, overflow) = d.addingReportingOverflow(right)
+            if !overflow { last = Swift.min(Int.max - 1, edge) }
+        }
+        return (first, last)
     }
 
     /// `[L, S]`.

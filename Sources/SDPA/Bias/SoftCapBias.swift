@@ -1,4 +1,3 @@
-import CSDPAKernels
 import Foundation
 
 /// Soft-capping (Gemma 2): every visible score becomes `cap * tanh(score / cap)`, bounding the
@@ -43,7 +42,7 @@ public struct SoftCapBias: FusedAttnBias, Hashable {
         queries.isEmpty || keys.isEmpty ? .empty : .full
     }
 
-    /// `cap * tanh(score / cap)` in `Float` with the vectorized C kernel (`sdpa_softcap_tile`, a few
+    /// `cap * tanh(score / cap)` in `Float` with the kernel layer's vectorized soft-capping (a few
     /// ulp), skipping masked scores.
     @inlinable
     public func apply(
@@ -51,7 +50,7 @@ public struct SoftCapBias: FusedAttnBias, Hashable {
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
         if queries.isEmpty || keys.isEmpty { return }
-        sdpa_softcap_tile(Int32(queries.count), Int32(keys.count), scores, rowStride, cap)
+        _softCapTile(scores, rowStride: rowStride, rows: queries.count, columns: keys.count, cap: cap)
     }
 
     /// Checks that `cap` is positive and finite.

@@ -41,19 +41,20 @@ public struct _PreparedAttention: Sendable {
 
     /// Runs the selected kernel: no checks, no backend selection, no task-local reads.
     ///
-    /// - Throws: only what a bias's own ``AttnBias/dispatch(query:key:value:attnBias:options:)`` throws.
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the output or the
+    ///   kernel's scratch cannot be allocated (and a custom dispatch's own errors).
     public func run() throws -> Tensor { try kernel() }
 
     private static func prepare<Modifier: _ScoreModifier>(
         _ q: Tensor, _ k: Tensor, _ v: Tensor, _ shape: AttentionShape, _ options: AttentionOptions,
         _ mask: _KernelRequest.Mask, _ modifier: Modifier
-    ) throws -> @Sendable () -> Tensor {
+    ) throws -> @Sendable () throws -> Tensor {
         let request = _KernelRequest(shape: shape, dtype: q.dtype, options: options, mask: mask)
         switch try request.selectBackend() {
         case .fused:
-            return { _fusedAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options).output }
+            return { try _fusedAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options).output }
         case .math:
-            return { _mathAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options).output }
+            return { try _mathAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options).output }
         }
     }
 
@@ -61,14 +62,14 @@ public struct _PreparedAttention: Sendable {
         let shape: AttentionShape, options: AttentionOptions, maskDType: DType
         func callAsFunction<Modifier: _ScoreModifier>(
             _ modifier: Modifier, query: Tensor, key: Tensor, value: Tensor
-        ) throws -> @Sendable () -> Tensor {
+        ) throws -> @Sendable () throws -> Tensor {
             try _PreparedAttention.prepare(query, key, value, shape, options, .dense(dtype: maskDType), modifier)
         }
     }
 
     private static func prepareDense(
         _ q: Tensor, _ k: Tensor, _ v: Tensor, _ shape: AttentionShape, _ options: AttentionOptions, _ mask: Tensor
-    ) throws -> @Sendable () -> Tensor {
+    ) throws -> @Sendable () throws -> Tensor {
         try _withDenseMask(mask, shape: shape, query: q, key: k, value: v, Prepare(shape: shape, options: options, maskDType: mask.dtype))
     }
 }

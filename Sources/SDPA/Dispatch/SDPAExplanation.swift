@@ -33,6 +33,35 @@ public func explainSDPA(
     let options = AttentionOptions(scale: scale, dropoutP: dropoutP, enableGQA: enableGQA)
     try options.validate()
     let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA)
+    return try _explain(shape: shape, dtype: query.dtype, attnMask: attnMask, isCausal: isCausal, options: options)
+}
+
+/// Explains how inputs of `shape` and `dtype` would run, without any tensor: nothing proportional to the
+/// shape is allocated, so it answers for sizes this machine could not hold
+/// (`sdpa explain --shape 1,64,1048576,1048576,128`).
+///
+/// ```swift
+/// let shape = AttentionShape(batch: 1, queryHeads: 32, keyValueHeads: 8, queryLength: 1, keyLength: 131_072,
+///                            headDim: 128, valueHeadDim: 128)
+/// print(try explainSDPA(shape: shape, dtype: .bfloat16, attnMask: causalLowerRight(1, 131_072), enableGQA: true))
+/// ```
+/// - Throws: what the call would throw for such inputs: sizes that are negative, that do not fit
+///   together, or whose element or byte counts overflow `Int`, and the bias's own errors. A bias that
+///   needs materialization is materialized, as in the tensor form.
+public func explainSDPA(
+    shape: AttentionShape, dtype: DType = .float32, attnMask: (any AttnBias)? = nil,
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, enableGQA: Bool = false
+) throws -> SDPAExplanation {
+    let options = AttentionOptions(scale: scale, dropoutP: dropoutP, enableGQA: enableGQA)
+    try options.validate()
+    try shape.validate(dtype: dtype, enableGQA: enableGQA)
+    return try _explain(shape: shape, dtype: dtype, attnMask: attnMask, isCausal: isCausal, options: options)
+}
+
+/// The explanation for checked inputs of `shape` and `dtype`: what both forms of `explainSDPA` answer.
+private func _explain(
+    shape: AttentionShape, dtype: DType, attnMask: (any AttnBias)?, isCausal: Bool, options: AttentionOptions
+) throws -> SDPAExplanation {
     let route: String
     let mask: _KernelRequest.Mask
     if let attnMask {
@@ -55,6 +84,6 @@ public func explainSDPA(
         route = isCausal ? "isCausal (upper-left causal mask computed in the kernel)" : "no mask"
         mask = isCausal ? .structured : .none
     }
-    let (backend, rejected) = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: mask).explain()
+    let (backend, rejected) = _KernelRequest(shape: shape, dtype: dtype, options: options, mask: mask).explain()
     return SDPAExplanation(route: route, backend: backend, rejected: rejected)
 }

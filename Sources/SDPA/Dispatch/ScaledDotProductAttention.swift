@@ -232,9 +232,9 @@ func _run<Modifier: _ScoreModifier>(
 ) throws -> _AttentionResult {
     switch try request.selectBackend() {
     case .fused:
-        return _fusedAttention(query: query, key: key, value: value, shape: request.shape, modifier: modifier, options: request.options)
+        return try _fusedAttention(query: query, key: key, value: value, shape: request.shape, modifier: modifier, options: request.options)
     case .math:
-        return _mathAttention(query: query, key: key, value: value, shape: request.shape, modifier: modifier, options: request.options)
+        return try _mathAttention(query: query, key: key, value: value, shape: request.shape, modifier: modifier, options: request.options)
     }
 }
 

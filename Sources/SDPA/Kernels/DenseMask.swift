@@ -95,7 +95,7 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
         storage = mask._storage
     }
 
-    static var changesScores: Bool { !Element.isBoolean }
+    static var modifiesScores: Bool { !Element.isBoolean }
 
     /// Rows that differ per query but not per head (a `[L, S]` or `[B, 1, L, S]` mask) are read by every head.
     var sharesRowsAcrossHeads: Bool { s1 == 0 && s2 != 0 }
@@ -105,13 +105,13 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
         base + batch * s0 + head * s1 + query * s2
     }
 
-    func modify<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+    func biasedScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
         let bias = Element.bias(row(batch: batch, head: head, query: query)[key * s3])
         return bias == -.infinity ? -.infinity : score + T(bias)
     }
 
     /// Reads the tile's mask: empty when every entry masks, full when a bool mask masks none.
-    func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+    func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
         if queries.isEmpty || keys.isEmpty { return .empty }
         // A mask row shared by every query (`s2 == 0`, e.g. key padding) is read once.
         let queries = s2 == 0 ? queries.lowerBound..<(queries.lowerBound + 1) : queries
@@ -143,7 +143,7 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
     }
 
     func apply(
-        to scores: UnsafeMutablePointer<Float>, stride: Int,
+        toScores scores: UnsafeMutablePointer<Float>, rowStride stride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
         let n = keys.count

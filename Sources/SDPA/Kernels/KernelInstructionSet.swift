@@ -20,6 +20,12 @@ public enum FusedKernelInstructionSet {
         }
     }
 
+    /// Whether the family in use on this thread multiplies bfloat16 inputs as bfloat16 pairs (dot-product
+    /// instructions such as AVX512-BF16's `vdpbf16ps`), rounding the probabilities to bfloat16 for `P·V`
+    /// as PyTorch's flash kernel does, rather than widening them to float32 first.
+    @_spi(Testing)
+    public static var multipliesBFloat16Pairs: Bool { sdpa_layout_for(SDPA_ELEMENT_BF16) == SDPA_LAYOUT_BF16_PAIRS }
+
     /// Selects the family called `name` for the whole process (`nil`: the default again, the one
     /// `SDPA_KERNELS` names or else the best), as `SDPA_KERNELS` does; `false` (and nothing changes) when this processor cannot run it.
     /// For benchmarks and tests: calls already running finish with the family they started with.

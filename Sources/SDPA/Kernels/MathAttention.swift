@@ -1,22 +1,6 @@
 import Dispatch
 import Foundation
 
-/// An attention result with the per-row log-sum-exp of the (scaled, biased) scores.
-@usableFromInline
-struct _AttentionResult {
-    /// `[B, H, L, Ev]` (or `[H, L, Ev]`) in the query's dtype.
-    @usableFromInline var output: Tensor
-    /// `[B, H, L]` (or `[H, L]`) float32; `-inf` for fully masked rows.
-    @usableFromInline var logSumExp: Tensor
-
-    @usableFromInline init(output: Tensor, logSumExp: Tensor) {
-        self.output = output
-        self.logSumExp = logSumExp
-    }
-
-    @inlinable var pair: (output: Tensor, logSumExp: Tensor) { (output, logSumExp) }
-}
-
 /// The reference kernel: scores, bias and softmax element by element, in `Double`.
 ///
 /// It is the definition every faster kernel is tested against, so it is written for
@@ -27,9 +11,19 @@ struct _AttentionResult {
 @usableFromInline
 func _mathAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
-) -> _AttentionResult {
+) throws -> _AttentionResult {
     let (B, H, L, S, E, Ev) = (shape.batch, shape.queryHeads, shape.queryLength, shape.keyLength, shape.headDim, shape.valueHeadDim)
     let Hkv = shape.keyValueHeads
+    let output = try Tensor(_zeros: shape.outputShape, dtype: query.dtype, argument: "output")
+    let logSumExp = try Tensor(_zeros: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp")
+    // The inputs and the output in Double, the log-sum-exp, and one row of scores per thread: all sized
+    // from the inputs (8 bytes per element, counted generously).
+    var workBytes = 0
+    for elements in [query.count, key.count, value.count, B * H * L * Ev, B * H * L, _checkedProduct(S, SDPAThreads.processorCount)] {
+        let (sum, overflow) = workBytes.addingReportingOverflow(elements.flatMap { _checkedProduct(8, $0) } ?? .max)
+        workBytes = overflow ? .max : sum
+    }
+    try _checkAllocation(byteCount: workBytes, for: "the math backend's float64 copies of the inputs and output")
     let q = query._elements(as: Double.self), k = key._elements(as: Double.self), v = value._elements(as: Double.self)
     let scale = options.resolvedScale(headDim: E)
     let dropout = Double(options.dropoutP)
@@ -53,7 +47,7 @@ func _mathAttention<Modifier: _ScoreModifier>(
                         let kRow = (kvHead * S + j) * E
                         var dot = 0.0
                         for e in 0..<E { dot += q[qRow + e] * k[kRow + e] }
-                        let s = modifier.modify(dot * scale, batch: b, head: h, query: i, key: j)
+                        let s = modifier.biasedScore(dot * scale, batch: b, head: h, query: i, key: j)
                         scores[j] = s
                         if s.isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, s) }
                     }
@@ -81,17 +75,7 @@ func _mathAttention<Modifier: _ScoreModifier>(
             }
         }
     }
-    let output = Tensor(_zeros: shape.outputShape, dtype: query.dtype)
     out.withUnsafeBufferPointer { output._storeContiguous(from: $0) }
-    let lseShape = Array(shape.outputShape.dropLast())
-    let logSumExp = Tensor(_zeros: lseShape, dtype: .float32)
     lse.withUnsafeBufferPointer { logSumExp._storeContiguous(from: $0) }
     return _AttentionResult(output: output, logSumExp: logSumExp)
-}
-
-/// A pointer handed to concurrent workers that write disjoint parts of one buffer.
-@usableFromInline
-struct _SendablePointer<T>: @unchecked Sendable {
-    @usableFromInline let pointer: UnsafeMutablePointer<T>?
-    @inlinable init(_ pointer: UnsafeMutablePointer<T>?) { self.pointer = pointer }
 }

@@ -1,29 +1,32 @@
 import CSDPAKernels
 
-/// How a structured bias changes one attention score: the element-wise form of a bias
-/// that never needs to exist as an `L x S` tensor.
+/// How a bias looks to the kernels: ``FusedAttnBias``'s vocabulary (``modifiesScores``,
+/// ``tileVisibility(batch:head:queries:keys:)``, ``apply(toScores:rowStride:batch:head:queries:keys:)``),
+/// plus the biased score of one position for the `Double` reference path, and what only a kernel asks:
+/// whether the bias is a dense mask it can read in the `Q·Kᵀ` registers, and whether its rows are
+/// shared by every head.
 ///
-/// Both kernels are generic over it, so each bias is compiled into them (no closure
-/// or enum switch per element). The math path calls ``modify(_:batch:head:query:key:)``,
-/// the fused path ``classify(batch:head:queries:keys:)`` and ``apply(to:stride:batch:head:queries:keys:)``.
+/// Both kernels are generic over it, so each bias is compiled into them (no closure or enum switch per
+/// element). Conformers: every ``FusedAttnBias`` (through `_FusedBiasKernel`), a dense mask
+/// (`_DenseMask`), and no bias (`_NoScoreModifier`).
 @usableFromInline
 protocol _ScoreModifier: Sendable {
-    /// The score at `(batch, head, query, key)` after the bias; `-infinity` masks the position.
-    func modify<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T
+    /// The score at `(batch, head, query, key)` after the bias: `-infinity` where the position is
+    /// masked, the modified score otherwise.
+    func biasedScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T
 
-    /// Whether ``modify(_:batch:head:query:key:)`` changes visible scores (`false` for a pure mask),
-    /// so that a fully visible tile of a pure mask costs no bias work at all.
-    static var changesScores: Bool { get }
+    /// Whether visible scores change (`false` for a pure mask, whose fully visible tiles then cost no
+    /// bias work at all).
+    static var modifiesScores: Bool { get }
 
-    /// How a tile of queries x keys looks under the bias, so the fused kernel can skip
-    /// empty tiles and do no mask work on fully visible ones. `.partial` is always correct.
-    func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility
+    /// How a tile of queries x keys looks under the bias: `.empty` and `.full` exact, `.partial`
+    /// always correct.
+    func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility
 
-    /// Applies the bias to a tile of float32 scores in place: `scores[r * stride + c]` is
-    /// query `queries.lowerBound + r`, key `keys.lowerBound + c`. The default calls
-    /// ``modify(_:batch:head:query:key:)`` per element; biases override it to hoist per-row work.
+    /// Applies the bias to a tile of float32 scores in place: `scores[r * rowStride + c]` is query
+    /// `queries.lowerBound + r`, key `keys.lowerBound + c`.
     func apply(
-        to scores: UnsafeMutablePointer<Float>, stride: Int,
+        toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
 
     /// Whether the bias reads per-position data that every head shares (a dense mask broadcast over
@@ -34,8 +37,7 @@ protocol _ScoreModifier: Sendable {
 
     /// The tile as a plain dense mask, when the bias is nothing more than one (read in place,
     /// contiguous along keys): the `Q·Kᵀ` kernel then applies it in registers as it stores the
-    /// scores and takes the row maxima after it, instead of ``apply(to:stride:batch:head:queries:keys:)``
-    /// and the softmax each passing over the tile again. `nil` (the default): `apply` runs.
+    /// scores and takes the row maxima after it. `nil` (the default): `apply` runs.
     func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask?
 }
 
@@ -59,19 +61,6 @@ extension _ScoreModifier {
 
     @inlinable
     func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask? { nil }
-
-    @inlinable
-    func apply(
-        to scores: UnsafeMutablePointer<Float>, stride: Int,
-        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
-    ) {
-        for (r, i) in queries.enumerated() {
-            let row = scores + r * stride
-            for (c, j) in keys.enumerated() {
-                row[c] = modify(row[c], batch: batch, head: head, query: i, key: j)
-            }
-        }
-    }
 }
 
 /// No bias: every position visible, every score unchanged.
@@ -79,8 +68,14 @@ extension _ScoreModifier {
 struct _NoScoreModifier: _ScoreModifier {
     @inlinable init() {}
     @inlinable
-    func modify<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T { score }
-    @inlinable static var changesScores: Bool { false }
+    func biasedScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T { score }
+    @inlinable static var modifiesScores: Bool { false }
     @inlinable
-    func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility { .full }
+    func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility { .full }
+    /// Nothing to apply (and never called: every tile is fully visible and no score changes).
+    @inlinable
+    func apply(
+        toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {}
 }

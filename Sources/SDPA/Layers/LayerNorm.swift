@@ -29,8 +29,8 @@ public struct LayerNorm: Sendable {
         }
         features = weight.shape[0]
         self.epsilon = epsilon
-        gamma = weight._contiguousFloat32()
-        beta = bias._contiguousFloat32()
+        gamma = try weight._contiguousFloat32()
+        beta = try bias._contiguousFloat32()
     }
 
     /// An identity-initialised layer norm (weight 1, bias 0), as PyTorch's.
@@ -52,7 +52,7 @@ public struct LayerNorm: Sendable {
             throw SDPAError.shapeMismatch(argument: "x", shape: x.shape, other: "LayerNorm.weight", otherShape: [features],
                                           reason: "the last dimension is the one normalized")
         }
-        let result = x._contiguousFloat32()._copiedIfShared(from: x)
+        let result = try x._contiguousFloat32()._copiedIfShared(from: x)
         _normalizeInParallel(result._floats, rows: features == 0 ? 0 : result.count / features)
         return result
     }
@@ -99,9 +99,9 @@ extension Tensor {
     /// `self` (a contiguous float32 tensor made from `original`) with storage of its own, so that
     /// writing into it in place cannot change `original`.
     @usableFromInline
-    func _copiedIfShared(from original: Tensor) -> Tensor {
+    func _copiedIfShared(from original: Tensor) throws -> Tensor {
         guard _storage === original._storage else { return self }
-        let copy = Tensor._floatMatrix(shape)
+        let copy = try Tensor._floatMatrix(shape)
         copy._floats.update(from: _floats, count: count)
         return copy
     }

@@ -29,7 +29,7 @@ public struct Linear: Sendable {
             throw SDPAError.shapeMismatch(argument: "bias", shape: bias.shape, other: "weight", otherShape: weight.shape,
                                           reason: "the bias has one element per output feature, [\(outputFeatures)]")
         }
-        biasVector = bias?._contiguousFloat32()
+        biasVector = try bias?._contiguousFloat32()
     }
 
     /// A layer initialised as PyTorch's: weight and bias uniform in `±1/√in`, the same for the same seed.
@@ -64,10 +64,10 @@ public struct Linear: Sendable {
             throw SDPAError.shapeMismatch(argument: "residual", shape: residual.shape, other: "the output", otherShape: outputShape,
                                           reason: "the residual is added to the output, so it has its shape")
         }
-        let input = x._contiguousFloat32()
-        let output = Tensor._floatMatrix(outputShape)
+        let input = try x._contiguousFloat32()
+        let output = try Tensor._floatMatrix(outputShape)
         _apply(rows: outputShape.dropLast().reduce(1, *), input._floats, output._floats, activation: activation,
-               residual: residual?._contiguousFloat32(), normalization: nil)
+               residual: try residual?._contiguousFloat32(), normalization: nil)
         return output
     }
 

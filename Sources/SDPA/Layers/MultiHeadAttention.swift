@@ -73,7 +73,7 @@ public struct MultiHeadAttention: Sendable {
         for (name, w) in zip(["queryWeight", "keyWeight", "valueWeight"], weights) where w.rank != 2 {
             throw SDPAError.rank(argument: name, shape: w.shape, expected: "rank 2 [out, in] (PyTorch's Linear.weight)")
         }
-        let fusedWeight = try Tensor.concatenated(weights.map { $0.converted(to: .float32) }, along: 0)
+        let fusedWeight = try Tensor.concatenated(weights.map { try $0.converted(to: .float32) }, along: 0)
         var fusedBias: Tensor?
         if queryBias != nil || keyBias != nil || valueBias != nil {
             let parts = try zip([queryBias, keyBias, valueBias], weights).map { bias, w in
@@ -146,7 +146,7 @@ public struct MultiHeadAttention: Sendable {
 
     /// The output projection of the heads' outputs.
     func project(_ heads: Tensor) throws -> Tensor {
-        let output = Tensor._floatMatrix(Array(heads.shape.dropLast()) + [outputProjection.outputFeatures])
+        let output = try Tensor._floatMatrix(Array(heads.shape.dropLast()) + [outputProjection.outputFeatures])
         outputProjection._apply(rows: heads.count / Swift.max(1, heads.shape.last!), heads._floats, output._floats,
                                 activation: .identity, residual: nil, normalization: nil)
         return output
@@ -162,22 +162,22 @@ public struct MultiHeadAttention: Sendable {
         }
         let (B, L, H, Hkv, E) = (x.shape[0], x.shape[1], heads, keyValueHeads, headDim)
         let width = (H + 2 * Hkv) * E
-        let qkv = Tensor._floatMatrix([B, L, width])
-        inputProjection._apply(rows: B * L, x._contiguousFloat32()._floats, qkv._floats, activation: .identity, residual: nil, normalization: nil)
+        let qkv = try Tensor._floatMatrix([B, L, width])
+        inputProjection._apply(rows: B * L, try x._contiguousFloat32()._floats, qkv._floats, activation: .identity, residual: nil, normalization: nil)
         // [B, L, heads, E] slices of the fused output seen as [B, heads, L, E]: no copy.
         func headsView(_ count: Int, at column: Int) -> Tensor {
             Tensor(_storage: qkv._storage, dtype: .float32, shape: [B, count, L, E], strides: [L * width, E, width, 1], offset: column)
         }
         let out = try sdpa(headsView(H, at: 0), headsView(Hkv, at: H * E), headsView(Hkv, at: (H + Hkv) * E), dropoutP)
-        return _interleavedHeads(out._contiguousFloat32())
+        return try _interleavedHeads(try out._contiguousFloat32())
     }
 }
 
 /// `[B, H, L, E]` to `[B, L, H·E]`: each head's row copied next to the others of its position.
 @usableFromInline
-func _interleavedHeads(_ x: Tensor) -> Tensor {
+func _interleavedHeads(_ x: Tensor) throws -> Tensor {
     let (B, H, L, E) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let result = Tensor._floatMatrix([B, L, H * E])
+    let result = try Tensor._floatMatrix([B, L, H * E])
     let (src, dst) = (x._floats, result._floats)
     for b in 0..<B {
         for h in 0..<H {

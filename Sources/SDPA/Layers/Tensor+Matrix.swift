@@ -3,8 +3,8 @@
 extension Tensor {
     /// This tensor as contiguous float32: itself when it already is, else a converted copy.
     @usableFromInline
-    func _contiguousFloat32() -> Tensor {
-        (dtype == .float32 ? self : converted(to: .float32)).contiguous()
+    func _contiguousFloat32() throws -> Tensor {
+        try (dtype == .float32 ? self : converted(to: .float32)).contiguous()
     }
 
     /// The first element of a contiguous float32 tensor.
@@ -15,8 +15,8 @@ extension Tensor {
 
     /// A fresh contiguous float32 tensor of `shape` (validated by the caller), zero-filled.
     @usableFromInline
-    static func _floatMatrix(_ shape: [Int]) -> Tensor {
-        Tensor(_zeros: shape, dtype: .float32)
+    static func _floatMatrix(_ shape: [Int]) throws -> Tensor {
+        try Tensor(_zeros: shape, dtype: .float32, argument: "a layer's output")
     }
 
     /// The `[out, in]` weight of a PyTorch `Linear` as the `[in, out]` matrix the product reads

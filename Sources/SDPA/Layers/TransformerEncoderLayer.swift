@@ -90,12 +90,12 @@ public struct TransformerEncoderLayer: Sendable {
     /// Everything after the attention: output projection, residual and norm, then the feed-forward half.
     func feedForward(_ heads: Tensor, residual x: Tensor) throws -> Tensor {
         let (rows, f) = (x.count / Swift.max(1, attention.embedDim), feedForwardIn.outputFeatures)
-        let h = Tensor._floatMatrix(x.shape)
+        let h = try Tensor._floatMatrix(x.shape)
         attention.outputProjection._apply(rows: rows, heads._floats, h._floats, activation: .identity,
-                                          residual: x._contiguousFloat32(), normalization: attentionNorm)
-        let inner = Tensor._floatMatrix([rows, f])
+                                          residual: try x._contiguousFloat32(), normalization: attentionNorm)
+        let inner = try Tensor._floatMatrix([rows, f])
         feedForwardIn._apply(rows: rows, h._floats, inner._floats, activation: activation, residual: nil, normalization: nil)
-        let y = Tensor._floatMatrix(x.shape)
+        let y = try Tensor._floatMatrix(x.shape)
         feedForwardOut._apply(rows: rows, inner._floats, y._floats, activation: .identity, residual: h, normalization: outputNorm)
         return y
     }

@@ -42,9 +42,18 @@ extension Tensor {
             }
         }
         var shape = first.shape
-        shape[d] = tensors.reduce(0) { $0 + $1.shape[d] }
+        shape[d] = 0
+        for t in tensors {
+            let (sum, overflow) = shape[d].addingReportingOverflow(t.shape[d])
+            if overflow {
+                throw SDPAError.invalidShape(argument: "tensors", shape: first.shape,
+                                             reason: "the sizes along dimension \(d) sum past Int.max")
+            }
+            shape[d] = sum
+        }
+        try Tensor.validate(shape: shape, argument: "concatenated(along: \(axis))", dtype: first.dtype)
         // Copy each part into its slice of the result, moving `d` to the front so every part is one block.
-        let result = Tensor(_zeros: shape, dtype: first.dtype)
+        let result = try Tensor(_zeros: shape, dtype: first.dtype, argument: "concatenated(along: \(axis))")
         var axes = Array(0..<first.rank)
         axes.remove(at: d)
         axes.insert(d, at: 0)

@@ -107,13 +107,15 @@ extension Tensor {
     /// The element at `indices`, as `Float`; setting it rounds to the dtype.
     ///
     /// Setting copies the storage first when another tensor shares it (copy on write),
-    /// so no other value changes. Indices out of range are a programming error and trap, as with `Array`.
+    /// so no other value changes. Indices out of range are a programming error and trap, as with `Array`;
+    /// so does a copy that cannot be allocated (a setter cannot throw): to handle that as an error,
+    /// make the tensor ``contiguous()`` first, which throws instead.
     public subscript(_ indices: Int...) -> Float {
         get { Float(_value(atStorageOffset: _elementOffset(indices))) }
         set {
             let hasBroadcastDimension = zip(shape, strides).contains { $0.0 > 1 && $0.1 == 0 }
             if !isKnownUniquelyReferenced(&_storage) || hasBroadcastDimension {
-                self = _copied()
+                do { self = try _copied() } catch { preconditionFailure("Tensor subscript setter: \(error)") }
             }
             let target = Tensor(_storage: _storage, dtype: dtype, shape: [], strides: [], offset: _elementOffset(indices))
             [newValue].withUnsafeBufferPointer { target._storeContiguous(from: $0) }
@@ -143,8 +145,8 @@ extension Tensor {
     }
 
     /// A contiguous copy of this tensor with storage of its own.
-    func _copied() -> Tensor {
-        let result = Tensor(_zeros: shape, dtype: dtype)
+    func _copied() throws -> Tensor {
+        let result = try Tensor(_zeros: shape, dtype: dtype, argument: "a contiguous copy")
         let width = dtype.byteWidth
         let src = UnsafeRawPointer(_storage.bytes)
         let dst = result._storage.bytes
@@ -157,17 +159,53 @@ extension Tensor {
     }
 
     /// This tensor laid out row-major without gaps: itself when it already is, else a copy.
-    public func contiguous() -> Tensor {
-        isContiguous ? self : _copied()
+    ///
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the copy cannot be
+    ///   allocated (a view broadcast to a large shape holds far more elements than its storage).
+    public func contiguous() throws -> Tensor {
+        isContiguous ? self : try _copied()
     }
 
     /// The same values stored as `dtype` (rounded to nearest, ties to even); itself when the dtype already matches.
     ///
     /// Converting to `.bool` gives `true` for every nonzero value.
-    public func converted(to dtype: DType) -> Tensor {
+    /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` when the result's byte count overflows `Int`,
+    ///   ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when it cannot be allocated.
+    public func converted(to dtype: DType) throws -> Tensor {
         if dtype == self.dtype { return self }
-        let result = Tensor(_zeros: shape, dtype: dtype)
-        _elements(as: Double.self).withUnsafeBufferPointer { result._storeContiguous(from: $0) }
+        try Tensor.validate(shape: shape, argument: "converted(to: \(dtype))", dtype: dtype)
+        let result = try Tensor(_zeros: shape, dtype: dtype, argument: "converted(to: \(dtype))")
+        var writer = _BlockWriter(into: result)
+        _forEachOffset { writer.append(_value(atStorageOffset: $0)) }
+        writer.flush()
         return result
+    }
+}
+
+/// Writes values, in row-major order, into a fresh contiguous tensor a block at a time, rounding each
+/// to its dtype: filling a tensor needs no array as large as the tensor.
+struct _BlockWriter {
+    private let target: Tensor
+    private var block: [Double] = []
+    private var written = 0
+    private static var blockSize: Int { 4096 }
+
+    init(into target: Tensor) {
+        self.target = target
+        block.reserveCapacity(Swift.min(target.count, Self.blockSize))
+    }
+
+    mutating func append(_ value: Double) {
+        block.append(value)
+        if block.count == Self.blockSize { flush() }
+    }
+
+    /// Writes what is buffered; call once after the last `append`.
+    mutating func flush() {
+        let part = Tensor(_storage: target._storage, dtype: target.dtype, shape: [block.count], strides: [1],
+                          offset: target._offset + written)
+        block.withUnsafeBufferPointer { part._storeContiguous(from: $0) }
+        written += block.count
+        block.removeAll(keepingCapacity: true)
     }
 }

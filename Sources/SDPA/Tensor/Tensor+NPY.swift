@@ -2,7 +2,7 @@ import Foundation
 
 // NumPy's .npy format (https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html):
 // magic "\x93NUMPY", version bytes, a little-endian header length (2 bytes in
-// v1, 4 in v2/v3), a Python dict literal, then the raw data.
+// v1, 4 in v2/v3), a Python dict literal padded with spaces and ended by a newline, then the raw data.
 
 extension Tensor {
     /// Reads a `.npy` file written by `numpy.save` or `torch`'s numpy bridge.
@@ -14,7 +14,7 @@ extension Tensor {
     /// let q = try Tensor(contentsOf: URL(fileURLWithPath: "q.npy"))
     /// ```
     /// - Throws: ``SDPAError/npy(path:reason:)`` naming what is wrong: a missing file,
-    ///   a bad magic string, an unsupported dtype, a malformed header, or too few data bytes.
+    ///   a bad magic string, an unsupported dtype, a malformed header, or too few or too many data bytes.
     public init(contentsOf url: URL) throws {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
@@ -24,39 +24,45 @@ extension Tensor {
     }
 
     /// Parses the bytes of a `.npy` file; `path` only labels errors.
+    ///
+    /// The header is parsed strictly, as the format specification describes it: a dict literal with exactly
+    /// the keys `descr`, `fortran_order` and `shape`, ending in a newline where the declared header length
+    /// says, the data starting on a 16-byte boundary (numpy pads to 64 bytes, to 16 before numpy 1.14), and
+    /// exactly as many data bytes as the shape needs.
+    ///
+    /// - Throws: ``SDPAError/npy(path:reason:)`` naming what is wrong.
     public init(npyData data: Data, path: String = "<data>") throws {
+        self = try data.withUnsafeBytes { try Tensor._readNPY($0, path: path) }
+    }
+
+    private static func _readNPY(_ bytes: UnsafeRawBufferPointer, path: String) throws -> Tensor {
         func fail(_ reason: String) -> SDPAError { .npy(path: path, reason: reason) }
-        let bytes = [UInt8](data)
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
-        guard bytes.count >= 6, Array(bytes[0..<6]) == magic else {
+        guard bytes.count >= 6, bytes.prefix(6).elementsEqual(magic) else {
             throw fail("not a .npy file (missing the \\x93NUMPY magic string)")
         }
         guard bytes.count >= 10 else { throw fail("truncated header: the file ends after \(bytes.count) bytes") }
-        let major = bytes[6]
-        let headerLength: Int, headerStart: Int
-        switch major {
-        case 1:
-            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
-            headerStart = 10
-        case 2, 3:
-            guard bytes.count >= 12 else { throw fail("truncated header") }
-            headerLength = (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
-            headerStart = 12
-        default:
-            throw fail("unsupported .npy format version \(major).\(bytes[7]) (1.0, 2.0 and 3.0 are supported)")
+        let (major, minor) = (bytes[6], bytes[7])
+        guard [1, 2, 3].contains(major), minor == 0 else {
+            throw fail("unsupported .npy format version \(major).\(minor) (1.0, 2.0 and 3.0 are supported)")
         }
-        guard headerStart + headerLength <= bytes.count else {
+        let lengthBytes = major == 1 ? 2 : 4, headerStart = 8 + lengthBytes
+        guard bytes.count >= headerStart else { throw fail("truncated header: the file ends inside the header length") }
+        let headerLength = (0..<lengthBytes).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
+        let dataStart = headerStart + headerLength
+        guard dataStart <= bytes.count else {
             throw fail("truncated header: it declares \(headerLength) bytes but the file has \(bytes.count - headerStart) after the preamble")
         }
-        guard let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: major == 3 ? .utf8 : .isoLatin1) else {
-            throw fail("the header is not text")
+        let header: _NPYHeader
+        do { header = try _NPYHeader(ArraySlice(bytes[headerStart..<dataStart]), majorVersion: major) } catch {
+            throw fail("malformed header: \(error.reason): \(Tensor._quoted(bytes[headerStart..<dataStart]))")
         }
-        let descr = try Tensor.npyValue(of: "descr", in: header, path: path)
-        let fortran = try Tensor.npyValue(of: "fortran_order", in: header, path: path)
-        let shapeText = try Tensor.npyValue(of: "shape", in: header, path: path)
+        guard dataStart % 16 == 0 else {
+            throw fail("malformed header: the data would start at byte \(dataStart), not on a 16-byte boundary as every .npy writer pads it")
+        }
 
         let dtype: DType
-        switch descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\"")) {
+        switch header.descr {
         case "<f4", "=f4", "f4": dtype = .float32
         case "<f2", "=f2", "f2": dtype = .float16
         case "<f8", "=f8", "f8": dtype = .float64
@@ -66,71 +72,70 @@ extension Tensor {
         case let other:
             throw fail("unsupported dtype \(other); supported: <f4, <f2, <f8, |b1")
         }
-        let isFortran: Bool
-        switch fortran {
-        case "False": isFortran = false
-        case "True": isFortran = true
-        default: throw fail("malformed header: fortran_order is \(fortran)")
+        let shape = header.shape
+        do { try Tensor.validate(shape: shape, argument: "shape", dtype: dtype) } catch let error as SDPAError {
+            guard case let .invalidShape(_, _, reason) = error else { throw error }
+            throw fail("malformed header: shape \(shape): \(reason)")
         }
-        guard shapeText.hasPrefix("("), shapeText.hasSuffix(")") else {
-            throw fail("malformed header: shape is \(shapeText)")
+        let count = shape.reduce(1, *), needed = count * dtype.byteWidth, available = bytes.count - dataStart
+        guard available >= needed else {
+            throw fail("truncated data: shape \(shape) of \(dtype) needs \(needed) bytes but the file has \(available)")
         }
-        let shape = try shapeText.dropFirst().dropLast().split(separator: ",").map { part -> Int in
-            let text = part.trimmingCharacters(in: .whitespaces)
-            guard let n = Int(text), n >= 0 else { throw fail("malformed header: shape entry '\(text)'") }
-            return n
-        }
-        do { try Tensor.validate(shape: shape, argument: "shape") } catch {
-            throw fail("malformed header: shape \(shape) has more elements than memory can address")
-        }
-        let count = shape.reduce(1, *)
-        let dataStart = headerStart + headerLength
-        let (needed, overflow) = count.multipliedReportingOverflow(by: dtype.byteWidth)
-        if overflow { throw fail("malformed header: shape \(shape) of \(dtype) needs more bytes than memory can address") }
-        guard bytes.count - dataStart >= needed else {
-            throw fail("truncated data: shape \(shape) of \(dtype) needs \(needed) bytes but the file has \(bytes.count - dataStart)")
+        guard available == needed else {
+            throw fail("\(available - needed) bytes after the data: shape \(shape) of \(dtype) needs \(needed) bytes but the file has \(available)")
         }
         // Fortran order is row-major order of the reversed shape.
-        let storedShape = isFortran ? shape.reversed() : shape
-        var tensor = Tensor(_zeros: storedShape, dtype: dtype)
-        bytes.withUnsafeBytes { raw in
-            tensor._storage.bytes.copyMemory(from: raw.baseAddress! + dataStart, byteCount: needed)
-        }
+        let storedShape = header.fortranOrder ? shape.reversed() : shape
+        var tensor = try Tensor(_zeros: storedShape, dtype: dtype, argument: path)
+        tensor._storage.bytes.copyMemory(from: bytes.baseAddress! + dataStart, byteCount: needed)
         if dtype == .bool {
             let p = tensor._storage.bytes.assumingMemoryBound(to: UInt8.self)
             for i in 0..<count where p[i] > 1 { p[i] = 1 }
         }
-        if isFortran {
+        if header.fortranOrder {
             tensor = try tensor.permuted(Array((0..<shape.count).reversed())).contiguous()
         }
-        self = tensor
+        return tensor
     }
 
-    /// The text of `key`'s value in a Python dict literal.
-    private static func npyValue(of key: String, in header: String, path: String) throws -> String {
-        guard let keyRange = header.range(of: "'\(key)'") ?? header.range(of: "\"\(key)\"") else {
-            throw SDPAError.npy(path: path, reason: "malformed header: no '\(key)' entry in \(header.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-        var rest = header[keyRange.upperBound...].drop { $0 == " " }
-        guard rest.first == ":" else { throw SDPAError.npy(path: path, reason: "malformed header near '\(key)'") }
-        rest = rest.dropFirst().drop { $0 == " " }
-        if rest.first == "(" {
-            guard let close = rest.firstIndex(of: ")") else {
-                throw SDPAError.npy(path: path, reason: "malformed header: unterminated \(key)")
-            }
-            return String(rest[...close])
-        }
-        let end = rest.firstIndex { $0 == "," || $0 == "}" } ?? rest.endIndex
-        return rest[..<end].trimmingCharacters(in: .whitespaces)
+    /// The header bytes as text for an error message, shortened if long.
+    private static func _quoted(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
+        let text = String(decoding: bytes.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return "\"\(text)\(bytes.count > 200 ? "…" : "")\""
     }
 
-    /// The bytes of a `.npy` (version 1.0, C order) file holding this tensor.
+    /// The bytes of a `.npy` file holding this tensor: version 1.0 (2.0 when the header needs more than
+    /// 65535 bytes), C order, the data starting on a 64-byte boundary, as `numpy.save` writes it.
     ///
     /// `bfloat16` has no NumPy dtype, so it is written widened, exactly, as `<f4`.
-    public func npyData() -> Data {
-        let stored = dtype == .bfloat16 ? converted(to: .float32) : contiguous()
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when a contiguous copy is needed
+    ///   and cannot be allocated.
+    public func npyData() throws -> Data {
+        let stored = try _npyStored()
+        var data = stored.npyHeader
+        data.append(Data(bytes: stored._storage.bytes + stored._offset * stored.dtype.byteWidth, count: count * stored.dtype.byteWidth))
+        return data
+    }
+
+    /// Writes this tensor as a `.npy` file that `numpy.load` reads back.
+    ///
+    /// The file is written under a temporary name in the same folder and renamed into place, so a
+    /// failure leaves no half-written file and a reader never sees one.
+    /// - Throws: ``SDPAError/npy(path:reason:)`` when the file cannot be written.
+    public func write(to url: URL) throws {
+        let file = try _StagedNPYFile(self, at: url)
+        try file.commit()
+    }
+
+    /// This tensor as its `.npy` file stores it: contiguous, `bfloat16` widened to float32.
+    func _npyStored() throws -> Tensor {
+        dtype == .bfloat16 ? try converted(to: .float32) : try contiguous()
+    }
+
+    /// The magic string, version, header length and header of this tensor's `.npy` file (contiguous, not bfloat16).
+    var npyHeader: Data {
         let descr: String
-        switch stored.dtype {
+        switch dtype {
         case .float32, .bfloat16: descr = "<f4"
         case .float16: descr = "<f2"
         case .float64: descr = "<f8"
@@ -138,23 +143,16 @@ extension Tensor {
         }
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
+        // Version 2 only when the header does not fit a 2-byte length, as numpy does.
+        let major: UInt8 = 10 + header.utf8.count + 1 + 63 > 0xFFFF ? 2 : 1
+        let preamble = major == 1 ? 10 : 12
         // Pad so that the data starts on a 64-byte boundary, as numpy does; the header ends in a newline.
-        let unpadded = 10 + header.utf8.count + 1
+        let unpadded = preamble + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
-        var data = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0])
-        let length = UInt16(header.utf8.count)
-        data.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8)])
+        var data = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, major, 0])
+        let length = header.utf8.count
+        data.append(contentsOf: (0..<(preamble - 8)).map { UInt8(truncatingIfNeeded: length >> (8 * $0)) })
         data.append(contentsOf: Array(header.utf8))
-        data.append(Data(bytes: stored._storage.bytes + stored._offset * stored.dtype.byteWidth, count: count * stored.dtype.byteWidth))
         return data
-    }
-
-    /// Writes this tensor as a `.npy` file that `numpy.load` reads back.
-    ///
-    /// - Throws: ``SDPAError/npy(path:reason:)`` when the file cannot be written.
-    public func write(to url: URL) throws {
-        do { try npyData().write(to: url) } catch {
-            throw SDPAError.npy(path: url.path, reason: "cannot write the file (\(error.localizedDescription))")
-        }
     }
 }

@@ -40,12 +40,20 @@ extension Tensor {
             throw SDPAError.reshape(from: shape, to: newShape)
         }
         if let d = inferred.first {
-            let known = newShape.enumerated().filter { $0.offset != d }.map(\.element).reduce(1, *)
+            var known = 1
+            for (n, size) in newShape.enumerated() where n != d {
+                let (product, overflow) = known.multipliedReportingOverflow(by: size)
+                guard !overflow else { throw SDPAError.reshape(from: shape, to: newShape) }
+                known = product
+            }
             guard known > 0, count % known == 0 else { throw SDPAError.reshape(from: shape, to: newShape) }
             resolved[d] = count / known
         }
-        guard resolved.reduce(1, *) == count else { throw SDPAError.reshape(from: shape, to: newShape) }
-        let base = contiguous()
+        // A shape whose sizes overflow cannot hold this tensor's elements, whatever it multiplies to.
+        guard (try? Tensor.validate(shape: resolved, argument: "newShape", dtype: dtype)) != nil,
+              resolved.reduce(1, *) == count
+        else { throw SDPAError.reshape(from: shape, to: newShape) }
+        let base = try contiguous()
         return Tensor(
             _storage: base._storage, dtype: dtype, shape: resolved,
             strides: Tensor.contiguousStrides(for: resolved), offset: base._offset)
@@ -66,8 +74,10 @@ extension Tensor {
     /// let mask = try Tensor(shape: [4, 6], bools: ...)      // [L, S]
     /// let scores = try mask.broadcast(to: [2, 8, 4, 6])     // [B, H, L, S], no copy
     /// ```
-    /// - Throws: ``SDPAError/maskNotBroadcastable(mask:target:)`` when a dimension does not fit.
+    /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` for a target with a negative dimension or
+    ///   sizes that overflow `Int`; ``SDPAError/maskNotBroadcastable(mask:target:)`` when a dimension does not fit.
     public func broadcast(to target: [Int]) throws -> Tensor {
+        try Tensor.validate(shape: target, argument: "broadcast target", dtype: dtype)
         guard let strides = broadcastStrides(to: target) else {
             throw SDPAError.maskNotBroadcastable(mask: shape, target: target)
         }

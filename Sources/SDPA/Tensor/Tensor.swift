@@ -32,29 +32,32 @@ public struct Tensor: Sendable {
         self._offset = offset
     }
 
-    /// A zero-filled contiguous tensor; the shape must already be validated.
+    /// A zero-filled contiguous tensor; the shape must already be validated (``validate(shape:argument:dtype:count:of:)``).
+    ///
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument` when the memory cannot be had.
     @usableFromInline
-    init(_zeros shape: [Int], dtype: DType) {
+    init(_zeros shape: [Int], dtype: DType, argument: @autoclosure () -> String) throws {
         let count = shape.reduce(1, *)
         self.init(
-            _storage: _TensorStorage(byteCount: count * dtype.byteWidth),
+            _storage: try _TensorStorage(byteCount: count * dtype.byteWidth, for: "\(argument()) \(shape) \(dtype)"),
             dtype: dtype, shape: shape, strides: Tensor.contiguousStrides(for: shape), offset: 0)
     }
 
     /// A tensor of zeros (or `false`).
     ///
-    /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` for a negative dimension.
+    /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` for a negative dimension or sizes that
+    ///   overflow `Int`; ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the memory cannot be had.
     public init(zeros shape: [Int], dtype: DType = .float32) throws {
-        try Tensor.validate(shape: shape, argument: "shape")
-        self.init(_zeros: shape, dtype: dtype)
+        try Tensor.validate(shape: shape, argument: "shape", dtype: dtype)
+        try self.init(_zeros: shape, dtype: dtype, argument: "Tensor(zeros:)")
     }
 
     /// A tensor holding `scalars` in row-major order, stored as `dtype` (rounded to nearest).
     ///
     /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` when the count does not match the shape.
     public init(shape: [Int], scalars: [Float], dtype: DType = .float32) throws {
-        try Tensor.validate(shape: shape, argument: "shape", count: scalars.count, of: "scalars")
-        self.init(_zeros: shape, dtype: dtype)
+        try Tensor.validate(shape: shape, argument: "shape", dtype: dtype, count: scalars.count, of: "scalars")
+        try self.init(_zeros: shape, dtype: dtype, argument: "Tensor(shape:scalars:)")
         scalars.withUnsafeBufferPointer { _storeContiguous(from: $0) }
     }
 
@@ -62,8 +65,8 @@ public struct Tensor: Sendable {
     ///
     /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` when the count does not match the shape.
     public init(shape: [Int], scalars: [Double], dtype: DType = .float64) throws {
-        try Tensor.validate(shape: shape, argument: "shape", count: scalars.count, of: "scalars")
-        self.init(_zeros: shape, dtype: dtype)
+        try Tensor.validate(shape: shape, argument: "shape", dtype: dtype, count: scalars.count, of: "scalars")
+        try self.init(_zeros: shape, dtype: dtype, argument: "Tensor(shape:scalars:)")
         scalars.withUnsafeBufferPointer { _storeContiguous(from: $0) }
     }
 
@@ -71,11 +74,38 @@ public struct Tensor: Sendable {
     ///
     /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` when the count does not match the shape.
     public init(shape: [Int], bools: [Bool]) throws {
-        try Tensor.validate(shape: shape, argument: "shape", count: bools.count, of: "bools")
-        self.init(_zeros: shape, dtype: .bool)
+        try Tensor.validate(shape: shape, argument: "shape", dtype: .bool, count: bools.count, of: "bools")
+        try self.init(_zeros: shape, dtype: .bool, argument: "Tensor(shape:bools:)")
         let p = _storage.bytes.assumingMemoryBound(to: UInt8.self)
         for (i, b) in bools.enumerated() { p[i] = b ? 1 : 0 }
     }
+
+    /// A tensor whose element `n` (counted in row-major order) is `element(n)`, rounded to `dtype`
+    /// (`.bool`: `true` for nonzero): a mask or a test pattern from a formula, with no array as large as the tensor.
+    ///
+    /// ```swift
+    /// let (L, S) = (4, 6)
+    /// let evenKeys = try Tensor(shape: [L, S], dtype: .bool) { n in n % S % 2 == 0 ? 1 : 0 }
+    /// ```
+    /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` for a negative dimension or sizes that
+    ///   overflow `Int`; ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the memory cannot be had.
+    public init(shape: [Int], dtype: DType = .float32, element: (Int) throws -> Double) throws {
+        try self.init(_shape: shape, dtype: dtype, argument: "Tensor(shape:dtype:element:)", element: element)
+    }
+
+    /// ``init(shape:dtype:element:)`` naming `argument` in an allocation error.
+    init(_shape shape: [Int], dtype: DType, argument: String, element: (Int) throws -> Double) throws {
+        try Tensor.validate(shape: shape, argument: "shape", dtype: dtype)
+        try self.init(_zeros: shape, dtype: dtype, argument: argument)
+        var writer = _BlockWriter(into: self)
+        for n in 0..<count { writer.append(try element(n)) }
+        writer.flush()
+    }
+
+    /// The largest memory one tensor (or one buffer of the kernels) may take: this machine's physical
+    /// memory. A larger request throws ``SDPAError/allocationFailed(argument:byteCount:reason:)`` rather
+    /// than overcommitting and being killed when the pages are touched.
+    public static var maximumByteCount: Int { _TensorStorage.byteLimit }
 
     /// The number of dimensions.
     @inlinable public var rank: Int { shape.count }
@@ -94,33 +124,43 @@ public struct Tensor: Sendable {
     }
 
     /// Row-major strides for `shape`.
+    ///
+    /// For sizes no tensor can have (strides past `Int.max`, which every initializer refuses), the strides
+    /// saturate at `Int.max` rather than trap.
     @inlinable
     public static func contiguousStrides(for shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
         var running = 1
         for d in stride(from: shape.count - 1, through: 0, by: -1) {
             strides[d] = running
-            running *= max(shape[d], 1)
+            let (product, overflow) = running.multipliedReportingOverflow(by: max(shape[d], 1))
+            running = overflow ? .max : product
         }
         return strides
     }
 
-    static func validate(shape: [Int], argument: String, count: Int? = nil, of what: String = "") throws {
-        if let bad = shape.firstIndex(where: { $0 < 0 }) {
-            throw SDPAError.invalidShape(argument: argument, shape: shape, reason: "dimension \(bad) is negative")
-        }
-        var elements = 1
+    /// Throws ``SDPAError/invalidShape(argument:shape:reason:)`` naming `argument` unless `shape` can
+    /// describe a tensor of `dtype`: no negative dimension, and an element count, a byte count and strides
+    /// (the product of the dimensions with each 0 counted as 1, which bounds every element offset of
+    /// every view) that fit in `Int`; and, when `count` is given, `count` elements (those of `what`).
+    static func validate(shape: [Int], argument: String, dtype: DType, count: Int? = nil, of what: String = "") throws {
+        func fail(_ reason: String) -> SDPAError { .invalidShape(argument: argument, shape: shape, reason: reason) }
+        if let bad = shape.firstIndex(where: { $0 < 0 }) { throw fail("dimension \(bad) is negative") }
+        var elements = 1, span = 1
         for d in shape {
             let (product, overflow) = elements.multipliedReportingOverflow(by: d)
-            if overflow {
-                throw SDPAError.invalidShape(argument: argument, shape: shape, reason: "the number of elements overflows Int")
-            }
-            elements = product
+            if overflow { throw fail("the number of elements overflows Int") }
+            let (spanProduct, spanOverflow) = span.multipliedReportingOverflow(by: Swift.max(d, 1))
+            if spanOverflow { throw fail("its strides overflow Int (the dimensions other than 0 multiply past Int.max)") }
+            (elements, span) = (product, spanProduct)
+        }
+        if span.multipliedReportingOverflow(by: dtype.byteWidth).overflow {
+            throw fail(elements == span
+                ? "\(elements) elements of \(dtype) (\(dtype.byteWidth) bytes each) need more bytes than Int can count"
+                : "its strides in bytes overflow Int (the dimensions other than 0 multiply past Int.max / \(dtype.byteWidth))")
         }
         if let count, count != elements {
-            throw SDPAError.invalidShape(
-                argument: argument, shape: shape,
-                reason: "it holds \(shape.reduce(1, *)) elements but \(what) has \(count)")
+            throw fail("it holds \(elements) elements but \(what) has \(count)")
         }
     }
 }

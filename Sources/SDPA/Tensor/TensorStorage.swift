@@ -1,4 +1,9 @@
+import Foundation
+
 /// The bytes behind one or more ``Tensor`` values.
+///
+/// Every tensor's memory is allocated here, and here only: a request past ``byteLimit`` or one the
+/// system refuses is an ``SDPAError/allocationFailed(argument:byteCount:reason:)``, never an abort.
 ///
 /// `@unchecked Sendable` is sound because storage is written only while a
 /// single tensor holds it (a fresh result, or after the copy-on-write check in
@@ -8,13 +13,64 @@ final class _TensorStorage: @unchecked Sendable {
     @usableFromInline let bytes: UnsafeMutableRawPointer
     @usableFromInline let byteCount: Int
 
-    /// Zero-filled storage, aligned for SIMD loads.
+    /// The largest single allocation attempted: the machine's physical memory. A larger request could
+    /// only succeed by overcommitting, and then fail later, when its pages are touched, with the
+    /// process killed rather than an error thrown.
+    @usableFromInline static let byteLimit = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+
+    /// Storage aligned for SIMD loads, zero-filled unless `zeroed` is `false` (kernel scratch, written
+    /// before it is read), for the tensor or buffer called `argument` in errors.
+    ///
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` past `limit` or when the
+    ///   system has no memory to give.
     @usableFromInline
-    init(byteCount: Int) {
+    init(byteCount: Int, for argument: @autoclosure () -> String, zeroed: Bool = true, limit: Int = _TensorStorage.byteLimit) throws {
+        try _checkAllocation(byteCount: byteCount, for: argument(), limit: limit)
+        var pointer: UnsafeMutableRawPointer?
+        guard posix_memalign(&pointer, 64, Swift.max(byteCount, 1)) == 0, let pointer else {
+            throw SDPAError.allocationFailed(
+                argument: argument(), byteCount: byteCount, reason: "the system could not provide that much memory")
+        }
+        if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(byteCount, 1)) }
+        self.bytes = pointer
         self.byteCount = byteCount
-        bytes = .allocate(byteCount: max(byteCount, 1), alignment: 64)
-        bytes.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
     }
 
-    deinit { bytes.deallocate() }
+    deinit { free(bytes) }
+}
+
+/// Throws ``SDPAError/allocationFailed(argument:byteCount:reason:)`` unless `byteCount` bytes for
+/// `argument` are within `limit` (by default the machine's physical memory). Work buffers sized from
+/// the inputs (kernel scratch, the reference path's copies, bias tables) are checked here before they
+/// are made, as tensors are.
+@usableFromInline
+func _checkAllocation(byteCount: Int, for argument: @autoclosure () -> String, limit: Int = _TensorStorage.byteLimit) throws {
+    if byteCount > limit {
+        throw SDPAError.allocationFailed(
+            argument: argument(), byteCount: byteCount,
+            reason: "more than this machine's \(limit) bytes (\(_binaryByteCount(limit))) of memory")
+    }
+}
+
+/// `factors` multiplied, or `nil` when the product overflows `Int`: the checked size arithmetic of
+/// every element and byte count derived from user input.
+@usableFromInline
+func _checkedProduct(_ factors: Int...) -> Int? { _checkedProduct(factors) }
+
+/// `factors` multiplied, or `nil` when the product overflows `Int`.
+func _checkedProduct(_ factors: [Int]) -> Int? {
+    var product = 1
+    for factor in factors {
+        let (result, overflow) = product.multipliedReportingOverflow(by: factor)
+        if overflow { return nil }
+        product = result
+    }
+    return product
+}
+
+/// Allocates `byteCount` bytes through the one allocation point, with `limit` in place of the machine's
+/// memory, and frees them: lets tests reach the path where the system itself refuses.
+@_spi(Testing)
+public func _allocationProbe(byteCount: Int, limit: Int) throws {
+    _ = try _TensorStorage(byteCount: byteCount, for: "an allocation probe", zeroed: false, limit: limit)
 }

@@ -35,6 +35,8 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
     case reshape(from: [Int], to: [Int])
     /// A `.npy` file cannot be read or written.
     case npy(path: String, reason: String)
+    /// Memory for `argument` cannot be had: more than this machine has, or refused by the system.
+    case allocationFailed(argument: String, byteCount: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -68,10 +70,25 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .invalidAxes(argument, axes, shape):
             return "\(argument) \(axes) is not valid for a tensor of shape \(shape)"
         case let .reshape(from, to):
-            let a = from.reduce(1, *), b = to.reduce(1, *)
-            return "cannot reshape a tensor of shape \(from) (\(a) elements) to \(to) (\(b) elements)"
+            // The target may be any sizes a caller wrote, so its count is checked, not trapped on.
+            func elements(_ shape: [Int]) -> String {
+                shape.contains { $0 < 0 } ? "" : " (\(_checkedProduct(shape).map(String.init) ?? "more than Int.max") elements)"
+            }
+            return "cannot reshape a tensor of shape \(from)\(elements(from)) to \(to)\(elements(to))"
         case let .npy(path, reason):
             return "\(path): \(reason)"
+        case let .allocationFailed(argument, byteCount, reason):
+            return "\(argument) needs \(byteCount) bytes (\(_binaryByteCount(byteCount))): \(reason)"
         }
     }
+}
+
+/// `byteCount` in the largest binary unit that keeps it at least 1: `32 GiB`, `1.5 KiB`, `12 bytes`.
+func _binaryByteCount(_ byteCount: Int) -> String {
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+    var value = Double(byteCount), unit = 0
+    while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+    if unit == 0 { return "\(byteCount) bytes" }
+    let rounded = (value * 10).rounded() / 10
+    return (rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)) + " " + units[unit]
 }

@@ -70,6 +70,69 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         }
         self.init(batch: q.0, queryHeads: q.1, keyValueHeads: k.1, queryLength: q.2, keyLength: k.2,
                   headDim: q.3, valueHeadDim: v.3, rank: rank)
+        try _checkDerivedSizes(dtype: dtype)
+    }
+
+    /// Throws unless every size derived from these inputs fits in `Int`: the output's elements and bytes
+    /// (`B·H·L·Ev`), the log-sum-exp's (`B·H·L` float32) and the score count `B·H·L·S`, which bounds every
+    /// index the kernels compute. Zero-element inputs can describe any of these past `Int.max`
+    /// (`[1, 2³¹, 2³¹, 0]` has a log-sum-exp of 2⁶² floats). Runs on every call: no array, no string unless it throws.
+    @inline(__always)
+    func _checkDerivedSizes(dtype: DType) throws {
+        let (rows, a) = batch.multipliedReportingOverflow(by: queryHeads)
+        let (queryRows, b) = rows.multipliedReportingOverflow(by: queryLength)
+        let (_, c) = queryRows.multipliedReportingOverflow(by: 4)
+        let (outputs, d) = queryRows.multipliedReportingOverflow(by: valueHeadDim)
+        let (_, e) = outputs.multipliedReportingOverflow(by: dtype.byteWidth)
+        let (_, f) = queryRows.multipliedReportingOverflow(by: keyLength)
+        if a || b || c || d || e || f { try _throwDerivedSizeError(dtype: dtype) }
+    }
+
+    /// The error ``_checkDerivedSizes(dtype:)`` found, named after what overflows.
+    @inline(never)
+    func _throwDerivedSizeError(dtype: DType) throws {
+        let lseShape = Array(outputShape.dropLast())
+        if _checkedProduct(batch, queryHeads, queryLength, 4) == nil {
+            throw SDPAError.invalidShape(
+                argument: "query", shape: rank == 3 ? [queryHeads, queryLength, headDim] : [batch, queryHeads, queryLength, headDim],
+                reason: "the log-sum-exp \(lseShape) (B·H·L float32 values) would need more bytes than Int can count")
+        }
+        if _checkedProduct(batch, queryHeads, queryLength, valueHeadDim, dtype.byteWidth) == nil {
+            throw SDPAError.invalidShape(
+                argument: "output", shape: outputShape,
+                reason: "B·H·L·Ev \(dtype) values (L from query, Ev from value) would need more bytes than Int can count")
+        }
+        throw SDPAError.invalidShape(
+            argument: "attention scores", shape: scoresShape,
+            reason: "B·H·L·S (L from query, S from key) overflows Int")
+    }
+
+    /// Checks sizes given as numbers rather than read off tensors, as ``explainSDPA(shape:dtype:attnMask:isCausal:scale:dropoutP:enableGQA:)``
+    /// takes them: a rank of 3 or 4, no negative size, `B = 1` for rank 3, inputs that fit together
+    /// (the checks of ``init(query:key:value:enableGQA:)``) and element and byte counts of the inputs,
+    /// the output, the log-sum-exp and the scores within `Int`. Allocates nothing proportional to the sizes.
+    ///
+    /// ```swift
+    /// let shape = AttentionShape(batch: 1, queryHeads: 8, keyValueHeads: 8, queryLength: 1 << 40,
+    ///                            keyLength: 1 << 40, headDim: 64, valueHeadDim: 64)
+    /// try shape.validate(dtype: .float32, enableGQA: false)   // throws: B·H·L·S overflows Int
+    /// ```
+    /// - Throws: ``SDPAError`` naming the argument (`query`, `key`, `value`, `output`, ...) at fault.
+    public func validate(dtype: DType, enableGQA: Bool) throws {
+        guard rank == 3 || rank == 4 else {
+            throw SDPAError.invalidArgument(argument: "AttentionShape.rank", value: "\(rank)", reason: "the inputs have rank 3 or 4")
+        }
+        if rank == 3 && batch != 1 {
+            throw SDPAError.invalidArgument(argument: "AttentionShape.batch", value: "\(batch)", reason: "rank-3 inputs have B = 1")
+        }
+        func shape(_ heads: Int, _ length: Int, _ dim: Int) -> [Int] { rank == 3 ? [heads, length, dim] : [batch, heads, length, dim] }
+        let (qs, ks, vs) = (shape(queryHeads, queryLength, headDim), shape(keyValueHeads, keyLength, headDim),
+                            shape(keyValueHeads, keyLength, valueHeadDim))
+        try Tensor.validate(shape: qs, argument: "query", dtype: dtype)
+        try Tensor.validate(shape: ks, argument: "key", dtype: dtype)
+        try Tensor.validate(shape: vs, argument: "value", dtype: dtype)
+        try AttentionShape._diagnose(qs, ks, vs, dtype, dtype, dtype, enableGQA: enableGQA)
+        try _checkDerivedSizes(dtype: dtype)
     }
 
     /// Throws the error that explains why these inputs do not fit together, checking in the

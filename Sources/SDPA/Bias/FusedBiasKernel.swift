@@ -1,0 +1,29 @@
+/// The kernels' view of a ``FusedAttnBias``: its own tile classifier and applier, and its
+/// visibility and score modifier as one biased score (masked = `-infinity`), specialised per bias type.
+@usableFromInline
+struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
+    @usableFromInline let bias: Bias
+
+    @inlinable init(bias: Bias) { self.bias = bias }
+
+    @inlinable @inline(__always)
+    func biasedScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+        guard bias.isVisible(batch: batch, head: head, query: query, key: key) else { return -.infinity }
+        return Bias.modifiesScores ? bias.modifyScore(score, batch: batch, head: head, query: query, key: key) : score
+    }
+
+    @inlinable static var modifiesScores: Bool { Bias.modifiesScores }
+
+    @inlinable @inline(__always)
+    func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+        bias.tileVisibility(batch: batch, head: head, queries: queries, keys: keys)
+    }
+
+    @inlinable @inline(__always)
+    func apply(
+        toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        bias.apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
+    }
+}

@@ -1,0 +1,54 @@
+import CSDPAKernels
+
+/// Everything about one fused forward call that is fixed before the first tile: the tiling, the work
+/// items, the operand layouts the kernel family chose, the scale split, and the sizes of the scratch
+/// tiles and of one item's running state.
+@usableFromInline
+struct _ForwardPlan: Sendable {
+    @usableFromInline let shape: AttentionShape
+    @usableFromInline let items: _WorkItems
+    /// Decoding (a query tile of at most `_FusedTiling.directRows` rows) reads the keys as stored
+    /// instead of packing them: packing K for one query row cost more than the product it fed.
+    @usableFromInline let readsKeysDirectly: Bool
+    /// How the kernel family reads query rows, packed keys and values for this element kind.
+    @usableFromInline let queryLayout: sdpa_operand_layout, keyLayout: sdpa_operand_layout, valueLayout: sdpa_operand_layout
+    /// The scale's power of two, which the query rows take as they are prepared (exactly), and the
+    /// rest, which the scores take: a dot product of large finite inputs whose scaled score is finite
+    /// stays finite.
+    @usableFromInline let queryScale: Float, scoreScale: Float
+    /// Row strides (floats) of the score tile and of the running outputs: multiples of 16 floats.
+    @usableFromInline let lds: Int, ldo: Int
+
+    @inlinable
+    init(shape: AttentionShape, kind: sdpa_element_kind, scale: Float, headsFastest: Bool) {
+        self.shape = shape
+        let tiling = _FusedTiling(shape)
+        items = _WorkItems(shape: shape, tiling: tiling, headsFastest: headsFastest)
+        readsKeysDirectly = shape.queryLength <= _FusedTiling.directRows
+        let layout = sdpa_layout_for(kind)
+        // The direct reader takes float32 query rows; its values go through the float32 product.
+        (queryLayout, keyLayout, valueLayout) = readsKeysDirectly ? (SDPA_LAYOUT_F32, layout, SDPA_LAYOUT_F32) : (layout, layout, layout)
+        (queryScale, scoreScale) = _splitScale(scale)
+        lds = (tiling.keyColumns + 15) / 16 * 16
+        ldo = Swift.max(16, (shape.valueHeadDim + 15) / 16 * 16)
+    }
+
+    @inlinable var tiling: _FusedTiling { items.tiling }
+
+    /// Floats of one item's running state: outputs, row maxima and row sums of every unit.
+    @inlinable var stateFloats: Int { items.maxUnits * tiling.queryRows * (ldo + 2) }
+
+    /// Bytes of one unit's prepared query rows.
+    @inlinable var queryBytesPerUnit: Int {
+        sdpa_operand_bytes(queryLayout, SDPA_OPERAND_QUERY, Int32(tiling.queryRows), Int32(shape.headDim))
+    }
+}
+
+/// `scale` as a power of two, which the query rows take exactly, times the rest (in `[1, 2)` in
+/// magnitude), which the scores take: the unscaled dot product is then never larger than the score.
+@inlinable
+func _splitScale(_ scale: Float) -> (powerOfTwo: Float, rest: Float) {
+    guard scale.isFinite, scale != 0 else { return (1, scale) }
+    let power = Float(sign: .plus, exponent: scale.exponent, significand: 1)
+    return (power, scale / power)
+}

@@ -1,0 +1,137 @@
+import CSDPAKernels
+
+/// The flash-attention forward kernel: query tiles against key/value tiles with an online softmax,
+/// float32 accumulation, each output row written once.
+///
+/// Generic over the bias, so each bias type gets its own specialization: empty tiles are skipped,
+/// fully visible tiles of pure masks do no bias work, partial ones call the bias's tile `apply`.
+/// Work items (`_WorkItems`) are a few consecutive query tiles of one (batch, key/value head), for
+/// every query head of its GQA group; each key tile is packed once for all of them. Keys and values
+/// come from a `_KeyValueSource`. Extra memory is per thread, O(tile), plus the split items' states,
+/// all allocated before the threads start, so that memory the system cannot give is an error.
+@inlinable
+func _fusedAttention<Modifier: _ScoreModifier>(
+    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
+) throws -> _AttentionResult {
+    try _fusedAttention(query: query, keysAndValues: try _TensorKeyValues(key: key, value: value), shape: shape,
+                        modifier: modifier, options: options)
+}
+
+/// ``_fusedAttention(query:key:value:shape:modifier:options:)`` reading keys and values from `source`.
+@inlinable
+func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
+    query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
+) throws -> _AttentionResult {
+    let writer = try _OutputWriter(shape: shape, dtype: query.dtype)
+    guard shape.batch * shape.queryHeads * shape.queryLength > 0 else { return writer.result }
+
+    let plan = _ForwardPlan(shape: shape, kind: source.kind, scale: Float(options.resolvedScale(headDim: shape.headDim)),
+                            headsFastest: modifier.sharesRowsAcrossHeads)
+    let q = try _InputView(query)
+    let partials = try _SplitPartials(plan: plan)
+    let threads = Swift.min(SDPAThreads.effectiveCount, plan.items.count)
+    let scratchSlots = try _FusedScratchSlots(plan: plan, threads: threads)
+    let queue = _WorkQueue(count: plan.items.count)
+    _parallelFor(threads) {
+        guard let scratch = scratchSlots.take(plan: plan) else { return }
+        var units = [_QueryUnit](repeating: _QueryUnit(), count: plan.items.maxUnits)
+        while let index = queue.next() {
+            let item = plan.items.item(index)
+            let state = item.split == nil
+                ? _RowState(scratch.state!, plan: plan) : partials.state(splitItem: index - plan.items.wholeItems)
+            let unitCount = plan.items.units(of: item, into: &units)
+            _forwardItem(item, units: &units, count: unitCount, query: q, source: source, modifier: modifier,
+                         plan: plan, scratch: scratch, state: state)
+            if item.split == nil {
+                for u in 0..<unitCount { writer.write(batch: item.batch, unit: units[u], state: state, index: u) }
+            }
+        }
+    }
+    if plan.tiling.splitItems > 0 { partials.mergeAndWrite(into: writer, threads: threads) }
+    return writer.result
+}
+
+/// One work item: its query rows prepared, then every key tile of its range, into `state`.
+@inlinable
+func _forwardItem<Modifier: _ScoreModifier, Source: _KeyValueSource>(
+    _ item: _WorkItem, units: inout [_QueryUnit], count unitCount: Int, query q: _InputView, source: Source,
+    modifier: Modifier, plan: _ForwardPlan, scratch: _FusedScratch, state: _RowState
+) {
+    let E = plan.shape.headDim
+    for u in 0..<unitCount {
+        var ld = 0
+        let rows = q.rows(batch: item.batch, head: units[u].head, first: units[u].firstRow)
+        units[u].query = sdpa_prepare_query(plan.queryLayout, q.kind, Int32(units[u].rows), Int32(E), rows.base, rows.stride,
+                                            plan.queryScale, scratch.queries + u * plan.queryBytesPerUnit, &ld)
+        units[u].ldq = ld
+    }
+    state.reset(units: unitCount)
+    var k0 = item.keys.lowerBound
+    while k0 < item.keys.upperBound {
+        let keys = k0..<Swift.min(k0 + plan.tiling.keyColumns, item.keys.upperBound)
+        _forwardKeyTile(keys, of: item, units: &units, count: unitCount, source: source, modifier: modifier,
+                        plan: plan, scratch: scratch, state: state)
+        k0 = keys.upperBound
+    }
+}
+
+/// One key tile against every unit of an item: the tile classified per unit and skipped where empty,
+/// keys and values packed once, then per unit `Q·Kᵀ` (the bias applied in the registers when it is a
+/// dense mask, by its `apply` otherwise), an online-softmax step and `P·V`.
+@inlinable
+func _forwardKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
+    _ keys: Range<Int>, of item: _WorkItem, units: inout [_QueryUnit], count unitCount: Int, source: Source,
+    modifier: Modifier, plan: _ForwardPlan, scratch: _FusedScratch, state: _RowState
+) {
+    let (b, cols, E, Ev) = (item.batch, keys.count, plan.shape.headDim, plan.shape.valueHeadDim)
+    var anyVisible = false, anyPartial = false
+    for u in 0..<unitCount {
+        let visibility = modifier.tileVisibility(batch: b, head: units[u].head, queries: units[u].queries, keys: keys)
+        units[u].visibility = visibility
+        anyVisible = anyVisible || visibility != .empty
+        anyPartial = anyPartial || visibility == .partial
+    }
+    if !anyVisible { return }
+
+    let keyRows = source.keys(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.keyAddresses)
+    if !plan.readsKeysDirectly {
+        sdpa_pack_keys(plan.keyLayout, source.kind, Int32(cols), Int32(E), keyRows, scratch.keys)
+    }
+    let valueRows = source.values(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.valueAddresses)
+    var ldv = 0
+    let values = sdpa_pack_values(plan.valueLayout, source.kind, Int32(cols), Int32(Ev), valueRows, scratch.values, &ldv)
+    // A masked key's probability is exactly 0, but 0 · NaN is NaN: a partial tile whose values hold NaN
+    // or infinity takes the exact path, so a masked key never reaches the output.
+    let exactValues = anyPartial && _containsNonFinite(source.kind, rows: valueRows, count: cols, columns: Ev)
+
+    let (scores, lds, tileMax) = (scratch.scores, plan.lds, scratch.tileMax)
+    for u in 0..<unitCount where units[u].visibility != .empty {
+        let unit = units[u], rows = Int32(unit.rows)
+        // Row maxima come from the Q·Kᵀ registers unless the bias changes the scores after.
+        let biased = unit.visibility == .partial || Modifier.modifiesScores
+        var maxima = biased ? nil : tileMax, applyBias = biased
+        if plan.readsKeysDirectly {
+            sdpa_scores_direct(rows, Int32(cols), Int32(E), unit.query!.assumingMemoryBound(to: Float.self), unit.ldq,
+                               source.kind, keyRows, plan.scoreScale, scores, lds, maxima)
+        } else if biased, let mask = modifier.tileMask(batch: b, head: unit.head, queries: unit.queries, keys: keys) {
+            // A dense mask goes on in the Q·Kᵀ registers, and the maxima are taken after it.
+            (maxima, applyBias) = (tileMax, false)
+            sdpa_scores(plan.keyLayout, rows, Int32(cols), Int32(E), unit.query, unit.ldq, scratch.keys, plan.scoreScale,
+                        scores, lds, mask.kind, mask.base, mask.rowStride, maxima)
+        } else {
+            sdpa_scores(plan.keyLayout, rows, Int32(cols), Int32(E), unit.query, unit.ldq, scratch.keys, plan.scoreScale,
+                        scores, lds, SDPA_MASK_NONE, nil, 0, maxima)
+        }
+        if applyBias {
+            modifier.apply(toScores: scores, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
+        }
+        let o = state.output(unit: u)
+        sdpa_softmax_tile(rows, Int32(cols), scores, lds, maxima, state.rowMax(unit: u), state.rowSum(unit: u), o, state.ldo, Int32(Ev))
+        if exactValues && unit.visibility == .partial {
+            _accumulateVisible(rows: unit.rows, keys: cols, Ev, scores, lds, source.kind, valueRows, o, state.ldo,
+                               values: scratch.finiteValues)
+        } else {
+            sdpa_accumulate(plan.valueLayout, rows, Int32(cols), Int32(Ev), scores, lds, values, ldv, o, state.ldo)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import CSDPAKernels
+
+/// One thread's scratch for the fused forward kernel, reused by every item it runs: a slot of one
+/// allocation made before the threads start (so that memory the system cannot give is an error, not an
+/// abort), carved into 64-byte aligned tiles sized by the kernel layer for the plan's operand layouts.
+@usableFromInline
+struct _FusedScratch {
+    /// Packed keys of one tile, prepared query rows of one item (every unit), value rows of one tile.
+    @usableFromInline let keys: UnsafeMutableRawPointer, queries: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer
+    /// The score tile (`queryRows x lds`) and its row maxima.
+    @usableFromInline let scores: UnsafeMutablePointer<Float>, tileMax: UnsafeMutablePointer<Float>
+    /// A value tile as float32, for the exact path of a partial tile whose values hold NaN or infinity.
+    @usableFromInline let finiteValues: UnsafeMutablePointer<Float>
+    /// The running state of an item run whole (split items keep theirs in the call's partials).
+    @usableFromInline let state: UnsafeMutablePointer<Float>?
+    /// Row addresses of one key tile and one value tile, for sources that give them row by row.
+    @usableFromInline let keyAddresses: UnsafeMutablePointer<UnsafeRawPointer?>, valueAddresses: UnsafeMutablePointer<UnsafeRawPointer?>
+
+    /// The bytes of each tile, in the order they are carved, each a multiple of 64; `nil` when a size
+    /// derived from the shape overflows.
+    @inlinable
+    static func sizes(plan: _ForwardPlan) -> [Int]? {
+        let (Br, Bc, E, Ev) = (plan.tiling.queryRows, plan.tiling.keyColumns, plan.shape.headDim, plan.shape.valueHeadDim)
+        guard let queryBytes = _checkedProduct(plan.items.maxUnits, plan.queryBytesPerUnit),
+              let finite = _checkedProduct(4, Bc, Ev), let state = _checkedProduct(4, plan.stateFloats) else { return nil }
+        let keyBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.keyLayout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E))
+        let sizes = [
+            keyBytes, queryBytes, sdpa_operand_bytes(plan.valueLayout, SDPA_OPERAND_VALUES, Int32(Bc), Int32(Ev)),
+            4 * Br * plan.lds, 4 * Br, finite, plan.items.wholeItems > 0 ? state : 0,
+            MemoryLayout<UnsafeRawPointer?>.stride * Bc, MemoryLayout<UnsafeRawPointer?>.stride * Bc,
+        ]
+        return sizes.map { (Swift.max($0, 1) + 63) / 64 * 64 }
+    }
+
+    /// The tiles of one slot starting at `base` (64-byte aligned), laid out by `sizes`.
+    @inlinable
+    init(base: UnsafeMutableRawPointer, sizes: [Int], plan: _ForwardPlan) {
+        var offsets = [Int](), running = 0
+        for size in sizes { offsets.append(running); running += size }
+        let at = { (i: Int) in base + offsets[i] }
+        let (Br, Bc, Ev) = (plan.tiling.queryRows, plan.tiling.keyColumns, plan.shape.valueHeadDim)
+        keys = at(0)
+        queries = at(1)
+        values = at(2)
+        scores = at(3).bindMemory(to: Float.self, capacity: Br * plan.lds)
+        tileMax = at(4).bindMemory(to: Float.self, capacity: Br)
+        finiteValues = at(5).bindMemory(to: Float.self, capacity: Bc * Ev)
+        state = plan.items.wholeItems > 0 ? at(6).bindMemory(to: Float.self, capacity: plan.stateFloats) : nil
+        keyAddresses = at(7).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
+        valueAddresses = at(8).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
+    }
+}
+
+/// Every thread's scratch, allocated at once through the one fallible allocation point, handed out a
+/// slot per run of the parallel body: a run beyond `threads` (a helper that joins late) finds no slot
+/// and leaves the items to the others.
+@usableFromInline
+struct _FusedScratchSlots: @unchecked Sendable {
+    @usableFromInline let storage: _TensorStorage
+    @usableFromInline let sizes: [Int], slotBytes: Int
+    @usableFromInline let slots: _WorkQueue
+
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the head dimensions make
+    ///   the tiles too large to address or to allocate.
+    @inlinable
+    init(plan: _ForwardPlan, threads: Int) throws {
+        let (E, Ev) = (plan.shape.headDim, plan.shape.valueHeadDim)
+        let sizes = _FusedScratch.sizes(plan: plan)
+        let slot = sizes.flatMap { s in s.reduce(0 as Int?) { total, size in total.flatMap { $0.addingReportingOverflow(size).overflow ? nil : $0 + size } } }
+        let bytes = slot.flatMap { _checkedProduct($0, threads) } ?? .max
+        storage = try _TensorStorage(byteCount: bytes, for: "the fused kernel's scratch (E = \(E), Ev = \(Ev), \(threads) threads)", zeroed: false)
+        (self.sizes, slotBytes, slots) = (sizes!, slot!, _WorkQueue(count: threads))
+    }
+
+    /// The next free slot's scratch, or `nil` when every slot is taken.
+    @inlinable
+    func take(plan: _ForwardPlan) -> _FusedScratch? {
+        slots.next().map { _FusedScratch(base: storage.bytes + $0 * slotBytes, sizes: sizes, plan: plan) }
+    }
+}

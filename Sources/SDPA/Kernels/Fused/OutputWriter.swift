@@ -1,0 +1,46 @@
+import CSDPAKernels
+
+/// Normalizes finished rows and writes them, and their log-sum-exp, once, in the output dtype.
+@usableFromInline
+struct _OutputWriter: @unchecked Sendable {
+    @usableFromInline let result: _AttentionResult
+    @usableFromInline let shape: AttentionShape
+
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the output or the
+    ///   log-sum-exp cannot be allocated.
+    @usableFromInline
+    init(shape: AttentionShape, dtype: DType) throws {
+        result = _AttentionResult(
+            output: try Tensor(_zeros: shape.outputShape, dtype: dtype, argument: "output"),
+            logSumExp: try Tensor(_zeros: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp"))
+        self.shape = shape
+    }
+
+    /// Writes the rows of `unit` of an item of `batch` from `state`.
+    @inlinable
+    func write(batch: Int, unit: _QueryUnit, state: _RowState, index u: Int) {
+        write(batch: batch, head: unit.head, firstRow: unit.firstRow, rows: unit.rows,
+              acc: state.output(unit: u), ldo: state.ldo, rowMax: state.rowMax(unit: u), rowSum: state.rowSum(unit: u))
+    }
+
+    @usableFromInline
+    func write(
+        batch b: Int, head h: Int, firstRow q0: Int, rows: Int,
+        acc: UnsafeMutablePointer<Float>, ldo: Int, rowMax: UnsafePointer<Float>, rowSum: UnsafePointer<Float>
+    ) {
+        let Ev = shape.valueHeadDim
+        sdpa_normalize_tile(Int32(rows), Int32(Ev), acc, ldo, rowSum)
+        let rowIndex = (b * shape.queryHeads + h) * shape.queryLength + q0
+        let lse = result.logSumExp._storage.bytes.assumingMemoryBound(to: Float.self)
+        sdpa_row_logsumexp(Int32(rows), rowMax, rowSum, lse + rowIndex)
+        let bytes = result.output._storage.bytes
+        for r in 0..<rows {
+            let src = acc + r * ldo, dst = (rowIndex + r) * Ev
+            switch result.output.dtype {
+            case .float16: sdpa_convert_f32_to_f16(Ev, src, bytes.assumingMemoryBound(to: UInt16.self) + dst)
+            case .bfloat16: sdpa_convert_f32_to_bf16(Ev, src, bytes.assumingMemoryBound(to: UInt16.self) + dst)
+            default: (bytes.assumingMemoryBound(to: Float.self) + dst).update(from: src, count: Ev)
+            }
+        }
+    }
+}
