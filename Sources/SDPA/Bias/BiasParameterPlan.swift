@@ -33,13 +33,13 @@ struct _BiasParameterPlan: Sendable {
     }
 
     /// Adds one tile's contributions into `gradients`: `scoreGradients` is `dL/d(final scores)`
-    /// (`rowStride` apart, 0 at masked positions); `rawScores` the scores before the bias, read only
-    /// when ``needsRawScores``.
+    /// (`rowStride` apart, 0 at masked positions); `rawScores` the scores before the bias, with the same
+    /// stride, read only when ``needsRawScores`` (a fused driver keeps a copy of them only then).
     func accumulate<T: BinaryFloatingPoint>(
-        _ gradients: inout _BiasParameterGradients, scoreGradients: UnsafePointer<T>, rawScores: UnsafePointer<T>?,
+        _ gradients: inout _BiasParameterGradients, scoreGradients: UnsafePointer<T>, rawScores: UnsafePointer<T>,
         rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
-        guard needsRawScores, let rawScores else {
+        guard needsRawScores else {
             for n in gradients.parts.indices {
                 gradients.parts[n].accumulate(scoreGradients, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
             }

@@ -115,7 +115,7 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier>(
                                         raw.withUnsafeBufferPointer { scores in
                                             plan.accumulate(
                                                 &partialBase.pointer![task], scoreGradients: gradients.baseAddress!,
-                                                rawScores: scores.baseAddress, rowStride: S, batch: b, head: h, queries: i..<(i + 1), keys: 0..<S)
+                                                rawScores: scores.baseAddress!, rowStride: S, batch: b, head: h, queries: i..<(i + 1), keys: 0..<S)
                                         }
                                     }
                                 }
