@@ -178,6 +178,19 @@ struct BackwardSemanticsTests {
         for g in [none.query, none.key, none.value] { #expect(g.doubleScalars.allSatisfy { $0 == 0 }) }
     }
 
+    @Test("zero-sized dimensions give gradients of the inputs' shapes: empty, or zero where no key exists",
+          arguments: [(1, 0, 5), (1, 4, 0), (0, 4, 5)])
+    func zeroSizedDimensions(_ batch: Int, _ l: Int, _ s: Int) throws {
+        let (q, k, v) = try randomAttentionInputs(batch, 2, l, s, 3, ev: 4, seed: 255)
+        let dO = try randn([batch, 2, l, 4], seed: 256)
+        let mask = TensorBias(try randn([l, s], seed: 257))
+        let grads = try gradients(q, k, v, dO, bias: mask)
+        #expect(grads.query.shape == q.shape && grads.key.shape == k.shape && grads.value.shape == v.shape)
+        #expect(grads.attnMask?.shape == [l, s])
+        for g in [grads.query, grads.key, grads.value, try #require(grads.attnMask)] { #expect(g.doubleScalars.allSatisfy { $0 == 0 }) }
+        #expect(grads.query.count == batch * 2 * l * 3, "no key: the query's gradient is 0, not missing")
+    }
+
     @Test("a fused bias and its materialized mask give the same input gradients; ALiBi's slopes follow from the mask's")
     func fusedAgainstMaterialized() throws {
         let (q, k, v) = try randomAttentionInputs(2, 3, 5, 8, 4, seed: 260, dtype: .float64)
