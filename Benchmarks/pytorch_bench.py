@@ -19,6 +19,8 @@ is answered with one line: the JSON list of its results. The process ends at the
   materialized+build    the same, building the mask inside the timed call
 DispatchOverhead: `entry point` is F.scaled_dot_product_attention with the bias as a user passes it,
 `direct` is torch.ops.aten._scaled_dot_product_flash_attention_for_cpu, the CPU kernel itself.
+Backward: one training step, the forward pass and autograd's backward pass for dQ, dK and dV, with the bias as
+PyTorch's own API takes it (`fused`) or, where it has none, a mask materialized beforehand (`materialized`).
 """
 
 import argparse
@@ -309,6 +311,28 @@ def dispatch_results(w, args):
     return results
 
 
+def backward_results(w, args):
+    """One training step: the forward pass and autograd's backward pass (dQ, dK, dV)."""
+    q, k, v = (x.requires_grad_(True) for x in inputs(w))
+    B, H, L, S = w["batch"], w["heads"], w["queryLength"], w["keyLength"]
+    g = torch.Generator().manual_seed(2)
+    d_out = torch.randn(B, H, L, w["valueHeadDim"], generator=g).to(q.dtype)
+    forward, path = native_call(w["bias"], q, k, v), "fused"
+    if forward is None:
+        mask = materialize(w["bias"], B, H, L, S, q.dtype)
+        if mask is None:  # soft-capping: PyTorch's SDPA has no such score modifier
+            return []
+        forward, path = (lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)), "materialized"
+
+    def step():
+        for x in (q, k, v):
+            x.grad = None
+        forward().backward(d_out)
+
+    return [{"workload": w, "path": path, "threads": args.threads, "timing": measure(step, 1, 2 if args.quick else 5),
+             "peakExtraBytes": peak_extra_bytes(step), "note": "forward + autograd backward"}]
+
+
 def set_threads(args):
     """Applies --threads; returns (processors, the peak GFLOP/s of the threads used: 0 when no peak is known)."""
     if args.threads:
@@ -368,13 +392,14 @@ def main():
         # is what the targets avoid measuring), with the mask materialized.
         workloads = [w for w in workloads if w["queryLength"] <= 8192 and not w["bias"].startswith("causal")]
     args.benchmark = benchmark
-    if benchmark not in ("KernelThroughput", "DispatchOverhead", "BiasScaling", "sdpa bench", "sdpa demo"):
+    if benchmark not in ("KernelThroughput", "DispatchOverhead", "BiasScaling", "Backward", "sdpa bench", "sdpa demo"):
         print(f"pytorch_bench.py: no PyTorch counterpart for {benchmark}; nothing written", file=sys.stderr)
         return 0
     processors, peak = set_threads(args)
 
     results = []
-    with torch.inference_mode():
+    # Backward needs autograd; the others run without it.
+    with torch.inference_mode(benchmark != "Backward"):
         for index, w in enumerate(workloads):
             print(f"[{index + 1}/{len(workloads)}] {w['bias']} B={w['batch']} H={w['heads']} L={w['queryLength']} "
                   f"S={w['keyLength']} E={w['headDim']} {w['dtype']}", file=sys.stderr, flush=True)
@@ -382,6 +407,8 @@ def main():
                 continue
             if benchmark == "DispatchOverhead":
                 results += dispatch_results(w, args)
+            elif benchmark == "Backward":
+                results += backward_results(w, args)
             else:
                 results += throughput_results(w, args, peak)
 

@@ -171,7 +171,7 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
     let files = try InputFiles()
     let m = files.path("m.npy").path
     let cases: [([String], String)] = [
-        (["frobnicate"], "sdpa: error: unknown subcommand 'frobnicate'; expected one of run, explain, bench"),
+        (["frobnicate"], "sdpa: error: unknown subcommand 'frobnicate'; expected one of run, grad, explain, bench"),
         (["run", "--query", "q.npy"], "sdpa run: error: missing --key"),
         (["run", "--nope"] + files.arguments, "sdpa run: error: unknown option '--nope'"),
         (["run", "--bias", "sideways"] + files.arguments,

@@ -47,6 +47,15 @@ enum OptionTables {
         .valid("run", "--dropout --seed") { io($0) + ["--dropout", "0.25", "--seed", "42"] },
         .valid("run", "--backend fused --threads 2") { io($0) + ["--backend", "fused", "--threads", "2"] },
         .valid("run", "--backend auto") { io($0) + ["--backend", "auto"] },
+        .valid("grad", "--query --key --value --grad-out --dq --dk --dv") { $0.gradArguments },
+        .valid("grad", "--mask (float) --dmask") { $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--dmask", $0.path("dm.npy").path] },
+        .valid("grad", "--bias --alibi-slopes --dalibi-slopes") {
+            $0.gradArguments + ["--bias", "alibi", "--alibi-slopes", "0.5,0.25,0.125", "--dalibi-slopes", $0.path("ds.npy").path]
+        },
+        .valid("grad", "--is-causal --scale") { $0.gradArguments + ["--is-causal", "--scale", "0.3"] },
+        .valid("grad", "--enable-gqa") { _ in gqaGradFiles() + ["--enable-gqa"] },
+        .valid("grad", "--dropout --seed") { $0.gradArguments + ["--dropout", "0.25", "--seed", "42"] },
+        .valid("grad", "--backend math --threads 2") { $0.gradArguments + ["--backend", "math", "--threads", "2"] },
         .valid("explain", "--query --key --value") { io($0, out: false) },
         .valid("explain", "--shape --dtype bfloat16") { _ in ["--shape", "1,2,16,32,8", "--dtype", "bfloat16"] },
         .valid("explain", "--mask") { io($0, out: false) + ["--mask", $0.path("float-mask.npy").path] },
@@ -81,6 +90,38 @@ enum OptionTables {
         .invalid("run", 2, "sdpa run: error: --seed expects a non-negative integer, got '-1'", "--seed -1") { io($0) + ["--seed", "-1"] },
         .invalid("run", 2, "sdpa run: error: --backend must be one of auto, fused, math; got 'gpu'", "--backend gpu") { io($0) + ["--backend", "gpu"] },
         .invalid("run", 2, "sdpa run: error: --threads expects a positive integer, got '0'", "--threads 0") { io($0) + ["--threads", "0"] },
+        .invalid("grad", 2, "sdpa grad: error: missing --query", "--query missing") { Array($0.gradArguments.dropFirst(2)) },
+        .invalid("grad", 2, "sdpa grad: error: --key needs a value (FILE)", "--key without a file") { _ in ["--query", "q.npy", "--key"] },
+        .invalid("grad", 1, "sdpa grad: error: ", "--value of a missing file") { f in
+            f.gradArguments.map { $0 == f.path("v.npy").path ? f.path("none.npy").path : $0 }
+        },
+        .invalid("grad", 1, "sdpa grad: error: gradOutput has shape [2, 1, 5, 7] and output has shape [2, 3, 5, 8]", "--grad-out of another shape") { f in
+            f.gradArguments.map { $0 == f.path("dout.npy").path ? f.path("float-mask.npy").path : $0 }
+        },
+        .invalid("grad", 2, "sdpa grad: error: missing --dq", "--dq missing") { Array($0.gradArguments.dropLast(6)) + Array($0.gradArguments.suffix(4)) },
+        .invalid("grad", 2, "sdpa grad: error: --dk needs a value (FILE)", "--dk without a file") { Array($0.gradArguments.dropLast(3)) },
+        .invalid("grad", 2, "sdpa grad: error: missing --dv", "--dv missing") { Array($0.gradArguments.dropLast(2)) },
+        .invalid("grad", 2, "sdpa grad: error: --dmask needs the float mask it is the gradient of, given with --mask", "--dmask without --mask") {
+            $0.gradArguments + ["--dmask", $0.path("dm.npy").path]
+        },
+        .invalid("grad", 2, "sdpa grad: error: --dalibi-slopes needs a --bias with ALiBi", "--dalibi-slopes without ALiBi") {
+            $0.gradArguments + ["--bias", "causal-lower-right", "--dalibi-slopes", $0.path("ds.npy").path]
+        },
+        .invalid("grad", 1, "sdpa grad: error: --mask has dtype bool: a bool mask has no gradient", "--mask (bool) with --dmask") {
+            $0.gradArguments + ["--mask", $0.path("bad-mask.npy").path, "--dmask", $0.path("dm.npy").path]
+        },
+        .invalid("grad", 2, "sdpa grad: error: --bias unknown bias 'sideways'", "--bias unknown") { $0.gradArguments + ["--bias", "sideways"] },
+        .invalid("grad", 2, "sdpa grad: error: --alibi-slopes needs a --bias with ALiBi", "--alibi-slopes without ALiBi") {
+            $0.gradArguments + ["--alibi-slopes", "1,2,3"]
+        },
+        .invalid("grad", 2, "sdpa grad: error: --is-causal is a flag and takes no value", "--is-causal given a value") { $0.gradArguments + ["--is-causal=1"] },
+        .invalid("grad", 2, "sdpa grad: error: --scale expects a number, got 'x'", "--scale x") { $0.gradArguments + ["--scale", "x"] },
+        .invalid("grad", 1, "sdpa grad: error: query has 4 heads", "--enable-gqa missing for GQA shapes") { _ in gqaGradFiles() },
+        .invalid("grad", 2, "sdpa grad: error: --dropout expects a number in 0...1, got '2'", "--dropout 2") { $0.gradArguments + ["--dropout", "2"] },
+        .invalid("grad", 2, "sdpa grad: error: --seed expects a non-negative integer, got '-3'", "--seed -3") { $0.gradArguments + ["--seed", "-3"] },
+        .invalid("grad", 1, "sdpa grad: error: no allowed backend can run these inputs (allowed: fused): fused: there is no fused backward pass yet",
+                 "--backend fused (no fused backward pass yet)") { $0.gradArguments + ["--backend", "fused"] },
+        .invalid("grad", 2, "sdpa grad: error: --threads expects a positive integer, got '0'", "--threads 0") { $0.gradArguments + ["--threads", "0"] },
         .invalid("explain", 2, "sdpa explain: error: give --query, --key and --value, or --shape B,H,L,S,E", "--query alone") {
             ["--query", $0.path("q.npy").path]
         },
@@ -144,6 +185,11 @@ private func gqaFiles() -> [String] {
     (try? InputFiles(heads: 4, keyValueHeads: 2))?.arguments ?? []
 }
 
+/// `sdpa grad`'s file options for inputs with 4 query heads and 2 key/value heads, in a new folder.
+private func gqaGradFiles() -> [String] {
+    (try? InputFiles(heads: 4, keyValueHeads: 2))?.gradArguments ?? []
+}
+
 /// The input files every option case may name: `q/k/v.npy`, a float mask, a mask that does not
 /// broadcast, and a PyTorch-style report of the tiny benchmark.
 private func optionFiles() throws -> InputFiles {
@@ -167,10 +213,10 @@ struct OptionCoverageTests {
         return section.filter { $0.hasPrefix("  --") }.map { String($0.dropFirst(2).prefix { $0 != " " }) }
     }
 
-    @Test("every option of run, explain and bench has a valid and an invalid case")
+    @Test("every option of run, grad, explain and bench has a valid and an invalid case")
     func everyOptionIsCoveredBothWays() throws {
         let files = try optionFiles()
-        for subcommand in ["run", "explain", "bench"] {
+        for subcommand in ["run", "grad", "explain", "bench"] {
             let listed = Self.options(of: subcommand)
             #expect(listed.count >= 9, "\(subcommand) --help lists \(listed)")
             // A valid case exercises every option it passes; an invalid one the option its label starts with.

@@ -26,8 +26,7 @@ func _mathAttention<Modifier: _ScoreModifier>(
     try _checkAllocation(byteCount: workBytes, for: "the math backend's float64 copies of the inputs and output")
     let q = query._elements(as: Double.self), k = key._elements(as: Double.self), v = value._elements(as: Double.self)
     let scale = options.resolvedScale(headDim: E)
-    let dropout = Double(options.dropoutP)
-    let random = _CounterRandom(seed: options.dropoutSeed ?? UInt64.random(in: .min ... .max))
+    let dropout = _Dropout(options, shape: shape)
     let group = shape.groupSize
 
     var out = [Double](repeating: 0, count: B * H * L * Ev)
@@ -63,10 +62,7 @@ func _mathAttention<Modifier: _ScoreModifier>(
                     lseBase.pointer![bh * L + i] = Float(shift + Foundation.log(sum))
                     for j in 0..<S where scores[j] != -.infinity {
                         var p = scores[j] / sum
-                        if dropout > 0 {
-                            let counter = UInt64(((bh * L) + i) * S + j)
-                            p = random.unit(counter) < dropout ? 0 : p / (1 - dropout)
-                        }
+                        if let dropout { p = dropout.apply(p, at: dropout.counter(batch: b, head: h, query: i, key: j)) }
                         if p == 0 { continue }
                         let vRow = (kvHead * S + j) * Ev
                         for d in 0..<Ev { outRow[d] += p * v[vRow + d] }
