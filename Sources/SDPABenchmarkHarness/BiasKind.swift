@@ -236,6 +236,31 @@ public struct BiasPart: Sendable {
                 return KeyPaddingBias(validKeyLengths: valid, seqLenKV: p.keyLength)
             }
         },
+        chunkedCausal("chunked-causal", .lowerRight),
+        chunkedCausal("chunked-causal-upper-left", .upperLeft),
+        BiasPart("prefix-lm", syntax: "prefix-lm[:LEN,...]",
+                 "PrefixLMBias: batch b sees its first LEN_b keys from every query, causal (lower-right) after them; one LEN per batch entry (default: half of S each)") { arguments, text in
+            let lengths = try arguments.map { try integers($0, text, names: nil, label: "LEN", count: nil) }
+            let summary = lengths.map { "PrefixLMBias, prefix lengths \($0.map(String.init).joined(separator: ", "))" }
+                ?? "PrefixLMBias, half of the keys of every batch entry a prefix"
+            return ParsedBiasValue(summary: summary) { p in
+                let prefixes = lengths ?? Array(repeating: (p.keyLength + 1) / 2, count: p.batch)
+                if prefixes.count != p.batch {
+                    throw SDPAError.invalidArgument(
+                        argument: "--bias \(text) (LEN)", value: "\(prefixes.count) lengths",
+                        reason: "prefix-lm takes one prefix length per batch entry, and the batch size B is \(p.batch)")
+                }
+                return PrefixLMBias(prefixLengths: prefixes, seqLenQ: p.queryLength, seqLenKV: p.keyLength)
+            }
+        },
+        BiasPart("sink-tokens", syntax: "sink-tokens:N,WINDOW",
+                 "SinkTokensBias (StreamingLLM): the first N keys and the WINDOW keys before each query's position (lower-right), causal") { arguments, text in
+            guard let arguments else { throw BiasSpellingError("\(text): sink-tokens needs N,WINDOW, e.g. sink-tokens:4,1020") }
+            let sizes = try integers(arguments, text, names: ["N", "WINDOW"], label: "", count: 2...2)
+            return ParsedBiasValue(summary: "SinkTokensBias, \(sizes[0]) sink tokens, window \(sizes[1])") { p in
+                SinkTokensBias(sinkTokens: sizes[0], window: sizes[1], seqLenQ: p.queryLength, seqLenKV: p.keyLength)
+            }
+        },
         blockDiagonal("block-diagonal", causal: nil),
         blockDiagonal("block-diagonal-causal", causal: .upperLeft),
         BiasPart("softcap", syntax: "softcap:CAP", "SoftCapBias: scores become CAP * tanh(score / CAP) (Gemma 2); no materialized form") { arguments, text in
@@ -268,6 +293,21 @@ public struct BiasPart: Sendable {
             let (left, right) = (sizes[0], sizes.count > 1 ? sizes[1] : 0)
             return ParsedBiasValue(summary: "SlidingWindowBias, \(side), left \(left), right \(right)") { p in
                 SlidingWindowBias(seqLenQ: p.queryLength, seqLenKV: p.keyLength, left: left, right: right, alignment: alignment)
+            }
+        }
+    }
+
+    private static func chunkedCausal(_ name: String, _ alignment: CausalVariant) -> BiasPart {
+        let side = alignment == .lowerRight ? "lower-right" : "upper-left"
+        return BiasPart(
+            name, syntax: "\(name):SIZE",
+            "ChunkedCausalBias, \(side) (Llama 4's local layers): causal within chunks of SIZE positions"
+        ) { arguments, text in
+            guard let arguments else { throw BiasSpellingError("\(text): \(name) needs its chunk size, e.g. \(name):8192") }
+            let size = try integers(arguments, text, names: ["SIZE"], label: "", count: 1...1)[0]
+            guard size >= 1 else { throw BiasSpellingError("\(text): SIZE must be a positive integer, got '\(arguments)' (a chunk holds at least one position)") }
+            return ParsedBiasValue(summary: "ChunkedCausalBias, \(side), chunks of \(size)") { p in
+                ChunkedCausalBias(seqLenQ: p.queryLength, seqLenKV: p.keyLength, chunkSize: size, alignment: alignment)
             }
         }
     }
@@ -306,7 +346,7 @@ public struct BiasPart: Sendable {
             let name = names.map { $0[n] } ?? "\(label)\(n + 1)"
             guard let value = Int(item) else { throw BiasSpellingError("\(text): \(name) must be a non-negative integer, got '\(item)'") }
             guard value >= 0 else {
-                throw BiasSpellingError("\(text): \(name) must be a non-negative integer, got '\(item)' (\(names != nil ? "a window size" : "a length") cannot be negative)")
+                throw BiasSpellingError("\(text): \(name) must be a non-negative integer, got '\(item)' (\(names == nil ? "a length" : name == "N" ? "a count" : name == "SIZE" ? "a chunk size" : "a window size") cannot be negative)")
             }
             return value
         }
