@@ -35,6 +35,8 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
     case reshape(from: [Int], to: [Int])
     /// A `.npy` file cannot be read or written.
     case npy(path: String, reason: String)
+    /// A ``PagedKVCache`` has too few free blocks for an append; the cache is left unchanged.
+    case kvCacheFull(sequence: String, tokens: Int, neededBlocks: Int, freeBlocks: Int, blockCount: Int)
 
     public var description: String {
         switch self {
@@ -72,6 +74,9 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
             return "cannot reshape a tensor of shape \(from) (\(a) elements) to \(to) (\(b) elements)"
         case let .npy(path, reason):
             return "\(path): \(reason)"
+        case let .kvCacheFull(sequence, tokens, needed, free, count):
+            return "the paged KV cache needs \(needed) free blocks to append \(tokens) tokens to \(sequence) but has \(free) of \(count); "
+                + "free (or preempt) a sequence, or create the cache with more blocks"
         }
     }
 }
