@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from make_bias_fixtures import (HERE, NEG_INF, TOL, additive_mask, alibi, causal, check, explicit_reference,
-                                expand_gqa, get_slopes, key_padding, part_terms, rng_for, save, soft_cap,
+                                expand_gqa, final_scores, get_slopes, key_padding, part_terms, rng_for, save, soft_cap,
                                 torch_sdpa, window)
 
 PREFIX = "serving_"
@@ -148,19 +148,7 @@ def add_case(tag, parts, B=1, H=2, Hkv=None, L=9, S=13, E=8, scale=None, sinks=N
     if sinks is not None:
         sinks = np.asarray(sinks, dtype=sink_dtype)
         s64 = sinks.astype(np.float64)
-        # The final scores, as explicit_reference builds them: masked positions -inf.
-        kk, _ = expand_gqa(k64, v64, H)
-        scores = np.matmul(q64, np.swapaxes(kk, -1, -2)) * eff_scale
-        keep = np.ones(scores.shape, dtype=bool)
-        for kind, val in terms:
-            if kind == "add":
-                scores = scores + val
-            elif kind == "softcap":
-                scores = val * np.tanh(scores / val)
-            else:
-                keep &= val
-        scores = np.where(keep, scores, NEG_INF)
-        torch_out = with_sinks_torch(q64, k64, v64, scores, sinks)
+        torch_out = with_sinks_torch(q64, k64, v64, final_scores(q64, k64, terms, eff_scale), sinks)
         with np.errstate(invalid="ignore"):
             lse_sink = np.logaddexp(lse, s64.reshape(1, H, 1))
             weight = np.exp(np.where(np.isneginf(lse), NEG_INF, lse - lse_sink))
