@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "KernelThroughput", targets: ["KernelThroughput"]),
         .executable(name: "Memory", targets: ["Memory"]),
         .executable(name: "BiasScaling", targets: ["BiasScaling"]),
+        .executable(name: "Decode", targets: ["Decode"]),
         .executable(name: "BenchmarkPage", targets: ["BenchmarkPage"]),
     ],
     targets: [
@@ -53,6 +54,9 @@ let package = Package(
         .executableTarget(
             name: "BiasScaling", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
             path: "Benchmarks/BiasScaling"),
+        .executableTarget(
+            name: "Decode", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
+            path: "Benchmarks/Decode"),
         // results/index.html from the reports in results/; the plugin runs it after the benchmarks.
         .executableTarget(name: "BenchmarkPage", dependencies: ["SDPABenchmarkHarness"]),
         .plugin(

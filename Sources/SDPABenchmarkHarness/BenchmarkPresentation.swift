@@ -32,6 +32,7 @@ public struct BenchmarkPresentation: Sendable {
         case "DispatchOverhead": self = .dispatchOverhead(report, comparison: comparison)
         case "Memory": self = .memory(report)
         case "BiasScaling": self = .biasScaling(report, comparison: comparison)
+        case "Decode": self = .decode(report, comparison: comparison)
         default: self = .generic(report, comparison: comparison)
         }
     }
