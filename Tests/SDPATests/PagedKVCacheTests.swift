@@ -191,6 +191,9 @@ struct PagedKVCacheTests {
             try PagedKVCache(blockCount: 1, keyValueHeads: 1, headDim: 1, dtype: .float64)
         }
         #expect(throws: SDPAError.self) { try PagedKVCache(blockCount: Int.max / 2, blockSize: 256, keyValueHeads: 8, headDim: 128) }
+        #expect(throws: SDPAError.self, "more than any machine's memory") {
+            try PagedKVCache(blockCount: 1 << 40, blockSize: 16, keyValueHeads: 1, headDim: 1)
+        }
 
         let cache = try PagedKVCache(blockCount: 4, blockSize: 4, keyValueHeads: 2, headDim: 3)
         let s = cache.addSequence()

@@ -72,8 +72,8 @@ public final class PagedKVCache: @unchecked Sendable {
     /// A cache of `blockCount` blocks of `blockSize` positions each, for `keyValueHeads` heads of
     /// `headDim`-wide keys and `valueHeadDim`-wide values (`headDim` unless given), stored as `dtype`.
     ///
-    /// - Throws: ``SDPAError/invalidArgument(argument:value:reason:)`` for a size below 1 or a pool whose
-    ///   byte size overflows `Int`, ``SDPAError/unsupportedDType(argument:dtype:reason:)`` for a dtype other
+    /// - Throws: ``SDPAError/invalidArgument(argument:value:reason:)`` for a size below 1 or a pool larger
+    ///   than the machine's memory, ``SDPAError/unsupportedDType(argument:dtype:reason:)`` for a dtype other
     ///   than float32, float16 or bfloat16.
     public init(
         blockCount: Int, blockSize: Int = 128, keyValueHeads: Int, headDim: Int, valueHeadDim: Int? = nil, dtype: DType = .float32
@@ -87,6 +87,8 @@ public final class PagedKVCache: @unchecked Sendable {
             throw SDPAError.unsupportedDType(argument: "dtype", dtype: dtype, reason: "a paged KV cache stores float32, float16 or bfloat16")
         }
         let keyShape = [blockCount, keyValueHeads, blockSize, headDim], valueShape = [blockCount, keyValueHeads, blockSize, valueHeadDim]
+        // The pool is allocated and zeroed now: a size the machine cannot hold is an error, not a trap.
+        var total = 0
         for shape in [keyShape, valueShape] {
             var bytes = dtype.byteWidth
             for d in shape {
@@ -98,6 +100,13 @@ public final class PagedKVCache: @unchecked Sendable {
                 }
                 bytes = product
             }
+            total = total.addingReportingOverflow(bytes).overflow ? Int.max : total + bytes
+        }
+        let memory = ProcessInfo.processInfo.physicalMemory
+        if UInt64(total) > memory {
+            throw SDPAError.invalidArgument(
+                argument: "blockCount", value: "\(blockCount)",
+                reason: "the pool's \(total) bytes of keys and values exceed this machine's \(memory) bytes of memory")
         }
         (self.blockCount, self.blockSize, self.keyValueHeads) = (blockCount, blockSize, keyValueHeads)
         (self.headDim, self.valueHeadDim, self.dtype) = (headDim, valueHeadDim, dtype)
