@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "Memory", targets: ["Memory"]),
         .executable(name: "BiasScaling", targets: ["BiasScaling"]),
         .executable(name: "Backward", targets: ["Backward"]),
+        .executable(name: "Decode", targets: ["Decode"]),
         .executable(name: "BenchmarkPage", targets: ["BenchmarkPage"]),
         .executable(name: "Embed", targets: ["Embed"]),
     ],
@@ -71,6 +72,8 @@ let package = Package(
         .executableTarget(
             name: "Backward", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
             path: "Benchmarks/Backward"),
+            name: "Decode", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
+            path: "Benchmarks/Decode"),
         // results/index.html from the reports in results/; the plugin runs it after the benchmarks.
         .executableTarget(name: "BenchmarkPage", dependencies: ["SDPABenchmarkHarness"]),
         .executableTarget(

@@ -69,6 +69,7 @@ enum OptionTables {
         .valid("bench", "--dtype bfloat16 --peak-gflops") { _ in tinyBench + ["--dtype", "bfloat16", "--peak-gflops", "50"] },
         .valid("bench", "--json --svg") { tinyBench + ["--json", $0.path("b.json").path, "--svg", $0.path("b.svg").path] },
         .valid("bench", "--compare") { tinyBench + ["--compare", $0.path("pytorch.json").path] },
+        .valid("bench", "--decode --kv-heads --steps") { _ in ["--decode", "--shape", "3,4,1,200,8", "--kv-heads", "2", "--steps", "2", "--threads", "1"] },
     ]
 
     static let invalid: [OptionCase] = [
@@ -176,6 +177,19 @@ enum OptionTables {
         },
         .invalid("bench", 2, "sdpa bench: error: --threads expects a positive integer, got '-2'", "--threads -2") { _ in ["--threads", "-2"] },
         .invalid("bench", 2, "sdpa bench: error: --peak-gflops expects a number in 0.001...1000000, got '0'", "--peak-gflops 0") { _ in ["--peak-gflops", "0"] },
+        .invalid("bench", 2, "sdpa bench: error: --decode is a flag and takes no value", "--decode given a value") { _ in ["--decode=yes"] },
+        .invalid("bench", 2, "sdpa bench: error: --decode times one query row per sequence: L in --shape must be 1, got 8", "--decode with L = 8") { _ in
+            ["--decode", "--shape", "1,1,8,8,8"]
+        },
+        .invalid("bench", 2, "sdpa bench: error: --bias does not apply with --decode (decoding is causal)", "--decode with --bias") { _ in
+            ["--decode", "--bias", "alibi"]
+        },
+        .invalid("bench", 2, "sdpa bench: error: --kv-heads must divide the query heads H = 4, got 3", "--kv-heads not dividing H") { _ in
+            ["--decode", "--shape", "1,4,1,8,8", "--kv-heads", "3"]
+        },
+        .invalid("bench", 2, "sdpa bench: error: --kv-heads expects a positive integer, got '0'", "--kv-heads 0") { _ in ["--decode", "--kv-heads", "0"] },
+        .invalid("bench", 2, "sdpa bench: error: --steps applies only with --decode", "--steps without --decode") { _ in tinyBench + ["--steps", "3"] },
+        .invalid("bench", 2, "sdpa bench: error: --steps expects a positive integer, got '-1'", "--steps -1") { _ in ["--decode", "--steps", "-1"] },
     ]
 
 }
@@ -324,6 +338,26 @@ struct OptionCoverageTests {
             #expect(result.standardOutput.contains("L=16 S=32 E=8 Ev=8, \(dtype)"), "\(result.standardOutput)")
             #expect(result.standardOutput.contains("backend: \(dtype == "float64" ? "math" : "fused")"))
         }
+    }
+
+    @Test func benchDecode() throws {
+        let files = try optionFiles()
+        let single = sdpa(["bench", "--decode", "--shape", "1,4,1,300,16", "--kv-heads", "2", "--samples", "2", "--json", files.path("one.json").path])
+        #expect(single.status == 0, "\(single.standardError)")
+        #expect(single.standardOutput.contains("contiguous") && single.standardOutput.contains("the time to read them at"), "\(single.standardOutput)")
+        let one = try BenchmarkReport(contentsOf: files.path("one.json"))
+        #expect(one.benchmark == "Decode" && one.workloads.map(\.keyValueHeads) == [2] && one.results.count == 1)
+        #expect((one.figures?["single.float32.timeOverReadTime"] ?? 0) > 0 && (one.figures?["memoryReadGBPerSecond"] ?? 0) > 0)
+
+        let batch = sdpa(["bench", "--decode", "--shape", "3,4,1,200,16", "--kv-heads", "1", "--steps", "3", "--dtype", "bfloat16",
+                          "--json", files.path("batch.json").path])
+        #expect(batch.status == 0, "\(batch.standardError)")
+        #expect(batch.standardOutput.contains("3 sequences of 128…200 tokens, 3 steps"), "\(batch.standardOutput)")
+        let report = try BenchmarkReport(contentsOf: files.path("batch.json"))
+        #expect(report.results.first?.path == "paged (gather)" && report.results.first?.timing?.samples == 3)
+        #expect((report.figures?["batching.bfloat16.tokensPerSecond"] ?? 0) > 0)
+        #expect(DecodeBenchmark.sequenceLengths(count: 3, longest: 200) == [128, 164, 200])
+        #expect(DecodeBenchmark.sequenceLengths(count: 4, longest: 50) == [50, 50, 50, 50])
     }
 
     @Test func benchDTypesPeakAndComparison() throws {

@@ -6,7 +6,8 @@ import Foundation
 /// It is the definition every faster kernel is tested against, so it is written for
 /// clarity: one row at a time, masked positions (a modified score of `-inf`) excluded
 /// before the softmax, fully masked rows giving 0 and a log-sum-exp of `-inf`, and NaN
-/// in an unmasked score propagating to its row. Parallel over `B x H`; each row's
+/// in an unmasked score propagating to its row; a sink logit (``AttentionOptions/sinks``) adds its
+/// `exp` to the denominator. Parallel over `B x H`; each row's
 /// arithmetic is sequential, so the result does not depend on the thread count.
 @usableFromInline
 func _mathAttention<Modifier: _ScoreModifier>(
@@ -28,6 +29,8 @@ func _mathAttention<Modifier: _ScoreModifier>(
     let scale = options.resolvedScale(headDim: E)
     let dropout = _Dropout(options, shape: shape)
     let group = shape.groupSize
+    // Validated `[H]`: each head's sink logit joins its rows' denominators (-inf: none).
+    let sinks = options.sinks?.doubleScalars
 
     var out = [Double](repeating: 0, count: B * H * L * Ev)
     var lse = [Float](repeating: -.infinity, count: B * H * L)
@@ -37,6 +40,7 @@ func _mathAttention<Modifier: _ScoreModifier>(
             DispatchQueue.concurrentPerform(iterations: B * H) { bh in
                 let (b, h) = (bh / H, bh % H)
                 let kvHead = b * Hkv + h / group
+                let sink = sinks?[h] ?? -.infinity
                 var scores = [Double](repeating: 0, count: S)
                 for i in 0..<L {
                     let qRow = (bh * L + i) * E
@@ -51,10 +55,14 @@ func _mathAttention<Modifier: _ScoreModifier>(
                         if s.isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, s) }
                     }
                     let outRow = outBase.pointer! + (bh * L + i) * Ev
-                    // Every position masked: the output row stays 0 and its log-sum-exp -inf.
-                    if rowMax == -.infinity && !sawNaN { continue }
-                    let shift = rowMax.isFinite ? rowMax : 0
-                    var sum = 0.0
+                    // Every position masked: the output row stays 0 and its log-sum-exp is the sink's (-inf without).
+                    if rowMax == -.infinity && !sawNaN {
+                        lseBase.pointer![bh * L + i] = Float(sink)
+                        continue
+                    }
+                    let top = Swift.max(rowMax, sink)
+                    let shift = top.isFinite ? top : 0
+                    var sum = sink == -.infinity ? 0 : Foundation.exp(sink - shift)
                     for j in 0..<S where scores[j] != -.infinity {
                         scores[j] = Foundation.exp(scores[j] - shift)
                         sum += scores[j]
