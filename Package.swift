@@ -72,6 +72,7 @@ let package = Package(
         .executableTarget(
             name: "Backward", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
             path: "Benchmarks/Backward"),
+        .executableTarget(
             name: "Decode", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
             path: "Benchmarks/Decode"),
         // results/index.html from the reports in results/; the plugin runs it after the benchmarks.

@@ -73,7 +73,7 @@ struct BackwardSemanticsTests {
     @Test("dQ, dK and dV match central differences of the loss in float64 (GQA, Ev ≠ E)", arguments: differencedBiases)
     func finiteDifferences(_ label: String, _ bias: (any AttnBias)?) throws {
         let (q32, k32, v32) = try randomAttentionInputs(1, 2, 4, 6, 5, ev: 3, hkv: 1, seed: 200)
-        let inputs = [q32, k32, v32].map { $0.converted(to: .float64) }
+        let inputs = try [q32, k32, v32].map { try $0.converted(to: .float64) }
         let dO = try randn([1, 2, 4, 3], seed: 201, dtype: .float64)
         let grads = try gradients(inputs[0], inputs[1], inputs[2], dO, bias: bias, scale: nil, enableGQA: true)
         for (which, gradient) in [grads.query, grads.key, grads.value].enumerated() {
@@ -90,14 +90,14 @@ struct BackwardSemanticsTests {
         let dO32 = try randn([2, 2, 5, 6], seed: 211)
         let mask = TensorBias(try randn([5, 7], seed: 212))
         let alibi = AlibiBias(slopes: [0.5, 0.25], seqLenQ: 5, seqLenKV: 7, causal: .lowerRight)
-        let (q, k, v, dO) = (q32.converted(to: dtype), k32.converted(to: dtype), v32.converted(to: dtype), dO32.converted(to: dtype))
-        let wide = { (t: Tensor) in t.converted(to: .float64) }
+        let (q, k, v, dO) = (try q32.converted(to: dtype), try k32.converted(to: dtype), try v32.converted(to: dtype), try dO32.converted(to: dtype))
+        let wide = { (t: Tensor) in try t.converted(to: .float64) }
         for (label, bias) in [("float mask", mask as any AttnBias), ("alibi", alibi)] {
             let low = try gradients(q, k, v, dO, bias: bias)
             let exact = try gradients(wide(q), wide(k), wide(v), wide(dO), bias: bias)
-            expectIdentical(low.query, exact.query.converted(to: dtype), "\(dtype) \(label) dQ")
-            expectIdentical(low.key, exact.key.converted(to: dtype), "\(dtype) \(label) dK")
-            expectIdentical(low.value, exact.value.converted(to: dtype), "\(dtype) \(label) dV")
+            expectIdentical(low.query, try exact.query.converted(to: dtype), "\(dtype) \(label) dQ")
+            expectIdentical(low.key, try exact.key.converted(to: dtype), "\(dtype) \(label) dK")
+            expectIdentical(low.value, try exact.value.converted(to: dtype), "\(dtype) \(label) dV")
             if let a = low.attnMask, let b = exact.attnMask { expectIdentical(a, b, "\(dtype) \(label) dMask") }
             #expect(low.alibiSlopes == exact.alibiSlopes, "\(dtype) \(label): the slopes' gradient is computed in Double from the same values")
         }

@@ -91,7 +91,7 @@ struct GradientFixtureTests {
         let expected = (try fixture.files.load(fixture.gradQuery), try fixture.files.load(fixture.gradKey), try fixture.files.load(fixture.gradValue))
         for dtype in [DType.float32, .float64] {
             let tolerance = dtype == .float32 ? Self.float32 : Self.float64
-            let inputs = dtype == .float32 ? (q, k, v, dO) : (q.converted(to: dtype), k.converted(to: dtype), v.converted(to: dtype), dO.converted(to: dtype))
+            let inputs = dtype == .float32 ? (q, k, v, dO) : (try q.converted(to: dtype), try k.converted(to: dtype), try v.converted(to: dtype), try dO.converted(to: dtype))
             let (output, grads) = try fixture.gradients(inputs.0, inputs.1, inputs.2, inputs.3)
             #expect(grads.query.shape == q.shape && grads.key.shape == k.shape && grads.value.shape == v.shape, "\(name)")
             expectClose(grads.query, expected.0, tolerance, "\(name) \(dtype) dQ", dtype: dtype)

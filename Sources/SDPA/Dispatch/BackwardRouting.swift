@@ -75,9 +75,9 @@ func _unmaskedBackward(_ tensors: _BackwardTensors, isCausal: Bool, options: Att
     _ = try SDPBackend._selectBackward()
     if isCausal {
         let causal = _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength))
-        return _backward(tensors, shape: shape, modifier: causal, options: options).inputGradients
+        return try _backward(tensors, shape: shape, modifier: causal, options: options).inputGradients
     }
-    return _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: _NoScoreModifier()), options: options).inputGradients
+    return try _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: _NoScoreModifier()), options: options).inputGradients
 }
 
 /// The backward routing of a bias, mirroring the forward's: a ``TensorBias`` runs on its mask (and a
@@ -93,14 +93,14 @@ func _routedBackward<Bias: AttnBias>(_ tensors: _BackwardTensors, bias: Bias, op
         return try _denseBackward(tensors, shape: shape, mask: tensorBias.mask, options: options, maskGradient: true)
     }
     if !bias.needsMaterialization, let fused = bias as? any FusedAttnBias {
-        func run<Fused: FusedAttnBias>(_ fused: Fused) -> AttentionGradients {
+        func run<Fused: FusedAttnBias>(_ fused: Fused) throws -> AttentionGradients {
             let plan = _BiasParameterPlan(fused)
-            let result = _backward(tensors, shape: shape, modifier: _FusedBiasKernel(bias: fused), options: options, plan: plan)
+            let result = try _backward(tensors, shape: shape, modifier: _FusedBiasKernel(bias: fused), options: options, plan: plan)
             var gradients = result.inputGradients
             if let plan, let parameters = result.parameters { gradients.biasParameters = plan.results(parameters) }
             return gradients
         }
-        return run(fused)
+        return try run(fused)
     }
     return try _denseBackward(tensors, shape: shape, mask: bias.materialize(device: .cpu), options: options, maskGradient: false)
 }
@@ -112,15 +112,15 @@ private func _denseBackward(
 ) throws -> AttentionGradients {
     struct Run: _DenseMaskConsumer {
         let tensors: _BackwardTensors, shape: AttentionShape, options: AttentionOptions, keepScores: Bool
-        func callAsFunction<Modifier: _ScoreModifier>(_ modifier: Modifier, query: Tensor, key: Tensor, value: Tensor) -> _MathGradients {
-            _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: modifier), options: options, keepingScoreGradients: keepScores)
+        func callAsFunction<Modifier: _ScoreModifier>(_ modifier: Modifier, query: Tensor, key: Tensor, value: Tensor) throws -> _MathGradients {
+            try _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: modifier), options: options, keepingScoreGradients: keepScores)
         }
     }
     let wantsGradient = maskGradient && mask.dtype.isFloatingPoint
     let run = Run(tensors: tensors, shape: shape, options: options, keepScores: wantsGradient)
     let result = try _withDenseMask(mask, shape: shape, query: tensors.query, key: tensors.key, value: tensors.value, run)
     var gradients = result.inputGradients
-    if wantsGradient, let scores = result.scores { gradients.attnMask = _reduced(scores, shape: shape, to: mask) }
+    if wantsGradient, let scores = result.scores { gradients.attnMask = try _reduced(scores, shape: shape, to: mask) }
     return gradients
 }
 
@@ -128,8 +128,8 @@ private func _denseBackward(
 private func _backward<Modifier: _DifferentiableScoreModifier>(
     _ tensors: _BackwardTensors, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
     plan: _BiasParameterPlan? = nil, keepingScoreGradients: Bool = false
-) -> _MathGradients {
-    _mathAttentionBackward(
+) throws -> _MathGradients {
+    try _mathAttentionBackward(
         gradOutput: tensors.gradOutput, query: tensors.query, key: tensors.key, value: tensors.value, shape: shape,
         modifier: modifier, options: options, parameters: plan, keepingScoreGradients: keepingScoreGradients)
 }
@@ -142,7 +142,7 @@ extension _MathGradients {
 /// The gradient of a float mask: the scores' gradient (`[B, H, L, S]`) summed over the dimensions
 /// the mask was broadcast along, in the mask's shape and dtype. Summed in row-major order of the
 /// scores: the same order at any thread count.
-private func _reduced(_ scores: [Double], shape: AttentionShape, to mask: Tensor) -> Tensor {
+private func _reduced(_ scores: [Double], shape: AttentionShape, to mask: Tensor) throws -> Tensor {
     let sizes = [shape.batch, shape.queryHeads, shape.queryLength, shape.keyLength]
     // The mask's contiguous strides, aligned from the right with the scores' dimensions; 0 where broadcast.
     let maskStrides = Tensor.contiguousStrides(for: mask.shape)
@@ -163,7 +163,7 @@ private func _reduced(_ scores: [Double], shape: AttentionShape, to mask: Tensor
             }
         }
     }
-    let gradient = Tensor(_zeros: mask.shape, dtype: mask.dtype)
+    let gradient = try Tensor(_zeros: mask.shape, dtype: mask.dtype, argument: "grads.attnMask")
     sums.withUnsafeBufferPointer { gradient._storeContiguous(from: $0) }
     return gradient
 }

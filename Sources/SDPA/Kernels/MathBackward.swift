@@ -27,7 +27,7 @@ struct _MathGradients {
 func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier,
     options: AttentionOptions, parameters plan: _BiasParameterPlan?, keepingScoreGradients: Bool
-) -> _MathGradients {
+) throws -> _MathGradients {
     let (B, H, Hkv, L, S) = (shape.batch, shape.queryHeads, shape.keyValueHeads, shape.queryLength, shape.keyLength)
     let (E, Ev, group) = (shape.headDim, shape.valueHeadDim, shape.groupSize)
     let q = query._elements(as: Double.self), k = key._elements(as: Double.self), v = value._elements(as: Double.self)
@@ -66,7 +66,7 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier>(
                                     var dot = 0.0
                                     for e in 0..<E { dot += q[qRow + e] * k[kRow + e] }
                                     raw[j] = dot * scale
-                                    p[j] = modifier.modify(raw[j], batch: b, head: h, query: i, key: j)
+                                    p[j] = modifier.biasedScore(raw[j], batch: b, head: h, query: i, key: j)
                                     if p[j].isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, p[j]) }
                                 }
                                 if rowMax == -.infinity && !sawNaN { continue }  // no visible key: zero gradients
@@ -126,14 +126,14 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier>(
             }
         }
     }
-    func tensor(_ values: [Double], like input: Tensor) -> Tensor {
-        let result = Tensor(_zeros: input.shape, dtype: input.dtype)
+    func tensor(_ values: [Double], like input: Tensor) throws -> Tensor {
+        let result = try Tensor(_zeros: input.shape, dtype: input.dtype, argument: "a gradient")
         values.withUnsafeBufferPointer { result._storeContiguous(from: $0) }
         return result
     }
     var merged = plan?.zeroGradients()
     for task in 0..<(plan == nil ? 0 : tasks) { merged?.merge(partials[task]) }
     return _MathGradients(
-        query: tensor(dq, like: query), key: tensor(dk, like: key), value: tensor(dv, like: value),
+        query: try tensor(dq, like: query), key: try tensor(dk, like: key), value: try tensor(dv, like: value),
         scores: keepingScoreGradients ? dScores : nil, parameters: merged)
 }

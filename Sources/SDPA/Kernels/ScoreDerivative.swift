@@ -1,10 +1,10 @@
 /// A score modifier the backward pass can differentiate: the derivative of
-/// ``_ScoreModifier/modify(_:batch:head:query:key:)`` with respect to the score, at a visible position.
+/// ``_ScoreModifier/biasedScore(_:batch:head:query:key:)`` with respect to the score, at a visible position.
 protocol _DifferentiableScoreModifier: _ScoreModifier {
     /// Whether ``scoreDerivative(_:batch:head:query:key:)`` can differ from 1 (a non-additive bias).
     static var hasScoreDerivative: Bool { get }
 
-    /// `d modify(score) / d score` at `(batch, head, query, key)`, `score` the score before the bias.
+    /// `d biasedScore(score) / d score` at `(batch, head, query, key)`, `score` the score before the bias.
     func scoreDerivative(_ score: Double, batch: Int, head: Int, query: Int, key: Int) -> Double
 }
 
@@ -21,15 +21,22 @@ struct _AdditiveScores<Modifier: _ScoreModifier>: _DifferentiableScoreModifier {
     let modifier: Modifier
 
     static var hasScoreDerivative: Bool { false }
-    static var changesScores: Bool { Modifier.changesScores }
+    static var modifiesScores: Bool { Modifier.modifiesScores }
 
     func scoreDerivative(_ score: Double, batch: Int, head: Int, query: Int, key: Int) -> Double { 1 }
 
-    func modify<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
-        modifier.modify(score, batch: batch, head: head, query: query, key: key)
+    func biasedScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+        modifier.biasedScore(score, batch: batch, head: head, query: query, key: key)
     }
 
-    func classify(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
-        modifier.classify(batch: batch, head: head, queries: queries, keys: keys)
+    func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
+        modifier.tileVisibility(batch: batch, head: head, queries: queries, keys: keys)
+    }
+
+    func apply(
+        toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        modifier.apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
     }
 }

@@ -94,7 +94,7 @@ extension PagedKVCache {
                 let (entry, view) = pair
                 let q = entry.query
                 // The gather: one copy of the sequence's history per call, which the fused reader avoids.
-                var (k, v) = (view.contiguousKeys(), view.contiguousValues())
+                var (k, v) = (try view.contiguousKeys(), try view.contiguousValues())
                 if q.rank == 4 { (k, v) = (k._unsqueezed(at: 0), v._unsqueezed(at: 0)) }
                 let (L, S) = (q.shape[q.rank - 2], view.length)
                 func run<B: AttnBias>(_ mask: B?) throws -> (output: Tensor, logSumExp: Tensor?) {

@@ -62,7 +62,7 @@ extension PagedKVCache {
         guard three.shape[0] == keyValueHeads, three.shape[2] == width else {
             throw SDPAError.invalidShape(argument: argument, shape: t.shape, reason: expected)
         }
-        return three.converted(to: dtype)
+        return try three.converted(to: dtype)
     }
 
     /// Writes rows `0..<n` of each head of `source` (`[Hkv, n, D]`, the pool's dtype) to positions

@@ -110,7 +110,8 @@ public final class PagedKVCache: @unchecked Sendable {
         }
         (self.blockCount, self.blockSize, self.keyValueHeads) = (blockCount, blockSize, keyValueHeads)
         (self.headDim, self.valueHeadDim, self.dtype) = (headDim, valueHeadDim, dtype)
-        pool = _PagedBlockPool(keys: Tensor(_zeros: keyShape, dtype: dtype), values: Tensor(_zeros: valueShape, dtype: dtype),
+        pool = _PagedBlockPool(keys: try Tensor(_zeros: keyShape, dtype: dtype, argument: "PagedKVCache keys"),
+                               values: try Tensor(_zeros: valueShape, dtype: dtype, argument: "PagedKVCache values"),
                                blockSize: blockSize, keyValueHeads: keyValueHeads)
     }
 

@@ -1,13 +1,15 @@
 extension PagedSequenceView {
     /// The sequence's keys gathered into one contiguous `[Hkv, length, E]` tensor of the cache's dtype:
     /// a copy, what the reference attention path reads.
-    public func contiguousKeys() -> Tensor { gathered(headDim) { keyRows(from: $0, kvHead: $1) } }
+    ///
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the copy cannot be allocated.
+    public func contiguousKeys() throws -> Tensor { try gathered(headDim) { keyRows(from: $0, kvHead: $1) } }
 
     /// The sequence's values gathered into one contiguous `[Hkv, length, Ev]` tensor; see ``contiguousKeys()``.
-    public func contiguousValues() -> Tensor { gathered(valueHeadDim) { valueRows(from: $0, kvHead: $1) } }
+    public func contiguousValues() throws -> Tensor { try gathered(valueHeadDim) { valueRows(from: $0, kvHead: $1) } }
 
-    private func gathered(_ width: Int, _ rows: (Int, Int) -> PagedRows) -> Tensor {
-        let result = Tensor(_zeros: [keyValueHeads, length, width], dtype: dtype)
+    private func gathered(_ width: Int, _ rows: (Int, Int) -> PagedRows) throws -> Tensor {
+        let result = try Tensor(_zeros: [keyValueHeads, length, width], dtype: dtype, argument: "a gathered sequence")
         let bytes = dtype.byteWidth
         for h in 0..<keyValueHeads {
             var p = 0
