@@ -43,9 +43,6 @@ public enum SDPBackend: String, Sendable, Hashable, CaseIterable, CustomStringCo
             if request.options.dropoutP > 0 {
                 return "dropout (dropoutP = \(request.options.dropoutP)) runs on the math backend"
             }
-            if request.options.sinks != nil {
-                return "sinks run on the math backend"
-            }
             return nil
         case .math:
             return nil
