@@ -124,9 +124,9 @@ public struct DecodeBenchmark: Sendable {
         let last = TimingSummary(perCallSeconds: Array(stepSeconds.suffix(quarter)), callsPerSample: 1).medianSeconds
         let prefix = Self.figurePrefix(w), tokensPerSecond = Double(w.batch) / timing.medianSeconds
         let note = "\(w.batch) sequences of \(lengths.first!)…\(lengths.last!) tokens, \(steps) steps of one token each through the paged "
-            + "cache's gather path: \(MeasurementFormat.fixed(tokensPerSecond, 0)) tokens/s; median step of the last quarter "
+            + "cache, read in place: \(MeasurementFormat.fixed(tokensPerSecond, 0)) tokens/s; median step of the last quarter "
             + "\(MeasurementFormat.fixed(last / first, 2))× the first's"
-        let result = BenchmarkResult(workload: w, path: "paged (gather)", threads: SDPAThreads.effectiveCount, timing: timing, note: note)
+        let result = BenchmarkResult(workload: w, path: "paged", threads: SDPAThreads.effectiveCount, timing: timing, note: note)
         return Outcome(result: result, figures: [
             "\(prefix).tokensPerSecond": tokensPerSecond, "\(prefix).stepSeconds": timing.medianSeconds,
             "\(prefix).lastQuarterOverFirstQuarter": last / first,

@@ -114,6 +114,24 @@ struct PagedAttentionTests {
         expectClose(try Tensor.concatenated(rows, along: 1), try whole.reshaped([H, prompt + steps, E]), .float32, "generated vs one causal pass")
     }
 
+    @Test("sinks join every sequence's softmax, bit for bit the contiguous call with the same sinks", arguments: [DType.float32, .bfloat16])
+    func sinksMatchContiguous(_ dtype: DType) throws {
+        let served = try Served(lengths: [3, 200, 65], blockSize: 16, dtype: dtype)
+        let rows = [1, 1, 5]
+        let sinks = try Tensor(shape: [8], scalars: [Float(0.5), -1, 2, -.infinity, 0, 3, -4, 1.25])
+        let queries = try rows.enumerated().map { try randn([8, $0.element, 16], seed: UInt64(700 + $0.offset), dtype: dtype) }
+        let entries = zip(served.ids, queries).map { PagedAttentionQuery(sequence: $0, query: $1) }
+        let paged = try served.cache.attentionWithLogSumExp(entries, sinks: sinks)
+        for n in rows.indices {
+            let (L, S) = (rows[n], served.keys[n].shape[1])
+            let expected = try CausalBias.dispatchWithLogSumExp(
+                query: queries[n], key: served.keys[n], value: served.values[n], attnBias: causalLowerRight(L, S),
+                options: AttentionOptions(enableGQA: true, sinks: sinks))
+            expectIdentical(paged[n].output, expected.output, "sequence \(n) with sinks")
+            expectIdentical(paged[n].logSumExp, expected.logSumExp, "sequence \(n)'s log-sum-exp with sinks")
+        }
+    }
+
     @Test("[1, H, L, E] queries give [1, H, L, Ev] outputs; the bias may read the cache")
     func rankFourAndReentrantBias() throws {
         let served = try Served(lengths: [20, 9], blockSize: 4)
