@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "KernelThroughput", targets: ["KernelThroughput"]),
         .executable(name: "Memory", targets: ["Memory"]),
         .executable(name: "BiasScaling", targets: ["BiasScaling"]),
+        .executable(name: "Backward", targets: ["Backward"]),
+        .executable(name: "Decode", targets: ["Decode"]),
         .executable(name: "BenchmarkPage", targets: ["BenchmarkPage"]),
         .executable(name: "Embed", targets: ["Embed"]),
     ],
@@ -67,6 +69,12 @@ let package = Package(
         .executableTarget(
             name: "BiasScaling", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
             path: "Benchmarks/BiasScaling"),
+        .executableTarget(
+            name: "Backward", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
+            path: "Benchmarks/Backward"),
+        .executableTarget(
+            name: "Decode", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
+            path: "Benchmarks/Decode"),
         // results/index.html from the reports in results/; the plugin runs it after the benchmarks.
         .executableTarget(name: "BenchmarkPage", dependencies: ["SDPABenchmarkHarness"]),
         .executableTarget(

@@ -19,6 +19,10 @@ is answered with one line: the JSON list of its results. The process ends at the
   materialized+build    the same, building the mask inside the timed call
 DispatchOverhead: `entry point` is F.scaled_dot_product_attention with the bias as a user passes it,
 `direct` is torch.ops.aten._scaled_dot_product_flash_attention_for_cpu, the CPU kernel itself.
+Backward: one training step, the forward pass and autograd's backward pass for dQ, dK and dV, with the bias as
+PyTorch's own API takes it (`fused`) or, where it has none, a mask materialized beforehand (`materialized`).
+Decode: `contiguous` is one decoding call on a contiguous cache; `per sequence` is a continuous batch stepped
+token by token with SDPA on each sequence's contiguous cache (PyTorch has no paged CPU path); see decode_results.
 """
 
 import argparse
@@ -131,6 +135,18 @@ def bias_terms(bias, B, H, L, S):
             if name.endswith("-causal"):
                 m = m & (j - starts[owner].view(1, S) <= i - starts[owner].view(L, 1))
             visible = both(m)
+        elif name in ("chunked-causal", "chunked-causal-upper-left"):
+            size = int(arguments[0])
+            d = i + (S - L if name == "chunked-causal" else 0)
+            visible = both((j <= d) & (d >= 0) & (j // size == d.clamp(min=0) // size))
+        elif name == "prefix-lm":
+            lengths = [int(a) for a in arguments] if arguments else [(S + 1) // 2] * B
+            prefix = torch.arange(S).view(1, 1, 1, S) < torch.tensor(lengths).view(B, 1, 1, 1)
+            visible = both(prefix | (j <= i + S - L).view(1, 1, L, S))
+        elif name == "sink-tokens":
+            sinks, window = int(arguments[0]), int(arguments[1])
+            d = i + S - L
+            visible = both((j <= d) & ((j < sinks) | (j >= d - window)))
         elif name == "softcap":
             cap = float(arguments[0])
         elif name == "mask-bool":
@@ -309,6 +325,74 @@ def dispatch_results(w, args):
     return results
 
 
+def backward_results(w, args):
+    """One training step: the forward pass and autograd's backward pass (dQ, dK, dV)."""
+    q, k, v = (x.requires_grad_(True) for x in inputs(w))
+    B, H, L, S = w["batch"], w["heads"], w["queryLength"], w["keyLength"]
+    g = torch.Generator().manual_seed(2)
+    d_out = torch.randn(B, H, L, w["valueHeadDim"], generator=g).to(q.dtype)
+    forward, path = native_call(w["bias"], q, k, v), "fused"
+    if forward is None:
+        mask = materialize(w["bias"], B, H, L, S, q.dtype)
+        if mask is None:  # soft-capping: PyTorch's SDPA has no such score modifier
+            return []
+        forward, path = (lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)), "materialized"
+
+    def step():
+        for x in (q, k, v):
+            x.grad = None
+        forward().backward(d_out)
+
+    return [{"workload": w, "path": path, "threads": args.threads, "timing": measure(step, 1, 2 if args.quick else 5),
+             "peakExtraBytes": peak_extra_bytes(step), "note": "forward + autograd backward"}]
+DECODE_SHORTEST = 128  # DecodeBenchmark.shortestLength
+
+
+def decode_lengths(count, longest):
+    """DecodeBenchmark.sequenceLengths: count lengths spread evenly from 128 (or longest) to longest."""
+    shortest = min(DECODE_SHORTEST, longest)
+    if count <= 1:
+        return [longest]
+    return [shortest + (longest - shortest) * n // (count - 1) for n in range(count)]
+
+
+def decode_results(w, args):
+    """Decode: batch 1 is one query row against a contiguous cache of S keys ('contiguous'); batch B > 1 is
+    continuous batching ('per sequence'): B contiguous caches of 128...S tokens, preallocated for the steps, each
+    step writing one token into every cache and running SDPA on each sequence; 100 steps (10 with --quick), as
+    Benchmarks/Decode. The samples of a continuous batch are its steps."""
+    dtype = DTYPES[w["dtype"]]
+    B, H, Hkv, S, E, Ev = w["batch"], w["heads"], w["keyValueHeads"], w["keyLength"], w["headDim"], w["valueHeadDim"]
+    g = torch.Generator().manual_seed(1)
+    q = torch.randn(1, H, 1, E, generator=g).to(dtype)
+    if B == 1:
+        k = torch.randn(1, Hkv, S, E, generator=g).to(dtype)
+        v = torch.randn(1, Hkv, S, Ev, generator=g).to(dtype)
+        timing = measure(lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=Hkv != H), 1, 3 if args.quick else 10)
+        return [{"workload": w, "path": "contiguous", "threads": args.threads, "timing": timing}]
+    steps = 10 if args.quick else 100
+    lengths = decode_lengths(B, S)
+    # One untimed step first, as DecodeBenchmark does.
+    caches = [(torch.randn(1, Hkv, n + steps + 1, E, generator=g).to(dtype), torch.randn(1, Hkv, n + steps + 1, Ev, generator=g).to(dtype))
+              for n in lengths]
+    token_k = torch.randn(1, Hkv, E, generator=g).to(dtype)
+    token_v = torch.randn(1, Hkv, Ev, generator=g).to(dtype)
+    seconds = []
+    for step in range(steps + 1):
+        start = time.perf_counter()
+        for (k, v), n in zip(caches, lengths):
+            k[:, :, n + step] = token_k
+            v[:, :, n + step] = token_v
+            F.scaled_dot_product_attention(q, k[:, :, :n + step + 1], v[:, :, :n + step + 1], enable_gqa=Hkv != H)
+        if step > 0:
+            seconds.append(time.perf_counter() - start)
+    ordered = sorted(seconds)
+    timing = {"samples": steps, "callsPerSample": 1, "minSeconds": ordered[0],
+              "medianSeconds": statistics.median(ordered), "maxSeconds": ordered[-1]}
+    note = f"{B} sequences of {lengths[0]}...{lengths[-1]} tokens, {steps} steps, SDPA per sequence on contiguous caches"
+    return [{"workload": w, "path": "per sequence", "threads": args.threads, "timing": timing, "note": note}]
+
+
 def set_threads(args):
     """Applies --threads; returns (processors, the peak GFLOP/s of the threads used: 0 when no peak is known)."""
     if args.threads:
@@ -368,13 +452,14 @@ def main():
         # is what the targets avoid measuring), with the mask materialized.
         workloads = [w for w in workloads if w["queryLength"] <= 8192 and not w["bias"].startswith("causal")]
     args.benchmark = benchmark
-    if benchmark not in ("KernelThroughput", "DispatchOverhead", "BiasScaling", "sdpa bench", "sdpa demo"):
+    if benchmark not in ("KernelThroughput", "DispatchOverhead", "BiasScaling", "Backward", "Decode", "sdpa bench", "sdpa demo"):
         print(f"pytorch_bench.py: no PyTorch counterpart for {benchmark}; nothing written", file=sys.stderr)
         return 0
     processors, peak = set_threads(args)
 
     results = []
-    with torch.inference_mode():
+    # Backward needs autograd; the others run without it.
+    with torch.inference_mode(benchmark != "Backward"):
         for index, w in enumerate(workloads):
             print(f"[{index + 1}/{len(workloads)}] {w['bias']} B={w['batch']} H={w['heads']} L={w['queryLength']} "
                   f"S={w['keyLength']} E={w['headDim']} {w['dtype']}", file=sys.stderr, flush=True)
@@ -382,6 +467,10 @@ def main():
                 continue
             if benchmark == "DispatchOverhead":
                 results += dispatch_results(w, args)
+            elif benchmark == "Backward":
+                results += backward_results(w, args)
+            elif benchmark == "Decode":
+                results += decode_results(w, args)
             else:
                 results += throughput_results(w, args, peak)
 

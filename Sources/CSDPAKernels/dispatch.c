@@ -18,11 +18,35 @@ static const sdpa_kernel_table *const sdpa_families[] = {
     &sdpa_avx2_table,
 #endif
 #if defined(__aarch64__)
+    &sdpa_neonbf16_table,
     &sdpa_neon_table,
 #endif
     &sdpa_portable_table,
 };
 enum { SDPA_FAMILY_COUNT = (int)(sizeof sdpa_families / sizeof sdpa_families[0]) };
+
+#if defined(__aarch64__)
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#elif defined(__linux__)
+#include <sys/auxv.h>
+#endif
+/* Whether the CPU has FEAT_BF16 (BFDOT, BFMMLA, BFCVT). */
+static int sdpa_arm_has_bf16(void) {
+#if defined(__APPLE__)
+    int has = 0;
+    size_t size = sizeof has;
+    return sysctlbyname("hw.optional.arm.FEAT_BF16", &has, &size, NULL, 0) == 0 && has;
+#elif defined(__linux__)
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1UL << 14)
+#endif
+    return (getauxval(AT_HWCAP2) & HWCAP2_BF16) != 0;
+#else
+    return 0;
+#endif
+}
+#endif
 
 static int sdpa_family_runs(const sdpa_kernel_table *t) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -37,6 +61,7 @@ static int sdpa_family_runs(const sdpa_kernel_table *t) {
 #endif
 #if defined(__aarch64__)
     if (t == &sdpa_neon_table) return 1;
+    if (t == &sdpa_neonbf16_table) return sdpa_arm_has_bf16();
 #endif
     return t == &sdpa_portable_table;
 }

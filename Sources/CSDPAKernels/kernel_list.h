@@ -92,7 +92,27 @@
       (layout, rows, cols, dv, p, ldp, values, ldv, o, ldo))                                       \
     X(int, mask_tile_visibility,                                                                   \
       (sdpa_mask_kind kind, int rows, int cols, const void *mask, ptrdiff_t ldm, int enough),      \
-      (kind, rows, cols, mask, ldm, enough))
+      (kind, rows, cols, mask, ldm, enough))                                                       \
+    X(void, gemm_tile,                                                                             \
+      (int transposeA, int accumulate, int m, int n, int k, float alpha, const float *a,           \
+       ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc),                     \
+      (transposeA, accumulate, m, n, k, alpha, a, lda, b, ldb, c, ldc))                            \
+    X(void, probabilities_tile, (int rows, int cols, float *s, ptrdiff_t lds, const float *lse),   \
+      (rows, cols, s, lds, lse))                                                                   \
+    X(void, row_dot,                                                                               \
+      (int rows, int cols, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *d), \
+      (rows, cols, a, lda, b, ldb, d))                                                             \
+    X(void, score_gradient_tile,                                                                   \
+      (int rows, int cols, const float *p, ptrdiff_t ldp, float *dp, ptrdiff_t lddp,               \
+       const float *d),                                                                            \
+      (rows, cols, p, ldp, dp, lddp, d))                                                           \
+    X(void, softcap_gradient_tile,                                                                 \
+      (int rows, int cols, float *g, ptrdiff_t ldg, const float *y, ptrdiff_t ldy, float cap),     \
+      (rows, cols, g, ldg, y, ldy, cap))                                                           \
+    X(void, dropout_tile,                                                                          \
+      (int rows, int cols, float *p, ptrdiff_t ldp, float dropoutP, uint64_t seed,                 \
+       uint64_t counter, uint64_t counterRowStride),                                               \
+      (rows, cols, p, ldp, dropoutP, seed, counter, counterRowStride))
 
 /* `return` before a forwarded call, except for a void one. */
 #define SDPA_RETURN_void

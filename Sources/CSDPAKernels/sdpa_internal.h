@@ -29,6 +29,7 @@ extern const sdpa_kernel_table sdpa_avx512bf16_table;
 #endif
 #if defined(__aarch64__)
 extern const sdpa_kernel_table sdpa_neon_table;
+extern const sdpa_kernel_table sdpa_neonbf16_table;
 #endif
 
 /* Constants of the shared exp approximation (used by both variants so that

@@ -136,6 +136,24 @@ public func attentionWithLogSumExp(
     return try call(bias)
 }
 
+/// The backward pass of ``attention(query:key:value:bias:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// with an optional bias: `output` and `logSumExp` are the forward's (``attentionWithLogSumExp(query:key:value:bias:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``),
+/// `gradOutput` the gradient of its output.
+public func attentionGradients(
+    gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor, bias: (any AttnBias)?,
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+) throws -> AttentionGradients {
+    guard let bias else {
+        return try scaledDotProductAttentionBackward(
+            gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
+            isCausal: isCausal, scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+    }
+    if isCausal { throw SDPAError.causalWithBias(bias: String(describing: type(of: bias))) }
+    return try scaledDotProductAttentionBackward(
+        gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
+        attnMask: bias, scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+}
+
 /// The largest `|a - b|` over the elements of two tensors of one shape, compared in `Double`:
 /// equal values (also infinities) and NaN against NaN count as 0, NaN against a number as NaN.
 public func maximumAbsoluteDifference(_ a: Tensor, _ b: Tensor) -> Double {

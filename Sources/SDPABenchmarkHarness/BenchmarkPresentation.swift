@@ -33,6 +33,7 @@ public struct BenchmarkPresentation: Sendable {
         case "Memory": self = .memory(report)
         case "BiasScaling": self = .biasScaling(report, comparison: comparison)
         case "Embed": self = .embed(report, comparison: comparison)
+        case "Decode": self = .decode(report, comparison: comparison)
         default: self = .generic(report, comparison: comparison)
         }
     }

@@ -232,27 +232,9 @@ public struct BiasPart: Sendable {
         }),
         window("window", .lowerRight),
         window("window-upper-left", .upperLeft),
-        BiasPart("padding", syntax: "padding[:LEN,...]",
-                 "KeyPaddingBias: batch b attends to its first LEN_b keys, one LEN per batch entry (default: half of S each)") { arguments, text in
-            let lengths = try arguments.map { try integers($0, text, names: nil, label: "LEN", count: nil) }
-            let summary = lengths.map { "KeyPaddingBias, valid key lengths \($0.map(String.init).joined(separator: ", "))" }
-                ?? "KeyPaddingBias, half of the keys of every batch entry valid"
-            return ParsedBiasValue(summary: summary) { p in
-                // One Int per batch entry: a batch too large for memory is an error, not an abort.
-                if lengths == nil { try p.checkPerEntryValues(p.batch, of: "valid key length for each of B = \(p.batch) batch entries") }
-                let valid = lengths ?? Array(repeating: (p.keyLength + 1) / 2, count: p.batch)
-                if valid.count != p.batch {
-                    throw SDPAError.invalidArgument(
-                        argument: "--bias \(text) (LEN)", value: "\(valid.count) lengths",
-                        reason: "padding takes one valid key length per batch entry, and the batch size B is \(p.batch)")
-                }
-                if let b = valid.firstIndex(where: { $0 > p.keyLength }) {
-                    throw SDPAError.invalidArgument(
-                        argument: "--bias \(text) (LEN of batch \(b))", value: "\(valid[b])",
-                        reason: "a valid key length cannot be longer than the key length S = \(p.keyLength)")
-                }
-                return KeyPaddingBias(validKeyLengths: valid, seqLenKV: p.keyLength)
-            }
+        perBatchLengths("padding", "KeyPaddingBias: batch b attends to its first LEN_b keys, one LEN per batch entry (default: half of S each)",
+                        type: "KeyPaddingBias", noun: "valid key length", byDefault: "half of the keys of every batch entry valid") { lengths, p in
+            KeyPaddingBias(validKeyLengths: lengths, seqLenKV: p.keyLength)
         },
         blockDiagonal("block-diagonal", causal: nil),
         blockDiagonal("block-diagonal-causal", causal: .upperLeft),
@@ -262,6 +244,20 @@ public struct BiasPart: Sendable {
                 throw BiasSpellingError("\(text): CAP must be a positive finite number, got '\(arguments)'")
             }
             return ParsedBiasValue(summary: "SoftCapBias, cap \(arguments)") { _ in SoftCapBias(cap: cap) }
+        },
+        chunkedCausal("chunked-causal", .lowerRight),
+        chunkedCausal("chunked-causal-upper-left", .upperLeft),
+        perBatchLengths("prefix-lm", "PrefixLMBias: batch b sees its first LEN_b keys from every query, causal (lower-right) after them; one LEN per batch entry (default: half of S each)",
+                        type: "PrefixLMBias", noun: "prefix length", byDefault: "half of the keys of every batch entry a prefix") { lengths, p in
+            PrefixLMBias(prefixLengths: lengths, seqLenQ: p.queryLength, seqLenKV: p.keyLength)
+        },
+        BiasPart("sink-tokens", syntax: "sink-tokens:N,WINDOW",
+                 "SinkTokensBias (StreamingLLM): the first N keys and the WINDOW keys before each query's position (lower-right), causal") { arguments, text in
+            guard let arguments else { throw BiasSpellingError("\(text): sink-tokens needs N,WINDOW, e.g. sink-tokens:4,1020") }
+            let sizes = try integers(arguments, text, names: ["N", "WINDOW"], label: "", count: 2...2)
+            return ParsedBiasValue(summary: "SinkTokensBias, \(sizes[0]) sink tokens, window \(sizes[1])") { p in
+                SinkTokensBias(sinkTokens: sizes[0], window: sizes[1], seqLenQ: p.queryLength, seqLenKV: p.keyLength)
+            }
         },
     ]
 
@@ -286,6 +282,48 @@ public struct BiasPart: Sendable {
             let (left, right) = (sizes[0], sizes.count > 1 ? sizes[1] : 0)
             return ParsedBiasValue(summary: "SlidingWindowBias, \(side), left \(left), right \(right)") { p in
                 SlidingWindowBias(seqLenQ: p.queryLength, seqLenKV: p.keyLength, left: left, right: right, alignment: alignment)
+            }
+        }
+    }
+
+    /// A part taking one length per batch entry, `NAME[:LEN,...]` (default: half of S each), each at most S.
+    private static func perBatchLengths(
+        _ name: String, _ summary: String, type: String, noun: String, byDefault: String,
+        make: @escaping @Sendable ([Int], BiasParameters) -> any FusedAttnBias
+    ) -> BiasPart {
+        BiasPart(name, syntax: "\(name)[:LEN,...]", summary) { arguments, text in
+            let lengths = try arguments.map { try integers($0, text, names: nil, label: "LEN", count: nil) }
+            let summary = lengths.map { "\(type), \(noun)s \($0.map(String.init).joined(separator: ", "))" } ?? "\(type), \(byDefault)"
+            return ParsedBiasValue(summary: summary) { p in
+                // One Int per batch entry: a batch too large for memory is an error, not an abort.
+                if lengths == nil { try p.checkPerEntryValues(p.batch, of: "\(noun) for each of B = \(p.batch) batch entries") }
+                let given = lengths ?? Array(repeating: (p.keyLength + 1) / 2, count: p.batch)
+                if given.count != p.batch {
+                    throw SDPAError.invalidArgument(
+                        argument: "--bias \(text) (LEN)", value: "\(given.count) lengths",
+                        reason: "\(name) takes one \(noun) per batch entry, and the batch size B is \(p.batch)")
+                }
+                if let b = given.firstIndex(where: { $0 > p.keyLength }) {
+                    throw SDPAError.invalidArgument(
+                        argument: "--bias \(text) (LEN of batch \(b))", value: "\(given[b])",
+                        reason: "a \(noun) cannot be longer than the key length S = \(p.keyLength)")
+                }
+                return make(given, p)
+            }
+        }
+    }
+
+    private static func chunkedCausal(_ name: String, _ alignment: CausalVariant) -> BiasPart {
+        let side = alignment == .lowerRight ? "lower-right" : "upper-left"
+        return BiasPart(
+            name, syntax: "\(name):SIZE",
+            "ChunkedCausalBias, \(side) (Llama 4's local layers): causal within chunks of SIZE positions"
+        ) { arguments, text in
+            guard let arguments else { throw BiasSpellingError("\(text): \(name) needs its chunk size, e.g. \(name):8192") }
+            let size = try integers(arguments, text, names: ["SIZE"], label: "", count: 1...1)[0]
+            guard size >= 1 else { throw BiasSpellingError("\(text): SIZE must be a positive integer, got '\(arguments)' (a chunk holds at least one position)") }
+            return ParsedBiasValue(summary: "ChunkedCausalBias, \(side), chunks of \(size)") { p in
+                ChunkedCausalBias(seqLenQ: p.queryLength, seqLenKV: p.keyLength, chunkSize: size, alignment: alignment)
             }
         }
     }
@@ -332,7 +370,7 @@ public struct BiasPart: Sendable {
             let name = names.map { $0[n] } ?? "\(label)\(n + 1)"
             guard let value = Int(item) else { throw BiasSpellingError("\(text): \(name) must be a non-negative integer, got '\(item)'") }
             guard value >= 0 else {
-                throw BiasSpellingError("\(text): \(name) must be a non-negative integer, got '\(item)' (\(names != nil ? "a window size" : "a length") cannot be negative)")
+                throw BiasSpellingError("\(text): \(name) must be a non-negative integer, got '\(item)' (\(names == nil ? "a length" : name == "N" ? "a count" : name == "SIZE" ? "a chunk size" : "a window size") cannot be negative)")
             }
             return value
         }

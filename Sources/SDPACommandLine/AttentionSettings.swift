@@ -2,7 +2,7 @@ import Foundation
 import SDPA
 import SDPABenchmarkHarness
 
-/// The options `sdpa run` and `sdpa explain` share: bias, scale, dropout, GQA, backends and threads,
+/// The options `sdpa run`, `sdpa grad` and `sdpa explain` share: bias, scale, dropout, GQA, backends and threads,
 /// checked for usage errors before any file is read.
 struct AttentionSettings {
     var biasKind: BiasKind?

@@ -39,7 +39,7 @@ public enum CommandExitCode {
     public static let usage: Int32 = 2
 }
 
-/// The `sdpa` command: `run`, `explain`, `bench`, and a demo when called without arguments.
+/// The `sdpa` command: `run`, `grad`, `explain`, `bench`, and a demo when called without arguments.
 ///
 /// ```swift
 /// let status = SDPACommandLine.main(["run", "--query", "q.npy", "--key", "k.npy",
@@ -49,6 +49,7 @@ public enum SDPACommandLine {
     /// The subcommands, by name.
     static let subcommands: [(spec: CommandSpec, run: @Sendable (ParsedArguments, CommandOutput) throws -> Void)] = [
         (RunCommand.spec, RunCommand.run),
+        (GradCommand.spec, GradCommand.run),
         (ExplainCommand.spec, ExplainCommand.run),
         (BenchCommand.spec, BenchCommand.run),
         (EmbedCommand.spec, EmbedCommand.run),

@@ -456,6 +456,161 @@ static void check_masks(int rows, int cols) {
     free(s); free(s0); free(mf); free(mb);
 }
 
+/* ---- backward pass: GEMM, probabilities, D, dS, soft-cap derivative, dropout ---- */
+static void check_gemm(int transposeA, int accumulate, int m, int n, int k, float alpha) {
+    /* a: m x k (or k x m stored for transposeA), b: k x n, c: m x n; strides off the sizes */
+    const int ar = transposeA ? k : m, ac = transposeA ? m : k;
+    const ptrdiff_t lda = ac + 3, ldb = n + 5, ldc = n + 2;
+    float *a = buffer((size_t)ar * lda + 1, 0), *b = buffer((size_t)k * ldb + 1, 0), *c = buffer((size_t)m * ldc + 4, GUARD);
+    for (int i = 0; i < ar * lda; i++) a[i] = randf(-1, 1);
+    for (int i = 0; i < k * ldb; i++) b[i] = randf(-1, 1);
+    for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) c[i * ldc + j] = randf(-2, 2);
+    float *before = buffer((size_t)m * ldc + 4, 0);
+    memcpy(before, c, sizeof *c * ((size_t)m * ldc + 4));
+    sdpa_gemm_tile(transposeA, accumulate, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < ldc; j++) {
+            if (j >= n) { CHECK(c[i * ldc + j] == GUARD, "gemm wrote past the tile"); continue; }
+            double ref = 0, mag = 0;
+            for (int e = 0; e < k; e++) {
+                const double x = transposeA ? a[e * lda + i] : a[i * lda + e];
+                ref += x * b[e * ldb + j];
+                mag += fabs(x * b[e * ldb + j]);
+            }
+            ref *= alpha; mag *= fabs(alpha);
+            if (accumulate) { ref += before[i * ldc + j]; mag += fabs(before[i * ldc + j]); }
+            CHECK(fabs(c[i * ldc + j] - ref) <= (k + 4) * 1.2e-7 * mag + 1e-30,
+                  "gemm transA %d acc %d %dx%dx%d alpha %g: [%d][%d] got %.9g want %.9g", transposeA, accumulate, m, n, k, alpha, i, j, c[i * ldc + j], ref);
+        }
+    CHECK(c[m * ldc] == GUARD || m == 0, "gemm wrote past the last row");
+    free(a); free(b); free(c); free(before);
+}
+
+static void check_probabilities(int rows, int cols) {
+    const ptrdiff_t lds = cols + 3;
+    float *s = buffer((size_t)rows * lds, GUARD), *s0 = buffer((size_t)rows * lds, GUARD), *lse = buffer(rows, 0);
+    for (int r = 0; r < rows; r++) {
+        double m = -INFINITY, sum = 0;
+        for (int c = 0; c < cols; c++) {
+            s0[r * lds + c] = r % 5 == 2 || uniform() < 0.2 ? -INFINITY : randf(-30, 10);
+            if (s0[r * lds + c] > m) m = s0[r * lds + c];
+        }
+        for (int c = 0; c < cols; c++) if (m > -INFINITY) sum += exp(s0[r * lds + c] - m);
+        lse[r] = m == -INFINITY ? -INFINITY : (float)(m + log(sum));
+    }
+    if (rows > 3 && cols > 1) s0[3 * lds + 1] = NAN;
+    memcpy(s, s0, sizeof *s * rows * lds);
+    sdpa_probabilities_tile(rows, cols, s, lds, lse);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < lds; c++) {
+            const float x = s0[r * lds + c], got = s[r * lds + c];
+            if (c >= cols) { CHECK(got == GUARD, "probabilities wrote past the tile"); continue; }
+            if (lse[r] == -INFINITY) { CHECK(bits(got) == 0, "a row that saw no key: %g, want 0", got); continue; }
+            if (isnan(x)) { CHECK(isnan(got), "NaN score gave %g", got); continue; }
+            const double arg = (double)x - lse[r], want = exp(arg);
+            if (x == -INFINITY) CHECK(bits(got) == 0, "masked score gave %g", got);
+            else if (want < 1.1754943508222875e-38) CHECK(got >= 0 && got <= 1.2e-38, "exp(%g) = %g", arg, got);
+            else CHECK(fabs(got - want) <= (2.5e-7 + 6e-8 * fabs(arg)) * want, "probability of %g - %g: %.9g want %.9g", x, lse[r], got, want);
+        }
+    free(s); free(s0); free(lse);
+}
+
+static void check_row_dot(int rows, int cols) {
+    const ptrdiff_t lda = cols + 1, ldb = cols + 4;
+    float *a = buffer((size_t)rows * lda, 0), *b = buffer((size_t)rows * ldb, 0), *d = buffer(rows + 1, GUARD);
+    for (int i = 0; i < rows * lda; i++) a[i] = randf(-2, 2);
+    for (int i = 0; i < rows * ldb; i++) b[i] = randf(-2, 2);
+    sdpa_row_dot(rows, cols, a, lda, b, ldb, d);
+    for (int r = 0; r < rows; r++) {
+        double ref = 0, mag = 0;
+        for (int c = 0; c < cols; c++) { ref += (double)a[r * lda + c] * b[r * ldb + c]; mag += fabs((double)a[r * lda + c] * b[r * ldb + c]); }
+        CHECK(fabs(d[r] - ref) <= (cols + 4) * 1.2e-7 * mag + 1e-30, "row_dot %d cols r %d: %.9g want %.9g", cols, r, d[r], ref);
+    }
+    CHECK(d[rows] == GUARD, "row_dot wrote past its rows");
+    free(a); free(b); free(d);
+}
+
+static void check_score_gradient(int rows, int cols) {
+    const ptrdiff_t ldp = cols + 2, ldg = cols + 5;
+    float *p = buffer((size_t)rows * ldp, 0), *g = buffer((size_t)rows * ldg, GUARD), *g0 = buffer((size_t)rows * ldg, GUARD), *d = buffer(rows, 0);
+    for (int r = 0; r < rows; r++) {
+        d[r] = randf(-1, 1);
+        for (int c = 0; c < cols; c++) {
+            p[r * ldp + c] = uniform() < 0.3 ? 0.0f : randf(0, 1);
+            g0[r * ldg + c] = p[r * ldp + c] == 0 && uniform() < 0.3 ? NAN : randf(-3, 3);
+        }
+    }
+    memcpy(g, g0, sizeof *g * rows * ldg);
+    sdpa_score_gradient_tile(rows, cols, p, ldp, g, ldg, d);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < ldg; c++) {
+            const float got = g[r * ldg + c];
+            if (c >= cols) { CHECK(got == GUARD, "score_gradient wrote past the tile"); continue; }
+            const double pp = p[r * ldp + c], x = g0[r * ldg + c];
+            if (pp == 0) { CHECK(got == 0, "p = 0 (dP %g) gave %g, want 0", x, got); continue; }
+            const double want = pp * (x - d[r]);
+            CHECK(fabs(got - want) <= 2.5e-7 * pp * (fabs(x) + fabs(d[r])), "dS p %g dP %g D %g: %.9g want %.9g", pp, x, d[r], got, want);
+        }
+    free(p); free(g); free(g0); free(d);
+}
+
+static void check_softcap_gradient(int rows, int cols, float cap) {
+    const ptrdiff_t ldg = cols + 1, ldy = cols + 3;
+    float *g = buffer((size_t)rows * ldg, GUARD), *g0 = buffer((size_t)rows * ldg, GUARD), *y = buffer((size_t)rows * ldy, 0);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            const double x = randf(-8, 8) * cap;
+            y[r * ldy + c] = (r + c) % 7 == 3 ? -INFINITY : (float)(cap * tanh(x / cap));
+            g0[r * ldg + c] = randf(-2, 2);
+        }
+    memcpy(g, g0, sizeof *g * rows * ldg);
+    sdpa_softcap_gradient_tile(rows, cols, g, ldg, y, ldy, cap);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < ldg; c++) {
+            const float got = g[r * ldg + c];
+            if (c >= cols) { CHECK(got == GUARD, "softcap_gradient wrote past the tile"); continue; }
+            const double yy = y[r * ldy + c], gg = g0[r * ldg + c];
+            if (yy == -INFINITY) { CHECK(got == 0, "masked: %g, want 0", got); continue; }
+            const double u = yy / cap, want = gg * (1 - u * u);
+            CHECK(fabs(got - want) <= 5e-7 * fabs(gg), "softcap gradient cap %g y %g g %g: %.9g want %.9g", cap, yy, gg, got, want);
+        }
+    free(g); free(g0); free(y);
+}
+
+/* The generator, written out again from CounterRandom.swift. */
+static int reference_drops(uint64_t seed, uint64_t n, float p) {
+    uint64_t z = seed + (n + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1p-53 < (double)p;
+}
+
+static void check_dropout(int rows, int cols, float p, uint64_t seed, uint64_t counter) {
+    const ptrdiff_t ldp = cols + 2;
+    const uint64_t rowStride = (uint64_t)cols + 37;
+    float *x = buffer((size_t)rows * ldp, GUARD), *x0 = buffer((size_t)rows * ldp, GUARD);
+    for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) x0[r * ldp + c] = (r + c) % 11 == 4 ? NAN : randf(0, 1);
+    memcpy(x, x0, sizeof *x * rows * ldp);
+    sdpa_dropout_tile(rows, cols, x, ldp, p, seed, counter, rowStride);
+    const float keep = p >= 1 ? 0 : (float)(1.0 / (1.0 - p));
+    long dropped = 0;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < ldp; c++) {
+            const float got = x[r * ldp + c];
+            if (c >= cols) { CHECK(got == GUARD, "dropout wrote past the tile"); continue; }
+            const int drop = reference_drops(seed, counter + r * rowStride + c, p);
+            const float want = drop ? 0.0f : x0[r * ldp + c] * keep;
+            dropped += drop;
+            CHECK(bits(got) == bits(want) || (isnan(got) && isnan(want)), "dropout p %g seed %llu n %llu: %g want %g", p, (unsigned long long)seed,
+                  (unsigned long long)(counter + r * rowStride + c), got, want);
+        }
+    /* the drop rate: within 6 standard deviations of p */
+    const double n = (double)rows * cols, sd = sqrt(n * p * (1 - p));
+    CHECK(fabs(dropped - n * p) <= 6 * sd + 1e-9, "dropout p %g: dropped %ld of %.0f", p, dropped, n);
+    free(x); free(x0);
+}
+
 int main(void) {
     int total = 0;
     const int families = sdpa_kernels_family_count();
@@ -500,6 +655,24 @@ int main(void) {
         check_softmax(info, 5, 7, 2, 1e8, 1e9);      /* a scale of 1e9: huge finite scores */
         check_softmax(info, 5, 7, 2, 1, -3e38);      /* scores near the float limit */
         for (int a = 0; a < 9; a++) check_masks(rowsList[a], colsList[(a * 5) % 12]);
+        for (int a = 0; a < 9; a++)
+            for (int b = 0; b < 12; b++) {
+                if ((a + b) % 2) continue;
+                const int k = depthList[(a + b) % 9];
+                check_gemm((a + b) % 4 == 0, b % 3 == 0, rowsList[a], colsList[b], k, b % 5 == 0 ? 1.0f : 0.37f);
+                check_gemm((a + b) % 4 != 0, b % 3 != 0, colsList[b] % 97, rowsList[a] + 1, k + 1, -0.8f);
+            }
+        for (int a = 0; a < 9; a++) {
+            check_probabilities(rowsList[a], colsList[(a * 7) % 12]);
+            check_row_dot(rowsList[a], dvList[a]);
+            check_score_gradient(rowsList[a], colsList[(a * 5 + 3) % 12]);
+            check_softcap_gradient(rowsList[a], colsList[(a * 3 + 1) % 12], a % 2 ? 50.0f : 0.7f);
+        }
+        const float dropProbabilities[] = {0.0f, 0.1f, 0.3f, 0.5f, 0.9f, 1.0f};
+        for (int q = 0; q < 6; q++) {
+            check_dropout(37, 130, dropProbabilities[q], 0x1234567890ABCDEFull * (q + 1), 0);
+            check_dropout(5, 17, dropProbabilities[q], (uint64_t)q, 0xFFFFFFFFull - 40); /* counters across 2^32 */
+        }
         printf("%-10s (vector %2d, tile %d x %2d, exact softmax from %g, bfloat16 %s): %s (%d mismatches)\n", family,
                info.vector_floats, info.tile_rows, info.tile_columns, info.softmax_exact_from,
                sdpa_layout_for(SDPA_ELEMENT_BF16) == SDPA_LAYOUT_BF16_PAIRS ? "pairs" : "float32",

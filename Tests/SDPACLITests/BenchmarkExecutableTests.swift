@@ -40,7 +40,7 @@ private func run(_ url: URL, _ arguments: [String]) throws -> ProcessResult {
 
 @Suite("Benchmark executables")
 struct BenchmarkExecutableTests {
-    static let names = ["DispatchOverhead", "KernelThroughput", "Memory", "BiasScaling"]
+    static let names = ["DispatchOverhead", "KernelThroughput", "Memory", "BiasScaling", "Backward", "Decode"]
 
     @Test("--help, --list and --list --quick", arguments: names)
     func listsItsWorkloads(_ name: String) throws {

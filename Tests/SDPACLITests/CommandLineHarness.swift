@@ -34,10 +34,11 @@ func temporaryFolder() throws -> URL {
     return url
 }
 
-/// Query, key and value `.npy` files in a new folder: `[B, H, L, E]`, `[B, Hkv, S, E]`, `[B, Hkv, S, Ev]`.
+/// Query, key and value `.npy` files in a new folder: `[B, H, L, E]`, `[B, Hkv, S, E]`, `[B, Hkv, S, Ev]`,
+/// and an output's gradient `[B, H, L, Ev]` for `sdpa grad`.
 struct InputFiles {
     var folder: URL
-    var query: Tensor, key: Tensor, value: Tensor
+    var query: Tensor, key: Tensor, value: Tensor, gradOutput: Tensor
 
     init(batch: Int = 2, heads: Int = 3, keyValueHeads: Int? = nil, queryLength: Int = 5, keyLength: Int = 7,
          headDim: Int = 8, valueHeadDim: Int? = nil, dtype: DType = .float32) throws {
@@ -46,9 +47,11 @@ struct InputFiles {
         query = try Tensor.randomNormal(shape: [batch, heads, queryLength, headDim], seed: 11, dtype: dtype)
         key = try Tensor.randomNormal(shape: [batch, hkv, keyLength, headDim], seed: 12, dtype: dtype)
         value = try Tensor.randomNormal(shape: [batch, hkv, keyLength, valueHeadDim ?? headDim], seed: 13, dtype: dtype)
+        gradOutput = try Tensor.randomNormal(shape: [batch, heads, queryLength, valueHeadDim ?? headDim], seed: 14, dtype: dtype)
         try query.write(to: path("q.npy"))
         try key.write(to: path("k.npy"))
         try value.write(to: path("v.npy"))
+        try gradOutput.write(to: path("dout.npy"))
     }
 
     func path(_ name: String) -> URL { folder.appending(path: name) }
@@ -56,6 +59,11 @@ struct InputFiles {
     /// `--query q.npy --key k.npy --value v.npy --out o.npy`.
     var arguments: [String] {
         ["--query", path("q.npy").path, "--key", path("k.npy").path, "--value", path("v.npy").path, "--out", path("o.npy").path]
+    }
+
+    /// `--query q.npy --key k.npy --value v.npy --grad-out dout.npy --dq dq.npy --dk dk.npy --dv dv.npy`.
+    var gradArguments: [String] {
+        Array(arguments.dropLast(2)) + ["--grad-out", path("dout.npy").path] + ["dq", "dk", "dv"].flatMap { ["--\($0)", path("\($0).npy").path] }
     }
 
     func output(_ name: String = "o.npy") throws -> Tensor { try Tensor(contentsOf: path(name)) }

@@ -36,6 +36,13 @@ let biasSpellingCases: [(String, (any AttnBias)?)] = [
     ("window-upper-left:1,2", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 1, right: 2, alignment: .upperLeft)),
     ("window-upper-left:64,64", SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 64, right: 64, alignment: .upperLeft)),
     ("padding:3,7", KeyPaddingBias(validKeyLengths: [3, 7], seqLenKV: 7)),
+    ("chunked-causal:3", ChunkedCausalBias(seqLenQ: 5, seqLenKV: 7, chunkSize: 3)),
+    ("chunked-causal-upper-left:2", ChunkedCausalBias(seqLenQ: 5, seqLenKV: 7, chunkSize: 2, alignment: .upperLeft)),
+    ("prefix-lm:4,0", PrefixLMBias(prefixLengths: [4, 0], seqLenQ: 5, seqLenKV: 7)),
+    ("prefix-lm", PrefixLMBias(prefixLengths: [4, 4], seqLenQ: 5, seqLenKV: 7)),
+    ("sink-tokens:1,2", SinkTokensBias(sinkTokens: 1, window: 2, seqLenQ: 5, seqLenKV: 7)),
+    ("sink-tokens:2,1+alibi", SinkTokensBias(sinkTokens: 2, window: 1, seqLenQ: 5, seqLenKV: 7)
+        .combined(with: AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7))),
     ("padding:0,1", KeyPaddingBias(validKeyLengths: [0, 1], seqLenKV: 7)),
     ("padding", KeyPaddingBias(validKeyLengths: [4, 4], seqLenKV: 7)),
     ("softcap:2", SoftCapBias(cap: 2)),
@@ -171,7 +178,7 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
     let files = try InputFiles()
     let m = files.path("m.npy").path
     let cases: [([String], String)] = [
-        (["frobnicate"], "sdpa: error: unknown subcommand 'frobnicate'; expected one of run, explain, bench"),
+        (["frobnicate"], "sdpa: error: unknown subcommand 'frobnicate'; expected one of run, grad, explain, bench"),
         (["run", "--query", "q.npy"], "sdpa run: error: missing --key"),
         (["run", "--nope"] + files.arguments, "sdpa run: error: unknown option '--nope'"),
         (["run", "--bias", "sideways"] + files.arguments,

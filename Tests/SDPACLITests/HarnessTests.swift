@@ -84,6 +84,13 @@ func visiblePositionsMatchTheMaterializedMask(queryLength: Int, keyLength: Int) 
         ("block-diagonal-causal:4,-1", "block-diagonal-causal:4,-1: L2 must be a non-negative integer, got '-1' (a length cannot be negative)"),
         ("softcap:-2", "softcap:-2: CAP must be a positive finite number, got '-2'"),
         ("softcap:inf", "softcap:inf: CAP must be a positive finite number, got 'inf'"),
+        ("chunked-causal:0", "chunked-causal:0: SIZE must be a positive integer, got '0' (a chunk holds at least one position)"),
+        ("chunked-causal:-4", "chunked-causal:-4: SIZE must be a non-negative integer, got '-4' (a chunk size cannot be negative)"),
+        ("chunked-causal", "chunked-causal: chunked-causal needs its chunk size, e.g. chunked-causal:8192"),
+        ("prefix-lm:3,-1", "prefix-lm:3,-1: LEN2 must be a non-negative integer, got '-1' (a length cannot be negative)"),
+        ("sink-tokens:4", "sink-tokens:4: expected N,WINDOW, got '4'"),
+        ("sink-tokens:-1,8", "sink-tokens:-1,8: N must be a non-negative integer, got '-1' (a count cannot be negative)"),
+        ("sink-tokens:1,x", "sink-tokens:1,x: WINDOW must be a non-negative integer, got 'x'"),
     ]
     for (spelling, message) in cases {
         #expect(throws: BiasSpellingError(message)) { try BiasKind.parse(spelling) }
@@ -98,6 +105,8 @@ func visiblePositionsMatchTheMaterializedMask(queryLength: Int, keyLength: Int) 
     let p = BiasParameters(batch: 2, heads: 1, queryLength: 6, keyLength: 6)
     #expect(message("padding:1,7", p).hasPrefix("--bias padding:1,7 (LEN of batch 1) = 7: a valid key length cannot be longer than the key length S = 6"))
     #expect(message("padding:1,2,3", p).contains("batch size B is 2"))
+    #expect(message("prefix-lm:1,2,3", p).contains("prefix-lm takes one prefix length per batch entry, and the batch size B is 2"))
+    #expect(message("prefix-lm:1,7", p).hasPrefix("--bias prefix-lm:1,7 (LEN of batch 1) = 7: a prefix length cannot be longer than the key length S = 6"))
     #expect(message("block-diagonal:3,2", p).hasPrefix("--bias block-diagonal:3,2 (sequence lengths) = sum 5: the packed sequence lengths must sum to the query length L = 6"))
     #expect(message("padding:6,0", p).isEmpty && message("block-diagonal:3,0,3", p).isEmpty)
 }

@@ -47,6 +47,15 @@ enum OptionTables {
         .valid("run", "--dropout --seed") { io($0) + ["--dropout", "0.25", "--seed", "42"] },
         .valid("run", "--backend fused --threads 2") { io($0) + ["--backend", "fused", "--threads", "2"] },
         .valid("run", "--backend auto") { io($0) + ["--backend", "auto"] },
+        .valid("grad", "--query --key --value --grad-out --dq --dk --dv") { $0.gradArguments },
+        .valid("grad", "--mask (float) --dmask") { $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--dmask", $0.path("dm.npy").path] },
+        .valid("grad", "--bias --alibi-slopes --dalibi-slopes") {
+            $0.gradArguments + ["--bias", "alibi", "--alibi-slopes", "0.5,0.25,0.125", "--dalibi-slopes", $0.path("ds.npy").path]
+        },
+        .valid("grad", "--is-causal --scale") { $0.gradArguments + ["--is-causal", "--scale", "0.3"] },
+        .valid("grad", "--enable-gqa") { _ in gqaGradFiles() + ["--enable-gqa"] },
+        .valid("grad", "--dropout --seed") { $0.gradArguments + ["--dropout", "0.25", "--seed", "42"] },
+        .valid("grad", "--backend math --threads 2") { $0.gradArguments + ["--backend", "math", "--threads", "2"] },
         .valid("explain", "--query --key --value") { io($0, out: false) },
         .valid("explain", "--shape --dtype bfloat16") { _ in ["--shape", "1,2,16,32,8", "--dtype", "bfloat16"] },
         .valid("explain", "--mask") { io($0, out: false) + ["--mask", $0.path("float-mask.npy").path] },
@@ -62,6 +71,7 @@ enum OptionTables {
         .valid("bench", "--dtype bfloat16 --peak-gflops") { _ in tinyBench + ["--dtype", "bfloat16", "--peak-gflops", "50"] },
         .valid("bench", "--json --svg") { tinyBench + ["--json", $0.path("b.json").path, "--svg", $0.path("b.svg").path] },
         .valid("bench", "--compare") { tinyBench + ["--compare", $0.path("pytorch.json").path] },
+        .valid("bench", "--decode --kv-heads --steps") { _ in ["--decode", "--shape", "3,4,1,200,8", "--kv-heads", "2", "--steps", "2", "--threads", "1"] },
     ]
 
     static let invalid: [OptionCase] = [
@@ -83,6 +93,38 @@ enum OptionTables {
         .invalid("run", 2, "sdpa run: error: --seed expects a non-negative integer, got '-1'", "--seed -1") { io($0) + ["--seed", "-1"] },
         .invalid("run", 2, "sdpa run: error: --backend must be one of auto, fused, math; got 'gpu'", "--backend gpu") { io($0) + ["--backend", "gpu"] },
         .invalid("run", 2, "sdpa run: error: --threads expects a positive integer, got '0'", "--threads 0") { io($0) + ["--threads", "0"] },
+        .invalid("grad", 2, "sdpa grad: error: missing --query", "--query missing") { Array($0.gradArguments.dropFirst(2)) },
+        .invalid("grad", 2, "sdpa grad: error: --key needs a value (FILE)", "--key without a file") { _ in ["--query", "q.npy", "--key"] },
+        .invalid("grad", 1, "sdpa grad: error: ", "--value of a missing file") { f in
+            f.gradArguments.map { $0 == f.path("v.npy").path ? f.path("none.npy").path : $0 }
+        },
+        .invalid("grad", 1, "sdpa grad: error: gradOutput has shape [2, 1, 5, 7] and output has shape [2, 3, 5, 8]", "--grad-out of another shape") { f in
+            f.gradArguments.map { $0 == f.path("dout.npy").path ? f.path("float-mask.npy").path : $0 }
+        },
+        .invalid("grad", 2, "sdpa grad: error: missing --dq", "--dq missing") { Array($0.gradArguments.dropLast(6)) + Array($0.gradArguments.suffix(4)) },
+        .invalid("grad", 2, "sdpa grad: error: --dk needs a value (FILE)", "--dk without a file") { Array($0.gradArguments.dropLast(3)) },
+        .invalid("grad", 2, "sdpa grad: error: missing --dv", "--dv missing") { Array($0.gradArguments.dropLast(2)) },
+        .invalid("grad", 2, "sdpa grad: error: --dmask needs the float mask it is the gradient of, given with --mask", "--dmask without --mask") {
+            $0.gradArguments + ["--dmask", $0.path("dm.npy").path]
+        },
+        .invalid("grad", 2, "sdpa grad: error: --dalibi-slopes needs a --bias with ALiBi", "--dalibi-slopes without ALiBi") {
+            $0.gradArguments + ["--bias", "causal-lower-right", "--dalibi-slopes", $0.path("ds.npy").path]
+        },
+        .invalid("grad", 1, "sdpa grad: error: --mask has dtype bool: a bool mask has no gradient", "--mask (bool) with --dmask") {
+            $0.gradArguments + ["--mask", $0.path("bad-mask.npy").path, "--dmask", $0.path("dm.npy").path]
+        },
+        .invalid("grad", 2, "sdpa grad: error: --bias unknown bias 'sideways'", "--bias unknown") { $0.gradArguments + ["--bias", "sideways"] },
+        .invalid("grad", 2, "sdpa grad: error: --alibi-slopes needs a --bias with ALiBi", "--alibi-slopes without ALiBi") {
+            $0.gradArguments + ["--alibi-slopes", "1,2,3"]
+        },
+        .invalid("grad", 2, "sdpa grad: error: --is-causal is a flag and takes no value", "--is-causal given a value") { $0.gradArguments + ["--is-causal=1"] },
+        .invalid("grad", 2, "sdpa grad: error: --scale expects a number, got 'x'", "--scale x") { $0.gradArguments + ["--scale", "x"] },
+        .invalid("grad", 1, "sdpa grad: error: query has 4 heads", "--enable-gqa missing for GQA shapes") { _ in gqaGradFiles() },
+        .invalid("grad", 2, "sdpa grad: error: --dropout expects a number in 0...1, got '2'", "--dropout 2") { $0.gradArguments + ["--dropout", "2"] },
+        .invalid("grad", 2, "sdpa grad: error: --seed expects a non-negative integer, got '-3'", "--seed -3") { $0.gradArguments + ["--seed", "-3"] },
+        .invalid("grad", 1, "sdpa grad: error: no allowed backend can run these inputs (allowed: fused): fused: there is no fused backward pass yet",
+                 "--backend fused (no fused backward pass yet)") { $0.gradArguments + ["--backend", "fused"] },
+        .invalid("grad", 2, "sdpa grad: error: --threads expects a positive integer, got '0'", "--threads 0") { $0.gradArguments + ["--threads", "0"] },
         .invalid("explain", 2, "sdpa explain: error: give --query, --key and --value, or --shape B,H,L,S,E", "--query alone") {
             ["--query", $0.path("q.npy").path]
         },
@@ -142,6 +184,19 @@ enum OptionTables {
         },
         .invalid("bench", 2, "sdpa bench: error: --threads expects a positive integer, got '-2'", "--threads -2") { _ in ["--threads", "-2"] },
         .invalid("bench", 2, "sdpa bench: error: --peak-gflops expects a number in 0.001...1000000, got '0'", "--peak-gflops 0") { _ in ["--peak-gflops", "0"] },
+        .invalid("bench", 2, "sdpa bench: error: --decode is a flag and takes no value", "--decode given a value") { _ in ["--decode=yes"] },
+        .invalid("bench", 2, "sdpa bench: error: --decode times one query row per sequence: L in --shape must be 1, got 8", "--decode with L = 8") { _ in
+            ["--decode", "--shape", "1,1,8,8,8"]
+        },
+        .invalid("bench", 2, "sdpa bench: error: --bias does not apply with --decode (decoding is causal)", "--decode with --bias") { _ in
+            ["--decode", "--bias", "alibi"]
+        },
+        .invalid("bench", 2, "sdpa bench: error: --kv-heads must divide the query heads H = 4, got 3", "--kv-heads not dividing H") { _ in
+            ["--decode", "--shape", "1,4,1,8,8", "--kv-heads", "3"]
+        },
+        .invalid("bench", 2, "sdpa bench: error: --kv-heads expects a positive integer, got '0'", "--kv-heads 0") { _ in ["--decode", "--kv-heads", "0"] },
+        .invalid("bench", 2, "sdpa bench: error: --steps applies only with --decode", "--steps without --decode") { _ in tinyBench + ["--steps", "3"] },
+        .invalid("bench", 2, "sdpa bench: error: --steps expects a positive integer, got '-1'", "--steps -1") { _ in ["--decode", "--steps", "-1"] },
     ]
 
 }
@@ -149,6 +204,11 @@ enum OptionTables {
 /// `--query --key --value --out` of inputs with 4 query heads and 2 key/value heads, in a new folder.
 private func gqaFiles() -> [String] {
     (try? InputFiles(heads: 4, keyValueHeads: 2))?.arguments ?? []
+}
+
+/// `sdpa grad`'s file options for inputs with 4 query heads and 2 key/value heads, in a new folder.
+private func gqaGradFiles() -> [String] {
+    (try? InputFiles(heads: 4, keyValueHeads: 2))?.gradArguments ?? []
 }
 
 /// The input files every option case may name: `q/k/v.npy`, a float mask, a mask that does not
@@ -174,10 +234,10 @@ struct OptionCoverageTests {
         return section.filter { $0.hasPrefix("  --") }.map { String($0.dropFirst(2).prefix { $0 != " " }) }
     }
 
-    @Test("every option of run, explain and bench has a valid and an invalid case")
+    @Test("every option of run, grad, explain and bench has a valid and an invalid case")
     func everyOptionIsCoveredBothWays() throws {
         let files = try optionFiles()
-        for subcommand in ["run", "explain", "bench"] {
+        for subcommand in ["run", "grad", "explain", "bench"] {
             let listed = Self.options(of: subcommand)
             #expect(listed.count >= 9, "\(subcommand) --help lists \(listed)")
             // A valid case exercises every option it passes; an invalid one the option its label starts with.
@@ -285,6 +345,26 @@ struct OptionCoverageTests {
             #expect(result.standardOutput.contains("L=16 S=32 E=8 Ev=8, \(dtype)"), "\(result.standardOutput)")
             #expect(result.standardOutput.contains("backend: \(dtype == "float64" ? "math" : "fused")"))
         }
+    }
+
+    @Test func benchDecode() throws {
+        let files = try optionFiles()
+        let single = sdpa(["bench", "--decode", "--shape", "1,4,1,300,16", "--kv-heads", "2", "--samples", "2", "--json", files.path("one.json").path])
+        #expect(single.status == 0, "\(single.standardError)")
+        #expect(single.standardOutput.contains("contiguous") && single.standardOutput.contains("the time to read them at"), "\(single.standardOutput)")
+        let one = try BenchmarkReport(contentsOf: files.path("one.json"))
+        #expect(one.benchmark == "Decode" && one.workloads.map(\.keyValueHeads) == [2] && one.results.count == 1)
+        #expect((one.figures?["single.float32.timeOverReadTime"] ?? 0) > 0 && (one.figures?["memoryReadGBPerSecond"] ?? 0) > 0)
+
+        let batch = sdpa(["bench", "--decode", "--shape", "3,4,1,200,16", "--kv-heads", "1", "--steps", "3", "--dtype", "bfloat16",
+                          "--json", files.path("batch.json").path])
+        #expect(batch.status == 0, "\(batch.standardError)")
+        #expect(batch.standardOutput.contains("3 sequences of 128…200 tokens, 3 steps"), "\(batch.standardOutput)")
+        let report = try BenchmarkReport(contentsOf: files.path("batch.json"))
+        #expect(report.results.first?.path == "paged (gather)" && report.results.first?.timing?.samples == 3)
+        #expect((report.figures?["batching.bfloat16.tokensPerSecond"] ?? 0) > 0)
+        #expect(DecodeBenchmark.sequenceLengths(count: 3, longest: 200) == [128, 164, 200])
+        #expect(DecodeBenchmark.sequenceLengths(count: 4, longest: 50) == [50, 50, 50, 50])
     }
 
     @Test func benchDTypesPeakAndComparison() throws {

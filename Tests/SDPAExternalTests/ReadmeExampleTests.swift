@@ -35,3 +35,38 @@ import Testing
         expectClose(outputs[n], expected, .float32, "sequence \(n)")
     }
 }
+
+/// README.md's generation loop over a paged KV cache, verbatim apart from the `#expect`s.
+@Test func readmeGenerationLoop() throws {
+    let (H, Hkv, E) = (32, 8, 128)
+    let cache = try PagedKVCache(blockCount: 512, blockSize: 128, keyValueHeads: Hkv, headDim: E)
+    let sequence = cache.addSequence()
+
+    // Prefill: the prompt's keys and values, [Hkv, n, E], then its queries, [H, n, E], causally.
+    let prompt = 40
+    try cache.append(to: sequence, key: try Tensor.randomNormal(shape: [Hkv, prompt, E], seed: 1),
+                     value: try Tensor.randomNormal(shape: [Hkv, prompt, E], seed: 2))
+    let queries = try Tensor.randomNormal(shape: [H, prompt, E], seed: 3)
+    var out = try cache.attention([PagedAttentionQuery(sequence: sequence, query: queries)])[0]   // [H, n, E]
+    #expect(out.shape == [32, 40, 128])
+
+    // Decode: one token per step (a model would compute it from `out`).
+    for step in 0..<8 {
+        let seed = UInt64(10 + 3 * step)
+        try cache.append(to: sequence, key: try Tensor.randomNormal(shape: [Hkv, 1, E], seed: seed),
+                         value: try Tensor.randomNormal(shape: [Hkv, 1, E], seed: seed + 1))
+        let query = try Tensor.randomNormal(shape: [H, 1, E], seed: seed + 2)
+        out = try cache.attention([PagedAttentionQuery(sequence: sequence, query: query)])[0]
+    }
+    print(try cache.length(of: sequence), out.shape)   // 48 [32, 1, 128]
+    #expect(try cache.length(of: sequence) == 48 && out.shape == [32, 1, 128])
+    // The last step is the last row of causal attention over the whole sequence, as contiguous tensors.
+    let keys = try Tensor.concatenated([try Tensor.randomNormal(shape: [Hkv, prompt, E], seed: 1)]
+        + (0..<8).map { try Tensor.randomNormal(shape: [Hkv, 1, E], seed: UInt64(10 + 3 * $0)) }, along: 1)
+    let values = try Tensor.concatenated([try Tensor.randomNormal(shape: [Hkv, prompt, E], seed: 2)]
+        + (0..<8).map { try Tensor.randomNormal(shape: [Hkv, 1, E], seed: UInt64(11 + 3 * $0)) }, along: 1)
+    let last = try Tensor.randomNormal(shape: [H, 1, E], seed: UInt64(12 + 3 * 7))
+    expectIdentical(out, try scaledDotProductAttention(query: last, key: keys, value: values, enableGQA: true))
+    try cache.free(sequence)
+    #expect(cache.freeBlockCount == 512)
+}

@@ -99,7 +99,8 @@ public enum FixtureValue: Sendable, Equatable {
 }
 
 /// Bias parts as the manifests spell them (`bias_manifest.json`'s `biases`: `window`, `causal`,
-/// `alibi`, `blockDiagonal`, `keyPadding`, `softCap`), composed left to right into one fused bias.
+/// `alibi`, `blockDiagonal`, `keyPadding`, `softCap`; `serving_manifest.json`'s `chunkedCausal`,
+/// `prefixLM`, `sinkTokens`), composed left to right into one fused bias.
 ///
 /// - Throws: ``SDPAError/invalidArgument(argument:value:reason:)`` for an unknown part or one that
 ///   lacks a parameter.
@@ -122,6 +123,15 @@ public func composedBias(_ parts: [[String: FixtureValue]], _ shape: AttentionSh
                                      causal: part["causal"]?.variant)
         case .string("keyPadding"):
             return KeyPaddingBias(validKeyLengths: part["lengths"]?.ints ?? [], seqLenKV: S)
+        case .string("chunkedCausal"):
+            guard let size = part["chunkSize"]?.int else { throw missing("chunkSize", part) }
+            return ChunkedCausalBias(seqLenQ: L, seqLenKV: S, chunkSize: size, alignment: part["alignment"]?.variant ?? .lowerRight)
+        case .string("prefixLM"):
+            return PrefixLMBias(prefixLengths: part["lengths"]?.ints ?? [], seqLenQ: L, seqLenKV: S,
+                                alignment: part["alignment"]?.variant ?? .lowerRight)
+        case .string("sinkTokens"):
+            guard let sinks = part["sinkTokens"]?.int, let window = part["window"]?.int else { throw missing("sinkTokens, window", part) }
+            return SinkTokensBias(sinkTokens: sinks, window: window, seqLenQ: L, seqLenKV: S, alignment: part["alignment"]?.variant ?? .lowerRight)
         case .string("softCap"):
             guard case .numbers(let cap)? = part["cap"], cap.count == 1 else { throw missing("cap", part) }
             return SoftCapBias(cap: Float(cap[0]))

@@ -76,6 +76,9 @@ public struct FusedCase: Sendable, CustomTestStringConvertible {
         case "keyPadding":
             return KeyPaddingBias(validKeyLengths: (0..<batch).map { [S / 2, S, 0][$0 % 3] }, seqLenKV: S)
         case "softCap": return SoftCapBias(cap: 1.5)
+        case "chunkedCausal": return ChunkedCausalBias(seqLenQ: L, seqLenKV: S, chunkSize: 50)
+        case "prefixLM": return PrefixLMBias(prefixLengths: (0..<batch).map { [S / 3, 0, S][$0 % 3] }, seqLenQ: L, seqLenKV: S)
+        case "sinkTokens": return SinkTokensBias(sinkTokens: 3, window: 40, seqLenQ: L, seqLenKV: S)
         case "alibiWindowCausal":
             return AlibiBias(numHeads: heads, seqLenQ: L, seqLenKV: S).combined(with: SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 9, right: 0))
         case "softCapPaddingWindow":
@@ -114,7 +117,7 @@ public let awkwardSizes = [1, 7, 15, 63, 64, 65, 127, 513, 1030]
 /// The built-in fused biases of the sweeps beyond the RFC's.
 public let fusedBiasNames = ["windowCausal", "windowUpperLeft", "windowZero", "windowHuge", "windowRightOnly", "windowMultiTile",
                              "blockDiagonal", "blockDiagonalCausal", "blockDiagonalUpperLeft", "keyPadding", "softCap",
-                             "alibiWindowCausal", "softCapPaddingWindow"]
+                             "alibiWindowCausal", "softCapPaddingWindow", "chunkedCausal", "prefixLM", "sinkTokens"]
 
 /// Every bias of the sweeps: none, `isCausal`, the RFC's, dense masks of three dtypes, and the rest.
 public let allSweepBiases = ["none", "isCausal", "causalUpperLeft", "causalLowerRight", "alibi", "alibiUpperLeft",

@@ -18,6 +18,7 @@ public struct KernelFamily: Sendable, Hashable, CustomTestStringConvertible {
         ("avx512bf16", ["avx512f", "avx512_bf16"]),
         ("avx512", ["avx512f"]),
         ("avx2", ["avx2", "fma", "f16c"]),
+        ("neonbf16", ["asimd", "bf16"]),
         ("neon", ["asimd"]),
         ("portable", []),
     ]
@@ -40,7 +41,7 @@ public struct KernelFamily: Sendable, Hashable, CustomTestStringConvertible {
         guard !isAvailable else { return nil }
         guard let flags = Self.known.first(where: { $0.name == name })?.flags else { return "unknown family" }
         let missing = flags.filter { !CPUFlags.current.contains($0) }
-        if name == "neon" && !CPUFlags.current.isARM { return "an arm64 family; this processor is not arm64" }
+        if name.hasPrefix("neon") && !CPUFlags.current.isARM { return "an arm64 family; this processor is not arm64" }
         if !missing.isEmpty { return "this processor lacks \(missing.joined(separator: ", "))" }
         return "this build has no '\(name)' family (the processor has \(flags.joined(separator: ", ")))"
     }

@@ -83,6 +83,8 @@ struct FixtureTests {
         ManifestCount(file: "bias_manifest.json", prefix: "bias_", cases: 89),
         ManifestCount(file: "activation_manifest.json", prefix: "act_", cases: 10),
         ManifestCount(file: "tile_manifest.json", prefix: "tile_", cases: TileFixtureCase.expectedCount),
+        ManifestCount(file: "grad_manifest.json", prefix: "grad_", cases: GradientFixtureCase.expectedCount),
+        ManifestCount(file: "serving_manifest.json", prefix: "serving_", cases: 30),
     ]
 
     @Test("every manifest has its exact number of cases, and its files are exactly those its cases name", arguments: manifests)

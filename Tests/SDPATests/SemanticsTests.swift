@@ -75,20 +75,6 @@ private func trilMask(_ L: Int, _ S: Int, diagonal: Int = 0) throws -> Tensor {
     try Tensor(shape: [L, S], bools: (0..<L * S).map { $0 % S <= $0 / S + diagonal })
 }
 
-/// `[B, Hkv, S, D]` -> `[B, Hkv * g, S, D]`, new head `h` a copy of head `h / g` (torch.repeat_interleave).
-private func repeatHeads(_ t: Tensor, _ g: Int) throws -> Tensor {
-    let (B, Hkv, S, D) = (t.shape[0], t.shape[1], t.shape[2], t.shape[3])
-    let x = t.scalars
-    var out = [Float]()
-    for b in 0..<B {
-        for h in 0..<Hkv * g {
-            let start = (b * Hkv + h / g) * S * D
-            out += x[start..<(start + S * D)]
-        }
-    }
-    return try Tensor(shape: [B, Hkv * g, S, D], scalars: out, dtype: t.dtype)
-}
-
 /// The deprecated raw-tensor overload, called from a deprecated function so it does not warn.
 @available(*, deprecated)
 private func rawMaskAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: Tensor, scale: Float? = nil) throws -> Tensor {

@@ -431,6 +431,76 @@ void sdpa_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
                        float cap);
 
 /* ---------------------------------------------------------------------- */
+/* Backward pass (FlashAttention-2): per key tile, P is recomputed from the */
+/* scores and the forward's log-sum-exp, then dV += P^T dO, dP = dO V^T,    */
+/* dS = P o (dP - D) with D = rowsum(dO o O), dQ += scale dS K and          */
+/* dK += scale dS^T Q.                                                      */
+/* ---------------------------------------------------------------------- */
+
+/* General tile product:
+ *   C = alpha op(A) B        (accumulate == 0)
+ *   C += alpha op(A) B       (accumulate != 0; one FMA per element of C)
+ * for C m x n (row stride ldc), B k x n (row stride ldb), and
+ *   op(A) = A    : a is m x k, row stride lda        (transposeA == 0)
+ *   op(A) = A^T  : a is k x m, row stride lda        (transposeA != 0)
+ * The transposed A is read in place through its strides (the micro-kernel
+ * broadcasts one element of A at a time), so dV += P^T dO and dK += dS^T Q
+ * need no transposed copy of P or dS.  B must be contiguous along n: dP =
+ * dO V^T takes V^T packed with sdpa_pack_kt_* (as K^T for the scores).
+ * The register tile and accuracy of sdpa_qk_tile: each element is a float32
+ * dot product of length k (k = 0: C = 0, or C unchanged). */
+void sdpa_gemm_tile(int transposeA, int accumulate, int m, int n, int k, float alpha,
+                    const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                    float *c, ptrdiff_t ldc);
+
+/* The attention weights from the scores and the forward's log-sum-exp:
+ *   s[r][c] = exp(s[r][c] - lse[r])   in place (row stride lds),
+ * the natural exp of sdpa_exp_f32 (about 1 ulp): -INFINITY scores give
+ * exactly 0, NaN stays NaN, and a row whose lse[r] is -INFINITY (it saw no
+ * key in the forward) becomes 0, never NaN. */
+void sdpa_probabilities_tile(int rows, int cols, float *s, ptrdiff_t lds, const float *lse);
+
+/* d[r] = sum_{c < cols} a[r][c] * b[r][c]: FlashAttention-2's D =
+ * rowsum(dO o O) (a = dO, b = O, cols = Ev).  float32 partial sums. */
+void sdpa_row_dot(int rows, int cols, const float *a, ptrdiff_t lda, const float *b,
+                  ptrdiff_t ldb, float *d);
+
+/* The gradient of the (scaled, biased) scores:
+ *   dp[r][c] = p[r][c] * (dp[r][c] - d[r])   in place (row stride lddp),
+ * and exactly 0 wherever p[r][c] == 0, whatever dp holds: a masked key (or
+ * one whose weight underflowed) contributes nothing, and a NaN in its value
+ * row does not reach the gradients (as it does not reach the forward's
+ * output).  p: the weights before dropout; dp: dO V^T with the dropout
+ * tile applied (dropout scales dP as it scaled P). */
+void sdpa_score_gradient_tile(int rows, int cols, const float *p, ptrdiff_t ldp, float *dp,
+                              ptrdiff_t lddp, const float *d);
+
+/* Through soft-capping (y = cap * tanh(x / cap), sdpa_softcap_tile):
+ *   g[r][c] *= 1 - (y[r][c] / cap)^2,  evaluated as (1 - u)(1 + u), u = y / cap,
+ * from the CAPPED scores y (what the forward's tile holds after the bias),
+ * so no copy of the scores before the cap is needed.  y = -INFINITY (masked)
+ * gives g = 0; NaN propagates.  The factor is within a few float32 ulps of
+ * 1 in absolute terms (u carries the rounding of y). */
+void sdpa_softcap_gradient_tile(int rows, int cols, float *g, ptrdiff_t ldg, const float *y,
+                                ptrdiff_t ldy, float cap);
+
+/* Dropout on a tile of attention weights, or of their gradient dP, in place:
+ *   p[r][c] = 0                               if dropped,
+ *   p[r][c] = p[r][c] * (float)(1 / (1 - dropoutP))   otherwise,
+ * for 0 <= r < rows, 0 <= c < cols (row stride ldp).  Element (r, c) is
+ * decided by counter n = counter + r * counterRowStride + c: dropped when
+ * (bits(n) >> 11) * 2^-53 < dropoutP, bits(n) the SplitMix64 finalizer of
+ * seed + (n + 1) * 0x9E3779B97F4A7C15 -- the Swift library's counter-based
+ * generator bit for bit, so the fused and the math paths, forward and
+ * backward, at any thread count drop the same weights.  The library numbers
+ * position (b, h, i, j) of [B, H, L, S] as ((b H + h) L + i) S + j: a tile
+ * at query row i0, key j0 passes counter = ((b H + h) L + i0) S + j0 and
+ * counterRowStride = S.  dropoutP in [0, 1]: 0 keeps every weight (times 1),
+ * 1 drops every one.  Dropped weights are exactly 0, even NaN ones. */
+void sdpa_dropout_tile(int rows, int cols, float *p, ptrdiff_t ldp, float dropoutP, uint64_t seed,
+                       uint64_t counter, uint64_t counterRowStride);
+
+/* ---------------------------------------------------------------------- */
 /* Machine peak                                                            */
 /* ---------------------------------------------------------------------- */
 

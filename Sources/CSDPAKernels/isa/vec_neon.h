@@ -6,7 +6,9 @@
 
 #include <arm_neon.h>
 
+#ifndef SDPA_BF16_DOT
 #define SDPA_BF16_DOT 0 /* no bfloat16 dot product */
+#endif
 #define SDPA_HAS_FMA 1  /* vfma and friends round once */
 #define SDPA_PEAK_CHAINS 24 /* independent FMA chains that keep every pipe busy */
 #define SDPA_VL 4
@@ -127,6 +129,21 @@ SDPA_INLINE void vscan_bytes(const uint8_t *p, int n, int *anyZero, int *anyNonz
         if (p[c] == 0) *anyZero = 1; else *anyNonzero = 1;
     }
 }
+
+#if SDPA_BF16_DOT
+/* bfloat16 dot products (FEAT_BF16's BFDOT): 4 lanes of bfloat16 pairs. */
+typedef bfloat16x8_t vp;
+SDPA_INLINE vp vload_pairs(const uint32_t *p) { return vreinterpretq_bf16_u32(vld1q_u32(p)); }
+SDPA_INLINE vp vload_pairs_first(const uint32_t *p, int n, vm m) {
+    (void)m;
+    uint32_t t[4] = {0, 0, 0, 0};
+    for (int i = 0; i < n; i++) t[i] = p[i];
+    return vreinterpretq_bf16_u32(vld1q_u32(t));
+}
+SDPA_INLINE vp vbroadcast_pair(const uint32_t *p) { return vreinterpretq_bf16_u32(vld1q_dup_u32(p)); }
+/* acc + a.lo * b.lo + a.hi * b.hi per lane */
+SDPA_INLINE vf vdot_pairs(vf acc, vp a, vp b) { return vbfdotq_f32(acc, a, b); }
+#endif
 
 SDPA_INLINE void vtranspose(vf r[4]) {
     float32x4x2_t a = vtrnq_f32(r[0], r[1]), b = vtrnq_f32(r[2], r[3]);

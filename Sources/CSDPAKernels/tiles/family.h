@@ -13,6 +13,8 @@
 #include "convert.h"
 #include "operands.h"
 #include "peak.h"
+#include "backward.h"
+#include "dropout.h"
 
 static void k_kernels_info(sdpa_kernel_info *info) {
     info->vector_floats = SDPA_VL;

@@ -16,8 +16,9 @@ SDPA_INLINE const void *mask_at(const int MK, const void *mk, ptrdiff_t n) {
 }
 
 /* Stores an MR x (NV vectors) tile of accumulators into C: scaled (or added
- * to C with ACC), a dense mask applied (MK), each row's maximum taken (MAX).
- * Shared by every micro-kernel, whatever its operands' format. */
+ * to C with ACC = 1, scaled and added with ACC = 2), a dense mask applied
+ * (MK), each row's maximum taken (MAX).  Shared by every micro-kernel,
+ * whatever its operands' format. */
 SDPA_INLINE void tile_epilogue(const int MR, const int NV, const int TAIL, const int ACC,
                                const int MAX, const int MK, vf acc[SDPA_MR][SDPA_NV], float *C,
                                ptrdiff_t ldc, float scale, int n, vm m, const void *mk,
@@ -28,7 +29,9 @@ SDPA_INLINE void tile_epilogue(const int MR, const int NV, const int TAIL, const
         for (int j = 0; j < NV; j++) {
             const int last = TAIL && j == NV - 1;
             vf r = acc[i][j];
-            if (ACC)
+            if (ACC == 2)
+                r = vfma(r, vs, last ? vload_first(c + SDPA_VL * j, n, m) : vload(c + SDPA_VL * j));
+            else if (ACC)
                 r = vadd(last ? vload_first(c + SDPA_VL * j, n, m) : vload(c + SDPA_VL * j), r);
             else
                 r = vmul(r, vs);
@@ -55,7 +58,7 @@ SDPA_INLINE void tile_epilogue(const int MR, const int NV, const int TAIL, const
 enum { FMT_F32 = 0, FMT_BF16_PAIRS = 1 };
 
 /* One MR x (NV vectors) register tile of C (= scale * A B, or += A B with
- * ACC), over the whole depth K (in pairs for FMT_BF16_PAIRS).
+ * ACC = 1, += scale * A B with ACC = 2), over the whole depth K (in pairs for FMT_BF16_PAIRS).
  *   A: element (i, k) at A[i * rsa + k * csa] (floats, or 32-bit pairs),
  *      broadcast one at a time, so a transposed A (the backward pass's P^T,
  *      dS^T) costs nothing extra;
@@ -150,7 +153,7 @@ SDPA_INLINE void gemm_panel(const int FMT, const int NV, const int TAIL, const i
     }
 }
 
-/* C (= scale * A B | += A B) for M x N, depth K (in the format's elements):
+/* C (= scale * A B | += A B | += scale * A B, by ACC) for M x N, depth K (in the format's elements):
  * full panels of SDPA_NV
  * vectors, then one narrower panel whose last vector may be partial. */
 SDPA_INLINE void gemm(const int FMT, const int ACC, const int MAX, const int MK, int M, int N, int K,

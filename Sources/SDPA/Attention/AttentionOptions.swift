@@ -11,13 +11,20 @@ public struct AttentionOptions: Sendable, Hashable {
     public var dropoutSeed: UInt64?
     /// Grouped-query attention: let `H` be a multiple of `Hkv`, query head `h` using key/value head `h / (H / Hkv)`.
     public var enableGQA: Bool
+    /// Learned attention sinks (gpt-oss; MLX's `sinks`): one logit per query head, shape `[H]`, any float
+    /// dtype. Row `i` of head `h` becomes `exp(s_ij) / (exp(sinks[h]) + Σ_j exp(s_ij))`: the sink joins the
+    /// softmax's denominator and contributes to no output; the log-sum-exp includes it, and a fully masked
+    /// row gives 0 with a log-sum-exp of `sinks[h]`. `-infinity` means no sink for that head. `nil`: none.
+    ///
+    public var sinks: Tensor?
 
-    /// Options with PyTorch's defaults: scale `1 / sqrt(E)`, no dropout, no GQA.
-    public init(scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false) {
+    /// Options with PyTorch's defaults: scale `1 / sqrt(E)`, no dropout, no GQA, no sinks.
+    public init(scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil) {
         self.scale = scale
         self.dropoutP = dropoutP
         self.dropoutSeed = dropoutSeed
         self.enableGQA = enableGQA
+        self.sinks = sinks
     }
 
     /// Throws ``SDPAError/invalidArgument(argument:value:reason:)`` for a dropout probability outside `0...1`.
@@ -27,10 +34,54 @@ public struct AttentionOptions: Sendable, Hashable {
         }
     }
 
+    /// ``validate()``, and the sinks against the inputs of `shape`: one logit per query head (`[H]`), a
+    /// float dtype, no NaN and no `+infinity`.
+    ///
+    /// - Throws: ``SDPAError`` naming `sinks` (or `sinks[h]`) and its shape.
+    public func validate(for shape: AttentionShape) throws {
+        try validate()
+        guard let sinks else { return }
+        guard sinks.dtype.isFloatingPoint else {
+            throw SDPAError.unsupportedDType(argument: "sinks", dtype: sinks.dtype, reason: "sinks are logits: float32, float16, bfloat16 or float64")
+        }
+        guard sinks.shape == [shape.queryHeads] else {
+            throw SDPAError.invalidShape(
+                argument: "sinks", shape: sinks.shape,
+                reason: "expected [H] = [\(shape.queryHeads)]: one logit per query head (\(shape))")
+        }
+        if let h = sinks.doubleScalars.firstIndex(where: { $0.isNaN || $0 == .infinity }) {
+            throw SDPAError.invalidArgument(
+                argument: "sinks[\(h)]", value: "\(sinks.doubleScalars[h])",
+                reason: "a sink logit must be finite, or -infinity for no sink")
+        }
+    }
+
     /// The scale applied to `Q Kᵀ` for head dimension `headDim`.
     @inlinable
     public func resolvedScale(headDim: Int) -> Double {
         if let scale { return Double(scale) }
         return headDim > 0 ? 1 / Double(headDim).squareRoot() : 1
+    }
+
+    /// Equal when every setting is; sinks compare by shape, dtype and bits.
+    public static func == (a: AttentionOptions, b: AttentionOptions) -> Bool {
+        a.scale == b.scale && a.dropoutP == b.dropoutP && a.dropoutSeed == b.dropoutSeed && a.enableGQA == b.enableGQA
+            && AttentionOptions.sameSinks(a.sinks, b.sinks)
+    }
+
+    /// Hashes what ``==`` compares.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(scale)
+        hasher.combine(dropoutP)
+        hasher.combine(dropoutSeed)
+        hasher.combine(enableGQA)
+        hasher.combine(sinks?.shape)
+        hasher.combine(sinks?.dtype)
+        hasher.combine(sinks?.doubleScalars.map(\.bitPattern))
+    }
+
+    private static func sameSinks(_ a: Tensor?, _ b: Tensor?) -> Bool {
+        guard let a, let b else { return a == nil && b == nil }
+        return a.shape == b.shape && a.dtype == b.dtype && a.doubleScalars.map(\.bitPattern) == b.doubleScalars.map(\.bitPattern)
     }
 }

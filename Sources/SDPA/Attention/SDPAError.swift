@@ -37,6 +37,8 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
     case npy(path: String, reason: String)
     /// Memory for `argument` cannot be had: more than this machine has, or refused by the system.
     case allocationFailed(argument: String, byteCount: Int, reason: String)
+    /// A ``PagedKVCache`` has too few free blocks for an append; the cache is left unchanged.
+    case kvCacheFull(sequence: String, tokens: Int, neededBlocks: Int, freeBlocks: Int, blockCount: Int)
 
     public var description: String {
         switch self {
@@ -79,6 +81,9 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path): \(reason)"
         case let .allocationFailed(argument, byteCount, reason):
             return "\(argument) needs \(byteCount) bytes (\(_binaryByteCount(byteCount))): \(reason)"
+        case let .kvCacheFull(sequence, tokens, needed, free, count):
+            return "the paged KV cache needs \(needed) free blocks to append \(tokens) tokens to \(sequence) but has \(free) of \(count); "
+                + "free (or preempt) a sequence, or create the cache with more blocks"
         }
     }
 }

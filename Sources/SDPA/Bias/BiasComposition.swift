@@ -48,6 +48,19 @@ public struct BiasComposition<First: FusedAttnBias, Second: FusedAttnBias>: Fuse
         return s
     }
 
+    /// The chain rule through the parts: `second′(first(score)) · first′(score)`; 1 when both are additive.
+    @inlinable
+    public func modifyScoreDerivative<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+        if Self.isAdditive { return 1 }
+        var (s, derivative) = (score, T(1))
+        if First.modifiesScores {
+            derivative = first.modifyScoreDerivative(s, batch: batch, head: head, query: query, key: key)
+            s = first.modifyScore(s, batch: batch, head: head, query: query, key: key)
+        }
+        if Second.modifiesScores { derivative *= second.modifyScoreDerivative(s, batch: batch, head: head, query: query, key: key) }
+        return derivative
+    }
+
     /// Visible when both parts see the position.
     @inlinable
     public func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool {

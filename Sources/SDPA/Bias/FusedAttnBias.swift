@@ -24,7 +24,7 @@
 ///
 /// Conforming types get `needsMaterialization == false`, a `materialize(device:)` that evaluates the
 /// bias on a grid of ``materializedShape`` (`.bool` for pure masks, float32 otherwise), and a `dispatch`
-/// that runs the fused kernel (or the math backend, for dropout or float64).
+/// that runs the fused kernel (or the math backend, for dropout, float64 or sinks).
 ///
 /// Rules: ``tileVisibility(batch:head:queries:keys:)`` may answer `.partial` whenever unsure, but
 /// `.empty` and `.full` must be exact; a masked score (`-infinity`) must stay `-infinity` through
@@ -41,6 +41,13 @@ public protocol FusedAttnBias: AttnBias {
 
     /// How the tile `queries x keys` looks; the default, `.partial`, is always correct.
     func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility
+
+    /// The derivative of ``modifyScore(_:batch:head:query:key:)`` with respect to the score, at a visible
+    /// position: what the backward pass multiplies a score's gradient by. The default is exact for an
+    /// additive bias (1) and a central difference in `Double` otherwise (relative error about 1e-10 for
+    /// a smooth modifier); a non-additive bias implements it for exactness and speed, as
+    /// ``SoftCapBias`` does.
+    func modifyScoreDerivative<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T
 
     /// Whether ``modifyScore(_:batch:head:query:key:)`` changes scores; `false` for pure masks, which then
     /// cost nothing on fully visible tiles. The default is `true`.
@@ -67,6 +74,18 @@ extension FusedAttnBias {
     /// The score unchanged: a pure mask.
     @inlinable
     public func modifyScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T { score }
+
+    /// 1 for an additive bias (or a pure mask); otherwise a central difference of
+    /// ``modifyScore(_:batch:head:query:key:)`` in `Double`, over a step of about `2⁻¹⁷·max(1, |score|)`.
+    @inlinable
+    public func modifyScoreDerivative<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+        if Self.isAdditive || !Self.modifiesScores { return 1 }
+        let s = Double(score), step = 0x1p-17 * Swift.max(1, s.magnitude)
+        let (above, below) = (s + step, s - step)
+        let rise = modifyScore(above, batch: batch, head: head, query: query, key: key)
+            - modifyScore(below, batch: batch, head: head, query: query, key: key)
+        return T(rise / (above - below))
+    }
 
     /// Everything visible: a pure score modifier.
     @inlinable

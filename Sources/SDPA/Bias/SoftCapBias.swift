@@ -36,6 +36,13 @@ public struct SoftCapBias: FusedAttnBias, Hashable {
         return T(c * Foundation.tanh(Double(score) / c))
     }
 
+    /// `1 − tanh²(score / cap)`, as `1 / cosh²(score / cap)`: no cancellation where the cap saturates.
+    @inlinable
+    public func modifyScoreDerivative<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+        let c = Foundation.cosh(Double(score) / Double(cap))
+        return T(1 / (c * c))
+    }
+
     /// Full everywhere.
     @inlinable
     public func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {

@@ -13,6 +13,7 @@ public struct _PreparedAttention: Sendable {
     ) throws {
         try options.validate()
         let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+        try options.validate(for: shape)
         guard let attnMask else {
             if isCausal {
                 kernel = try _PreparedAttention.prepare(query, key, value, shape, options, .structured,

@@ -202,7 +202,7 @@ func _materializedAttention<Bias: AttnBias>(
 func _maskedAttention(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, mask: Tensor, options: AttentionOptions
 ) throws -> _AttentionResult {
-    try options.validate()
+    try options.validate(for: shape)
     struct Run: _DenseMaskConsumer {
         let request: _KernelRequest
         func callAsFunction<Modifier: _ScoreModifier>(
@@ -221,7 +221,7 @@ func _structuredAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
     mask: _KernelRequest.Mask = .structured
 ) throws -> _AttentionResult {
-    try options.validate()
+    try options.validate(for: shape)
     let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: mask)
     return try _run(request, query: query, key: key, value: value, modifier: modifier)
 }

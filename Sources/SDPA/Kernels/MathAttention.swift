@@ -6,7 +6,8 @@ import Foundation
 /// It is the definition every faster kernel is tested against, so it is written for
 /// clarity: one row at a time, masked positions (a modified score of `-inf`) excluded
 /// before the softmax, fully masked rows giving 0 and a log-sum-exp of `-inf`, and NaN
-/// in an unmasked score propagating to its row. Parallel over `B x H`; each row's
+/// in an unmasked score propagating to its row; a sink logit (``AttentionOptions/sinks``) adds its
+/// `exp` to the denominator. Parallel over `B x H`; each row's
 /// arithmetic is sequential, so the result does not depend on the thread count.
 @usableFromInline
 func _mathAttention<Modifier: _ScoreModifier>(
@@ -26,9 +27,10 @@ func _mathAttention<Modifier: _ScoreModifier>(
     try _checkAllocation(byteCount: workBytes, for: "the math backend's float64 copies of the inputs and output")
     let q = query._elements(as: Double.self), k = key._elements(as: Double.self), v = value._elements(as: Double.self)
     let scale = options.resolvedScale(headDim: E)
-    let dropout = Double(options.dropoutP)
-    let random = _CounterRandom(seed: options.dropoutSeed ?? UInt64.random(in: .min ... .max))
+    let dropout = _Dropout(options, shape: shape)
     let group = shape.groupSize
+    // Validated `[H]`: each head's sink logit joins its rows' denominators (-inf: none).
+    let sinks = options.sinks?.doubleScalars
 
     var out = [Double](repeating: 0, count: B * H * L * Ev)
     var lse = [Float](repeating: -.infinity, count: B * H * L)
@@ -38,6 +40,7 @@ func _mathAttention<Modifier: _ScoreModifier>(
             DispatchQueue.concurrentPerform(iterations: B * H) { bh in
                 let (b, h) = (bh / H, bh % H)
                 let kvHead = b * Hkv + h / group
+                let sink = sinks?[h] ?? -.infinity
                 var scores = [Double](repeating: 0, count: S)
                 for i in 0..<L {
                     let qRow = (bh * L + i) * E
@@ -52,10 +55,14 @@ func _mathAttention<Modifier: _ScoreModifier>(
                         if s.isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, s) }
                     }
                     let outRow = outBase.pointer! + (bh * L + i) * Ev
-                    // Every position masked: the output row stays 0 and its log-sum-exp -inf.
-                    if rowMax == -.infinity && !sawNaN { continue }
-                    let shift = rowMax.isFinite ? rowMax : 0
-                    var sum = 0.0
+                    // Every position masked: the output row stays 0 and its log-sum-exp is the sink's (-inf without).
+                    if rowMax == -.infinity && !sawNaN {
+                        lseBase.pointer![bh * L + i] = Float(sink)
+                        continue
+                    }
+                    let top = Swift.max(rowMax, sink)
+                    let shift = top.isFinite ? top : 0
+                    var sum = sink == -.infinity ? 0 : Foundation.exp(sink - shift)
                     for j in 0..<S where scores[j] != -.infinity {
                         scores[j] = Foundation.exp(scores[j] - shift)
                         sum += scores[j]
@@ -63,10 +70,7 @@ func _mathAttention<Modifier: _ScoreModifier>(
                     lseBase.pointer![bh * L + i] = Float(shift + Foundation.log(sum))
                     for j in 0..<S where scores[j] != -.infinity {
                         var p = scores[j] / sum
-                        if dropout > 0 {
-                            let counter = UInt64(((bh * L) + i) * S + j)
-                            p = random.unit(counter) < dropout ? 0 : p / (1 - dropout)
-                        }
+                        if let dropout { p = dropout.apply(p, at: dropout.counter(batch: b, head: h, query: i, key: j)) }
                         if p == 0 { continue }
                         let vRow = (kvHead * S + j) * Ev
                         for d in 0..<Ev { outRow[d] += p * v[vRow + d] }

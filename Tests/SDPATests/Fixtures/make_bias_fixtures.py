@@ -257,10 +257,9 @@ def log_sum_exp(s):
     return np.where(full, NEG_INF, lse)
 
 
-def explicit_reference(q, k, v, terms, scale, with_lse=False):
-    """q [B,Hq,L,E], k/v [B,Hkv,S,E] float64.  Parts in list order.  Returns (out, fully_masked),
-    and the per-row log-sum-exp of the final scores as a third value when with_lse."""
-    k, v = expand_gqa(k, v, q.shape[1])
+def final_scores(q, k, terms, scale):
+    """The scaled scores [B,Hq,L,S] after every part, in list order; masked positions -inf."""
+    k, _ = expand_gqa(k, k, q.shape[1])
     s = np.matmul(q, np.swapaxes(k, -1, -2)) * scale
     keep = np.ones(s.shape, dtype=bool)
     for kind, val in terms:
@@ -270,7 +269,14 @@ def explicit_reference(q, k, v, terms, scale, with_lse=False):
             s = val * np.tanh(s / val)
         else:
             keep &= val
-    s = np.where(keep, s, NEG_INF)
+    return np.where(keep, s, NEG_INF)
+
+
+def explicit_reference(q, k, v, terms, scale, with_lse=False):
+    """q [B,Hq,L,E], k/v [B,Hkv,S,E] float64.  Parts in list order.  Returns (out, fully_masked),
+    and the per-row log-sum-exp of the final scores as a third value when with_lse."""
+    s = final_scores(q, k, terms, scale)
+    _, v = expand_gqa(k, v, q.shape[1])
     out, full = safe_softmax_av(s, v)
     return (out, full, log_sum_exp(s)) if with_lse else (out, full)
 

@@ -1,0 +1,60 @@
+import Foundation
+import SDPA
+import SDPABenchmarkHarness
+import SDPACommandLine
+
+/// Issue 14's decoding targets: (a) one sequence, GQA 32/8, E = 128, S = 8192, float32 and bfloat16,
+/// against the time of reading K and V once at the machine's measured read bandwidth; (b) continuous
+/// batching, 64 sequences of 128…8192 tokens, 100 steps of one token each through the paged cache,
+/// in tokens per second.
+@main
+enum Decode {
+    static let spec = CommandSpec(
+        name: "Decode",
+        synopsis: "[options]",
+        abstract: """
+            (a) one decoding call (L=1) against a contiguous cache of S=8192, H=32 query and 8 key/value heads, E=128, \
+            float32 and bfloat16: median time, and the same against the time of reading K and V once at the read \
+            bandwidth measured at start-up (STREAM-like, in process, the threads the kernel uses). (b) continuous \
+            batching: 64 sequences of lengths spread from 128 to 8192 in a PagedKVCache (blocks of 128), 100 steps \
+            each appending one token to every sequence and attending over all of them in one call: median step, \
+            tokens per second, and the last quarter's median step against the first's. PyTorch (--compare, \
+            Benchmarks/pytorch_bench.py) runs SDPA per sequence on contiguous caches. --quick: S=1024, 8 sequences, \
+            10 steps.
+            """,
+        options: [])
+
+    /// Decode steps of a continuous batch; `pytorch_bench.py` runs as many (10 with --quick).
+    static func steps(quick: Bool) -> Int { quick ? 10 : 100 }
+
+    static func workloads(quick: Bool) -> [AttentionWorkload] {
+        let (S, sequences) = quick ? (1024, 8) : (8192, 64)
+        func decode(_ batch: Int, _ dtype: DType) -> AttentionWorkload {
+            var w = AttentionWorkload(batch: batch, heads: 32, queryLength: 1, keyLength: S, headDim: 128, dtype: dtype, bias: BiasKind.named("none")!)
+            w.keyValueHeads = 8
+            return w
+        }
+        return [decode(1, .float32), decode(1, .bfloat16), decode(sequences, .float32)]
+    }
+
+    static func main() {
+        BenchmarkCommandLine.main(spec, workloads: { workloads(quick: $0.isQuick) }) { options, workloads, output in
+            let bandwidth = MemoryBandwidth.measure(bytes: options.isQuick ? 64 << 20 : 256 << 20, threads: SDPAThreads.effectiveCount)
+            let benchmark = DecodeBenchmark(plan: options.isQuick ? .quickKernel : .kernel, steps: steps(quick: options.isQuick), bandwidth: bandwidth)
+            var progress = output.progressReporter(total: workloads.count)
+            var results = [BenchmarkResult](), figures = ["memoryReadGBPerSecond": bandwidth.bytesPerSecond / 1e9]
+            for workload in workloads {
+                progress.begin(workload.description)
+                let outcome = try benchmark.measure(workload)
+                results.append(outcome.result)
+                figures.merge(outcome.figures) { $1 }
+            }
+            progress.finish()
+            figures.merge(DecodeBenchmark.comparisonFigures(results, comparison: options.comparison)) { $1 }
+            var report = options.report(workloads: workloads, results: results)
+            report.figures = figures
+            output.standardOutput("memory read bandwidth: \(bandwidth)\n")
+            return BenchmarkOutcome(report: report)
+        }
+    }
+}

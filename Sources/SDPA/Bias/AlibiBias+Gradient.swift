@@ -1,0 +1,28 @@
+/// ALiBi's slopes are learnable: `dL/dslopes[h] = Σ dL/ds · (−|i + offset − j|)` over the visible
+/// positions of head `h`, accumulated in `Double` (``AttentionGradients/alibiSlopes``).
+extension AlibiBias: TrainableAttnBias {
+    /// One value per head, `dL/dslopes[h]`.
+    public typealias ParameterGradient = [Double]
+
+    /// Zeros, one per slope.
+    public var zeroParameterGradient: [Double] { [Double](repeating: 0, count: slopes.count) }
+
+    /// `−Σ dL/ds · |i + offset − j|` over the tile, added to the tile's head.
+    public func accumulateParameterGradient<T: BinaryFloatingPoint>(
+        _ gradient: inout [Double], scoreGradients: UnsafePointer<T>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        guard gradient.indices.contains(head) else { return }
+        let offset = diagonalOffset
+        var sum = 0.0
+        for (r, i) in queries.enumerated() {
+            let row = scoreGradients + r * rowStride
+            // distance(c) = i + offset − keys.lowerBound − c
+            let first = i + offset - keys.lowerBound
+            for c in 0..<keys.count where row[c] != 0 {
+                sum += Double(row[c]) * Double((first - c).magnitude)
+            }
+        }
+        gradient[head] -= sum
+    }
+}

@@ -1,0 +1,112 @@
+/// The backward pass of ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``:
+/// the gradients of a loss with respect to query, key and value, given the gradient of its output.
+///
+/// Pass the forward's arguments as they were, its output and log-sum-exp (from
+/// ``scaledDotProductAttentionWithLogSumExp(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``)
+/// and `dL/doutput`:
+///
+/// ```swift
+/// let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: true)
+/// let grads = try scaledDotProductAttentionBackward(
+///     gradOutput: dOut, query: q, key: k, value: v, output: out, logSumExp: lse, isCausal: true)
+/// grads.query, grads.key, grads.value   // shaped and typed like q, k, v
+/// ```
+///
+/// | argument | shape |
+/// |---|---|
+/// | gradOutput, output | `[B, H, L, Ev]` or `[H, L, Ev]`, the query's dtype |
+/// | logSumExp | `[B, H, L]` or `[H, L]` |
+/// | query, key, value | as in the forward pass |
+///
+/// Gradients come in the inputs' dtypes, accumulated in `Double` and rounded once. With grouped-query
+/// attention, dK and dV are summed over each group's query heads. A fully masked row gives zero
+/// gradients, never NaN. The result is bit-identical at any thread count.
+///
+/// The backward pass runs on the math backend (``SDPBackend/math``), which recomputes the scores and
+/// the softmax from query and key in `Double`: the exact gradient, whatever rounding `output` and
+/// `logSumExp` carry (they are checked, and kept for a fused backward pass). There is no fused
+/// backward pass yet: under `withSDPBackends([.fused])` it throws ``SDPAError/noBackend(allowed:reasons:)``.
+///
+/// - Parameters:
+///   - dropoutP, dropoutSeed: the forward's; with `dropoutP > 0` the seed must be given, so that the
+///     same weights are dropped (the forward's math path draws the same ones for that seed).
+/// - Throws: ``SDPAError`` naming the argument and shapes that do not fit: those of the forward pass,
+///   `output`, `gradOutput` or `logSumExp` of other shapes or dtypes, dropout without a seed.
+///
+/// See also: ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``.
+public func scaledDotProductAttentionBackward(
+    gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    enableGQA: Bool = false
+) throws -> AttentionGradients {
+    try _unmaskedBackward(
+        _BackwardTensors(gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp),
+        isCausal: isCausal,
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
+}
+
+/// The backward pass of ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``:
+/// the gradients of query, key and value, of a float mask, and of the bias's own parameters.
+///
+/// ```swift
+/// let alibi = AlibiBias(numHeads: 8, seqLenQ: L, seqLenKV: S, causal: .lowerRight)
+/// let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: alibi)
+/// let grads = try scaledDotProductAttentionBackward(
+///     gradOutput: dOut, query: q, key: k, value: v, output: out, logSumExp: lse, attnMask: alibi)
+/// grads.alibiSlopes   // dL/dslopes, one per head
+/// ```
+///
+/// Every bias is differentiated as the forward applies it: a ``TensorBias`` through its mask (a float
+/// mask gets ``AttentionGradients/attnMask``, in its own shape); a ``FusedAttnBias`` through its
+/// ``FusedAttnBias/modifyScoreDerivative(_:batch:head:query:key:)`` (soft-capping included), each part
+/// that is a ``TrainableAttnBias`` receiving its score gradients (``AttentionGradients/biasParameters``);
+/// any other bias through its materialized mask. Everything else is as in
+/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``.
+///
+/// - Throws: as the pass without a bias, and whatever the bias's `validate(for:)` or `materialize(device:)` throws.
+@inlinable
+public func scaledDotProductAttentionBackward<Bias: AttnBias>(
+    gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
+    attnMask: Bias, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+) throws -> AttentionGradients {
+    try _routedBackward(
+        _BackwardTensors(gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp),
+        bias: attnMask,
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
+}
+
+/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// for a bias whose type is known only at run time; the existential is opened once, here.
+@_disfavoredOverload
+public func scaledDotProductAttentionBackward(
+    gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
+    attnMask: any AttnBias, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+) throws -> AttentionGradients {
+    try _routedBackward(
+        _BackwardTensors(gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp),
+        bias: attnMask,
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
+}
+
+/// A raw mask tensor, as before the RFC: deprecated, behaves exactly like `attnMask: TensorBias(mask)`
+/// (its gradient included). Prints a one-time warning on standard error.
+@available(*, deprecated, message: "wrap the mask in TensorBias: attnMask: TensorBias(mask)")
+public func scaledDotProductAttentionBackward(
+    gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
+    attnMask: Tensor, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+) throws -> AttentionGradients {
+    _RawMaskBackwardDeprecation.warnOnce()
+    return try scaledDotProductAttentionBackward(
+        gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
+        attnMask: TensorBias(attnMask), scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+}
+
+/// The raw-mask backward overload's one-time runtime warning.
+enum _RawMaskBackwardDeprecation {
+    private static let warning: Void = {
+        _printToStandardError(
+            "warning: scaledDotProductAttentionBackward(attnMask: Tensor) is deprecated; pass attnMask: TensorBias(mask) instead\n")
+    }()
+
+    static func warnOnce() { _ = warning }
+}

@@ -1,0 +1,58 @@
+/// Which attention weights dropout keeps, shared by the forward and the backward pass.
+///
+/// The decision for position `(b, h, i, j)` of the `[B, H, L, S]` weights is a pure function of the
+/// seed and the position's index `((b·H + h)·L + i)·S + j`, through the counter-based generator: the
+/// same seed drops the same weights in every pass, on every backend (`sdpa_dropout_tile` draws the
+/// same bits in C), at any thread count. A weight is dropped when its uniform draw is below `p`;
+/// kept ones are scaled by `1 / (1 − p)`.
+struct _Dropout: Sendable {
+    let random: _CounterRandom
+    /// `p`, `0...1`.
+    let probability: Double
+    let heads: Int, queryLength: Int, keyLength: Int
+
+    /// The dropout of `options` for problems of `shape`, or `nil` when nothing is dropped; a fresh seed
+    /// when `options` has none.
+    init?(_ options: AttentionOptions, shape: AttentionShape) {
+        guard options.dropoutP > 0 else { return nil }
+        self.init(seed: options.dropoutSeed ?? UInt64.random(in: .min ... .max), probability: options.dropoutP, shape: shape)
+    }
+
+    /// Dropout at probability `probability` with `seed`.
+    init(seed: UInt64, probability: Float, shape: AttentionShape) {
+        random = _CounterRandom(seed: seed)
+        self.probability = Double(probability)
+        (heads, queryLength, keyLength) = (shape.queryHeads, shape.queryLength, shape.keyLength)
+    }
+
+    /// The counter of position `(batch, head, query, key)`: its index in `[B, H, L, S]`.
+    @inline(__always)
+    func counter(batch: Int, head: Int, query: Int, key: Int) -> UInt64 {
+        UInt64(((batch * heads + head) * queryLength + query) * keyLength + key)
+    }
+
+    /// Whether the weight at `counter` is kept.
+    @inline(__always)
+    func keeps(_ counter: UInt64) -> Bool { random.unit(counter) >= probability }
+
+    /// `value` as dropout leaves it at `counter`: 0 when dropped, `value / (1 − p)` when kept.
+    @inline(__always)
+    func apply(_ value: Double, at counter: UInt64) -> Double {
+        keeps(counter) ? value / (1 - probability) : 0
+    }
+}
+
+/// The dropout decision as the forward and backward passes make it, for the tests that hold
+/// `sdpa_dropout_tile` to it.
+@_spi(Testing)
+public enum DropoutDecision {
+    /// Whether position `(batch, head, query, key)` of problems of `shape` is dropped at probability `p`
+    /// for `seed`, and the counter the C tile draws it from.
+    public static func drops(
+        seed: UInt64, probability p: Float, shape: AttentionShape, batch: Int, head: Int, query: Int, key: Int
+    ) -> (dropped: Bool, counter: UInt64) {
+        let dropout = _Dropout(seed: seed, probability: p, shape: shape)
+        let counter = dropout.counter(batch: batch, head: head, query: query, key: key)
+        return (!dropout.keeps(counter), counter)
+    }
+}

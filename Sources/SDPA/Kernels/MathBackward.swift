@@ -1,0 +1,139 @@
+import Dispatch
+import Foundation
+
+/// What the math backward pass computes: the inputs' gradients in their dtypes, and what the caller
+/// turns into the bias's gradients.
+struct _MathGradients {
+    var query: Tensor, key: Tensor, value: Tensor
+    /// `dL/d(final scores)`, `[B, H, L, S]` row-major, when asked for (a float mask's gradient).
+    var scores: [Double]?
+    /// The trainable parts' gradients, when the bias has a plan.
+    var parameters: _BiasParameterGradients?
+}
+
+/// The reference backward pass: the exact gradient of ``_mathAttention(query:key:value:shape:modifier:options:)``,
+/// element by element in `Double`.
+///
+/// Per row it recomputes the scores and the softmax `P` from query and key (in `Double`, so neither
+/// the forward's float32 log-sum-exp nor its rounded output enter), then with `Z` the dropout factor
+/// (0, or `1 / (1 − p)`) and `dO` the output's gradient:
+/// `dV += (P∘Z)ᵀ dO`, `dP = (dO Vᵀ)∘Z`, `D = rowsum(P∘dP)` (= `rowsum(dO∘O)`), `dS = P∘(dP − D)`,
+/// `dR = dS · modify′(raw score)`, `dQ += scale · dR K`, `dK += scale · dRᵀ Q`. A key whose weight is
+/// 0 (masked, or underflowed) contributes nothing, so a NaN in its value row does not reach the
+/// gradients, as it does not reach the forward's output; a fully masked row gives zero gradients;
+/// NaN in a visible score propagates. Parallel over `(batch, key/value head)`: each task owns its
+/// dK and dV rows (summing its group's query heads in order) and its heads' dQ rows, and partial
+/// parameter gradients are merged in task order, so the result does not depend on the thread count.
+func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier>(
+    gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier,
+    options: AttentionOptions, parameters plan: _BiasParameterPlan?, keepingScoreGradients: Bool
+) throws -> _MathGradients {
+    let (B, H, Hkv, L, S) = (shape.batch, shape.queryHeads, shape.keyValueHeads, shape.queryLength, shape.keyLength)
+    let (E, Ev, group) = (shape.headDim, shape.valueHeadDim, shape.groupSize)
+    let q = query._elements(as: Double.self), k = key._elements(as: Double.self), v = value._elements(as: Double.self)
+    let dO = gradOutput._elements(as: Double.self)
+    let scale = options.resolvedScale(headDim: E)
+    let dropout = _Dropout(options, shape: shape)
+    let tasks = B * Hkv
+
+    var dq = [Double](repeating: 0, count: B * H * L * E)
+    var dk = [Double](repeating: 0, count: B * Hkv * S * E), dv = [Double](repeating: 0, count: B * Hkv * S * Ev)
+    var dScores = [Double](repeating: 0, count: keepingScoreGradients ? B * H * L * S : 0)
+    let partials = UnsafeMutablePointer<_BiasParameterGradients>.allocate(capacity: plan == nil ? 0 : tasks)
+    if let plan { partials.initialize(repeating: plan.zeroGradients(), count: tasks) }
+    defer {
+        if plan != nil { partials.deinitialize(count: tasks) }
+        partials.deallocate()
+    }
+    let partialBase = _SendablePointer(partials)
+    dq.withUnsafeMutableBufferPointer { dqBuffer in
+        dk.withUnsafeMutableBufferPointer { dkBuffer in
+            dv.withUnsafeMutableBufferPointer { dvBuffer in
+                dScores.withUnsafeMutableBufferPointer { scoreBuffer in
+                    let (dqBase, dkBase) = (_SendablePointer(dqBuffer.baseAddress), _SendablePointer(dkBuffer.baseAddress))
+                    let (dvBase, scoreBase) = (_SendablePointer(dvBuffer.baseAddress), _SendablePointer(scoreBuffer.baseAddress))
+                    DispatchQueue.concurrentPerform(iterations: tasks) { task in
+                        let (b, kvHead) = (task / Hkv, task)
+                        var raw = [Double](repeating: 0, count: S), p = raw, dS = raw
+                        for h in (task % Hkv) * group..<(task % Hkv + 1) * group {
+                            let bh = b * H + h
+                            for i in 0..<L {
+                                let (qRow, oRow) = ((bh * L + i) * E, (bh * L + i) * Ev)
+                                // Scores and softmax, as the forward computes them.
+                                var rowMax = -Double.infinity, sawNaN = false
+                                for j in 0..<S {
+                                    let kRow = (kvHead * S + j) * E
+                                    var dot = 0.0
+                                    for e in 0..<E { dot += q[qRow + e] * k[kRow + e] }
+                                    raw[j] = dot * scale
+                                    p[j] = modifier.biasedScore(raw[j], batch: b, head: h, query: i, key: j)
+                                    if p[j].isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, p[j]) }
+                                }
+                                if rowMax == -.infinity && !sawNaN { continue }  // no visible key: zero gradients
+                                let shift = rowMax.isFinite ? rowMax : 0
+                                var sum = 0.0
+                                for j in 0..<S {
+                                    p[j] = p[j] == -.infinity ? 0 : Foundation.exp(p[j] - shift)
+                                    sum += p[j]
+                                }
+                                // dP (through dropout) and D = rowsum(P ∘ dP).
+                                var d = 0.0
+                                for j in 0..<S {
+                                    p[j] /= sum
+                                    dS[j] = 0
+                                    guard p[j] != 0 else { continue }
+                                    let vRow = (kvHead * S + j) * Ev
+                                    var dp = 0.0
+                                    for e in 0..<Ev { dp += dO[oRow + e] * v[vRow + e] }
+                                    if let dropout { dp = dropout.apply(dp, at: dropout.counter(batch: b, head: h, query: i, key: j)) }
+                                    dS[j] = dp
+                                    d += p[j] * dp
+                                }
+                                let dqRow = dqBase.pointer! + qRow
+                                for j in 0..<S where p[j] != 0 {
+                                    dS[j] = p[j] * (dS[j] - d)
+                                    let (kRow, vRow) = ((kvHead * S + j) * E, (kvHead * S + j) * Ev)
+                                    // dV: the weight the forward used, dropout included.
+                                    let used = dropout.map { $0.apply(p[j], at: $0.counter(batch: b, head: h, query: i, key: j)) } ?? p[j]
+                                    if used != 0 {
+                                        let dvRow = dvBase.pointer! + vRow
+                                        for e in 0..<Ev { dvRow[e] += used * dO[oRow + e] }
+                                    }
+                                    var g = dS[j] * scale
+                                    if Modifier.hasScoreDerivative { g *= modifier.scoreDerivative(raw[j], batch: b, head: h, query: i, key: j) }
+                                    let dkRow = dkBase.pointer! + kRow
+                                    for e in 0..<E {
+                                        dqRow[e] += g * k[kRow + e]
+                                        dkRow[e] += g * q[qRow + e]
+                                    }
+                                }
+                                if keepingScoreGradients {
+                                    (scoreBase.pointer! + (bh * L + i) * S).update(from: dS, count: S)
+                                }
+                                if let plan {
+                                    dS.withUnsafeBufferPointer { gradients in
+                                        raw.withUnsafeBufferPointer { scores in
+                                            plan.accumulate(
+                                                &partialBase.pointer![task], scoreGradients: gradients.baseAddress!,
+                                                rawScores: scores.baseAddress!, rowStride: S, batch: b, head: h, queries: i..<(i + 1), keys: 0..<S)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    func tensor(_ values: [Double], like input: Tensor) throws -> Tensor {
+        let result = try Tensor(_zeros: input.shape, dtype: input.dtype, argument: "a gradient")
+        values.withUnsafeBufferPointer { result._storeContiguous(from: $0) }
+        return result
+    }
+    var merged = plan?.zeroGradients()
+    for task in 0..<(plan == nil ? 0 : tasks) { merged?.merge(partials[task]) }
+    return _MathGradients(
+        query: try tensor(dq, like: query), key: try tensor(dk, like: key), value: try tensor(dv, like: value),
+        scores: keepingScoreGradients ? dScores : nil, parameters: merged)
+}

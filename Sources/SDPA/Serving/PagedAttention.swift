@@ -1,0 +1,157 @@
+/// One sequence's queries in a batched attention call over a ``PagedKVCache``.
+public struct PagedAttentionQuery: Sendable {
+    /// The sequence whose keys and values the queries attend to.
+    public var sequence: PagedKVCache.SequenceID
+    /// `[H, L, E]` (or `[1, H, L, E]`) in the cache's dtype: `L = 1` to decode a token, more for a
+    /// prefill chunk; `H` a multiple of the cache's `Hkv` (grouped-query attention).
+    public var query: Tensor
+
+    /// Queries `query` against `sequence`.
+    public init(sequence: PagedKVCache.SequenceID, query: Tensor) {
+        self.sequence = sequence
+        self.query = query
+    }
+}
+
+/// What one sequence's attention is, for building its bias: the sizes, in the sequence's own coordinates.
+public struct PagedAttentionSequence: Sendable, Hashable {
+    /// The entry's index in the call's list of queries.
+    public var index: Int
+    /// The sequence.
+    public var sequence: PagedKVCache.SequenceID
+    /// `L`, the entry's query rows: the last `L` positions of the sequence under the causal mask.
+    public var queryLength: Int
+    /// `S`, the sequence's length in the cache.
+    public var keyLength: Int
+}
+
+extension PagedKVCache {
+    /// Attention for a batch of sequences of any lengths (continuous batching): each entry's queries
+    /// against its sequence's keys and values, causal lower-right within the sequence (the queries are
+    /// its last `L` positions; `causal: false` lets them see every key), with grouped-query attention.
+    ///
+    /// ```swift
+    /// let outputs = try cache.attention(running.map { PagedAttentionQuery(sequence: $0.id, query: $0.nextQuery) })
+    /// ```
+    ///
+    /// Each result, `[H, L, Ev]` (or `[1, H, L, Ev]`, as the query) in the cache's dtype, is bit for bit
+    /// ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
+    /// on the same sequence as contiguous tensors with `attnMask: causalLowerRight(L, S)`.
+    ///
+    /// The fused kernel reads the keys and values in place, through the block table: no copy of any
+    /// sequence's history, whatever its length. (When the backend chosen is `.math`, in
+    /// ``withSDPBackends(_:_:)``, the sequences are gathered into contiguous tensors for it.) `sinks`, one
+    /// logit per query head as in ``AttentionOptions/sinks``, join every row's softmax.
+    /// - Throws: ``SDPAError`` naming `queries[n]` when a query does not fit the cache, or its sequence is
+    ///   not live; any error of the attention call.
+    public func attention(
+        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil
+    ) throws -> [Tensor] {
+        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: false, bias: { _ in CausalBias?.none })
+            .map(\.output)
+    }
+
+    /// ``attention(_:scale:causal:)`` with a bias per sequence composed in: `bias` builds it from the
+    /// entry's sizes (in the sequence's coordinates: query `i` is row `i` of the entry's queries, key
+    /// `j` position `j` of the sequence, batch 0), and it is combined with the causal mask as
+    /// `causalLowerRight(L, S).combined(with: bias(entry))` (the bias alone with `causal: false`).
+    ///
+    /// ```swift
+    /// let outputs = try cache.attention(batch) { s in
+    ///     AlibiBias(numHeads: 32, seqLenQ: s.queryLength, seqLenKV: s.keyLength)
+    ///         .combined(with: SlidingWindowBias(seqLenQ: s.queryLength, seqLenKV: s.keyLength, left: 4096))
+    /// }
+    /// ```
+    /// `bias` runs with the cache unlocked (its blocks pinned), so it may read the cache.
+    /// - Throws: as ``attention(_:scale:causal:)``, and whatever `bias` throws or its validation says.
+    public func attention<Bias: FusedAttnBias>(
+        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil,
+        bias: (PagedAttentionSequence) throws -> Bias
+    ) throws -> [Tensor] {
+        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: false, bias: bias).map(\.output)
+    }
+
+    /// ``attention(_:scale:causal:)`` that also returns each entry's log-sum-exp, `[H, L]` (or `[1, H, L]`)
+    /// float32, as ``scaledDotProductAttentionWithLogSumExp(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``.
+    public func attentionWithLogSumExp(
+        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil
+    ) throws -> [(output: Tensor, logSumExp: Tensor)] {
+        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: true, bias: { _ in CausalBias?.none })
+            .map { ($0.output, $0.logSumExp!) }
+    }
+
+    /// ``attention(_:scale:causal:bias:)`` that also returns each entry's log-sum-exp.
+    public func attentionWithLogSumExp<Bias: FusedAttnBias>(
+        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil,
+        bias: (PagedAttentionSequence) throws -> Bias
+    ) throws -> [(output: Tensor, logSumExp: Tensor)] {
+        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: true, bias: bias)
+            .map { ($0.output, $0.logSumExp!) }
+    }
+
+    /// Every entry's queries against its sequence, each the call `scaledDotProductAttention` would make
+    /// on the sequence as contiguous tensors (same shape, bias, options and backend), the fused kernel
+    /// reading the sequence's blocks in place.
+    private func pagedAttention<Bias: FusedAttnBias>(
+        _ queries: [PagedAttentionQuery], scale: Float?, causal: Bool, sinks: Tensor?, logSumExp: Bool,
+        bias: (PagedAttentionSequence) throws -> Bias?
+    ) throws -> [(output: Tensor, logSumExp: Tensor?)] {
+        for (n, entry) in queries.enumerated() { try check(entry.query, argument: "queries[\(n)].query") }
+        let options = AttentionOptions(scale: scale, enableGQA: true, sinks: sinks)
+        return try withViews(of: queries.map(\.sequence), naming: { "queries[\($0)].sequence" }) { views in
+            try zip(queries, views).enumerated().map { n, pair in
+                let (entry, view) = pair
+                let q = entry.query
+                let (L, S) = (q.shape[q.rank - 2], view.length)
+                let shape = AttentionShape(
+                    batch: 1, queryHeads: q.shape[q.rank - 3], keyValueHeads: keyValueHeads, queryLength: L, keyLength: S,
+                    headDim: headDim, valueHeadDim: valueHeadDim, rank: q.rank)
+                try options.validate(for: shape)
+                func run<B: FusedAttnBias>(_ mask: B?) throws -> (output: Tensor, logSumExp: Tensor?) {
+                    let result = try mask.map { mask in
+                        try mask.validate(for: shape)
+                        return try Self.attention(q, view, shape, _FusedBiasKernel(bias: mask), options, .structured)
+                    } ?? Self.attention(q, view, shape, _NoScoreModifier(), options, .none)
+                    return (result.output, logSumExp ? result.logSumExp : nil)
+                }
+                guard let own = try bias(PagedAttentionSequence(index: n, sequence: entry.sequence, queryLength: L, keyLength: S)) else {
+                    return try run(causal ? causalLowerRight(L, S) : nil)
+                }
+                return causal ? try run(causalLowerRight(L, S).combined(with: own)) : try run(own)
+            }
+        }
+    }
+
+    /// One entry on the backend the request selects: the fused kernel reading `view`'s blocks in place,
+    /// or the math backend on the sequence gathered into contiguous tensors.
+    private static func attention<Modifier: _ScoreModifier>(
+        _ q: Tensor, _ view: PagedSequenceView, _ shape: AttentionShape, _ modifier: Modifier,
+        _ options: AttentionOptions, _ mask: _KernelRequest.Mask
+    ) throws -> _AttentionResult {
+        let request = _KernelRequest(shape: shape, dtype: q.dtype, options: options, mask: mask)
+        switch try request.selectBackend() {
+        case .fused:
+            return try _fusedAttention(query: q, keysAndValues: _PagedKeyValues(view), shape: shape, modifier: modifier, options: options)
+        case .math:
+            var (k, v) = (try view.contiguousKeys(), try view.contiguousValues())
+            if q.rank == 4 { (k, v) = (k._unsqueezed(at: 0), v._unsqueezed(at: 0)) }
+            return try _mathAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options)
+        }
+    }
+
+    /// Throws unless `query` is `[H, L, E]` or `[1, H, L, E]` in the cache's dtype with `H` a positive
+    /// multiple of `Hkv`.
+    private func check(_ query: Tensor, argument: String) throws {
+        let expected = "expected [H, L, E] or [1, H, L, E] with E = \(headDim) and H a multiple of Hkv = \(keyValueHeads)"
+        guard query.rank == 3 || (query.rank == 4 && query.shape[0] == 1) else {
+            throw SDPAError.rank(argument: argument, shape: query.shape, expected: expected)
+        }
+        guard query.dtype == dtype else {
+            throw SDPAError.unsupportedDType(argument: argument, dtype: query.dtype, reason: "the cache stores \(dtype); queries must match it")
+        }
+        let (heads, width) = (query.shape[query.rank - 3], query.shape[query.rank - 1])
+        guard width == headDim, heads > 0, heads % keyValueHeads == 0 else {
+            throw SDPAError.invalidShape(argument: argument, shape: query.shape, reason: expected)
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import SDPA
+
+/// Decoding, one new token per sequence per step against a growing KV cache: memory-bound work, timed
+/// as `Benchmarks/Decode` and `sdpa bench --decode` run it.
+///
+/// A workload with `batch == 1` is one sequence of `keyLength` positions held as contiguous tensors,
+/// one query row attending to all of them: each call reads K and V once, so its time is set against
+/// the time of reading them at the machine's measured read bandwidth (``MemoryBandwidth``).
+///
+/// A workload with `batch > 1` is continuous batching: `batch` sequences of lengths spread evenly from
+/// ``shortestLength`` to `keyLength` (``sequenceLengths(count:longest:)``) live in a ``PagedKVCache``;
+/// each of ``steps`` steps appends one token to every sequence and runs one batched attention call
+/// over the cache (``PagedKVCache/attention(_:scale:causal:)``), after one untimed step. Its samples are the steps, so the
+/// median is the time of one step for the whole batch, and tokens per second `batch / median`.
+/// `Benchmarks/pytorch_bench.py` runs the same workloads with the same conventions.
+public struct DecodeBenchmark: Sendable {
+    /// The shortest sequence of a continuous batch.
+    public static let shortestLength = 128
+
+    /// How a single-sequence call is timed.
+    public var plan: MeasurementPlan
+    /// Decode steps of a continuous batch.
+    public var steps: Int
+    /// The paged cache's block size.
+    public var blockSize: Int
+    /// The read bandwidth times are set against, measured once by the caller.
+    public var bandwidth: MemoryBandwidth?
+
+    /// A benchmark timing single sequences with `plan` and continuous batches over `steps` steps.
+    public init(plan: MeasurementPlan = .kernel, steps: Int = 100, blockSize: Int = 128, bandwidth: MemoryBandwidth? = nil) {
+        self.plan = plan
+        self.steps = Swift.max(1, steps)
+        self.blockSize = blockSize
+        self.bandwidth = bandwidth
+    }
+
+    /// `count` lengths from ``shortestLength`` (or `longest`, if shorter) to `longest`, evenly spread
+    /// (rounded down); `Benchmarks/pytorch_bench.py` spreads them the same way.
+    public static func sequenceLengths(count: Int, longest: Int) -> [Int] {
+        let shortest = Swift.min(shortestLength, longest)
+        guard count > 1 else { return [longest] }
+        return (0..<count).map { shortest + (longest - shortest) * $0 / (count - 1) }
+    }
+
+    /// One workload measured: the result, and the figures derived from it (times against the
+    /// bandwidth, tokens per second), named after the workload's kind and dtype.
+    public struct Outcome: Sendable {
+        /// The timing, with a note saying what it means.
+        public var result: BenchmarkResult
+        /// Derived figures, e.g. `single.float32.timeOverReadTime`.
+        public var figures: [String: Double]
+    }
+
+    /// The figures' prefix for `workload`: `single.float32`, `batching.bfloat16`.
+    public static func figurePrefix(_ workload: AttentionWorkload) -> String {
+        "\(workload.batch == 1 ? "single" : "batching").\(workload.dtype)"
+    }
+
+    /// Measures `workload` with the thread count of the current ``withSDPAThreads(_:_:)`` scope.
+    ///
+    /// - Throws: ``SDPAError`` for sizes the library rejects (e.g. heads that do not fit `keyValueHeads`).
+    public func measure(_ workload: AttentionWorkload) throws -> Outcome {
+        workload.batch == 1 ? try singleSequence(workload) : try continuousBatching(workload)
+    }
+
+    private func singleSequence(_ w: AttentionWorkload) throws -> Outcome {
+        let (q, k, v) = try w.makeInputs()
+        let timing = try SDPABenchmarkHarness.measure(plan) {
+            try scaledDotProductAttention(query: q, key: k, value: v, enableGQA: w.keyValueHeads != w.heads)
+        }
+        let bytes = Double((k.count + v.count) * k.dtype.byteWidth), seconds = timing.medianSeconds
+        let prefix = Self.figurePrefix(w)
+        var figures = ["\(prefix).seconds": seconds, "\(prefix).readGBPerSecond": bytes / seconds / 1e9]
+        var note = "reads K and V (\(MeasurementFormat.bytes(Int(bytes)))) at \(MeasurementFormat.fixed(bytes / seconds / 1e9, 1)) GB/s"
+        if let bandwidth {
+            let ratio = seconds / (bytes / bandwidth.bytesPerSecond)
+            figures["\(prefix).timeOverReadTime"] = ratio
+            note += ", \(MeasurementFormat.fixed(ratio, 2))× the time to read them at \(MeasurementFormat.fixed(bandwidth.bytesPerSecond / 1e9, 1)) GB/s"
+        }
+        let result = BenchmarkResult(workload: w, path: "contiguous", threads: SDPAThreads.effectiveCount, timing: timing, note: note)
+        return Outcome(result: result, figures: figures)
+    }
+
+    private func continuousBatching(_ w: AttentionWorkload) throws -> Outcome {
+        guard let dtype = w.elementType else {
+            throw SDPAError.invalidArgument(argument: "dtype", value: w.dtype, reason: "not a known dtype")
+        }
+        let lengths = Self.sequenceLengths(count: w.batch, longest: w.keyLength)
+        // One untimed step first (caches, page faults, thread start-up), as pytorch_bench.py does.
+        let blocks = lengths.map { ($0 + steps + 1 + blockSize - 1) / blockSize }.reduce(0, +)
+        let cache = try PagedKVCache(blockCount: blocks, blockSize: blockSize, keyValueHeads: w.keyValueHeads,
+                                     headDim: w.headDim, valueHeadDim: w.valueHeadDim, dtype: dtype)
+        // The values do not matter to the time: one random chunk fills every prompt, one token every step.
+        let chunk = min(1024, w.keyLength)
+        let keys = try Tensor.randomNormal(shape: [w.keyValueHeads, chunk, w.headDim], seed: 1, dtype: dtype)
+        let values = try Tensor.randomNormal(shape: [w.keyValueHeads, chunk, w.valueHeadDim], seed: 2, dtype: dtype)
+        let query = try Tensor.randomNormal(shape: [w.heads, 1, w.headDim], seed: 3, dtype: dtype)
+        let (tokenKey, tokenValue) = (try keys.sliced(0..<1, along: 1), try values.sliced(0..<1, along: 1))
+        var sequences = [PagedKVCache.SequenceID]()
+        for length in lengths {
+            let s = cache.addSequence()
+            var done = 0
+            while done < length {
+                let n = Swift.min(chunk, length - done)
+                try cache.append(to: s, key: try keys.sliced(0..<n, along: 1), value: try values.sliced(0..<n, along: 1))
+                done += n
+            }
+            sequences.append(s)
+        }
+        let requests = sequences.map { PagedAttentionQuery(sequence: $0, query: query) }
+        let clock = ContinuousClock()
+        var stepSeconds = [Double]()
+        for step in 0...steps {
+            let start = clock.now
+            for s in sequences { try cache.append(to: s, key: tokenKey, value: tokenValue) }
+            blackHole(try cache.attention(requests))
+            let elapsed = clock.now - start
+            if step > 0 { stepSeconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
+        }
+        let timing = TimingSummary(perCallSeconds: stepSeconds, callsPerSample: 1)
+        let quarter = Swift.max(1, steps / 4)
+        let first = TimingSummary(perCallSeconds: Array(stepSeconds.prefix(quarter)), callsPerSample: 1).medianSeconds
+        let last = TimingSummary(perCallSeconds: Array(stepSeconds.suffix(quarter)), callsPerSample: 1).medianSeconds
+        let prefix = Self.figurePrefix(w), tokensPerSecond = Double(w.batch) / timing.medianSeconds
+        let note = "\(w.batch) sequences of \(lengths.first!)…\(lengths.last!) tokens, \(steps) steps of one token each through the paged "
+            + "cache's gather path: \(MeasurementFormat.fixed(tokensPerSecond, 0)) tokens/s; median step of the last quarter "
+            + "\(MeasurementFormat.fixed(last / first, 2))× the first's"
+        let result = BenchmarkResult(workload: w, path: "paged (gather)", threads: SDPAThreads.effectiveCount, timing: timing, note: note)
+        return Outcome(result: result, figures: [
+            "\(prefix).tokensPerSecond": tokensPerSecond, "\(prefix).stepSeconds": timing.medianSeconds,
+            "\(prefix).lastQuarterOverFirstQuarter": last / first,
+        ])
+    }
+
+    /// Figures comparing `results` with PyTorch's (`comparison`): per single-sequence workload its speed-up
+    /// (`single.float32.speedupOverPyTorch`), per continuous batch its tokens per second over PyTorch's.
+    public static func comparisonFigures(_ results: [BenchmarkResult], comparison: BenchmarkReport?) -> [String: Double] {
+        guard let comparison else { return [:] }
+        var figures = [String: Double]()
+        for r in results {
+            guard let ours = r.timing?.medianSeconds, let theirs = comparison.counterpart(of: r)?.timing?.medianSeconds else { continue }
+            figures["\(figurePrefix(r.workload)).\(r.workload.batch == 1 ? "speedupOverPyTorch" : "tokensPerSecondOverPyTorch")"] = theirs / ours
+        }
+        return figures
+    }
+}

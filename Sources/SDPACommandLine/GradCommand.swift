@@ -1,0 +1,69 @@
+import Foundation
+import SDPA
+import SDPABenchmarkHarness
+
+/// `sdpa grad`: the backward pass on `.npy` files.
+enum GradCommand {
+    static let spec = CommandSpec(
+        name: "sdpa grad",
+        synopsis: "--query FILE --key FILE --value FILE --grad-out FILE --dq FILE --dk FILE --dv FILE [options]",
+        summary: "the gradients of attention on .npy files (the backward pass)",
+        abstract: """
+            Runs attention on NumPy .npy files (as sdpa run does), then its backward pass with the gradient of the \
+            output (--grad-out), and writes the gradients of query, key and value in their dtypes; with --dmask, that of \
+            a float --mask (in the mask's shape); with --dalibi-slopes, that of the ALiBi slopes of --bias. With \
+            --dropout and no --seed, one seed is drawn for both passes.
+            """,
+        options: AttentionSettings.fileOptions + [
+            .value("grad-out", "FILE", "the gradient of the output .npy, [B, H, L, Ev] or [H, L, Ev], the query's dtype"),
+            .value("dq", "FILE", "where to write the query's gradient .npy"),
+            .value("dk", "FILE", "where to write the key's gradient .npy (summed over each group's query heads with GQA)"),
+            .value("dv", "FILE", "where to write the value's gradient .npy"),
+            .value("dmask", "FILE", "where to write the gradient of the float --mask, in the mask's shape and dtype"),
+            .value("dalibi-slopes", "FILE", "where to write the gradient of the ALiBi slopes of --bias, [H] float64"),
+        ] + AttentionSettings.biasOptions,
+        epilogue: AttentionSettings.biasTable + """
+
+
+            exit status: 0 success, 1 bad input (missing or malformed file, shapes that do not fit), 2 bad usage
+            """)
+
+    static func run(_ parsed: ParsedArguments, output console: CommandOutput) throws {
+        let paths = try ["query", "key", "value", "grad-out", "dq", "dk", "dv"].map(parsed.required)
+        let (maskGradientPath, slopesGradientPath) = (parsed.string("dmask"), parsed.string("dalibi-slopes"))
+        let settings = try AttentionSettings(parsed)
+        if maskGradientPath != nil, settings.maskPath == nil {
+            throw UsageError("--dmask needs the float mask it is the gradient of, given with --mask", command: parsed.command)
+        }
+        if slopesGradientPath != nil, !(settings.biasKind?.acceptsAlibiSlopes ?? false) {
+            throw UsageError("--dalibi-slopes needs a --bias with ALiBi (alibi, or a composition with an alibi part)", command: parsed.command)
+        }
+        let (query, key, value) = (try readTensor(paths[0]), try readTensor(paths[1]), try readTensor(paths[2]))
+        let gradOutput = try readTensor(paths[3])
+        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: settings.enableGQA)
+        let bias = try settings.makeBias(for: shape)
+        if maskGradientPath != nil, let mask = (bias as? TensorBias)?.mask, !mask.dtype.isFloatingPoint {
+            throw SDPAError.unsupportedDType(argument: "--mask", dtype: mask.dtype, reason: "a bool mask has no gradient (--dmask needs a float mask)")
+        }
+        // The backward pass must drop what the forward dropped: one seed for both.
+        let seed = settings.dropoutP > 0 ? settings.dropoutSeed ?? UInt64.random(in: .min ... .max) : settings.dropoutSeed
+        let gradients = try settings.withScope {
+            let (output, logSumExp) = try attentionWithLogSumExp(
+                query: query, key: key, value: value, bias: bias, isCausal: settings.isCausal, scale: settings.scale,
+                dropoutP: settings.dropoutP, dropoutSeed: seed, enableGQA: settings.enableGQA)
+            return try attentionGradients(
+                gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp, bias: bias,
+                isCausal: settings.isCausal, scale: settings.scale, dropoutP: settings.dropoutP, dropoutSeed: seed, enableGQA: settings.enableGQA)
+        }
+        var written: [(String, Tensor)] = [(paths[4], gradients.query), (paths[5], gradients.key), (paths[6], gradients.value)]
+        if let maskGradientPath, let maskGradient = gradients.attnMask { written.append((maskGradientPath, maskGradient)) }
+        if let slopesGradientPath, let slopes = gradients.alibiSlopes {
+            written.append((slopesGradientPath, try Tensor(shape: [slopes.count], scalars: slopes)))
+        }
+        for (n, (path, tensor)) in written.enumerated() {
+            try tensor.write(to: URL(fileURLWithPath: path))
+            let context = n == 0 ? " (\(shape), bias \(settings.biasDescription))" : ""
+            console.standardOutput("wrote \(path): \(tensor.shape) \(tensor.dtype)\(context)\n")
+        }
+    }
+}

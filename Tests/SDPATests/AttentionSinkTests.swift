@@ -1,0 +1,196 @@
+import Foundation
+@_spi(Testing) import SDPA
+import SDPATestSupport
+import Testing
+
+/// Attention with learned sinks (``AttentionOptions/sinks``), written out in `Double` from the
+/// definition: row `i` of head `h` is `Σ_j exp(s_ij) v_j / (exp(sink_h) + Σ_j exp(s_ij))` over its visible
+/// keys, and its log-sum-exp `log(exp(sink_h) + Σ_j exp(s_ij))`. Inputs `[B, H, L, E]`, `[B, Hkv, S, E]`.
+private func sinkReference(
+    _ q: Tensor, _ k: Tensor, _ v: Tensor, sinks: [Double], scale: Double, visible: (Int, Int, Int, Int) -> Bool
+) -> (output: [Double], logSumExp: [Double]) {
+    let (B, H, L, E) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+    let (Hkv, S, Ev) = (k.shape[1], k.shape[2], v.shape[3])
+    let (qs, ks, vs) = (q.doubleScalars, k.doubleScalars, v.doubleScalars)
+    var output = [Double](), logSumExp = [Double]()
+    for b in 0..<B {
+        for h in 0..<H {
+            let kv = b * Hkv + h / (H / Hkv)
+            for i in 0..<L {
+                let scores: [(Int, Double)] = (0..<S).filter { visible(b, h, i, $0) }.map { j in
+                    (j, (0..<E).reduce(0.0) { $0 + qs[((b * H + h) * L + i) * E + $1] * ks[(kv * S + j) * E + $1] } * scale)
+                }
+                let denominator = Foundation.exp(sinks[h]) + scores.reduce(0.0) { $0 + Foundation.exp($1.1) }
+                logSumExp.append(Foundation.log(denominator))
+                for d in 0..<Ev {
+                    let numerator = scores.reduce(0.0) { $0 + Foundation.exp($1.1) * vs[(kv * S + $1.0) * Ev + d] }
+                    output.append(scores.isEmpty ? 0 : numerator / denominator)
+                }
+            }
+        }
+    }
+    return (output, logSumExp)
+}
+
+/// A window open on both sides: no mask, but a bias type whose dispatch takes the options.
+private func noMask(_ L: Int, _ S: Int) -> SlidingWindowBias { SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: nil, right: nil) }
+
+@Suite("Attention sinks")
+struct AttentionSinkTests {
+    @Test("no mask, GQA: output and log-sum-exp are the definition's, in Double")
+    func matchesTheDefinition() throws {
+        let (q, k, v) = try randomAttentionInputs(2, 4, 7, 19, 16, ev: 12, hkv: 2, seed: 3)
+        let sinks = [0.5, -1.25, 2.0, -8.0]
+        let options = AttentionOptions(enableGQA: true, sinks: try Tensor(shape: [4], scalars: sinks, dtype: .float32))
+        let (out, lse) = try SlidingWindowBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: noMask(7, 19), options: options)
+        let expected = sinkReference(q, k, v, sinks: sinks, scale: 1 / 4) { _, _, _, _ in true }
+        #expect(out.shape == [2, 4, 7, 12] && lse.shape == [2, 4, 7])
+        // The math backend computes in Double and rounds once to float32.
+        expectClose(out, expected.output, Tolerance(atol: 1e-7, rtol: 1e-6), "output")
+        expectClose(lse, expected.logSumExp, Tolerance(atol: 1e-6, rtol: 1e-6), "log-sum-exp")
+        // The sink takes weight from every key: each row's weights sum to less than 1.
+        let plain = try SlidingWindowBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: noMask(7, 19), options: AttentionOptions(enableGQA: true))
+        for (a, b) in zip(lse.scalars, plain.logSumExp.scalars) { #expect(a > b) }
+    }
+
+    @Test("a causal bias with fully masked rows: output 0, log-sum-exp the sink")
+    func fullyMaskedRows() throws {
+        let (L, S) = (9, 5)
+        let (q, k, v) = try randomAttentionInputs(1, 2, L, S, 8, seed: 7)
+        let sinks = [1.5, -0.5]
+        let options = AttentionOptions(sinks: try Tensor(shape: [2], scalars: sinks, dtype: .float32))
+        let (out, lse) = try CausalBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: causalLowerRight(L, S), options: options)
+        let expected = sinkReference(q, k, v, sinks: sinks, scale: 1 / 8.0.squareRoot()) { _, _, i, j in j <= i + S - L }
+        expectClose(out, expected.output, Tolerance(atol: 1e-7, rtol: 1e-6), "output")
+        expectClose(lse, expected.logSumExp, Tolerance(atol: 1e-6, rtol: 1e-6), "log-sum-exp")
+        // Rows 0..<L-S of each head see no key: exactly 0, and exactly the sink (as float32).
+        let (outs, lses) = (out.scalars, lse.scalars)
+        for h in 0..<2 {
+            for i in 0..<(L - S) {
+                #expect(outs[((h * L) + i) * 8..<((h * L) + i + 1) * 8].allSatisfy { $0 == 0 })
+                #expect(lses[h * L + i] == Float(sinks[h]))
+            }
+        }
+    }
+
+    @Test("-infinity sinks are no sinks, bit for bit, on every route")
+    func negativeInfinityIsNoSink() throws {
+        let (q, k, v) = try randomAttentionInputs(1, 3, 6, 11, 8, seed: 11)
+        let none = try Tensor(shape: [3], scalars: [Float](repeating: -.infinity, count: 3))
+        let bias = AlibiBias(numHeads: 3, seqLenQ: 6, seqLenKV: 11, causal: .upperLeft)
+        let mask = TensorBias(try bias.materialize(device: .cpu))
+        try withSDPBackends([.math]) {
+            let plain = try AlibiBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: bias, options: AttentionOptions())
+            let sunk = try AlibiBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: bias, options: AttentionOptions(sinks: none))
+            expectIdentical(sunk.output, plain.output, "fused bias")
+            expectIdentical(sunk.logSumExp, plain.logSumExp, "fused bias log-sum-exp")
+            let materialized = try TensorBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: mask, options: AttentionOptions(sinks: none))
+            let plainMaterialized = try TensorBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: mask, options: AttentionOptions())
+            expectIdentical(materialized.output, plainMaterialized.output, "materialized")
+        }
+    }
+
+    @Test("any float dtype: the sinks' own values, rounded as stored", arguments: [DType.float16, .bfloat16, .float64])
+    func sinkDTypes(_ dtype: DType) throws {
+        let (q, k, v) = try randomAttentionInputs(1, 2, 4, 9, 8, seed: 13)
+        let sinks = try Tensor(shape: [2], scalars: [0.3, -1.7], dtype: dtype)
+        let out = try CausalBias.dispatch(query: q, key: k, value: v, attnBias: causalUpperLeft(4, 9), options: AttentionOptions(sinks: sinks))
+        let expected = sinkReference(q, k, v, sinks: sinks.doubleScalars, scale: 1 / 8.0.squareRoot()) { _, _, i, j in j <= i }
+        expectClose(out, expected.output, Tolerance(atol: 1e-7, rtol: 1e-6), "\(dtype) sinks")
+        #expect(sinks.doubleScalars != [0.3, -1.7] || dtype == .float64, "a 16-bit sink is its rounded value")
+    }
+
+    @Test("the fused kernel runs sinks on every family: whole and split items, decoding, GQA, half precisions",
+          arguments: KernelFamily.available)
+    func fusedSinks(_ family: KernelFamily) throws {
+        // (L, S): a prefill of whole items, decoding whose keys split across items, a row that sees no key.
+        for (L, S, causal) in [(37, 150, true), (1, 2100, false), (9, 5, true)] {
+            for dtype in [DType.float32, .float16, .bfloat16] {
+                let (q32, k32, v32) = try randomAttentionInputs(1, 4, L, S, 16, ev: 8, hkv: 2, seed: 17)
+                let (q, k, v) = try (q32.converted(to: dtype), k32.converted(to: dtype), v32.converted(to: dtype))
+                let sinks = try Tensor(shape: [4], scalars: [Float(0.25), -2, 3.5, -.infinity])
+                let options = AttentionOptions(enableGQA: true, sinks: sinks)
+                func run(_ backends: Set<SDPBackend>) throws -> (output: Tensor, logSumExp: Tensor) {
+                    try withSDPBackends(backends) {
+                        causal ? try CausalBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: causalLowerRight(L, S), options: options)
+                               : try SlidingWindowBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: noMask(L, S), options: options)
+                    }
+                }
+                let fused = try family.run { try withSDPAThreads(1) { try run([.fused]) } }
+                let math = try run([.math])
+                let label = "\(family.name) L=\(L) S=\(S) \(dtype)"
+                var tolerance = dtype == .float32 ? Tolerance.float32 : Tolerance.float32.bothRounded(to: dtype)
+                let pairs = try family.run { FusedKernelInstructionSet.multipliesBFloat16Pairs }
+                if dtype == .bfloat16 && pairs {
+                    tolerance = tolerance.withBFloat16Probabilities(maxAbsValue: v.doubleScalars.map(abs).max() ?? 0)
+                }
+                expectClose(fused.output, math.output, tolerance, "\(label) output", dtype: dtype)
+                expectClose(fused.logSumExp, math.logSumExp, .logSumExp, "\(label) log-sum-exp")
+                // Every thread count gives the bits of one (a family chosen for this thread alone holds only
+                // on one thread, so the process's own family is the one compared).
+                if family.name == FusedKernelInstructionSet.current {
+                    expectIdentical(try run([.fused]).output, fused.output, "\(label): threads change the bits")
+                }
+            }
+        }
+        // -infinity sinks are no sinks, bit for bit, on the fused route too.
+        let (q, k, v) = try randomAttentionInputs(1, 3, 6, 300, 8, seed: 11)
+        let none = try Tensor(shape: [3], scalars: [Float](repeating: -.infinity, count: 3))
+        let bias = AlibiBias(numHeads: 3, seqLenQ: 6, seqLenKV: 300, causal: .upperLeft)
+        // One thread: a family chosen for this thread alone does not reach the workers.
+        try family.run { try withSDPAThreads(1) {
+            try withSDPBackends([.fused]) {
+                let plain = try AlibiBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: bias, options: AttentionOptions())
+                let sunk = try AlibiBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: bias, options: AttentionOptions(sinks: none))
+                expectIdentical(sunk.output, plain.output, "\(family.name): -inf sinks")
+                expectIdentical(sunk.logSumExp, plain.logSumExp, "\(family.name): -inf sinks' log-sum-exp")
+            }
+        } }
+    }
+
+    @Test("bad sinks are typed errors naming sinks and its shape")
+    func badSinks() throws {
+        let (q, k, v) = try randomAttentionInputs(1, 4, 3, 6, 8, hkv: 2, seed: 19)
+        let bias = causalLowerRight(3, 6)
+        func call(_ sinks: Tensor) throws {
+            _ = try CausalBias.dispatch(query: q, key: k, value: v, attnBias: bias, options: AttentionOptions(enableGQA: true, sinks: sinks))
+        }
+        #expect(throws: SDPAError.invalidShape(argument: "sinks", shape: [2],
+                                               reason: "expected [H] = [4]: one logit per query head (B=1 H=4 Hkv=2 L=3 S=6 E=8 Ev=8)")) {
+            try call(try Tensor(shape: [2], scalars: [Float(0), 0]))  // one per key/value head is not enough
+        }
+        #expect(throws: SDPAError.invalidShape(argument: "sinks", shape: [1, 4],
+                                               reason: "expected [H] = [4]: one logit per query head (B=1 H=4 Hkv=2 L=3 S=6 E=8 Ev=8)")) {
+            try call(try Tensor(zeros: [1, 4]))
+        }
+        #expect(throws: SDPAError.unsupportedDType(argument: "sinks", dtype: .bool, reason: "sinks are logits: float32, float16, bfloat16 or float64")) {
+            try call(try Tensor(shape: [4], bools: [true, false, true, true]))
+        }
+        #expect(throws: SDPAError.invalidArgument(argument: "sinks[2]", value: "nan", reason: "a sink logit must be finite, or -infinity for no sink")) {
+            try call(try Tensor(shape: [4], scalars: [Float(0), 1, .nan, 2]))
+        }
+        #expect(throws: SDPAError.invalidArgument(argument: "sinks[0]", value: "inf", reason: "a sink logit must be finite, or -infinity for no sink")) {
+            try call(try Tensor(shape: [4], scalars: [Float.infinity, 1, 0, 2]))
+        }
+        // The materialized route checks them too, and nothing the caller passed changes.
+        let sinks = try Tensor(shape: [4], scalars: [Float(0.5), 1, 2, 3])
+        let before = sinks.scalars
+        _ = try TensorBias.dispatch(query: q, key: k, value: v, attnBias: TensorBias(try bias.materialize(device: .cpu)),
+                                    options: AttentionOptions(enableGQA: true, sinks: sinks))
+        #expect(sinks.scalars == before)
+        #expect(throws: SDPAError.self) {
+            _ = try TensorBias.dispatch(query: q, key: k, value: v, attnBias: TensorBias(try bias.materialize(device: .cpu)),
+                                        options: AttentionOptions(enableGQA: true, sinks: try Tensor(zeros: [3])))
+        }
+    }
+
+    @Test("options with sinks compare by value")
+    func optionsEquality() throws {
+        let a = AttentionOptions(sinks: try Tensor(shape: [2], scalars: [Float(1), 2]))
+        let b = AttentionOptions(sinks: try Tensor(shape: [2], scalars: [Float(1), 2]))
+        let c = AttentionOptions(sinks: try Tensor(shape: [2], scalars: [Float(1), 3]))
+        #expect(a == b && a.hashValue == b.hashValue)
+        #expect(a != c && a != AttentionOptions())
+        #expect(AttentionOptions() == AttentionOptions())
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import SDPA
+import SDPATestSupport
+import Testing
+
+/// One case of `Fixtures/grad_manifest.json` (`Fixtures/make_grad_fixtures.py`): PyTorch's float64
+/// autograd gradients of attention for every built-in bias and compositions, float and bool masks of
+/// every broadcast shape, ALiBi slopes, GQA, Ev ≠ E, decoding, 3-D and strided inputs, dropout with the
+/// package's generator, and sizes across the fused kernel's tiles.
+struct GradientFixtureCase: Sendable, CustomTestStringConvertible {
+    /// The input files, `bias` (a `TensorBias` mask), `isCausal`, scale and GQA, read as the RFC fixtures are.
+    let files: FixtureCase
+    let parts: [[String: FixtureValue]]
+    let gradOutput: String
+    let gradQuery: String, gradKey: String, gradValue: String
+    let gradMask: String?
+    let alibiSlopesGradient: [[Double]]
+    let dropout: (p: Float, seed: UInt64)?
+    /// The forward's float64 output, for the dropout cases.
+    let output: String?
+    let fullyMaskedRows: Int
+
+    var testDescription: String { files.name }
+
+    static let expectedCount = 40
+
+    static let all: [GradientFixtureCase] = FixtureManifest("grad_manifest.json", in: FixtureCase.directory).cases.map { c in
+        let dropout = c["dropout"] as? [String: Any]
+        return GradientFixtureCase(
+            files: FixtureCase(
+                name: c["name"] as! String, layout: c["layout"] as! String,
+                query: c["query"] as! String, key: c["key"] as! String, value: c["value"] as! String, output: "",
+                bias: (c["bias"] as? [String: Any])?.mapValues(FixtureValue.init) ?? [:],
+                isCausal: c["isCausal"] as! Bool, scale: (c["scale"] as? NSNumber)?.floatValue,
+                enableGQA: c["enableGQA"] as! Bool, dtype: c["dtype"] as! String),
+            parts: (c["biases"] as? [[String: Any]] ?? []).map { $0.mapValues(FixtureValue.init) },
+            gradOutput: c["gradOutput"] as! String,
+            gradQuery: c["gradQuery"] as! String, gradKey: c["gradKey"] as! String, gradValue: c["gradValue"] as! String,
+            gradMask: c["gradMask"] as? String,
+            alibiSlopesGradient: (c["alibiSlopesGradient"] as? [[NSNumber]] ?? []).map { $0.map(\.doubleValue) },
+            dropout: dropout.map { ((($0["p"] as! NSNumber).floatValue), ($0["seed"] as! NSNumber).uint64Value) },
+            output: c["output"] as? String,
+            fullyMaskedRows: c["fullyMaskedRows"] as! Int)
+    }
+
+    /// The bias the case describes: its parts composed, its mask as a `TensorBias`, or `nil`.
+    func bias(_ shape: AttentionShape) throws -> (any AttnBias)? {
+        parts.isEmpty ? try files.attnBias(shape) : try composedBias(parts, shape)
+    }
+
+    /// The output's gradient as the test passes it: `BLHE` files viewed as `[B, H, L, Ev]`, as the inputs.
+    func loadGradOutput() throws -> Tensor {
+        let dO = try files.load(gradOutput)
+        return files.layout == "BLHE" ? try dO.transposed(1, 2) : dO
+    }
+
+    /// The forward pass and the backward pass the case describes, on inputs `q`, `k`, `v` and `dO`.
+    func gradients(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ dO: Tensor) throws -> (output: Tensor, gradients: AttentionGradients) {
+        let f = files
+        let shape = try AttentionShape(query: q, key: k, value: v, enableGQA: f.enableGQA)
+        let (p, seed) = (dropout?.p ?? 0, dropout?.seed)
+        if let bias = try bias(shape) {
+            let (out, lse) = try scaledDotProductAttentionWithLogSumExp(
+                query: q, key: k, value: v, attnMask: bias, scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA)
+            return (out, try scaledDotProductAttentionBackward(
+                gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse, attnMask: bias,
+                scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA))
+        }
+        let (out, lse) = try scaledDotProductAttentionWithLogSumExp(
+            query: q, key: k, value: v, isCausal: f.isCausal, scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA)
+        return (out, try scaledDotProductAttentionBackward(
+            gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse, isCausal: f.isCausal,
+            scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA))
+    }
+}
+
+@Suite("PyTorch fixtures: gradients (float64 autograd)")
+struct GradientFixtureTests {
+    /// The math backward pass computes in `Double` and rounds once: float32 gradients are the float64
+    /// reference rounded (to 2⁻²⁴ relative), plus what summing in another order leaves (well under 1e-12
+    /// for these magnitudes).
+    static let float32 = Tolerance(atol: 1e-12, rtol: 0).roundedOnce(to: .float32)
+    /// float64 inputs: the same sums in another order, and nothing rounded to a narrower type.
+    static let float64 = Tolerance(atol: 1e-12, rtol: 1e-11)
+
+    @Test("the math backward pass matches PyTorch's float64 autograd, float32 and float64 inputs", arguments: GradientFixtureCase.all)
+    func matchesPyTorch(_ fixture: GradientFixtureCase) throws {
+        let name = fixture.files.name
+        let (q, k, v) = try fixture.files.inputs()
+        let dO = try fixture.loadGradOutput()
+        let expected = (try fixture.files.load(fixture.gradQuery), try fixture.files.load(fixture.gradKey), try fixture.files.load(fixture.gradValue))
+        for dtype in [DType.float32, .float64] {
+            let tolerance = dtype == .float32 ? Self.float32 : Self.float64
+            let inputs = dtype == .float32 ? (q, k, v, dO) : (try q.converted(to: dtype), try k.converted(to: dtype), try v.converted(to: dtype), try dO.converted(to: dtype))
+            let (output, grads) = try fixture.gradients(inputs.0, inputs.1, inputs.2, inputs.3)
+            #expect(grads.query.shape == q.shape && grads.key.shape == k.shape && grads.value.shape == v.shape, "\(name)")
+            expectClose(grads.query, expected.0, tolerance, "\(name) \(dtype) dQ", dtype: dtype)
+            expectClose(grads.key, expected.1, tolerance, "\(name) \(dtype) dK", dtype: dtype)
+            expectClose(grads.value, expected.2, tolerance, "\(name) \(dtype) dV", dtype: dtype)
+            if let file = fixture.gradMask {
+                let mask = try fixture.files.load(file)
+                let got = try #require(grads.attnMask, "\(name): a float mask has a gradient")
+                #expect(got.dtype == .float32, "\(name): the mask's gradient has the mask's dtype")
+                expectClose(got, mask, Self.float32, "\(name) \(dtype) dMask", dtype: .float32)
+            } else {
+                #expect(grads.attnMask == nil, "\(name): only a float mask has a gradient")
+            }
+            #expect(grads.biasParameters.count == fixture.alibiSlopesGradient.count, "\(name): one gradient per ALiBi part")
+            for (got, want) in zip(grads.biasParameters, fixture.alibiSlopesGradient) {
+                #expect(ObjectIdentifier(got.biasType) == ObjectIdentifier(AlibiBias.self))
+                expectClose(try #require(got.value as? [Double]), want, Tolerance(atol: 1e-11, rtol: 1e-11), "\(name) \(dtype) dSlopes")
+            }
+            if let file = fixture.output {
+                expectClose(output, try fixture.files.load(file), dtype == .float32 ? .float32 : Self.float64, "\(name) \(dtype) dropout output", dtype: dtype)
+            }
+        }
+    }
+
+    @Test("rows that see no key (or one: its weight is 1 whatever the scores) give exactly zero dQ, as in PyTorch",
+          arguments: GradientFixtureCase.all.filter { $0.fullyMaskedRows > 0 })
+    func fullyMaskedRows(_ fixture: GradientFixtureCase) throws {
+        let (q, k, v) = try fixture.files.inputs()
+        let grads = try fixture.gradients(q, k, v, try fixture.loadGradOutput()).gradients
+        let zero = { (t: Tensor) in t.doubleScalars.chunked(q.shape.last!).map { $0.allSatisfy { $0 == 0 } } }
+        let (ours, reference) = (zero(grads.query), zero(try fixture.files.load(fixture.gradQuery)))
+        #expect(ours == reference, "\(fixture.files.name): zero rows of dQ at \(ours.indices.filter { ours[$0] })")
+        #expect(ours.filter { $0 }.count >= fixture.fullyMaskedRows)
+        for g in [grads.query, grads.key, grads.value] { #expect(!g.doubleScalars.contains { $0.isNaN }) }
+    }
+}
+
+extension Array {
+    /// Consecutive slices of `size` elements.
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: Swift.max(1, size)).map { self[$0..<Swift.min(count, $0 + size)] }
+    }
+}
