@@ -4,7 +4,7 @@ import CSDPAKernels
 /// driver's own work items at that count, their tiles after tile skipping, and a deterministic
 /// simulation of the worker pool running them (see ``predictSDPAScaling(shape:dtype:attnMask:isCausal:enableGQA:threads:)``).
 ///
-/// Times are modeled seconds of one core of the development machine (RFC.md, "Scaling to many cores");
+/// Times are modeled seconds of one core of the development machine (RFC.md, "Many-core decomposition");
 /// their ratios — ``speedup``, ``efficiency`` — are what the model is for: what the work decomposition
 /// allows on identical cores that never wait for memory. A real many-core run falls short of it by what
 /// the memory system and the machine's other load take.

@@ -6,7 +6,7 @@
 /// `Q·Kᵀ` and `P·V` near 100 GFLOP/s, the online softmax about 0.19 ns per score, packing a key tile
 /// 0.1 ns per element, a decoding step's key and value rows read from memory at 20 GB/s per core, and
 /// fixed costs per (query unit, key tile) and per item. Only their ratios matter to the decomposition
-/// and to a predicted speedup; RFC.md ("Scaling to many cores") has how they compare with measured runs.
+/// and to a predicted speedup; RFC.md ("Many-core decomposition") has how they compare with measured runs.
 @usableFromInline
 package struct _WorkCost: Sendable {
     /// Nanoseconds per floating-point operation of the two products.
