@@ -37,10 +37,11 @@ public enum ScalingWorkloads {
             + [decode(batch: 1, length: 8192 / scale), decode(batch: 16, length: 8192 / scale)]
     }
 
-    /// The speedup the decomposition must allow `workload` at `threads` threads, if the issue sets one:
-    /// 48x at 64 threads for prefill, 32x for a single decoding sequence, 90x at 128 threads for prefill
-    /// at L=S=8192.
+    /// The speedup the decomposition must allow `workload` at `threads` threads, if the issue sets one
+    /// (only the full-size ``standard(quick:)`` workloads have targets): 48x at 64 threads for prefill,
+    /// 32x for a single decoding sequence, 90x at 128 threads for prefill at L=S=8192.
     public static func target(_ workload: AttentionWorkload, threads: Int) -> Double? {
+        guard standard().contains(workload) else { return nil }
         let isDecode = workload.queryLength == 1
         switch threads {
         case 64: return isDecode ? (workload.batch == 1 ? 32 : nil) : 48

@@ -27,6 +27,9 @@ struct ScalingTargetTests {
         #expect(all.filter { ScalingWorkloads.target($0, threads: 128) == 90 }.allSatisfy { $0.queryLength == 8192 })
         #expect(all.filter { ScalingWorkloads.target($0, threads: 128) == 90 }.count == 5)
         #expect(ScalingWorkloads.packedLengths(total: 2048).reduce(0, +) == 2048)
+        // --quick's smaller workloads (L = 512, decoding against 2048 keys) have none.
+        let smaller = Set(ScalingWorkloads.standard(quick: true)).subtracting(all)
+        #expect(smaller.count == 7 && smaller.allSatisfy { ScalingWorkloads.target($0, threads: 64) == nil })
     }
 
     @Test("the ThreadScaling presentation tabulates the speedups and names a missed target")

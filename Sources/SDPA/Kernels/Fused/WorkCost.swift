@@ -2,7 +2,7 @@
 /// items (``_TileRefinement``, ``_WorkItems``) and what the scaling model (``_ScheduleSimulation``)
 /// predicts both rest on it.
 ///
-/// The weights are this project's development machine (one Zen 4 core, AVX-512, float32) rounded:
+/// The weights are one core of this project's development VM (AMD EPYC, AVX-512, float32), rounded:
 /// `Q·Kᵀ` and `P·V` near 100 GFLOP/s, the online softmax about 0.19 ns per score, packing a key tile
 /// 0.1 ns per element, a decoding step's key and value rows read from memory at 20 GB/s per core, and
 /// fixed costs per (query unit, key tile) and per item. Only their ratios matter to the decomposition
