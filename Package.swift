@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "BiasScaling", targets: ["BiasScaling"]),
         .executable(name: "Backward", targets: ["Backward"]),
         .executable(name: "Decode", targets: ["Decode"]),
+        .executable(name: "ThreadScaling", targets: ["ThreadScaling"]),
         .executable(name: "BenchmarkPage", targets: ["BenchmarkPage"]),
         .executable(name: "Embed", targets: ["Embed"]),
     ],
@@ -75,6 +76,9 @@ let package = Package(
         .executableTarget(
             name: "Decode", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
             path: "Benchmarks/Decode"),
+        .executableTarget(
+            name: "ThreadScaling", dependencies: ["SDPA", "SDPABenchmarkHarness", "SDPACommandLine"],
+            path: "Benchmarks/ThreadScaling"),
         // results/index.html from the reports in results/; the plugin runs it after the benchmarks.
         .executableTarget(name: "BenchmarkPage", dependencies: ["SDPABenchmarkHarness"]),
         .executableTarget(

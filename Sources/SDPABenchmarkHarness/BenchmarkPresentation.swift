@@ -34,6 +34,7 @@ public struct BenchmarkPresentation: Sendable {
         case "BiasScaling": self = .biasScaling(report, comparison: comparison)
         case "Embed": self = .embed(report, comparison: comparison)
         case "Decode": self = .decode(report, comparison: comparison)
+        case "ThreadScaling": self = .threadScaling(report)
         default: self = .generic(report, comparison: comparison)
         }
     }

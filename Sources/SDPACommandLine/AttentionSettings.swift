@@ -89,10 +89,10 @@ struct AttentionSettings {
         return kind
     }
 
-    /// Reads and checks the options.
+    /// Reads and checks the options; `--threads` as one count unless `readsThreads` is `false`.
     ///
     /// - Throws: ``UsageError`` for values that are malformed or options that conflict.
-    init(_ parsed: ParsedArguments) throws {
+    init(_ parsed: ParsedArguments, readsThreads: Bool = true) throws {
         let command = parsed.command
         if let spelling = parsed.string("bias") {
             biasKind = try Self.parseBias(spelling, command: command, allowingBenchmarkMasks: false)
@@ -119,7 +119,8 @@ struct AttentionSettings {
         case "auto": backends = Set(SDPBackend.allCases)
         case let name: backends = [SDPBackend(rawValue: name)!]
         }
-        threads = try parsed.integer("threads", minimum: 1)
+        // `sdpa explain` reads its own --threads (a list of counts to model).
+        threads = readsThreads ? try parsed.integer("threads", minimum: 1) : nil
     }
 
     /// The bias for inputs of `shape`: the `--mask` file, the `--bias` kind, or none.

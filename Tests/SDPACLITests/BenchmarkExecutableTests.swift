@@ -40,7 +40,7 @@ private func run(_ url: URL, _ arguments: [String]) throws -> ProcessResult {
 
 @Suite("Benchmark executables")
 struct BenchmarkExecutableTests {
-    static let names = ["DispatchOverhead", "KernelThroughput", "Memory", "BiasScaling", "Backward", "Decode"]
+    static let names = ["DispatchOverhead", "KernelThroughput", "Memory", "BiasScaling", "Backward", "Decode", "ThreadScaling"]
 
     @Test("--help, --list and --list --quick", arguments: names)
     func listsItsWorkloads(_ name: String) throws {
@@ -88,5 +88,26 @@ struct BenchmarkExecutableTests {
             #expect(result.standardError.hasPrefix(message), "\(arguments): \(result.standardError)")
             #expect(result.standardOutput.isEmpty)
         }
+    }
+
+    @Test("ThreadScaling --quick runs the scaling model on every workload and reports its speedups")
+    func threadScalingRuns() throws {
+        let url = try #require(executable("ThreadScaling"), "ThreadScaling is not built beside the test runner")
+        let folder = FileManager.default.temporaryDirectory.appending(path: "sdpa-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let json = folder.appending(path: "scaling.json")
+        let result = try run(url, ["--quick", "--json", json.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = try BenchmarkReport(contentsOf: json)
+        #expect(report.workloads == ScalingWorkloads.standard(quick: true))
+        for w in report.workloads {
+            for t in ScalingWorkloads.threadCounts {
+                let speedup = try #require(report.figures?[ScalingWorkloads.speedupFigure(w, threads: t)], "\(w) at \(t)")
+                #expect(speedup > 0.9 && speedup <= Double(t) * 1.0001, "\(w) at \(t): \(speedup)")
+            }
+        }
+        #expect(result.standardOutput.contains("128 threads") && result.standardOutput.contains("block-diagonal-causal:"))
+        let bad = try run(url, ["--measure", "2"])
+        #expect(bad.status == 2 && bad.standardError.hasPrefix("ThreadScaling: error: --measure needs a baseline"), "\(bad.standardError)")
     }
 }

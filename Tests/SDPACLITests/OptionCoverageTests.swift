@@ -64,6 +64,8 @@ enum OptionTables {
         .valid("explain", "--enable-gqa") { _ in Array(gqaFiles().dropLast(2)) + ["--enable-gqa"] },
         .valid("explain", "--dropout --seed") { io($0, out: false) + ["--dropout", "0.5", "--seed", "7"] },
         .valid("explain", "--backend math") { io($0, out: false) + ["--backend", "math"] },
+        .valid("explain", "--threads") { io($0, out: false) + ["--threads", "2,64"] },
+        .valid("explain", "--shape --kv-heads --enable-gqa") { _ in ["--shape", "1,8,1,4000,64", "--kv-heads", "2", "--enable-gqa"] },
         .valid("bench", "--shape --bias --samples --threads") { _ in tinyBench },
         .valid("bench", "--dtype float16") { _ in tinyBench + ["--dtype", "float16"] },
         .valid("bench", "--dtype bfloat16 --peak-gflops") { _ in tinyBench + ["--dtype", "bfloat16", "--peak-gflops", "50"] },
@@ -159,7 +161,12 @@ enum OptionTables {
         .invalid("explain", 2, "sdpa explain: error: --dropout expects a number in 0...1, got '1.5'", "--dropout 1.5") { io($0, out: false) + ["--dropout", "1.5"] },
         .invalid("explain", 2, "sdpa explain: error: --seed expects a non-negative integer, got 'x'", "--seed x") { io($0, out: false) + ["--seed", "x"] },
         .invalid("explain", 2, "sdpa explain: error: --backend must be one of auto, fused, math; got ''", "--backend empty") { io($0, out: false) + ["--backend="] },
-        .invalid("explain", 2, "sdpa explain: error: unknown option '--threads'", "--threads (run and bench only)") { io($0, out: false) + ["--threads", "2"] },
+        .invalid("explain", 2, "sdpa explain: error: --threads expects a comma-separated list of integers, got '2,0'", "--threads 0") {
+            io($0, out: false) + ["--threads", "2,0"]
+        },
+        .invalid("explain", 2, "sdpa explain: error: --kv-heads applies only with --shape", "--kv-heads with files") {
+            io($0, out: false) + ["--kv-heads", "1"]
+        },
         .invalid("bench", 2, "sdpa bench: error: --shape expects a comma-separated list of 5 integers, got '1,1,0,8,8'", "--shape with a 0") { _ in
             ["--shape", "1,1,0,8,8"]
         },

@@ -11,7 +11,8 @@ struct SweepGroup: Sendable, CustomTestStringConvertible {
 
 /// The fused kernel against the math backend (`Double`) on every kernel family this processor runs:
 /// every bias, awkward sizes in each dimension, head dims 1 to 513, GQA, half precisions, decoding
-/// (L ≤ 4, keys read as stored), work items of several query tiles, and keys split across items.
+/// (L ≤ 4, keys read as stored), work items of several query tiles, query tiles cut into pieces, and
+/// keys split across items.
 ///
 /// A fused call under `withSDPAThreads(1)` makes every kernel call on its caller's thread, which is
 /// where `KernelFamily.run` selects the family.
@@ -45,6 +46,7 @@ struct FusedSweepTests {
             for bias in allSweepBiases {
                 cases.append(FusedCase(batch: 2, heads: 8, group: 4, L: 3, S: 300, E: 36, Ev: 20, dtype: dtype, bias: bias))
                 cases.append(FusedCase(batch: 1, heads: 4, group: 2, L: 1, S: 1030, E: 36, Ev: 20, dtype: dtype, bias: bias))
+                cases.append(FusedCase(batch: 1, heads: 4, group: 2, L: 1, S: 4000, E: 64, Ev: 64, dtype: dtype, bias: bias))
             }
             for L in [2, 4] {
                 for bias in ["none", "causalLowerRight", "alibiLowerRight", "boolMaskLS", "keyPadding", "softCapPaddingWindow"] {
@@ -63,15 +65,21 @@ struct FusedSweepTests {
              FusedCase(batch: 1, heads: 6, L: 1030, S: 61, E: 8, Ev: 8, dtype: .bfloat16, bias: bias)]
         }))
         groups.append(SweepGroup(name: "keys split across the last items", cases: tailSplitCases))
+        groups.append(SweepGroup(name: "query tiles cut into pieces of fewer rows", cases: rowCutCases))
         return groups
     }()
 
-    /// Enough work items (16 or more) that the last few split their keys 2–4 ways and merge through
-    /// the log-sum-exp; in batch 2 key padding leaves no key, so those rows are fully masked.
+    /// Few query rows against many keys: the tiles handed out last split their keys 2–4 ways and merge
+    /// through the log-sum-exp; in batch 2 key padding leaves no key, so those rows are fully masked.
     static let tailSplitCases = ["none", "causalUpperLeft", "causalLowerRight", "alibiLowerRight", "boolMaskLS",
                                  "keyPadding", "softCapPaddingWindow", "windowMultiTile"].map { bias in
-        FusedCase(batch: 3, heads: 4, group: 2, L: 300, S: 1030, E: 8, Ev: 8, bias: bias)
-    } + [FusedCase(batch: 1, heads: 8, L: 200, S: 900, E: 80, Ev: 24, dtype: .bfloat16, bias: "causalLowerRight")]
+        FusedCase(batch: 3, heads: 1, L: 50, S: 4000, E: 64, Ev: 64, bias: bias)
+    } + [FusedCase(batch: 1, heads: 2, L: 120, S: 3000, E: 100, Ev: 40, dtype: .bfloat16, bias: "causalLowerRight")]
+
+    /// Query tiles large enough that the ones handed out last run as half tiles.
+    static let rowCutCases = ["none", "causalUpperLeft", "alibiLowerRight", "blockDiagonalCausal", "boolMaskLS", "windowMultiTile"].map { bias in
+        FusedCase(batch: 1, heads: 2, L: 400, S: 400, E: 128, Ev: 128, bias: bias)
+    }
 
     @Test("fused equals math", arguments: KernelFamily.available, groups)
     func fusedMatchesMath(_ family: KernelFamily, _ group: SweepGroup) throws {
@@ -82,13 +90,15 @@ struct FusedSweepTests {
         }
     }
 
-    @Test("the split-key cases still split their keys")
-    func tailSplitCasesSplit() {
+    @Test("the split-key cases still split their keys, the row-cut cases still cut their tiles")
+    func refinedCasesStillRefine() {
         for c in Self.tailSplitCases {
-            let tiling = _FusedTiling(c.shape)
-            #expect(tiling.keySplits > 1 && tiling.splitItems > 0, "\(c.testDescription) no longer reaches split items")
+            #expect(_TileRefinement(c.shape).splitsKeys, "\(c.testDescription) no longer reaches split items")
         }
-        let decoding = _FusedTiling(FusedCase(batch: 1, heads: 4, group: 2, L: 1, S: 1030, E: 36, Ev: 20).shape)
-        #expect(decoding.keySplits > 1 && decoding.splitItems > 0, "decoding against 1030 keys no longer splits them")
+        for c in Self.rowCutCases {
+            #expect(_TileRefinement(c.shape).cutsRows, "\(c.testDescription) no longer cuts query tiles")
+        }
+        let decoding = _TileRefinement(FusedCase(batch: 1, heads: 4, group: 2, L: 1, S: 4000, E: 64, Ev: 64).shape)
+        #expect(decoding.splitsKeys, "decoding against 4000 keys no longer splits them")
     }
 }

@@ -30,17 +30,23 @@ struct FusedKernelTests {
         expectClose(fused, materialized, c.tolerance, c.testDescription)
     }
 
-    /// Sized so that every call has several work items; the last splits its keys and merges them.
+    /// Sized so that every call has several work items at each thread count: tiles cut into pieces of
+    /// fewer rows, keys split and merged (GQA decoding, rows fully masked by key padding), a dense mask
+    /// handed out heads first, several pieces sharing one item.
     static let threadCases = [
         FusedCase(heads: 3, L: 200, S: 301, E: 40, bias: "alibiLowerRight"),
         FusedCase(heads: 1, L: 513, S: 1030, E: 64, bias: "causalLowerRight"),
         FusedCase(batch: 2, heads: 4, group: 2, L: 97, S: 130, E: 16, bias: "floatMaskB1LS"),
-        FusedCase(heads: 1, L: 1, S: 1030, E: 64, bias: "none"),
+        FusedCase(heads: 1, L: 1, S: 8000, E: 64, bias: "none"),
         FusedCase(batch: 2, heads: 8, group: 2, L: 650, S: 200, E: 16, bias: "alibiLowerRight"),
         FusedCase(batch: 3, heads: 4, group: 2, L: 300, S: 1030, E: 8, Ev: 8, bias: "keyPadding"),
+        FusedCase(heads: 2, L: 400, S: 400, E: 128, Ev: 128, bias: "causalUpperLeft"),
+        FusedCase(batch: 3, heads: 1, L: 50, S: 4000, E: 64, Ev: 64, bias: "keyPadding"),
+        FusedCase(heads: 8, group: 4, L: 1, S: 4000, E: 64, Ev: 64, bias: "none"),
+        FusedCase(batch: 2, heads: 4, L: 300, S: 500, E: 32, bias: "boolMaskLS"),
     ]
 
-    @Test("one, two and five threads give identical bits, and the runs on several threads used several", arguments: threadCases)
+    @Test("one, two, seven and 64 threads give identical bits, and the runs on several threads used several", arguments: threadCases)
     func threadCountDoesNotChangeBits(_ c: FusedCase) throws {
         let (q, k, v) = try c.inputs()
         func run(threads: Int) throws -> (output: Tensor, logSumExp: Tensor, workers: Int) {
@@ -51,7 +57,7 @@ struct FusedKernelTests {
         }
         let one = try run(threads: 1)
         #expect(one.workers == 1, "a one-thread call took work on \(one.workers) threads")
-        for threads in [2, 5] {
+        for threads in [2, 7, 64] {
             // On a busy machine a helper may arrive after the caller has emptied the queue: a few
             // tries (each checked bit for bit) show that the threads do share the call.
             var most = 0

@@ -1,8 +1,8 @@
 import CSDPAKernels
 
 /// Everything about one fused forward call that is fixed before the first tile: the tiling, the work
-/// items, the operand layouts the kernel family chose, the scale split, and the sizes of the scratch
-/// tiles and of one item's running state.
+/// items for the thread count it runs on, the operand layouts the kernel family chose, the scale split,
+/// and the sizes of the scratch tiles and of one item's running state.
 @usableFromInline
 struct _ForwardPlan: Sendable {
     @usableFromInline let shape: AttentionShape
@@ -19,11 +19,14 @@ struct _ForwardPlan: Sendable {
     /// Row strides (floats) of the score tile and of the running outputs: multiples of 16 floats.
     @usableFromInline let lds: Int, ldo: Int
 
+    /// Plans for `threads` threads; the bits do not depend on them (``_WorkItems``).
     @inlinable
-    init(shape: AttentionShape, kind: sdpa_element_kind, scale: Float, headsFastest: Bool) {
+    init(shape: AttentionShape, kind: sdpa_element_kind, scale: Float, headsFastest: Bool, threads: Int) {
         self.shape = shape
         let tiling = _FusedTiling(shape)
-        items = _WorkItems(shape: shape, tiling: tiling, headsFastest: headsFastest)
+        let cost = _WorkCost(shape: shape, tiling: tiling, elementBytes: kind == SDPA_ELEMENT_F32 ? 4 : 2)
+        items = _WorkItems(shape: shape, tiling: tiling, refinement: _TileRefinement(shape: shape, tiling: tiling, cost: cost),
+                           cost: cost, headsFastest: headsFastest, threads: threads)
         readsKeysDirectly = shape.queryLength <= _FusedTiling.directRows
         let layout = sdpa_layout_for(kind)
         // The direct reader takes float32 query rows; its values go through the float32 product.

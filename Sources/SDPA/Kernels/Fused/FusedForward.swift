@@ -5,7 +5,7 @@ import CSDPAKernels
 ///
 /// Generic over the bias, so each bias type gets its own specialization: empty tiles are skipped,
 /// fully visible tiles of pure masks do no bias work, partial ones call the bias's tile `apply`.
-/// Work items (`_WorkItems`) are a few consecutive query tiles of one (batch, key/value head), for
+/// Work items (`_WorkItems`) are consecutive pieces of query tiles of one (batch, key/value head), for
 /// every query head of its GQA group; each key tile is packed once for all of them. Keys and values
 /// come from a `_KeyValueSource`. Extra memory is per thread, O(tile), plus the split items' states,
 /// all allocated before the threads start, so that memory the system cannot give is an error.
@@ -25,29 +25,33 @@ func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     let writer = try _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks)
     guard shape.batch * shape.queryHeads * shape.queryLength > 0 else { return writer.result }
 
+    let planned = Swift.min(SDPAThreads.effectiveCount, _maximumThreads)
     let plan = _ForwardPlan(shape: shape, kind: source.kind, scale: Float(options.resolvedScale(headDim: shape.headDim)),
-                            headsFastest: modifier.sharesRowsAcrossHeads)
+                            headsFastest: modifier.sharesRowsAcrossHeads, threads: planned)
     let q = try _InputView(query)
     let partials = try _SplitPartials(plan: plan)
-    let threads = Swift.min(SDPAThreads.effectiveCount, plan.items.count)
+    let threads = Swift.min(planned, plan.items.claims)
     let scratchSlots = try _FusedScratchSlots(plan: plan, threads: threads)
-    let queue = _WorkQueue(count: plan.items.count)
-    _parallelFor(threads) {
-        guard let scratch = scratchSlots.take(plan: plan) else { return }
+    let queue = _WorkQueue(count: plan.items.claims)
+    _parallelFor(threads) { run in
+        let scratch = scratchSlots.slot(run, plan: plan)
         var units = [_QueryUnit](repeating: _QueryUnit(), count: plan.items.maxUnits)
-        while let index = queue.next() {
-            let item = plan.items.item(index)
-            let state = item.split == nil
-                ? _RowState(scratch.state!, plan: plan) : partials.state(splitItem: index - plan.items.wholeItems)
-            let unitCount = plan.items.units(of: item, into: &units)
-            _forwardItem(item, units: &units, count: unitCount, query: q, source: source, modifier: modifier,
-                         plan: plan, scratch: scratch, state: state)
-            if item.split == nil {
-                for u in 0..<unitCount { writer.write(batch: item.batch, unit: units[u], state: state, index: u) }
+        var pieces = [_Piece](repeating: _Piece(), count: plan.items.maxPieces)
+        while let claim = queue.next() {
+            for index in plan.items.items(ofClaim: claim) {
+                let item = plan.items.item(index)
+                let state = item.split == nil ? _RowState(scratch.state!, plan: plan) : partials.state(partial: item.partial)
+                let unitCount = plan.items.units(of: item, into: &units, pieces: &pieces)
+                _forwardItem(item, units: &units, count: unitCount, query: q, source: source, modifier: modifier,
+                             plan: plan, scratch: scratch, state: state)
+                if item.split == nil {
+                    for u in 0..<unitCount { writer.write(batch: item.batch, unit: units[u], state: state, index: u) }
+                } else {
+                    partials.finish(item, units: units, count: unitCount, into: writer)
+                }
             }
         }
     }
-    if plan.tiling.splitItems > 0 { partials.mergeAndWrite(into: writer, threads: threads) }
     return writer.result
 }
 

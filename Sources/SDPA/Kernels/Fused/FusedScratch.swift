@@ -20,14 +20,14 @@ struct _FusedScratch {
     /// derived from the shape overflows.
     @inlinable
     static func sizes(plan: _ForwardPlan) -> [Int]? {
-        let (Br, Bc, E, Ev) = (plan.tiling.queryRows, plan.tiling.keyColumns, plan.shape.headDim, plan.shape.valueHeadDim)
+        let (Bc, E, Ev) = (plan.tiling.keyColumns, plan.shape.headDim, plan.shape.valueHeadDim)
         guard let queryBytes = _checkedProduct(plan.items.maxUnits, plan.queryBytesPerUnit),
               let finite = _checkedProduct(4, Bc, Ev), let state = _checkedProduct(4, plan.stateFloats) else { return nil }
         let keyBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.keyLayout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E))
         let scoreRows = plan.scoreRows
         let sizes = [
             keyBytes, queryBytes, sdpa_operand_bytes(plan.valueLayout, SDPA_OPERAND_VALUES, Int32(Bc), Int32(Ev)),
-            4 * scoreRows * plan.lds, 4 * scoreRows, finite, plan.items.wholeItems > 0 ? state : 0,
+            4 * scoreRows * plan.lds, 4 * scoreRows, finite, plan.items.hasWholeItems ? state : 0,
             MemoryLayout<UnsafeRawPointer?>.stride * Bc, MemoryLayout<UnsafeRawPointer?>.stride * Bc,
         ]
         return sizes.map { (Swift.max($0, 1) + 63) / 64 * 64 }
@@ -46,20 +46,18 @@ struct _FusedScratch {
         scores = at(3).bindMemory(to: Float.self, capacity: plan.scoreRows * plan.lds)
         tileMax = at(4).bindMemory(to: Float.self, capacity: plan.scoreRows)
         finiteValues = at(5).bindMemory(to: Float.self, capacity: Bc * Ev)
-        state = plan.items.wholeItems > 0 ? at(6).bindMemory(to: Float.self, capacity: plan.stateFloats) : nil
+        state = plan.items.hasWholeItems ? at(6).bindMemory(to: Float.self, capacity: plan.stateFloats) : nil
         keyAddresses = at(7).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
         valueAddresses = at(8).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
     }
 }
 
-/// Every thread's scratch, allocated at once through the one fallible allocation point, handed out a
-/// slot per run of the parallel body: a run beyond `threads` (a helper that joins late) finds no slot
-/// and leaves the items to the others.
+/// Every thread's scratch, allocated at once through the one fallible allocation point: a slot per run
+/// of the parallel body, by the run's index.
 @usableFromInline
 struct _FusedScratchSlots: @unchecked Sendable {
     @usableFromInline let storage: _TensorStorage
     @usableFromInline let sizes: [Int], slotBytes: Int
-    @usableFromInline let slots: _WorkQueue
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the head dimensions make
     ///   the tiles too large to address or to allocate.
@@ -70,12 +68,12 @@ struct _FusedScratchSlots: @unchecked Sendable {
         let slot = sizes.flatMap { s in s.reduce(0 as Int?) { total, size in total.flatMap { $0.addingReportingOverflow(size).overflow ? nil : $0 + size } } }
         let bytes = slot.flatMap { _checkedProduct($0, threads) } ?? .max
         storage = try _TensorStorage(byteCount: bytes, for: "the fused kernel's scratch (E = \(E), Ev = \(Ev), \(threads) threads)", zeroed: false)
-        (self.sizes, slotBytes, slots) = (sizes!, slot!, _WorkQueue(count: threads))
+        (self.sizes, slotBytes) = (sizes!, slot!)
     }
 
-    /// The next free slot's scratch, or `nil` when every slot is taken.
+    /// The scratch of run `run` (`0..<threads`).
     @inlinable
-    func take(plan: _ForwardPlan) -> _FusedScratch? {
-        slots.next().map { _FusedScratch(base: storage.bytes + $0 * slotBytes, sizes: sizes, plan: plan) }
+    func slot(_ run: Int, plan: _ForwardPlan) -> _FusedScratch {
+        _FusedScratch(base: storage.bytes + run * slotBytes, sizes: sizes, plan: plan)
     }
 }

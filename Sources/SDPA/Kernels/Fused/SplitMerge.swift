@@ -1,47 +1,46 @@
 import CSDPAKernels
 
-/// The split items' partial states: `keySplits` states per split base item, each a `_RowState`.
+/// The split items' partial states, one `_RowState` each, and how many splits of each group are done.
+///
+/// The thread that finishes a group's last split (by the group's counter, not by its index) merges the
+/// group's states through their log-sum-exp in split order — so the bits do not depend on which thread
+/// computed which split or finished last — and writes the rows. No second pass over the split items,
+/// and no wait for the slowest thread before merging can start.
 @usableFromInline
 struct _SplitPartials: @unchecked Sendable {
     @usableFromInline let storage: _TensorStorage?
+    @usableFromInline let finished: _AtomicCounters?
     @usableFromInline let plan: _ForwardPlan
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the states are too large.
     @inlinable
     init(plan: _ForwardPlan) throws {
         self.plan = plan
-        let count = plan.tiling.splitItems * plan.tiling.keySplits
+        let count = plan.items.splitItems
         let bytes = _checkedProduct(4, count, plan.stateFloats) ?? .max
         storage = count > 0 ? try _TensorStorage(byteCount: bytes, for: "the fused kernel's split-KV partial results", zeroed: false) : nil
+        finished = count > 0 ? _AtomicCounters(count: plan.items.splitGroups, padded: false) : nil
     }
 
-    /// The state of the `index`-th split item (items after the whole ones, in hand-out order).
+    /// The state of split item `partial` (counted over the split items in hand-out order).
     @inlinable
-    func state(splitItem index: Int) -> _RowState {
-        _RowState(storage!.bytes.assumingMemoryBound(to: Float.self) + index * plan.stateFloats, plan: plan)
+    func state(partial: Int) -> _RowState {
+        _RowState(storage!.bytes.assumingMemoryBound(to: Float.self) + partial * plan.stateFloats, plan: plan)
     }
 
-    /// Merges the splits of each split base item in split order (so the bits do not depend on which
-    /// thread computed which split) and writes the rows.
+    /// Notes that split `item`, whose `unitCount` units are `units`, is done; the last of its group to
+    /// finish merges the group's states in split order and writes the rows.
     @inlinable
-    func mergeAndWrite(into writer: _OutputWriter, threads: Int) {
-        let items = plan.items, splits = plan.tiling.keySplits
-        let queue = _WorkQueue(count: plan.tiling.splitItems)
-        let partials = self
-        _parallelFor(Swift.min(threads, plan.tiling.splitItems)) {
-            var unit = [_QueryUnit](repeating: _QueryUnit(), count: items.maxUnits)
-            while let index = queue.next() {
-                let item = items.item(base: items.wholeItems + index, split: nil)
-                let unitCount = items.units(of: item, into: &unit)
-                let first = partials.state(splitItem: index * splits)
-                let rows = Int32(unitCount * first.unitRows), Ev = Int32(partials.plan.shape.valueHeadDim)
-                for s in 1..<splits {
-                    let other = partials.state(splitItem: index * splits + s)
-                    sdpa_merge_rows(rows, Ev, first.output(unit: 0), first.ldo, first.rowMax(unit: 0), first.rowSum(unit: 0),
-                                    other.output(unit: 0), other.ldo, other.rowMax(unit: 0), other.rowSum(unit: 0))
-                }
-                for u in 0..<unitCount { writer.write(batch: item.batch, unit: unit[u], state: first, index: u) }
-            }
+    func finish(_ item: _WorkItem, units: [_QueryUnit], count unitCount: Int, into writer: _OutputWriter) {
+        guard let split = item.split, finished!.add(1, to: item.splitGroup) == item.splits - 1 else { return }
+        let firstPartial = item.partial - split
+        let first = state(partial: firstPartial)
+        let rows = Int32(unitCount * first.unitRows), Ev = Int32(plan.shape.valueHeadDim)
+        for s in 1..<item.splits {
+            let other = state(partial: firstPartial + s)
+            sdpa_merge_rows(rows, Ev, first.output(unit: 0), first.ldo, first.rowMax(unit: 0), first.rowSum(unit: 0),
+                            other.output(unit: 0), other.ldo, other.rowMax(unit: 0), other.rowSum(unit: 0))
         }
+        for u in 0..<unitCount { writer.write(batch: item.batch, unit: units[u], state: first, index: u) }
     }
 }
