@@ -18,10 +18,12 @@ struct _ForwardPlan: Sendable {
     @usableFromInline let queryScale: Float, scoreScale: Float
     /// Row strides (floats) of the score tile and of the running outputs: multiples of 16 floats.
     @usableFromInline let lds: Int, ldo: Int
+    /// Dropout on the weights of each tile after the softmax step, before `P·V`; `nil` for none.
+    @usableFromInline let dropout: _Dropout?
 
     @inlinable
-    init(shape: AttentionShape, kind: sdpa_element_kind, scale: Float, headsFastest: Bool) {
-        self.shape = shape
+    init(shape: AttentionShape, kind: sdpa_element_kind, scale: Float, headsFastest: Bool, dropout: _Dropout? = nil) {
+        (self.shape, self.dropout) = (shape, dropout)
         let tiling = _FusedTiling(shape)
         items = _WorkItems(shape: shape, tiling: tiling, headsFastest: headsFastest)
         readsKeysDirectly = shape.queryLength <= _FusedTiling.directRows

@@ -26,7 +26,7 @@ func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     guard shape.batch * shape.queryHeads * shape.queryLength > 0 else { return writer.result }
 
     let plan = _ForwardPlan(shape: shape, kind: source.kind, scale: Float(options.resolvedScale(headDim: shape.headDim)),
-                            headsFastest: modifier.sharesRowsAcrossHeads)
+                            headsFastest: modifier.sharesRowsAcrossHeads, dropout: _Dropout(options, shape: shape))
     let q = try _InputView(query)
     let partials = try _SplitPartials(plan: plan)
     let threads = Swift.min(SDPAThreads.effectiveCount, plan.items.count)
@@ -127,6 +127,7 @@ func _forwardKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         }
         let o = state.output(unit: u)
         sdpa_softmax_tile(rows, Int32(cols), scores, lds, maxima, state.rowMax(unit: u), state.rowSum(unit: u), o, state.ldo, Int32(Ev))
+        plan.dropout?.apply(toTile: scores, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
         if exactValues && unit.visibility == .partial {
             _accumulateVisible(rows: unit.rows, keys: cols, Ev, scores, lds, source.kind, valueRows, o, state.ldo,
                                values: scratch.finiteValues)
