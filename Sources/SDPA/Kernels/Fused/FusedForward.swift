@@ -179,6 +179,7 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         }
         sdpa_softmax_tile(Int32(unit.rows), Int32(cols), tile, lds, biased ? nil : tileMax + u * unitRows,
                           state.rowMax(unit: u), state.rowSum(unit: u), state.output(unit: u), state.ldo, Int32(Ev))
+        plan.dropout?.apply(toTile: tile, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
     }
     if allVisible && !exactValues {
         sdpa_accumulate(plan.valueLayout, Int32(rows), Int32(cols), Int32(Ev), scores, lds, values, ldv, state.output(unit: 0), state.ldo)
