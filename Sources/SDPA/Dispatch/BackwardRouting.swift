@@ -49,17 +49,19 @@ struct _BackwardTensors {
 }
 
 /// The backend that runs the backward pass of a problem: the first allowed one that would run its
-/// forward pass (the fused backward pass takes whatever the fused forward kernel takes).
+/// forward pass with `mask` (the fused backward pass takes whatever the fused forward kernel takes).
 ///
 /// - Throws: ``SDPAError/noBackend(allowed:reasons:)`` saying why each allowed one cannot.
-private func _backwardBackend(_ tensors: _BackwardTensors, shape: AttentionShape, options: AttentionOptions) throws -> SDPBackend {
-    try _KernelRequest(shape: shape, dtype: tensors.query.dtype, options: options, mask: .structured).selectBackend()
+private func _backwardBackend(
+    _ tensors: _BackwardTensors, shape: AttentionShape, options: AttentionOptions, mask: _KernelRequest.Mask
+) throws -> SDPBackend {
+    try _KernelRequest(shape: shape, dtype: tensors.query.dtype, options: options, mask: mask).selectBackend()
 }
 
 /// The backward pass with no bias, or `isCausal`'s upper-left causal mask.
 func _unmaskedBackward(_ tensors: _BackwardTensors, isCausal: Bool, options: AttentionOptions) throws -> AttentionGradients {
     let shape = try tensors.checkedShape(options: options)
-    let backend = try _backwardBackend(tensors, shape: shape, options: options)
+    let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: isCausal ? .structured : .none)
     if isCausal {
         let causal = _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength))
         return try _backward(tensors, shape: shape, modifier: causal, options: options, backend: backend)
@@ -75,18 +77,21 @@ func _unmaskedBackward(_ tensors: _BackwardTensors, isCausal: Bool, options: Att
 func _routedBackward<Bias: AttnBias>(_ tensors: _BackwardTensors, bias: Bias, options: AttentionOptions) throws -> AttentionGradients {
     let shape = try tensors.checkedShape(options: options)
     try bias.validate(for: shape)
-    let backend = try _backwardBackend(tensors, shape: shape, options: options)
     if let tensorBias = bias as? TensorBias {
+        let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: .dense(dtype: tensorBias.mask.dtype))
         return try _denseBackward(tensors, shape: shape, mask: tensorBias.mask, options: options, backend: backend, maskGradient: true)
     }
     if !bias.needsMaterialization, let fused = bias as? any FusedAttnBias {
+        let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: .structured)
         func run<Fused: FusedAttnBias>(_ fused: Fused) throws -> AttentionGradients {
             try _backward(tensors, shape: shape, modifier: _FusedBiasKernel(bias: fused), options: options, backend: backend,
                           plan: _BiasParameterPlan(fused))
         }
         return try run(fused)
     }
-    return try _denseBackward(tensors, shape: shape, mask: bias.materialize(device: .cpu), options: options, backend: backend, maskGradient: false)
+    let mask = try bias.materialize(device: .cpu)
+    let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: .dense(dtype: mask.dtype))
+    return try _denseBackward(tensors, shape: shape, mask: mask, options: options, backend: backend, maskGradient: false)
 }
 
 /// The backward pass with a dense mask read through broadcast strides; with `maskGradient`, a float
