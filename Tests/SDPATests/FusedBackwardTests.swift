@@ -65,6 +65,7 @@ struct FusedBackwardTests {
             FusedCase(batch: 2, heads: 6, group: 3, L: 19, S: 45, bias: $0)
         }
         cases += [FusedCase(L: 30, S: 70, E: 72, Ev: 40, bias: "alibiLowerRight"), FusedCase(L: 30, S: 70, E: 8, Ev: 130, bias: "softCap"),
+                  FusedCase(L: 20, S: 40, E: 256, Ev: 200, bias: "causalLowerRight"),
                   FusedCase(L: 1, S: 1, bias: "none"), FusedCase(heads: 2, group: 2, L: 5, S: 200, bias: "causalLowerRight")]
         for dtype in [DType.float16, .bfloat16] {
             cases += ["none", "causalLowerRight", "alibiLowerRight", "floatMaskB1LS", "halfMaskH1S", "softCapPaddingWindow"].map {
@@ -165,8 +166,9 @@ struct FusedBackwardTests {
 
 @Suite("Fused dropout")
 struct FusedDropoutTests {
-    /// Query rows, keys, heads: decoding rows (the direct-read path) and full tiles, one key tile and several.
-    static let shapes = [(3, 70), (40, 70), (100, 300)]
+    /// Query rows and keys: decoding rows (the direct-read path; with 2000 keys, items split over the
+    /// keys and merged), full tiles, one key tile and several.
+    static let shapes = [(3, 70), (40, 70), (100, 300), (2, 2000)]
 
     @Test("the fused forward pass drops exactly the math forward's weights for the same seed, scaled alike", arguments: shapes)
     func forwardMatchesMath(_ L: Int, _ S: Int) throws {
@@ -186,7 +188,8 @@ struct FusedDropoutTests {
     @Test("fused dropout's gradients equal the math backward pass's for the same seed",
           arguments: ["none", "causalLowerRight", "alibiLowerRight", "floatMaskB1LS"], [(3, 70), (60, 200)])
     func backwardMatchesMath(_ bias: String, _ shape: (Int, Int)) throws {
-        let c = FusedCase(batch: 2, heads: 2, L: shape.0, S: shape.1, bias: bias)
+        // GQA: the drop decision is per query head, in both passes.
+        let c = FusedCase(batch: 2, heads: 4, group: 2, L: shape.0, S: shape.1, bias: bias)
         let fused = try caseGradients(c, on: .fused, dropoutP: 0.25, seed: 7)
         let math = try caseGradients(c, on: .math, dropoutP: 0.25, seed: 7)
         expectClose(fused.output, math.output, .float32, "\(c.testDescription) output")
