@@ -26,9 +26,9 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier>(
     let schedule = _BackwardSchedule(shape: shape, maskSharing: mask?.sharing)
     let buffers = try _GradientBuffers(query: tensors.query, key: tensors.key, value: tensors.value, schedule: schedule)
     let items = schedule.rounds * schedule.itemsPerRound
-    var merged = plan?.zeroGradients()
     guard shape.batch * shape.queryHeads * shape.queryLength > 0, items > 0 else {
-        return _FusedGradients(query: buffers.queryGradient(), key: buffers.key, value: buffers.value, mask: mask?.result(), parameters: merged)
+        return _FusedGradients(query: buffers.queryGradient(), key: buffers.key, value: buffers.value, mask: mask?.result(),
+                               parameters: plan?.zeroGradients())
     }
     let pass = try _BackwardPass(
         inputs: try _BackwardInputs(tensors, shape: shape, rowsPerTile: schedule.queryRows), schedule: schedule, modifier: modifier,
@@ -37,13 +37,7 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier>(
     let scratch = try _BackwardScratchSlots(schedule, lds: pass.lds, savesScores: pass.saves != .none, threads: threads)
 
     // One partial gradient per item, merged in item order: the bits do not depend on the threads.
-    let partials = UnsafeMutablePointer<_BiasParameterGradients>.allocate(capacity: plan == nil ? 0 : items)
-    if let plan { partials.initialize(repeating: plan.zeroGradients(), count: items) }
-    defer {
-        if plan != nil { partials.deinitialize(count: items) }
-        partials.deallocate()
-    }
-    let partialBase = _SendablePointer(partials)
+    let partials = _ParameterPartials(plan: plan, tasks: items)
     for round in 0..<schedule.rounds {
         let (slots, queue) = (_WorkQueue(count: threads), _WorkQueue(count: schedule.itemsPerRound))
         _parallelFor(threads) {
@@ -52,11 +46,10 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier>(
             while let index = queue.next() {
                 let item = schedule.item(index, round: round)
                 let n = round * schedule.itemsPerRound + index
-                pass.run(item, scratch: tiles, parameters: plan == nil ? nil : partialBase.pointer! + n)
+                pass.run(item, scratch: tiles, parameters: partials.partial(n))
             }
         }
         buffers.mergePartials(round: round, threads: threads)
     }
-    for n in 0..<(plan == nil ? 0 : items) { merged?.merge(partials[n]) }
-    return _FusedGradients(query: buffers.queryGradient(), key: buffers.key, value: buffers.value, mask: mask?.result(), parameters: merged)
+    return _FusedGradients(query: buffers.queryGradient(), key: buffers.key, value: buffers.value, mask: mask?.result(), parameters: partials.merged())
 }
