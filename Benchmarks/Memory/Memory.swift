@@ -19,11 +19,14 @@ enum MemoryBenchmark {
         abstract: """
             Runs one attention call per (L, bias, path) in a fresh process, B=1 H=8 E=64 L=S, and reports how far \
             resident memory rose during the call (output, kernel buffers and, materialized, the mask) and the \
-            process's peak. A materialized configuration whose mask would not fit in available memory is skipped.
+            process's peak. A materialized configuration whose mask would not fit in available memory is skipped. \
+            --backward: a training step instead, the forward pass with its log-sum-exp and the backward pass, on \
+            the fused path (the issue's bound: O(L·E) extra memory, no L × S buffer).
             """,
         options: [
             .value("lengths", "L1,L2,...", "sequence lengths (default \(defaultLengths.map(String.init).joined(separator: ",")))"),
             .value("bias", "KIND", "bias kinds (default \(defaultBiases.joined(separator: ", ")))", repeatable: true),
+            .flag("backward", "measure the forward and the backward pass (fused path only)"),
             .flag("child", "internal: measure one configuration and print its result as JSON"),
             .value("path", "PATH", "internal, with --child: fused or materialized"),
         ])
@@ -50,7 +53,7 @@ enum MemoryBenchmark {
             var progress = output.progressReporter(total: workloads.count * 2)
             var results = [BenchmarkResult]()
             for workload in workloads {
-                for path in [AttentionPath.fused, .materialized] {
+                for path in options.parsed.has("backward") ? [AttentionPath.fused] : [.fused, .materialized] {
                     progress.begin("\(workload) \(path.rawValue)")
                     results.append(try measureInChild(workload, path: path, options: options))
                 }
@@ -81,7 +84,7 @@ enum MemoryBenchmark {
         process.arguments = [
             "--child", "--path", path.rawValue, "--lengths", "\(workload.queryLength)", "--bias", workload.bias,
             "--peak-gflops", "\(options.peakGFLOPSPerCore)",
-        ] + (options.threads.map { ["--threads", "\($0)"] } ?? [])
+        ] + (options.threads.map { ["--threads", "\($0)"] } ?? []) + (options.parsed.has("backward") ? ["--backward"] : [])
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
@@ -101,15 +104,27 @@ enum MemoryBenchmark {
         ResidentMemory.volunteerForOutOfMemoryKill()
         let (q, k, v) = try workload.makeInputs()
         let bias = try workload.makeBias()
+        let backward = options.parsed.has("backward")
+        // The output's gradient exists only for a training step: the forward's figures keep their baseline.
+        let gradOutput = backward ? try Tensor.randomNormal(
+            shape: [workload.batch, workload.heads, workload.queryLength, workload.valueHeadDim], seed: 7, dtype: q.dtype) : q
         let call = {
             try attention(query: q, key: k, value: v, bias: path == .fused ? bias : try bias.map { TensorBias(try $0.materialize(device: .cpu)) })
         }
+        let step = {
+            let (out, lse) = try attentionWithLogSumExp(query: q, key: k, value: v, bias: bias)
+            return try attentionGradients(gradOutput: gradOutput, query: q, key: k, value: v, output: out, logSumExp: lse, bias: bias)
+        }
         var timing: TimingSummary?
-        let extra = try ResidentMemory.peakExtraBytes { timing = try measure(MeasurementPlan(warmUpCalls: 0, samples: 1), call) }.bytes
+        let extra = try ResidentMemory.peakExtraBytes {
+            timing = backward ? try measure(MeasurementPlan(warmUpCalls: 0, samples: 1), step)
+                : try measure(MeasurementPlan(warmUpCalls: 0, samples: 1), call)
+        }.bytes
         let mask = path == .materialized ? try maskBytes(workload) : 0
         return BenchmarkResult(
             workload: workload, path: path.rawValue, threads: SDPAThreads.effectiveCount, timing: timing,
             peakExtraBytes: extra, peakResidentBytes: ResidentMemory.peakBytes,
-            note: mask > 0 ? "mask \(MeasurementFormat.bytes(mask)); time includes building it" : nil)
+            note: backward ? "forward + backward"
+                : mask > 0 ? "mask \(MeasurementFormat.bytes(mask)); time includes building it" : nil)
     }
 }

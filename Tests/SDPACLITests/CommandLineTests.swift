@@ -260,7 +260,6 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
         (["run", "--bias", "alibi", "--alibi-slopes", "1,2"] + files.arguments,
          "sdpa run: error: AlibiBias.slopes.count is 2 but the inputs need 3"),
         (["run", "--mask", missing] + files.arguments, "sdpa run: error: \(missing): cannot read the file"),
-        (["run", "--dropout", "0.5", "--backend", "fused"] + files.arguments, "sdpa run: error: no allowed backend can run these inputs"),
         (["run"] + replacing("--out", with: files.path("no/such/folder/o.npy").path), "sdpa run: error: "),
         (["explain", "--query", missing, "--key", missing, "--value", missing], "sdpa explain: error: \(missing): cannot read the file"),
         (["bench", "--compare", missing, "--shape", "1,1,4,4,8"], "sdpa bench: error: "),

@@ -56,6 +56,7 @@ enum OptionTables {
         .valid("grad", "--enable-gqa") { _ in gqaGradFiles() + ["--enable-gqa"] },
         .valid("grad", "--dropout --seed") { $0.gradArguments + ["--dropout", "0.25", "--seed", "42"] },
         .valid("grad", "--backend math --threads 2") { $0.gradArguments + ["--backend", "math", "--threads", "2"] },
+        .valid("grad", "--backend fused --dropout --seed") { $0.gradArguments + ["--backend", "fused", "--dropout", "0.25", "--seed", "42"] },
         .valid("explain", "--query --key --value") { io($0, out: false) },
         .valid("explain", "--shape --dtype bfloat16") { _ in ["--shape", "1,2,16,32,8", "--dtype", "bfloat16"] },
         .valid("explain", "--mask") { io($0, out: false) + ["--mask", $0.path("float-mask.npy").path] },
@@ -122,8 +123,7 @@ enum OptionTables {
         .invalid("grad", 1, "sdpa grad: error: query has 4 heads", "--enable-gqa missing for GQA shapes") { _ in gqaGradFiles() },
         .invalid("grad", 2, "sdpa grad: error: --dropout expects a number in 0...1, got '2'", "--dropout 2") { $0.gradArguments + ["--dropout", "2"] },
         .invalid("grad", 2, "sdpa grad: error: --seed expects a non-negative integer, got '-3'", "--seed -3") { $0.gradArguments + ["--seed", "-3"] },
-        .invalid("grad", 1, "sdpa grad: error: no allowed backend can run these inputs (allowed: fused): fused: there is no fused backward pass yet",
-                 "--backend fused (no fused backward pass yet)") { $0.gradArguments + ["--backend", "fused"] },
+        .invalid("grad", 2, "sdpa grad: error: --backend must be one of auto, fused, math; got 'gpu'", "--backend gpu") { $0.gradArguments + ["--backend", "gpu"] },
         .invalid("grad", 2, "sdpa grad: error: --threads expects a positive integer, got '0'", "--threads 0") { $0.gradArguments + ["--threads", "0"] },
         .invalid("explain", 2, "sdpa explain: error: give --query, --key and --value, or --shape B,H,L,S,E", "--query alone") {
             ["--query", $0.path("q.npy").path]
@@ -330,7 +330,7 @@ struct OptionCoverageTests {
         let cases: [([String], [String])] = [
             (["--mask", files.path("float-mask.npy").path], ["bias: TensorBias(", "materialized to a float32 mask of shape [2, 1, 5, 7]", "backend: fused"]),
             (["--is-causal"], ["bias: is-causal", "route: isCausal (upper-left causal mask computed in the kernel)"]),
-            (["--dropout", "0.5", "--seed", "3"], ["backend: math", "fused rejected: "]),
+            (["--dropout", "0.5", "--seed", "3"], ["backend: fused"]),
             (["--backend", "math"], ["backend: math", "fused rejected: not allowed by withSDPBackends"]),
         ]
         for (options, mentions) in cases {

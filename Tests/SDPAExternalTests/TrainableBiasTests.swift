@@ -188,6 +188,25 @@ struct TrainableBiasTests {
         expectClose(exact.query.doubleScalars, dq, tolerance, "dQ against finite differences")
     }
 
+    @Test("the fused backward pass hands the hook float32 tiles: the table's gradient is the math one's, bit-identical on 1, 2 and 7 threads")
+    func fusedTiles() throws {
+        let (L, S) = (70, 300)  // several query tiles, three key tiles
+        let (q, k, v) = try randomAttentionInputs(2, 2, L, S, 16, ev: 8, seed: 410)
+        let dO = try randn([2, 2, L, 8], seed: 411)
+        let bias = T5RelativePositionBias(table: Self.table, buckets: 4, seqLenQ: L, seqLenKV: S)
+            .combined(with: SoftCapBias(cap: 2)).combined(with: causalLowerRight(L, S))
+        let math = try withSDPBackends([.math]) { try backward(q, k, v, dO, bias) }
+        let runs = try [1, 2, 7].map { n in try withSDPAThreads(n) { try withSDPBackends([.fused]) { try backward(q, k, v, dO, bias) } } }
+        let table = try #require(runs[0].parameterGradient(of: T5RelativePositionBias.self))
+        // Sums of up to L·S float32 score gradients per entry, each within ~1e-7 of the Double one.
+        expectClose(table, try #require(math.parameterGradient(of: T5RelativePositionBias.self)), Tolerance(atol: 1e-4, rtol: 1e-4), "dTable")
+        expectClose(runs[0].query, math.query, Tolerance(atol: 2e-5, rtol: 2e-5), "dQ")
+        for run in runs.dropFirst() {
+            #expect(run.parameterGradient(of: T5RelativePositionBias.self) == table)
+            expectIdentical(run.key, runs[0].key)
+        }
+    }
+
     @Test("the parameter gradient is bit-identical at any thread count")
     func threadCounts() throws {
         let (q, k, v, dO) = try inputs.get()

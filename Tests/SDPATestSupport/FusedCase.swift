@@ -33,23 +33,47 @@ public struct FusedCase: Sendable, CustomTestStringConvertible {
     }
 
     /// Runs the case with the current backend restriction; returns output and log-sum-exp.
-    public func run(_ q: Tensor, _ k: Tensor, _ v: Tensor) throws -> (output: Tensor, logSumExp: Tensor) {
+    public func run(_ q: Tensor, _ k: Tensor, _ v: Tensor, dropoutP: Float = 0, dropoutSeed: UInt64? = nil) throws -> (output: Tensor, logSumExp: Tensor) {
         let gqa = group > 1
         switch bias {
-        case "none": return try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, enableGQA: gqa)
-        case "isCausal": return try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: true, enableGQA: gqa)
-        case "boolMaskLS":
-            let mask = try Tensor.randomBools(shape: [L, S], probability: 0.7, seed: 9)
-            return try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: TensorBias(mask), enableGQA: gqa)
-        case "floatMaskB1LS":
-            let mask = try randn([batch, 1, L, S], seed: 10)
-            return try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: TensorBias(mask), enableGQA: gqa)
-        case "halfMaskH1S":
-            let mask = try Tensor.randomUniform(shape: [heads, 1, S], in: -3...0, seed: 11, dtype: .float16)
-            return try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: TensorBias(mask), enableGQA: gqa)
+        case "none", "isCausal":
+            return try scaledDotProductAttentionWithLogSumExp(
+                query: q, key: k, value: v, isCausal: bias == "isCausal", dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
+        default:
+            return try scaledDotProductAttentionWithLogSumExp(
+                query: q, key: k, value: v, attnMask: try attnBias(), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
+        }
+    }
+
+    /// The backward pass of the case with the current backend restriction, given the forward's output
+    /// and log-sum-exp and the output's gradient `dO`.
+    public func backward(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, _ dO: Tensor, output: Tensor, logSumExp: Tensor,
+        dropoutP: Float = 0, dropoutSeed: UInt64? = nil
+    ) throws -> AttentionGradients {
+        let gqa = group > 1
+        switch bias {
+        case "none", "isCausal":
+            return try scaledDotProductAttentionBackward(
+                gradOutput: dO, query: q, key: k, value: v, output: output, logSumExp: logSumExp, isCausal: bias == "isCausal",
+                dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
+        default:
+            return try scaledDotProductAttentionBackward(
+                gradOutput: dO, query: q, key: k, value: v, output: output, logSumExp: logSumExp, attnMask: try attnBias(),
+                dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
+        }
+    }
+
+    /// The case's bias as an ``AttnBias``: its dense masks as ``TensorBias``, the fused ones from
+    /// ``fusedBias``. Throws for `none`, `isCausal` (no bias object) and unknown names.
+    public func attnBias() throws -> any AttnBias {
+        switch bias {
+        case "boolMaskLS": return TensorBias(try Tensor.randomBools(shape: [L, S], probability: 0.7, seed: 9))
+        case "floatMaskB1LS": return TensorBias(try randn([batch, 1, L, S], seed: 10))
+        case "halfMaskH1S": return TensorBias(try Tensor.randomUniform(shape: [heads, 1, S], in: -3...0, seed: 11, dtype: .float16))
         default:
             guard let fused = fusedBias else { throw SDPAError.invalidArgument(argument: "bias", value: bias, reason: "no such sweep bias") }
-            return try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: fused, enableGQA: gqa)
+            return fused
         }
     }
 

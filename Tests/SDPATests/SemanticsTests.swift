@@ -699,15 +699,16 @@ struct DropoutSemanticsTests {
         expectClose(mean, plain, Tolerance(atol: dropoutMeanAtol, rtol: 0), "mean of \(dropoutSeeds) dropout draws")
     }
 
-    @Test func identicalInsideMathOnlyScope() throws {
+    @Test func sameDropsInsideMathOnlyScope() throws {
         let (q, k, v) = try inputs.get()
+        // Dropout runs on the fused kernel outside: the same weights dropped, the rest within float32 rounding.
         let outside = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalLowerRight(3, 5), dropoutP: 0.4, dropoutSeed: 11)
         let inside = try withSDPBackends([.math]) {
             try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalLowerRight(3, 5), dropoutP: 0.4, dropoutSeed: 11)
         }
-        expectIdentical(inside, outside)
+        expectClose(outside, inside, .float32)
         let plainInside = try withSDPBackends([.math]) { try scaledDotProductAttention(query: q, key: k, value: v, dropoutP: 0.4, dropoutSeed: 12) }
-        expectIdentical(plainInside, try scaledDotProductAttention(query: q, key: k, value: v, dropoutP: 0.4, dropoutSeed: 12))
+        expectClose(try scaledDotProductAttention(query: q, key: k, value: v, dropoutP: 0.4, dropoutSeed: 12), plainInside, .float32)
     }
 }
 

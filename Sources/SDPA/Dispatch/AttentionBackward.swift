@@ -18,18 +18,20 @@
 /// | logSumExp | `[B, H, L]` or `[H, L]` |
 /// | query, key, value | as in the forward pass |
 ///
-/// Gradients come in the inputs' dtypes, accumulated in `Double` and rounded once. With grouped-query
-/// attention, dK and dV are summed over each group's query heads. A fully masked row gives zero
-/// gradients, never NaN. The result is bit-identical at any thread count.
+/// Gradients come in the inputs' dtypes. With grouped-query attention, dK and dV are summed over each
+/// group's query heads. A fully masked row gives zero gradients, never NaN. The result is
+/// bit-identical at any thread count.
 ///
-/// The backward pass runs on the math backend (``SDPBackend/math``), which recomputes the scores and
-/// the softmax from query and key in `Double`: the exact gradient, whatever rounding `output` and
-/// `logSumExp` carry (they are checked, and kept for a fused backward pass). There is no fused
-/// backward pass yet: under `withSDPBackends([.fused])` it throws ``SDPAError/noBackend(allowed:reasons:)``.
+/// The backend is chosen as for the forward pass. The fused one (``SDPBackend/fused``: float32,
+/// float16 and bfloat16 inputs) is FlashAttention-2's backward pass: it recomputes the weights tile by
+/// tile from `logSumExp` and takes `rowsum(dO ∘ output)` from `output`, accumulates in float32, skips
+/// the tiles the bias empties, and needs O(L·E) extra memory. The math one (``SDPBackend/math``,
+/// float64 inputs or under `withSDPBackends([.math])`) recomputes scores and softmax from query and key
+/// in `Double` and rounds once: the exact gradient, whatever rounding `output` and `logSumExp` carry.
 ///
 /// - Parameters:
 ///   - dropoutP, dropoutSeed: the forward's; with `dropoutP > 0` the seed must be given, so that the
-///     same weights are dropped (the forward's math path draws the same ones for that seed).
+///     same weights are dropped (every backend draws the same ones for that seed).
 /// - Throws: ``SDPAError`` naming the argument and shapes that do not fit: those of the forward pass,
 ///   `output`, `gradOutput` or `logSumExp` of other shapes or dtypes, dropout without a seed.
 ///

@@ -48,36 +48,25 @@ struct _BackwardTensors {
     }
 }
 
-extension SDPBackend {
-    /// Why this backend cannot run a backward pass, or `nil` when it can.
-    var _backwardRejection: String? {
-        switch self {
-        case .fused: "there is no fused backward pass yet (the math backend computes gradients, in Double)"
-        case .math: nil
-        }
-    }
-
-    /// The first allowed backend, fastest first, that runs the backward pass.
-    ///
-    /// - Throws: ``SDPAError/noBackend(allowed:reasons:)`` saying why each allowed one cannot.
-    static func _selectBackward() throws -> SDPBackend {
-        let allowed = allCases.filter { _allowedBits & $0._bit != 0 }
-        if let backend = allowed.first(where: { $0._backwardRejection == nil }) { return backend }
-        throw SDPAError.noBackend(
-            allowed: allowed,
-            reasons: allCases.map { "\($0): " + ($0._backwardRejection ?? "not allowed by withSDPBackends") }.sorted())
-    }
+/// The backend that runs the backward pass of a problem: the first allowed one that would run its
+/// forward pass with `mask` (the fused backward pass takes whatever the fused forward kernel takes).
+///
+/// - Throws: ``SDPAError/noBackend(allowed:reasons:)`` saying why each allowed one cannot.
+private func _backwardBackend(
+    _ tensors: _BackwardTensors, shape: AttentionShape, options: AttentionOptions, mask: _KernelRequest.Mask
+) throws -> SDPBackend {
+    try _KernelRequest(shape: shape, dtype: tensors.query.dtype, options: options, mask: mask).selectBackend()
 }
 
 /// The backward pass with no bias, or `isCausal`'s upper-left causal mask.
 func _unmaskedBackward(_ tensors: _BackwardTensors, isCausal: Bool, options: AttentionOptions) throws -> AttentionGradients {
     let shape = try tensors.checkedShape(options: options)
-    _ = try SDPBackend._selectBackward()
+    let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: isCausal ? .structured : .none)
     if isCausal {
         let causal = _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength))
-        return try _backward(tensors, shape: shape, modifier: causal, options: options).inputGradients
+        return try _backward(tensors, shape: shape, modifier: causal, options: options, backend: backend)
     }
-    return try _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: _NoScoreModifier()), options: options).inputGradients
+    return try _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: _NoScoreModifier()), options: options, backend: backend)
 }
 
 /// The backward routing of a bias, mirroring the forward's: a ``TensorBias`` runs on its mask (and a
@@ -88,55 +77,62 @@ func _unmaskedBackward(_ tensors: _BackwardTensors, isCausal: Bool, options: Att
 func _routedBackward<Bias: AttnBias>(_ tensors: _BackwardTensors, bias: Bias, options: AttentionOptions) throws -> AttentionGradients {
     let shape = try tensors.checkedShape(options: options)
     try bias.validate(for: shape)
-    _ = try SDPBackend._selectBackward()
     if let tensorBias = bias as? TensorBias {
-        return try _denseBackward(tensors, shape: shape, mask: tensorBias.mask, options: options, maskGradient: true)
+        let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: .dense(dtype: tensorBias.mask.dtype))
+        return try _denseBackward(tensors, shape: shape, mask: tensorBias.mask, options: options, backend: backend, maskGradient: true)
     }
     if !bias.needsMaterialization, let fused = bias as? any FusedAttnBias {
+        let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: .structured)
         func run<Fused: FusedAttnBias>(_ fused: Fused) throws -> AttentionGradients {
-            let plan = _BiasParameterPlan(fused)
-            let result = try _backward(tensors, shape: shape, modifier: _FusedBiasKernel(bias: fused), options: options, plan: plan)
-            var gradients = result.inputGradients
-            if let plan, let parameters = result.parameters { gradients.biasParameters = plan.results(parameters) }
-            return gradients
+            try _backward(tensors, shape: shape, modifier: _FusedBiasKernel(bias: fused), options: options, backend: backend,
+                          plan: _BiasParameterPlan(fused))
         }
         return try run(fused)
     }
-    return try _denseBackward(tensors, shape: shape, mask: bias.materialize(device: .cpu), options: options, maskGradient: false)
+    let mask = try bias.materialize(device: .cpu)
+    let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: .dense(dtype: mask.dtype))
+    return try _denseBackward(tensors, shape: shape, mask: mask, options: options, backend: backend, maskGradient: false)
 }
 
 /// The backward pass with a dense mask read through broadcast strides; with `maskGradient`, a float
 /// mask's gradient too.
 private func _denseBackward(
-    _ tensors: _BackwardTensors, shape: AttentionShape, mask: Tensor, options: AttentionOptions, maskGradient: Bool
+    _ tensors: _BackwardTensors, shape: AttentionShape, mask: Tensor, options: AttentionOptions, backend: SDPBackend, maskGradient: Bool
 ) throws -> AttentionGradients {
     struct Run: _DenseMaskConsumer {
-        let tensors: _BackwardTensors, shape: AttentionShape, options: AttentionOptions, keepScores: Bool
-        func callAsFunction<Modifier: _ScoreModifier>(_ modifier: Modifier, query: Tensor, key: Tensor, value: Tensor) throws -> _MathGradients {
-            try _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: modifier), options: options, keepingScoreGradients: keepScores)
+        let tensors: _BackwardTensors, shape: AttentionShape, options: AttentionOptions, backend: SDPBackend, gradientOf: Tensor?
+        func callAsFunction<Modifier: _ScoreModifier>(_ modifier: Modifier, query: Tensor, key: Tensor, value: Tensor) throws -> AttentionGradients {
+            try _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: modifier), options: options, backend: backend,
+                          maskForGradient: gradientOf)
         }
     }
-    let wantsGradient = maskGradient && mask.dtype.isFloatingPoint
-    let run = Run(tensors: tensors, shape: shape, options: options, keepScores: wantsGradient)
-    let result = try _withDenseMask(mask, shape: shape, query: tensors.query, key: tensors.key, value: tensors.value, run)
-    var gradients = result.inputGradients
-    if wantsGradient, let scores = result.scores { gradients.attnMask = try _reduced(scores, shape: shape, to: mask) }
-    return gradients
+    let gradientOf = maskGradient && mask.dtype.isFloatingPoint ? mask : nil
+    let run = Run(tensors: tensors, shape: shape, options: options, backend: backend, gradientOf: gradientOf)
+    return try _withDenseMask(mask, shape: shape, query: tensors.query, key: tensors.key, value: tensors.value, run)
 }
 
-/// The backend's backward pass (the math one: the only one there is yet).
+/// The backward pass on `backend`: the gradients of the inputs, of `maskForGradient` (a float mask
+/// the scores were biased with) and of the plan's trainable parts.
 private func _backward<Modifier: _DifferentiableScoreModifier>(
-    _ tensors: _BackwardTensors, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
-    plan: _BiasParameterPlan? = nil, keepingScoreGradients: Bool = false
-) throws -> _MathGradients {
-    try _mathAttentionBackward(
-        gradOutput: tensors.gradOutput, query: tensors.query, key: tensors.key, value: tensors.value, shape: shape,
-        modifier: modifier, options: options, parameters: plan, keepingScoreGradients: keepingScoreGradients)
-}
-
-extension _MathGradients {
-    /// The input gradients, without the bias's.
-    var inputGradients: AttentionGradients { AttentionGradients(query: query, key: key, value: value) }
+    _ tensors: _BackwardTensors, shape: AttentionShape, modifier: Modifier, options: AttentionOptions, backend: SDPBackend,
+    plan: _BiasParameterPlan? = nil, maskForGradient: Tensor? = nil
+) throws -> AttentionGradients {
+    var gradients: AttentionGradients, parameters: _BiasParameterGradients?
+    switch backend {
+    case .fused:
+        let result = try _fusedAttentionBackward(tensors, shape: shape, modifier: modifier, options: options, plan: plan, maskForGradient: maskForGradient)
+        gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, attnMask: result.mask)
+        parameters = result.parameters
+    case .math:
+        let result = try _mathAttentionBackward(
+            gradOutput: tensors.gradOutput, query: tensors.query, key: tensors.key, value: tensors.value, shape: shape,
+            modifier: modifier, options: options, parameters: plan, keepingScoreGradients: maskForGradient != nil)
+        gradients = AttentionGradients(query: result.query, key: result.key, value: result.value)
+        if let mask = maskForGradient, let scores = result.scores { gradients.attnMask = try _reduced(scores, shape: shape, to: mask) }
+        parameters = result.parameters
+    }
+    if let plan, let parameters { gradients.biasParameters = plan.results(parameters) }
+    return gradients
 }
 
 /// The gradient of a float mask: the scores' gradient (`[B, H, L, S]`) summed over the dimensions

@@ -40,9 +40,6 @@ public enum SDPBackend: String, Sendable, Hashable, CaseIterable, CustomStringCo
             if request.dtype == .float64 {
                 return "float64 inputs run on the math backend (the fused kernel accumulates in float32)"
             }
-            if request.options.dropoutP > 0 {
-                return "dropout (dropoutP = \(request.options.dropoutP)) runs on the math backend"
-            }
             return nil
         case .math:
             return nil

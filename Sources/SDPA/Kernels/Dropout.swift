@@ -1,3 +1,5 @@
+import CSDPAKernels
+
 /// Which attention weights dropout keeps, shared by the forward and the backward pass.
 ///
 /// The decision for position `(b, h, i, j)` of the `[B, H, L, S]` weights is a pure function of the
@@ -5,14 +7,16 @@
 /// same seed drops the same weights in every pass, on every backend (`sdpa_dropout_tile` draws the
 /// same bits in C), at any thread count. A weight is dropped when its uniform draw is below `p`;
 /// kept ones are scaled by `1 / (1 − p)`.
+@usableFromInline
 struct _Dropout: Sendable {
-    let random: _CounterRandom
+    @usableFromInline let random: _CounterRandom
     /// `p`, `0...1`.
-    let probability: Double
-    let heads: Int, queryLength: Int, keyLength: Int
+    @usableFromInline let probability: Double
+    @usableFromInline let heads: Int, queryLength: Int, keyLength: Int
 
     /// The dropout of `options` for problems of `shape`, or `nil` when nothing is dropped; a fresh seed
     /// when `options` has none.
+    @usableFromInline
     init?(_ options: AttentionOptions, shape: AttentionShape) {
         guard options.dropoutP > 0 else { return nil }
         self.init(seed: options.dropoutSeed ?? UInt64.random(in: .min ... .max), probability: options.dropoutP, shape: shape)
@@ -26,7 +30,7 @@ struct _Dropout: Sendable {
     }
 
     /// The counter of position `(batch, head, query, key)`: its index in `[B, H, L, S]`.
-    @inline(__always)
+    @inlinable @inline(__always)
     func counter(batch: Int, head: Int, query: Int, key: Int) -> UInt64 {
         UInt64(((batch * heads + head) * queryLength + query) * keyLength + key)
     }
@@ -39,6 +43,15 @@ struct _Dropout: Sendable {
     @inline(__always)
     func apply(_ value: Double, at counter: UInt64) -> Double {
         keeps(counter) ? value / (1 - probability) : 0
+    }
+
+    /// Dropout on a float32 tile of weights (or of their gradients) in place, `rowStride` apart: query
+    /// rows `queries` and keys `keys` of `(batch, head)`, with `sdpa_dropout_tile`, which draws what
+    /// ``keeps(_:)`` draws and scales kept values by `Float(1 / (1 − p))`.
+    @inlinable
+    func apply(toTile tile: UnsafeMutablePointer<Float>, rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) {
+        sdpa_dropout_tile(Int32(queries.count), Int32(keys.count), tile, rowStride, Float(probability), random.seed,
+                          counter(batch: batch, head: head, query: queries.lowerBound, key: keys.lowerBound), UInt64(keyLength))
     }
 }
 

@@ -39,13 +39,7 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier>(
     var dq = [Double](repeating: 0, count: B * H * L * E)
     var dk = [Double](repeating: 0, count: B * Hkv * S * E), dv = [Double](repeating: 0, count: B * Hkv * S * Ev)
     var dScores = [Double](repeating: 0, count: keepingScoreGradients ? B * H * L * S : 0)
-    let partials = UnsafeMutablePointer<_BiasParameterGradients>.allocate(capacity: plan == nil ? 0 : tasks)
-    if let plan { partials.initialize(repeating: plan.zeroGradients(), count: tasks) }
-    defer {
-        if plan != nil { partials.deinitialize(count: tasks) }
-        partials.deallocate()
-    }
-    let partialBase = _SendablePointer(partials)
+    let partials = _ParameterPartials(plan: plan, tasks: tasks)
     dq.withUnsafeMutableBufferPointer { dqBuffer in
         dk.withUnsafeMutableBufferPointer { dkBuffer in
             dv.withUnsafeMutableBufferPointer { dvBuffer in
@@ -110,11 +104,11 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier>(
                                 if keepingScoreGradients {
                                     (scoreBase.pointer! + (bh * L + i) * S).update(from: dS, count: S)
                                 }
-                                if let plan {
+                                if let plan, let partial = partials.partial(task) {
                                     dS.withUnsafeBufferPointer { gradients in
                                         raw.withUnsafeBufferPointer { scores in
                                             plan.accumulate(
-                                                &partialBase.pointer![task], scoreGradients: gradients.baseAddress!,
+                                                &partial.pointee, scoreGradients: gradients.baseAddress!,
                                                 rawScores: scores.baseAddress!, rowStride: S, batch: b, head: h, queries: i..<(i + 1), keys: 0..<S)
                                         }
                                     }
@@ -131,9 +125,7 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier>(
         values.withUnsafeBufferPointer { result._storeContiguous(from: $0) }
         return result
     }
-    var merged = plan?.zeroGradients()
-    for task in 0..<(plan == nil ? 0 : tasks) { merged?.merge(partials[task]) }
     return _MathGradients(
         query: try tensor(dq, like: query), key: try tensor(dk, like: key), value: try tensor(dv, like: value),
-        scores: keepingScoreGradients ? dScores : nil, parameters: merged)
+        scores: keepingScoreGradients ? dScores : nil, parameters: partials.merged())
 }

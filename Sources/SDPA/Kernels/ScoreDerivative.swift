@@ -6,6 +6,43 @@ protocol _DifferentiableScoreModifier: _ScoreModifier {
 
     /// `d biasedScore(score) / d score` at `(batch, head, query, key)`, `score` the score before the bias.
     func scoreDerivative(_ score: Double, batch: Int, head: Int, query: Int, key: Int) -> Double
+
+    /// How a fused backward pass takes the derivative on a tile: computed once per call.
+    var scoreDerivativeTile: _ScoreDerivativeTile { get }
+
+    /// Multiplies a tile of score gradients (`rowStride` apart) by the derivative at the scores before
+    /// the bias (`rawScores`, the same stride), where the gradient is not 0: what
+    /// ``_ScoreDerivativeTile/elementwise`` asks for.
+    func multiplyByScoreDerivative(
+        _ gradients: UnsafeMutablePointer<Float>, rowStride: Int, rawScores: UnsafePointer<Float>,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
+}
+
+/// How the fused backward pass multiplies a tile of score gradients by the bias's derivative.
+enum _ScoreDerivativeTile: Equatable {
+    /// The bias is additive (or a mask): its derivative is 1.
+    case none
+    /// Soft-capping at `cap` is the bias's one non-additive part and only masks follow it: the
+    /// derivative is `1 − (y / cap)²` of the final scores `y`, a vectorized tile (`sdpa_softcap_gradient_tile`).
+    case softCap(Float)
+    /// Element by element, from the scores before the bias (``_DifferentiableScoreModifier/multiplyByScoreDerivative(_:rowStride:rawScores:batch:head:queries:keys:)``).
+    case elementwise
+}
+
+extension _DifferentiableScoreModifier {
+    var scoreDerivativeTile: _ScoreDerivativeTile { Self.hasScoreDerivative ? .elementwise : .none }
+
+    func multiplyByScoreDerivative(
+        _ gradients: UnsafeMutablePointer<Float>, rowStride: Int, rawScores: UnsafePointer<Float>,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        for (r, i) in queries.enumerated() {
+            let (g, s) = (gradients + r * rowStride, rawScores + r * rowStride)
+            for (c, j) in keys.enumerated() where g[c] != 0 {
+                g[c] *= Float(scoreDerivative(Double(s[c]), batch: batch, head: head, query: i, key: j))
+            }
+        }
+    }
 }
 
 extension _FusedBiasKernel: _DifferentiableScoreModifier {
@@ -13,6 +50,17 @@ extension _FusedBiasKernel: _DifferentiableScoreModifier {
 
     func scoreDerivative(_ score: Double, batch: Int, head: Int, query: Int, key: Int) -> Double {
         bias.modifyScoreDerivative(score, batch: batch, head: head, query: query, key: key)
+    }
+
+    /// Soft-capping read off the final scores when it is the bias's last score modifier and every part
+    /// before it is additive (Gemma 2's soft-cap, composed with masks or ALiBi); element by element
+    /// otherwise.
+    var scoreDerivativeTile: _ScoreDerivativeTile {
+        guard Self.hasScoreDerivative else { return .none }
+        let parts = _parts(of: bias)
+        guard let last = parts.lastIndex(where: { type(of: $0).modifiesScores }), let cap = (parts[last] as? SoftCapBias)?.cap,
+              parts[..<last].allSatisfy(\.isAdditivePart) else { return .elementwise }
+        return .softCap(cap)
     }
 }
 
@@ -27,6 +75,12 @@ struct _AdditiveScores<Modifier: _ScoreModifier>: _DifferentiableScoreModifier {
 
     func biasedScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
         modifier.biasedScore(score, batch: batch, head: head, query: query, key: key)
+    }
+
+    var sharesRowsAcrossHeads: Bool { modifier.sharesRowsAcrossHeads }
+
+    func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask? {
+        modifier.tileMask(batch: batch, head: head, queries: queries, keys: keys)
     }
 
     func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {

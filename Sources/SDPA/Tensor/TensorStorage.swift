@@ -26,6 +26,7 @@ final class _TensorStorage: @unchecked Sendable {
     @usableFromInline
     init(byteCount: Int, for argument: @autoclosure () -> String, zeroed: Bool = true, limit: Int = _TensorStorage.byteLimit) throws {
         try _checkAllocation(byteCount: byteCount, for: argument(), limit: limit)
+        _AllocationRecord.current?.note(byteCount)
         var pointer: UnsafeMutableRawPointer?
         guard posix_memalign(&pointer, 64, Swift.max(byteCount, 1)) == 0, let pointer else {
             throw SDPAError.allocationFailed(

@@ -18,11 +18,13 @@ struct _ForwardPlan: Sendable {
     @usableFromInline let queryScale: Float, scoreScale: Float
     /// Row strides (floats) of the score tile and of the running outputs: multiples of 16 floats.
     @usableFromInline let lds: Int, ldo: Int
+    /// Dropout on the weights of each tile after the softmax step, before `P·V`; `nil` for none.
+    @usableFromInline let dropout: _Dropout?
 
     /// Plans for `threads` threads; the bits do not depend on them (``_WorkItems``).
     @inlinable
-    init(shape: AttentionShape, kind: sdpa_element_kind, scale: Float, headsFastest: Bool, threads: Int) {
-        self.shape = shape
+    init(shape: AttentionShape, kind: sdpa_element_kind, scale: Float, headsFastest: Bool, threads: Int, dropout: _Dropout? = nil) {
+        (self.shape, self.dropout) = (shape, dropout)
         let tiling = _FusedTiling(shape)
         let cost = _WorkCost(shape: shape, tiling: tiling, elementBytes: kind == SDPA_ELEMENT_F32 ? 4 : 2)
         items = _WorkItems(shape: shape, tiling: tiling, refinement: _TileRefinement(shape: shape, tiling: tiling, cost: cost),

@@ -27,7 +27,7 @@ func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
 
     let planned = Swift.min(SDPAThreads.effectiveCount, _maximumThreads)
     let plan = _ForwardPlan(shape: shape, kind: source.kind, scale: Float(options.resolvedScale(headDim: shape.headDim)),
-                            headsFastest: modifier.sharesRowsAcrossHeads, threads: planned)
+                            headsFastest: modifier.sharesRowsAcrossHeads, threads: planned, dropout: _Dropout(options, shape: shape))
     let q = try _InputView(query)
     let partials = try _SplitPartials(plan: plan)
     let threads = Swift.min(planned, plan.items.claims)
@@ -141,6 +141,7 @@ func _forwardKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         }
         let o = state.output(unit: u)
         sdpa_softmax_tile(rows, Int32(cols), scores, lds, maxima, state.rowMax(unit: u), state.rowSum(unit: u), o, state.ldo, Int32(Ev))
+        plan.dropout?.apply(toTile: scores, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
         if exactValues && unit.visibility == .partial {
             _accumulateVisible(rows: unit.rows, keys: cols, Ev, scores, lds, source.kind, valueRows, o, state.ldo,
                                values: scratch.finiteValues)
@@ -182,6 +183,7 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         }
         sdpa_softmax_tile(Int32(unit.rows), Int32(cols), tile, lds, biased ? nil : tileMax + u * unitRows,
                           state.rowMax(unit: u), state.rowSum(unit: u), state.output(unit: u), state.ldo, Int32(Ev))
+        plan.dropout?.apply(toTile: tile, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
     }
     if allVisible && !exactValues {
         sdpa_accumulate(plan.valueLayout, Int32(rows), Int32(cols), Int32(Ev), scores, lds, values, ldv, state.output(unit: 0), state.ldo)

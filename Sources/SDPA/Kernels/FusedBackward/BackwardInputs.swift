@@ -1,0 +1,65 @@
+import CSDPAKernels
+
+/// What the fused backward pass reads: the forward's inputs, output and log-sum-exp, the output's
+/// gradient, and `D = rowsum(dO ∘ O)` per query row (FlashAttention-2's), all in place where they
+/// can be: the tensors through their strides (the kernel layer converts half-precision tiles), the
+/// log-sum-exp and `D` as `[B·H·L]` float32 rows.
+struct _BackwardInputs: @unchecked Sendable {
+    let query: _InputView, key: _InputView, value: _InputView, gradOutput: _InputView
+    /// The forward's log-sum-exp per row, `-inf` for a row that saw no key.
+    let logSumExp: [Float]
+    /// `rowsum(dO ∘ O)` per row, float32 sums of the rows as given.
+    let rowDeltas: [Float]
+
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when a strided last dimension
+    ///   must be copied and cannot be.
+    init(_ tensors: _BackwardTensors, shape: AttentionShape, rowsPerTile: Int) throws {
+        query = try _InputView(tensors.query)
+        key = try _InputView(tensors.key)
+        value = try _InputView(tensors.value)
+        gradOutput = try _InputView(tensors.gradOutput)
+        logSumExp = tensors.logSumExp._elements(as: Float.self)
+        rowDeltas = try _rowDeltas(gradOutput: gradOutput, output: try _InputView(tensors.output), shape: shape, rowsPerTile: rowsPerTile)
+    }
+
+    /// The element kind of every input (they share the query's dtype).
+    var kind: sdpa_element_kind { query.kind }
+}
+
+/// `D[b, h, i] = Σ_e dO[b, h, i, e] · O[b, h, i, e]` in float32, `[B·H·L]`, in parallel over
+/// (batch, head): each row summed by `sdpa_row_dot` alone, so the bits do not depend on the threads.
+private func _rowDeltas(gradOutput dO: _InputView, output o: _InputView, shape: AttentionShape, rowsPerTile: Int) throws -> [Float] {
+    let (B, H, L, Ev) = (shape.batch, shape.queryHeads, shape.queryLength, shape.valueHeadDim)
+    let heads = B * H, rows = Swift.max(1, rowsPerTile)
+    var deltas = [Float](repeating: 0, count: heads * L)
+    guard heads * L > 0 else { return deltas }
+    let threads = Swift.min(SDPAThreads.effectiveCount, heads)
+    // Per thread: one tile of dO rows and one of O rows as float32.
+    let tileFloats = rows * Swift.max(Ev, 1)
+    let scratch = try _TensorStorage(
+        byteCount: _checkedProduct(4, 2, tileFloats, threads) ?? .max, for: "the backward pass's D = rowsum(dO ∘ O) tiles", zeroed: false)
+    let slots = _WorkQueue(count: threads), queue = _WorkQueue(count: heads)
+    deltas.withUnsafeMutableBufferPointer { buffer in
+        let out = _SendablePointer(buffer.baseAddress)
+        _parallelFor(threads) {
+            guard let slot = slots.next() else { return }
+            let tiles = scratch.bytes.assumingMemoryBound(to: Float.self) + slot * 2 * tileFloats
+            while let bh = queue.next() {
+                let (b, h) = (bh / H, bh % H)
+                var i0 = 0
+                while i0 < L {
+                    let count = Swift.min(rows, L - i0)
+                    let dORows = dO.rows(batch: b, head: h, first: i0), oRows = o.rows(batch: b, head: h, first: i0)
+                    var lda = 0, ldb = 0
+                    let a = sdpa_prepare_query(SDPA_LAYOUT_F32, dO.kind, Int32(count), Int32(Ev), dORows.base, dORows.stride, 1, tiles, &lda)
+                    let c = sdpa_prepare_query(SDPA_LAYOUT_F32, o.kind, Int32(count), Int32(Ev), oRows.base, oRows.stride, 1,
+                                               tiles + tileFloats, &ldb)
+                    sdpa_row_dot(Int32(count), Int32(Ev), a?.assumingMemoryBound(to: Float.self), lda,
+                                 c?.assumingMemoryBound(to: Float.self), ldb, out.pointer! + bh * L + i0)
+                    i0 += count
+                }
+            }
+        }
+    }
+    return deltas
+}

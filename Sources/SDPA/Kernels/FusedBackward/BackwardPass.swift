@@ -1,0 +1,145 @@
+import CSDPAKernels
+
+/// Which scores a tile keeps a copy of, besides P: the scores before the bias (for an element-wise
+/// derivative, or a trainable part followed by a non-additive one), or after it (soft-capping's
+/// derivative is read off the capped scores).
+enum _SavedScores { case none, raw, biased }
+
+/// One fused backward call's fixed parts, shared by every thread: the inputs, the schedule, the bias,
+/// dropout, where the gradients go, and the loops over an item's key tiles and query tiles.
+struct _BackwardPass<Modifier: _DifferentiableScoreModifier>: @unchecked Sendable {
+    let inputs: _BackwardInputs
+    let schedule: _BackwardSchedule
+    let modifier: Modifier
+    let plan: _BiasParameterPlan?
+    let mask: _MaskGradient?
+    let buffers: _GradientBuffers
+    let dropout: _Dropout?
+    let derivative: _ScoreDerivativeTile
+    let saves: _SavedScores
+    /// The scale, its power of two (taken by the query rows, exactly, as in the forward pass) and the rest.
+    let scale: Float, queryScale: Float, scoreScale: Float
+    /// Row stride (floats) of the score tiles: a multiple of 16 floats, plus 16 so that a column of
+    /// Pᵀ or dSᵀ (read down the rows) does not fall into a few cache sets.
+    let lds: Int
+
+    init(
+        inputs: _BackwardInputs, schedule: _BackwardSchedule, modifier: Modifier, options: AttentionOptions,
+        plan: _BiasParameterPlan?, mask: _MaskGradient?, buffers: _GradientBuffers
+    ) throws {
+        (self.inputs, self.schedule, self.modifier, self.plan, self.mask, self.buffers) = (inputs, schedule, modifier, plan, mask, buffers)
+        dropout = _Dropout(options, shape: schedule.shape)
+        let needsRaw = plan?.needsRawScores == true
+        let tile = modifier.scoreDerivativeTile
+        derivative = needsRaw && tile != .none ? .elementwise : tile
+        saves = needsRaw || derivative == .elementwise ? .raw : derivative == .none ? .none : .biased
+        scale = Float(options.resolvedScale(headDim: schedule.shape.headDim))
+        (queryScale, scoreScale) = _splitScale(scale)
+        lds = (schedule.keyColumns + 15) / 16 * 16 + 16
+    }
+
+    /// Runs `item`: its partial dQ rows cleared, then its key tiles in order.
+    func run(_ item: _BackwardItem, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<_BiasParameterGradients>?) {
+        buffers.clearPartialRows(of: item)
+        var k0 = item.keys.lowerBound
+        while k0 < item.keys.upperBound {
+            let keys = k0..<Swift.min(k0 + schedule.keyColumns, item.keys.upperBound)
+            keyTile(keys, of: item, scratch: scratch, parameters: parameters)
+            k0 = keys.upperBound
+        }
+    }
+
+    /// One key tile against every query tile and query head of the item's group that the bias does
+    /// not empty (in that order: heads inside), its dK and dV summed over them and written once.
+    func keyTile(_ keys: Range<Int>, of item: _BackwardItem, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<_BiasParameterGradients>?) {
+        let shape = schedule.shape
+        let (b, cols, E, Ev, group, Br) = (item.batch, keys.count, shape.headDim, shape.valueHeadDim, shape.groupSize, schedule.queryRows)
+        var keyRows: UnsafePointer<Float>?, ldk = 0
+        for t in 0..<schedule.queryTiles {
+            let queries = t * Br..<Swift.min((t + 1) * Br, shape.queryLength)
+            for head in item.kvHead * group..<(item.kvHead + 1) * group {
+                let visibility = modifier.tileVisibility(batch: b, head: head, queries: queries, keys: keys)
+                if visibility == .empty { continue }
+                if keyRows == nil {
+                    // The tile's first visible unit: K and V read once for all of them.
+                    let k = inputs.key.rows(batch: b, head: item.kvHead, first: keys.lowerBound)
+                    let v = inputs.value.rows(batch: b, head: item.kvHead, first: keys.lowerBound)
+                    sdpa_pack_keys(SDPA_LAYOUT_F32, inputs.kind, Int32(cols), Int32(E), k, scratch.keysT)
+                    sdpa_pack_keys(SDPA_LAYOUT_F32, inputs.kind, Int32(cols), Int32(Ev), v, scratch.valuesT)
+                    keyRows = sdpa_pack_values(SDPA_LAYOUT_F32, inputs.kind, Int32(cols), Int32(E), k, scratch.keyRows, &ldk)?
+                        .assumingMemoryBound(to: Float.self)
+                    scratch.keyGradients.update(repeating: 0, count: cols * E)
+                    scratch.valueGradients.update(repeating: 0, count: cols * Ev)
+                }
+                unit(head: head, queries: queries, keys: keys, visibility: visibility, of: item, keyRows: keyRows!, ldk: ldk,
+                     scratch: scratch, parameters: parameters)
+            }
+        }
+        if keyRows != nil {
+            buffers.writeKeyTile(item, firstKey: keys.lowerBound, rows: cols, keys: scratch.keyGradients, values: scratch.valueGradients)
+        }
+    }
+
+    /// One query tile of one head against the key tile: the tile's P recomputed, its dS, and its
+    /// contributions to dV, dK (the key tile's) and dQ (the item's rows), the bias's parameters and
+    /// the mask's gradient.
+    func unit(
+        head: Int, queries: Range<Int>, keys: Range<Int>, visibility: TileVisibility, of item: _BackwardItem,
+        keyRows: UnsafePointer<Float>, ldk: Int, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<_BiasParameterGradients>?
+    ) {
+        let shape = schedule.shape
+        let (b, rows, cols, E, Ev) = (item.batch, Int32(queries.count), Int32(keys.count), shape.headDim, shape.valueHeadDim)
+        let rowIndex = (b * shape.queryHeads + head) * shape.queryLength + queries.lowerBound
+        let (s, dp, saved) = (scratch.scores, scratch.scoreGradients, scratch.saved)
+
+        var ldq = 0, lddo = 0
+        let qRows = inputs.query.rows(batch: b, head: head, first: queries.lowerBound)
+        let q = sdpa_prepare_query(SDPA_LAYOUT_F32, inputs.kind, rows, Int32(E), qRows.base, qRows.stride, queryScale, scratch.queries, &ldq)!
+        let dORows = inputs.gradOutput.rows(batch: b, head: head, first: queries.lowerBound)
+        let dO = sdpa_prepare_query(SDPA_LAYOUT_F32, inputs.kind, rows, Int32(Ev), dORows.base, dORows.stride, 1, scratch.gradOutput, &lddo)!
+
+        // S, biased as in the forward pass: a dense mask in the Q·Kᵀ registers, any other bias by its tile code.
+        var applyBias = visibility == .partial || Modifier.modifiesScores
+        if applyBias, let tileMask = modifier.tileMask(batch: b, head: head, queries: queries, keys: keys) {
+            applyBias = false
+            sdpa_scores(SDPA_LAYOUT_F32, rows, cols, Int32(E), q, ldq, scratch.keysT, scoreScale, s, lds,
+                        tileMask.kind, tileMask.base, tileMask.rowStride, nil)
+        } else {
+            sdpa_scores(SDPA_LAYOUT_F32, rows, cols, Int32(E), q, ldq, scratch.keysT, scoreScale, s, lds, SDPA_MASK_NONE, nil, 0, nil)
+        }
+        if saves == .raw { copyTile(s, to: saved, rows: queries.count, cols: keys.count) }
+        if applyBias { modifier.apply(toScores: s, rowStride: lds, batch: b, head: head, queries: queries, keys: keys) }
+        if saves == .biased { copyTile(s, to: saved, rows: queries.count, cols: keys.count) }
+
+        // P = exp(S − lse); dP = dO Vᵀ (dropped as P was); dS = P ∘ (dP − D).
+        inputs.logSumExp.withUnsafeBufferPointer { sdpa_probabilities_tile(rows, cols, s, lds, $0.baseAddress! + rowIndex) }
+        sdpa_scores(SDPA_LAYOUT_F32, rows, cols, Int32(Ev), dO, lddo, scratch.valuesT, 1, dp, lds, SDPA_MASK_NONE, nil, 0, nil)
+        dropout?.apply(toTile: dp, rowStride: lds, batch: b, head: head, queries: queries, keys: keys)
+        inputs.rowDeltas.withUnsafeBufferPointer { sdpa_score_gradient_tile(rows, cols, s, lds, dp, lds, $0.baseAddress! + rowIndex) }
+
+        // dS is dL/d(final scores): the bias's parameters and a float mask take it as it is.
+        if let plan, let parameters {
+            plan.accumulate(&parameters.pointee, scoreGradients: UnsafePointer(dp), rawScores: UnsafePointer(saves == .raw ? saved : dp),
+                            rowStride: lds, batch: b, head: head, queries: queries, keys: keys)
+        }
+        mask?.add(dp, rowStride: lds, cols: keys.count, batch: b, head: head, queries: queries, firstKey: keys.lowerBound)
+        switch derivative {
+        case .none: break
+        case .softCap(let cap): sdpa_softcap_gradient_tile(rows, cols, dp, lds, saved, lds, cap)
+        case .elementwise:
+            modifier.multiplyByScoreDerivative(dp, rowStride: lds, rawScores: saved, batch: b, head: head, queries: queries, keys: keys)
+        }
+        dropout?.apply(toTile: s, rowStride: lds, batch: b, head: head, queries: queries, keys: keys)
+
+        // dV += Pᵀ dO, dK += scale · dSᵀ Q (Q prepared with the scale's power of two), dQ += scale · dS K.
+        let dOFloats = dO.assumingMemoryBound(to: Float.self), qFloats = q.assumingMemoryBound(to: Float.self)
+        sdpa_gemm_tile(1, 1, cols, Int32(Ev), rows, 1, s, lds, dOFloats, lddo, scratch.valueGradients, Ev)
+        sdpa_gemm_tile(1, 1, cols, Int32(E), rows, scoreScale, dp, lds, qFloats, ldq, scratch.keyGradients, E)
+        sdpa_gemm_tile(0, 1, rows, Int32(E), cols, scale, dp, lds, keyRows, ldk,
+                       buffers.queryGradientRows(item, head: head, row: queries.lowerBound), E)
+    }
+
+    private func copyTile(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        for r in 0..<rows { (to + r * lds).update(from: from + r * lds, count: cols) }
+    }
+}

@@ -1,0 +1,73 @@
+import CSDPAKernels
+
+/// One thread's tiles for the fused backward pass, reused by every item it runs: a slot of one
+/// allocation made before the threads start (so that memory the system cannot give is an error,
+/// not an abort), carved into 64-byte aligned pieces.
+struct _BackwardScratch {
+    /// The key tile packed as `Kᵀ` (for the scores) and the value tile as `Vᵀ` (for `dP = dO Vᵀ`).
+    let keysT: UnsafeMutableRawPointer, valuesT: UnsafeMutableRawPointer
+    /// The key tile's rows as float32 (`Bc × E`), for `dQ += dS K` when they are not float32 in place.
+    let keyRows: UnsafeMutablePointer<Float>
+    /// The key tile's running dK (`Bc × E`) and dV (`Bc × Ev`), every head of the group summed in.
+    let keyGradients: UnsafeMutablePointer<Float>, valueGradients: UnsafeMutablePointer<Float>
+    /// One query tile's rows as the scores read them (`Br × E`) and its output gradient (`Br × Ev`).
+    let queries: UnsafeMutableRawPointer, gradOutput: UnsafeMutableRawPointer
+    /// The score tile (then P), the dP tile (then dS), and the scores kept for the bias's
+    /// derivative or its parameters (`Br × lds` each).
+    let scores: UnsafeMutablePointer<Float>, scoreGradients: UnsafeMutablePointer<Float>, saved: UnsafeMutablePointer<Float>
+
+    /// The bytes of each piece, in the order they are carved, each a multiple of 64; `nil` when a size
+    /// overflows.
+    static func sizes(_ schedule: _BackwardSchedule, lds: Int, savesScores: Bool) -> [Int]? {
+        let (Br, Bc, E, Ev) = (schedule.queryRows, schedule.keyColumns, schedule.shape.headDim, schedule.shape.valueHeadDim)
+        guard let tile = _checkedProduct(4, Br, lds), let keyRows = _checkedProduct(4, Bc, E), let valueRows = _checkedProduct(4, Bc, Ev),
+              let queryRows = _checkedProduct(4, Br, E), let outputRows = _checkedProduct(4, Br, Ev) else { return nil }
+        let sizes = [
+            sdpa_operand_bytes(SDPA_LAYOUT_F32, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E)),
+            sdpa_operand_bytes(SDPA_LAYOUT_F32, SDPA_OPERAND_KEYS, Int32(Bc), Int32(Ev)),
+            keyRows, keyRows, valueRows, queryRows, outputRows, tile, tile, savesScores ? tile : 0,
+        ]
+        return sizes.map { (Swift.max($0, 1) + 63) / 64 * 64 }
+    }
+
+    /// The pieces of one slot starting at `base` (64-byte aligned), laid out by `sizes`.
+    init(base: UnsafeMutableRawPointer, sizes: [Int]) {
+        var offsets = [Int](), running = 0
+        for size in sizes { offsets.append(running); running += size }
+        let floats = { (i: Int) in (base + offsets[i]).bindMemory(to: Float.self, capacity: sizes[i] / 4) }
+        keysT = base + offsets[0]
+        valuesT = base + offsets[1]
+        keyRows = floats(2)
+        keyGradients = floats(3)
+        valueGradients = floats(4)
+        queries = base + offsets[5]
+        gradOutput = base + offsets[6]
+        scores = floats(7)
+        scoreGradients = floats(8)
+        saved = floats(9)
+    }
+}
+
+/// Every thread's scratch, allocated at once through the one fallible allocation point: one slot
+/// per thread, each run of a parallel body taking a free one (a run beyond `threads` finds none and
+/// leaves the items to the others).
+struct _BackwardScratchSlots: @unchecked Sendable {
+    let storage: _TensorStorage
+    let sizes: [Int], slotBytes: Int
+
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the head dimensions make
+    ///   the tiles too large to address or to allocate.
+    init(_ schedule: _BackwardSchedule, lds: Int, savesScores: Bool, threads: Int) throws {
+        let sizes = _BackwardScratch.sizes(schedule, lds: lds, savesScores: savesScores)
+        let slot = sizes.flatMap { s in s.reduce(0 as Int?) { total, size in total.flatMap { $0.addingReportingOverflow(size).overflow ? nil : $0 + size } } }
+        let bytes = slot.flatMap { _checkedProduct($0, threads) } ?? .max
+        let (E, Ev) = (schedule.shape.headDim, schedule.shape.valueHeadDim)
+        storage = try _TensorStorage(byteCount: bytes, for: "the fused backward pass's scratch (E = \(E), Ev = \(Ev), \(threads) threads)", zeroed: false)
+        (self.sizes, slotBytes) = (sizes!, slot!)
+    }
+
+    /// The scratch of slot `slot` (`0..<threads`).
+    func scratch(slot: Int) -> _BackwardScratch {
+        _BackwardScratch(base: storage.bytes + slot * slotBytes, sizes: sizes)
+    }
+}

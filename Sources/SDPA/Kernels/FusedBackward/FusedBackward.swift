@@ -1,0 +1,55 @@
+import CSDPAKernels
+
+/// What the fused backward pass returns: the inputs' gradients, a float mask's, and the partial
+/// gradients of the bias's trainable parts merged in item order.
+struct _FusedGradients {
+    var query: Tensor, key: Tensor, value: Tensor
+    var mask: Tensor?
+    var parameters: _BiasParameterGradients?
+}
+
+/// FlashAttention-2's backward pass on the kernel layer's tiles, for any bias the forward kernel runs.
+///
+/// Per work item (one chunk of keys of one (batch, key/value head), ``_BackwardSchedule``), key tile
+/// by key tile: `Kᵀ`, `Vᵀ` packed once; then for every query tile and query head of the group whose
+/// tile the bias does not empty, `S = scale · Q Kᵀ` with the bias applied by the forward's own tile
+/// code, `P = exp(S − lse)`, `dP = dO Vᵀ` (dropout on both, as the forward dropped), `dS = P ∘ (dP − D)`
+/// (the bias's derivative on it), `dV += Pᵀ dO`, `dK += scale · dSᵀ Q`, `dQ += scale · dS K`. The key
+/// tile's dK and dV are written once, after the sweep. Extra memory: per thread O(tile); per call the
+/// log-sum-exp and `D` rows, dQ in float32 for half precisions, the partial dQ rows of key chunks
+/// after the first (``_BackwardSchedule/maxChunks`` at most): O(L·E), never `L × S`.
+func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier>(
+    _ tensors: _BackwardTensors, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
+    plan: _BiasParameterPlan?, maskForGradient: Tensor?
+) throws -> _FusedGradients {
+    let mask = try maskForGradient.map(_MaskGradient.init(mask:))
+    let schedule = _BackwardSchedule(shape: shape, maskSharing: mask?.sharing)
+    let buffers = try _GradientBuffers(query: tensors.query, key: tensors.key, value: tensors.value, schedule: schedule)
+    let items = schedule.rounds * schedule.itemsPerRound
+    guard shape.batch * shape.queryHeads * shape.queryLength > 0, items > 0 else {
+        return _FusedGradients(query: buffers.queryGradient(), key: buffers.key, value: buffers.value, mask: mask?.result(),
+                               parameters: plan?.zeroGradients())
+    }
+    let pass = try _BackwardPass(
+        inputs: try _BackwardInputs(tensors, shape: shape, rowsPerTile: schedule.queryRows), schedule: schedule, modifier: modifier,
+        options: options, plan: plan, mask: mask, buffers: buffers)
+    let threads = Swift.min(SDPAThreads.effectiveCount, schedule.itemsPerRound)
+    let scratch = try _BackwardScratchSlots(schedule, lds: pass.lds, savesScores: pass.saves != .none, threads: threads)
+
+    // One partial gradient per item, merged in item order: the bits do not depend on the threads.
+    let partials = _ParameterPartials(plan: plan, tasks: items)
+    for round in 0..<schedule.rounds {
+        let (slots, queue) = (_WorkQueue(count: threads), _WorkQueue(count: schedule.itemsPerRound))
+        _parallelFor(threads) {
+            guard let slot = slots.next() else { return }
+            let tiles = scratch.scratch(slot: slot)
+            while let index = queue.next() {
+                let item = schedule.item(index, round: round)
+                let n = round * schedule.itemsPerRound + index
+                pass.run(item, scratch: tiles, parameters: partials.partial(n))
+            }
+        }
+        buffers.mergePartials(round: round, threads: threads)
+    }
+    return _FusedGradients(query: buffers.queryGradient(), key: buffers.key, value: buffers.value, mask: mask?.result(), parameters: partials.merged())
+}

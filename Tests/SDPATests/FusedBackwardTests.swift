@@ -1,0 +1,202 @@
+import Foundation
+@_spi(Testing) import SDPA
+import SDPATestSupport
+import Testing
+
+// The fused backward pass (FlashAttention-2's, on the kernel layer's tiles) against the math backward
+// pass (Double), for every bias of the forward sweeps, GQA, Ev ≠ E, decoding, tile boundaries and
+// half precisions; bit-identity at any thread count; every kernel family; fused dropout; its memory.
+
+/// The fused gradients against the math ones: float32 accumulation over up to ~500 keys or rows
+/// against `Double` (gradients of magnitude up to ~10 here). Half precisions: both rounded once, and
+/// `D = rowsum(dO ∘ O)` comes from the output as rounded to the dtype (as in FlashAttention-2), which
+/// moves each `dS_ij` by up to `P_ij·u·Σ|dO ∘ O|`: a gradient moves by a few `u` of the largest one.
+func fusedBackwardTolerance(_ dtype: DType, inputs: DType, largest: Double) -> Tolerance {
+    let float32 = Tolerance(atol: 2e-5, rtol: 2e-5)
+    var tolerance = dtype == .float32 ? float32 : float32.bothRounded(to: dtype)
+    if inputs != .float32 { tolerance.atol += 4 * Tolerance.unitRoundoff(inputs) * largest }
+    return tolerance
+}
+
+/// The forward and backward pass of `c` on `backend`, with `dO` drawn for the case.
+func caseGradients(_ c: FusedCase, on backend: SDPBackend, dropoutP: Float = 0, seed: UInt64? = nil) throws -> (output: Tensor, gradients: AttentionGradients) {
+    let (q, k, v) = try c.inputs()
+    let dO = try randn([c.batch, c.heads, c.L, c.Ev], seed: 77, dtype: c.dtype)
+    return try withSDPBackends([backend]) {
+        let (out, lse) = try c.run(q, k, v, dropoutP: dropoutP, dropoutSeed: seed)
+        return (out, try c.backward(q, k, v, dO, output: out, logSumExp: lse, dropoutP: dropoutP, dropoutSeed: seed))
+    }
+}
+
+/// Checks every gradient of `fused` against `math` (inputs of `dtype`): inputs, a float mask's, ALiBi's slopes.
+func expectGradientsClose(_ fused: AttentionGradients, _ math: AttentionGradients, dtype: DType, _ label: String,
+                          sourceLocation: SourceLocation = #_sourceLocation) {
+    func check(_ a: Tensor, _ b: Tensor, _ name: String) {
+        let largest = b.doubleScalars.map(Swift.abs).max() ?? 0
+        expectClose(a, b, fusedBackwardTolerance(b.dtype, inputs: dtype, largest: largest), "\(label) \(name)", sourceLocation: sourceLocation)
+    }
+    check(fused.query, math.query, "dQ")
+    check(fused.key, math.key, "dK")
+    check(fused.value, math.value, "dV")
+    #expect((fused.attnMask == nil) == (math.attnMask == nil), "\(label): a mask gradient on both or neither", sourceLocation: sourceLocation)
+    if let a = fused.attnMask, let b = math.attnMask { check(a, b, "dMask") }
+    #expect(fused.biasParameters.map(\.part) == math.biasParameters.map(\.part), "\(label)", sourceLocation: sourceLocation)
+    if let a = fused.alibiSlopes, let b = math.alibiSlopes {
+        // Σ dS · −|i − j| over a head's L × S scores: float32 rows, summed in Double; D's rounding for half inputs.
+        let rtol = dtype == .float32 ? 1e-4 : 4 * Tolerance.unitRoundoff(dtype)
+        expectClose(a, b, Tolerance(atol: 1e-4, rtol: rtol), "\(label) dSlopes", sourceLocation: sourceLocation)
+    }
+    for g in [fused.query, fused.key, fused.value] {
+        #expect(!g.doubleScalars.contains { $0.isNaN }, "\(label): no NaN", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("Fused backward pass")
+struct FusedBackwardTests {
+    /// Every bias of the forward sweeps; tile boundaries (96-row query tiles, 128-key tiles, chunked
+    /// keys with partial dQ rows); GQA; Ev ≠ E either way and E past 64 (64-key tiles); decoding;
+    /// float16 and bfloat16.
+    static let cases: [FusedCase] = {
+        var cases = allSweepBiases.map { FusedCase(batch: 2, heads: 2, L: 37, S: 45, E: 16, Ev: 8, bias: $0) }
+        for bias in ["none", "causalLowerRight", "alibiUpperLeft", "floatMaskB1LS", "windowMultiTile", "softCapPaddingWindow"] {
+            cases += [(1, 300), (63, 129), (129, 257), (200, 513)].map { FusedCase(L: $0.0, S: $0.1, bias: bias) }
+        }
+        cases += ["none", "isCausal", "alibiLowerRight", "floatMaskB1LS", "boolMaskLS", "halfMaskH1S", "blockDiagonalCausal"].map {
+            FusedCase(batch: 2, heads: 6, group: 3, L: 19, S: 45, bias: $0)
+        }
+        cases += [FusedCase(L: 30, S: 70, E: 72, Ev: 40, bias: "alibiLowerRight"), FusedCase(L: 30, S: 70, E: 8, Ev: 130, bias: "softCap"),
+                  FusedCase(L: 20, S: 40, E: 256, Ev: 200, bias: "causalLowerRight"),
+                  FusedCase(L: 1, S: 1, bias: "none"), FusedCase(heads: 2, group: 2, L: 5, S: 200, bias: "causalLowerRight")]
+        for dtype in [DType.float16, .bfloat16] {
+            cases += ["none", "causalLowerRight", "alibiLowerRight", "floatMaskB1LS", "halfMaskH1S", "softCapPaddingWindow"].map {
+                FusedCase(L: 33, S: 65, E: 24, Ev: 24, dtype: dtype, bias: $0)
+            }
+        }
+        return cases
+    }()
+
+    @Test("fused gradients equal the math backward pass's (Double)", arguments: cases)
+    func matchesMath(_ c: FusedCase) throws {
+        let fused = try caseGradients(c, on: .fused).gradients
+        let math = try caseGradients(c, on: .math).gradients
+        #expect(fused.query.dtype == c.dtype && fused.key.dtype == c.dtype && fused.value.dtype == c.dtype)
+        expectGradientsClose(fused, math, dtype: c.dtype, c.testDescription)
+    }
+
+    @Test("the fused backward pass takes the math forward's results as well as its own")
+    func mathForwardResults() throws {
+        let c = FusedCase(batch: 2, heads: 2, L: 40, S: 70, bias: "alibiLowerRight")
+        let (q, k, v) = try c.inputs()
+        let dO = try randn([2, 2, 40, 16], seed: 77)
+        let (out, lse) = try withSDPBackends([.math]) { try c.run(q, k, v) }
+        let fused = try withSDPBackends([.fused]) { try c.backward(q, k, v, dO, output: out, logSumExp: lse) }
+        let math = try withSDPBackends([.math]) { try c.backward(q, k, v, dO, output: out, logSumExp: lse) }
+        expectGradientsClose(fused, math, dtype: .float32, "math forward")
+    }
+
+    /// Biases whose work is shared out differently: chunked keys (partial dQ rows), a float mask
+    /// broadcast over batches and heads (rounds), ALiBi's slopes, a half mask broadcast over queries.
+    static let threadCases = ["causalLowerRight", "alibiLowerRight", "floatMaskB1LS", "halfMaskH1S", "softCapPaddingWindow", "none"]
+        .map { FusedCase(batch: 2, heads: 4, group: 2, L: 70, S: 600, bias: $0) }
+
+    @Test("the fused gradients are bit-identical on 1, 2 and 7 threads", arguments: threadCases)
+    func threadCounts(_ c: FusedCase) throws {
+        let runs = try [1, 2, 7].map { n in try withSDPAThreads(n) { try caseGradients(c, on: .fused).gradients } }
+        for (n, run) in zip([2, 7], runs.dropFirst()) {
+            expectIdentical(run.query, runs[0].query, "\(n) threads dQ")
+            expectIdentical(run.key, runs[0].key, "\(n) threads dK")
+            expectIdentical(run.value, runs[0].value, "\(n) threads dV")
+            if let a = run.attnMask, let b = runs[0].attnMask { expectIdentical(a, b, "\(n) threads dMask") }
+            #expect(run.alibiSlopes == runs[0].alibiSlopes, "\(n) threads dSlopes")
+        }
+    }
+
+    @Test("every kernel family's fused gradients equal the math backward pass's",
+          arguments: KernelFamily.all, [FusedCase(heads: 4, group: 2, L: 70, S: 150, bias: "causalLowerRight"),
+                                        FusedCase(L: 33, S: 65, E: 24, Ev: 24, dtype: .bfloat16, bias: "alibiLowerRight"),
+                                        FusedCase(L: 20, S: 37, dtype: .float16, bias: "floatMaskB1LS")])
+    func kernelFamilies(_ family: KernelFamily, _ c: FusedCase) throws {
+        // A family chosen on this thread reaches no worker: one thread makes every kernel call here.
+        let fused = try family.run { try withSDPAThreads(1) { try caseGradients(c, on: .fused).gradients } }
+        let math = try caseGradients(c, on: .math).gradients
+        expectGradientsClose(fused, math, dtype: c.dtype, "\(family.name) \(c.testDescription)")
+    }
+
+    @Test("fully masked rows: zero gradients on the fused route, never NaN, and NaN values at masked keys reach nothing")
+    func fullyMaskedRows() throws {
+        let (q, k, v0) = try randomAttentionInputs(2, 2, 9, 6, 5, seed: 250)
+        var v = v0
+        for e in 0..<5 { v[1, 1, 5, e] = .nan }
+        let dO = try randn([2, 2, 9, 5], seed: 251)
+        // Lower-right causal with L > S: rows 0–2 see no key; batch 1 has one valid key, batch 0 none.
+        let bias = causalLowerRight(9, 6).combined(with: KeyPaddingBias(validKeyLengths: [0, 1], seqLenKV: 6))
+        let grads = try withSDPBackends([.fused]) {
+            let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias)
+            return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse, attnMask: bias)
+        }
+        for g in [grads.query, grads.key, grads.value] { #expect(!g.doubleScalars.contains { $0.isNaN }) }
+        // Batch 0 sees nothing: every gradient 0; batch 1's rows 0–2 see nothing; key 5 is masked everywhere.
+        for h in 0..<2 {
+            for i in 0..<9 { #expect((0..<5).allSatisfy { grads.query[0, h, i, $0] == 0 }) }
+            for i in 0..<3 { #expect((0..<5).allSatisfy { grads.query[1, h, i, $0] == 0 }, "row \(i)") }
+            for j in 0..<6 { #expect((0..<5).allSatisfy { grads.key[0, h, j, $0] == 0 && grads.value[0, h, j, $0] == 0 }) }
+            #expect((0..<5).allSatisfy { grads.key[1, h, 5, $0] == 0 && grads.value[1, h, 5, $0] == 0 })
+        }
+    }
+
+    @Test("no L × S allocation: the fused backward pass's largest buffer is O(L·E) for every built-in bias",
+          arguments: ["none", "isCausal", "causalLowerRight", "alibiLowerRight", "windowCausal", "blockDiagonalCausal", "keyPadding",
+                      "softCap", "softCapPaddingWindow", "halfMaskH1S"])
+    func memory(_ bias: String) throws {
+        let n = 2048
+        let c = FusedCase(batch: 1, heads: 1, L: n, S: n, E: 16, Ev: 16, bias: bias)
+        let (q, k, v) = try c.inputs()
+        let dO = try randn([1, 1, n, 16], seed: 5)
+        let (out, lse) = try withSDPBackends([.fused]) { try c.run(q, k, v) }
+        let (grads, largest) = try _largestAllocation {
+            try withSDPBackends([.fused]) { try c.backward(q, k, v, dO, output: out, logSumExp: lse) }
+        }
+        #expect(grads.query.shape == q.shape)
+        // L × S float32 scores would be 16 MiB; an input's gradient is 128 KiB, and the partial dQ rows
+        // of the key chunks (8 at most) seven times that.
+        let gradientBytes = 4 * n * 16
+        #expect(largest > 0 && largest <= 8 * gradientBytes, "largest allocation \(largest) bytes at L = S = \(n)")
+    }
+}
+
+@Suite("Fused dropout")
+struct FusedDropoutTests {
+    /// Query rows and keys: decoding rows (the direct-read path; with 2000 keys, items split over the
+    /// keys and merged), full tiles, one key tile and several.
+    static let shapes = [(3, 70), (40, 70), (100, 300), (2, 2000)]
+
+    @Test("the fused forward pass drops exactly the math forward's weights for the same seed, scaled alike", arguments: shapes)
+    func forwardMatchesMath(_ L: Int, _ S: Int) throws {
+        let (q, k, _) = try randomAttentionInputs(1, 2, L, S, 8, seed: 320)
+        // With V the identity, the output rows are the dropped, rescaled weights.
+        let eye = try Tensor(shape: [1, 2, S, S], scalars: (0..<2 * S * S).map { $0 % S == $0 / S % S ? 1 : 0 } as [Float])
+        let run = { (backend: SDPBackend) in
+            try withSDPBackends([backend]) { try scaledDotProductAttention(query: q, key: k, value: eye, dropoutP: 0.3, dropoutSeed: 99) }
+        }
+        let (fused, math) = (try run(.fused).doubleScalars, try run(.math).doubleScalars)
+        let dropped = fused.indices.filter { fused[$0] == 0 }
+        #expect(dropped == math.indices.filter { math[$0] == 0 }, "the same weights dropped")
+        #expect(!dropped.isEmpty)
+        expectClose(fused, math, Tolerance(atol: 1e-6, rtol: 1e-5), "kept weights")
+    }
+
+    @Test("fused dropout's gradients equal the math backward pass's for the same seed",
+          arguments: ["none", "causalLowerRight", "alibiLowerRight", "floatMaskB1LS"], [(3, 70), (60, 200)])
+    func backwardMatchesMath(_ bias: String, _ shape: (Int, Int)) throws {
+        // GQA: the drop decision is per query head, in both passes.
+        let c = FusedCase(batch: 2, heads: 4, group: 2, L: shape.0, S: shape.1, bias: bias)
+        let fused = try caseGradients(c, on: .fused, dropoutP: 0.25, seed: 7)
+        let math = try caseGradients(c, on: .math, dropoutP: 0.25, seed: 7)
+        expectClose(fused.output, math.output, .float32, "\(c.testDescription) output")
+        expectGradientsClose(fused.gradients, math.gradients, dtype: .float32, c.testDescription)
+        let one = try withSDPAThreads(1) { try caseGradients(c, on: .fused, dropoutP: 0.25, seed: 7) }
+        expectIdentical(one.output, fused.output, "1 thread output")
+        expectIdentical(one.gradients.query, fused.gradients.query, "1 thread dQ")
+        expectIdentical(one.gradients.key, fused.gradients.key, "1 thread dK")
+    }
+}
