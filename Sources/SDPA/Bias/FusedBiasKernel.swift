@@ -27,3 +27,12 @@ struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
         bias.apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
     }
 }
+
+/// The backward kernels' view: the bias's own derivative where it changes scores non-additively.
+extension _FusedBiasKernel: _DifferentiableScoreModifier {
+    static var hasScoreDerivative: Bool { Bias.modifiesScores && !Bias.isAdditive }
+
+    func scoreDerivative(_ score: Double, batch: Int, head: Int, query: Int, key: Int) -> Double {
+        bias.modifyScoreDerivative(score, batch: batch, head: head, query: query, key: key)
+    }
+}

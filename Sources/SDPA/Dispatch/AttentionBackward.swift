@@ -39,9 +39,9 @@ public func scaledDotProductAttentionBackward(
     isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false
 ) throws -> AttentionGradients {
-    try _unmaskedBackward(
+    try _routedBackward(
         _BackwardTensors(gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp),
-        isCausal: isCausal,
+        bias: nil as _AbsentBias?, isCausal: isCausal,
         options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
 }
 

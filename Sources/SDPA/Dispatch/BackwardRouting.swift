@@ -69,30 +69,30 @@ extension SDPBackend {
     }
 }
 
-/// The backward pass with no bias, or `isCausal`'s upper-left causal mask.
-func _unmaskedBackward(_ tensors: _BackwardTensors, isCausal: Bool, options: AttentionOptions) throws -> AttentionGradients {
+/// The backward routing, on the forward's route (``_route(_:isCausal:)``): no bias or `isCausal` runs
+/// the plain or causal pass; a ``TensorBias`` runs on its mask (and a float one gets its gradient); a
+/// ``FusedAttnBias`` is differentiated through its own element-wise form (and its trainable parts get
+/// theirs); any other bias is materialized, as the forward's route does for one that needs it, and a
+/// bias with its own `dispatch` must compute what its mask stands for.
+@usableFromInline
+func _routedBackward<Bias: AttnBias>(
+    _ tensors: _BackwardTensors, bias: Bias?, isCausal: Bool = false, options: AttentionOptions
+) throws -> AttentionGradients {
     let shape = try tensors.checkedShape(options: options)
+    let route = try _route(bias, isCausal: isCausal)
+    try bias?.validate(for: shape)
     _ = try SDPBackend._selectBackward()
-    if isCausal {
+    switch route {
+    case .unmasked:
+        return try _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: _NoScoreModifier()), options: options).inputGradients
+    case .causalUpperLeft:
         let causal = _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength))
         return try _backward(tensors, shape: shape, modifier: causal, options: options).inputGradients
-    }
-    return try _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: _NoScoreModifier()), options: options).inputGradients
-}
-
-/// The backward routing of a bias, mirroring the forward's: a ``TensorBias`` runs on its mask (and a
-/// float one gets its gradient); a ``FusedAttnBias`` is differentiated through its own element-wise
-/// form (and its trainable parts get theirs); any other bias is materialized, as the forward's route
-/// does (a bias with its own `dispatch` must compute what its mask stands for).
-@usableFromInline
-func _routedBackward<Bias: AttnBias>(_ tensors: _BackwardTensors, bias: Bias, options: AttentionOptions) throws -> AttentionGradients {
-    let shape = try tensors.checkedShape(options: options)
-    try bias.validate(for: shape)
-    _ = try SDPBackend._selectBackward()
-    if let tensorBias = bias as? TensorBias {
+    case .materialized(let tensorBias as TensorBias):
         return try _denseBackward(tensors, shape: shape, mask: tensorBias.mask, options: options, maskGradient: true)
-    }
-    if !bias.needsMaterialization, let fused = bias as? any FusedAttnBias {
+    case .materialized(let bias), .customDispatch(let bias):
+        return try _denseBackward(tensors, shape: shape, mask: bias.materialize(device: .cpu), options: options, maskGradient: false)
+    case .fused(let bias):
         func run<Fused: FusedAttnBias>(_ fused: Fused) throws -> AttentionGradients {
             let plan = _BiasParameterPlan(fused)
             let result = try _backward(tensors, shape: shape, modifier: _FusedBiasKernel(bias: fused), options: options, plan: plan)
@@ -100,9 +100,8 @@ func _routedBackward<Bias: AttnBias>(_ tensors: _BackwardTensors, bias: Bias, op
             if let plan, let parameters = result.parameters { gradients.biasParameters = plan.results(parameters) }
             return gradients
         }
-        return try run(fused)
+        return try run(_fusedBias(bias))
     }
-    return try _denseBackward(tensors, shape: shape, mask: bias.materialize(device: .cpu), options: options, maskGradient: false)
 }
 
 /// The backward pass with a dense mask read through broadcast strides; with `maskGradient`, a float

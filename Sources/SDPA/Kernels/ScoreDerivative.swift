@@ -8,14 +8,6 @@ protocol _DifferentiableScoreModifier: _ScoreModifier {
     func scoreDerivative(_ score: Double, batch: Int, head: Int, query: Int, key: Int) -> Double
 }
 
-extension _FusedBiasKernel: _DifferentiableScoreModifier {
-    static var hasScoreDerivative: Bool { Bias.modifiesScores && !Bias.isAdditive }
-
-    func scoreDerivative(_ score: Double, batch: Int, head: Int, query: Int, key: Int) -> Double {
-        bias.modifyScoreDerivative(score, batch: batch, head: head, query: query, key: key)
-    }
-}
-
 /// An additive modifier (a dense mask, or none) as a differentiable one: its derivative is 1.
 struct _AdditiveScores<Modifier: _ScoreModifier>: _DifferentiableScoreModifier {
     let modifier: Modifier
