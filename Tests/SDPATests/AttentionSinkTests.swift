@@ -1,5 +1,5 @@
 import Foundation
-import SDPA
+@_spi(Testing) import SDPA
 import SDPATestSupport
 import Testing
 
@@ -100,20 +100,52 @@ struct AttentionSinkTests {
         #expect(sinks.doubleScalars != [0.3, -1.7] || dtype == .float64, "a 16-bit sink is its rounded value")
     }
 
-    @Test("calls with sinks run on the math backend; the fused backend alone says why it cannot")
-    func routesToMath() throws {
-        let (q, k, v) = try randomAttentionInputs(1, 2, 5, 40, 16, seed: 17)
-        let options = AttentionOptions(sinks: try Tensor(shape: [2], scalars: [Float(0.25), -2]))
-        let bias = causalLowerRight(5, 40)
-        let routed = try CausalBias.dispatch(query: q, key: k, value: v, attnBias: bias, options: options)
-        let math = try withSDPBackends([.math]) { try CausalBias.dispatch(query: q, key: k, value: v, attnBias: bias, options: options) }
-        expectIdentical(routed, math)
-        #expect {
-            try withSDPBackends([.fused]) { try CausalBias.dispatch(query: q, key: k, value: v, attnBias: bias, options: options) }
-        } throws: { error in
-            guard case SDPAError.noBackend(_, let reasons)? = error as? SDPAError else { return false }
-            return reasons.contains { $0.contains("sinks run on the math backend") }
+    @Test("the fused kernel runs sinks on every family: whole and split items, decoding, GQA, half precisions",
+          arguments: KernelFamily.available)
+    func fusedSinks(_ family: KernelFamily) throws {
+        // (L, S): a prefill of whole items, decoding whose keys split across items, a row that sees no key.
+        for (L, S, causal) in [(37, 150, true), (1, 2100, false), (9, 5, true)] {
+            for dtype in [DType.float32, .float16, .bfloat16] {
+                let (q32, k32, v32) = try randomAttentionInputs(1, 4, L, S, 16, ev: 8, hkv: 2, seed: 17)
+                let (q, k, v) = try (q32.converted(to: dtype), k32.converted(to: dtype), v32.converted(to: dtype))
+                let sinks = try Tensor(shape: [4], scalars: [Float(0.25), -2, 3.5, -.infinity])
+                let options = AttentionOptions(enableGQA: true, sinks: sinks)
+                func run(_ backends: Set<SDPBackend>) throws -> (output: Tensor, logSumExp: Tensor) {
+                    try withSDPBackends(backends) {
+                        causal ? try CausalBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: causalLowerRight(L, S), options: options)
+                               : try SlidingWindowBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: noMask(L, S), options: options)
+                    }
+                }
+                let fused = try family.run { try withSDPAThreads(1) { try run([.fused]) } }
+                let math = try run([.math])
+                let label = "\(family.name) L=\(L) S=\(S) \(dtype)"
+                var tolerance = dtype == .float32 ? Tolerance.float32 : Tolerance.float32.bothRounded(to: dtype)
+                let pairs = try family.run { FusedKernelInstructionSet.multipliesBFloat16Pairs }
+                if dtype == .bfloat16 && pairs {
+                    tolerance = tolerance.withBFloat16Probabilities(maxAbsValue: v.doubleScalars.map(abs).max() ?? 0)
+                }
+                expectClose(fused.output, math.output, tolerance, "\(label) output", dtype: dtype)
+                expectClose(fused.logSumExp, math.logSumExp, .logSumExp, "\(label) log-sum-exp")
+                // Every thread count gives the bits of one (a family chosen for this thread alone holds only
+                // on one thread, so the process's own family is the one compared).
+                if family.name == FusedKernelInstructionSet.current {
+                    expectIdentical(try run([.fused]).output, fused.output, "\(label): threads change the bits")
+                }
+            }
         }
+        // -infinity sinks are no sinks, bit for bit, on the fused route too.
+        let (q, k, v) = try randomAttentionInputs(1, 3, 6, 300, 8, seed: 11)
+        let none = try Tensor(shape: [3], scalars: [Float](repeating: -.infinity, count: 3))
+        let bias = AlibiBias(numHeads: 3, seqLenQ: 6, seqLenKV: 300, causal: .upperLeft)
+        // One thread: a family chosen for this thread alone does not reach the workers.
+        try family.run { try withSDPAThreads(1) {
+            try withSDPBackends([.fused]) {
+                let plain = try AlibiBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: bias, options: AttentionOptions())
+                let sunk = try AlibiBias.dispatchWithLogSumExp(query: q, key: k, value: v, attnBias: bias, options: AttentionOptions(sinks: none))
+                expectIdentical(sunk.output, plain.output, "\(family.name): -inf sinks")
+                expectIdentical(sunk.logSumExp, plain.logSumExp, "\(family.name): -inf sinks' log-sum-exp")
+            }
+        } }
     }
 
     @Test("bad sinks are typed errors naming sinks and its shape")

@@ -16,7 +16,6 @@ public struct AttentionOptions: Sendable, Hashable {
     /// softmax's denominator and contributes to no output; the log-sum-exp includes it, and a fully masked
     /// row gives 0 with a log-sum-exp of `sinks[h]`. `-infinity` means no sink for that head. `nil`: none.
     ///
-    /// Calls with sinks run on the math backend for now (``SDPBackend/math``).
     public var sinks: Tensor?
 
     /// Options with PyTorch's defaults: scale `1 / sqrt(E)`, no dropout, no GQA, no sinks.

@@ -10,9 +10,6 @@ extension SDPBackend {
             if request.options.dropoutP > 0 {
                 return "dropout (dropoutP = \(request.options.dropoutP)) runs on the math backend"
             }
-            if request.options.sinks != nil {
-                return "sinks run on the math backend"
-            }
             return nil
         case .math:
             return nil

@@ -38,13 +38,16 @@ extension PagedKVCache {
     /// ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
     /// on the same sequence as contiguous tensors with `attnMask: causalLowerRight(L, S)`.
     ///
-    /// This is the reference (gather) path: each sequence's keys and values are copied into contiguous
-    /// tensors, per call, and run through `scaledDotProductAttention`. The fused kernel reading the
-    /// blocks in place will replace it, and must match it bit for bit.
+    /// The fused kernel reads the keys and values in place, through the block table: no copy of any
+    /// sequence's history, whatever its length. (When the backend chosen is `.math`, in
+    /// ``withSDPBackends(_:_:)``, the sequences are gathered into contiguous tensors for it.) `sinks`, one
+    /// logit per query head as in ``AttentionOptions/sinks``, join every row's softmax.
     /// - Throws: ``SDPAError`` naming `queries[n]` when a query does not fit the cache, or its sequence is
     ///   not live; any error of the attention call.
-    public func attention(_ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true) throws -> [Tensor] {
-        try pagedAttention(queries, scale: scale, causal: causal, logSumExp: false, bias: { _ in CausalBias?.none })
+    public func attention(
+        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil
+    ) throws -> [Tensor] {
+        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: false, bias: { _ in CausalBias?.none })
             .map(\.output)
     }
 
@@ -62,58 +65,77 @@ extension PagedKVCache {
     /// `bias` runs with the cache unlocked (its blocks pinned), so it may read the cache.
     /// - Throws: as ``attention(_:scale:causal:)``, and whatever `bias` throws or its validation says.
     public func attention<Bias: FusedAttnBias>(
-        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, bias: (PagedAttentionSequence) throws -> Bias
+        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil,
+        bias: (PagedAttentionSequence) throws -> Bias
     ) throws -> [Tensor] {
-        try pagedAttention(queries, scale: scale, causal: causal, logSumExp: false, bias: bias).map(\.output)
+        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: false, bias: bias).map(\.output)
     }
 
     /// ``attention(_:scale:causal:)`` that also returns each entry's log-sum-exp, `[H, L]` (or `[1, H, L]`)
     /// float32, as ``scaledDotProductAttentionWithLogSumExp(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``.
     public func attentionWithLogSumExp(
-        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true
+        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil
     ) throws -> [(output: Tensor, logSumExp: Tensor)] {
-        try pagedAttention(queries, scale: scale, causal: causal, logSumExp: true, bias: { _ in CausalBias?.none })
+        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: true, bias: { _ in CausalBias?.none })
             .map { ($0.output, $0.logSumExp!) }
     }
 
     /// ``attention(_:scale:causal:bias:)`` that also returns each entry's log-sum-exp.
     public func attentionWithLogSumExp<Bias: FusedAttnBias>(
-        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, bias: (PagedAttentionSequence) throws -> Bias
+        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil,
+        bias: (PagedAttentionSequence) throws -> Bias
     ) throws -> [(output: Tensor, logSumExp: Tensor)] {
-        try pagedAttention(queries, scale: scale, causal: causal, logSumExp: true, bias: bias).map { ($0.output, $0.logSumExp!) }
+        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: true, bias: bias)
+            .map { ($0.output, $0.logSumExp!) }
     }
 
-    /// The gather path: every entry's sequence as contiguous tensors through `scaledDotProductAttention`.
+    /// Every entry's queries against its sequence, each the call `scaledDotProductAttention` would make
+    /// on the sequence as contiguous tensors (same shape, bias, options and backend), the fused kernel
+    /// reading the sequence's blocks in place.
     private func pagedAttention<Bias: FusedAttnBias>(
-        _ queries: [PagedAttentionQuery], scale: Float?, causal: Bool, logSumExp: Bool,
+        _ queries: [PagedAttentionQuery], scale: Float?, causal: Bool, sinks: Tensor?, logSumExp: Bool,
         bias: (PagedAttentionSequence) throws -> Bias?
     ) throws -> [(output: Tensor, logSumExp: Tensor?)] {
         for (n, entry) in queries.enumerated() { try check(entry.query, argument: "queries[\(n)].query") }
+        let options = AttentionOptions(scale: scale, enableGQA: true, sinks: sinks)
         return try withViews(of: queries.map(\.sequence), naming: { "queries[\($0)].sequence" }) { views in
             try zip(queries, views).enumerated().map { n, pair in
                 let (entry, view) = pair
                 let q = entry.query
-                // The gather: one copy of the sequence's history per call, which the fused reader avoids.
-                var (k, v) = (try view.contiguousKeys(), try view.contiguousValues())
-                if q.rank == 4 { (k, v) = (k._unsqueezed(at: 0), v._unsqueezed(at: 0)) }
                 let (L, S) = (q.shape[q.rank - 2], view.length)
-                func run<B: AttnBias>(_ mask: B?) throws -> (output: Tensor, logSumExp: Tensor?) {
-                    switch (mask, logSumExp) {
-                    case (let mask?, true):
-                        return try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: mask, scale: scale, enableGQA: true)
-                    case (let mask?, false):
-                        return (try scaledDotProductAttention(query: q, key: k, value: v, attnMask: mask, scale: scale, enableGQA: true), nil)
-                    case (nil, true):
-                        return try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, scale: scale, enableGQA: true)
-                    case (nil, false):
-                        return (try scaledDotProductAttention(query: q, key: k, value: v, scale: scale, enableGQA: true), nil)
-                    }
+                let shape = AttentionShape(
+                    batch: 1, queryHeads: q.shape[q.rank - 3], keyValueHeads: keyValueHeads, queryLength: L, keyLength: S,
+                    headDim: headDim, valueHeadDim: valueHeadDim, rank: q.rank)
+                try options.validate(for: shape)
+                func run<B: FusedAttnBias>(_ mask: B?) throws -> (output: Tensor, logSumExp: Tensor?) {
+                    let result = try mask.map { mask in
+                        try mask.validate(for: shape)
+                        return try Self.attention(q, view, shape, _FusedBiasKernel(bias: mask), options, .structured)
+                    } ?? Self.attention(q, view, shape, _NoScoreModifier(), options, .none)
+                    return (result.output, logSumExp ? result.logSumExp : nil)
                 }
                 guard let own = try bias(PagedAttentionSequence(index: n, sequence: entry.sequence, queryLength: L, keyLength: S)) else {
                     return try run(causal ? causalLowerRight(L, S) : nil)
                 }
                 return causal ? try run(causalLowerRight(L, S).combined(with: own)) : try run(own)
             }
+        }
+    }
+
+    /// One entry on the backend the request selects: the fused kernel reading `view`'s blocks in place,
+    /// or the math backend on the sequence gathered into contiguous tensors.
+    private static func attention<Modifier: _ScoreModifier>(
+        _ q: Tensor, _ view: PagedSequenceView, _ shape: AttentionShape, _ modifier: Modifier,
+        _ options: AttentionOptions, _ mask: _KernelRequest.Mask
+    ) throws -> _AttentionResult {
+        let request = _KernelRequest(shape: shape, dtype: q.dtype, options: options, mask: mask)
+        switch try request.selectBackend() {
+        case .fused:
+            return try _fusedAttention(query: q, keysAndValues: _PagedKeyValues(view), shape: shape, modifier: modifier, options: options)
+        case .math:
+            var (k, v) = (try view.contiguousKeys(), try view.contiguousValues())
+            if q.rank == 4 { (k, v) = (k._unsqueezed(at: 0), v._unsqueezed(at: 0)) }
+            return try _mathAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options)
         }
     }
 

@@ -38,6 +38,9 @@ struct _ForwardPlan: Sendable {
     /// Floats of one item's running state: outputs, row maxima and row sums of every unit.
     @inlinable var stateFloats: Int { items.maxUnits * tiling.queryRows * (ldo + 2) }
 
+    /// Rows of the score tile: one query tile, or when decoding every unit's rows stacked.
+    @inlinable var scoreRows: Int { readsKeysDirectly ? items.maxUnits * tiling.queryRows : tiling.queryRows }
+
     /// Bytes of one unit's prepared query rows.
     @inlinable var queryBytesPerUnit: Int {
         sdpa_operand_bytes(queryLayout, SDPA_OPERAND_QUERY, Int32(tiling.queryRows), Int32(shape.headDim))

@@ -22,7 +22,7 @@ func _fusedAttention<Modifier: _ScoreModifier>(
 func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
 ) throws -> _AttentionResult {
-    let writer = try _OutputWriter(shape: shape, dtype: query.dtype)
+    let writer = try _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks)
     guard shape.batch * shape.queryHeads * shape.queryLength > 0 else { return writer.result }
 
     let plan = _ForwardPlan(shape: shape, kind: source.kind, scale: Float(options.resolvedScale(headDim: shape.headDim)),
@@ -61,8 +61,19 @@ func _forwardItem<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     for u in 0..<unitCount {
         var ld = 0
         let rows = q.rows(batch: item.batch, head: units[u].head, first: units[u].firstRow)
-        units[u].query = sdpa_prepare_query(plan.queryLayout, q.kind, Int32(units[u].rows), Int32(E), rows.base, rows.stride,
-                                            plan.queryScale, scratch.queries + u * plan.queryBytesPerUnit, &ld)
+        let own = scratch.queries + u * plan.queryBytesPerUnit
+        var prepared = sdpa_prepare_query(plan.queryLayout, q.kind, Int32(units[u].rows), Int32(E), rows.base, rows.stride,
+                                          plan.queryScale, own, &ld)
+        if plan.readsKeysDirectly && prepared != UnsafeRawPointer(own) {
+            // Decoding stacks the group's query rows in one tile (float32, E apart), so that one pass over
+            // each key and value tile serves every head of the group.
+            for r in 0..<units[u].rows {
+                (own.assumingMemoryBound(to: Float.self) + r * E)
+                    .update(from: prepared!.assumingMemoryBound(to: Float.self) + r * ld, count: E)
+            }
+            (prepared, ld) = (UnsafeRawPointer(own), E)
+        }
+        units[u].query = prepared
         units[u].ldq = ld
     }
     state.reset(units: unitCount)
@@ -92,11 +103,13 @@ func _forwardKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         anyPartial = anyPartial || visibility == .partial
     }
     if !anyVisible { return }
+    if plan.readsKeysDirectly {
+        return _decodeKeyTile(keys, of: item, units: units, count: unitCount, anyPartial: anyPartial, source: source,
+                              modifier: modifier, plan: plan, scratch: scratch, state: state)
+    }
 
     let keyRows = source.keys(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.keyAddresses)
-    if !plan.readsKeysDirectly {
-        sdpa_pack_keys(plan.keyLayout, source.kind, Int32(cols), Int32(E), keyRows, scratch.keys)
-    }
+    sdpa_pack_keys(plan.keyLayout, source.kind, Int32(cols), Int32(E), keyRows, scratch.keys)
     let valueRows = source.values(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.valueAddresses)
     var ldv = 0
     let values = sdpa_pack_values(plan.valueLayout, source.kind, Int32(cols), Int32(Ev), valueRows, scratch.values, &ldv)
@@ -110,10 +123,7 @@ func _forwardKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         // Row maxima come from the Q·Kᵀ registers unless the bias changes the scores after.
         let biased = unit.visibility == .partial || Modifier.modifiesScores
         var maxima = biased ? nil : tileMax, applyBias = biased
-        if plan.readsKeysDirectly {
-            sdpa_scores_direct(rows, Int32(cols), Int32(E), unit.query!.assumingMemoryBound(to: Float.self), unit.ldq,
-                               source.kind, keyRows, plan.scoreScale, scores, lds, maxima)
-        } else if biased, let mask = modifier.tileMask(batch: b, head: unit.head, queries: unit.queries, keys: keys) {
+        if biased, let mask = modifier.tileMask(batch: b, head: unit.head, queries: unit.queries, keys: keys) {
             // A dense mask goes on in the Q·Kᵀ registers, and the maxima are taken after it.
             (maxima, applyBias) = (tileMax, false)
             sdpa_scores(plan.keyLayout, rows, Int32(cols), Int32(E), unit.query, unit.ldq, scratch.keys, plan.scoreScale,
@@ -132,6 +142,54 @@ func _forwardKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
                                values: scratch.finiteValues)
         } else {
             sdpa_accumulate(plan.valueLayout, rows, Int32(cols), Int32(Ev), scores, lds, values, ldv, o, state.ldo)
+        }
+    }
+}
+
+/// One key tile of a decoding item (query tiles of at most `_FusedTiling.directRows` rows): the keys read
+/// as stored, and the query rows of every head of the GQA group stacked into one tile, so each key and
+/// value row is read once for the whole group. Each head keeps its own bias, softmax state and output
+/// rows; the products give the bits the head-by-head ones would.
+@inlinable
+func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
+    _ keys: Range<Int>, of item: _WorkItem, units: [_QueryUnit], count unitCount: Int, anyPartial: Bool, source: Source,
+    modifier: Modifier, plan: _ForwardPlan, scratch: _FusedScratch, state: _RowState
+) {
+    let (b, cols, E, Ev) = (item.batch, keys.count, plan.shape.headDim, plan.shape.valueHeadDim)
+    let (scores, lds, tileMax) = (scratch.scores, plan.lds, scratch.tileMax)
+    // Units hold `unitRows` rows each (L), stacked in the prepared queries, the scores and the outputs alike.
+    let unitRows = state.unitRows, rows = unitCount * unitRows
+    let keyRows = source.keys(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.keyAddresses)
+    sdpa_scores_direct(Int32(rows), Int32(cols), Int32(E), units[0].query!.assumingMemoryBound(to: Float.self), E,
+                       source.kind, keyRows, plan.scoreScale, scores, lds, tileMax)
+    let valueRows = source.values(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.valueAddresses)
+    var ldv = 0
+    let values = sdpa_pack_values(plan.valueLayout, source.kind, Int32(cols), Int32(Ev), valueRows, scratch.values, &ldv)
+    let exactValues = anyPartial && _containsNonFinite(source.kind, rows: valueRows, count: cols, columns: Ev)
+
+    var allVisible = true
+    for u in 0..<unitCount {
+        let unit = units[u]
+        guard unit.visibility != .empty else { allVisible = false; continue }
+        let tile = scores + u * unitRows * lds
+        let biased = unit.visibility == .partial || Modifier.modifiesScores
+        if biased {
+            modifier.apply(toScores: tile, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
+        }
+        sdpa_softmax_tile(Int32(unit.rows), Int32(cols), tile, lds, biased ? nil : tileMax + u * unitRows,
+                          state.rowMax(unit: u), state.rowSum(unit: u), state.output(unit: u), state.ldo, Int32(Ev))
+    }
+    if allVisible && !exactValues {
+        sdpa_accumulate(plan.valueLayout, Int32(rows), Int32(cols), Int32(Ev), scores, lds, values, ldv, state.output(unit: 0), state.ldo)
+        return
+    }
+    for u in 0..<unitCount where units[u].visibility != .empty {
+        let tile = scores + u * unitRows * lds, o = state.output(unit: u)
+        if exactValues && units[u].visibility == .partial {
+            _accumulateVisible(rows: units[u].rows, keys: cols, Ev, tile, lds, source.kind, valueRows, o, state.ldo,
+                               values: scratch.finiteValues)
+        } else {
+            sdpa_accumulate(plan.valueLayout, Int32(units[u].rows), Int32(cols), Int32(Ev), tile, lds, values, ldv, o, state.ldo)
         }
     }
 }

@@ -7,7 +7,7 @@ import CSDPAKernels
 struct _FusedScratch {
     /// Packed keys of one tile, prepared query rows of one item (every unit), value rows of one tile.
     @usableFromInline let keys: UnsafeMutableRawPointer, queries: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer
-    /// The score tile (`queryRows x lds`) and its row maxima.
+    /// The score tile (`queryRows x lds`, or every unit's rows stacked when decoding) and its row maxima.
     @usableFromInline let scores: UnsafeMutablePointer<Float>, tileMax: UnsafeMutablePointer<Float>
     /// A value tile as float32, for the exact path of a partial tile whose values hold NaN or infinity.
     @usableFromInline let finiteValues: UnsafeMutablePointer<Float>
@@ -24,9 +24,10 @@ struct _FusedScratch {
         guard let queryBytes = _checkedProduct(plan.items.maxUnits, plan.queryBytesPerUnit),
               let finite = _checkedProduct(4, Bc, Ev), let state = _checkedProduct(4, plan.stateFloats) else { return nil }
         let keyBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.keyLayout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E))
+        let scoreRows = plan.scoreRows
         let sizes = [
             keyBytes, queryBytes, sdpa_operand_bytes(plan.valueLayout, SDPA_OPERAND_VALUES, Int32(Bc), Int32(Ev)),
-            4 * Br * plan.lds, 4 * Br, finite, plan.items.wholeItems > 0 ? state : 0,
+            4 * scoreRows * plan.lds, 4 * scoreRows, finite, plan.items.wholeItems > 0 ? state : 0,
             MemoryLayout<UnsafeRawPointer?>.stride * Bc, MemoryLayout<UnsafeRawPointer?>.stride * Bc,
         ]
         return sizes.map { (Swift.max($0, 1) + 63) / 64 * 64 }
@@ -38,12 +39,12 @@ struct _FusedScratch {
         var offsets = [Int](), running = 0
         for size in sizes { offsets.append(running); running += size }
         let at = { (i: Int) in base + offsets[i] }
-        let (Br, Bc, Ev) = (plan.tiling.queryRows, plan.tiling.keyColumns, plan.shape.valueHeadDim)
+        let (Bc, Ev) = (plan.tiling.keyColumns, plan.shape.valueHeadDim)
         keys = at(0)
         queries = at(1)
         values = at(2)
-        scores = at(3).bindMemory(to: Float.self, capacity: Br * plan.lds)
-        tileMax = at(4).bindMemory(to: Float.self, capacity: Br)
+        scores = at(3).bindMemory(to: Float.self, capacity: plan.scoreRows * plan.lds)
+        tileMax = at(4).bindMemory(to: Float.self, capacity: plan.scoreRows)
         finiteValues = at(5).bindMemory(to: Float.self, capacity: Bc * Ev)
         state = plan.items.wholeItems > 0 ? at(6).bindMemory(to: Float.self, capacity: plan.stateFloats) : nil
         keyAddresses = at(7).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)

@@ -1,19 +1,23 @@
 import CSDPAKernels
 
-/// Normalizes finished rows and writes them, and their log-sum-exp, once, in the output dtype.
+/// Normalizes finished rows and writes them, and their log-sum-exp, once, in the output dtype; a
+/// query head's attention sink joins each of its rows' softmax first.
 @usableFromInline
 struct _OutputWriter: @unchecked Sendable {
     @usableFromInline let result: _AttentionResult
     @usableFromInline let shape: AttentionShape
+    /// One logit per query head (``AttentionOptions/sinks``) as float32, or `nil`.
+    @usableFromInline let sinks: [Float]?
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the output or the
     ///   log-sum-exp cannot be allocated.
     @usableFromInline
-    init(shape: AttentionShape, dtype: DType) throws {
+    init(shape: AttentionShape, dtype: DType, sinks: Tensor? = nil) throws {
         result = _AttentionResult(
             output: try Tensor(_zeros: shape.outputShape, dtype: dtype, argument: "output"),
             logSumExp: try Tensor(_zeros: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp"))
         self.shape = shape
+        self.sinks = sinks.map { $0.doubleScalars.map(Float.init) }
     }
 
     /// Writes the rows of `unit` of an item of `batch` from `state`.
@@ -29,6 +33,15 @@ struct _OutputWriter: @unchecked Sendable {
         acc: UnsafeMutablePointer<Float>, ldo: Int, rowMax: UnsafePointer<Float>, rowSum: UnsafePointer<Float>
     ) {
         let Ev = shape.valueHeadDim
+        if let sink = sinks?[h] {
+            // The sink joins each row's softmax as one more score whose value is zero: an online-softmax
+            // step over a one-column tile (rescaling the row if the sink is its new maximum), no P·V.
+            let rowMax = UnsafeMutablePointer(mutating: rowMax), rowSum = UnsafeMutablePointer(mutating: rowSum)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { column in
+                column.initialize(repeating: sink)
+                sdpa_softmax_tile(Int32(rows), 1, column.baseAddress, 1, nil, rowMax, rowSum, acc, ldo, Int32(Ev))
+            }
+        }
         sdpa_normalize_tile(Int32(rows), Int32(Ev), acc, ldo, rowSum)
         let rowIndex = (b * shape.queryHeads + h) * shape.queryLength + q0
         let lse = result.logSumExp._storage.bytes.assumingMemoryBound(to: Float.self)
