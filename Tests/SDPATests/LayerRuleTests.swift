@@ -49,6 +49,29 @@ struct LayerRuleTests {
         }
     }
 
+    /// The folders that may reach the C kernels: the kernel layer, and the layers above it that run their
+    /// own loops (a matrix product, a paged cache's row addresses). Bias, Dispatch, Tensor, Support and
+    /// Attention go through `Kernels/`.
+    static let cKernelFolders: Set<String> = ["Kernels", "Layers", "Serving"]
+
+    @Test("only Kernels (and Layers, Serving above it) import CSDPAKernels or call its sdpa_ functions")
+    func cKernelsStayInTheKernelLayer() throws {
+        let layers = try SourceLayers(moduleDirectory: Self.moduleDirectory)
+        // What the reading must find, or it would pass vacuously.
+        #expect(layers.files.contains { $0.folder == "Kernels" && !SourceLayers.cKernelUses($0.code).isEmpty })
+        for file in layers.files where !Self.cKernelFolders.contains(file.folder) {
+            let uses = SourceLayers.cKernelUses(file.code)
+            #expect(uses.isEmpty, "\(file.path) reaches the C kernels: \(uses.joined(separator: ", "))")
+        }
+    }
+
+    @Test("the C-kernel check finds an import and a call, and not a mention in a comment")
+    func findsCKernelUses() {
+        #expect(SourceLayers.cKernelUses(SourceLayers.codeOnly("import CSDPAKernels\nlet x = sdpa_kernels_isa()"))
+                == ["import CSDPAKernels", "sdpa_kernels_isa"])
+        #expect(SourceLayers.cKernelUses(SourceLayers.codeOnly("// import CSDPAKernels, sdpa_pack_keys\nlet s = \"sdpa_x\"")).isEmpty)
+    }
+
     @Test("the reading finds a violation, and is not fooled by comments or strings")
     func findsViolations() {
         let layers = SourceLayers(sources: [

@@ -66,6 +66,19 @@ struct SourceLayers {
         return found.sorted { ($0.file, $0.name) < ($1.file, $1.name) }
     }
 
+    /// The ways `code` (comments and strings blanked) reaches the C kernels: an import of `CSDPAKernels`
+    /// (any form: `import`, `internal import`, `@_implementationOnly import`) and every `sdpa_` name.
+    static func cKernelUses(_ code: String) -> [String] {
+        var found: [String] = []
+        var previous = ""
+        for (token, _) in identifiers(code) {
+            if token == "CSDPAKernels", previous == "import" { found.append("import CSDPAKernels") }
+            if token.hasPrefix("sdpa_") { found.append(token) }
+            previous = token
+        }
+        return found
+    }
+
     // MARK: - reading Swift text
 
     private static let modifiers = "(?:(?:public|internal|package|open|final|indirect|nonisolated|static|private|fileprivate)\\s+)*"

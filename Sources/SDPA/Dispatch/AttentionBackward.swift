@@ -1,8 +1,8 @@
-/// The backward pass of ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``:
+/// The backward pass of ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``:
 /// the gradients of a loss with respect to query, key and value, given the gradient of its output.
 ///
 /// Pass the forward's arguments as they were, its output and log-sum-exp (from
-/// ``scaledDotProductAttentionWithLogSumExp(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``)
+/// ``scaledDotProductAttentionWithLogSumExp(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``)
 /// and `dL/doutput`:
 ///
 /// ```swift
@@ -45,7 +45,7 @@ public func scaledDotProductAttentionBackward(
         options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
 }
 
-/// The backward pass of ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``:
+/// The backward pass of ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``:
 /// the gradients of query, key and value, of a float mask, and of the bias's own parameters.
 ///
 /// ```swift

@@ -24,8 +24,9 @@ public struct SDPAExplanation: Sendable, CustomStringConvertible {
 /// Explains how ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// would run these inputs, in the current ``withSDPBackends(_:_:)`` scope, without running it.
 ///
-/// A bias that needs materialization is materialized to learn its shape. With `sinks`, the backend
-/// that runs them is named and the others say why they cannot.
+/// A bias that needs materialization is materialized to learn its shape.
+/// - Parameter sinks: the call's learned attention sinks, `[H]`, one logit per query head, any float
+///   dtype (see ``AttentionOptions/sinks``), checked against the inputs as the call checks them.
 /// - Throws: the errors the call itself would throw for inputs that do not fit.
 public func explainSDPA(
     query: Tensor, key: Tensor, value: Tensor, attnMask: (any AttnBias)? = nil,

@@ -23,8 +23,10 @@
 ///   - dropoutP: probability of dropping each attention weight, `0...1`.
 ///   - dropoutSeed: seed of the counter-based dropout generator; `nil` draws one.
 ///   - enableGQA: allow `H` to be a multiple of `Hkv` (grouped-query attention).
-///   - sinks: learned attention sinks (MLX's `sinks`), one logit per query head that joins its rows'
-///     softmax denominators and adds to no output; see ``AttentionOptions/sinks``. `nil`: none.
+///   - sinks: learned attention sinks (gpt-oss; MLX's `sinks`), shape `[H]`, one logit per query head,
+///     any float dtype: row `i` of head `h` becomes `exp(s_ij) / (exp(sinks[h]) + Σ_j exp(s_ij))`, the
+///     sink joining the denominator and adding to no output; `-infinity` means no sink for that head.
+///     `nil`: none. See ``AttentionOptions/sinks``.
 /// - Throws: ``SDPAError`` naming the argument and shapes that do not fit.
 ///
 /// See also: ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
@@ -49,6 +51,8 @@ public func scaledDotProductAttention(
 /// dropout. Two partial results over disjoint key ranges merge exactly: `lse = logaddexp(lse1, lse2)`,
 /// `out = exp(lse1 - lse) * out1 + exp(lse2 - lse) * out2`.
 ///
+/// - Parameter sinks: learned attention sinks, `[H]`, one logit per query head, any float dtype; see
+///   ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
 /// See also: ``scaledDotProductAttentionWithLogSumExp(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
 @inlinable
 public func scaledDotProductAttentionWithLogSumExp(
@@ -100,6 +104,8 @@ public func scaledDotProductAttention<Bias: AttnBias>(
 ///
 /// See also: ``scaledDotProductAttentionWithLogSumExp(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// for the meaning of `logSumExp` and how to merge partial results.
+/// - Parameter sinks: learned attention sinks, `[H]`, one logit per query head, any float dtype; see
+///   ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
 @inlinable
 public func scaledDotProductAttentionWithLogSumExp<Bias: AttnBias>(
     query: Tensor, key: Tensor, value: Tensor, attnMask: Bias,
@@ -124,6 +130,8 @@ public func scaledDotProductAttentionWithLogSumExp<Bias: AttnBias>(
 /// let biases: [any AttnBias] = [causalLowerRight(L, S), AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S)]
 /// for bias in biases { _ = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias) }
 /// ```
+/// - Parameter sinks: learned attention sinks, `[H]`, one logit per query head, any float dtype; see
+///   ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
 @_disfavoredOverload
 public func scaledDotProductAttention(
     query: Tensor, key: Tensor, value: Tensor, attnMask: any AttnBias,
@@ -139,6 +147,8 @@ public func scaledDotProductAttention(
 
 /// ``scaledDotProductAttentionWithLogSumExp(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// for a bias whose type is known only at run time; the existential is opened once.
+/// - Parameter sinks: learned attention sinks, `[H]`, one logit per query head, any float dtype; see
+///   ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
 @_disfavoredOverload
 public func scaledDotProductAttentionWithLogSumExp(
     query: Tensor, key: Tensor, value: Tensor, attnMask: any AttnBias,
@@ -155,6 +165,8 @@ public func scaledDotProductAttentionWithLogSumExp(
 /// A raw mask tensor, as before the RFC: deprecated, behaves exactly like `attnMask: TensorBias(mask)`.
 ///
 /// Prints a one-time warning on standard error as well as the compile-time deprecation warning.
+/// - Parameter sinks: learned attention sinks, `[H]`, one logit per query head, any float dtype; see
+///   ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
 @available(*, deprecated, message: "wrap the mask in TensorBias: attnMask: TensorBias(mask)")
 public func scaledDotProductAttention(
     query: Tensor, key: Tensor, value: Tensor, attnMask: Tensor,
