@@ -23,7 +23,8 @@ let package = Package(
         // Only the innermost ISA micro-kernels live in C, so that AVX2+FMA variants can be
         // chosen at run time with no unsafe build flags (see RFC.md, "Instruction set").
         .target(name: "CSDPAKernels"),
-        .target(name: "SDPA", dependencies: ["CSDPAKernels"]),
+        // README.md: which folder holds what, and the layer rules LayerRuleTests checks.
+        .target(name: "SDPA", dependencies: ["CSDPAKernels"], exclude: ["README.md"]),
         // What every test target shares: random inputs, the one closeness and bit-identity check,
         // fixture manifests, the fused sweep's cases and the kernel families to run them on.
         .target(name: "SDPATestSupport", dependencies: ["SDPA"], path: "Tests/SDPATestSupport"),

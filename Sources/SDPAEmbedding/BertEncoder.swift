@@ -13,7 +13,7 @@ public enum SequenceLayout: String, Sendable, Hashable, CaseIterable {
 
 /// A BERT encoder: word + position + token-type embeddings and a layer norm, then post-norm
 /// ``TransformerEncoderLayer``s (GELU feed-forward), in evaluation mode. Attention runs through
-/// ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``, so
+/// ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``, so
 /// `withSDPBackends([.math]) { … }` swaps the fused kernel for the reference path.
 public struct BertEncoder: Sendable {
     /// The sizes.

@@ -100,7 +100,8 @@ private struct UserRecordingWindowBias: AttnBias {
         attnBias.log.record(options)
         return try scaledDotProductAttention(
             query: query, key: key, value: value, attnMask: TensorBias(attnBias.materialize(device: .cpu)),
-            scale: options.scale, dropoutP: options.dropoutP, dropoutSeed: options.dropoutSeed, enableGQA: options.enableGQA)
+            scale: options.scale, dropoutP: options.dropoutP, dropoutSeed: options.dropoutSeed, enableGQA: options.enableGQA,
+            sinks: options.sinks)
     }
 }
 
@@ -249,6 +250,14 @@ struct RecordingWindowBiasTests {
                                                            scale: 0.25, dropoutP: 0.1, dropoutSeed: 5, enableGQA: true))
         _ = try existentialCall(q, k, v, bias, enableGQA: true)
         #expect(bias.log.calls.last == AttentionOptions(enableGQA: true))
+        // The sinks reach the dispatch in its options, from the generic and the existential entry points.
+        let sinks = try Tensor(shape: [4], scalars: [Float(0.5), -1, 2, -3])
+        let sunk = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias, enableGQA: true, sinks: sinks)
+        #expect(bias.log.calls.last == AttentionOptions(enableGQA: true, sinks: sinks))
+        _ = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias as any AttnBias, enableGQA: true, sinks: sinks)
+        #expect(bias.log.calls.last == AttentionOptions(enableGQA: true, sinks: sinks))
+        expectIdentical(sunk, try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(bias.materialize(device: .cpu)),
+                                                            enableGQA: true, sinks: sinks))
     }
 
     @Test func isCausalIsRejectedBeforeDispatch() throws {

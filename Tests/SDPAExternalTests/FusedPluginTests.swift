@@ -1,3 +1,4 @@
+import Foundation
 import SDPA
 import SDPATestSupport
 import Testing
@@ -106,6 +107,36 @@ struct FusedPluginTests {
     @Test func scoreModifier() throws {
         try checkMatchesMaterialized(RelativePositionBias(heads: 3, seqLen: L))
         #expect(try RelativePositionBias(heads: 3, seqLen: L).materialize(device: .cpu).dtype == .float32)
+    }
+
+    /// The usage example of the "Writing your own bias" article, as it is written there.
+    @Test func articleUsage() throws {
+        let (q, k, v) = try inputs()
+        let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: PrefixLMBias(prefix: 40, seqLen: L))
+        let composed = PrefixLMBias(prefix: 20, seqLen: L).combined(with: RelativePositionBias(heads: 3, seqLen: L))
+        let out2 = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: composed)
+        expectClose(out, try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(
+            PrefixLMBias(prefix: 40, seqLen: L).materialize(device: .cpu))), pluginTolerance, "prefix-LM")
+        expectClose(out2, try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(
+            composed.materialize(device: .cpu))), pluginTolerance, "prefix-LM + relative position")
+    }
+
+    /// Every Swift block of `Documentation.docc/WritingYourOwnBias.md` is quoted from this file: its lines,
+    /// indentation aside, appear here one after another. If the article and the tests part, this fails.
+    @Test func articleQuotesThisFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let article = try String(contentsOf: root.appendingPathComponent("Sources/SDPA/Documentation.docc/WritingYourOwnBias.md"), encoding: .utf8)
+        let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
+        func lines(_ text: Substring) -> [String] {
+            text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        let sourceLines = lines(source[...])
+        let blocks = article.components(separatedBy: "```swift\n").dropFirst().map { lines($0.components(separatedBy: "```")[0].dropLast(1)) }
+        #expect(blocks.count == 3, "the article's Swift blocks: \(blocks.count)")
+        for block in blocks {
+            let found = (0...(sourceLines.count - block.count)).contains { Array(sourceLines[$0..<$0 + block.count]) == block }
+            #expect(found, "not quoted verbatim from FusedPluginTests.swift:\n\(block.joined(separator: "\n"))")
+        }
     }
 
     @Test func composedWithBuiltIns() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import SDPA
 import SDPATestSupport
 import Testing
@@ -12,6 +13,33 @@ import Testing
     let bias = AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S, causal: .lowerRight)
     let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias, enableGQA: true)
     #expect(out.shape == [1, 8, 4, 64])
+}
+
+/// README.md's attention-sinks example, verbatim apart from the `#expect`s (the first example's inputs
+/// before it): a sink only adds to each row's denominator, so against the same call without sinks the
+/// output is scaled by `exp(lse_plain - lse)` and `lse = logaddexp(lse_plain, sink)`.
+@Test func readmeSinks() throws {
+    let (B, H, Hkv, L, S, E) = (1, 8, 2, 4, 128, 64)
+    let q = try Tensor.randomNormal(shape: [B, H, L, E], seed: 1)
+    let k = try Tensor.randomNormal(shape: [B, Hkv, S, E], seed: 2)
+    let v = try Tensor.randomNormal(shape: [B, Hkv, S, E], seed: 3)
+    let bias = AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S, causal: .lowerRight)
+
+    let sinks = try Tensor(shape: [H], scalars: [Float](repeating: 0.5, count: H))   // one logit per query head
+    let (sunk, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias,
+                                                                 enableGQA: true, sinks: sinks)
+    print(sunk.shape, lse.shape)   // [1, 8, 4, 64] [1, 8, 4]
+    #expect(sunk.shape == [1, 8, 4, 64] && lse.shape == [1, 8, 4])
+
+    let plain = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true)
+    let plainLSE = plain.logSumExp.doubleScalars
+    let expectedLSE = plainLSE.map { max($0, 0.5) + log1p(exp(-abs($0 - 0.5))) }
+    expectClose(lse.doubleScalars, expectedLSE, .logSumExp, "log-sum-exp")
+    let lseValues = lse.doubleScalars
+    let expected = plain.output.doubleScalars.enumerated().map { n, x in x * exp(plainLSE[n / E] - lseValues[n / E]) }
+    expectClose(sunk, expected, .float32, "output")
+    // The sink takes weight from every row.
+    #expect(zip(lseValues, plainLSE).allSatisfy { $0 > $1 })
 }
 
 /// The README's packed-sequence example: pack, attend, unpack, and agree with running each sequence alone.

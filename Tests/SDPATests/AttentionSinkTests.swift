@@ -148,6 +148,71 @@ struct AttentionSinkTests {
         } }
     }
 
+    @Test("every public forward entry point takes sinks: each route's result is the definition's", arguments: [SDPBackend.fused, .math])
+    func publicEntryPoints(_ backend: SDPBackend) throws {
+        let (L, S) = (5, 13)
+        let (q, k, v) = try randomAttentionInputs(1, 4, L, S, 8, ev: 6, hkv: 2, seed: 23)
+        let values = [0.75, -1.5, 2.25, -.infinity]
+        let sinks = try Tensor(shape: [4], scalars: values.map(Float.init))
+        let scale = 1 / 8.0.squareRoot()
+        let all = sinkReference(q, k, v, sinks: values, scale: scale) { _, _, _, _ in true }
+        let upperLeft = sinkReference(q, k, v, sinks: values, scale: scale) { _, _, i, j in j <= i }
+        let lowerRight = sinkReference(q, k, v, sinks: values, scale: scale) { _, _, i, j in j <= i + S - L }
+        let bias = causalLowerRight(L, S)
+        let mask = TensorBias(try bias.materialize(device: .cpu))
+        let tolerance = backend == .math ? Tolerance(atol: 1e-7, rtol: 1e-6) : Tolerance.float32
+        try withSDPBackends([backend]) {
+            expectClose(try scaledDotProductAttention(query: q, key: k, value: v, enableGQA: true, sinks: sinks),
+                        all.output, tolerance, "no mask")
+            expectClose(try scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, enableGQA: true, sinks: sinks),
+                        upperLeft.output, tolerance, "isCausal")
+            let unmasked = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, enableGQA: true, sinks: sinks)
+            expectClose(unmasked.output, all.output, tolerance, "no mask, with log-sum-exp")
+            expectClose(unmasked.logSumExp, all.logSumExp, .logSumExp, "no mask: log-sum-exp")
+            expectClose(try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias, enableGQA: true, sinks: sinks),
+                        lowerRight.output, tolerance, "fused bias")
+            let fused = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true, sinks: sinks)
+            expectClose(fused.output, lowerRight.output, tolerance, "fused bias, with log-sum-exp")
+            expectClose(fused.logSumExp, lowerRight.logSumExp, .logSumExp, "fused bias: log-sum-exp")
+            expectClose(try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias as any AttnBias, enableGQA: true, sinks: sinks),
+                        lowerRight.output, tolerance, "any AttnBias")
+            let existential = try scaledDotProductAttentionWithLogSumExp(
+                query: q, key: k, value: v, attnMask: bias as any AttnBias, enableGQA: true, sinks: sinks)
+            expectClose(existential.logSumExp, lowerRight.logSumExp, .logSumExp, "any AttnBias: log-sum-exp")
+            expectClose(try scaledDotProductAttention(query: q, key: k, value: v, attnMask: mask, enableGQA: true, sinks: sinks),
+                        lowerRight.output, tolerance, "materialized TensorBias")
+            expectClose(try deprecatedRawMaskCall(q, k, v, mask: mask.mask, sinks: sinks), lowerRight.output, tolerance, "raw mask")
+            // explainSDPA checks the sinks as the call does, and names the backend that runs them.
+            #expect(try explainSDPA(query: q, key: k, value: v, attnMask: bias, enableGQA: true, sinks: sinks).backend == backend)
+        }
+        // Without sinks (the default), the sinks' columns are no part of any row.
+        let plain = sinkReference(q, k, v, sinks: [-.infinity, -.infinity, -.infinity, -.infinity], scale: scale) { _, _, i, j in j <= i + S - L }
+        try withSDPBackends([backend]) {
+            expectClose(try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias, enableGQA: true), plain.output, tolerance, "no sinks")
+        }
+    }
+
+    @Test("wrong sinks through the public entry points and explainSDPA: the same typed error, before any work")
+    func publicEntryPointErrors() throws {
+        let (q, k, v) = try randomAttentionInputs(1, 4, 3, 6, 8, hkv: 2, seed: 29)
+        let wrong = try Tensor(shape: [2], scalars: [Float(0), 0])
+        let error = SDPAError.invalidShape(argument: "sinks", shape: [2],
+                                           reason: "expected [H] = [4]: one logit per query head (B=1 H=4 Hkv=2 L=3 S=6 E=8 Ev=8)")
+        #expect(throws: error) { try scaledDotProductAttention(query: q, key: k, value: v, enableGQA: true, sinks: wrong) }
+        #expect(throws: error) { try scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, enableGQA: true, sinks: wrong) }
+        #expect(throws: error) {
+            try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: causalLowerRight(3, 6), enableGQA: true, sinks: wrong)
+        }
+        #expect(throws: error) {
+            try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(try Tensor(zeros: [3, 6])), enableGQA: true, sinks: wrong)
+        }
+        #expect(throws: error) { try explainSDPA(query: q, key: k, value: v, enableGQA: true, sinks: wrong) }
+        #expect(throws: error) {
+            try explainSDPA(shape: AttentionShape(batch: 1, queryHeads: 4, keyValueHeads: 2, queryLength: 3, keyLength: 6, headDim: 8, valueHeadDim: 8),
+                            attnMask: causalLowerRight(3, 6), enableGQA: true, sinks: wrong)
+        }
+    }
+
     @Test("bad sinks are typed errors naming sinks and its shape")
     func badSinks() throws {
         let (q, k, v) = try randomAttentionInputs(1, 4, 3, 6, 8, hkv: 2, seed: 19)
@@ -193,4 +258,10 @@ struct AttentionSinkTests {
         #expect(a != c && a != AttentionOptions())
         #expect(AttentionOptions() == AttentionOptions())
     }
+}
+
+/// The deprecated raw-mask overload, called as code written before the RFC does.
+@available(*, deprecated, message: "calls the deprecated raw-mask overload on purpose")
+private func deprecatedRawMaskCall(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: Tensor, sinks: Tensor) throws -> Tensor {
+    try scaledDotProductAttention(query: q, key: k, value: v, attnMask: mask, enableGQA: true, sinks: sinks)
 }

@@ -2,7 +2,16 @@
  * CSDPAKernels — the innermost CPU loops of scaled-dot-product (flash)
  * attention: per-tile products, the online softmax, masks, conversions.
  * The tiling and the flash-attention driver live in Swift
- * (Sources/SDPA/Kernels); this target only provides the per-tile loops.
+ * (Sources/SDPA/Kernels/Fused); this target only provides the per-tile
+ * loops.  What the forward driver calls, per work item (a few query tiles
+ * of one batch and key/value head, for every query head of its group):
+ * sdpa_prepare_query once per query tile; per key tile, sdpa_pack_keys
+ * and sdpa_pack_values once for all the item's query tiles (or
+ * sdpa_scores_direct for a few query rows, without packing), then per
+ * query tile sdpa_scores, the bias, sdpa_softmax_tile and sdpa_accumulate;
+ * at the end sdpa_normalize_tile (or sdpa_merge_rows for an item whose
+ * keys were split across threads).  sdpa_kernels_info's register tile
+ * sizes the query tiles.
  *
  * Conventions shared by every function below
  * ------------------------------------------
@@ -17,8 +26,9 @@
  *    explicitly works in place).
  *  - Every function is reentrant and thread-safe.
  *  - The implementation is a *kernel family* (an instruction set), chosen
- *    once, at the first call: the best this CPU runs (avx512, avx2 on x86-64;
- *    neon on arm64; portable C anywhere), unless SDPA_KERNELS names another.
+ *    once, at the first call: the best this CPU runs (avx512bf16, avx512,
+ *    avx2 on x86-64; neonbf16, neon on arm64; portable C anywhere), unless
+ *    SDPA_KERNELS names another.
  *    Per call the dispatch costs a thread-local load, an atomic load and an
  *    indirect call.  sdpa_kernels_info gives the family's register tile, so
  *    a driver can size its tiles to it.
@@ -37,8 +47,8 @@ extern "C" {
 /* ISA selection                                                           */
 /* ---------------------------------------------------------------------- */
 
-/* Name of the kernel family in use on this thread: "avx512", "avx2", "neon"
- * or "portable".
+/* Name of the kernel family in use on this thread: "avx512bf16", "avx512",
+ * "avx2", "neonbf16", "neon" or "portable".
  * Triggers the one-time CPU detection if it has not happened yet.  The
  * returned string is static. */
 const char *sdpa_kernels_isa(void);

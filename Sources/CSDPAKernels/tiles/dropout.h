@@ -1,6 +1,6 @@
 /* Dropout on a tile of attention weights (or of their gradients), with the
  * keep decision of the Swift side's counter-based generator
- * (Sources/SDPA/Kernels/CounterRandom.swift): the same seed and counter drop
+ * (Sources/SDPA/Support/CounterRandom.swift): the same seed and counter drop
  * the same weights in the forward and the backward pass, fused or not, on
  * any thread.  Scalar 64-bit arithmetic, written once: each family's
  * compiler vectorizes it as its registers allow. */

@@ -15,7 +15,6 @@ public struct AttentionOptions: Sendable, Hashable {
     /// dtype. Row `i` of head `h` becomes `exp(s_ij) / (exp(sinks[h]) + Σ_j exp(s_ij))`: the sink joins the
     /// softmax's denominator and contributes to no output; the log-sum-exp includes it, and a fully masked
     /// row gives 0 with a log-sum-exp of `sinks[h]`. `-infinity` means no sink for that head. `nil`: none.
-    ///
     public var sinks: Tensor?
 
     /// Options with PyTorch's defaults: scale `1 / sqrt(E)`, no dropout, no GQA, no sinks.

@@ -107,7 +107,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
             reason: "B·H·L·S (L from query, S from key) overflows Int")
     }
 
-    /// Checks sizes given as numbers rather than read off tensors, as ``explainSDPA(shape:dtype:attnMask:isCausal:scale:dropoutP:enableGQA:)``
+    /// Checks sizes given as numbers rather than read off tensors, as ``explainSDPA(shape:dtype:attnMask:isCausal:scale:dropoutP:enableGQA:sinks:)``
     /// takes them: a rank of 3 or 4, no negative size, `B = 1` for rank 3, inputs that fit together
     /// (the checks of ``init(query:key:value:enableGQA:)``) and element and byte counts of the inputs,
     /// the output, the log-sum-exp and the scores within `Int`. Allocates nothing proportional to the sizes.

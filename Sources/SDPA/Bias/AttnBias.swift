@@ -2,7 +2,7 @@
 /// and may know a faster way to run attention without one.
 ///
 /// This is the protocol of PyTorch's RFC "Scaled Dot Product Attention API
-/// Changes" (pytorch#110681) in Swift. ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// Changes" (pytorch#110681) in Swift. ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// routes every bias the same way:
 ///
 /// 1. ``needsMaterialization`` is `true`: call ``materialize(device:)`` and run

@@ -5,7 +5,7 @@
 /// non-additive parts after it (soft-capping), each at its own input, which is recomputed from the
 /// raw scores only when such a part follows a trainable one. Both backends call it per tile, into
 /// partial gradients merged in a fixed order (see ``TrainableAttnBias``).
-struct _BiasParameterPlan: Sendable {
+struct _BiasParameterPlan: _ParameterGradientPlan {
     let parts: [any FusedAttnBias]
     /// Indices into `parts` of the trainable ones.
     let trainable: [Int]
@@ -74,6 +74,11 @@ struct _BiasParameterPlan: Sendable {
         }
     }
 
+    /// Adds `other`, partial gradients of this plan over other tiles, part by part.
+    func merge(_ gradients: inout _BiasParameterGradients, _ other: _BiasParameterGradients) {
+        gradients.merge(other)
+    }
+
     /// The public form of `gradients`.
     func results(_ gradients: _BiasParameterGradients) -> [BiasParameterGradient] {
         gradients.parts.map(\.result)
@@ -136,3 +141,6 @@ extension FusedAttnBias {
     /// Whether the part's derivative is 1 everywhere: an additive modifier, or none.
     var isAdditivePart: Bool { Self.isAdditive || !Self.modifiesScores }
 }
+
+/// The math backward pass's result for a bias's plan: what the backward routing reads.
+typealias _MathGradients = _MathBackwardResult<_BiasParameterGradients>

@@ -24,7 +24,7 @@
 ///
 /// Conforming types get `needsMaterialization == false`, a `materialize(device:)` that evaluates the
 /// bias on a grid of ``materializedShape`` (`.bool` for pure masks, float32 otherwise), and a `dispatch`
-/// that runs the fused kernel (or the math backend, for dropout, float64 or sinks).
+/// that runs the fused kernel (or the math backend, for dropout or float64).
 ///
 /// Rules: ``tileVisibility(batch:head:queries:keys:)`` may answer `.partial` whenever unsure, but
 /// `.empty` and `.full` must be exact; a masked score (`-infinity`) must stay `-infinity` through

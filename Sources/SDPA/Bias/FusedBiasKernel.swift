@@ -27,3 +27,23 @@ struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
         bias.apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
     }
 }
+
+/// The backward kernels' view: the bias's own derivative where it changes scores non-additively.
+extension _FusedBiasKernel: _DifferentiableScoreModifier {
+    static var hasScoreDerivative: Bool { Bias.modifiesScores && !Bias.isAdditive }
+
+    func scoreDerivative(_ score: Double, batch: Int, head: Int, query: Int, key: Int) -> Double {
+        bias.modifyScoreDerivative(score, batch: batch, head: head, query: query, key: key)
+    }
+
+    /// Soft-capping read off the final scores when it is the bias's last score modifier and every part
+    /// before it is additive (Gemma 2's soft-cap, composed with masks or ALiBi); element by element
+    /// otherwise.
+    var scoreDerivativeTile: _ScoreDerivativeTile {
+        guard Self.hasScoreDerivative else { return .none }
+        let parts = _parts(of: bias)
+        guard let last = parts.lastIndex(where: { type(of: $0).modifiesScores }), let cap = (parts[last] as? SoftCapBias)?.cap,
+              parts[..<last].allSatisfy(\.isAdditivePart) else { return .elementwise }
+        return .softCap(cap)
+    }
+}

@@ -1,8 +1,8 @@
-/// The backward pass of ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``:
+/// The backward pass of ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``:
 /// the gradients of a loss with respect to query, key and value, given the gradient of its output.
 ///
 /// Pass the forward's arguments as they were, its output and log-sum-exp (from
-/// ``scaledDotProductAttentionWithLogSumExp(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``)
+/// ``scaledDotProductAttentionWithLogSumExp(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``)
 /// and `dL/doutput`:
 ///
 /// ```swift
@@ -41,13 +41,13 @@ public func scaledDotProductAttentionBackward(
     isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false
 ) throws -> AttentionGradients {
-    try _unmaskedBackward(
+    try _routedBackward(
         _BackwardTensors(gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp),
-        isCausal: isCausal,
+        bias: nil as _AbsentBias?, isCausal: isCausal,
         options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
 }
 
-/// The backward pass of ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``:
+/// The backward pass of ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``:
 /// the gradients of query, key and value, of a float mask, and of the bias's own parameters.
 ///
 /// ```swift

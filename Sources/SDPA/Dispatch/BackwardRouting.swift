@@ -1,53 +1,3 @@
-/// The tensors of one backward call: the forward's inputs and results and the output's gradient.
-@usableFromInline
-struct _BackwardTensors {
-    @usableFromInline var gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor
-
-    @usableFromInline
-    init(gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor) {
-        (self.gradOutput, self.query, self.key, self.value) = (gradOutput, query, key, value)
-        (self.output, self.logSumExp) = (output, logSumExp)
-    }
-
-    /// The problem's shape, once query, key, value, the forward's results, the output's gradient
-    /// and the options are checked against each other.
-    ///
-    /// - Throws: ``SDPAError`` naming the argument and the shapes or values that do not fit.
-    func checkedShape(options: AttentionOptions) throws -> AttentionShape {
-        try options.validate()
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
-        let lseShape = Array(shape.outputShape.dropLast())
-        if output.shape != shape.outputShape {
-            throw SDPAError.shapeMismatch(
-                argument: "output", shape: output.shape, other: "query", otherShape: query.shape,
-                reason: "the forward's output for these inputs has shape \(shape.outputShape) ([B, H, L, Ev]; \(shape))")
-        }
-        if gradOutput.shape != output.shape {
-            throw SDPAError.shapeMismatch(
-                argument: "gradOutput", shape: gradOutput.shape, other: "output", otherShape: output.shape,
-                reason: "the gradient of the output must have the output's shape")
-        }
-        if logSumExp.shape != lseShape {
-            throw SDPAError.shapeMismatch(
-                argument: "logSumExp", shape: logSumExp.shape, other: "query", otherShape: query.shape,
-                reason: "the forward's log-sum-exp for these inputs has shape \(lseShape) ([B, H, L])")
-        }
-        for (name, tensor) in [("output", output), ("gradOutput", gradOutput)] where tensor.dtype != query.dtype {
-            throw SDPAError.unsupportedDType(
-                argument: name, dtype: tensor.dtype, reason: "it must have the query's dtype, \(query.dtype), as the forward's output does")
-        }
-        guard logSumExp.dtype.isFloatingPoint else {
-            throw SDPAError.unsupportedDType(argument: "logSumExp", dtype: logSumExp.dtype, reason: "the forward's log-sum-exp is float32")
-        }
-        if options.dropoutP > 0, options.dropoutSeed == nil {
-            throw SDPAError.invalidArgument(
-                argument: "dropoutSeed", value: "nil",
-                reason: "with dropoutP = \(options.dropoutP) the backward pass needs the seed the forward pass used, to drop the same weights")
-        }
-        return shape
-    }
-}
-
 /// The backend that runs the backward pass of a problem: the first allowed one that would run its
 /// forward pass with `mask` (the fused backward pass takes whatever the fused forward kernel takes).
 ///
@@ -58,40 +8,44 @@ private func _backwardBackend(
     try _KernelRequest(shape: shape, dtype: tensors.query.dtype, options: options, mask: mask).selectBackend()
 }
 
-/// The backward pass with no bias, or `isCausal`'s upper-left causal mask.
-func _unmaskedBackward(_ tensors: _BackwardTensors, isCausal: Bool, options: AttentionOptions) throws -> AttentionGradients {
-    let shape = try tensors.checkedShape(options: options)
-    let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: isCausal ? .structured : .none)
-    if isCausal {
-        let causal = _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength))
-        return try _backward(tensors, shape: shape, modifier: causal, options: options, backend: backend)
-    }
-    return try _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: _NoScoreModifier()), options: options, backend: backend)
-}
-
-/// The backward routing of a bias, mirroring the forward's: a ``TensorBias`` runs on its mask (and a
-/// float one gets its gradient); a ``FusedAttnBias`` is differentiated through its own element-wise
-/// form (and its trainable parts get theirs); any other bias is materialized, as the forward's route
-/// does (a bias with its own `dispatch` must compute what its mask stands for).
+/// The backward routing, on the forward's route (``_route(_:isCausal:)``): no bias or `isCausal` runs
+/// the plain or causal pass; a ``TensorBias`` runs on its mask (and a float one gets its gradient); a
+/// ``FusedAttnBias`` is differentiated through its own tile code (and its trainable parts get theirs);
+/// any other bias is materialized, as the forward's route does for one that needs it, and a bias with
+/// its own `dispatch` must compute what its mask stands for. The backend is chosen as the forward
+/// pass's would be for the same mask kind.
 @usableFromInline
-func _routedBackward<Bias: AttnBias>(_ tensors: _BackwardTensors, bias: Bias, options: AttentionOptions) throws -> AttentionGradients {
+func _routedBackward<Bias: AttnBias>(
+    _ tensors: _BackwardTensors, bias: Bias?, isCausal: Bool = false, options: AttentionOptions
+) throws -> AttentionGradients {
     let shape = try tensors.checkedShape(options: options)
-    try bias.validate(for: shape)
-    if let tensorBias = bias as? TensorBias {
-        let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: .dense(dtype: tensorBias.mask.dtype))
-        return try _denseBackward(tensors, shape: shape, mask: tensorBias.mask, options: options, backend: backend, maskGradient: true)
+    let route = try _route(bias, isCausal: isCausal)
+    try bias?.validate(for: shape)
+    func backend(_ mask: _KernelRequest.Mask) throws -> SDPBackend {
+        try _backwardBackend(tensors, shape: shape, options: options, mask: mask)
     }
-    if !bias.needsMaterialization, let fused = bias as? any FusedAttnBias {
-        let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: .structured)
+    switch route {
+    case .unmasked:
+        return try _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: _NoScoreModifier()), options: options,
+                             backend: backend(.none))
+    case .causalUpperLeft:
+        let causal = _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength))
+        return try _backward(tensors, shape: shape, modifier: causal, options: options, backend: backend(.structured))
+    case .materialized(let tensorBias as TensorBias):
+        return try _denseBackward(tensors, shape: shape, mask: tensorBias.mask, options: options,
+                                  backend: backend(.dense(dtype: tensorBias.mask.dtype)), maskGradient: true)
+    case .materialized(let bias), .customDispatch(let bias):
+        let mask = try bias.materialize(device: .cpu)
+        return try _denseBackward(tensors, shape: shape, mask: mask, options: options, backend: backend(.dense(dtype: mask.dtype)),
+                                  maskGradient: false)
+    case .fused(let bias):
+        let chosen = try backend(.structured)
         func run<Fused: FusedAttnBias>(_ fused: Fused) throws -> AttentionGradients {
-            try _backward(tensors, shape: shape, modifier: _FusedBiasKernel(bias: fused), options: options, backend: backend,
+            try _backward(tensors, shape: shape, modifier: _FusedBiasKernel(bias: fused), options: options, backend: chosen,
                           plan: _BiasParameterPlan(fused))
         }
-        return try run(fused)
+        return try run(_fusedBias(bias))
     }
-    let mask = try bias.materialize(device: .cpu)
-    let backend = try _backwardBackend(tensors, shape: shape, options: options, mask: .dense(dtype: mask.dtype))
-    return try _denseBackward(tensors, shape: shape, mask: mask, options: options, backend: backend, maskGradient: false)
 }
 
 /// The backward pass with a dense mask read through broadcast strides; with `maskGradient`, a float

@@ -7,36 +7,34 @@
 public struct _PreparedAttention: Sendable {
     private let kernel: @Sendable () throws -> Tensor
 
-    /// Checks shapes, validates the bias and selects the backend, as the entry point would.
+    /// Checks shapes, validates the bias and selects the backend, as the entry point would, on the
+    /// entry point's route (``_route(_:isCausal:)``).
     public init<Bias: AttnBias>(
         query: Tensor, key: Tensor, value: Tensor, attnMask: Bias?, isCausal: Bool = false, options: AttentionOptions
     ) throws {
         try options.validate()
         let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
         try options.validate(for: shape)
-        guard let attnMask else {
-            if isCausal {
-                kernel = try _PreparedAttention.prepare(query, key, value, shape, options, .structured,
-                                                        _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength)))
-            } else {
-                kernel = try _PreparedAttention.prepare(query, key, value, shape, options, .none, _NoScoreModifier())
-            }
-            return
-        }
-        if isCausal { throw SDPAError.causalWithBias(bias: String(describing: Bias.self)) }
-        try attnMask.validate(for: shape)
-        if attnMask.needsMaterialization {
-            let mask = try attnMask.materialize(device: .cpu)
-            kernel = try _PreparedAttention.prepareDense(query, key, value, shape, options, mask)
-        } else if let fused = attnMask as? any FusedAttnBias {
-            func open<F: FusedAttnBias>(_ bias: F) throws -> @Sendable () throws -> Tensor {
+        switch try _route(attnMask, isCausal: isCausal) {
+        case .unmasked:
+            kernel = try _PreparedAttention.prepare(query, key, value, shape, options, .none, _NoScoreModifier())
+        case .causalUpperLeft:
+            let causal = _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength))
+            kernel = try _PreparedAttention.prepare(query, key, value, shape, options, .structured, causal)
+        case .materialized(let bias):
+            try bias.validate(for: shape)
+            kernel = try _PreparedAttention.prepareDense(query, key, value, shape, options, bias.materialize(device: .cpu))
+        case .fused(let bias):
+            try bias.validate(for: shape)
+            func open<Fused: FusedAttnBias>(_ bias: Fused) throws -> @Sendable () throws -> Tensor {
                 try _PreparedAttention.prepare(query, key, value, shape, options, .structured, _FusedBiasKernel(bias: bias))
             }
-            kernel = try open(fused)
-        } else {
+            kernel = try open(_fusedBias(bias))
+        case .customDispatch(let bias):
+            try bias.validate(for: shape)
             // A custom dispatch chooses its own kernel: nothing to prepare but the call, whose errors
             // are the caller's (never a stand-in result).
-            kernel = { try Bias.dispatch(query: query, key: key, value: value, attnBias: attnMask, options: options) }
+            kernel = { try Bias.dispatch(query: query, key: key, value: value, attnBias: bias, options: options) }
         }
     }
 

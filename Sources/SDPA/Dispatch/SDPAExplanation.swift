@@ -21,16 +21,18 @@ public struct SDPAExplanation: Sendable, CustomStringConvertible {
     }
 }
 
-/// Explains how ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// Explains how ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// would run these inputs, in the current ``withSDPBackends(_:_:)`` scope, without running it.
 ///
 /// A bias that needs materialization is materialized to learn its shape.
+/// - Parameter sinks: the call's learned attention sinks, `[H]`, one logit per query head, any float
+///   dtype (see ``AttentionOptions/sinks``), checked against the inputs as the call checks them.
 /// - Throws: the errors the call itself would throw for inputs that do not fit.
 public func explainSDPA(
     query: Tensor, key: Tensor, value: Tensor, attnMask: (any AttnBias)? = nil,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, enableGQA: Bool = false
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> SDPAExplanation {
-    let options = AttentionOptions(scale: scale, dropoutP: dropoutP, enableGQA: enableGQA)
+    let options = AttentionOptions(scale: scale, dropoutP: dropoutP, enableGQA: enableGQA, sinks: sinks)
     try options.validate()
     let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA)
     return try _explain(shape: shape, dtype: query.dtype, attnMask: attnMask, isCausal: isCausal, options: options)
@@ -45,45 +47,58 @@ public func explainSDPA(
 ///                            headDim: 128, valueHeadDim: 128)
 /// print(try explainSDPA(shape: shape, dtype: .bfloat16, attnMask: causalLowerRight(1, 131_072), enableGQA: true))
 /// ```
+/// - Parameters:
+///   - sinks: the call's sinks (`[H]`, one logit per query head), or `nil`.
 /// - Throws: what the call would throw for such inputs: sizes that are negative, that do not fit
-///   together, or whose element or byte counts overflow `Int`, and the bias's own errors. A bias that
-///   needs materialization is materialized, as in the tensor form.
+///   together, or whose element or byte counts overflow `Int`, sinks of another shape, and the bias's
+///   own errors. A bias that needs materialization is materialized, as in the tensor form.
 public func explainSDPA(
     shape: AttentionShape, dtype: DType = .float32, attnMask: (any AttnBias)? = nil,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, enableGQA: Bool = false
+    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> SDPAExplanation {
-    let options = AttentionOptions(scale: scale, dropoutP: dropoutP, enableGQA: enableGQA)
+    let options = AttentionOptions(scale: scale, dropoutP: dropoutP, enableGQA: enableGQA, sinks: sinks)
     try options.validate()
     try shape.validate(dtype: dtype, enableGQA: enableGQA)
     return try _explain(shape: shape, dtype: dtype, attnMask: attnMask, isCausal: isCausal, options: options)
 }
 
-/// The explanation for checked inputs of `shape` and `dtype`: what both forms of `explainSDPA` answer.
+/// The explanation for checked inputs of `shape` and `dtype`: what both forms of `explainSDPA` answer,
+/// on the route the call would take (``_route(_:isCausal:)``).
 private func _explain(
     shape: AttentionShape, dtype: DType, attnMask: (any AttnBias)?, isCausal: Bool, options: AttentionOptions
 ) throws -> SDPAExplanation {
-    let route: String
-    let mask: _KernelRequest.Mask
-    if let attnMask {
-        let name = String(describing: type(of: attnMask))
-        if isCausal { throw SDPAError.causalWithBias(bias: name) }
-        try attnMask.validate(for: shape)
-        if attnMask.needsMaterialization {
-            let dense = try attnMask.materialize(device: .cpu)
+    func explain<Bias: AttnBias>(_ bias: Bias?) throws -> SDPAExplanation {
+        let route = try _route(bias, isCausal: isCausal)
+        let name = String(describing: Bias.self)
+        let description: String
+        let mask: _KernelRequest.Mask
+        switch route {
+        // The checks in the order the call makes them, so that both throw the same error.
+        case .unmasked:
+            try options.validate(for: shape)
+            (description, mask) = ("no mask", .none)
+        case .causalUpperLeft:
+            try options.validate(for: shape)
+            (description, mask) = ("isCausal (upper-left causal mask computed in the kernel)", .structured)
+        case .materialized(let bias):
+            try bias.validate(for: shape)
+            let dense = try bias.materialize(device: .cpu)
+            try options.validate(for: shape)
             try _checkBroadcastable(dense.shape, to: shape)
-            route = "\(name) materialized to a \(dense.dtype) mask of shape \(dense.shape), read through broadcast strides"
+            description = "\(name) materialized to a \(dense.dtype) mask of shape \(dense.shape), read through broadcast strides"
             mask = .dense(dtype: dense.dtype)
-        } else if attnMask is any FusedAttnBias {
-            route = "\(name).dispatch (bias computed in the kernel, never materialized)"
-            mask = .structured
-        } else {
+        case .fused(let bias):
+            try bias.validate(for: shape)
+            try options.validate(for: shape)
+            (description, mask) = ("\(name).dispatch (bias computed in the kernel, never materialized)", .structured)
+        case .customDispatch(let bias):
+            try bias.validate(for: shape)
             return SDPAExplanation(
                 route: "\(name).dispatch, a custom dispatch that chooses its own kernel", backend: nil, rejected: [:])
         }
-    } else {
-        route = isCausal ? "isCausal (upper-left causal mask computed in the kernel)" : "no mask"
-        mask = isCausal ? .structured : .none
+        let (backend, rejected) = _KernelRequest(shape: shape, dtype: dtype, options: options, mask: mask).explain()
+        return SDPAExplanation(route: description, backend: backend, rejected: rejected)
     }
-    let (backend, rejected) = _KernelRequest(shape: shape, dtype: dtype, options: options, mask: mask).explain()
-    return SDPAExplanation(route: route, backend: backend, rejected: rejected)
+    guard let attnMask else { return try explain(nil as _AbsentBias?) }
+    return try explain(attnMask)
 }

@@ -2,13 +2,13 @@ import Dispatch
 import Foundation
 
 /// What the math backward pass computes: the inputs' gradients in their dtypes, and what the caller
-/// turns into the bias's gradients.
-struct _MathGradients {
+/// turns into the bias's gradients (`ParameterGradients`: its plan's, see ``_ParameterGradientPlan``).
+struct _MathBackwardResult<ParameterGradients> {
     var query: Tensor, key: Tensor, value: Tensor
     /// `dL/d(final scores)`, `[B, H, L, S]` row-major, when asked for (a float mask's gradient).
     var scores: [Double]?
     /// The trainable parts' gradients, when the bias has a plan.
-    var parameters: _BiasParameterGradients?
+    var parameters: ParameterGradients?
 }
 
 /// The reference backward pass: the exact gradient of ``_mathAttention(query:key:value:shape:modifier:options:)``,
@@ -24,10 +24,10 @@ struct _MathGradients {
 /// NaN in a visible score propagates. Parallel over `(batch, key/value head)`: each task owns its
 /// dK and dV rows (summing its group's query heads in order) and its heads' dQ rows, and partial
 /// parameter gradients are merged in task order, so the result does not depend on the thread count.
-func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier>(
+func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGradientPlan>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier,
-    options: AttentionOptions, parameters plan: _BiasParameterPlan?, keepingScoreGradients: Bool
-) throws -> _MathGradients {
+    options: AttentionOptions, parameters plan: Plan?, keepingScoreGradients: Bool
+) throws -> _MathBackwardResult<Plan.Gradients> {
     let (B, H, Hkv, L, S) = (shape.batch, shape.queryHeads, shape.keyValueHeads, shape.queryLength, shape.keyLength)
     let (E, Ev, group) = (shape.headDim, shape.valueHeadDim, shape.groupSize)
     let q = query._elements(as: Double.self), k = key._elements(as: Double.self), v = value._elements(as: Double.self)
@@ -125,7 +125,7 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier>(
         values.withUnsafeBufferPointer { result._storeContiguous(from: $0) }
         return result
     }
-    return _MathGradients(
+    return _MathBackwardResult(
         query: try tensor(dq, like: query), key: try tensor(dk, like: key), value: try tensor(dv, like: value),
         scores: keepingScoreGradients ? dScores : nil, parameters: partials.merged())
 }

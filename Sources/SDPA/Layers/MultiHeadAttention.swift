@@ -1,4 +1,4 @@
-/// A multi-head attention block: input projections, ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// A multi-head attention block: input projections, ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// with any ``AttnBias``, and the output projection; `[B, L, D]` in and out.
 ///
 /// The query, key and value projections run as one fused matrix product (`[D, (H + 2·Hkv)·E]`, built

@@ -35,7 +35,7 @@ extension PagedKVCache {
     /// ```
     ///
     /// Each result, `[H, L, Ev]` (or `[1, H, L, Ev]`, as the query) in the cache's dtype, is bit for bit
-    /// ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
+    /// ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
     /// on the same sequence as contiguous tensors with `attnMask: causalLowerRight(L, S)`.
     ///
     /// The fused kernel reads the keys and values in place, through the block table: no copy of any
@@ -72,7 +72,7 @@ extension PagedKVCache {
     }
 
     /// ``attention(_:scale:causal:)`` that also returns each entry's log-sum-exp, `[H, L]` (or `[1, H, L]`)
-    /// float32, as ``scaledDotProductAttentionWithLogSumExp(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``.
+    /// float32, as ``scaledDotProductAttentionWithLogSumExp(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
     public func attentionWithLogSumExp(
         _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil
     ) throws -> [(output: Tensor, logSumExp: Tensor)] {

@@ -6,10 +6,9 @@ import Synchronization
 /// Helper threads that stay awake for a moment after each call, so that calls following one another
 /// (the layers of a model, the steps of decoding) find the other cores ready instead of waking them.
 ///
-/// `DispatchQueue.concurrentPerform` parks its workers between calls; on the development VM waking one
-/// costs about what a small attention call's work does (`H = 8, L = S = 64`: one thread and two took
-/// the same time, 19 % of the samples in the kernel's scheduler). Here a helper spins on an atomic for
-/// ``spin`` after its last job before it parks, as OpenMP's workers do.
+/// `DispatchQueue.concurrentPerform` parks its workers between calls, and waking one can cost about what
+/// a small attention call's work does (the profile is in `Benchmarks/HISTORY.md`, "Dispatch overhead").
+/// Here a helper spins on an atomic for ``spin`` after its last job before it parks, as OpenMP's workers do.
 ///
 /// Built for many helpers (up to ``_maximumThreads`` threads in a job, whatever the processor count):
 /// - Helpers start when a job first asks for them, so a two-thread process keeps one.

@@ -44,74 +44,24 @@ public struct SDPAScalingPrediction: Sendable, Hashable, CustomStringConvertible
     }
 }
 
-/// Predicts how the fused kernel scales on this problem: for each thread count, the work items the
-/// driver would make at that count (the same plan, so the same items), their tiles classified by the
-/// bias's own tile visibility as the kernel classifies them, and a simulated run of the worker pool
-/// taking them in the queue's order. Nothing proportional to the shape is allocated beyond one cost per
-/// item, and no attention is computed, so a two-core machine answers for a 128-core one.
-///
-/// ```swift
-/// let shape = AttentionShape(batch: 1, queryHeads: 8, keyValueHeads: 8, queryLength: 8192, keyLength: 8192,
-///                            headDim: 64, valueHeadDim: 64)
-/// for p in try predictSDPAScaling(shape: shape, attnMask: causalUpperLeft(8192, 8192), threads: [2, 64, 128]) {
-///     print(p)   // 128 threads: … speedup 110.4x (86.3 %)
-/// }
-/// ```
-///
-/// - Parameters:
-///   - dtype: the inputs' element type (a decoding step's cost is the bytes it reads).
-///   - attnMask: the bias; a bias that needs materialization is materialized, and its dense mask classifies
-///     the tiles as in the kernel.
-///   - threads: thread counts, each at least 1 (counts past 256 run on 256).
-/// - Throws: ``SDPAError`` for sizes that do not fit together or overflow, a bias that does not fit them,
-///   `isCausal` with a bias, a thread count below 1, and a bias with a dispatch of its own (its kernel is
-///   not the fused one).
-public func predictSDPAScaling(
-    shape: AttentionShape, dtype: DType = .float32, attnMask: (any AttnBias)? = nil, isCausal: Bool = false,
-    enableGQA: Bool = false, threads: [Int]
-) throws -> [SDPAScalingPrediction] {
-    if let bad = threads.first(where: { $0 < 1 }) {
-        throw SDPAError.invalidArgument(argument: "threads", value: "\(bad)", reason: "a thread count is at least 1")
+/// The scaling model's predictions for the fused kernel running `modifier` on `shape` in `dtype`, one per
+/// thread count (see ``predictSDPAScaling(shape:dtype:attnMask:isCausal:enableGQA:threads:)``, which
+/// routes the bias to its modifier).
+func _predictScaling<Modifier: _ScoreModifier>(
+    shape: AttentionShape, dtype: DType, modifier: Modifier, threads: [Int]
+) -> [SDPAScalingPrediction] {
+    guard shape.batch * shape.queryHeads * shape.queryLength > 0 else {
+        return threads.map { SDPAScalingPrediction(threads: $0, threadsUsed: 1, workItems: 0, splitItems: 0, claims: 0, tiles: 0,
+                                                   visibleTiles: 0, work: 0, oneThread: 0, largestItem: 0, criticalPath: 0) }
     }
-    try shape.validate(dtype: dtype, enableGQA: enableGQA)
     let kind = dtype == .float16 ? SDPA_ELEMENT_F16 : dtype == .bfloat16 ? SDPA_ELEMENT_BF16 : SDPA_ELEMENT_F32
-    func predict<Modifier: _ScoreModifier>(_ modifier: Modifier) -> [SDPAScalingPrediction] {
-        guard shape.batch * shape.queryHeads * shape.queryLength > 0 else {
-            return threads.map { SDPAScalingPrediction(threads: $0, threadsUsed: 1, workItems: 0, splitItems: 0, claims: 0, tiles: 0,
-                                                       visibleTiles: 0, work: 0, oneThread: 0, largestItem: 0, criticalPath: 0) }
-        }
-        let one = _ModeledCall(shape: shape, kind: kind, modifier: modifier, threads: 1)
-        return threads.map { count in
-            let call = count == 1 ? one : _ModeledCall(shape: shape, kind: kind, modifier: modifier, threads: count)
-            return SDPAScalingPrediction(
-                threads: count, threadsUsed: call.threads, workItems: call.items.count, splitItems: call.plan.items.splitItems,
-                claims: call.plan.items.claims, tiles: call.tiles, visibleTiles: call.visibleTiles, work: call.work * 1e-9,
-                oneThread: one.simulation.criticalPath * 1e-9, largestItem: (call.items.map(\.cost).max() ?? 0) * 1e-9,
-                criticalPath: call.simulation.criticalPath * 1e-9)
-        }
+    let one = _ModeledCall(shape: shape, kind: kind, modifier: modifier, threads: 1)
+    return threads.map { count in
+        let call = count == 1 ? one : _ModeledCall(shape: shape, kind: kind, modifier: modifier, threads: count)
+        return SDPAScalingPrediction(
+            threads: count, threadsUsed: call.threads, workItems: call.items.count, splitItems: call.plan.items.splitItems,
+            claims: call.plan.items.claims, tiles: call.tiles, visibleTiles: call.visibleTiles, work: call.work * 1e-9,
+            oneThread: one.simulation.criticalPath * 1e-9, largestItem: (call.items.map(\.cost).max() ?? 0) * 1e-9,
+            criticalPath: call.simulation.criticalPath * 1e-9)
     }
-    guard let attnMask else {
-        return isCausal ? predict(_FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength))) : predict(_NoScoreModifier())
-    }
-    let name = String(describing: type(of: attnMask))
-    if isCausal { throw SDPAError.causalWithBias(bias: name) }
-    try attnMask.validate(for: shape)
-    if attnMask.needsMaterialization {
-        struct Predict: _DenseMaskConsumer {
-            let predict: (any _ScoreModifier) -> [SDPAScalingPrediction]
-            func callAsFunction<Modifier: _ScoreModifier>(_ modifier: Modifier, query: Tensor, key: Tensor, value: Tensor) -> [SDPAScalingPrediction] {
-                predict(modifier)
-            }
-        }
-        let mask = try attnMask.materialize(device: .cpu)
-        // The consumer only needs the modifier: the mask stands in for the inputs it passes through.
-        return try _withDenseMask(mask, shape: shape, query: mask, key: mask, value: mask, Predict { predict($0) })
-    }
-    guard let fused = attnMask as? any FusedAttnBias else {
-        throw SDPAError.invalidArgument(
-            argument: "attnMask", value: name,
-            reason: "this bias has a dispatch of its own, so its kernel is not the fused one the scaling model describes")
-    }
-    func open<Bias: FusedAttnBias>(_ bias: Bias) -> [SDPAScalingPrediction] { predict(_FusedBiasKernel(bias: bias)) }
-    return open(fused)
 }

@@ -7,11 +7,11 @@ enum _SavedScores { case none, raw, biased }
 
 /// One fused backward call's fixed parts, shared by every thread: the inputs, the schedule, the bias,
 /// dropout, where the gradients go, and the loops over an item's key tiles and query tiles.
-struct _BackwardPass<Modifier: _DifferentiableScoreModifier>: @unchecked Sendable {
+struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGradientPlan>: @unchecked Sendable {
     let inputs: _BackwardInputs
     let schedule: _BackwardSchedule
     let modifier: Modifier
-    let plan: _BiasParameterPlan?
+    let plan: Plan?
     let mask: _MaskGradient?
     let buffers: _GradientBuffers
     let dropout: _Dropout?
@@ -25,7 +25,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier>: @unchecked Sendabl
 
     init(
         inputs: _BackwardInputs, schedule: _BackwardSchedule, modifier: Modifier, options: AttentionOptions,
-        plan: _BiasParameterPlan?, mask: _MaskGradient?, buffers: _GradientBuffers
+        plan: Plan?, mask: _MaskGradient?, buffers: _GradientBuffers
     ) throws {
         (self.inputs, self.schedule, self.modifier, self.plan, self.mask, self.buffers) = (inputs, schedule, modifier, plan, mask, buffers)
         dropout = _Dropout(options, shape: schedule.shape)
@@ -39,7 +39,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier>: @unchecked Sendabl
     }
 
     /// Runs `item`: its partial dQ rows cleared, then its key tiles in order.
-    func run(_ item: _BackwardItem, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<_BiasParameterGradients>?) {
+    func run(_ item: _BackwardItem, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<Plan.Gradients>?) {
         buffers.clearPartialRows(of: item)
         var k0 = item.keys.lowerBound
         while k0 < item.keys.upperBound {
@@ -51,7 +51,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier>: @unchecked Sendabl
 
     /// One key tile against every query tile and query head of the item's group that the bias does
     /// not empty (in that order: heads inside), its dK and dV summed over them and written once.
-    func keyTile(_ keys: Range<Int>, of item: _BackwardItem, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<_BiasParameterGradients>?) {
+    func keyTile(_ keys: Range<Int>, of item: _BackwardItem, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<Plan.Gradients>?) {
         let shape = schedule.shape
         let (b, cols, E, Ev, group, Br) = (item.batch, keys.count, shape.headDim, shape.valueHeadDim, shape.groupSize, schedule.queryRows)
         var keyRows: UnsafePointer<Float>?, ldk = 0
@@ -85,7 +85,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier>: @unchecked Sendabl
     /// the mask's gradient.
     func unit(
         head: Int, queries: Range<Int>, keys: Range<Int>, visibility: TileVisibility, of item: _BackwardItem,
-        keyRows: UnsafePointer<Float>, ldk: Int, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<_BiasParameterGradients>?
+        keyRows: UnsafePointer<Float>, ldk: Int, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<Plan.Gradients>?
     ) {
         let shape = schedule.shape
         let (b, rows, cols, E, Ev) = (item.batch, Int32(queries.count), Int32(keys.count), shape.headDim, shape.valueHeadDim)

@@ -2,10 +2,10 @@ import CSDPAKernels
 
 /// What the fused backward pass returns: the inputs' gradients, a float mask's, and the partial
 /// gradients of the bias's trainable parts merged in item order.
-struct _FusedGradients {
+struct _FusedGradients<ParameterGradients> {
     var query: Tensor, key: Tensor, value: Tensor
     var mask: Tensor?
-    var parameters: _BiasParameterGradients?
+    var parameters: ParameterGradients?
 }
 
 /// FlashAttention-2's backward pass on the kernel layer's tiles, for any bias the forward kernel runs.
@@ -18,10 +18,10 @@ struct _FusedGradients {
 /// tile's dK and dV are written once, after the sweep. Extra memory: per thread O(tile); per call the
 /// log-sum-exp and `D` rows, dQ in float32 for half precisions, the partial dQ rows of key chunks
 /// after the first (``_BackwardSchedule/maxChunks`` at most): O(L·E), never `L × S`.
-func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier>(
+func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGradientPlan>(
     _ tensors: _BackwardTensors, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
-    plan: _BiasParameterPlan?, maskForGradient: Tensor?
-) throws -> _FusedGradients {
+    plan: Plan?, maskForGradient: Tensor?
+) throws -> _FusedGradients<Plan.Gradients> {
     let mask = try maskForGradient.map(_MaskGradient.init(mask:))
     let schedule = _BackwardSchedule(shape: shape, maskSharing: mask?.sharing)
     let buffers = try _GradientBuffers(query: tensors.query, key: tensors.key, value: tensors.value, schedule: schedule)

@@ -1,0 +1,47 @@
+/// How one call's bias reaches a kernel: the RFC's routing rules (RFC.md, "Routing rules"), decided by
+/// ``_route(_:isCausal:)`` and nowhere else. The forward entry points (`_attention`), the prepared call
+/// (`_PreparedAttention`), ``explainSDPA(query:key:value:attnMask:isCausal:scale:dropoutP:enableGQA:sinks:)``
+/// and the backward pass (`_routedBackward`) each act on the route it returns.
+@usableFromInline
+enum _AttentionRoute<Bias: AttnBias> {
+    /// No bias: every score as computed.
+    case unmasked
+    /// `isCausal` without a bias: PyTorch's upper-left causal mask, computed in the kernel.
+    case causalUpperLeft
+    /// A bias whose ``AttnBias/needsMaterialization`` is `true`: its dense mask, read through broadcast strides.
+    case materialized(Bias)
+    /// A ``FusedAttnBias``: computed inside the kernel, which is specialised for its type.
+    case fused(Bias)
+    /// Any other bias: its type's own ``AttnBias/dispatch(query:key:value:attnBias:options:)``, which
+    /// chooses a kernel itself.
+    case customDispatch(Bias)
+}
+
+/// The route of a call with `bias` (`nil`: none) and `isCausal`.
+///
+/// On the hot path of every call: no allocation, and for a concrete bias type the compiler folds the
+/// conformance test away (the entry points are specialised in the caller's module).
+///
+/// - Throws: ``SDPAError/causalWithBias(bias:)`` for `isCausal` together with a bias: a causal bias
+///   carries its own variant.
+@inlinable
+func _route<Bias: AttnBias>(_ bias: Bias?, isCausal: Bool) throws -> _AttentionRoute<Bias> {
+    guard let bias else { return isCausal ? .causalUpperLeft : .unmasked }
+    if isCausal { throw SDPAError.causalWithBias(bias: String(describing: Bias.self)) }
+    if bias.needsMaterialization { return .materialized(bias) }
+    return bias is any FusedAttnBias ? .fused(bias) : .customDispatch(bias)
+}
+
+/// The bias type of a call without one: never instantiated, only named, so that the one generic route
+/// serves calls with and without a bias (`nil as _AbsentBias?`).
+@usableFromInline
+typealias _AbsentBias = CausalBias
+
+/// A bias that ``_route(_:isCausal:)`` sent down the fused route, as the ``FusedAttnBias`` it is: for the
+/// paths that need its type rather than its `dispatch` (the prepared call, the backward pass).
+func _fusedBias<Bias: AttnBias>(_ bias: Bias) -> any FusedAttnBias {
+    guard let fused = bias as? any FusedAttnBias else {
+        preconditionFailure("unreachable: _route answers .fused only for a FusedAttnBias")
+    }
+    return fused
+}

@@ -1,0 +1,128 @@
+/// The one internal call behind every forward entry point: the route, then the path that runs it.
+///
+/// `Product` says what the entry point returns (``_Output`` or ``_OutputAndLogSumExp``); each public
+/// overload names it, so the call is specialised for it and for the bias type, in the caller's module.
+@inlinable
+func _attention<Bias: AttnBias, Product: _AttentionProduct>(
+    query: Tensor, key: Tensor, value: Tensor, bias: Bias?, isCausal: Bool, options: AttentionOptions,
+    returning: Product.Type
+) throws -> Product {
+    switch try _route(bias, isCausal: isCausal) {
+    case .unmasked:
+        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+        return Product(try _structuredAttention(
+            query: query, key: key, value: value, shape: shape, modifier: _NoScoreModifier(), options: options, mask: .none))
+    case .causalUpperLeft:
+        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+        return Product(try _structuredAttention(
+            query: query, key: key, value: value, shape: shape,
+            modifier: _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength)), options: options))
+    case .materialized(let bias):
+        return Product(try _materializedAttention(query: query, key: key, value: value, bias: bias, options: options))
+    case .fused(let bias):
+        // The type's dispatch: for a FusedAttnBias, the fused kernel specialised for it, reached without
+        // a cast (and a conformer's own dispatch, if it has one).
+        return try Product.dispatch(query: query, key: key, value: value, attnBias: bias, options: options)
+    case .customDispatch(let bias):
+        // The options are the caller's, whatever kernel the dispatch chooses; the shapes are the
+        // dispatch's to judge (it may accept layouts the built-in kernels do not).
+        try options.validate()
+        return try Product.dispatch(query: query, key: key, value: value, attnBias: bias, options: options)
+    }
+}
+
+/// What a forward entry point returns, built from a kernel's result or from a bias type's `dispatch`.
+@usableFromInline
+protocol _AttentionProduct {
+    init(_ result: _AttentionResult)
+
+    /// `Bias.dispatch` or `Bias.dispatchWithLogSumExp`, as this product needs.
+    static func dispatch<Bias: AttnBias>(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: Bias, options: AttentionOptions
+    ) throws -> Self
+}
+
+/// The output alone: what `scaledDotProductAttention` returns.
+@usableFromInline
+struct _Output: _AttentionProduct {
+    @usableFromInline var output: Tensor
+
+    @inlinable init(_ result: _AttentionResult) { output = result.output }
+    @inlinable init(output: Tensor) { self.output = output }
+
+    @inlinable
+    static func dispatch<Bias: AttnBias>(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: Bias, options: AttentionOptions
+    ) throws -> _Output {
+        _Output(output: try Bias.dispatch(query: query, key: key, value: value, attnBias: attnBias, options: options))
+    }
+}
+
+/// The output and the per-row log-sum-exp: what `scaledDotProductAttentionWithLogSumExp` returns.
+@usableFromInline
+struct _OutputAndLogSumExp: _AttentionProduct {
+    @usableFromInline var pair: (output: Tensor, logSumExp: Tensor)
+
+    @inlinable init(_ result: _AttentionResult) { pair = result.pair }
+    @inlinable init(pair: (output: Tensor, logSumExp: Tensor)) { self.pair = pair }
+
+    @inlinable
+    static func dispatch<Bias: AttnBias>(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: Bias, options: AttentionOptions
+    ) throws -> _OutputAndLogSumExp {
+        _OutputAndLogSumExp(pair: try Bias.dispatchWithLogSumExp(query: query, key: key, value: value, attnBias: attnBias, options: options))
+    }
+}
+
+/// The RFC's materialization route: validate the bias, materialize it, run the masked path.
+@inlinable
+func _materializedAttention<Bias: AttnBias>(
+    query: Tensor, key: Tensor, value: Tensor, bias: Bias, options: AttentionOptions
+) throws -> _AttentionResult {
+    let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+    try bias.validate(for: shape)
+    let mask = try bias.materialize(device: .cpu)
+    return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: mask, options: options)
+}
+
+/// The masked path: a dense mask read in the kernel through broadcast strides.
+@usableFromInline
+func _maskedAttention(
+    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, mask: Tensor, options: AttentionOptions
+) throws -> _AttentionResult {
+    try options.validate(for: shape)
+    struct Run: _DenseMaskConsumer {
+        let request: _KernelRequest
+        func callAsFunction<Modifier: _ScoreModifier>(
+            _ modifier: Modifier, query: Tensor, key: Tensor, value: Tensor
+        ) throws -> _AttentionResult {
+            try _run(request, query: query, key: key, value: value, modifier: modifier)
+        }
+    }
+    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .dense(dtype: mask.dtype))
+    return try _withDenseMask(mask, shape: shape, query: query, key: key, value: value, Run(request: request))
+}
+
+/// The structured path: a bias computed inside the kernel from indices (`mask: .none` for no bias).
+@inlinable
+func _structuredAttention<Modifier: _ScoreModifier>(
+    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
+    mask: _KernelRequest.Mask = .structured
+) throws -> _AttentionResult {
+    try options.validate(for: shape)
+    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: mask)
+    return try _run(request, query: query, key: key, value: value, modifier: modifier)
+}
+
+/// The backend `request` selects, run.
+@inlinable
+func _run<Modifier: _ScoreModifier>(
+    _ request: _KernelRequest, query: Tensor, key: Tensor, value: Tensor, modifier: Modifier
+) throws -> _AttentionResult {
+    switch try request.selectBackend() {
+    case .fused:
+        return try _fusedAttention(query: query, key: key, value: value, shape: request.shape, modifier: modifier, options: request.options)
+    case .math:
+        return try _mathAttention(query: query, key: key, value: value, shape: request.shape, modifier: modifier, options: request.options)
+    }
+}

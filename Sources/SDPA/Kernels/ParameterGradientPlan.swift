@@ -1,0 +1,23 @@
+/// A bias's trainable parameters as a backward kernel sees them, without knowing the bias: gradients
+/// started at zero, a tile of the scores' gradients added in, partial sums merged in a fixed order (so
+/// the result is the same at any thread count). The bias layer's `_BiasParameterPlan` conforms.
+protocol _ParameterGradientPlan: Sendable {
+    /// The running gradients of every trainable part.
+    associatedtype Gradients: Sendable
+
+    /// Whether ``accumulate(_:scoreGradients:rawScores:rowStride:batch:head:queries:keys:)`` reads the raw
+    /// scores (a non-additive part follows a trainable one): a kernel keeps a copy of them only then.
+    var needsRawScores: Bool { get }
+
+    /// A zero gradient for every trainable part.
+    func zeroGradients() -> Gradients
+
+    /// Adds one tile's contributions into `gradients`: `scoreGradients` is `dL/d(final scores)`
+    /// (`rowStride` apart, 0 at masked positions), `rawScores` the scores before the bias, same stride.
+    func accumulate<T: BinaryFloatingPoint>(
+        _ gradients: inout Gradients, scoreGradients: UnsafePointer<T>, rawScores: UnsafePointer<T>,
+        rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
+
+    /// Adds `other`, partial gradients over other tiles, into `gradients`.
+    func merge(_ gradients: inout Gradients, _ other: Gradients)
+}
