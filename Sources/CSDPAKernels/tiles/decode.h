@@ -65,48 +65,70 @@ static void k_pv_tile(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
         gemm(FMT_F32, 1, 0, MK_NONE, rows, dv, cols, p, ldp, 1, v, ldv, o, ldo, 1.0f, NULL, 0, NULL);
 }
 
-/* Q.K^T for a few rows, keys read as stored: SDPA_VL keys at a time, each a
- * dot product over SDPA_VL-wide partial sums, reduced SDPA_VL keys to a
- * vector.  A short last group repeats its last key (read, never stored). */
+/* One group of up to SDPA_VL keys (rows row[0..SDPA_VL), a short group
+ * repeating its last key) against every query row: SDPA_VL-wide partial sums
+ * per key, reduced SDPA_VL keys to a vector. */
+SDPA_INLINE void qk_direct_group(const int kind, int rows, int nk, int depth, const float *q, ptrdiff_t ldq,
+                                 const void *const row[SDPA_VL], vf vs, float *s, ptrdiff_t lds, float *tileMax) {
+    const vf ninf = vneg_inf();
+    const int dtail = depth % SDPA_VL, dvec = depth - dtail;
+    const vm dm = vmask_first(dtail), cm = vmask_first(nk);
+    for (int r = 0; r < rows; r++) {
+        const float *qr = q + (ptrdiff_t)r * ldq;
+        vf acc[SDPA_VL];
+        for (int j = 0; j < SDPA_VL; j++) acc[j] = vzero();
+        for (int e = 0; e < dvec; e += SDPA_VL) {
+            const vf qv = vload(qr + e);
+            for (int j = 0; j < SDPA_VL; j++) acc[j] = vfma(qv, vload_kind(kind, row[j], e), acc[j]);
+        }
+        if (dtail) {
+            const vf qv = vload_first(qr + dvec, dtail, dm);
+            for (int j = 0; j < SDPA_VL; j++)
+                acc[j] = vfma(qv, vload_kind_first(kind, row[j], dvec, dtail, dm), acc[j]);
+        }
+        vf sc = vmul(vhsum_lanes(acc), vs);
+        float *sr = s + (ptrdiff_t)r * lds;
+        if (nk == SDPA_VL) {
+            vstore(sr, sc);
+        } else {
+            vstore_first(sr, nk, cm, sc);
+            sc = vblend(cm, ninf, sc);
+        }
+        if (tileMax) {
+            /* NaN scores are skipped (vmax returns its 2nd operand) */
+            float mx = vhmax(vmax(sc, ninf));
+            if (mx > tileMax[r]) tileMax[r] = mx;
+        }
+    }
+}
+
+/* Keys of a half kind widened once per group for this many query rows or
+ * more (a GQA group's stacked rows): each would otherwise convert every key
+ * element again.  Up to this depth the widened group stays on the stack. */
+#define SDPA_DIRECT_WIDEN_ROWS 2
+#define SDPA_DIRECT_WIDEN_DEPTH 576
+
+/* Q.K^T for a few rows, keys read as stored: SDPA_VL keys at a time.  The
+ * same products, in the same order, whether the keys are widened first or
+ * as they are read. */
 SDPA_INLINE void qk_direct(const int kind, int rows, int cols, int depth, const float *q,
                            ptrdiff_t ldq, sdpa_rows k, float scale, float *s,
                            ptrdiff_t lds, float *tileMax) {
-    const vf vs = vset1(scale), ninf = vneg_inf();
-    const int dtail = depth % SDPA_VL, dvec = depth - dtail;
-    const vm dm = vmask_first(dtail);
+    const vf vs = vset1(scale);
+    const int widen = kind != SDPA_KIND_F32 && rows >= SDPA_DIRECT_WIDEN_ROWS && depth <= SDPA_DIRECT_WIDEN_DEPTH;
+    _Alignas(64) float wide[SDPA_VL][SDPA_DIRECT_WIDEN_DEPTH];
     if (tileMax)
         for (int r = 0; r < rows; r++) tileMax[r] = -__builtin_inff();
     for (int c0 = 0; c0 < cols; c0 += SDPA_VL) {
         const int nk = cols - c0 < SDPA_VL ? cols - c0 : SDPA_VL;
         const void *row[SDPA_VL];
         for (int j = 0; j < SDPA_VL; j++) row[j] = row_at(kind, k, c0 + (j < nk ? j : nk - 1));
-        const vm cm = vmask_first(nk);
-        for (int r = 0; r < rows; r++) {
-            const float *qr = q + (ptrdiff_t)r * ldq;
-            vf acc[SDPA_VL];
-            for (int j = 0; j < SDPA_VL; j++) acc[j] = vzero();
-            for (int e = 0; e < dvec; e += SDPA_VL) {
-                const vf qv = vload(qr + e);
-                for (int j = 0; j < SDPA_VL; j++) acc[j] = vfma(qv, vload_kind(kind, row[j], e), acc[j]);
-            }
-            if (dtail) {
-                const vf qv = vload_first(qr + dvec, dtail, dm);
-                for (int j = 0; j < SDPA_VL; j++)
-                    acc[j] = vfma(qv, vload_kind_first(kind, row[j], dvec, dtail, dm), acc[j]);
-            }
-            vf sc = vmul(vhsum_lanes(acc), vs);
-            float *sr = s + (ptrdiff_t)r * lds + c0;
-            if (nk == SDPA_VL) {
-                vstore(sr, sc);
-            } else {
-                vstore_first(sr, nk, cm, sc);
-                sc = vblend(cm, ninf, sc);
-            }
-            if (tileMax) {
-                /* NaN scores are skipped (vmax returns its 2nd operand) */
-                float mx = vhmax(vmax(sc, ninf));
-                if (mx > tileMax[r]) tileMax[r] = mx;
-            }
+        if (widen) {
+            for (int j = 0; j < nk; j++) convert_to_f32(kind, (size_t)depth, (const uint16_t *)row[j], wide[j]);
+            for (int j = 0; j < SDPA_VL; j++) row[j] = wide[j < nk ? j : nk - 1];
+            qk_direct_group(SDPA_KIND_F32, rows, nk, depth, q, ldq, row, vs, s + c0, lds, tileMax);
+        } else {
+            qk_direct_group(kind, rows, nk, depth, q, ldq, row, vs, s + c0, lds, tileMax);
         }
     }
 }

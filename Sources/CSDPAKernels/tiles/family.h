@@ -5,12 +5,12 @@
 #include <math.h>
 
 #include "vector_contract.h"
+#include "convert.h"
 #include "gemm.h"
 #include "decode.h"
 #include "pack.h"
 #include "softmax.h"
 #include "masks.h"
-#include "convert.h"
 #include "operands.h"
 #include "peak.h"
 #include "backward.h"
