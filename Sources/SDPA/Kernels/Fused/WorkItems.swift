@@ -104,7 +104,9 @@ struct _WorkItems: Sendable {
         let perBlock = tiling.tilesPerBlock
         let tileCost = cost.piece(rows: tiling.queryRows, keyTiles: tiling.keyTiles)
         let blockCost = Double(perBlock) * tileCost
-        let planned = Double(threads <= 1 ? 1 : 2 * Swift.min(threads, _maximumThreads))
+        // Less work than one claim is one thread's: grouping it for more would only cost the call time.
+        let shared = threads > 1 && Double(order.tiles) * tileCost > Self.claimWork
+        let planned = Double(shared ? 2 * Swift.min(threads, _maximumThreads) : 1)
         let slack = Self.slack * Double(order.tiles) * tileCost
         // Walk back from the last block: group its pieces into items while the bound allows, and stop at
         // the first block of whole tiles that may run whole (every block before it may too: more work
