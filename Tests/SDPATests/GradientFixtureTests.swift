@@ -83,9 +83,10 @@ struct GradientFixtureTests {
     /// float64 inputs: the same sums in another order, and nothing rounded to a narrower type.
     static let float64 = Tolerance(atol: 1e-12, rtol: 1e-11)
 
-    /// The fused backward pass: float32 tiles (accumulation over up to ~130 keys or rows) against the
-    /// float64 reference; PyTorch's own float32 gradients are within ~2e-6 on these cases.
-    static let fused = Tolerance(atol: 1e-5, rtol: 1e-5)
+    /// The fused backward pass: float32 tiles (accumulation over up to ~300 keys or rows) against the
+    /// float64 reference: PyTorch's own float32 gradients are within ~2e-6 on these cases; soft-capping's
+    /// derivative, `1 − tanh²` of float32 scores, adds up to ~3e-6 (the largest seen, 2.9e-6).
+    static let fused = Tolerance(atol: 4e-6, rtol: 4e-6)
 
     @Test("the math backward pass matches PyTorch's float64 autograd, float32 and float64 inputs", arguments: GradientFixtureCase.all)
     func matchesPyTorch(_ fixture: GradientFixtureCase) throws {
