@@ -25,7 +25,7 @@ struct AttentionSettings {
         .flag("is-causal", "upper-left causal mask, PyTorch's is_causal; not with --bias or --mask"),
         .value("scale", "X", "multiplies Q K^T (default 1/sqrt(E))"),
         .flag("enable-gqa", "grouped-query attention: H may be a multiple of the key/value head count"),
-        .value("dropout", "P", "dropout probability in 0...1 (runs on the math backend)"),
+        .value("dropout", "P", "dropout probability in 0...1 (both backends drop the same weights for one --seed)"),
         .value("seed", "N", "dropout seed (default: a fresh seed each run)"),
         .value("backend", backendChoices.joined(separator: "|"), "backends allowed to run (default auto: the fastest that supports the inputs)"),
         .value("threads", "N", "threads of the fused kernel (default: one per processor)"),

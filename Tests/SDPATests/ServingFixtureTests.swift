@@ -49,8 +49,8 @@ struct ServingFixtureTests {
         let shape = try AttentionShape(query: q, key: k, value: v, enableGQA: fixture.enableGQA)
         let bias = try fixture.bias(shape)
         let options = AttentionOptions(scale: fixture.scale, enableGQA: fixture.enableGQA, sinks: try fixture.sinks.map(fixture.load))
-        // With sinks the call runs on the math backend; without, on the fused one, checked against math too.
-        let backends: [Set<SDPBackend>] = fixture.sinks == nil ? [[.fused], [.math]] : [SDPBackend.allowed]
+        // Both backends, sinks or not.
+        let backends: [Set<SDPBackend>] = [[.fused], [.math]]
         for allowed in backends {
             let (out, lse) = try withSDPBackends(allowed) { try dispatchWithLogSumExp(bias, q, k, v, options) }
             expectClose(out, expected, .float32, "\(fixture.name) \(allowed.map(\.rawValue).sorted()) output", dtype: .float32)

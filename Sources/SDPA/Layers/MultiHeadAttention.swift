@@ -4,8 +4,8 @@
 /// The query, key and value projections run as one fused matrix product (`[D, (H + 2·Hkv)·E]`, built
 /// once from separate weights if they come separately); the heads are strided views of its output, which
 /// the fused kernel reads in place. `keyValueHeads < heads` is grouped-query attention. In training mode
-/// the attention weights are dropped with probability ``dropoutP`` (on the math backend, which is the one
-/// that runs dropout); otherwise, as in PyTorch's `eval()`, nothing is dropped.
+/// the attention weights are dropped with probability ``dropoutP`` (inside the fused kernel, as the math
+/// backend would drop them); otherwise, as in PyTorch's `eval()`, nothing is dropped.
 ///
 /// ```swift
 /// let attention = try MultiHeadAttention.random(embedDim: 64, heads: 8, keyValueHeads: 2, seed: 1)
