@@ -152,14 +152,22 @@ func visiblePositionsMatchTheMaterializedMask(queryLength: Int, keyLength: Int) 
     let current = ResidentMemory.currentBytes ?? 0
     #expect(current > 0)
     #expect((ResidentMemory.peakBytes ?? 0) >= current)
-    let (_, extra) = ResidentMemory.peakExtraBytes { () -> Int in
-        // Touch 64 MiB so that it becomes resident.
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 20, alignment: 64)
-        defer { buffer.deallocate() }
-        for offset in stride(from: 0, to: buffer.count, by: 4096) { buffer[offset] = 1 }
-        return Int(buffer[4096])
+    // The measure is the whole process's, and other tests free memory while this one runs, which can hide
+    // its 64 MiB from one measurement: one of a few must see them.
+    var seen = [Int]()
+    for _ in 0..<5 {
+        let (_, extra) = ResidentMemory.peakExtraBytes { () -> Int in
+            // Touch 64 MiB so that it becomes resident.
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 20, alignment: 64)
+            defer { buffer.deallocate() }
+            for offset in stride(from: 0, to: buffer.count, by: 4096) { buffer[offset] = 1 }
+            return Int(buffer[4096])
+        }
+        guard let extra else { return }
+        seen.append(extra)
+        if extra >= 60 << 20 { break }
     }
-    if let extra { #expect(extra >= 60 << 20) }
+    #expect(seen.contains { $0 >= 60 << 20 }, "extra resident bytes measured: \(seen)")
     #endif
 }
 
