@@ -78,9 +78,14 @@
        void *dst, ptrdiff_t *ld),                                                                  \
       (layout, kind, cols, dv, v, dst, ld))                                                        \
     X(void, scores_direct,                                                                         \
-      (int rows, int cols, int depth, const float *q, ptrdiff_t ldq, sdpa_element_kind kind,       \
-       sdpa_rows k, float scale, float *s, ptrdiff_t lds, float *tileMax),                         \
-      (rows, cols, depth, q, ldq, kind, k, scale, s, lds, tileMax))                                \
+      (sdpa_operand_layout layout, int rows, int cols, int depth, const void *q, ptrdiff_t ldq,    \
+       sdpa_element_kind kind, sdpa_rows k, float scale, float *s, ptrdiff_t lds, float *tileMax,  \
+       sdpa_rows v, int dv),                                                                       \
+      (layout, rows, cols, depth, q, ldq, kind, k, scale, s, lds, tileMax, v, dv))                 \
+    X(void, accumulate_direct,                                                                     \
+      (int rows, int cols, int dv, const float *p, ptrdiff_t ldp, sdpa_element_kind kind,          \
+       sdpa_rows v, float *o, ptrdiff_t ldo),                                                      \
+      (rows, cols, dv, p, ldp, kind, v, o, ldo))                                                   \
     X(void, scores,                                                                                \
       (sdpa_operand_layout layout, int rows, int cols, int depth, const void *query, ptrdiff_t ldq, \
        const void *keys, float scale, float *s, ptrdiff_t lds, sdpa_mask_kind maskKind,            \

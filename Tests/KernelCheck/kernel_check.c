@@ -143,6 +143,72 @@ static void check_qk_direct(int rows, int cols, int depth, sdpa_element_kind kin
     free(q); free(kf); free(kh); free(s); free(tmax);
 }
 
+/* The direct reader through the operand API, as decoding calls it: query
+ * rows of `kind` prepared in the family's layout (bfloat16 pairs multiply
+ * the stored keys as pairs), keys and values named by row lists (a paged
+ * cache's), the values prefetched; then O += P V with the values as stored,
+ * whose bits must be sdpa_accumulate's in SDPA_LAYOUT_F32. */
+static void check_direct_operands(sdpa_element_kind kind, int rows, int cols, int depth, int dv) {
+    const sdpa_operand_layout layout = sdpa_layout_for(kind);
+    const int es = kind == SDPA_ELEMENT_F32 ? 4 : 2;
+    const ptrdiff_t lds = cols + 5, ldo = dv + 3;
+    float *qf = buffer((size_t)rows * depth + 1, 0), *kf = buffer((size_t)cols * depth + 1, 0), *vf_ = buffer((size_t)cols * dv + 1, 0);
+    char *qs = malloc((size_t)es * rows * depth + 2), *ks = malloc((size_t)es * cols * (depth + 1) + 2), *vs = malloc((size_t)es * cols * (dv + 1) + 2);
+    const void **krows = malloc(sizeof(void *) * (size_t)(cols + 1)), **vrows = malloc(sizeof(void *) * (size_t)(cols + 1));
+    void *prepared = malloc(sdpa_operand_bytes(layout, SDPA_OPERAND_QUERY, rows, depth) + 64);
+    float *s = buffer((size_t)rows * lds, GUARD), *tmax = buffer((size_t)rows + 1, GUARD);
+    float *o = buffer((size_t)rows * ldo, 0), *o2 = buffer((size_t)rows * ldo, 0), *packed = buffer((size_t)cols * dv + 1, 0);
+    #define STORE(dst, i, x, ref) do { float x_ = (x);                                                         \
+        if (kind == SDPA_ELEMENT_F16) { uint16_t h = half_bits_of(x_); memcpy((dst) + 2 * (i), &h, 2); (ref) = (float)half_value(h); } \
+        else if (kind == SDPA_ELEMENT_BF16) { uint16_t b = (uint16_t)(bits(x_) >> 16); memcpy((dst) + 2 * (i), &b, 2); (ref) = (float)bf16_value(b); } \
+        else { memcpy((dst) + 4 * (i), &x_, 4); (ref) = x_; } } while (0)
+    for (int i = 0; i < rows * depth; i++) STORE(qs, i, randf(-1, 1), qf[i]);
+    /* keys and values in reverse row order, one element apart, named by lists */
+    for (int c = 0; c < cols; c++) {
+        const int slot = cols - 1 - c;
+        krows[c] = ks + (size_t)es * slot * (depth + 1);
+        vrows[c] = vs + (size_t)es * slot * (dv + 1);
+        for (int e = 0; e < depth; e++) STORE((char *)krows[c], e, randf(-1, 1), kf[c * depth + e]);
+        for (int d = 0; d < dv; d++) STORE((char *)vrows[c], d, randf(-1, 1), vf_[c * dv + d]);
+    }
+    #undef STORE
+    ptrdiff_t ldq = 0;
+    const void *q = sdpa_prepare_query(layout, kind, rows, depth, qs, depth, 1.0f, prepared, &ldq);
+    const sdpa_rows k = {NULL, 0, krows}, v = {NULL, 0, vrows};
+    sdpa_scores_direct(layout, rows, cols, depth, q, ldq, kind, k, 0.75f, s, lds, tmax, v, dv);
+    for (int r = 0; r < rows; r++) {
+        float mx = -INFINITY;
+        for (int c = 0; c < lds; c++) {
+            if (c >= cols) { CHECK(s[r * lds + c] == GUARD, "scores_direct wrote past the tile"); continue; }
+            double ref = 0, mag = 0;
+            for (int e = 0; e < depth; e++) { ref += (double)qf[r * depth + e] * kf[c * depth + e]; mag += fabs((double)qf[r * depth + e] * kf[c * depth + e]); }
+            CHECK(fabs(s[r * lds + c] - 0.75 * ref) <= (depth + 4) * 1.2e-7 * 0.75 * mag + 1e-30,
+                  "scores_direct kind %d rows %d cols %d depth %d: r %d c %d got %.9g want %.9g", kind, rows, cols, depth, r, c, s[r * lds + c], 0.75 * ref);
+            if (s[r * lds + c] > mx) mx = s[r * lds + c];
+        }
+        CHECK(bits(tmax[r]) == bits(mx), "scores_direct tileMax r %d: %g vs %g", r, tmax[r], mx);
+    }
+    CHECK(tmax[rows] == GUARD, "scores_direct tileMax written past its rows");
+    /* P.V: the probabilities are the scores' magnitudes, O starts non-zero */
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) s[r * lds + c] = fabsf(s[r * lds + c]) / (float)(cols + depth);
+        for (int d = 0; d < dv; d++) o[r * ldo + d] = o2[r * ldo + d] = randf(-1, 1);
+    }
+    sdpa_accumulate_direct(rows, cols, dv, s, lds, kind, v, o, ldo);
+    ptrdiff_t ldv = 0;
+    const void *values = sdpa_pack_values(SDPA_LAYOUT_F32, kind, cols, dv, v, packed, &ldv);
+    sdpa_accumulate(SDPA_LAYOUT_F32, rows, cols, dv, s, lds, values, ldv, o2, ldo);
+    for (int r = 0; r < rows; r++)
+        for (int d = 0; d < ldo; d++) {
+            if (d >= dv) { CHECK(o[r * ldo + d] == 0, "accumulate_direct wrote past the row"); continue; }
+            double ref = o2[r * ldo + d];
+            CHECK(bits(o[r * ldo + d]) == bits(o2[r * ldo + d]), "accumulate_direct kind %d rows %d cols %d dv %d: r %d d %d got %.9g, packed %.9g",
+                  kind, rows, cols, dv, r, d, o[r * ldo + d], ref);
+        }
+    free(qf); free(kf); free(vf_); free(qs); free(ks); free(vs); free(krows); free(vrows); free(prepared);
+    free(s); free(tmax); free(o); free(o2); free(packed);
+}
+
 /* The operand API: query rows prepared (scaled by a power of two), keys and
  * values packed in the family's layout for the element kind, then scores
  * and P.V against double, for every kind. */
@@ -637,6 +703,12 @@ int main(void) {
                 check_qk_direct(rows, 40, 3 + rows * 9, kind);
             }
         const int dvList[] = {1, 5, 16, 33, 64, 96, 97, 128, 257, 300};
+        for (int kind = 0; kind < 3; kind++)
+            for (int a = 0; a < 9; a++) {
+                check_direct_operands(kind, rowsList[a] % 17, colsList[(a * 5) % 12], depthList[(a * 7) % 9], dvList[a]);
+                check_direct_operands(kind, 1 + a % 5, 64, a % 2 ? 128 : 127, 128);
+                check_direct_operands(kind, 4 + a, 17 + a, 576, 512 - a);
+            }
         for (int a = 0; a < 9; a++)
             for (int d = 0; d < 10; d++) check_pv(rowsList[a], colsList[(a + d) % 12], dvList[d]);
         for (int b = 0; b < 12; b++) check_pack(colsList[b], depthList[b % 9]);

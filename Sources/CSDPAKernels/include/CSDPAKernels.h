@@ -6,9 +6,10 @@
  * loops.  What the forward driver calls, per work item (a few query tiles
  * of one batch and key/value head, for every query head of its group):
  * sdpa_prepare_query once per query tile; per key tile, sdpa_pack_keys
- * and sdpa_pack_values once for all the item's query tiles (or
- * sdpa_scores_direct for a few query rows, without packing), then per
- * query tile sdpa_scores, the bias, sdpa_softmax_tile and sdpa_accumulate;
+ * and sdpa_pack_values once for all the item's query tiles, then per query
+ * tile sdpa_scores, the bias, sdpa_softmax_tile and sdpa_accumulate (or,
+ * for a few query rows, sdpa_scores_direct and sdpa_accumulate_direct
+ * around the softmax, reading keys and values as stored);
  * at the end sdpa_normalize_tile (or sdpa_merge_rows for an item whose
  * keys were split across threads).  sdpa_kernels_info's register tile
  * sizes the query tiles.
@@ -242,10 +243,23 @@ void sdpa_pack_keys(sdpa_operand_layout layout, sdpa_element_kind kind, int cols
 sdpa_const_ptr sdpa_pack_values(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int dv,
                                 sdpa_rows v, void *dst, ptrdiff_t *ld);
 
-/* sdpa_qk_tile_direct with the keys wherever k names them. */
-void sdpa_scores_direct(int rows, int cols, int depth, const float *q, ptrdiff_t ldq,
-                        sdpa_element_kind kind, sdpa_rows k, float scale, float *s, ptrdiff_t lds,
-                        float *tileMax);
+/* sdpa_qk_tile_direct with the keys wherever k names them and the query
+ * rows prepared by sdpa_prepare_query in `layout` (row stride ldq in its
+ * 32-bit units: floats, or bfloat16 pairs when layout is
+ * sdpa_layout_for(SDPA_ELEMENT_BF16) and kind is bfloat16, whose keys are then
+ * multiplied as stored pairs).  The value rows v names for the same keys (dv
+ * elements of `kind` each; v.base and v.rows NULL: none) are prefetched while
+ * the keys are read, for sdpa_accumulate_direct. */
+void sdpa_scores_direct(sdpa_operand_layout layout, int rows, int cols, int depth, const void *q,
+                        ptrdiff_t ldq, sdpa_element_kind kind, sdpa_rows k, float scale, float *s,
+                        ptrdiff_t lds, float *tileMax, sdpa_rows v, int dv);
+
+/* O += P V for a few rows with the value rows read as stored (cols rows of
+ * dv elements of `kind`, wherever v names them; half kinds widened exactly
+ * as loaded): the bits sdpa_accumulate gives in SDPA_LAYOUT_F32, without
+ * packing the values. */
+void sdpa_accumulate_direct(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
+                            sdpa_element_kind kind, sdpa_rows v, float *o, ptrdiff_t ldo);
 
 /* sdpa_qk_tile / sdpa_qk_tile_masked (maskKind SDPA_MASK_NONE: no mask) on
  * prepared operands: S = scale * Q K^T, rows x cols, depth elements, with

@@ -15,6 +15,7 @@
 #define SDPA_MR 6          /* GEMM register tile: 6 rows x 4 vectors (24 accumulators of 32) */
 #define SDPA_NV 4
 #define SDPA_PV_ROW_VECS 16 /* one output row's columns held in registers: 256 */
+#define SDPA_DIRECT_ACC 16 /* the direct reader's partial sums: rows x keys of a block */
 
 typedef __m512 vf;
 typedef __m512i vi;
@@ -181,6 +182,7 @@ typedef __m512i vp;
 SDPA_INLINE vp vload_pairs(const uint32_t *p) { return _mm512_loadu_si512(p); }
 SDPA_INLINE vp vload_pairs_first(const uint32_t *p, int n, vm m) { (void)n; return _mm512_maskz_loadu_epi32(m, p); }
 SDPA_INLINE vp vbroadcast_pair(const uint32_t *p) { return _mm512_set1_epi32((int)*p); }
+SDPA_INLINE vp vload_bf16_pairs(const uint16_t *p) { return _mm512_loadu_si512(p); }
 /* acc + a.lo * b.lo + a.hi * b.hi per lane */
 SDPA_INLINE vf vdot_pairs(vf acc, vp a, vp b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
 #endif

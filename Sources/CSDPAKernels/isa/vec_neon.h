@@ -15,6 +15,7 @@
 #define SDPA_MR 6          /* GEMM register tile: 6 rows x 4 vectors (24 accumulators of 32) */
 #define SDPA_NV 4
 #define SDPA_PV_ROW_VECS 24 /* one output row's columns held in registers: 96 */
+#define SDPA_DIRECT_ACC 16 /* the direct reader's partial sums: rows x keys of a block */
 
 typedef float32x4_t vf;
 typedef int32x4_t vi;
@@ -141,6 +142,7 @@ SDPA_INLINE vp vload_pairs_first(const uint32_t *p, int n, vm m) {
     return vreinterpretq_bf16_u32(vld1q_u32(t));
 }
 SDPA_INLINE vp vbroadcast_pair(const uint32_t *p) { return vreinterpretq_bf16_u32(vld1q_dup_u32(p)); }
+SDPA_INLINE vp vload_bf16_pairs(const uint16_t *p) { return vreinterpretq_bf16_u16(vld1q_u16(p)); }
 /* acc + a.lo * b.lo + a.hi * b.hi per lane */
 SDPA_INLINE vf vdot_pairs(vf acc, vp a, vp b) { return vbfdotq_f32(acc, a, b); }
 #endif

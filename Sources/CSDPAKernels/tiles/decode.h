@@ -1,6 +1,6 @@
-/* The products of decoding (a few query rows): Q.K^T reading the keys as
- * stored, and one output row's P.V with its columns in registers.  Also the
- * P.V entry point, which picks that form for one row. */
+/* The products of decoding (a few query rows): Q.K^T and P.V reading the
+ * keys and values as stored, and one output row's P.V with its columns in
+ * registers.  Also the P.V entry point, which picks that form for one row. */
 #ifndef SDPA_TILES_DECODE_H
 #define SDPA_TILES_DECODE_H
 
@@ -65,90 +65,233 @@ static void k_pv_tile(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
         gemm(FMT_F32, 1, 0, MK_NONE, rows, dv, cols, p, ldp, 1, v, ldv, o, ldo, 1.0f, NULL, 0, NULL);
 }
 
-/* One group of up to SDPA_VL keys (rows row[0..SDPA_VL), a short group
- * repeating its last key) against every query row: SDPA_VL-wide partial sums
- * per key, reduced SDPA_VL keys to a vector. */
-SDPA_INLINE void qk_direct_group(const int kind, int rows, int nk, int depth, const float *q, ptrdiff_t ldq,
-                                 const void *const row[SDPA_VL], vf vs, float *s, ptrdiff_t lds, float *tileMax) {
-    const vf ninf = vneg_inf();
-    const int dtail = depth % SDPA_VL, dvec = depth - dtail;
-    const vm dm = vmask_first(dtail), cm = vmask_first(nk);
-    for (int r = 0; r < rows; r++) {
-        const float *qr = q + (ptrdiff_t)r * ldq;
-        vf acc[SDPA_VL];
-        for (int j = 0; j < SDPA_VL; j++) acc[j] = vzero();
+/* The direct reader: Q.K^T for a few query rows (a decoding step's, a GQA
+ * group's stacked heads) with the keys read as stored, no packing.  A block
+ * of RB rows x KB keys (RB * KB = SDPA_DIRECT_ACC) keeps one vector of
+ * partial sums per (row, key), so each key vector is loaded once for all RB
+ * rows; the partial sums reduce to scores SDPA_VL at a time.  Lane l of a
+ * partial sum takes depth positions l, l + SDPA_VL, ... in order, whatever
+ * the block: the scores are the same bits for any row count or blocking.
+ * FMT_F32: query rows as floats, keys of any kind widened as loaded (exact);
+ * FMT_BF16_PAIRS: query rows as bfloat16 pairs, bfloat16 keys multiplied as
+ * stored pairs (vdot_pairs). */
+SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, int nk, int depth,
+                                 const void *q, ptrdiff_t ldq, const void *const row[SDPA_DIRECT_ACC],
+                                 vf vs, float *s, ptrdiff_t lds) {
+    const int KB = SDPA_DIRECT_ACC / RB;
+    vf acc[SDPA_DIRECT_ACC];
+    for (int i = 0; i < SDPA_DIRECT_ACC; i++) acc[i] = vzero();
+    if (FMT == FMT_F32) {
+        const int dtail = depth % SDPA_VL, dvec = depth - dtail;
+        const vm dm = vmask_first(dtail);
         for (int e = 0; e < dvec; e += SDPA_VL) {
-            const vf qv = vload(qr + e);
-            for (int j = 0; j < SDPA_VL; j++) acc[j] = vfma(qv, vload_kind(kind, row[j], e), acc[j]);
+            vf kv[SDPA_DIRECT_ACC];
+            for (int j = 0; j < KB; j++) kv[j] = vload_kind(kind, row[j], e);
+            for (int r = 0; r < RB; r++) {
+                const vf qv = vload((const float *)q + r * ldq + e);
+                for (int j = 0; j < KB; j++) acc[r * KB + j] = vfma(qv, kv[j], acc[r * KB + j]);
+            }
         }
         if (dtail) {
-            const vf qv = vload_first(qr + dvec, dtail, dm);
-            for (int j = 0; j < SDPA_VL; j++)
-                acc[j] = vfma(qv, vload_kind_first(kind, row[j], dvec, dtail, dm), acc[j]);
+            vf kv[SDPA_DIRECT_ACC];
+            for (int j = 0; j < KB; j++) kv[j] = vload_kind_first(kind, row[j], dvec, dtail, dm);
+            for (int r = 0; r < RB; r++) {
+                const vf qv = vload_first((const float *)q + r * ldq + dvec, dtail, dm);
+                for (int j = 0; j < KB; j++) acc[r * KB + j] = vfma(qv, kv[j], acc[r * KB + j]);
+            }
         }
-        vf sc = vmul(vhsum_lanes(acc), vs);
+    }
+#if SDPA_BF16_DOT
+    else {
+        /* 2 * SDPA_VL elements (SDPA_VL pairs) a step; the last, shorter step
+         * through a zero-padded copy, so nothing past a key row is read and an
+         * odd depth's last pair multiplies the query's padding 0 by 0 */
+        const int W = 2 * SDPA_VL, rest = depth % W, whole = depth - rest;
+        for (int e = 0; e < whole; e += W) {
+            vp kv[SDPA_DIRECT_ACC];
+            for (int j = 0; j < KB; j++) kv[j] = vload_bf16_pairs((const uint16_t *)row[j] + e);
+            for (int r = 0; r < RB; r++) {
+                const vp qv = vload_pairs((const uint32_t *)q + r * ldq + e / 2);
+                for (int j = 0; j < KB; j++) acc[r * KB + j] = vdot_pairs(acc[r * KB + j], qv, kv[j]);
+            }
+        }
+        if (rest) {
+            const int np = (rest + 1) / 2;
+            const vm pm = vmask_first(np);
+            vp kv[SDPA_DIRECT_ACC];
+            for (int j = 0; j < KB; j++) {
+                uint16_t t[2 * SDPA_VL];
+                const uint16_t *kr = (const uint16_t *)row[j] + whole;
+                for (int i = 0; i < W; i++) t[i] = i < rest ? kr[i] : 0;
+                kv[j] = vload_bf16_pairs(t);
+            }
+            for (int r = 0; r < RB; r++) {
+                const vp qv = vload_pairs_first((const uint32_t *)q + r * ldq + whole / 2, np, pm);
+                for (int j = 0; j < KB; j++) acc[r * KB + j] = vdot_pairs(acc[r * KB + j], qv, kv[j]);
+            }
+        }
+    }
+#endif
+    float sc[SDPA_DIRECT_ACC];
+    for (int g = 0; g < SDPA_DIRECT_ACC; g += SDPA_VL) vstore(sc + g, vmul(vhsum_lanes(acc + g), vs));
+    for (int r = 0; r < RB; r++) {
         float *sr = s + (ptrdiff_t)r * lds;
-        if (nk == SDPA_VL) {
-            vstore(sr, sc);
-        } else {
-            vstore_first(sr, nk, cm, sc);
-            sc = vblend(cm, ninf, sc);
-        }
-        if (tileMax) {
-            /* NaN scores are skipped (vmax returns its 2nd operand) */
-            float mx = vhmax(vmax(sc, ninf));
-            if (mx > tileMax[r]) tileMax[r] = mx;
-        }
+        if (nk == KB) /* a copy of constant size: a register move, not a call */
+            for (int j = 0; j < KB; j++) sr[j] = sc[r * KB + j];
+        else
+            for (int j = 0; j < nk; j++) sr[j] = sc[r * KB + j];
     }
 }
 
-/* Keys of a half kind widened once per group for this many query rows or
- * more (a GQA group's stacked rows): each would otherwise convert every key
- * element again.  Up to this depth the widened group stays on the stack. */
-#define SDPA_DIRECT_WIDEN_ROWS 2
-#define SDPA_DIRECT_WIDEN_DEPTH 576
+/* The row maxima of a score tile, NaN skipped (vmax returns its 2nd operand). */
+SDPA_INLINE void row_maxima(int rows, int cols, const float *s, ptrdiff_t lds, float *tileMax) {
+    const vf ninf = vneg_inf();
+    for (int r = 0; r < rows; r++) {
+        const float *sr = s + (ptrdiff_t)r * lds;
+        vf m = ninf;
+        int c = 0;
+        for (; c + SDPA_VL <= cols; c += SDPA_VL) m = vmax(vload(sr + c), m);
+        if (c < cols) {
+            const vm cm = vmask_first(cols - c);
+            m = vmax(vblend(cm, ninf, vload_first(sr + c, cols - c, cm)), m);
+        }
+        tileMax[r] = vhmax(m);
+    }
+}
 
-/* Q.K^T for a few rows, keys read as stored: SDPA_VL keys at a time.  The
- * same products, in the same order, whether the keys are widened first or
- * as they are read. */
-SDPA_INLINE void qk_direct(const int kind, int rows, int cols, int depth, const float *q,
-                           ptrdiff_t ldq, sdpa_rows k, float scale, float *s,
-                           ptrdiff_t lds, float *tileMax) {
+/* Brings `bytes` of each of rows first..first+count toward the cache. */
+SDPA_INLINE void prefetch_rows(const int kind, sdpa_rows r, int first, int count, int bytes) {
+    if (!r.base && !r.rows) return;
+    for (int j = 0; j < count; j++) {
+        const char *p = (const char *)row_at(kind, r, first + j);
+        for (int b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
+    }
+}
+
+/* Q.K^T for a few rows, keys read as stored: SDPA_DIRECT_ACC keys at a
+ * time against every row (blocks of 4, 2, 1 rows), with the next keys and
+ * these keys' value rows prefetched: decoding is a stream through K and V,
+ * and without them the loads wait on memory one block at a time. */
+SDPA_INLINE void qk_direct(const int FMT, const int kind, int rows, int cols, int depth, const void *q,
+                           ptrdiff_t ldq, sdpa_rows k, float scale, float *s, ptrdiff_t lds,
+                           float *tileMax, sdpa_rows v, int dv) {
     const vf vs = vset1(scale);
-    const int widen = kind != SDPA_KIND_F32 && rows >= SDPA_DIRECT_WIDEN_ROWS && depth <= SDPA_DIRECT_WIDEN_DEPTH;
-    _Alignas(64) float wide[SDPA_VL][SDPA_DIRECT_WIDEN_DEPTH];
-    if (tileMax)
-        for (int r = 0; r < rows; r++) tileMax[r] = -__builtin_inff();
-    for (int c0 = 0; c0 < cols; c0 += SDPA_VL) {
-        const int nk = cols - c0 < SDPA_VL ? cols - c0 : SDPA_VL;
-        const void *row[SDPA_VL];
-        for (int j = 0; j < SDPA_VL; j++) row[j] = row_at(kind, k, c0 + (j < nk ? j : nk - 1));
-        if (widen) {
-            for (int j = 0; j < nk; j++) convert_to_f32(kind, (size_t)depth, (const uint16_t *)row[j], wide[j]);
-            for (int j = 0; j < SDPA_VL; j++) row[j] = wide[j < nk ? j : nk - 1];
-            qk_direct_group(SDPA_KIND_F32, rows, nk, depth, q, ldq, row, vs, s + c0, lds, tileMax);
-        } else {
-            qk_direct_group(kind, rows, nk, depth, q, ldq, row, vs, s + c0, lds, tileMax);
+    const int es = kind == SDPA_KIND_F32 ? 4 : 2, vbytes = dv * es, kbytes = depth * es;
+    for (int c0 = 0; c0 < cols; c0 += SDPA_DIRECT_ACC) {
+        const int ng = cols - c0 < SDPA_DIRECT_ACC ? cols - c0 : SDPA_DIRECT_ACC;
+        if (c0 + SDPA_DIRECT_ACC < cols) {
+            /* the next block's keys, and this block's values */
+            const int c2 = c0 + SDPA_DIRECT_ACC;
+            prefetch_rows(kind, k, c2, cols - c2 < SDPA_DIRECT_ACC ? cols - c2 : SDPA_DIRECT_ACC, kbytes);
+        }
+        prefetch_rows(kind, v, c0, ng, vbytes);
+        for (int r0 = 0; r0 < rows;) {
+            const int RB = rows - r0 >= 4 ? 4 : rows - r0 >= 2 ? 2 : 1, KB = SDPA_DIRECT_ACC / RB;
+            const void *qr = (const char *)q + (ptrdiff_t)r0 * ldq * 4;
+            for (int c1 = c0; c1 < c0 + ng; c1 += KB) {
+                const int nk = c0 + ng - c1 < KB ? c0 + ng - c1 : KB;
+                /* a short block repeats its last key */
+                const void *row[SDPA_DIRECT_ACC];
+                for (int j = 0; j < KB; j++) row[j] = row_at(kind, k, c1 + (j < nk ? j : nk - 1));
+                float *sb = s + (ptrdiff_t)r0 * lds + c1;
+                if (RB == 4) qk_direct_block(FMT, kind, 4, nk, depth, qr, ldq, row, vs, sb, lds);
+                else if (RB == 2) qk_direct_block(FMT, kind, 2, nk, depth, qr, ldq, row, vs, sb, lds);
+                else qk_direct_block(FMT, kind, 1, nk, depth, qr, ldq, row, vs, sb, lds);
+            }
+            r0 += RB;
         }
     }
+    if (tileMax) row_maxima(rows, cols, s, lds, tileMax);
 }
 
-static void k_scores_direct(int rows, int cols, int depth, const float *q, ptrdiff_t ldq,
-                            sdpa_element_kind kind, sdpa_rows k, float scale, float *s, ptrdiff_t lds,
-                            float *tileMax) {
+static void k_scores_direct(sdpa_operand_layout layout, int rows, int cols, int depth, const void *q,
+                            ptrdiff_t ldq, sdpa_element_kind kind, sdpa_rows k, float scale, float *s,
+                            ptrdiff_t lds, float *tileMax, sdpa_rows v, int dv) {
+#if SDPA_BF16_DOT
+    if (layout == SDPA_LAYOUT_BF16_PAIRS && kind == SDPA_ELEMENT_BF16) {
+        qk_direct(FMT_BF16_PAIRS, SDPA_KIND_BF16, rows, cols, depth, q, ldq, k, scale, s, lds, tileMax, v, dv);
+        return;
+    }
+#endif
+    (void)layout;
     if (kind == SDPA_ELEMENT_F16)
-        qk_direct(SDPA_KIND_F16, rows, cols, depth, q, ldq, k, scale, s, lds, tileMax);
+        qk_direct(FMT_F32, SDPA_KIND_F16, rows, cols, depth, q, ldq, k, scale, s, lds, tileMax, v, dv);
     else if (kind == SDPA_ELEMENT_BF16)
-        qk_direct(SDPA_KIND_BF16, rows, cols, depth, q, ldq, k, scale, s, lds, tileMax);
+        qk_direct(FMT_F32, SDPA_KIND_BF16, rows, cols, depth, q, ldq, k, scale, s, lds, tileMax, v, dv);
     else
-        qk_direct(SDPA_KIND_F32, rows, cols, depth, q, ldq, k, scale, s, lds, tileMax);
+        qk_direct(FMT_F32, SDPA_KIND_F32, rows, cols, depth, q, ldq, k, scale, s, lds, tileMax, v, dv);
 }
 
 static void k_qk_tile_direct(int rows, int cols, int depth, const float *q, ptrdiff_t ldq,
                              sdpa_element_kind kind, const void *k, ptrdiff_t ldk, float scale,
                              float *s, ptrdiff_t lds, float *tileMax) {
-    sdpa_rows r = {k, ldk, NULL};
-    k_scores_direct(rows, cols, depth, q, ldq, kind, r, scale, s, lds, tileMax);
+    const sdpa_rows r = {k, ldk, NULL}, none = {NULL, 0, NULL};
+    k_scores_direct(SDPA_LAYOUT_F32, rows, cols, depth, q, ldq, kind, r, scale, s, lds, tileMax, none, 0);
+}
+
+/* P.V with the value rows read as stored (any kind, widened as loaded):
+ * RB rows x NV vectors of output columns in registers, keys in order, so
+ * each output element is the same chain of products as the packed P.V's. */
+SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, const int TAIL, int cols,
+                                 const float *p, ptrdiff_t ldp, sdpa_rows v, int d0, float *o,
+                                 ptrdiff_t ldo, int n, vm m) {
+    vf acc[4][SDPA_NV];
+    for (int r = 0; r < RB; r++)
+        for (int j = 0; j < NV; j++) acc[r][j] = vzero();
+    for (int c = 0; c < cols; c++) {
+        const void *vr = row_at(kind, v, c);
+        vf vv[SDPA_NV];
+        for (int j = 0; j < NV; j++)
+            vv[j] = TAIL && j == NV - 1 ? vload_kind_first(kind, vr, d0 + SDPA_VL * j, n, m)
+                                        : vload_kind(kind, vr, d0 + SDPA_VL * j);
+        for (int r = 0; r < RB; r++) {
+            const vf pc = vbroadcast(p + (ptrdiff_t)r * ldp + c);
+            for (int j = 0; j < NV; j++) acc[r][j] = vfma(pc, vv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < RB; r++) {
+        float *orow = o + (ptrdiff_t)r * ldo + d0;
+        for (int j = 0; j < NV; j++) {
+            if (TAIL && j == NV - 1)
+                vstore_first(orow + SDPA_VL * j, n, m, vadd(vload_first(orow + SDPA_VL * j, n, m), acc[r][j]));
+            else
+                vstore(orow + SDPA_VL * j, vadd(vload(orow + SDPA_VL * j), acc[r][j]));
+        }
+    }
+}
+
+SDPA_INLINE void pv_direct_rows(const int kind, const int RB, int cols, int dv, const float *p, ptrdiff_t ldp,
+                                sdpa_rows v, float *o, ptrdiff_t ldo) {
+    const int W = SDPA_VL * SDPA_NV;
+    int d0 = 0;
+    for (; d0 + W <= dv; d0 += W) pv_direct_block(kind, RB, SDPA_NV, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0));
+    while (d0 < dv) {
+        /* the rest a vector at a time, the last one partial */
+        const int n = dv - d0 < SDPA_VL ? dv - d0 : SDPA_VL;
+        if (n == SDPA_VL) pv_direct_block(kind, RB, 1, 0, cols, p, ldp, v, d0, o, ldo, n, vmask_first(0));
+        else pv_direct_block(kind, RB, 1, 1, cols, p, ldp, v, d0, o, ldo, n, vmask_first(n));
+        d0 += n;
+    }
+}
+
+SDPA_INLINE void pv_direct(const int kind, int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
+                           sdpa_rows v, float *o, ptrdiff_t ldo) {
+    for (int r0 = 0; r0 < rows;) {
+        const int RB = rows - r0 >= 4 ? 4 : rows - r0 >= 2 ? 2 : 1;
+        const float *pr = p + (ptrdiff_t)r0 * ldp;
+        float *orow = o + (ptrdiff_t)r0 * ldo;
+        if (RB == 4) pv_direct_rows(kind, 4, cols, dv, pr, ldp, v, orow, ldo);
+        else if (RB == 2) pv_direct_rows(kind, 2, cols, dv, pr, ldp, v, orow, ldo);
+        else pv_direct_rows(kind, 1, cols, dv, pr, ldp, v, orow, ldo);
+        r0 += RB;
+    }
+}
+
+static void k_accumulate_direct(int rows, int cols, int dv, const float *p, ptrdiff_t ldp, sdpa_element_kind kind,
+                                sdpa_rows v, float *o, ptrdiff_t ldo) {
+    if (kind == SDPA_ELEMENT_F16) pv_direct(SDPA_KIND_F16, rows, cols, dv, p, ldp, v, o, ldo);
+    else if (kind == SDPA_ELEMENT_BF16) pv_direct(SDPA_KIND_BF16, rows, cols, dv, p, ldp, v, o, ldo);
+    else pv_direct(SDPA_KIND_F32, rows, cols, dv, p, ldp, v, o, ldo);
 }
 
 #endif

@@ -4,7 +4,8 @@
  *
  * Sizes: SDPA_VL float lanes per vector; SDPA_MR x SDPA_NV the GEMM register
  * tile (rows x vectors); SDPA_PV_ROW_VECS vectors of one output row kept in
- * registers by the one-row P.V.
+ * registers by the one-row P.V; SDPA_DIRECT_ACC (a multiple of SDPA_VL) the
+ * direct reader's partial sums per block.
  * Types: vf (SDPA_VL floats), vi (SDPA_VL int32), vm (a lane mask), vtab8
  * (an 8-entry float table prepared for lookups).
  * Loads/stores: vload, vstore, vbroadcast (one float to every lane),
@@ -24,7 +25,11 @@
  * Reductions: vhmax (input holds no NaN), vhsum, vhsum_lanes(v[SDPA_VL])
  *   (lane i = sum of v[i]'s lanes), vtranspose(r[SDPA_VL]) in place.
  * Bytes: vmask_zero_bytes(p, n) (lanes < n whose byte is 0; reads n bytes),
- *   vscan_bytes(p, n, &anyZero, &anyNonzero). */
+ *   vscan_bytes(p, n, &anyZero, &anyNonzero).
+ * With SDPA_BF16_DOT 1, bfloat16 pairs (two elements in a 32-bit lane): vp;
+ *   vload_pairs / vload_pairs_first (lanes < n) / vbroadcast_pair from 32-bit
+ *   words, vload_bf16_pairs (2 * SDPA_VL bfloat16 at any 2-byte alignment),
+ *   vdot_pairs(acc, a, b) = acc + a.lo * b.lo + a.hi * b.hi per lane. */
 #ifndef SDPA_VECTOR_CONTRACT_H
 #define SDPA_VECTOR_CONTRACT_H
 

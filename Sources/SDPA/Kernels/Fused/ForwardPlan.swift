@@ -31,8 +31,9 @@ struct _ForwardPlan: Sendable {
                            cost: cost, headsFastest: headsFastest, threads: threads)
         readsKeysDirectly = shape.queryLength <= _FusedTiling.directRows
         let layout = sdpa_layout_for(kind)
-        // The direct reader takes float32 query rows; its values go through the float32 product.
-        (queryLayout, keyLayout, valueLayout) = readsKeysDirectly ? (SDPA_LAYOUT_F32, layout, SDPA_LAYOUT_F32) : (layout, layout, layout)
+        // The direct reader takes query rows in the family's layout (bfloat16 pairs multiply the keys'
+        // stored pairs) and reads the values as stored, through the float32 product.
+        (queryLayout, keyLayout, valueLayout) = readsKeysDirectly ? (layout, layout, SDPA_LAYOUT_F32) : (layout, layout, layout)
         (queryScale, scoreScale) = _splitScale(scale)
         lds = (tiling.keyColumns + 15) / 16 * 16
         ldo = Swift.max(16, (shape.valueHeadDim + 15) / 16 * 16)
@@ -45,6 +46,12 @@ struct _ForwardPlan: Sendable {
 
     /// Rows of the score tile: one query tile, or when decoding every unit's rows stacked.
     @inlinable var scoreRows: Int { readsKeysDirectly ? items.maxUnits * tiling.queryRows : tiling.queryRows }
+
+    /// The row stride of prepared query rows stacked for the direct reader, in 32-bit units (floats or
+    /// bfloat16 pairs).
+    @inlinable var stackedQueryStride: Int {
+        sdpa_operand_bytes(queryLayout, SDPA_OPERAND_QUERY, 1, Int32(shape.headDim)) / 4
+    }
 
     /// Bytes of one unit's prepared query rows.
     @inlinable var queryBytesPerUnit: Int {

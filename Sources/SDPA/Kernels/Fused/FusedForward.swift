@@ -68,14 +68,15 @@ func _forwardItem<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         let own = scratch.queries + u * plan.queryBytesPerUnit
         var prepared = sdpa_prepare_query(plan.queryLayout, q.kind, Int32(units[u].rows), Int32(E), rows.base, rows.stride,
                                           plan.queryScale, own, &ld)
-        if plan.readsKeysDirectly && prepared != UnsafeRawPointer(own) {
-            // Decoding stacks the group's query rows in one tile (float32, E apart), so that one pass over
-            // each key and value tile serves every head of the group.
+        let stride = plan.stackedQueryStride
+        if plan.readsKeysDirectly && (prepared != UnsafeRawPointer(own) || ld != stride) {
+            // Decoding stacks the group's query rows in one tile (rows `stride` 32-bit units apart), so
+            // that one pass over each key and value tile serves every head of the group.
             for r in 0..<units[u].rows {
-                (own.assumingMemoryBound(to: Float.self) + r * E)
-                    .update(from: prepared!.assumingMemoryBound(to: Float.self) + r * ld, count: E)
+                (own.assumingMemoryBound(to: UInt32.self) + r * stride)
+                    .update(from: prepared!.assumingMemoryBound(to: UInt32.self) + r * ld, count: stride)
             }
-            (prepared, ld) = (UnsafeRawPointer(own), E)
+            (prepared, ld) = (UnsafeRawPointer(own), stride)
         }
         units[u].query = prepared
         units[u].ldq = ld
@@ -165,11 +166,10 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     // Units hold `unitRows` rows each (L), stacked in the prepared queries, the scores and the outputs alike.
     let unitRows = state.unitRows, rows = unitCount * unitRows
     let keyRows = source.keys(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.keyAddresses)
-    sdpa_scores_direct(Int32(rows), Int32(cols), Int32(E), units[0].query!.assumingMemoryBound(to: Float.self), E,
-                       source.kind, keyRows, plan.scoreScale, scores, lds, tileMax)
     let valueRows = source.values(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.valueAddresses)
-    var ldv = 0
-    let values = sdpa_pack_values(plan.valueLayout, source.kind, Int32(cols), Int32(Ev), valueRows, scratch.values, &ldv)
+    // The value rows are prefetched while the keys are read.
+    sdpa_scores_direct(plan.queryLayout, Int32(rows), Int32(cols), Int32(E), units[0].query, plan.stackedQueryStride,
+                       source.kind, keyRows, plan.scoreScale, scores, lds, tileMax, valueRows, Int32(Ev))
     let exactValues = anyPartial && _containsNonFinite(source.kind, rows: valueRows, count: cols, columns: Ev)
 
     var allVisible = true
@@ -186,7 +186,7 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         plan.dropout?.apply(toTile: tile, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
     }
     if allVisible && !exactValues {
-        sdpa_accumulate(plan.valueLayout, Int32(rows), Int32(cols), Int32(Ev), scores, lds, values, ldv, state.output(unit: 0), state.ldo)
+        sdpa_accumulate_direct(Int32(rows), Int32(cols), Int32(Ev), scores, lds, source.kind, valueRows, state.output(unit: 0), state.ldo)
         return
     }
     for u in 0..<unitCount where units[u].visibility != .empty {
@@ -195,7 +195,7 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
             _accumulateVisible(rows: units[u].rows, keys: cols, Ev, tile, lds, source.kind, valueRows, o, state.ldo,
                                values: scratch.finiteValues)
         } else {
-            sdpa_accumulate(plan.valueLayout, Int32(units[u].rows), Int32(cols), Int32(Ev), tile, lds, values, ldv, o, state.ldo)
+            sdpa_accumulate_direct(Int32(units[u].rows), Int32(cols), Int32(Ev), tile, lds, source.kind, valueRows, o, state.ldo)
         }
     }
 }

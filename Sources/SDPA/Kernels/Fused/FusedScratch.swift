@@ -5,7 +5,8 @@ import CSDPAKernels
 /// abort), carved into 64-byte aligned tiles sized by the kernel layer for the plan's operand layouts.
 @usableFromInline
 struct _FusedScratch {
-    /// Packed keys of one tile, prepared query rows of one item (every unit), value rows of one tile.
+    /// Packed keys of one tile, prepared query rows of one item (every unit), value rows of one tile (none
+    /// when decoding: the direct reader takes keys and values as stored).
     @usableFromInline let keys: UnsafeMutableRawPointer, queries: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer
     /// The score tile (`queryRows x lds`, or every unit's rows stacked when decoding) and its row maxima.
     @usableFromInline let scores: UnsafeMutablePointer<Float>, tileMax: UnsafeMutablePointer<Float>
@@ -24,9 +25,10 @@ struct _FusedScratch {
         guard let queryBytes = _checkedProduct(plan.items.maxUnits, plan.queryBytesPerUnit),
               let finite = _checkedProduct(4, Bc, Ev), let state = _checkedProduct(4, plan.stateFloats) else { return nil }
         let keyBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.keyLayout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E))
+        let valueBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.valueLayout, SDPA_OPERAND_VALUES, Int32(Bc), Int32(Ev))
         let scoreRows = plan.scoreRows
         let sizes = [
-            keyBytes, queryBytes, sdpa_operand_bytes(plan.valueLayout, SDPA_OPERAND_VALUES, Int32(Bc), Int32(Ev)),
+            keyBytes, queryBytes, valueBytes,
             4 * scoreRows * plan.lds, 4 * scoreRows, finite, plan.items.hasWholeItems ? state : 0,
             MemoryLayout<UnsafeRawPointer?>.stride * Bc, MemoryLayout<UnsafeRawPointer?>.stride * Bc,
         ]
