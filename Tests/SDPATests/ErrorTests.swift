@@ -18,26 +18,6 @@ private struct Inputs {
     }
 }
 
-/// Runs `body`, expecting an `SDPAError`; checks that its description mentions every string in `mentions`.
-@discardableResult
-private func expectSDPAError(
-    mentions: [String] = [], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Tensor
-) -> SDPAError? {
-    do {
-        let t = try body()
-        Issue.record("expected an SDPAError, got a result of shape \(t.shape)", sourceLocation: sourceLocation)
-        return nil
-    } catch let error as SDPAError {
-        for needle in mentions {
-            #expect(error.description.contains(needle), "'\(error.description)' should mention '\(needle)'", sourceLocation: sourceLocation)
-        }
-        return error
-    } catch {
-        Issue.record("expected an SDPAError, got \(type(of: error)): \(error)", sourceLocation: sourceLocation)
-        return nil
-    }
-}
-
 /// "[2, 3, 4, 6]": how a shape appears in messages.
 private func s(_ shape: [Int]) -> String { "\(shape)" }
 

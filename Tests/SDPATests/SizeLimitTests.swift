@@ -1,5 +1,6 @@
 import Foundation
 @_spi(Testing) import SDPA
+import SDPATestSupport
 import Testing
 
 // Sizes near and past Int.max, and allocations no machine can make, as a user reaches them: each is
@@ -8,25 +9,6 @@ import Testing
 // before anything is allocated. Tolerances: none (outputs are compared bit for bit).
 
 // MARK: - helpers (private: the test module is shared with other files)
-
-/// The `SDPAError` `body` throws, after checking that its description mentions every string in `mentions`.
-@discardableResult
-private func sdpaError<T>(
-    mentioning mentions: [String], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T
-) -> SDPAError? {
-    do {
-        _ = try body()
-        Issue.record("expected an SDPAError", sourceLocation: sourceLocation)
-    } catch let error as SDPAError {
-        for needle in mentions {
-            #expect(error.description.contains(needle), "'\(error.description)' should mention '\(needle)'", sourceLocation: sourceLocation)
-        }
-        return error
-    } catch {
-        Issue.record("expected an SDPAError, got \(type(of: error)): \(error)", sourceLocation: sourceLocation)
-    }
-    return nil
-}
 
 /// Whether `error` is `.allocationFailed` for exactly `byteCount` bytes.
 private func isAllocationFailure(_ error: SDPAError?, byteCount: Int) -> Bool {
@@ -49,50 +31,50 @@ struct TensorSizeLimitTests {
     /// A zero-element shape whose other dimensions multiply past Int.max: the element count is 0, but
     /// the strides (and every view's offsets) would overflow.
     @Test func zeroElementShapeWhoseStridesOverflow() {
-        let error = sdpaError(mentioning: ["shape", "strides overflow Int"]) { try Tensor(zeros: [0, 1 << 32, 1 << 32, 4]) }
+        let error = expectSDPAError(mentions: ["shape", "strides overflow Int"]) { try Tensor(zeros: [0, 1 << 32, 1 << 32, 4]) }
         #expect(isInvalidShape(error))
-        sdpaError(mentioning: ["strides in bytes overflow"]) { try Tensor(zeros: [0, 1 << 62], dtype: .float32) }
+        expectSDPAError(mentions: ["strides in bytes overflow"]) { try Tensor(zeros: [0, 1 << 62], dtype: .float32) }
         // The same element span as bytes fits for bool.
         #expect(throws: Never.self) { try Tensor(zeros: [0, 1 << 62], dtype: .bool) }
     }
 
     /// The element count fits Int, the byte count does not.
     @Test func elementCountFitsButByteCountDoesNot() {
-        let error = sdpaError(mentioning: ["[2305843009213693952]", "float32", "bytes"]) { try Tensor(zeros: [1 << 61]) }
+        let error = expectSDPAError(mentions: ["[2305843009213693952]", "float32", "bytes"]) { try Tensor(zeros: [1 << 61]) }
         #expect(isInvalidShape(error))
-        sdpaError(mentioning: ["float64"]) { try Tensor(shape: [1 << 61], scalars: [Double]()) }
-        sdpaError(mentioning: ["overflows Int"]) { try Tensor(zeros: [1 << 32, 1 << 32]) }
+        expectSDPAError(mentions: ["float64"]) { try Tensor(shape: [1 << 61], scalars: [Double]()) }
+        expectSDPAError(mentions: ["overflows Int"]) { try Tensor(zeros: [1 << 32, 1 << 32]) }
     }
 
     /// More than this machine has: refused before anything is allocated, naming the tensor and the bytes.
     @Test func allocationsPastMemoryAreErrors() {
-        let zeros = sdpaError(mentioning: ["Tensor(zeros:) [1099511627776] float32", "4398046511104 bytes (4 TiB)", "memory"]) {
+        let zeros = expectSDPAError(mentions: ["Tensor(zeros:) [1099511627776] float32", "4398046511104 bytes (4 TiB)", "memory"]) {
             try Tensor(zeros: [1 << 40])
         }
         #expect(isAllocationFailure(zeros, byteCount: 1 << 42))
-        let normal = sdpaError(mentioning: ["Tensor.randomNormal", "4 TiB"]) { try Tensor.randomNormal(shape: [1 << 40], seed: 1) }
+        let normal = expectSDPAError(mentions: ["Tensor.randomNormal", "4 TiB"]) { try Tensor.randomNormal(shape: [1 << 40], seed: 1) }
         #expect(isAllocationFailure(normal, byteCount: 1 << 42))
-        let uniform = sdpaError(mentioning: ["Tensor.randomUniform", "float16"]) {
+        let uniform = expectSDPAError(mentions: ["Tensor.randomUniform", "float16"]) {
             try Tensor.randomUniform(shape: [1 << 40], seed: 1, dtype: .float16)
         }
         #expect(isAllocationFailure(uniform, byteCount: 1 << 41))
-        let bools = sdpaError(mentioning: ["Tensor.randomBools"]) { try Tensor.randomBools(shape: [1 << 20, 1 << 20], seed: 1) }
+        let bools = expectSDPAError(mentions: ["Tensor.randomBools"]) { try Tensor.randomBools(shape: [1 << 20, 1 << 20], seed: 1) }
         #expect(isAllocationFailure(bools, byteCount: 1 << 40))
         #expect(Tensor.maximumByteCount > 0 && Tensor.maximumByteCount < 1 << 40)
     }
 
     /// `randomNormal(shape: [Int.max])` used to write past its buffer; every random constructor now checks first.
     @Test func randomTensorsOfIntMaxElements() {
-        #expect(isInvalidShape(sdpaError(mentioning: ["bytes"]) { try Tensor.randomNormal(shape: [Int.max], seed: 1) }))
-        #expect(isInvalidShape(sdpaError(mentioning: ["bytes"]) { try Tensor.randomUniform(shape: [Int.max], seed: 1) }))
-        #expect(isInvalidShape(sdpaError(mentioning: ["overflows"]) { try Tensor.randomBools(shape: [Int.max, 2], seed: 1) }))
+        #expect(isInvalidShape(expectSDPAError(mentions: ["bytes"]) { try Tensor.randomNormal(shape: [Int.max], seed: 1) }))
+        #expect(isInvalidShape(expectSDPAError(mentions: ["bytes"]) { try Tensor.randomUniform(shape: [Int.max], seed: 1) }))
+        #expect(isInvalidShape(expectSDPAError(mentions: ["overflows"]) { try Tensor.randomBools(shape: [Int.max, 2], seed: 1) }))
         // Int.max bools fit Int as bytes, not memory.
-        #expect(isAllocationFailure(sdpaError(mentioning: []) { try Tensor.randomBools(shape: [Int.max], seed: 1) }, byteCount: Int.max))
+        #expect(isAllocationFailure(expectSDPAError(mentions: []) { try Tensor.randomBools(shape: [Int.max], seed: 1) }, byteCount: Int.max))
     }
 
     /// The one allocation point handles a refusal by the system (`malloc` returning NULL) as an error too.
     @Test func aRefusedAllocationIsAnError() {
-        let error = sdpaError(mentioning: ["the system could not provide"]) {
+        let error = expectSDPAError(mentions: ["the system could not provide"]) {
             try _allocationProbe(byteCount: 1 << 60, limit: .max)
         }
         #expect(isAllocationFailure(error, byteCount: 1 << 60))
@@ -104,19 +86,19 @@ struct TensorSizeLimitTests {
         let one = try Tensor(shape: [1], scalars: [3] as [Float])
         let huge = try one.broadcast(to: [1 << 20, 1 << 20, 1 << 20])
         #expect(huge.count == 1 << 60)
-        #expect(isAllocationFailure(sdpaError(mentioning: ["contiguous copy"]) { try huge.contiguous() }, byteCount: 1 << 62))
-        #expect(isInvalidShape(sdpaError(mentioning: ["converted(to: float64)", "bytes"]) { try huge.converted(to: .float64) }))
-        #expect(isInvalidShape(sdpaError(mentioning: ["broadcast target"]) { try one.broadcast(to: [1 << 32, 1 << 32]) }))
-        #expect(isInvalidShape(sdpaError(mentioning: ["negative"]) { try one.broadcast(to: [-1]) }))
+        #expect(isAllocationFailure(expectSDPAError(mentions: ["contiguous copy"]) { try huge.contiguous() }, byteCount: 1 << 62))
+        #expect(isInvalidShape(expectSDPAError(mentions: ["converted(to: float64)", "bytes"]) { try huge.converted(to: .float64) }))
+        #expect(isInvalidShape(expectSDPAError(mentions: ["broadcast target"]) { try one.broadcast(to: [1 << 32, 1 << 32]) }))
+        #expect(isInvalidShape(expectSDPAError(mentions: ["negative"]) { try one.broadcast(to: [-1]) }))
     }
 
     /// Reshapes and concatenations whose sizes overflow are reshape and shape errors.
     @Test func reshapeAndConcatenationOverflow() throws {
         let t = try Tensor(zeros: [4])
-        sdpaError(mentioning: ["cannot reshape"]) { try t.reshaped([1 << 62, 4, -1]) }
-        sdpaError(mentioning: ["cannot reshape"]) { try t.reshaped([1 << 32, 1 << 32, 0, 4]) }
+        expectSDPAError(mentions: ["cannot reshape"]) { try t.reshaped([1 << 62, 4, -1]) }
+        expectSDPAError(mentions: ["cannot reshape"]) { try t.reshaped([1 << 32, 1 << 32, 0, 4]) }
         let empty = try Tensor(zeros: [1 << 62, 0], dtype: .bool)
-        sdpaError(mentioning: ["sum past Int.max"]) { try Tensor.concatenated([empty, empty], along: 0) }
+        expectSDPAError(mentions: ["sum past Int.max"]) { try Tensor.concatenated([empty, empty], along: 0) }
     }
 
     /// A tensor from a formula: the same elements as the array initializer, rounded the same way.
@@ -155,7 +137,7 @@ struct AttentionSizeLimitTests {
     @Test func logSumExpOfZeroElementInputs() throws {
         let q = try Tensor(zeros: [1, 1 << 31, (1 << 31) - 1, 0], dtype: .float16)
         let kv = try Tensor(zeros: [1, 1 << 31, 0, 0], dtype: .float16)
-        let error = sdpaError(mentioning: ["query", "log-sum-exp", "bytes"]) {
+        let error = expectSDPAError(mentions: ["query", "log-sum-exp", "bytes"]) {
             try scaledDotProductAttention(query: q, key: kv, value: kv)
         }
         #expect(isInvalidShape(error))
@@ -165,21 +147,21 @@ struct AttentionSizeLimitTests {
     @Test func scoreCountPastInt() throws {
         let q = try Tensor(zeros: [1, 1, 1 << 32, 0], dtype: .float16)
         let kv = try Tensor(zeros: [1, 1, 1 << 32, 0], dtype: .float16)
-        sdpaError(mentioning: ["attention scores", "B·H·L·S"]) { try scaledDotProductAttention(query: q, key: kv, value: kv) }
-        sdpaError(mentioning: ["attention scores"]) { try explainSDPA(query: q, key: kv, value: kv) }
+        expectSDPAError(mentions: ["attention scores", "B·H·L·S"]) { try scaledDotProductAttention(query: q, key: kv, value: kv) }
+        expectSDPAError(mentions: ["attention scores"]) { try explainSDPA(query: q, key: kv, value: kv) }
     }
 
     /// An output whose size overflows, and one that fits Int but not memory, on both backends.
     @Test func outputPastIntAndPastMemory() throws {
         let q = try Tensor(zeros: [1, 1, 1 << 40, 0], dtype: .float16)
         let k = try Tensor(zeros: [1, 1, 0, 0], dtype: .float16)
-        sdpaError(mentioning: ["output", "bytes"]) {
+        expectSDPAError(mentions: ["output", "bytes"]) {
             try scaledDotProductAttention(query: q, key: k, value: try Tensor(zeros: [1, 1, 0, 1 << 40], dtype: .float16))
         }
         let q2 = try Tensor(zeros: [1, 1, 1 << 20, 0], dtype: .float16)
         let v2 = try Tensor(zeros: [1, 1, 0, 1 << 20], dtype: .float16)
         for backend in SDPBackend.allCases {
-            let error = sdpaError(mentioning: ["output", "2 TiB"]) {
+            let error = expectSDPAError(mentions: ["output", "2 TiB"]) {
                 try withSDPBackends([backend]) { try scaledDotProductAttention(query: q2, key: k, value: v2) }
             }
             #expect(isAllocationFailure(error, byteCount: 1 << 41), "\(backend)")
@@ -194,7 +176,7 @@ struct AttentionSizeLimitTests {
         let q = try Tensor(zeros: [1, 1, 5, e], dtype: .float16)
         let k = try Tensor(zeros: [1, 1, 1, e], dtype: .float16)
         let v = try Tensor(zeros: [1, 1, 1, 1], dtype: .float16)
-        let error = sdpaError(mentioning: ["fused kernel's scratch", "E = \(e)"]) {
+        let error = expectSDPAError(mentions: ["fused kernel's scratch", "E = \(e)"]) {
             try scaledDotProductAttention(query: q, key: k, value: v)
         }
         guard case .allocationFailed? = error else { Issue.record("expected allocationFailed, got \(String(describing: error))"); return }
@@ -210,18 +192,18 @@ struct AttentionSizeLimitTests {
         #expect(try explainSDPA(shape: shape, dtype: .float64).backend == .math)
         let tooLarge = AttentionShape(batch: 1, queryHeads: 1, keyValueHeads: 1, queryLength: 1, keyLength: 1,
                                       headDim: .max, valueHeadDim: .max)
-        sdpaError(mentioning: ["query", "bytes"]) { try explainSDPA(shape: tooLarge) }
+        expectSDPAError(mentions: ["query", "bytes"]) { try explainSDPA(shape: tooLarge) }
         var gqa = shape
         gqa.keyValueHeads = 8
-        sdpaError(mentioning: ["enableGQA"]) { try explainSDPA(shape: gqa) }
+        expectSDPAError(mentions: ["enableGQA"]) { try explainSDPA(shape: gqa) }
         #expect(try explainSDPA(shape: gqa, enableGQA: true).backend == .fused)
         var negative = shape
         negative.queryLength = -1
-        sdpaError(mentioning: ["query", "negative"]) { try explainSDPA(shape: negative) }
+        expectSDPAError(mentions: ["query", "negative"]) { try explainSDPA(shape: negative) }
         var rank5 = shape
         rank5.rank = 5
-        sdpaError(mentioning: ["rank"]) { try explainSDPA(shape: rank5) }
-        sdpaError(mentioning: ["query", "float32, float16"]) { try explainSDPA(shape: shape, dtype: .bool) }
+        expectSDPAError(mentions: ["rank"]) { try explainSDPA(shape: rank5) }
+        expectSDPAError(mentions: ["query", "float32, float16"]) { try explainSDPA(shape: shape, dtype: .bool) }
     }
 }
 
@@ -234,15 +216,15 @@ struct BiasSizeLimitTests {
     @Test func blockDiagonalLengthsSummingPastInt() throws {
         let bias = BlockDiagonalBias(queryLengths: [Int.max, 1], keyLengths: [7, 0])
         let q = try Tensor.randomNormal(shape: [1, 1, 8, 4], seed: 1), k = try Tensor.randomNormal(shape: [1, 1, 7, 4], seed: 2)
-        sdpaError(mentioning: ["BlockDiagonalBias.queryLengths", "sum past Int.max"]) {
+        expectSDPAError(mentions: ["BlockDiagonalBias.queryLengths", "sum past Int.max"]) {
             try scaledDotProductAttention(query: q, key: k, value: k, attnMask: bias)
         }
-        sdpaError(mentioning: ["sum past Int.max"]) { try bias.materialize(device: .cpu) }
-        sdpaError(mentioning: ["sum past Int.max"]) { try explainSDPA(query: q, key: k, value: k, attnMask: bias) }
+        expectSDPAError(mentions: ["sum past Int.max"]) { try bias.materialize(device: .cpu) }
+        expectSDPAError(mentions: ["sum past Int.max"]) { try explainSDPA(query: q, key: k, value: k, attnMask: bias) }
         // Lengths this machine could never hold cost nothing to describe: the tables are per sequence.
         let vast = BlockDiagonalBias(queryLengths: [1 << 40, 1 << 40])
         #expect(vast.seqLenQ == 1 << 41)
-        sdpaError(mentioning: ["seqLenQ"]) { try scaledDotProductAttention(query: q, key: k, value: k, attnMask: vast) }
+        expectSDPAError(mentions: ["seqLenQ"]) { try scaledDotProductAttention(query: q, key: k, value: k, attnMask: vast) }
     }
 
     /// Block-diagonal attention still matches its materialized mask, empty sequences included (the

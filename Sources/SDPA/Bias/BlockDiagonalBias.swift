@@ -112,9 +112,7 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
         toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
-        for (r, i) in queries.enumerated() {
-            _maskRow(scores + r * rowStride, keys: keys, keeping: visibleKeys(query: i))
-        }
+        _maskRows(scores, rowStride: rowStride, queries: queries, keys: keys, keeping: visibleKeys(query:))
     }
 
     /// Checks the lengths and that they sum to `L` and `S`.

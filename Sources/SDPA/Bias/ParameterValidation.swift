@@ -11,6 +11,15 @@ func _maskRow(_ row: UnsafeMutablePointer<Float>, keys: Range<Int>, keeping visi
     (row + end).update(repeating: -.infinity, count: n - end)
 }
 
+/// ``_maskRow(_:keys:keeping:)`` for every row of a tile: row `r` is query `queries[r]`, which sees the
+/// keys `visible(query)`. The `apply` of the biases whose rows each see one contiguous range.
+@inlinable
+func _maskRows(
+    _ scores: UnsafeMutablePointer<Float>, rowStride: Int, queries: Range<Int>, keys: Range<Int>, keeping visible: (Int) -> Range<Int>
+) {
+    for (r, i) in queries.enumerated() { _maskRow(scores + r * rowStride, keys: keys, keeping: visible(i)) }
+}
+
 /// Throws ``SDPAError/invalidArgument(argument:value:reason:)`` naming `bias.parameter` when `value` is
 /// negative. Called on every dispatch, so it builds no array and no string unless it throws.
 @inline(__always)

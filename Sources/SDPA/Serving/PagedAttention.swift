@@ -47,7 +47,7 @@ extension PagedKVCache {
     public func attention(
         _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil
     ) throws -> [Tensor] {
-        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: false, bias: { _ in CausalBias?.none })
+        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: false, bias: Self.noBias)
             .map(\.output)
     }
 
@@ -68,7 +68,9 @@ extension PagedKVCache {
         _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil,
         bias: (PagedAttentionSequence) throws -> Bias
     ) throws -> [Tensor] {
-        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: false, bias: bias).map(\.output)
+        try withoutActuallyEscaping(bias) { bias in
+            try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: false, bias: bias).map(\.output)
+        }
     }
 
     /// ``attention(_:scale:causal:)`` that also returns each entry's log-sum-exp, `[H, L]` (or `[1, H, L]`)
@@ -76,7 +78,7 @@ extension PagedKVCache {
     public func attentionWithLogSumExp(
         _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil
     ) throws -> [(output: Tensor, logSumExp: Tensor)] {
-        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: true, bias: { _ in CausalBias?.none })
+        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: true, bias: Self.noBias)
             .map { ($0.output, $0.logSumExp!) }
     }
 
@@ -85,58 +87,77 @@ extension PagedKVCache {
         _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil,
         bias: (PagedAttentionSequence) throws -> Bias
     ) throws -> [(output: Tensor, logSumExp: Tensor)] {
-        try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: true, bias: bias)
-            .map { ($0.output, $0.logSumExp!) }
+        try withoutActuallyEscaping(bias) { bias in
+            try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: true, bias: bias)
+                .map { ($0.output, $0.logSumExp!) }
+        }
     }
+
+    /// No bias of the entries' own: the causal mask alone, or none.
+    private static var noBias: ((PagedAttentionSequence) throws -> CausalBias)? { nil }
 
     /// Every entry's queries against its sequence, each the call `scaledDotProductAttention` would make
     /// on the sequence as contiguous tensors (same shape, bias, options and backend), the fused kernel
-    /// reading the sequence's blocks in place.
+    /// reading the sequence's blocks in place: the entries on the fused backend run as one parallel job.
     private func pagedAttention<Bias: FusedAttnBias>(
         _ queries: [PagedAttentionQuery], scale: Float?, causal: Bool, sinks: Tensor?, logSumExp: Bool,
-        bias: (PagedAttentionSequence) throws -> Bias?
+        bias: ((PagedAttentionSequence) throws -> Bias)?
     ) throws -> [(output: Tensor, logSumExp: Tensor?)] {
         for (n, entry) in queries.enumerated() { try check(entry.query, argument: "queries[\(n)].query") }
         let options = AttentionOptions(scale: scale, enableGQA: true, sinks: sinks)
         return try withViews(of: queries.map(\.sequence), naming: { "queries[\($0)].sequence" }) { views in
-            try zip(queries, views).enumerated().map { n, pair in
-                let (entry, view) = pair
+            var shapes = [AttentionShape]()
+            for (entry, view) in zip(queries, views) {
                 let q = entry.query
-                let (L, S) = (q.shape[q.rank - 2], view.length)
                 let shape = AttentionShape(
-                    batch: 1, queryHeads: q.shape[q.rank - 3], keyValueHeads: keyValueHeads, queryLength: L, keyLength: S,
-                    headDim: headDim, valueHeadDim: valueHeadDim, rank: q.rank)
+                    batch: 1, queryHeads: q.shape[q.rank - 3], keyValueHeads: keyValueHeads, queryLength: q.shape[q.rank - 2],
+                    keyLength: view.length, headDim: headDim, valueHeadDim: valueHeadDim, rank: q.rank)
                 try options.validate(for: shape)
-                func run<B: FusedAttnBias>(_ mask: B?) throws -> (output: Tensor, logSumExp: Tensor?) {
-                    let result = try mask.map { mask in
-                        try mask.validate(for: shape)
-                        return try Self.attention(q, view, shape, _FusedBiasKernel(bias: mask), options, .structured)
-                    } ?? Self.attention(q, view, shape, _NoScoreModifier(), options, .none)
-                    return (result.output, logSumExp ? result.logSumExp : nil)
-                }
-                guard let own = try bias(PagedAttentionSequence(index: n, sequence: entry.sequence, queryLength: L, keyLength: S)) else {
-                    return try run(causal ? causalLowerRight(L, S) : nil)
-                }
-                return causal ? try run(causalLowerRight(L, S).combined(with: own)) : try run(own)
+                shapes.append(shape)
             }
+            func run<B: FusedAttnBias>(_ masks: [B]) throws -> [_AttentionResult] {
+                for (mask, shape) in zip(masks, shapes) { try mask.validate(for: shape) }
+                return try Self.attention(queries, views, shapes, masks.map { _FusedBiasKernel(bias: $0) }, options, .structured)
+            }
+            let sizes = shapes.indices.map { n in
+                PagedAttentionSequence(index: n, sequence: queries[n].sequence, queryLength: shapes[n].queryLength, keyLength: shapes[n].keyLength)
+            }
+            let results: [_AttentionResult]
+            if let bias {
+                let own = try sizes.map(bias)
+                results = causal ? try run(zip(sizes, own).map { causalLowerRight($0.queryLength, $0.keyLength).combined(with: $1) }) : try run(own)
+            } else if causal {
+                results = try run(sizes.map { causalLowerRight($0.queryLength, $0.keyLength) })
+            } else {
+                results = try Self.attention(queries, views, shapes, shapes.map { _ in _NoScoreModifier() }, options, .none)
+            }
+            return results.map { ($0.output, logSumExp ? $0.logSumExp : nil) }
         }
     }
 
-    /// One entry on the backend the request selects: the fused kernel reading `view`'s blocks in place,
-    /// or the math backend on the sequence gathered into contiguous tensors.
+    /// The entries on the backend each one's request selects: those on the fused kernel as one job
+    /// reading their views' blocks in place, those on the math backend (forced) gathered into contiguous
+    /// tensors for it, one by one.
     private static func attention<Modifier: _ScoreModifier>(
-        _ q: Tensor, _ view: PagedSequenceView, _ shape: AttentionShape, _ modifier: Modifier,
+        _ queries: [PagedAttentionQuery], _ views: [PagedSequenceView], _ shapes: [AttentionShape], _ modifiers: [Modifier],
         _ options: AttentionOptions, _ mask: _KernelRequest.Mask
-    ) throws -> _AttentionResult {
-        let request = _KernelRequest(shape: shape, dtype: q.dtype, options: options, mask: mask)
-        switch try request.selectBackend() {
-        case .fused:
-            return try _fusedAttention(query: q, keysAndValues: _PagedKeyValues(view), shape: shape, modifier: modifier, options: options)
-        case .math:
-            var (k, v) = (try view.contiguousKeys(), try view.contiguousValues())
-            if q.rank == 4 { (k, v) = (k._unsqueezed(at: 0), v._unsqueezed(at: 0)) }
-            return try _mathAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options)
+    ) throws -> [_AttentionResult] {
+        var results = [_AttentionResult?](repeating: nil, count: queries.count)
+        var fused = [(index: Int, call: _FusedCall<Modifier, _PagedKeyValues>)]()
+        for n in queries.indices {
+            let (q, view, shape) = (queries[n].query, views[n], shapes[n])
+            switch try _KernelRequest(shape: shape, dtype: q.dtype, options: options, mask: mask).selectBackend() {
+            case .fused:
+                fused.append((n, try _FusedCall(query: q, keysAndValues: _PagedKeyValues(view), shape: shape, modifier: modifiers[n], options: options)))
+            case .math:
+                var (k, v) = (try view.contiguousKeys(), try view.contiguousValues())
+                if q.rank == 4 { (k, v) = (k._unsqueezed(at: 0), v._unsqueezed(at: 0)) }
+                results[n] = try _mathAttention(query: q, key: k, value: v, shape: shape, modifier: modifiers[n], options: options)
+            }
         }
+        try _runFusedCalls(fused.map(\.call))
+        for (n, call) in fused { results[n] = call.writer.result }
+        return results.map { $0! }
     }
 
     /// Throws unless `query` is `[H, L, E]` or `[1, H, L, E]` in the cache's dtype with `H` a positive

@@ -22,37 +22,88 @@ func _fusedAttention<Modifier: _ScoreModifier>(
 func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
 ) throws -> _AttentionResult {
-    let writer = try _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks)
-    guard shape.batch * shape.queryHeads * shape.queryLength > 0 else { return writer.result }
+    let call = try _FusedCall(query: query, keysAndValues: source, shape: shape, modifier: modifier, options: options)
+    try _runFusedCalls([call])
+    return call.writer.result
+}
 
+/// Runs `calls` as one parallel job: the threads take claims of every call from one queue, the calls
+/// with the most work first, so a batch of small calls (a decoding step over many sequences) wakes the
+/// threads once and ends balanced. Each call's bits are those it gives alone.
+@inlinable
+func _runFusedCalls<Modifier: _ScoreModifier, Source: _KeyValueSource>(_ calls: [_FusedCall<Modifier, Source>]) throws {
+    let order = calls.indices.filter { calls[$0].plan != nil }.sorted { (calls[$0].work, $1) > (calls[$1].work, $0) }
+    guard !order.isEmpty else { return }
+    // Claims of the calls in `order`, one after another: call `order[i]` has claims firstClaim[i]..<firstClaim[i + 1].
+    var claimBounds = [0]
+    for c in order { claimBounds.append(claimBounds.last! + calls[c].plan!.items.claims) }
+    let firstClaim = claimBounds
     let planned = Swift.min(SDPAThreads.effectiveCount, _maximumThreads)
-    let plan = _ForwardPlan(shape: shape, kind: source.kind, scale: Float(options.resolvedScale(headDim: shape.headDim)),
-                            headsFastest: modifier.sharesRowsAcrossHeads, threads: planned, dropout: _Dropout(options, shape: shape))
-    let q = try _InputView(query)
-    let partials = try _SplitPartials(plan: plan)
-    let threads = Swift.min(planned, plan.items.claims)
-    let scratchSlots = try _FusedScratchSlots(plan: plan, threads: threads)
-    let queue = _WorkQueue(count: plan.items.claims)
+    let threads = Swift.min(planned, firstClaim.last!)
+    let scratchSlots = try _FusedScratchSlots(plans: order.map { calls[$0].plan! }, threads: threads)
+    let (maxUnits, maxPieces) = order.reduce((1, 1)) { ($0.0 < calls[$1].plan!.items.maxUnits ? calls[$1].plan!.items.maxUnits : $0.0,
+                                                      $0.1 < calls[$1].plan!.items.maxPieces ? calls[$1].plan!.items.maxPieces : $0.1) }
+    let queue = _WorkQueue(count: firstClaim.last!)
     _parallelFor(threads) { run in
-        let scratch = scratchSlots.slot(run, plan: plan)
-        var units = [_QueryUnit](repeating: _QueryUnit(), count: plan.items.maxUnits)
-        var pieces = [_Piece](repeating: _Piece(), count: plan.items.maxPieces)
+        var units = [_QueryUnit](repeating: _QueryUnit(), count: maxUnits)
+        var pieces = [_Piece](repeating: _Piece(), count: maxPieces)
+        var position = 0, scratch: _FusedScratch?
         while let claim = queue.next() {
-            for index in plan.items.items(ofClaim: claim) {
-                let item = plan.items.item(index)
-                let state = item.split == nil ? _RowState(scratch.state!, plan: plan) : partials.state(partial: item.partial)
-                let unitCount = plan.items.units(of: item, into: &units, pieces: &pieces)
-                _forwardItem(item, units: &units, count: unitCount, query: q, source: source, modifier: modifier,
-                             plan: plan, scratch: scratch, state: state)
-                if item.split == nil {
-                    for u in 0..<unitCount { writer.write(batch: item.batch, unit: units[u], state: state, index: u) }
-                } else {
-                    partials.finish(item, units: units, count: unitCount, into: writer)
-                }
+            // Claims come in increasing order: the calls' positions only move forward.
+            while claim >= firstClaim[position + 1] { (position, scratch) = (position + 1, nil) }
+            let call = calls[order[position]]
+            if scratch == nil { scratch = scratchSlots.slot(run, plan: call.plan!) }
+            call.run(claim: claim - firstClaim[position], scratch: scratch!, units: &units, pieces: &pieces)
+        }
+    }
+}
+
+/// One fused call's parts that every thread of its job reads: the plan, the inputs, the split items'
+/// partial states and the output.
+@usableFromInline
+struct _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unchecked Sendable {
+    /// `nil` when the call has no output rows.
+    @usableFromInline let plan: _ForwardPlan?
+    @usableFromInline let query: _InputView?
+    @usableFromInline let source: Source
+    @usableFromInline let modifier: Modifier
+    @usableFromInline let partials: _SplitPartials?
+    @usableFromInline let writer: _OutputWriter
+    /// The call's size, which orders the calls of a job: query rows x keys x query heads.
+    @usableFromInline let work: Int
+
+    /// Plans the call for the thread count in effect (its bits do not depend on it).
+    @inlinable
+    init(query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions) throws {
+        (self.source, self.modifier) = (source, modifier)
+        writer = try _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks)
+        let rows = shape.batch * shape.queryHeads * shape.queryLength
+        work = rows.multipliedReportingOverflow(by: Swift.max(1, shape.keyLength)).partialValue
+        guard rows > 0 else { (plan, self.query, partials) = (nil, nil, nil); return }
+        let planned = Swift.min(SDPAThreads.effectiveCount, _maximumThreads)
+        let plan = _ForwardPlan(shape: shape, kind: source.kind, scale: Float(options.resolvedScale(headDim: shape.headDim)),
+                                headsFastest: modifier.sharesRowsAcrossHeads, threads: planned, dropout: _Dropout(options, shape: shape))
+        (self.plan, self.query, partials) = (plan, try _InputView(query), try _SplitPartials(plan: plan))
+    }
+
+    /// The items of claim `claim`, each into its state and then the output (a split item's through the
+    /// merge of its group).
+    @inlinable
+    func run(claim: Int, scratch: _FusedScratch, units: inout [_QueryUnit], pieces: inout [_Piece]) {
+        let (plan, q, partials) = (self.plan!, query!, partials!)
+        for index in plan.items.items(ofClaim: claim) {
+            let item = plan.items.item(index)
+            let state = item.split == nil ? _RowState(scratch.state!, plan: plan) : partials.state(partial: item.partial)
+            let unitCount = plan.items.units(of: item, into: &units, pieces: &pieces)
+            _forwardItem(item, units: &units, count: unitCount, query: q, source: source, modifier: modifier,
+                         plan: plan, scratch: scratch, state: state)
+            if item.split == nil {
+                for u in 0..<unitCount { writer.write(batch: item.batch, unit: units[u], state: state, index: u) }
+            } else {
+                partials.finish(item, units: units, count: unitCount, into: writer)
             }
         }
     }
-    return writer.result
 }
 
 /// One work item: its query rows prepared, then every key tile of its range, into `state`.

@@ -55,27 +55,31 @@ struct _FusedScratch {
 }
 
 /// Every thread's scratch, allocated at once through the one fallible allocation point: a slot per run
-/// of the parallel body, by the run's index.
+/// of the parallel body, by the run's index, large enough for any of the job's plans.
 @usableFromInline
 struct _FusedScratchSlots: @unchecked Sendable {
     @usableFromInline let storage: _TensorStorage
-    @usableFromInline let sizes: [Int], slotBytes: Int
+    @usableFromInline let slotBytes: Int
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the head dimensions make
     ///   the tiles too large to address or to allocate.
     @inlinable
-    init(plan: _ForwardPlan, threads: Int) throws {
-        let (E, Ev) = (plan.shape.headDim, plan.shape.valueHeadDim)
-        let sizes = _FusedScratch.sizes(plan: plan)
-        let slot = sizes.flatMap { s in s.reduce(0 as Int?) { total, size in total.flatMap { $0.addingReportingOverflow(size).overflow ? nil : $0 + size } } }
+    init(plans: [_ForwardPlan], threads: Int) throws {
+        let slots = plans.map { plan in
+            _FusedScratch.sizes(plan: plan).flatMap { s in
+                s.reduce(0 as Int?) { total, size in total.flatMap { $0.addingReportingOverflow(size).overflow ? nil : $0 + size } }
+            }
+        }
+        let slot = slots.contains { $0 == nil } ? nil : slots.map { $0! }.max()
         let bytes = slot.flatMap { _checkedProduct($0, threads) } ?? .max
+        let (E, Ev) = (plans[0].shape.headDim, plans[0].shape.valueHeadDim)
         storage = try _TensorStorage(byteCount: bytes, for: "the fused kernel's scratch (E = \(E), Ev = \(Ev), \(threads) threads)", zeroed: false)
-        (self.sizes, slotBytes) = (sizes!, slot!)
+        slotBytes = slot!
     }
 
-    /// The scratch of run `run` (`0..<threads`).
+    /// The scratch of run `run` (`0..<threads`) carved for `plan`, one of the plans it was sized for.
     @inlinable
     func slot(_ run: Int, plan: _ForwardPlan) -> _FusedScratch {
-        _FusedScratch(base: storage.bytes + run * slotBytes, sizes: sizes, plan: plan)
+        _FusedScratch(base: storage.bytes + run * slotBytes, sizes: _FusedScratch.sizes(plan: plan)!, plan: plan)
     }
 }
