@@ -113,6 +113,25 @@ static void check_qk(int rows, int cols, int depth, int masked, int maskKind, in
     free(q); free(kt); free(s); free(tmax); free(mb); free(mf);
 }
 
+/* A direct reader's scores (scale * Q K^T, q and k rows of `depth` floats
+ * at strides ldq and ldk) against double, nothing written past the tile,
+ * and its row maxima the stored scores' exactly. */
+static void check_direct_scores(const char *what, int kind, int rows, int cols, int depth, const float *q, ptrdiff_t ldq,
+                                const float *k, ptrdiff_t ldk, double scale, const float *s, ptrdiff_t lds, const float *tmax) {
+    for (int r = 0; r < rows; r++) {
+        float mx = -INFINITY;
+        for (int c = 0; c < lds; c++) {
+            if (c >= cols) { CHECK(s[r * lds + c] == GUARD, "%s wrote past the tile", what); continue; }
+            double ref = 0, mag = 0;
+            for (int e = 0; e < depth; e++) { ref += (double)q[r * ldq + e] * k[c * ldk + e]; mag += fabs((double)q[r * ldq + e] * k[c * ldk + e]); }
+            CHECK(fabs(s[r * lds + c] - scale * ref) <= (depth + 4) * 1.2e-7 * scale * mag + 1e-30,
+                  "%s kind %d rows %d cols %d depth %d: r %d c %d got %.9g want %.9g", what, kind, rows, cols, depth, r, c, s[r * lds + c], scale * ref);
+            if (s[r * lds + c] > mx) mx = s[r * lds + c];
+        }
+        CHECK(bits(tmax[r]) == bits(mx), "%s tileMax r %d: %g vs %g", what, r, tmax[r], mx);
+    }
+}
+
 static void check_qk_direct(int rows, int cols, int depth, sdpa_element_kind kind) {
     const ptrdiff_t ldq = depth + 1, ldk = depth + 2, lds = cols + 3;
     float *q = buffer((size_t)rows * ldq, 0), *kf = buffer((size_t)cols * ldk, 0);
@@ -128,18 +147,7 @@ static void check_qk_direct(int rows, int cols, int depth, sdpa_element_kind kin
         }
     sdpa_qk_tile_direct(rows, cols, depth, q, ldq, kind, kind == SDPA_ELEMENT_F32 ? (const void *)kf : (const void *)kh,
                         ldk, 0.5f, s, lds, tmax);
-    for (int r = 0; r < rows; r++) {
-        float mx = -INFINITY;
-        for (int c = 0; c < lds; c++) {
-            if (c >= cols) { CHECK(s[r * lds + c] == GUARD, "qk_direct wrote past the tile"); continue; }
-            double ref = 0, mag = 0;
-            for (int e = 0; e < depth; e++) { ref += (double)q[r * ldq + e] * kf[c * ldk + e]; mag += fabs((double)q[r * ldq + e] * kf[c * ldk + e]); }
-            CHECK(fabs(s[r * lds + c] - 0.5 * ref) <= (depth + 4) * 1.2e-7 * 0.5 * mag + 1e-30,
-                  "qk_direct kind %d rows %d cols %d depth %d: r %d c %d got %g want %g", kind, rows, cols, depth, r, c, s[r * lds + c], 0.5 * ref);
-            if (s[r * lds + c] > mx) mx = s[r * lds + c];
-        }
-        CHECK(bits(tmax[r]) == bits(mx), "qk_direct tileMax r %d: %g vs %g", r, tmax[r], mx);
-    }
+    check_direct_scores("qk_direct", kind, rows, cols, depth, q, ldq, kf, ldk, 0.5, s, lds, tmax);
     free(q); free(kf); free(kh); free(s); free(tmax);
 }
 
@@ -176,18 +184,7 @@ static void check_direct_operands(sdpa_element_kind kind, int rows, int cols, in
     const void *q = sdpa_prepare_query(layout, kind, rows, depth, qs, depth, 1.0f, prepared, &ldq);
     const sdpa_rows k = {NULL, 0, krows}, v = {NULL, 0, vrows};
     sdpa_scores_direct(layout, rows, cols, depth, q, ldq, kind, k, 0.75f, s, lds, tmax, v, dv);
-    for (int r = 0; r < rows; r++) {
-        float mx = -INFINITY;
-        for (int c = 0; c < lds; c++) {
-            if (c >= cols) { CHECK(s[r * lds + c] == GUARD, "scores_direct wrote past the tile"); continue; }
-            double ref = 0, mag = 0;
-            for (int e = 0; e < depth; e++) { ref += (double)qf[r * depth + e] * kf[c * depth + e]; mag += fabs((double)qf[r * depth + e] * kf[c * depth + e]); }
-            CHECK(fabs(s[r * lds + c] - 0.75 * ref) <= (depth + 4) * 1.2e-7 * 0.75 * mag + 1e-30,
-                  "scores_direct kind %d rows %d cols %d depth %d: r %d c %d got %.9g want %.9g", kind, rows, cols, depth, r, c, s[r * lds + c], 0.75 * ref);
-            if (s[r * lds + c] > mx) mx = s[r * lds + c];
-        }
-        CHECK(bits(tmax[r]) == bits(mx), "scores_direct tileMax r %d: %g vs %g", r, tmax[r], mx);
-    }
+    check_direct_scores("scores_direct", kind, rows, cols, depth, qf, depth, kf, depth, 0.75, s, lds, tmax);
     CHECK(tmax[rows] == GUARD, "scores_direct tileMax written past its rows");
     /* P.V: the probabilities are the scores' magnitudes, O starts non-zero */
     for (int r = 0; r < rows; r++) {

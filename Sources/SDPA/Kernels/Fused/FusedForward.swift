@@ -34,26 +34,24 @@ func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
 func _runFusedCalls<Modifier: _ScoreModifier, Source: _KeyValueSource>(_ calls: [_FusedCall<Modifier, Source>]) throws {
     let order = calls.indices.filter { calls[$0].plan != nil }.sorted { (calls[$0].work, $1) > (calls[$1].work, $0) }
     guard !order.isEmpty else { return }
-    // Claims of the calls in `order`, one after another: call `order[i]` has claims firstClaim[i]..<firstClaim[i + 1].
-    var claimBounds = [0]
-    for c in order { claimBounds.append(claimBounds.last! + calls[c].plan!.items.claims) }
-    let firstClaim = claimBounds
+    let plans = order.map { calls[$0].plan! }
+    // Call `order[i]` has the job's claims firstClaim[i]..<firstClaim[i + 1].
+    var firstClaim = [0]
+    for plan in plans { firstClaim.append(firstClaim.last! + plan.items.claims) }
     let planned = Swift.min(SDPAThreads.effectiveCount, _maximumThreads)
     let threads = Swift.min(planned, firstClaim.last!)
-    let scratchSlots = try _FusedScratchSlots(plans: order.map { calls[$0].plan! }, threads: threads)
-    let (maxUnits, maxPieces) = order.reduce((1, 1)) { ($0.0 < calls[$1].plan!.items.maxUnits ? calls[$1].plan!.items.maxUnits : $0.0,
-                                                      $0.1 < calls[$1].plan!.items.maxPieces ? calls[$1].plan!.items.maxPieces : $0.1) }
-    let queue = _WorkQueue(count: firstClaim.last!)
+    let scratchSlots = try _FusedScratchSlots(plans: plans, threads: threads)
+    let maxUnits = plans.map(\.items.maxUnits).max()!, maxPieces = plans.map(\.items.maxPieces).max()!
+    let (queue, claimBounds) = (_WorkQueue(count: firstClaim.last!), firstClaim)
     _parallelFor(threads) { run in
         var units = [_QueryUnit](repeating: _QueryUnit(), count: maxUnits)
         var pieces = [_Piece](repeating: _Piece(), count: maxPieces)
         var position = 0, scratch: _FusedScratch?
         while let claim = queue.next() {
             // Claims come in increasing order: the calls' positions only move forward.
-            while claim >= firstClaim[position + 1] { (position, scratch) = (position + 1, nil) }
-            let call = calls[order[position]]
-            if scratch == nil { scratch = scratchSlots.slot(run, plan: call.plan!) }
-            call.run(claim: claim - firstClaim[position], scratch: scratch!, units: &units, pieces: &pieces)
+            while claim >= claimBounds[position + 1] { (position, scratch) = (position + 1, nil) }
+            if scratch == nil { scratch = scratchSlots.slot(run, plan: position) }
+            calls[order[position]].run(claim: claim - claimBounds[position], scratch: scratch!, units: &units, pieces: &pieces)
         }
     }
 }

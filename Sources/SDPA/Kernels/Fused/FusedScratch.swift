@@ -59,27 +59,29 @@ struct _FusedScratch {
 @usableFromInline
 struct _FusedScratchSlots: @unchecked Sendable {
     @usableFromInline let storage: _TensorStorage
+    @usableFromInline let plans: [_ForwardPlan]
+    /// Each plan's tile sizes (``_FusedScratch/sizes(plan:)``), computed once.
+    @usableFromInline let sizes: [[Int]]
     @usableFromInline let slotBytes: Int
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the head dimensions make
     ///   the tiles too large to address or to allocate.
     @inlinable
     init(plans: [_ForwardPlan], threads: Int) throws {
-        let slots = plans.map { plan in
-            _FusedScratch.sizes(plan: plan).flatMap { s in
-                s.reduce(0 as Int?) { total, size in total.flatMap { $0.addingReportingOverflow(size).overflow ? nil : $0 + size } }
-            }
+        let sizes = plans.map { _FusedScratch.sizes(plan: $0) }
+        let slots = sizes.map { s in
+            s.flatMap { $0.reduce(0 as Int?) { total, size in total.flatMap { $0.addingReportingOverflow(size).overflow ? nil : $0 + size } } }
         }
         let slot = slots.contains { $0 == nil } ? nil : slots.map { $0! }.max()
         let bytes = slot.flatMap { _checkedProduct($0, threads) } ?? .max
         let (E, Ev) = (plans[0].shape.headDim, plans[0].shape.valueHeadDim)
         storage = try _TensorStorage(byteCount: bytes, for: "the fused kernel's scratch (E = \(E), Ev = \(Ev), \(threads) threads)", zeroed: false)
-        slotBytes = slot!
+        (self.plans, self.sizes, slotBytes) = (plans, sizes.map { $0! }, slot!)
     }
 
-    /// The scratch of run `run` (`0..<threads`) carved for `plan`, one of the plans it was sized for.
+    /// The scratch of run `run` (`0..<threads`) carved for plan number `plan` of those it was sized for.
     @inlinable
-    func slot(_ run: Int, plan: _ForwardPlan) -> _FusedScratch {
-        _FusedScratch(base: storage.bytes + run * slotBytes, sizes: _FusedScratch.sizes(plan: plan)!, plan: plan)
+    func slot(_ run: Int, plan: Int) -> _FusedScratch {
+        _FusedScratch(base: storage.bytes + run * slotBytes, sizes: sizes[plan], plan: plans[plan])
     }
 }
