@@ -6,7 +6,8 @@ import SDPA
 ///
 /// A workload with `batch == 1` is one sequence of `keyLength` positions held as contiguous tensors,
 /// one query row attending to all of them: each call reads K and V once, so its time is set against
-/// the time of reading them at the machine's measured read bandwidth (``MemoryBandwidth``).
+/// the time of reading as many bytes (``MemoryBandwidth/ReadPass``), a read pass after each call, and
+/// against the machine's read bandwidth measured at start-up (``MemoryBandwidth``).
 ///
 /// A workload with `batch > 1` is continuous batching: `batch` sequences of lengths spread evenly from
 /// ``shortestLength`` to `keyLength` (``sequenceLengths(count:longest:)``) live in a ``PagedKVCache``;
@@ -24,7 +25,8 @@ public struct DecodeBenchmark: Sendable {
     public var steps: Int
     /// The paged cache's block size.
     public var blockSize: Int
-    /// The read bandwidth times are set against, measured once by the caller.
+    /// The read bandwidth measured once by the caller: when set, single-sequence calls alternate with
+    /// read passes of as many bytes, and their times are set against both.
     public var bandwidth: MemoryBandwidth?
 
     /// A benchmark timing single sequences with `plan` and continuous batches over `steps` steps.
@@ -66,18 +68,44 @@ public struct DecodeBenchmark: Sendable {
 
     private func singleSequence(_ w: AttentionWorkload) throws -> Outcome {
         let (q, k, v) = try w.makeInputs()
-        let timing = try SDPABenchmarkHarness.measure(plan) {
-            try scaledDotProductAttention(query: q, key: k, value: v, enableGQA: w.keyValueHeads != w.heads)
-        }
-        let bytes = Double((k.count + v.count) * k.dtype.byteWidth), seconds = timing.medianSeconds
+        let call = { try scaledDotProductAttention(query: q, key: k, value: v, enableGQA: w.keyValueHeads != w.heads) }
+        let bytes = Double((k.count + v.count) * k.dtype.byteWidth)
         let prefix = Self.figurePrefix(w)
-        var figures = ["\(prefix).seconds": seconds, "\(prefix).readGBPerSecond": bytes / seconds / 1e9]
-        var note = "reads K and V (\(MeasurementFormat.bytes(Int(bytes)))) at \(MeasurementFormat.fixed(bytes / seconds / 1e9, 1)) GB/s"
+        let timing: TimingSummary
+        var figures = [String: Double](), comparison = ""
         if let bandwidth {
-            let ratio = seconds / (bytes / bandwidth.bytesPerSecond)
+            // Each call is followed by a read pass of as many bytes with the kernel's threads, and the
+            // ratio is the median of the pairs': a drift of the machine's bandwidth falls on both
+            // sides of a pair, where the start-up figure may be minutes old. One call per sample.
+            let pass = MemoryBandwidth.ReadPass(bytes: Int(bytes), threads: SDPAThreads.effectiveCount)
+            for _ in 0..<plan.warmUpCalls {
+                blackHole(try call())
+                pass.run()
+            }
+            var callSeconds = [Double](), ratios = [Double](), readSeconds = [Double]()
+            for _ in 0..<plan.samples {
+                let seconds = try timeCalls(1, call), read = pass.run()
+                callSeconds.append(seconds)
+                readSeconds.append(read)
+                ratios.append(seconds / read)
+            }
+            timing = TimingSummary(perCallSeconds: callSeconds, callsPerSample: 1)
+            let ratio = TimingSummary(perCallSeconds: ratios, callsPerSample: 1).medianSeconds
+            let read = TimingSummary(perCallSeconds: readSeconds, callsPerSample: 1).medianSeconds
+            let startUp = timing.medianSeconds / (bytes / bandwidth.bytesPerSecond)
             figures["\(prefix).timeOverReadTime"] = ratio
-            note += ", \(MeasurementFormat.fixed(ratio, 2))× the time to read them at \(MeasurementFormat.fixed(bandwidth.bytesPerSecond / 1e9, 1)) GB/s"
+            figures["\(prefix).interleavedReadGBPerSecond"] = Double(pass.bytes) / read / 1e9
+            figures["\(prefix).timeOverStartUpReadTime"] = startUp
+            comparison = ", \(MeasurementFormat.fixed(ratio, 2))× the time to read them (median of the pairs of a call and a read pass "
+                + "of as many bytes after it, the passes at \(MeasurementFormat.fixed(Double(pass.bytes) / read / 1e9, 1)) GB/s; "
+                + "\(MeasurementFormat.fixed(startUp, 2))× at the start-up \(MeasurementFormat.fixed(bandwidth.bytesPerSecond / 1e9, 1)) GB/s)"
+        } else {
+            timing = try SDPABenchmarkHarness.measure(plan, call)
         }
+        let seconds = timing.medianSeconds
+        figures["\(prefix).seconds"] = seconds
+        figures["\(prefix).readGBPerSecond"] = bytes / seconds / 1e9
+        let note = "reads K and V (\(MeasurementFormat.bytes(Int(bytes)))) at \(MeasurementFormat.fixed(bytes / seconds / 1e9, 1)) GB/s" + comparison
         let result = BenchmarkResult(workload: w, path: "contiguous", threads: SDPAThreads.effectiveCount, timing: timing, note: note)
         return Outcome(result: result, figures: figures)
     }

@@ -114,7 +114,7 @@ public func measureInterleaved<A, B>(
 }
 
 /// Seconds that `calls` calls of `body` take.
-private func timeCalls<Result>(_ calls: Int, _ body: () throws -> Result) rethrows -> Double {
+func timeCalls<Result>(_ calls: Int, _ body: () throws -> Result) rethrows -> Double {
     let clock = ContinuousClock()
     let start = clock.now
     for _ in 0..<calls { blackHole(try body()) }

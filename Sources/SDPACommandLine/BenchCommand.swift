@@ -21,7 +21,8 @@ enum BenchCommand {
             on the fused path (the bias computed in the kernel): median time, GFLOP/s, effective GFLOP/s \
             (visible score positions only), percent of the machine's peak, and peak extra memory. \
             With --decode, times decoding instead (the Decode benchmark's workloads): B = 1 is one query row against a \
-            contiguous cache of S keys, set against the time of reading K and V once at the measured read bandwidth; \
+            contiguous cache of S keys, set against the time of reading K and V once (a read pass of as many bytes after \
+            each call, and the read bandwidth measured at start-up); \
             B > 1 is continuous batching, B sequences of 128…S tokens in a PagedKVCache, each step appending one token \
             to every sequence and attending over all of them (tokens per second).
             """,

@@ -17,4 +17,13 @@ struct MemoryBandwidthTests {
         let bandwidth = MemoryBandwidth.measure(bytes: 8, threads: 4, repetitions: 1)
         #expect(bandwidth.bytes == 64 && bandwidth.threads == 4 && bandwidth.bytesPerSecond > 0)
     }
+
+    @Test("a read pass reads its whole buffer, rounded down to whole vectors, and times it", arguments: [1, 2, 3])
+    func readPass(_ threads: Int) {
+        let pass = MemoryBandwidth.ReadPass(bytes: (1 << 20) + 4 * 16 * 5 + 7, threads: threads)
+        #expect(pass.bytes == (1 << 20) + 4 * 16 * 5 && pass.threads == threads)
+        let seconds = pass.run()
+        #expect(seconds.isFinite && seconds > 0)
+        #expect(MemoryBandwidth.ReadPass(bytes: 0, threads: 0).bytes == 64)
+    }
 }

@@ -351,10 +351,11 @@ struct OptionCoverageTests {
         let files = try optionFiles()
         let single = sdpa(["bench", "--decode", "--shape", "1,4,1,300,16", "--kv-heads", "2", "--samples", "2", "--json", files.path("one.json").path])
         #expect(single.status == 0, "\(single.standardError)")
-        #expect(single.standardOutput.contains("contiguous") && single.standardOutput.contains("the time to read them at"), "\(single.standardOutput)")
+        #expect(single.standardOutput.contains("contiguous") && single.standardOutput.contains("the time to read them (median of the pairs"), "\(single.standardOutput)")
         let one = try BenchmarkReport(contentsOf: files.path("one.json"))
         #expect(one.benchmark == "Decode" && one.workloads.map(\.keyValueHeads) == [2] && one.results.count == 1)
         #expect((one.figures?["single.float32.timeOverReadTime"] ?? 0) > 0 && (one.figures?["memoryReadGBPerSecond"] ?? 0) > 0)
+        #expect((one.figures?["single.float32.interleavedReadGBPerSecond"] ?? 0) > 0 && (one.figures?["single.float32.timeOverStartUpReadTime"] ?? 0) > 0)
 
         let batch = sdpa(["bench", "--decode", "--shape", "3,4,1,200,16", "--kv-heads", "1", "--steps", "3", "--dtype", "bfloat16",
                           "--json", files.path("batch.json").path])

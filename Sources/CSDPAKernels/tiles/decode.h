@@ -77,7 +77,7 @@ static void k_pv_tile(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
  * stored pairs (vdot_pairs). */
 SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, int nk, int depth,
                                  const void *q, ptrdiff_t ldq, const void *const row[SDPA_DIRECT_ACC],
-                                 vf vs, float *s, ptrdiff_t lds) {
+                                 const char *const *ahead, vf vs, float *s, ptrdiff_t lds) {
     const int KB = SDPA_DIRECT_ACC / RB;
     vf acc[SDPA_DIRECT_ACC];
     for (int i = 0; i < SDPA_DIRECT_ACC; i++) acc[i] = vzero();
@@ -87,6 +87,8 @@ SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, in
         for (int e = 0; e < dvec; e += SDPA_VL) {
             vf kv[SDPA_DIRECT_ACC];
             for (int j = 0; j < KB; j++) kv[j] = vload_kind(kind, row[j], e);
+            if (ahead)
+                for (int j = 0; j < KB; j++) __builtin_prefetch(ahead[j] + e * (kind == SDPA_KIND_F32 ? 4 : 2), 0, 3);
             for (int r = 0; r < RB; r++) {
                 const vf qv = vload((const float *)q + r * ldq + e);
                 for (int j = 0; j < KB; j++) acc[r * KB + j] = vfma(qv, kv[j], acc[r * KB + j]);
@@ -110,6 +112,8 @@ SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, in
         for (int e = 0; e < whole; e += W) {
             vp kv[SDPA_DIRECT_ACC];
             for (int j = 0; j < KB; j++) kv[j] = vload_bf16_pairs((const uint16_t *)row[j] + e);
+            if (ahead)
+                for (int j = 0; j < KB; j++) __builtin_prefetch(ahead[j] + e * 2, 0, 3);
             for (int r = 0; r < RB; r++) {
                 const vp qv = vload_pairs((const uint32_t *)q + r * ldq + e / 2);
                 for (int j = 0; j < KB; j++) acc[r * KB + j] = vdot_pairs(acc[r * KB + j], qv, kv[j]);
@@ -159,6 +163,17 @@ SDPA_INLINE void row_maxima(int rows, int cols, const float *s, ptrdiff_t lds, f
     }
 }
 
+/* How the direct reader brings K and V toward the cache ahead of use.
+ * Rows of at most SDPA_BLOCK_PREFETCH_BYTES: whole rows at a block's start
+ * (the next block's keys, the block's values).  Longer rows: a block's rows
+ * at once would overflow the core's queue of outstanding misses (RFC.md,
+ * "Decoding"), so the prefetches are spread over the reads: a line of the
+ * key SDPA_KEYS_AHEAD on with each key line read, and the value row
+ * SDPA_VALUES_AHEAD on with each value row read in P.V. */
+#define SDPA_BLOCK_PREFETCH_BYTES 256
+#define SDPA_KEYS_AHEAD 16
+#define SDPA_VALUES_AHEAD 8
+
 /* Brings `bytes` of each of rows first..first+count toward the cache. */
 SDPA_INLINE void prefetch_rows(const int kind, sdpa_rows r, int first, int count, int bytes) {
     if (!r.base && !r.rows) return;
@@ -169,22 +184,22 @@ SDPA_INLINE void prefetch_rows(const int kind, sdpa_rows r, int first, int count
 }
 
 /* Q.K^T for a few rows, keys read as stored: SDPA_DIRECT_ACC keys at a
- * time against every row (blocks of 4, 2, 1 rows), with the next keys and
- * these keys' value rows prefetched: decoding is a stream through K and V,
- * and without them the loads wait on memory one block at a time. */
+ * time against every row (blocks of 4, 2, 1 rows), with keys and values
+ * prefetched as SDPA_BLOCK_PREFETCH_BYTES says: decoding is a stream through
+ * K and V, and without them the loads wait on memory one block at a time. */
 SDPA_INLINE void qk_direct(const int FMT, const int kind, int rows, int cols, int depth, const void *q,
                            ptrdiff_t ldq, sdpa_rows k, float scale, float *s, ptrdiff_t lds,
                            float *tileMax, sdpa_rows v, int dv) {
     const vf vs = vset1(scale);
     const int es = kind == SDPA_KIND_F32 ? 4 : 2, vbytes = dv * es, kbytes = depth * es;
+    const int spreadKeys = kbytes > SDPA_BLOCK_PREFETCH_BYTES;
     for (int c0 = 0; c0 < cols; c0 += SDPA_DIRECT_ACC) {
         const int ng = cols - c0 < SDPA_DIRECT_ACC ? cols - c0 : SDPA_DIRECT_ACC;
-        if (c0 + SDPA_DIRECT_ACC < cols) {
-            /* the next block's keys, and this block's values */
+        if (!spreadKeys && c0 + SDPA_DIRECT_ACC < cols) {
             const int c2 = c0 + SDPA_DIRECT_ACC;
             prefetch_rows(kind, k, c2, cols - c2 < SDPA_DIRECT_ACC ? cols - c2 : SDPA_DIRECT_ACC, kbytes);
         }
-        prefetch_rows(kind, v, c0, ng, vbytes);
+        if (vbytes <= SDPA_BLOCK_PREFETCH_BYTES) prefetch_rows(kind, v, c0, ng, vbytes);
         for (int r0 = 0; r0 < rows;) {
             const int RB = rows - r0 >= 4 ? 4 : rows - r0 >= 2 ? 2 : 1, KB = SDPA_DIRECT_ACC / RB;
             const void *qr = (const char *)q + (ptrdiff_t)r0 * ldq * 4;
@@ -193,10 +208,19 @@ SDPA_INLINE void qk_direct(const int FMT, const int kind, int rows, int cols, in
                 /* a short block repeats its last key */
                 const void *row[SDPA_DIRECT_ACC];
                 for (int j = 0; j < KB; j++) row[j] = row_at(kind, k, c1 + (j < nk ? j : nk - 1));
+                /* the first row block reads the keys from memory: it spreads the prefetches */
+                const char *ahead[SDPA_DIRECT_ACC], *const *pa = NULL;
+                if (spreadKeys && r0 == 0 && c1 + SDPA_KEYS_AHEAD < cols) {
+                    for (int j = 0; j < KB; j++) {
+                        const int c = c1 + j + SDPA_KEYS_AHEAD;
+                        ahead[j] = (const char *)row_at(kind, k, c < cols ? c : cols - 1);
+                    }
+                    pa = ahead;
+                }
                 float *sb = s + (ptrdiff_t)r0 * lds + c1;
-                if (RB == 4) qk_direct_block(FMT, kind, 4, nk, depth, qr, ldq, row, vs, sb, lds);
-                else if (RB == 2) qk_direct_block(FMT, kind, 2, nk, depth, qr, ldq, row, vs, sb, lds);
-                else qk_direct_block(FMT, kind, 1, nk, depth, qr, ldq, row, vs, sb, lds);
+                if (RB == 4) qk_direct_block(FMT, kind, 4, nk, depth, qr, ldq, row, pa, vs, sb, lds);
+                else if (RB == 2) qk_direct_block(FMT, kind, 2, nk, depth, qr, ldq, row, pa, vs, sb, lds);
+                else qk_direct_block(FMT, kind, 1, nk, depth, qr, ldq, row, pa, vs, sb, lds);
             }
             r0 += RB;
         }
@@ -234,12 +258,16 @@ static void k_qk_tile_direct(int rows, int cols, int depth, const float *q, ptrd
  * each output element is the same chain of products as the packed P.V's. */
 SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, const int TAIL, int cols,
                                  const float *p, ptrdiff_t ldp, sdpa_rows v, int d0, float *o,
-                                 ptrdiff_t ldo, int n, vm m) {
+                                 ptrdiff_t ldo, int n, vm m, int prefetchBytes) {
     vf acc[4][SDPA_NV];
     for (int r = 0; r < RB; r++)
         for (int j = 0; j < NV; j++) acc[r][j] = vzero();
     for (int c = 0; c < cols; c++) {
         const void *vr = row_at(kind, v, c);
+        if (prefetchBytes && c + SDPA_VALUES_AHEAD < cols) {
+            const char *ahead = (const char *)row_at(kind, v, c + SDPA_VALUES_AHEAD);
+            for (int b = 0; b < prefetchBytes; b += 64) __builtin_prefetch(ahead + b, 0, 3);
+        }
         vf vv[SDPA_NV];
         for (int j = 0; j < NV; j++)
             vv[j] = TAIL && j == NV - 1 ? vload_kind_first(kind, vr, d0 + SDPA_VL * j, n, m)
@@ -261,28 +289,33 @@ SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, con
 }
 
 SDPA_INLINE void pv_direct_rows(const int kind, const int RB, int cols, int dv, const float *p, ptrdiff_t ldp,
-                                sdpa_rows v, float *o, ptrdiff_t ldo) {
+                                sdpa_rows v, float *o, ptrdiff_t ldo, int prefetchBytes) {
+    /* the first pass over the columns prefetches whole rows for the others */
     const int W = SDPA_VL * SDPA_NV;
     int d0 = 0;
-    for (; d0 + W <= dv; d0 += W) pv_direct_block(kind, RB, SDPA_NV, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0));
+    for (; d0 + W <= dv; d0 += W)
+        pv_direct_block(kind, RB, SDPA_NV, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0), d0 ? 0 : prefetchBytes);
     while (d0 < dv) {
         /* the rest a vector at a time, the last one partial */
-        const int n = dv - d0 < SDPA_VL ? dv - d0 : SDPA_VL;
-        if (n == SDPA_VL) pv_direct_block(kind, RB, 1, 0, cols, p, ldp, v, d0, o, ldo, n, vmask_first(0));
-        else pv_direct_block(kind, RB, 1, 1, cols, p, ldp, v, d0, o, ldo, n, vmask_first(n));
+        const int n = dv - d0 < SDPA_VL ? dv - d0 : SDPA_VL, pb = d0 ? 0 : prefetchBytes;
+        if (n == SDPA_VL) pv_direct_block(kind, RB, 1, 0, cols, p, ldp, v, d0, o, ldo, n, vmask_first(0), pb);
+        else pv_direct_block(kind, RB, 1, 1, cols, p, ldp, v, d0, o, ldo, n, vmask_first(n), pb);
         d0 += n;
     }
 }
 
 SDPA_INLINE void pv_direct(const int kind, int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
                            sdpa_rows v, float *o, ptrdiff_t ldo) {
+    /* long value rows: the first row block, which reads them from memory, prefetches them */
+    const int vbytes = dv * (kind == SDPA_KIND_F32 ? 4 : 2);
     for (int r0 = 0; r0 < rows;) {
         const int RB = rows - r0 >= 4 ? 4 : rows - r0 >= 2 ? 2 : 1;
         const float *pr = p + (ptrdiff_t)r0 * ldp;
         float *orow = o + (ptrdiff_t)r0 * ldo;
-        if (RB == 4) pv_direct_rows(kind, 4, cols, dv, pr, ldp, v, orow, ldo);
-        else if (RB == 2) pv_direct_rows(kind, 2, cols, dv, pr, ldp, v, orow, ldo);
-        else pv_direct_rows(kind, 1, cols, dv, pr, ldp, v, orow, ldo);
+        const int pb = r0 == 0 && vbytes > SDPA_BLOCK_PREFETCH_BYTES ? vbytes : 0;
+        if (RB == 4) pv_direct_rows(kind, 4, cols, dv, pr, ldp, v, orow, ldo, pb);
+        else if (RB == 2) pv_direct_rows(kind, 2, cols, dv, pr, ldp, v, orow, ldo, pb);
+        else pv_direct_rows(kind, 1, cols, dv, pr, ldp, v, orow, ldo, pb);
         r0 += RB;
     }
 }
