@@ -69,7 +69,7 @@ enum BiasScaling {
                                               headDim: workload.headDim, bias: BiasKind.parse("causal-upper-left"))
                             .makeInputs(seed: UInt64(10 * n + 5))
                     }
-                    let (packed, oneByOne, _, _) = try measureInterleaved(pairPlan, {
+                    let pair = try measureInterleaved(pairPlan, {
                         try attention(query: q, key: k, value: v, bias: bias)
                     }, {
                         try sequences.map { s in
@@ -77,20 +77,20 @@ enum BiasScaling {
                                 query: s.query, key: s.key, value: s.value, attnMask: causalUpperLeft(s.query.shape[2], s.key.shape[2]))
                         }
                     })
-                    results.append(BenchmarkResult(workload: workload, path: "fused", threads: threads, timing: packed).withThroughput(peakGFLOPS: peak))
-                    results.append(BenchmarkResult(workload: workload, path: "one by one", threads: threads, timing: oneByOne,
+                    results.append(BenchmarkResult(workload: workload, path: "fused", threads: threads, timing: pair.first).withThroughput(peakGFLOPS: peak))
+                    results.append(BenchmarkResult(workload: workload, path: "one by one", threads: threads, timing: pair.second,
                                                    note: "the \(lengths.count) sequences through causal-upper-left, one call each")
                         .withThroughput(peakGFLOPS: peak))
                 } else {
                     let (l, s) = (workload.queryLength, workload.keyLength)
                     let plugin = PluginCausal(seqLenQ: l, seqLenKV: s)
-                    let (builtIn, custom, _, _) = try measureInterleaved(pairPlan, {
+                    let pair = try measureInterleaved(pairPlan, {
                         try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalUpperLeft(l, s))
                     }, {
                         try scaledDotProductAttention(query: q, key: k, value: v, attnMask: plugin)
                     })
-                    results.append(BenchmarkResult(workload: workload, path: "fused", threads: threads, timing: builtIn).withThroughput(peakGFLOPS: peak))
-                    results.append(BenchmarkResult(workload: workload, path: "plugin", threads: threads, timing: custom,
+                    results.append(BenchmarkResult(workload: workload, path: "fused", threads: threads, timing: pair.first).withThroughput(peakGFLOPS: peak))
+                    results.append(BenchmarkResult(workload: workload, path: "plugin", threads: threads, timing: pair.second,
                                                    note: "causal as a user's FusedAttnBias: isVisible + tileVisibility")
                         .withThroughput(peakGFLOPS: peak))
                 }

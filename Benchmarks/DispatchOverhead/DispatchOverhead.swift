@@ -74,11 +74,12 @@ enum DispatchOverhead {
                 let (q, k, v) = try workload.makeInputs()
                 let bias = try workload.makeBias()
                 // Interleaved samples: the difference of two medians is only as good as their conditions are alike.
-                let (entry, direct, difference, differences) = try measureInterleaved(
+                let pair = try measureInterleaved(
                     plan, entryPointCall(query: q, key: k, value: v, bias: bias), directCall(query: q, key: k, value: v, bias: bias))
-                results.append(BenchmarkResult(workload: workload, path: "entry point", threads: threads, timing: entry,
-                                               overheadNanoseconds: difference * 1e9, overheadSamplesNanoseconds: differences.map { $0 * 1e9 }))
-                results.append(BenchmarkResult(workload: workload, path: "direct", threads: threads, timing: direct))
+                results.append(BenchmarkResult(workload: workload, path: "entry point", threads: threads, timing: pair.first,
+                                               overheadNanoseconds: pair.medianDifferenceSeconds * 1e9,
+                                               overheadSamplesNanoseconds: pair.differenceSeconds.map { $0 * 1e9 }))
+                results.append(BenchmarkResult(workload: workload, path: "direct", threads: threads, timing: pair.second))
             }
             progress.finish()
             return BenchmarkOutcome(report: options.report(workloads: workloads, results: results))

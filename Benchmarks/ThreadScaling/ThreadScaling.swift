@@ -46,8 +46,8 @@ enum ThreadScaling {
                 let plan = MeasurementPlan(warmUpCalls: 1, samples: options.isQuick ? 5 : 15)
                 let base = predictions.first { $0.threads == measured[0] }!
                 for threads in measured.dropFirst() {
-                    let (baseline, other, _, _) = try measureInterleaved(plan, { try withSDPAThreads(measured[0], call) },
-                                                                         { try withSDPAThreads(threads, call) })
+                    let pair = try measureInterleaved(plan, { try withSDPAThreads(measured[0], call) }, { try withSDPAThreads(threads, call) })
+                    let (baseline, other) = (pair.first, pair.second)
                     let prediction = predictions.first { $0.threads == threads }!
                     let keys = ScalingWorkloads.measuredFigures(workload, threads: threads, baseline: measured[0])
                     figures[keys.measured] = baseline.medianSeconds / other.medianSeconds

@@ -78,20 +78,9 @@ public struct DecodeBenchmark: Sendable {
             // ratio is the median of the pairs': a drift of the machine's bandwidth falls on both
             // sides of a pair, where the start-up figure may be minutes old. One call per sample.
             let pass = MemoryBandwidth.ReadPass(bytes: Int(bytes), threads: SDPAThreads.effectiveCount)
-            for _ in 0..<plan.warmUpCalls {
-                blackHole(try call())
-                pass.run()
-            }
-            var callSeconds = [Double](), ratios = [Double](), readSeconds = [Double]()
-            for _ in 0..<plan.samples {
-                let seconds = try timeCalls(1, call), read = pass.run()
-                callSeconds.append(seconds)
-                readSeconds.append(read)
-                ratios.append(seconds / read)
-            }
-            timing = TimingSummary(perCallSeconds: callSeconds, callsPerSample: 1)
-            let ratio = TimingSummary(perCallSeconds: ratios, callsPerSample: 1).medianSeconds
-            let read = TimingSummary(perCallSeconds: readSeconds, callsPerSample: 1).medianSeconds
+            let pairs = try measureInterleaved(MeasurementPlan(warmUpCalls: plan.warmUpCalls, samples: plan.samples), call, { pass.run() })
+            timing = pairs.first
+            let ratio = pairs.medianRatio, read = pairs.second.medianSeconds
             let startUp = timing.medianSeconds / (bytes / bandwidth.bytesPerSecond)
             figures["\(prefix).timeOverReadTime"] = ratio
             figures["\(prefix).interleavedReadGBPerSecond"] = Double(pass.bytes) / read / 1e9

@@ -77,17 +77,46 @@ public func measure<Result>(_ plan: MeasurementPlan, _ body: () throws -> Result
     return TimingSummary(perCallSeconds: perCall, callsPerSample: calls)
 }
 
+/// Two bodies timed in alternation by ``measureInterleaved(_:_:_:)``: each side's summary, and each
+/// side's per-call time sample by sample, so that a pair (taken back to back) can be compared.
+public struct InterleavedTiming: Sendable, Hashable {
+    /// The first body's timing.
+    public let first: TimingSummary
+    /// The second body's timing.
+    public let second: TimingSummary
+    /// The first body's per-call seconds, one per sample, in the order taken.
+    public let firstSeconds: [Double]
+    /// The second body's per-call seconds, one per sample; `secondSeconds[i]` was taken right after `firstSeconds[i]`.
+    public let secondSeconds: [Double]
+
+    /// Two sides' per-call seconds sample by sample (`secondSeconds[i]` taken right after `firstSeconds[i]`),
+    /// each sample having timed `firstCallsPerSample` or `secondCallsPerSample` calls.
+    public init(firstSeconds: [Double], secondSeconds: [Double], firstCallsPerSample: Int = 1, secondCallsPerSample: Int = 1) {
+        first = TimingSummary(perCallSeconds: firstSeconds, callsPerSample: firstCallsPerSample)
+        second = TimingSummary(perCallSeconds: secondSeconds, callsPerSample: secondCallsPerSample)
+        self.firstSeconds = firstSeconds
+        self.secondSeconds = secondSeconds
+    }
+
+    /// Per sample pair, (first − second) per call.
+    public var differenceSeconds: [Double] { zip(firstSeconds, secondSeconds).map { $0 - $1 } }
+    /// The median of ``differenceSeconds``.
+    public var medianDifferenceSeconds: Double { TimingSummary(perCallSeconds: differenceSeconds, callsPerSample: 1).medianSeconds }
+    /// The median over sample pairs of first / second.
+    public var medianRatio: Double {
+        TimingSummary(perCallSeconds: zip(firstSeconds, secondSeconds).map { $0 / $1 }, callsPerSample: 1).medianSeconds
+    }
+}
+
 /// Times two bodies as `plan` says, alternating their samples (a, b, a, b, …) so that drift in the
 /// machine's speed (other processes on shared cores, frequency changes) falls on both alike: what a
 /// ratio or a difference of the two should be computed from.
 ///
-/// Each body gets its own calls per sample, grown until a sample lasts ``MeasurementPlan/minimumSampleSeconds``.
-/// `differenceSeconds` holds, per sample pair, (a − b) per call: a pair is taken back to back, so a
-/// slow spell of the machine cancels out of it, where it would not out of the difference of the two
-/// medians; `medianDifferenceSeconds` is their median.
-public func measureInterleaved<A, B>(
-    _ plan: MeasurementPlan, _ a: () throws -> A, _ b: () throws -> B
-) rethrows -> (first: TimingSummary, second: TimingSummary, medianDifferenceSeconds: Double, differenceSeconds: [Double]) {
+/// Each body gets its own calls per sample, grown until a sample lasts ``MeasurementPlan/minimumSampleSeconds``;
+/// warm-up calls alternate too. A pair of samples is taken back to back, so a slow spell of the machine
+/// cancels out of the pair's difference or ratio (``InterleavedTiming/medianDifferenceSeconds``,
+/// ``InterleavedTiming/medianRatio``), where it would not out of the difference of the two medians.
+public func measureInterleaved<A, B>(_ plan: MeasurementPlan, _ a: () throws -> A, _ b: () throws -> B) rethrows -> InterleavedTiming {
     for _ in 0..<plan.warmUpCalls {
         blackHole(try a())
         blackHole(try b())
@@ -108,13 +137,11 @@ public func measureInterleaved<A, B>(
         perCallA.append(try timeCalls(callsA, a) / Double(callsA))
         perCallB.append(try timeCalls(callsB, b) / Double(callsB))
     }
-    let differences = zip(perCallA, perCallB).map { $0 - $1 }
-    return (TimingSummary(perCallSeconds: perCallA, callsPerSample: callsA), TimingSummary(perCallSeconds: perCallB, callsPerSample: callsB),
-            TimingSummary(perCallSeconds: differences, callsPerSample: 1).medianSeconds, differences)
+    return InterleavedTiming(firstSeconds: perCallA, secondSeconds: perCallB, firstCallsPerSample: callsA, secondCallsPerSample: callsB)
 }
 
 /// Seconds that `calls` calls of `body` take.
-func timeCalls<Result>(_ calls: Int, _ body: () throws -> Result) rethrows -> Double {
+private func timeCalls<Result>(_ calls: Int, _ body: () throws -> Result) rethrows -> Double {
     let clock = ContinuousClock()
     let start = clock.now
     for _ in 0..<calls { blackHole(try body()) }

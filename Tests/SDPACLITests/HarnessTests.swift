@@ -147,6 +147,21 @@ func visiblePositionsMatchTheMaterializedMask(queryLength: Int, keyLength: Int) 
     #expect(long.callsPerSample > 1)
 }
 
+@Test func measureInterleavedAlternatesAndPairsTheSamples() {
+    var order = [Character]()
+    let pair = measureInterleaved(MeasurementPlan(warmUpCalls: 1, samples: 3), { order.append("a") }, { order.append("b") })
+    #expect(String(order) == "abababab")
+    #expect(pair.firstSeconds.count == 3 && pair.secondSeconds.count == 3)
+    #expect(pair.first == TimingSummary(perCallSeconds: pair.firstSeconds, callsPerSample: 1))
+
+    // The pairs' figures come from the pairs, not from the two medians.
+    let fixed = InterleavedTiming(firstSeconds: [1, 4, 9], secondSeconds: [1, 1, 3])
+    #expect((fixed.first.medianSeconds, fixed.second.medianSeconds) == (4, 1))
+    #expect(fixed.differenceSeconds == [0, 3, 6])
+    #expect(fixed.medianDifferenceSeconds == 3)
+    #expect(fixed.medianRatio == 3)
+}
+
 @Test func residentMemoryIsReadOnLinux() {
     #if os(Linux)
     let current = ResidentMemory.currentBytes ?? 0
