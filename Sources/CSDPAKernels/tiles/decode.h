@@ -4,6 +4,21 @@
 #ifndef SDPA_TILES_DECODE_H
 #define SDPA_TILES_DECODE_H
 
+/* X(1) ... X(SDPA_PV_ROW_VECS): a switch's cases for every count of output
+ * vectors a pass over one row block may hold. */
+_Static_assert(SDPA_PV_ROW_VECS <= 24, "SDPA_EACH_ROW_VECS lists up to 24 vectors");
+#define SDPA_ROW_VECS_TO_8(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+#if SDPA_PV_ROW_VECS > 16
+#define SDPA_EACH_ROW_VECS(X) SDPA_ROW_VECS_TO_8(X) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16) \
+    X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24)
+#elif SDPA_PV_ROW_VECS > 12
+#define SDPA_EACH_ROW_VECS(X) SDPA_ROW_VECS_TO_8(X) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)
+#elif SDPA_PV_ROW_VECS > 8
+#define SDPA_EACH_ROW_VECS(X) SDPA_ROW_VECS_TO_8(X) X(9) X(10) X(11) X(12)
+#else
+#define SDPA_EACH_ROW_VECS(X) SDPA_ROW_VECS_TO_8(X)
+#endif
+
 /* P.V for one row: keys outer, NV vectors of output columns held in
  * registers, so each V row is read once, front to back (register tiles would
  * sweep the V tile once per panel instead).  The last vector of the block
@@ -39,18 +54,7 @@ SDPA_INLINE void pv_row(int cols, int dv, const float *p, const float *v, ptrdif
         float *ob = o + d0;
         switch (nv) {
 #define SDPA_PV_ROW(NV) case NV: pv_row_block(NV, cols, p, vb, ldv, ob, last, m); break;
-        SDPA_PV_ROW(1) SDPA_PV_ROW(2) SDPA_PV_ROW(3) SDPA_PV_ROW(4)
-        SDPA_PV_ROW(5) SDPA_PV_ROW(6) SDPA_PV_ROW(7) SDPA_PV_ROW(8)
-#if SDPA_PV_ROW_VECS > 8
-        SDPA_PV_ROW(9) SDPA_PV_ROW(10) SDPA_PV_ROW(11) SDPA_PV_ROW(12)
-#endif
-#if SDPA_PV_ROW_VECS > 12
-        SDPA_PV_ROW(13) SDPA_PV_ROW(14) SDPA_PV_ROW(15) SDPA_PV_ROW(16)
-#endif
-#if SDPA_PV_ROW_VECS > 16
-        SDPA_PV_ROW(17) SDPA_PV_ROW(18) SDPA_PV_ROW(19) SDPA_PV_ROW(20)
-        SDPA_PV_ROW(21) SDPA_PV_ROW(22) SDPA_PV_ROW(23) SDPA_PV_ROW(24)
-#endif
+        SDPA_EACH_ROW_VECS(SDPA_PV_ROW)
 #undef SDPA_PV_ROW
         default: break;
         }
@@ -259,7 +263,7 @@ static void k_qk_tile_direct(int rows, int cols, int depth, const float *q, ptrd
 SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, const int TAIL, int cols,
                                  const float *p, ptrdiff_t ldp, sdpa_rows v, int d0, float *o,
                                  ptrdiff_t ldo, int n, vm m, int prefetchBytes) {
-    vf acc[4][SDPA_NV];
+    vf acc[4][SDPA_PV_ROW_VECS];
     for (int r = 0; r < RB; r++)
         for (int j = 0; j < NV; j++) acc[r][j] = vzero();
     for (int c = 0; c < cols; c++) {
@@ -268,7 +272,7 @@ SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, con
             const char *ahead = (const char *)row_at(kind, v, c + SDPA_VALUES_AHEAD);
             for (int b = 0; b < prefetchBytes; b += 64) __builtin_prefetch(ahead + b, 0, 3);
         }
-        vf vv[SDPA_NV];
+        vf vv[SDPA_PV_ROW_VECS];
         for (int j = 0; j < NV; j++)
             vv[j] = TAIL && j == NV - 1 ? vload_kind_first(kind, vr, d0 + SDPA_VL * j, n, m)
                                         : vload_kind(kind, vr, d0 + SDPA_VL * j);
@@ -288,19 +292,33 @@ SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, con
     }
 }
 
+/* Output vectors a pass keeps per row block: as many as the registers hold
+ * beside the loaded value vectors, so the value rows are swept as few times
+ * as possible (one row: a whole output row of up to SDPA_PV_ROW_VECS). */
+#define SDPA_PV_DIRECT_VECS(RB) ((RB) == 1 ? SDPA_PV_ROW_VECS : (RB) == 2 ? SDPA_PV_ROW_VECS / 3 : SDPA_PV_ROW_VECS / 4)
+
 SDPA_INLINE void pv_direct_rows(const int kind, const int RB, int cols, int dv, const float *p, ptrdiff_t ldp,
                                 sdpa_rows v, float *o, ptrdiff_t ldo, int prefetchBytes) {
     /* the first pass over the columns prefetches whole rows for the others */
-    const int W = SDPA_VL * SDPA_NV;
+    const int NVMAX = SDPA_PV_DIRECT_VECS(RB), W = SDPA_VL * NVMAX;
     int d0 = 0;
     for (; d0 + W <= dv; d0 += W)
-        pv_direct_block(kind, RB, SDPA_NV, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0), d0 ? 0 : prefetchBytes);
-    while (d0 < dv) {
-        /* the rest a vector at a time, the last one partial */
-        const int n = dv - d0 < SDPA_VL ? dv - d0 : SDPA_VL, pb = d0 ? 0 : prefetchBytes;
-        if (n == SDPA_VL) pv_direct_block(kind, RB, 1, 0, cols, p, ldp, v, d0, o, ldo, n, vmask_first(0), pb);
-        else pv_direct_block(kind, RB, 1, 1, cols, p, ldp, v, d0, o, ldo, n, vmask_first(n), pb);
-        d0 += n;
+        pv_direct_block(kind, RB, NVMAX, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0), d0 ? 0 : prefetchBytes);
+    if (d0 == dv) return;
+    /* the rest in one pass of fewer vectors, the last one possibly partial */
+    const int n = dv - d0, nv = (n + SDPA_VL - 1) / SDPA_VL, last = n - SDPA_VL * (nv - 1), pb = d0 ? 0 : prefetchBytes;
+    const vm m = vmask_first(last < SDPA_VL ? last : 0);
+    switch (nv) {
+#define SDPA_PV_DIRECT_REST(NV)                                                                        \
+    case NV:                                                                                           \
+        if (NV <= NVMAX) {                                                                             \
+            if (last < SDPA_VL) pv_direct_block(kind, RB, NV, 1, cols, p, ldp, v, d0, o, ldo, last, m, pb); \
+            else pv_direct_block(kind, RB, NV, 0, cols, p, ldp, v, d0, o, ldo, last, m, pb);           \
+        }                                                                                              \
+        break;
+    SDPA_EACH_ROW_VECS(SDPA_PV_DIRECT_REST)
+#undef SDPA_PV_DIRECT_REST
+    default: break;
     }
 }
 
