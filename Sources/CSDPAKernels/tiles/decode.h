@@ -4,21 +4,6 @@
 #ifndef SDPA_TILES_DECODE_H
 #define SDPA_TILES_DECODE_H
 
-/* X(1) ... X(SDPA_PV_ROW_VECS): a switch's cases for every count of output
- * vectors a pass over one row block may hold. */
-_Static_assert(SDPA_PV_ROW_VECS <= 24, "SDPA_EACH_ROW_VECS lists up to 24 vectors");
-#define SDPA_ROW_VECS_TO_8(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
-#if SDPA_PV_ROW_VECS > 16
-#define SDPA_EACH_ROW_VECS(X) SDPA_ROW_VECS_TO_8(X) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16) \
-    X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24)
-#elif SDPA_PV_ROW_VECS > 12
-#define SDPA_EACH_ROW_VECS(X) SDPA_ROW_VECS_TO_8(X) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)
-#elif SDPA_PV_ROW_VECS > 8
-#define SDPA_EACH_ROW_VECS(X) SDPA_ROW_VECS_TO_8(X) X(9) X(10) X(11) X(12)
-#else
-#define SDPA_EACH_ROW_VECS(X) SDPA_ROW_VECS_TO_8(X)
-#endif
-
 /* P.V for one row: keys outer, NV vectors of output columns held in
  * registers, so each V row is read once, front to back (register tiles would
  * sweep the V tile once per panel instead).  The last vector of the block
@@ -54,7 +39,18 @@ SDPA_INLINE void pv_row(int cols, int dv, const float *p, const float *v, ptrdif
         float *ob = o + d0;
         switch (nv) {
 #define SDPA_PV_ROW(NV) case NV: pv_row_block(NV, cols, p, vb, ldv, ob, last, m); break;
-        SDPA_EACH_ROW_VECS(SDPA_PV_ROW)
+        SDPA_PV_ROW(1) SDPA_PV_ROW(2) SDPA_PV_ROW(3) SDPA_PV_ROW(4)
+        SDPA_PV_ROW(5) SDPA_PV_ROW(6) SDPA_PV_ROW(7) SDPA_PV_ROW(8)
+#if SDPA_PV_ROW_VECS > 8
+        SDPA_PV_ROW(9) SDPA_PV_ROW(10) SDPA_PV_ROW(11) SDPA_PV_ROW(12)
+#endif
+#if SDPA_PV_ROW_VECS > 12
+        SDPA_PV_ROW(13) SDPA_PV_ROW(14) SDPA_PV_ROW(15) SDPA_PV_ROW(16)
+#endif
+#if SDPA_PV_ROW_VECS > 16
+        SDPA_PV_ROW(17) SDPA_PV_ROW(18) SDPA_PV_ROW(19) SDPA_PV_ROW(20)
+        SDPA_PV_ROW(21) SDPA_PV_ROW(22) SDPA_PV_ROW(23) SDPA_PV_ROW(24)
+#endif
 #undef SDPA_PV_ROW
         default: break;
         }
@@ -299,26 +295,20 @@ SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, con
 
 SDPA_INLINE void pv_direct_rows(const int kind, const int RB, int cols, int dv, const float *p, ptrdiff_t ldp,
                                 sdpa_rows v, float *o, ptrdiff_t ldo, int prefetchBytes) {
-    /* the first pass over the columns prefetches whole rows for the others */
-    const int NVMAX = SDPA_PV_DIRECT_VECS(RB), W = SDPA_VL * NVMAX;
+    /* wide passes, then passes of the GEMM tile's SDPA_NV vectors, then single vectors, the last one
+     * partial: three widths, so each family compiles few copies of the block; the first pass over the
+     * columns prefetches whole rows for the others */
+    const int NVMAX = SDPA_PV_DIRECT_VECS(RB), W = SDPA_VL * NVMAX, WN = SDPA_VL * SDPA_NV;
     int d0 = 0;
     for (; d0 + W <= dv; d0 += W)
         pv_direct_block(kind, RB, NVMAX, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0), d0 ? 0 : prefetchBytes);
-    if (d0 == dv) return;
-    /* the rest in one pass of fewer vectors, the last one possibly partial */
-    const int n = dv - d0, nv = (n + SDPA_VL - 1) / SDPA_VL, last = n - SDPA_VL * (nv - 1), pb = d0 ? 0 : prefetchBytes;
-    const vm m = vmask_first(last < SDPA_VL ? last : 0);
-    switch (nv) {
-#define SDPA_PV_DIRECT_REST(NV)                                                                        \
-    case NV:                                                                                           \
-        if (NV <= NVMAX) {                                                                             \
-            if (last < SDPA_VL) pv_direct_block(kind, RB, NV, 1, cols, p, ldp, v, d0, o, ldo, last, m, pb); \
-            else pv_direct_block(kind, RB, NV, 0, cols, p, ldp, v, d0, o, ldo, last, m, pb);           \
-        }                                                                                              \
-        break;
-    SDPA_EACH_ROW_VECS(SDPA_PV_DIRECT_REST)
-#undef SDPA_PV_DIRECT_REST
-    default: break;
+    for (; NVMAX > SDPA_NV && d0 + WN <= dv; d0 += WN)
+        pv_direct_block(kind, RB, SDPA_NV, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0), d0 ? 0 : prefetchBytes);
+    while (d0 < dv) {
+        const int n = dv - d0 < SDPA_VL ? dv - d0 : SDPA_VL, pb = d0 ? 0 : prefetchBytes;
+        if (n == SDPA_VL) pv_direct_block(kind, RB, 1, 0, cols, p, ldp, v, d0, o, ldo, n, vmask_first(0), pb);
+        else pv_direct_block(kind, RB, 1, 1, cols, p, ldp, v, d0, o, ldo, n, vmask_first(n), pb);
+        d0 += n;
     }
 }
 
