@@ -12,6 +12,7 @@
 #define SDPA_MR 6          /* GEMM register tile: 6 rows x 2 vectors (12 accumulators of 16) */
 #define SDPA_NV 2
 #define SDPA_PV_ROW_VECS 12 /* one output row's columns held in registers: 96 */
+#define SDPA_VREGS 16     /* vector registers */
 #define SDPA_DIRECT_ACC 8  /* the direct reader's partial sums: rows x keys of a block */
 
 typedef __m256 vf;

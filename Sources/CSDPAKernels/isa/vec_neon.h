@@ -15,6 +15,7 @@
 #define SDPA_MR 6          /* GEMM register tile: 6 rows x 4 vectors (24 accumulators of 32) */
 #define SDPA_NV 4
 #define SDPA_PV_ROW_VECS 24 /* one output row's columns held in registers: 96 */
+#define SDPA_VREGS 32     /* vector registers */
 #define SDPA_DIRECT_ACC 16 /* the direct reader's partial sums: rows x keys of a block */
 
 typedef float32x4_t vf;

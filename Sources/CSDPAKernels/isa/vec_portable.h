@@ -14,6 +14,7 @@
 #define SDPA_MR 4          /* GEMM register tile: 4 rows x 2 vectors (fits 16 registers) */
 #define SDPA_NV 2
 #define SDPA_PV_ROW_VECS 8  /* one output row's columns held in registers: 32 */
+#define SDPA_VREGS 16     /* vector registers */
 #define SDPA_DIRECT_ACC 8  /* the direct reader's partial sums: rows x keys of a block */
 
 typedef float vf __attribute__((ext_vector_type(4)));

@@ -75,25 +75,40 @@ static void k_pv_tile(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
  * FMT_F32: query rows as floats, keys of any kind widened as loaded (exact);
  * FMT_BF16_PAIRS: query rows as bfloat16 pairs, bfloat16 keys multiplied as
  * stored pairs (vdot_pairs). */
+/* One vector of depth for a block: its keys loaded once, against every row. */
+SDPA_INLINE void qk_direct_step(const int kind, const int RB, const int KB, const void *q, ptrdiff_t ldq,
+                                const void *const row[SDPA_DIRECT_ACC], int e, vf acc[SDPA_DIRECT_ACC]) {
+    vf kv[SDPA_DIRECT_ACC];
+    for (int j = 0; j < KB; j++) kv[j] = vload_kind(kind, row[j], e);
+    for (int r = 0; r < RB; r++) {
+        const vf qv = vload((const float *)q + r * ldq + e);
+        for (int j = 0; j < KB; j++) acc[r * KB + j] = vfma(qv, kv[j], acc[r * KB + j]);
+    }
+}
+
 SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, int nk, int depth,
                                  const void *q, ptrdiff_t ldq, const void *const row[SDPA_DIRECT_ACC],
-                                 const char *const *ahead, vf vs, float *s, ptrdiff_t lds) {
+                                 const char *const *ahead, const char *const *values, vf vs, float *s,
+                                 ptrdiff_t lds) {
     const int KB = SDPA_DIRECT_ACC / RB;
     vf acc[SDPA_DIRECT_ACC];
     for (int i = 0; i < SDPA_DIRECT_ACC; i++) acc[i] = vzero();
     if (FMT == FMT_F32) {
         const int dtail = depth % SDPA_VL, dvec = depth - dtail;
         const vm dm = vmask_first(dtail);
-        for (int e = 0; e < dvec; e += SDPA_VL) {
-            vf kv[SDPA_DIRECT_ACC];
-            for (int j = 0; j < KB; j++) kv[j] = vload_kind(kind, row[j], e);
-            if (ahead)
-                for (int j = 0; j < KB; j++) __builtin_prefetch(ahead[j] + e * (kind == SDPA_KIND_F32 ? 4 : 2), 0, 3);
-            for (int r = 0; r < RB; r++) {
-                const vf qv = vload((const float *)q + r * ldq + e);
-                for (int j = 0; j < KB; j++) acc[r * KB + j] = vfma(qv, kv[j], acc[r * KB + j]);
+        int e = 0;
+        if (ahead || values) {
+            /* whole cache lines of the keys, each line's prefetches once */
+            const int es = kind == SDPA_KIND_F32 ? 4 : 2, LE = 64 / es > SDPA_VL ? 64 / es : SDPA_VL;
+            for (; e + LE <= dvec; e += LE) {
+                if (ahead)
+                    for (int j = 0; j < KB; j++) __builtin_prefetch(ahead[j] + e * es, 0, 3);
+                if (values)
+                    for (int j = 0; j < KB; j++) __builtin_prefetch(values[j] + e * es, 0, 3);
+                for (int u = e; u < e + LE; u += SDPA_VL) qk_direct_step(kind, RB, KB, q, ldq, row, u, acc);
             }
         }
+        for (; e < dvec; e += SDPA_VL) qk_direct_step(kind, RB, KB, q, ldq, row, e, acc);
         if (dtail) {
             vf kv[SDPA_DIRECT_ACC];
             for (int j = 0; j < KB; j++) kv[j] = vload_kind_first(kind, row[j], dvec, dtail, dm);
@@ -114,6 +129,8 @@ SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, in
             for (int j = 0; j < KB; j++) kv[j] = vload_bf16_pairs((const uint16_t *)row[j] + e);
             if (ahead)
                 for (int j = 0; j < KB; j++) __builtin_prefetch(ahead[j] + e * 2, 0, 3);
+            if (values)
+                for (int j = 0; j < KB; j++) __builtin_prefetch(values[j] + e * 2, 0, 3);
             for (int r = 0; r < RB; r++) {
                 const vp qv = vload_pairs((const uint32_t *)q + r * ldq + e / 2);
                 for (int j = 0; j < KB; j++) acc[r * KB + j] = vdot_pairs(acc[r * KB + j], qv, kv[j]);
@@ -167,12 +184,12 @@ SDPA_INLINE void row_maxima(int rows, int cols, const float *s, ptrdiff_t lds, f
  * Rows of at most SDPA_BLOCK_PREFETCH_BYTES: whole rows at a block's start
  * (the next block's keys, the block's values).  Longer rows: a block's rows
  * at once would overflow the core's queue of outstanding misses (RFC.md,
- * "Decoding"), so the prefetches are spread over the reads: a line of the
- * key SDPA_KEYS_AHEAD on with each key line read, and the value row
- * SDPA_VALUES_AHEAD on with each value row read in P.V. */
+ * "Decoding"), so the prefetches are spread over the key reads: a line of
+ * the key SDPA_KEYS_AHEAD on, and the same line of the key's own value row,
+ * with each key line read; P.V, which runs after the tile's Q.K^T, then
+ * finds its values on their way. */
 #define SDPA_BLOCK_PREFETCH_BYTES 256
 #define SDPA_KEYS_AHEAD 16
-#define SDPA_VALUES_AHEAD 8
 
 /* Brings `bytes` of each of rows first..first+count toward the cache. */
 SDPA_INLINE void prefetch_rows(const int kind, sdpa_rows r, int first, int count, int bytes) {
@@ -192,7 +209,7 @@ SDPA_INLINE void qk_direct(const int FMT, const int kind, int rows, int cols, in
                            float *tileMax, sdpa_rows v, int dv) {
     const vf vs = vset1(scale);
     const int es = kind == SDPA_KIND_F32 ? 4 : 2, vbytes = dv * es, kbytes = depth * es;
-    const int spreadKeys = kbytes > SDPA_BLOCK_PREFETCH_BYTES;
+    const int spreadKeys = kbytes > SDPA_BLOCK_PREFETCH_BYTES, spreadValues = vbytes > SDPA_BLOCK_PREFETCH_BYTES;
     for (int c0 = 0; c0 < cols; c0 += SDPA_DIRECT_ACC) {
         const int ng = cols - c0 < SDPA_DIRECT_ACC ? cols - c0 : SDPA_DIRECT_ACC;
         if (!spreadKeys && c0 + SDPA_DIRECT_ACC < cols) {
@@ -217,10 +234,19 @@ SDPA_INLINE void qk_direct(const int FMT, const int kind, int rows, int cols, in
                     }
                     pa = ahead;
                 }
+                const char *values[SDPA_DIRECT_ACC], *const *pv = NULL;
+                if (spreadValues && r0 == 0) {
+                    for (int j = 0; j < KB; j++) values[j] = (const char *)row_at(kind, v, c1 + (j < nk ? j : nk - 1));
+                    pv = values;
+                    /* the value row's lines past the key row's length */
+                    if (vbytes > kbytes)
+                        for (int j = 0; j < nk; j++)
+                            for (int b = kbytes; b < vbytes; b += 64) __builtin_prefetch(values[j] + b, 0, 3);
+                }
                 float *sb = s + (ptrdiff_t)r0 * lds + c1;
-                if (RB == 4) qk_direct_block(FMT, kind, 4, nk, depth, qr, ldq, row, pa, vs, sb, lds);
-                else if (RB == 2) qk_direct_block(FMT, kind, 2, nk, depth, qr, ldq, row, pa, vs, sb, lds);
-                else qk_direct_block(FMT, kind, 1, nk, depth, qr, ldq, row, pa, vs, sb, lds);
+                if (RB == 4) qk_direct_block(FMT, kind, 4, nk, depth, qr, ldq, row, pa, pv, vs, sb, lds);
+                else if (RB == 2) qk_direct_block(FMT, kind, 2, nk, depth, qr, ldq, row, pa, pv, vs, sb, lds);
+                else qk_direct_block(FMT, kind, 1, nk, depth, qr, ldq, row, pa, pv, vs, sb, lds);
             }
             r0 += RB;
         }
@@ -258,16 +284,12 @@ static void k_qk_tile_direct(int rows, int cols, int depth, const float *q, ptrd
  * each output element is the same chain of products as the packed P.V's. */
 SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, const int TAIL, int cols,
                                  const float *p, ptrdiff_t ldp, sdpa_rows v, int d0, float *o,
-                                 ptrdiff_t ldo, int n, vm m, int prefetchBytes) {
+                                 ptrdiff_t ldo, int n, vm m) {
     vf acc[4][SDPA_PV_ROW_VECS];
     for (int r = 0; r < RB; r++)
         for (int j = 0; j < NV; j++) acc[r][j] = vzero();
     for (int c = 0; c < cols; c++) {
         const void *vr = row_at(kind, v, c);
-        if (prefetchBytes && c + SDPA_VALUES_AHEAD < cols) {
-            const char *ahead = (const char *)row_at(kind, v, c + SDPA_VALUES_AHEAD);
-            for (int b = 0; b < prefetchBytes; b += 64) __builtin_prefetch(ahead + b, 0, 3);
-        }
         vf vv[SDPA_PV_ROW_VECS];
         for (int j = 0; j < NV; j++)
             vv[j] = TAIL && j == NV - 1 ? vload_kind_first(kind, vr, d0 + SDPA_VL * j, n, m)
@@ -290,40 +312,43 @@ SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, con
 
 /* Output vectors a pass keeps per row block: as many as the registers hold
  * beside the loaded value vectors, so the value rows are swept as few times
- * as possible (one row: a whole output row of up to SDPA_PV_ROW_VECS). */
-#define SDPA_PV_DIRECT_VECS(RB) ((RB) == 1 ? SDPA_PV_ROW_VECS : (RB) == 2 ? SDPA_PV_ROW_VECS / 3 : SDPA_PV_ROW_VECS / 4)
+ * as possible (one row: a whole output row of up to SDPA_PV_ROW_VECS).  Rows
+ * x vectors of sums, the vectors of a value row and a broadcast must leave a
+ * register spare: AVX2's 4 rows x 3 filled all 16 and spilled a sum, whose
+ * store and reload then chained every key of the pass. */
+#define SDPA_PV_DIRECT_FIT(RB) ((SDPA_VREGS - 2) / ((RB) + 1))
+#define SDPA_PV_DIRECT_WANT(RB) ((RB) == 2 ? SDPA_PV_ROW_VECS / 3 : SDPA_PV_ROW_VECS / 4)
+#define SDPA_PV_DIRECT_VECS(RB)                                                                         \
+    ((RB) == 1 ? SDPA_PV_ROW_VECS                                                                       \
+               : SDPA_PV_DIRECT_WANT(RB) < SDPA_PV_DIRECT_FIT(RB) ? SDPA_PV_DIRECT_WANT(RB) : SDPA_PV_DIRECT_FIT(RB))
 
 SDPA_INLINE void pv_direct_rows(const int kind, const int RB, int cols, int dv, const float *p, ptrdiff_t ldp,
-                                sdpa_rows v, float *o, ptrdiff_t ldo, int prefetchBytes) {
+                                sdpa_rows v, float *o, ptrdiff_t ldo) {
     /* wide passes, then passes of the GEMM tile's SDPA_NV vectors, then single vectors, the last one
-     * partial: three widths, so each family compiles few copies of the block; the first pass over the
-     * columns prefetches whole rows for the others */
+     * partial: three widths, so each family compiles few copies of the block */
     const int NVMAX = SDPA_PV_DIRECT_VECS(RB), W = SDPA_VL * NVMAX, WN = SDPA_VL * SDPA_NV;
     int d0 = 0;
     for (; d0 + W <= dv; d0 += W)
-        pv_direct_block(kind, RB, NVMAX, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0), d0 ? 0 : prefetchBytes);
+        pv_direct_block(kind, RB, NVMAX, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0));
     for (; NVMAX > SDPA_NV && d0 + WN <= dv; d0 += WN)
-        pv_direct_block(kind, RB, SDPA_NV, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0), d0 ? 0 : prefetchBytes);
+        pv_direct_block(kind, RB, SDPA_NV, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0));
     while (d0 < dv) {
-        const int n = dv - d0 < SDPA_VL ? dv - d0 : SDPA_VL, pb = d0 ? 0 : prefetchBytes;
-        if (n == SDPA_VL) pv_direct_block(kind, RB, 1, 0, cols, p, ldp, v, d0, o, ldo, n, vmask_first(0), pb);
-        else pv_direct_block(kind, RB, 1, 1, cols, p, ldp, v, d0, o, ldo, n, vmask_first(n), pb);
+        const int n = dv - d0 < SDPA_VL ? dv - d0 : SDPA_VL;
+        if (n == SDPA_VL) pv_direct_block(kind, RB, 1, 0, cols, p, ldp, v, d0, o, ldo, n, vmask_first(0));
+        else pv_direct_block(kind, RB, 1, 1, cols, p, ldp, v, d0, o, ldo, n, vmask_first(n));
         d0 += n;
     }
 }
 
 SDPA_INLINE void pv_direct(const int kind, int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
                            sdpa_rows v, float *o, ptrdiff_t ldo) {
-    /* long value rows: the first row block, which reads them from memory, prefetches them */
-    const int vbytes = dv * (kind == SDPA_KIND_F32 ? 4 : 2);
     for (int r0 = 0; r0 < rows;) {
         const int RB = rows - r0 >= 4 ? 4 : rows - r0 >= 2 ? 2 : 1;
         const float *pr = p + (ptrdiff_t)r0 * ldp;
         float *orow = o + (ptrdiff_t)r0 * ldo;
-        const int pb = r0 == 0 && vbytes > SDPA_BLOCK_PREFETCH_BYTES ? vbytes : 0;
-        if (RB == 4) pv_direct_rows(kind, 4, cols, dv, pr, ldp, v, orow, ldo, pb);
-        else if (RB == 2) pv_direct_rows(kind, 2, cols, dv, pr, ldp, v, orow, ldo, pb);
-        else pv_direct_rows(kind, 1, cols, dv, pr, ldp, v, orow, ldo, pb);
+        if (RB == 4) pv_direct_rows(kind, 4, cols, dv, pr, ldp, v, orow, ldo);
+        else if (RB == 2) pv_direct_rows(kind, 2, cols, dv, pr, ldp, v, orow, ldo);
+        else pv_direct_rows(kind, 1, cols, dv, pr, ldp, v, orow, ldo);
         r0 += RB;
     }
 }

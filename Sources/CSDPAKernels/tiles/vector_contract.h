@@ -5,7 +5,8 @@
  * Sizes: SDPA_VL float lanes per vector; SDPA_MR x SDPA_NV the GEMM register
  * tile (rows x vectors); SDPA_PV_ROW_VECS vectors of one output row kept in
  * registers by the one-row P.V; SDPA_DIRECT_ACC (a multiple of SDPA_VL) the
- * direct reader's partial sums per block.
+ * direct reader's partial sums per block; SDPA_VREGS the vector registers
+ * the ISA has (a register tile that needs more spills).
  * Types: vf (SDPA_VL floats), vi (SDPA_VL int32), vm (a lane mask), vtab8
  * (an 8-entry float table prepared for lookups).
  * Loads/stores: vload, vstore, vbroadcast (one float to every lane),
