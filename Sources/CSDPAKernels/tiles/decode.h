@@ -88,7 +88,7 @@ SDPA_INLINE void qk_direct_step(const int kind, const int RB, const int KB, cons
 
 SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, int nk, int depth,
                                  const void *q, ptrdiff_t ldq, const void *const row[SDPA_DIRECT_ACC],
-                                 const char *const *ahead, const char *const *values, vf vs, float *s,
+                                 const void *const *ahead, const void *const *values, vf vs, float *s,
                                  ptrdiff_t lds) {
     const int KB = SDPA_DIRECT_ACC / RB;
     vf acc[SDPA_DIRECT_ACC];
@@ -102,9 +102,9 @@ SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, in
             const int es = kind == SDPA_KIND_F32 ? 4 : 2, LE = 64 / es > SDPA_VL ? 64 / es : SDPA_VL;
             for (; e + LE <= dvec; e += LE) {
                 if (ahead)
-                    for (int j = 0; j < KB; j++) __builtin_prefetch(ahead[j] + e * es, 0, 3);
+                    for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)ahead[j] + e * es, 0, 3);
                 if (values)
-                    for (int j = 0; j < KB; j++) __builtin_prefetch(values[j] + e * es, 0, 3);
+                    for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)values[j] + e * es, 0, 3);
                 for (int u = e; u < e + LE; u += SDPA_VL) qk_direct_step(kind, RB, KB, q, ldq, row, u, acc);
             }
         }
@@ -128,9 +128,9 @@ SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, in
             vp kv[SDPA_DIRECT_ACC];
             for (int j = 0; j < KB; j++) kv[j] = vload_bf16_pairs((const uint16_t *)row[j] + e);
             if (ahead)
-                for (int j = 0; j < KB; j++) __builtin_prefetch(ahead[j] + e * 2, 0, 3);
+                for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)ahead[j] + e * 2, 0, 3);
             if (values)
-                for (int j = 0; j < KB; j++) __builtin_prefetch(values[j] + e * 2, 0, 3);
+                for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)values[j] + e * 2, 0, 3);
             for (int r = 0; r < RB; r++) {
                 const vp qv = vload_pairs((const uint32_t *)q + r * ldq + e / 2);
                 for (int j = 0; j < KB; j++) acc[r * KB + j] = vdot_pairs(acc[r * KB + j], qv, kv[j]);
@@ -190,6 +190,21 @@ SDPA_INLINE void row_maxima(int rows, int cols, const float *s, ptrdiff_t lds, f
  * finds its values on their way. */
 #define SDPA_BLOCK_PREFETCH_BYTES 256
 #define SDPA_KEYS_AHEAD 16
+/* Keys whose row addresses the direct reader's Q.K^T finds at once. */
+#define SDPA_DIRECT_CHUNK 64
+
+/* The addresses of rows first..first+count-1 into out[0..count), then the
+ * last of them again up to out[total - 1]. */
+SDPA_INLINE void row_addresses(const int kind, sdpa_rows r, int first, int count, int total, const void **out) {
+    if (r.rows) {
+        for (int c = 0; c < count; c++) out[c] = r.rows[first + c];
+    } else {
+        const ptrdiff_t step = r.stride * (kind == SDPA_KIND_F32 ? 4 : 2);
+        const char *p = (const char *)r.base + first * step;
+        for (int c = 0; c < count; c++) out[c] = p + c * step;
+    }
+    for (int c = count; c < total; c++) out[c] = out[count - 1];
+}
 
 /* Brings `bytes` of each of rows first..first+count toward the cache. */
 SDPA_INLINE void prefetch_rows(const int kind, sdpa_rows r, int first, int count, int bytes) {
@@ -209,46 +224,49 @@ SDPA_INLINE void qk_direct(const int FMT, const int kind, int rows, int cols, in
                            float *tileMax, sdpa_rows v, int dv) {
     const vf vs = vset1(scale);
     const int es = kind == SDPA_KIND_F32 ? 4 : 2, vbytes = dv * es, kbytes = depth * es;
-    const int spreadKeys = kbytes > SDPA_BLOCK_PREFETCH_BYTES, spreadValues = vbytes > SDPA_BLOCK_PREFETCH_BYTES;
-    for (int c0 = 0; c0 < cols; c0 += SDPA_DIRECT_ACC) {
-        const int ng = cols - c0 < SDPA_DIRECT_ACC ? cols - c0 : SDPA_DIRECT_ACC;
-        if (!spreadKeys && c0 + SDPA_DIRECT_ACC < cols) {
-            const int c2 = c0 + SDPA_DIRECT_ACC;
-            prefetch_rows(kind, k, c2, cols - c2 < SDPA_DIRECT_ACC ? cols - c2 : SDPA_DIRECT_ACC, kbytes);
+    const int spreadKeys = kbytes > SDPA_BLOCK_PREFETCH_BYTES;
+    const int spreadValues = vbytes > SDPA_BLOCK_PREFETCH_BYTES && (v.base || v.rows);
+    /* A chunk's row addresses are found once, not per block and row block: the keys', the keys'
+     * SDPA_KEYS_AHEAD on (clamped to the last) and the values'; past the chunk's end its last key
+     * repeats, so a short last block reads real rows and stores only its own scores. */
+    const void *krow[SDPA_DIRECT_CHUNK + SDPA_DIRECT_ACC];
+    const void *kahead[SDPA_DIRECT_CHUNK + SDPA_DIRECT_ACC], *vrow[SDPA_DIRECT_CHUNK + SDPA_DIRECT_ACC];
+    for (int h0 = 0; h0 < cols; h0 += SDPA_DIRECT_CHUNK) {
+        const int hn = cols - h0 < SDPA_DIRECT_CHUNK ? cols - h0 : SDPA_DIRECT_CHUNK;
+        const int filled = hn + SDPA_DIRECT_ACC;
+        row_addresses(kind, k, h0, hn, filled, krow);
+        if (spreadValues) row_addresses(kind, v, h0, hn, filled, vrow);
+        if (spreadKeys) {
+            const int a0 = h0 + SDPA_KEYS_AHEAD, na = cols - a0 < hn ? cols - a0 : hn;
+            if (na > 0) row_addresses(kind, k, a0, na, filled, kahead);
+            else row_addresses(kind, k, cols - 1, 1, filled, kahead);
         }
-        if (vbytes <= SDPA_BLOCK_PREFETCH_BYTES) prefetch_rows(kind, v, c0, ng, vbytes);
-        for (int r0 = 0; r0 < rows;) {
-            const int RB = rows - r0 >= 4 ? 4 : rows - r0 >= 2 ? 2 : 1, KB = SDPA_DIRECT_ACC / RB;
-            const void *qr = (const char *)q + (ptrdiff_t)r0 * ldq * 4;
-            for (int c1 = c0; c1 < c0 + ng; c1 += KB) {
-                const int nk = c0 + ng - c1 < KB ? c0 + ng - c1 : KB;
-                /* a short block repeats its last key */
-                const void *row[SDPA_DIRECT_ACC];
-                for (int j = 0; j < KB; j++) row[j] = row_at(kind, k, c1 + (j < nk ? j : nk - 1));
-                /* the first row block reads the keys from memory: it spreads the prefetches */
-                const char *ahead[SDPA_DIRECT_ACC], *const *pa = NULL;
-                if (spreadKeys && r0 == 0 && c1 + SDPA_KEYS_AHEAD < cols) {
-                    for (int j = 0; j < KB; j++) {
-                        const int c = c1 + j + SDPA_KEYS_AHEAD;
-                        ahead[j] = (const char *)row_at(kind, k, c < cols ? c : cols - 1);
-                    }
-                    pa = ahead;
-                }
-                const char *values[SDPA_DIRECT_ACC], *const *pv = NULL;
-                if (spreadValues && r0 == 0) {
-                    for (int j = 0; j < KB; j++) values[j] = (const char *)row_at(kind, v, c1 + (j < nk ? j : nk - 1));
-                    pv = values;
-                    /* the value row's lines past the key row's length */
-                    if (vbytes > kbytes)
-                        for (int j = 0; j < nk; j++)
-                            for (int b = kbytes; b < vbytes; b += 64) __builtin_prefetch(values[j] + b, 0, 3);
-                }
-                float *sb = s + (ptrdiff_t)r0 * lds + c1;
-                if (RB == 4) qk_direct_block(FMT, kind, 4, nk, depth, qr, ldq, row, pa, pv, vs, sb, lds);
-                else if (RB == 2) qk_direct_block(FMT, kind, 2, nk, depth, qr, ldq, row, pa, pv, vs, sb, lds);
-                else qk_direct_block(FMT, kind, 1, nk, depth, qr, ldq, row, pa, pv, vs, sb, lds);
+        for (int c0 = 0; c0 < hn; c0 += SDPA_DIRECT_ACC) {
+            const int ng = hn - c0 < SDPA_DIRECT_ACC ? hn - c0 : SDPA_DIRECT_ACC, g0 = h0 + c0;
+            if (!spreadKeys && g0 + SDPA_DIRECT_ACC < cols) {
+                const int c2 = g0 + SDPA_DIRECT_ACC;
+                prefetch_rows(kind, k, c2, cols - c2 < SDPA_DIRECT_ACC ? cols - c2 : SDPA_DIRECT_ACC, kbytes);
             }
-            r0 += RB;
+            if (vbytes <= SDPA_BLOCK_PREFETCH_BYTES) prefetch_rows(kind, v, g0, ng, vbytes);
+            for (int r0 = 0; r0 < rows;) {
+                const int RB = rows - r0 >= 4 ? 4 : rows - r0 >= 2 ? 2 : 1, KB = SDPA_DIRECT_ACC / RB;
+                const void *qr = (const char *)q + (ptrdiff_t)r0 * ldq * 4;
+                for (int c1 = c0; c1 < c0 + ng; c1 += KB) {
+                    const int nk = c0 + ng - c1 < KB ? c0 + ng - c1 : KB;
+                    /* the first row block reads the keys from memory: it spreads the prefetches */
+                    const void *const *pa = spreadKeys && r0 == 0 && h0 + c1 + SDPA_KEYS_AHEAD < cols ? kahead + c1 : NULL;
+                    const void *const *pv = spreadValues && r0 == 0 ? vrow + c1 : NULL;
+                    /* the value row's lines past the key row's length */
+                    if (pv && vbytes > kbytes)
+                        for (int j = 0; j < nk; j++)
+                            for (int b = kbytes; b < vbytes; b += 64) __builtin_prefetch((const char *)pv[j] + b, 0, 3);
+                    float *sb = s + (ptrdiff_t)r0 * lds + h0 + c1;
+                    if (RB == 4) qk_direct_block(FMT, kind, 4, nk, depth, qr, ldq, krow + c1, pa, pv, vs, sb, lds);
+                    else if (RB == 2) qk_direct_block(FMT, kind, 2, nk, depth, qr, ldq, krow + c1, pa, pv, vs, sb, lds);
+                    else qk_direct_block(FMT, kind, 1, nk, depth, qr, ldq, krow + c1, pa, pv, vs, sb, lds);
+                }
+                r0 += RB;
+            }
         }
     }
     if (tileMax) row_maxima(rows, cols, s, lds, tileMax);
