@@ -61,16 +61,7 @@ public struct TimingSummary: Codable, Sendable, Hashable {
 /// ```
 public func measure<Result>(_ plan: MeasurementPlan, _ body: () throws -> Result) rethrows -> TimingSummary {
     for _ in 0..<plan.warmUpCalls { blackHole(try body()) }
-    var calls = 1
-    if plan.minimumSampleSeconds > 0 {
-        // Grow the batch until one lasts long enough; the last trial doubles as more warm-up.
-        while true {
-            let seconds = try timeCalls(calls, body)
-            if seconds >= plan.minimumSampleSeconds || calls >= 1 << 30 { break }
-            let factor = seconds > 0 ? plan.minimumSampleSeconds / seconds * 1.2 : 10
-            calls = max(calls * 2, Int((Double(calls) * min(factor, 100)).rounded(.up)))
-        }
-    }
+    let calls = try callsPerSample(plan, body)
     var perCall = [Double]()
     perCall.reserveCapacity(plan.samples)
     for _ in 0..<plan.samples { perCall.append(try timeCalls(calls, body) / Double(calls)) }
@@ -80,23 +71,26 @@ public func measure<Result>(_ plan: MeasurementPlan, _ body: () throws -> Result
 /// Two bodies timed in alternation by ``measureInterleaved(_:_:_:)``: each side's summary, and each
 /// side's per-call time sample by sample, so that a pair (taken back to back) can be compared.
 public struct InterleavedTiming: Sendable, Hashable {
-    /// The first body's timing.
-    public let first: TimingSummary
-    /// The second body's timing.
-    public let second: TimingSummary
     /// The first body's per-call seconds, one per sample, in the order taken.
     public let firstSeconds: [Double]
     /// The second body's per-call seconds, one per sample; `secondSeconds[i]` was taken right after `firstSeconds[i]`.
     public let secondSeconds: [Double]
+    /// How many calls each of the first body's samples timed.
+    public let firstCallsPerSample: Int
+    /// How many calls each of the second body's samples timed.
+    public let secondCallsPerSample: Int
 
     /// Two sides' per-call seconds sample by sample (`secondSeconds[i]` taken right after `firstSeconds[i]`),
     /// each sample having timed `firstCallsPerSample` or `secondCallsPerSample` calls.
     public init(firstSeconds: [Double], secondSeconds: [Double], firstCallsPerSample: Int = 1, secondCallsPerSample: Int = 1) {
-        first = TimingSummary(perCallSeconds: firstSeconds, callsPerSample: firstCallsPerSample)
-        second = TimingSummary(perCallSeconds: secondSeconds, callsPerSample: secondCallsPerSample)
-        self.firstSeconds = firstSeconds
-        self.secondSeconds = secondSeconds
+        (self.firstSeconds, self.secondSeconds) = (firstSeconds, secondSeconds)
+        (self.firstCallsPerSample, self.secondCallsPerSample) = (firstCallsPerSample, secondCallsPerSample)
     }
+
+    /// The first body's timing.
+    public var first: TimingSummary { TimingSummary(perCallSeconds: firstSeconds, callsPerSample: firstCallsPerSample) }
+    /// The second body's timing.
+    public var second: TimingSummary { TimingSummary(perCallSeconds: secondSeconds, callsPerSample: secondCallsPerSample) }
 
     /// Per sample pair, (first − second) per call.
     public var differenceSeconds: [Double] { zip(firstSeconds, secondSeconds).map { $0 - $1 } }
@@ -121,23 +115,26 @@ public func measureInterleaved<A, B>(_ plan: MeasurementPlan, _ a: () throws -> 
         blackHole(try a())
         blackHole(try b())
     }
-    func calibrate<R>(_ body: () throws -> R) rethrows -> Int {
-        var calls = 1
-        guard plan.minimumSampleSeconds > 0 else { return calls }
-        while true {
-            let seconds = try timeCalls(calls, body)
-            if seconds >= plan.minimumSampleSeconds || calls >= 1 << 30 { return calls }
-            let factor = seconds > 0 ? plan.minimumSampleSeconds / seconds * 1.2 : 10
-            calls = max(calls * 2, Int((Double(calls) * min(factor, 100)).rounded(.up)))
-        }
-    }
-    let (callsA, callsB) = (try calibrate(a), try calibrate(b))
+    let (callsA, callsB) = (try callsPerSample(plan, a), try callsPerSample(plan, b))
     var (perCallA, perCallB) = ([Double](), [Double]())
     for _ in 0..<plan.samples {
         perCallA.append(try timeCalls(callsA, a) / Double(callsA))
         perCallB.append(try timeCalls(callsB, b) / Double(callsB))
     }
     return InterleavedTiming(firstSeconds: perCallA, secondSeconds: perCallB, firstCallsPerSample: callsA, secondCallsPerSample: callsB)
+}
+
+/// The calls a sample of `body` repeats so that it lasts `plan.minimumSampleSeconds`: the batch grows until
+/// one lasts long enough, and the last trial doubles as more warm-up.
+private func callsPerSample<Result>(_ plan: MeasurementPlan, _ body: () throws -> Result) rethrows -> Int {
+    var calls = 1
+    guard plan.minimumSampleSeconds > 0 else { return calls }
+    while true {
+        let seconds = try timeCalls(calls, body)
+        if seconds >= plan.minimumSampleSeconds || calls >= 1 << 30 { return calls }
+        let factor = seconds > 0 ? plan.minimumSampleSeconds / seconds * 1.2 : 10
+        calls = max(calls * 2, Int((Double(calls) * min(factor, 100)).rounded(.up)))
+    }
 }
 
 /// Seconds that `calls` calls of `body` take.

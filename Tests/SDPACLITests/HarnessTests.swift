@@ -153,6 +153,7 @@ func visiblePositionsMatchTheMaterializedMask(queryLength: Int, keyLength: Int) 
     #expect(String(order) == "abababab")
     #expect(pair.firstSeconds.count == 3 && pair.secondSeconds.count == 3)
     #expect(pair.first == TimingSummary(perCallSeconds: pair.firstSeconds, callsPerSample: 1))
+    #expect(pair.firstCallsPerSample == 1 && pair.secondCallsPerSample == 1)
 
     // The pairs' figures come from the pairs, not from the two medians.
     let fixed = InterleavedTiming(firstSeconds: [1, 4, 9], secondSeconds: [1, 1, 3])
