@@ -107,6 +107,13 @@ SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, in
                     for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)values[j] + e * es, 0, 3);
                 for (int u = e; u < e + LE; u += SDPA_VL) qk_direct_step(kind, RB, KB, q, ldq, row, u, acc);
             }
+            /* the rows' last, partial line */
+            if (e < depth) {
+                if (ahead)
+                    for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)ahead[j] + e * es, 0, 3);
+                if (values)
+                    for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)values[j] + e * es, 0, 3);
+            }
         }
         for (; e < dvec; e += SDPA_VL) qk_direct_step(kind, RB, KB, q, ldq, row, e, acc);
         if (dtail) {
@@ -342,14 +349,25 @@ SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, con
 
 SDPA_INLINE void pv_direct_rows(const int kind, const int RB, int cols, int dv, const float *p, ptrdiff_t ldp,
                                 sdpa_rows v, float *o, ptrdiff_t ldo) {
-    /* wide passes, then passes of the GEMM tile's SDPA_NV vectors, then single vectors, the last one
-     * partial: three widths, so each family compiles few copies of the block */
-    const int NVMAX = SDPA_PV_DIRECT_VECS(RB), W = SDPA_VL * NVMAX, WN = SDPA_VL * SDPA_NV;
+    /* wide passes, then the rest in passes of 16, 8, 4 and 2 vectors (each at most once, only below the
+     * widest) and single vectors, the last one partial: few copies of the block per family, and few
+     * passes over the value rows whatever dv is */
+    const int NVMAX = SDPA_PV_DIRECT_VECS(RB), W = SDPA_VL * NVMAX;
     int d0 = 0;
     for (; d0 + W <= dv; d0 += W)
         pv_direct_block(kind, RB, NVMAX, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0));
-    for (; NVMAX > SDPA_NV && d0 + WN <= dv; d0 += WN)
-        pv_direct_block(kind, RB, SDPA_NV, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0));
+#define SDPA_PV_DIRECT_PART(NV)                                                                    \
+    if (NVMAX > (NV) && d0 + SDPA_VL * (NV) <= dv) {                                               \
+        pv_direct_block(kind, RB, NV, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0));    \
+        d0 += SDPA_VL * (NV);                                                                      \
+    }
+#if SDPA_PV_ROW_VECS > 16
+    SDPA_PV_DIRECT_PART(16)
+#endif
+    SDPA_PV_DIRECT_PART(8)
+    SDPA_PV_DIRECT_PART(4)
+    SDPA_PV_DIRECT_PART(2)
+#undef SDPA_PV_DIRECT_PART
     while (d0 < dv) {
         const int n = dv - d0 < SDPA_VL ? dv - d0 : SDPA_VL;
         if (n == SDPA_VL) pv_direct_block(kind, RB, 1, 0, cols, p, ldp, v, d0, o, ldo, n, vmask_first(0));

@@ -216,7 +216,7 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     let unitRows = state.unitRows, rows = unitCount * unitRows
     let keyRows = source.keys(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.keyAddresses)
     let valueRows = source.values(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.valueAddresses)
-    // Short value rows are prefetched while the keys are read; P·V prefetches long ones as it reads.
+    // The value rows are prefetched while the keys are read (short ones whole, long ones a line per key line).
     sdpa_scores_direct(plan.queryLayout, Int32(rows), Int32(cols), Int32(E), units[0].query, plan.stackedQueryStride,
                        source.kind, keyRows, plan.scoreScale, scores, lds, tileMax, valueRows, Int32(Ev))
     let exactValues = anyPartial && _containsNonFinite(source.kind, rows: valueRows, count: cols, columns: Ev)
