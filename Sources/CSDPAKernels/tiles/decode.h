@@ -75,6 +75,12 @@ static void k_pv_tile(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
  * FMT_F32: query rows as floats, keys of any kind widened as loaded (exact);
  * FMT_BF16_PAIRS: query rows as bfloat16 pairs, bfloat16 keys multiplied as
  * stored pairs (vdot_pairs). */
+/* A line at `offset` bytes into each of count rows toward the cache (none: rows NULL). */
+SDPA_INLINE void prefetch_at(const void *const *rows, int count, ptrdiff_t offset) {
+    if (rows)
+        for (int j = 0; j < count; j++) __builtin_prefetch((const char *)rows[j] + offset, 0, 3);
+}
+
 /* One vector of depth for a block: its keys loaded once, against every row. */
 SDPA_INLINE void qk_direct_step(const int kind, const int RB, const int KB, const void *q, ptrdiff_t ldq,
                                 const void *const row[SDPA_DIRECT_ACC], int e, vf acc[SDPA_DIRECT_ACC]) {
@@ -101,18 +107,14 @@ SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, in
             /* whole cache lines of the keys, each line's prefetches once */
             const int es = kind == SDPA_KIND_F32 ? 4 : 2, LE = 64 / es > SDPA_VL ? 64 / es : SDPA_VL;
             for (; e + LE <= dvec; e += LE) {
-                if (ahead)
-                    for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)ahead[j] + e * es, 0, 3);
-                if (values)
-                    for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)values[j] + e * es, 0, 3);
+                prefetch_at(ahead, KB, e * es);
+                prefetch_at(values, KB, e * es);
                 for (int u = e; u < e + LE; u += SDPA_VL) qk_direct_step(kind, RB, KB, q, ldq, row, u, acc);
             }
             /* the rows' last, partial line */
             if (e < depth) {
-                if (ahead)
-                    for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)ahead[j] + e * es, 0, 3);
-                if (values)
-                    for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)values[j] + e * es, 0, 3);
+                prefetch_at(ahead, KB, e * es);
+                prefetch_at(values, KB, e * es);
             }
         }
         for (; e < dvec; e += SDPA_VL) qk_direct_step(kind, RB, KB, q, ldq, row, e, acc);
@@ -134,10 +136,8 @@ SDPA_INLINE void qk_direct_block(const int FMT, const int kind, const int RB, in
         for (int e = 0; e < whole; e += W) {
             vp kv[SDPA_DIRECT_ACC];
             for (int j = 0; j < KB; j++) kv[j] = vload_bf16_pairs((const uint16_t *)row[j] + e);
-            if (ahead)
-                for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)ahead[j] + e * 2, 0, 3);
-            if (values)
-                for (int j = 0; j < KB; j++) __builtin_prefetch((const char *)values[j] + e * 2, 0, 3);
+            prefetch_at(ahead, KB, e * 2);
+            prefetch_at(values, KB, e * 2);
             for (int r = 0; r < RB; r++) {
                 const vp qv = vload_pairs((const uint32_t *)q + r * ldq + e / 2);
                 for (int j = 0; j < KB; j++) acc[r * KB + j] = vdot_pairs(acc[r * KB + j], qv, kv[j]);
