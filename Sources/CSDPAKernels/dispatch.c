@@ -7,12 +7,20 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
 
 
 /* Every family this build has, best first; sdpa_family_runs leaves out those
  * the CPU cannot run. */
 static const sdpa_kernel_table *const sdpa_families[] = {
 #if defined(__x86_64__) || defined(_M_X64)
+    &sdpa_amx_table,
     &sdpa_avx512bf16_table,
     &sdpa_avx512_table,
     &sdpa_avx2_table,
@@ -48,6 +56,36 @@ static int sdpa_arm_has_bf16(void) {
 }
 #endif
 
+#if defined(__x86_64__) || defined(_M_X64)
+/* Whether this process may use the AMX tiles: the CPU has AMX-TILE and
+ * AMX-BF16, the OS saves the tile state (XCR0 bits 17 and 18) and, on
+ * Linux, grants it to the process (without the grant the first tile
+ * instruction kills the process).  Asked once. */
+static int sdpa_amx_usable(void) {
+    static _Atomic int known = 0; /* 1 usable, -1 not, 0 not asked yet */
+    int state = atomic_load_explicit(&known, memory_order_relaxed);
+    if (state) return state > 0;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    int usable = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) && (d >> 22 & 1);
+    if (usable && __get_cpuid(1, &a, &b, &c, &d) && (c >> 27 & 1)) { /* OSXSAVE: xgetbv may run */
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        /* and XGETBV reads XINUSE (whether a thread's tiles are configured) */
+        usable = (lo >> 17 & 3) == 3 && __get_cpuid_count(0xd, 1, &a, &b, &c, &d) && (a >> 2 & 1);
+    } else {
+        usable = 0;
+    }
+#if defined(__linux__)
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    if (usable) usable = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+    usable = 0; /* no AMX on the other systems we build for */
+#endif
+    atomic_store_explicit(&known, usable ? 1 : -1, memory_order_relaxed);
+    return usable;
+}
+#endif
+
 static int sdpa_family_runs(const sdpa_kernel_table *t) {
 #if defined(__x86_64__) || defined(_M_X64)
     __builtin_cpu_init();
@@ -57,7 +95,9 @@ static int sdpa_family_runs(const sdpa_kernel_table *t) {
     const int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
     if (t == &sdpa_avx512_table) return avx512;
-    if (t == &sdpa_avx512bf16_table) return avx512 && __builtin_cpu_supports("avx512bf16");
+    const int bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
+    if (t == &sdpa_avx512bf16_table) return bf16;
+    if (t == &sdpa_amx_table) return bf16 && sdpa_amx_usable();
 #endif
 #if defined(__aarch64__)
     if (t == &sdpa_neon_table) return 1;

@@ -26,6 +26,7 @@ extern const sdpa_kernel_table sdpa_portable_table;
 extern const sdpa_kernel_table sdpa_avx2_table;
 extern const sdpa_kernel_table sdpa_avx512_table;
 extern const sdpa_kernel_table sdpa_avx512bf16_table;
+extern const sdpa_kernel_table sdpa_amx_table;
 #endif
 #if defined(__aarch64__)
 extern const sdpa_kernel_table sdpa_neon_table;

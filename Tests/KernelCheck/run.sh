@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds Tests/KernelCheck/kernel_check.c with the C kernels and runs it: every kernel family
 # this CPU runs, each entry point against a reference in double.
-#   Tests/KernelCheck/run.sh           # natively (x86-64: avx512 where present, avx2, portable)
+#   Tests/KernelCheck/run.sh           # natively (x86-64: amx, avx512bf16, avx512 where present, avx2, portable)
 #   Tests/KernelCheck/run.sh --arm64   # cross-compiled for arm64 Linux with the toolchain's clang and run
 #                                      # under qemu user mode (the neon family); installs qemu-user-static
 #                                      # and the arm64 C runtime from Debian's packages when missing

@@ -14,12 +14,14 @@ private let cpuFlags: Set<String> = {
     #if arch(x86_64)
     let avx2 = ["avx2", "fma", "f16c"].allSatisfy(cpuFlags.contains)
     let avx512 = avx2 && ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(cpuFlags.contains)
-    let runs = ["avx512": avx512, "avx512bf16": avx512 && cpuFlags.contains("avx512_bf16"),
+    let bf16 = avx512 && cpuFlags.contains("avx512_bf16")
+    // The kernel lists amx_tile only where it saves the tile state; it grants the tiles to a process that asks.
+    let runs = ["amx": bf16 && ["amx_tile", "amx_bf16"].allSatisfy(cpuFlags.contains), "avx512": avx512, "avx512bf16": bf16,
                 "avx2": avx2, "portable": true, "neon": false]
     #elseif arch(arm64)
-    let runs = ["avx512": false, "avx512bf16": false, "avx2": false, "portable": true, "neon": true]
+    let runs = ["amx": false, "avx512": false, "avx512bf16": false, "avx2": false, "portable": true, "neon": true]
     #else
-    let runs = ["avx512": false, "avx512bf16": false, "avx2": false, "portable": true, "neon": false]
+    let runs = ["amx": false, "avx512": false, "avx512bf16": false, "avx2": false, "portable": true, "neon": false]
     #endif
     for (family, expected) in runs.sorted(by: { $0.key < $1.key }) {
         let peak = MachinePeak.measuredGFLOPSPerCore(family: family)

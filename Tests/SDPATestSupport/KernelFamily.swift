@@ -15,6 +15,7 @@ public struct KernelFamily: Sendable, Hashable, CustomTestStringConvertible {
     /// least, best first. A family the dispatcher lists must have these; one it does not list is
     /// reported as skipped.
     public static let known: [(name: String, flags: [String])] = [
+        ("amx", ["avx512f", "avx512_bf16", "amx_tile", "amx_bf16"]),
         ("avx512bf16", ["avx512f", "avx512_bf16"]),
         ("avx512", ["avx512f"]),
         ("avx2", ["avx2", "fma", "f16c"]),

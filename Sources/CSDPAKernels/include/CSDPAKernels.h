@@ -27,9 +27,10 @@
  *    explicitly works in place).
  *  - Every function is reentrant and thread-safe.
  *  - The implementation is a *kernel family* (an instruction set), chosen
- *    once, at the first call: the best this CPU runs (avx512bf16, avx512,
- *    avx2 on x86-64; neonbf16, neon on arm64; portable C anywhere), unless
- *    SDPA_KERNELS names another.
+ *    once, at the first call: the best this CPU runs (amx, avx512bf16,
+ *    avx512, avx2 on x86-64; neonbf16, neon on arm64; portable C anywhere),
+ *    unless SDPA_KERNELS names another.  amx runs only where Linux grants
+ *    the process the tile state (asked for at the first call).
  *    Per call the dispatch costs a thread-local load, an atomic load and an
  *    indirect call.  sdpa_kernels_info gives the family's register tile, so
  *    a driver can size its tiles to it.
@@ -48,8 +49,8 @@ extern "C" {
 /* ISA selection                                                           */
 /* ---------------------------------------------------------------------- */
 
-/* Name of the kernel family in use on this thread: "avx512bf16", "avx512",
- * "avx2", "neonbf16", "neon" or "portable".
+/* Name of the kernel family in use on this thread: "amx", "avx512bf16",
+ * "avx512", "avx2", "neonbf16", "neon" or "portable".
  * Triggers the one-time CPU detection if it has not happened yet.  The
  * returned string is static. */
 const char *sdpa_kernels_isa(void);

@@ -1,8 +1,12 @@
 /* A kernel family: every kernel body compiled over the vector layer the
  * including family file chose, and the table of its entry points.  The
  * family file defines SDPA_FAMILY_NAME and SDPA_TABLE, includes its vector
- * layer, then this. */
+ * layer (and a tile layer, if any), then this. */
 #include <math.h>
+
+#ifndef SDPA_AMX_BF16
+#define SDPA_AMX_BF16 0 /* isa/amx_bf16.h sets it: the bfloat16 tile products on AMX */
+#endif
 
 #include "vector_contract.h"
 #include "convert.h"

@@ -213,6 +213,30 @@ SDPA_INLINE void qk_tile(const int FMT, const int MK, int rows, int cols, int de
     }
 }
 
+/* A score tile that already holds the plain dot products (a tile unit's
+ * product, not the register tile's): each row scaled, masked and its maximum
+ * taken by the register tile's own epilogue, one vector at a time. */
+SDPA_INLINE void scores_epilogue(const int MK, int rows, int cols, float *s, ptrdiff_t lds, float scale,
+                                 const void *mask, ptrdiff_t ldm, float *tileMax) {
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + r * lds;
+        vf vmaxv = vneg_inf(), acc[SDPA_MR][SDPA_NV];
+        int c = 0;
+        for (; c + SDPA_VL <= cols; c += SDPA_VL) {
+            acc[0][0] = vload(sr + c);
+            tile_epilogue(1, 1, 0, 0, 1, MK, acc, sr + c, lds, scale, SDPA_VL, vmask_first(SDPA_VL),
+                          mask_at(MK, mask, r * ldm + c), ldm, &vmaxv);
+        }
+        if (c < cols) {
+            const int n = cols - c;
+            const vm m = vmask_first(n);
+            acc[0][0] = vload_first(sr + c, n, m);
+            tile_epilogue(1, 1, 1, 0, 1, MK, acc, sr + c, lds, scale, n, m, mask_at(MK, mask, r * ldm + c), ldm, &vmaxv);
+        }
+        if (tileMax) tileMax[r] = vhmax(vmaxv);
+    }
+}
+
 static void k_qk_tile(int rows, int cols, int depth, const float *q, ptrdiff_t ldq,
                       const float *kt, ptrdiff_t ldkt, float scale, float *s, ptrdiff_t lds,
                       float *tileMax) {

@@ -8,6 +8,11 @@
 #ifndef SDPA_TILES_OPERANDS_H
 #define SDPA_TILES_OPERANDS_H
 
+#if !SDPA_AMX_BF16
+/* P rounded to bfloat16 for the pairs product (a tile layer may have its own). */
+SDPA_INLINE void vstore_bf16_operand(uint16_t *p, vf v) { vstore_bf16(p, v); }
+#endif
+
 /* Columns of a packed operand, padded to whole vectors. */
 SDPA_INLINE ptrdiff_t padded_columns(int n) { return (n + SDPA_VL - 1) / SDPA_VL * SDPA_VL; }
 SDPA_INLINE int pairs_of(int n) { return (n + 1) / 2; }
@@ -147,7 +152,21 @@ static void k_scores(sdpa_operand_layout layout, int rows, int cols, int depth, 
                      const void *keys, float scale, float *s, ptrdiff_t lds, sdpa_mask_kind maskKind,
                      const void *mask, ptrdiff_t ldm, float *tileMax) {
     const ptrdiff_t ldk = padded_columns(cols);
-#if SDPA_BF16_DOT
+#if SDPA_AMX_BF16
+    if (layout == SDPA_LAYOUT_BF16_PAIRS) {
+        /* 32 rows at a time (one row of tile blocks), each taken by the
+         * epilogue while its scores are still in L1 */
+        for (int r0 = 0; r0 < rows; r0 += 32) {
+            const int n = rows - r0 < 32 ? rows - r0 : 32;
+            float *sr = s + r0 * lds, *mr = tileMax ? tileMax + r0 : NULL;
+            amx_product(0, n, cols, pairs_of(depth), (const char *)query + 4 * r0 * ldq, 4 * ldq, keys, 4 * ldk, sr, lds);
+            if (maskKind == SDPA_MASK_BOOL) scores_epilogue(MK_BOOL, n, cols, sr, lds, scale, mask_at(MK_BOOL, mask, r0 * ldm), ldm, mr);
+            else if (maskKind == SDPA_MASK_F32) scores_epilogue(MK_F32, n, cols, sr, lds, scale, mask_at(MK_F32, mask, r0 * ldm), ldm, mr);
+            else scores_epilogue(MK_NONE, n, cols, sr, lds, scale, NULL, 0, mr);
+        }
+        return;
+    }
+#elif SDPA_BF16_DOT
     if (layout == SDPA_LAYOUT_BF16_PAIRS) {
         const int dp = pairs_of(depth);
         if (maskKind == SDPA_MASK_BOOL)
@@ -173,16 +192,25 @@ static void k_accumulate(sdpa_operand_layout layout, int rows, int cols, int dv,
 #if SDPA_BF16_DOT
     if (layout == SDPA_LAYOUT_BF16_PAIRS) {
         /* P rounded to bfloat16 in place (each row's bfloat16 pairs over the
-         * front half of its floats: a store never overtakes the loads) */
-        for (int r = 0; r < rows; r++) {
-            float *pr = p + (ptrdiff_t)r * ldp;
-            uint16_t *br = (uint16_t *)(void *)pr;
-            int c = 0;
-            for (; c + SDPA_VL <= cols; c += SDPA_VL) vstore_bf16(br + c, vload(pr + c));
-            if (c < cols) vstore_half_first(SDPA_KIND_BF16, br + c, cols - c, vload_first(pr + c, cols - c, vmask_first(cols - c)));
-            if (cols % 2) br[cols] = 0;
+         * front half of its floats: a store never overtakes the loads), 32
+         * rows at a time, multiplied while they are still in L1 */
+        for (int r0 = 0; r0 < rows; r0 += 32) {
+            const int n = rows - r0 < 32 ? rows - r0 : 32;
+            for (int r = r0; r < r0 + n; r++) {
+                float *pr = p + (ptrdiff_t)r * ldp;
+                uint16_t *br = (uint16_t *)(void *)pr;
+                int c = 0;
+                for (; c + SDPA_VL <= cols; c += SDPA_VL) vstore_bf16_operand(br + c, vload(pr + c));
+                if (c < cols) vstore_half_first(SDPA_KIND_BF16, br + c, cols - c, vload_first(pr + c, cols - c, vmask_first(cols - c)));
+                if (cols % 2) br[cols] = 0;
+            }
+            float *pr0 = p + (ptrdiff_t)r0 * ldp, *or0 = o + (ptrdiff_t)r0 * ldo;
+#if SDPA_AMX_BF16
+            amx_product(1, n, dv, pairs_of(cols), pr0, 4 * ldp, values, 4 * ldv, or0, ldo);
+#else
+            gemm(FMT_BF16_PAIRS, 1, 0, MK_NONE, n, dv, pairs_of(cols), pr0, ldp, 1, values, ldv, or0, ldo, 1.0f, NULL, 0, NULL);
+#endif
         }
-        gemm(FMT_BF16_PAIRS, 1, 0, MK_NONE, rows, dv, pairs_of(cols), p, ldp, 1, values, ldv, o, ldo, 1.0f, NULL, 0, NULL);
         return;
     }
 #endif
