@@ -674,6 +674,20 @@ static void check_dropout(int rows, int cols, float p, uint64_t seed, uint64_t c
     free(x); free(x0);
 }
 
+/* Another library's AMX work may release the tiles between two of our products
+ * (oneDNN does after each job: TILERELEASE returns them to their initial,
+ * unconfigured state): the next product must configure them again rather
+ * than fault, and give the same results. */
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+__attribute__((target("amx-tile"))) static void release_tiles(void) { _tile_release(); }
+static void check_after_tiles_released(void) {
+    check_operands(SDPA_ELEMENT_BF16, 37, 65, 64, 33, SDPA_MASK_NONE);
+    release_tiles();
+    check_operands(SDPA_ELEMENT_BF16, 37, 65, 64, 33, SDPA_MASK_BOOL);
+}
+#endif
+
 int main(void) {
     int total = 0;
     const int families = sdpa_kernels_family_count();
@@ -737,6 +751,9 @@ int main(void) {
             check_score_gradient(rowsList[a], colsList[(a * 5 + 3) % 12]);
             check_softcap_gradient(rowsList[a], colsList[(a * 3 + 1) % 12], a % 2 ? 50.0f : 0.7f);
         }
+#if defined(__x86_64__) || defined(_M_X64)
+        if (strcmp(family, "amx") == 0) check_after_tiles_released();
+#endif
         const float dropProbabilities[] = {0.0f, 0.1f, 0.3f, 0.5f, 0.9f, 1.0f};
         for (int q = 0; q < 6; q++) {
             check_dropout(37, 130, dropProbabilities[q], 0x1234567890ABCDEFull * (q + 1), 0);
