@@ -17,6 +17,9 @@
 #include <immintrin.h>
 
 #define SDPA_AMX_BF16 1
+/* Rows of one row of tile blocks (2 tiles of 16): the products' pass, whose
+ * scores (or P) the vector code takes while they are in L1. */
+#define SDPA_TILE_PASS_ROWS 32
 
 /* Rounds P to bfloat16 for P.V in one instruction (vcvtneps2bf16: nearest
  * even, denormals to zero, which TDPBF16PS would read as zero anyway). */
@@ -146,7 +149,7 @@ SDPA_INLINE void amx_product(const int ACC, int M, int N, int KP, const void *A,
     if (M <= 0 || N <= 0) return;
     if (KP < 0) KP = 0;
     amx_configure();
-    for (int i = 0; i < M; i += 32) {
+    for (int i = 0; i < M; i += SDPA_TILE_PASS_ROWS) {
         const int m0 = M - i < 16 ? M - i : 16, m1 = M - i - 16 <= 0 ? 0 : M - i - 16 < 16 ? M - i - 16 : 16;
         const uint8_t *a = (const uint8_t *)A + i * lda;
         for (int j = 0; j < N; j += 32) {

@@ -6,6 +6,7 @@
 
 #ifndef SDPA_AMX_BF16
 #define SDPA_AMX_BF16 0 /* isa/amx_bf16.h sets it: the bfloat16 tile products on AMX */
+#define SDPA_TILE_PASS_ROWS 0 /* no tile layer: a product takes all its rows at once */
 #endif
 
 #include "vector_contract.h"

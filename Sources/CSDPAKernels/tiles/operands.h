@@ -154,10 +154,10 @@ static void k_scores(sdpa_operand_layout layout, int rows, int cols, int depth, 
     const ptrdiff_t ldk = padded_columns(cols);
 #if SDPA_AMX_BF16
     if (layout == SDPA_LAYOUT_BF16_PAIRS) {
-        /* 32 rows at a time (one row of tile blocks), each taken by the
-         * epilogue while its scores are still in L1 */
-        for (int r0 = 0; r0 < rows; r0 += 32) {
-            const int n = rows - r0 < 32 ? rows - r0 : 32;
+        /* a row of tile blocks at a time, each taken by the epilogue while
+         * its scores are still in L1 */
+        for (int r0 = 0; r0 < rows; r0 += SDPA_TILE_PASS_ROWS) {
+            const int n = rows - r0 < SDPA_TILE_PASS_ROWS ? rows - r0 : SDPA_TILE_PASS_ROWS;
             float *sr = s + r0 * lds, *mr = tileMax ? tileMax + r0 : NULL;
             amx_product(0, n, cols, pairs_of(depth), (const char *)query + 4 * r0 * ldq, 4 * ldq, keys, 4 * ldk, sr, lds);
             if (maskKind == SDPA_MASK_BOOL) scores_epilogue(MK_BOOL, n, cols, sr, lds, scale, mask_at(MK_BOOL, mask, r0 * ldm), ldm, mr);
@@ -192,10 +192,12 @@ static void k_accumulate(sdpa_operand_layout layout, int rows, int cols, int dv,
 #if SDPA_BF16_DOT
     if (layout == SDPA_LAYOUT_BF16_PAIRS) {
         /* P rounded to bfloat16 in place (each row's bfloat16 pairs over the
-         * front half of its floats: a store never overtakes the loads), 32
-         * rows at a time, multiplied while they are still in L1 */
-        for (int r0 = 0; r0 < rows; r0 += 32) {
-            const int n = rows - r0 < 32 ? rows - r0 : 32;
+         * front half of its floats: a store never overtakes the loads); with a
+         * tile layer a row of tile blocks at a time, multiplied while it is
+         * in L1, else all rows, so the register tile runs no extra edges */
+        const int pass = SDPA_TILE_PASS_ROWS ? SDPA_TILE_PASS_ROWS : rows;
+        for (int r0 = 0; r0 < rows; r0 += pass) {
+            const int n = rows - r0 < pass ? rows - r0 : pass;
             for (int r = r0; r < r0 + n; r++) {
                 float *pr = p + (ptrdiff_t)r * ldp;
                 uint16_t *br = (uint16_t *)(void *)pr;
