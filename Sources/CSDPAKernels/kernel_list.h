@@ -95,6 +95,13 @@
       (sdpa_operand_layout layout, int rows, int cols, int dv, float *p, ptrdiff_t ldp,            \
        const void *values, ptrdiff_t ldv, float *o, ptrdiff_t ldo),                                \
       (layout, rows, cols, dv, p, ldp, values, ldv, o, ldo))                                       \
+    X(void, attend,                                                                                \
+      (sdpa_operand_layout layout, int rows, int cols, int depth, int dv, const void *query,       \
+       ptrdiff_t ldq, const void *keys, float scale, sdpa_mask_kind maskKind, const void *mask,    \
+       ptrdiff_t ldm, const void *values, ptrdiff_t ldv, float *s, ptrdiff_t lds, float *tileMax,  \
+       float *rowMax, float *rowSum, float *o, ptrdiff_t ldo),                                     \
+      (layout, rows, cols, depth, dv, query, ldq, keys, scale, maskKind, mask, ldm, values, ldv,   \
+       s, lds, tileMax, rowMax, rowSum, o, ldo))                                                   \
     X(int, mask_tile_visibility,                                                                   \
       (sdpa_mask_kind kind, int rows, int cols, const void *mask, ptrdiff_t ldm, int enough),      \
       (kind, rows, cols, mask, ldm, enough))                                                       \

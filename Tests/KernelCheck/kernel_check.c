@@ -287,6 +287,59 @@ static void check_operands(sdpa_element_kind kind, int rows, int cols, int depth
     free(s); free(tmax); free(mb); free(p); free(o); free(ref); free(mag);
 }
 
+/* sdpa_attend gives the bits of sdpa_scores, sdpa_softmax_tile and
+ * sdpa_accumulate called in turn, over two key tiles (the second rescales
+ * the first's output), and touches no output past its rows x dv. */
+static void check_attend(sdpa_element_kind kind, int rows, int cols, int depth, int dv, int maskKind) {
+    const sdpa_operand_layout layout = sdpa_layout_for(kind);
+    const size_t esize = kind == SDPA_ELEMENT_F32 ? 4 : 2;
+    const ptrdiff_t ldq = depth + 1, ldm = cols + 2, lds = cols + 3, ldo = dv + 2;
+    char *q = malloc(esize * rows * ldq + 4), *k = malloc(esize * 2 * cols * depth + 4), *v = malloc(esize * 2 * cols * dv + 4);
+    for (int pass = 0; pass < 3; pass++) {
+        char *dst = pass == 0 ? q : pass == 1 ? k : v;
+        const size_t n = pass == 0 ? (size_t)rows * ldq : pass == 1 ? (size_t)2 * cols * depth : (size_t)2 * cols * dv;
+        for (size_t i = 0; i < n; i++) {
+            const float x = pass == 2 ? randf(-1, 1) : randf(-3, 3);
+            const uint16_t h = kind == SDPA_ELEMENT_F16 ? half_bits_of(x) : (uint16_t)(bits(x) >> 16);
+            memcpy(dst + esize * i, kind == SDPA_ELEMENT_F32 ? (const void *)&x : (const void *)&h, esize);
+        }
+    }
+    void *mask = malloc((size_t)rows * ldm * 4 + 4);
+    for (int i = 0; i < rows * (int)ldm; i++) {
+        if (maskKind == SDPA_MASK_BOOL) ((uint8_t *)mask)[i] = uniform() < 0.3 ? 0 : 1;
+        else ((float *)mask)[i] = uniform() < 0.2 ? -INFINITY : randf(-2, 2);
+    }
+    void *qbuf = malloc(sdpa_operand_bytes(layout, SDPA_OPERAND_QUERY, rows, depth) + 64);
+    void *kbuf = malloc(sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, cols, depth) + 64);
+    void *vbuf = malloc(sdpa_operand_bytes(layout, SDPA_OPERAND_VALUES, cols, dv) + 64);
+    ptrdiff_t lq = 0, lv = 0;
+    const void *qp = sdpa_prepare_query(layout, kind, rows, depth, q, ldq, 0.5f, qbuf, &lq);
+    float *o[2], *m[2], *l[2], *sc = buffer((size_t)rows * lds, 0), *tm = buffer(rows, 0);
+    for (int w = 0; w < 2; w++) {
+        o[w] = buffer((size_t)rows * ldo, GUARD); m[w] = buffer(rows, -INFINITY); l[w] = buffer(rows, 0);
+        for (int r = 0; r < rows; r++) for (int d = 0; d < dv; d++) o[w][r * ldo + d] = 0;
+    }
+    for (int t = 0; t < 2; t++) {
+        const sdpa_rows kr = {k + esize * t * cols * depth, depth, NULL}, vr = {v + esize * t * cols * dv, dv, NULL};
+        sdpa_pack_keys(layout, kind, cols, depth, kr, kbuf);
+        const void *vp = sdpa_pack_values(layout, kind, cols, dv, vr, vbuf, &lv);
+        const void *mk = maskKind == SDPA_MASK_NONE ? NULL : mask;
+        sdpa_scores(layout, rows, cols, depth, qp, lq, kbuf, 1.1f, sc, lds, maskKind, mk, ldm, tm);
+        sdpa_softmax_tile(rows, cols, sc, lds, tm, m[0], l[0], o[0], ldo, dv);
+        sdpa_accumulate(layout, rows, cols, dv, sc, lds, vp, lv, o[0], ldo);
+        sdpa_attend(layout, rows, cols, depth, dv, qp, lq, kbuf, 1.1f, maskKind, mk, ldm, vp, lv, sc, lds, tm, m[1], l[1], o[1], ldo);
+    }
+    for (int r = 0; r < rows; r++) {
+        CHECK(bits(m[0][r]) == bits(m[1][r]) && bits(l[0][r]) == bits(l[1][r]), "attend kind %d rows %d cols %d: row %d state differs", kind, rows, cols, r);
+        for (int d = 0; d < ldo; d++)
+            CHECK(bits(o[0][r * ldo + d]) == bits(o[1][r * ldo + d]),
+                  "attend kind %d mask %d rows %d cols %d depth %d dv %d: o[%d][%d] %.9g, the three calls %.9g", kind, maskKind, rows, cols,
+                  depth, dv, r, d, o[1][r * ldo + d], o[0][r * ldo + d]);
+    }
+    free(q); free(k); free(v); free(mask); free(qbuf); free(kbuf); free(vbuf); free(sc); free(tm);
+    for (int w = 0; w < 2; w++) { free(o[w]); free(m[w]); free(l[w]); }
+}
+
 /* ---- P.V ----------------------------------------------------------------- */
 static void check_pv(int rows, int cols, int dv) {
     const ptrdiff_t ldp = cols + 1, ldv = dv + 4, ldo = dv + 6;
@@ -728,6 +781,11 @@ int main(void) {
                 check_operands(kind, rowsList[a], colsList[(a * 7) % 12], depthList[(a * 5) % 9], dvList[(a * 3) % 10], a % 2 ? SDPA_MASK_BOOL : SDPA_MASK_NONE);
                 check_operands(kind, rowsList[a], 128, 64, 64, SDPA_MASK_NONE);
                 check_operands(kind, rowsList[a], 63, 63, 33, SDPA_MASK_BOOL);
+            }
+        for (int kind = 0; kind < 3; kind++)
+            for (int a = 0; a < 9; a++) {
+                check_attend(kind, rowsList[a], colsList[(a * 5 + 2) % 12], depthList[(a * 4 + 1) % 9], dvList[(a * 7) % 10], a % 3);
+                check_attend(kind, 96 - a, 128, 64, 64, a % 3);
             }
         check_conversions();
         check_exp();

@@ -7,8 +7,9 @@
  * of one batch and key/value head, for every query head of its group):
  * sdpa_prepare_query once per query tile; per key tile, sdpa_pack_keys
  * and sdpa_pack_values once for all the item's query tiles, then per query
- * tile sdpa_scores, the bias, sdpa_softmax_tile and sdpa_accumulate (or,
- * for a few query rows, sdpa_scores_direct and sdpa_accumulate_direct
+ * tile sdpa_scores, the bias, sdpa_softmax_tile and sdpa_accumulate (one
+ * call, sdpa_attend, for rows with at most a dense mask and no dropout;
+ * or, for a few query rows, sdpa_scores_direct and sdpa_accumulate_direct
  * around the softmax, reading keys and values as stored);
  * at the end sdpa_normalize_tile (or sdpa_merge_rows for an item whose
  * keys were split across threads).  sdpa_kernels_info's register tile
@@ -275,6 +276,18 @@ void sdpa_scores(sdpa_operand_layout layout, int rows, int cols, int depth, cons
  * overwritten: rounded to bfloat16 in place. */
 void sdpa_accumulate(sdpa_operand_layout layout, int rows, int cols, int dv, float *p, ptrdiff_t ldp,
                      const void *values, ptrdiff_t ldv, float *o, ptrdiff_t ldo);
+
+/* One key tile's step for rows whose bias is none or a dense mask and that
+ * take no dropout: sdpa_scores (into s, with tileMax as its row maxima),
+ * sdpa_softmax_tile (rowMax, rowSum and O, rows x dv, row stride ldo) and
+ * sdpa_accumulate, a few rows at a time (a family's pass: the scores, P and
+ * output rows of a pass stay in L1 between the steps), with the bits of the
+ * three calls in turn.  s and tileMax are scratch: the first pass's rows of
+ * s (row stride lds) and tileMax are overwritten, at most `rows` of each. */
+void sdpa_attend(sdpa_operand_layout layout, int rows, int cols, int depth, int dv, const void *query,
+                 ptrdiff_t ldq, const void *keys, float scale, sdpa_mask_kind maskKind, const void *mask,
+                 ptrdiff_t ldm, const void *values, ptrdiff_t ldv, float *s, ptrdiff_t lds, float *tileMax,
+                 float *rowMax, float *rowSum, float *o, ptrdiff_t ldo);
 
 /* ---------------------------------------------------------------------- */
 /* Packing K^T                                                             */

@@ -22,6 +22,11 @@ SDPA_INLINE void convert_from_f32(const int kind, size_t n, const float *src, ui
     }
 }
 
+#if !SDPA_AMX_BF16
+/* P rounded to bfloat16 for the pairs product (a tile layer may have its own). */
+SDPA_INLINE void vstore_bf16_operand(uint16_t *p, vf v) { vstore_bf16(p, v); }
+#endif
+
 static void k_convert_f16_to_f32(size_t n, const uint16_t *src, float *dst) { convert_to_f32(SDPA_KIND_F16, n, src, dst); }
 static void k_convert_bf16_to_f32(size_t n, const uint16_t *src, float *dst) { convert_to_f32(SDPA_KIND_BF16, n, src, dst); }
 static void k_convert_f32_to_f16(size_t n, const float *src, uint16_t *dst) { convert_from_f32(SDPA_KIND_F16, n, src, dst); }

@@ -17,6 +17,7 @@
 #include "softmax.h"
 #include "masks.h"
 #include "operands.h"
+#include "attend.h"
 #include "peak.h"
 #include "backward.h"
 #include "dropout.h"

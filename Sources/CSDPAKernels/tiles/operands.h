@@ -8,11 +8,6 @@
 #ifndef SDPA_TILES_OPERANDS_H
 #define SDPA_TILES_OPERANDS_H
 
-#if !SDPA_AMX_BF16
-/* P rounded to bfloat16 for the pairs product (a tile layer may have its own). */
-SDPA_INLINE void vstore_bf16_operand(uint16_t *p, vf v) { vstore_bf16(p, v); }
-#endif
-
 /* Columns of a packed operand, padded to whole vectors. */
 SDPA_INLINE ptrdiff_t padded_columns(int n) { return (n + SDPA_VL - 1) / SDPA_VL * SDPA_VL; }
 SDPA_INLINE int pairs_of(int n) { return (n + 1) / 2; }
@@ -187,6 +182,19 @@ static void k_scores(sdpa_operand_layout layout, int rows, int cols, int depth, 
         qk_tile(FMT_F32, MK_NONE, rows, cols, depth, query, ldq, keys, ldk, scale, s, lds, NULL, 0, tileMax);
 }
 
+#if SDPA_BF16_DOT
+/* O += P V for rows of P already rounded to bfloat16 pairs (each row's
+ * over the front half of its floats, row stride ldp floats). */
+SDPA_INLINE void pairs_accumulate(int rows, int cols, int dv, const float *p, ptrdiff_t ldp, const void *values,
+                                  ptrdiff_t ldv, float *o, ptrdiff_t ldo) {
+#if SDPA_AMX_BF16
+    amx_product(1, rows, dv, pairs_of(cols), p, 4 * ldp, values, 4 * ldv, o, ldo);
+#else
+    gemm(FMT_BF16_PAIRS, 1, 0, MK_NONE, rows, dv, pairs_of(cols), p, ldp, 1, values, ldv, o, ldo, 1.0f, NULL, 0, NULL);
+#endif
+}
+#endif
+
 static void k_accumulate(sdpa_operand_layout layout, int rows, int cols, int dv, float *p, ptrdiff_t ldp,
                          const void *values, ptrdiff_t ldv, float *o, ptrdiff_t ldo) {
 #if SDPA_BF16_DOT
@@ -206,12 +214,7 @@ static void k_accumulate(sdpa_operand_layout layout, int rows, int cols, int dv,
                 if (c < cols) vstore_half_first(SDPA_KIND_BF16, br + c, cols - c, vload_first(pr + c, cols - c, vmask_first(cols - c)));
                 if (cols % 2) br[cols] = 0;
             }
-            float *pr0 = p + (ptrdiff_t)r0 * ldp, *or0 = o + (ptrdiff_t)r0 * ldo;
-#if SDPA_AMX_BF16
-            amx_product(1, n, dv, pairs_of(cols), pr0, 4 * ldp, values, 4 * ldv, or0, ldo);
-#else
-            gemm(FMT_BF16_PAIRS, 1, 0, MK_NONE, n, dv, pairs_of(cols), pr0, ldp, 1, values, ldv, or0, ldo, 1.0f, NULL, 0, NULL);
-#endif
+            pairs_accumulate(n, cols, dv, p + (ptrdiff_t)r0 * ldp, ldp, values, ldv, o + (ptrdiff_t)r0 * ldo, ldo);
         }
         return;
     }

@@ -62,24 +62,29 @@ SDPA_INLINE double softmax_rescaling(float mOld, float m) {
 
 /* One row of a score tile: p = 2^(s L - ref) in place (EXACT: ref is the
  * natural maximum and p = e^(s - ref)); returns the row's sum as a vector of
- * partial sums. */
-SDPA_INLINE vf softmax_exp_row(const int EXACT, float *sr, int cols, float ref, vtab8 table) {
+ * partial sums.  BF16P: p is stored rounded to bfloat16 for the pairs
+ * product (each row's bfloat16 over the front half of its floats, an odd
+ * count padded with 0: a store never overtakes the loads), the sum taken
+ * before rounding, as rounding after the softmax gives. */
+SDPA_INLINE vf softmax_exp_row(const int EXACT, const int BF16P, float *sr, int cols, float ref, vtab8 table) {
     const vf vl = vset1(SDPA_LOG2E), vr = vset1(ref), ninf = vneg_inf();
     const int rem = cols % SDPA_VL;
+    uint16_t *br = (uint16_t *)(void *)sr;
     vf s0 = vzero(), s1 = vzero();
     int c = 0;
 #define SDPA_EXP(x) (EXACT ? vexp_fast(vsub((x), vr)) : vexp2_softmax(vfms((x), vl, vr), table))
+#define SDPA_STORE(at, p) (BF16P ? vstore_bf16_operand(br + (at), (p)) : vstore(sr + (at), (p)))
     for (; c + 2 * SDPA_VL <= cols; c += 2 * SDPA_VL) {
         vf p0 = SDPA_EXP(vload(sr + c));
         vf p1 = SDPA_EXP(vload(sr + c + SDPA_VL));
-        vstore(sr + c, p0);
-        vstore(sr + c + SDPA_VL, p1);
+        SDPA_STORE(c, p0);
+        SDPA_STORE(c + SDPA_VL, p1);
         s0 = vadd(s0, p0);
         s1 = vadd(s1, p1);
     }
     if (c + SDPA_VL <= cols) {
         vf p0 = SDPA_EXP(vload(sr + c));
-        vstore(sr + c, p0);
+        SDPA_STORE(c, p0);
         s0 = vadd(s0, p0);
         c += SDPA_VL;
     }
@@ -87,9 +92,12 @@ SDPA_INLINE vf softmax_exp_row(const int EXACT, float *sr, int cols, float ref, 
         const vm tm = vmask_first(rem);
         vf v = vblend(tm, ninf, vload_first(sr + c, rem, tm));
         vf p1 = SDPA_EXP(v); /* lanes past the edge -> 0 */
-        vstore_first(sr + c, rem, tm, p1);
+        if (BF16P) vstore_half_first(SDPA_KIND_BF16, br + c, rem, p1);
+        else vstore_first(sr + c, rem, tm, p1);
         s1 = vadd(s1, p1);
     }
+    if (BF16P && cols % 2) br[cols] = 0;
+#undef SDPA_STORE
 #undef SDPA_EXP
     return vadd(s0, s1);
 }
@@ -99,8 +107,8 @@ SDPA_INLINE vf softmax_exp_row(const int EXACT, float *sr, int cols, float ref, 
  * row sums), which keeps the horizontal reductions and the scalar per-row
  * work off the exp loop's critical path. */
 #define SM_CHUNK 64
-static void k_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds, const float *tileMax,
-                           float *rowMax, float *rowSum, float *o, ptrdiff_t ldo, int dv) {
+SDPA_INLINE void softmax_tile(const int BF16P, int rows, int cols, float *s, ptrdiff_t lds, const float *tileMax,
+                              float *rowMax, float *rowSum, float *o, ptrdiff_t ldo, int dv) {
     const vf ninf = vneg_inf();
     if (cols < 0) cols = 0;
     const int rem = cols % SDPA_VL;
@@ -165,8 +173,8 @@ static void k_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds, const fl
          * mUse, so the argument is <= ~0 (or NaN / -inf). */
         for (int i = 0; i < nr; i++) {
             float *sr = s + (ptrdiff_t)(r0 + i) * lds;
-            sums[i] = exact[i] ? softmax_exp_row(1, sr, cols, mnat[i], table)
-                               : softmax_exp_row(0, sr, cols, mref[i], table);
+            sums[i] = exact[i] ? softmax_exp_row(1, BF16P, sr, cols, mnat[i], table)
+                               : softmax_exp_row(0, BF16P, sr, cols, mref[i], table);
         }
 
         /* rowSum = rowSum * alpha + this tile's sum, SDPA_VL rows at a time */
@@ -185,6 +193,11 @@ static void k_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds, const fl
                 if (alpha[i] != 1.0f && mold[i] != -__builtin_inff())
                     scale_row(o + (ptrdiff_t)(r0 + i) * ldo, dv, vset1(alpha[i]));
     }
+}
+
+static void k_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds, const float *tileMax, float *rowMax,
+                           float *rowSum, float *o, ptrdiff_t ldo, int dv) {
+    softmax_tile(0, rows, cols, s, lds, tileMax, rowMax, rowSum, o, ldo, dv);
 }
 
 static void k_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo, const float *rowSum) {

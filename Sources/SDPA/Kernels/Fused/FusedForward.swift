@@ -174,22 +174,25 @@ func _forwardKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     let (scores, lds, tileMax) = (scratch.scores, plan.lds, scratch.tileMax)
     for u in 0..<unitCount where units[u].visibility != .empty {
         let unit = units[u], rows = Int32(unit.rows)
-        // Row maxima come from the Q·Kᵀ registers unless the bias changes the scores after.
+        // Row maxima come from the Q·Kᵀ registers unless the bias changes the scores after; a dense mask
+        // goes on in the Q·Kᵀ registers, and the maxima are taken after it.
         let biased = unit.visibility == .partial || Modifier.modifiesScores
-        var maxima = biased ? nil : tileMax, applyBias = biased
-        if biased, let mask = modifier.tileMask(batch: b, head: unit.head, queries: unit.queries, keys: keys) {
-            // A dense mask goes on in the Q·Kᵀ registers, and the maxima are taken after it.
-            (maxima, applyBias) = (tileMax, false)
-            sdpa_scores(plan.keyLayout, rows, Int32(cols), Int32(E), unit.query, unit.ldq, scratch.keys, plan.scoreScale,
-                        scores, lds, mask.kind, mask.base, mask.rowStride, maxima)
-        } else {
-            sdpa_scores(plan.keyLayout, rows, Int32(cols), Int32(E), unit.query, unit.ldq, scratch.keys, plan.scoreScale,
-                        scores, lds, SDPA_MASK_NONE, nil, 0, maxima)
+        let mask = biased ? modifier.tileMask(batch: b, head: unit.head, queries: unit.queries, keys: keys) : nil
+        let applyBias = biased && mask == nil
+        let o = state.output(unit: u)
+        if !applyBias && plan.dropout == nil && !(exactValues && unit.visibility == .partial) {
+            // The whole step in one call, a few rows at a time, so they stay in L1 between its products.
+            sdpa_attend(plan.keyLayout, rows, Int32(cols), Int32(E), Int32(Ev), unit.query, unit.ldq, scratch.keys,
+                        plan.scoreScale, mask?.kind ?? SDPA_MASK_NONE, mask?.base, mask?.rowStride ?? 0, values, ldv,
+                        scores, lds, tileMax, state.rowMax(unit: u), state.rowSum(unit: u), o, state.ldo)
+            continue
         }
+        let maxima = applyBias ? nil : tileMax
+        sdpa_scores(plan.keyLayout, rows, Int32(cols), Int32(E), unit.query, unit.ldq, scratch.keys, plan.scoreScale,
+                    scores, lds, mask?.kind ?? SDPA_MASK_NONE, mask?.base, mask?.rowStride ?? 0, maxima)
         if applyBias {
             modifier.apply(toScores: scores, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
         }
-        let o = state.output(unit: u)
         sdpa_softmax_tile(rows, Int32(cols), scores, lds, maxima, state.rowMax(unit: u), state.rowSum(unit: u), o, state.ldo, Int32(Ev))
         plan.dropout?.apply(toTile: scores, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
         if exactValues && unit.visibility == .partial {

@@ -1,0 +1,42 @@
+/* One key tile's whole step for query rows whose bias is none or a dense
+ * mask and that take no dropout: scores, the online-softmax step and P.V,
+ * a pass of rows at a time, so that a pass's scores, probabilities and
+ * output rows stay in L1 from the product that writes them to the one that
+ * reads them (a 96 x 128 score tile alone is 48 KiB).  Each row's bits are
+ * those of sdpa_scores, sdpa_softmax_tile and sdpa_accumulate called in
+ * turn: every step works row by row. */
+#ifndef SDPA_TILES_ATTEND_H
+#define SDPA_TILES_ATTEND_H
+
+/* Rows per pass: a row of tile blocks with a tile layer, else a multiple
+ * of the register tile whose float32 scores fit in L1 beside the operands. */
+#ifndef SDPA_ATTEND_PASS_ROWS
+#define SDPA_ATTEND_PASS_ROWS (SDPA_TILE_PASS_ROWS ? SDPA_TILE_PASS_ROWS : 4 * SDPA_MR)
+#endif
+
+static void k_attend(sdpa_operand_layout layout, int rows, int cols, int depth, int dv, const void *query,
+                     ptrdiff_t ldq, const void *keys, float scale, sdpa_mask_kind maskKind, const void *mask,
+                     ptrdiff_t ldm, const void *values, ptrdiff_t ldv, float *s, ptrdiff_t lds, float *tileMax,
+                     float *rowMax, float *rowSum, float *o, ptrdiff_t ldo) {
+    for (int r0 = 0; r0 < rows; r0 += SDPA_ATTEND_PASS_ROWS) {
+        const int n = rows - r0 < SDPA_ATTEND_PASS_ROWS ? rows - r0 : SDPA_ATTEND_PASS_ROWS;
+        /* query and mask rows r0 on (4-byte units; a mask row stride of 0 is one row for all) */
+        const void *q = (const char *)query + 4 * (ptrdiff_t)r0 * ldq;
+        const void *m = maskKind == SDPA_MASK_BOOL ? mask_at(MK_BOOL, mask, r0 * ldm)
+                      : maskKind == SDPA_MASK_F32 ? mask_at(MK_F32, mask, r0 * ldm) : NULL;
+        float *sr = s, *or = o + (ptrdiff_t)r0 * ldo;
+        k_scores(layout, n, cols, depth, q, ldq, keys, scale, sr, lds, maskKind, m, ldm, tileMax);
+#if SDPA_BF16_DOT
+        if (layout == SDPA_LAYOUT_BF16_PAIRS) {
+            /* P rounded to bfloat16 as the softmax stores it */
+            softmax_tile(1, n, cols, sr, lds, tileMax, rowMax + r0, rowSum + r0, or, ldo, dv);
+            pairs_accumulate(n, cols, dv, sr, lds, values, ldv, or, ldo);
+            continue;
+        }
+#endif
+        softmax_tile(0, n, cols, sr, lds, tileMax, rowMax + r0, rowSum + r0, or, ldo, dv);
+        k_accumulate(layout, n, cols, dv, sr, lds, values, ldv, or, ldo);
+    }
+}
+
+#endif
