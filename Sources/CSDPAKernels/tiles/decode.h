@@ -195,7 +195,7 @@ SDPA_INLINE void row_maxima(int rows, int cols, const float *s, ptrdiff_t lds, f
  * the key SDPA_KEYS_AHEAD on, and the same line of the key's own value row,
  * with each key line read; P.V, which runs after the tile's Q.K^T, then
  * finds its values on their way. */
-#define SDPA_BLOCK_PREFETCH_BYTES 256
+#define SDPA_BLOCK_PREFETCH_BYTES 128
 #define SDPA_KEYS_AHEAD 16
 /* Keys whose row addresses the direct reader's Q.K^T finds at once. */
 #define SDPA_DIRECT_CHUNK 64
