@@ -13,7 +13,9 @@ import SDPA
 /// ``shortestLength`` to `keyLength` (``sequenceLengths(count:longest:)``) live in a ``PagedKVCache``;
 /// each of ``steps`` steps appends one token to every sequence and runs one batched attention call
 /// over the cache (``PagedKVCache/attention(_:scale:causal:)``), after one untimed step. Its samples are the steps, so the
-/// median is the time of one step for the whole batch, and tokens per second `batch / median`.
+/// median is the time of one step for the whole batch, and tokens per second `batch / median`; a step
+/// reads every sequence's K and V once, so the bytes of a step over the median give its read rate, set
+/// against the start-up bandwidth as for a single sequence (the bound on tokens per second).
 /// `Benchmarks/pytorch_bench.py` runs the same workloads with the same conventions.
 public struct DecodeBenchmark: Sendable {
     /// The shortest sequence of a continuous batch.
@@ -136,18 +138,32 @@ public struct DecodeBenchmark: Sendable {
             if step > 0 { stepSeconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
         }
         let timing = TimingSummary(perCallSeconds: stepSeconds, callsPerSample: 1)
+        // The K and V bytes of a timed step, averaged over the steps: at step s (1...steps) every sequence
+        // holds its prompt and the s + 1 tokens appended since (the untimed step's among them).
+        let tokensPerStep = Double(lengths.reduce(0, +)) + Double(w.batch) * (Double(steps + 1) / 2 + 1)
+        let bytesPerStep = tokensPerStep * Double(w.keyValueHeads * (w.headDim + w.valueHeadDim) * keys.dtype.byteWidth)
         let quarter = Swift.max(1, steps / 4)
         let first = TimingSummary(perCallSeconds: Array(stepSeconds.prefix(quarter)), callsPerSample: 1).medianSeconds
         let last = TimingSummary(perCallSeconds: Array(stepSeconds.suffix(quarter)), callsPerSample: 1).medianSeconds
         let prefix = Self.figurePrefix(w), tokensPerSecond = Double(w.batch) / timing.medianSeconds
+        let readRate = bytesPerStep / timing.medianSeconds
+        var figures = [
+            "\(prefix).tokensPerSecond": tokensPerSecond, "\(prefix).stepSeconds": timing.medianSeconds,
+            "\(prefix).lastQuarterOverFirstQuarter": last / first, "\(prefix).readGBPerSecond": readRate / 1e9,
+        ]
+        // A step reads every sequence's K and V once: the machine's bandwidth bounds the tokens per second.
+        var roof = ""
+        if let bandwidth {
+            figures["\(prefix).timeOverStartUpReadTime"] = bandwidth.bytesPerSecond / readRate
+            roof = ", \(MeasurementFormat.fixed(bandwidth.bytesPerSecond / readRate, 2))× the time to read them at the start-up "
+                + "\(MeasurementFormat.fixed(bandwidth.bytesPerSecond / 1e9, 1)) GB/s"
+        }
         let note = "\(w.batch) sequences of \(lengths.first!)…\(lengths.last!) tokens, \(steps) steps of one token each through the paged "
             + "cache, read in place: \(MeasurementFormat.fixed(tokensPerSecond, 0)) tokens/s; median step of the last quarter "
-            + "\(MeasurementFormat.fixed(last / first, 2))× the first's"
+            + "\(MeasurementFormat.fixed(last / first, 2))× the first's; a step reads K and V (\(MeasurementFormat.bytes(Int(bytesPerStep)))) "
+            + "at \(MeasurementFormat.fixed(readRate / 1e9, 1)) GB/s" + roof
         let result = BenchmarkResult(workload: w, path: "paged", threads: SDPAThreads.effectiveCount, timing: timing, note: note)
-        return Outcome(result: result, figures: [
-            "\(prefix).tokensPerSecond": tokensPerSecond, "\(prefix).stepSeconds": timing.medianSeconds,
-            "\(prefix).lastQuarterOverFirstQuarter": last / first,
-        ])
+        return Outcome(result: result, figures: figures)
     }
 
     /// Figures comparing `results` with PyTorch's (`comparison`): per single-sequence workload its speed-up

@@ -364,6 +364,13 @@ struct OptionCoverageTests {
         let report = try BenchmarkReport(contentsOf: files.path("batch.json"))
         #expect(report.results.first?.path == "paged" && report.results.first?.timing?.samples == 3)
         #expect((report.figures?["batching.bfloat16.tokensPerSecond"] ?? 0) > 0)
+        // A step's bytes: lengths 128 + 164 + 200 plus, averaged over steps 1...3, 3 tokens each appended since;
+        // 1 KV head, E = Ev = 16, bfloat16.
+        let stepBytes = (492.0 + 3 * 3) * 1 * 32 * 2
+        let (rate, step) = (report.figures?["batching.bfloat16.readGBPerSecond"] ?? 0, report.figures?["batching.bfloat16.stepSeconds"] ?? 0)
+        #expect(abs(rate * 1e9 * step - stepBytes) < 1e-6 * stepBytes, "\(rate) GB/s over \(step) s")
+        #expect((report.figures?["batching.bfloat16.timeOverStartUpReadTime"] ?? 0) > 0)
+        #expect(batch.standardOutput.contains("a step reads K and V ("), "\(batch.standardOutput)")
         #expect(DecodeBenchmark.sequenceLengths(count: 3, longest: 200) == [128, 164, 200])
         #expect(DecodeBenchmark.sequenceLengths(count: 4, longest: 50) == [50, 50, 50, 50])
     }
