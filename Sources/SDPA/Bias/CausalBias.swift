@@ -73,6 +73,16 @@ public struct CausalBias: FusedAttnBias, Hashable {
     }
 }
 
+extension CausalBias: _TileMaskedBias {
+    /// The diagonal as a bool mask read in place (no mask tensor): the first row's last visible key
+    /// is `queries.lowerBound + offset`.
+    @inlinable
+    func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask? {
+        _DiagonalMask.tile(rows: queries.count, cols: keys.count,
+                           lastVisibleColumn: queries.lowerBound + diagonalOffset - keys.lowerBound)
+    }
+}
+
 extension CausalBias: _ParameterChecked {
     func _validateParameters() throws {
         try _checkNonNegative(seqLenQ, "CausalBias", "seqLenQ")

@@ -26,6 +26,20 @@ struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
     ) {
         bias.apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
     }
+
+    @inlinable @inline(__always)
+    func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask? {
+        (bias as? any _TileMaskedBias)?.tileMask(batch: batch, head: head, queries: queries, keys: keys)
+    }
+}
+
+/// A built-in bias whose partial tiles are nothing more than a dense mask the kernels read in place
+/// (``CausalBias``: a diagonal): such a tile is masked in the `Q·Kᵀ` registers as it is stored, and its
+/// key step runs in one kernel call, instead of the bias's tile code on the stored scores.
+@usableFromInline
+protocol _TileMaskedBias: FusedAttnBias {
+    /// The tile as a dense mask (see `_ScoreModifier.tileMask`), or `nil` to run ``apply(toScores:rowStride:batch:head:queries:keys:)``.
+    func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask?
 }
 
 /// The backward kernels' view: the bias's own derivative where it changes scores non-additively.
