@@ -252,7 +252,8 @@ sdpa_const_ptr sdpa_pack_values(sdpa_operand_layout layout, sdpa_element_kind ki
  * multiplied as stored pairs).  The value rows v names for the same keys (dv
  * elements of `kind` each; v.base and v.rows NULL: none) are prefetched while
  * the keys are read, for sdpa_accumulate_direct: short ones (at most 128
- * bytes) whole at a block's start, longer ones a line with each key line. */
+ * bytes, 256 for one query row) whole at a block's start, longer ones a line
+ * with each key line. */
 void sdpa_scores_direct(sdpa_operand_layout layout, int rows, int cols, int depth, const void *q,
                         ptrdiff_t ldq, sdpa_element_kind kind, sdpa_rows k, float scale, float *s,
                         ptrdiff_t lds, float *tileMax, sdpa_rows v, int dv);

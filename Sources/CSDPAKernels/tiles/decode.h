@@ -194,8 +194,12 @@ SDPA_INLINE void row_maxima(int rows, int cols, const float *s, ptrdiff_t lds, f
  * "Decoding"), so the prefetches are spread over the key reads: a line of
  * the key SDPA_KEYS_AHEAD on, and the same line of the key's own value row,
  * with each key line read; P.V, which runs after the tile's Q.K^T, then
- * finds its values on their way. */
+ * finds its values on their way.  One query row costs a key so little
+ * arithmetic that its loads wait on memory either way, and whole rows at a
+ * block's start keep more lines in flight: up to twice as long rows take
+ * them there. */
 #define SDPA_BLOCK_PREFETCH_BYTES 128
+#define SDPA_BLOCK_PREFETCH_BYTES_ONE_ROW 256
 #define SDPA_KEYS_AHEAD 16
 /* Keys whose row addresses the direct reader's Q.K^T finds at once. */
 #define SDPA_DIRECT_CHUNK 64
@@ -231,8 +235,9 @@ SDPA_INLINE void qk_direct(const int FMT, const int kind, int rows, int cols, in
                            float *tileMax, sdpa_rows v, int dv) {
     const vf vs = vset1(scale);
     const int es = kind == SDPA_KIND_F32 ? 4 : 2, vbytes = dv * es, kbytes = depth * es;
-    const int spreadKeys = kbytes > SDPA_BLOCK_PREFETCH_BYTES;
-    const int spreadValues = vbytes > SDPA_BLOCK_PREFETCH_BYTES && (v.base || v.rows);
+    const int blockBytes = rows > 1 ? SDPA_BLOCK_PREFETCH_BYTES : SDPA_BLOCK_PREFETCH_BYTES_ONE_ROW;
+    const int spreadKeys = kbytes > blockBytes;
+    const int spreadValues = vbytes > blockBytes && (v.base || v.rows);
     /* A chunk's row addresses are found once, not per block and row block: the keys', the keys'
      * SDPA_KEYS_AHEAD on (clamped to the last) and the values'; past the chunk's end its last key
      * repeats, so a short last block reads real rows and stores only its own scores. */
@@ -254,7 +259,7 @@ SDPA_INLINE void qk_direct(const int FMT, const int kind, int rows, int cols, in
                 const int c2 = g0 + SDPA_DIRECT_ACC;
                 prefetch_rows(kind, k, c2, cols - c2 < SDPA_DIRECT_ACC ? cols - c2 : SDPA_DIRECT_ACC, kbytes);
             }
-            if (vbytes <= SDPA_BLOCK_PREFETCH_BYTES) prefetch_rows(kind, v, g0, ng, vbytes);
+            if (vbytes <= blockBytes) prefetch_rows(kind, v, g0, ng, vbytes);
             for (int r0 = 0; r0 < rows;) {
                 const int RB = rows - r0 >= 4 ? 4 : rows - r0 >= 2 ? 2 : 1, KB = SDPA_DIRECT_ACC / RB;
                 const void *qr = (const char *)q + (ptrdiff_t)r0 * ldq * 4;
