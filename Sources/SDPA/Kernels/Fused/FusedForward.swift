@@ -224,6 +224,20 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
                        source.kind, keyRows, plan.scoreScale, scores, lds, tileMax, valueRows, Int32(Ev))
     let exactValues = anyPartial && _containsNonFinite(source.kind, rows: valueRows, count: cols, columns: Ev)
 
+    // With no bias work on any head, the stacked rows take one softmax step, not one call per head
+    // (their row states and outputs are stacked alike, and the softmax works row by row: the same bits).
+    var noBiasWork = !Modifier.modifiesScores
+    for u in 0..<unitCount where units[u].visibility != .full || units[u].rows != unitRows { noBiasWork = false }
+    if noBiasWork {
+        sdpa_softmax_tile(Int32(rows), Int32(cols), scores, lds, tileMax, state.rowMax(unit: 0), state.rowSum(unit: 0),
+                          state.output(unit: 0), state.ldo, Int32(Ev))
+        for u in 0..<unitCount {
+            plan.dropout?.apply(toTile: scores + u * unitRows * lds, rowStride: lds, batch: b, head: units[u].head,
+                                queries: units[u].queries, keys: keys)
+        }
+        sdpa_accumulate_direct(Int32(rows), Int32(cols), Int32(Ev), scores, lds, source.kind, valueRows, state.output(unit: 0), state.ldo)
+        return
+    }
     var allVisible = true
     for u in 0..<unitCount {
         let unit = units[u]
