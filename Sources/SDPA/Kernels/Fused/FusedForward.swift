@@ -222,7 +222,6 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     // The value rows are prefetched while the keys are read (short ones whole, long ones a line per key line).
     sdpa_scores_direct(plan.queryLayout, Int32(rows), Int32(cols), Int32(E), units[0].query, plan.stackedQueryStride,
                        source.kind, keyRows, plan.scoreScale, scores, lds, tileMax, valueRows, Int32(Ev))
-    let exactValues = anyPartial && _containsNonFinite(source.kind, rows: valueRows, count: cols, columns: Ev)
 
     // With no bias work on any head, the stacked rows take one softmax step, not one call per head
     // (their row states and outputs are stacked alike, and the softmax works row by row: the same bits).
@@ -238,6 +237,7 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         sdpa_accumulate_direct(Int32(rows), Int32(cols), Int32(Ev), scores, lds, source.kind, valueRows, state.output(unit: 0), state.ldo)
         return
     }
+    let exactValues = anyPartial && _containsNonFinite(source.kind, rows: valueRows, count: cols, columns: Ev)
     var allVisible = true
     for u in 0..<unitCount {
         let unit = units[u]
