@@ -3,8 +3,13 @@
 @usableFromInline
 struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
     @usableFromInline let bias: Bias
+    /// The bias again when its partial tiles are a dense mask (`_TileMaskedBias`): cast once per call, not per tile.
+    @usableFromInline let tileMasked: (any _TileMaskedBias)?
 
-    @inlinable init(bias: Bias) { self.bias = bias }
+    @inlinable init(bias: Bias) {
+        self.bias = bias
+        tileMasked = bias as? any _TileMaskedBias
+    }
 
     @inlinable @inline(__always)
     func biasedScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
@@ -29,7 +34,7 @@ struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
 
     @inlinable @inline(__always)
     func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask? {
-        (bias as? any _TileMaskedBias)?.tileMask(batch: batch, head: head, queries: queries, keys: keys)
+        tileMasked?.tileMask(batch: batch, head: head, queries: queries, keys: keys)
     }
 }
 
