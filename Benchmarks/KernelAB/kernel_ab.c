@@ -1,0 +1,198 @@
+/* Benchmarks/KernelAB: two builds of the C kernels (shared objects), one head's attention with each in
+ * turn (run.sh says how to call it).  A call is what the fused driver does for one head with no bias:
+ * blocks of up to 4 query tiles (the driver's work items), each key tile against every query tile of
+ * the block in turn, so that the key and value tiles stay in cache while the outputs of the block's
+ * tiles come and go (keys and values packed once beforehand).  Rounds
+ * alternate A B / B A; the report is each side's fastest call and the median and quartiles of the
+ * per-round ratios B / A, which a drift of the host's speed over seconds does not move. */
+#include "CSDPAKernels.h"
+#include <dlfcn.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct build {
+    int (*select)(const char *);
+    const char *(*family)(void);
+    sdpa_operand_layout (*layout_for)(sdpa_element_kind);
+    size_t (*bytes)(sdpa_operand_layout, sdpa_operand_role, int, int);
+    void (*pack_keys)(sdpa_operand_layout, sdpa_element_kind, int, int, sdpa_rows, void *);
+    sdpa_const_ptr (*pack_values)(sdpa_operand_layout, sdpa_element_kind, int, int, sdpa_rows, void *, ptrdiff_t *);
+    sdpa_const_ptr (*prepare_query)(sdpa_operand_layout, sdpa_element_kind, int, int, const void *, ptrdiff_t, float, void *,
+                                    ptrdiff_t *);
+    void (*attend)(sdpa_operand_layout, int, int, int, int, const void *, ptrdiff_t, const void *, float, sdpa_mask_kind,
+                   const void *, ptrdiff_t, const void *, ptrdiff_t, float *, ptrdiff_t, float *, float *, float *, float *,
+                   ptrdiff_t);
+} build;
+
+static void *symbol(void *h, const char *name) {
+    void *p = dlsym(h, name);
+    if (!p) { fprintf(stderr, "kernel_ab: %s has no %s\n", "the build", name); exit(2); }
+    return p;
+}
+
+static build load(const char *path) {
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) { fprintf(stderr, "kernel_ab: %s\n", dlerror()); exit(2); }
+    build b;
+    b.select = symbol(h, "sdpa_kernels_select");
+    b.family = symbol(h, "sdpa_kernels_isa");
+    b.layout_for = symbol(h, "sdpa_layout_for");
+    b.bytes = symbol(h, "sdpa_operand_bytes");
+    b.pack_keys = symbol(h, "sdpa_pack_keys");
+    b.pack_values = symbol(h, "sdpa_pack_values");
+    b.prepare_query = symbol(h, "sdpa_prepare_query");
+    b.attend = symbol(h, "sdpa_attend");
+    return b;
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static uint32_t state = 1;
+static float uniform(void) { state = state * 1664525u + 1013904223u; return (float)(state >> 8) / 16777216.0f * 2 - 1; }
+
+/* One head's operands, packed by one build, and its scratch. */
+typedef struct head {
+    int L, S, E, rows, keys, tiles;
+    sdpa_element_kind kind;
+    sdpa_operand_layout layout;
+    void **k;
+    const void **v;
+    ptrdiff_t ldv, ldq, lds;
+    const void *q;
+    float *s, *tileMax, *o[4], *m[4], *l[4];
+} head;
+
+static void *aligned(size_t n) { return aligned_alloc(64, (n + 127) / 64 * 64); }
+
+static void store(sdpa_element_kind kind, char *p, size_t i, float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if (kind == SDPA_ELEMENT_F32) { memcpy(p + 4 * i, &x, 4); return; }
+    uint16_t h;
+    if (kind == SDPA_ELEMENT_BF16) h = (uint16_t)(u >> 16);
+    else { _Float16 f = (_Float16)x; memcpy(&h, &f, 2); }
+    memcpy(p + 2 * i, &h, 2);
+}
+
+static head prepare(const build *b, int L, int S, int E, sdpa_element_kind kind, int keys, int rows) {
+    head h = {.L = L, .S = S, .E = E, .rows = rows, .keys = keys, .tiles = (S + keys - 1) / keys, .kind = kind};
+    h.layout = b->layout_for(kind);
+    const size_t es = kind == SDPA_ELEMENT_F32 ? 4 : 2;
+    char *q = malloc(es * L * E), *k = malloc(es * S * E), *v = malloc(es * S * E);
+    state = 1; /* the same inputs for both builds */
+    for (size_t i = 0; i < (size_t)L * E; i++) store(kind, q, i, 2 * uniform());
+    for (size_t i = 0; i < (size_t)S * E; i++) { store(kind, k, i, 2 * uniform()); store(kind, v, i, uniform()); }
+    h.k = malloc(sizeof(void *) * h.tiles);
+    h.v = malloc(sizeof(void *) * h.tiles);
+    for (int t = 0; t < h.tiles; t++) {
+        const int n = S - t * keys < keys ? S - t * keys : keys;
+        h.k[t] = aligned(b->bytes(h.layout, SDPA_OPERAND_KEYS, keys, E));
+        void *vb = aligned(b->bytes(h.layout, SDPA_OPERAND_VALUES, keys, E));
+        const sdpa_rows kr = {k + es * (size_t)t * keys * E, E, NULL}, vr = {v + es * (size_t)t * keys * E, E, NULL};
+        b->pack_keys(h.layout, kind, n, E, kr, h.k[t]);
+        h.v[t] = b->pack_values(h.layout, kind, n, E, vr, vb, &h.ldv);
+    }
+    h.q = b->prepare_query(h.layout, kind, L, E, q, E, 1.0f / sqrtf((float)E), aligned(b->bytes(h.layout, SDPA_OPERAND_QUERY, L, E)), &h.ldq);
+    h.lds = (keys + 15) / 16 * 16;
+    h.s = aligned(4 * (size_t)rows * h.lds);
+    h.tileMax = aligned(4 * (size_t)rows);
+    for (int i = 0; i < 4; i++) {
+        h.o[i] = aligned(4 * (size_t)rows * E);
+        h.m[i] = aligned(4 * (size_t)rows);
+        h.l[i] = aligned(4 * (size_t)rows);
+    }
+    free(q); free(k); free(v);
+    return h;
+}
+
+/* The block of query tiles from row r0 on (up to 4) against every key tile; tile i's state in o[i],
+ * m[i], l[i]. */
+static void query_block(const build *b, head *h, int r0) {
+    int rows[4], tiles = 0;
+    for (; tiles < 4 && r0 + tiles * h->rows < h->L; tiles++) {
+        const int start = r0 + tiles * h->rows;
+        rows[tiles] = h->L - start < h->rows ? h->L - start : h->rows;
+        for (int i = 0; i < rows[tiles]; i++) { h->m[tiles][i] = -INFINITY; h->l[tiles][i] = 0; }
+        memset(h->o[tiles], 0, 4 * (size_t)rows[tiles] * h->E);
+    }
+    for (int t = 0; t < h->tiles; t++) {
+        const int keys = h->S - t * h->keys < h->keys ? h->S - t * h->keys : h->keys;
+        for (int i = 0; i < tiles; i++) {
+            const void *q = (const char *)h->q + 4 * (ptrdiff_t)(r0 + i * h->rows) * h->ldq;
+            b->attend(h->layout, rows[i], keys, h->E, h->E, q, h->ldq, h->k[t], 1.0f, SDPA_MASK_NONE, NULL, 0, h->v[t], h->ldv,
+                      h->s, h->lds, h->tileMax, h->m[i], h->l[i], h->o[i], h->E);
+        }
+    }
+}
+
+static double time_head(const build *b, head *h) {
+    const double t0 = now();
+    for (int r0 = 0; r0 < h->L; r0 += 4 * h->rows) query_block(b, h, r0);
+    return now() - t0;
+}
+
+static int by_value(const void *x, const void *y) {
+    const double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: kernel_ab A.so B.so [FAMILY E DTYPE ROUNDS [KEYS_A [KEYS_B]]]\n"); return 2; }
+    build A = load(argv[1]), B = load(argv[2]);
+    const char *family = argc > 3 ? argv[3] : NULL;
+    const int E = argc > 4 ? atoi(argv[4]) : 64;
+    const char *dtype = argc > 5 ? argv[5] : "bfloat16";
+    const int rounds = argc > 6 ? atoi(argv[6]) : 30;
+    const int keysA = argc > 7 ? atoi(argv[7]) : (E <= 64 ? 128 : 64), keysB = argc > 8 ? atoi(argv[8]) : keysA;
+    const int L = getenv("L") ? atoi(getenv("L")) : 2048, S = getenv("S") ? atoi(getenv("S")) : 2048;
+    const int rows = getenv("QUERY_ROWS") ? atoi(getenv("QUERY_ROWS")) : 96;
+    const sdpa_element_kind kind = !strcmp(dtype, "float32") ? SDPA_ELEMENT_F32 : !strcmp(dtype, "float16") ? SDPA_ELEMENT_F16
+                                 : !strcmp(dtype, "bfloat16") ? SDPA_ELEMENT_BF16 : (sdpa_element_kind)-1;
+    if ((int)kind < 0 || E < 1 || rounds < 1 || rounds > 1000 || keysA < 1 || keysB < 1 || L < 1 || S < 1 || rows < 1) {
+        fprintf(stderr, "kernel_ab: bad arguments (E %d, dtype %s, rounds %d, keys %d/%d, L %d, S %d, rows %d)\n", E, dtype, rounds,
+                keysA, keysB, L, S, rows);
+        return 2;
+    }
+    if (family && (A.select(family) || B.select(family))) { fprintf(stderr, "kernel_ab: no family '%s' here\n", family); return 2; }
+    head ha = prepare(&A, L, S, E, kind, keysA, rows), hb = prepare(&B, L, S, E, kind, keysB, rows);
+
+    /* the first query tile's outputs, raw (before normalisation): are the bits the same? */
+    query_block(&A, &ha, 0);
+    query_block(&B, &hb, 0);
+    const int n0 = L < rows ? L : rows;
+    double worst = 0;
+    int same = 1;
+    for (int i = 0; i < n0 * E; i++) {
+        const float x = ha.o[0][i] / ha.l[0][i / E], y = hb.o[0][i] / hb.l[0][i / E];
+        if (memcmp(&ha.o[0][i], &hb.o[0][i], 4)) same = 0;
+        const double d = fabs((double)x - y);
+        if (d > worst || d != d) worst = d;
+    }
+
+    double *ta = malloc(sizeof(double) * rounds), *tb = malloc(sizeof(double) * rounds), *ratio = malloc(sizeof(double) * rounds);
+    time_head(&A, &ha);
+    time_head(&B, &hb);
+    for (int r = 0; r < rounds; r++) {
+        if (r % 2) { tb[r] = time_head(&B, &hb); ta[r] = time_head(&A, &ha); }
+        else { ta[r] = time_head(&A, &ha); tb[r] = time_head(&B, &hb); }
+        ratio[r] = tb[r] / ta[r];
+    }
+    qsort(ta, rounds, sizeof(double), by_value);
+    qsort(tb, rounds, sizeof(double), by_value);
+    qsort(ratio, rounds, sizeof(double), by_value);
+    printf("family %s (A) / %s (B), %s, L=%d S=%d E=%d, query tiles of %d rows, key tiles of %d (A) / %d (B), %d rounds\n",
+           A.family(), B.family(), dtype, L, S, E, rows, keysA, keysB, rounds);
+    printf("fastest head: A %.3f ms, B %.3f ms (B/A %.3f); per-round B/A: median %.3f, quartiles %.3f-%.3f\n", ta[0] * 1e3,
+           tb[0] * 1e3, tb[0] / ta[0], ratio[rounds / 2], ratio[rounds / 4], ratio[(3 * rounds) / 4]);
+    printf("outputs of the first block of query tiles: %s (largest difference of the normalised outputs %.3g)\n",
+           same ? "the same bits" : "different bits", worst);
+    return 0;
+}
