@@ -28,9 +28,9 @@ typedef struct build {
                    ptrdiff_t);
 } build;
 
-static void *symbol(void *h, const char *name) {
+static void *symbol(void *h, const char *path, const char *name) {
     void *p = dlsym(h, name);
-    if (!p) { fprintf(stderr, "kernel_ab: %s has no %s\n", "the build", name); exit(2); }
+    if (!p) { fprintf(stderr, "kernel_ab: %s has no %s\n", path, name); exit(2); }
     return p;
 }
 
@@ -38,14 +38,14 @@ static build load(const char *path) {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) { fprintf(stderr, "kernel_ab: %s\n", dlerror()); exit(2); }
     build b;
-    b.select = symbol(h, "sdpa_kernels_select");
-    b.family = symbol(h, "sdpa_kernels_isa");
-    b.layout_for = symbol(h, "sdpa_layout_for");
-    b.bytes = symbol(h, "sdpa_operand_bytes");
-    b.pack_keys = symbol(h, "sdpa_pack_keys");
-    b.pack_values = symbol(h, "sdpa_pack_values");
-    b.prepare_query = symbol(h, "sdpa_prepare_query");
-    b.attend = symbol(h, "sdpa_attend");
+    b.select = symbol(h, path, "sdpa_kernels_select");
+    b.family = symbol(h, path, "sdpa_kernels_isa");
+    b.layout_for = symbol(h, path, "sdpa_layout_for");
+    b.bytes = symbol(h, path, "sdpa_operand_bytes");
+    b.pack_keys = symbol(h, path, "sdpa_pack_keys");
+    b.pack_values = symbol(h, path, "sdpa_pack_values");
+    b.prepare_query = symbol(h, path, "sdpa_prepare_query");
+    b.attend = symbol(h, path, "sdpa_attend");
     return b;
 }
 

@@ -38,7 +38,7 @@ struct FusedSweepTests {
         for dtype in [DType.float16, .bfloat16] {
             groups.append(SweepGroup(name: "\(dtype)", cases: allSweepBiases.map { FusedCase(L: 33, S: 65, E: 24, Ev: 24, dtype: dtype, bias: $0) }
                 + [FusedCase(L: 200, S: 300, E: 72, Ev: 40, dtype: dtype, bias: "alibiLowerRight"),
-                   // key tiles of 256 for bfloat16 on a tile layer: two whole ones and a partial one
+                   // several key tiles (128 keys at E = 64, 64 at E = 128), the last one partial
                    FusedCase(L: 70, S: 700, E: 128, Ev: 96, dtype: dtype, bias: "causalLowerRight"),
                    FusedCase(L: 70, S: 700, E: 64, Ev: 64, dtype: dtype, bias: "boolMaskLS")]))
         }
