@@ -29,7 +29,9 @@ build() { # build REV NAME
     fi
     clang -O2 -fPIC -shared -I"$src/include" "$src"/*.c -o "$out/$2.so" -lm
 }
-build "$a" a & build "$b" b & wait
+build "$a" a & pa=$!
+build "$b" b & pb=$!
+wait "$pa" && wait "$pb" # a failed build stops here (a bare `wait` would not)
 clang -O2 -I"$root/Sources/CSDPAKernels/include" "$root/Benchmarks/KernelAB/kernel_ab.c" -o "$out/kernel_ab" -ldl -lm
 echo "A = $a, B = $b"
 "$out/kernel_ab" "$out/a.so" "$out/b.so" "$@"
