@@ -290,7 +290,7 @@ static void check_operands(sdpa_element_kind kind, int rows, int cols, int depth
 /* sdpa_attend gives the bits of sdpa_scores, sdpa_softmax_tile and
  * sdpa_accumulate called in turn, over two key tiles (the second rescales
  * the first's output), and touches no output past its rows x dv. */
-static void check_attend(sdpa_element_kind kind, int rows, int cols, int depth, int dv, int maskKind) {
+static void check_attend(sdpa_element_kind kind, int rows, int cols, int depth, int dv, int maskKind, float scale) {
     const sdpa_operand_layout layout = sdpa_layout_for(kind);
     const size_t esize = kind == SDPA_ELEMENT_F32 ? 4 : 2;
     const ptrdiff_t ldq = depth + 1, ldm = cols + 2, lds = cols + 3, ldo = dv + 2;
@@ -324,10 +324,10 @@ static void check_attend(sdpa_element_kind kind, int rows, int cols, int depth, 
         sdpa_pack_keys(layout, kind, cols, depth, kr, kbuf);
         const void *vp = sdpa_pack_values(layout, kind, cols, dv, vr, vbuf, &lv);
         const void *mk = maskKind == SDPA_MASK_NONE ? NULL : mask;
-        sdpa_scores(layout, rows, cols, depth, qp, lq, kbuf, 1.1f, sc, lds, maskKind, mk, ldm, tm);
+        sdpa_scores(layout, rows, cols, depth, qp, lq, kbuf, scale, sc, lds, maskKind, mk, ldm, tm);
         sdpa_softmax_tile(rows, cols, sc, lds, tm, m[0], l[0], o[0], ldo, dv);
         sdpa_accumulate(layout, rows, cols, dv, sc, lds, vp, lv, o[0], ldo);
-        sdpa_attend(layout, rows, cols, depth, dv, qp, lq, kbuf, 1.1f, maskKind, mk, ldm, vp, lv, sc, lds, tm, m[1], l[1], o[1], ldo);
+        sdpa_attend(layout, rows, cols, depth, dv, qp, lq, kbuf, scale, maskKind, mk, ldm, vp, lv, sc, lds, tm, m[1], l[1], o[1], ldo);
     }
     for (int r = 0; r < rows; r++) {
         CHECK(bits(m[0][r]) == bits(m[1][r]) && bits(l[0][r]) == bits(l[1][r]), "attend kind %d rows %d cols %d: row %d state differs", kind, rows, cols, r);
@@ -784,8 +784,11 @@ int main(void) {
             }
         for (int kind = 0; kind < 3; kind++)
             for (int a = 0; a < 9; a++) {
-                check_attend(kind, rowsList[a], colsList[(a * 5 + 2) % 12], depthList[(a * 4 + 1) % 9], dvList[(a * 7) % 10], a % 3);
-                check_attend(kind, 96 - a, 128, 64, 64, a % 3);
+                check_attend(kind, rowsList[a], colsList[(a * 5 + 2) % 12], depthList[(a * 4 + 1) % 9], dvList[(a * 7) % 10], a % 3, 1.1f);
+                check_attend(kind, 96 - a, 128, 64, 64, a % 3, 1.1f);
+                /* a negative or zero scale: the tile unit's unmasked rows take
+                 * their maxima from the raw products only for a positive finite one */
+                if (a % 3 == 0) check_attend(kind, 40 + a, 100, 64, 64, SDPA_MASK_NONE, a == 3 ? -0.7f : 0.0f);
             }
         check_conversions();
         check_exp();

@@ -4,7 +4,10 @@
  * output rows stay in L1 from the product that writes them to the one that
  * reads them (a 96 x 128 score tile alone is 48 KiB).  Each row's bits are
  * those of sdpa_scores, sdpa_softmax_tile and sdpa_accumulate called in
- * turn: every step works row by row. */
+ * turn: every step works row by row.  On the tile unit, unmasked rows skip
+ * the scores' store pass: the row maxima come from the raw products and the
+ * softmax scales each product as it loads it, the same roundings in the
+ * same order. */
 #ifndef SDPA_TILES_ATTEND_H
 #define SDPA_TILES_ATTEND_H
 
@@ -13,6 +16,25 @@
 #ifndef SDPA_ATTEND_PASS_ROWS
 #define SDPA_ATTEND_PASS_ROWS (SDPA_TILE_PASS_ROWS ? SDPA_TILE_PASS_ROWS : 4 * SDPA_MR)
 #endif
+
+/* Each row's maximum of scale * x for scale > 0, from the raw products x:
+ * rounding is monotonic, so max fl(scale x) = fl(scale max x) (NaN skipped
+ * alike; a scale of 0 or inf would turn an infinite x into NaN, so those
+ * take the scores' own pass). */
+SDPA_INLINE void raw_row_maxima(int rows, int cols, const float *s, ptrdiff_t lds, float scale, float *tileMax) {
+    const vf ninf = vneg_inf();
+    for (int r = 0; r < rows; r++) {
+        const float *sr = s + r * lds;
+        vf m = ninf; /* one chain, in scores_epilogue's order: the same maximum, signed zeros included */
+        int c = 0;
+        for (; c + SDPA_VL <= cols; c += SDPA_VL) m = vmax(vload(sr + c), m);
+        if (c < cols) {
+            const vm tm = vmask_first(cols - c);
+            m = vmax(vblend(tm, ninf, vload_first(sr + c, cols - c, tm)), m);
+        }
+        tileMax[r] = vhmax(m) * scale;
+    }
+}
 
 static void k_attend(sdpa_operand_layout layout, int rows, int cols, int depth, int dv, const void *query,
                      ptrdiff_t ldq, const void *keys, float scale, sdpa_mask_kind maskKind, const void *mask,
@@ -25,16 +47,25 @@ static void k_attend(sdpa_operand_layout layout, int rows, int cols, int depth, 
         const void *m = maskKind == SDPA_MASK_BOOL ? mask_at(MK_BOOL, mask, r0 * ldm)
                       : maskKind == SDPA_MASK_F32 ? mask_at(MK_F32, mask, r0 * ldm) : NULL;
         float *sr = s, *or = o + (ptrdiff_t)r0 * ldo;
-        k_scores(layout, n, cols, depth, q, ldq, keys, scale, sr, lds, maskKind, m, ldm, tileMax);
-#if SDPA_BF16_DOT
-        if (layout == SDPA_LAYOUT_BF16_PAIRS) {
-            /* P rounded to bfloat16 as the softmax stores it */
-            softmax_tile(1, n, cols, sr, lds, tileMax, rowMax + r0, rowSum + r0, or, ldo, dv);
+#if SDPA_AMX_BF16
+        if (layout == SDPA_LAYOUT_BF16_PAIRS && maskKind == SDPA_MASK_NONE && scale > 0.0f && scale < __builtin_inff()) {
+            amx_raw_scores(n, cols, depth, q, ldq, keys, sr, lds);
+            raw_row_maxima(n, cols, sr, lds, scale, tileMax);
+            softmax_tile(1, 1, n, cols, sr, lds, scale, tileMax, rowMax + r0, rowSum + r0, or, ldo, dv);
             pairs_accumulate(n, cols, dv, sr, lds, values, ldv, or, ldo);
             continue;
         }
 #endif
-        softmax_tile(0, n, cols, sr, lds, tileMax, rowMax + r0, rowSum + r0, or, ldo, dv);
+        k_scores(layout, n, cols, depth, q, ldq, keys, scale, sr, lds, maskKind, m, ldm, tileMax);
+#if SDPA_BF16_DOT
+        if (layout == SDPA_LAYOUT_BF16_PAIRS) {
+            /* P rounded to bfloat16 as the softmax stores it */
+            softmax_tile(1, 0, n, cols, sr, lds, scale, tileMax, rowMax + r0, rowSum + r0, or, ldo, dv);
+            pairs_accumulate(n, cols, dv, sr, lds, values, ldv, or, ldo);
+            continue;
+        }
+#endif
+        softmax_tile(0, 0, n, cols, sr, lds, scale, tileMax, rowMax + r0, rowSum + r0, or, ldo, dv);
         k_accumulate(layout, n, cols, dv, sr, lds, values, ldv, or, ldo);
     }
 }

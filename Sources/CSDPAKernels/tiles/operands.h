@@ -143,6 +143,15 @@ static sdpa_const_ptr k_pack_values(sdpa_operand_layout layout, sdpa_element_kin
     return dst;
 }
 
+#if SDPA_AMX_BF16
+/* Q K^T on the tile unit, unscaled, for rows of bfloat16 query pairs (ldq
+ * pairs apart) against a packed key tile. */
+SDPA_INLINE void amx_raw_scores(int rows, int cols, int depth, const void *q, ptrdiff_t ldq, const void *keys, float *s,
+                                ptrdiff_t lds) {
+    amx_product(0, rows, cols, pairs_of(depth), q, 4 * ldq, keys, 4 * padded_columns(cols), s, lds);
+}
+#endif
+
 static void k_scores(sdpa_operand_layout layout, int rows, int cols, int depth, const void *query, ptrdiff_t ldq,
                      const void *keys, float scale, float *s, ptrdiff_t lds, sdpa_mask_kind maskKind,
                      const void *mask, ptrdiff_t ldm, float *tileMax) {
@@ -154,7 +163,7 @@ static void k_scores(sdpa_operand_layout layout, int rows, int cols, int depth, 
         for (int r0 = 0; r0 < rows; r0 += SDPA_TILE_PASS_ROWS) {
             const int n = rows - r0 < SDPA_TILE_PASS_ROWS ? rows - r0 : SDPA_TILE_PASS_ROWS;
             float *sr = s + r0 * lds, *mr = tileMax ? tileMax + r0 : NULL;
-            amx_product(0, n, cols, pairs_of(depth), (const char *)query + 4 * r0 * ldq, 4 * ldq, keys, 4 * ldk, sr, lds);
+            amx_raw_scores(n, cols, depth, (const char *)query + 4 * r0 * ldq, ldq, keys, sr, lds);
             if (maskKind == SDPA_MASK_BOOL) scores_epilogue(MK_BOOL, n, cols, sr, lds, scale, mask_at(MK_BOOL, mask, r0 * ldm), ldm, mr);
             else if (maskKind == SDPA_MASK_F32) scores_epilogue(MK_F32, n, cols, sr, lds, scale, mask_at(MK_F32, mask, r0 * ldm), ldm, mr);
             else scores_epilogue(MK_NONE, n, cols, sr, lds, scale, NULL, 0, mr);

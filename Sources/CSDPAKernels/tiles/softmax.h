@@ -65,14 +65,18 @@ SDPA_INLINE double softmax_rescaling(float mOld, float m) {
  * partial sums.  BF16P: p is stored rounded to bfloat16 for the pairs
  * product (each row's bfloat16 over the front half of its floats, an odd
  * count padded with 0: a store never overtakes the loads), the sum taken
- * before rounding, as rounding after the softmax gives. */
-SDPA_INLINE vf softmax_exp_row(const int EXACT, const int BF16P, float *sr, int cols, float ref, vtab8 table) {
+ * before rounding, as rounding after the softmax gives.  RAW: the row holds
+ * unscaled products, each multiplied by vsc as it is loaded (the rounding
+ * the scores' epilogue would have stored). */
+SDPA_INLINE vf softmax_exp_row(const int EXACT, const int BF16P, const int RAW, float *sr, int cols, float ref, vf vsc,
+                               vtab8 table) {
     const vf vl = vset1(SDPA_LOG2E), vr = vset1(ref), ninf = vneg_inf();
     const int rem = cols % SDPA_VL;
     uint16_t *br = (uint16_t *)(void *)sr;
     vf s0 = vzero(), s1 = vzero();
     int c = 0;
-#define SDPA_EXP(x) (EXACT ? vexp_fast(vsub((x), vr)) : vexp2_softmax(vfms((x), vl, vr), table))
+#define SDPA_SC(x) (RAW ? vmul((x), vsc) : (x))
+#define SDPA_EXP(x) (EXACT ? vexp_fast(vsub(SDPA_SC(x), vr)) : vexp2_softmax(vfms(SDPA_SC(x), vl, vr), table))
 #define SDPA_STORE(at, p) (BF16P ? vstore_bf16_operand(br + (at), (p)) : vstore(sr + (at), (p)))
     for (; c + 2 * SDPA_VL <= cols; c += 2 * SDPA_VL) {
         vf p0 = SDPA_EXP(vload(sr + c));
@@ -99,16 +103,21 @@ SDPA_INLINE vf softmax_exp_row(const int EXACT, const int BF16P, float *sr, int 
     if (BF16P && cols % 2) br[cols] = 0;
 #undef SDPA_STORE
 #undef SDPA_EXP
+#undef SDPA_SC
     return vadd(s0, s1);
 }
 
-/* Rows are processed in chunks of SM_CHUNK: the per-row state is computed
+/* RAW: s holds unscaled products and tileMax their scaled maxima (see
+ * softmax_exp_row); otherwise scale is not read.
+ * Rows are processed in chunks of SM_CHUNK: the per-row state is computed
  * SDPA_VL rows to a vector before and after the exp pass (maxima, M, alpha;
  * row sums), which keeps the horizontal reductions and the scalar per-row
  * work off the exp loop's critical path. */
 #define SM_CHUNK 64
-SDPA_INLINE void softmax_tile(const int BF16P, int rows, int cols, float *s, ptrdiff_t lds, const float *tileMax,
-                              float *rowMax, float *rowSum, float *o, ptrdiff_t ldo, int dv) {
+SDPA_INLINE void softmax_tile(const int BF16P, const int RAW, int rows, int cols, float *s, ptrdiff_t lds,
+                              float scale, const float *tileMax, float *rowMax, float *rowSum, float *o,
+                              ptrdiff_t ldo, int dv) {
+    const vf vsc = vset1(scale);
     const vf ninf = vneg_inf();
     if (cols < 0) cols = 0;
     const int rem = cols % SDPA_VL;
@@ -173,8 +182,8 @@ SDPA_INLINE void softmax_tile(const int BF16P, int rows, int cols, float *s, ptr
          * mUse, so the argument is <= ~0 (or NaN / -inf). */
         for (int i = 0; i < nr; i++) {
             float *sr = s + (ptrdiff_t)(r0 + i) * lds;
-            sums[i] = exact[i] ? softmax_exp_row(1, BF16P, sr, cols, mnat[i], table)
-                               : softmax_exp_row(0, BF16P, sr, cols, mref[i], table);
+            sums[i] = exact[i] ? softmax_exp_row(1, BF16P, RAW, sr, cols, mnat[i], vsc, table)
+                               : softmax_exp_row(0, BF16P, RAW, sr, cols, mref[i], vsc, table);
         }
 
         /* rowSum = rowSum * alpha + this tile's sum, SDPA_VL rows at a time */
@@ -197,7 +206,7 @@ SDPA_INLINE void softmax_tile(const int BF16P, int rows, int cols, float *s, ptr
 
 static void k_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds, const float *tileMax, float *rowMax,
                            float *rowSum, float *o, ptrdiff_t ldo, int dv) {
-    softmax_tile(0, rows, cols, s, lds, tileMax, rowMax, rowSum, o, ldo, dv);
+    softmax_tile(0, 0, rows, cols, s, lds, 1.0f, tileMax, rowMax, rowSum, o, ldo, dv);
 }
 
 static void k_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo, const float *rowSum) {
