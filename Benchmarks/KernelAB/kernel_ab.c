@@ -109,7 +109,7 @@ static head prepare(const build *b, int L, int S, int E, sdpa_element_kind kind,
         h.m[i] = aligned(4 * (size_t)rows);
         h.l[i] = aligned(4 * (size_t)rows);
     }
-    free(q); free(k); free(v);
+    free(q); free(k); /* not v: float32 values are read where they are (sdpa_pack_values returns v's own rows) */
     return h;
 }
 
