@@ -47,20 +47,23 @@ static void k_attend(sdpa_operand_layout layout, int rows, int cols, int depth, 
         const void *m = maskKind == SDPA_MASK_BOOL ? mask_at(MK_BOOL, mask, r0 * ldm)
                       : maskKind == SDPA_MASK_F32 ? mask_at(MK_F32, mask, r0 * ldm) : NULL;
         float *sr = s, *or = o + (ptrdiff_t)r0 * ldo;
+        /* unmasked rows on the tile unit: maxima from the raw products, the
+         * scale applied by the softmax */
+        const int raw = SDPA_AMX_BF16 && layout == SDPA_LAYOUT_BF16_PAIRS && maskKind == SDPA_MASK_NONE && scale > 0.0f &&
+                        scale < __builtin_inff();
+        if (raw) {
 #if SDPA_AMX_BF16
-        if (layout == SDPA_LAYOUT_BF16_PAIRS && maskKind == SDPA_MASK_NONE && scale > 0.0f && scale < __builtin_inff()) {
             amx_raw_scores(n, cols, depth, q, ldq, keys, sr, lds);
-            raw_row_maxima(n, cols, sr, lds, scale, tileMax);
-            softmax_tile(1, 1, n, cols, sr, lds, scale, tileMax, rowMax + r0, rowSum + r0, or, ldo, dv);
-            pairs_accumulate(n, cols, dv, sr, lds, values, ldv, or, ldo);
-            continue;
-        }
 #endif
-        k_scores(layout, n, cols, depth, q, ldq, keys, scale, sr, lds, maskKind, m, ldm, tileMax);
+            raw_row_maxima(n, cols, sr, lds, scale, tileMax);
+        } else {
+            k_scores(layout, n, cols, depth, q, ldq, keys, scale, sr, lds, maskKind, m, ldm, tileMax);
+        }
 #if SDPA_BF16_DOT
         if (layout == SDPA_LAYOUT_BF16_PAIRS) {
             /* P rounded to bfloat16 as the softmax stores it */
-            softmax_tile(1, 0, n, cols, sr, lds, scale, tileMax, rowMax + r0, rowSum + r0, or, ldo, dv);
+            if (raw) softmax_tile(1, 1, n, cols, sr, lds, scale, tileMax, rowMax + r0, rowSum + r0, or, ldo, dv);
+            else softmax_tile(1, 0, n, cols, sr, lds, scale, tileMax, rowMax + r0, rowSum + r0, or, ldo, dv);
             pairs_accumulate(n, cols, dv, sr, lds, values, ldv, or, ldo);
             continue;
         }
