@@ -12,19 +12,6 @@ private struct ProcessResult {
     var status: Int32, standardOutput: String, standardError: String
 }
 
-/// The built executable `name`, found beside the test runner.
-private func executable(_ name: String) -> URL? {
-    let runner = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-    var folder = runner.deletingLastPathComponent()
-    // On Darwin the runner sits inside an .xctest bundle.
-    while folder.pathComponents.count > 1, !FileManager.default.fileExists(atPath: folder.appending(path: name).path) {
-        guard folder.lastPathComponent.hasSuffix(".xctest") || folder.lastPathComponent == "MacOS" || folder.lastPathComponent == "Contents" else { break }
-        folder.deleteLastPathComponent()
-    }
-    let url = folder.appending(path: name)
-    return FileManager.default.isExecutableFile(atPath: url.path) ? url : nil
-}
-
 private func run(_ url: URL, _ arguments: [String]) throws -> ProcessResult {
     let process = Process()
     process.executableURL = url
@@ -44,7 +31,7 @@ struct BenchmarkExecutableTests {
 
     @Test("--help, --list and --list --quick", arguments: names)
     func listsItsWorkloads(_ name: String) throws {
-        let url = try #require(executable(name), "\(name) is not built beside the test runner (swift test builds every product)")
+        let url = try #require(builtExecutable(name), "\(name) is not built beside the test runner (swift test builds every product)")
         let help = try run(url, ["--help"])
         #expect(help.status == 0 && help.standardOutput.hasPrefix("usage: \(name) "), "\(help.standardError)")
         for option in ["--list", "--quick", "--json", "--svg", "--compare", "--threads", "--peak-gflops"] {
@@ -75,7 +62,7 @@ struct BenchmarkExecutableTests {
 
     @Test("bad options exit 2, a missing --compare file 1", arguments: names)
     func rejectsBadOptions(_ name: String) throws {
-        let url = try #require(executable(name), "\(name) is not built beside the test runner")
+        let url = try #require(builtExecutable(name), "\(name) is not built beside the test runner")
         for (arguments, status, message) in [
             (["--nope"], Int32(2), "\(name): error: unknown option '--nope'"),
             (["--list", "--threads", "0"], 2, "\(name): error: --threads expects a positive integer, got '0'"),
@@ -92,7 +79,7 @@ struct BenchmarkExecutableTests {
 
     @Test("ThreadScaling --quick runs the scaling model on every workload and reports its speedups")
     func threadScalingRuns() throws {
-        let url = try #require(executable("ThreadScaling"), "ThreadScaling is not built beside the test runner")
+        let url = try #require(builtExecutable("ThreadScaling"), "ThreadScaling is not built beside the test runner")
         let folder = FileManager.default.temporaryDirectory.appending(path: "sdpa-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let json = folder.appending(path: "scaling.json")

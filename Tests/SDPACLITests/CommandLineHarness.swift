@@ -1,8 +1,11 @@
 import Foundation
 import SDPA
 import SDPACommandLine
+#if canImport(Glibc)
+import Glibc
+#endif
 
-// What the command-line tests share: running `sdpa` in process and input files in a fresh folder.
+// What the command-line tests share: running `sdpa` in process or as a child, and input files in a fresh folder.
 
 /// What one `sdpa` invocation printed and returned.
 struct Invocation {
@@ -26,6 +29,44 @@ func sdpa(_ arguments: [String], terminal: Bool = false) -> Invocation {
     let status = SDPACommandLine.main(arguments, output: output)
     return Invocation(status: status, standardOutput: collector.standardOutput, standardError: collector.standardError)
 }
+
+/// The built executable `name` (a product of this package), found beside the test runner.
+func builtExecutable(_ name: String) -> URL? {
+    let runner = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+    var folder = runner.deletingLastPathComponent()
+    // On Darwin the runner sits inside an .xctest bundle.
+    while folder.pathComponents.count > 1, !FileManager.default.fileExists(atPath: folder.appending(path: name).path) {
+        guard folder.lastPathComponent.hasSuffix(".xctest") || folder.lastPathComponent == "MacOS" || folder.lastPathComponent == "Contents" else { break }
+        folder.deleteLastPathComponent()
+    }
+    let url = folder.appending(path: name)
+    return FileManager.default.isExecutableFile(atPath: url.path) ? url : nil
+}
+
+#if os(Linux)
+/// Runs `executable` with `arguments` as a child process, its output discarded, and returns whether it exited
+/// (rather than being killed by a signal) and the most memory it held resident (`wait4`'s `ru_maxrss`). Unlike ``ResidentMemory``, whose figures are the
+/// whole test process's, this sees no other test's allocations.
+func childPeakResidentBytes(_ executable: URL, _ arguments: [String]) throws -> (exited: Bool, peakBytes: Int) {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for descriptor: Int32 in [1, 2] { posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", O_WRONLY, 0) }
+    let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid = pid_t()
+    let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+    guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
+    var status: Int32 = 0
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 {
+        guard errno == EINTR else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+    // The low 7 bits of a wait status are the signal that ended the process, 0 when it exited;
+    // ru_maxrss is in kilobytes on Linux.
+    return (status & 0x7f == 0, usage.ru_maxrss * 1024)
+}
+#endif
 
 /// A fresh folder for one test's files.
 func temporaryFolder() throws -> URL {

@@ -142,8 +142,10 @@ func visiblePositionsMatchTheMaterializedMask(queryLength: Int, keyLength: Int) 
     #expect(timing.samples == 3 && timing.callsPerSample == 1)
     #expect(timing.minSeconds <= timing.medianSeconds && timing.medianSeconds <= timing.maxSeconds)
 
+    // A sample must last 20 ms: a single call taking that long would need the thread stopped for all of it
+    // (at 1 ms, being scheduled out during the first trial call could make one call a whole sample).
     var batched = 0
-    let long = measure(MeasurementPlan(warmUpCalls: 0, samples: 2, minimumSampleSeconds: 0.001)) { batched += 1 }
+    let long = measure(MeasurementPlan(warmUpCalls: 0, samples: 2, minimumSampleSeconds: 0.02)) { batched += 1 }
     #expect(long.callsPerSample > 1)
 }
 
@@ -169,9 +171,9 @@ func visiblePositionsMatchTheMaterializedMask(queryLength: Int, keyLength: Int) 
     #expect(current > 0)
     #expect((ResidentMemory.peakBytes ?? 0) >= current)
     // The measure is the whole process's, and other tests free memory while this one runs, which can hide
-    // its 64 MiB from one measurement: one of a few must see them.
+    // its 64 MiB from one measurement: one of a score must see them.
     var seen = [Int]()
-    for _ in 0..<5 {
+    for _ in 0..<20 {
         let (_, extra) = ResidentMemory.peakExtraBytes { () -> Int in
             // Touch 64 MiB so that it becomes resident.
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 20, alignment: 64)
