@@ -1,24 +1,25 @@
 import CSDPAKernels
 
 /// Tile sizes for one fused-attention problem, chosen from the head dimensions and the kernel
-/// family's register tile (philipturner/metal-flash-attention's "kernel descriptor"): they depend only
-/// on the shape and the family, never on the thread count, so the result is bit-identical at any count.
+/// family's register tile (philipturner/metal-flash-attention's "kernel descriptor"), and the blocks of
+/// query tiles from a core's L2: they depend only on the shape and the machine, never on the thread
+/// count, so the result is bit-identical at any count.
 @usableFromInline
 package struct _FusedTiling: Sendable {
     /// Query rows per tile (`Br`); a multiple of the kernel family's register-tile rows where possible.
-    @usableFromInline var queryRows: Int
+    @usableFromInline package var queryRows: Int
     /// Keys per tile (`Bc`).
     @usableFromInline var keyColumns: Int
     /// The kernel family's register-tile rows: pieces of a query tile are multiples of it.
     @usableFromInline var registerRows: Int
     /// Query tiles of one head, and key tiles.
-    @usableFromInline var queryTiles: Int, keyTiles: Int
+    @usableFromInline package var queryTiles: Int, keyTiles: Int
     /// Consecutive query tiles in one block: a work item takes at most this many tiles' worth of
     /// pieces, and each packed key tile serves all of them (and every query head of a GQA group), so
     /// the packing is paid once per this many tiles.
-    @usableFromInline var tilesPerBlock: Int
+    @usableFromInline package var tilesPerBlock: Int
     /// Blocks of ``tilesPerBlock`` query tiles per head (the last may hold fewer).
-    @usableFromInline var blocksPerHead: Int
+    @usableFromInline package var blocksPerHead: Int
 
     /// Up to this many query rows (`L`), the keys are read as stored rather than packed: below one
     /// register tile the packing costs more than the product it feeds.
@@ -42,8 +43,11 @@ package struct _FusedTiling: Sendable {
         queryRows = Swift.max(1, Swift.min(rows, balanced, shape.queryLength))
         queryTiles = (shape.queryLength + queryRows - 1) / queryRows
         keyTiles = (shape.keyLength + keyColumns - 1) / keyColumns
-        // Up to 4 query tiles per block while the outputs fit.
-        let byCache = 32_768 / (perRow * queryRows)
+        // Up to 4 query tiles per block while their running outputs take at most a quarter of a core's L2
+        // (128 KiB of Zen 3's 512 KiB; E = 128 on a 2 MiB L2 then runs 4 tiles, not 2: RFC.md, metrics).
+        // More than 4 leaves too few blocks for 64 threads (the scaling targets).
+        let outputFloats = Swift.max(32_768, _CoreCache.l2Bytes / 16)
+        let byCache = outputFloats / (perRow * queryRows)
         tilesPerBlock = Swift.max(1, Swift.min(4, byCache, queryTiles))
         blocksPerHead = (queryTiles + tilesPerBlock - 1) / tilesPerBlock
     }
