@@ -15,6 +15,12 @@ struct CoreCacheTests {
     @Test func theL2IsReportedOrAssumed() {
         #expect(_CoreCache.l2Bytes == (_CoreCache.reportedL2Bytes() ?? _CoreCache.assumedL2Bytes))
         #expect(_CoreCache.l2Bytes >= 64 << 10)
+        #if os(Linux)
+        // The kernel's cache description, read where glibc does not answer, agrees with it where it does.
+        let sysfs = "/sys/devices/system/cpu/cpu0/cache/index2/size"
+        if let described = _CoreCache.sysfsSize(sysfs) { #expect(described == _CoreCache.reportedL2Bytes()) }
+        #expect(_CoreCache.sysfsSize("/nonexistent/size") == nil)
+        #endif
     }
 
     /// Blocks hold up to 4 tiles while their running outputs take at most a quarter of the L2 (at least 128 KiB).

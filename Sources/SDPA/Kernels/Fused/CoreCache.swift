@@ -16,11 +16,15 @@ package enum _CoreCache {
     /// read once per process, so a process's tiles, and so its bits, never change.
     @usableFromInline package static let l2Bytes: Int = reportedL2Bytes() ?? assumedL2Bytes
 
+    /// What the system reports of a core's L2, `nil` where it says nothing.
     package static func reportedL2Bytes() -> Int? {
         #if os(Linux)
+        #if canImport(Glibc)
         let reported = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE))
         if reported > 0 { return reported }
-        // glibc answers 0 on many arm64 systems; the kernel's cache description says it ("2048K").
+        #endif
+        // glibc answers 0 on many arm64 systems (and musl has no such query); the kernel's cache
+        // description says it ("2048K").
         return sysfsSize("/sys/devices/system/cpu/cpu0/cache/index2/size")
         #elseif canImport(Darwin)
         // Apple silicon: the performance cores' L2 (shared by their cluster).
@@ -37,7 +41,7 @@ package enum _CoreCache {
 
     #if os(Linux)
     /// A size such as `2048K` or `1M` in a sysfs file.
-    static func sysfsSize(_ path: String) -> Int? {
+    package static func sysfsSize(_ path: String) -> Int? {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
