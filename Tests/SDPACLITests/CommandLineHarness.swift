@@ -45,8 +45,8 @@ func builtExecutable(_ name: String) -> URL? {
 
 #if os(Linux)
 /// Runs `executable` with `arguments` as a child process, its output discarded, and returns whether it exited
-/// (rather than being killed by a signal) and the most memory it held resident (`wait4`'s `ru_maxrss`). Unlike ``ResidentMemory``, whose figures are the
-/// whole test process's, this sees no other test's allocations.
+/// (rather than being killed by a signal) and the most memory it held resident (`wait4`'s `ru_maxrss`).
+/// Unlike ``ResidentMemory``, whose figures are the whole test process's, this sees no other test's allocations.
 func childPeakResidentBytes(_ executable: URL, _ arguments: [String]) throws -> (exited: Bool, peakBytes: Int) {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
