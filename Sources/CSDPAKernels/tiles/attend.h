@@ -17,25 +17,6 @@
 #define SDPA_ATTEND_PASS_ROWS (SDPA_TILE_PASS_ROWS ? SDPA_TILE_PASS_ROWS : 4 * SDPA_MR)
 #endif
 
-/* Each row's maximum of scale * x for scale > 0, from the raw products x:
- * rounding is monotonic, so max fl(scale x) = fl(scale max x) (NaN skipped
- * alike; a scale of 0 or inf would turn an infinite x into NaN, so those
- * take the scores' own pass). */
-SDPA_INLINE void raw_row_maxima(int rows, int cols, const float *s, ptrdiff_t lds, float scale, float *tileMax) {
-    const vf ninf = vneg_inf();
-    for (int r = 0; r < rows; r++) {
-        const float *sr = s + r * lds;
-        vf m = ninf; /* one chain, in scores_epilogue's order: the same maximum, signed zeros included */
-        int c = 0;
-        for (; c + SDPA_VL <= cols; c += SDPA_VL) m = vmax(vload(sr + c), m);
-        if (c < cols) {
-            const vm tm = vmask_first(cols - c);
-            m = vmax(vblend(tm, ninf, vload_first(sr + c, cols - c, tm)), m);
-        }
-        tileMax[r] = vhmax(m) * scale;
-    }
-}
-
 static void k_attend(sdpa_operand_layout layout, int rows, int cols, int depth, int dv, const void *query,
                      ptrdiff_t ldq, const void *keys, float scale, sdpa_mask_kind maskKind, const void *mask,
                      ptrdiff_t ldm, const void *values, ptrdiff_t ldv, float *s, ptrdiff_t lds, float *tileMax,
@@ -55,7 +36,12 @@ static void k_attend(sdpa_operand_layout layout, int rows, int cols, int depth, 
 #if SDPA_AMX_BF16
             amx_raw_scores(n, cols, depth, q, ldq, keys, sr, lds);
 #endif
-            raw_row_maxima(n, cols, sr, lds, scale, tileMax);
+            /* rounding is monotonic, so max fl(scale x) = fl(scale max x) for
+             * scale > 0 (NaN skipped alike; row_maxima's chain is the scores
+             * epilogue's, signed zeros included); a scale of 0 or inf would
+             * turn an infinite x into NaN, so those take k_scores */
+            row_maxima(n, cols, sr, lds, tileMax);
+            for (int i = 0; i < n; i++) tileMax[i] *= scale;
         } else {
             k_scores(layout, n, cols, depth, q, ldq, keys, scale, sr, lds, maskKind, m, ldm, tileMax);
         }
