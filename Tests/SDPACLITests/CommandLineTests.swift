@@ -318,12 +318,14 @@ func blockDiagonalSpellingsRunThatBias(spelling: String, bias: any AttnBias) thr
     #expect(byShape.standardOutput.contains("bias: alibi+causal-lower-right"))
     #expect(byShape.standardOutput.contains("backend: fused"))
     #expect(byShape.standardOutput.contains("math rejected: fused is preferred"))
+    #expect(byShape.standardOutput.contains("kernels: \(FusedKernelInstructionSet.current)\n"), "\(byShape.standardOutput)")
 
     let files = try InputFiles()
     let restricted = sdpa(["explain", "--backend", "math"] + files.arguments.dropLast(2))
     #expect(restricted.status == 0, "\(restricted.standardError)")
     #expect(restricted.standardOutput.contains("backend: math"))
     #expect(restricted.standardOutput.contains("fused rejected: not allowed by withSDPBackends"))
+    #expect(!restricted.standardOutput.contains("kernels:"), "the math backend runs no kernel family")
 
     let float64 = sdpa(["explain", "--shape", "1,1,4,4,8", "--dtype", "float64"])
     #expect(float64.standardOutput.contains("backend: math"))

@@ -26,10 +26,32 @@ struct InstructionSetTests {
         let expected = try #require(chosen ?? available.first)
         #expect(FusedKernelInstructionSet.current == expected,
                 "running \(FusedKernelInstructionSet.current), expected \(expected) (available \(available), SDPA_KERNELS \(chosen ?? "unset"))")
+        // Where both AVX-512 families run, an Intel core ranks avx512 first (its vdpbf16ps runs no faster
+        // than the float32 FMA), any other vendor avx512bf16.
+        if let plain = available.firstIndex(of: "avx512"), let pairs = available.firstIndex(of: "avx512bf16") {
+            let intel = CPUFlags.current.vendor == "GenuineIntel"
+            #expect(intel ? plain < pairs : pairs < plain, "vendor \(CPUFlags.current.vendor): \(available)")
+        }
         if hasAVX2, chosen == nil {
             let rank = available.firstIndex(of: FusedKernelInstructionSet.current) ?? .max
             #expect(rank <= available.firstIndex(of: "avx2") ?? -1, "an AVX2 processor runs \(FusedKernelInstructionSet.current) by default")
         }
+    }
+
+    @Test("explainSDPA names the family the fused kernel runs on this thread, and how it multiplies bfloat16")
+    func explanationNamesTheFamily() throws {
+        let shape = AttentionShape(batch: 1, queryHeads: 2, keyValueHeads: 2, queryLength: 8, keyLength: 16, headDim: 8, valueHeadDim: 8)
+        for name in FusedKernelInstructionSet.available {
+            let (float32, bfloat16, pairs) = try #require(FusedKernelInstructionSet.withFamily(name) {
+                (try explainSDPA(shape: shape, dtype: .float32, attnMask: causalLowerRight(8, 16)),
+                 try explainSDPA(shape: shape, dtype: .bfloat16), FusedKernelInstructionSet.multipliesBFloat16Pairs)
+            })
+            #expect(float32.backend == .fused && float32.kernels == name && float32.description.contains("\nkernels: \(name)\n"))
+            let how = pairs ? "bfloat16 multiplied as pairs, float32 sums" : "bfloat16 widened to float32"
+            #expect(bfloat16.kernels == "\(name) (\(how))", "\(bfloat16)")
+        }
+        let math = try withSDPBackends([.math]) { try explainSDPA(shape: shape, dtype: .float32) }
+        #expect(math.backend == .math && math.kernels == nil && !math.description.contains("kernels"))
     }
 
     @Test("withFamily selects a family for the calling thread only, and only a family the processor runs")

@@ -12,7 +12,7 @@ public struct KernelFamily: Sendable, Hashable, CustomTestStringConvertible {
     public var testDescription: String { name }
 
     /// The families of the package and the CPU flags (as `/proc/cpuinfo` names them) each needs at
-    /// least, best first. A family the dispatcher lists must have these; one it does not list is
+    /// least, best first (an Intel core ranks `avx512` above `avx512bf16`: ``FusedKernelInstructionSet``). A family the dispatcher lists must have these; one it does not list is
     /// reported as skipped.
     public static let known: [(name: String, flags: [String])] = [
         ("amx", ["avx512f", "avx512_bf16", "amx_tile", "amx_bf16"]),
@@ -64,19 +64,23 @@ public struct CPUFlags: Sendable {
     public let flags: Set<String>
     /// Whether the flags are arm64's ("Features" rather than "flags").
     public let isARM: Bool
+    /// The processor's vendor (`vendor_id`: "GenuineIntel", "AuthenticAMD"; empty where not listed).
+    public let vendor: String
 
     /// Read once; empty where there is no `/proc/cpuinfo`.
     public static let current: CPUFlags = {
         let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        var vendor = ""
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1)
             guard parts.count == 2 else { continue }
             let key = parts[0].trimmingCharacters(in: .whitespaces)
+            if key == "vendor_id" { vendor = parts[1].trimmingCharacters(in: .whitespaces) }
             if key == "flags" || key == "Features" {
-                return CPUFlags(flags: Set(parts[1].split(separator: " ").map(String.init)), isARM: key == "Features")
+                return CPUFlags(flags: Set(parts[1].split(separator: " ").map(String.init)), isARM: key == "Features", vendor: vendor)
             }
         }
-        return CPUFlags(flags: [], isARM: false)
+        return CPUFlags(flags: [], isARM: false, vendor: vendor)
     }()
 
     /// Whether the processor reports `flag`.

@@ -3,8 +3,9 @@
 ///
 /// ```swift
 /// print(try explainSDPA(query: q, key: k, value: v, attnMask: causalLowerRight(L, S)))
-/// // route: CausalBias.dispatch (bias computed in the kernel)
-/// // backend: math
+/// // route: CausalBias.dispatch (bias computed in the kernel, never materialized)
+/// // backend: fused
+/// // kernels: avx512
 /// ```
 public struct SDPAExplanation: Sendable, CustomStringConvertible {
     /// How the bias reaches a kernel: no mask, a materialized mask, or the bias type's own dispatch.
@@ -13,9 +14,13 @@ public struct SDPAExplanation: Sendable, CustomStringConvertible {
     public var backend: SDPBackend?
     /// For each backend that does not run, why.
     public var rejected: [SDPBackend: String]
+    /// The instruction-set family the fused kernel runs on this thread (``FusedKernelInstructionSet/current``,
+    /// e.g. `avx512`), with how it multiplies bfloat16 inputs; `nil` unless the backend is fused.
+    public var kernels: String? = nil
 
     public var description: String {
         var lines = ["route: \(route)", "backend: \(backend.map(\.rawValue) ?? "none")"]
+        if let kernels { lines.append("kernels: \(kernels)") }
         for b in SDPBackend.allCases { if let why = rejected[b] { lines.append("  \(b) rejected: \(why)") } }
         return lines.joined(separator: "\n")
     }
@@ -97,7 +102,13 @@ private func _explain(
                 route: "\(name).dispatch, a custom dispatch that chooses its own kernel", backend: nil, rejected: [:])
         }
         let (backend, rejected) = _KernelRequest(shape: shape, dtype: dtype, options: options, mask: mask).explain()
-        return SDPAExplanation(route: description, backend: backend, rejected: rejected)
+        var explanation = SDPAExplanation(route: description, backend: backend, rejected: rejected)
+        if backend == .fused {
+            let family = FusedKernelInstructionSet.current
+            explanation.kernels = dtype != .bfloat16 ? family
+                : family + (FusedKernelInstructionSet.multipliesBFloat16Pairs ? " (bfloat16 multiplied as pairs, float32 sums)" : " (bfloat16 widened to float32)")
+        }
+        return explanation
     }
     guard let attnMask else { return try explain(nil as _AbsentBias?) }
     return try explain(attnMask)

@@ -3,9 +3,12 @@ import CSDPAKernels
 /// The instruction-set family of the fused kernel's innermost loops, chosen once at run time.
 ///
 /// The tile products, the online-softmax update, masks and half-precision conversions are written
-/// once over a small vector layer and compiled per family: `avx512` (x86-64 with AVX-512 F/BW/VL/DQ),
-/// `avx2` (AVX2 + FMA + F16C), `neon` (arm64) and `portable` (plain C, any CPU). The best family the
-/// processor runs is chosen at the first call. Results agree to float32 rounding; only speed differs.
+/// once over a small vector layer and compiled per family: `amx` (AMX tiles for the bfloat16 products),
+/// `avx512bf16` (AVX512-BF16's `vdpbf16ps` for them), `avx512` (x86-64 with AVX-512 F/BW/VL/DQ),
+/// `avx2` (AVX2 + FMA + F16C), `neonbf16` and `neon` (arm64) and `portable` (plain C, any CPU). The best
+/// family the processor runs is chosen at the first call; on an Intel core `avx512` ranks above
+/// `avx512bf16` (there `vdpbf16ps` runs no faster than two float32 FMAs, so bfloat16 widened to float32
+/// is faster). Results agree to float32 rounding (bfloat16 products as pairs: to bfloat16's); only speed differs.
 /// The environment variable `SDPA_KERNELS` (read once, at the first attention call) picks another
 /// family this processor runs, by name, for the whole process.
 public enum FusedKernelInstructionSet {
@@ -13,7 +16,8 @@ public enum FusedKernelInstructionSet {
     public static var current: String { String(cString: sdpa_kernels_isa()) }
 
     /// The families this build has and this processor runs, best first: `["avx512", "avx2", "portable"]`
-    /// on an AVX-512 machine.
+    /// on an AVX-512 machine, `["avx512", "avx512bf16", "avx2", "portable"]` on an Intel Xeon with
+    /// AVX512-BF16 whose AMX tiles are absent or refused.
     public static var available: [String] {
         (0..<Int(sdpa_kernels_family_count())).compactMap { i in
             sdpa_kernels_family_name(Int32(i)).map { String(cString: $0) }
