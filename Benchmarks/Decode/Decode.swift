@@ -7,7 +7,7 @@ import SDPACommandLine
 /// against the time of reading as many bytes (a read pass after each call) and at the read bandwidth
 /// measured at start-up; (b) continuous
 /// batching, 64 sequences of 128…8192 tokens, 100 steps of one token each through the paged cache,
-/// in tokens per second.
+/// in tokens per second, float32 and bfloat16 caches.
 @main
 enum Decode {
     static let spec = CommandSpec(
@@ -18,7 +18,7 @@ enum Decode {
             float32 and bfloat16: median time, and the same against the time of reading K and V once: the median, over \
             the samples, of a call's time over the time of a read pass of as many bytes right after it (STREAM-like, in \
             process, the threads the kernel uses), and at the read bandwidth measured at start-up. (b) continuous \
-            batching: 64 sequences of lengths spread from 128 to 8192 in a PagedKVCache (blocks of 128), 100 steps \
+            batching, float32 and bfloat16: 64 sequences of lengths spread from 128 to 8192 in a PagedKVCache (blocks of 128), 100 steps \
             each appending one token to every sequence and attending over all of them in one call: median step, \
             tokens per second, and the last quarter's median step against the first's. PyTorch (--compare, \
             Benchmarks/pytorch_bench.py) runs SDPA per sequence on contiguous caches. --quick: S=1024, 8 sequences, \
@@ -36,7 +36,8 @@ enum Decode {
             w.keyValueHeads = 8
             return w
         }
-        return [decode(1, .float32), decode(1, .bfloat16), decode(sequences, .float32)]
+        // Batching in both storage dtypes: float32 reads twice the bytes a step, where a server's bfloat16 cache reads half.
+        return [decode(1, .float32), decode(1, .bfloat16), decode(sequences, .float32), decode(sequences, .bfloat16)]
     }
 
     static func main() {
