@@ -109,9 +109,9 @@ static int sdpa_family_runs(const sdpa_kernel_table *t) {
 #if defined(__x86_64__) || defined(_M_X64)
 /* Whether this is an Intel core, where VDPBF16PS does not outrun the float32
  * FMA (one a cycle, on one port, against two FMAs): with P's rounding and the
- * pairs' packing on top, bfloat16 widened to float32 (avx512) ran 1.8x faster
- * than avx512bf16 on two Xeons without AMX tiles (RFC.md, families); AMD's
- * cores run it faster than the FMA. */
+ * pairs' packing on top, bfloat16 widened to float32 (avx512) ran 1.6-1.8x
+ * faster than avx512bf16 on two Xeons (models 167 and 207; RFC.md, families);
+ * AMD's cores run it faster than the FMA. */
 static int sdpa_cpu_is_intel(void) {
     unsigned a = 0, b = 0, c = 0, d = 0;
     return __get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e; /* "GenuineIntel" */

@@ -12,8 +12,8 @@ public struct KernelFamily: Sendable, Hashable, CustomTestStringConvertible {
     public var testDescription: String { name }
 
     /// The families of the package and the CPU flags (as `/proc/cpuinfo` names them) each needs at
-    /// least, best first (an Intel core ranks `avx512` above `avx512bf16`: ``FusedKernelInstructionSet``). A family the dispatcher lists must have these; one it does not list is
-    /// reported as skipped.
+    /// least, best first (an Intel core ranks `avx512` above `avx512bf16`: ``FusedKernelInstructionSet``).
+    /// A family the dispatcher lists must have these; one it does not list is reported as skipped.
     public static let known: [(name: String, flags: [String])] = [
         ("amx", ["avx512f", "avx512_bf16", "amx_tile", "amx_bf16"]),
         ("avx512bf16", ["avx512f", "avx512_bf16"]),

@@ -105,8 +105,9 @@ private func _explain(
         var explanation = SDPAExplanation(route: description, backend: backend, rejected: rejected)
         if backend == .fused {
             let family = FusedKernelInstructionSet.current
-            explanation.kernels = dtype != .bfloat16 ? family
-                : family + (FusedKernelInstructionSet.multipliesBFloat16Pairs ? " (bfloat16 multiplied as pairs, float32 sums)" : " (bfloat16 widened to float32)")
+            let bfloat16 = FusedKernelInstructionSet.multipliesBFloat16Pairs
+                ? "bfloat16 multiplied as pairs, float32 sums" : "bfloat16 widened to float32"
+            explanation.kernels = dtype == .bfloat16 ? "\(family) (\(bfloat16))" : family
         }
         return explanation
     }
