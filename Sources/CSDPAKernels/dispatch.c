@@ -158,8 +158,10 @@ static const sdpa_kernel_table *sdpa_best_table(void) {
         const sdpa_kernel_table *t = sdpa_family_named(wanted);
         if (t) return t;
     }
-    for (int i = 0; i < SDPA_FAMILY_COUNT; i++)
-        if (sdpa_family_runs(sdpa_ranked_family(i))) return sdpa_ranked_family(i);
+    for (int i = 0; i < SDPA_FAMILY_COUNT; i++) {
+        const sdpa_kernel_table *t = sdpa_ranked_family(i);
+        if (sdpa_family_runs(t)) return t;
+    }
     return &sdpa_portable_table;
 }
 
@@ -220,8 +222,10 @@ int sdpa_kernels_family_count(void) {
 }
 
 const char *sdpa_kernels_family_name(int index) {
-    for (int i = 0; i < SDPA_FAMILY_COUNT; i++)
-        if (sdpa_family_runs(sdpa_ranked_family(i)) && index-- == 0) return sdpa_ranked_family(i)->family;
+    for (int i = 0; i < SDPA_FAMILY_COUNT; i++) {
+        const sdpa_kernel_table *t = sdpa_ranked_family(i);
+        if (sdpa_family_runs(t) && index-- == 0) return t->family;
+    }
     return NULL;
 }
 
