@@ -1,5 +1,5 @@
 /* Benchmarks/KernelAB: two builds of the C kernels (shared objects), one head's attention with each in
- * turn (run.sh says how to call it).  A call is what the fused driver does for one head with no bias:
+ * turn (run.sh says how to call it); with L <= 4, a decoding step over several heads instead (decode_ab).  A call is what the fused driver does for one head with no bias:
  * blocks of up to 4 query tiles (the driver's work items), each key tile against every query tile of
  * the block in turn, so that the key and value tiles stay in cache while the outputs of the block's
  * tiles come and go (keys and values packed once beforehand).  Rounds
@@ -26,6 +26,10 @@ typedef struct build {
     void (*attend)(sdpa_operand_layout, int, int, int, int, const void *, ptrdiff_t, const void *, float, sdpa_mask_kind,
                    const void *, ptrdiff_t, const void *, ptrdiff_t, float *, ptrdiff_t, float *, float *, float *, float *,
                    ptrdiff_t);
+    void (*scores_direct)(sdpa_operand_layout, int, int, int, const void *, ptrdiff_t, sdpa_element_kind, sdpa_rows, float,
+                          float *, ptrdiff_t, float *, sdpa_rows, int);
+    void (*softmax_tile)(int, int, float *, ptrdiff_t, const float *, float *, float *, float *, ptrdiff_t, int);
+    void (*accumulate_direct)(int, int, int, const float *, ptrdiff_t, sdpa_element_kind, sdpa_rows, float *, ptrdiff_t);
 } build;
 
 static void *symbol(void *h, const char *path, const char *name) {
@@ -46,6 +50,9 @@ static build load(const char *path) {
     b.pack_values = symbol(h, path, "sdpa_pack_values");
     b.prepare_query = symbol(h, path, "sdpa_prepare_query");
     b.attend = symbol(h, path, "sdpa_attend");
+    b.scores_direct = symbol(h, path, "sdpa_scores_direct");
+    b.softmax_tile = symbol(h, path, "sdpa_softmax_tile");
+    b.accumulate_direct = symbol(h, path, "sdpa_accumulate_direct");
     return b;
 }
 
@@ -144,6 +151,104 @@ static int by_value(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
+/* Decoding (L <= 4 query rows a key-value head: a GQA group's rows, stacked as the driver stacks them):
+ * HEADS key-value heads of S keys and values, contiguous, read as stored with the driver's calls for a key
+ * tile with no bias (sdpa_scores_direct, sdpa_softmax_tile, sdpa_accumulate_direct).  Both builds read the
+ * same K and V.  COLD=1 reads a buffer larger than the caches before each timed call, so K and V come from
+ * memory, as the Decode benchmark's read pass leaves them; otherwise they stay in cache between calls. */
+typedef struct decode {
+    int L, S, E, heads, keys;
+    sdpa_element_kind kind;
+    sdpa_operand_layout layout;
+    const char *k, *v;
+    size_t es;
+    const void *q;
+    ptrdiff_t ldq, lds;
+    float *s, *tileMax, *o, *m, *l;
+} decode;
+
+static decode prepare_decode(const build *b, int L, int S, int E, int heads, sdpa_element_kind kind, int keys,
+                             const char *k, const char *v, const char *q) {
+    decode d = {.L = L, .S = S, .E = E, .heads = heads, .keys = keys, .kind = kind, .k = k, .v = v};
+    d.layout = b->layout_for(kind);
+    d.es = kind == SDPA_ELEMENT_F32 ? 4 : 2;
+    d.q = b->prepare_query(d.layout, kind, L, E, q, E, 1.0f, aligned(b->bytes(d.layout, SDPA_OPERAND_QUERY, L, E)), &d.ldq);
+    d.lds = (keys + 15) / 16 * 16;
+    d.s = aligned(4 * (size_t)L * d.lds);
+    d.tileMax = aligned(4 * (size_t)L);
+    d.o = aligned(4 * (size_t)L * E);
+    d.m = aligned(4 * (size_t)L);
+    d.l = aligned(4 * (size_t)L);
+    return d;
+}
+
+static double time_decode(const build *b, decode *d) {
+    const double t0 = now();
+    const float scale = 1.0f / sqrtf((float)d->E);
+    for (int h = 0; h < d->heads; h++) {
+        for (int i = 0; i < d->L; i++) { d->m[i] = -INFINITY; d->l[i] = 0; }
+        memset(d->o, 0, 4 * (size_t)d->L * d->E);
+        const size_t head = (size_t)h * d->S * d->E;
+        for (int k0 = 0; k0 < d->S; k0 += d->keys) {
+            const int n = d->S - k0 < d->keys ? d->S - k0 : d->keys;
+            const sdpa_rows kr = {d->k + d->es * (head + (size_t)k0 * d->E), d->E, NULL};
+            const sdpa_rows vr = {d->v + d->es * (head + (size_t)k0 * d->E), d->E, NULL};
+            b->scores_direct(d->layout, d->L, n, d->E, d->q, d->ldq, d->kind, kr, scale, d->s, d->lds, d->tileMax, vr, d->E);
+            b->softmax_tile(d->L, n, d->s, d->lds, d->tileMax, d->m, d->l, d->o, d->E, d->E);
+            b->accumulate_direct(d->L, n, d->E, d->s, d->lds, d->kind, vr, d->o, d->E);
+        }
+    }
+    return now() - t0;
+}
+
+static volatile float flush_sink;
+static void flush_caches(void) {
+    static float *big;
+    const size_t n = (size_t)128 << 20; /* 512 MiB */
+    if (!big) { big = malloc(4 * n); for (size_t i = 0; i < n; i++) big[i] = (float)i; }
+    float acc = 0;
+    for (size_t i = 0; i < n; i += 16) acc += big[i];
+    flush_sink = acc;
+}
+
+static int decode_ab(build *A, build *B, int E, const char *dtype, sdpa_element_kind kind, int rounds, int keysA, int keysB,
+                     int L, int S) {
+    const int heads = getenv("HEADS") ? atoi(getenv("HEADS")) : 8, cold = getenv("COLD") && atoi(getenv("COLD"));
+    if (heads < 1) { fprintf(stderr, "kernel_ab: bad HEADS %d\n", heads); return 2; }
+    const size_t es = kind == SDPA_ELEMENT_F32 ? 4 : 2, n = (size_t)heads * S * E;
+    char *k = aligned(es * n), *v = aligned(es * n), *q = malloc(es * (size_t)L * E);
+    state = 1;
+    for (size_t i = 0; i < (size_t)L * E; i++) store(kind, q, i, 2 * uniform());
+    for (size_t i = 0; i < n; i++) { store(kind, k, i, 2 * uniform()); store(kind, v, i, uniform()); }
+    decode da = prepare_decode(A, L, S, E, heads, kind, keysA, k, v, q), db = prepare_decode(B, L, S, E, heads, kind, keysB, k, v, q);
+    time_decode(A, &da);
+    time_decode(B, &db);
+    int same = !memcmp(da.o, db.o, 4 * (size_t)L * E);
+    double *ta = malloc(sizeof(double) * rounds), *tb = malloc(sizeof(double) * rounds), *ratio = malloc(sizeof(double) * rounds);
+    for (int r = 0; r < rounds; r++) {
+        build *first = r % 2 ? B : A, *second = r % 2 ? A : B;
+        decode *d1 = r % 2 ? &db : &da, *d2 = r % 2 ? &da : &db;
+        if (cold) flush_caches();
+        const double t1 = time_decode(first, d1);
+        if (cold) flush_caches();
+        const double t2 = time_decode(second, d2);
+        ta[r] = r % 2 ? t2 : t1;
+        tb[r] = r % 2 ? t1 : t2;
+        ratio[r] = tb[r] / ta[r];
+    }
+    qsort(ta, rounds, sizeof(double), by_value);
+    qsort(tb, rounds, sizeof(double), by_value);
+    qsort(ratio, rounds, sizeof(double), by_value);
+    const double bytes = 2.0 * es * n;
+    printf("family %s (A) / %s (B), %s, decoding: %d kv heads x %d rows, S=%d E=%d, key tiles of %d (A) / %d (B), %s, %d rounds\n",
+           A->family(), B->family(), dtype, heads, L, S, E, keysA, keysB, cold ? "K and V from memory" : "K and V in cache", rounds);
+    printf("median call: A %.3f ms (%.1f GB/s), B %.3f ms (%.1f GB/s); per-round B/A: median %.3f, quartiles %.3f-%.3f\n",
+           ta[rounds / 2] * 1e3, bytes / ta[rounds / 2] * 1e-9, tb[rounds / 2] * 1e3, bytes / tb[rounds / 2] * 1e-9,
+           ratio[rounds / 2], ratio[rounds / 4], ratio[(3 * rounds) / 4]);
+    printf("outputs of the last head: %s\n", same ? "the same bits" : "different bits");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: kernel_ab A.so B.so [FAMILY E DTYPE ROUNDS [KEYS_A [KEYS_B]]]\n"); return 2; }
     build A = load(argv[1]), B = load(argv[2]);
@@ -162,6 +267,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (family && (A.select(family) || B.select(family))) { fprintf(stderr, "kernel_ab: no family '%s' here\n", family); return 2; }
+    if (L <= 4) return decode_ab(&A, &B, E, dtype, kind, rounds, keysA, keysB, L, S);
     head ha = prepare(&A, L, S, E, kind, keysA, rows), hb = prepare(&B, L, S, E, kind, keysB, rows);
 
     /* the first query tile's outputs, raw (before normalisation): are the bits the same? */
