@@ -146,9 +146,40 @@ static double time_head(const build *b, head *h) {
     return now() - t0;
 }
 
+typedef struct head_pair {
+    const build *builds[2];
+    head *heads[2];
+} head_pair;
+
+static double time_head_side(int side, void *ctx) {
+    head_pair *p = ctx;
+    return time_head(p->builds[side], p->heads[side]);
+}
+
 static int by_value(const void *x, const void *y) {
     const double a = *(const double *)x, b = *(const double *)y;
     return a < b ? -1 : a > b;
+}
+
+/* Rounds alternating A B / B A (time(side, ctx): side 0 is A, 1 is B): each side's times and the
+ * per-round ratios B / A, each sorted. */
+typedef struct timings {
+    double *a, *b, *ratio;
+} timings;
+
+static timings alternate(int rounds, double (*time)(int side, void *ctx), void *ctx) {
+    timings t = {malloc(sizeof(double) * rounds), malloc(sizeof(double) * rounds), malloc(sizeof(double) * rounds)};
+    for (int r = 0; r < rounds; r++) {
+        const int first = r % 2;
+        const double x = time(first, ctx), y = time(!first, ctx);
+        t.a[r] = first ? y : x;
+        t.b[r] = first ? x : y;
+        t.ratio[r] = t.b[r] / t.a[r];
+    }
+    qsort(t.a, rounds, sizeof(double), by_value);
+    qsort(t.b, rounds, sizeof(double), by_value);
+    qsort(t.ratio, rounds, sizeof(double), by_value);
+    return t;
 }
 
 /* Decoding (L <= 4 query rows a key-value head: a GQA group's rows, stacked as the driver stacks them):
@@ -211,7 +242,19 @@ static void flush_caches(void) {
     flush_sink = acc;
 }
 
-static int decode_ab(build *A, build *B, int E, const char *dtype, sdpa_element_kind kind, int rounds, int keysA, int keysB,
+typedef struct decode_pair {
+    const build *builds[2];
+    decode *heads[2];
+    int cold;
+} decode_pair;
+
+static double time_decode_side(int side, void *ctx) {
+    decode_pair *p = ctx;
+    if (p->cold) flush_caches();
+    return time_decode(p->builds[side], p->heads[side]);
+}
+
+static int decode_ab(const build *A, const build *B, int E, const char *dtype, sdpa_element_kind kind, int rounds, int keysA, int keysB,
                      int L, int S) {
     const int heads = getenv("HEADS") ? atoi(getenv("HEADS")) : 8, cold = getenv("COLD") && atoi(getenv("COLD"));
     if (heads < 1) { fprintf(stderr, "kernel_ab: bad HEADS %d\n", heads); return 2; }
@@ -224,27 +267,14 @@ static int decode_ab(build *A, build *B, int E, const char *dtype, sdpa_element_
     time_decode(A, &da);
     time_decode(B, &db);
     int same = !memcmp(da.o, db.o, 4 * (size_t)L * E);
-    double *ta = malloc(sizeof(double) * rounds), *tb = malloc(sizeof(double) * rounds), *ratio = malloc(sizeof(double) * rounds);
-    for (int r = 0; r < rounds; r++) {
-        build *first = r % 2 ? B : A, *second = r % 2 ? A : B;
-        decode *d1 = r % 2 ? &db : &da, *d2 = r % 2 ? &da : &db;
-        if (cold) flush_caches();
-        const double t1 = time_decode(first, d1);
-        if (cold) flush_caches();
-        const double t2 = time_decode(second, d2);
-        ta[r] = r % 2 ? t2 : t1;
-        tb[r] = r % 2 ? t1 : t2;
-        ratio[r] = tb[r] / ta[r];
-    }
-    qsort(ta, rounds, sizeof(double), by_value);
-    qsort(tb, rounds, sizeof(double), by_value);
-    qsort(ratio, rounds, sizeof(double), by_value);
+    decode_pair pair = {{A, B}, {&da, &db}, cold};
+    const timings t = alternate(rounds, time_decode_side, &pair);
     const double bytes = 2.0 * es * n;
     printf("family %s (A) / %s (B), %s, decoding: %d kv heads x %d rows, S=%d E=%d, key tiles of %d (A) / %d (B), %s, %d rounds\n",
            A->family(), B->family(), dtype, heads, L, S, E, keysA, keysB, cold ? "K and V from memory" : "K and V in cache", rounds);
     printf("median call: A %.3f ms (%.1f GB/s), B %.3f ms (%.1f GB/s); per-round B/A: median %.3f, quartiles %.3f-%.3f\n",
-           ta[rounds / 2] * 1e3, bytes / ta[rounds / 2] * 1e-9, tb[rounds / 2] * 1e3, bytes / tb[rounds / 2] * 1e-9,
-           ratio[rounds / 2], ratio[rounds / 4], ratio[(3 * rounds) / 4]);
+           t.a[rounds / 2] * 1e3, bytes / t.a[rounds / 2] * 1e-9, t.b[rounds / 2] * 1e3, bytes / t.b[rounds / 2] * 1e-9,
+           t.ratio[rounds / 2], t.ratio[rounds / 4], t.ratio[(3 * rounds) / 4]);
     printf("outputs of the last head: %s\n", same ? "the same bits" : "different bits");
     return 0;
 }
@@ -283,21 +313,14 @@ int main(int argc, char **argv) {
         if (d > worst || d != d) worst = d;
     }
 
-    double *ta = malloc(sizeof(double) * rounds), *tb = malloc(sizeof(double) * rounds), *ratio = malloc(sizeof(double) * rounds);
     time_head(&A, &ha);
     time_head(&B, &hb);
-    for (int r = 0; r < rounds; r++) {
-        if (r % 2) { tb[r] = time_head(&B, &hb); ta[r] = time_head(&A, &ha); }
-        else { ta[r] = time_head(&A, &ha); tb[r] = time_head(&B, &hb); }
-        ratio[r] = tb[r] / ta[r];
-    }
-    qsort(ta, rounds, sizeof(double), by_value);
-    qsort(tb, rounds, sizeof(double), by_value);
-    qsort(ratio, rounds, sizeof(double), by_value);
+    head_pair pair = {{&A, &B}, {&ha, &hb}};
+    const timings t = alternate(rounds, time_head_side, &pair);
     printf("family %s (A) / %s (B), %s, L=%d S=%d E=%d, query tiles of %d rows, key tiles of %d (A) / %d (B), %d rounds\n",
            A.family(), B.family(), dtype, L, S, E, rows, keysA, keysB, rounds);
-    printf("fastest head: A %.3f ms, B %.3f ms (B/A %.3f); per-round B/A: median %.3f, quartiles %.3f-%.3f\n", ta[0] * 1e3,
-           tb[0] * 1e3, tb[0] / ta[0], ratio[rounds / 2], ratio[rounds / 4], ratio[(3 * rounds) / 4]);
+    printf("fastest head: A %.3f ms, B %.3f ms (B/A %.3f); per-round B/A: median %.3f, quartiles %.3f-%.3f\n", t.a[0] * 1e3,
+           t.b[0] * 1e3, t.b[0] / t.a[0], t.ratio[rounds / 2], t.ratio[rounds / 4], t.ratio[(3 * rounds) / 4]);
     printf("outputs of the first block of query tiles: %s (largest difference of the normalised outputs %.3g)\n",
            same ? "the same bits" : "different bits", worst);
     return 0;
