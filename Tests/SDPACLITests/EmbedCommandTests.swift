@@ -70,19 +70,21 @@ import Testing
     }
 }
 
-/// README.md's `sdpa embed` example prints what the README shows (when all-MiniLM-L6-v2 is installed).
-@Test(.enabled(if: FileManager.default.fileExists(atPath: EmbedCommandTests.packageDirectory.appending(path: "Models/all-MiniLM-L6-v2/model.safetensors").path),
-               "all-MiniLM-L6-v2 is not installed: run Scripts/install-minilm.sh to check the README's sdpa embed example"))
-func readmeEmbedExample() throws {
-    let readme = try String(contentsOf: EmbedCommandTests.packageDirectory.appending(path: "README.md"), encoding: .utf8)
-    let command = "sdpa embed --model Models/all-MiniLM-L6-v2 \"A man is eating food.\" \"Someone is eating a piece of bread.\""
-    let afterCommand = try #require(readme.range(of: command + "\n```\n```\n"))
-    let shown = readme[afterCommand.upperBound...].components(separatedBy: "```")[0]
-    final class Text: @unchecked Sendable { var out = "" }
-    let text = Text()
-    let model = EmbedCommandTests.packageDirectory.appending(path: "Models/all-MiniLM-L6-v2").path
-    let status = SDPACommandLine.main(["embed", "--model", model, "A man is eating food.", "Someone is eating a piece of bread."],
-                                      output: CommandOutput(standardOutput: { text.out += $0 }, standardError: { _ in }))
-    #expect(status == 0)
-    #expect(text.out == shown)
+@Suite("sdpa embed") struct EmbedCommandChecks {
+    /// README.md's `sdpa embed` example prints what the README shows (when all-MiniLM-L6-v2 is installed).
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: EmbedCommandTests.packageDirectory.appending(path: "Models/all-MiniLM-L6-v2/model.safetensors").path),
+                   "all-MiniLM-L6-v2 is not installed: run Scripts/install-minilm.sh to check the README's sdpa embed example"))
+    func readmeEmbedExample() throws {
+        let readme = try String(contentsOf: EmbedCommandTests.packageDirectory.appending(path: "README.md"), encoding: .utf8)
+        let command = "sdpa embed --model Models/all-MiniLM-L6-v2 \"A man is eating food.\" \"Someone is eating a piece of bread.\""
+        let afterCommand = try #require(readme.range(of: command + "\n```\n```\n"))
+        let shown = readme[afterCommand.upperBound...].components(separatedBy: "```")[0]
+        final class Text: @unchecked Sendable { var out = "" }
+        let text = Text()
+        let model = EmbedCommandTests.packageDirectory.appending(path: "Models/all-MiniLM-L6-v2").path
+        let status = SDPACommandLine.main(["embed", "--model", model, "A man is eating food.", "Someone is eating a piece of bread."],
+                                          output: CommandOutput(standardOutput: { text.out += $0 }, standardError: { _ in }))
+        #expect(status == 0)
+        #expect(text.out == shown)
+    }
 }

@@ -28,46 +28,48 @@ private func expectWritten(_ files: InputFiles, _ expected: AttentionGradients, 
     expectIdentical(try files.output("dv.npy"), expected.value, "\(label) dv", sourceLocation: sourceLocation)
 }
 
-@Test func gradWithoutBiasMatchesTheLibrary() throws {
-    let files = try InputFiles()
-    let result = sdpa(["grad"] + files.gradArguments)
-    #expect(result.status == 0 && result.standardError.isEmpty, "\(result.standardError)")
-    #expect(result.standardOutput.hasPrefix("wrote \(files.path("dq.npy").path): [2, 3, 5, 8] float32 (B=2 H=3 Hkv=3 L=5 S=7 E=8 Ev=8, bias none)\n"))
-    #expect(result.standardOutput.contains("wrote \(files.path("dv.npy").path): [2, 3, 7, 8] float32\n"))
-    try expectWritten(files, try libraryGradients(files), "no bias")
-}
+@Suite("sdpa grad") struct GradCommandTests {
+    @Test func gradWithoutBiasMatchesTheLibrary() throws {
+        let files = try InputFiles()
+        let result = sdpa(["grad"] + files.gradArguments)
+        #expect(result.status == 0 && result.standardError.isEmpty, "\(result.standardError)")
+        #expect(result.standardOutput.hasPrefix("wrote \(files.path("dq.npy").path): [2, 3, 5, 8] float32 (B=2 H=3 Hkv=3 L=5 S=7 E=8 Ev=8, bias none)\n"))
+        #expect(result.standardOutput.contains("wrote \(files.path("dv.npy").path): [2, 3, 7, 8] float32\n"))
+        try expectWritten(files, try libraryGradients(files), "no bias")
+    }
 
-@Test func gradWithAlibiWritesTheSlopesGradient() throws {
-    let files = try InputFiles()
-    let slopes = files.path("ds.npy")
-    let result = sdpa(["grad", "--bias", "alibi+causal-lower-right", "--alibi-slopes", "0.5,-0.25,0.125", "--dalibi-slopes", slopes.path] + files.gradArguments)
-    #expect(result.status == 0, "\(result.standardError)")
-    let expected = try libraryGradients(files, bias: AlibiBias(slopes: [0.5, -0.25, 0.125], seqLenQ: 5, seqLenKV: 7, causal: .lowerRight))
-    try expectWritten(files, expected, "alibi")
-    let written = try Tensor(contentsOf: slopes)
-    #expect(written.shape == [3] && written.dtype == .float64)
-    #expect(written.doubleScalars == expected.alibiSlopes)
-}
+    @Test func gradWithAlibiWritesTheSlopesGradient() throws {
+        let files = try InputFiles()
+        let slopes = files.path("ds.npy")
+        let result = sdpa(["grad", "--bias", "alibi+causal-lower-right", "--alibi-slopes", "0.5,-0.25,0.125", "--dalibi-slopes", slopes.path] + files.gradArguments)
+        #expect(result.status == 0, "\(result.standardError)")
+        let expected = try libraryGradients(files, bias: AlibiBias(slopes: [0.5, -0.25, 0.125], seqLenQ: 5, seqLenKV: 7, causal: .lowerRight))
+        try expectWritten(files, expected, "alibi")
+        let written = try Tensor(contentsOf: slopes)
+        #expect(written.shape == [3] && written.dtype == .float64)
+        #expect(written.doubleScalars == expected.alibiSlopes)
+    }
 
-@Test func gradWithAFloatMaskWritesTheMasksGradient() throws {
-    let files = try InputFiles()
-    let mask = try randn([1, 3, 5, 7], seed: 15, dtype: .float16)
-    try mask.write(to: files.path("m.npy"))
-    let result = sdpa(["grad", "--mask", files.path("m.npy").path, "--dmask", files.path("dm.npy").path, "--scale", "0.4"] + files.gradArguments)
-    #expect(result.status == 0, "\(result.standardError)")
-    let expected = try libraryGradients(files, bias: TensorBias(mask), scale: 0.4)
-    try expectWritten(files, expected, "float mask")
-    let written = try files.output("dm.npy")
-    #expect(written.shape == [1, 3, 5, 7] && written.dtype == .float16, "the mask's gradient in its shape and dtype")
-    expectIdentical(written, try #require(expected.attnMask))
-}
+    @Test func gradWithAFloatMaskWritesTheMasksGradient() throws {
+        let files = try InputFiles()
+        let mask = try randn([1, 3, 5, 7], seed: 15, dtype: .float16)
+        try mask.write(to: files.path("m.npy"))
+        let result = sdpa(["grad", "--mask", files.path("m.npy").path, "--dmask", files.path("dm.npy").path, "--scale", "0.4"] + files.gradArguments)
+        #expect(result.status == 0, "\(result.standardError)")
+        let expected = try libraryGradients(files, bias: TensorBias(mask), scale: 0.4)
+        try expectWritten(files, expected, "float mask")
+        let written = try files.output("dm.npy")
+        #expect(written.shape == [1, 3, 5, 7] && written.dtype == .float16, "the mask's gradient in its shape and dtype")
+        expectIdentical(written, try #require(expected.attnMask))
+    }
 
-@Test func gradWithDropoutUsesOneSeedForBothPasses() throws {
-    let files = try InputFiles()
-    let result = sdpa(["grad", "--dropout", "0.3", "--seed", "17", "--is-causal"] + files.gradArguments)
-    #expect(result.status == 0, "\(result.standardError)")
-    try expectWritten(files, try libraryGradients(files, isCausal: true, dropoutP: 0.3, dropoutSeed: 17), "dropout")
-    // Without a seed, one is drawn and shared: the gradients then differ from run to run, but the
-    // command succeeds (the backward pass drops what the forward pass dropped).
-    #expect(sdpa(["grad", "--dropout", "0.3"] + files.gradArguments).status == 0)
+    @Test func gradWithDropoutUsesOneSeedForBothPasses() throws {
+        let files = try InputFiles()
+        let result = sdpa(["grad", "--dropout", "0.3", "--seed", "17", "--is-causal"] + files.gradArguments)
+        #expect(result.status == 0, "\(result.standardError)")
+        try expectWritten(files, try libraryGradients(files, isCausal: true, dropoutP: 0.3, dropoutSeed: 17), "dropout")
+        // Without a seed, one is drawn and shared: the gradients then differ from run to run, but the
+        // command succeeds (the backward pass drops what the forward pass dropped).
+        #expect(sdpa(["grad", "--dropout", "0.3"] + files.gradArguments).status == 0)
+    }
 }

@@ -48,8 +48,10 @@ import Testing
     }
 }
 
-@Test func textLinesSplitAtLineFeedsOnly() {
-    #expect(TextLines.split("a\r\nb\n\nc\n") == ["a", "b", "", "c"])
-    #expect(TextLines.split("a\u{2028}b\rc") == ["a\u{2028}b\rc"])
-    #expect(TextLines.split("") == [] && TextLines.split("\n") == [""])
+@Suite("Tokenizer") struct TokenizerChecks {
+    @Test func textLinesSplitAtLineFeedsOnly() {
+        #expect(TextLines.split("a\r\nb\n\nc\n") == ["a", "b", "", "c"])
+        #expect(TextLines.split("a\u{2028}b\rc") == ["a\u{2028}b\rc"])
+        #expect(TextLines.split("") == [] && TextLines.split("\n") == [""])
+    }
 }
