@@ -41,6 +41,12 @@ SDPA_INLINE void vstore_first(float *p, int n, vm m, vf v) {
     _mm256_maskstore_ps(p, _mm256_castps_si256(m), v);
 }
 
+SDPA_INLINE vi vload_words(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+SDPA_INLINE void vzip(vf a, vf b, vf *lo, vf *hi) {
+    const vf l = _mm256_unpacklo_ps(a, b), h = _mm256_unpackhi_ps(a, b); /* a0 b0 a1 b1 | a4 b4 a5 b5, a2 .. | a6 .. */
+    *lo = _mm256_permute2f128_ps(l, h, 0x20);
+    *hi = _mm256_permute2f128_ps(l, h, 0x31);
+}
 SDPA_INLINE vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
 SDPA_INLINE vf vsub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 SDPA_INLINE vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }

@@ -32,6 +32,13 @@ SDPA_INLINE vm vmask_first(int n) { return (__mmask16)((1u << n) - 1u); }
 SDPA_INLINE vf vload_first(const float *p, int n, vm m) { (void)n; return _mm512_maskz_loadu_ps(m, p); }
 SDPA_INLINE void vstore_first(float *p, int n, vm m, vf v) { (void)n; _mm512_mask_storeu_ps(p, m, v); }
 
+SDPA_INLINE vi vload_words(const void *p) { return _mm512_loadu_si512(p); }
+SDPA_INLINE void vzip(vf a, vf b, vf *lo, vf *hi) {
+    const __m512i il = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i ih = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    *lo = _mm512_permutex2var_ps(a, il, b);
+    *hi = _mm512_permutex2var_ps(a, ih, b);
+}
 SDPA_INLINE vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
 SDPA_INLINE vf vsub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 SDPA_INLINE vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }

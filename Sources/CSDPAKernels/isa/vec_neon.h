@@ -45,6 +45,11 @@ SDPA_INLINE void vstore_first(float *p, int n, vm m, vf v) {
     for (int i = 0; i < n; i++) p[i] = t[i];
 }
 
+SDPA_INLINE vi vload_words(const void *p) { return vreinterpretq_s32_u8(vld1q_u8((const uint8_t *)p)); }
+SDPA_INLINE void vzip(vf a, vf b, vf *lo, vf *hi) {
+    *lo = vzip1q_f32(a, b);
+    *hi = vzip2q_f32(a, b);
+}
 SDPA_INLINE vf vadd(vf a, vf b) { return vaddq_f32(a, b); }
 SDPA_INLINE vf vsub(vf a, vf b) { return vsubq_f32(a, b); }
 SDPA_INLINE vf vmul(vf a, vf b) { return vmulq_f32(a, b); }

@@ -39,6 +39,11 @@ SDPA_INLINE void vstore_first(float *p, int n, vm m, vf v) {
     for (int i = 0; i < n; i++) p[i] = v[i];
 }
 
+SDPA_INLINE vi vload_words(const void *p) { vi v; __builtin_memcpy(&v, p, sizeof v); return v; }
+SDPA_INLINE void vzip(vf a, vf b, vf *lo, vf *hi) {
+    *lo = (vf){a[0], b[0], a[1], b[1]};
+    *hi = (vf){a[2], b[2], a[3], b[3]};
+}
 SDPA_INLINE vf vadd(vf a, vf b) { return a + b; }
 SDPA_INLINE vf vsub(vf a, vf b) { return a - b; }
 SDPA_INLINE vf vmul(vf a, vf b) { return a * b; }
