@@ -101,7 +101,7 @@ struct AttentionSettings {
         if maskPath != nil, biasKind != nil {
             throw UsageError("--mask and --bias cannot be used together: --mask is itself the bias (a TensorBias)", command: command)
         }
-        alibiSlopes = try parsed.numberList("alibi-slopes")?.map { Float($0) }
+        alibiSlopes = try parsed.floatList("alibi-slopes")
         if alibiSlopes != nil, !(biasKind?.acceptsAlibiSlopes ?? false) {
             throw UsageError("--alibi-slopes needs a --bias with ALiBi (alibi, alibi+causal-upper-left, alibi+causal-lower-right, or a composition with an alibi part)", command: command)
         }
@@ -111,7 +111,7 @@ struct AttentionSettings {
                 "--is-causal cannot be combined with --bias or --mask; a causal bias carries its own diagonal (e.g. --bias causal-upper-left)",
                 command: command)
         }
-        scale = try parsed.number("scale").map { Float($0) }
+        scale = try parsed.float("scale")
         dropoutP = Float(try parsed.number("dropout", in: 0...1) ?? 0)
         dropoutSeed = try parsed.integer("seed", minimum: 0).map { UInt64($0) }
         enableGQA = parsed.has("enable-gqa")

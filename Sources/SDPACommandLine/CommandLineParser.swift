@@ -173,6 +173,26 @@ public struct ParsedArguments: Sendable, Equatable {
         return value
     }
 
+    /// `name` as a finite `Float`, or `nil` when absent: a number past float32's range would become an infinity.
+    /// - Throws: ``UsageError`` when the value is not a number or is out of float32's range.
+    public func float(_ name: String) throws -> Float? {
+        guard let value = try number(name) else { return nil }
+        guard Float(value).isFinite else { throw Self.outOfFloatRange(name, string(name)!, command: command) }
+        return Float(value)
+    }
+
+    /// `name` as a comma-separated list of finite `Float`s.
+    /// - Throws: ``UsageError`` for a malformed list or a number out of float32's range.
+    public func floatList(_ name: String) throws -> [Float]? {
+        guard let values = try numberList(name) else { return nil }
+        guard values.allSatisfy({ Float($0).isFinite }) else { throw Self.outOfFloatRange(name, string(name)!, command: command) }
+        return values.map { Float($0) }
+    }
+
+    static func outOfFloatRange(_ name: String, _ text: String, command: String) -> UsageError {
+        UsageError("--\(name) '\(text)' is out of float32's range (magnitudes up to \(Double(Float.greatestFiniteMagnitude)))", command: command)
+    }
+
     /// `name` as a comma-separated list of integers of at least `minimum`, exactly `counts` long when given.
     /// - Throws: ``UsageError`` for a malformed list.
     public func integerList(_ name: String, counts: Set<Int>? = nil, minimum: Int = .min) throws -> [Int]? {

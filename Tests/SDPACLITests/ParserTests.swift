@@ -42,6 +42,8 @@ private func usageError(_ arguments: [String], _ access: (ParsedArguments) throw
         let parsed = try spec.parse(["--ratio", "-0.5", "--weights", "-1,2.5, 3"])
         #expect(try parsed.number("ratio") == -0.5)
         #expect(try parsed.numberList("weights") == [-1, 2.5, 3])
+        #expect(try parsed.float("ratio") == -0.5)
+        #expect(try parsed.floatList("weights") == [-1, 2.5, 3])
     }
 
     @Test func helpIsRecognizedAnywhere() throws {
@@ -82,6 +84,11 @@ private func usageError(_ arguments: [String], _ access: (ParsedArguments) throw
              "--sizes expects a comma-separated list of 5 integers, got '1,2'"),
             (["--sizes", "1,,2"], { _ = try $0.integerList("sizes") }, "--sizes expects a comma-separated list of integers, got '1,,2'"),
             (["--weights", "1,x"], { _ = try $0.numberList("weights") }, "--weights expects a comma-separated list of numbers, got '1,x'"),
+            (["--ratio", "1e39"], { _ = try $0.float("ratio") },
+             "--ratio '1e39' is out of float32's range (magnitudes up to 3.4028234663852886e+38)"),
+            (["--ratio", "inf"], { _ = try $0.float("ratio") }, "--ratio expects a number, got 'inf'"),
+            (["--weights", "0.5,-4e38"], { _ = try $0.floatList("weights") },
+             "--weights '0.5,-4e38' is out of float32's range (magnitudes up to 3.4028234663852886e+38)"),
             (["--kind", "c"], { _ = try $0.choice("kind", among: ["a", "b"]) }, "--kind must be one of a, b; got 'c'"),
             ([], { _ = try $0.required("file") }, "missing --file"),
         ]
