@@ -177,7 +177,7 @@ public struct ParsedArguments: Sendable, Equatable {
     /// - Throws: ``UsageError`` when the value is not a number or is out of float32's range.
     public func float(_ name: String) throws -> Float? {
         guard let value = try number(name) else { return nil }
-        guard Float(value).isFinite else { throw Self.outOfFloatRange(name, string(name)!, command: command) }
+        guard Float(value).isFinite else { throw outOfFloatRange(name, "a number") }
         return Float(value)
     }
 
@@ -185,12 +185,13 @@ public struct ParsedArguments: Sendable, Equatable {
     /// - Throws: ``UsageError`` for a malformed list or a number out of float32's range.
     public func floatList(_ name: String) throws -> [Float]? {
         guard let values = try numberList(name) else { return nil }
-        guard values.allSatisfy({ Float($0).isFinite }) else { throw Self.outOfFloatRange(name, string(name)!, command: command) }
+        guard values.allSatisfy({ Float($0).isFinite }) else { throw outOfFloatRange(name, "numbers") }
         return values.map { Float($0) }
     }
 
-    static func outOfFloatRange(_ name: String, _ text: String, command: String) -> UsageError {
-        UsageError("--\(name) '\(text)' is out of float32's range (magnitudes up to \(Double(Float.greatestFiniteMagnitude)))", command: command)
+    private func outOfFloatRange(_ name: String, _ what: String) -> UsageError {
+        UsageError("--\(name) expects \(what) within float32's range (magnitude ≤ \(Float.greatestFiniteMagnitude)), got '\(string(name) ?? "")'",
+                   command: command)
     }
 
     /// `name` as a comma-separated list of integers of at least `minimum`, exactly `counts` long when given.

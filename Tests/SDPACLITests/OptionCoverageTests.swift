@@ -155,7 +155,7 @@ enum OptionTables {
             io($0, out: false) + ["--is-causal", "--mask", $0.path("float-mask.npy").path]
         },
         .invalid("explain", 2, "sdpa explain: error: --scale expects a number, got 'inf'", "--scale inf") { io($0, out: false) + ["--scale", "inf"] },
-        .invalid("explain", 2, "sdpa explain: error: --scale '1e39' is out of float32's range (magnitudes up to 3.4028234663852886e+38)",
+        .invalid("explain", 2, "sdpa explain: error: --scale expects a number within float32's range (magnitude ≤ 3.4028235e+38), got '1e39'",
                  "--scale past float32") { io($0, out: false) + ["--scale", "1e39"] },
         .invalid("explain", 2, "sdpa explain: error: --enable-gqa is a flag and takes no value", "--enable-gqa given a value") {
             io($0, out: false) + ["--enable-gqa=1"]

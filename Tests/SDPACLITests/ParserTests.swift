@@ -85,10 +85,10 @@ private func usageError(_ arguments: [String], _ access: (ParsedArguments) throw
             (["--sizes", "1,,2"], { _ = try $0.integerList("sizes") }, "--sizes expects a comma-separated list of integers, got '1,,2'"),
             (["--weights", "1,x"], { _ = try $0.numberList("weights") }, "--weights expects a comma-separated list of numbers, got '1,x'"),
             (["--ratio", "1e39"], { _ = try $0.float("ratio") },
-             "--ratio '1e39' is out of float32's range (magnitudes up to 3.4028234663852886e+38)"),
+             "--ratio expects a number within float32's range (magnitude ≤ 3.4028235e+38), got '1e39'"),
             (["--ratio", "inf"], { _ = try $0.float("ratio") }, "--ratio expects a number, got 'inf'"),
             (["--weights", "0.5,-4e38"], { _ = try $0.floatList("weights") },
-             "--weights '0.5,-4e38' is out of float32's range (magnitudes up to 3.4028234663852886e+38)"),
+             "--weights expects numbers within float32's range (magnitude ≤ 3.4028235e+38), got '0.5,-4e38'"),
             (["--kind", "c"], { _ = try $0.choice("kind", among: ["a", "b"]) }, "--kind must be one of a, b; got 'c'"),
             ([], { _ = try $0.required("file") }, "missing --file"),
         ]

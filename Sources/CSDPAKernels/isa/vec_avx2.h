@@ -14,6 +14,7 @@
 #define SDPA_PV_ROW_VECS 12 /* one output row's columns held in registers: 96 */
 #define SDPA_VREGS 16     /* vector registers */
 #define SDPA_DIRECT_ACC 8  /* the direct reader's partial sums: rows x keys of a block */
+#define SDPA_BF16_EVEN_ODD 1 /* bfloat16 values widen 2 * SDPA_VL a load (a zero-extension + a shift each vector else) */
 
 typedef __m256 vf;
 typedef __m256i vi;

@@ -17,6 +17,7 @@
 #define SDPA_PV_ROW_VECS 16 /* one output row's columns held in registers: 256 */
 #define SDPA_VREGS 32     /* vector registers */
 #define SDPA_DIRECT_ACC 16 /* the direct reader's partial sums: rows x keys of a block */
+#define SDPA_BF16_EVEN_ODD 1 /* bfloat16 values widen 2 * SDPA_VL a load (a zero-extension + a shift each vector else) */
 
 typedef __m512 vf;
 typedef __m512i vi;

@@ -17,6 +17,7 @@
 #define SDPA_PV_ROW_VECS 24 /* one output row's columns held in registers: 96 */
 #define SDPA_VREGS 32     /* vector registers */
 #define SDPA_DIRECT_ACC 16 /* the direct reader's partial sums: rows x keys of a block */
+#define SDPA_BF16_EVEN_ODD 0 /* vshll widens bfloat16 in one instruction a vector already */
 
 typedef float32x4_t vf;
 typedef int32x4_t vi;
@@ -45,11 +46,6 @@ SDPA_INLINE void vstore_first(float *p, int n, vm m, vf v) {
     for (int i = 0; i < n; i++) p[i] = t[i];
 }
 
-SDPA_INLINE vi vload_words(const void *p) { return vreinterpretq_s32_u8(vld1q_u8((const uint8_t *)p)); }
-SDPA_INLINE void vzip(vf a, vf b, vf *lo, vf *hi) {
-    *lo = vzip1q_f32(a, b);
-    *hi = vzip2q_f32(a, b);
-}
 SDPA_INLINE vf vadd(vf a, vf b) { return vaddq_f32(a, b); }
 SDPA_INLINE vf vsub(vf a, vf b) { return vsubq_f32(a, b); }
 SDPA_INLINE vf vmul(vf a, vf b) { return vmulq_f32(a, b); }

@@ -16,6 +16,7 @@
 #define SDPA_PV_ROW_VECS 8  /* one output row's columns held in registers: 32 */
 #define SDPA_VREGS 16     /* vector registers */
 #define SDPA_DIRECT_ACC 8  /* the direct reader's partial sums: rows x keys of a block */
+#define SDPA_BF16_EVEN_ODD 0 /* element by element: nothing to save */
 
 typedef float vf __attribute__((ext_vector_type(4)));
 typedef int32_t vi __attribute__((ext_vector_type(4)));
@@ -39,11 +40,6 @@ SDPA_INLINE void vstore_first(float *p, int n, vm m, vf v) {
     for (int i = 0; i < n; i++) p[i] = v[i];
 }
 
-SDPA_INLINE vi vload_words(const void *p) { vi v; __builtin_memcpy(&v, p, sizeof v); return v; }
-SDPA_INLINE void vzip(vf a, vf b, vf *lo, vf *hi) {
-    *lo = (vf){a[0], b[0], a[1], b[1]};
-    *hi = (vf){a[2], b[2], a[3], b[3]};
-}
 SDPA_INLINE vf vadd(vf a, vf b) { return a + b; }
 SDPA_INLINE vf vsub(vf a, vf b) { return a - b; }
 SDPA_INLINE vf vmul(vf a, vf b) { return a * b; }

@@ -312,24 +312,29 @@ static void k_qk_tile_direct(int rows, int cols, int depth, const float *q, ptrd
 /* P.V with the value rows read as stored (any kind, widened as loaded):
  * RB rows x NV vectors of output columns in registers, keys in order, so
  * each output element is the same chain of products as the packed P.V's.
- * bfloat16 values in whole pairs of vectors load as even and odd columns
- * (vload_bf16_even_odd: fewer instructions a key than widening each vector,
- * 5 % faster decoding on model 207, RFC.md); each column's chain is the same,
- * and the pairs of sums are put back in column order once, at the end. */
+ * Where SDPA_BF16_EVEN_ODD, bfloat16 values in whole pairs of vectors load as
+ * even and odd columns (vload_bf16_even_odd: fewer instructions a key than
+ * widening each vector; on model 207 decoding ran 6-14 % faster with K and V
+ * in cache, 3 % from memory, RFC.md); each column's chain is the same, and
+ * the pairs of sums are put back in column order once, at the end. */
 SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, const int TAIL, int cols,
                                  const float *p, ptrdiff_t ldp, sdpa_rows v, int d0, float *o,
                                  ptrdiff_t ldo, int n, vm m) {
+#if SDPA_BF16_EVEN_ODD
     const int evenOdd = kind == SDPA_KIND_BF16 && !TAIL && NV % 2 == 0;
+#endif
     vf acc[4][SDPA_PV_ROW_VECS];
     for (int r = 0; r < RB; r++)
         for (int j = 0; j < NV; j++) acc[r][j] = vzero();
     for (int c = 0; c < cols; c++) {
         const void *vr = row_at(kind, v, c);
         vf vv[SDPA_PV_ROW_VECS];
+#if SDPA_BF16_EVEN_ODD
         if (evenOdd)
             for (int j = 0; j < NV; j += 2)
                 vload_bf16_even_odd((const uint16_t *)vr + d0 + SDPA_VL * j, &vv[j], &vv[j + 1]);
         else
+#endif
             for (int j = 0; j < NV; j++)
                 vv[j] = TAIL && j == NV - 1 ? vload_kind_first(kind, vr, d0 + SDPA_VL * j, n, m)
                                             : vload_kind(kind, vr, d0 + SDPA_VL * j);
@@ -338,9 +343,11 @@ SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, con
             for (int j = 0; j < NV; j++) acc[r][j] = vfma(pc, vv[j], acc[r][j]);
         }
     }
+#if SDPA_BF16_EVEN_ODD
     if (evenOdd)
         for (int r = 0; r < RB; r++)
             for (int j = 0; j < NV; j += 2) vzip(acc[r][j], acc[r][j + 1], &acc[r][j], &acc[r][j + 1]);
+#endif
     for (int r = 0; r < RB; r++) {
         float *orow = o + (ptrdiff_t)r * ldo + d0;
         for (int j = 0; j < NV; j++) {

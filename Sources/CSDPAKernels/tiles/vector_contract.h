@@ -2,6 +2,12 @@
  * written once on top of it.  A kernel body (the tiles directory) uses only these, so a
  * new instruction set is one vector-layer file plus a family file.
  *
+ * Traits: SDPA_BF16_EVEN_ODD 1 where widening bfloat16 by vload_bf16_even_odd
+ *   (two vectors from one load) saves instructions over vload_bf16's; then
+ *   also vload_words (SDPA_VL 32-bit words from 2 * SDPA_VL 16-bit elements
+ *   at any 2-byte alignment, word i = element 2i | element 2i + 1 << 16: the
+ *   x86 layers, little-endian) and vzip(a, b, &lo, &hi) (a and b interleaved:
+ *   lo = a0 b0 a1 b1 ..., hi the same from their upper halves).
  * Sizes: SDPA_VL float lanes per vector; SDPA_MR x SDPA_NV the GEMM register
  * tile (rows x vectors); SDPA_PV_ROW_VECS vectors of one output row kept in
  * registers by the one-row P.V; SDPA_DIRECT_ACC (a multiple of SDPA_VL) the
@@ -13,8 +19,7 @@
  *   vmask_first(n) (lanes < n), vload_first / vstore_first (lanes < n only;
  *   memory past them is never touched), vload_f16 / vload_bf16 (SDPA_VL
  *   half-precision elements, exact), vstore_f16 (round to nearest even),
- *   vstore_low16 (the low 16 bits of each int lane), vload_words (SDPA_VL
- *   32-bit words at any byte alignment).
+ *   vstore_low16 (the low 16 bits of each int lane).
  * Arithmetic: vadd vsub vmul vdiv, vfma(a,b,c) = a*b + c, vfnma = c - a*b,
  *   vfms = a*b - c (fused where the ISA has FMA), vmax(a,b) / vmin(a,b) with
  *   x86's NaN rule: b when either is NaN (so vmax(v, acc) skips a NaN v, and
@@ -26,8 +31,6 @@
  *   vtab8_load(t) and vtab8_lookup(tab, idx): lane i = t[idx[i] & 7].
  * Reductions: vhmax (input holds no NaN), vhsum, vhsum_lanes(v[SDPA_VL])
  *   (lane i = sum of v[i]'s lanes), vtranspose(r[SDPA_VL]) in place.
- * Lanes: vzip(a, b, &lo, &hi): a and b interleaved (lo = a0 b0 a1 b1 ...,
- *   hi the same from their upper halves).
  * Bytes: vmask_zero_bytes(p, n) (lanes < n whose byte is 0; reads n bytes),
  *   vscan_bytes(p, n, &anyZero, &anyNonzero).
  * With SDPA_BF16_DOT 1, bfloat16 pairs (two elements in a 32-bit lane): vp;
@@ -64,14 +67,16 @@ SDPA_INLINE float load1_kind(const int kind, const void *base, ptrdiff_t idx) {
     return sdpa_bf16_to_float(((const uint16_t *)base)[idx]);
 }
 
+#if SDPA_BF16_EVEN_ODD
 /* 2 * SDPA_VL bfloat16 as floats (exact) in two vectors: the elements at even
  * positions and those at odd ones, a shift and a mask of one load (vzip puts
  * them back in order).  Cheaper than two vload_bf16, which widen SDPA_VL each. */
 SDPA_INLINE void vload_bf16_even_odd(const uint16_t *p, vf *even, vf *odd) {
-    const vi w = vload_words(p); /* little-endian: element 2i in word i's low half */
+    const vi w = vload_words(p); /* element 2i in word i's low half */
     *even = vfloat(vi_slli(w, 16));
     *odd = vfloat(vi_and(w, vi_set1((int32_t)0xFFFF0000u)));
 }
+#endif
 
 /* The address of row c of an operand of `kind`: from its list of row
  * addresses, or its base and row stride (in elements). */
