@@ -364,7 +364,8 @@ SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, con
  * as possible (one row: a whole output row of up to SDPA_PV_ROW_VECS).  Rows
  * x vectors of sums, the vectors of a value row and a broadcast must leave a
  * register spare: AVX2's 4 rows x 3 filled all 16 and spilled a sum, whose
- * store and reload then chained every key of the pass. */
+ * store and reload then chained every key of the pass.  Passes want an even
+ * number of vectors, which bfloat16's even/odd loads fill in pairs. */
 #define SDPA_PV_DIRECT_FIT(RB) ((SDPA_VREGS - 2) / ((RB) + 1))
 #define SDPA_PV_DIRECT_WANT(RB) (((RB) == 2 ? SDPA_PV_ROW_VECS / 3 : SDPA_PV_ROW_VECS / 4) & ~1)
 #define SDPA_PV_DIRECT_VECS(RB)                                                                         \
