@@ -1,5 +1,6 @@
 /* Benchmarks/KernelAB: two builds of the C kernels (shared objects), one head's attention with each in
- * turn (run.sh says how to call it); with L <= 4, a decoding step over several heads instead (decode_ab).  A call is what the fused driver does for one head with no bias:
+ * turn (run.sh says how to call it); with L <= 4, a decoding step over several heads instead (decode_ab).  A call is what the fused driver does for one head with no bias
+ * (or a causal one, MASK):
  * blocks of up to 4 query tiles (the driver's work items), each key tile against every query tile of
  * the block in turn, so that the key and value tiles stay in cache while the outputs of the block's
  * tiles come and go (keys and values packed once beforehand).  Rounds
@@ -120,6 +121,33 @@ static head prepare(const build *b, int L, int S, int E, sdpa_element_kind kind,
     return h;
 }
 
+/* MASK=causal (upper-left) or causal-lower-right: the fused driver's handling of a causal bias, which a
+ * change to the softmax or the epilogues must also be timed with (masked scores reach exp as -inf).  A key
+ * tile a query tile cannot see is skipped, one it sees whole takes no mask, and one the diagonal crosses
+ * takes a bool mask read from a strip of ones then zeros with a row stride of -1 (each row sees one more
+ * key than the row above), as Sources/SDPA/Kernels/DiagonalMask.swift makes it. */
+enum { NO_MASK, CAUSAL_UPPER_LEFT, CAUSAL_LOWER_RIGHT };
+static int causal = NO_MASK;
+enum { STRIP_HALF = 512, STRIP_MARGIN = 64 };
+static uint8_t strip[2 * STRIP_HALF + 2 * STRIP_MARGIN];
+
+/* How the query rows [r0, r0 + rows) see the keys [c0, c0 + cols): -1 none, 0 all, 1 through *mask. */
+static int tile_mask(const head *h, int r0, int rows, int c0, int cols, const void **mask) {
+    *mask = NULL;
+    if (causal == NO_MASK) return 0;
+    /* the first row's last visible key, relative to c0 */
+    const int d = r0 + (causal == CAUSAL_LOWER_RIGHT ? h->S - h->L : 0) - c0;
+    if (d + rows - 1 < 0) return -1;
+    if (d >= cols - 1) return 0;
+    const int start = STRIP_HALF - 1 - d;
+    if (start - (rows - 1) < 0 || start + cols > 2 * STRIP_HALF) {
+        fprintf(stderr, "kernel_ab: a %d x %d tile is too large for the causal strip\n", rows, cols);
+        exit(2);
+    }
+    *mask = strip + STRIP_MARGIN + start;
+    return 1;
+}
+
 /* The block of query tiles from row r0 on (up to 4) against every key tile; tile i's state in o[i],
  * m[i], l[i]. */
 static void query_block(const build *b, head *h, int r0) {
@@ -133,9 +161,11 @@ static void query_block(const build *b, head *h, int r0) {
     for (int t = 0; t < h->tiles; t++) {
         const int keys = h->S - t * h->keys < h->keys ? h->S - t * h->keys : h->keys;
         for (int i = 0; i < tiles; i++) {
-            const void *q = (const char *)h->q + 4 * (ptrdiff_t)(r0 + i * h->rows) * h->ldq;
-            b->attend(h->layout, rows[i], keys, h->E, h->E, q, h->ldq, h->k[t], 1.0f, SDPA_MASK_NONE, NULL, 0, h->v[t], h->ldv,
-                      h->s, h->lds, h->tileMax, h->m[i], h->l[i], h->o[i], h->E);
+            const void *q = (const char *)h->q + 4 * (ptrdiff_t)(r0 + i * h->rows) * h->ldq, *mask;
+            const int seen = tile_mask(h, r0 + i * h->rows, rows[i], t * h->keys, keys, &mask);
+            if (seen < 0) continue;
+            b->attend(h->layout, rows[i], keys, h->E, h->E, q, h->ldq, h->k[t], 1.0f, mask ? SDPA_MASK_BOOL : SDPA_MASK_NONE,
+                      mask, mask ? -1 : 0, h->v[t], h->ldv, h->s, h->lds, h->tileMax, h->m[i], h->l[i], h->o[i], h->E);
         }
     }
 }
@@ -296,7 +326,14 @@ int main(int argc, char **argv) {
                 keysA, keysB, L, S, rows);
         return 2;
     }
+    const char *maskName = getenv("MASK") ? getenv("MASK") : "none";
+    causal = !strcmp(maskName, "causal") ? CAUSAL_UPPER_LEFT : !strcmp(maskName, "causal-lower-right") ? CAUSAL_LOWER_RIGHT
+           : !strcmp(maskName, "none") ? NO_MASK : -1;
+    if (causal < 0) { fprintf(stderr, "kernel_ab: MASK is none, causal or causal-lower-right, not '%s'\n", maskName); return 2; }
+    memset(strip, 1, STRIP_MARGIN + STRIP_HALF);
+    memset(strip + STRIP_MARGIN + STRIP_HALF, 0, STRIP_HALF + STRIP_MARGIN);
     if (family && (A.select(family) || B.select(family))) { fprintf(stderr, "kernel_ab: no family '%s' here\n", family); return 2; }
+    if (L <= 4 && causal != NO_MASK) { fprintf(stderr, "kernel_ab: MASK times prefill (L > 4), not decoding\n"); return 2; }
     if (L <= 4) return decode_ab(&A, &B, E, dtype, kind, rounds, keysA, keysB, L, S);
     head ha = prepare(&A, L, S, E, kind, keysA, rows), hb = prepare(&B, L, S, E, kind, keysB, rows);
 
@@ -307,8 +344,9 @@ int main(int argc, char **argv) {
     double worst = 0;
     int same = 1;
     for (int i = 0; i < n0 * E; i++) {
-        const float x = ha.o[0][i] / ha.l[0][i / E], y = hb.o[0][i] / hb.l[0][i / E];
         if (memcmp(&ha.o[0][i], &hb.o[0][i], 4)) same = 0;
+        if (ha.l[0][i / E] == 0 || hb.l[0][i / E] == 0) continue; /* a row that sees no key */
+        const float x = ha.o[0][i] / ha.l[0][i / E], y = hb.o[0][i] / hb.l[0][i / E];
         const double d = fabs((double)x - y);
         if (d > worst || d != d) worst = d;
     }
@@ -317,8 +355,8 @@ int main(int argc, char **argv) {
     time_head(&B, &hb);
     head_pair pair = {{&A, &B}, {&ha, &hb}};
     const timings t = alternate(rounds, time_head_side, &pair);
-    printf("family %s (A) / %s (B), %s, L=%d S=%d E=%d, query tiles of %d rows, key tiles of %d (A) / %d (B), %d rounds\n",
-           A.family(), B.family(), dtype, L, S, E, rows, keysA, keysB, rounds);
+    printf("family %s (A) / %s (B), %s, L=%d S=%d E=%d, mask %s, query tiles of %d rows, key tiles of %d (A) / %d (B), %d rounds\n",
+           A.family(), B.family(), dtype, L, S, E, maskName, rows, keysA, keysB, rounds);
     printf("fastest head: A %.3f ms, B %.3f ms (B/A %.3f); per-round B/A: median %.3f, quartiles %.3f-%.3f\n", t.a[0] * 1e3,
            t.b[0] * 1e3, t.b[0] / t.a[0], t.ratio[rounds / 2], t.ratio[rounds / 4], t.ratio[(3 * rounds) / 4]);
     printf("outputs of the first block of query tiles: %s (largest difference of the normalised outputs %.3g)\n",

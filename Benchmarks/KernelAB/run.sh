@@ -8,7 +8,8 @@
 #     FAMILY: a kernel family (amx, avx512bf16, avx512, avx2, portable, ...; default: the best)
 #     E: head dimension (default 64); DTYPE: float32 | float16 | bfloat16 (default bfloat16)
 #     ROUNDS: A/B pairs (default 30); KEYS_A / KEYS_B: keys per tile (default: 128 up to E = 64, else 64)
-#   Environment: QUERY_ROWS (query tile rows, default 96), L and S (default 2048).
+#   Environment: QUERY_ROWS (query tile rows, default 96), L and S (default 2048), MASK (none, causal or
+#   causal-lower-right: the driver's causal tiles, skipped, whole, or with a diagonal bool mask; default none).
 #   Decoding: L of at most 4 times the direct reader instead (the query rows of one key-value head, as a
 #   GQA group's are stacked) over HEADS key-value heads (default 8), K and V left in cache between calls,
 #   or read from memory with COLD=1 (a 512 MiB buffer read before each call), e.g.
