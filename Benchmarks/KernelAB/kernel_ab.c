@@ -1,6 +1,6 @@
 /* Benchmarks/KernelAB: two builds of the C kernels (shared objects), one head's attention with each in
- * turn (run.sh says how to call it); with L <= 4, a decoding step over several heads instead (decode_ab).  A call is what the fused driver does for one head with no bias
- * (or a causal one, MASK):
+ * turn (run.sh says how to call it); with L <= 4, a decoding step over several heads instead (decode_ab).
+ * A call is what the fused driver does for one head with no bias (or a causal one, MASK):
  * blocks of up to 4 query tiles (the driver's work items), each key tile against every query tile of
  * the block in turn, so that the key and value tiles stay in cache while the outputs of the block's
  * tiles come and go (keys and values packed once beforehand).  Rounds
@@ -131,14 +131,15 @@ static int causal = NO_MASK;
 enum { STRIP_HALF = 512, STRIP_MARGIN = 64 };
 static uint8_t strip[2 * STRIP_HALF + 2 * STRIP_MARGIN];
 
-/* How the query rows [r0, r0 + rows) see the keys [c0, c0 + cols): -1 none, 0 all, 1 through *mask. */
-static int tile_mask(const head *h, int r0, int rows, int c0, int cols, const void **mask) {
+/* Whether the query rows [r0, r0 + rows) see any of the keys [c0, c0 + cols); *mask is the diagonal's
+ * mask where they see some, NULL where they see all. */
+static int tile_visible(const head *h, int r0, int rows, int c0, int cols, const void **mask) {
     *mask = NULL;
-    if (causal == NO_MASK) return 0;
+    if (causal == NO_MASK) return 1;
     /* the first row's last visible key, relative to c0 */
     const int d = r0 + (causal == CAUSAL_LOWER_RIGHT ? h->S - h->L : 0) - c0;
-    if (d + rows - 1 < 0) return -1;
-    if (d >= cols - 1) return 0;
+    if (d + rows - 1 < 0) return 0;
+    if (d >= cols - 1) return 1;
     const int start = STRIP_HALF - 1 - d;
     if (start - (rows - 1) < 0 || start + cols > 2 * STRIP_HALF) {
         fprintf(stderr, "kernel_ab: a %d x %d tile is too large for the causal strip\n", rows, cols);
@@ -162,8 +163,7 @@ static void query_block(const build *b, head *h, int r0) {
         const int keys = h->S - t * h->keys < h->keys ? h->S - t * h->keys : h->keys;
         for (int i = 0; i < tiles; i++) {
             const void *q = (const char *)h->q + 4 * (ptrdiff_t)(r0 + i * h->rows) * h->ldq, *mask;
-            const int seen = tile_mask(h, r0 + i * h->rows, rows[i], t * h->keys, keys, &mask);
-            if (seen < 0) continue;
+            if (!tile_visible(h, r0 + i * h->rows, rows[i], t * h->keys, keys, &mask)) continue;
             b->attend(h->layout, rows[i], keys, h->E, h->E, q, h->ldq, h->k[t], 1.0f, mask ? SDPA_MASK_BOOL : SDPA_MASK_NONE,
                       mask, mask ? -1 : 0, h->v[t], h->ldv, h->s, h->lds, h->tileMax, h->m[i], h->l[i], h->o[i], h->E);
         }
