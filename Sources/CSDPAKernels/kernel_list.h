@@ -44,8 +44,10 @@
       (int rows, int cols, float *s, ptrdiff_t lds, const float *tileMax, float *rowMax,           \
        float *rowSum, float *o, ptrdiff_t ldo, int dv),                                            \
       (rows, cols, s, lds, tileMax, rowMax, rowSum, o, ldo, dv))                                   \
-    X(void, normalize_tile, (int rows, int dv, float *o, ptrdiff_t ldo, const float *rowSum),      \
-      (rows, dv, o, ldo, rowSum))                                                                  \
+    X(void, normalize_tile,                                                                        \
+      (int rows, int dv, const float *o, ptrdiff_t ldo, const float *rowSum,                       \
+       sdpa_element_kind kind, void *dst, ptrdiff_t ldd),                                          \
+      (rows, dv, o, ldo, rowSum, kind, dst, ldd))                                                  \
     X(void, row_logsumexp, (int rows, const float *rowMax, const float *rowSum, float *lse),       \
       (rows, rowMax, rowSum, lse))                                                                 \
     X(void, merge_rows,                                                                            \

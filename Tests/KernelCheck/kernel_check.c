@@ -493,7 +493,7 @@ static void check_softmax(sdpa_kernel_info info, int rows, int cols, int tiles, 
         }
         if (pass == 1) sdpa_merge_rows(rows, dv, o, ldo, rm, rs, o2, ldo, rm2, rs2);
         sdpa_row_logsumexp(rows, rm, rs, pass ? lse2 : lse);
-        sdpa_normalize_tile(rows, dv, o, ldo, rs);
+        sdpa_normalize_tile(rows, dv, o, ldo, rs, SDPA_ELEMENT_F32, o, ldo);
         for (int r = 0; r < rows; r++) {
             double m = -INFINITY, sum = 0;
             for (int j = 0; j < S; j++) if (all[r * S + j] > m) m = all[r * S + j];

@@ -132,7 +132,7 @@ struct ProductTileTests {
         return log.found
     }
 
-    @Test("sdpa_normalize_tile: each row times 1/rowSum, rows without keys 0", arguments: KernelFamily.available)
+    @Test("sdpa_normalize_tile: each row times 1/rowSum into the destination's kind, rows without keys +0", arguments: KernelFamily.available)
     func normalization(_ family: KernelFamily) throws {
         try family.expectNoMismatches {
             try [(1, 1), (6, 16), (7, 5), (67, 130), (3, 256), (0, 4), (4, 0)].flatMap { try Self.normalizeMismatches($0.0, $0.1) }
@@ -147,13 +147,40 @@ struct ProductTileTests {
         // Sums as online softmax leaves them (>= 1 for a row that saw a key), one row with none (0).
         var rowSum = (0..<rows).map { Float(1 + ($0 * 37) % 500) / 3 }
         if rows > 3 { rowSum[3] = 0 }
-        sdpa_normalize_tile(Int32(rows), Int32(dv), &o.storage, o.stride, rowSum)
+        // Out of place first (float32, then the half kinds): the source must stay as it was.
+        var copy = StridedMatrix(rows: rows, columns: dv, gap: 2)
+        sdpa_normalize_tile(Int32(rows), Int32(dv), o.storage, o.stride, rowSum, SDPA_ELEMENT_F32, &copy.storage, copy.stride)
+        var halves = [(SDPA_ELEMENT_F16, [UInt16]()), (SDPA_ELEMENT_BF16, [UInt16]())]
+        let halfStride = dv + 3, halfSentinel: UInt16 = 0xA5A5
+        for i in halves.indices {
+            halves[i].1 = [UInt16](repeating: halfSentinel, count: Swift.max(1, rows * halfStride + 3))
+            sdpa_normalize_tile(Int32(rows), Int32(dv), o.storage, o.stride, rowSum, halves[i].0, &halves[i].1, halfStride)
+        }
+        let label = "\(rows)×\(dv)"
+        log.expect(o.storage.map(\.bitPattern) == before.storage.map(\.bitPattern), "\(label): changed the source rows")
+        let stride = o.stride
+        o.storage.withUnsafeMutableBufferPointer {
+            sdpa_normalize_tile(Int32(rows), Int32(dv), $0.baseAddress, stride, rowSum, SDPA_ELEMENT_F32, $0.baseAddress, stride)
+        }
         let want = (0..<rows).flatMap { r in (0..<dv).map { rowSum[r] == 0 ? 0 : Double(before[r, $0]) / Double(rowSum[r]) } }
         // 1/l rounded, then the product rounded: within 2 ulps of o/l.
-        let label = "\(rows)×\(dv)"
         log.expectClose(o.values, want, shape: [rows, dv], bound: "2 ulps", label) { 2 * floatULP(want[$0]) }
-        if rows > 3 { log.expect((0..<dv).allSatisfy { o[3, $0] == 0 }, "\(label): a row with no key must be 0") }
+        if rows > 3 { log.expect((0..<dv).allSatisfy { o[3, $0] == 0 && o[3, $0].sign == .plus }, "\(label): a row with no key must be +0") }
         log.expect(o.paddingIsUntouched, "\(label): wrote outside the output tile")
+        log.expect(copy.values.map { $0.bitPattern } == o.values.map { $0.bitPattern }, "\(label): out of place differs from in place")
+        log.expect(copy.paddingIsUntouched, "\(label): wrote outside the destination")
+        // The half kinds: the float32 result rounded once, as the converters round it.
+        for (kind, got) in halves {
+            var converted = [UInt16](repeating: 0, count: Swift.max(1, dv))
+            for r in 0..<rows {
+                let row = Array(o.storage[(r * o.stride)..<(r * o.stride + dv)])
+                if kind == SDPA_ELEMENT_F16 { sdpa_convert_f32_to_f16(dv, row, &converted) } else { sdpa_convert_f32_to_bf16(dv, row, &converted) }
+                log.expect(Array(got[(r * halfStride)..<(r * halfStride + dv)]) == Array(converted.prefix(dv)),
+                           "\(label): kind \(kind.rawValue) row \(r) is not the float32 result rounded")
+            }
+            log.expect(got.indices.allSatisfy { i in (i / halfStride < rows && i % halfStride < dv) || got[i] == halfSentinel },
+                       "\(label): kind \(kind.rawValue) wrote outside the destination")
+        }
         return log.found
     }
 }

@@ -10,11 +10,14 @@ import Testing
 @Suite("Many threads")
 struct ManyThreadsStressTests {
     /// Prefill with a causal mask (row-cut and grouped items), GQA decoding (split groups merged by
-    /// their last finisher), and key padding leaving a batch entry without keys.
+    /// their last finisher), key padding leaving a batch entry without keys, and many one-tile heads
+    /// (float16, causal) whose tiles are cut in two: the two pieces of a tile share one item on few
+    /// threads, one item each on many.
     static let cases = [
         FusedCase(batch: 2, heads: 8, group: 2, L: 600, S: 600, E: 32, Ev: 32, bias: "causalUpperLeft"),
         FusedCase(batch: 2, heads: 16, group: 4, L: 1, S: 6000, E: 64, Ev: 64, bias: "none"),
         FusedCase(batch: 3, heads: 1, L: 50, S: 4000, E: 64, Ev: 64, bias: "keyPadding"),
+        FusedCase(batch: 16, heads: 8, L: 64, S: 64, E: 64, Ev: 64, dtype: .float16, bias: "causalUpperLeft"),
     ]
 
     @Test("call after call at 64 threads and other widths, each identical to one thread", arguments: cases)
@@ -66,5 +69,16 @@ struct ManyThreadsStressTests {
         let c = Self.cases[0]
         let p = try predictSDPAScaling(shape: c.shape, attnMask: causalUpperLeft(c.L, c.S), enableGQA: true, threads: [2, 64])
         #expect(p[0].workItems != p[1].workItems || p[0].claims != p[1].claims, "\(p[0]) vs \(p[1])")
+    }
+
+    @Test("a tile cut in pieces for many threads is one item on one or two: its key tiles packed once, not once a piece")
+    func piecesOfOneTileShareAnItem() throws {
+        let c = Self.cases[3], tiles = c.batch * c.heads
+        let p = try predictSDPAScaling(shape: c.shape, attnMask: causalUpperLeft(c.L, c.S), threads: [1, 2, 64])
+        // Cut: at 64 threads some tiles run as two items. Shared: on one thread every tile is one item,
+        // on two all but the last few.
+        #expect(p[2].workItems > tiles, "\(p[2])")
+        #expect(p[0].workItems == tiles, "\(p[0])")
+        #expect(p[1].workItems <= tiles + 8, "\(p[1])")
     }
 }

@@ -381,12 +381,16 @@ void sdpa_softmax_tile(int rows, int cols,
                        float *o, ptrdiff_t ldo, int dv);
 
 /* Final normalization of a flash-attention output tile (after the last key
- * tile; softmax denominators are applied once at the end, not per tile):
- *   o[r][d] *= 1 / rowSum[r]   for 0 <= r < rows, 0 <= d < dv.
- * Rows with rowSum[r] == 0 (every key masked) are set to 0 (not NaN);
- * a driver that wants NaN for fully masked rows must check rowSum itself. */
-void sdpa_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo,
-                         const float *rowSum);
+ * tile; softmax denominators are applied once at the end, not per tile),
+ * written where the output goes, in its element kind:
+ *   dst[r][d] = o[r][d] * (1 / rowSum[r])   for 0 <= r < rows, 0 <= d < dv,
+ * dst's rows ldd elements apart, float16 and bfloat16 rounded from the
+ * float32 product.  Rows with rowSum[r] == 0 (every key masked) are set to
+ * +0 (not NaN); a driver that wants NaN for fully masked rows must check
+ * rowSum itself.  dst may be o (float32, ldd = ldo): in place. */
+void sdpa_normalize_tile(int rows, int dv, const float *o, ptrdiff_t ldo,
+                         const float *rowSum, sdpa_element_kind kind,
+                         void *dst, ptrdiff_t ldd);
 
 /* The log-sum-exp of each finished row from its online-softmax state:
  *   lse[r] = log(sum_c exp(score_rc)) over every key the row saw, or

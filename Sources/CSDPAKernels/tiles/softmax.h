@@ -27,15 +27,28 @@
 #define SDPA_SOFTMAX_FAST_BELOW 0.0f
 #endif
 
-/* row[0..n) *= a */
-SDPA_INLINE void scale_row(float *row, int n, vf va) {
+/* dst[0..n) = src[0..n) * a, stored as KIND (float16 and bfloat16 rounded
+ * from the float32 product); dst may be src for float32. */
+SDPA_INLINE void scale_row_into(const int kind, const float *src, int n, vf va, void *dst) {
+    float *df = (float *)dst;
+    uint16_t *dh = (uint16_t *)dst;
     int d = 0;
-    for (; d + SDPA_VL <= n; d += SDPA_VL) vstore(row + d, vmul(vload(row + d), va));
+    for (; d + SDPA_VL <= n; d += SDPA_VL) {
+        const vf v = vmul(vload(src + d), va);
+        if (kind == SDPA_KIND_F32) vstore(df + d, v);
+        else if (kind == SDPA_KIND_F16) vstore_f16(dh + d, v);
+        else vstore_bf16(dh + d, v);
+    }
     if (d < n) {
         const vm m = vmask_first(n - d);
-        vstore_first(row + d, n - d, m, vmul(vload_first(row + d, n - d, m), va));
+        const vf v = vmul(vload_first(src + d, n - d, m), va);
+        if (kind == SDPA_KIND_F32) vstore_first(df + d, n - d, m, v);
+        else vstore_half_first(kind, dh + d, n - d, v);
     }
 }
+
+/* row[0..n) *= a */
+SDPA_INLINE void scale_row(float *row, int n, vf va) { scale_row_into(SDPA_KIND_F32, row, n, va, row); }
 
 /* Whether rows with these maxima take the fast reference. */
 SDPA_INLINE vm softmax_fast(vf m) {
@@ -209,15 +222,14 @@ static void k_softmax_tile(int rows, int cols, float *s, ptrdiff_t lds, const fl
     softmax_tile(0, 0, rows, cols, s, lds, 1.0f, tileMax, rowMax, rowSum, o, ldo, dv);
 }
 
-static void k_normalize_tile(int rows, int dv, float *o, ptrdiff_t ldo, const float *rowSum) {
+static void k_normalize_tile(int rows, int dv, const float *o, ptrdiff_t ldo, const float *rowSum,
+                             sdpa_element_kind kind, void *dst, ptrdiff_t ldd) {
+    const size_t es = kind == SDPA_KIND_F32 ? 4 : 2;
     for (int r = 0; r < rows; r++) {
-        float *orow = o + (ptrdiff_t)r * ldo;
         const float l = rowSum[r];
-        if (l == 0.0f) {
-            for (int d = 0; d < dv; d++) orow[d] = 0.0f;
-        } else {
-            scale_row(orow, dv, vset1(1.0f / l));
-        }
+        char *drow = (char *)dst + (ptrdiff_t)r * ldd * (ptrdiff_t)es;
+        if (l == 0.0f) __builtin_memset(drow, 0, (size_t)dv * es); /* +0 in every kind */
+        else scale_row_into(kind, o + (ptrdiff_t)r * ldo, dv, vset1(1.0f / l), drow);
     }
 }
 

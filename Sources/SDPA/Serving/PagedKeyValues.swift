@@ -10,9 +10,7 @@ struct _PagedKeyValues: _KeyValueSource {
 
     @inlinable init(_ view: PagedSequenceView) { self.view = view }
 
-    @inlinable var kind: sdpa_element_kind {
-        view.dtype == .float16 ? SDPA_ELEMENT_F16 : view.dtype == .bfloat16 ? SDPA_ELEMENT_BF16 : SDPA_ELEMENT_F32
-    }
+    @inlinable var kind: sdpa_element_kind { view.dtype._elementKind }
 
     @inlinable
     func keys(batch: Int, kvHead: Int, rows: Range<Int>, addresses: UnsafeMutablePointer<UnsafeRawPointer?>) -> sdpa_rows {

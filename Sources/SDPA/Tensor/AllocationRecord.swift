@@ -21,3 +21,19 @@ public func _largestAllocation<R>(during body: () throws -> R) rethrows -> (resu
     let result = try _AllocationRecord.$current.withValue(record, operation: body)
     return (result, record.bytes)
 }
+
+/// A byte that every allocation made without zero-filling is filled with while a test watches
+/// (``_fillingUninitializedMemory(with:during:)``): a result or scratch element that is read before
+/// anything writes it then shows (0xFF bytes are NaN in every float dtype).
+enum _UninitializedFill {
+    /// Set only inside ``_fillingUninitializedMemory(with:during:)``.
+    @TaskLocal static var byte: UInt8?
+}
+
+/// Runs `body` with every allocation that is not zero-filled (kernel results and scratch) filled with
+/// `byte` instead of left as the system gives it, on this task (kernels allocate before their threads
+/// start).
+@_spi(Testing)
+public func _fillingUninitializedMemory<R>(with byte: UInt8, during body: () throws -> R) rethrows -> R {
+    try _UninitializedFill.$byte.withValue(byte, operation: body)
+}

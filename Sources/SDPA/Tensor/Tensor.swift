@@ -37,9 +37,23 @@ public struct Tensor: Sendable {
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument` when the memory cannot be had.
     @usableFromInline
     init(_zeros shape: [Int], dtype: DType, argument: @autoclosure () -> String) throws {
+        try self.init(_contiguous: shape, dtype: dtype, zeroed: true, argument: argument())
+    }
+
+    /// A contiguous tensor whose every element the caller writes before the tensor is read (a kernel's
+    /// result): no pass over its bytes to fill them first.
+    ///
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument` when the memory cannot be had.
+    @usableFromInline
+    init(_uninitialized shape: [Int], dtype: DType, argument: @autoclosure () -> String) throws {
+        try self.init(_contiguous: shape, dtype: dtype, zeroed: false, argument: argument())
+    }
+
+    @usableFromInline
+    init(_contiguous shape: [Int], dtype: DType, zeroed: Bool, argument: @autoclosure () -> String) throws {
         let count = shape.reduce(1, *)
         self.init(
-            _storage: try _TensorStorage(byteCount: count * dtype.byteWidth, for: "\(argument()) \(shape) \(dtype)"),
+            _storage: try _TensorStorage(byteCount: count * dtype.byteWidth, for: "\(argument()) \(shape) \(dtype)", zeroed: zeroed),
             dtype: dtype, shape: shape, strides: Tensor.contiguousStrides(for: shape), offset: 0)
     }
 

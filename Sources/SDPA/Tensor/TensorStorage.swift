@@ -32,7 +32,9 @@ final class _TensorStorage: @unchecked Sendable {
             throw SDPAError.allocationFailed(
                 argument: argument(), byteCount: byteCount, reason: "the system could not provide that much memory")
         }
-        if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: Swift.max(byteCount, 1)) }
+        if let fill = zeroed ? 0 : _UninitializedFill.byte {
+            pointer.initializeMemory(as: UInt8.self, repeating: fill, count: Swift.max(byteCount, 1))
+        }
         self.bytes = pointer
         self.byteCount = byteCount
     }

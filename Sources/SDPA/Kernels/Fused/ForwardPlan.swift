@@ -42,10 +42,10 @@ struct _ForwardPlan: Sendable {
     @inlinable var tiling: _FusedTiling { items.tiling }
 
     /// Floats of one item's running state: outputs, row maxima and row sums of every unit.
-    @inlinable var stateFloats: Int { items.maxUnits * tiling.queryRows * (ldo + 2) }
+    @inlinable var stateFloats: Int { items.stateRows * (ldo + 2) }
 
     /// Rows of the score tile: one query tile, or when decoding every unit's rows stacked.
-    @inlinable var scoreRows: Int { readsKeysDirectly ? items.maxUnits * tiling.queryRows : tiling.queryRows }
+    @inlinable var scoreRows: Int { readsKeysDirectly ? items.stateRows : tiling.queryRows }
 
     /// The row stride of prepared query rows stacked for the direct reader, in 32-bit units (floats or
     /// bfloat16 pairs).
@@ -53,9 +53,10 @@ struct _ForwardPlan: Sendable {
         sdpa_operand_bytes(queryLayout, SDPA_OPERAND_QUERY, 1, Int32(shape.headDim)) / 4
     }
 
-    /// Bytes of one unit's prepared query rows.
-    @inlinable var queryBytesPerUnit: Int {
-        sdpa_operand_bytes(queryLayout, SDPA_OPERAND_QUERY, Int32(tiling.queryRows), Int32(shape.headDim))
+    /// Bytes of `rows` prepared query rows: a unit's prepared rows start this far into an item's, at its
+    /// ``_QueryUnit/stateRow``.
+    @inlinable func queryBytes(rows: Int) -> Int {
+        sdpa_operand_bytes(queryLayout, SDPA_OPERAND_QUERY, Int32(rows), Int32(shape.headDim))
     }
 }
 

@@ -96,7 +96,7 @@ struct _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unchecked
             _forwardItem(item, units: &units, count: unitCount, query: q, source: source, modifier: modifier,
                          plan: plan, scratch: scratch, state: state)
             if item.split == nil {
-                for u in 0..<unitCount { writer.write(batch: item.batch, unit: units[u], state: state, index: u) }
+                for u in 0..<unitCount { writer.write(batch: item.batch, unit: units[u], state: state) }
             } else {
                 partials.finish(item, units: units, count: unitCount, into: writer)
             }
@@ -114,7 +114,7 @@ func _forwardItem<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     for u in 0..<unitCount {
         var ld = 0
         let rows = q.rows(batch: item.batch, head: units[u].head, first: units[u].firstRow)
-        let own = scratch.queries + u * plan.queryBytesPerUnit
+        let own = scratch.queries + plan.queryBytes(rows: units[u].stateRow)
         var prepared = sdpa_prepare_query(plan.queryLayout, q.kind, Int32(units[u].rows), Int32(E), rows.base, rows.stride,
                                           plan.queryScale, own, &ld)
         let stride = plan.stackedQueryStride
@@ -130,7 +130,7 @@ func _forwardItem<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         units[u].query = prepared
         units[u].ldq = ld
     }
-    state.reset(units: unitCount)
+    state.reset(rows: unitCount > 0 ? units[unitCount - 1].stateEnd : 0)
     var k0 = item.keys.lowerBound
     while k0 < item.keys.upperBound {
         let keys = k0..<Swift.min(k0 + plan.tiling.keyColumns, item.keys.upperBound)
@@ -179,12 +179,12 @@ func _forwardKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         let biased = unit.visibility == .partial || Modifier.modifiesScores
         let mask = biased ? modifier.tileMask(batch: b, head: unit.head, queries: unit.queries, keys: keys) : nil
         let applyBias = biased && mask == nil
-        let o = state.output(unit: u)
+        let o = state.output(row: unit.stateRow)
         if !applyBias && plan.dropout == nil && !(exactValues && unit.visibility == .partial) {
             // The whole step in one call, a few rows at a time, so they stay in L1 between its products.
             sdpa_attend(plan.keyLayout, rows, Int32(cols), Int32(E), Int32(Ev), unit.query, unit.ldq, scratch.keys,
                         plan.scoreScale, mask?.kind ?? SDPA_MASK_NONE, mask?.base, mask?.rowStride ?? 0, values, ldv,
-                        scores, lds, tileMax, state.rowMax(unit: u), state.rowSum(unit: u), o, state.ldo)
+                        scores, lds, tileMax, state.rowMax(row: unit.stateRow), state.rowSum(row: unit.stateRow), o, state.ldo)
             continue
         }
         let maxima = applyBias ? nil : tileMax
@@ -193,7 +193,8 @@ func _forwardKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         if applyBias {
             modifier.apply(toScores: scores, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
         }
-        sdpa_softmax_tile(rows, Int32(cols), scores, lds, maxima, state.rowMax(unit: u), state.rowSum(unit: u), o, state.ldo, Int32(Ev))
+        sdpa_softmax_tile(rows, Int32(cols), scores, lds, maxima, state.rowMax(row: unit.stateRow), state.rowSum(row: unit.stateRow),
+                          o, state.ldo, Int32(Ev))
         plan.dropout?.apply(toTile: scores, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
         if exactValues && unit.visibility == .partial {
             _accumulateVisible(rows: unit.rows, keys: cols, Ev, scores, lds, source.kind, valueRows, o, state.ldo,
@@ -215,8 +216,9 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
 ) {
     let (b, cols, E, Ev) = (item.batch, keys.count, plan.shape.headDim, plan.shape.valueHeadDim)
     let (scores, lds, tileMax) = (scratch.scores, plan.lds, scratch.tileMax)
-    // Units hold `unitRows` rows each (L), stacked in the prepared queries, the scores and the outputs alike.
-    let unitRows = state.unitRows, rows = unitCount * unitRows
+    // Units hold `unitRows` rows each (L), stacked at their state rows in the prepared queries, the scores and
+    // the outputs alike.
+    let unitRows = state.unitRows, rows = units[unitCount - 1].stateEnd
     let keyRows = source.keys(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.keyAddresses)
     let valueRows = source.values(batch: b, kvHead: item.kvHead, rows: keys, addresses: scratch.valueAddresses)
     // The value rows are prefetched while the keys are read (short ones whole, long ones a line per key line).
@@ -228,13 +230,13 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     var noBiasWork = !Modifier.modifiesScores
     for u in 0..<unitCount where units[u].visibility != .full || units[u].rows != unitRows { noBiasWork = false }
     if noBiasWork {
-        sdpa_softmax_tile(Int32(rows), Int32(cols), scores, lds, tileMax, state.rowMax(unit: 0), state.rowSum(unit: 0),
-                          state.output(unit: 0), state.ldo, Int32(Ev))
+        sdpa_softmax_tile(Int32(rows), Int32(cols), scores, lds, tileMax, state.rowMax(row: 0), state.rowSum(row: 0),
+                          state.output(row: 0), state.ldo, Int32(Ev))
         for u in 0..<unitCount {
-            plan.dropout?.apply(toTile: scores + u * unitRows * lds, rowStride: lds, batch: b, head: units[u].head,
+            plan.dropout?.apply(toTile: scores + units[u].stateRow * lds, rowStride: lds, batch: b, head: units[u].head,
                                 queries: units[u].queries, keys: keys)
         }
-        sdpa_accumulate_direct(Int32(rows), Int32(cols), Int32(Ev), scores, lds, source.kind, valueRows, state.output(unit: 0), state.ldo)
+        sdpa_accumulate_direct(Int32(rows), Int32(cols), Int32(Ev), scores, lds, source.kind, valueRows, state.output(row: 0), state.ldo)
         return
     }
     let exactValues = anyPartial && _containsNonFinite(source.kind, rows: valueRows, count: cols, columns: Ev)
@@ -242,21 +244,22 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     for u in 0..<unitCount {
         let unit = units[u]
         guard unit.visibility != .empty else { allVisible = false; continue }
-        let tile = scores + u * unitRows * lds
+        let tile = scores + unit.stateRow * lds
         let biased = unit.visibility == .partial || Modifier.modifiesScores
         if biased {
             modifier.apply(toScores: tile, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
         }
-        sdpa_softmax_tile(Int32(unit.rows), Int32(cols), tile, lds, biased ? nil : tileMax + u * unitRows,
-                          state.rowMax(unit: u), state.rowSum(unit: u), state.output(unit: u), state.ldo, Int32(Ev))
+        sdpa_softmax_tile(Int32(unit.rows), Int32(cols), tile, lds, biased ? nil : tileMax + unit.stateRow,
+                          state.rowMax(row: unit.stateRow), state.rowSum(row: unit.stateRow), state.output(row: unit.stateRow),
+                          state.ldo, Int32(Ev))
         plan.dropout?.apply(toTile: tile, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
     }
     if allVisible && !exactValues {
-        sdpa_accumulate_direct(Int32(rows), Int32(cols), Int32(Ev), scores, lds, source.kind, valueRows, state.output(unit: 0), state.ldo)
+        sdpa_accumulate_direct(Int32(rows), Int32(cols), Int32(Ev), scores, lds, source.kind, valueRows, state.output(row: 0), state.ldo)
         return
     }
     for u in 0..<unitCount where units[u].visibility != .empty {
-        let tile = scores + u * unitRows * lds, o = state.output(unit: u)
+        let tile = scores + units[u].stateRow * lds, o = state.output(row: units[u].stateRow)
         if exactValues && units[u].visibility == .partial {
             _accumulateVisible(rows: units[u].rows, keys: cols, Ev, tile, lds, source.kind, valueRows, o, state.ldo,
                                values: scratch.finiteValues)

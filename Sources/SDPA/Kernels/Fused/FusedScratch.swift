@@ -22,8 +22,8 @@ struct _FusedScratch {
     @inlinable
     static func sizes(plan: _ForwardPlan) -> [Int]? {
         let (Bc, E, Ev) = (plan.tiling.keyColumns, plan.shape.headDim, plan.shape.valueHeadDim)
-        guard let queryBytes = _checkedProduct(plan.items.maxUnits, plan.queryBytesPerUnit),
-              let finite = _checkedProduct(4, Bc, Ev), let state = _checkedProduct(4, plan.stateFloats) else { return nil }
+        let queryBytes = plan.queryBytes(rows: plan.items.stateRows)
+        guard let finite = _checkedProduct(4, Bc, Ev), let state = _checkedProduct(4, plan.stateFloats) else { return nil }
         let keyBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.keyLayout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E))
         let valueBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.valueLayout, SDPA_OPERAND_VALUES, Int32(Bc), Int32(Ev))
         let scoreRows = plan.scoreRows

@@ -24,9 +24,7 @@ struct _InputView: @unchecked Sendable {
     }
 
     /// The element kind the kernel layer reads (float32, float16 or bfloat16).
-    @inlinable var kind: sdpa_element_kind {
-        dtype == .float16 ? SDPA_ELEMENT_F16 : dtype == .bfloat16 ? SDPA_ELEMENT_BF16 : SDPA_ELEMENT_F32
-    }
+    @inlinable var kind: sdpa_element_kind { dtype._elementKind }
 
     /// Rows `first...` of head `head` in batch `batch`: their address and row stride.
     @inlinable

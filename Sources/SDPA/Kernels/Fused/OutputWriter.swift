@@ -13,18 +13,20 @@ struct _OutputWriter: @unchecked Sendable {
     ///   log-sum-exp cannot be allocated.
     @usableFromInline
     init(shape: AttentionShape, dtype: DType, sinks: Tensor? = nil) throws {
+        // Every row of both is written once, by the unit (or the split group) that computes it.
         result = _AttentionResult(
-            output: try Tensor(_zeros: shape.outputShape, dtype: dtype, argument: "output"),
-            logSumExp: try Tensor(_zeros: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp"))
+            output: try Tensor(_uninitialized: shape.outputShape, dtype: dtype, argument: "output"),
+            logSumExp: try Tensor(_uninitialized: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp"))
         self.shape = shape
         self.sinks = sinks.map { $0.doubleScalars.map(Float.init) }
     }
 
     /// Writes the rows of `unit` of an item of `batch` from `state`.
     @inlinable
-    func write(batch: Int, unit: _QueryUnit, state: _RowState, index u: Int) {
+    func write(batch: Int, unit: _QueryUnit, state: _RowState) {
+        let r = unit.stateRow
         write(batch: batch, head: unit.head, firstRow: unit.firstRow, rows: unit.rows,
-              acc: state.output(unit: u), ldo: state.ldo, rowMax: state.rowMax(unit: u), rowSum: state.rowSum(unit: u))
+              acc: state.output(row: r), ldo: state.ldo, rowMax: state.rowMax(row: r), rowSum: state.rowSum(row: r))
     }
 
     @usableFromInline
@@ -42,18 +44,11 @@ struct _OutputWriter: @unchecked Sendable {
                 sdpa_softmax_tile(Int32(rows), 1, column.baseAddress, 1, nil, rowMax, rowSum, acc, ldo, Int32(Ev))
             }
         }
-        sdpa_normalize_tile(Int32(rows), Int32(Ev), acc, ldo, rowSum)
         let rowIndex = (b * shape.queryHeads + h) * shape.queryLength + q0
+        let output = result.output
+        sdpa_normalize_tile(Int32(rows), Int32(Ev), acc, ldo, rowSum, output.dtype._elementKind,
+                            output._storage.bytes + rowIndex * Ev * output.dtype.byteWidth, Ev)
         let lse = result.logSumExp._storage.bytes.assumingMemoryBound(to: Float.self)
         sdpa_row_logsumexp(Int32(rows), rowMax, rowSum, lse + rowIndex)
-        let bytes = result.output._storage.bytes
-        for r in 0..<rows {
-            let src = acc + r * ldo, dst = (rowIndex + r) * Ev
-            switch result.output.dtype {
-            case .float16: sdpa_convert_f32_to_f16(Ev, src, bytes.assumingMemoryBound(to: UInt16.self) + dst)
-            case .bfloat16: sdpa_convert_f32_to_bf16(Ev, src, bytes.assumingMemoryBound(to: UInt16.self) + dst)
-            default: (bytes.assumingMemoryBound(to: Float.self) + dst).update(from: src, count: Ev)
-            }
-        }
     }
 }

@@ -1,24 +1,30 @@
-/// The running online-softmax state of one work item's rows: for each unit, `queryRows` output rows
-/// (`ldo` floats apart), their maxima and their sums, in one block of floats.
+/// The running online-softmax state of one work item's rows: output rows (`ldo` floats apart), their
+/// maxima and their sums, in one block of floats. A unit's rows start at its ``_QueryUnit/stateRow``.
 @usableFromInline
 struct _RowState {
     @usableFromInline let base: UnsafeMutablePointer<Float>
-    @usableFromInline let unitRows: Int, ldo: Int, maxUnits: Int
+    /// Rows of one query tile, the output rows' stride, and the rows the block holds.
+    @usableFromInline let unitRows: Int, ldo: Int, capacity: Int
 
     @inlinable
     init(_ base: UnsafeMutablePointer<Float>, plan: _ForwardPlan) {
-        (self.base, unitRows, ldo, maxUnits) = (base, plan.tiling.queryRows, plan.ldo, plan.items.maxUnits)
+        (self.base, unitRows, ldo, capacity) = (base, plan.tiling.queryRows, plan.ldo, plan.items.stateRows)
     }
 
-    @inlinable func output(unit u: Int) -> UnsafeMutablePointer<Float> { base + u * unitRows * ldo }
-    @inlinable func rowMax(unit u: Int) -> UnsafeMutablePointer<Float> { base + maxUnits * unitRows * ldo + u * unitRows }
-    @inlinable func rowSum(unit u: Int) -> UnsafeMutablePointer<Float> { base + maxUnits * unitRows * (ldo + 1) + u * unitRows }
+    @inlinable func output(row r: Int) -> UnsafeMutablePointer<Float> { base + r * ldo }
+    @inlinable func rowMax(row r: Int) -> UnsafeMutablePointer<Float> { base + capacity * ldo + r }
+    @inlinable func rowSum(row r: Int) -> UnsafeMutablePointer<Float> { base + capacity * (ldo + 1) + r }
 
-    /// No key seen yet for the first `units` units: maxima -inf, sums and outputs 0.
+    /// No key seen yet for rows `0..<rows`: maxima -inf, sums and outputs 0.
     @inlinable
-    func reset(units: Int) {
-        rowMax(unit: 0).update(repeating: -.infinity, count: units * unitRows)
-        rowSum(unit: 0).update(repeating: 0, count: units * unitRows)
-        base.update(repeating: 0, count: units * unitRows * ldo)
+    func reset(rows: Int) {
+        rowMax(row: 0).update(repeating: -.infinity, count: rows)
+        rowSum(row: 0).update(repeating: 0, count: rows)
+        base.update(repeating: 0, count: rows * ldo)
     }
+}
+
+extension _QueryUnit {
+    /// The row after the unit's last one in its item's running state.
+    @inlinable var stateEnd: Int { stateRow + rows }
 }

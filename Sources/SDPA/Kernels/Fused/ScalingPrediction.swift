@@ -54,7 +54,7 @@ func _predictScaling<Modifier: _ScoreModifier>(
         return threads.map { SDPAScalingPrediction(threads: $0, threadsUsed: 1, workItems: 0, splitItems: 0, claims: 0, tiles: 0,
                                                    visibleTiles: 0, work: 0, oneThread: 0, largestItem: 0, criticalPath: 0) }
     }
-    let kind = dtype == .float16 ? SDPA_ELEMENT_F16 : dtype == .bfloat16 ? SDPA_ELEMENT_BF16 : SDPA_ELEMENT_F32
+    let kind = dtype._elementKind
     let one = _ModeledCall(shape: shape, kind: kind, modifier: modifier, threads: 1)
     return threads.map { count in
         let call = count == 1 ? one : _ModeledCall(shape: shape, kind: kind, modifier: modifier, threads: count)

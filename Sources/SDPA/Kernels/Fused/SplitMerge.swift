@@ -35,12 +35,13 @@ struct _SplitPartials: @unchecked Sendable {
         guard let split = item.split, finished!.add(1, to: item.splitGroup) == item.splits - 1 else { return }
         let firstPartial = item.partial - split
         let first = state(partial: firstPartial)
-        let rows = Int32(unitCount * first.unitRows), Ev = Int32(plan.shape.valueHeadDim)
+        // Every split of the group has the same units, their rows one after another in each state.
+        let rows = Int32(units[unitCount - 1].stateEnd), Ev = Int32(plan.shape.valueHeadDim)
         for s in 1..<item.splits {
             let other = state(partial: firstPartial + s)
-            sdpa_merge_rows(rows, Ev, first.output(unit: 0), first.ldo, first.rowMax(unit: 0), first.rowSum(unit: 0),
-                            other.output(unit: 0), other.ldo, other.rowMax(unit: 0), other.rowSum(unit: 0))
+            sdpa_merge_rows(rows, Ev, first.output(row: 0), first.ldo, first.rowMax(row: 0), first.rowSum(row: 0),
+                            other.output(row: 0), other.ldo, other.rowMax(row: 0), other.rowSum(row: 0))
         }
-        for u in 0..<unitCount { writer.write(batch: item.batch, unit: units[u], state: first, index: u) }
+        for u in 0..<unitCount { writer.write(batch: item.batch, unit: units[u], state: first) }
     }
 }

@@ -34,6 +34,8 @@ struct _QueryUnit {
     @usableFromInline var query: UnsafeRawPointer? = nil
     @usableFromInline var ldq = 0
     @usableFromInline var visibility = TileVisibility.empty
+    /// The first of the unit's rows in its item's running state (and prepared query rows).
+    @usableFromInline var stateRow = 0
 
     @inlinable init() {}
 
@@ -51,8 +53,8 @@ struct _Piece {
 ///
 /// What fixes the bits — the query tiles, their pieces and key splits (``_TileRefinement``), the order
 /// splits merge in — is a function of the shape (and the bias's preferred order) alone. Which pieces of
-/// a block share one item (and so one packed key tile) is scheduling, and changes no bits: every unit's
-/// arithmetic is its own. That grouping is sized for the thread count: whole blocks while plenty of work
+/// a block share one item (and so one packed key tile) is scheduling, and changes no bits: every row's
+/// arithmetic is its own, whichever unit it runs in. That grouping is sized for the thread count: whole blocks while plenty of work
 /// remains, then smaller groups, so that a list scheduler of `threads` threads ends within half a percent
 /// of the ideal by the same bound the refinement uses, planned for twice the threads since a mask may
 /// skip half the tiles (the costs are those of fully visible tiles: no bias is read to plan).
@@ -124,8 +126,12 @@ struct _WorkItems: Sendable {
             var end = Self.pieces(ofBlock: block, order: order, refinement: refinement, into: &pieces)
             while end > 0 {
                 let level = pieces[end - 1].level, perSplit = refinement.tilesPerSplit(atLevel: level)
+                // At most a block's worth of pieces, and never fewer than a whole tile's: the pieces of one
+                // tile then share each packed key tile even when a block is one tile.
+                let height = refinement.pieceRows(atLevel: level)
+                let most = Swift.max(perBlock, (tiling.queryRows + height - 1) / height)
                 var first = end - 1, work = cost.piece(rows: pieces[first].rows, keyTiles: perSplit)
-                while first > 0, end - first < perBlock, refinement.tilesPerSplit(atLevel: pieces[first - 1].level) == perSplit {
+                while first > 0, end - first < most, refinement.tilesPerSplit(atLevel: pieces[first - 1].level) == perSplit {
                     let more = work + cost.piece(rows: pieces[first - 1].rows, keyTiles: perSplit)
                     if more > (slack + remaining + more) / planned { break }
                     (work, first) = (more, first - 1)
@@ -158,8 +164,12 @@ struct _WorkItems: Sendable {
     /// Every item, split ones counted once per split.
     @inlinable var count: Int { regularItems + tail.count }
 
-    /// Query units of one item at most: a block's worth of pieces, for every head of the group.
-    @inlinable var maxUnits: Int { tiling.tilesPerBlock * shape.groupSize }
+    /// Query units of one item at most: a block's pieces, for every head of the group.
+    @inlinable var maxUnits: Int { maxPieces * shape.groupSize }
+
+    /// Rows of one item's running state at most: a block's query rows, for every head of the group
+    /// (an item's pieces lie in one block).
+    @inlinable var stateRows: Int { tiling.tilesPerBlock * tiling.queryRows * shape.groupSize }
 
     /// Pieces of one block at most.
     @inlinable var maxPieces: Int { tiling.tilesPerBlock << refinement.rowLevels }
@@ -217,18 +227,20 @@ struct _WorkItems: Sendable {
     }
 
     /// Fills the (head, piece) units of `item` in a fixed order (piece-major, heads of the group inside),
-    /// returning how many; `pieces` is room for ``maxPieces``.
+    /// each with its rows' place in the item's running state (the units' rows one after another), and
+    /// returns how many; `pieces` is room for ``maxPieces``.
     @inlinable
     func units(of item: _WorkItem, into units: inout [_QueryUnit], pieces: inout [_Piece]) -> Int {
         let count = Self.pieces(ofBlock: item.block, order: order, refinement: refinement, into: &pieces)
         let group = shape.groupSize, end = Swift.min(count, item.firstPiece + Swift.min(item.pieceCount, count))
-        var n = 0
+        var n = 0, stateRow = 0
         for p in item.firstPiece..<end {
             for g in 0..<group {
                 units[n].head = item.kvHead * group + g
                 units[n].firstRow = pieces[p].firstRow
                 units[n].rows = pieces[p].rows
-                n += 1
+                units[n].stateRow = stateRow
+                (stateRow, n) = (stateRow + pieces[p].rows, n + 1)
             }
         }
         return n
