@@ -55,6 +55,7 @@
        ptrdiff_t ldo2, const float *rowMax2, const float *rowSum2),                                \
       (rows, dv, o, ldo, rowMax, rowSum, o2, ldo2, rowMax2, rowSum2))                              \
     X(void, exp_f32, (size_t n, const float *x, float *y), (n, x, y))                              \
+    X(void, gelu_f32, (size_t n, const float *x, float *y), (n, x, y))                             \
     X(void, mask_tile_bool,                                                                        \
       (int rows, int cols, float *s, ptrdiff_t lds, const uint8_t *mask, ptrdiff_t ldm),           \
       (rows, cols, s, lds, mask, ldm))                                                             \

@@ -6,8 +6,8 @@ import Testing
 
 /// The element-wise micro-kernels against their definitions, on every kernel family: the four
 /// converters (every half-precision bit pattern, and float32 values at, beside and between the
-/// rounding ties), the exponential over its whole range, the dense-mask tiles and soft-capping.
-@Suite("Converters, exp, mask and soft-cap tiles")
+/// rounding ties), the exponential over its whole range, GELU, the dense-mask tiles and soft-capping.
+@Suite("Converters, exp, GELU, mask and soft-cap tiles")
 struct ElementwiseTileTests {
     /// Every 16-bit pattern, then 7 more so the length is off every vector width.
     static let halfPatterns: [UInt16] = (0...UInt16.max).map { $0 } + [0, 1, 0x3C00, 0x7C00, 0xFC00, 0x7E00, 0x8001]
@@ -100,6 +100,39 @@ struct ElementwiseTileTests {
         log.expectClose(normal.map { Double(y[$0]) }, normal.map { Foundation.exp(Double(x[$0])) }, shape: [normal.count], bound: "2 ulps",
                         "exp") { 2 * floatULP(Foundation.exp(Double(x[normal[$0]]))) }
         log.expect(y[x.firstIndex(of: 0)!] == 1, "exp(0) must be exactly 1")
+        #expect(log.found.isEmpty, "\(family.name): \(log.summary)")
+    }
+
+    @Test("sdpa_gelu_f32 within 2e-7 |x| of x/2 (1 + erf(x/sqrt 2)), specials exact, every tail length", arguments: KernelFamily.available)
+    func gelu(_ family: KernelFamily) throws {
+        let x: [Float] = (0..<4001).map { -10 + Float($0) * 0.005 }
+            + [0, -0.0, 1e-30, -1e-30, 30, -30, 1e30, -1e30, .infinity, -.infinity, .nan, 0x1p-149]
+        var y = [Float](repeating: 7, count: x.count), inPlace = x
+        // Every count up to two vectors (tails of each length), then the whole array, out of place and in place.
+        var tails = [[Float]]()
+        try family.run {
+            for n in 0...33 {
+                var out = [Float](repeating: 7, count: 34)
+                sdpa_gelu_f32(n, Array(x[1990..<2024]), &out)
+                tails.append(out)
+            }
+            sdpa_gelu_f32(x.count, x, &y)
+            sdpa_gelu_f32(inPlace.count, inPlace, &inPlace)
+        }
+        var log = KernelMismatches()
+        log.expect(inPlace.map(\.bitPattern) == y.map(\.bitPattern), "in place differs from out of place")
+        for (n, out) in tails.enumerated() {
+            log.expect(out.prefix(n).map(\.bitPattern) == y[1990..<(1990 + n)].map(\.bitPattern) && out.dropFirst(n).allSatisfy { $0 == 7 },
+                       "\(n) elements: not the whole array's values, or wrote past them")
+        }
+        for (v, got) in zip(x, y) {
+            let want = Double(v) * 0.5 * (1 + erf(Double(v) / 2.0.squareRoot()))
+            if v.isNaN { log.expect(got.isNaN, "gelu(nan) = \(got)"); continue }
+            if v == -.infinity { log.expect(got == 0, "gelu(-inf) = \(got), want 0"); continue }
+            if v == .infinity { log.expect(got == .infinity, "gelu(inf) = \(got), want inf"); continue }
+            let error = abs(Double(got) - want), bound = 2e-7 * abs(Double(v)) + 1e-7 * abs(want) + 1e-38
+            log.expect(error <= bound, "gelu(\(v)) = \(got), want \(want)")
+        }
         #expect(log.found.isEmpty, "\(family.name): \(log.summary)")
     }
 

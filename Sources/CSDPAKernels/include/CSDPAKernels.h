@@ -416,6 +416,14 @@ void sdpa_merge_rows(int rows, int dv, float *o, ptrdiff_t ldo, float *rowMax,
  * drivers that need the kernel's exp elsewhere.  x and y may be equal. */
 void sdpa_exp_f32(size_t n, const float *x, float *y);
 
+/* y[i] = GELU(x[i]) = x/2 (1 + erf(x/sqrt 2)) for i < n, the exact GELU of
+ * BERT and PyTorch's nn.GELU(): erf from Abramowitz and Stegun 7.1.26
+ * (absolute error <= 1.5e-7, PyTorch's own vectorized erf), 1 + erf(z) for
+ * z < 0 formed as erfc(|z|) = P(t) exp(-z^2), so large negative inputs lose
+ * nothing to cancellation.  -inf -> 0, +inf -> +inf, NaN -> NaN.  x and y
+ * may be equal. */
+void sdpa_gelu_f32(size_t n, const float *x, float *y);
+
 /* ---------------------------------------------------------------------- */
 /* Masks and score modifiers (applied to a score tile in place, between    */
 /* sdpa_qk_tile and sdpa_softmax_tile)                                     */

@@ -15,6 +15,7 @@
 #include "decode.h"
 #include "pack.h"
 #include "softmax.h"
+#include "activation.h"
 #include "masks.h"
 #include "operands.h"
 #include "attend.h"

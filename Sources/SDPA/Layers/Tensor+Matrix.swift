@@ -13,10 +13,11 @@ extension Tensor {
         _storage.bytes.assumingMemoryBound(to: Float.self) + _offset
     }
 
-    /// A fresh contiguous float32 tensor of `shape` (validated by the caller), zero-filled.
+    /// A fresh contiguous float32 tensor of `shape` (validated by the caller) that the caller writes in
+    /// full (a product's output, a copy): not zero-filled first.
     @usableFromInline
     static func _floatMatrix(_ shape: [Int]) throws -> Tensor {
-        try Tensor(_zeros: shape, dtype: .float32, argument: "a layer's output")
+        try Tensor(_uninitialized: shape, dtype: .float32, argument: "a layer's output")
     }
 
     /// The `[out, in]` weight of a PyTorch `Linear` as the `[in, out]` matrix the product reads
