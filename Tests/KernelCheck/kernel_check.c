@@ -448,6 +448,23 @@ static void check_exp(void) {
     free(x); free(y);
 }
 
+/* GELU against x/2 (1 + erf(x/sqrt 2)) in double, the specials, odd counts. */
+static void check_gelu(void) {
+    const int N = 1003;
+    float *x = buffer(N, 0), *y = buffer(N + 1, GUARD);
+    for (int i = 0; i < N; i++) x[i] = randf(-12, 12);
+    x[0] = -INFINITY; x[1] = INFINITY; x[2] = NAN; x[3] = 0; x[4] = -30; x[5] = 1e30f; x[6] = -1e-30f;
+    sdpa_gelu_f32(N, x, y);
+    for (int i = 0; i < N; i++) {
+        const double want = 0.5 * (double)x[i] * (1 + erf((double)x[i] / sqrt(2.0)));
+        if (isnan(x[i])) CHECK(isnan(y[i]), "gelu(NaN)");
+        else if (isinf(x[i])) CHECK(y[i] == (x[i] > 0 ? INFINITY : 0.0f), "gelu(%g) = %g", x[i], y[i]);
+        else CHECK(fabs(y[i] - want) <= 2e-7 * fabs(x[i]) + 1e-7 * fabs(want) + 1e-38, "gelu(%.9g) = %.9g, want %.9g", x[i], y[i], want);
+    }
+    CHECK(y[N] == GUARD, "gelu wrote past n");
+    free(x); free(y);
+}
+
 /* Two (or more) key tiles of scores through the online softmax, against the
  * full softmax in double: p (rescaled to the end), the output, the log-sum-exp;
  * and the same keys split in two and merged. */
@@ -792,6 +809,7 @@ int main(void) {
             }
         check_conversions();
         check_exp();
+        check_gelu();
         check_softmax(info, 67, 203, 2, 60, 0);
         check_softmax(info, 9, 16, 4, 30, 5);
         check_softmax(info, 13, 33, 2, 40, 40000);   /* exact reference rows */

@@ -18,14 +18,6 @@ SDPA_INLINE vf vgelu(vf x) {
     return vzero_where(vcmp_eq(x, vneg_inf()), vmul(vmul(vset1(0.5f), x), onePlusErf));
 }
 
-static void k_gelu_f32(size_t n, const float *x, float *y) {
-    size_t i = 0;
-    for (; i + SDPA_VL <= n; i += SDPA_VL) vstore(y + i, vgelu(vload(x + i)));
-    if (i < n) {
-        const int k = (int)(n - i);
-        const vm m = vmask_first(k);
-        vstore_first(y + i, k, m, vgelu(vload_first(x + i, k, m)));
-    }
-}
+static void k_gelu_f32(size_t n, const float *x, float *y) { vmap_f32(n, x, y, vgelu); }
 
 #endif

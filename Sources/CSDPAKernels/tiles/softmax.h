@@ -269,14 +269,6 @@ static void k_merge_rows(int rows, int dv, float *o, ptrdiff_t ldo, float *rowMa
     }
 }
 
-static void k_exp_f32(size_t n, const float *x, float *y) {
-    size_t i = 0;
-    for (; i + SDPA_VL <= n; i += SDPA_VL) vstore(y + i, vexp(vload(x + i)));
-    if (i < n) {
-        const int k = (int)(n - i);
-        const vm m = vmask_first(k);
-        vstore_first(y + i, k, m, vexp(vload_first(x + i, k, m)));
-    }
-}
+static void k_exp_f32(size_t n, const float *x, float *y) { vmap_f32(n, x, y, vexp); }
 
 #endif

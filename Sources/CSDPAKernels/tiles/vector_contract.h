@@ -161,6 +161,18 @@ SDPA_INLINE vf vexp(vf x) {
     return vexp_fast(x);
 }
 
+/* y[i] = f(x[i]) for i < n, a vector at a time and the tail masked (f is
+ * inlined: a constant at every call). */
+SDPA_INLINE void vmap_f32(size_t n, const float *x, float *y, vf (*f)(vf)) {
+    size_t i = 0;
+    for (; i + SDPA_VL <= n; i += SDPA_VL) vstore(y + i, f(vload(x + i)));
+    if (i < n) {
+        const int k = (int)(n - i);
+        const vm m = vmask_first(k);
+        vstore_first(y + i, k, m, f(vload_first(x + i, k, m)));
+    }
+}
+
 /* 2^u for u <= 127.5 or NaN, the softmax's form (the caller folds log2(e)
  * into the operation that subtracts the row maximum).  2^u = 2^n * 2^(j/8) *
  * 2^r with k = round(8u), n = floor(k/8), j = k mod 8 and |r| <= 1/16:
