@@ -1,15 +1,15 @@
 import CSDPAKernels
 
-/// What a matrix product starts from before `A·B` is added.
+/// What a matrix product `A·B` has added to it (after the product, in the order PyTorch's `addmm` uses).
 @usableFromInline
 enum _ProductStart {
     /// `C = A·B`.
     case zero
-    /// `C = bias + A·B`, the bias (`n` floats) added to every row: a `Linear` layer.
+    /// `C = A·B + bias`, the bias (`n` floats) added to every row of the product: a `Linear` layer.
     case rowBias(UnsafePointer<Float>)
 }
 
-/// The float32 matrix product `C (m × n) = start + A (m × k) · B (k × n)`, row-major, strides in
+/// The float32 matrix product `C (m × n) = A (m × k) · B (k × n) + start`, row-major, strides in
 /// elements, on the attention kernels' register tiles (`sdpa_qk_tile` writes a block, `sdpa_pv_tile`
 /// adds one), so it runs the family of micro-kernels selected at run time.
 ///
@@ -43,12 +43,10 @@ func _matrixMultiply(
             let r0 = item % blocks.rowBlocks * blocks.rowsPerBlock, c0 = item / blocks.rowBlocks * blocks.columnsPerBlock
             let rows = Swift.min(blocks.rowsPerBlock, m - r0), columns = Swift.min(blocks.columnsPerBlock, n - c0)
             let cBlock = c + r0 * ldc + c0
-            if let bias = biasBase?.pointer {
-                for r in 0..<rows { (cBlock + r * ldc).update(from: bias + c0, count: columns) }
-            }
-            // The first depth slice overwrites C unless the bias is already there to add to.
-            var overwrite = biasBase == nil
-            if k == 0 && overwrite {
+            // The first depth slice overwrites C; the bias is added after the product, as PyTorch's addmm
+            // adds it (and without a pass over C before the product).
+            var overwrite = true
+            if k == 0 {
                 for r in 0..<rows { (cBlock + r * ldc).update(repeating: 0, count: columns) }
             }
             var k0 = 0
@@ -62,6 +60,12 @@ func _matrixMultiply(
                 }
                 overwrite = false
                 k0 += depth
+            }
+            if let bias = biasBase?.pointer.map({ $0 + c0 }) {
+                for r in 0..<rows {
+                    let row = cBlock + r * ldc
+                    for j in 0..<columns { row[j] += bias[j] }
+                }
             }
             finish?(r0..<(r0 + rows), c0..<(c0 + columns))
         }
