@@ -90,8 +90,7 @@ public struct Linear: Sendable {
                     let row = out.pointer! + r * n + columns.lowerBound
                     activation._apply(row, count: columns.count)
                     if let skip {
-                        let add = skip.pointer! + r * n + columns.lowerBound
-                        for j in 0..<columns.count { row[j] += add[j] }
+                        _addRow(row, skip.pointer! + r * n + columns.lowerBound, count: columns.count)
                     }
                 }
                 fusedNorm?._normalizeRows(out.pointer! + rowRange.lowerBound * n, rows: rowRange.count, stride: n)

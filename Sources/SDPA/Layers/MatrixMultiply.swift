@@ -61,15 +61,18 @@ func _matrixMultiply(
                 overwrite = false
                 k0 += depth
             }
-            if let bias = biasBase?.pointer.map({ $0 + c0 }) {
-                for r in 0..<rows {
-                    let row = cBlock + r * ldc
-                    for j in 0..<columns { row[j] += bias[j] }
-                }
+            if let bias = biasBase?.pointer {
+                for r in 0..<rows { _addRow(cBlock + r * ldc, bias + c0, count: columns) }
             }
             finish?(r0..<(r0 + rows), c0..<(c0 + columns))
         }
     }
+}
+
+/// `row[0..<count] += other[0..<count]`: a bias or a residual added to a finished row of a product.
+@inlinable
+func _addRow(_ row: UnsafeMutablePointer<Float>, _ other: UnsafePointer<Float>, count: Int) {
+    for j in 0..<count { row[j] += other[j] }
 }
 
 /// How ``_matrixMultiply`` cuts `C` into work items: from the shape alone (never the thread count).

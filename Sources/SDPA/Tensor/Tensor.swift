@@ -49,6 +49,8 @@ public struct Tensor: Sendable {
         try self.init(_contiguous: shape, dtype: dtype, zeroed: false, argument: argument())
     }
 
+    /// A contiguous tensor, zero-filled or not: what ``init(_zeros:dtype:argument:)`` and
+    /// ``init(_uninitialized:dtype:argument:)`` both make.
     @usableFromInline
     init(_contiguous shape: [Int], dtype: DType, zeroed: Bool, argument: @autoclosure () -> String) throws {
         let count = shape.reduce(1, *)
