@@ -97,6 +97,10 @@ public struct FusedCase: Sendable, CustomTestStringConvertible {
             return BlockDiagonalBias(queryLengths: blocks.queryLengths, keyLengths: blocks.keyLengths, causal: .lowerRight)
         case "blockDiagonalUpperLeft":
             return BlockDiagonalBias(queryLengths: [L - L / 2, L / 2], keyLengths: [S / 3, S - S / 3], causal: .upperLeft)
+        case "packedShort", "packedShortUpperLeft", "packedShortLowerRight":
+            let causal: CausalVariant? = bias == "packedShort" ? nil : bias == "packedShortUpperLeft" ? .upperLeft : .lowerRight
+            let (queries, keys) = packedLengths(L: L, S: S)
+            return BlockDiagonalBias(queryLengths: queries, keyLengths: keys, causal: causal)
         case "keyPadding":
             return KeyPaddingBias(validKeyLengths: (0..<batch).map { [S / 2, S, 0][$0 % 3] }, seqLenKV: S)
         case "softCap": return SoftCapBias(cap: 1.5)
@@ -111,6 +115,29 @@ public struct FusedCase: Sendable, CustomTestStringConvertible {
                 .combined(with: SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 20, right: 3, alignment: .upperLeft))
         default: return nil
         }
+    }
+
+    /// Many short packed sequences filling `L` queries and `S` keys: empty ones, some without keys or
+    /// queries, lengths off the tiles, so that the fused kernel runs them as segments once `L` is past a
+    /// query tile (``BlockDiagonalBias``).
+    public func packedLengths(L: Int, S: Int) -> (queries: [Int], keys: [Int]) {
+        let queryPattern = [37, 0, 5, 61, 12, 1, 90, 23, 49], keyPattern = [30, 7, 0, 50, 19, 64, 2, 41, 128, 3]
+        var queries = [Int](), left = L
+        while left > 0 {
+            let n = Swift.min(left, queryPattern[queries.count % queryPattern.count])
+            queries.append(n)
+            left -= n
+        }
+        if queries.isEmpty { queries = [0] }
+        var keys = [Int]()
+        left = S
+        for i in 0..<(queries.count - 1) {
+            let n = Swift.min(left, keyPattern[i % keyPattern.count])
+            keys.append(n)
+            left -= n
+        }
+        keys.append(left)
+        return (queries, keys)
     }
 
     /// The fused kernel against the math backend: float32 accumulation against `Double`, and for
@@ -141,7 +168,8 @@ public let awkwardSizes = [1, 7, 15, 63, 64, 65, 127, 513, 1030]
 /// The built-in fused biases of the sweeps beyond the RFC's.
 public let fusedBiasNames = ["windowCausal", "windowUpperLeft", "windowZero", "windowHuge", "windowRightOnly", "windowMultiTile",
                              "blockDiagonal", "blockDiagonalCausal", "blockDiagonalUpperLeft", "keyPadding", "softCap",
-                             "alibiWindowCausal", "softCapPaddingWindow", "chunkedCausal", "prefixLM", "sinkTokens"]
+                             "alibiWindowCausal", "softCapPaddingWindow", "chunkedCausal", "prefixLM", "sinkTokens",
+                             "packedShort", "packedShortUpperLeft", "packedShortLowerRight"]
 
 /// Every bias of the sweeps: none, `isCausal`, the RFC's, dense masks of three dtypes, and the rest.
 public let allSweepBiases = ["none", "isCausal", "causalUpperLeft", "causalLowerRight", "alibi", "alibiUpperLeft",

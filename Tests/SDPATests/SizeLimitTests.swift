@@ -228,7 +228,9 @@ struct BiasSizeLimitTests {
     }
 
     /// Block-diagonal attention still matches its materialized mask, empty sequences included (the
-    /// sequence of each index is now found by binary search over the prefix sums).
+    /// sequence of each index is now found by binary search over the prefix sums). The sequences run as
+    /// calls of their own (segments), with other tiles than the masked call's: the same values, not the
+    /// same bits.
     @Test func blockDiagonalMatchesItsMask() throws {
         for causal in [nil, CausalVariant.upperLeft, .lowerRight] {
             let bias = BlockDiagonalBias(queryLengths: [3, 0, 140, 1, 0, 60], keyLengths: [5, 2, 130, 0, 3, 61], causal: causal)
@@ -236,7 +238,7 @@ struct BiasSizeLimitTests {
             let k = try Tensor.randomNormal(shape: [1, 2, 201, 16], seed: 2), v = try Tensor.randomNormal(shape: [1, 2, 201, 8], seed: 3)
             let fused = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias)
             let masked = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(try bias.materialize(device: .cpu)))
-            #expect(bits(fused) == bits(masked), "causal: \(String(describing: causal))")
+            expectClose(fused, masked, .float32, "causal: \(String(describing: causal))")
         }
     }
 

@@ -8,7 +8,7 @@ import Testing
 @Suite("Memory not zero-filled")
 struct UninitializedMemoryTests {
     /// Prefill with cut and grouped tiles, partial and skipped tiles, split keys (many threads), GQA
-    /// decoding, a batch entry without keys, half precision, and a score-changing bias.
+    /// decoding, a batch entry without keys, half precision, a score-changing bias, and packed sequences.
     static let cases = [
         FusedCase(batch: 16, heads: 4, L: 64, S: 64, E: 64, Ev: 64, bias: "causalUpperLeft"),
         FusedCase(batch: 2, heads: 4, group: 2, L: 300, S: 700, E: 40, Ev: 24, bias: "windowMultiTile"),
@@ -16,6 +16,8 @@ struct UninitializedMemoryTests {
         FusedCase(batch: 3, heads: 2, L: 50, S: 900, E: 64, Ev: 64, bias: "keyPadding"),
         FusedCase(batch: 2, heads: 3, L: 61, S: 130, E: 17, Ev: 33, dtype: .float16, bias: "alibiWindowCausal"),
         FusedCase(batch: 1, heads: 2, L: 200, S: 200, E: 32, Ev: 32, bias: "softCap"),
+        // Packed sequences run as segments, each writing its rows of the one result.
+        FusedCase(batch: 2, heads: 4, group: 2, L: 700, S: 650, E: 32, Ev: 24, bias: "packedShortUpperLeft"),
     ]
 
     @Test("forward results and log-sum-exp keep their bits at 1, 2 and 64 threads", arguments: cases)

@@ -15,7 +15,9 @@
 ///
 /// Inside each block the causal variant is aligned as in ``CausalBias`` (lower-right: the last query of
 /// a sequence sees all of its keys). An empty sequence is allowed; a block whose queries see no key
-/// gives 0. Tiles off the diagonal blocks are skipped, so the cost is that of the sequences run one by one.
+/// gives 0. The fused kernel runs the sequences as calls of their own (short ones grouped a query tile at
+/// a time) in one parallel job, so the cost is that of the sequences run one by one, and each sequence's
+/// rows are those it gets alone; `explainSDPA` says when (`segments`).
 ///
 /// ```swift
 /// let (q, bias) = try BlockDiagonalBias.packing(queries: sequences, causal: .upperLeft)   // [L_i, H, E] each
@@ -119,6 +121,32 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
     public func validate(for shape: AttentionShape) throws {
         try _validateParameters()
         try shape._check(bias: "BlockDiagonalBias", seqLenQ: seqLenQ, seqLenKV: seqLenKV)
+    }
+}
+
+extension BlockDiagonalBias {
+    /// The sequences in consecutive groups, each group's query rows and keys and the bias among its own
+    /// sequences (positions counted from the group's start): a sequence starts a new group unless the
+    /// group's query rows stay within `groupingRows` with it. Each group is an attention problem of its
+    /// own: the fused kernel may run them as separate calls (`_Segmentation`).
+    @inlinable
+    func segments(groupingRows: Int) -> [(queries: Range<Int>, keys: Range<Int>, bias: BlockDiagonalBias)] {
+        var groups = [(queries: Range<Int>, keys: Range<Int>, bias: BlockDiagonalBias)]()
+        var first = 0
+        let count = queryLengths.count
+        for s in 0..<count {
+            let end = s + 1
+            let rows = queryStarts[end] - queryStarts[first]
+            let next = end < count ? queryLengths[end] : 0
+            // Close the group at the last sequence, or when the next one would not fit beside it.
+            if end == count || (rows > 0 && rows + next > groupingRows) {
+                groups.append((queryStarts[first]..<queryStarts[end], keyStarts[first]..<keyStarts[end],
+                               BlockDiagonalBias(queryLengths: Array(queryLengths[first..<end]),
+                                                 keyLengths: Array(keyLengths[first..<end]), causal: causal)))
+                first = end
+            }
+        }
+        return groups
     }
 }
 

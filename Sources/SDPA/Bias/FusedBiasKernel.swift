@@ -36,6 +36,15 @@ struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
     func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask? {
         tileMasked?.tileMask(batch: batch, head: head, queries: queries, keys: keys)
     }
+
+    /// Packed sequences (``BlockDiagonalBias``) cut the problem; no other bias does.
+    @inlinable
+    func segments(groupingRows: Int) -> [_Segment<Self>]? {
+        guard let packed = bias as? BlockDiagonalBias else { return nil }
+        return packed.segments(groupingRows: groupingRows).map {
+            _Segment(queries: $0.queries, keys: $0.keys, modifier: _FusedBiasKernel(bias: $0.bias as! Bias))
+        }
+    }
 }
 
 /// A built-in bias whose partial tiles are nothing more than a dense mask the kernels read in place

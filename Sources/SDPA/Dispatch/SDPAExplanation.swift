@@ -17,10 +17,14 @@ public struct SDPAExplanation: Sendable, CustomStringConvertible {
     /// The instruction-set family the fused kernel runs on this thread (``FusedKernelInstructionSet/current``,
     /// e.g. `avx512`), with how it multiplies bfloat16 inputs; `nil` unless the backend is fused.
     public var kernels: String? = nil
+    /// How many calls the fused kernel runs the problem as when its bias cuts it into independent
+    /// segments (packed sequences, ``BlockDiagonalBias``), and why; `nil` when it runs as one call.
+    public var segments: String? = nil
 
     public var description: String {
         var lines = ["route: \(route)", "backend: \(backend.map(\.rawValue) ?? "none")"]
         if let kernels { lines.append("kernels: \(kernels)") }
+        if let segments { lines.append("segments: \(segments)") }
         for b in SDPBackend.allCases { if let why = rejected[b] { lines.append("  \(b) rejected: \(why)") } }
         return lines.joined(separator: "\n")
     }
@@ -108,9 +112,21 @@ private func _explain(
             let bfloat16 = FusedKernelInstructionSet.multipliesBFloat16Pairs
                 ? "bfloat16 multiplied as pairs, float32 sums" : "bfloat16 widened to float32"
             explanation.kernels = dtype == .bfloat16 ? "\(family) (\(bfloat16))" : family
+            if case .fused(let bias) = route, let fused = bias as? any FusedAttnBias {
+                explanation.segments = _segmentsExplained(fused, shape: shape, options: options)
+            }
         }
         return explanation
     }
     guard let attnMask else { return try explain(nil as _AbsentBias?) }
     return try explain(attnMask)
+}
+
+/// What ``SDPAExplanation/segments`` says for `bias` on `shape`: the calls the fused kernel runs, or `nil`
+/// for one call.
+private func _segmentsExplained<Bias: FusedAttnBias>(_ bias: Bias, shape: AttentionShape, options: AttentionOptions) -> String? {
+    guard let segmentation = _Segmentation(shape: shape, modifier: _FusedBiasKernel(bias: bias), options: options) else { return nil }
+    let calls = segmentation.segments.filter { !$0.queries.isEmpty }.count
+    let share = Int((100 * segmentation.visitedShare).rounded())
+    return "\(calls) calls in one job, one per group of packed sequences (their tiles visit \(share) % of the score positions one call's tiles would)"
 }

@@ -39,6 +39,12 @@ protocol _ScoreModifier: Sendable {
     /// contiguous along keys): the `Q·Kᵀ` kernel then applies it in registers as it stores the
     /// scores and takes the row maxima after it. `nil` (the default): `apply` runs.
     func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask?
+
+    /// The problem as independent segments, when the bias makes it one (packed sequences): consecutive
+    /// runs of query rows, in order and covering every row, each seeing keys of its own run only, with the
+    /// bias in the segment's own coordinates. A segment holds whole sequences, several short ones while
+    /// their query rows fit in `groupingRows`. `nil` (the default): the bias does not cut the problem.
+    func segments(groupingRows: Int) -> [_Segment<Self>]?
 }
 
 /// A tile of a dense mask as the `Q·Kᵀ` kernel reads it: `rows × cols` elements of `kind` from
@@ -61,6 +67,9 @@ extension _ScoreModifier {
 
     @inlinable
     func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask? { nil }
+
+    @inlinable
+    func segments(groupingRows: Int) -> [_Segment<Self>]? { nil }
 }
 
 /// No bias: every position visible, every score unchanged.

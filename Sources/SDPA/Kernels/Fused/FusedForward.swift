@@ -13,7 +13,10 @@ import CSDPAKernels
 func _fusedAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
 ) throws -> _AttentionResult {
-    try _fusedAttention(query: query, keysAndValues: try _TensorKeyValues(key: key, value: value), shape: shape,
+    if let segmentation = _Segmentation(shape: shape, modifier: modifier, options: options) {
+        return try segmentation.run(query: query, key: key, value: value, options: options)
+    }
+    return try _fusedAttention(query: query, keysAndValues: try _TensorKeyValues(key: key, value: value), shape: shape,
                         modifier: modifier, options: options)
 }
 
@@ -72,11 +75,15 @@ struct _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unchecked
     /// The call's size, which orders the calls of a job: query rows x keys x query heads.
     @usableFromInline let work: Int
 
-    /// Plans the call for the thread count in effect (its bits do not depend on it).
+    /// Plans the call for the thread count in effect (its bits do not depend on it); it writes through
+    /// `writer` (a segment's rows of a packed result), or into a result of its own.
     @inlinable
-    init(query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions) throws {
+    init(
+        query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
+        writer: _OutputWriter? = nil
+    ) throws {
         (self.source, self.modifier) = (source, modifier)
-        writer = try _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks)
+        self.writer = try writer ?? _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks)
         let rows = shape.batch * shape.queryHeads * shape.queryLength
         work = rows.multipliedReportingOverflow(by: Swift.max(1, shape.keyLength)).partialValue
         guard rows > 0 else { (plan, self.query, partials) = (nil, nil, nil); return }

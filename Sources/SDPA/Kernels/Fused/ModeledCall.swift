@@ -3,26 +3,61 @@ import CSDPAKernels
 /// One fused call as the scaling model sees it: the driver's own work items at a thread count (the same
 /// ``_ForwardPlan``), each costed tile by tile after tile skipping — every (query unit, key tile) the
 /// kernel would classify, classified by the bias's own ``_ScoreModifier/tileVisibility(batch:head:queries:keys:)``
-/// through the modifier the kernel is specialised with — and the pool's schedule simulated.
+/// through the modifier the kernel is specialised with — and the pool's schedule simulated. A problem the
+/// driver runs as segments (``_Segmentation``) is modeled as it runs: one job of the segments' calls.
 struct _ModeledCall {
-    let plan: _ForwardPlan
     /// Threads the call would run on: the count asked for, capped by the claims and ``_maximumThreads``.
     let threads: Int
-    var items = [_ScheduleSimulation.Item]()
+    let items: [_ScheduleSimulation.Item]
     /// (query unit, key tile) pairs of the items, and those the kernel computes (not skipped).
-    var tiles = 0, visibleTiles = 0
+    let tiles: Int, visibleTiles: Int
+    /// Split items, and the claims the work queue hands out.
+    let splitItems: Int, claims: Int
     let simulation: _ScheduleSimulation
 
     init<Modifier: _ScoreModifier>(shape: AttentionShape, kind: sdpa_element_kind, modifier: Modifier, threads: Int) {
+        if let segmentation = _Segmentation(shape: shape, modifier: modifier, options: AttentionOptions()) {
+            let calls = segmentation.segments.filter { !$0.queries.isEmpty }.map { (_Segmentation.shape(of: $0, in: shape), $0.modifier) }
+            self.init(calls: calls, kind: kind, threads: threads)
+        } else {
+            self.init(calls: [(shape, modifier)], kind: kind, threads: threads)
+        }
+    }
+
+    /// The calls of one job (``_runFusedCalls``: the calls with the most work first, claims call by call).
+    init<Modifier: _ScoreModifier>(calls: [(shape: AttentionShape, modifier: Modifier)], kind: sdpa_element_kind, threads: Int) {
         let planned = Swift.min(Swift.max(1, threads), _maximumThreads)
-        plan = _ForwardPlan(shape: shape, kind: kind, scale: 1, headsFastest: modifier.sharesRowsAcrossHeads, threads: planned)
-        let work = plan.items
-        self.threads = Swift.min(planned, work.claims)
+        let work = { (shape: AttentionShape) in shape.batch * shape.queryHeads * shape.queryLength * Swift.max(1, shape.keyLength) }
+        let order = calls.indices.sorted { (work(calls[$0].shape), $1) > (work(calls[$1].shape), $0) }
+        var claims = [Range<Int>](), merges = [Double](), splits = [Int]()
+        var items = [_ScheduleSimulation.Item](), tiles = 0, visibleTiles = 0, splitItems = 0
+        for index in order {
+            let (shape, modifier) = calls[index]
+            let plan = _ForwardPlan(shape: shape, kind: kind, scale: 1, headsFastest: modifier.sharesRowsAcrossHeads, threads: planned)
+            let (firstItem, firstGroup) = (items.count, merges.count)
+            Self.model(plan: plan, modifier: modifier, kind: kind, items: &items, tiles: &tiles, visibleTiles: &visibleTiles,
+                       merges: &merges, splits: &splits)
+            claims += (0..<plan.items.claims).map { plan.items.items(ofClaim: $0) }.map { ($0.lowerBound + firstItem)..<($0.upperBound + firstItem) }
+            for n in firstItem..<items.count where items[n].splitGroup >= 0 { items[n].splitGroup += firstGroup }
+            splitItems += plan.items.splitItems
+        }
+        (self.items, self.tiles, self.visibleTiles, self.splitItems, self.claims) = (items, tiles, visibleTiles, splitItems, claims.count)
+        self.threads = Swift.min(planned, Swift.max(1, claims.count))
+        simulation = _ScheduleSimulation(items: items, claims: claims, merges: merges, splits: splits, threads: self.threads)
+    }
+
+    /// Appends the items of one call's `plan` (their split groups numbered from 0 within the call) and
+    /// their groups' merges.
+    private static func model<Modifier: _ScoreModifier>(
+        plan: _ForwardPlan, modifier: Modifier, kind: sdpa_element_kind, items: inout [_ScheduleSimulation.Item],
+        tiles: inout Int, visibleTiles: inout Int, merges allMerges: inout [Double], splits allSplits: inout [Int]
+    ) {
+        let work = plan.items, shape = plan.shape
         let cost = _WorkCost(shape: shape, tiling: plan.tiling, elementBytes: kind == SDPA_ELEMENT_F32 ? 4 : 2)
         var units = [_QueryUnit](repeating: _QueryUnit(), count: work.maxUnits)
         var pieces = [_Piece](repeating: _Piece(), count: work.maxPieces)
         var merges = [Double](repeating: 0, count: work.splitGroups), splits = [Int](repeating: 0, count: work.splitGroups)
-        items.reserveCapacity(work.count)
+        items.reserveCapacity(items.count + work.count)
         for index in 0..<work.count {
             let item = work.item(index)
             let count = work.units(of: item, into: &units, pieces: &pieces)
@@ -50,8 +85,8 @@ struct _ModeledCall {
             }
             items.append(_ScheduleSimulation.Item(cost: itemCost, splitGroup: item.split == nil ? -1 : item.splitGroup))
         }
-        let claims = (0..<work.claims).map { work.items(ofClaim: $0) }
-        simulation = _ScheduleSimulation(items: items, claims: claims, merges: merges, splits: splits, threads: self.threads)
+        allMerges += merges
+        allSplits += splits
     }
 
     /// Modeled nanoseconds of all the items and merges: the call on one core.

@@ -8,6 +8,9 @@ struct _OutputWriter: @unchecked Sendable {
     @usableFromInline let shape: AttentionShape
     /// One logit per query head (``AttentionOptions/sinks``) as float32, or `nil`.
     @usableFromInline let sinks: [Float]?
+    /// Where the call's query rows sit in each head of the result: rows `rowOffset...` of `resultLength`
+    /// (a segment of a packed problem writes its rows in place; a whole call, `0` of its own length).
+    @usableFromInline let rowOffset: Int, resultLength: Int
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the output or the
     ///   log-sum-exp cannot be allocated.
@@ -19,6 +22,15 @@ struct _OutputWriter: @unchecked Sendable {
             logSumExp: try Tensor(_uninitialized: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp"))
         self.shape = shape
         self.sinks = sinks.map { $0.doubleScalars.map(Float.init) }
+        (rowOffset, resultLength) = (0, shape.queryLength)
+    }
+
+    /// A writer of the same result for a segment of its call: query rows `rows` of every head, computed
+    /// as a call of `shape` (the segment's own query length) whose row 0 is `rows.lowerBound`.
+    @inlinable
+    init(segment rows: Range<Int>, of whole: _OutputWriter, shape: AttentionShape) {
+        (result, sinks, self.shape) = (whole.result, whole.sinks, shape)
+        (rowOffset, resultLength) = (whole.rowOffset + rows.lowerBound, whole.resultLength)
     }
 
     /// Writes the rows of `unit` of an item of `batch` from `state`.
@@ -44,7 +56,7 @@ struct _OutputWriter: @unchecked Sendable {
                 sdpa_softmax_tile(Int32(rows), 1, column.baseAddress, 1, nil, rowMax, rowSum, acc, ldo, Int32(Ev))
             }
         }
-        let rowIndex = (b * shape.queryHeads + h) * shape.queryLength + q0
+        let rowIndex = (b * shape.queryHeads + h) * resultLength + rowOffset + q0
         let output = result.output
         sdpa_normalize_tile(Int32(rows), Int32(Ev), acc, ldo, rowSum, output.dtype._elementKind,
                             output._storage.bytes + rowIndex * Ev * output.dtype.byteWidth, Ev)

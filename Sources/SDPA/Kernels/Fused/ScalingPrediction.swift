@@ -59,8 +59,8 @@ func _predictScaling<Modifier: _ScoreModifier>(
     return threads.map { count in
         let call = count == 1 ? one : _ModeledCall(shape: shape, kind: kind, modifier: modifier, threads: count)
         return SDPAScalingPrediction(
-            threads: count, threadsUsed: call.threads, workItems: call.items.count, splitItems: call.plan.items.splitItems,
-            claims: call.plan.items.claims, tiles: call.tiles, visibleTiles: call.visibleTiles, work: call.work * 1e-9,
+            threads: count, threadsUsed: call.threads, workItems: call.items.count, splitItems: call.splitItems,
+            claims: call.claims, tiles: call.tiles, visibleTiles: call.visibleTiles, work: call.work * 1e-9,
             oneThread: one.simulation.criticalPath * 1e-9, largestItem: (call.items.map(\.cost).max() ?? 0) * 1e-9,
             criticalPath: call.simulation.criticalPath * 1e-9)
     }

@@ -1,0 +1,117 @@
+@_spi(Testing) import SDPA
+import SDPATestSupport
+import Testing
+
+/// Packed sequences (``BlockDiagonalBias``) run as their own calls, one job of the worker pool: each
+/// segment's rows are those of its sequences run alone, the result does not depend on the thread
+/// count, the scaling model follows the same segments, and `explainSDPA` says when it happens.
+@Suite("Packed sequences run as their own calls")
+struct PackedSequenceTests {
+    /// Sequences that are each a segment of their own (no two fit in one query tile of these shapes),
+    /// one with no keys.
+    static let queries = [70, 130, 49, 201, 96, 55], keys = [64, 150, 49, 0, 300, 90]
+    static let (H, Hkv, E, Ev) = (4, 2, 32, 24)
+
+    static func inputs(_ dtype: DType, batch: Int = 2) throws -> (Tensor, Tensor, Tensor) {
+        let (L, S) = (queries.reduce(0, +), keys.reduce(0, +))
+        return (try randn([batch, H, L, E], seed: 1, dtype: dtype), try randn([batch, Hkv, S, E], seed: 2, dtype: dtype),
+                try randn([batch, Hkv, S, Ev], seed: 3, dtype: dtype))
+    }
+
+    @Test("each sequence's rows are those of the sequence run alone, bit for bit",
+          arguments: [DType.float32, .float16, .bfloat16], [nil, CausalVariant.upperLeft, .lowerRight])
+    func sequencesAsAlone(_ dtype: DType, _ causal: CausalVariant?) throws {
+        let (q, k, v) = try Self.inputs(dtype)
+        let bias = BlockDiagonalBias(queryLengths: Self.queries, keyLengths: Self.keys, causal: causal)
+        let segments = try explainSDPA(query: q, key: k, value: v, attnMask: bias, enableGQA: true).segments
+        #expect(segments?.hasPrefix("6 calls") == true, "\(segments ?? "one call")")
+        let packed = try withSDPBackends([.fused]) {
+            try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true)
+        }
+        var (q0, k0) = (0, 0)
+        for (lq, lk) in zip(Self.queries, Self.keys) {
+            let (rows, keys) = (q0..<(q0 + lq), k0..<(k0 + lk))
+            let label = "\(dtype) \(causal.map { "\($0)" } ?? "no causal") rows \(rows)"
+            if lk == 0 {
+                // Queries that see no key: 0, and a log-sum-exp of -infinity.
+                #expect(try packed.output.sliced(rows, along: 2).doubleScalars.allSatisfy { $0 == 0 }, "\(label)")
+                #expect(try packed.logSumExp.sliced(rows, along: 2).doubleScalars.allSatisfy { $0 == -.infinity }, "\(label)")
+            } else {
+                let alone = try withSDPBackends([.fused]) {
+                    try scaledDotProductAttentionWithLogSumExp(
+                        query: q.sliced(rows, along: 2), key: k.sliced(keys, along: 2), value: v.sliced(keys, along: 2),
+                        attnMask: BlockDiagonalBias(queryLengths: [lq], keyLengths: [lk], causal: causal), enableGQA: true)
+                }
+                expectIdentical(try packed.output.sliced(rows, along: 2), alone.output, "\(label): output")
+                expectIdentical(try packed.logSumExp.sliced(rows, along: 2), alone.logSumExp, "\(label): log-sum-exp")
+            }
+            (q0, k0) = (q0 + lq, k0 + lk)
+        }
+    }
+
+    @Test("short sequences grouped into segments equal the math backend, with sinks, strided inputs and at any thread count",
+          arguments: [DType.float32, .bfloat16])
+    func groupedSegmentsMatchMath(_ dtype: DType) throws {
+        // [L_i, H, E] sequences packed into one strided [1, H, ΣL, E] view, as a user packs them.
+        let lengths = [5, 17, 0, 40, 1, 63, 12, 90, 33, 8, 8, 8, 120, 2, 77]
+        let sequences = try lengths.enumerated().map { try randn([$0.element, Self.H, Self.E], seed: UInt64(10 + $0.offset), dtype: dtype) }
+        let (q, bias) = try BlockDiagonalBias.packing(queries: sequences, causal: .lowerRight)
+        let k = try randn([1, Self.H, bias.seqLenKV, Self.E], seed: 4, dtype: dtype)
+        let v = try randn([1, Self.H, bias.seqLenKV, Self.Ev], seed: 5, dtype: dtype)
+        let sinks = try randn([Self.H], seed: 6)
+        let segments = try explainSDPA(query: q, key: k, value: v, attnMask: bias, sinks: sinks).segments
+        #expect(segments != nil, "the packed sequences run as one call")
+        let math = try withSDPBackends([.math]) { try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, sinks: sinks) }
+        var tolerance = dtype == .float32 ? Tolerance.float32 : Tolerance.float32.bothRounded(to: dtype)
+        if dtype == .bfloat16 && FusedKernelInstructionSet.multipliesBFloat16Pairs {
+            tolerance = tolerance.withBFloat16Probabilities(maxAbsValue: v.doubleScalars.map(abs).max() ?? 0)
+        }
+        let one = try withSDPBackends([.fused]) {
+            try withSDPAThreads(1) { try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, sinks: sinks) }
+        }
+        expectClose(one.output, math.output, tolerance, "\(dtype) output", dtype: dtype)
+        expectClose(one.logSumExp, math.logSumExp, .logSumExp, "\(dtype) log-sum-exp")
+        for threads in [2, 64] {
+            let many = try withSDPBackends([.fused]) {
+                try withSDPAThreads(threads) { try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, sinks: sinks) }
+            }
+            expectIdentical(many.output, one.output, "\(dtype), \(threads) threads: output")
+            expectIdentical(many.logSumExp, one.logSumExp, "\(dtype), \(threads) threads: log-sum-exp")
+        }
+    }
+
+    @Test("one call where nothing is gained: a single sequence, dropout, or sequences that share one tile")
+    func oneCallOtherwise() throws {
+        let (q, k, v) = try Self.inputs(.float32, batch: 1)
+        let bias = BlockDiagonalBias(queryLengths: Self.queries, keyLengths: Self.keys)
+        #expect(try explainSDPA(query: q, key: k, value: v, attnMask: bias, enableGQA: true).segments != nil)
+        // Dropout draws its mask by each position of the whole problem (and the backward pass draws it again).
+        #expect(try explainSDPA(query: q, key: k, value: v, attnMask: bias, dropoutP: 0.1, enableGQA: true).segments == nil)
+        let (L, S) = (bias.seqLenQ, bias.seqLenKV)
+        let single = BlockDiagonalBias(queryLengths: [L], keyLengths: [S])
+        #expect(try explainSDPA(query: q, key: k, value: v, attnMask: single, enableGQA: true).segments == nil)
+        // Ten sequences in 40 query rows: one query tile, one segment.
+        let small = try randn([1, Self.H, 40, Self.E], seed: 7)
+        let few = BlockDiagonalBias(queryLengths: [Int](repeating: 4, count: 10), keyLengths: [Int](repeating: S / 10, count: 9) + [S - 9 * (S / 10)])
+        #expect(try explainSDPA(query: small, key: k, value: v, attnMask: few, enableGQA: true).segments == nil)
+    }
+
+    @Test("the scaling model runs the segments' calls as one job: its items and tiles are theirs")
+    func modelFollowsTheSegments() throws {
+        let bias = BlockDiagonalBias(queryLengths: Self.queries, keyLengths: Self.keys, causal: .upperLeft)
+        let shape = AttentionShape(batch: 2, queryHeads: Self.H, keyValueHeads: Self.Hkv, queryLength: bias.seqLenQ,
+                                   keyLength: bias.seqLenKV, headDim: Self.E, valueHeadDim: Self.Ev)
+        let whole = try predictSDPAScaling(shape: shape, attnMask: bias, enableGQA: true, threads: [1, 8])
+        var (items, tiles, visible, work) = (0, 0, 0, 0.0)
+        for (lq, lk) in zip(Self.queries, Self.keys) {
+            var part = shape
+            (part.queryLength, part.keyLength) = (lq, lk)
+            let alone = try predictSDPAScaling(shape: part, attnMask: BlockDiagonalBias(queryLengths: [lq], keyLengths: [lk], causal: .upperLeft),
+                                               enableGQA: true, threads: [1])[0]
+            (items, tiles, visible, work) = (items + alone.workItems, tiles + alone.tiles, visible + alone.visibleTiles, work + alone.work)
+        }
+        #expect(whole[0].workItems == items && whole[0].tiles == tiles && whole[0].visibleTiles == visible)
+        #expect(abs(whole[0].work - work) <= 1e-9 * work, "modeled work \(whole[0].work) s against the sequences' \(work) s")
+        #expect(whole[0].oneThread == whole[1].oneThread && whole[1].speedup > 1)
+    }
+}
