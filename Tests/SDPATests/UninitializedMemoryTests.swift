@@ -33,7 +33,7 @@ struct UninitializedMemoryTests {
         }
     }
 
-    @Test("backward gradients keep their bits at 1 and 64 threads", arguments: [cases[0], cases[1], cases[4]])
+    @Test("backward gradients keep their bits at 1 and 64 threads", arguments: [cases[0], cases[1], cases[4], cases[6]])
     func backward(_ c: FusedCase) throws {
         let (q, k, v) = try c.inputs()
         let dO = try randn([c.batch, c.heads, c.L, c.Ev], seed: 77, dtype: c.dtype)
