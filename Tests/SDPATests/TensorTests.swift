@@ -664,3 +664,41 @@ struct TensorRandomTests {
         #expect(try Tensor.randomNormal(shape: [], seed: 1).scalars.count == 1)
     }
 }
+
+@Suite("Tensor concatenation")
+struct TensorConcatenationTests {
+    /// Parts laid out every way a caller hands them over — contiguous, permuted, sliced, broadcast, with
+    /// dimensions of 1 and of 0 — joined along every axis, against the element-by-element join.
+    @Test(arguments: [DType.float32, .float16, .bfloat16])
+    func joinsEveryLayoutAlongEveryAxis(_ dtype: DType) throws {
+        let base = try iota([3, 4, 5, 6], dtype: dtype)
+        let parts: [Tensor] = [
+            base,
+            try base.permuted([0, 2, 1, 3]).reshaped([3, 4, 5, 6]).transposed(1, 2).transposed(1, 2),
+            try iota([3, 6, 5, 4], dtype: dtype).permuted([0, 3, 2, 1]),
+            try iota([3, 4, 9, 6], dtype: dtype).sliced(2..<7, along: 2),
+            try iota([1, 4, 1, 6], dtype: dtype).broadcast(to: [3, 4, 5, 6]),
+        ]
+        for axis in 0..<4 {
+            var pieces = parts.map { part -> Tensor in
+                // Each part cut to a different size along the axis (1 to its full size), one of them to 0.
+                let size = part.shape[axis]
+                return try! part.sliced(0..<(axis == 2 ? size - 1 : size), along: axis)
+            }
+            pieces.append(try parts[2].sliced(0..<0, along: axis))
+            let joined = try Tensor.concatenated(pieces, along: axis)
+            var expected = [Double]()
+            let shape = joined.shape
+            for index in allIndices(shape) {
+                var at = index[axis], n = 0
+                while at >= pieces[n].shape[axis] { at -= pieces[n].shape[axis]; n += 1 }
+                var local = index
+                local[axis] = at
+                expected.append(try pieces[n].sliced(local[0]..<(local[0] + 1), along: 0).sliced(local[1]..<(local[1] + 1), along: 1)
+                    .sliced(local[2]..<(local[2] + 1), along: 2).sliced(local[3]..<(local[3] + 1), along: 3).doubleScalars[0])
+            }
+            #expect(joined.dtype == dtype)
+            #expect(joined.doubleScalars == expected, "axis \(axis)")
+        }
+    }
+}

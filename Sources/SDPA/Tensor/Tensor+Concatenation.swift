@@ -57,21 +57,41 @@ extension Tensor {
         var axes = Array(0..<first.rank)
         axes.remove(at: d)
         axes.insert(d, at: 0)
-        let width = first.dtype.byteWidth
         let frontResult = try result.permuted(axes)
         var start = 0
         for t in tensors {
             let source = try t.permuted(axes), target = try frontResult.sliced(start..<(start + t.shape[d]), along: 0)
-            var offsets = [Int]()
-            offsets.reserveCapacity(target.count)
-            target._forEachOffset { offsets.append($0) }
-            var i = 0
-            source._forEachOffset { offset in
-                (result._storage.bytes + offsets[i] * width).copyMemory(from: source._storage.bytes + offset * width, byteCount: width)
-                i += 1
-            }
+            _copyElements(from: source, into: target)
             start += t.shape[d]
         }
         return result
+    }
+
+    /// Copies `source`'s elements into `target`'s (the same shape and dtype), in row-major order, as runs
+    /// of elements contiguous in both (a row of a head at a time, not an element).
+    static func _copyElements(from source: Tensor, into target: Tensor) {
+        guard source.count > 0 else { return }
+        // The trailing dimensions both lay out contiguously are one run.
+        var (run, lead) = (1, source.rank)
+        while lead > 0 {
+            let d = lead - 1
+            if source.shape[d] != 1 {
+                guard source.strides[d] == run, target.strides[d] == run else { break }
+                run *= source.shape[d]
+            }
+            lead -= 1
+        }
+        func leading(_ t: Tensor) -> Tensor {
+            Tensor(_storage: t._storage, dtype: t.dtype, shape: Array(t.shape[..<lead]), strides: Array(t.strides[..<lead]), offset: t._offset)
+        }
+        var offsets = [Int]()
+        offsets.reserveCapacity(source.count / run)
+        leading(target)._forEachOffset { offsets.append($0) }
+        let (width, bytes) = (source.dtype.byteWidth, run * source.dtype.byteWidth)
+        var i = 0
+        leading(source)._forEachOffset { offset in
+            (target._storage.bytes + offsets[i] * width).copyMemory(from: source._storage.bytes + offset * width, byteCount: bytes)
+            i += 1
+        }
     }
 }
