@@ -4,8 +4,8 @@ import Testing
 
 /// Packed sequences (``BlockDiagonalBias``) run as their own calls, one job of the worker pool: each
 /// segment's rows are those of its sequences run alone, the result does not depend on the thread
-/// count, the scaling model follows the same segments, and `explainSDPA` says when it happens. The
-/// backward pass runs one grid over the packed axis, on the segments' log-sum-exp.
+/// count, the scaling model follows the same segments, and `explainSDPA` says when it happens; the
+/// backward pass runs the same segments.
 @Suite("Packed sequences run as their own calls")
 struct PackedSequenceTests {
     /// Sequences that are each a segment of their own (no two fit in one query tile of these shapes),
@@ -81,7 +81,41 @@ struct PackedSequenceTests {
         }
     }
 
-    @Test("the gradients of grouped short sequences (forward as segments, backward as one grid) equal the math backend's, at any thread count",
+    @Test("each sequence's gradients are those of the sequence's own backward pass, bit for bit",
+          arguments: [DType.float32, .bfloat16], [nil, CausalVariant.lowerRight])
+    func gradientsAsAlone(_ dtype: DType, _ causal: CausalVariant?) throws {
+        let (q, k, v) = try Self.inputs(dtype)
+        let dO = try randn([2, Self.H, q.shape[2], Self.Ev], seed: 8, dtype: dtype)
+        let bias = BlockDiagonalBias(queryLengths: Self.queries, keyLengths: Self.keys, causal: causal)
+        let packed = try withSDPBackends([.fused]) {
+            let (o, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true)
+            return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: o, logSumExp: lse,
+                                                         attnMask: bias, enableGQA: true)
+        }
+        var (q0, k0) = (0, 0)
+        for (lq, lk) in zip(Self.queries, Self.keys) {
+            let (rows, keys) = (q0..<(q0 + lq), k0..<(k0 + lk))
+            let label = "\(dtype) \(causal.map { "\($0)" } ?? "no causal") rows \(rows) keys \(keys)"
+            if lk == 0 {
+                #expect(try packed.query.sliced(rows, along: 2).doubleScalars.allSatisfy { $0 == 0 }, "\(label): dQ of queries that see no key")
+            } else {
+                let (sq, sk, sv, sdO) = (try q.sliced(rows, along: 2), try k.sliced(keys, along: 2), try v.sliced(keys, along: 2),
+                                         try dO.sliced(rows, along: 2))
+                let alone = BlockDiagonalBias(queryLengths: [lq], keyLengths: [lk], causal: causal)
+                let gradients = try withSDPBackends([.fused]) {
+                    let (o, lse) = try scaledDotProductAttentionWithLogSumExp(query: sq, key: sk, value: sv, attnMask: alone, enableGQA: true)
+                    return try scaledDotProductAttentionBackward(gradOutput: sdO, query: sq, key: sk, value: sv, output: o, logSumExp: lse,
+                                                                 attnMask: alone, enableGQA: true)
+                }
+                expectIdentical(try packed.query.sliced(rows, along: 2), gradients.query, "\(label): dQ")
+                expectIdentical(try packed.key.sliced(keys, along: 2), gradients.key, "\(label): dK")
+                expectIdentical(try packed.value.sliced(keys, along: 2), gradients.value, "\(label): dV")
+            }
+            (q0, k0) = (q0 + lq, k0 + lk)
+        }
+    }
+
+    @Test("the gradients of grouped short sequences equal the math backend's, at any thread count",
           arguments: [DType.float32, .float16])
     func groupedGradientsMatchMath(_ dtype: DType) throws {
         let c = FusedCase(batch: 2, heads: 4, group: 2, L: 700, S: 650, E: 24, Ev: 16, dtype: dtype, bias: "packedShortUpperLeft")

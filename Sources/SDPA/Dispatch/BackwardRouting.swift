@@ -74,6 +74,11 @@ private func _backward<Modifier: _DifferentiableScoreModifier>(
     var gradients: AttentionGradients, parameters: _BiasParameterGradients?
     switch backend {
     case .fused:
+        // Packed sequences the forward ran as segments (a bias with no trainable parts and no mask to differentiate).
+        if plan == nil, maskForGradient == nil, let segmentation = _Segmentation(shape: shape, modifier: modifier, options: options) {
+            let (query, key, value) = try segmentation.backward(tensors, options: options, plan: _BiasParameterPlan.self)
+            return AttentionGradients(query: query, key: key, value: value)
+        }
         let result = try _fusedAttentionBackward(tensors, shape: shape, modifier: modifier, options: options, plan: plan, maskForGradient: maskForGradient)
         gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, attnMask: result.mask)
         parameters = result.parameters

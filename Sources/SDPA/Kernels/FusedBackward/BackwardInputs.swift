@@ -22,13 +22,29 @@ struct _BackwardInputs: @unchecked Sendable {
         rowDeltas = try _rowDeltas(gradOutput: gradOutput, output: try _InputView(tensors.output), shape: shape, rowsPerTile: rowsPerTile)
     }
 
+    /// The inputs of one segment of a packed problem (``_Segmentation``), its `D` rows taken from the
+    /// whole problem's (`[B·H·wholeLength]`, rows `rows` of each head), its log-sum-exp from its view.
+    init(_ tensors: _BackwardTensors, rows: Range<Int>, wholeLength: Int, wholeRowDeltas: [Float], shape: AttentionShape) throws {
+        query = try _InputView(tensors.query)
+        key = try _InputView(tensors.key)
+        value = try _InputView(tensors.value)
+        gradOutput = try _InputView(tensors.gradOutput)
+        logSumExp = tensors.logSumExp._elements(as: Float.self)
+        var deltas = [Float]()
+        deltas.reserveCapacity(shape.batch * shape.queryHeads * rows.count)
+        for head in 0..<(shape.batch * shape.queryHeads) {
+            deltas += wholeRowDeltas[(head * wholeLength + rows.lowerBound)..<(head * wholeLength + rows.upperBound)]
+        }
+        rowDeltas = deltas
+    }
+
     /// The element kind of every input (they share the query's dtype).
     var kind: sdpa_element_kind { query.kind }
 }
 
 /// `D[b, h, i] = Σ_e dO[b, h, i, e] · O[b, h, i, e]` in float32, `[B·H·L]`, in parallel over
 /// (batch, head): each row summed by `sdpa_row_dot` alone, so the bits do not depend on the threads.
-private func _rowDeltas(gradOutput dO: _InputView, output o: _InputView, shape: AttentionShape, rowsPerTile: Int) throws -> [Float] {
+func _rowDeltas(gradOutput dO: _InputView, output o: _InputView, shape: AttentionShape, rowsPerTile: Int) throws -> [Float] {
     let (B, H, L, Ev) = (shape.batch, shape.queryHeads, shape.queryLength, shape.valueHeadDim)
     let heads = B * H, rows = Swift.max(1, rowsPerTile)
     var deltas = [Float](repeating: 0, count: heads * L)

@@ -1,0 +1,62 @@
+extension _Segmentation where Modifier: _DifferentiableScoreModifier {
+    /// The backward pass as the forward ran it: every segment's fused backward pass over views of the
+    /// tensors, their work items in one job of the pool (the segments with the most work first), `D`
+    /// computed once for the whole problem, the gradients joined along the sequence axis. A segment's
+    /// gradients are those of its sequences alone; keys no query sees get zeros. The bias has no
+    /// trainable parts (`plan`: the caller's plan type, never a plan) and no mask gradient is taken.
+    func backward<Plan: _ParameterGradientPlan>(
+        _ tensors: _BackwardTensors, options: AttentionOptions, plan: Plan.Type
+    ) throws -> (query: Tensor, key: Tensor, value: Tensor) {
+        let deltas = try _rowDeltas(gradOutput: try _InputView(tensors.gradOutput), output: try _InputView(tensors.output), shape: shape,
+                                    rowsPerTile: _BackwardSchedule(shape: shape).queryRows)
+        var passes = [_BackwardPass<Modifier, Plan>?](), work = [Int]()
+        for segment in segments {
+            guard !segment.queries.isEmpty else { (passes, work) = (passes + [nil], work + [0]); continue }
+            let part = Self.shape(of: segment, in: shape), rows = segment.queries
+            let view = _BackwardTensors(
+                gradOutput: try tensors.gradOutput.sliced(rows, along: -2), query: try tensors.query.sliced(rows, along: -2),
+                key: try tensors.key.sliced(segment.keys, along: -2), value: try tensors.value.sliced(segment.keys, along: -2),
+                output: try tensors.output.sliced(rows, along: -2), logSumExp: try tensors.logSumExp.sliced(rows, along: -1))
+            let schedule = _BackwardSchedule(shape: part)
+            let buffers = try _GradientBuffers(query: view.query, key: view.key, value: view.value, schedule: schedule)
+            let inputs = try _BackwardInputs(view, rows: rows, wholeLength: shape.queryLength, wholeRowDeltas: deltas, shape: part)
+            passes.append(try _BackwardPass(inputs: inputs, schedule: schedule, modifier: segment.modifier, options: options,
+                                            plan: nil, mask: nil, buffers: buffers))
+            work.append(part.queryLength * Swift.max(1, part.keyLength))
+        }
+        // Every item of every segment, the segments with the most work first (as the forward's job).
+        let order = passes.indices.filter { passes[$0] != nil }.sorted { (work[$0], $1) > (work[$1], $0) }
+        var claims = [(segment: Int, item: Int)]()
+        for s in order { claims += (0..<passes[s]!.schedule.itemsPerRound).map { (s, $0) } }
+        let threads = Swift.max(1, Swift.min(SDPAThreads.effectiveCount, claims.count))
+        if let widest = order.max(by: { passes[$0]!.schedule.queryRows < passes[$1]!.schedule.queryRows }).map({ passes[$0]! }) {
+            // Every segment has the same key tile (it depends on the head dims alone); the widest query tile sizes the slots.
+            let scratch = try _BackwardScratchSlots(widest.schedule, lds: widest.lds, savesScores: widest.saves != .none, threads: threads)
+            let (slots, queue, job) = (_WorkQueue(count: threads), _WorkQueue(count: claims.count), claims)
+            let all = passes
+            _parallelFor(threads) {
+                guard let slot = slots.next() else { return }
+                let tiles = scratch.scratch(slot: slot)
+                while let n = queue.next() {
+                    let pass = all[job[n].segment]!
+                    pass.run(pass.schedule.item(job[n].item, round: 0), scratch: tiles, parameters: nil)
+                }
+            }
+        }
+        var (queries, keys, values) = ([Tensor](), [Tensor](), [Tensor]())
+        for (segment, pass) in zip(segments, passes) {
+            guard let pass else {
+                let (k, v) = (try tensors.key.sliced(segment.keys, along: -2), try tensors.value.sliced(segment.keys, along: -2))
+                keys.append(try Tensor(_zeros: k.shape, dtype: k.dtype, argument: "grads.key"))
+                values.append(try Tensor(_zeros: v.shape, dtype: v.dtype, argument: "grads.value"))
+                continue
+            }
+            pass.buffers.mergePartials(round: 0, threads: threads)
+            queries.append(pass.buffers.queryGradient())
+            keys.append(pass.buffers.key)
+            values.append(pass.buffers.value)
+        }
+        return (try Tensor.concatenated(queries, along: -2), try Tensor.concatenated(keys, along: -2),
+                try Tensor.concatenated(values, along: -2))
+    }
+}
