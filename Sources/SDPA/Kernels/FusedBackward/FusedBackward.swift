@@ -27,7 +27,7 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
     let buffers = try _GradientBuffers(query: tensors.query, key: tensors.key, value: tensors.value, schedule: schedule)
     let items = schedule.rounds * schedule.itemsPerRound
     guard shape.batch * shape.queryHeads * shape.queryLength > 0, items > 0 else {
-        return _FusedGradients(query: buffers.queryGradient(), key: buffers.key, value: buffers.value, mask: mask?.result(),
+        return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(),
                                parameters: plan?.zeroGradients())
     }
     let pass = try _BackwardPass(
@@ -51,5 +51,5 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
         }
         buffers.mergePartials(round: round, threads: threads)
     }
-    return _FusedGradients(query: buffers.queryGradient(), key: buffers.key, value: buffers.value, mask: mask?.result(), parameters: partials.merged())
+    return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(), parameters: partials.merged())
 }

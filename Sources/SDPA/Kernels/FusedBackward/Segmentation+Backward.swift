@@ -1,14 +1,15 @@
 extension _Segmentation where Modifier: _DifferentiableScoreModifier {
     /// The backward pass as the forward ran it: every segment's fused backward pass over views of the
     /// tensors, their work items in one job of the pool (the segments with the most work first), `D`
-    /// computed once for the whole problem, the gradients joined along the sequence axis. A segment's
-    /// gradients are those of its sequences alone; keys no query sees get zeros. The bias has no
-    /// trainable parts (`plan`: the caller's plan type, never a plan) and no mask gradient is taken.
+    /// computed once for the whole problem, each segment adding into its rows and keys of the one set of
+    /// gradients. A segment's gradients are those of its sequences alone; keys no query sees get zeros. The
+    /// bias has no trainable parts (`plan`: the caller's plan type, never a plan) and no mask gradient is taken.
     func backward<Plan: _ParameterGradientPlan>(
         _ tensors: _BackwardTensors, options: AttentionOptions, plan: Plan.Type
     ) throws -> (query: Tensor, key: Tensor, value: Tensor) {
         let deltas = try _rowDeltas(gradOutput: try _InputView(tensors.gradOutput), output: try _InputView(tensors.output), shape: shape,
                                     rowsPerTile: _BackwardSchedule(shape: shape).queryRows)
+        let results = try _GradientResults(query: tensors.query, key: tensors.key, value: tensors.value)
         var passes = [_BackwardPass<Modifier, Plan>?](), work = [Int]()
         for segment in segments {
             guard !segment.queries.isEmpty else { (passes, work) = (passes + [nil], work + [0]); continue }
@@ -18,7 +19,7 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
                 key: try tensors.key.sliced(segment.keys, along: -2), value: try tensors.value.sliced(segment.keys, along: -2),
                 output: try tensors.output.sliced(rows, along: -2), logSumExp: try tensors.logSumExp.sliced(rows, along: -1))
             let schedule = _BackwardSchedule(shape: part)
-            let buffers = try _GradientBuffers(query: view.query, key: view.key, value: view.value, schedule: schedule)
+            let buffers = try _GradientBuffers(into: results, rows: rows, keys: segment.keys, schedule: schedule)
             let inputs = try _BackwardInputs(view, rows: rows, wholeLength: shape.queryLength, wholeRowDeltas: deltas, shape: part)
             passes.append(try _BackwardPass(inputs: inputs, schedule: schedule, modifier: segment.modifier, options: options,
                                             plan: nil, mask: nil, buffers: buffers))
@@ -43,20 +44,7 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
                 }
             }
         }
-        var (queries, keys, values) = ([Tensor](), [Tensor](), [Tensor]())
-        for (segment, pass) in zip(segments, passes) {
-            guard let pass else {
-                let (k, v) = (try tensors.key.sliced(segment.keys, along: -2), try tensors.value.sliced(segment.keys, along: -2))
-                keys.append(try Tensor(_zeros: k.shape, dtype: k.dtype, argument: "grads.key"))
-                values.append(try Tensor(_zeros: v.shape, dtype: v.dtype, argument: "grads.value"))
-                continue
-            }
-            pass.buffers.mergePartials(round: 0, threads: threads)
-            queries.append(pass.buffers.queryGradient())
-            keys.append(pass.buffers.key)
-            values.append(pass.buffers.value)
-        }
-        return (try Tensor.concatenated(queries, along: -2), try Tensor.concatenated(keys, along: -2),
-                try Tensor.concatenated(values, along: -2))
+        for pass in passes { pass?.buffers.mergePartials(round: 0, threads: threads) }
+        return (results.queryGradient(), results.key, results.value)
     }
 }
