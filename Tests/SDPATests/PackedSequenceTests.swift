@@ -13,6 +13,16 @@ struct PackedSequenceTests {
     static let queries = [70, 130, 49, 201, 96, 55], keys = [64, 150, 49, 0, 300, 90]
     static let (H, Hkv, E, Ev) = (4, 2, 32, 24)
 
+    /// Each sequence's query rows and keys in the packed axes.
+    static var sequences: [(rows: Range<Int>, keys: Range<Int>)] {
+        var (q0, k0, ranges) = (0, 0, [(rows: Range<Int>, keys: Range<Int>)]())
+        for (lq, lk) in zip(queries, keys) {
+            ranges.append((q0..<(q0 + lq), k0..<(k0 + lk)))
+            (q0, k0) = (q0 + lq, k0 + lk)
+        }
+        return ranges
+    }
+
     static func inputs(_ dtype: DType, batch: Int = 2) throws -> (Tensor, Tensor, Tensor) {
         let (L, S) = (queries.reduce(0, +), keys.reduce(0, +))
         return (try randn([batch, H, L, E], seed: 1, dtype: dtype), try randn([batch, Hkv, S, E], seed: 2, dtype: dtype),
@@ -29,11 +39,9 @@ struct PackedSequenceTests {
         let packed = try withSDPBackends([.fused]) {
             try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true)
         }
-        var (q0, k0) = (0, 0)
-        for (lq, lk) in zip(Self.queries, Self.keys) {
-            let (rows, keys) = (q0..<(q0 + lq), k0..<(k0 + lk))
+        for (rows, keys) in Self.sequences {
             let label = "\(dtype) \(causal.map { "\($0)" } ?? "no causal") rows \(rows)"
-            if lk == 0 {
+            if keys.isEmpty {
                 // Queries that see no key: 0, and a log-sum-exp of -infinity.
                 #expect(try packed.output.sliced(rows, along: 2).doubleScalars.allSatisfy { $0 == 0 }, "\(label)")
                 #expect(try packed.logSumExp.sliced(rows, along: 2).doubleScalars.allSatisfy { $0 == -.infinity }, "\(label)")
@@ -41,12 +49,11 @@ struct PackedSequenceTests {
                 let alone = try withSDPBackends([.fused]) {
                     try scaledDotProductAttentionWithLogSumExp(
                         query: q.sliced(rows, along: 2), key: k.sliced(keys, along: 2), value: v.sliced(keys, along: 2),
-                        attnMask: BlockDiagonalBias(queryLengths: [lq], keyLengths: [lk], causal: causal), enableGQA: true)
+                        attnMask: BlockDiagonalBias(queryLengths: [rows.count], keyLengths: [keys.count], causal: causal), enableGQA: true)
                 }
                 expectIdentical(try packed.output.sliced(rows, along: 2), alone.output, "\(label): output")
                 expectIdentical(try packed.logSumExp.sliced(rows, along: 2), alone.logSumExp, "\(label): log-sum-exp")
             }
-            (q0, k0) = (q0 + lq, k0 + lk)
         }
     }
 
@@ -92,16 +99,14 @@ struct PackedSequenceTests {
             return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: o, logSumExp: lse,
                                                          attnMask: bias, enableGQA: true)
         }
-        var (q0, k0) = (0, 0)
-        for (lq, lk) in zip(Self.queries, Self.keys) {
-            let (rows, keys) = (q0..<(q0 + lq), k0..<(k0 + lk))
+        for (rows, keys) in Self.sequences {
             let label = "\(dtype) \(causal.map { "\($0)" } ?? "no causal") rows \(rows) keys \(keys)"
-            if lk == 0 {
+            if keys.isEmpty {
                 #expect(try packed.query.sliced(rows, along: 2).doubleScalars.allSatisfy { $0 == 0 }, "\(label): dQ of queries that see no key")
             } else {
                 let (sq, sk, sv, sdO) = (try q.sliced(rows, along: 2), try k.sliced(keys, along: 2), try v.sliced(keys, along: 2),
                                          try dO.sliced(rows, along: 2))
-                let alone = BlockDiagonalBias(queryLengths: [lq], keyLengths: [lk], causal: causal)
+                let alone = BlockDiagonalBias(queryLengths: [rows.count], keyLengths: [keys.count], causal: causal)
                 let gradients = try withSDPBackends([.fused]) {
                     let (o, lse) = try scaledDotProductAttentionWithLogSumExp(query: sq, key: sk, value: sv, attnMask: alone, enableGQA: true)
                     return try scaledDotProductAttentionBackward(gradOutput: sdO, query: sq, key: sk, value: sv, output: o, logSumExp: lse,
@@ -111,7 +116,6 @@ struct PackedSequenceTests {
                 expectIdentical(try packed.key.sliced(keys, along: 2), gradients.key, "\(label): dK")
                 expectIdentical(try packed.value.sliced(keys, along: 2), gradients.value, "\(label): dV")
             }
-            (q0, k0) = (q0 + lq, k0 + lk)
         }
     }
 
