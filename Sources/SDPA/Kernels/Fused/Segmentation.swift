@@ -14,12 +14,13 @@ struct _Segment<Modifier: _ScoreModifier> {
 /// Packed sequences run as their own calls (FlashAttention's variable-length batches): one call per
 /// segment, all of them one job of the worker pool, each writing its rows of the one result in place.
 ///
-/// The tile grid of the whole problem fits sequences badly when they are short: a query tile straddles
-/// two sequences and its key tiles, aligned to the grid, reach into their neighbours, so most scores
-/// computed are masked. A segment's own call tiles only its own rows and keys. Segments are used when
-/// the positions their tiles visit are fewer than ``worthwhile`` of the grid's; long sequences keep the
-/// grid (and its bits). A segment's bits are those of its sequences run alone as a call of their own,
-/// at any thread count. Not with dropout: its mask is drawn by each position in the whole problem.
+/// The tile grid of the whole problem fits sequences badly: a query tile straddles two sequences and its
+/// key tiles, aligned to the grid, reach into their neighbours, so scores are computed only to be masked
+/// (most of them when the sequences are short). A segment's own call tiles only its own rows and keys.
+/// Segments are used when the positions their tiles visit are at most ``worthwhile`` of the grid's. A
+/// segment's bits are those of its sequences run alone as a call of their own, at any thread count. Not
+/// with dropout: its mask is drawn by each position in the whole problem. The backward pass runs the same
+/// segments (`Segmentation+Backward.swift`).
 @usableFromInline
 struct _Segmentation<Modifier: _ScoreModifier> {
     @usableFromInline let shape: AttentionShape
