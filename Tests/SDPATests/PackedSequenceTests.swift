@@ -136,6 +136,31 @@ struct PackedSequenceTests {
         }
     }
 
+    @Test("[H, L, E] inputs, keys and values packed from [S_i, H, E] views too: forward and gradients equal the math backend's")
+    func rankThreeStridedInputs() throws {
+        let (queryLengths, keyLengths) = ([30, 90, 7, 64, 120], [45, 60, 0, 64, 130])
+        func packed(_ lengths: [Int], seed: UInt64, width: Int) throws -> Tensor {
+            // [H, ΣL, E] views of one [ΣL, H, E] tensor (strided: rows H · E apart).
+            try Tensor.concatenated(lengths.enumerated().map { try randn([$0.element, Self.H, width], seed: seed + UInt64($0.offset)) },
+                                    along: 0).transposed(0, 1)
+        }
+        let (q, k, v) = (try packed(queryLengths, seed: 20, width: Self.E), try packed(keyLengths, seed: 40, width: Self.E),
+                         try packed(keyLengths, seed: 60, width: Self.Ev))
+        #expect(q.strides == [Self.E, Self.H * Self.E, 1] && k.strides[1] == Self.H * Self.E, "the inputs are strided views")
+        let dO = try randn([Self.H, q.shape[1], Self.Ev], seed: 80)
+        let bias = BlockDiagonalBias(queryLengths: queryLengths, keyLengths: keyLengths, causal: .upperLeft)
+        #expect(try explainSDPA(query: q, key: k, value: v, attnMask: bias).segments != nil)
+        func run(_ backend: SDPBackend) throws -> (output: Tensor, gradients: AttentionGradients) {
+            try withSDPBackends([backend]) {
+                let (o, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias)
+                return (o, try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: o, logSumExp: lse, attnMask: bias))
+            }
+        }
+        let (fused, math) = (try run(.fused), try run(.math))
+        expectClose(fused.output, math.output, .float32, "output")
+        expectGradientsClose(fused.gradients, math.gradients, dtype: .float32, "[H, L, E] packed views")
+    }
+
     @Test("one call where nothing is gained: a single sequence, dropout, or sequences that share one tile")
     func oneCallOtherwise() throws {
         let (q, k, v) = try Self.inputs(.float32, batch: 1)
