@@ -39,9 +39,9 @@ struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
 
     /// Packed sequences (``BlockDiagonalBias``) cut the problem; no other bias does.
     @inlinable
-    func segments(groupingRows: Int) -> [_Segment<Self>]? {
+    func segments(groupingRows: @autoclosure () -> Int) -> [_Segment<Self>]? {
         guard let packed = bias as? BlockDiagonalBias else { return nil }
-        return packed.segments(groupingRows: groupingRows).map {
+        return packed.segments(groupingRows: groupingRows()).map {
             _Segment(queries: $0.queries, keys: $0.keys, modifier: _FusedBiasKernel(bias: $0.bias as! Bias))
         }
     }

@@ -43,8 +43,9 @@ protocol _ScoreModifier: Sendable {
     /// The problem as independent segments, when the bias makes it one (packed sequences): consecutive
     /// runs of query rows, in order and covering every row, each seeing keys of its own run only, with the
     /// bias in the segment's own coordinates. A segment holds whole sequences, several short ones while
-    /// their query rows fit in `groupingRows`. `nil` (the default): the bias does not cut the problem.
-    func segments(groupingRows: Int) -> [_Segment<Self>]?
+    /// their query rows fit in `groupingRows` (evaluated only by a bias that cuts: it costs a tiling).
+    /// `nil` (the default): the bias does not cut the problem.
+    func segments(groupingRows: @autoclosure () -> Int) -> [_Segment<Self>]?
 }
 
 /// A tile of a dense mask as the `Q·Kᵀ` kernel reads it: `rows × cols` elements of `kind` from
@@ -69,7 +70,7 @@ extension _ScoreModifier {
     func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask? { nil }
 
     @inlinable
-    func segments(groupingRows: Int) -> [_Segment<Self>]? { nil }
+    func segments(groupingRows: @autoclosure () -> Int) -> [_Segment<Self>]? { nil }
 }
 
 /// No bias: every position visible, every score unchanged.

@@ -1,4 +1,4 @@
-/// One independent piece of a problem its bias cuts (``_ScoreModifier/segments(groupingRows:)``): query
+/// One independent piece of a problem its bias cuts (`_ScoreModifier.segments(groupingRows:)`): query
 /// rows `queries` see keys `keys` only, biased by `modifier` in the segment's own coordinates.
 @usableFromInline
 struct _Segment<Modifier: _ScoreModifier> {
@@ -36,8 +36,8 @@ struct _Segmentation<Modifier: _ScoreModifier> {
     @inlinable
     init?(shape: AttentionShape, modifier: Modifier, options: AttentionOptions) {
         guard options.dropoutP == 0, shape.queryLength > 0 else { return nil }
+        guard let segments = modifier.segments(groupingRows: _FusedTiling(shape).queryRows), segments.count > 1 else { return nil }
         let tiling = _FusedTiling(shape)
-        guard let segments = modifier.segments(groupingRows: tiling.queryRows), segments.count > 1 else { return nil }
         let grid = Self.visitedPositions(shape: shape, tiling: tiling, modifier: modifier, segments: segments)
         var own = 0
         for segment in segments where !segment.queries.isEmpty {
@@ -58,9 +58,8 @@ struct _Segmentation<Modifier: _ScoreModifier> {
         return part
     }
 
-    /// Score positions of one query row per (batch, head) that the tiles of `tiling` visit (tiles not
-    /// skipped by the bias), each query tile reading only the key tiles that reach the keys of the
-    /// segments its rows lie in.
+    /// Score positions of one (batch, head) that the tiles of `tiling` visit (tiles not skipped by the
+    /// bias), each query tile reading only the key tiles that reach the keys of the segments its rows lie in.
     @inlinable
     static func visitedPositions(shape: AttentionShape, tiling: _FusedTiling, modifier: Modifier, segments: [_Segment<Modifier>]) -> Int {
         let columns = tiling.keyColumns
