@@ -14,28 +14,19 @@ struct _BackwardInputs: @unchecked Sendable {
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when a strided last dimension
     ///   must be copied and cannot be.
     init(_ tensors: _BackwardTensors, shape: AttentionShape, rowsPerTile: Int) throws {
-        query = try _InputView(tensors.query)
-        key = try _InputView(tensors.key)
-        value = try _InputView(tensors.value)
-        gradOutput = try _InputView(tensors.gradOutput)
-        logSumExp = tensors.logSumExp._elements(as: Float.self)
-        rowDeltas = try _rowDeltas(gradOutput: gradOutput, output: try _InputView(tensors.output), shape: shape, rowsPerTile: rowsPerTile)
+        let gradOutput = try _InputView(tensors.gradOutput)
+        try self.init(tensors, rowDeltas: try _rowDeltas(gradOutput: gradOutput, output: try _InputView(tensors.output), shape: shape,
+                                                         rowsPerTile: rowsPerTile))
     }
 
-    /// The inputs of one segment of a packed problem (``_Segmentation``), its `D` rows taken from the
-    /// whole problem's (`[B·H·wholeLength]`, rows `rows` of each head), its log-sum-exp from its view.
-    init(_ tensors: _BackwardTensors, rows: Range<Int>, wholeLength: Int, wholeRowDeltas: [Float], shape: AttentionShape) throws {
+    /// The inputs with their `D` rows computed already (a segment's, from the whole packed problem's).
+    init(_ tensors: _BackwardTensors, rowDeltas: [Float]) throws {
         query = try _InputView(tensors.query)
         key = try _InputView(tensors.key)
         value = try _InputView(tensors.value)
         gradOutput = try _InputView(tensors.gradOutput)
         logSumExp = tensors.logSumExp._elements(as: Float.self)
-        var deltas = [Float]()
-        deltas.reserveCapacity(shape.batch * shape.queryHeads * rows.count)
-        for head in 0..<(shape.batch * shape.queryHeads) {
-            deltas += wholeRowDeltas[(head * wholeLength + rows.lowerBound)..<(head * wholeLength + rows.upperBound)]
-        }
-        rowDeltas = deltas
+        self.rowDeltas = rowDeltas
     }
 
     /// The element kind of every input (they share the query's dtype).

@@ -10,41 +10,45 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
         let deltas = try _rowDeltas(gradOutput: try _InputView(tensors.gradOutput), output: try _InputView(tensors.output), shape: shape,
                                     rowsPerTile: _BackwardSchedule(shape: shape).queryRows)
         let results = try _GradientResults(query: tensors.query, key: tensors.key, value: tensors.value)
-        var passes = [_BackwardPass<Modifier, Plan>?](), work = [Int]()
-        for segment in segments {
-            guard !segment.queries.isEmpty else { (passes, work) = (passes + [nil], work + [0]); continue }
+        // Segments without query rows add nothing: their keys' gradients stay zero.
+        var passes = [(pass: _BackwardPass<Modifier, Plan>, work: Int)]()
+        for segment in segments where !segment.queries.isEmpty {
             let part = Self.shape(of: segment, in: shape), rows = segment.queries
             let view = _BackwardTensors(
                 gradOutput: try tensors.gradOutput.sliced(rows, along: -2), query: try tensors.query.sliced(rows, along: -2),
                 key: try tensors.key.sliced(segment.keys, along: -2), value: try tensors.value.sliced(segment.keys, along: -2),
                 output: try tensors.output.sliced(rows, along: -2), logSumExp: try tensors.logSumExp.sliced(rows, along: -1))
+            // The segment's D rows: rows `rows` of each (batch, head) of the whole problem's.
+            var rowDeltas = [Float]()
+            rowDeltas.reserveCapacity(part.batch * part.queryHeads * rows.count)
+            for head in 0..<(part.batch * part.queryHeads) {
+                rowDeltas += deltas[(head * shape.queryLength + rows.lowerBound)..<(head * shape.queryLength + rows.upperBound)]
+            }
             let schedule = _BackwardSchedule(shape: part)
-            let buffers = try _GradientBuffers(into: results, rows: rows, keys: segment.keys, schedule: schedule)
-            let inputs = try _BackwardInputs(view, rows: rows, wholeLength: shape.queryLength, wholeRowDeltas: deltas, shape: part)
-            passes.append(try _BackwardPass(inputs: inputs, schedule: schedule, modifier: segment.modifier, options: options,
-                                            plan: nil, mask: nil, buffers: buffers))
-            work.append(part.queryLength * Swift.max(1, part.keyLength))
+            passes.append((try _BackwardPass(inputs: try _BackwardInputs(view, rowDeltas: rowDeltas), schedule: schedule,
+                                             modifier: segment.modifier, options: options, plan: nil, mask: nil,
+                                             buffers: try _GradientBuffers(into: results, rows: rows, keys: segment.keys, schedule: schedule)),
+                           part.queryLength * Swift.max(1, part.keyLength)))
         }
         // Every item of every segment, the segments with the most work first (as the forward's job).
-        let order = passes.indices.filter { passes[$0] != nil }.sorted { (work[$0], $1) > (work[$1], $0) }
+        let order = passes.indices.sorted { (passes[$0].work, $1) > (passes[$1].work, $0) }
         var claims = [(segment: Int, item: Int)]()
-        for s in order { claims += (0..<passes[s]!.schedule.itemsPerRound).map { (s, $0) } }
+        for s in order { claims += (0..<passes[s].pass.schedule.itemsPerRound).map { (s, $0) } }
         let threads = Swift.max(1, Swift.min(SDPAThreads.effectiveCount, claims.count))
-        if let widest = order.max(by: { passes[$0]!.schedule.queryRows < passes[$1]!.schedule.queryRows }).map({ passes[$0]! }) {
+        if let widest = passes.map(\.pass).max(by: { $0.schedule.queryRows < $1.schedule.queryRows }) {
             // Every segment has the same key tile (it depends on the head dims alone); the widest query tile sizes the slots.
             let scratch = try _BackwardScratchSlots(widest.schedule, lds: widest.lds, savesScores: widest.saves != .none, threads: threads)
-            let (slots, queue, job) = (_WorkQueue(count: threads), _WorkQueue(count: claims.count), claims)
-            let all = passes
+            let (slots, queue, job, all) = (_WorkQueue(count: threads), _WorkQueue(count: claims.count), claims, passes.map(\.pass))
             _parallelFor(threads) {
                 guard let slot = slots.next() else { return }
                 let tiles = scratch.scratch(slot: slot)
                 while let n = queue.next() {
-                    let pass = all[job[n].segment]!
+                    let pass = all[job[n].segment]
                     pass.run(pass.schedule.item(job[n].item, round: 0), scratch: tiles, parameters: nil)
                 }
             }
         }
-        for pass in passes { pass?.buffers.mergePartials(round: 0, threads: threads) }
+        for (pass, _) in passes { pass.buffers.mergePartials(round: 0, threads: threads) }
         return (results.queryGradient(), results.key, results.value)
     }
 }
