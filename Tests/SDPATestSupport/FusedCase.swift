@@ -101,6 +101,14 @@ public struct FusedCase: Sendable, CustomTestStringConvertible {
             let causal: CausalVariant? = bias == "packedShort" ? nil : bias == "packedShortUpperLeft" ? .upperLeft : .lowerRight
             let (queries, keys) = packedLengths(L: L, S: S)
             return BlockDiagonalBias(queryLengths: queries, keyLengths: keys, causal: causal)
+        case "packedShortComposed":
+            // The packed sequences in the middle of a composition: ALiBi before them, soft-capping and key
+            // padding after, every part seen in the whole problem's coordinates by each segment.
+            let (queries, keys) = packedLengths(L: L, S: S)
+            return AlibiBias(numHeads: heads, seqLenQ: L, seqLenKV: S)
+                .combined(with: BlockDiagonalBias(queryLengths: queries, keyLengths: keys, causal: .lowerRight))
+                .combined(with: SoftCapBias(cap: 1.5))
+                .combined(with: KeyPaddingBias(validKeyLengths: (0..<batch).map { [S - S / 5, S / 2][$0 % 2] }, seqLenKV: S))
         case "keyPadding":
             return KeyPaddingBias(validKeyLengths: (0..<batch).map { [S / 2, S, 0][$0 % 3] }, seqLenKV: S)
         case "softCap": return SoftCapBias(cap: 1.5)
@@ -169,7 +177,7 @@ public let awkwardSizes = [1, 7, 15, 63, 64, 65, 127, 513, 1030]
 public let fusedBiasNames = ["windowCausal", "windowUpperLeft", "windowZero", "windowHuge", "windowRightOnly", "windowMultiTile",
                              "blockDiagonal", "blockDiagonalCausal", "blockDiagonalUpperLeft", "keyPadding", "softCap",
                              "alibiWindowCausal", "softCapPaddingWindow", "chunkedCausal", "prefixLM", "sinkTokens",
-                             "packedShort", "packedShortUpperLeft", "packedShortLowerRight"]
+                             "packedShort", "packedShortUpperLeft", "packedShortLowerRight", "packedShortComposed"]
 
 /// Every bias of the sweeps: none, `isCausal`, the RFC's, dense masks of three dtypes, and the rest.
 public let allSweepBiases = ["none", "isCausal", "causalUpperLeft", "causalLowerRight", "alibi", "alibiUpperLeft",

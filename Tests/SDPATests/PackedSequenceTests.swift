@@ -161,13 +161,12 @@ struct PackedSequenceTests {
         expectGradientsClose(fused.gradients, math.gradients, dtype: .float32, "[H, L, E] packed views")
     }
 
-    @Test("one call where nothing is gained: a single sequence, dropout, or sequences that share one tile")
+    @Test("one call where nothing is gained: a single sequence, or sequences that share one tile")
     func oneCallOtherwise() throws {
         let (q, k, v) = try Self.inputs(.float32, batch: 1)
         let bias = BlockDiagonalBias(queryLengths: Self.queries, keyLengths: Self.keys)
         #expect(try explainSDPA(query: q, key: k, value: v, attnMask: bias, enableGQA: true).segments != nil)
-        // Dropout draws its mask by each position of the whole problem (and the backward pass draws it again).
-        #expect(try explainSDPA(query: q, key: k, value: v, attnMask: bias, dropoutP: 0.1, enableGQA: true).segments == nil)
+        #expect(try explainSDPA(query: q, key: k, value: v, attnMask: bias, dropoutP: 0.1, enableGQA: true).segments != nil)
         let (L, S) = (bias.seqLenQ, bias.seqLenKV)
         let single = BlockDiagonalBias(queryLengths: [L], keyLengths: [S])
         #expect(try explainSDPA(query: q, key: k, value: v, attnMask: single, enableGQA: true).segments == nil)
@@ -194,5 +193,98 @@ struct PackedSequenceTests {
         #expect(whole[0].workItems == items && whole[0].tiles == tiles && whole[0].visibleTiles == visible)
         #expect(abs(whole[0].work - work) <= 1e-9 * work, "modeled work \(whole[0].work) s against the sequences' \(work) s")
         #expect(whole[0].oneThread == whole[1].oneThread && whole[1].speedup > 1)
+    }
+
+    /// Compositions that hold packed sequences, with the parts around them seen in the whole problem's
+    /// coordinates: no trainable part (the backward pass then runs the segments too), and the user's own bias.
+    static func composed(_ name: String, L: Int, S: Int) -> any FusedAttnBias {
+        let packed = BlockDiagonalBias(queryLengths: Self.queries, keyLengths: Self.keys, causal: .lowerRight)
+        switch name {
+        case "window+packed": return SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 40, right: 0).combined(with: packed)
+        case "softcap+packed+padding":
+            return SoftCapBias(cap: 2).combined(with: packed).combined(with: KeyPaddingBias(validKeyLengths: [S - 100, S / 2], seqLenKV: S))
+        case "alibi+packed": return AlibiBias(numHeads: Self.H, seqLenQ: L, seqLenKV: S).combined(with: packed)
+        default:
+            // Soft-capping between two of the user's parts: the backward pass takes the derivative element by
+            // element, at each position's own scores.
+            return packed.combined(with: DistanceDecay(rate: 0.05)).combined(with: SoftCapBias(cap: 3)).combined(with: DistanceDecay(rate: 0.02))
+        }
+    }
+
+    @Test("a composition that holds packed sequences runs them as segments: forward and gradients equal the math backend's, at any thread count",
+          arguments: ["window+packed", "softcap+packed+padding", "alibi+packed", "user's bias+packed"])
+    func compositionsRunAsSegments(_ name: String) throws {
+        let (q, k, v) = try Self.inputs(.float32)
+        let (L, S) = (q.shape[2], k.shape[2])
+        let dO = try randn([2, Self.H, L, Self.Ev], seed: 9)
+        func run(_ backend: SDPBackend, threads: Int = 2) throws -> (output: Tensor, gradients: AttentionGradients) {
+            func open<B: FusedAttnBias>(_ bias: B) throws -> (output: Tensor, gradients: AttentionGradients) {
+                try withSDPBackends([backend]) {
+                    try withSDPAThreads(threads) {
+                        let (o, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true)
+                        return (o, try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: o, logSumExp: lse,
+                                                                          attnMask: bias, enableGQA: true))
+                    }
+                }
+            }
+            return try open(Self.composed(name, L: L, S: S))
+        }
+        func explained<B: FusedAttnBias>(_ bias: B) throws -> String? {
+            try explainSDPA(query: q, key: k, value: v, attnMask: bias, enableGQA: true).segments
+        }
+        #expect(try explained(Self.composed(name, L: L, S: S))?.hasPrefix("6 calls") == true)
+        let (fused, math) = (try run(.fused), try run(.math))
+        expectClose(fused.output, math.output, .float32, "\(name) output")
+        expectGradientsClose(fused.gradients, math.gradients, dtype: .float32, name)
+        for threads in [1, 64] {
+            let other = try run(.fused, threads: threads)
+            expectIdentical(other.output, fused.output, "\(name), \(threads) threads: output")
+            expectIdentical(other.gradients.query, fused.gradients.query, "\(name), \(threads) threads: dQ")
+            expectIdentical(other.gradients.key, fused.gradients.key, "\(name), \(threads) threads: dK")
+            expectIdentical(other.gradients.value, fused.gradients.value, "\(name), \(threads) threads: dV")
+            if let slopes = fused.gradients.alibiSlopes {
+                // ALiBi's slopes are trainable: their gradient comes from every segment's tiles, merged in one order.
+                #expect(other.gradients.alibiSlopes == slopes, "\(name), \(threads) threads: dSlopes")
+            }
+        }
+        #expect((fused.gradients.alibiSlopes != nil) == name.hasPrefix("alibi"), "\(name): a slope gradient for ALiBi")
+    }
+
+    @Test("with dropout the segments drop the whole problem's weights: the math forward's for the same seed")
+    func dropoutRunsAsSegments() throws {
+        // Short sequences grouped into segments, one segment's keys starting past the first tile.
+        let lengths = [30, 90, 7, 64, 120, 3, 55]
+        let bias = BlockDiagonalBias(queryLengths: lengths, causal: .upperLeft)
+        let (L, S) = (bias.seqLenQ, bias.seqLenKV)
+        let q = try randn([1, 2, L, 8], seed: 30), k = try randn([1, 2, S, 8], seed: 31)
+        #expect(try explainSDPA(query: q, key: k, value: k, attnMask: bias, dropoutP: 0.3).segments != nil)
+        // With V the identity, the output rows are the weights as dropout leaves them.
+        let eye = try Tensor(shape: [1, 2, S, S], scalars: (0..<2 * S * S).map { $0 % S == $0 / S % S ? 1 : 0 } as [Float])
+        let run = { (backend: SDPBackend) in
+            try withSDPBackends([backend]) { try scaledDotProductAttention(query: q, key: k, value: eye, attnMask: bias, dropoutP: 0.3, dropoutSeed: 99) }
+        }
+        let (fused, math) = (try run(.fused).doubleScalars, try run(.math).doubleScalars)
+        let (zeros, mathZeros) = (fused.indices.filter { fused[$0] == 0 }, math.indices.filter { math[$0] == 0 })
+        let sameZeros = zeros == mathZeros
+        #expect(sameZeros, "the same weights dropped (and masked): \(zeros.count) zeros against the math backend's \(mathZeros.count)")
+        expectClose(fused, math, Tolerance(atol: 1e-6, rtol: 1e-5), "kept weights")
+
+        // The gradients with dropout through segments are checked by "Fused dropout", on these cases.
+        for name in ["packedShortUpperLeft", "packedShortComposed"] {
+            let c = FusedCase(batch: 2, heads: 4, group: 2, L: 700, S: 650, bias: name)
+            let (cq, ck, cv) = try c.inputs()
+            #expect(try explainSDPA(query: cq, key: ck, value: cv, attnMask: c.attnBias(), dropoutP: 0.25, enableGQA: true).segments != nil, "\(name)")
+        }
+    }
+}
+
+/// A user's own bias, defined outside the package: scores fall off with the distance between positions.
+private struct DistanceDecay: FusedAttnBias {
+    var rate: Double
+    var materializedShape: [Int] { [1, 1] }
+    static var modifiesScores: Bool { true }
+    func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool { true }
+    func modifyScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
+        score - T(rate * Double(abs(query - key)))
     }
 }

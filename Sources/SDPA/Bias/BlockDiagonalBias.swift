@@ -17,7 +17,10 @@
 /// a sequence sees all of its keys). An empty sequence is allowed; a block whose queries see no key
 /// gives 0. The fused kernel runs the sequences as calls of their own (short ones grouped a query tile at
 /// a time) in one parallel job, so the cost is that of the sequences run one by one, and each sequence's
-/// rows are those it gets alone; `explainSDPA` says when (`segments`).
+/// rows are those it gets alone; `explainSDPA` says when (`segments`). The same holds when the bias is a
+/// part of a ``BiasComposition`` (the other parts keep their positions in the packed axes: ALiBi's
+/// distances, a window, key padding) and with dropout (it drops what it drops in the packed problem),
+/// forward and backward.
 ///
 /// ```swift
 /// let (q, bias) = try BlockDiagonalBias.packing(queries: sequences, causal: .upperLeft)   // [L_i, H, E] each
@@ -76,8 +79,11 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
 
     /// The packed keys query `i` sees: a half-open range inside its own sequence's keys.
     @inlinable
-    func visibleKeys(query i: Int) -> Range<Int> {
-        let s = sequence(ofQuery: i)
+    func visibleKeys(query i: Int) -> Range<Int> { visibleKeys(query: i, inSequence: sequence(ofQuery: i)) }
+
+    /// ``visibleKeys(query:)`` for query `i` of sequence `s`.
+    @inlinable
+    func visibleKeys(query i: Int, inSequence s: Int) -> Range<Int> {
         let (k0, k1) = (keyStarts[s], keyStarts[s + 1])
         guard let causal else { return k0..<k1 }
         let local = i - queryStarts[s]
@@ -114,7 +120,14 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
         toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
-        _maskRows(scores, rowStride: rowStride, queries: queries, keys: keys, keeping: visibleKeys(query:))
+        guard !queries.isEmpty else { return }
+        // One search for the first row; the rows after it move through the sequences in order.
+        var s = sequence(ofQuery: queries.lowerBound)
+        let starts = queryStarts
+        for (r, i) in queries.enumerated() {
+            while starts[s + 1] <= i { s += 1 }
+            _maskRow(scores + r * rowStride, keys: keys, keeping: visibleKeys(query: i, inSequence: s))
+        }
     }
 
     /// Checks the lengths and that they sum to `L` and `S`.
@@ -125,13 +138,12 @@ public struct BlockDiagonalBias: FusedAttnBias, Hashable {
 }
 
 extension BlockDiagonalBias {
-    /// The sequences in consecutive groups, each group's query rows and keys and the bias among its own
-    /// sequences (positions counted from the group's start): a sequence starts a new group unless the
-    /// group's query rows stay within `groupingRows` with it. Each group is an attention problem of its
-    /// own: the fused kernel may run them as separate calls (`_Segmentation`).
+    /// The sequences in consecutive groups, each group's query rows and keys: a sequence starts a new
+    /// group unless the group's query rows stay within `groupingRows` with it. Each group is an attention
+    /// problem of its own: the fused kernel may run them as separate calls (`_Segmentation`).
     @inlinable
-    func segments(groupingRows: Int) -> [(queries: Range<Int>, keys: Range<Int>, bias: BlockDiagonalBias)] {
-        var groups = [(queries: Range<Int>, keys: Range<Int>, bias: BlockDiagonalBias)]()
+    func segments(groupingRows: Int) -> [(queries: Range<Int>, keys: Range<Int>)] {
+        var groups = [(queries: Range<Int>, keys: Range<Int>)]()
         var first = 0
         let count = queryLengths.count
         for s in 0..<count {
@@ -140,13 +152,23 @@ extension BlockDiagonalBias {
             let next = end < count ? queryLengths[end] : 0
             // Close the group at the last sequence, or when the next one would not fit beside it.
             if end == count || (rows > 0 && rows + next > groupingRows) {
-                groups.append((queryStarts[first]..<queryStarts[end], keyStarts[first]..<keyStarts[end],
-                               BlockDiagonalBias(queryLengths: Array(queryLengths[first..<end]),
-                                                 keyLengths: Array(keyLengths[first..<end]), causal: causal)))
+                groups.append((queryStarts[first]..<queryStarts[end], keyStarts[first]..<keyStarts[end]))
                 first = end
             }
         }
         return groups
+    }
+}
+
+extension FusedAttnBias {
+    /// The packed sequences that cut the problem: the bias itself when it is a ``BlockDiagonalBias``,
+    /// otherwise the first one among a composition's parts (a composition masks every position any of
+    /// its parts masks, so its visible positions lie inside that part's blocks too).
+    @usableFromInline
+    var packedSequences: BlockDiagonalBias? {
+        if let packed = self as? BlockDiagonalBias { return packed }
+        guard self is _CompositeBias else { return nil }
+        return _parts(of: self).lazy.compactMap { $0 as? BlockDiagonalBias }.first
     }
 }
 

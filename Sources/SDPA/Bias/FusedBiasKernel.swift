@@ -1,27 +1,51 @@
 /// The kernels' view of a ``FusedAttnBias``: its own tile classifier and applier, and its
 /// visibility and score modifier as one biased score (masked = `-infinity`), specialised per bias type.
+///
+/// A segment of a packed problem (`_Segmentation`) runs as a call of its own, its rows and keys counted
+/// from 0; its kernel is the whole problem's bias seen from the segment's `origin`, so every position gets
+/// the bias (and the visibility) it has in the whole problem, whatever the bias is made of.
 @usableFromInline
 struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
     @usableFromInline let bias: Bias
     /// The bias again when its partial tiles are a dense mask (`_TileMaskedBias`): cast once per call, not per tile.
     @usableFromInline let tileMasked: (any _TileMaskedBias)?
+    /// Where the call's query row 0 and key 0 are in the bias's coordinates: (0, 0) but for a segment.
+    @usableFromInline let origin: (query: Int, key: Int)
 
     @inlinable init(bias: Bias) {
-        self.bias = bias
-        tileMasked = bias as? any _TileMaskedBias
+        self.init(bias: bias, tileMasked: bias as? any _TileMaskedBias, origin: (0, 0))
+    }
+
+    @inlinable init(bias: Bias, tileMasked: (any _TileMaskedBias)?, origin: (query: Int, key: Int)) {
+        (self.bias, self.tileMasked, self.origin) = (bias, tileMasked, origin)
+    }
+
+    /// The same bias for the call whose query row 0 and key 0 are this call's `queries` and `keys`.
+    @inlinable
+    func segment(queries: Int, keys: Int) -> Self {
+        Self(bias: bias, tileMasked: tileMasked, origin: (origin.query + queries, origin.key + keys))
+    }
+
+    /// `queries` and `keys` in the bias's coordinates.
+    @inlinable @inline(__always)
+    func placed(_ queries: Range<Int>, _ keys: Range<Int>) -> (queries: Range<Int>, keys: Range<Int>) {
+        ((queries.lowerBound + origin.query)..<(queries.upperBound + origin.query),
+         (keys.lowerBound + origin.key)..<(keys.upperBound + origin.key))
     }
 
     @inlinable @inline(__always)
     func biasedScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
-        guard bias.isVisible(batch: batch, head: head, query: query, key: key) else { return -.infinity }
-        return Bias.modifiesScores ? bias.modifyScore(score, batch: batch, head: head, query: query, key: key) : score
+        let (i, j) = (query + origin.query, key + origin.key)
+        guard bias.isVisible(batch: batch, head: head, query: i, key: j) else { return -.infinity }
+        return Bias.modifiesScores ? bias.modifyScore(score, batch: batch, head: head, query: i, key: j) : score
     }
 
     @inlinable static var modifiesScores: Bool { Bias.modifiesScores }
 
     @inlinable @inline(__always)
     func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
-        bias.tileVisibility(batch: batch, head: head, queries: queries, keys: keys)
+        let tile = placed(queries, keys)
+        return bias.tileVisibility(batch: batch, head: head, queries: tile.queries, keys: tile.keys)
     }
 
     @inlinable @inline(__always)
@@ -29,20 +53,24 @@ struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
         toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
-        bias.apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
+        let tile = placed(queries, keys)
+        bias.apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: tile.queries, keys: tile.keys)
     }
 
     @inlinable @inline(__always)
     func tileMask(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> _ScoreTileMask? {
-        tileMasked?.tileMask(batch: batch, head: head, queries: queries, keys: keys)
+        guard let tileMasked else { return nil }
+        let tile = placed(queries, keys)
+        return tileMasked.tileMask(batch: batch, head: head, queries: tile.queries, keys: tile.keys)
     }
 
-    /// Packed sequences (``BlockDiagonalBias``) cut the problem; no other bias does.
+    /// Packed sequences (``BlockDiagonalBias``, alone or as a part of a composition) cut the problem; no
+    /// other bias does. Each segment's kernel is this one seen from the segment's first row and key.
     @inlinable
     func segments(groupingRows: @autoclosure () -> Int) -> [_Segment<Self>]? {
-        guard let packed = bias as? BlockDiagonalBias else { return nil }
+        guard let packed = bias.packedSequences else { return nil }
         return packed.segments(groupingRows: groupingRows()).map {
-            _Segment(queries: $0.queries, keys: $0.keys, modifier: _FusedBiasKernel(bias: $0.bias as! Bias))
+            _Segment(queries: $0.queries, keys: $0.keys, modifier: segment(queries: $0.queries.lowerBound, keys: $0.keys.lowerBound))
         }
     }
 }
@@ -61,7 +89,7 @@ extension _FusedBiasKernel: _DifferentiableScoreModifier {
     static var hasScoreDerivative: Bool { Bias.modifiesScores && !Bias.isAdditive }
 
     func scoreDerivative(_ score: Double, batch: Int, head: Int, query: Int, key: Int) -> Double {
-        bias.modifyScoreDerivative(score, batch: batch, head: head, query: query, key: key)
+        bias.modifyScoreDerivative(score, batch: batch, head: head, query: query + origin.query, key: key + origin.key)
     }
 
     /// Soft-capping read off the final scores when it is the bias's last score modifier and every part

@@ -74,14 +74,17 @@ private func _backward<Modifier: _DifferentiableScoreModifier>(
     var gradients: AttentionGradients, parameters: _BiasParameterGradients?
     switch backend {
     case .fused:
-        // Packed sequences the forward ran as segments (a bias with no trainable parts and no mask to differentiate).
-        if plan == nil, maskForGradient == nil, let segmentation = _Segmentation(shape: shape, modifier: modifier, options: options) {
-            let (query, key, value) = try segmentation.backward(tensors, options: options, plan: _BiasParameterPlan.self)
-            return AttentionGradients(query: query, key: key, value: value)
+        // Packed sequences the forward ran as segments (no mask to differentiate: a fused bias's parts are no masks).
+        if maskForGradient == nil, let segmentation = _Segmentation(shape: shape, modifier: modifier, options: options) {
+            let result = try segmentation.backward(tensors, options: options, plan: plan)
+            gradients = AttentionGradients(query: result.query, key: result.key, value: result.value)
+            parameters = result.parameters
+        } else {
+            let result = try _fusedAttentionBackward(tensors, shape: shape, modifier: modifier, options: options, plan: plan,
+                                                     maskForGradient: maskForGradient)
+            gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, attnMask: result.mask)
+            parameters = result.parameters
         }
-        let result = try _fusedAttentionBackward(tensors, shape: shape, modifier: modifier, options: options, plan: plan, maskForGradient: maskForGradient)
-        gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, attnMask: result.mask)
-        parameters = result.parameters
     case .math:
         let result = try _mathAttentionBackward(
             gradOutput: tensors.gradOutput, query: tensors.query, key: tensors.key, value: tensors.value, shape: shape,

@@ -18,7 +18,8 @@ public struct SDPAExplanation: Sendable, CustomStringConvertible {
     /// e.g. `avx512`), with how it multiplies bfloat16 inputs; `nil` unless the backend is fused.
     public var kernels: String? = nil
     /// How many calls the fused kernel runs the problem as when its bias cuts it into independent
-    /// segments (packed sequences, ``BlockDiagonalBias``), and why; `nil` when it runs as one call.
+    /// segments (packed sequences: a ``BlockDiagonalBias``, alone or in a ``BiasComposition``), and why; `nil`
+    /// when it runs as one call.
     public var segments: String? = nil
 
     public var description: String {

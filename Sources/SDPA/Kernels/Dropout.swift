@@ -13,6 +13,9 @@ struct _Dropout: Sendable {
     /// `p`, `0...1`.
     @usableFromInline let probability: Double
     @usableFromInline let heads: Int, queryLength: Int, keyLength: Int
+    /// Where the call's query row 0 and key 0 lie in the problem the counters number: (0, 0) but for a
+    /// segment of a packed problem (`_Segmentation`), which drops what the whole problem would.
+    @usableFromInline let origin: (query: Int, key: Int)
 
     /// The dropout of `options` for problems of `shape`, or `nil` when nothing is dropped; a fresh seed
     /// when `options` has none.
@@ -27,12 +30,24 @@ struct _Dropout: Sendable {
         random = _CounterRandom(seed: seed)
         self.probability = Double(probability)
         (heads, queryLength, keyLength) = (shape.queryHeads, shape.queryLength, shape.keyLength)
+        origin = (0, 0)
+    }
+
+    private init(_ whole: _Dropout, origin: (query: Int, key: Int)) {
+        (random, probability, heads, queryLength, keyLength) = (whole.random, whole.probability, whole.heads, whole.queryLength, whole.keyLength)
+        self.origin = origin
+    }
+
+    /// The same dropout for the call whose query row 0 and key 0 are this call's `queries` and `keys`.
+    @usableFromInline
+    func segment(queries: Int, keys: Int) -> _Dropout {
+        _Dropout(self, origin: (origin.query + queries, origin.key + keys))
     }
 
     /// The counter of position `(batch, head, query, key)`: its index in `[B, H, L, S]`.
     @inlinable @inline(__always)
     func counter(batch: Int, head: Int, query: Int, key: Int) -> UInt64 {
-        UInt64(((batch * heads + head) * queryLength + query) * keyLength + key)
+        UInt64(((batch * heads + head) * queryLength + query + origin.query) * keyLength + key + origin.key)
     }
 
     /// Whether the weight at `counter` is kept.

@@ -10,6 +10,10 @@ protocol _DifferentiableScoreModifier: _ScoreModifier {
     /// How a fused backward pass takes the derivative on a tile: computed once per call.
     var scoreDerivativeTile: _ScoreDerivativeTile { get }
 
+    /// Where the call's query row 0 and key 0 lie in the bias's coordinates, at which a trainable part's
+    /// gradient is taken: (0, 0) but for a segment of a packed problem.
+    var origin: (query: Int, key: Int) { get }
+
     /// Multiplies a tile of score gradients (`rowStride` apart) by the derivative at the scores before
     /// the bias (`rawScores`, the same stride), where the gradient is not 0: what
     /// ``_ScoreDerivativeTile/elementwise`` asks for.
@@ -31,6 +35,8 @@ enum _ScoreDerivativeTile: Equatable {
 
 extension _DifferentiableScoreModifier {
     var scoreDerivativeTile: _ScoreDerivativeTile { Self.hasScoreDerivative ? .elementwise : .none }
+
+    var origin: (query: Int, key: Int) { (0, 0) }
 
     func multiplyByScoreDerivative(
         _ gradients: UnsafeMutablePointer<Float>, rowStride: Int, rawScores: UnsafePointer<Float>,

@@ -148,7 +148,8 @@ extension PagedKVCache {
             let (q, view, shape) = (queries[n].query, views[n], shapes[n])
             switch try _KernelRequest(shape: shape, dtype: q.dtype, options: options, mask: mask).selectBackend() {
             case .fused:
-                fused.append((n, try _FusedCall(query: q, keysAndValues: _PagedKeyValues(view), shape: shape, modifier: modifiers[n], options: options)))
+                fused.append((n, try _FusedCall(query: q, keysAndValues: _PagedKeyValues(view), shape: shape, modifier: modifiers[n],
+                                                options: options, dropout: _Dropout(options, shape: shape))))
             case .math:
                 var (k, v) = (try view.contiguousKeys(), try view.contiguousValues())
                 if q.rank == 4 { (k, v) = (k._unsqueezed(at: 0), v._unsqueezed(at: 0)) }

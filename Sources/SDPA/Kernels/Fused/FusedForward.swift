@@ -25,7 +25,8 @@ func _fusedAttention<Modifier: _ScoreModifier>(
 func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
 ) throws -> _AttentionResult {
-    let call = try _FusedCall(query: query, keysAndValues: source, shape: shape, modifier: modifier, options: options)
+    let call = try _FusedCall(query: query, keysAndValues: source, shape: shape, modifier: modifier, options: options,
+                              dropout: _Dropout(options, shape: shape))
     try _runFusedCalls([call])
     return call.writer.result
 }
@@ -76,11 +77,12 @@ struct _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unchecked
     @usableFromInline let work: Int
 
     /// Plans the call for the thread count in effect (its bits do not depend on it); it writes through
-    /// `writer` (a segment's rows of a packed result), or into a result of its own.
+    /// `writer` (a segment's rows of a packed result), or into a result of its own, and applies `dropout`
+    /// (`options`' for a call of its own, the whole problem's seen from a segment's rows and keys).
     @inlinable
     init(
         query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
-        writer: _OutputWriter? = nil
+        writer: _OutputWriter? = nil, dropout: _Dropout?
     ) throws {
         (self.source, self.modifier) = (source, modifier)
         self.writer = try writer ?? _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks)
@@ -89,7 +91,7 @@ struct _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unchecked
         guard rows > 0 else { (plan, self.query, partials) = (nil, nil, nil); return }
         let planned = Swift.min(SDPAThreads.effectiveCount, _maximumThreads)
         let plan = _ForwardPlan(shape: shape, kind: source.kind, scale: Float(options.resolvedScale(headDim: shape.headDim)),
-                                headsFastest: modifier.sharesRowsAcrossHeads, threads: planned, dropout: _Dropout(options, shape: shape))
+                                headsFastest: modifier.sharesRowsAcrossHeads, threads: planned, dropout: dropout)
         (self.plan, self.query, partials) = (plan, try _InputView(query), try _SplitPartials(plan: plan))
     }
 

@@ -1,5 +1,6 @@
 /// One independent piece of a problem its bias cuts (`_ScoreModifier.segments(groupingRows:)`): query
-/// rows `queries` see keys `keys` only, biased by `modifier` in the segment's own coordinates.
+/// rows `queries` see keys `keys` only, biased by `modifier` (the whole problem's bias seen from the segment's
+/// first row and key).
 @usableFromInline
 struct _Segment<Modifier: _ScoreModifier> {
     @usableFromInline let queries: Range<Int>, keys: Range<Int>
@@ -18,13 +19,15 @@ struct _Segment<Modifier: _ScoreModifier> {
 /// key tiles, aligned to the grid, reach into their neighbours, so scores are computed only to be masked
 /// (most of them when the sequences are short). A segment's own call tiles only its own rows and keys.
 /// Segments are used when the positions their tiles visit are at most ``worthwhile`` of the grid's. A
-/// segment's bits are those of its sequences run alone as a call of their own, at any thread count. Not
-/// with dropout: its mask is drawn by each position in the whole problem. The backward pass runs the same
-/// segments (`Segmentation+Backward.swift`).
+/// segment's bits are those of its sequences run alone as a call of their own, at any thread count. Dropout
+/// drops what it drops in the whole problem (its draws are numbered by positions of the whole problem).
+/// The backward pass runs the same segments (`Segmentation+Backward.swift`).
 @usableFromInline
 struct _Segmentation<Modifier: _ScoreModifier> {
     @usableFromInline let shape: AttentionShape
     @usableFromInline let segments: [_Segment<Modifier>]
+    /// The whole problem's dropout (one seed for every segment), if any.
+    @usableFromInline let dropout: _Dropout?
     /// The score positions the segments' tiles visit, as a share of those one call's tiles would.
     @usableFromInline let visitedShare: Double
 
@@ -35,7 +38,7 @@ struct _Segmentation<Modifier: _ScoreModifier> {
     /// The segments of `modifier` on `shape` when running them pays, `nil` otherwise.
     @inlinable
     init?(shape: AttentionShape, modifier: Modifier, options: AttentionOptions) {
-        guard options.dropoutP == 0, shape.queryLength > 0 else { return nil }
+        guard shape.queryLength > 0 else { return nil }
         guard let segments = modifier.segments(groupingRows: _FusedTiling(shape).queryRows), segments.count > 1 else { return nil }
         let tiling = _FusedTiling(shape)
         let grid = Self.visitedPositions(shape: shape, tiling: tiling, modifier: modifier, segments: segments)
@@ -47,7 +50,7 @@ struct _Segmentation<Modifier: _ScoreModifier> {
         }
         visitedShare = Double(own) / Double(Swift.max(1, grid))
         guard visitedShare <= Self.worthwhile else { return nil }
-        (self.shape, self.segments) = (shape, segments)
+        (self.shape, self.segments, dropout) = (shape, segments, _Dropout(options, shape: shape))
     }
 
     /// The shape of `segment`'s own call.
@@ -93,7 +96,8 @@ struct _Segmentation<Modifier: _ScoreModifier> {
             let source = try _TensorKeyValues(key: key.sliced(segment.keys, along: -2), value: value.sliced(segment.keys, along: -2))
             calls.append(try _FusedCall(
                 query: query.sliced(segment.queries, along: -2), keysAndValues: source, shape: part, modifier: segment.modifier,
-                options: options, writer: _OutputWriter(segment: segment.queries, of: whole, shape: part)))
+                options: options, writer: _OutputWriter(segment: segment.queries, of: whole, shape: part),
+                dropout: dropout?.segment(queries: segment.queries.lowerBound, keys: segment.keys.lowerBound)))
         }
         try _runFusedCalls(calls)
         return whole.result

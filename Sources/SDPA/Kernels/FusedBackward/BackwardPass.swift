@@ -23,12 +23,13 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     /// Pᵀ or dSᵀ (read down the rows) does not fall into a few cache sets.
     let lds: Int
 
+    /// `dropout` is the forward's: `options`' for a call of its own, the whole problem's seen from a segment's rows and keys.
     init(
         inputs: _BackwardInputs, schedule: _BackwardSchedule, modifier: Modifier, options: AttentionOptions,
-        plan: Plan?, mask: _MaskGradient?, buffers: _GradientBuffers
+        plan: Plan?, mask: _MaskGradient?, buffers: _GradientBuffers, dropout: _Dropout?
     ) throws {
         (self.inputs, self.schedule, self.modifier, self.plan, self.mask, self.buffers) = (inputs, schedule, modifier, plan, mask, buffers)
-        dropout = _Dropout(options, shape: schedule.shape)
+        self.dropout = dropout
         let needsRaw = plan?.needsRawScores == true
         let tile = modifier.scoreDerivativeTile
         derivative = needsRaw && tile != .none ? .elementwise : tile
@@ -119,8 +120,9 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
 
         // dS is dL/d(final scores): the bias's parameters and a float mask take it as it is.
         if let plan, let parameters {
+            let (i0, j0) = (queries.lowerBound + modifier.origin.query, keys.lowerBound + modifier.origin.key)
             plan.accumulate(&parameters.pointee, scoreGradients: UnsafePointer(dp), rawScores: UnsafePointer(saves == .raw ? saved : dp),
-                            rowStride: lds, batch: b, head: head, queries: queries, keys: keys)
+                            rowStride: lds, batch: b, head: head, queries: i0..<(i0 + queries.count), keys: j0..<(j0 + keys.count))
         }
         mask?.add(dp, rowStride: lds, cols: keys.count, batch: b, head: head, queries: queries, firstKey: keys.lowerBound)
         switch derivative {

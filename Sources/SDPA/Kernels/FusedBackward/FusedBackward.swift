@@ -32,7 +32,7 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
     }
     let pass = try _BackwardPass(
         inputs: try _BackwardInputs(tensors, shape: shape, rowsPerTile: schedule.queryRows), schedule: schedule, modifier: modifier,
-        options: options, plan: plan, mask: mask, buffers: buffers)
+        options: options, plan: plan, mask: mask, buffers: buffers, dropout: _Dropout(options, shape: shape))
     let threads = Swift.min(SDPAThreads.effectiveCount, schedule.itemsPerRound)
     let scratch = try _BackwardScratchSlots(schedule, lds: pass.lds, savesScores: pass.saves != .none, threads: threads)
 

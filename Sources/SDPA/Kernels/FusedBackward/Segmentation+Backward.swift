@@ -3,10 +3,11 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
     /// tensors, their work items in one job of the pool (the segments with the most work first), `D`
     /// computed once for the whole problem, each segment adding into its rows and keys of the one set of
     /// gradients. A segment's gradients are those of its sequences alone; keys no query sees get zeros. The
-    /// bias has no trainable parts (`plan`: the caller's plan type, never a plan) and no mask gradient is taken.
+    /// trainable parts of the bias (`plan`) take their gradients at the whole problem's positions, one partial
+    /// per work item, merged in the job's order (the same at any thread count); no mask gradient is taken.
     func backward<Plan: _ParameterGradientPlan>(
-        _ tensors: _BackwardTensors, options: AttentionOptions, plan: Plan.Type
-    ) throws -> (query: Tensor, key: Tensor, value: Tensor) {
+        _ tensors: _BackwardTensors, options: AttentionOptions, plan: Plan?
+    ) throws -> (query: Tensor, key: Tensor, value: Tensor, parameters: Plan.Gradients?) {
         let deltas = try _rowDeltas(gradOutput: try _InputView(tensors.gradOutput), output: try _InputView(tensors.output), shape: shape,
                                     rowsPerTile: _BackwardSchedule(shape: shape).queryRows)
         let results = try _GradientResults(query: tensors.query, key: tensors.key, value: tensors.value)
@@ -26,8 +27,9 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
             }
             let schedule = _BackwardSchedule(shape: part)
             passes.append((try _BackwardPass(inputs: try _BackwardInputs(view, rowDeltas: rowDeltas), schedule: schedule,
-                                             modifier: segment.modifier, options: options, plan: nil, mask: nil,
-                                             buffers: try _GradientBuffers(into: results, rows: rows, keys: segment.keys, schedule: schedule)),
+                                             modifier: segment.modifier, options: options, plan: plan, mask: nil,
+                                             buffers: try _GradientBuffers(into: results, rows: rows, keys: segment.keys, schedule: schedule),
+                                             dropout: dropout?.segment(queries: rows.lowerBound, keys: segment.keys.lowerBound)),
                            part.queryLength * Swift.max(1, part.keyLength)))
         }
         // Every item of every segment, the segments with the most work first (as the forward's job).
@@ -35,6 +37,7 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
         var claims = [(segment: Int, item: Int)]()
         for s in order { claims += (0..<passes[s].pass.schedule.itemsPerRound).map { (s, $0) } }
         let threads = Swift.max(1, Swift.min(SDPAThreads.effectiveCount, claims.count))
+        let partials = _ParameterPartials(plan: plan, tasks: claims.count)
         if let widest = passes.map(\.pass).max(by: { $0.schedule.queryRows < $1.schedule.queryRows }) {
             // Every segment has the same key tile (it depends on the head dims alone); the widest query tile sizes the slots.
             let scratch = try _BackwardScratchSlots(widest.schedule, lds: widest.lds, savesScores: widest.saves != .none, threads: threads)
@@ -44,11 +47,11 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
                 let tiles = scratch.scratch(slot: slot)
                 while let n = queue.next() {
                     let pass = all[job[n].segment]
-                    pass.run(pass.schedule.item(job[n].item, round: 0), scratch: tiles, parameters: nil)
+                    pass.run(pass.schedule.item(job[n].item, round: 0), scratch: tiles, parameters: partials.partial(n))
                 }
             }
         }
         for (pass, _) in passes { pass.buffers.mergePartials(round: 0, threads: threads) }
-        return (results.queryGradient(), results.key, results.value)
+        return (results.queryGradient(), results.key, results.value, partials.merged())
     }
 }
