@@ -123,12 +123,25 @@ struct _TrainablePartGradient<Bias: TrainableAttnBias>: _PartGradient {
 }
 
 /// A fused bias made of parts applied one after another.
+@usableFromInline
 protocol _CompositeBias {
     var _parts: [any FusedAttnBias] { get }
 }
 
+extension _CompositeBias {
+    /// The first ``BlockDiagonalBias`` among the leaves, if any (see ``FusedAttnBias/packedSequences``).
+    @usableFromInline
+    var _packedSequences: BlockDiagonalBias? {
+        for part in _parts {
+            if let packed = part as? BlockDiagonalBias { return packed }
+            if let packed = (part as? _CompositeBias)?._packedSequences { return packed }
+        }
+        return nil
+    }
+}
+
 extension BiasComposition: _CompositeBias {
-    var _parts: [any FusedAttnBias] { [first, second] }
+    @usableFromInline var _parts: [any FusedAttnBias] { [first, second] }
 }
 
 /// The leaves of `bias`, in the order they apply: nested compositions flattened.

@@ -164,11 +164,12 @@ extension FusedAttnBias {
     /// The packed sequences that cut the problem: the bias itself when it is a ``BlockDiagonalBias``,
     /// otherwise the first one among a composition's parts (a composition masks every position any of
     /// its parts masks, so its visible positions lie inside that part's blocks too).
-    @usableFromInline
+    /// Inlined so that the casts fold away once the bias's type is known: on every fused call's path.
+    @inlinable
     var packedSequences: BlockDiagonalBias? {
         if let packed = self as? BlockDiagonalBias { return packed }
-        guard self is _CompositeBias else { return nil }
-        return _parts(of: self).lazy.compactMap { $0 as? BlockDiagonalBias }.first
+        guard let composite = self as? _CompositeBias else { return nil }
+        return composite._packedSequences
     }
 }
 
