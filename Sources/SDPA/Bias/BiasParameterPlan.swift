@@ -126,22 +126,14 @@ struct _TrainablePartGradient<Bias: TrainableAttnBias>: _PartGradient {
 @usableFromInline
 protocol _CompositeBias {
     var _parts: [any FusedAttnBias] { get }
-}
-
-extension _CompositeBias {
     /// The first ``BlockDiagonalBias`` among the leaves, if any (see ``FusedAttnBias/packedSequences``).
-    @usableFromInline
-    var _packedSequences: BlockDiagonalBias? {
-        for part in _parts {
-            if let packed = part as? BlockDiagonalBias { return packed }
-            if let packed = (part as? _CompositeBias)?._packedSequences { return packed }
-        }
-        return nil
-    }
+    var _packedSequences: BlockDiagonalBias? { get }
 }
 
 extension BiasComposition: _CompositeBias {
     @usableFromInline var _parts: [any FusedAttnBias] { [first, second] }
+    /// Through the parts' own types: folded away once the composition's type is known (no array of parts).
+    @inlinable var _packedSequences: BlockDiagonalBias? { first.packedSequences ?? second.packedSequences }
 }
 
 /// The leaves of `bias`, in the order they apply: nested compositions flattened.

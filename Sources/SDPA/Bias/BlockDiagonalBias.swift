@@ -168,8 +168,7 @@ extension FusedAttnBias {
     @inlinable
     var packedSequences: BlockDiagonalBias? {
         if let packed = self as? BlockDiagonalBias { return packed }
-        guard let composite = self as? _CompositeBias else { return nil }
-        return composite._packedSequences
+        return (self as? _CompositeBias)?._packedSequences
     }
 }
 
