@@ -33,7 +33,9 @@ struct FusedSweepTests {
         groups.append(SweepGroup(name: "grouped-query attention", cases: [1, 2, 4, 7].flatMap { group in
             ["none", "causalLowerRight", "alibiUpperLeft", "boolMaskLS", "keyPadding", "alibiWindowCausal", "blockDiagonalCausal"].map {
                 FusedCase(batch: 2, heads: group == 7 ? 7 : 8, group: group, L: 19, S: 45, bias: $0)
-            } + [FusedCase(batch: 2, heads: group == 7 ? 7 : 8, group: group, L: 300, S: 280, bias: "packedShortLowerRight")]
+            } + ["packedShortLowerRight", "packedShortComposed"].map {
+                FusedCase(batch: 2, heads: group == 7 ? 7 : 8, group: group, L: 300, S: 280, bias: $0)
+            }
         }))
         for dtype in [DType.float16, .bfloat16] {
             groups.append(SweepGroup(name: "\(dtype)", cases: allSweepBiases.map { FusedCase(L: 33, S: 65, E: 24, Ev: 24, dtype: dtype, bias: $0) }
@@ -62,7 +64,7 @@ struct FusedSweepTests {
         // packed K/V tile), the last item fewer.
         groups.append(SweepGroup(name: "work items of several query tiles", cases: [
             "none", "causalLowerRight", "alibiLowerRight", "boolMaskLS", "blockDiagonalCausal", "softCapPaddingWindow", "windowMultiTile",
-            "packedShort", "packedShortUpperLeft",
+            "packedShort", "packedShortUpperLeft", "packedShortComposed",
         ].flatMap { bias in
             [FusedCase(batch: 2, heads: 8, group: 2, L: 300, S: 140, bias: bias),
              FusedCase(batch: 1, heads: 8, L: 650, S: 90, E: 8, Ev: 12, bias: bias),
