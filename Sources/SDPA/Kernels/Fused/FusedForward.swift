@@ -54,8 +54,6 @@ func _runFusedCalls<Modifier: _ScoreModifier, Source: _KeyValueSource>(_ calls: 
         while let claim = queue.next() {
             // Claims come in increasing order: the calls' positions only move forward.
             while claim >= claimBounds[position + 1] { (position, scratch, call) = (position + 1, nil, nil) }
-            // The call is copied out of the array once per call, not once per claim (a copy retains
-            // every reference it holds: a cost per claim that many tiny heads felt).
             if scratch == nil { (scratch, call) = (scratchSlots.slot(run, plan: position), calls[order[position]]) }
             call!.run(claim: claim - claimBounds[position], scratch: scratch!, units: &units, pieces: &pieces)
         }
@@ -63,9 +61,10 @@ func _runFusedCalls<Modifier: _ScoreModifier, Source: _KeyValueSource>(_ calls: 
 }
 
 /// One fused call's parts that every thread of its job reads: the plan, the inputs, the split items'
-/// partial states and the output.
+/// partial states and the output. A class: the call is handed around (into the job's list, to each
+/// thread) by one reference, not by copying each of the references it holds (a tiny call felt those).
 @usableFromInline
-struct _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unchecked Sendable {
+final class _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unchecked Sendable {
     /// `nil` when the call has no output rows.
     @usableFromInline let plan: _ForwardPlan?
     @usableFromInline let query: _InputView?
