@@ -42,7 +42,7 @@ protocol _ScoreModifier: Sendable {
 
     /// The problem as independent segments, when the bias makes it one (packed sequences): consecutive
     /// runs of query rows, in order and covering every row, each seeing keys of its own run only, with the
-    /// bias in the segment's own coordinates. A segment holds whole sequences, several short ones while
+    /// bias seen from the segment's first row and key. A segment holds whole sequences, several short ones while
     /// their query rows fit in `groupingRows` (evaluated only by a bias that cuts: it costs a tiling).
     /// `nil` (the default): the bias does not cut the problem.
     func segments(groupingRows: @autoclosure () -> Int) -> [_Segment<Self>]?

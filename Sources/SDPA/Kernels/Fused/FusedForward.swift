@@ -36,11 +36,15 @@ func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
 /// threads once and ends balanced. Each call's bits are those it gives alone.
 @inlinable
 func _runFusedCalls<Modifier: _ScoreModifier, Source: _KeyValueSource>(_ calls: [_FusedCall<Modifier, Source>]) throws {
-    let order = calls.indices.filter { calls[$0].plan != nil }.sorted { (calls[$0].work, $1) > (calls[$1].work, $0) }
-    guard !order.isEmpty else { return }
+    var live = calls.indices.filter { calls[$0].plan != nil }
+    guard !live.isEmpty else { return }
+    if live.count > 1 { live.sort { (calls[$0].work, $1) > (calls[$1].work, $0) } }
+    let order = live
     let plans = order.map { calls[$0].plan! }
     // Call `order[i]` has the job's claims firstClaim[i]..<firstClaim[i + 1].
-    var firstClaim = [0]
+    var firstClaim = [Int]()
+    firstClaim.reserveCapacity(plans.count + 1)
+    firstClaim.append(0)
     for plan in plans { firstClaim.append(firstClaim.last! + plan.items.claims) }
     let planned = Swift.min(SDPAThreads.effectiveCount, _maximumThreads)
     let threads = Swift.min(planned, firstClaim.last!)

@@ -27,20 +27,20 @@ struct _FusedScratch {
         let keyBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.keyLayout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E))
         let valueBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.valueLayout, SDPA_OPERAND_VALUES, Int32(Bc), Int32(Ev))
         let scoreRows = plan.scoreRows
-        let sizes = [
+        var sizes = [
             keyBytes, queryBytes, valueBytes,
             4 * scoreRows * plan.lds, 4 * scoreRows, finite, plan.items.hasWholeItems ? state : 0,
             MemoryLayout<UnsafeRawPointer?>.stride * Bc, MemoryLayout<UnsafeRawPointer?>.stride * Bc,
         ]
-        return sizes.map { (Swift.max($0, 1) + 63) / 64 * 64 }
+        for i in sizes.indices { sizes[i] = (Swift.max(sizes[i], 1) + 63) / 64 * 64 }
+        return sizes
     }
 
     /// The tiles of one slot starting at `base` (64-byte aligned), laid out by `sizes`.
     @inlinable
     init(base: UnsafeMutableRawPointer, sizes: [Int], plan: _ForwardPlan) {
-        var offsets = [Int](), running = 0
-        for size in sizes { offsets.append(running); running += size }
-        let at = { (i: Int) in base + offsets[i] }
+        // Tile `i` starts after the tiles before it (no array of offsets: a slot is carved on every call).
+        let at = { (i: Int) in base + sizes[..<i].reduce(0, +) }
         let (Bc, Ev) = (plan.tiling.keyColumns, plan.shape.valueHeadDim)
         keys = at(0)
         queries = at(1)
