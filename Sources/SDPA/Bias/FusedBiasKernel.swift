@@ -29,8 +29,7 @@ struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
     /// `queries` and `keys` in the bias's coordinates.
     @inlinable @inline(__always)
     func placed(_ queries: Range<Int>, _ keys: Range<Int>) -> (queries: Range<Int>, keys: Range<Int>) {
-        ((queries.lowerBound + origin.query)..<(queries.upperBound + origin.query),
-         (keys.lowerBound + origin.key)..<(keys.upperBound + origin.key))
+        (queries.shifted(by: origin.query), keys.shifted(by: origin.key))
     }
 
     @inlinable @inline(__always)

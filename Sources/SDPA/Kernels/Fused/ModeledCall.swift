@@ -37,7 +37,7 @@ struct _ModeledCall {
             let (firstItem, firstGroup) = (items.count, merges.count)
             Self.model(plan: plan, modifier: modifier, kind: kind, items: &items, tiles: &tiles, visibleTiles: &visibleTiles,
                        merges: &merges, splits: &splits)
-            claims += (0..<plan.items.claims).map { plan.items.items(ofClaim: $0) }.map { ($0.lowerBound + firstItem)..<($0.upperBound + firstItem) }
+            claims += (0..<plan.items.claims).map { plan.items.items(ofClaim: $0) }.map { $0.shifted(by: firstItem) }
             for n in firstItem..<items.count where items[n].splitGroup >= 0 { items[n].splitGroup += firstGroup }
             splitItems += plan.items.splitItems
         }

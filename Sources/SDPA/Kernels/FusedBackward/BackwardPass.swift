@@ -120,9 +120,9 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
 
         // dS is dL/d(final scores): the bias's parameters and a float mask take it as it is.
         if let plan, let parameters {
-            let (i0, j0) = (queries.lowerBound + modifier.origin.query, keys.lowerBound + modifier.origin.key)
             plan.accumulate(&parameters.pointee, scoreGradients: UnsafePointer(dp), rawScores: UnsafePointer(saves == .raw ? saved : dp),
-                            rowStride: lds, batch: b, head: head, queries: i0..<(i0 + queries.count), keys: j0..<(j0 + keys.count))
+                            rowStride: lds, batch: b, head: head, queries: queries.shifted(by: modifier.origin.query),
+                            keys: keys.shifted(by: modifier.origin.key))
         }
         mask?.add(dp, rowStride: lds, cols: keys.count, batch: b, head: head, queries: queries, firstKey: keys.lowerBound)
         switch derivative {
