@@ -38,11 +38,11 @@ struct _Segmentation<Modifier: _ScoreModifier> {
     /// The segments of `modifier` on `shape` when running them pays, `nil` otherwise.
     @inlinable
     init?(shape: AttentionShape, modifier: Modifier, options: AttentionOptions) {
+        // A bias that does not cut the problem answers without a tiling (on every fused call's path); the
+        // packed path builds it twice, beside a plan per segment.
+        guard shape.queryLength > 0,
+              let segments = modifier.segments(groupingRows: _FusedTiling(shape).queryRows), segments.count > 1 else { return nil }
         let tiling = _FusedTiling(shape)
-        // Rows within one query tile group into one segment: nothing to cut, and a small call (a decoding
-        // step, a tiny head) asks its bias nothing.
-        guard shape.queryLength > tiling.queryRows,
-              let segments = modifier.segments(groupingRows: tiling.queryRows), segments.count > 1 else { return nil }
         let grid = Self.visitedPositions(shape: shape, tiling: tiling, modifier: modifier, segments: segments)
         var own = 0
         for segment in segments where !segment.queries.isEmpty {
