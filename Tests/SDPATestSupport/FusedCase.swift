@@ -45,6 +45,19 @@ public struct FusedCase: Sendable, CustomTestStringConvertible {
         }
     }
 
+    /// Runs the case through the entry point that returns the output alone (no log-sum-exp asked for).
+    public func runOutput(_ q: Tensor, _ k: Tensor, _ v: Tensor, dropoutP: Float = 0, dropoutSeed: UInt64? = nil) throws -> Tensor {
+        let gqa = group > 1
+        switch bias {
+        case "none", "isCausal":
+            return try scaledDotProductAttention(
+                query: q, key: k, value: v, isCausal: bias == "isCausal", dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
+        default:
+            return try scaledDotProductAttention(
+                query: q, key: k, value: v, attnMask: try attnBias(), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
+        }
+    }
+
     /// The backward pass of the case with the current backend restriction, given the forward's output
     /// and log-sum-exp and the output's gradient `dO`.
     public func backward(

@@ -180,7 +180,8 @@ extension FusedAttnBias {
         let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
         try attnBias.validate(for: shape)
         return try _structuredAttention(
-            query: query, key: key, value: value, shape: shape, modifier: _FusedBiasKernel(bias: attnBias), options: options
+            query: query, key: key, value: value, shape: shape, modifier: _FusedBiasKernel(bias: attnBias), options: options,
+            logSumExp: false
         ).output
     }
 

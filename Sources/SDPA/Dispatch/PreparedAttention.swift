@@ -51,7 +51,9 @@ public struct _PreparedAttention: Sendable {
         let request = _KernelRequest(shape: shape, dtype: q.dtype, options: options, mask: mask)
         switch try request.selectBackend() {
         case .fused:
-            return { try _fusedAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options).output }
+            return {
+                try _fusedAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options, logSumExp: false).output
+            }
         case .math:
             return { try _mathAttention(query: q, key: k, value: v, shape: shape, modifier: modifier, options: options).output }
         }

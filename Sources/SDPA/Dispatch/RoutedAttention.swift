@@ -7,18 +7,22 @@ func _attention<Bias: AttnBias, Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias?, isCausal: Bool, options: AttentionOptions,
     returning: Product.Type
 ) throws -> Product {
+    let logSumExp = Product.includesLogSumExp
     switch try _route(bias, isCausal: isCausal) {
     case .unmasked:
         let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
         return Product(try _structuredAttention(
-            query: query, key: key, value: value, shape: shape, modifier: _NoScoreModifier(), options: options, mask: .none))
+            query: query, key: key, value: value, shape: shape, modifier: _NoScoreModifier(), options: options, mask: .none,
+            logSumExp: logSumExp))
     case .causalUpperLeft:
         let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
         return Product(try _structuredAttention(
             query: query, key: key, value: value, shape: shape,
-            modifier: _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength)), options: options))
+            modifier: _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength)), options: options,
+            logSumExp: logSumExp))
     case .materialized(let bias):
-        return Product(try _materializedAttention(query: query, key: key, value: value, bias: bias, options: options))
+        return Product(try _materializedAttention(query: query, key: key, value: value, bias: bias, options: options,
+                                                  logSumExp: logSumExp))
     case .fused(let bias):
         // The type's dispatch: for a FusedAttnBias, the fused kernel specialised for it, reached without
         // a cast (and a conformer's own dispatch, if it has one).
@@ -34,6 +38,9 @@ func _attention<Bias: AttnBias, Product: _AttentionProduct>(
 /// What a forward entry point returns, built from a kernel's result or from a bias type's `dispatch`.
 @usableFromInline
 protocol _AttentionProduct {
+    /// Whether the product holds the log-sum-exp (the kernels skip writing it otherwise).
+    static var includesLogSumExp: Bool { get }
+
     init(_ result: _AttentionResult)
 
     /// `Bias.dispatch` or `Bias.dispatchWithLogSumExp`, as this product needs.
@@ -47,6 +54,7 @@ protocol _AttentionProduct {
 struct _Output: _AttentionProduct {
     @usableFromInline var output: Tensor
 
+    @inlinable static var includesLogSumExp: Bool { false }
     @inlinable init(_ result: _AttentionResult) { output = result.output }
     @inlinable init(output: Tensor) { self.output = output }
 
@@ -63,6 +71,7 @@ struct _Output: _AttentionProduct {
 struct _OutputAndLogSumExp: _AttentionProduct {
     @usableFromInline var pair: (output: Tensor, logSumExp: Tensor)
 
+    @inlinable static var includesLogSumExp: Bool { true }
     @inlinable init(_ result: _AttentionResult) { pair = result.pair }
     @inlinable init(pair: (output: Tensor, logSumExp: Tensor)) { self.pair = pair }
 
@@ -77,18 +86,19 @@ struct _OutputAndLogSumExp: _AttentionProduct {
 /// The RFC's materialization route: validate the bias, materialize it, run the masked path.
 @inlinable
 func _materializedAttention<Bias: AttnBias>(
-    query: Tensor, key: Tensor, value: Tensor, bias: Bias, options: AttentionOptions
+    query: Tensor, key: Tensor, value: Tensor, bias: Bias, options: AttentionOptions, logSumExp: Bool = true
 ) throws -> _AttentionResult {
     let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
     try bias.validate(for: shape)
     let mask = try bias.materialize(device: .cpu)
-    return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: mask, options: options)
+    return try _maskedAttention(query: query, key: key, value: value, shape: shape, mask: mask, options: options, logSumExp: logSumExp)
 }
 
 /// The masked path: a dense mask read in the kernel through broadcast strides.
 @usableFromInline
 func _maskedAttention(
-    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, mask: Tensor, options: AttentionOptions
+    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, mask: Tensor, options: AttentionOptions,
+    logSumExp: Bool = true
 ) throws -> _AttentionResult {
     try options.validate(for: shape)
     struct Run: _DenseMaskConsumer {
@@ -99,7 +109,8 @@ func _maskedAttention(
             try _run(request, query: query, key: key, value: value, modifier: modifier)
         }
     }
-    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .dense(dtype: mask.dtype))
+    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: .dense(dtype: mask.dtype),
+                                 logSumExp: logSumExp)
     return try _withDenseMask(mask, shape: shape, query: query, key: key, value: value, Run(request: request))
 }
 
@@ -107,10 +118,10 @@ func _maskedAttention(
 @inlinable
 func _structuredAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
-    mask: _KernelRequest.Mask = .structured
+    mask: _KernelRequest.Mask = .structured, logSumExp: Bool = true
 ) throws -> _AttentionResult {
     try options.validate(for: shape)
-    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: mask)
+    let request = _KernelRequest(shape: shape, dtype: query.dtype, options: options, mask: mask, logSumExp: logSumExp)
     return try _run(request, query: query, key: key, value: value, modifier: modifier)
 }
 
@@ -121,7 +132,8 @@ func _run<Modifier: _ScoreModifier>(
 ) throws -> _AttentionResult {
     switch try request.selectBackend() {
     case .fused:
-        return try _fusedAttention(query: query, key: key, value: value, shape: request.shape, modifier: modifier, options: request.options)
+        return try _fusedAttention(query: query, key: key, value: value, shape: request.shape, modifier: modifier, options: request.options,
+                                   logSumExp: request.logSumExp)
     case .math:
         return try _mathAttention(query: query, key: key, value: value, shape: request.shape, modifier: modifier, options: request.options)
     }

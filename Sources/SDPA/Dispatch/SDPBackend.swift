@@ -47,10 +47,12 @@ struct _KernelRequest {
     @usableFromInline var dtype: DType
     @usableFromInline var options: AttentionOptions
     @usableFromInline var mask: Mask
+    /// Whether the caller wants the log-sum-exp (a kernel that can skips writing it otherwise).
+    @usableFromInline var logSumExp: Bool
 
     @usableFromInline
-    init(shape: AttentionShape, dtype: DType, options: AttentionOptions, mask: Mask) {
-        (self.shape, self.dtype, self.options, self.mask) = (shape, dtype, options, mask)
+    init(shape: AttentionShape, dtype: DType, options: AttentionOptions, mask: Mask, logSumExp: Bool = true) {
+        (self.shape, self.dtype, self.options, self.mask, self.logSumExp) = (shape, dtype, options, mask, logSumExp)
     }
 
     /// The first allowed backend, in ``SDPBackend/allCases`` order (fastest first), that supports the request.

@@ -117,7 +117,7 @@ extension PagedKVCache {
             }
             func run<B: FusedAttnBias>(_ masks: [B]) throws -> [_AttentionResult] {
                 for (mask, shape) in zip(masks, shapes) { try mask.validate(for: shape) }
-                return try Self.attention(queries, views, shapes, masks.map { _FusedBiasKernel(bias: $0) }, options, .structured)
+                return try Self.attention(queries, views, shapes, masks.map { _FusedBiasKernel(bias: $0) }, options, .structured, logSumExp)
             }
             let sizes = shapes.indices.map { n in
                 PagedAttentionSequence(index: n, sequence: queries[n].sequence, queryLength: shapes[n].queryLength, keyLength: shapes[n].keyLength)
@@ -129,18 +129,18 @@ extension PagedKVCache {
             } else if causal {
                 results = try run(sizes.map { causalLowerRight($0.queryLength, $0.keyLength) })
             } else {
-                results = try Self.attention(queries, views, shapes, shapes.map { _ in _NoScoreModifier() }, options, .none)
+                results = try Self.attention(queries, views, shapes, shapes.map { _ in _NoScoreModifier() }, options, .none, logSumExp)
             }
             return results.map { ($0.output, logSumExp ? $0.logSumExp : nil) }
         }
     }
 
     /// The entries on the backend each one's request selects: those on the fused kernel as one job
-    /// reading their views' blocks in place, those on the math backend (forced) gathered into contiguous
-    /// tensors for it, one by one.
+    /// reading their views' blocks in place (writing the log-sum-exp when `logSumExp` asks for it), those
+    /// on the math backend (forced) gathered into contiguous tensors for it, one by one.
     private static func attention<Modifier: _ScoreModifier>(
         _ queries: [PagedAttentionQuery], _ views: [PagedSequenceView], _ shapes: [AttentionShape], _ modifiers: [Modifier],
-        _ options: AttentionOptions, _ mask: _KernelRequest.Mask
+        _ options: AttentionOptions, _ mask: _KernelRequest.Mask, _ logSumExp: Bool
     ) throws -> [_AttentionResult] {
         var results = [_AttentionResult?](repeating: nil, count: queries.count)
         var fused = [(index: Int, call: _FusedCall<Modifier, _PagedKeyValues>)]()
@@ -149,7 +149,7 @@ extension PagedKVCache {
             switch try _KernelRequest(shape: shape, dtype: q.dtype, options: options, mask: mask).selectBackend() {
             case .fused:
                 fused.append((n, try _FusedCall(query: q, keysAndValues: _PagedKeyValues(view), shape: shape, modifier: modifiers[n],
-                                                options: options, dropout: _Dropout(options, shape: shape))))
+                                                options: options, dropout: _Dropout(options, shape: shape), logSumExp: logSumExp)))
             case .math:
                 var (k, v) = (try view.contiguousKeys(), try view.contiguousValues())
                 if q.rank == 4 { (k, v) = (k._unsqueezed(at: 0), v._unsqueezed(at: 0)) }

@@ -28,3 +28,32 @@ final class _WorkQueue: @unchecked Sendable {
         return item
     }
 }
+
+/// Claims `0..<count` of a job, handed out through a ``_WorkQueue`` when several threads take them, and
+/// in order with no queue when one does: a one-thread job (every tiny call) then allocates nothing to
+/// hand out its work.
+@usableFromInline
+struct _Claims: @unchecked Sendable {
+    @usableFromInline let queue: _WorkQueue?
+    @usableFromInline let count: Int
+    /// The test hook a queue notes its threads in, for the one thread of a job without a queue.
+    private let workers: SDPAWorkerCount?
+
+    @usableFromInline
+    init(count: Int, threads: Int) {
+        self.count = count
+        queue = threads > 1 ? _WorkQueue(count: count) : nil
+        workers = threads > 1 ? nil : SDPAWorkerCount.current
+    }
+
+    /// The next claim for a thread that has taken `taken` claims so far (counted here), or `nil` once
+    /// every claim has been handed out.
+    @usableFromInline
+    func next(taken: inout Int) -> Int? {
+        if let queue { return queue.next() }
+        guard taken < count else { return nil }
+        defer { taken += 1 }
+        workers?.recordCurrentThread()
+        return taken
+    }
+}

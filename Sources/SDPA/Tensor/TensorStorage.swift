@@ -57,10 +57,26 @@ func _checkAllocation(byteCount: Int, for argument: @autoclosure () -> String, l
 
 /// `factors` multiplied, or `nil` when the product overflows `Int`: the checked size arithmetic of
 /// every element and byte count derived from user input.
-@usableFromInline
+@inlinable
 func _checkedProduct(_ factors: Int...) -> Int? { _checkedProduct(factors) }
 
-/// `factors` multiplied, or `nil` when the product overflows `Int`.
+/// ``_checkedProduct(_:)-(Int...)`` of two or three factors without the variadic call's array (the
+/// sizes a fused call derives on every call).
+@inlinable
+func _checkedProduct(_ a: Int, _ b: Int) -> Int? {
+    let (product, overflow) = a.multipliedReportingOverflow(by: b)
+    return overflow ? nil : product
+}
+
+/// ``_checkedProduct(_:_:)`` of three factors.
+@inlinable
+func _checkedProduct(_ a: Int, _ b: Int, _ c: Int) -> Int? {
+    _checkedProduct(a, b).flatMap { _checkedProduct($0, c) }
+}
+
+/// `factors` multiplied, or `nil` when the product overflows `Int`. Inlinable, so that a variadic call's
+/// array can live on the stack.
+@inlinable
 func _checkedProduct(_ factors: [Int]) -> Int? {
     var product = 1
     for factor in factors {

@@ -2,9 +2,11 @@ import CSDPAKernels
 
 /// Everything about one fused forward call that is fixed before the first tile: the tiling, the work
 /// items for the thread count it runs on, the operand layouts the kernel family chose, the scale split,
-/// and the sizes of the scratch tiles and of one item's running state.
+/// and the sizes of the scratch tiles and of one item's running state. A class: the call, its split states
+/// and every thread's scratch refer to one plan (copying its tilings and item lists cost a tiny call more
+/// than its arithmetic).
 @usableFromInline
-struct _ForwardPlan: Sendable {
+final class _ForwardPlan: Sendable {
     @usableFromInline let shape: AttentionShape
     @usableFromInline let items: _WorkItems
     /// Decoding (a query tile of at most `_FusedTiling.directRows` rows) reads the keys as stored

@@ -11,57 +11,70 @@ import CSDPAKernels
 /// all allocated before the threads start, so that memory the system cannot give is an error.
 @inlinable
 func _fusedAttention<Modifier: _ScoreModifier>(
-    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
+    query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
+    logSumExp: Bool = true
 ) throws -> _AttentionResult {
     if let segmentation = _Segmentation(shape: shape, modifier: modifier, options: options) {
-        return try segmentation.run(query: query, key: key, value: value, options: options)
+        return try segmentation.run(query: query, key: key, value: value, options: options, logSumExp: logSumExp)
     }
     return try _fusedAttention(query: query, keysAndValues: try _TensorKeyValues(key: key, value: value), shape: shape,
-                        modifier: modifier, options: options)
+                        modifier: modifier, options: options, logSumExp: logSumExp)
 }
 
-/// ``_fusedAttention(query:key:value:shape:modifier:options:)`` reading keys and values from `source`.
+/// ``_fusedAttention(query:key:value:shape:modifier:options:logSumExp:)`` reading keys and values from `source`.
 @inlinable
 func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
-    query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
+    query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
+    logSumExp: Bool = true
 ) throws -> _AttentionResult {
     let call = try _FusedCall(query: query, keysAndValues: source, shape: shape, modifier: modifier, options: options,
-                              dropout: _Dropout(options, shape: shape))
+                              dropout: _Dropout(options, shape: shape), logSumExp: logSumExp)
     try _runFusedCalls([call])
     return call.writer.result
 }
 
 /// Runs `calls` as one parallel job: the threads take claims of every call from one queue, the calls
 /// with the most work first, so a batch of small calls (a decoding step over many sequences) wakes the
-/// threads once and ends balanced. Each call's bits are those it gives alone.
+/// threads once and ends balanced. Each call's bits are those it gives alone. A job on one thread takes
+/// its claims in order without a queue, and a one-call job builds no order: a tiny call feels each
+/// allocation.
 @inlinable
 func _runFusedCalls<Modifier: _ScoreModifier, Source: _KeyValueSource>(_ calls: [_FusedCall<Modifier, Source>]) throws {
-    var live = calls.indices.filter { calls[$0].plan != nil }
-    guard !live.isEmpty else { return }
-    if live.count > 1 { live.sort { (calls[$0].work, $1) > (calls[$1].work, $0) } }
-    let order = live
-    let plans = order.map { calls[$0].plan! }
-    // Call `order[i]` has the job's claims firstClaim[i]..<firstClaim[i + 1].
-    var firstClaim = [Int]()
-    firstClaim.reserveCapacity(plans.count + 1)
-    firstClaim.append(0)
-    for plan in plans { firstClaim.append(firstClaim.last! + plan.items.claims) }
-    let planned = Swift.min(SDPAThreads.effectiveCount, _maximumThreads)
-    let threads = Swift.min(planned, firstClaim.last!)
-    let scratchSlots = try _FusedScratchSlots(plans: plans, threads: threads)
-    let maxUnits = plans.map(\.items.maxUnits).max()!, maxPieces = plans.map(\.items.maxPieces).max()!
-    let (queue, claimBounds) = (_WorkQueue(count: firstClaim.last!), firstClaim)
+    let job: [_FusedCall<Modifier, Source>]
+    if calls.count == 1 {
+        guard calls[0].plan != nil else { return }
+        job = calls
+    } else {
+        job = calls.indices.filter { calls[$0].plan != nil }.sorted { (calls[$0].work, $1) > (calls[$1].work, $0) }.map { calls[$0] }
+        guard !job.isEmpty else { return }
+    }
+    var (count, mostUnits, mostPieces) = (0, 0, 0)
+    for call in job {
+        let items = call.plan!.items
+        (count, mostUnits, mostPieces) = (count + items.claims, Swift.max(mostUnits, items.maxUnits), Swift.max(mostPieces, items.maxPieces))
+    }
+    let (maxUnits, maxPieces) = (mostUnits, mostPieces)
+    let threads = Swift.min(SDPAThreads.effectiveCount, _maximumThreads, count)
+    let scratchSlots = try _FusedScratchSlots(plans: job.lazy.map { $0.plan! }, threads: threads)
+    let claims = _Claims(count: count, threads: threads)
     _parallelFor(threads) { run in
-        var units = [_QueryUnit](repeating: _QueryUnit(), count: maxUnits)
-        var pieces = [_Piece](repeating: _Piece(), count: maxPieces)
-        var position = 0, scratch: _FusedScratch?, call: _FusedCall<Modifier, Source>?
-        while let claim = queue.next() {
-            // Claims come in increasing order: the calls' positions only move forward.
-            while claim >= claimBounds[position + 1] { (position, scratch, call) = (position + 1, nil, nil) }
-            if scratch == nil { (scratch, call) = (scratchSlots.slot(run, plan: position), calls[order[position]]) }
-            call!.run(claim: claim - claimBounds[position], scratch: scratch!, units: &units, pieces: &pieces)
+        withUnsafeTemporaryAllocation(of: _QueryUnit.self, capacity: maxUnits) { units in
+            withUnsafeTemporaryAllocation(of: _Piece.self, capacity: maxPieces) { pieces in
+                units.initialize(repeating: _QueryUnit())
+                pieces.initialize(repeating: _Piece())
+                // Claims come in increasing order: the calls' positions only move forward. Call `position`
+                // has the job's claims `first..<end`.
+                var (position, first, end) = (0, 0, job[0].plan!.items.claims)
+                var taken = 0, scratch: _FusedScratch?
+                while let claim = claims.next(taken: &taken) {
+                    while claim >= end { (position, first, scratch) = (position + 1, end, nil); end += job[position].plan!.items.claims }
+                    if scratch == nil { scratch = scratchSlots.slot(run, plan: job[position].plan!) }
+                    job[position].run(claim: claim - first, scratch: scratch!, units: units, pieces: pieces)
+                }
+            }
         }
     }
+    scratchSlots.recycle()
 }
 
 /// One fused call's parts that every thread of its job reads: the plan, the inputs, the split items'
@@ -80,15 +93,16 @@ final class _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unch
     @usableFromInline let work: Int
 
     /// Plans the call for the thread count in effect (its bits do not depend on it); it writes through
-    /// `writer` (a segment's rows of a packed result), or into a result of its own, and applies `dropout`
-    /// (`options`' for a call of its own, the whole problem's seen from a segment's rows and keys).
+    /// `writer` (a segment's rows of a packed result), or into a result of its own (with the log-sum-exp
+    /// when `logSumExp` asks for it), and applies `dropout` (`options`' for a call of its own, the whole
+    /// problem's seen from a segment's rows and keys).
     @inlinable
     init(
         query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
-        writer: _OutputWriter? = nil, dropout: _Dropout?
+        writer: _OutputWriter? = nil, dropout: _Dropout?, logSumExp: Bool = true
     ) throws {
         (self.source, self.modifier) = (source, modifier)
-        self.writer = try writer ?? _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks)
+        self.writer = try writer ?? _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks, logSumExp: logSumExp)
         let rows = shape.batch * shape.queryHeads * shape.queryLength
         work = rows.multipliedReportingOverflow(by: Swift.max(1, shape.keyLength)).partialValue
         guard rows > 0 else { (plan, self.query, partials) = (nil, nil, nil); return }
@@ -101,13 +115,14 @@ final class _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unch
     /// The items of claim `claim`, each into its state and then the output (a split item's through the
     /// merge of its group).
     @inlinable
-    func run(claim: Int, scratch: _FusedScratch, units: inout [_QueryUnit], pieces: inout [_Piece]) {
+    func run(claim: Int, scratch: _FusedScratch, units: UnsafeMutableBufferPointer<_QueryUnit>,
+             pieces: UnsafeMutableBufferPointer<_Piece>) {
         let (plan, q, partials) = (self.plan!, query!, partials!)
         for index in plan.items.items(ofClaim: claim) {
             let item = plan.items.item(index)
             let state = item.split == nil ? _RowState(scratch.state!, plan: plan) : partials.state(partial: item.partial)
-            let unitCount = plan.items.units(of: item, into: &units, pieces: &pieces)
-            _forwardItem(item, units: &units, count: unitCount, query: q, source: source, modifier: modifier,
+            let unitCount = plan.items.units(of: item, into: units, pieces: pieces)
+            _forwardItem(item, units: units, count: unitCount, query: q, source: source, modifier: modifier,
                          plan: plan, scratch: scratch, state: state)
             if item.split == nil {
                 for u in 0..<unitCount { writer.write(batch: item.batch, unit: units[u], state: state) }
@@ -121,7 +136,7 @@ final class _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unch
 /// One work item: its query rows prepared, then every key tile of its range, into `state`.
 @inlinable
 func _forwardItem<Modifier: _ScoreModifier, Source: _KeyValueSource>(
-    _ item: _WorkItem, units: inout [_QueryUnit], count unitCount: Int, query q: _InputView, source: Source,
+    _ item: _WorkItem, units: UnsafeMutableBufferPointer<_QueryUnit>, count unitCount: Int, query q: _InputView, source: Source,
     modifier: Modifier, plan: _ForwardPlan, scratch: _FusedScratch, state: _RowState
 ) {
     let E = plan.shape.headDim
@@ -148,7 +163,7 @@ func _forwardItem<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     var k0 = item.keys.lowerBound
     while k0 < item.keys.upperBound {
         let keys = k0..<Swift.min(k0 + plan.tiling.keyColumns, item.keys.upperBound)
-        _forwardKeyTile(keys, of: item, units: &units, count: unitCount, source: source, modifier: modifier,
+        _forwardKeyTile(keys, of: item, units: units, count: unitCount, source: source, modifier: modifier,
                         plan: plan, scratch: scratch, state: state)
         k0 = keys.upperBound
     }
@@ -159,7 +174,7 @@ func _forwardItem<Modifier: _ScoreModifier, Source: _KeyValueSource>(
 /// dense mask, by its `apply` otherwise), an online-softmax step and `P·V`.
 @inlinable
 func _forwardKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
-    _ keys: Range<Int>, of item: _WorkItem, units: inout [_QueryUnit], count unitCount: Int, source: Source,
+    _ keys: Range<Int>, of item: _WorkItem, units: UnsafeMutableBufferPointer<_QueryUnit>, count unitCount: Int, source: Source,
     modifier: Modifier, plan: _ForwardPlan, scratch: _FusedScratch, state: _RowState
 ) {
     let (b, cols, E, Ev) = (item.batch, keys.count, plan.shape.headDim, plan.shape.valueHeadDim)
@@ -225,7 +240,8 @@ func _forwardKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
 /// rows; the products give the bits the head-by-head ones would.
 @inlinable
 func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
-    _ keys: Range<Int>, of item: _WorkItem, units: [_QueryUnit], count unitCount: Int, anyPartial: Bool, source: Source,
+    _ keys: Range<Int>, of item: _WorkItem, units: UnsafeMutableBufferPointer<_QueryUnit>, count unitCount: Int, anyPartial: Bool,
+    source: Source,
     modifier: Modifier, plan: _ForwardPlan, scratch: _FusedScratch, state: _RowState
 ) {
     let (b, cols, E, Ev) = (item.batch, keys.count, plan.shape.headDim, plan.shape.valueHeadDim)

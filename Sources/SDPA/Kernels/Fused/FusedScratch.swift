@@ -1,3 +1,4 @@
+import Foundation
 import CSDPAKernels
 
 /// One thread's scratch for the fused forward kernel, reused by every item it runs: a slot of one
@@ -17,40 +18,59 @@ struct _FusedScratch {
     /// Row addresses of one key tile and one value tile, for sources that give them row by row.
     @usableFromInline let keyAddresses: UnsafeMutablePointer<UnsafeRawPointer?>, valueAddresses: UnsafeMutablePointer<UnsafeRawPointer?>
 
-    /// The bytes of each tile, in the order they are carved, each a multiple of 64; `nil` when a size
-    /// derived from the shape overflows.
-    @inlinable
-    static func sizes(plan: _ForwardPlan) -> [Int]? {
-        let (Bc, E, Ev) = (plan.tiling.keyColumns, plan.shape.headDim, plan.shape.valueHeadDim)
-        let queryBytes = plan.queryBytes(rows: plan.items.stateRows)
-        guard let finite = _checkedProduct(4, Bc, Ev), let state = _checkedProduct(4, plan.stateFloats) else { return nil }
-        let keyBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.keyLayout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E))
-        let valueBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.valueLayout, SDPA_OPERAND_VALUES, Int32(Bc), Int32(Ev))
-        let scoreRows = plan.scoreRows
-        var sizes = [
-            keyBytes, queryBytes, valueBytes,
-            4 * scoreRows * plan.lds, 4 * scoreRows, finite, plan.items.hasWholeItems ? state : 0,
-            MemoryLayout<UnsafeRawPointer?>.stride * Bc, MemoryLayout<UnsafeRawPointer?>.stride * Bc,
-        ]
-        for i in sizes.indices { sizes[i] = (Swift.max(sizes[i], 1) + 63) / 64 * 64 }
-        return sizes
+    /// Where each tile of a slot starts, and the slot's bytes: each tile a multiple of 64 bytes, in the order
+    /// the stored properties name them. Computed without arrays: a slot is carved on every call.
+    @usableFromInline
+    struct Layout {
+        @usableFromInline var keys = 0, queries = 0, values = 0, scores = 0, tileMax = 0, finiteValues = 0, state = 0
+        @usableFromInline var keyAddresses = 0, valueAddresses = 0
+        /// The slot's bytes: the end of its last tile.
+        @usableFromInline var bytes = 0
+
+        /// `nil` when a size derived from the shape overflows.
+        @inlinable
+        init?(plan: _ForwardPlan) {
+            let (Bc, E, Ev) = (plan.tiling.keyColumns, plan.shape.headDim, plan.shape.valueHeadDim)
+            guard let finite = _checkedProduct(4, Bc, Ev), let state = _checkedProduct(4, plan.stateFloats),
+                  let scores = _checkedProduct(4, plan.scoreRows, plan.lds) else { return nil }
+            let keyBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.keyLayout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E))
+            let valueBytes = plan.readsKeysDirectly ? 0 : sdpa_operand_bytes(plan.valueLayout, SDPA_OPERAND_VALUES, Int32(Bc), Int32(Ev))
+            let addressBytes = MemoryLayout<UnsafeRawPointer?>.stride * Bc
+            var end = 0, overflow = false
+            // The start of a tile of `size` bytes (at least one, rounded up to 64) after those before it.
+            func carve(_ size: Int) -> Int {
+                let start = end, (rounded, o1) = Swift.max(size, 1).addingReportingOverflow(63)
+                let (next, o2) = start.addingReportingOverflow(rounded / 64 * 64)
+                (end, overflow) = (next, overflow || o1 || o2)
+                return start
+            }
+            keys = carve(keyBytes)
+            queries = carve(plan.queryBytes(rows: plan.items.stateRows))
+            values = carve(valueBytes)
+            self.scores = carve(scores)
+            tileMax = carve(4 * plan.scoreRows)
+            finiteValues = carve(finite)
+            self.state = carve(plan.items.hasWholeItems ? state : 0)
+            keyAddresses = carve(addressBytes)
+            valueAddresses = carve(addressBytes)
+            guard !overflow else { return nil }
+            bytes = end
+        }
     }
 
-    /// The tiles of one slot starting at `base` (64-byte aligned), laid out by `sizes`.
+    /// The tiles of one slot starting at `base` (64-byte aligned), laid out by `layout`.
     @inlinable
-    init(base: UnsafeMutableRawPointer, sizes: [Int], plan: _ForwardPlan) {
-        // Tile `i` starts after the tiles before it (no array of offsets: a slot is carved on every call).
-        let at = { (i: Int) in base + sizes[..<i].reduce(0, +) }
+    init(base: UnsafeMutableRawPointer, layout: Layout, plan: _ForwardPlan) {
         let (Bc, Ev) = (plan.tiling.keyColumns, plan.shape.valueHeadDim)
-        keys = at(0)
-        queries = at(1)
-        values = at(2)
-        scores = at(3).bindMemory(to: Float.self, capacity: plan.scoreRows * plan.lds)
-        tileMax = at(4).bindMemory(to: Float.self, capacity: plan.scoreRows)
-        finiteValues = at(5).bindMemory(to: Float.self, capacity: Bc * Ev)
-        state = plan.items.hasWholeItems ? at(6).bindMemory(to: Float.self, capacity: plan.stateFloats) : nil
-        keyAddresses = at(7).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
-        valueAddresses = at(8).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
+        keys = base + layout.keys
+        queries = base + layout.queries
+        values = base + layout.values
+        scores = (base + layout.scores).bindMemory(to: Float.self, capacity: plan.scoreRows * plan.lds)
+        tileMax = (base + layout.tileMax).bindMemory(to: Float.self, capacity: plan.scoreRows)
+        finiteValues = (base + layout.finiteValues).bindMemory(to: Float.self, capacity: Bc * Ev)
+        state = plan.items.hasWholeItems ? (base + layout.state).bindMemory(to: Float.self, capacity: plan.stateFloats) : nil
+        keyAddresses = (base + layout.keyAddresses).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
+        valueAddresses = (base + layout.valueAddresses).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
     }
 }
 
@@ -59,29 +79,65 @@ struct _FusedScratch {
 @usableFromInline
 struct _FusedScratchSlots: @unchecked Sendable {
     @usableFromInline let storage: _TensorStorage
-    @usableFromInline let plans: [_ForwardPlan]
-    /// Each plan's tile sizes (``_FusedScratch/sizes(plan:)``), computed once.
-    @usableFromInline let sizes: [[Int]]
     @usableFromInline let slotBytes: Int
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the head dimensions make
     ///   the tiles too large to address or to allocate.
     @inlinable
-    init(plans: [_ForwardPlan], threads: Int) throws {
-        let sizes = plans.map { _FusedScratch.sizes(plan: $0) }
-        let slots = sizes.map { s in
-            s.flatMap { $0.reduce(0 as Int?) { total, size in total.flatMap { $0.addingReportingOverflow(size).overflow ? nil : $0 + size } } }
+    init<Plans: Sequence<_ForwardPlan>>(plans: Plans, threads: Int) throws {
+        var slot: Int? = 0, dims = (E: 0, Ev: 0)
+        for plan in plans {
+            dims = (plan.shape.headDim, plan.shape.valueHeadDim)
+            slot = slot.flatMap { s in _FusedScratch.Layout(plan: plan).map { Swift.max(s, $0.bytes) } }
         }
-        let slot = slots.contains { $0 == nil } ? nil : slots.map { $0! }.max()
         let bytes = slot.flatMap { _checkedProduct($0, threads) } ?? .max
-        let (E, Ev) = (plans[0].shape.headDim, plans[0].shape.valueHeadDim)
-        storage = try _TensorStorage(byteCount: bytes, for: "the fused kernel's scratch (E = \(E), Ev = \(Ev), \(threads) threads)", zeroed: false)
-        (self.plans, self.sizes, slotBytes) = (plans, sizes.map { $0! }, slot!)
+        storage = try _ScratchReuse.take(byteCount: bytes) ?? _TensorStorage(
+            byteCount: bytes, for: "the fused kernel's scratch (E = \(dims.E), Ev = \(dims.Ev), \(threads) threads)", zeroed: false)
+        slotBytes = slot!
     }
 
-    /// The scratch of run `run` (`0..<threads`) carved for plan number `plan` of those it was sized for.
+    /// Hands the storage on to the next job (when it is small enough to keep): call once the job's
+    /// threads are done with it.
     @inlinable
-    func slot(_ run: Int, plan: Int) -> _FusedScratch {
-        _FusedScratch(base: storage.bytes + run * slotBytes, sizes: sizes[plan], plan: plans[plan])
+    func recycle() { _ScratchReuse.keep(storage) }
+
+    /// The scratch of run `run` (`0..<threads`) carved for `plan`, one of those it was sized for.
+    @inlinable
+    func slot(_ run: Int, plan: _ForwardPlan) -> _FusedScratch {
+        _FusedScratch(base: storage.bytes + run * slotBytes, layout: _FusedScratch.Layout(plan: plan)!, plan: plan)
+    }
+}
+
+/// The storage of one small job's scratch, kept for the next job: a tiny call's scratch (tens of KiB)
+/// cost it an allocation large enough to make the C allocator consolidate its free lists on every call.
+/// At most ``largest`` bytes stay held between calls; larger scratch is freed as before.
+@usableFromInline
+enum _ScratchReuse {
+    /// Scratch up to this size is kept: a few small calls' worth.
+    static var largest: Int { 128 * 1024 }
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var kept: _TensorStorage?
+
+    /// The kept storage if it holds `byteCount` bytes (taken: no other job gets it until it is kept
+    /// again), filled as a fresh allocation would be while a test watches (``_UninitializedFill``), or `nil`.
+    @usableFromInline
+    static func take(byteCount: Int) -> _TensorStorage? {
+        guard byteCount <= largest else { return nil }
+        let storage: _TensorStorage? = lock.withLock {
+            guard let kept, kept.byteCount >= byteCount else { return nil }
+            defer { self.kept = nil }
+            return kept
+        }
+        guard let storage else { return nil }
+        _AllocationRecord.current?.note(byteCount)
+        if let fill = _UninitializedFill.byte { storage.bytes.initializeMemory(as: UInt8.self, repeating: fill, count: byteCount) }
+        return storage
+    }
+
+    /// Keeps `storage` for the next job if it is small enough, in place of what was kept.
+    @usableFromInline
+    static func keep(_ storage: _TensorStorage) {
+        guard storage.byteCount <= largest else { return }
+        lock.withLock { kept = storage }
     }
 }

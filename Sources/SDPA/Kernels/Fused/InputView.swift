@@ -7,19 +7,23 @@ import CSDPAKernels
 struct _InputView: @unchecked Sendable {
     @usableFromInline let base: UnsafeRawPointer
     @usableFromInline let dtype: DType
-    @usableFromInline let strides: [Int]
+    /// Element strides of the batch, head and row dimensions (a `[H, L, E]` input has one batch).
+    @usableFromInline let batchStride: Int, headStride: Int, rowStride: Int
     @usableFromInline let _keepAlive: _TensorStorage
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when a strided last
     ///   dimension must be copied and cannot be.
     @usableFromInline
     init(_ t: Tensor) throws {
-        // A [H, L, E] input is a [1, H, L, E] one; a strided last dimension is copied once.
-        var t = t.rank == 3 ? t._unsqueezed(at: 0) : t
-        if t.strides[3] != 1 && t.shape[3] > 1 { t = try t.contiguous() }
+        // A strided last dimension is copied once. (The strides are read, not the tensor copied: a tiny
+        // call felt each retain of its shape and strides.)
+        if t.strides[t.rank - 1] != 1 && t.shape[t.rank - 1] > 1 {
+            self = try _InputView(t.contiguous())
+            return
+        }
         base = UnsafeRawPointer(t._storage.bytes) + t._offset * t.dtype.byteWidth
         dtype = t.dtype
-        strides = t.strides
+        (batchStride, headStride, rowStride) = t.rank == 3 ? (0, t.strides[0], t.strides[1]) : (t.strides[0], t.strides[1], t.strides[2])
         _keepAlive = t._storage
     }
 
@@ -29,7 +33,7 @@ struct _InputView: @unchecked Sendable {
     /// Rows `first...` of head `head` in batch `batch`: their address and row stride.
     @inlinable
     func rows(batch: Int, head: Int, first: Int) -> sdpa_rows {
-        let offset = batch * strides[0] + head * strides[1] + first * strides[2]
-        return sdpa_rows(base: base + offset * dtype.byteWidth, stride: strides[2], rows: nil)
+        let offset = batch * batchStride + head * headStride + first * rowStride
+        return sdpa_rows(base: base + offset * dtype.byteWidth, stride: rowStride, rows: nil)
     }
 }

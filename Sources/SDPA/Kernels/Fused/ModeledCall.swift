@@ -60,7 +60,9 @@ struct _ModeledCall {
         items.reserveCapacity(items.count + work.count)
         for index in 0..<work.count {
             let item = work.item(index)
-            let count = work.units(of: item, into: &units, pieces: &pieces)
+            let count = units.withUnsafeMutableBufferPointer { units in
+                pieces.withUnsafeMutableBufferPointer { work.units(of: item, into: units, pieces: $0) }
+            }
             var rows = 0
             for u in 0..<count { rows += units[u].rows }
             var itemCost = cost.itemSetup(units: count, rows: rows)

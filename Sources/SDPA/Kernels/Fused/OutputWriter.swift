@@ -12,14 +12,17 @@ struct _OutputWriter: @unchecked Sendable {
     /// (a segment of a packed problem writes its rows in place; a whole call, `0` of its own length).
     @usableFromInline let rowOffset: Int, resultLength: Int
 
+    /// A writer of a result of its own, with the log-sum-exp when `logSumExp` asks for it.
+    ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the output or the
     ///   log-sum-exp cannot be allocated.
     @usableFromInline
-    init(shape: AttentionShape, dtype: DType, sinks: Tensor? = nil) throws {
+    init(shape: AttentionShape, dtype: DType, sinks: Tensor? = nil, logSumExp: Bool = true) throws {
         // Every row of both is written once, by the unit (or the split group) that computes it.
         result = _AttentionResult(
             output: try Tensor(_uninitialized: shape.outputShape, dtype: dtype, argument: "output"),
-            logSumExp: try Tensor(_uninitialized: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp"))
+            logSumExp: logSumExp
+                ? try Tensor(_uninitialized: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp") : nil)
         self.shape = shape
         self.sinks = sinks.map { $0.doubleScalars.map(Float.init) }
         (rowOffset, resultLength) = (0, shape.queryLength)
@@ -60,7 +63,8 @@ struct _OutputWriter: @unchecked Sendable {
         let output = result.output
         sdpa_normalize_tile(Int32(rows), Int32(Ev), acc, ldo, rowSum, output.dtype._elementKind,
                             output._storage.bytes + rowIndex * Ev * output.dtype.byteWidth, Ev)
-        let lse = result.logSumExp._storage.bytes.assumingMemoryBound(to: Float.self)
-        sdpa_row_logsumexp(Int32(rows), rowMax, rowSum, lse + rowIndex)
+        if let logSumExp = result.logSumExp {
+            sdpa_row_logsumexp(Int32(rows), rowMax, rowSum, logSumExp._storage.bytes.assumingMemoryBound(to: Float.self) + rowIndex)
+        }
     }
 }

@@ -87,10 +87,11 @@ struct _Segmentation<Modifier: _ScoreModifier> {
         return positions
     }
 
-    /// Runs every segment as a call of its own in one job, into one result.
+    /// Runs every segment as a call of its own in one job, into one result (with the log-sum-exp when
+    /// `logSumExp` asks for it).
     @inlinable
-    func run(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions) throws -> _AttentionResult {
-        let whole = try _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks)
+    func run(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions, logSumExp: Bool) throws -> _AttentionResult {
+        let whole = try _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks, logSumExp: logSumExp)
         var calls = [_FusedCall<Modifier, _TensorKeyValues>]()
         calls.reserveCapacity(segments.count)
         for segment in segments where !segment.queries.isEmpty {

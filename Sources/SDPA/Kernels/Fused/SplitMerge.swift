@@ -31,7 +31,7 @@ struct _SplitPartials: @unchecked Sendable {
     /// Notes that split `item`, whose `unitCount` units are `units`, is done; the last of its group to
     /// finish merges the group's states in split order and writes the rows.
     @inlinable
-    func finish(_ item: _WorkItem, units: [_QueryUnit], count unitCount: Int, into writer: _OutputWriter) {
+    func finish(_ item: _WorkItem, units: UnsafeMutableBufferPointer<_QueryUnit>, count unitCount: Int, into writer: _OutputWriter) {
         guard let split = item.split, finished!.add(1, to: item.splitGroup) == item.splits - 1 else { return }
         let firstPartial = item.partial - split
         let first = state(partial: firstPartial)

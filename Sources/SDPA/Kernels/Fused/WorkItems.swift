@@ -123,7 +123,9 @@ struct _WorkItems: Sendable {
                 break
             }
             if pieces.isEmpty { pieces = [_Piece](repeating: _Piece(), count: perBlock << refinement.rowLevels) }
-            var end = Self.pieces(ofBlock: block, order: order, refinement: refinement, into: &pieces)
+            var end = pieces.withUnsafeMutableBufferPointer {
+                Self.pieces(ofBlock: block, order: order, refinement: refinement, into: $0)
+            }
             while end > 0 {
                 let level = pieces[end - 1].level, perSplit = refinement.tilesPerSplit(atLevel: level)
                 // At most a block's worth of pieces, and never fewer than a whole tile's: the pieces of one
@@ -208,7 +210,8 @@ struct _WorkItems: Sendable {
     /// Fills `pieces` with block `block`'s pieces in hand-out order (tiles last rows first, each tile's
     /// pieces top down) and returns how many.
     @inlinable
-    static func pieces(ofBlock block: Int, order: _HandOutOrder, refinement: _TileRefinement, into pieces: inout [_Piece]) -> Int {
+    static func pieces(ofBlock block: Int, order: _HandOutOrder, refinement: _TileRefinement,
+                       into pieces: UnsafeMutableBufferPointer<_Piece>) -> Int {
         let tiling = order.tiling, tiles = tiling.tiles(ofBlock: order.block(block).block)
         let first = order.firstPosition(ofBlock: block)
         var count = 0
@@ -230,8 +233,8 @@ struct _WorkItems: Sendable {
     /// each with its rows' place in the item's running state (the units' rows one after another), and
     /// returns how many; `pieces` is room for ``maxPieces``.
     @inlinable
-    func units(of item: _WorkItem, into units: inout [_QueryUnit], pieces: inout [_Piece]) -> Int {
-        let count = Self.pieces(ofBlock: item.block, order: order, refinement: refinement, into: &pieces)
+    func units(of item: _WorkItem, into units: UnsafeMutableBufferPointer<_QueryUnit>, pieces: UnsafeMutableBufferPointer<_Piece>) -> Int {
+        let count = Self.pieces(ofBlock: item.block, order: order, refinement: refinement, into: pieces)
         let group = shape.groupSize, end = Swift.min(count, item.firstPiece + Swift.min(item.pieceCount, count))
         var n = 0, stateRow = 0
         for p in item.firstPiece..<end {
