@@ -27,40 +27,66 @@ enum DispatchOverhead {
         }
     }
 
-    /// The direct kernel call for `bias`: everything the entry point decides, decided once.
-    static func directCall(query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?) throws -> () throws -> Tensor {
-        let options = AttentionOptions()
-        guard let bias else {
-            let prepared = try _PreparedAttention(query: query, key: key, value: value, attnMask: nil as CausalBias?, isCausal: false, options: options)
-            return { try prepared.run() }
-        }
-        func typed<Bias: AttnBias>(_ bias: Bias) throws -> _PreparedAttention {
-            try _PreparedAttention(query: query, key: key, value: value, attnMask: bias, isCausal: false, options: options)
-        }
-        let prepared = try typed(bias)
-        return { try prepared.run() }
+    /// A call made with a bias's concrete type, as a user's code makes it: the generic entry points (all
+    /// `@inlinable`) are then specialised for it here, in the caller's module.
+    protocol TypedCall {
+        associatedtype Result
+        func callAsFunction<Bias: AttnBias>(_ bias: Bias) throws -> Result
+        /// The call for a fused bias, where the call can use that (the prepared call can).
+        func fused<Bias: FusedAttnBias>(_ bias: Bias) throws -> Result
     }
 
-    /// A call through the public entry point with the bias's concrete type, as a user's code makes
-    /// it: the bias is cast to its static type first, so the generic entry point is specialised for
-    /// it here (it is `@inlinable`), as in an application. A type not listed falls back to a call
-    /// through the opened existential (unspecialised generic code), which this benchmark would show.
-    static func entryPointCall(query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?) -> () throws -> Tensor {
-        guard let bias else { return { try scaledDotProductAttention(query: query, key: key, value: value) } }
-        func typed<Bias: AttnBias>(_ bias: Bias) -> () throws -> Tensor {
+    /// `call` with `bias` cast to its static type. A type not listed falls back to a call through the
+    /// opened existential (unspecialised generic code), which this benchmark would show.
+    static func withStaticType<Call: TypedCall>(_ bias: any AttnBias, _ call: Call) throws -> Call.Result {
+        switch bias {
+        case let bias as CausalBias: return try call.fused(bias)
+        case let bias as AlibiBias: return try call.fused(bias)
+        case let bias as SlidingWindowBias: return try call.fused(bias)
+        case let bias as KeyPaddingBias: return try call.fused(bias)
+        case let bias as BlockDiagonalBias: return try call.fused(bias)
+        case let bias as BiasComposition<SoftCapBias, CausalBias>: return try call.fused(bias)
+        case let bias as BiasComposition<BiasComposition<AlibiBias, SlidingWindowBias>, CausalBias>: return try call.fused(bias)
+        case let bias as TensorBias: return try call(bias)
+        default: return try call(bias)
+        }
+    }
+
+    /// The direct kernel call for `bias`: everything the entry point decides, decided once, the kernel
+    /// specialised here as the entry point's is.
+    struct DirectCall: TypedCall {
+        let query: Tensor, key: Tensor, value: Tensor
+        func callAsFunction<Bias: AttnBias>(_ bias: Bias) throws -> () throws -> Tensor {
+            let prepared = try _PreparedAttention(query: query, key: key, value: value, attnMask: bias, isCausal: false, options: AttentionOptions())
+            return { try prepared.run() }
+        }
+        func fused<Bias: FusedAttnBias>(_ bias: Bias) throws -> () throws -> Tensor {
+            let prepared = try _PreparedAttention(query: query, key: key, value: value, fusedBias: bias, options: AttentionOptions())
+            return { try prepared.run() }
+        }
+    }
+
+    static func directCall(query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?) throws -> () throws -> Tensor {
+        guard let bias else {
+            let prepared = try _PreparedAttention(
+                query: query, key: key, value: value, attnMask: nil as CausalBias?, isCausal: false, options: AttentionOptions())
+            return { try prepared.run() }
+        }
+        return try withStaticType(bias, DirectCall(query: query, key: key, value: value))
+    }
+
+    /// A call through the public entry point with the bias's concrete type, as a user's code makes it.
+    struct EntryPointCall: TypedCall {
+        let query: Tensor, key: Tensor, value: Tensor
+        func callAsFunction<Bias: AttnBias>(_ bias: Bias) -> () throws -> Tensor {
             { try scaledDotProductAttention(query: query, key: key, value: value, attnMask: bias) }
         }
-        switch bias {
-        case let bias as CausalBias: return typed(bias)
-        case let bias as AlibiBias: return typed(bias)
-        case let bias as SlidingWindowBias: return typed(bias)
-        case let bias as KeyPaddingBias: return typed(bias)
-        case let bias as BlockDiagonalBias: return typed(bias)
-        case let bias as TensorBias: return typed(bias)
-        case let bias as BiasComposition<SoftCapBias, CausalBias>: return typed(bias)
-        case let bias as BiasComposition<BiasComposition<AlibiBias, SlidingWindowBias>, CausalBias>: return typed(bias)
-        default: return typed(bias)
-        }
+        func fused<Bias: FusedAttnBias>(_ bias: Bias) -> () throws -> Tensor { self(bias) }
+    }
+
+    static func entryPointCall(query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?) throws -> () throws -> Tensor {
+        guard let bias else { return { try scaledDotProductAttention(query: query, key: key, value: value) } }
+        return try withStaticType(bias, EntryPointCall(query: query, key: key, value: value))
     }
 
     static func main() {
@@ -75,7 +101,7 @@ enum DispatchOverhead {
                 let bias = try workload.makeBias()
                 // Interleaved samples: the difference of two medians is only as good as their conditions are alike.
                 let pair = try measureInterleaved(
-                    plan, entryPointCall(query: q, key: k, value: v, bias: bias), directCall(query: q, key: k, value: v, bias: bias))
+                    plan, try entryPointCall(query: q, key: k, value: v, bias: bias), directCall(query: q, key: k, value: v, bias: bias))
                 results.append(BenchmarkResult(workload: workload, path: "entry point", threads: threads, timing: pair.first,
                                                overheadNanoseconds: pair.medianDifferenceSeconds * 1e9,
                                                overheadSamplesNanoseconds: pair.differenceSeconds.map { $0 * 1e9 }))

@@ -1,8 +1,9 @@
 extension BenchmarkPresentation {
     /// What `DispatchOverhead`'s "direct" measurement calls.
     public static let directCallDescription = """
-        _PreparedAttention(query:key:value:attnMask:options:).run(), prepared once per bias: the same kernel \
-        the entry point selects, with shapes checked, the bias validated (a dense mask built) and the backend \
+        _PreparedAttention(query:key:value:attnMask:options:).run() (fusedBias: for a fused bias), prepared once \
+        per bias: the same kernel the entry point selects, specialised for the bias's type in the caller's module \
+        as the entry point's is, with shapes checked, the bias validated (a dense mask built) and the backend \
         chosen beforehand
         """
 

@@ -32,6 +32,11 @@ private func expectEveryRouteThrows<Bias: AttnBias>(
     #expect(throws: expected, "_PreparedAttention", sourceLocation: sourceLocation) {
         try _PreparedAttention(query: q, key: k, value: v, attnMask: bias, options: AttentionOptions())
     }
+    if let fused = bias as? any FusedAttnBias {
+        #expect(throws: expected, "_PreparedAttention(fusedBias:)", sourceLocation: sourceLocation) {
+            try _PreparedAttention(query: q, key: k, value: v, fusedBias: fused, options: AttentionOptions())
+        }
+    }
 }
 
 private func lengths(_ name: String, _ value: Int, _ reason: String = "a sequence length cannot be negative") -> SDPAError {
@@ -249,9 +254,19 @@ struct PreparedAndExplainedErrorTests {
         #expect(throws: SDPAError.maskNotBroadcastable(mask: [3, 5], target: [2, 3, 4, 5])) {
             try _PreparedAttention(query: q, key: k, value: v, attnMask: TensorBias(try Tensor(zeros: [3, 5], dtype: .bool)), options: AttentionOptions())
         }
-        // What it runs is what the entry point runs.
+        #expect(throws: SDPAError.shapeMismatch(argument: "key", shape: [2, 3, 5, 8], other: "query", otherShape: [2, 3, 4, 6],
+                                                reason: "query and key must have the same head dimension E")) {
+            try _PreparedAttention(query: q, key: k8, value: v, fusedBias: causalLowerRight(4, 5), options: AttentionOptions())
+        }
+        #expect(throws: SDPAError.invalidArgument(argument: "dropoutP", value: "2.0", reason: "a dropout probability must be in 0...1")) {
+            try _PreparedAttention(query: q, key: k, value: v, fusedBias: causalLowerRight(4, 5), options: AttentionOptions(dropoutP: 2))
+        }
+        // What it runs is what the entry point runs, whichever init prepared it.
         let prepared = try _PreparedAttention(query: q, key: k, value: v, attnMask: causalLowerRight(4, 5), options: AttentionOptions())
         expectIdentical(try prepared.run(), try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalLowerRight(4, 5)))
+        let alibi = AlibiBias(slopes: [0.5, 0.25, 0.125], seqLenQ: 4, seqLenKV: 5, causal: .lowerRight)
+        let typed = try _PreparedAttention(query: q, key: k, value: v, fusedBias: alibi, options: AttentionOptions(scale: 0.3))
+        expectIdentical(try typed.run(), try scaledDotProductAttention(query: q, key: k, value: v, attnMask: alibi, scale: 0.3))
     }
 
     @Test func aCustomDispatchErrorReachesTheCaller() throws {

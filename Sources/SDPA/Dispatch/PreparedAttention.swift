@@ -5,7 +5,7 @@
 /// built here, once.
 @_spi(Benchmarking)
 public struct _PreparedAttention: Sendable {
-    private let kernel: @Sendable () throws -> Tensor
+    @usableFromInline let kernel: @Sendable () throws -> Tensor
 
     /// Checks shapes, validates the bias and selects the backend, as the entry point would, on the
     /// entry point's route (``_route(_:isCausal:)``).
@@ -38,13 +38,27 @@ public struct _PreparedAttention: Sendable {
         }
     }
 
+    /// ``init(query:key:value:attnMask:isCausal:options:)`` for a fused bias whose type the caller names:
+    /// inlinable, so that the kernel it prepares is specialised in the caller's module, as the entry
+    /// point's is when the caller names the bias's type (the generic init reaches the bias through an
+    /// existential, whose kernel is the library's unspecialised one).
+    @inlinable
+    public init<Fused: FusedAttnBias>(query: Tensor, key: Tensor, value: Tensor, fusedBias: Fused, options: AttentionOptions) throws {
+        try options.validate()
+        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+        try options.validate(for: shape)
+        try fusedBias.validate(for: shape)
+        kernel = try _PreparedAttention.prepare(query, key, value, shape, options, .structured, _FusedBiasKernel(bias: fusedBias))
+    }
+
     /// Runs the selected kernel: no checks, no backend selection, no task-local reads.
     ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the output or the
     ///   kernel's scratch cannot be allocated (and a custom dispatch's own errors).
     public func run() throws -> Tensor { try kernel() }
 
-    private static func prepare<Modifier: _ScoreModifier>(
+    @inlinable
+    static func prepare<Modifier: _ScoreModifier>(
         _ q: Tensor, _ k: Tensor, _ v: Tensor, _ shape: AttentionShape, _ options: AttentionOptions,
         _ mask: _KernelRequest.Mask, _ modifier: Modifier
     ) throws -> @Sendable () throws -> Tensor {
