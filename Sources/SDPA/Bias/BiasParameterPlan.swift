@@ -126,14 +126,17 @@ struct _TrainablePartGradient<Bias: TrainableAttnBias>: _PartGradient {
 @usableFromInline
 protocol _CompositeBias {
     var _parts: [any FusedAttnBias] { get }
-    /// The first ``BlockDiagonalBias`` among the leaves, if any (see ``FusedAttnBias/packedSequences``).
-    var _packedSequences: BlockDiagonalBias? { get }
 }
 
 extension BiasComposition: _CompositeBias {
     @usableFromInline var _parts: [any FusedAttnBias] { [first, second] }
-    /// Through the parts' own types: folded away once the composition's type is known (no array of parts).
-    @inlinable var _packedSequences: BlockDiagonalBias? { first.packedSequences ?? second.packedSequences }
+}
+
+extension BiasComposition {
+    /// The first ``BlockDiagonalBias`` among the parts, if any (see ``FusedAttnBias/_packedSequences``):
+    /// through the parts' own types, folded away once the composition's type is known.
+    @inlinable
+    public var _packedSequences: BlockDiagonalBias? { first._packedSequences ?? second._packedSequences }
 }
 
 /// The leaves of `bias`, in the order they apply: nested compositions flattened.

@@ -62,6 +62,12 @@ public protocol FusedAttnBias: AttnBias {
     /// the same for every batch and head, `[H, L, S]` or `[B, H, L, S]` otherwise.
     var materializedShape: [Int] { get }
 
+    /// Not API, keep the default (`nil`): the packed sequences that cut the problem, which the fused
+    /// kernel runs as calls of their own. ``BlockDiagonalBias`` answers itself and ``BiasComposition`` its
+    /// first part that answers. A requirement rather than a cast, so that every fused call learns it
+    /// without a conformance lookup.
+    var _packedSequences: BlockDiagonalBias? { get }
+
     /// Applies the bias to a tile of float32 scores in place: `scores[r * rowStride + c]` is query
     /// `queries.lowerBound + r` and key `keys.lowerBound + c`. The default calls ``isVisible(batch:head:query:key:)``
     /// and ``modifyScore(_:batch:head:query:key:)`` per element; override it only to hoist per-row work.

@@ -13,7 +13,9 @@ struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
     @usableFromInline let origin: (query: Int, key: Int)
 
     @inlinable init(bias: Bias) {
-        self.init(bias: bias, tileMasked: bias as? any _TileMaskedBias, origin: (0, 0))
+        // Cast to the protocol's one conformer, not to the protocol: a cast to a concrete type folds away
+        // once `Bias` is known, where a conformance lookup cost a tiny call about 50 ns (RFC.md, metrics).
+        self.init(bias: bias, tileMasked: (bias as? CausalBias).map { $0 as any _TileMaskedBias }, origin: (0, 0))
     }
 
     @inlinable init(bias: Bias, tileMasked: (any _TileMaskedBias)?, origin: (query: Int, key: Int)) {
@@ -76,7 +78,8 @@ struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
 
 /// A built-in bias whose partial tiles are nothing more than a dense mask the kernels read in place
 /// (``CausalBias``: a diagonal): such a tile is masked in the `Q·Kᵀ` registers as it is stored, and its
-/// key step runs in one kernel call, instead of the bias's tile code on the stored scores.
+/// key step runs in one kernel call, instead of the bias's tile code on the stored scores. Its only
+/// conformer is ``CausalBias`` (`_FusedBiasKernel.init(bias:)` casts to it by name).
 @usableFromInline
 protocol _TileMaskedBias: FusedAttnBias {
     /// The tile as a dense mask (see `_ScoreModifier.tileMask`), or `nil` to run ``apply(toScores:rowStride:batch:head:queries:keys:)``.
