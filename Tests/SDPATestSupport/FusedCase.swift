@@ -35,27 +35,23 @@ public struct FusedCase: Sendable, CustomTestStringConvertible {
     /// Runs the case with the current backend restriction; returns output and log-sum-exp.
     public func run(_ q: Tensor, _ k: Tensor, _ v: Tensor, dropoutP: Float = 0, dropoutSeed: UInt64? = nil) throws -> (output: Tensor, logSumExp: Tensor) {
         let gqa = group > 1
-        switch bias {
-        case "none", "isCausal":
-            return try scaledDotProductAttentionWithLogSumExp(
-                query: q, key: k, value: v, isCausal: bias == "isCausal", dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
-        default:
-            return try scaledDotProductAttentionWithLogSumExp(
-                query: q, key: k, value: v, attnMask: try attnBias(), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
-        }
+        return try call(
+            unmasked: { try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa) },
+            masked: { try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa) })
     }
 
     /// Runs the case through the entry point that returns the output alone (no log-sum-exp asked for).
     public func runOutput(_ q: Tensor, _ k: Tensor, _ v: Tensor, dropoutP: Float = 0, dropoutSeed: UInt64? = nil) throws -> Tensor {
         let gqa = group > 1
-        switch bias {
-        case "none", "isCausal":
-            return try scaledDotProductAttention(
-                query: q, key: k, value: v, isCausal: bias == "isCausal", dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
-        default:
-            return try scaledDotProductAttention(
-                query: q, key: k, value: v, attnMask: try attnBias(), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
-        }
+        return try call(
+            unmasked: { try scaledDotProductAttention(query: q, key: k, value: v, isCausal: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa) },
+            masked: { try scaledDotProductAttention(query: q, key: k, value: v, attnMask: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa) })
+    }
+
+    /// An entry point's call for this case: `unmasked` (given `isCausal`) for none and `isCausal`, else `masked`
+    /// with the case's bias.
+    private func call<R>(unmasked: (Bool) throws -> R, masked: (any AttnBias) throws -> R) throws -> R {
+        bias == "none" || bias == "isCausal" ? try unmasked(bias == "isCausal") : try masked(try attnBias())
     }
 
     /// The backward pass of the case with the current backend restriction, given the forward's output

@@ -12,9 +12,7 @@ public struct _PreparedAttention: Sendable {
     public init<Bias: AttnBias>(
         query: Tensor, key: Tensor, value: Tensor, attnMask: Bias?, isCausal: Bool = false, options: AttentionOptions
     ) throws {
-        try options.validate()
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
-        try options.validate(for: shape)
+        let shape = try _PreparedAttention.checkedShape(query, key, value, options)
         switch try _route(attnMask, isCausal: isCausal) {
         case .unmasked:
             kernel = try _PreparedAttention.prepare(query, key, value, shape, options, .none, _NoScoreModifier())
@@ -25,9 +23,8 @@ public struct _PreparedAttention: Sendable {
             try bias.validate(for: shape)
             kernel = try _PreparedAttention.prepareDense(query, key, value, shape, options, bias.materialize(device: .cpu))
         case .fused(let bias):
-            try bias.validate(for: shape)
             func open<Fused: FusedAttnBias>(_ bias: Fused) throws -> @Sendable () throws -> Tensor {
-                try _PreparedAttention.prepare(query, key, value, shape, options, .structured, _FusedBiasKernel(bias: bias))
+                try _PreparedAttention.prepareFused(query, key, value, shape, options, bias)
             }
             kernel = try open(_fusedBias(bias))
         case .customDispatch(let bias):
@@ -44,11 +41,26 @@ public struct _PreparedAttention: Sendable {
     /// existential, whose kernel is the library's unspecialised one).
     @inlinable
     public init<Fused: FusedAttnBias>(query: Tensor, key: Tensor, value: Tensor, fusedBias: Fused, options: AttentionOptions) throws {
+        let shape = try _PreparedAttention.checkedShape(query, key, value, options)
+        kernel = try _PreparedAttention.prepareFused(query, key, value, shape, options, fusedBias)
+    }
+
+    /// The inputs' shape, with the options checked against it: what every prepared call checks first.
+    @usableFromInline
+    static func checkedShape(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ options: AttentionOptions) throws -> AttentionShape {
         try options.validate()
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+        let shape = try AttentionShape(query: q, key: k, value: v, enableGQA: options.enableGQA)
         try options.validate(for: shape)
-        try fusedBias.validate(for: shape)
-        kernel = try _PreparedAttention.prepare(query, key, value, shape, options, .structured, _FusedBiasKernel(bias: fusedBias))
+        return shape
+    }
+
+    /// A fused bias validated and its kernel prepared.
+    @inlinable
+    static func prepareFused<Fused: FusedAttnBias>(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, _ shape: AttentionShape, _ options: AttentionOptions, _ bias: Fused
+    ) throws -> @Sendable () throws -> Tensor {
+        try bias.validate(for: shape)
+        return try prepare(q, k, v, shape, options, .structured, _FusedBiasKernel(bias: bias))
     }
 
     /// Runs the selected kernel: no checks, no backend selection, no task-local reads.
