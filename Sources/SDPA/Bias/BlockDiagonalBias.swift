@@ -160,19 +160,6 @@ extension BlockDiagonalBias {
     }
 }
 
-extension FusedAttnBias {
-    /// The packed sequences that cut the problem: the bias itself when it is a ``BlockDiagonalBias``,
-    /// otherwise the first one among a composition's parts (a composition masks every position any of
-    /// its parts masks, so its visible positions lie inside that part's blocks too).
-    /// On every fused call's path, through ``FusedAttnBias/_packedSequences``: no cast.
-    @inlinable
-    var packedSequences: BlockDiagonalBias? { _packedSequences }
-
-    /// None: only the library's packed sequences and compositions hold any.
-    @inlinable
-    public var _packedSequences: BlockDiagonalBias? { nil }
-}
-
 extension BlockDiagonalBias {
     /// Itself: the packed sequences that cut the problem.
     @inlinable

@@ -64,8 +64,9 @@ public protocol FusedAttnBias: AttnBias {
 
     /// Not API, keep the default (`nil`): the packed sequences that cut the problem, which the fused
     /// kernel runs as calls of their own. ``BlockDiagonalBias`` answers itself and ``BiasComposition`` its
-    /// first part that answers. A requirement rather than a cast, so that every fused call learns it
-    /// without a conformance lookup.
+    /// first part that answers (a composition masks every position any of its parts masks, so its visible
+    /// positions lie inside that part's blocks too). A requirement rather than a cast, so that every fused
+    /// call learns it without a conformance lookup.
     var _packedSequences: BlockDiagonalBias? { get }
 
     /// Applies the bias to a tile of float32 scores in place: `scores[r * rowStride + c]` is query
@@ -77,6 +78,10 @@ public protocol FusedAttnBias: AttnBias {
 }
 
 extension FusedAttnBias {
+    /// None: only the library's packed sequences and compositions hold any.
+    @inlinable
+    public var _packedSequences: BlockDiagonalBias? { nil }
+
     /// The score unchanged: a pure mask.
     @inlinable
     public func modifyScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T { score }

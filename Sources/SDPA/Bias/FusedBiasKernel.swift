@@ -69,7 +69,7 @@ struct _FusedBiasKernel<Bias: FusedAttnBias>: _ScoreModifier {
     /// other bias does. Each segment's kernel is this one seen from the segment's first row and key.
     @inlinable
     func segments(groupingRows: @autoclosure () -> Int) -> [_Segment<Self>]? {
-        guard let packed = bias.packedSequences else { return nil }
+        guard let packed = bias._packedSequences else { return nil }
         return packed.segments(groupingRows: groupingRows()).map {
             _Segment(queries: $0.queries, keys: $0.keys, modifier: segment(queries: $0.queries.lowerBound, keys: $0.keys.lowerBound))
         }

@@ -55,7 +55,7 @@ func _runFusedCalls<Modifier: _ScoreModifier, Source: _KeyValueSource>(_ calls: 
     }
     let (maxUnits, maxPieces) = (mostUnits, mostPieces)
     let threads = Swift.min(SDPAThreads.effectiveCount, _maximumThreads, count)
-    let scratchSlots = try _FusedScratchSlots(plans: job.lazy.map { $0.plan! }, threads: threads)
+    let scratchSlots = try _FusedScratchSlots(layouts: job.lazy.map(\.scratchLayout), shape: job[0].plan!.shape, threads: threads)
     let claims = _Claims(count: count, threads: threads)
     _parallelFor(threads) { run in
         withUnsafeTemporaryAllocation(of: _QueryUnit.self, capacity: maxUnits) { units in
@@ -68,7 +68,7 @@ func _runFusedCalls<Modifier: _ScoreModifier, Source: _KeyValueSource>(_ calls: 
                 var taken = 0, scratch: _FusedScratch?
                 while let claim = claims.next(taken: &taken) {
                     while claim >= end { (position, first, scratch) = (position + 1, end, nil); end += job[position].plan!.items.claims }
-                    if scratch == nil { scratch = scratchSlots.slot(run, plan: job[position].plan!) }
+                    if scratch == nil { scratch = scratchSlots.slot(run, layout: job[position].scratchLayout!, plan: job[position].plan!) }
                     job[position].run(claim: claim - first, scratch: scratch!, units: units, pieces: pieces)
                 }
             }
@@ -84,6 +84,9 @@ func _runFusedCalls<Modifier: _ScoreModifier, Source: _KeyValueSource>(_ calls: 
 final class _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unchecked Sendable {
     /// `nil` when the call has no output rows.
     @usableFromInline let plan: _ForwardPlan?
+    /// Where a thread's scratch tiles lie for this plan; `nil` without a plan, or when the tiles' sizes
+    /// overflow (the scratch's allocation then fails with an error).
+    @usableFromInline let scratchLayout: _FusedScratch.Layout?
     @usableFromInline let query: _InputView?
     @usableFromInline let source: Source
     @usableFromInline let modifier: Modifier
@@ -105,11 +108,12 @@ final class _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unch
         self.writer = try writer ?? _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks, logSumExp: logSumExp)
         let rows = shape.batch * shape.queryHeads * shape.queryLength
         work = rows.multipliedReportingOverflow(by: Swift.max(1, shape.keyLength)).partialValue
-        guard rows > 0 else { (plan, self.query, partials) = (nil, nil, nil); return }
+        guard rows > 0 else { (plan, scratchLayout, self.query, partials) = (nil, nil, nil, nil); return }
         let planned = Swift.min(SDPAThreads.effectiveCount, _maximumThreads)
         let plan = _ForwardPlan(shape: shape, kind: source.kind, scale: Float(options.resolvedScale(headDim: shape.headDim)),
                                 headsFastest: modifier.sharesRowsAcrossHeads, threads: planned, dropout: dropout)
-        (self.plan, self.query, partials) = (plan, try _InputView(query), try _SplitPartials(plan: plan))
+        (self.plan, scratchLayout) = (plan, _FusedScratch.Layout(plan: plan))
+        (self.query, partials) = (try _InputView(query), try _SplitPartials(plan: plan))
     }
 
     /// The items of claim `claim`, each into its state and then the output (a split item's through the

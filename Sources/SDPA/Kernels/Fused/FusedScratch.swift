@@ -84,15 +84,13 @@ struct _FusedScratchSlots: @unchecked Sendable {
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the head dimensions make
     ///   the tiles too large to address or to allocate.
     @inlinable
-    init<Plans: Sequence<_ForwardPlan>>(plans: Plans, threads: Int) throws {
-        var slot: Int? = 0, dims = (E: 0, Ev: 0)
-        for plan in plans {
-            dims = (plan.shape.headDim, plan.shape.valueHeadDim)
-            slot = slot.flatMap { s in _FusedScratch.Layout(plan: plan).map { Swift.max(s, $0.bytes) } }
-        }
+    init<Layouts: Sequence<_FusedScratch.Layout?>>(layouts: Layouts, shape: AttentionShape, threads: Int) throws {
+        var slot: Int? = 0
+        for layout in layouts { slot = slot.flatMap { s in layout.map { Swift.max(s, $0.bytes) } } }
         let bytes = slot.flatMap { _checkedProduct($0, threads) } ?? .max
+        let (E, Ev) = (shape.headDim, shape.valueHeadDim)
         storage = try _ScratchReuse.take(byteCount: bytes) ?? _TensorStorage(
-            byteCount: bytes, for: "the fused kernel's scratch (E = \(dims.E), Ev = \(dims.Ev), \(threads) threads)", zeroed: false)
+            byteCount: bytes, for: "the fused kernel's scratch (E = \(E), Ev = \(Ev), \(threads) threads)", zeroed: false)
         slotBytes = slot!
     }
 
@@ -101,10 +99,10 @@ struct _FusedScratchSlots: @unchecked Sendable {
     @inlinable
     func recycle() { _ScratchReuse.keep(storage) }
 
-    /// The scratch of run `run` (`0..<threads`) carved for `plan`, one of those it was sized for.
+    /// The scratch of run `run` (`0..<threads`) carved for `plan` by its `layout`, one of those it was sized for.
     @inlinable
-    func slot(_ run: Int, plan: _ForwardPlan) -> _FusedScratch {
-        _FusedScratch(base: storage.bytes + run * slotBytes, layout: _FusedScratch.Layout(plan: plan)!, plan: plan)
+    func slot(_ run: Int, layout: _FusedScratch.Layout, plan: _ForwardPlan) -> _FusedScratch {
+        _FusedScratch(base: storage.bytes + run * slotBytes, layout: layout, plan: plan)
     }
 }
 
