@@ -30,7 +30,8 @@ typedef struct build {
     void (*scores_direct)(sdpa_operand_layout, int, int, int, const void *, ptrdiff_t, sdpa_element_kind, sdpa_rows, float,
                           float *, ptrdiff_t, float *, sdpa_rows, int);
     void (*softmax_tile)(int, int, float *, ptrdiff_t, const float *, float *, float *, float *, ptrdiff_t, int);
-    void (*accumulate_direct)(int, int, int, const float *, ptrdiff_t, sdpa_element_kind, sdpa_rows, float *, ptrdiff_t);
+    void (*accumulate_direct)(int, int, int, const float *, ptrdiff_t, sdpa_element_kind, sdpa_rows, float *, ptrdiff_t,
+                              const sdpa_next_tile *);
 } build;
 
 static void *symbol(void *h, const char *path, const char *name) {
@@ -256,7 +257,10 @@ static double time_decode(const build *b, decode *d) {
             const sdpa_rows vr = {d->v + d->es * (head + (size_t)k0 * d->E), d->E, NULL};
             b->scores_direct(d->layout, d->L, n, d->E, d->q, d->ldq, d->kind, kr, scale, d->s, d->lds, d->tileMax, vr, d->E);
             b->softmax_tile(d->L, n, d->s, d->lds, d->tileMax, d->m, d->l, d->o, d->E, d->E);
-            b->accumulate_direct(d->L, n, d->E, d->s, d->lds, d->kind, vr, d->o, d->E);
+            const int nn = d->S - k0 - n < d->keys ? d->S - k0 - n : d->keys;
+            const sdpa_next_tile next = {{kr.base ? (const char *)kr.base + d->es * (size_t)n * d->E : NULL, d->E, NULL},
+                                         {(const char *)vr.base + d->es * (size_t)n * d->E, d->E, NULL}, nn, d->E};
+            b->accumulate_direct(d->L, n, d->E, d->s, d->lds, d->kind, vr, d->o, d->E, nn > 0 ? &next : NULL);
         }
     }
     return now() - t0;

@@ -87,8 +87,8 @@
       (layout, rows, cols, depth, q, ldq, kind, k, scale, s, lds, tileMax, v, dv))                 \
     X(void, accumulate_direct,                                                                     \
       (int rows, int cols, int dv, const float *p, ptrdiff_t ldp, sdpa_element_kind kind,          \
-       sdpa_rows v, float *o, ptrdiff_t ldo),                                                      \
-      (rows, cols, dv, p, ldp, kind, v, o, ldo))                                                   \
+       sdpa_rows v, float *o, ptrdiff_t ldo, const sdpa_next_tile *next),                          \
+      (rows, cols, dv, p, ldp, kind, v, o, ldo, next))                                             \
     X(void, scores,                                                                                \
       (sdpa_operand_layout layout, int rows, int cols, int depth, const void *query, ptrdiff_t ldq, \
        const void *keys, float scale, float *s, ptrdiff_t lds, sdpa_mask_kind maskKind,            \

@@ -191,7 +191,10 @@ static void check_direct_operands(sdpa_element_kind kind, int rows, int cols, in
         for (int c = 0; c < cols; c++) s[r * lds + c] = fabsf(s[r * lds + c]) / (float)(cols + depth);
         for (int d = 0; d < dv; d++) o[r * ldo + d] = o2[r * ldo + d] = randf(-1, 1);
     }
-    sdpa_accumulate_direct(rows, cols, dv, s, lds, kind, v, o, ldo);
+    /* half the cases with a next tile to prefetch (these rows again: the keys by list, the values strided):
+     * the prefetches change no bits */
+    const sdpa_next_tile next = {k, {vs, dv + 1, NULL}, cols, depth};
+    sdpa_accumulate_direct(rows, cols, dv, s, lds, kind, v, o, ldo, (rows + cols) % 2 ? &next : NULL);
     ptrdiff_t ldv = 0;
     const void *values = sdpa_pack_values(SDPA_LAYOUT_F32, kind, cols, dv, v, packed, &ldv);
     sdpa_accumulate(SDPA_LAYOUT_F32, rows, cols, dv, s, lds, values, ldv, o2, ldo);

@@ -258,12 +258,23 @@ void sdpa_scores_direct(sdpa_operand_layout layout, int rows, int cols, int dept
                         ptrdiff_t ldq, sdpa_element_kind kind, sdpa_rows k, float scale, float *s,
                         ptrdiff_t lds, float *tileMax, sdpa_rows v, int dv);
 
+/* The key tile a decoding item reads after this one: `count` rows of keys
+ * (`depth` elements each) and of values (dv elements), of the same kind. */
+typedef struct sdpa_next_tile {
+    sdpa_rows keys, values;
+    int count, depth;
+} sdpa_next_tile;
+
 /* O += P V for a few rows with the value rows read as stored (cols rows of
  * dv elements of `kind`, wherever v names them; half kinds widened exactly
  * as loaded): the bits sdpa_accumulate gives in SDPA_LAYOUT_F32, without
- * packing the values. */
+ * packing the values.  With `next` (NULL: none), the next tile's key and
+ * value rows are prefetched, a row of each with each value row read: the
+ * values were prefetched during Q.K^T, so P.V issues no memory reads of its
+ * own, and without these the memory would idle while it runs. */
 void sdpa_accumulate_direct(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
-                            sdpa_element_kind kind, sdpa_rows v, float *o, ptrdiff_t ldo);
+                            sdpa_element_kind kind, sdpa_rows v, float *o, ptrdiff_t ldo,
+                            const sdpa_next_tile *next);
 
 /* sdpa_qk_tile / sdpa_qk_tile_masked (maskKind SDPA_MASK_NONE: no mask) on
  * prepared operands: S = scale * Q K^T, rows x cols, depth elements, with

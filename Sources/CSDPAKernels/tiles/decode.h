@@ -309,6 +309,20 @@ static void k_qk_tile_direct(int rows, int cols, int depth, const float *q, ptrd
     k_scores_direct(SDPA_LAYOUT_F32, rows, cols, depth, q, ldq, kind, r, scale, s, lds, tileMax, none, 0);
 }
 
+/* The next tile's rows for one pass of P.V to prefetch (tile NULL: none),
+ * with their lengths in bytes. */
+typedef struct sdpa_next_rows {
+    const sdpa_next_tile *tile;
+    int keyBytes, valueBytes;
+} sdpa_next_rows;
+
+/* Brings key row c and value row c of the next tile toward the cache. */
+SDPA_INLINE void prefetch_next_row(const int kind, sdpa_next_rows next, int c) {
+    const char *kr = (const char *)row_at(kind, next.tile->keys, c), *vr = (const char *)row_at(kind, next.tile->values, c);
+    for (int b = 0; b < next.keyBytes; b += 64) __builtin_prefetch(kr + b, 0, 3);
+    for (int b = 0; b < next.valueBytes; b += 64) __builtin_prefetch(vr + b, 0, 3);
+}
+
 /* P.V with the value rows read as stored (any kind, widened as loaded):
  * RB rows x NV vectors of output columns in registers, keys in order, so
  * each output element is the same chain of products as the packed P.V's.
@@ -319,7 +333,8 @@ static void k_qk_tile_direct(int rows, int cols, int depth, const float *q, ptrd
  * the pairs of sums are put back in column order once, at the end. */
 SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, const int TAIL, int cols,
                                  const float *p, ptrdiff_t ldp, sdpa_rows v, int d0, float *o,
-                                 ptrdiff_t ldo, int n, vm m) {
+                                 ptrdiff_t ldo, int n, vm m, sdpa_next_rows next) {
+    const int ahead = next.tile ? (next.tile->count < cols ? next.tile->count : cols) : 0;
 #if SDPA_BF16_EVEN_ODD
     const int evenOdd = kind == SDPA_KIND_BF16 && !TAIL && NV % 2 == 0;
 #endif
@@ -328,6 +343,7 @@ SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, con
         for (int j = 0; j < NV; j++) acc[r][j] = vzero();
     for (int c = 0; c < cols; c++) {
         const void *vr = row_at(kind, v, c);
+        if (c < ahead) prefetch_next_row(kind, next, c);
         vf vv[SDPA_PV_ROW_VECS];
 #if SDPA_BF16_EVEN_ODD
         if (evenOdd)
@@ -373,17 +389,19 @@ SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, con
                : SDPA_PV_DIRECT_WANT(RB) < SDPA_PV_DIRECT_FIT(RB) ? SDPA_PV_DIRECT_WANT(RB) : SDPA_PV_DIRECT_FIT(RB))
 
 SDPA_INLINE void pv_direct_rows(const int kind, const int RB, int cols, int dv, const float *p, ptrdiff_t ldp,
-                                sdpa_rows v, float *o, ptrdiff_t ldo) {
+                                sdpa_rows v, float *o, ptrdiff_t ldo, sdpa_next_rows next) {
     /* wide passes, then the rest in passes of 16, 8, 4 and 2 vectors (each at most once, only below the
      * widest) and single vectors, the last one partial: few copies of the block per family, and few
-     * passes over the value rows whatever dv is */
+     * passes over the value rows whatever dv is; the last pass prefetches the next tile */
     const int NVMAX = SDPA_PV_DIRECT_VECS(RB), W = SDPA_VL * NVMAX;
+    const sdpa_next_rows none = {NULL, 0, 0};
     int d0 = 0;
     for (; d0 + W <= dv; d0 += W)
-        pv_direct_block(kind, RB, NVMAX, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0));
+        pv_direct_block(kind, RB, NVMAX, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0), d0 + W < dv ? none : next);
 #define SDPA_PV_DIRECT_PART(NV)                                                                    \
     if (NVMAX > (NV) && d0 + SDPA_VL * (NV) <= dv) {                                               \
-        pv_direct_block(kind, RB, NV, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0));    \
+        pv_direct_block(kind, RB, NV, 0, cols, p, ldp, v, d0, o, ldo, SDPA_VL, vmask_first(0),     \
+                        d0 + SDPA_VL * (NV) < dv ? none : next);                                   \
         d0 += SDPA_VL * (NV);                                                                      \
     }
 #if SDPA_PV_ROW_VECS > 16
@@ -395,30 +413,37 @@ SDPA_INLINE void pv_direct_rows(const int kind, const int RB, int cols, int dv, 
 #undef SDPA_PV_DIRECT_PART
     while (d0 < dv) {
         const int n = dv - d0 < SDPA_VL ? dv - d0 : SDPA_VL;
-        if (n == SDPA_VL) pv_direct_block(kind, RB, 1, 0, cols, p, ldp, v, d0, o, ldo, n, vmask_first(0));
-        else pv_direct_block(kind, RB, 1, 1, cols, p, ldp, v, d0, o, ldo, n, vmask_first(n));
+        const sdpa_next_rows pass = d0 + n < dv ? none : next;
+        if (n == SDPA_VL) pv_direct_block(kind, RB, 1, 0, cols, p, ldp, v, d0, o, ldo, n, vmask_first(0), pass);
+        else pv_direct_block(kind, RB, 1, 1, cols, p, ldp, v, d0, o, ldo, n, vmask_first(n), pass);
         d0 += n;
     }
 }
 
 SDPA_INLINE void pv_direct(const int kind, int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
-                           sdpa_rows v, float *o, ptrdiff_t ldo) {
+                           sdpa_rows v, float *o, ptrdiff_t ldo, const sdpa_next_tile *next) {
+    const int es = kind == SDPA_KIND_F32 ? 4 : 2;
+    const sdpa_next_rows none = {NULL, 0, 0};
+    /* the last row block's last pass prefetches: the rows it brings to L1 evict none that a later pass reads */
+    sdpa_next_rows last = {next, next ? next->depth * es : 0, dv * es};
+    if (!next || (!next->keys.base && !next->keys.rows) || (!next->values.base && !next->values.rows)) last = none;
     for (int r0 = 0; r0 < rows;) {
         const int RB = rows - r0 >= 4 ? 4 : rows - r0 >= 2 ? 2 : 1;
         const float *pr = p + (ptrdiff_t)r0 * ldp;
         float *orow = o + (ptrdiff_t)r0 * ldo;
-        if (RB == 4) pv_direct_rows(kind, 4, cols, dv, pr, ldp, v, orow, ldo);
-        else if (RB == 2) pv_direct_rows(kind, 2, cols, dv, pr, ldp, v, orow, ldo);
-        else pv_direct_rows(kind, 1, cols, dv, pr, ldp, v, orow, ldo);
+        const sdpa_next_rows pass = r0 + RB < rows ? none : last;
+        if (RB == 4) pv_direct_rows(kind, 4, cols, dv, pr, ldp, v, orow, ldo, pass);
+        else if (RB == 2) pv_direct_rows(kind, 2, cols, dv, pr, ldp, v, orow, ldo, pass);
+        else pv_direct_rows(kind, 1, cols, dv, pr, ldp, v, orow, ldo, pass);
         r0 += RB;
     }
 }
 
 static void k_accumulate_direct(int rows, int cols, int dv, const float *p, ptrdiff_t ldp, sdpa_element_kind kind,
-                                sdpa_rows v, float *o, ptrdiff_t ldo) {
-    if (kind == SDPA_ELEMENT_F16) pv_direct(SDPA_KIND_F16, rows, cols, dv, p, ldp, v, o, ldo);
-    else if (kind == SDPA_ELEMENT_BF16) pv_direct(SDPA_KIND_BF16, rows, cols, dv, p, ldp, v, o, ldo);
-    else pv_direct(SDPA_KIND_F32, rows, cols, dv, p, ldp, v, o, ldo);
+                                sdpa_rows v, float *o, ptrdiff_t ldo, const sdpa_next_tile *next) {
+    if (kind == SDPA_ELEMENT_F16) pv_direct(SDPA_KIND_F16, rows, cols, dv, p, ldp, v, o, ldo, next);
+    else if (kind == SDPA_ELEMENT_BF16) pv_direct(SDPA_KIND_BF16, rows, cols, dv, p, ldp, v, o, ldo, next);
+    else pv_direct(SDPA_KIND_F32, rows, cols, dv, p, ldp, v, o, ldo, next);
 }
 
 #endif

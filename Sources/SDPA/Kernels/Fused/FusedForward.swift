@@ -258,6 +258,17 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     // The value rows are prefetched while the keys are read (short ones whole, long ones a line per key line).
     sdpa_scores_direct(plan.queryLayout, Int32(rows), Int32(cols), Int32(E), units[0].query, plan.stackedQueryStride,
                        source.kind, keyRows, plan.scoreScale, scores, lds, tileMax, valueRows, Int32(Ev))
+    // So are the next tile's keys and values during this tile's P·V, which reads its values from cache: from
+    // memory, 10-20 % faster for a GQA group's rows. One row's P·V is too short to hide those reads behind, and
+    // the prefetches slowed K and V in cache by 20-25 % (RFC.md, metrics, Zen 5).
+    let following = keys.upperBound..<Swift.min(keys.upperBound + plan.tiling.keyColumns, item.keys.upperBound)
+    var next = sdpa_next_tile()
+    if rows > 1 && !following.isEmpty {
+        next = sdpa_next_tile(
+            keys: source.keys(batch: b, kvHead: item.kvHead, rows: following, addresses: scratch.nextKeyAddresses),
+            values: source.values(batch: b, kvHead: item.kvHead, rows: following, addresses: scratch.nextValueAddresses),
+            count: Int32(following.count), depth: Int32(E))
+    }
 
     // With no bias work on any head, the stacked rows take one softmax step, not one call per head
     // (their row states and outputs are stacked alike, and the softmax works row by row: the same bits).
@@ -270,7 +281,8 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
             plan.dropout?.apply(toTile: scores + units[u].stateRow * lds, rowStride: lds, batch: b, head: units[u].head,
                                 queries: units[u].queries, keys: keys)
         }
-        sdpa_accumulate_direct(Int32(rows), Int32(cols), Int32(Ev), scores, lds, source.kind, valueRows, state.output(row: 0), state.ldo)
+        sdpa_accumulate_direct(Int32(rows), Int32(cols), Int32(Ev), scores, lds, source.kind, valueRows, state.output(row: 0),
+                               state.ldo, &next)
         return
     }
     let exactValues = anyPartial && _containsNonFinite(source.kind, rows: valueRows, count: cols, columns: Ev)
@@ -289,7 +301,8 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
         plan.dropout?.apply(toTile: tile, rowStride: lds, batch: b, head: unit.head, queries: unit.queries, keys: keys)
     }
     if allVisible && !exactValues {
-        sdpa_accumulate_direct(Int32(rows), Int32(cols), Int32(Ev), scores, lds, source.kind, valueRows, state.output(row: 0), state.ldo)
+        sdpa_accumulate_direct(Int32(rows), Int32(cols), Int32(Ev), scores, lds, source.kind, valueRows, state.output(row: 0),
+                               state.ldo, &next)
         return
     }
     for u in 0..<unitCount where units[u].visibility != .empty {
@@ -298,7 +311,10 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
             _accumulateVisible(rows: units[u].rows, keys: cols, Ev, tile, lds, source.kind, valueRows, o, state.ldo,
                                values: scratch.finiteValues)
         } else {
-            sdpa_accumulate_direct(Int32(units[u].rows), Int32(cols), Int32(Ev), tile, lds, source.kind, valueRows, o, state.ldo)
+            // one unit's P·V prefetches the next tile; the others find it on its way
+            sdpa_accumulate_direct(Int32(units[u].rows), Int32(cols), Int32(Ev), tile, lds, source.kind, valueRows, o,
+                                   state.ldo, &next)
+            next.count = 0
         }
     }
 }

@@ -17,13 +17,16 @@ struct _FusedScratch {
     @usableFromInline let state: UnsafeMutablePointer<Float>?
     /// Row addresses of one key tile and one value tile, for sources that give them row by row.
     @usableFromInline let keyAddresses: UnsafeMutablePointer<UnsafeRawPointer?>, valueAddresses: UnsafeMutablePointer<UnsafeRawPointer?>
+    /// Row addresses of the next key and value tiles, which decoding prefetches during this tile's `P·V`.
+    @usableFromInline let nextKeyAddresses: UnsafeMutablePointer<UnsafeRawPointer?>
+    @usableFromInline let nextValueAddresses: UnsafeMutablePointer<UnsafeRawPointer?>
 
     /// Where each tile of a slot starts, and the slot's bytes: each tile a multiple of 64 bytes, in the order
     /// the stored properties name them. Computed without arrays: a slot is carved on every call.
     @usableFromInline
     struct Layout {
         @usableFromInline var keys = 0, queries = 0, values = 0, scores = 0, tileMax = 0, finiteValues = 0, state = 0
-        @usableFromInline var keyAddresses = 0, valueAddresses = 0
+        @usableFromInline var keyAddresses = 0, valueAddresses = 0, nextKeyAddresses = 0, nextValueAddresses = 0
         /// The slot's bytes: the end of its last tile.
         @usableFromInline var bytes = 0
 
@@ -53,6 +56,8 @@ struct _FusedScratch {
             self.state = carve(plan.items.hasWholeItems ? state : 0)
             keyAddresses = carve(addressBytes)
             valueAddresses = carve(addressBytes)
+            nextKeyAddresses = carve(plan.readsKeysDirectly ? addressBytes : 0)
+            nextValueAddresses = carve(plan.readsKeysDirectly ? addressBytes : 0)
             guard !overflow else { return nil }
             bytes = end
         }
@@ -71,6 +76,9 @@ struct _FusedScratch {
         state = plan.items.hasWholeItems ? (base + layout.state).bindMemory(to: Float.self, capacity: plan.stateFloats) : nil
         keyAddresses = (base + layout.keyAddresses).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
         valueAddresses = (base + layout.valueAddresses).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
+        let nextRows = plan.readsKeysDirectly ? Bc : 1
+        nextKeyAddresses = (base + layout.nextKeyAddresses).bindMemory(to: UnsafeRawPointer?.self, capacity: nextRows)
+        nextValueAddresses = (base + layout.nextValueAddresses).bindMemory(to: UnsafeRawPointer?.self, capacity: nextRows)
     }
 }
 
