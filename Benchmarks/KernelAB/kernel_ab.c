@@ -258,7 +258,7 @@ static double time_decode(const build *b, decode *d) {
             b->scores_direct(d->layout, d->L, n, d->E, d->q, d->ldq, d->kind, kr, scale, d->s, d->lds, d->tileMax, vr, d->E);
             b->softmax_tile(d->L, n, d->s, d->lds, d->tileMax, d->m, d->l, d->o, d->E, d->E);
             const int nn = d->S - k0 - n < d->keys ? d->S - k0 - n : d->keys;
-            const sdpa_next_tile next = {{kr.base ? (const char *)kr.base + d->es * (size_t)n * d->E : NULL, d->E, NULL},
+            const sdpa_next_tile next = {{(const char *)kr.base + d->es * (size_t)n * d->E, d->E, NULL},
                                          {(const char *)vr.base + d->es * (size_t)n * d->E, d->E, NULL}, nn, d->E};
             b->accumulate_direct(d->L, n, d->E, d->s, d->lds, d->kind, vr, d->o, d->E, nn > 0 ? &next : NULL);
         }

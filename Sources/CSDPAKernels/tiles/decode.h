@@ -316,13 +316,6 @@ typedef struct sdpa_next_rows {
     int keyBytes, valueBytes;
 } sdpa_next_rows;
 
-/* Brings key row c and value row c of the next tile toward the cache. */
-SDPA_INLINE void prefetch_next_row(const int kind, sdpa_next_rows next, int c) {
-    const char *kr = (const char *)row_at(kind, next.tile->keys, c), *vr = (const char *)row_at(kind, next.tile->values, c);
-    for (int b = 0; b < next.keyBytes; b += 64) __builtin_prefetch(kr + b, 0, 3);
-    for (int b = 0; b < next.valueBytes; b += 64) __builtin_prefetch(vr + b, 0, 3);
-}
-
 /* P.V with the value rows read as stored (any kind, widened as loaded):
  * RB rows x NV vectors of output columns in registers, keys in order, so
  * each output element is the same chain of products as the packed P.V's.
@@ -343,7 +336,10 @@ SDPA_INLINE void pv_direct_block(const int kind, const int RB, const int NV, con
         for (int j = 0; j < NV; j++) acc[r][j] = vzero();
     for (int c = 0; c < cols; c++) {
         const void *vr = row_at(kind, v, c);
-        if (c < ahead) prefetch_next_row(kind, next, c);
+        if (c < ahead) {
+            prefetch_rows(kind, next.tile->keys, c, 1, next.keyBytes);
+            prefetch_rows(kind, next.tile->values, c, 1, next.valueBytes);
+        }
         vf vv[SDPA_PV_ROW_VECS];
 #if SDPA_BF16_EVEN_ODD
         if (evenOdd)
@@ -425,8 +421,7 @@ SDPA_INLINE void pv_direct(const int kind, int rows, int cols, int dv, const flo
     const int es = kind == SDPA_KIND_F32 ? 4 : 2;
     const sdpa_next_rows none = {NULL, 0, 0};
     /* the last row block's last pass prefetches: the rows it brings to L1 evict none that a later pass reads */
-    sdpa_next_rows last = {next, next ? next->depth * es : 0, dv * es};
-    if (!next || (!next->keys.base && !next->keys.rows) || (!next->values.base && !next->values.rows)) last = none;
+    const sdpa_next_rows last = {next, next ? next->depth * es : 0, dv * es};
     for (int r0 = 0; r0 < rows;) {
         const int RB = rows - r0 >= 4 ? 4 : rows - r0 >= 2 ? 2 : 1;
         const float *pr = p + (ptrdiff_t)r0 * ldp;
