@@ -269,9 +269,10 @@ typedef struct sdpa_next_tile {
  * dv elements of `kind`, wherever v names them; half kinds widened exactly
  * as loaded): the bits sdpa_accumulate gives in SDPA_LAYOUT_F32, without
  * packing the values.  With `next` (NULL: none), the next tile's key and
- * value rows are prefetched, a row of each with each value row read: the
- * values were prefetched during Q.K^T, so P.V issues no memory reads of its
- * own, and without these the memory would idle while it runs. */
+ * value rows are prefetched during the last pass over the values, a row of
+ * each with each value row read: the values were prefetched during Q.K^T,
+ * so P.V issues no memory reads of its own, and without these the memory
+ * would idle while it runs. */
 void sdpa_accumulate_direct(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
                             sdpa_element_kind kind, sdpa_rows v, float *o, ptrdiff_t ldo,
                             const sdpa_next_tile *next);
