@@ -7,7 +7,7 @@
     .build/release/KernelThroughput --compare results/pytorch-KernelThroughput.json
 
 `swift package --allow-writing-to-package-directory benchmark --pytorch ~/.torchenv/bin/python` does all three
-(for KernelThroughput it interleaves instead: see --serve).
+(KernelThroughput and Decode interleave instead: see --serve).
 --serve: the Swift benchmark drives PyTorch workload by workload, so both sides are timed seconds apart and a
 shared machine's slow spells hit both alike. The first line written is a header object (implementation,
 threads, processors, peakGFLOPS); then each workload read from standard input, one JSON object per line,
@@ -403,17 +403,35 @@ def set_threads(args):
     return processors, args.peak_gflops * max(1, min(args.threads, processors))
 
 
+BENCHMARKS = ("KernelThroughput", "DispatchOverhead", "BiasScaling", "Backward", "Decode", "sdpa bench", "sdpa demo")
+
+
+def results_for(w, args, peak):
+    """The results of workload w as args.benchmark times it."""
+    if args.benchmark == "DispatchOverhead":
+        return dispatch_results(w, args)
+    if args.benchmark == "Backward":
+        return backward_results(w, args)
+    if args.benchmark == "Decode":
+        return decode_results(w, args)
+    return throughput_results(w, args, peak)
+
+
 def serve(args):
     """--serve: a header line, then one line of results per workload line read."""
     args.benchmark = args.benchmark or "KernelThroughput"
+    if args.benchmark not in BENCHMARKS:
+        print(f"pytorch_bench.py: no PyTorch counterpart for {args.benchmark}", file=sys.stderr)
+        return 2
     processors, peak = set_threads(args)
     header = {"implementation": f"PyTorch {torch.__version__.split('+')[0]}", "threads": args.threads,
               "processors": processors, "peakGFLOPSPerCore": args.peak_gflops, "peakGFLOPS": peak}
     print(json.dumps(header), flush=True)
-    with torch.inference_mode():
+    # Backward needs autograd; the others run without it.
+    with torch.inference_mode(args.benchmark != "Backward"):
         for line in sys.stdin:
             if line.strip():
-                print(json.dumps(throughput_results(json.loads(line), args, peak)), flush=True)
+                print(json.dumps(results_for(json.loads(line), args, peak)), flush=True)
     return 0
 
 
@@ -452,7 +470,7 @@ def main():
         # is what the targets avoid measuring), with the mask materialized.
         workloads = [w for w in workloads if w["queryLength"] <= 8192 and not w["bias"].startswith("causal")]
     args.benchmark = benchmark
-    if benchmark not in ("KernelThroughput", "DispatchOverhead", "BiasScaling", "Backward", "Decode", "sdpa bench", "sdpa demo"):
+    if benchmark not in BENCHMARKS:
         print(f"pytorch_bench.py: no PyTorch counterpart for {benchmark}; nothing written", file=sys.stderr)
         return 0
     processors, peak = set_threads(args)
@@ -465,14 +483,7 @@ def main():
                   f"S={w['keyLength']} E={w['headDim']} {w['dtype']}", file=sys.stderr, flush=True)
             if benchmark == "BiasScaling" and w["queryLength"] < 8192 and not args.quick:
                 continue
-            if benchmark == "DispatchOverhead":
-                results += dispatch_results(w, args)
-            elif benchmark == "Backward":
-                results += backward_results(w, args)
-            elif benchmark == "Decode":
-                results += decode_results(w, args)
-            else:
-                results += throughput_results(w, args, peak)
+            results += results_for(w, args, peak)
 
     report = {
         "schema": SCHEMA, "benchmark": benchmark, "implementation": f"PyTorch {torch.__version__.split('+')[0]}",

@@ -20,11 +20,16 @@ enum Decode {
             process, the threads the kernel uses), and at the read bandwidth measured at start-up. (b) continuous \
             batching, float32 and bfloat16: 64 sequences of lengths spread from 128 to 8192 in a PagedKVCache (blocks of 128), 100 steps \
             each appending one token to every sequence and attending over all of them in one call: median step, \
-            tokens per second, and the last quarter's median step against the first's. PyTorch (--compare, \
-            Benchmarks/pytorch_bench.py) runs SDPA per sequence on contiguous caches. --quick: S=1024, 8 sequences, \
-            10 steps.
+            tokens per second, and the last quarter's median step against the first's. PyTorch \
+            (Benchmarks/pytorch_bench.py) runs SDPA per sequence on contiguous caches: with --pytorch it times each \
+            workload right after this package, --rounds times over, each side keeping its median round (a shared \
+            host's read bandwidth drifts over minutes); --compare reads a report it wrote beforehand. --quick: \
+            S=1024, 8 sequences, 10 steps.
             """,
-        options: [])
+        options: BenchmarkCommandLine.interleavedPyTorchOptions)
+
+    /// `Benchmarks/pytorch_bench.py`, beside this benchmark's sources.
+    static let pytorchScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(path: "pytorch_bench.py")
 
     /// Decode steps of a continuous batch; `pytorch_bench.py` runs as many (10 with --quick).
     static func steps(quick: Bool) -> Int { quick ? 10 : 100 }
@@ -45,20 +50,27 @@ enum Decode {
             let bandwidth = MemoryBandwidth.measure(bytes: options.isQuick ? 64 << 20 : 256 << 20, threads: SDPAThreads.effectiveCount)
             // Calls of a few milliseconds: many samples cost little and steady the median of the pairs.
             let benchmark = DecodeBenchmark(plan: options.isQuick ? .quickKernel : MeasurementPlan(warmUpCalls: 2, samples: 31), steps: steps(quick: options.isQuick), bandwidth: bandwidth)
-            var progress = output.progressReporter(total: workloads.count)
-            var results = [BenchmarkResult](), figures = ["memoryReadGBPerSecond": bandwidth.bytesPerSecond / 1e9]
-            for workload in workloads {
-                progress.begin(workload.description)
-                let outcome = try benchmark.measure(workload)
-                results.append(outcome.result)
-                figures.merge(outcome.figures) { $1 }
+            var outcomes = [DecodeBenchmark.Outcome](), comparison = options.comparison
+            if let served = try options.servePyTorch(defaultScript: pytorchScript) {
+                let measured = try benchmark.measureInterleaved(workloads, with: served.pytorch, rounds: served.rounds, showingProgressOn: output)
+                outcomes = measured.ours
+                comparison = try options.pytorchReport(served.pytorch, workloads: workloads, results: measured.pytorch)
+            } else {
+                var progress = output.progressReporter(total: workloads.count)
+                for workload in workloads {
+                    progress.begin(workload.description)
+                    outcomes.append(try benchmark.measure(workload))
+                }
+                progress.finish()
             }
-            progress.finish()
-            figures.merge(DecodeBenchmark.comparisonFigures(results, comparison: options.comparison)) { $1 }
+            let results = outcomes.map(\.result)
+            var figures = ["memoryReadGBPerSecond": bandwidth.bytesPerSecond / 1e9]
+            for outcome in outcomes { figures.merge(outcome.figures) { $1 } }
+            figures.merge(DecodeBenchmark.comparisonFigures(results, comparison: comparison)) { $1 }
             var report = options.report(workloads: workloads, results: results)
             report.figures = figures
             output.standardOutput("memory read bandwidth: \(bandwidth)\n")
-            return BenchmarkOutcome(report: report)
+            return BenchmarkOutcome(report: report, comparison: comparison)
         }
     }
 }

@@ -20,12 +20,10 @@ enum KernelThroughput {
             With --pytorch, PyTorch times each workload right after this package, --rounds times over, and \
             each side reports its median round: a shared machine's slow spells then hit both sides alike.
             """,
-        options: [
-            .value("pytorch", "PYTHON", "a Python with torch: time PyTorch interleaved with this package"),
-            .value("pytorch-json", "FILE", "with --pytorch: write PyTorch's report here"),
-            .value("pytorch-script", "FILE", "with --pytorch: pytorch_bench.py (default: the one beside this benchmark's sources)"),
-            .value("rounds", "N", "with --pytorch: rounds per workload, each side keeping its median (default 3)"),
-        ])
+        options: BenchmarkCommandLine.interleavedPyTorchOptions)
+
+    /// `Benchmarks/pytorch_bench.py`, beside this benchmark's sources.
+    static let pytorchScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(path: "pytorch_bench.py")
 
     /// The workloads of issue 3's targets.
     static func workloads(quick: Bool) -> [AttentionWorkload] {
@@ -51,20 +49,11 @@ enum KernelThroughput {
             let benchmark = ThroughputBenchmark(plan: options.isQuick ? .quickKernel : .kernel, peakGFLOPSPerCore: options.givenPeakGFLOPSPerCore)
             let results: [BenchmarkResult]
             var comparison = options.comparison
-            if let python = options.parsed.string("pytorch") {
-                let script = options.parsed.string("pytorch-script").map { URL(fileURLWithPath: $0) }
-                    ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(path: "pytorch_bench.py")
-                // PyTorch's percentages use the same peak as ours.
-                var arguments = (options.isQuick ? ["--quick"] : []) + ["--peak-gflops", String(options.peakGFLOPSPerCore)]
-                if let threads = options.threads { arguments += ["--threads", String(threads)] }
-                let pytorch = try PyTorchCounterpart(python: URL(fileURLWithPath: python), script: script, benchmark: spec.name, arguments: arguments)
-                let rounds = try options.parsed.integer("rounds", minimum: 1) ?? 3
+            if let served = try options.servePyTorch(defaultScript: pytorchScript) {
                 let measured = try benchmark.measureInterleaved(
-                    workloads, paths: AttentionPath.allCases, with: pytorch, rounds: rounds, showingProgressOn: output)
+                    workloads, paths: AttentionPath.allCases, with: served.pytorch, rounds: served.rounds, showingProgressOn: output)
                 results = measured.ours
-                let theirs = pytorch.report(benchmark: spec.name, workloads: workloads, results: measured.pytorch)
-                if let path = options.parsed.string("pytorch-json") { try theirs.write(to: URL(fileURLWithPath: path)) }
-                comparison = theirs
+                comparison = try options.pytorchReport(served.pytorch, workloads: workloads, results: measured.pytorch)
             } else {
                 results = try benchmark.measureAll(workloads, paths: AttentionPath.allCases, showingProgressOn: output)
             }

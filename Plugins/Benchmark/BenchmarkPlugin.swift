@@ -9,8 +9,8 @@ import PackagePlugin
 /// on one self-contained page.
 /// With `--pytorch PYTHON`, `Benchmarks/pytorch_bench.py` first runs PyTorch on the benchmark's
 /// workloads (`results/pytorch-<Name>.json`); a PyTorch JSON already in `results/` is compared too.
-/// `KernelThroughput` instead times PyTorch itself, workload by workload between its own timings
-/// (`--rounds N` rounds, default 3), so that both sides see the same spells of a shared machine.
+/// `KernelThroughput`, `Decode` and `Embed` instead time PyTorch themselves, workload by workload between
+/// their own timings (`--rounds N` rounds, default 3), so that both sides see the same spells of a shared machine.
 /// Any other argument is passed to every benchmark (e.g. `--threads 1`).
 @main
 struct BenchmarkPlugin: CommandPlugin {
@@ -76,7 +76,9 @@ struct BenchmarkPlugin: CommandPlugin {
 
     /// Benchmarks that take `--pytorch` themselves and interleave PyTorch's timings with their own, and the
     /// script in `Benchmarks/` that serves PyTorch's side.
-    static let interleavesPyTorch: [String: String] = ["KernelThroughput": "pytorch_bench.py", "Embed": "embed_bench.py"]
+    static let interleavesPyTorch: [String: String] = [
+        "KernelThroughput": "pytorch_bench.py", "Decode": "pytorch_bench.py", "Embed": "embed_bench.py",
+    ]
 
     /// Runs `executable` with `arguments`, its output going straight to the terminal.
     private func run(_ executable: URL, _ arguments: [String]) throws {

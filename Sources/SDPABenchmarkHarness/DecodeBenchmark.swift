@@ -68,6 +68,32 @@ public struct DecodeBenchmark: Sendable {
         workload.batch == 1 ? try singleSequence(workload) : try continuousBatching(workload)
     }
 
+    /// Measures every workload `rounds` times, each round right before PyTorch's `pytorch` times the same
+    /// workload, and keeps each side's median round (the faster of the middle two for an even count): a
+    /// continuous batch reads gigabytes a step, and a shared host's read bandwidth drifts over minutes,
+    /// so the two sides are timed seconds apart rather than one whole report after the other.
+    /// `progress` is called before each round with (step, total, label).
+    ///
+    /// - Throws: ``SDPAError`` from a workload, ``PyTorchCounterpartError`` from PyTorch's process.
+    public func measureInterleaved(
+        _ workloads: [AttentionWorkload], with pytorch: PyTorchCounterpart, rounds: Int, progress: (Int, Int, String) -> Void
+    ) throws -> (ours: [Outcome], pytorch: [BenchmarkResult]) {
+        let rounds = Swift.max(1, rounds)
+        var ours = [Outcome](), theirs = [BenchmarkResult]()
+        for (index, workload) in workloads.enumerated() {
+            var ourRounds = [Outcome](), theirRounds = [[BenchmarkResult]]()
+            for round in 0..<rounds {
+                progress(index * rounds + round, workloads.count * rounds, "\(workload) round \(round + 1) of \(rounds)")
+                ourRounds.append(try measure(workload))
+                theirRounds.append(try pytorch.measure(workload))
+            }
+            let fastestFirst = ourRounds.sorted { ($0.result.timing?.medianSeconds ?? 0) < ($1.result.timing?.medianSeconds ?? 0) }
+            ours.append(fastestFirst[(fastestFirst.count - 1) / 2])
+            theirs += ThroughputBenchmark.medianRounds(theirRounds)
+        }
+        return (ours, theirs)
+    }
+
     private func singleSequence(_ w: AttentionWorkload) throws -> Outcome {
         let (q, k, v) = try w.makeInputs()
         let call = { try scaledDotProductAttention(query: q, key: k, value: v, enableGQA: w.keyValueHeads != w.heads) }
@@ -80,7 +106,7 @@ public struct DecodeBenchmark: Sendable {
             // ratio is the median of the pairs': a drift of the machine's bandwidth falls on both
             // sides of a pair, where the start-up figure may be minutes old. One call per sample.
             let pass = MemoryBandwidth.ReadPass(bytes: Int(bytes), threads: SDPAThreads.effectiveCount)
-            let pairs = try measureInterleaved(MeasurementPlan(warmUpCalls: plan.warmUpCalls, samples: plan.samples), call, { pass.run() })
+            let pairs = try SDPABenchmarkHarness.measureInterleaved(MeasurementPlan(warmUpCalls: plan.warmUpCalls, samples: plan.samples), call, { pass.run() })
             timing = pairs.first
             let ratio = pairs.medianRatio, read = pairs.second.medianSeconds
             let startUp = timing.medianSeconds / (bytes / bandwidth.bytesPerSecond)

@@ -69,6 +69,41 @@ public struct BenchmarkCommandLine {
         givenPeakGFLOPSPerCore = try parsed.number("peak-gflops", in: 0.001...1_000_000)
     }
 
+    /// The options of a benchmark that times PyTorch itself, workload by workload between its own timings,
+    /// through `Benchmarks/pytorch_bench.py --serve` (``servePyTorch(defaultScript:)``).
+    public static let interleavedPyTorchOptions: [OptionSpec] = [
+        .value("pytorch", "PYTHON", "a Python with torch: time PyTorch interleaved with this package"),
+        .value("pytorch-json", "FILE", "with --pytorch: write PyTorch's report here"),
+        .value("pytorch-script", "FILE", "with --pytorch: pytorch_bench.py (default: the one beside this benchmark's sources)"),
+        .value("rounds", "N", "with --pytorch: rounds per workload, each side keeping its median (default 3)"),
+    ]
+
+    /// With `--pytorch`, PyTorch's process serving this benchmark (`--pytorch-script`, else `defaultScript`,
+    /// with `--quick`, `--threads` and the peak passed on) and the rounds `--rounds` asks for; `nil` without
+    /// `--pytorch`. Call inside the thread scope.
+    ///
+    /// - Throws: ``UsageError`` for a malformed `--rounds`, ``PyTorchCounterpartError`` when the process
+    ///   does not start.
+    public func servePyTorch(defaultScript: URL) throws -> (pytorch: PyTorchCounterpart, rounds: Int)? {
+        guard let python = parsed.string("pytorch") else { return nil }
+        let rounds = try parsed.integer("rounds", minimum: 1) ?? 3
+        let script = parsed.string("pytorch-script").map { URL(fileURLWithPath: $0) } ?? defaultScript
+        // PyTorch's percentages use the same peak as ours.
+        var arguments = (isQuick ? ["--quick"] : []) + ["--peak-gflops", String(peakGFLOPSPerCore)]
+        if let threads { arguments += ["--threads", String(threads)] }
+        let pytorch = try PyTorchCounterpart(python: URL(fileURLWithPath: python), script: script, benchmark: benchmarkName, arguments: arguments)
+        return (pytorch, rounds)
+    }
+
+    /// PyTorch's report of `results` from ``servePyTorch(defaultScript:)``'s process, written to `--pytorch-json` if given.
+    ///
+    /// - Throws: file errors from writing it.
+    public func pytorchReport(_ pytorch: PyTorchCounterpart, workloads: [AttentionWorkload], results: [BenchmarkResult]) throws -> BenchmarkReport {
+        let report = pytorch.report(benchmark: benchmarkName, workloads: workloads, results: results)
+        if let path = parsed.string("pytorch-json") { try report.write(to: URL(fileURLWithPath: path)) }
+        return report
+    }
+
     /// The machine as this run uses it; call inside the thread scope.
     public var machine: MachineDescription {
         MachineDescription(threads: SDPAThreads.effectiveCount, peakGFLOPSPerCore: givenPeakGFLOPSPerCore)
@@ -131,6 +166,17 @@ extension ThroughputBenchmark {
         showingProgressOn output: CommandOutput
     ) throws -> (ours: [BenchmarkResult], pytorch: [BenchmarkResult]) {
         try output.showingProgress { try measureInterleaved(workloads, paths: paths, with: pytorch, rounds: rounds, progress: $0) }
+    }
+}
+
+extension DecodeBenchmark {
+    /// ``measureInterleaved(_:with:rounds:progress:)`` with a progress display on `output`'s standard error.
+    ///
+    /// - Throws: ``SDPAError`` from a workload, ``PyTorchCounterpartError`` from PyTorch's process.
+    public func measureInterleaved(
+        _ workloads: [AttentionWorkload], with pytorch: PyTorchCounterpart, rounds: Int, showingProgressOn output: CommandOutput
+    ) throws -> (ours: [Outcome], pytorch: [BenchmarkResult]) {
+        try output.showingProgress { try measureInterleaved(workloads, with: pytorch, rounds: rounds, progress: $0) }
     }
 }
 

@@ -349,6 +349,31 @@ private func visibleCount(_ mask: Tensor, batch: Int, heads: Int, queryLength: I
         #expect(report.implementation == "PyTorch fake" && report.results.count == 2)
     }
 
+    @Test func decodingInterleavedWithPyTorchKeepsEachSidesMedianRound() throws {
+        let script = try fakePyTorchServer()
+        defer { try? FileManager.default.removeItem(at: script) }
+        let pytorch = try PyTorchCounterpart(python: URL(fileURLWithPath: "/bin/sh"), script: script, benchmark: "Decode")
+        func decode(_ batch: Int, _ length: Int) -> AttentionWorkload {
+            var w = AttentionWorkload(batch: batch, heads: 4, queryLength: 1, keyLength: length, headDim: 16, bias: BiasKind.named("none")!)
+            w.keyValueHeads = 2
+            return w
+        }
+        let workloads = [decode(1, 64), decode(2, 200)]
+        let benchmark = DecodeBenchmark(plan: MeasurementPlan(warmUpCalls: 0, samples: 1, minimumSampleSeconds: 0), steps: 2, blockSize: 16)
+        var steps = [String]()
+        let measured = try benchmark.measureInterleaved(workloads, with: pytorch, rounds: 3) { _, _, label in steps.append(label) }
+        #expect(steps.count == 6 && steps[0].hasSuffix("round 1 of 3") && steps[5].hasSuffix("round 3 of 3"))
+        #expect(measured.ours.map(\.result.path) == ["contiguous", "paged"])
+        #expect(measured.ours.map(\.result.workload) == workloads)
+        #expect(measured.ours[1].figures["batching.float32.tokensPerSecond"] != nil)
+        // PyTorch: per workload the round of median time (3, 1, 2 ms -> 2 ms).
+        #expect(measured.pytorch.map { $0.timing?.medianSeconds } == [0.002, 0.002])
+        let theirs = pytorch.report(benchmark: "Decode", workloads: workloads, results: measured.pytorch)
+        let figures = DecodeBenchmark.comparisonFigures(measured.ours.map(\.result), comparison: theirs)
+        let ours = try #require(measured.ours[1].result.timing?.medianSeconds)
+        #expect(figures["batching.float32.tokensPerSecondOverPyTorch"] == 0.002 / ours)
+    }
+
     @Test func aPyTorchProcessThatEndsIsAnError() throws {
         let script = try fakePyTorchServer(limit: 1)
         defer { try? FileManager.default.removeItem(at: script) }
