@@ -20,7 +20,8 @@ enum Decode {
             process, the threads the kernel uses), and at the read bandwidth measured at start-up. (b) continuous \
             batching, float32 and bfloat16: 64 sequences of lengths spread from 128 to 8192 in a PagedKVCache (blocks of 128), 100 steps \
             each appending one token to every sequence and attending over all of them in one call: median step, \
-            tokens per second, and the last quarter's median step against the first's. PyTorch \
+            tokens per second, the last quarter's median step against the first's, and each step against a read pass \
+            of as many bytes right after it and against the start-up bandwidth. PyTorch \
             (Benchmarks/pytorch_bench.py) runs SDPA per sequence on contiguous caches: with --pytorch it times each \
             workload right after this package, --rounds times over, each side keeping its median round (a shared \
             host's read bandwidth drifts over minutes); --compare reads a report it wrote beforehand. --quick: \

@@ -14,8 +14,10 @@ import SDPA
 /// each of ``steps`` steps appends one token to every sequence and runs one batched attention call
 /// over the cache (``PagedKVCache/attention(_:scale:causal:)``), after one untimed step. Its samples are the steps, so the
 /// median is the time of one step for the whole batch, and tokens per second `batch / median`; a step
-/// reads every sequence's K and V once, so the bytes of a step over the median give its read rate, set
-/// against the start-up bandwidth as for a single sequence (the bound on tokens per second).
+/// reads every sequence's K and V once, so the bytes of a step over the median give its read rate (the
+/// bound on tokens per second). With ``bandwidth`` set, each step is followed by a read pass of a mean
+/// step's bytes and, as for a single sequence, its time is set against the pass's (the median of the
+/// pairs, per byte) and against the start-up bandwidth.
 /// `Benchmarks/pytorch_bench.py` runs the same workloads with the same conventions.
 public struct DecodeBenchmark: Sendable {
     /// The shortest sequence of a continuous batch.
@@ -154,20 +156,34 @@ public struct DecodeBenchmark: Sendable {
             sequences.append(s)
         }
         let requests = sequences.map { PagedAttentionQuery(sequence: $0, query: query) }
+        // The K and V bytes of step s (1...steps): every sequence holds its prompt and the s + 1 tokens
+        // appended since (the untimed step's among them); `bytesPerStep` is their mean over the steps.
+        let bytesPerToken = Double(w.keyValueHeads * (w.headDim + w.valueHeadDim) * keys.dtype.byteWidth)
+        func bytes(step: Int) -> Double { (Double(lengths.reduce(0, +)) + Double(w.batch * (step + 1))) * bytesPerToken }
+        let bytesPerStep = (Double(lengths.reduce(0, +)) + Double(w.batch) * (Double(steps + 1) / 2 + 1)) * bytesPerToken
+        // With the bandwidth known, each step is followed by a read pass of a mean step's bytes, as a single
+        // sequence's calls are: the pair's ratio is free of the host's drift over the steps and since start-up.
+        let pass = bandwidth.map { _ in MemoryBandwidth.ReadPass(bytes: Int(bytesPerStep), threads: SDPAThreads.effectiveCount) }
         let clock = ContinuousClock()
-        var stepSeconds = [Double]()
+        func seconds(since start: ContinuousClock.Instant) -> Double {
+            let elapsed = clock.now - start
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
+        var stepSeconds = [Double](), passSeconds = [Double](), ratios = [Double]()
         for step in 0...steps {
             let start = clock.now
             for s in sequences { try cache.append(to: s, key: tokenKey, value: tokenValue) }
             blackHole(try cache.attention(requests))
-            let elapsed = clock.now - start
-            if step > 0 { stepSeconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
+            let elapsed = seconds(since: start)
+            guard step > 0 else { continue }
+            stepSeconds.append(elapsed)
+            if let pass {
+                let read = pass.run()
+                passSeconds.append(read)
+                ratios.append((elapsed / bytes(step: step)) / (read / Double(pass.bytes)))
+            }
         }
         let timing = TimingSummary(perCallSeconds: stepSeconds, callsPerSample: 1)
-        // The K and V bytes of a timed step, averaged over the steps: at step s (1...steps) every sequence
-        // holds its prompt and the s + 1 tokens appended since (the untimed step's among them).
-        let tokensPerStep = Double(lengths.reduce(0, +)) + Double(w.batch) * (Double(steps + 1) / 2 + 1)
-        let bytesPerStep = tokensPerStep * Double(w.keyValueHeads * (w.headDim + w.valueHeadDim) * keys.dtype.byteWidth)
         let quarter = Swift.max(1, steps / 4)
         let first = TimingSummary(perCallSeconds: Array(stepSeconds.prefix(quarter)), callsPerSample: 1).medianSeconds
         let last = TimingSummary(perCallSeconds: Array(stepSeconds.suffix(quarter)), callsPerSample: 1).medianSeconds
@@ -179,10 +195,16 @@ public struct DecodeBenchmark: Sendable {
         ]
         // A step reads every sequence's K and V once: the machine's bandwidth bounds the tokens per second.
         var roof = ""
-        if let bandwidth {
+        if let bandwidth, let pass {
+            let ratio = TimingSummary(perCallSeconds: ratios, callsPerSample: 1).medianSeconds
+            let passRate = Double(pass.bytes) / TimingSummary(perCallSeconds: passSeconds, callsPerSample: 1).medianSeconds
+            figures["\(prefix).timeOverReadTime"] = ratio
+            figures["\(prefix).interleavedReadGBPerSecond"] = passRate / 1e9
             figures["\(prefix).timeOverStartUpReadTime"] = bandwidth.bytesPerSecond / readRate
-            roof = ", \(MeasurementFormat.fixed(bandwidth.bytesPerSecond / readRate, 2))× the time to read them at the start-up "
-                + "\(MeasurementFormat.fixed(bandwidth.bytesPerSecond / 1e9, 1)) GB/s"
+            roof = ", \(MeasurementFormat.fixed(ratio, 2))× the time to read them (median of the pairs of a step and a read pass "
+                + "after it, the passes at \(MeasurementFormat.fixed(passRate / 1e9, 1)) GB/s; "
+                + "\(MeasurementFormat.fixed(bandwidth.bytesPerSecond / readRate, 2))× at the start-up "
+                + "\(MeasurementFormat.fixed(bandwidth.bytesPerSecond / 1e9, 1)) GB/s)"
         }
         let note = "\(w.batch) sequences of \(lengths.first!)…\(lengths.last!) tokens, \(steps) steps of one token each through the paged "
             + "cache, read in place: \(MeasurementFormat.fixed(tokensPerSecond, 0)) tokens/s; median step of the last quarter "
