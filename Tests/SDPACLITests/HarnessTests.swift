@@ -372,6 +372,13 @@ private func visibleCount(_ mask: Tensor, batch: Int, heads: Int, queryLength: I
         let figures = DecodeBenchmark.comparisonFigures(measured.ours.map(\.result), comparison: theirs)
         let ours = try #require(measured.ours[1].result.timing?.medianSeconds)
         #expect(figures["batching.float32.tokensPerSecondOverPyTorch"] == 0.002 / ours)
+        // With the bandwidth known, the steps are paired with read passes, as single calls are.
+        var paired = benchmark
+        paired.bandwidth = MemoryBandwidth.measure(bytes: 1 << 20, threads: 1, repetitions: 1)
+        let batching = try paired.measure(workloads[1]).figures
+        #expect(batching["batching.float32.timeOverReadTime"].map { $0 > 0 && $0.isFinite } == true)
+        #expect(batching["batching.float32.interleavedReadGBPerSecond"].map { $0 > 0 } == true)
+        #expect(batching["batching.float32.timeOverStartUpReadTime"] != nil)
     }
 
     @Test func aPyTorchProcessThatEndsIsAnError() throws {
