@@ -10,6 +10,7 @@
 #define SDPA_KERNEL_LIST(X)                                                                        \
     X(void, kernels_info, (sdpa_kernel_info *info), (info))                                        \
     X(double, fma_flops, (long iterations), (iterations))                                              \
+    X(double, read_sum, (const void *p, size_t bytes), (p, bytes))                                     \
     X(void, qk_tile,                                                                               \
       (int rows, int cols, int depth, const float *q, ptrdiff_t ldq, const float *kt,              \
        ptrdiff_t ldkt, float scale, float *s, ptrdiff_t lds, float *tileMax),                      \

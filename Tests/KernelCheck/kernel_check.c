@@ -747,6 +747,23 @@ static void check_dropout(int rows, int cols, float p, uint64_t seed, uint64_t c
     free(x); free(x0);
 }
 
+/* The read pass sums whole vectors of any alignment and ignores a partial last one. */
+static void check_read_sum(int vectorFloats) {
+    enum { N = 1031 };
+    float *buffer = malloc((N + 1) * sizeof(float));
+    double whole = 0;
+    for (int i = 0; i <= N; i++) buffer[i] = (float)(i % 7) - 2.5f;
+    for (int offset = 0; offset <= 1; offset++)
+        for (int n = 0; n <= N; n += n < 70 ? 1 : 61) {
+            const int counted = n / vectorFloats * vectorFloats;
+            whole = 0;
+            for (int i = 0; i < counted; i++) whole += buffer[offset + i];
+            const double got = sdpa_read_sum(buffer + offset, (size_t)n * sizeof(float) + 3);
+            CHECK(fabs(got - whole) <= 1e-3 * (1 + fabs(whole)), "read_sum n=%d offset=%d: %g, expected %g", n, offset, got, whole);
+        }
+    free(buffer);
+}
+
 /* Another library's AMX work may release the tiles between two of our products
  * (oneDNN does after each job: TILERELEASE returns them to their initial,
  * unconfigured state): the next product must configure them again rather
@@ -811,6 +828,7 @@ int main(void) {
                 if (a % 3 == 0) check_attend(kind, 40 + a, 100, 64, 64, SDPA_MASK_NONE, a == 3 ? -0.7f : 0.0f);
             }
         check_conversions();
+        check_read_sum(info.vector_floats);
         check_exp();
         check_gelu();
         check_softmax(info, 67, 203, 2, 60, 0);

@@ -579,6 +579,13 @@ void sdpa_dropout_tile(int rows, int cols, float *p, ptrdiff_t ldp, float dropou
  * are this figure times the threads used (FMA units are per core). */
 double sdpa_kernels_fma_peak_gflops(const char *family);
 
+/* The sum of the whole vectors of floats in `bytes` bytes from p (the rest
+ * ignored; any alignment), read in the vectors of the family in use on this
+ * thread: the read pass a memory-bandwidth figure times, so that memory-bound
+ * kernels (decoding) are set against reading as many bytes with the loads
+ * they use.  Summing, not discarding, so that no compiler drops the loads. */
+double sdpa_read_sum(const void *p, size_t bytes);
+
 #ifdef __cplusplus
 }
 #endif

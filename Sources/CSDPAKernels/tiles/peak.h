@@ -1,5 +1,6 @@
-/* The FP32 multiply-add peak of one thread in this family's vectors: what
- * "% of peak" in the benchmarks divides by.  SDPA_PEAK_CHAINS independent
+/* The machine's peaks as this family's loops reach them: the FP32
+ * multiply-add peak of one thread, what "% of peak" in the benchmarks divides
+ * by, and reading memory, what decoding's time is set against.  FMA:  SDPA_PEAK_CHAINS independent
  * chains (enough to cover the FMA latency on every pipe, within the register
  * file); nothing but registers is touched. */
 #ifndef SDPA_TILES_PEAK_H
@@ -26,6 +27,24 @@ static double k_fma_flops(long iterations) {
     volatile float sink = vhsum(s);
     (void)sink;
     return 2.0 * SDPA_PEAK_CHAINS * SDPA_VL * (double)iterations;
+}
+
+/* The sum of the whole vectors in `bytes` bytes from p (the rest ignored),
+ * four accumulators deep so that the adds never hold up the loads: a read
+ * pass in this family's loads, the widest the kernels use. */
+static double k_read_sum(const void *p, size_t bytes) {
+    const float *f = (const float *)p;
+    const size_t vectors = bytes / (sizeof(float) * SDPA_VL);
+    vf a = vzero(), b = vzero(), c = vzero(), d = vzero();
+    size_t i = 0;
+    for (; i + 4 <= vectors; i += 4) {
+        a = vadd(a, vload(f + i * SDPA_VL));
+        b = vadd(b, vload(f + (i + 1) * SDPA_VL));
+        c = vadd(c, vload(f + (i + 2) * SDPA_VL));
+        d = vadd(d, vload(f + (i + 3) * SDPA_VL));
+    }
+    for (; i < vectors; i++) a = vadd(a, vload(f + i * SDPA_VL));
+    return (double)vhsum(vadd(vadd(a, b), vadd(c, d)));
 }
 
 #endif
