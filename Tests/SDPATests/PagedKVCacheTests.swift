@@ -1,3 +1,4 @@
+import Foundation
 import SDPA
 import SDPATestSupport
 import Testing
@@ -260,4 +261,48 @@ struct PagedKVCacheTests {
         }
         #expect(cache.sequences.count == 8)
     }
+
+    #if os(Linux)
+    @Test("the pool asks for huge pages: where an allocation made the same way gets them, the pool has them")
+    func poolInHugePages() throws {
+        // 64 MiB a pool: past glibc's largest mmap threshold, so each is a fresh mapping of its own.
+        let cache = try PagedKVCache(blockCount: 256, blockSize: 128, keyValueHeads: 4, headDim: 128)
+        let s = cache.addSequence()
+        try cache.append(to: s, key: try kvRows(4, 1, 128, seed: 1), value: try kvRows(4, 1, 128, seed: 2))
+        let pool = try cache.withView(of: s) { view in try #require(anonymousHugeKilobytes(containing: view.keyRows(from: 0, kvHead: 0).base)) }
+        if pool > 0 { return }
+        // None in the pool: the system must give none to a buffer allocated and advised as the pool's is either
+        // (transparent huge pages off, or an allocator that does not pass the advice on: the sanitizers').
+        let bytes = 64 << 20
+        var control: UnsafeMutableRawPointer?
+        #expect(posix_memalign(&control, 2 << 20, bytes) == 0)
+        defer { free(control) }
+        let buffer = try #require(control)
+        _ = madvise(buffer, bytes, MADV_HUGEPAGE)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        let given = try #require(anonymousHugeKilobytes(containing: buffer))
+        #expect(given == 0, "an advised buffer got \(given) kB of huge pages, the pool none")
+    }
+    #endif
 }
+
+#if os(Linux)
+/// The `AnonHugePages` of the mapping of this process that holds `address` (`/proc/self/smaps`), in kB.
+func anonymousHugeKilobytes(containing address: UnsafeRawPointer) -> Int? {
+    // Read to the end: a /proc file reports a size of 0, which a whole-file read would trust.
+    guard let data = FileHandle(forReadingAtPath: "/proc/self/smaps")?.readDataToEndOfFile() else { return nil }
+    let smaps = String(decoding: data, as: UTF8.self)
+    let target = UInt(bitPattern: address)
+    var inside = false
+    for line in smaps.split(separator: "\n") {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        if let range = fields.first, range.contains("-"), !range.hasSuffix(":") {
+            let bounds = range.split(separator: "-").compactMap { UInt($0, radix: 16) }
+            inside = bounds.count == 2 && bounds[0] <= target && target < bounds[1]
+        } else if inside, fields.first == "AnonHugePages:", fields.count >= 2 {
+            return Int(fields[1])
+        }
+    }
+    return nil
+}
+#endif

@@ -19,7 +19,9 @@ import Foundation
 /// ```
 ///
 /// **Blocks.** The pool holds `blockCount` blocks, allocated and zeroed at creation (its memory is
-/// committed then, not while serving). A block is free, or held by one or more sequences: a fork shares
+/// committed then, not while serving). On Linux the pool asks for 2 MiB pages (transparent huge pages,
+/// where the system's setting is `always` or `madvise`): a decode step reads every sequence's blocks,
+/// and with 4 KiB pages the page-table walks cost about 8 % of a step (RFC.md, metrics). A block is free, or held by one or more sequences: a fork shares
 /// every block of its parent, and the first append to a shared, partly filled last block copies it
 /// (copy on write) — full blocks are never written again, so they are shared for good. ``free(_:)``
 /// returns a sequence's blocks to the free list once nothing else holds them. An append that needs more
@@ -110,8 +112,8 @@ public final class PagedKVCache: @unchecked Sendable {
         }
         (self.blockCount, self.blockSize, self.keyValueHeads) = (blockCount, blockSize, keyValueHeads)
         (self.headDim, self.valueHeadDim, self.dtype) = (headDim, valueHeadDim, dtype)
-        pool = _PagedBlockPool(keys: try Tensor(_zeros: keyShape, dtype: dtype, argument: "PagedKVCache keys"),
-                               values: try Tensor(_zeros: valueShape, dtype: dtype, argument: "PagedKVCache values"),
+        pool = _PagedBlockPool(keys: try Tensor(_zerosInHugePages: keyShape, dtype: dtype, argument: "PagedKVCache keys"),
+                               values: try Tensor(_zerosInHugePages: valueShape, dtype: dtype, argument: "PagedKVCache values"),
                                blockSize: blockSize, keyValueHeads: keyValueHeads)
     }
 

@@ -40,6 +40,17 @@ public struct Tensor: Sendable {
         try self.init(_contiguous: shape, dtype: dtype, zeroed: true, argument: argument())
     }
 
+    /// A zero-filled contiguous tensor in huge pages where the system gives them (a paged KV cache's
+    /// pool: see ``_TensorStorage/init(byteCount:for:zeroed:limit:hugePages:)``); the shape must already be validated.
+    ///
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument` when the memory cannot be had.
+    init(_zerosInHugePages shape: [Int], dtype: DType, argument: @autoclosure () -> String) throws {
+        let count = shape.reduce(1, *)
+        self.init(
+            _storage: try _TensorStorage(byteCount: count * dtype.byteWidth, for: "\(argument()) \(shape) \(dtype)", hugePages: true),
+            dtype: dtype, shape: shape, strides: Tensor.contiguousStrides(for: shape), offset: 0)
+    }
+
     /// A contiguous tensor whose every element the caller writes before the tensor is read (a kernel's
     /// result): no pass over its bytes to fill them first.
     ///
