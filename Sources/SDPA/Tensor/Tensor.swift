@@ -45,10 +45,7 @@ public struct Tensor: Sendable {
     ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument` when the memory cannot be had.
     init(_zerosInHugePages shape: [Int], dtype: DType, argument: @autoclosure () -> String) throws {
-        let count = shape.reduce(1, *)
-        self.init(
-            _storage: try _TensorStorage(byteCount: count * dtype.byteWidth, for: "\(argument()) \(shape) \(dtype)", hugePages: true),
-            dtype: dtype, shape: shape, strides: Tensor.contiguousStrides(for: shape), offset: 0)
+        try self.init(_contiguous: shape, dtype: dtype, zeroed: true, hugePages: true, argument: argument())
     }
 
     /// A contiguous tensor whose every element the caller writes before the tensor is read (a kernel's
@@ -63,10 +60,11 @@ public struct Tensor: Sendable {
     /// A contiguous tensor, zero-filled or not: what ``init(_zeros:dtype:argument:)`` and
     /// ``init(_uninitialized:dtype:argument:)`` both make.
     @usableFromInline
-    init(_contiguous shape: [Int], dtype: DType, zeroed: Bool, argument: @autoclosure () -> String) throws {
+    init(_contiguous shape: [Int], dtype: DType, zeroed: Bool, hugePages: Bool = false, argument: @autoclosure () -> String) throws {
         let count = shape.reduce(1, *)
         self.init(
-            _storage: try _TensorStorage(byteCount: count * dtype.byteWidth, for: "\(argument()) \(shape) \(dtype)", zeroed: zeroed),
+            _storage: try _TensorStorage(
+                byteCount: count * dtype.byteWidth, for: "\(argument()) \(shape) \(dtype)", zeroed: zeroed, hugePages: hugePages),
             dtype: dtype, shape: shape, strides: Tensor.contiguousStrides(for: shape), offset: 0)
     }
 
