@@ -29,9 +29,6 @@ enum Decode {
             """,
         options: BenchmarkCommandLine.interleavedPyTorchOptions)
 
-    /// `Benchmarks/pytorch_bench.py`, beside this benchmark's sources.
-    static let pytorchScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(path: "pytorch_bench.py")
-
     /// Decode steps of a continuous batch; `pytorch_bench.py` runs as many (10 with --quick).
     static func steps(quick: Bool) -> Int { quick ? 10 : 100 }
 
@@ -52,7 +49,7 @@ enum Decode {
             // Calls of a few milliseconds: many samples cost little and steady the median of the pairs.
             let benchmark = DecodeBenchmark(plan: options.isQuick ? .quickKernel : MeasurementPlan(warmUpCalls: 2, samples: 31), steps: steps(quick: options.isQuick), bandwidth: bandwidth)
             var outcomes = [DecodeBenchmark.Outcome](), comparison = options.comparison
-            if let served = try options.servePyTorch(defaultScript: pytorchScript) {
+            if let served = try options.servePyTorch() {
                 let measured = try benchmark.measureInterleaved(workloads, with: served.pytorch, rounds: served.rounds, showingProgressOn: output)
                 outcomes = measured.ours
                 comparison = try options.pytorchReport(served.pytorch, workloads: workloads, results: measured.pytorch)

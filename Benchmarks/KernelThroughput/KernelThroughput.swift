@@ -22,9 +22,6 @@ enum KernelThroughput {
             """,
         options: BenchmarkCommandLine.interleavedPyTorchOptions)
 
-    /// `Benchmarks/pytorch_bench.py`, beside this benchmark's sources.
-    static let pytorchScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(path: "pytorch_bench.py")
-
     /// The workloads of issue 3's targets.
     static func workloads(quick: Bool) -> [AttentionWorkload] {
         func shape(_ kind: BiasKind, _ l: Int, _ s: Int, _ e: Int, _ dtype: DType = .float32) -> AttentionWorkload {
@@ -49,7 +46,7 @@ enum KernelThroughput {
             let benchmark = ThroughputBenchmark(plan: options.isQuick ? .quickKernel : .kernel, peakGFLOPSPerCore: options.givenPeakGFLOPSPerCore)
             let results: [BenchmarkResult]
             var comparison = options.comparison
-            if let served = try options.servePyTorch(defaultScript: pytorchScript) {
+            if let served = try options.servePyTorch() {
                 let measured = try benchmark.measureInterleaved(
                     workloads, paths: AttentionPath.allCases, with: served.pytorch, rounds: served.rounds, showingProgressOn: output)
                 results = measured.ours

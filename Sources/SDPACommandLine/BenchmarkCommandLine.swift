@@ -70,7 +70,7 @@ public struct BenchmarkCommandLine {
     }
 
     /// The options of a benchmark that times PyTorch itself, workload by workload between its own timings,
-    /// through `Benchmarks/pytorch_bench.py --serve` (``servePyTorch(defaultScript:)``).
+    /// through `Benchmarks/pytorch_bench.py --serve` (``servePyTorch(caller:)``).
     public static let interleavedPyTorchOptions: [OptionSpec] = [
         .value("pytorch", "PYTHON", "a Python with torch: time PyTorch interleaved with this package"),
         .value("pytorch-json", "FILE", "with --pytorch: write PyTorch's report here"),
@@ -78,16 +78,19 @@ public struct BenchmarkCommandLine {
         .value("rounds", "N", "with --pytorch: rounds per workload, each side keeping its median (default 3)"),
     ]
 
-    /// With `--pytorch`, PyTorch's process serving this benchmark (`--pytorch-script`, else `defaultScript`,
-    /// with `--quick`, `--threads` and the peak passed on) and the rounds `--rounds` asks for; `nil` without
+    /// With `--pytorch`, PyTorch's process serving this benchmark (`--pytorch-script`, else
+    /// `Benchmarks/pytorch_bench.py`, found from the calling benchmark's source file `caller`; with
+    /// `--quick`, `--threads` and the peak passed on) and the rounds `--rounds` asks for; `nil` without
     /// `--pytorch`. Call inside the thread scope.
     ///
     /// - Throws: ``UsageError`` for a malformed `--rounds`, ``PyTorchCounterpartError`` when the process
     ///   does not start.
-    public func servePyTorch(defaultScript: URL) throws -> (pytorch: PyTorchCounterpart, rounds: Int)? {
+    public func servePyTorch(caller: String = #filePath) throws -> (pytorch: PyTorchCounterpart, rounds: Int)? {
         guard let python = parsed.string("pytorch") else { return nil }
         let rounds = try parsed.integer("rounds", minimum: 1) ?? 3
-        let script = parsed.string("pytorch-script").map { URL(fileURLWithPath: $0) } ?? defaultScript
+        // Benchmarks/<Name>/<Name>.swift -> Benchmarks/pytorch_bench.py
+        let script = parsed.string("pytorch-script").map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: caller).deletingLastPathComponent().deletingLastPathComponent().appending(path: "pytorch_bench.py")
         // PyTorch's percentages use the same peak as ours.
         var arguments = (isQuick ? ["--quick"] : []) + ["--peak-gflops", String(peakGFLOPSPerCore)]
         if let threads { arguments += ["--threads", String(threads)] }
@@ -95,7 +98,7 @@ public struct BenchmarkCommandLine {
         return (pytorch, rounds)
     }
 
-    /// PyTorch's report of `results` from ``servePyTorch(defaultScript:)``'s process, written to `--pytorch-json` if given.
+    /// PyTorch's report of `results` from ``servePyTorch(caller:)``'s process, written to `--pytorch-json` if given.
     ///
     /// - Throws: file errors from writing it.
     public func pytorchReport(_ pytorch: PyTorchCounterpart, workloads: [AttentionWorkload], results: [BenchmarkResult]) throws -> BenchmarkReport {

@@ -1,8 +1,8 @@
 /* The machine's peaks as this family's loops reach them: the FP32
  * multiply-add peak of one thread, what "% of peak" in the benchmarks divides
- * by, and reading memory, what decoding's time is set against.  FMA:  SDPA_PEAK_CHAINS independent
- * chains (enough to cover the FMA latency on every pipe, within the register
- * file); nothing but registers is touched. */
+ * by (SDPA_PEAK_CHAINS independent chains, enough to cover the FMA latency on
+ * every pipe, within the register file; nothing but registers is touched),
+ * and a read pass over memory, what decoding's time is set against. */
 #ifndef SDPA_TILES_PEAK_H
 #define SDPA_TILES_PEAK_H
 

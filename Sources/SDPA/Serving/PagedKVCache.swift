@@ -21,8 +21,8 @@ import Foundation
 /// **Blocks.** The pool holds `blockCount` blocks, allocated and zeroed at creation (its memory is
 /// committed then, not while serving). On Linux the pool asks for 2 MiB pages (transparent huge pages,
 /// where the system's setting is `always` or `madvise`): a decode step reads every sequence's blocks,
-/// and with 4 KiB pages the page-table walks cost about 8 % of a step (RFC.md, metrics). A block is free, or held by one or more sequences: a fork shares
-/// every block of its parent, and the first append to a shared, partly filled last block copies it
+/// and with 4 KiB pages the page-table walks cost about 8 % of a step (RFC.md, metrics). A block is
+/// free, or held by one or more sequences: a fork shares every block of its parent, and the first append to a shared, partly filled last block copies it
 /// (copy on write) — full blocks are never written again, so they are shared for good. ``free(_:)``
 /// returns a sequence's blocks to the free list once nothing else holds them. An append that needs more
 /// blocks than are free throws ``SDPAError/kvCacheFull(sequence:tokens:neededBlocks:freeBlocks:blockCount:)``
