@@ -94,7 +94,7 @@ enum EmbedBenchmark {
             }
             progress.finish()
 
-            func medianRound(_ timings: [TimingSummary]) -> TimingSummary { timings.sorted { $0.medianSeconds < $1.medianSeconds }[timings.count / 2] }
+            func medianRound(_ timings: [TimingSummary]) -> TimingSummary { SDPABenchmarkHarness.medianRound(timings, seconds: \.medianSeconds)! }
             let count = Double(sentences.count)
             var figures = [String: Double]()
             var results = [BenchmarkResult]()

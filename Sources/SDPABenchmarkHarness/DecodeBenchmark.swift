@@ -89,8 +89,7 @@ public struct DecodeBenchmark: Sendable {
                 ourRounds.append(try measure(workload))
                 theirRounds.append(try pytorch.measure(workload))
             }
-            let fastestFirst = ourRounds.sorted { ($0.result.timing?.medianSeconds ?? 0) < ($1.result.timing?.medianSeconds ?? 0) }
-            ours.append(fastestFirst[(fastestFirst.count - 1) / 2])
+            ours.append(medianRound(ourRounds, seconds: { $0.result.timing?.medianSeconds ?? 0 })!)
             theirs += ThroughputBenchmark.medianRounds(theirRounds)
         }
         return (ours, theirs)
@@ -159,8 +158,9 @@ public struct DecodeBenchmark: Sendable {
         // The K and V bytes of step s (1...steps): every sequence holds its prompt and the s + 1 tokens
         // appended since (the untimed step's among them); `bytesPerStep` is their mean over the steps.
         let bytesPerToken = Double(w.keyValueHeads * (w.headDim + w.valueHeadDim) * keys.dtype.byteWidth)
-        func bytes(step: Int) -> Double { (Double(lengths.reduce(0, +)) + Double(w.batch * (step + 1))) * bytesPerToken }
-        let bytesPerStep = (Double(lengths.reduce(0, +)) + Double(w.batch) * (Double(steps + 1) / 2 + 1)) * bytesPerToken
+        let prompts = Double(lengths.reduce(0, +))
+        func bytes(step: Int) -> Double { (prompts + Double(w.batch * (step + 1))) * bytesPerToken }
+        let bytesPerStep = (prompts + Double(w.batch) * (Double(steps + 1) / 2 + 1)) * bytesPerToken
         // With the bandwidth known, each step is followed by a read pass of a mean step's bytes, as a single
         // sequence's calls are: the pair's ratio is free of the host's drift over the steps and since start-up.
         let pass = bandwidth.map { _ in MemoryBandwidth.ReadPass(bytes: Int(bytesPerStep), threads: SDPAThreads.effectiveCount) }

@@ -146,6 +146,13 @@ private func timeCalls<Result>(_ calls: Int, _ body: () throws -> Result) rethro
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
 }
 
+/// Of `rounds`, the one of median time by `seconds` (the faster of the middle two for an even count);
+/// `nil` for none: how a benchmark interleaved with PyTorch keeps one round per side.
+public func medianRound<Round>(_ rounds: [Round], seconds: (Round) -> Double) -> Round? {
+    let ordered = rounds.sorted { seconds($0) < seconds($1) }
+    return ordered.isEmpty ? nil : ordered[(ordered.count - 1) / 2]
+}
+
 /// Consumes a value in a way the optimizer cannot see through, so that work whose result is
 /// otherwise unused is not eliminated.
 @inline(never) @_optimize(none)

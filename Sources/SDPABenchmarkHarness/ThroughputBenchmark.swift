@@ -128,9 +128,7 @@ extension ThroughputBenchmark {
         guard let first = rounds.first else { return [] }
         return first.map { firstResult in
             let timed = rounds.compactMap { round in round.first { $0.path == firstResult.path && $0.timing != nil } }
-                .sorted { $0.timing!.medianSeconds < $1.timing!.medianSeconds }
-            guard !timed.isEmpty else { return firstResult }
-            var median = timed[(timed.count - 1) / 2]
+            guard var median = medianRound(timed, seconds: { $0.timing!.medianSeconds }) else { return firstResult }
             median.peakExtraBytes = firstResult.peakExtraBytes
             return median
         }
