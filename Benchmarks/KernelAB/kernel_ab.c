@@ -32,6 +32,7 @@ typedef struct build {
     void (*softmax_tile)(int, int, float *, ptrdiff_t, const float *, float *, float *, float *, ptrdiff_t, int);
     void (*accumulate_direct)(int, int, int, const float *, ptrdiff_t, sdpa_element_kind, sdpa_rows, float *, ptrdiff_t,
                               const sdpa_next_tile *);
+    int prefetches_next_tile; /* the build's sdpa_prefetches_next_tile() (1 where it has none) */
 } build;
 
 static void *symbol(void *h, const char *path, const char *name) {
@@ -55,6 +56,8 @@ static build load(const char *path) {
     b.scores_direct = symbol(h, path, "sdpa_scores_direct");
     b.softmax_tile = symbol(h, path, "sdpa_softmax_tile");
     b.accumulate_direct = symbol(h, path, "sdpa_accumulate_direct");
+    int (*prefetches)(void) = (int (*)(void))dlsym(h, "sdpa_prefetches_next_tile");
+    b.prefetches_next_tile = prefetches ? prefetches() : 1;
     return b;
 }
 
@@ -260,7 +263,7 @@ static double time_decode(const build *b, decode *d) {
             const int nn = d->S - k0 - n < d->keys ? d->S - k0 - n : d->keys;
             const sdpa_next_tile next = {{(const char *)kr.base + d->es * (size_t)n * d->E, d->E, NULL},
                                          {(const char *)vr.base + d->es * (size_t)n * d->E, d->E, NULL}, nn, d->E};
-            b->accumulate_direct(d->L, n, d->E, d->s, d->lds, d->kind, vr, d->o, d->E, nn > 0 ? &next : NULL);
+            b->accumulate_direct(d->L, n, d->E, d->s, d->lds, d->kind, vr, d->o, d->E, nn > 0 && d->L > 1 && b->prefetches_next_tile ? &next : NULL);
         }
     }
     return now() - t0;
@@ -306,6 +309,9 @@ static int decode_ab(const build *A, const build *B, int E, const char *dtype, s
     const double bytes = 2.0 * es * n;
     printf("family %s (A) / %s (B), %s, decoding: %d kv heads x %d rows, S=%d E=%d, key tiles of %d (A) / %d (B), %s, %d rounds\n",
            A->family(), B->family(), dtype, heads, L, S, E, keysA, keysB, cold ? "K and V from memory" : "K and V in cache", rounds);
+    if (L > 1)
+        printf("next tile prefetched during P.V: %s (A) / %s (B)\n", A->prefetches_next_tile ? "yes" : "no",
+               B->prefetches_next_tile ? "yes" : "no");
     printf("median call: A %.3f ms (%.1f GB/s), B %.3f ms (%.1f GB/s); per-round B/A: median %.3f, quartiles %.3f-%.3f\n",
            t.a[rounds / 2] * 1e3, bytes / t.a[rounds / 2] * 1e-9, t.b[rounds / 2] * 1e3, bytes / t.b[rounds / 2] * 1e-9,
            t.ratio[rounds / 2], t.ratio[rounds / 4], t.ratio[(3 * rounds) / 4]);

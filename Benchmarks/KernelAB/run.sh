@@ -14,6 +14,8 @@
 #   GQA group's are stacked) over HEADS key-value heads (default 8), K and V left in cache between calls,
 #   or read from memory with COLD=1 (a 512 MiB buffer read before each call), e.g.
 #     L=1 S=4096 COLD=1 Benchmarks/KernelAB/run.sh avx512 128 float32 10
+#   As the library does, two or more rows hand P.V the next tile where the build's sdpa_prefetches_next_tile()
+#   says so (SDPA_PREFETCH_NEXT_TILE=0 or 1 sets it for both builds).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 a=HEAD b=worktree

@@ -118,6 +118,22 @@ static int sdpa_cpu_is_intel(void) {
 }
 #endif
 
+int sdpa_prefetches_next_tile(void) {
+    static _Atomic int known = 0; /* 1 yes, -1 no, 0 not asked yet */
+    int state = atomic_load_explicit(&known, memory_order_relaxed);
+    if (state) return state > 0;
+    const char *wanted = getenv("SDPA_PREFETCH_NEXT_TILE");
+    int yes = 1;
+    if (wanted && (wanted[0] == '0' || wanted[0] == '1') && !wanted[1])
+        yes = wanted[0] == '1';
+#if defined(__x86_64__) || defined(_M_X64)
+    else
+        yes = !sdpa_cpu_is_intel();
+#endif
+    atomic_store_explicit(&known, yes ? 1 : -1, memory_order_relaxed);
+    return yes;
+}
+
 /* Family i in this CPU's order of preference: sdpa_families' order, except
  * that an Intel core ranks avx512 above avx512bf16 (where AMX is refused,
  * avx512 then runs bfloat16). */

@@ -272,10 +272,22 @@ typedef struct sdpa_next_tile {
  * value rows are prefetched during the last pass over the values, a row of
  * each with each value row read: the values were prefetched during Q.K^T,
  * so P.V issues no memory reads of its own, and without these the memory
- * would idle while it runs. */
+ * would idle while it runs.  Pass it only where sdpa_prefetches_next_tile()
+ * says so. */
 void sdpa_accumulate_direct(int rows, int cols, int dv, const float *p, ptrdiff_t ldp,
                             sdpa_element_kind kind, sdpa_rows v, float *o, ptrdiff_t ldo,
                             const sdpa_next_tile *next);
+
+/* Whether handing sdpa_accumulate_direct the next tile pays on this CPU
+ * (1) or not (0), whatever the family.  An Intel core's software prefetches
+ * each hold one of its few L1 miss buffers until the line arrives, so the
+ * next tile's burst (a key and a value row with each value row read) stalls
+ * P.V there: GQA decoding on a Xeon ran faster without it, from memory and
+ * in cache, while an AMD core (Zen 5) ran faster from memory with it
+ * (RFC.md, "Decoding").  So 0 on Intel, 1 elsewhere.
+ * SDPA_PREFETCH_NEXT_TILE=0 or 1 in the environment overrides the choice
+ * (to measure both on one machine).  Decided once per process. */
+int sdpa_prefetches_next_tile(void);
 
 /* sdpa_qk_tile / sdpa_qk_tile_masked (maskKind SDPA_MASK_NONE: no mask) on
  * prepared operands: S = scale * Q K^T, rows x cols, depth elements, with

@@ -258,12 +258,13 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     // The value rows are prefetched while the keys are read (short ones whole, long ones a line per key line).
     sdpa_scores_direct(plan.queryLayout, Int32(rows), Int32(cols), Int32(E), units[0].query, plan.stackedQueryStride,
                        source.kind, keyRows, plan.scoreScale, scores, lds, tileMax, valueRows, Int32(Ev))
-    // So are the next tile's keys and values during this tile's P·V, which reads its values from cache: from
-    // memory, 10-20 % faster for a GQA group's rows. One row's P·V is too short to hide those reads behind, and
-    // the prefetches slowed K and V in cache by 20-25 % (RFC.md, metrics, Zen 5).
+    // So are the next tile's keys and values during this tile's P·V, which reads its values from cache, where the
+    // CPU gains by it: from memory, 10-20 % faster for a GQA group's rows on Zen 5, slower on a Xeon, whose few L1
+    // miss buffers the burst fills. One row's P·V is too short to hide those reads behind, and the prefetches
+    // slowed K and V in cache by 20-25 % (RFC.md, metrics, Zen 5).
     let following = keys.upperBound..<Swift.min(keys.upperBound + plan.tiling.keyColumns, item.keys.upperBound)
     var next = sdpa_next_tile()
-    if rows > 1 && !following.isEmpty {
+    if rows > 1 && _FusedTiling.prefetchesNextTile && !following.isEmpty {
         next = sdpa_next_tile(
             keys: source.keys(batch: b, kvHead: item.kvHead, rows: following, addresses: scratch.nextKeyAddresses),
             values: source.values(batch: b, kvHead: item.kvHead, rows: following, addresses: scratch.nextValueAddresses),

@@ -25,6 +25,10 @@ package struct _FusedTiling: Sendable {
     /// register tile the packing costs more than the product it feeds.
     @usableFromInline static var directRows: Int { 4 }
 
+    /// Whether a decoding tile's `P·V` prefetches the next key tile on this CPU (`sdpa_prefetches_next_tile`:
+    /// not on Intel cores, where the burst stalls it); asked once per process.
+    @usableFromInline package static let prefetchesNextTile: Bool = sdpa_prefetches_next_tile() != 0
+
     @usableFromInline
     package init(_ shape: AttentionShape) {
         var info = sdpa_kernel_info()
