@@ -284,7 +284,8 @@ void sdpa_accumulate_direct(int rows, int cols, int dv, const float *p, ptrdiff_
  * next tile's burst (a key and a value row with each value row read) stalls
  * P.V there: GQA decoding on a Xeon ran faster without it, from memory and
  * in cache, while an AMD core (Zen 5) ran faster from memory with it
- * (RFC.md, "Decoding").  So 0 on Intel, 1 elsewhere.
+ * (RFC.md, "The fused kernel", and its metrics).  So 0 on Intel, 1
+ * elsewhere.
  * SDPA_PREFETCH_NEXT_TILE=0 or 1 in the environment overrides the choice
  * (to measure both on one machine).  Decided once per process. */
 int sdpa_prefetches_next_tile(void);
