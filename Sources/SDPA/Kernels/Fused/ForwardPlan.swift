@@ -46,6 +46,10 @@ final class _ForwardPlan: Sendable {
     /// Floats of one item's running state: outputs, row maxima and row sums of every unit.
     @inlinable var stateFloats: Int { items.stateRows * (ldo + 2) }
 
+    /// Whether decoding's `P·V` may prefetch the next key tile (``_FusedTiling/prefetchesNextTile``: not on
+    /// Intel cores); the scratch holds the next tile's row addresses only then.
+    @inlinable var prefetchesNextTile: Bool { readsKeysDirectly && _FusedTiling.prefetchesNextTile }
+
     /// Rows of the score tile: one query tile, or when decoding every unit's rows stacked.
     @inlinable var scoreRows: Int { readsKeysDirectly ? items.stateRows : tiling.queryRows }
 

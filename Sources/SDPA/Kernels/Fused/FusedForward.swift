@@ -264,7 +264,7 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     // slowed K and V in cache by 20-25 % (RFC.md, metrics, Zen 5).
     let following = keys.upperBound..<Swift.min(keys.upperBound + plan.tiling.keyColumns, item.keys.upperBound)
     var next = sdpa_next_tile()
-    if rows > 1 && _FusedTiling.prefetchesNextTile && !following.isEmpty {
+    if rows > 1 && plan.prefetchesNextTile && !following.isEmpty {
         next = sdpa_next_tile(
             keys: source.keys(batch: b, kvHead: item.kvHead, rows: following, addresses: scratch.nextKeyAddresses),
             values: source.values(batch: b, kvHead: item.kvHead, rows: following, addresses: scratch.nextValueAddresses),

@@ -17,7 +17,8 @@ struct _FusedScratch {
     @usableFromInline let state: UnsafeMutablePointer<Float>?
     /// Row addresses of one key tile and one value tile, for sources that give them row by row.
     @usableFromInline let keyAddresses: UnsafeMutablePointer<UnsafeRawPointer?>, valueAddresses: UnsafeMutablePointer<UnsafeRawPointer?>
-    /// Row addresses of the next key and value tiles, which decoding prefetches during this tile's `P·V`.
+    /// Row addresses of the next key and value tiles, which decoding prefetches during this tile's `P·V` where
+    /// the plan ``_ForwardPlan/prefetchesNextTile`` (one unused entry each otherwise).
     @usableFromInline let nextKeyAddresses: UnsafeMutablePointer<UnsafeRawPointer?>
     @usableFromInline let nextValueAddresses: UnsafeMutablePointer<UnsafeRawPointer?>
 
@@ -56,8 +57,8 @@ struct _FusedScratch {
             self.state = carve(plan.items.hasWholeItems ? state : 0)
             keyAddresses = carve(addressBytes)
             valueAddresses = carve(addressBytes)
-            nextKeyAddresses = carve(plan.readsKeysDirectly ? addressBytes : 0)
-            nextValueAddresses = carve(plan.readsKeysDirectly ? addressBytes : 0)
+            nextKeyAddresses = carve(plan.prefetchesNextTile ? addressBytes : 0)
+            nextValueAddresses = carve(plan.prefetchesNextTile ? addressBytes : 0)
             guard !overflow else { return nil }
             bytes = end
         }
@@ -76,7 +77,7 @@ struct _FusedScratch {
         state = plan.items.hasWholeItems ? (base + layout.state).bindMemory(to: Float.self, capacity: plan.stateFloats) : nil
         keyAddresses = (base + layout.keyAddresses).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
         valueAddresses = (base + layout.valueAddresses).bindMemory(to: UnsafeRawPointer?.self, capacity: Bc)
-        let nextRows = plan.readsKeysDirectly ? Bc : 1
+        let nextRows = plan.prefetchesNextTile ? Bc : 1
         nextKeyAddresses = (base + layout.nextKeyAddresses).bindMemory(to: UnsafeRawPointer?.self, capacity: nextRows)
         nextValueAddresses = (base + layout.nextValueAddresses).bindMemory(to: UnsafeRawPointer?.self, capacity: nextRows)
     }
