@@ -107,14 +107,17 @@ static int sdpa_family_runs(const sdpa_kernel_table *t) {
 }
 
 #if defined(__x86_64__) || defined(_M_X64)
-/* Whether this is an Intel core, where VDPBF16PS does not outrun the float32
- * FMA (one a cycle, on one port, against two FMAs): with P's rounding and the
- * pairs' packing on top, bfloat16 widened to float32 (avx512) ran 1.6-1.8x
- * faster than avx512bf16 on two Xeons (models 167 and 207; RFC.md, families);
- * AMD's cores run it faster than the FMA. */
+/* Whether this is an Intel core (CPUID leaf 0's vendor), asked once: the
+ * family ranking and the decoding prefetch choice below both follow it. */
 static int sdpa_cpu_is_intel(void) {
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    return __get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e; /* "GenuineIntel" */
+    static _Atomic int intel = 0; /* 1 Intel, -1 not, 0 not asked yet */
+    int known = atomic_load_explicit(&intel, memory_order_relaxed);
+    if (!known) {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        known = __get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e ? 1 : -1; /* "GenuineIntel" */
+        atomic_store_explicit(&intel, known, memory_order_relaxed);
+    }
+    return known > 0;
 }
 #endif
 
@@ -136,17 +139,15 @@ int sdpa_prefetches_next_tile(void) {
 
 /* Family i in this CPU's order of preference: sdpa_families' order, except
  * that an Intel core ranks avx512 above avx512bf16 (where AMX is refused,
- * avx512 then runs bfloat16). */
+ * avx512 then runs bfloat16).  An Intel core's VDPBF16PS does not outrun the
+ * float32 FMA (one a cycle, on one port, against two FMAs): with P's rounding
+ * and the pairs' packing on top, bfloat16 widened to float32 ran 1.6-1.8x
+ * faster there (models 167 and 207; RFC.md, families); AMD's cores run it
+ * faster than the FMA. */
 static const sdpa_kernel_table *sdpa_ranked_family(int i) {
     const sdpa_kernel_table *t = sdpa_families[i];
 #if defined(__x86_64__) || defined(_M_X64)
-    static _Atomic int intel = 0; /* 1 Intel, -1 not, 0 not asked yet */
-    int known = atomic_load_explicit(&intel, memory_order_relaxed);
-    if (!known) {
-        known = sdpa_cpu_is_intel() ? 1 : -1;
-        atomic_store_explicit(&intel, known, memory_order_relaxed);
-    }
-    if (known > 0) {
+    if (sdpa_cpu_is_intel()) {
         if (t == &sdpa_avx512bf16_table) return &sdpa_avx512_table;
         if (t == &sdpa_avx512_table) return &sdpa_avx512bf16_table;
     }

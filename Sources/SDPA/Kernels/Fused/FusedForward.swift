@@ -259,9 +259,8 @@ func _decodeKeyTile<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     sdpa_scores_direct(plan.queryLayout, Int32(rows), Int32(cols), Int32(E), units[0].query, plan.stackedQueryStride,
                        source.kind, keyRows, plan.scoreScale, scores, lds, tileMax, valueRows, Int32(Ev))
     // So are the next tile's keys and values during this tile's P·V, which reads its values from cache, where the
-    // CPU gains by it: from memory, 10-20 % faster for a GQA group's rows on Zen 5, slower on a Xeon, whose few L1
-    // miss buffers the burst fills. One row's P·V is too short to hide those reads behind, and the prefetches
-    // slowed K and V in cache by 20-25 % (RFC.md, metrics, Zen 5).
+    // CPU gains by it (AMD's cores; an Intel core's few L1 miss buffers fill with the burst and stall P·V). One
+    // row's P·V is too short to hide those reads behind (RFC.md, "The fused kernel" and its metrics).
     let following = keys.upperBound..<Swift.min(keys.upperBound + plan.tiling.keyColumns, item.keys.upperBound)
     var next = sdpa_next_tile()
     if rows > 1 && plan.prefetchesNextTile && !following.isEmpty {
