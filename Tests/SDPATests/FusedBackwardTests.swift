@@ -122,6 +122,57 @@ struct FusedBackwardTests {
         expectGradientsClose(fused, math, dtype: c.dtype, "\(family.name) \(c.testDescription)")
     }
 
+    /// Decoding (at most 4 query rows) reads the keys as stored in the forward pass, summing each score in
+    /// another order than the packed product; the backward pass recomputes those scores with the forward's
+    /// product, so `P = exp(S − lse)` gets the forward's bits of `S`. Large scores (|S| of hundreds) show it:
+    /// with one key P must be exactly 1 and dV exactly dO, and with more keys dV stays at float32 rounding
+    /// (recomputed in the other order, dV was off by ulps of |S|, 1e-4 of it).
+    @Test("decoding at large scores: the backward pass recomputes the forward's scores to the bit",
+          arguments: KernelFamily.all, [DType.float32, .bfloat16])
+    func decodingAtLargeScores(_ family: KernelFamily, _ dtype: DType) throws {
+        func scaled(_ shape: [Int], seed: UInt64) throws -> Tensor {
+            let t = try randn(shape, seed: seed, dtype: .float64)
+            return try Tensor(shape: shape, dtype: dtype) { 16 * t.doubleScalars[$0] }
+        }
+        for (L, S) in [(1, 1), (2, 1), (1, 33), (2, 33), (4, 33)] {
+            let c = FusedCase(heads: 4, group: 2, L: L, S: S, E: 64, Ev: 24, dtype: dtype)
+            let (q, k, v) = (try scaled([1, 4, L, 64], seed: 1), try scaled([1, 2, S, 64], seed: 2), try randn([1, 2, S, 24], seed: 3, dtype: dtype))
+            let dO = try randn([1, 4, L, 24], seed: 4, dtype: dtype)
+            let fused = try family.run {
+                try withSDPAThreads(1) {
+                    try withSDPBackends([.fused]) {
+                        let (out, lse) = try c.run(q, k, v)
+                        return try c.backward(q, k, v, dO, output: out, logSumExp: lse)
+                    }
+                }
+            }
+            let label = "\(family.name) \(c.testDescription)"
+            if S == 1 {
+                // dV of each key/value head: the dO rows of its group's heads, summed (in float32, then rounded once)
+                let want = try Tensor(shape: [1, 2, 1, 24], dtype: .float64) { i in
+                    let (h, rest) = (i / 24, i % 24)
+                    return (0..<L).reduce(0.0) { sum, r in
+                        sum + dO.doubleScalars[(2 * h) * L * 24 + r * 24 + rest] + dO.doubleScalars[(2 * h + 1) * L * 24 + r * 24 + rest]
+                    }
+                }
+                if L == 1 && dtype == .float32 {
+                    expectIdentical(fused.value, try want.converted(to: .float32), "\(label) dV")
+                } else {
+                    // 2·L terms added in float32: a few roundings of the largest term, then the dtype's own
+                    let largest = dO.doubleScalars.map(Swift.abs).max() ?? 0
+                    let u = Tolerance.unitRoundoff(dtype)
+                    expectClose(fused.value, want.doubleScalars, Tolerance(atol: Double(2 * L) * 1.2e-7 * largest, rtol: u), "\(label) dV")
+                }
+            } else if dtype == .float32 {
+                let math = try withSDPBackends([.math]) { () throws -> AttentionGradients in
+                    let (out, lse) = try c.run(q, k, v)
+                    return try c.backward(q, k, v, dO, output: out, logSumExp: lse)
+                }
+                expectClose(fused.value, math.value, Tolerance(atol: 1e-6, rtol: 2e-6), "\(label) dV")
+            }
+        }
+    }
+
     @Test("fully masked rows: zero gradients on the fused route, never NaN, and NaN values at masked keys reach nothing")
     func fullyMaskedRows() throws {
         let (q, k, v0) = try randomAttentionInputs(2, 2, 9, 6, 5, seed: 250)

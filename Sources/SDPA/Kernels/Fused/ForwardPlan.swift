@@ -31,7 +31,7 @@ final class _ForwardPlan: Sendable {
         let cost = _WorkCost(shape: shape, tiling: tiling, elementBytes: kind == SDPA_ELEMENT_F32 ? 4 : 2)
         items = _WorkItems(shape: shape, tiling: tiling, refinement: _TileRefinement(shape: shape, tiling: tiling, cost: cost),
                            cost: cost, headsFastest: headsFastest, threads: threads)
-        readsKeysDirectly = shape.queryLength <= _FusedTiling.directRows
+        readsKeysDirectly = _FusedTiling.readsKeysDirectly(shape)
         let layout = sdpa_layout_for(kind)
         // The direct reader takes query rows in the family's layout (bfloat16 pairs multiply the keys'
         // stored pairs) and reads the values as stored, through the float32 product.

@@ -25,6 +25,11 @@ package struct _FusedTiling: Sendable {
     /// register tile the packing costs more than the product it feeds.
     @usableFromInline static var directRows: Int { 4 }
 
+    /// Whether a call of `shape` reads the keys as stored (decoding: at most ``directRows`` query rows) rather
+    /// than packed. The forward pass decides by it, and the backward pass recomputes such a call's scores
+    /// with the same product, so that `exp(S − lse)` gets the forward's bits of `S`.
+    @inlinable static func readsKeysDirectly(_ shape: AttentionShape) -> Bool { shape.queryLength <= directRows }
+
     /// Whether a decoding tile's `P·V` prefetches the next key tile on this CPU (`sdpa_prefetches_next_tile`:
     /// not on Intel cores, where the burst stalls it); asked once per process.
     @usableFromInline package static let prefetchesNextTile: Bool = sdpa_prefetches_next_tile() != 0

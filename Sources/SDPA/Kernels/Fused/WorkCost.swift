@@ -41,7 +41,7 @@ package struct _WorkCost: Sendable {
     }
 
     /// Whether the keys are read as stored (decoding) rather than packed.
-    @inlinable var readsKeysDirectly: Bool { shape.queryLength <= _FusedTiling.directRows }
+    @inlinable var readsKeysDirectly: Bool { _FusedTiling.readsKeysDirectly(shape) }
 
     /// One query unit (one head's `rows`) against one key tile of `columns` keys that `visibility`
     /// leaves to compute; 0 for an empty tile.

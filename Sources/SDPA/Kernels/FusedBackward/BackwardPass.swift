@@ -99,9 +99,12 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         let dORows = inputs.gradOutput.rows(batch: b, head: head, first: queries.lowerBound)
         let dO = sdpa_prepare_query(SDPA_LAYOUT_F32, inputs.kind, rows, Int32(Ev), dORows.base, dORows.stride, 1, scratch.gradOutput, &lddo)!
 
-        // S, biased as in the forward pass: a dense mask in the Q·Kᵀ registers, any other bias by its tile code.
+        // S, biased as in the forward pass: a dense mask in the Q·Kᵀ registers, any other bias by its tile code;
+        // a decoding call's with the forward's own product (keys read as stored) and every bias by its tile code.
         var applyBias = visibility == .partial || Modifier.modifiesScores
-        if applyBias, let tileMask = modifier.tileMask(batch: b, head: head, queries: queries, keys: keys) {
+        if schedule.readsKeysDirectly {
+            directScores(rows: rows, keys: keys, of: item, query: q, ldq: ldq, queryRows: qRows, scratch: scratch)
+        } else if applyBias, let tileMask = modifier.tileMask(batch: b, head: head, queries: queries, keys: keys) {
             applyBias = false
             sdpa_scores(SDPA_LAYOUT_F32, rows, cols, Int32(E), q, ldq, scratch.keysT, scoreScale, s, lds,
                         tileMask.kind, tileMask.base, tileMask.rowStride, nil)
@@ -139,6 +142,24 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         sdpa_gemm_tile(1, 1, cols, Int32(E), rows, scoreScale, dp, lds, qFloats, ldq, scratch.keyGradients, E)
         sdpa_gemm_tile(0, 1, rows, Int32(E), cols, scale, dp, lds, keyRows, ldk,
                        buffers.queryGradientRows(item, head: head, row: queries.lowerBound), E)
+    }
+
+    /// The scores of a decoding call's unit as its forward pass computed them: the query rows in the family's
+    /// layout for the element kind (float32 `q` already is, unless bfloat16 multiplies as pairs) against the
+    /// key rows as stored, through the direct reader (whose bits do not depend on the rows stacked with them).
+    private func directScores(
+        rows: Int32, keys: Range<Int>, of item: _BackwardItem, query q: UnsafeRawPointer, ldq: Int, queryRows: sdpa_rows,
+        scratch: _BackwardScratch
+    ) {
+        let E = Int32(schedule.shape.headDim)
+        let layout = sdpa_layout_for(inputs.kind)
+        var (query, ld) = (q, ldq)
+        if layout != SDPA_LAYOUT_F32 {
+            query = sdpa_prepare_query(layout, inputs.kind, rows, E, queryRows.base, queryRows.stride, queryScale, scratch.directQueries, &ld)!
+        }
+        let k = inputs.key.rows(batch: item.batch, head: item.kvHead, first: keys.lowerBound)
+        sdpa_scores_direct(layout, rows, Int32(keys.count), E, query, ld, inputs.kind, k, scoreScale, scratch.scores, lds, nil,
+                           sdpa_rows(), 0)
     }
 
     private func copyTile(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {

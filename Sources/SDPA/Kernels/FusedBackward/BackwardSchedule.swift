@@ -26,6 +26,9 @@ struct _BackwardSchedule: Sendable {
     let batchesInRounds: Bool, headsInRounds: Bool
     /// Pairs per round and rounds.
     let pairsPerRound: Int, rounds: Int
+    /// Whether the forward pass read the keys as stored (``_FusedTiling/readsKeysDirectly(_:)``), and so the
+    /// scores are recomputed with its product.
+    let readsKeysDirectly: Bool
 
     /// Work items enough to share out among the cores: the pairs' keys are chunked until there are
     /// about this many, each chunk costing one more partial dQ of the pair's rows.
@@ -37,6 +40,7 @@ struct _BackwardSchedule: Sendable {
     ///   for every batch, for every head, for every key (broadcast along those dimensions).
     init(shape: AttentionShape, maskSharing: (batches: Bool, heads: Bool, keys: Bool)? = nil) {
         self.shape = shape
+        readsKeysDirectly = _FusedTiling.readsKeysDirectly(shape)
         var info = sdpa_kernel_info()
         sdpa_kernels_info(&info)
         let mr = Int(info.tile_rows)
