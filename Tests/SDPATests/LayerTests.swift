@@ -1,5 +1,5 @@
 import Foundation
-import SDPA
+@_spi(Testing) import SDPA
 import Testing
 
 // The layers against float64 references computed here, element by element. The matrix product
@@ -22,12 +22,13 @@ private func referenceLinear(_ x: [Double], _ w: [Double], _ b: [Double]?, m: In
 private func gelu(_ x: Double) -> Double { x * 0.5 * (1 + erf(x / 2.0.squareRoot())) }
 
 @Suite struct LayerTests {
-    /// Sizes around the product's blocks: a depth past its 256-deep slice, few rows (columns shared out
-    /// instead), many rows (several row blocks), a B cut into column blocks, edges that are not multiples
-    /// of the 6 x 16 register tile, and the empty cases.
+    /// Sizes around the product's blocks: a depth past its slices (128 or 256 deep), few rows (columns
+    /// shared out instead), many rows (several row blocks), a B cut into column blocks, edges that are not
+    /// multiples of the register tile or of the weight's panels, and the empty cases.
     static let sizes: [(rows: Int, inputs: Int, outputs: Int)] = [
         (1, 3, 5), (7, 300, 37), (100, 64, 200), (250, 520, 33), (13, 0, 4), (0, 8, 8), (1, 1, 1), (97, 17, 130),
         (100, 384, 1152),  // a B larger than L2: column blocks
+        (50, 130, 1500),  // columns shared out in whole panels, the last block ending in a partial one
     ]
 
     @Test(arguments: sizes)
@@ -41,6 +42,37 @@ private func gelu(_ x: Double) -> Double { x * 0.5 * (1 + erf(x / 2.0.squareRoot
             let ref = referenceLinear(x.doubleScalars, layer.weight.doubleScalars, layer.bias?.doubleScalars, m: m, k: k, n: n)
             for (i, (got, want)) in zip(y.doubleScalars, ref.value).enumerated() {
                 #expect(abs(got - want) <= 1e-5 * ref.magnitude[i] + 1e-7, "element \(i) of \(size), bias \(hasBias): \(got) vs \(want)")
+            }
+        }
+    }
+
+    /// The packed weight gives PyTorch's `[out, in]` weight back exactly, and its last, partial panel's
+    /// padding never reaches the output.
+    @Test func linearWeightRoundTrips() throws {
+        for (out, input) in [(1, 1), (70, 300), (65, 3), (130, 17), (0, 5), (4, 0)] {
+            let w = try Tensor.randomNormal(shape: [out, input], seed: 7)
+            let layer = try Linear(weight: w)
+            #expect(layer.weight.shape == [out, input])
+            #expect(layer.weight.scalars.map(\.bitPattern) == w.scalars.map(\.bitPattern), "\(out) x \(input)")
+        }
+        // Any dtype and strides in: a float64 weight seen transposed.
+        let strided = try Tensor.randomNormal(shape: [9, 20], seed: 8, dtype: .float64).transposed(0, 1)   // [20, 9]
+        #expect(try Linear(weight: strided).weight.doubleScalars == strided.converted(to: .float32).doubleScalars)
+    }
+
+    /// A layer packs its weight in the panels of the family in use when it is made; called under another
+    /// family (other panel and tile widths, other depth slices) it still computes the same product.
+    @Test func linearUnderAnotherFamily() throws {
+        let (m, k, n) = (37, 300, 130)
+        let x = try Tensor.randomNormal(shape: [m, k], seed: 9)
+        for (made, used) in [("portable", FusedKernelInstructionSet.available[0]), (FusedKernelInstructionSet.available[0], "portable")] {
+            let layer = try #require(try FusedKernelInstructionSet.withFamily(made) {
+                try Linear.random(inputFeatures: k, outputFeatures: n, seed: 10)
+            })
+            let y = try #require(try withSDPAThreads(1) { try FusedKernelInstructionSet.withFamily(used) { try layer(x) } })
+            let ref = referenceLinear(x.doubleScalars, layer.weight.doubleScalars, layer.bias?.doubleScalars, m: m, k: k, n: n)
+            for (i, (got, want)) in zip(y.doubleScalars, ref.value).enumerated() {
+                #expect(abs(got - want) <= 1e-5 * ref.magnitude[i] + 1e-7, "element \(i), made with \(made), run with \(used)")
             }
         }
     }

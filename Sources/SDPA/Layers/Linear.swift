@@ -1,7 +1,7 @@
 /// A fully connected layer, PyTorch's `nn.Linear`: `y = x Wᵀ + b` over the last dimension.
 ///
-/// The weight is given as PyTorch stores it, `[out, in]`, and transposed once, here, into the
-/// `[in, out]` matrix the product reads; every call is one float32 matrix product on the attention
+/// The weight is given as PyTorch stores it, `[out, in]`, and packed once, here, into the panels of
+/// `Wᵀ` the product reads (``_WeightPanels``); every call is one float32 matrix product on the attention
 /// kernels' register tiles, with the bias, the ``Activation`` and an optional residual addition applied
 /// to each block of the output while it is in cache.
 ///
@@ -14,8 +14,8 @@ public struct Linear: Sendable {
     public let inputFeatures: Int
     /// `out`.
     public let outputFeatures: Int
-    /// `[in, out]` float32, contiguous: the weight transposed.
-    let transposedWeight: Tensor
+    /// The weight transposed, `[in, out]`, in panels of the register tile's columns.
+    let panels: _WeightPanels
     /// `[out]` float32, contiguous, or `nil`.
     let biasVector: Tensor?
 
@@ -23,7 +23,7 @@ public struct Linear: Sendable {
     ///
     /// - Throws: ``SDPAError`` when the weight is not rank 2 or the bias does not have `out` elements.
     public init(weight: Tensor, bias: Tensor? = nil) throws {
-        transposedWeight = try weight._transposedWeight(argument: "weight")
+        panels = try _WeightPanels(weight: weight, argument: "weight")
         (outputFeatures, inputFeatures) = (weight.shape[0], weight.shape[1])
         if let bias, bias.shape != [outputFeatures] {
             throw SDPAError.shapeMismatch(argument: "bias", shape: bias.shape, other: "weight", otherShape: weight.shape,
@@ -42,8 +42,11 @@ public struct Linear: Sendable {
             bias: bias ? Tensor.randomUniform(shape: [outputFeatures], in: -bound...bound, seed: seed &+ 1) : nil)
     }
 
-    /// The weight, `[out, in]`, as PyTorch's (a view of the transposed copy this layer keeps).
-    public var weight: Tensor { (try? transposedWeight.transposed(0, 1)) ?? transposedWeight }
+    /// The weight, `[out, in]` float32, as PyTorch's: a copy made on each access from the panels this layer
+    /// keeps (empty, `[0, in]`, only if the memory for the copy cannot be had).
+    public var weight: Tensor {
+        (try? panels.weight()) ?? (try? Tensor(_zeros: [0, inputFeatures], dtype: .float32, argument: "weight")) ?? panels.storage
+    }
     /// The bias, `[out]`, if any.
     public var bias: Tensor? { biasVector }
 
@@ -79,7 +82,7 @@ public struct Linear: Sendable {
         activation: Activation, residual: Tensor?, normalization: LayerNorm?
     ) {
         let (n, k) = (outputFeatures, inputFeatures)
-        let blocks = _ProductBlocks(m: rows, n: n, k: k, wholeRows: normalization != nil)
+        let blocks = _ProductBlocks(m: rows, n: n, k: k, panelWidth: panels.width, wholeRows: normalization != nil)
         // A layer norm needs whole rows: fused when an item holds them, a pass of its own otherwise.
         let fusedNorm = blocks.columnBlocks == 1 ? normalization : nil
         let out = _SendablePointer(output), skip = residual.map { _SendablePointer($0._floats) }
@@ -96,12 +99,11 @@ public struct Linear: Sendable {
                 fusedNorm?._normalizeRows(out.pointer! + rowRange.lowerBound * n, rows: rowRange.count, stride: n)
             }
         }
-        let w = transposedWeight._floats
         if let biasVector {
-            _matrixMultiply(m: rows, n: n, k: k, a: input, lda: k, b: w, ldb: n, c: output, ldc: n,
+            _matrixMultiply(m: rows, a: input, lda: k, b: panels, c: output, ldc: n,
                             start: .rowBias(biasVector._floats), blocks: blocks, finish: finish)
         } else {
-            _matrixMultiply(m: rows, n: n, k: k, a: input, lda: k, b: w, ldb: n, c: output, ldc: n, blocks: blocks, finish: finish)
+            _matrixMultiply(m: rows, a: input, lda: k, b: panels, c: output, ldc: n, blocks: blocks, finish: finish)
         }
         if let normalization, fusedNorm == nil {
             normalization._normalizeInParallel(output, rows: rows)

@@ -9,15 +9,16 @@ enum _ProductStart {
     case rowBias(UnsafePointer<Float>)
 }
 
-/// The float32 matrix product `C (m × n) = A (m × k) · B (k × n) + start`, row-major, strides in
-/// elements, on the attention kernels' register tiles (`sdpa_qk_tile` writes a block, `sdpa_pv_tile`
-/// adds one), so it runs the family of micro-kernels selected at run time.
+/// The float32 matrix product `C (m × n) = A (m × k) · B (k × n) + start`, `A` and `C` row-major with
+/// strides in elements, `B` a layer's packed weight (``_WeightPanels``: `k = in`, `n = out`), on the
+/// attention kernels' register tiles (`sdpa_qk_tile` writes a block, `sdpa_pv_tile` adds one), so it runs
+/// the family of micro-kernels selected at run time.
 ///
 /// Blocking: each work item is a block of rows and columns of `C` (see ``_ProductBlocks``); it runs the
-/// depth in slices of ``_ProductBlocks/depthBlock``, so that inside a kernel call the `depthBlock × 16`
-/// panel of `B` stays in L1 while the item's rows stream past it, and the item's `rows × depthBlock` slice
-/// of `A` stays in L2 across the panels; the items of one column block come one after another, so that
-/// block of `B` stays in L2 across them. Items are shared among ``SDPAThreads`` threads like the fused
+/// depth in slices of the panels' ``_WeightPanels/depthSlice``, so that inside a kernel call the slice of
+/// one panel of `B` stays in L1 while the item's rows stream past it, and the item's `rows × depthSlice`
+/// slice of `A` stays in L2 across the panels; the items of one column block come one after another, so
+/// that block of `B` stays in L2 across them. Items are shared among ``SDPAThreads`` threads like the fused
 /// attention driver's; every element of `C` is the same sequence of operations whichever item or thread
 /// computes it, so the result is bit-identical at any thread count.
 ///
@@ -25,40 +26,45 @@ enum _ProductStart {
 /// the place for an activation or a residual addition.
 @usableFromInline
 func _matrixMultiply(
-    m: Int, n: Int, k: Int,
-    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    m: Int, a: UnsafePointer<Float>, lda: Int, b: _WeightPanels,
     c: UnsafeMutablePointer<Float>, ldc: Int, start: _ProductStart = .zero,
     blocks: _ProductBlocks? = nil, finish: (@Sendable (_ rows: Range<Int>, _ columns: Range<Int>) -> Void)? = nil
 ) {
+    let (n, k) = (b.outputFeatures, b.inputFeatures)
     guard m > 0, n > 0 else { return }
-    let blocks = blocks ?? _ProductBlocks(m: m, n: n, k: k)
+    let blocks = blocks ?? _ProductBlocks(m: m, n: n, k: k, panelWidth: b.width)
+    precondition(blocks.columnsPerBlock % b.width == 0, "column blocks are whole panels")
     let items = blocks.rowBlocks * blocks.columnBlocks
     let threads = Swift.min(SDPAThreads.effectiveCount, items)
-    let (aBase, bBase, cBase) = (_SendablePointer(UnsafeMutablePointer(mutating: a)), _SendablePointer(UnsafeMutablePointer(mutating: b)), _SendablePointer(c))
+    let (aBase, cBase) = (_SendablePointer(UnsafeMutablePointer(mutating: a)), _SendablePointer(c))
     let biasBase: _SendablePointer<Float>? = if case let .rowBias(bias) = start { _SendablePointer(UnsafeMutablePointer(mutating: bias)) } else { nil }
     let queue = _WorkQueue(count: items)
     _parallelFor(threads) {
-        let (a, b, c) = (aBase.pointer!, bBase.pointer!, cBase.pointer!)
+        let (a, c) = (aBase.pointer!, cBase.pointer!)
         while let item = queue.next() {
             let r0 = item % blocks.rowBlocks * blocks.rowsPerBlock, c0 = item / blocks.rowBlocks * blocks.columnsPerBlock
             let rows = Swift.min(blocks.rowsPerBlock, m - r0), columns = Swift.min(blocks.columnsPerBlock, n - c0)
             let cBlock = c + r0 * ldc + c0
-            // The first depth slice overwrites C; the bias is added after the product, as PyTorch's addmm
-            // adds it (and without a pass over C before the product).
-            var overwrite = true
             if k == 0 {
                 for r in 0..<rows { (cBlock + r * ldc).update(repeating: 0, count: columns) }
             }
+            // The first depth slice overwrites C; the bias is added after the product, as PyTorch's addmm
+            // adds it (and without a pass over C before the product).
             var k0 = 0
             while k0 < k {
-                let depth = Swift.min(_ProductBlocks.depthBlock, k - k0)
-                let aBlock = a + r0 * lda + k0, bBlock = b + k0 * ldb + c0
-                if overwrite {
-                    sdpa_qk_tile(Int32(rows), Int32(columns), Int32(depth), aBlock, lda, bBlock, ldb, 1, cBlock, ldc, nil)
-                } else {
-                    sdpa_pv_tile(Int32(rows), Int32(depth), Int32(columns), aBlock, lda, bBlock, ldb, cBlock, ldc)
+                let depth = Swift.min(b.depthSlice, k - k0)
+                let aBlock = a + r0 * lda + k0
+                var p0 = 0
+                while p0 < columns {
+                    let width = Swift.min(b.width, columns - p0)
+                    let panel = b.panel((c0 + p0) / b.width) + k0 * b.width
+                    if k0 == 0 {
+                        sdpa_qk_tile(Int32(rows), Int32(width), Int32(depth), aBlock, lda, panel, b.width, 1, cBlock + p0, ldc, nil)
+                    } else {
+                        sdpa_pv_tile(Int32(rows), Int32(depth), Int32(width), aBlock, lda, panel, b.width, cBlock + p0, ldc)
+                    }
+                    p0 += width
                 }
-                overwrite = false
                 k0 += depth
             }
             if let bias = biasBase?.pointer {
@@ -78,9 +84,8 @@ func _addRow(_ row: UnsafeMutablePointer<Float>, _ other: UnsafePointer<Float>, 
 /// How ``_matrixMultiply`` cuts `C` into work items: from the shape alone (never the thread count).
 @usableFromInline
 struct _ProductBlocks: Sendable {
-    /// Depth slice: a `256 × 16` float panel of `B` (16 KiB) stays in L1 during a kernel call.
-    @usableFromInline static let depthBlock = 256
-    /// Rows of one item: a multiple of the 6-row register tile; `96 × 256` floats of `A` (96 KiB) stay in L2.
+    /// Rows of one item: a multiple of the 6-row register tile; `96 × depthSlice` floats of `A` (at most
+    /// 96 KiB) stay in L2.
     @usableFromInline static let maximumRows = 96
     /// At least this many items, so that two or more threads share the work evenly.
     @usableFromInline static let minimumItems = 8
@@ -91,10 +96,11 @@ struct _ProductBlocks: Sendable {
     /// `B` blocks of at most this many bytes (K × columns) stay in a core's L2 (1 MiB on Zen 3 and 4).
     @usableFromInline static let cachedBBytes = 512 * 1024
 
-    /// The blocks for an `m × n` product of depth `k`; `wholeRows` asks for items of whole rows where there
-    /// are enough rows to share out (for an epilogue that needs them, a layer norm).
+    /// The blocks for an `m × n` product of depth `k` whose `B` comes in panels of `panelWidth` columns
+    /// (column blocks are whole panels); `wholeRows` asks for items of whole rows where there are enough
+    /// rows to share out (for an epilogue that needs them, a layer norm).
     @usableFromInline
-    init(m: Int, n: Int, k: Int, wholeRows: Bool = false) {
+    init(m: Int, n: Int, k: Int, panelWidth: Int, wholeRows: Bool = false) {
         // Balanced row blocks: 100 rows as 54 + 46, not 96 + 4.
         let (m, n) = (Swift.max(1, m), Swift.max(1, n))  // an empty product has no items; keep the arithmetic defined
         let rowBlocks = (m + Self.maximumRows - 1) / Self.maximumRows
@@ -106,10 +112,11 @@ struct _ProductBlocks: Sendable {
         // only B larger than L2 is cut, and only into blocks of at least 128 columns.
         let cachedColumns = Self.cachedBBytes / (4 * Swift.max(1, k)) / 16 * 16
         let byCache = !wholeRows && 4 * k * n > 2 * Self.cachedBBytes && cachedColumns >= 128 ? (n + cachedColumns - 1) / cachedColumns : 1
-        // Few rows (one short sentence): share the columns out instead, in multiples of the 16-column tile.
-        let byWork = Swift.min((Self.minimumItems + self.rowBlocks - 1) / self.rowBlocks, n / 64)
+        // Few rows (one short sentence): share the columns out instead, in whole panels.
+        let width = Swift.max(1, panelWidth)
+        let byWork = Swift.min((Self.minimumItems + self.rowBlocks - 1) / self.rowBlocks, n / Swift.max(64, width))
         let columnSplit = Swift.max(1, byCache, byWork)
-        columnsPerBlock = ((n + columnSplit - 1) / columnSplit + 15) / 16 * 16
+        columnsPerBlock = ((n + columnSplit - 1) / columnSplit + width - 1) / width * width
         columnBlocks = (n + columnsPerBlock - 1) / columnsPerBlock
     }
 }

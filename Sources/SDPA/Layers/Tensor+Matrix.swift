@@ -19,14 +19,4 @@ extension Tensor {
     static func _floatMatrix(_ shape: [Int]) throws -> Tensor {
         try Tensor(_uninitialized: shape, dtype: .float32, argument: "a layer's output")
     }
-
-    /// The `[out, in]` weight of a PyTorch `Linear` as the `[in, out]` matrix the product reads
-    /// (contiguous along the outputs), converted to float32.
-    @usableFromInline
-    func _transposedWeight(argument: String) throws -> Tensor {
-        guard rank == 2 else {
-            throw SDPAError.rank(argument: argument, shape: shape, expected: "rank 2 [out, in] (PyTorch's Linear.weight)")
-        }
-        return try converted(to: .float32).transposed(0, 1).contiguous()
-    }
 }
