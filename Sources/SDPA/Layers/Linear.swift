@@ -45,7 +45,8 @@ public struct Linear: Sendable {
     /// The weight, `[out, in]` float32, as PyTorch's: a copy made on each access from the panels this layer
     /// keeps (empty, `[0, in]`, only if the memory for the copy cannot be had).
     public var weight: Tensor {
-        (try? panels.weight()) ?? (try? Tensor(_zeros: [0, inputFeatures], dtype: .float32, argument: "weight")) ?? panels.storage
+        (try? panels.weight())
+            ?? Tensor(_storage: panels.storage._storage, dtype: .float32, shape: [0, inputFeatures], strides: [inputFeatures, 1], offset: 0)
     }
     /// The bias, `[out]`, if any.
     public var bias: Tensor? { biasVector }

@@ -33,15 +33,14 @@ struct _WeightPanels: Sendable {
         width = Swift.max(1, Int(info.tile_columns))
         depthSlice = Swift.max(16, Swift.min(256, 32_768 / (4 * width)))
         (outputFeatures, inputFeatures) = (weight.shape[0], weight.shape[1])
+        // Rows of W padded to whole panels, then each panel's `width` rows turned into its `in × width` columns.
         let count = (outputFeatures + width - 1) / width
-        storage = try Tensor(_zeros: [count, inputFeatures, width], dtype: .float32, argument: argument)
-        let rows = try weight._contiguousFloat32()
-        let (source, panels, k, w) = (rows._floats, storage._floats, inputFeatures, width)
-        for o in 0..<outputFeatures {
-            let panel = panels + (o / w) * k * w + o % w
-            let row = source + o * k
-            for t in 0..<k { panel[t * w] = row[t] }
+        var rows = try weight.converted(to: .float32)
+        if count * width > outputFeatures {
+            let padding = try Tensor(_zeros: [count * width - outputFeatures, inputFeatures], dtype: .float32, argument: argument)
+            rows = try Tensor.concatenated([rows, padding], along: 0)
         }
+        storage = try rows.reshaped([count, width, inputFeatures]).transposed(1, 2).contiguous()
     }
 
     /// Panel `index`: `in` rows of ``width`` floats.
@@ -52,13 +51,6 @@ struct _WeightPanels: Sendable {
 
     /// The weight as PyTorch stores it, `[out, in]` float32 (a copy).
     func weight() throws -> Tensor {
-        let result = try Tensor._floatMatrix([outputFeatures, inputFeatures])
-        let (target, panels, k, w) = (result._floats, storage._floats, inputFeatures, width)
-        for o in 0..<outputFeatures {
-            let panel = panels + (o / w) * k * w + o % w
-            let row = target + o * k
-            for t in 0..<k { row[t] = panel[t * w] }
-        }
-        return result
+        try storage.transposed(1, 2).reshaped([storage.shape[0] * width, inputFeatures]).sliced(0..<outputFeatures, along: 0)
     }
 }
