@@ -114,7 +114,10 @@ struct FusedBackwardTests {
     @Test("every kernel family's fused gradients equal the math backward pass's",
           arguments: KernelFamily.all, [FusedCase(heads: 4, group: 2, L: 70, S: 150, bias: "causalLowerRight"),
                                         FusedCase(L: 33, S: 65, E: 24, Ev: 24, dtype: .bfloat16, bias: "alibiLowerRight"),
-                                        FusedCase(L: 20, S: 37, dtype: .float16, bias: "floatMaskB1LS")])
+                                        FusedCase(L: 20, S: 37, dtype: .float16, bias: "floatMaskB1LS"),
+                                        // packed sequences as segments, one of a single row (decoded, its scores
+                                        // recomputed by the direct reader) beside wider ones that size the scratch
+                                        FusedCase(L: 116, S: 190, E: 24, Ev: 24, dtype: .bfloat16, bias: "packedShortLowerRight")])
     func kernelFamilies(_ family: KernelFamily, _ c: FusedCase) throws {
         // A family chosen on this thread reaches no worker: one thread makes every kernel call here.
         let fused = try family.run { try withSDPAThreads(1) { try caseGradients(c, on: .fused).gradients } }

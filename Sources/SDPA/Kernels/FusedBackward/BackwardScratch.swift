@@ -15,8 +15,10 @@ struct _BackwardScratch {
     /// The score tile (then P), the dP tile (then dS), and the scores kept for the bias's
     /// derivative or its parameters (`Br × lds` each).
     let scores: UnsafeMutablePointer<Float>, scoreGradients: UnsafeMutablePointer<Float>, saved: UnsafeMutablePointer<Float>
-    /// A decoding call's query rows in the layout of the forward's direct reader, where that is not float32
-    /// (bfloat16 pairs): its scores are recomputed with the forward's product.
+    /// A decoding call's query rows (at most `_FusedTiling.directRows`) in the layout of the forward's direct
+    /// reader, where that is not float32 (bfloat16 pairs): its scores are recomputed with the forward's product.
+    /// Reserved whatever the schedule: the slots of packed sequences are sized by their widest segment, and a
+    /// short one among them decodes.
     let directQueries: UnsafeMutableRawPointer
 
     /// The bytes of each piece, in the order they are carved, each a multiple of 64; `nil` when a size
@@ -25,12 +27,11 @@ struct _BackwardScratch {
         let (Br, Bc, E, Ev) = (schedule.queryRows, schedule.keyColumns, schedule.shape.headDim, schedule.shape.valueHeadDim)
         guard let tile = _checkedProduct(4, Br, lds), let keyRows = _checkedProduct(4, Bc, E), let valueRows = _checkedProduct(4, Bc, Ev),
               let queryRows = _checkedProduct(4, Br, E), let outputRows = _checkedProduct(4, Br, Ev) else { return nil }
-        let direct = _FusedTiling.readsKeysDirectly(schedule.shape)
         let sizes = [
             sdpa_operand_bytes(SDPA_LAYOUT_F32, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E)),
             sdpa_operand_bytes(SDPA_LAYOUT_F32, SDPA_OPERAND_KEYS, Int32(Bc), Int32(Ev)),
             keyRows, keyRows, valueRows, queryRows, outputRows, tile, tile, savesScores ? tile : 0,
-            direct ? sdpa_operand_bytes(SDPA_LAYOUT_BF16_PAIRS, SDPA_OPERAND_QUERY, Int32(Br), Int32(E)) : 0,
+            sdpa_operand_bytes(SDPA_LAYOUT_BF16_PAIRS, SDPA_OPERAND_QUERY, Int32(_FusedTiling.directRows), Int32(E)),
         ]
         return sizes.map { (Swift.max($0, 1) + 63) / 64 * 64 }
     }
