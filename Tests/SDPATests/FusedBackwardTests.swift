@@ -117,7 +117,7 @@ struct FusedBackwardTests {
                                         FusedCase(L: 20, S: 37, dtype: .float16, bias: "floatMaskB1LS"),
                                         // packed sequences as segments, one of a single row (decoded, its scores
                                         // recomputed by the direct reader) beside wider ones that size the scratch
-                                        FusedCase(L: 116, S: 190, E: 24, Ev: 24, dtype: .bfloat16, bias: "packedShortLowerRight")])
+                                        FusedCase(L: 116, S: 190, E: 64, Ev: 24, dtype: .bfloat16, bias: "packedShortLowerRight")])
     func kernelFamilies(_ family: KernelFamily, _ c: FusedCase) throws {
         // A family chosen on this thread reaches no worker: one thread makes every kernel call here.
         let fused = try family.run { try withSDPAThreads(1) { try caseGradients(c, on: .fused).gradients } }
