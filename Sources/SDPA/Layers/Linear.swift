@@ -11,9 +11,9 @@
 /// ```
 public struct Linear: Sendable {
     /// `in`.
-    public let inputFeatures: Int
+    public var inputFeatures: Int { panels.inputFeatures }
     /// `out`.
-    public let outputFeatures: Int
+    public var outputFeatures: Int { panels.outputFeatures }
     /// The weight transposed, `[in, out]`, in panels of the register tile's columns.
     let panels: _WeightPanels
     /// `[out]` float32, contiguous, or `nil`.
@@ -24,10 +24,9 @@ public struct Linear: Sendable {
     /// - Throws: ``SDPAError`` when the weight is not rank 2 or the bias does not have `out` elements.
     public init(weight: Tensor, bias: Tensor? = nil) throws {
         panels = try _WeightPanels(weight: weight, argument: "weight")
-        (outputFeatures, inputFeatures) = (weight.shape[0], weight.shape[1])
-        if let bias, bias.shape != [outputFeatures] {
+        if let bias, bias.shape != [panels.outputFeatures] {
             throw SDPAError.shapeMismatch(argument: "bias", shape: bias.shape, other: "weight", otherShape: weight.shape,
-                                          reason: "the bias has one element per output feature, [\(outputFeatures)]")
+                                          reason: "the bias has one element per output feature, [\(panels.outputFeatures)]")
         }
         biasVector = try bias?._contiguousFloat32()
     }

@@ -26,9 +26,6 @@ struct _BackwardSchedule: Sendable {
     let batchesInRounds: Bool, headsInRounds: Bool
     /// Pairs per round and rounds.
     let pairsPerRound: Int, rounds: Int
-    /// Whether the forward pass read the keys as stored (``_FusedTiling/readsKeysDirectly(_:)``), and so the
-    /// scores are recomputed with its product.
-    let readsKeysDirectly: Bool
 
     /// Work items enough to share out among the cores: the pairs' keys are chunked until there are
     /// about this many, each chunk costing one more partial dQ of the pair's rows.
@@ -40,7 +37,6 @@ struct _BackwardSchedule: Sendable {
     ///   for every batch, for every head, for every key (broadcast along those dimensions).
     init(shape: AttentionShape, maskSharing: (batches: Bool, heads: Bool, keys: Bool)? = nil) {
         self.shape = shape
-        readsKeysDirectly = _FusedTiling.readsKeysDirectly(shape)
         var info = sdpa_kernel_info()
         sdpa_kernels_info(&info)
         let mr = Int(info.tile_rows)
@@ -64,6 +60,10 @@ struct _BackwardSchedule: Sendable {
         tilesPerChunk = Swift.max(1, (keyTiles + chunkCount - 1) / chunkCount)
         chunks = keyTiles == 0 ? 1 : (keyTiles + tilesPerChunk - 1) / tilesPerChunk
     }
+
+    /// Whether the forward pass read the keys as stored (``_FusedTiling/readsKeysDirectly(_:)``), and so the
+    /// scores are recomputed with its product.
+    var readsKeysDirectly: Bool { _FusedTiling.readsKeysDirectly(shape) }
 
     /// Work items of one round.
     var itemsPerRound: Int { pairsPerRound * chunks }
