@@ -232,8 +232,9 @@ struct BiasErrorTests {
     }
 
     /// Every mask shape of rank 0 to 5 built from sizes 1, the matching size and a wrong one:
-    /// the entry point accepts exactly the masks `Tensor.broadcastStrides(to:)` can broadcast
-    /// to the scores (the per-call check is written separately, without allocations).
+    /// the entry point accepts exactly the masks of at most four dimensions (PyTorch 2.15 rejects a
+    /// fifth, also of size 1) that `Tensor.broadcastStrides(to:)` can broadcast to the scores (the
+    /// per-call check is written separately, without allocations).
     @Test(arguments: [4, 3]) func maskBroadcastRuleSweep(inputRank: Int) throws {
         let i = try Inputs(b: inputRank == 4 ? 2 : 1)
         let (q, k, v) = inputRank == 4 ? (i.q, i.k, i.v)
@@ -250,16 +251,44 @@ struct BiasErrorTests {
         #expect(shapes.count == 1 + 3 + 9 + 27 + 81 + 243)
         for shape in shapes {
             let mask = try Tensor(zeros: shape, dtype: .bool)
-            let fits = mask.broadcastStrides(to: scores) != nil
+            // PyTorch's rule: at most four mask dimensions, whatever their sizes.
+            let fits = shape.count <= 4 && mask.broadcastStrides(to: scores) != nil
             do {
                 let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask))
                 #expect(fits, "mask \(shape) was accepted for scores \(scores)")
                 #expect(out.shape == scores.dropLast() + [7])
             } catch let error as SDPAError {
                 #expect(!fits, "mask \(shape) was rejected for scores \(scores): \(error)")
-                #expect(error == .maskNotBroadcastable(mask: shape, target: scores))
+                #expect(error == (shape.count > 4
+                    ? .rank(argument: "attnMask", shape: shape,
+                            expected: "at most 4 dimensions, broadcast to the attention scores' shape \(scores)")
+                    : .maskNotBroadcastable(mask: shape, target: scores)))
             }
         }
+    }
+
+    /// A fifth mask dimension is an error naming the mask, even of size 1 and for 3-D inputs, as in PyTorch.
+    @Test func maskOfFiveDimensions() throws {
+        let i = try Inputs()
+        for shape in [[1, 1, 1, 4, 5], [1, 2, 3, 4, 5]] {
+            let mask = try Tensor(zeros: shape, dtype: .bool)
+            let e = expectSDPAError(mentions: ["attnMask", s(shape), "at most 4", s([2, 3, 4, 5])]) {
+                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(mask))
+            }
+            #expect(e == .rank(argument: "attnMask", shape: shape,
+                               expected: "at most 4 dimensions, broadcast to the attention scores' shape [2, 3, 4, 5]"))
+            #expect(mask.shape == shape)
+        }
+        let q = try i.q.reshaped([6, 4, 6]), k = try i.k.reshaped([6, 5, 6]), v = try i.v.reshaped([6, 5, 7])
+        let mask = try Tensor(zeros: [1, 1, 6, 4, 5], dtype: .bool)
+        #expect(throws: SDPAError.rank(argument: "attnMask", shape: [1, 1, 6, 4, 5],
+                                       expected: "at most 4 dimensions, broadcast to the attention scores' shape [6, 4, 5]")) {
+            try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask))
+        }
+        // A 4-D mask with the implied batch of 3-D inputs stays accepted.
+        let out = try scaledDotProductAttention(query: q, key: k, value: v,
+                                                attnMask: TensorBias(Tensor(zeros: [1, 6, 4, 5], dtype: .bool)))
+        #expect(out.shape == [6, 4, 7])
     }
 
     @available(*, deprecated)

@@ -1,8 +1,9 @@
 /// A dense mask given as a tensor: the RFC's wrapper for what `attn_mask` used to be.
 ///
 /// `.bool` masks say where to attend (`true`); float masks are added to the scaled
-/// scores (`-inf` masks). Any shape that broadcasts to `[B, H, L, S]` works, for
-/// example (`L = 3`, `S = 4`, 1 = attend):
+/// scores (`-inf` masks). Any shape of at most four dimensions that broadcasts to `[B, H, L, S]`
+/// works (as in PyTorch: a fifth dimension is an error, even of size 1), for example (`L = 3`,
+/// `S = 4`, 1 = attend):
 ///
 /// ```
 /// [L, S] bool               [B, 1, 1, S] bool (key padding, batch 0 has 3 keys)
@@ -28,7 +29,7 @@ public struct TensorBias: AttnBias {
     /// The mask itself.
     @inlinable public func materialize(device: Device) throws -> Tensor { mask }
 
-    /// Checks that the mask broadcasts to the scores' shape.
+    /// Checks that the mask has at most four dimensions and broadcasts to the scores' shape.
     public func validate(for shape: AttentionShape) throws {
         try _checkBroadcastable(mask.shape, to: shape)
     }

@@ -54,7 +54,15 @@ struct _HalfBits: _DenseMaskElement {
 
 /// Throws ``SDPAError/maskNotBroadcastable(mask:target:)`` unless a mask of `maskShape` broadcasts to the
 /// scores of `shape`; builds nothing on success (it runs on every call with a `TensorBias`).
+/// A mask has at most four dimensions, as PyTorch's: for 3-D inputs a 4-D mask's leading 1 stands for the
+/// implied batch, but a fifth dimension would give the output a rank the inputs do not have
+/// (``SDPAError/rank(argument:shape:expected:)``).
 func _checkBroadcastable(_ maskShape: [Int], to shape: AttentionShape) throws {
+    if maskShape.count > 4 {
+        throw SDPAError.rank(
+            argument: "attnMask", shape: maskShape,
+            expected: "at most 4 dimensions, broadcast to the attention scores' shape \(shape.scoresShape)")
+    }
     for n in 0..<maskShape.count {
         // Score dimensions counted from the right: S, L, H, then B for 4-D inputs; 1 beyond the rank.
         let target = n == 0 ? shape.keyLength : n == 1 ? shape.queryLength : n == 2 ? shape.queryHeads

@@ -69,6 +69,8 @@ extension Tensor {
 
     /// A view of this tensor broadcast to `target` with PyTorch's rules: dimensions align from
     /// the right, and each must equal the target's or be 1 (which repeats it with stride 0).
+    /// Unlike `torch.broadcast_to`, leading dimensions beyond the target's rank are dropped when
+    /// they are 1 (a `[1, H, L, S]` mask read against 3-D inputs' `[H, L, S]` scores).
     ///
     /// ```swift
     /// let mask = try Tensor(shape: [4, 6], bools: ...)      // [L, S]
