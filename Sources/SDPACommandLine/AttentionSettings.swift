@@ -24,7 +24,7 @@ struct AttentionSettings {
         .value("alibi-slopes", "A,B,...", "ALiBi slopes, one per query head (default: the paper's slopes for H heads)"),
         .flag("is-causal", "upper-left causal mask, PyTorch's is_causal; not with --bias or --mask"),
         .value("scale", "X", "multiplies Q K^T (default 1/sqrt(E))"),
-        .flag("enable-gqa", "grouped-query attention: H may be a multiple of the key/value head count"),
+        .flag("enable-gqa", "grouped-query attention: H may be a multiple of the key/value head count (without it, equal counts or one key/value head)"),
         .value("dropout", "P", "dropout probability in 0...1 (both backends drop the same weights for one --seed)"),
         .value("seed", "N", "dropout seed (default: a fresh seed each run)"),
         .value("backend", backendChoices.joined(separator: "|"), "backends allowed to run (default auto: the fastest that supports the inputs)"),

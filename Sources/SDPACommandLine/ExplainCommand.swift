@@ -18,7 +18,7 @@ enum ExplainCommand {
             """,
         options: AttentionSettings.fileOptions + [
             .value("shape", "B,H,L,S,E", "explain for inputs of these sizes instead of files (nothing is allocated)"),
-            .value("kv-heads", "N", "with --shape: key/value heads (default H; fewer needs --enable-gqa)"),
+            .value("kv-heads", "N", "with --shape: key/value heads (default H; fewer than H, other than 1, needs --enable-gqa)"),
             .value("dtype", dtypeChoices.joined(separator: "|"), "the dtype with --shape (default float32)"),
             .value("threads", "N,...", "also model the fused kernel at these thread counts, e.g. 2,64,128 (it runs on at most 256)"),
         ] + AttentionSettings.biasOptions.filter { $0.name != "threads" },

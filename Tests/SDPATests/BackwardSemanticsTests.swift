@@ -383,9 +383,9 @@ struct BackwardErrorTests {
             try backward(dO, out, lse.converted(to: .bool))
         }
         // The forward pass's own checks come first.
-        #expect(throws: SDPAError.headCountMismatch(query: [2, 3, 4, 6], key: [2, 1, 5, 6], enableGQA: false)) {
+        #expect(throws: SDPAError.headCountMismatch(query: [2, 3, 4, 6], key: [2, 2, 5, 6], enableGQA: false)) {
             _ = try scaledDotProductAttentionBackward(
-                gradOutput: dO, query: q, key: try randn([2, 1, 5, 6], seed: 2), value: try randn([2, 1, 5, 7], seed: 3), output: out, logSumExp: lse)
+                gradOutput: dO, query: q, key: try randn([2, 2, 5, 6], seed: 2), value: try randn([2, 2, 5, 7], seed: 3), output: out, logSumExp: lse)
         }
         #expect(throws: SDPAError.biasMismatch(bias: "AlibiBias", parameter: "slopes.count", expected: 3, actual: 1,
                                                inputs: "one slope per query head; B=2 H=3 Hkv=3 L=4 S=5 E=6 Ev=7")) {

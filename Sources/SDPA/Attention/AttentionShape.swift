@@ -45,7 +45,8 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     ///
     /// - Throws: ``SDPAError`` naming the argument and shapes: ranks other than 3 or 4, ranks
     ///   that differ, batch / length / head-dim mismatches, head counts that do not fit
-    ///   (with or without `enableGQA`), dtypes that differ or are not floating point.
+    ///   (with or without `enableGQA`; without it, equal counts or one key/value head, broadcast to
+    ///   every query head as PyTorch does), dtypes that differ or are not floating point.
     public init(query: borrowing Tensor, key: borrowing Tensor, value: borrowing Tensor, enableGQA: Bool) throws {
         // Runs on every call, so the sizes are read in place: copying a shape array costs a retain
         // and a release, a measurable share of a tiny call. The arrays are copied only to explain
@@ -63,7 +64,9 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         let q = (o < 0 ? 1 : query.shape[0], query.shape[o + 1], query.shape[o + 2], query.shape[o + 3])
         let k = (o < 0 ? 1 : key.shape[0], key.shape[o + 1], key.shape[o + 2], key.shape[o + 3])
         let v = (o < 0 ? 1 : value.shape[0], value.shape[o + 1], value.shape[o + 2], value.shape[o + 3])
-        let headsFit = enableGQA ? (k.1 > 0 ? q.1 % k.1 == 0 : q.1 == 0) : q.1 == k.1
+        // Without enableGQA one key/value head is broadcast to every query head, as PyTorch's
+        // broadcasting does (multi-query attention): the same problem as GQA with one group.
+        let headsFit = enableGQA ? (k.1 > 0 ? q.1 % k.1 == 0 : q.1 == 0) : q.1 == k.1 || k.1 == 1
         guard k.0 == q.0, v.0 == q.0, k.1 == v.1, k.2 == v.2, k.3 == q.3, headsFit else {
             try AttentionShape._diagnose(query.shape, key.shape, value.shape, dtype, key.dtype, value.dtype, enableGQA: enableGQA)
             preconditionFailure("unreachable: _diagnose throws for every input the checks above reject")
@@ -188,7 +191,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
             guard hkv > 0 ? hq % hkv == 0 : hq == 0 else {
                 throw SDPAError.headCountMismatch(query: qs, key: ks, enableGQA: true)
             }
-        } else if hq != hkv {
+        } else if hq != hkv && hkv != 1 {
             throw SDPAError.headCountMismatch(query: qs, key: ks, enableGQA: false)
         }
     }

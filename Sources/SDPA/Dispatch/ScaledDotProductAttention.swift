@@ -22,7 +22,8 @@
 ///   - scale: multiplies `Q Kᵀ`; `nil` means `1 / sqrt(E)`.
 ///   - dropoutP: probability of dropping each attention weight, `0...1`.
 ///   - dropoutSeed: seed of the counter-based dropout generator; `nil` draws one.
-///   - enableGQA: allow `H` to be a multiple of `Hkv` (grouped-query attention).
+///   - enableGQA: allow `H` to be a multiple of `Hkv` (grouped-query attention). Without it `Hkv` equals `H`, or is 1:
+///     one key/value head broadcast to every query head (multi-query attention), as PyTorch broadcasts it.
 ///   - sinks: learned attention sinks (gpt-oss; MLX's `sinks`), shape `[H]`, one logit per query head,
 ///     any float dtype: row `i` of head `h` becomes `exp(s_ij) / (exp(sinks[h]) + Σ_j exp(s_ij))`, the
 ///     sink joining the denominator and adding to no output; `-infinity` means no sink for that head.

@@ -1,0 +1,87 @@
+import SDPA
+import SDPATestSupport
+import Testing
+
+/// One key/value head without `enableGQA` is broadcast to every query head, as PyTorch 2.15's
+/// `scaled_dot_product_attention` broadcasts `[B, 1, S, E]` keys against `[B, H, L, E]` queries
+/// (multi-query attention): the same bits as `enableGQA: true`, and as the key/value head repeated
+/// for every query head, forward, log-sum-exp and gradients, on both backends.
+@Suite("Multi-query attention: one key/value head broadcast without enableGQA")
+struct MultiQueryBroadcastTests {
+    static let cases: [(rank: Int, heads: Int, l: Int, s: Int, dtype: DType)] = [
+        (4, 3, 4, 5, .float32), (4, 8, 1, 37, .float32), (3, 5, 17, 70, .float32),
+        (4, 4, 2, 9, .bfloat16), (4, 2, 6, 6, .float64),
+    ]
+
+    private func inputs(rank: Int, heads: Int, l: Int, s: Int, dtype: DType) throws -> (Tensor, Tensor, Tensor) {
+        let lead = rank == 4 ? [2] : []
+        return (try randn(lead + [heads, l, 16], seed: 11, dtype: dtype),
+                try randn(lead + [1, s, 16], seed: 12, dtype: dtype),
+                try randn(lead + [1, s, 24], seed: 13, dtype: dtype))
+    }
+
+    @Test(arguments: [SDPBackend.fused, .math])
+    func forwardMatchesGQAAndRepeatedHeads(backend: SDPBackend) throws {
+        for c in Self.cases where backend == .math || c.dtype != .float64 {  // float64 runs on the math backend only
+            let (q, k, v) = try inputs(rank: c.rank, heads: c.heads, l: c.l, s: c.s, dtype: c.dtype)
+            let label = "rank \(c.rank) H \(c.heads) L \(c.l) S \(c.s) \(c.dtype) \(backend)"
+            try withSDPBackends([backend]) {
+                let broadcast = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: true)
+                let gqa = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: true, enableGQA: true)
+                expectIdentical(broadcast.output, gqa.output, label)
+                expectIdentical(broadcast.logSumExp, gqa.logSumExp, label)
+                #expect(broadcast.output.shape == Array(q.shape.dropLast()) + [24], "\(label)")
+                let mask = try Tensor.randomBools(shape: [c.l, c.s], probability: 0.7, seed: 5)
+                let masked = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask))
+                expectIdentical(masked, try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask), enableGQA: true), label)
+                if c.rank == 4 {
+                    let (k4, v4) = (try repeatHeads(k, c.heads), try repeatHeads(v, c.heads))
+                    let window = SlidingWindowBias(seqLenQ: c.l, seqLenKV: c.s, left: 3)
+                    expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v, attnMask: window),
+                                    try scaledDotProductAttention(query: q, key: k4, value: v4, attnMask: window), label)
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [SDPBackend.fused, .math])
+    func gradientsMatchGQA(backend: SDPBackend) throws {
+        for c in Self.cases where c.dtype != .bfloat16 && (backend == .math || c.dtype != .float64) {
+            let (q, k, v) = try inputs(rank: c.rank, heads: c.heads, l: c.l, s: c.s, dtype: c.dtype)
+            let label = "rank \(c.rank) H \(c.heads) L \(c.l) S \(c.s) \(c.dtype) \(backend)"
+            try withSDPBackends([backend]) {
+                let forward = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: causalLowerRight(c.l, c.s))
+                let dO = try randn(forward.output.shape, seed: 14, dtype: c.dtype)
+                let broadcast = try scaledDotProductAttentionBackward(
+                    gradOutput: dO, query: q, key: k, value: v, output: forward.output, logSumExp: forward.logSumExp,
+                    attnMask: causalLowerRight(c.l, c.s))
+                let gqa = try scaledDotProductAttentionBackward(
+                    gradOutput: dO, query: q, key: k, value: v, output: forward.output, logSumExp: forward.logSumExp,
+                    attnMask: causalLowerRight(c.l, c.s), enableGQA: true)
+                #expect(broadcast.key.shape == k.shape && broadcast.value.shape == v.shape, "\(label)")
+                expectIdentical(broadcast.query, gqa.query, label)
+                expectIdentical(broadcast.key, gqa.key, label)
+                expectIdentical(broadcast.value, gqa.value, label)
+            }
+        }
+    }
+
+    @Test func explainAndOtherCountsStillFail() throws {
+        let q = try randn([1, 6, 3, 8], seed: 1), k = try randn([1, 1, 5, 8], seed: 2), v = try randn([1, 1, 5, 8], seed: 3)
+        #expect(try explainSDPA(query: q, key: k, value: v).description == explainSDPA(query: q, key: k, value: v, enableGQA: true).description)
+        // Two key/value heads for six query heads need enableGQA, as in PyTorch.
+        let k2 = try randn([1, 2, 5, 8], seed: 2), v2 = try randn([1, 2, 5, 8], seed: 3)
+        let e = expectSDPAError(mentions: ["query has 6 heads", "key/value have 2", "one head", "enableGQA"]) {
+            try scaledDotProductAttention(query: q, key: k2, value: v2)
+        }
+        #expect(e == .headCountMismatch(query: q.shape, key: k2.shape, enableGQA: false))
+        // Key and value still share their head count: one key head with six value heads is an error.
+        #expect(throws: SDPAError.shapeMismatch(argument: "value", shape: [1, 6, 5, 8], other: "key", otherShape: [1, 1, 5, 8],
+                                                reason: "key and value must have the same number of heads")) {
+            try scaledDotProductAttention(query: q, key: k, value: try randn([1, 6, 5, 8], seed: 4))
+        }
+        // Zero query heads against one key/value head: an empty output, as broadcasting 1 to 0 gives.
+        let empty = try scaledDotProductAttention(query: try randn([1, 0, 3, 8], seed: 1), key: k, value: v)
+        #expect(empty.shape == [1, 0, 3, 8])
+    }
+}
