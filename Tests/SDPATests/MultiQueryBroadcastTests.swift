@@ -2,6 +2,9 @@ import SDPA
 import SDPATestSupport
 import Testing
 
+/// "[2, 3, 4, 6]": how a shape appears in messages.
+private func s(_ shape: [Int]) -> String { "\(shape)" }
+
 /// One key/value head without `enableGQA` is broadcast to every query head, as PyTorch 2.15's
 /// `scaled_dot_product_attention` broadcasts `[B, 1, S, E]` keys against `[B, H, L, E]` queries
 /// (multi-query attention): the same bits as `enableGQA: true`, and as the key/value head repeated
@@ -80,6 +83,16 @@ struct MultiQueryBroadcastTests {
                                                 reason: "key and value must have the same number of heads")) {
             try scaledDotProductAttention(query: q, key: k, value: try randn([1, 6, 5, 8], seed: 4))
         }
+        // A batch of 1 is not broadcast (PyTorch's math path would); the error says how to expand it,
+        // and the expanded view (stride 0, no copy) gives what every batch entry's own copy gives.
+        let qb = try randn([2, 6, 3, 8], seed: 5), kb = try randn([1, 6, 5, 8], seed: 6), vb = try randn([1, 6, 5, 8], seed: 7)
+        let eb = expectSDPAError(mentions: ["key", s([1, 6, 5, 8]), s([2, 6, 3, 8]), "batch sizes differ", "Tensor.broadcast(to:)"]) {
+            try scaledDotProductAttention(query: qb, key: kb, value: vb)
+        }
+        #expect(eb != nil)
+        let expanded = try scaledDotProductAttention(query: qb, key: kb.broadcast(to: [2, 6, 5, 8]), value: vb.broadcast(to: [2, 6, 5, 8]))
+        let copied = try scaledDotProductAttention(query: qb, key: Tensor.concatenated([kb, kb], along: 0), value: Tensor.concatenated([vb, vb], along: 0))
+        expectIdentical(expanded, copied, "batch expanded by a view")
         // Zero query heads against one key/value head: an empty output, as broadcasting 1 to 0 gives.
         let empty = try scaledDotProductAttention(query: try randn([1, 0, 3, 8], seed: 1), key: k, value: v)
         #expect(empty.shape == [1, 0, 3, 8])

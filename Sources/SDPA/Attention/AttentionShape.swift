@@ -172,7 +172,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         if k.0 != q.0 || v.0 != q.0 {
             let (name, shape) = k.0 != q.0 ? ("key", ks) : ("value", vs)
             throw SDPAError.shapeMismatch(argument: name, shape: shape, other: "query", otherShape: qs,
-                                          reason: "the batch sizes differ")
+                                          reason: "the batch sizes differ (a batch of 1 is not broadcast; Tensor.broadcast(to:) expands it without a copy)")
         }
         if k.1 != v.1 {
             throw SDPAError.shapeMismatch(argument: "value", shape: vs, other: "key", otherShape: ks,
