@@ -19,7 +19,7 @@ struct AttentionSettings {
     static let backendChoices = ["auto"] + SDPBackend.allCases.map(\.rawValue)
 
     static let biasOptions: [OptionSpec] = [
-        .value("mask", "FILE", "a bool or float mask broadcastable to [B, H, L, S], used as a TensorBias; not with --bias"),
+        .value("mask", "FILE", "a bool or float mask of at most 4 dimensions broadcastable to [B, H, L, S], used as a TensorBias; not with --bias"),
         .value("bias", "KIND", "a bias by name (see below); default none"),
         .value("alibi-slopes", "A,B,...", "ALiBi slopes, one per query head (default: the paper's slopes for H heads)"),
         .flag("is-causal", "upper-left causal mask, PyTorch's is_causal; not with --bias or --mask"),

@@ -7,8 +7,9 @@ private func s(_ shape: [Int]) -> String { "\(shape)" }
 
 /// One key/value head without `enableGQA` is broadcast to every query head, as PyTorch 2.15's
 /// `scaled_dot_product_attention` broadcasts `[B, 1, S, E]` keys against `[B, H, L, E]` queries
-/// (multi-query attention): the same bits as `enableGQA: true`, and as the key/value head repeated
-/// for every query head, forward, log-sum-exp and gradients, on both backends.
+/// (multi-query attention): the same bits as `enableGQA: true` (forward, log-sum-exp and gradients,
+/// both backends) and as the key/value head repeated for every query head (forward and log-sum-exp);
+/// the gradients within float64 rounding of the repeated heads' with dK and dV summed over them.
 @Suite("Multi-query attention: one key/value head broadcast without enableGQA")
 struct MultiQueryBroadcastTests {
     static let cases: [(rank: Int, heads: Int, l: Int, s: Int, dtype: DType)] = [
@@ -37,12 +38,13 @@ struct MultiQueryBroadcastTests {
                 let mask = try Tensor.randomBools(shape: [c.l, c.s], probability: 0.7, seed: 5)
                 let masked = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask))
                 expectIdentical(masked, try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask), enableGQA: true), label)
-                if c.rank == 4 {
-                    let (k4, v4) = (try repeatHeads(k, c.heads), try repeatHeads(v, c.heads))
-                    let window = SlidingWindowBias(seqLenQ: c.l, seqLenKV: c.s, left: 3)
-                    expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v, attnMask: window),
-                                    try scaledDotProductAttention(query: q, key: k4, value: v4, attnMask: window), label)
-                }
+                let (kr, vr) = (try repeated(k, c.heads), try repeated(v, c.heads))
+                let repeatedHeads = try scaledDotProductAttentionWithLogSumExp(query: q, key: kr, value: vr, isCausal: true)
+                expectIdentical(broadcast.output, repeatedHeads.output, "\(label), repeated heads")
+                expectIdentical(broadcast.logSumExp, repeatedHeads.logSumExp, "\(label), repeated heads")
+                let window = SlidingWindowBias(seqLenQ: c.l, seqLenKV: c.s, left: 3)
+                expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v, attnMask: window),
+                                try scaledDotProductAttention(query: q, key: kr, value: vr, attnMask: window), "\(label), window")
             }
         }
     }
@@ -69,6 +71,57 @@ struct MultiQueryBroadcastTests {
         }
     }
 
+    /// The definition, independently of the GQA path: attention over the head repeated `H` times,
+    /// whose dK and dV summed over the heads are the one head's gradients (math backend, float64).
+    @Test func gradientsAreTheRepeatedHeadsSummed() throws {
+        for (rank, heads, l, s) in [(4, 3, 4, 5), (3, 5, 7, 11)] {
+            let (q, k, v) = try inputs(rank: rank, heads: heads, l: l, s: s, dtype: .float64)
+            let (kr, vr) = (try repeated(k, heads), try repeated(v, heads))
+            try withSDPBackends([.math]) {
+                let bias = causalLowerRight(l, s)
+                let f = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias)
+                let fr = try scaledDotProductAttentionWithLogSumExp(query: q, key: kr, value: vr, attnMask: bias)
+                let dO = try randn(f.output.shape, seed: 14, dtype: .float64)
+                let g = try scaledDotProductAttentionBackward(
+                    gradOutput: dO, query: q, key: k, value: v, output: f.output, logSumExp: f.logSumExp, attnMask: bias)
+                let gr = try scaledDotProductAttentionBackward(
+                    gradOutput: dO, query: q, key: kr, value: vr, output: fr.output, logSumExp: fr.logSumExp, attnMask: bias)
+                let tolerance = Tolerance(atol: 1e-12, rtol: 1e-12)
+                let label = "rank \(rank) H \(heads)"
+                if let failure = closenessFailure(g.query.doubleScalars, gr.query.doubleScalars, shape: q.shape, tolerance: tolerance) {
+                    Issue.record("dQ, \(label): \(failure)")
+                }
+                for (name, one, all) in [("dK", g.key, gr.key), ("dV", g.value, gr.value)] {
+                    #expect(one.shape == k.shape.dropLast() + [one.shape.last!], "\(name), \(label)")
+                    if let failure = closenessFailure(one.doubleScalars, try summedOverHeads(all, heads), shape: one.shape, tolerance: tolerance) {
+                        Issue.record("\(name), \(label): \(failure)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// `t` (one head: `[B, 1, S, D]` or `[1, S, D]`) with its head repeated `heads` times.
+    private func repeated(_ t: Tensor, _ heads: Int) throws -> Tensor {
+        guard t.shape.count == 3 else { return try repeatHeads(t, heads) }
+        let (s, d) = (t.shape[1], t.shape[2])
+        return try repeatHeads(t.reshaped([1, 1, s, d]), heads).reshaped([heads, s, d])
+    }
+
+    /// A gradient of the repeated heads (`[B, H, S, D]` or `[H, S, D]`) summed over the heads, flat.
+    private func summedOverHeads(_ g: Tensor, _ heads: Int) throws -> [Double] {
+        let x = g.doubleScalars
+        let (s, d) = (g.shape[g.shape.count - 2], g.shape[g.shape.count - 1])
+        let batches = x.count / (heads * s * d)
+        var out = [Double](repeating: 0, count: batches * s * d)
+        for b in 0..<batches {
+            for h in 0..<heads {
+                for i in 0..<(s * d) { out[b * s * d + i] += x[(b * heads + h) * s * d + i] }
+            }
+        }
+        return out
+    }
+
     @Test func explainAndOtherCountsStillFail() throws {
         let q = try randn([1, 6, 3, 8], seed: 1), k = try randn([1, 1, 5, 8], seed: 2), v = try randn([1, 1, 5, 8], seed: 3)
         #expect(try explainSDPA(query: q, key: k, value: v).description == explainSDPA(query: q, key: k, value: v, enableGQA: true).description)
@@ -90,9 +143,24 @@ struct MultiQueryBroadcastTests {
             try scaledDotProductAttention(query: qb, key: kb, value: vb)
         }
         #expect(eb != nil)
+        // Where neither batch is 1 there is nothing to expand, and the message does not say so.
+        let k3 = try randn([3, 6, 5, 8], seed: 8)
+        #expect(throws: SDPAError.shapeMismatch(argument: "key", shape: [3, 6, 5, 8], other: "query", otherShape: [2, 6, 3, 8],
+                                                reason: "the batch sizes differ")) {
+            try scaledDotProductAttention(query: qb, key: k3, value: k3)
+        }
         let expanded = try scaledDotProductAttention(query: qb, key: kb.broadcast(to: [2, 6, 5, 8]), value: vb.broadcast(to: [2, 6, 5, 8]))
         let copied = try scaledDotProductAttention(query: qb, key: Tensor.concatenated([kb, kb], along: 0), value: Tensor.concatenated([vb, vb], along: 0))
         expectIdentical(expanded, copied, "batch expanded by a view")
+        // The sizes-only check (explainSDPA(shape:), `sdpa explain --shape`) takes the same rule.
+        let one = AttentionShape(batch: 1, queryHeads: 6, keyValueHeads: 1, queryLength: 3, keyLength: 5, headDim: 8, valueHeadDim: 8)
+        try one.validate(dtype: .float32, enableGQA: false)
+        #expect(try explainSDPA(shape: one).backend != nil)
+        var two = one
+        two.keyValueHeads = 2
+        #expect(throws: SDPAError.headCountMismatch(query: [1, 6, 3, 8], key: [1, 2, 5, 8], enableGQA: false)) {
+            try two.validate(dtype: .float32, enableGQA: false)
+        }
         // Zero query heads against one key/value head: an empty output, as broadcasting 1 to 0 gives.
         let empty = try scaledDotProductAttention(query: try randn([1, 0, 3, 8], seed: 1), key: k, value: v)
         #expect(empty.shape == [1, 0, 3, 8])

@@ -8,14 +8,14 @@
 /// | query | `[B, H, L, E]` or `[H, L, E]` |
 /// | key | `[B, Hkv, S, E]` or `[Hkv, S, E]` |
 /// | value | `[B, Hkv, S, Ev]` or `[Hkv, S, Ev]` |
-/// | mask | broadcastable to `[B, H, L, S]` (`[H, L, S]` for 3-D inputs) |
+/// | mask | at most 4-D, broadcastable to `[B, H, L, S]` (`[H, L, S]` for 3-D inputs) |
 /// | output | `[B, H, L, Ev]` or `[H, L, Ev]` |
 public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     /// `B` (1 for 3-D inputs).
     public var batch: Int
     /// `H`.
     public var queryHeads: Int
-    /// `Hkv`; equal to `H` unless grouped-query attention is enabled.
+    /// `Hkv`: equal to `H`, or 1, unless grouped-query attention is enabled (then `H` is a multiple of it).
     public var keyValueHeads: Int
     /// `L`.
     public var queryLength: Int
@@ -65,7 +65,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         let k = (o < 0 ? 1 : key.shape[0], key.shape[o + 1], key.shape[o + 2], key.shape[o + 3])
         let v = (o < 0 ? 1 : value.shape[0], value.shape[o + 1], value.shape[o + 2], value.shape[o + 3])
         // Without enableGQA one key/value head is broadcast to every query head, as PyTorch's
-        // broadcasting does (multi-query attention): the same problem as GQA with one group.
+        // broadcasting does (multi-query attention): GQA's problem with one key/value head shared by all H.
         let headsFit = enableGQA ? (k.1 > 0 ? q.1 % k.1 == 0 : q.1 == 0) : q.1 == k.1 || k.1 == 1
         guard k.0 == q.0, v.0 == q.0, k.1 == v.1, k.2 == v.2, k.3 == q.3, headsFit else {
             try AttentionShape._diagnose(query.shape, key.shape, value.shape, dtype, key.dtype, value.dtype, enableGQA: enableGQA)
@@ -171,8 +171,10 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         let q = dims(qs), k = dims(ks), v = dims(vs)
         if k.0 != q.0 || v.0 != q.0 {
             let (name, shape) = k.0 != q.0 ? ("key", ks) : ("value", vs)
+            let one = (name == "key" ? k.0 : v.0) == 1 || q.0 == 1
             throw SDPAError.shapeMismatch(argument: name, shape: shape, other: "query", otherShape: qs,
-                                          reason: "the batch sizes differ (a batch of 1 is not broadcast; Tensor.broadcast(to:) expands it without a copy)")
+                                          reason: one ? "the batch sizes differ (a batch of 1 is not broadcast; Tensor.broadcast(to:) expands it without a copy)"
+                                                      : "the batch sizes differ")
         }
         if k.1 != v.1 {
             throw SDPAError.shapeMismatch(argument: "value", shape: vs, other: "key", otherShape: ks,

@@ -4,7 +4,7 @@
 /// ```swift
 /// do { _ = try scaledDotProductAttention(query: q, key: k, value: v) }
 /// catch let error as SDPAError { print(error) }
-/// // "key has 3 heads and query has 8: without enableGQA they must be equal ..."
+/// // "query has 8 heads (shape [1, 8, 128, 64]) and key/value have 3 (shape [1, 3, 128, 64]): without enableGQA ..."
 /// ```
 public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A shape has a negative dimension, or a count does not match it.

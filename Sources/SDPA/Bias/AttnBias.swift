@@ -30,7 +30,7 @@
 ///
 /// See also: ``TensorBias``, ``CausalBias``, ``AlibiBias``.
 public protocol AttnBias: Sendable {
-    /// The bias as a dense tensor broadcastable to `[B, H, L, S]`: `.bool` (`true` = attend)
+    /// The bias as a dense tensor of at most four dimensions broadcastable to `[B, H, L, S]`: `.bool` (`true` = attend)
     /// or a float dtype (added to the scaled scores; `-inf` masks a position).
     func materialize(device: Device) throws -> Tensor
 

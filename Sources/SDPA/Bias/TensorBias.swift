@@ -20,7 +20,7 @@ public struct TensorBias: AttnBias {
     /// The mask as given.
     public var mask: Tensor
 
-    /// Wraps a `.bool` or float mask broadcastable to `[B, H, L, S]`.
+    /// Wraps a `.bool` or float mask of at most four dimensions broadcastable to `[B, H, L, S]`.
     @inlinable public init(_ mask: Tensor) { self.mask = mask }
 
     /// Always `true`: the mask already is a tensor.

@@ -18,8 +18,8 @@
 /// | logSumExp | `[B, H, L]` or `[H, L]` |
 /// | query, key, value | as in the forward pass |
 ///
-/// Gradients come in the inputs' dtypes. With grouped-query attention, dK and dV are summed over each
-/// group's query heads. A fully masked row gives zero gradients, never NaN. The result is
+/// Gradients come in the inputs' dtypes. With grouped-query attention (or one key/value head without
+/// `enableGQA`), dK and dV are summed over each group's query heads. A fully masked row gives zero gradients, never NaN. The result is
 /// bit-identical at any thread count.
 ///
 /// The backend is chosen as for the forward pass. The fused one (``SDPBackend/fused``: float32,

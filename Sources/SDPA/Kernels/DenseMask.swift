@@ -54,9 +54,9 @@ struct _HalfBits: _DenseMaskElement {
 
 /// Throws ``SDPAError/maskNotBroadcastable(mask:target:)`` unless a mask of `maskShape` broadcasts to the
 /// scores of `shape`; builds nothing on success (it runs on every call with a `TensorBias`).
-/// A mask has at most four dimensions, as PyTorch's: for 3-D inputs a 4-D mask's leading 1 stands for the
-/// implied batch, but a fifth dimension would give the output a rank the inputs do not have
-/// (``SDPAError/rank(argument:shape:expected:)``).
+/// A mask has at most four dimensions (``SDPAError/rank(argument:shape:expected:)``), as PyTorch 2.15
+/// requires: it adds the mask to the scores in place, so a fifth dimension, even of size 1, is an error
+/// there, while 3-D inputs run as `[1, H, L, S]` scores and take a 4-D mask's leading 1 as the batch.
 func _checkBroadcastable(_ maskShape: [Int], to shape: AttentionShape) throws {
     if maskShape.count > 4 {
         throw SDPAError.rank(
