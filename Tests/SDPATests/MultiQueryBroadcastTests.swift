@@ -88,14 +88,10 @@ struct MultiQueryBroadcastTests {
                     gradOutput: dO, query: q, key: kr, value: vr, output: fr.output, logSumExp: fr.logSumExp, attnMask: bias)
                 let tolerance = Tolerance(atol: 1e-12, rtol: 1e-12)
                 let label = "rank \(rank) H \(heads)"
-                if let failure = closenessFailure(g.query.doubleScalars, gr.query.doubleScalars, shape: q.shape, tolerance: tolerance) {
-                    Issue.record("dQ, \(label): \(failure)")
-                }
+                expectClose(g.query, gr.query, tolerance, "dQ, \(label)")
                 for (name, one, all) in [("dK", g.key, gr.key), ("dV", g.value, gr.value)] {
                     #expect(one.shape == k.shape.dropLast() + [one.shape.last!], "\(name), \(label)")
-                    if let failure = closenessFailure(one.doubleScalars, try summedOverHeads(all, heads), shape: one.shape, tolerance: tolerance) {
-                        Issue.record("\(name), \(label): \(failure)")
-                    }
+                    expectClose(one, try summedOverHeads(all, heads), tolerance, "\(name), \(label)")
                 }
             }
         }
