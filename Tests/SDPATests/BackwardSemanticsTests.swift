@@ -117,12 +117,7 @@ struct BackwardSemanticsTests {
         let repeated = try gradients(q, try repeatHeads(k, 3), try repeatHeads(v, 3), dO, bias: bias)
         expectClose(gqa.query, repeated.query, Tolerance(atol: 1e-14, rtol: 1e-13), "dQ")
         for (got, perHead, label) in [(gqa.key, repeated.key, "dK"), (gqa.value, repeated.value, "dV")] {
-            let (x, width) = (perHead.doubleScalars, perHead.count / 12)  // [2, 6, S, D] → 12 heads
-            let summed = (0..<got.count).map { n -> Double in
-                let (bg, rest) = (n / width, n % width)  // group index b·2 + g
-                return (0..<3).reduce(0.0) { $0 + x[(bg * 3 + $1) * width + rest] }
-            }
-            expectClose(got.doubleScalars, summed, Tolerance(atol: 1e-13, rtol: 1e-12), label)
+            expectClose(got.doubleScalars, summedHeadGroups(perHead, 3), Tolerance(atol: 1e-13, rtol: 1e-12), label)
         }
         #expect(gqa.alibiSlopes != nil)
         expectClose(gqa.alibiSlopes!, repeated.alibiSlopes!, Tolerance(atol: 1e-12, rtol: 1e-12), "dSlopes")

@@ -38,7 +38,7 @@ struct MultiQueryBroadcastTests {
                 let mask = try Tensor.randomBools(shape: [c.l, c.s], probability: 0.7, seed: 5)
                 let masked = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask))
                 expectIdentical(masked, try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask), enableGQA: true), label)
-                let (kr, vr) = (try repeated(k, c.heads), try repeated(v, c.heads))
+                let (kr, vr) = (try repeatHeads(k, c.heads), try repeatHeads(v, c.heads))
                 let repeatedHeads = try scaledDotProductAttentionWithLogSumExp(query: q, key: kr, value: vr, isCausal: true)
                 expectIdentical(broadcast.output, repeatedHeads.output, "\(label), repeated heads")
                 expectIdentical(broadcast.logSumExp, repeatedHeads.logSumExp, "\(label), repeated heads")
@@ -76,7 +76,7 @@ struct MultiQueryBroadcastTests {
     @Test func gradientsAreTheRepeatedHeadsSummed() throws {
         for (rank, heads, l, s) in [(4, 3, 4, 5), (3, 5, 7, 11)] {
             let (q, k, v) = try inputs(rank: rank, heads: heads, l: l, s: s, dtype: .float64)
-            let (kr, vr) = (try repeated(k, heads), try repeated(v, heads))
+            let (kr, vr) = (try repeatHeads(k, heads), try repeatHeads(v, heads))
             try withSDPBackends([.math]) {
                 let bias = causalLowerRight(l, s)
                 let f = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias)
@@ -91,31 +91,10 @@ struct MultiQueryBroadcastTests {
                 expectClose(g.query, gr.query, tolerance, "dQ, \(label)")
                 for (name, one, all) in [("dK", g.key, gr.key), ("dV", g.value, gr.value)] {
                     #expect(one.shape == k.shape.dropLast() + [one.shape.last!], "\(name), \(label)")
-                    expectClose(one, try summedOverHeads(all, heads), tolerance, "\(name), \(label)")
+                    expectClose(one, summedHeadGroups(all, heads), tolerance, "\(name), \(label)")
                 }
             }
         }
-    }
-
-    /// `t` (one head: `[B, 1, S, D]` or `[1, S, D]`) with its head repeated `heads` times.
-    private func repeated(_ t: Tensor, _ heads: Int) throws -> Tensor {
-        guard t.shape.count == 3 else { return try repeatHeads(t, heads) }
-        let (s, d) = (t.shape[1], t.shape[2])
-        return try repeatHeads(t.reshaped([1, 1, s, d]), heads).reshaped([heads, s, d])
-    }
-
-    /// A gradient of the repeated heads (`[B, H, S, D]` or `[H, S, D]`) summed over the heads, flat.
-    private func summedOverHeads(_ g: Tensor, _ heads: Int) throws -> [Double] {
-        let x = g.doubleScalars
-        let (s, d) = (g.shape[g.shape.count - 2], g.shape[g.shape.count - 1])
-        let batches = x.count / (heads * s * d)
-        var out = [Double](repeating: 0, count: batches * s * d)
-        for b in 0..<batches {
-            for h in 0..<heads {
-                for i in 0..<(s * d) { out[b * s * d + i] += x[(b * heads + h) * s * d + i] }
-            }
-        }
-        return out
     }
 
     @Test func explainAndOtherCountsStillFail() throws {
