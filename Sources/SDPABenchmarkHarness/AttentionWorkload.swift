@@ -102,7 +102,7 @@ public struct AttentionWorkload: Codable, Sendable, Hashable, CustomStringConver
 /// The benchmarks, `sdpa run` and the demo all call attention through this one function.
 public func attention(
     query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false
 ) throws -> Tensor {
     guard let bias else {
@@ -119,7 +119,7 @@ public func attention(
 /// the per-row log-sum-exp (`[B, H, L]` float32).
 public func attentionWithLogSumExp(
     query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false
 ) throws -> (output: Tensor, logSumExp: Tensor) {
     guard let bias else {
@@ -141,7 +141,7 @@ public func attentionWithLogSumExp(
 /// `gradOutput` the gradient of its output.
 public func attentionGradients(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor, bias: (any AttnBias)?,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
 ) throws -> AttentionGradients {
     guard let bias else {
         return try scaledDotProductAttentionBackward(

@@ -9,7 +9,7 @@ struct AttentionSettings {
     var maskPath: String?
     var alibiSlopes: [Float]?
     var isCausal: Bool
-    var scale: Float?
+    var scale: Double?
     var dropoutP: Float
     var dropoutSeed: UInt64?
     var enableGQA: Bool
@@ -111,7 +111,7 @@ struct AttentionSettings {
                 "--is-causal cannot be combined with --bias or --mask; a causal bias carries its own diagonal (e.g. --bias causal-upper-left)",
                 command: command)
         }
-        scale = try parsed.float("scale")
+        scale = try parsed.numberInFloatRange("scale")
         dropoutP = Float(try parsed.number("dropout", in: 0...1) ?? 0)
         dropoutSeed = try parsed.integer("seed", minimum: 0).map { UInt64($0) }
         enableGQA = parsed.has("enable-gqa")

@@ -176,9 +176,16 @@ public struct ParsedArguments: Sendable, Equatable {
     /// `name` as a finite `Float`, or `nil` when absent: a number past float32's range would become an infinity.
     /// - Throws: ``UsageError`` when the value is not a number or is out of float32's range.
     public func float(_ name: String) throws -> Float? {
+        try numberInFloatRange(name).map { Float($0) }
+    }
+
+    /// `name` as a `Double` within float32's range (finite once rounded to `Float`), kept as given: a
+    /// value that float64 work takes as it is and float32 work rounds. `nil` when absent.
+    /// - Throws: ``UsageError`` when the value is not a number or is out of float32's range.
+    public func numberInFloatRange(_ name: String) throws -> Double? {
         guard let value = try number(name) else { return nil }
         guard Float(value).isFinite else { throw outOfFloatRange(name, "a number") }
-        return Float(value)
+        return value
     }
 
     /// `name` as a comma-separated list of finite `Float`s.

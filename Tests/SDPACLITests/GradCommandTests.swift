@@ -9,7 +9,7 @@ import Testing
 
 /// The library's forward and backward passes, as `sdpa grad` must run them.
 private func libraryGradients(
-    _ files: InputFiles, bias: (any AttnBias)? = nil, isCausal: Bool = false, scale: Float? = nil,
+    _ files: InputFiles, bias: (any AttnBias)? = nil, isCausal: Bool = false, scale: Double? = nil,
     dropoutP: Float = 0, dropoutSeed: UInt64? = nil
 ) throws -> AttentionGradients {
     let (q, k, v) = (files.query, files.key, files.value)

@@ -22,14 +22,14 @@ private typealias Bias = (_ b: Int, _ h: Int, _ i: Int, _ j: Int) -> Double
 
 /// The naive reference: dense loops in Double. Query head `h` uses key/value head `h / (H / Hkv)`.
 /// 3-D inputs are treated as B = 1. Rows with every position masked give 0.
-private func reference(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil, bias: Bias? = nil) -> [Double] {
+private func reference(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = nil, bias: Bias? = nil) -> [Double] {
     let qs = q.rank == 3 ? [1] + q.shape : q.shape
     let ks = k.rank == 3 ? [1] + k.shape : k.shape
     let vs = v.rank == 3 ? [1] + v.shape : v.shape
     let (B, H, L, E) = (qs[0], qs[1], qs[2], qs[3])
     let (Hkv, S, Ev) = (ks[1], ks[2], vs[3])
     let (qx, kx, vx) = (q.doubleScalars, k.doubleScalars, v.doubleScalars)
-    let sc = scale.map(Double.init) ?? 1 / Double(E).squareRoot()
+    let sc = scale ?? 1 / Double(E).squareRoot()
     var out = [Double](repeating: 0, count: B * H * L * Ev)
     for b in 0..<B {
         for h in 0..<H {
@@ -91,7 +91,7 @@ struct ScaleAndMaskSemanticsTests {
         #expect(out.shape == [2, 3, 4, 6])
         #expect(out.dtype == .float32)
         expectClose(out, reference(q, k, v), referenceTolerance)
-        expectClose(out, reference(q, k, v, scale: Float(1 / 7.0.squareRoot())), referenceTolerance, "explicit 1/sqrt(E)")
+        expectClose(out, reference(q, k, v, scale: 1 / 7.0.squareRoot()), referenceTolerance, "explicit 1/sqrt(E)")
         // Differs from scale 1 (sanity: the reference is sensitive to the scale).
         let unscaled = reference(q, k, v, scale: 1)
         #expect(zip(out.doubleScalars, unscaled).contains { abs($0 - $1) > 1e-3 })
@@ -101,7 +101,66 @@ struct ScaleAndMaskSemanticsTests {
     func customScale(scale: Float) throws {
         let (q, k, v) = try randomAttentionInputs(1, 2, 3, 6, 4, seed: 3)
         let out = try scaledDotProductAttention(query: q, key: k, value: v, scale: scale)
-        expectClose(out, reference(q, k, v, scale: scale), referenceTolerance, "scale \(scale)")
+        expectClose(out, reference(q, k, v, scale: Double(scale)), referenceTolerance, "scale \(scale)")
+    }
+
+    /// The scale is a `Double`, as PyTorch's: float64 inputs take it as given, forward and backward. Rounded
+    /// to `Float` first, as when the scale was a `Float`, it moves their outputs by ≈ 1e-8.
+    @Test func float64InputsTakeTheScaleAsGiven() throws {
+        let (q, k, v) = try randomAttentionInputs(1, 2, 3, 6, 4, ev: 5, seed: 9, dtype: .float64)
+        let scale = 0.3
+        let exact = reference(q, k, v, scale: scale), rounded = reference(q, k, v, scale: Double(Float(scale)))
+        #expect(zip(exact, rounded).contains { abs($0 - $1) > 1e-10 }, "the reference is sensitive to the scale's rounding")
+        let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, scale: scale)
+        expectClose(out, exact, float64Tolerance)
+        // The gradients: those of the scale as given, not of the scale rounded to Float.
+        let gradOutput = try randn([1, 2, 3, 5], seed: 19, dtype: .float64)
+        let grads = try scaledDotProductAttentionBackward(
+            gradOutput: gradOutput, query: q, key: k, value: v, output: out, logSumExp: lse, scale: scale)
+        let roundedGrads = try scaledDotProductAttentionBackward(
+            gradOutput: gradOutput, query: q, key: k, value: v, output: out, logSumExp: lse, scale: Float(scale))
+        #expect(grads.query.doubleScalars != roundedGrads.query.doubleScalars)
+        let queryPlusStep = try Tensor(shape: q.shape, scalars: q.doubleScalars.enumerated().map { $0 == 4 ? $1 + 1e-6 : $1 })
+        let queryMinusStep = try Tensor(shape: q.shape, scalars: q.doubleScalars.enumerated().map { $0 == 4 ? $1 - 1e-6 : $1 })
+        let loss = { (query: Tensor) in
+            zip(try scaledDotProductAttention(query: query, key: k, value: v, scale: scale).doubleScalars, gradOutput.doubleScalars)
+                .reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        let centralDifference = (try loss(queryPlusStep) - loss(queryMinusStep)) / 2e-6
+        #expect(abs(grads.query.doubleScalars[4] - centralDifference) < 1e-8, "dQ against a central difference")
+    }
+
+    /// Code written for a `Float` scale (the scale's type before it became a `Double`) compiles unchanged and
+    /// gets the scale widened to `Double`: a `Float`, an optional `Float` or `nil` through every entry point.
+    @Test func floatScalesAreWidened() throws {
+        let (q, k, v) = try randomAttentionInputs(1, 2, 3, 6, 4, seed: 8)
+        let f: Float = 0.3, optional: Float? = 0.3, absent: Float? = nil
+        let expected = try scaledDotProductAttention(query: q, key: k, value: v, scale: Double(f))
+        expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v, scale: f), expected, "Float")
+        expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v, scale: optional), expected, "Float?")
+        expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v, scale: absent),
+                        try scaledDotProductAttention(query: q, key: k, value: v), "nil Float?")
+        // float32 inputs take the scale rounded to Float once: a literal and its Float give the same bits.
+        expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v, scale: 0.3), expected, "literal")
+        let causal = causalLowerRight(3, 6)
+        let expectedCausal = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: causal, scale: Double(f))
+        let generic = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: causal, scale: f)
+        let existential = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: causal as any AttnBias, scale: f)
+        for (label, result) in [("generic", generic), ("existential", existential)] {
+            expectIdentical(result.output, expectedCausal.output, label)
+            expectIdentical(result.logSumExp, expectedCausal.logSumExp, label)
+        }
+        let gradOutput = try randn([1, 2, 3, 4], seed: 18)
+        let expectedGrads = try scaledDotProductAttentionBackward(
+            gradOutput: gradOutput, query: q, key: k, value: v, output: expectedCausal.output, logSumExp: expectedCausal.logSumExp,
+            attnMask: causal, scale: Double(f))
+        let grads = try scaledDotProductAttentionBackward(
+            gradOutput: gradOutput, query: q, key: k, value: v, output: expectedCausal.output, logSumExp: expectedCausal.logSumExp,
+            attnMask: causal as any AttnBias, scale: optional)
+        expectIdentical(grads.query, expectedGrads.query, "backward")
+        #expect(AttentionOptions(scale: f).scale == Double(f))
+        #expect(try explainSDPA(query: q, key: k, value: v, scale: f).description
+                    == explainSDPA(query: q, key: k, value: v, scale: Double(f)).description)
     }
 
     @Test func scaleZeroAveragesTheValues() throws {

@@ -2,8 +2,10 @@
 /// ``AttnBias/dispatch(query:key:value:attnBias:options:)`` as one value so that adding
 /// an option later does not change what conformers implement.
 public struct AttentionOptions: Sendable, Hashable {
-    /// Multiplies `Q Kᵀ`; `nil` means `1 / sqrt(E)`.
-    public var scale: Float?
+    /// Multiplies `Q Kᵀ`; `nil` means `1 / sqrt(E)`. A `Double`, as PyTorch's `scale` (a Python float):
+    /// float64 inputs take it as given, float32, float16 and bfloat16 ones rounded to `Float` once, as
+    /// PyTorch's CPU kernels do.
+    public var scale: Double?
     /// Probability of zeroing each attention weight (kept ones are scaled by `1 / (1 - p)`); `0...1`.
     public var dropoutP: Float
     /// Seed of the counter-based dropout generator: the same seed gives the same output at any
@@ -19,12 +21,22 @@ public struct AttentionOptions: Sendable, Hashable {
     public var sinks: Tensor?
 
     /// Options with PyTorch's defaults: scale `1 / sqrt(E)`, no dropout, no GQA, no sinks.
-    public init(scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil) {
+    public init(scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil) {
         self.scale = scale
         self.dropoutP = dropoutP
         self.dropoutSeed = dropoutSeed
         self.enableGQA = enableGQA
         self.sinks = sinks
+    }
+
+    /// Options whose scale is given in another floating-point type (a `Float`, as the scale's type was
+    /// before it became a `Double`): converted to `Double` (exactly, from a `Float`), otherwise as the initializer
+    /// taking a `Double`.
+    @_disfavoredOverload
+    public init<Scale: BinaryFloatingPoint>(
+        scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil
+    ) {
+        self.init(scale: scale.map(Double.init), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
     }
 
     /// Throws ``SDPAError/invalidArgument(argument:value:reason:)`` for a dropout probability outside `0...1`.
@@ -59,7 +71,7 @@ public struct AttentionOptions: Sendable, Hashable {
     /// The scale applied to `Q Kᵀ` for head dimension `headDim`.
     @inlinable
     public func resolvedScale(headDim: Int) -> Double {
-        if let scale { return Double(scale) }
+        if let scale { return scale }
         return headDim > 0 ? 1 / Double(headDim).squareRoot() : 1
     }
 

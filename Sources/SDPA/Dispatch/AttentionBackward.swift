@@ -38,7 +38,7 @@
 /// See also: ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``.
 public func scaledDotProductAttentionBackward(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false
 ) throws -> AttentionGradients {
     try _routedBackward(
@@ -69,7 +69,7 @@ public func scaledDotProductAttentionBackward(
 @inlinable
 public func scaledDotProductAttentionBackward<Bias: AttnBias>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
-    attnMask: Bias, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+    attnMask: Bias, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
 ) throws -> AttentionGradients {
     try _routedBackward(
         _BackwardTensors(gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp),
@@ -82,7 +82,7 @@ public func scaledDotProductAttentionBackward<Bias: AttnBias>(
 @_disfavoredOverload
 public func scaledDotProductAttentionBackward(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
-    attnMask: any AttnBias, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+    attnMask: any AttnBias, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
 ) throws -> AttentionGradients {
     try _routedBackward(
         _BackwardTensors(gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp),
@@ -95,7 +95,7 @@ public func scaledDotProductAttentionBackward(
 @available(*, deprecated, message: "wrap the mask in TensorBias: attnMask: TensorBias(mask)")
 public func scaledDotProductAttentionBackward(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
-    attnMask: Tensor, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+    attnMask: Tensor, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
 ) throws -> AttentionGradients {
     _RawMaskBackwardDeprecation.warnOnce()
     return try scaledDotProductAttentionBackward(

@@ -40,7 +40,7 @@ public struct SDPAExplanation: Sendable, CustomStringConvertible {
 /// - Throws: the errors the call itself would throw for inputs that do not fit.
 public func explainSDPA(
     query: Tensor, key: Tensor, value: Tensor, attnMask: (any AttnBias)? = nil,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> SDPAExplanation {
     let options = AttentionOptions(scale: scale, dropoutP: dropoutP, enableGQA: enableGQA, sinks: sinks)
     try options.validate()
@@ -64,7 +64,7 @@ public func explainSDPA(
 ///   own errors. A bias that needs materialization is materialized, as in the tensor form.
 public func explainSDPA(
     shape: AttentionShape, dtype: DType = .float32, attnMask: (any AttnBias)? = nil,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> SDPAExplanation {
     let options = AttentionOptions(scale: scale, dropoutP: dropoutP, enableGQA: enableGQA, sinks: sinks)
     try options.validate()

@@ -19,7 +19,8 @@
 ///
 /// - Parameters:
 ///   - isCausal: apply `tril(ones(L, S))` (upper-left aligned; see ``CausalVariant``).
-///   - scale: multiplies `Q Kᵀ`; `nil` means `1 / sqrt(E)`.
+///   - scale: multiplies `Q Kᵀ`; `nil` means `1 / sqrt(E)`. A `Double`, as PyTorch's (a `Float` is taken too); see
+///     ``AttentionOptions/scale``.
 ///   - dropoutP: probability of dropping each attention weight, `0...1`.
 ///   - dropoutSeed: seed of the counter-based dropout generator; `nil` draws one.
 ///   - enableGQA: allow `H` to be a multiple of `Hkv` (grouped-query attention). Without it `Hkv` equals `H`, or is 1:
@@ -34,7 +35,7 @@
 @inlinable
 public func scaledDotProductAttention(
     query: Tensor, key: Tensor, value: Tensor,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> Tensor {
     try _attention(
@@ -58,7 +59,7 @@ public func scaledDotProductAttention(
 @inlinable
 public func scaledDotProductAttentionWithLogSumExp(
     query: Tensor, key: Tensor, value: Tensor,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> (output: Tensor, logSumExp: Tensor) {
     try _attention(
@@ -90,7 +91,7 @@ public func scaledDotProductAttentionWithLogSumExp(
 @inlinable
 public func scaledDotProductAttention<Bias: AttnBias>(
     query: Tensor, key: Tensor, value: Tensor, attnMask: Bias,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> Tensor {
     try _attention(
@@ -110,7 +111,7 @@ public func scaledDotProductAttention<Bias: AttnBias>(
 @inlinable
 public func scaledDotProductAttentionWithLogSumExp<Bias: AttnBias>(
     query: Tensor, key: Tensor, value: Tensor, attnMask: Bias,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> (output: Tensor, logSumExp: Tensor) {
     try _attention(
@@ -136,7 +137,7 @@ public func scaledDotProductAttentionWithLogSumExp<Bias: AttnBias>(
 @_disfavoredOverload
 public func scaledDotProductAttention(
     query: Tensor, key: Tensor, value: Tensor, attnMask: any AttnBias,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> Tensor {
     try _attention(
@@ -153,7 +154,7 @@ public func scaledDotProductAttention(
 @_disfavoredOverload
 public func scaledDotProductAttentionWithLogSumExp(
     query: Tensor, key: Tensor, value: Tensor, attnMask: any AttnBias,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> (output: Tensor, logSumExp: Tensor) {
     try _attention(
@@ -171,7 +172,7 @@ public func scaledDotProductAttentionWithLogSumExp(
 @available(*, deprecated, message: "wrap the mask in TensorBias: attnMask: TensorBias(mask)")
 public func scaledDotProductAttention(
     query: Tensor, key: Tensor, value: Tensor, attnMask: Tensor,
-    isCausal: Bool = false, scale: Float? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> Tensor {
     _RawMaskDeprecation.warnOnce()

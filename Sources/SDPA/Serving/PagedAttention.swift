@@ -45,7 +45,7 @@ extension PagedKVCache {
     /// - Throws: ``SDPAError`` naming `queries[n]` when a query does not fit the cache, or its sequence is
     ///   not live; any error of the attention call.
     public func attention(
-        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil
+        _ queries: [PagedAttentionQuery], scale: Double? = nil, causal: Bool = true, sinks: Tensor? = nil
     ) throws -> [Tensor] {
         try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: false, bias: Self.noBias)
             .map(\.output)
@@ -65,7 +65,7 @@ extension PagedKVCache {
     /// `bias` runs with the cache unlocked (its blocks pinned), so it may read the cache.
     /// - Throws: as ``attention(_:scale:causal:)``, and whatever `bias` throws or its validation says.
     public func attention<Bias: FusedAttnBias>(
-        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil,
+        _ queries: [PagedAttentionQuery], scale: Double? = nil, causal: Bool = true, sinks: Tensor? = nil,
         bias: (PagedAttentionSequence) throws -> Bias
     ) throws -> [Tensor] {
         try withoutActuallyEscaping(bias) { bias in
@@ -76,7 +76,7 @@ extension PagedKVCache {
     /// ``attention(_:scale:causal:)`` that also returns each entry's log-sum-exp, `[H, L]` (or `[1, H, L]`)
     /// float32, as ``scaledDotProductAttentionWithLogSumExp(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
     public func attentionWithLogSumExp(
-        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil
+        _ queries: [PagedAttentionQuery], scale: Double? = nil, causal: Bool = true, sinks: Tensor? = nil
     ) throws -> [(output: Tensor, logSumExp: Tensor)] {
         try pagedAttention(queries, scale: scale, causal: causal, sinks: sinks, logSumExp: true, bias: Self.noBias)
             .map { ($0.output, $0.logSumExp!) }
@@ -84,7 +84,7 @@ extension PagedKVCache {
 
     /// ``attention(_:scale:causal:bias:)`` that also returns each entry's log-sum-exp.
     public func attentionWithLogSumExp<Bias: FusedAttnBias>(
-        _ queries: [PagedAttentionQuery], scale: Float? = nil, causal: Bool = true, sinks: Tensor? = nil,
+        _ queries: [PagedAttentionQuery], scale: Double? = nil, causal: Bool = true, sinks: Tensor? = nil,
         bias: (PagedAttentionSequence) throws -> Bias
     ) throws -> [(output: Tensor, logSumExp: Tensor)] {
         try withoutActuallyEscaping(bias) { bias in
@@ -100,7 +100,7 @@ extension PagedKVCache {
     /// on the sequence as contiguous tensors (same shape, bias, options and backend), the fused kernel
     /// reading the sequence's blocks in place: the entries on the fused backend run as one parallel job.
     private func pagedAttention<Bias: FusedAttnBias>(
-        _ queries: [PagedAttentionQuery], scale: Float?, causal: Bool, sinks: Tensor?, logSumExp: Bool,
+        _ queries: [PagedAttentionQuery], scale: Double?, causal: Bool, sinks: Tensor?, logSumExp: Bool,
         bias: ((PagedAttentionSequence) throws -> Bias)?
     ) throws -> [(output: Tensor, logSumExp: Tensor?)] {
         for (n, entry) in queries.enumerated() { try check(entry.query, argument: "queries[\(n)].query") }
