@@ -312,6 +312,20 @@ struct OptionCoverageTests {
         #expect(sdpa(["run"] + io(files) + ["--mask", files.path("float-mask.npy").path]).standardOutput.contains("bias TensorBias("))
     }
 
+    /// `--scale` reaches float64 inputs as the number it reads, not rounded to float32 on the way.
+    @Test func scaleReachesFloat64InputsAsRead() throws {
+        let folder = try temporaryFolder()
+        let q = try randn([1, 2, 5, 8], seed: 1, dtype: .float64), k = try randn([1, 2, 6, 8], seed: 2, dtype: .float64)
+        let v = try randn([1, 2, 6, 4], seed: 3, dtype: .float64)
+        for (name, t) in [("q", q), ("k", k), ("v", v)] { try t.write(to: folder.appending(path: "\(name).npy")) }
+        let paths = ["q", "k", "v", "o"].map { folder.appending(path: "\($0).npy").path }
+        let result = sdpa(["run", "--query", paths[0], "--key", paths[1], "--value", paths[2], "--out", paths[3], "--scale", "0.3"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let written = try Tensor(contentsOf: folder.appending(path: "o.npy"))
+        expectIdentical(written, try scaledDotProductAttention(query: q, key: k, value: v, scale: 0.3))
+        #expect(written.doubleScalars != (try scaledDotProductAttention(query: q, key: k, value: v, scale: Float(0.3))).doubleScalars)
+    }
+
     @Test func threeDimensionalInputs() throws {
         let folder = try temporaryFolder()
         let q = try randn([3, 5, 8], seed: 1), k = try randn([3, 6, 8], seed: 2), v = try randn([3, 6, 4], seed: 3)

@@ -9,7 +9,7 @@ struct BiasFixtureCase: Sendable, CustomTestStringConvertible {
     let name: String
     let layout: String
     let query: String, key: String, value: String, output: String
-    let scale: Float?
+    let scale: Double?
     let enableGQA: Bool
     let parts: [[String: FixtureValue]]
 
@@ -19,7 +19,7 @@ struct BiasFixtureCase: Sendable, CustomTestStringConvertible {
         BiasFixtureCase(
             name: c["name"] as! String, layout: c["layout"] as! String,
             query: c["query"] as! String, key: c["key"] as! String, value: c["value"] as! String,
-            output: c["output"] as! String, scale: (c["scale"] as? NSNumber)?.floatValue,
+            output: c["output"] as! String, scale: (c["scale"] as? NSNumber)?.doubleValue,
             enableGQA: c["enableGQA"] as! Bool,
             parts: (c["biases"] as! [[String: Any]]).map { $0.mapValues(FixtureValue.init) })
     }

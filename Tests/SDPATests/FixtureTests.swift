@@ -14,7 +14,7 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
     let query: String, key: String, value: String, output: String
     let bias: [String: FixtureValue]
     let isCausal: Bool
-    let scale: Float?
+    let scale: Double?
     let enableGQA: Bool
     let dtype: String
 
@@ -64,7 +64,7 @@ extension FixtureCase {
             query: c["query"] as! String, key: c["key"] as! String, value: c["value"] as! String,
             output: c["output"] as! String,
             bias: (c["bias"] as? [String: Any])?.mapValues(FixtureValue.init) ?? [:],
-            isCausal: c["isCausal"] as! Bool, scale: (c["scale"] as? NSNumber)?.floatValue,
+            isCausal: c["isCausal"] as! Bool, scale: (c["scale"] as? NSNumber)?.doubleValue,
             enableGQA: c["enableGQA"] as! Bool, dtype: c["dtype"] as! String)
     }
 }
@@ -116,6 +116,27 @@ struct FixtureTests {
                 query: q, key: k, value: v, isCausal: fixture.isCausal, scale: fixture.scale, enableGQA: fixture.enableGQA)
         }
         expectClose(out, expected, tolerance, fixture.name, dtype: q.dtype)
+    }
+
+    /// The fixtures' inputs in float64 (the values PyTorch's float64 reference took) on the math backend: the
+    /// same function to float64's precision, the scale as given included (0.3 rounded to a `Float` would put
+    /// the `scale0p3` cases ≈ 1e-8 off). Not the ALiBi cases: ``AlibiBias``'s slopes are `Float`s (the fused
+    /// kernels' parameter), which the reference's float64 slopes differ from by up to 2⁻²⁴ relative.
+    @Test("float64 inputs match PyTorch's float64 math path to float64 precision",
+          arguments: FixtureCase.all.filter { $0.bias["kind"] != .string("alibi") })
+    func float64MatchesPyTorch(_ fixture: FixtureCase) throws {
+        let (q, k, v) = try fixture.inputs()
+        let (q64, k64, v64) = (try q.converted(to: .float64), try k.converted(to: .float64), try v.converted(to: .float64))
+        let expected = try fixture.load(fixture.output)
+        let shape = try AttentionShape(query: q64, key: k64, value: v64, enableGQA: fixture.enableGQA)
+        let out: Tensor
+        if let bias = try fixture.attnBias(shape) {
+            out = try scaledDotProductAttention(query: q64, key: k64, value: v64, attnMask: bias, scale: fixture.scale, enableGQA: fixture.enableGQA)
+        } else {
+            out = try scaledDotProductAttention(
+                query: q64, key: k64, value: v64, isCausal: fixture.isCausal, scale: fixture.scale, enableGQA: fixture.enableGQA)
+        }
+        expectClose(out, expected, Tolerance(atol: 1e-12, rtol: 1e-11), "\(fixture.name) float64", dtype: .float64)
     }
 
     @Test("standard ALiBi slopes match the paper's get_slopes")

@@ -31,7 +31,7 @@ struct GradientFixtureCase: Sendable, CustomTestStringConvertible {
                 name: c["name"] as! String, layout: c["layout"] as! String,
                 query: c["query"] as! String, key: c["key"] as! String, value: c["value"] as! String, output: "",
                 bias: (c["bias"] as? [String: Any])?.mapValues(FixtureValue.init) ?? [:],
-                isCausal: c["isCausal"] as! Bool, scale: (c["scale"] as? NSNumber)?.floatValue,
+                isCausal: c["isCausal"] as! Bool, scale: (c["scale"] as? NSNumber)?.doubleValue,
                 enableGQA: c["enableGQA"] as! Bool, dtype: c["dtype"] as! String),
             parts: (c["biases"] as? [[String: Any]] ?? []).map { $0.mapValues(FixtureValue.init) },
             gradOutput: c["gradOutput"] as! String,

@@ -140,7 +140,7 @@ struct ScaleAndMaskSemanticsTests {
         expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v, scale: optional), expected, "Float?")
         expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v, scale: absent),
                         try scaledDotProductAttention(query: q, key: k, value: v), "nil Float?")
-        // float32 inputs take the scale rounded to Float once: a literal and its Float give the same bits.
+        // The fused kernels take the scale rounded to Float once: a literal and its Float give the same bits.
         expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v, scale: 0.3), expected, "literal")
         let causal = causalLowerRight(3, 6)
         let expectedCausal = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: causal, scale: Double(f))

@@ -9,7 +9,7 @@ struct ServingFixtureCase: Sendable, CustomTestStringConvertible {
     let name: String
     let query: String, key: String, value: String, output: String, logSumExp: String
     let sinks: String?
-    let scale: Float?
+    let scale: Double?
     let enableGQA: Bool
     let parts: [[String: FixtureValue]]
 
@@ -19,7 +19,7 @@ struct ServingFixtureCase: Sendable, CustomTestStringConvertible {
         ServingFixtureCase(
             name: c["name"] as! String, query: c["query"] as! String, key: c["key"] as! String, value: c["value"] as! String,
             output: c["output"] as! String, logSumExp: c["logSumExp"] as! String, sinks: c["sinks"] as? String,
-            scale: (c["scale"] as? NSNumber)?.floatValue, enableGQA: c["enableGQA"] as! Bool,
+            scale: (c["scale"] as? NSNumber)?.doubleValue, enableGQA: c["enableGQA"] as! Bool,
             parts: (c["biases"] as! [[String: Any]]).map { $0.mapValues(FixtureValue.init) })
     }
 

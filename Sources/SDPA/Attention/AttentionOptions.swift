@@ -2,9 +2,10 @@
 /// ``AttnBias/dispatch(query:key:value:attnBias:options:)`` as one value so that adding
 /// an option later does not change what conformers implement.
 public struct AttentionOptions: Sendable, Hashable {
-    /// Multiplies `Q Kᵀ`; `nil` means `1 / sqrt(E)`. A `Double`, as PyTorch's `scale` (a Python float):
-    /// float64 inputs take it as given, float32, float16 and bfloat16 ones rounded to `Float` once, as
-    /// PyTorch's CPU kernels do.
+    /// Multiplies `Q Kᵀ`; `nil` means `1 / sqrt(E)`. A `Double`, as PyTorch's `scale` (a Python float): the
+    /// math backend (float64 inputs, or any under `withSDPBackends([.math])`) computes in `Double` with it as
+    /// given; the fused kernels (float32, float16, bfloat16) take it rounded to `Float` once, as PyTorch's CPU
+    /// kernels do.
     public var scale: Double?
     /// Probability of zeroing each attention weight (kept ones are scaled by `1 / (1 - p)`); `0...1`.
     public var dropoutP: Float
@@ -32,7 +33,7 @@ public struct AttentionOptions: Sendable, Hashable {
     /// Options whose scale is given in another floating-point type (a `Float`, as the scale's type was
     /// before it became a `Double`): converted to `Double` (exactly, from a `Float`), otherwise as the initializer
     /// taking a `Double`.
-    @_disfavoredOverload
+    @_disfavoredOverload @_documentation(visibility: internal)
     public init<Scale: BinaryFloatingPoint>(
         scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil
     ) {

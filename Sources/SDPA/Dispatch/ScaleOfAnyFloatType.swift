@@ -5,7 +5,7 @@
 
 /// ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)`` with a
 /// scale of another floating-point type (e.g. a `Float`), converted to `Double`.
-@_disfavoredOverload @inlinable
+@_disfavoredOverload @inlinable @_documentation(visibility: internal)
 public func scaledDotProductAttention<Scale: BinaryFloatingPoint>(
     query: Tensor, key: Tensor, value: Tensor,
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
@@ -18,7 +18,7 @@ public func scaledDotProductAttention<Scale: BinaryFloatingPoint>(
 
 /// ``scaledDotProductAttentionWithLogSumExp(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
-@_disfavoredOverload @inlinable
+@_disfavoredOverload @inlinable @_documentation(visibility: internal)
 public func scaledDotProductAttentionWithLogSumExp<Scale: BinaryFloatingPoint>(
     query: Tensor, key: Tensor, value: Tensor,
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
@@ -31,7 +31,7 @@ public func scaledDotProductAttentionWithLogSumExp<Scale: BinaryFloatingPoint>(
 
 /// ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
-@_disfavoredOverload @inlinable
+@_disfavoredOverload @inlinable @_documentation(visibility: internal)
 public func scaledDotProductAttention<Bias: AttnBias, Scale: BinaryFloatingPoint>(
     query: Tensor, key: Tensor, value: Tensor, attnMask: Bias,
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
@@ -44,7 +44,7 @@ public func scaledDotProductAttention<Bias: AttnBias, Scale: BinaryFloatingPoint
 
 /// ``scaledDotProductAttentionWithLogSumExp(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
-@_disfavoredOverload @inlinable
+@_disfavoredOverload @inlinable @_documentation(visibility: internal)
 public func scaledDotProductAttentionWithLogSumExp<Bias: AttnBias, Scale: BinaryFloatingPoint>(
     query: Tensor, key: Tensor, value: Tensor, attnMask: Bias,
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
@@ -57,7 +57,7 @@ public func scaledDotProductAttentionWithLogSumExp<Bias: AttnBias, Scale: Binary
 
 /// The existential-bias ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
-@_disfavoredOverload
+@_disfavoredOverload @_documentation(visibility: internal)
 public func scaledDotProductAttention<Scale: BinaryFloatingPoint>(
     query: Tensor, key: Tensor, value: Tensor, attnMask: any AttnBias,
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
@@ -70,7 +70,7 @@ public func scaledDotProductAttention<Scale: BinaryFloatingPoint>(
 
 /// The existential-bias ``scaledDotProductAttentionWithLogSumExp(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
-@_disfavoredOverload
+@_disfavoredOverload @_documentation(visibility: internal)
 public func scaledDotProductAttentionWithLogSumExp<Scale: BinaryFloatingPoint>(
     query: Tensor, key: Tensor, value: Tensor, attnMask: any AttnBias,
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
@@ -84,7 +84,7 @@ public func scaledDotProductAttentionWithLogSumExp<Scale: BinaryFloatingPoint>(
 /// The deprecated raw-mask ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
 @available(*, deprecated, message: "wrap the mask in TensorBias: attnMask: TensorBias(mask)")
-@_disfavoredOverload
+@_disfavoredOverload @_documentation(visibility: internal)
 public func scaledDotProductAttention<Scale: BinaryFloatingPoint>(
     query: Tensor, key: Tensor, value: Tensor, attnMask: Tensor,
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
@@ -97,7 +97,7 @@ public func scaledDotProductAttention<Scale: BinaryFloatingPoint>(
 
 /// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
-@_disfavoredOverload
+@_disfavoredOverload @_documentation(visibility: internal)
 public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
@@ -110,7 +110,7 @@ public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
 
 /// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
-@_disfavoredOverload @inlinable
+@_disfavoredOverload @inlinable @_documentation(visibility: internal)
 public func scaledDotProductAttentionBackward<Bias: AttnBias, Scale: BinaryFloatingPoint>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
     attnMask: Bias, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
@@ -122,7 +122,7 @@ public func scaledDotProductAttentionBackward<Bias: AttnBias, Scale: BinaryFloat
 
 /// The existential-bias ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
-@_disfavoredOverload
+@_disfavoredOverload @_documentation(visibility: internal)
 public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
     attnMask: any AttnBias, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
@@ -135,7 +135,7 @@ public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
 /// The deprecated raw-mask ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
 @available(*, deprecated, message: "wrap the mask in TensorBias: attnMask: TensorBias(mask)")
-@_disfavoredOverload
+@_disfavoredOverload @_documentation(visibility: internal)
 public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
     attnMask: Tensor, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
@@ -147,7 +147,7 @@ public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
 
 /// ``explainSDPA(query:key:value:attnMask:isCausal:scale:dropoutP:enableGQA:sinks:)`` with a scale of another
 /// floating-point type (e.g. a `Float`), converted to `Double`.
-@_disfavoredOverload
+@_disfavoredOverload @_documentation(visibility: internal)
 public func explainSDPA<Scale: BinaryFloatingPoint>(
     query: Tensor, key: Tensor, value: Tensor, attnMask: (any AttnBias)? = nil,
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil
@@ -159,7 +159,7 @@ public func explainSDPA<Scale: BinaryFloatingPoint>(
 
 /// ``explainSDPA(shape:dtype:attnMask:isCausal:scale:dropoutP:enableGQA:sinks:)`` with a scale of another
 /// floating-point type (e.g. a `Float`), converted to `Double`.
-@_disfavoredOverload
+@_disfavoredOverload @_documentation(visibility: internal)
 public func explainSDPA<Scale: BinaryFloatingPoint>(
     shape: AttentionShape, dtype: DType = .float32, attnMask: (any AttnBias)? = nil,
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil

@@ -5,7 +5,7 @@
 extension PagedKVCache {
     /// ``attention(_:scale:causal:sinks:)`` with a scale of another floating-point type (e.g. a `Float`),
     /// converted to `Double`.
-    @_disfavoredOverload
+    @_disfavoredOverload @_documentation(visibility: internal)
     public func attention<Scale: BinaryFloatingPoint>(
         _ queries: [PagedAttentionQuery], scale: Scale?, causal: Bool = true, sinks: Tensor? = nil
     ) throws -> [Tensor] {
@@ -14,7 +14,7 @@ extension PagedKVCache {
 
     /// ``attention(_:scale:causal:sinks:bias:)`` with a scale of another floating-point type (e.g. a
     /// `Float`), converted to `Double`.
-    @_disfavoredOverload
+    @_disfavoredOverload @_documentation(visibility: internal)
     public func attention<Bias: FusedAttnBias, Scale: BinaryFloatingPoint>(
         _ queries: [PagedAttentionQuery], scale: Scale?, causal: Bool = true, sinks: Tensor? = nil,
         bias: (PagedAttentionSequence) throws -> Bias
@@ -24,7 +24,7 @@ extension PagedKVCache {
 
     /// ``attentionWithLogSumExp(_:scale:causal:sinks:)`` with a scale of another floating-point type (e.g. a
     /// `Float`), converted to `Double`.
-    @_disfavoredOverload
+    @_disfavoredOverload @_documentation(visibility: internal)
     public func attentionWithLogSumExp<Scale: BinaryFloatingPoint>(
         _ queries: [PagedAttentionQuery], scale: Scale?, causal: Bool = true, sinks: Tensor? = nil
     ) throws -> [(output: Tensor, logSumExp: Tensor)] {
@@ -33,7 +33,7 @@ extension PagedKVCache {
 
     /// ``attentionWithLogSumExp(_:scale:causal:sinks:bias:)`` with a scale of another floating-point type
     /// (e.g. a `Float`), converted to `Double`.
-    @_disfavoredOverload
+    @_disfavoredOverload @_documentation(visibility: internal)
     public func attentionWithLogSumExp<Bias: FusedAttnBias, Scale: BinaryFloatingPoint>(
         _ queries: [PagedAttentionQuery], scale: Scale?, causal: Bool = true, sinks: Tensor? = nil,
         bias: (PagedAttentionSequence) throws -> Bias
