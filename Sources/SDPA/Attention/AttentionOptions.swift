@@ -37,7 +37,7 @@ public struct AttentionOptions: Sendable, Hashable {
     public init<Scale: BinaryFloatingPoint>(
         scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil
     ) {
-        self.init(scale: scale.map(Double.init), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
+        self.init(scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
     }
 
     /// Throws ``SDPAError/invalidArgument(argument:value:reason:)`` for a dropout probability outside `0...1`.
@@ -97,4 +97,11 @@ public struct AttentionOptions: Sendable, Hashable {
         guard let a, let b else { return a == nil && b == nil }
         return a.shape == b.shape && a.dtype == b.dtype && a.doubleScalars.map(\.bitPattern) == b.doubleScalars.map(\.bitPattern)
     }
+}
+
+/// A scale of another floating-point type as the `Double` the entry points take (exactly, from a `Float`).
+@usableFromInline
+func _widenedScale<Scale: BinaryFloatingPoint>(_ scale: Scale?) -> Double? {
+    guard let scale else { return nil }
+    return Double(scale)
 }

@@ -12,7 +12,7 @@ public func scaledDotProductAttention<Scale: BinaryFloatingPoint>(
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> Tensor {
     try scaledDotProductAttention(
-        query: query, key: key, value: value, isCausal: isCausal, scale: scale.map(Double.init), dropoutP: dropoutP,
+        query: query, key: key, value: value, isCausal: isCausal, scale: _widenedScale(scale), dropoutP: dropoutP,
         dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
@@ -25,7 +25,7 @@ public func scaledDotProductAttentionWithLogSumExp<Scale: BinaryFloatingPoint>(
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> (output: Tensor, logSumExp: Tensor) {
     try scaledDotProductAttentionWithLogSumExp(
-        query: query, key: key, value: value, isCausal: isCausal, scale: scale.map(Double.init), dropoutP: dropoutP,
+        query: query, key: key, value: value, isCausal: isCausal, scale: _widenedScale(scale), dropoutP: dropoutP,
         dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
@@ -38,7 +38,7 @@ public func scaledDotProductAttention<Bias: AttnBias, Scale: BinaryFloatingPoint
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> Tensor {
     try scaledDotProductAttention(
-        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: scale.map(Double.init),
+        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: _widenedScale(scale),
         dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
@@ -51,7 +51,7 @@ public func scaledDotProductAttentionWithLogSumExp<Bias: AttnBias, Scale: Binary
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> (output: Tensor, logSumExp: Tensor) {
     try scaledDotProductAttentionWithLogSumExp(
-        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: scale.map(Double.init),
+        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: _widenedScale(scale),
         dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
@@ -64,7 +64,7 @@ public func scaledDotProductAttention<Scale: BinaryFloatingPoint>(
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> Tensor {
     try scaledDotProductAttention(
-        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: scale.map(Double.init),
+        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: _widenedScale(scale),
         dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
@@ -77,7 +77,7 @@ public func scaledDotProductAttentionWithLogSumExp<Scale: BinaryFloatingPoint>(
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> (output: Tensor, logSumExp: Tensor) {
     try scaledDotProductAttentionWithLogSumExp(
-        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: scale.map(Double.init),
+        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: _widenedScale(scale),
         dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
@@ -91,7 +91,7 @@ public func scaledDotProductAttention<Scale: BinaryFloatingPoint>(
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> Tensor {
     try scaledDotProductAttention(
-        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: scale.map(Double.init),
+        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: _widenedScale(scale),
         dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
@@ -105,7 +105,7 @@ public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
 ) throws -> AttentionGradients {
     try scaledDotProductAttentionBackward(
         gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
-        isCausal: isCausal, scale: scale.map(Double.init), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+        isCausal: isCausal, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
 }
 
 /// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
@@ -117,7 +117,7 @@ public func scaledDotProductAttentionBackward<Bias: AttnBias, Scale: BinaryFloat
 ) throws -> AttentionGradients {
     try scaledDotProductAttentionBackward(
         gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
-        attnMask: attnMask, scale: scale.map(Double.init), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+        attnMask: attnMask, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
 }
 
 /// The existential-bias ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
@@ -129,7 +129,7 @@ public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
 ) throws -> AttentionGradients {
     try scaledDotProductAttentionBackward(
         gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
-        attnMask: attnMask, scale: scale.map(Double.init), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+        attnMask: attnMask, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
 }
 
 /// The deprecated raw-mask ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
@@ -142,7 +142,7 @@ public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
 ) throws -> AttentionGradients {
     try scaledDotProductAttentionBackward(
         gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
-        attnMask: attnMask, scale: scale.map(Double.init), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+        attnMask: attnMask, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
 }
 
 /// ``explainSDPA(query:key:value:attnMask:isCausal:scale:dropoutP:enableGQA:sinks:)`` with a scale of another
@@ -153,7 +153,7 @@ public func explainSDPA<Scale: BinaryFloatingPoint>(
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> SDPAExplanation {
     try explainSDPA(
-        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: scale.map(Double.init),
+        query: query, key: key, value: value, attnMask: attnMask, isCausal: isCausal, scale: _widenedScale(scale),
         dropoutP: dropoutP, enableGQA: enableGQA, sinks: sinks)
 }
 
@@ -165,6 +165,6 @@ public func explainSDPA<Scale: BinaryFloatingPoint>(
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> SDPAExplanation {
     try explainSDPA(
-        shape: shape, dtype: dtype, attnMask: attnMask, isCausal: isCausal, scale: scale.map(Double.init),
+        shape: shape, dtype: dtype, attnMask: attnMask, isCausal: isCausal, scale: _widenedScale(scale),
         dropoutP: dropoutP, enableGQA: enableGQA, sinks: sinks)
 }

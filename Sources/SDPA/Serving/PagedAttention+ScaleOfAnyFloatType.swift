@@ -9,7 +9,7 @@ extension PagedKVCache {
     public func attention<Scale: BinaryFloatingPoint>(
         _ queries: [PagedAttentionQuery], scale: Scale?, causal: Bool = true, sinks: Tensor? = nil
     ) throws -> [Tensor] {
-        try attention(queries, scale: scale.map(Double.init), causal: causal, sinks: sinks)
+        try attention(queries, scale: _widenedScale(scale), causal: causal, sinks: sinks)
     }
 
     /// ``attention(_:scale:causal:sinks:bias:)`` with a scale of another floating-point type (e.g. a
@@ -19,7 +19,7 @@ extension PagedKVCache {
         _ queries: [PagedAttentionQuery], scale: Scale?, causal: Bool = true, sinks: Tensor? = nil,
         bias: (PagedAttentionSequence) throws -> Bias
     ) throws -> [Tensor] {
-        try attention(queries, scale: scale.map(Double.init), causal: causal, sinks: sinks, bias: bias)
+        try attention(queries, scale: _widenedScale(scale), causal: causal, sinks: sinks, bias: bias)
     }
 
     /// ``attentionWithLogSumExp(_:scale:causal:sinks:)`` with a scale of another floating-point type (e.g. a
@@ -28,7 +28,7 @@ extension PagedKVCache {
     public func attentionWithLogSumExp<Scale: BinaryFloatingPoint>(
         _ queries: [PagedAttentionQuery], scale: Scale?, causal: Bool = true, sinks: Tensor? = nil
     ) throws -> [(output: Tensor, logSumExp: Tensor)] {
-        try attentionWithLogSumExp(queries, scale: scale.map(Double.init), causal: causal, sinks: sinks)
+        try attentionWithLogSumExp(queries, scale: _widenedScale(scale), causal: causal, sinks: sinks)
     }
 
     /// ``attentionWithLogSumExp(_:scale:causal:sinks:bias:)`` with a scale of another floating-point type
@@ -38,6 +38,6 @@ extension PagedKVCache {
         _ queries: [PagedAttentionQuery], scale: Scale?, causal: Bool = true, sinks: Tensor? = nil,
         bias: (PagedAttentionSequence) throws -> Bias
     ) throws -> [(output: Tensor, logSumExp: Tensor)] {
-        try attentionWithLogSumExp(queries, scale: scale.map(Double.init), causal: causal, sinks: sinks, bias: bias)
+        try attentionWithLogSumExp(queries, scale: _widenedScale(scale), causal: causal, sinks: sinks, bias: bias)
     }
 }
