@@ -19,7 +19,7 @@ struct AttentionSettings {
     static let backendChoices = ["auto"] + SDPBackend.allCases.map(\.rawValue)
 
     static let biasOptions: [OptionSpec] = [
-        .value("mask", "FILE", "a bool or float mask of at most 4 dimensions broadcastable to [B, H, L, S], used as a TensorBias; not with --bias"),
+        .value("mask", "FILE", "a bool or float mask of at most 4 dimensions (the inputs' rank, for more) broadcastable to [B, H, L, S], used as a TensorBias; not with --bias"),
         .value("bias", "KIND", "a bias by name (see below); default none"),
         .value("alibi-slopes", "A,B,...", "ALiBi slopes, one per query head (default: the paper's slopes for H heads)"),
         .flag("is-causal", "upper-left causal mask, PyTorch's is_causal; not with --bias or --mask"),
@@ -32,7 +32,7 @@ struct AttentionSettings {
     ]
 
     static let fileOptions: [OptionSpec] = [
-        .value("query", "FILE", "query .npy, [B, H, L, E] or [H, L, E]"),
+        .value("query", "FILE", "query .npy, [B, H, L, E], [H, L, E] or [N, ..., H, L, E] (batch dimensions, flattened into B)"),
         .value("key", "FILE", "key .npy, [B, Hkv, S, E] or [Hkv, S, E]"),
         .value("value", "FILE", "value .npy, [B, Hkv, S, Ev] or [Hkv, S, Ev]"),
     ]

@@ -42,14 +42,27 @@ private func rawMaskAttention(_ i: Inputs, mask: Tensor, isCausal: Bool = false,
 
 @Suite("Errors: inputs")
 struct InputErrorTests {
-    @Test(arguments: [[4, 6], [1, 2, 3, 4, 6]])
+    @Test(arguments: [[6], [4, 6]])
     func queryRank(shape: [Int]) throws {
         let i = try Inputs()
         let q = try randn(shape, seed: 9)
-        let e = expectSDPAError(mentions: ["query", s(shape), "rank \(shape.count)"]) {
+        let e = expectSDPAError(mentions: ["query", s(shape), "rank \(shape.count)", "rank 5 and more"]) {
             try scaledDotProductAttention(query: q, key: i.k, value: i.v)
         }
-        #expect(e == .rank(argument: "query", shape: shape, expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E]"))
+        #expect(e == .rank(
+            argument: "query", shape: shape,
+            expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E] (the entry points also take rank 5 and more, [N, ..., H, L, E])"))
+    }
+
+    /// A rank-5 query runs with batch dimensions, against a key and value of its rank.
+    @Test func rankFiveQueryAgainstRankFourKey() throws {
+        let i = try Inputs()
+        let q = try randn([1] + i.q.shape, seed: 9)
+        let e = expectSDPAError(mentions: ["key", "query", s(i.k.shape), s(q.shape), "same rank"]) {
+            try scaledDotProductAttention(query: q, key: i.k, value: i.v)
+        }
+        #expect(e == .shapeMismatch(argument: "key", shape: i.k.shape, other: "query", otherShape: q.shape,
+                                    reason: "query, key and value must have the same rank"))
     }
 
     @Test func keyRankDiffersFromQuery() throws {

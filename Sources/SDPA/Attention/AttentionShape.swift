@@ -8,7 +8,7 @@
 /// | query | `[B, H, L, E]` or `[H, L, E]` |
 /// | key | `[B, Hkv, S, E]` or `[Hkv, S, E]` |
 /// | value | `[B, Hkv, S, Ev]` or `[Hkv, S, Ev]` |
-/// | mask | at most 4-D, broadcastable to `[B, H, L, S]` (`[H, L, S]` for 3-D inputs) |
+/// | mask | at most 4-D, broadcastable to `[B, H, L, S]` (`[H, L, S]` for 3-D inputs; up to the inputs' rank for rank 5 and more) |
 /// | output | `[B, H, L, Ev]` or `[H, L, Ev]` |
 public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     /// `B` (1 for 3-D inputs).
@@ -43,7 +43,10 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
 
     /// Reads the sizes off the inputs and checks that they fit together.
     ///
-    /// - Throws: ``SDPAError`` naming the argument and shapes: ranks other than 3 or 4, ranks
+    /// Inputs of rank 5 and more (PyTorch's `(N, ..., H, L, E)`) give the shape of the rank-4 call their batch
+    /// dimensions flatten into: `B` is their product, `rank` 4.
+    ///
+    /// - Throws: ``SDPAError`` naming the argument and shapes: ranks under 3, batch dimensions that differ, ranks
     ///   that differ, batch / length / head-dim mismatches, head counts that do not fit
     ///   (with or without `enableGQA`; without it, equal counts or one key/value head, broadcast to
     ///   every query head as PyTorch does), dtypes that differ or are not floating point.
@@ -53,6 +56,16 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         // an error, by `_diagnose`, which checks in the documented order.
         let dtype = query.dtype
         let rank = query.shape.count
+        if rank > 4 {
+            // PyTorch's `(N, ..., H, L, E)`: the shape of the rank-4 call the batch dimensions flatten into.
+            let batch = try _BatchDimensions(query: copy query, key: copy key, value: copy value)
+            let (qs, ks, vs) = ([batch.count] + query.shape.suffix(3), [batch.count] + key.shape.suffix(3), [batch.count] + value.shape.suffix(3))
+            try AttentionShape._diagnose(qs, ks, vs, dtype, key.dtype, value.dtype, enableGQA: enableGQA)
+            self.init(batch: qs[0], queryHeads: qs[1], keyValueHeads: ks[1], queryLength: qs[2], keyLength: ks[2],
+                      headDim: qs[3], valueHeadDim: vs[3])
+            try _checkDerivedSizes(dtype: dtype)
+            return
+        }
         guard rank == 3 || rank == 4, key.shape.count == rank, value.shape.count == rank,
               key.dtype == dtype, value.dtype == dtype, dtype.isFloatingPoint
         else {
@@ -146,7 +159,9 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     ) throws {
         func checkRank(_ name: String, _ shape: [Int]) throws {
             if shape.count != 3 && shape.count != 4 {
-                throw SDPAError.rank(argument: name, shape: shape, expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E]")
+                throw SDPAError.rank(
+                    argument: name, shape: shape,
+                    expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E] (the entry points also take rank 5 and more, [N, ..., H, L, E])")
             }
         }
         try checkRank("query", qs)

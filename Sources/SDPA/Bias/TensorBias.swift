@@ -2,7 +2,8 @@
 ///
 /// `.bool` masks say where to attend (`true`); float masks are added to the scaled
 /// scores (`-inf` masks). Any shape of at most four dimensions that broadcasts to `[B, H, L, S]`
-/// works (as in PyTorch: a fifth dimension is an error, even of size 1), for example (`L = 3`,
+/// works (as in PyTorch: a fifth dimension is an error, even of size 1, unless the inputs have batch
+/// dimensions, `[N, ..., H, L, E]`: then up to their rank, broadcast to `[N, ..., H, L, S]`), for example (`L = 3`,
 /// `S = 4`, 1 = attend):
 ///
 /// ```
@@ -20,7 +21,8 @@ public struct TensorBias: AttnBias {
     /// The mask as given.
     public var mask: Tensor
 
-    /// Wraps a `.bool` or float mask of at most four dimensions broadcastable to `[B, H, L, S]`.
+    /// Wraps a `.bool` or float mask of at most four dimensions broadcastable to `[B, H, L, S]` (of up to the
+    /// inputs' rank for inputs of rank 5 and more).
     @inlinable public init(_ mask: Tensor) { self.mask = mask }
 
     /// Always `true`: the mask already is a tensor.

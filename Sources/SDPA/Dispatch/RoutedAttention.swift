@@ -7,6 +7,10 @@ func _attention<Bias: AttnBias, Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias?, isCausal: Bool, options: AttentionOptions,
     returning: Product.Type
 ) throws -> Product {
+    if query.rank > 4 {
+        return try _attentionOverBatchDimensions(
+            query: query, key: key, value: value, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
+    }
     let logSumExp = Product.includesLogSumExp
     switch try _route(bias, isCausal: isCausal) {
     case .unmasked:
@@ -43,6 +47,9 @@ protocol _AttentionProduct {
 
     init(_ result: _AttentionResult)
 
+    /// The product of a call whose batch dimensions were flattened, with them back.
+    func restoringBatch(_ dimensions: _BatchDimensions) -> Self
+
     /// `Bias.dispatch` or `Bias.dispatchWithLogSumExp`, as this product needs.
     static func dispatch<Bias: AttnBias>(
         query: Tensor, key: Tensor, value: Tensor, attnBias: Bias, options: AttentionOptions
@@ -57,6 +64,11 @@ struct _Output: _AttentionProduct {
     @inlinable static var includesLogSumExp: Bool { false }
     @inlinable init(_ result: _AttentionResult) { output = result.output }
     @inlinable init(output: Tensor) { self.output = output }
+
+    @usableFromInline
+    func restoringBatch(_ dimensions: _BatchDimensions) -> _Output {
+        _Output(output: dimensions.restored(output))
+    }
 
     @inlinable
     static func dispatch<Bias: AttnBias>(
@@ -74,6 +86,11 @@ struct _OutputAndLogSumExp: _AttentionProduct {
     @inlinable static var includesLogSumExp: Bool { true }
     @inlinable init(_ result: _AttentionResult) { pair = result.pair }
     @inlinable init(pair: (output: Tensor, logSumExp: Tensor)) { self.pair = pair }
+
+    @usableFromInline
+    func restoringBatch(_ dimensions: _BatchDimensions) -> _OutputAndLogSumExp {
+        _OutputAndLogSumExp(pair: (dimensions.restored(pair.output), dimensions.restored(pair.logSumExp)))
+    }
 
     @inlinable
     static func dispatch<Bias: AttnBias>(

@@ -42,6 +42,15 @@ public func explainSDPA(
     query: Tensor, key: Tensor, value: Tensor, attnMask: (any AttnBias)? = nil,
     isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> SDPAExplanation {
+    if query.rank > 4 {
+        // As the call runs them: the batch dimensions flattened (``_BatchDimensions``).
+        let dimensions = try _BatchDimensions(query: query, key: key, value: value)
+        let mask = try (attnMask as? TensorBias).map { TensorBias(try dimensions.flattenedMask($0.mask)) as any AttnBias } ?? attnMask
+        return try explainSDPA(
+            query: dimensions.flattened(query, argument: "query"), key: dimensions.flattened(key, argument: "key"),
+            value: dimensions.flattened(value, argument: "value"), attnMask: mask, isCausal: isCausal, scale: scale,
+            dropoutP: dropoutP, enableGQA: enableGQA, sinks: sinks)
+    }
     let options = AttentionOptions(scale: scale, dropoutP: dropoutP, enableGQA: enableGQA, sinks: sinks)
     try options.validate()
     let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA)

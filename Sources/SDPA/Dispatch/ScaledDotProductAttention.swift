@@ -10,6 +10,11 @@
 /// | sinks | `[H]`, any float dtype |
 /// | result | `[B, H, L, Ev]` or `[H, L, Ev]`, the query's dtype |
 ///
+/// Inputs of rank 5 and more, `[N, ..., H, L, E]` (PyTorch's `(N, ..., Hq, L, E)`), have several batch
+/// dimensions, equal in query, key and value: the call runs with them flattened into `B` (in row-major
+/// order; a bias's per-batch parameters index that `B`), a mask of up to their rank broadcasts over them,
+/// and the results have them back.
+///
 /// ```swift
 /// let q = try Tensor.randomNormal(shape: [1, 8, 128, 64], seed: 1)
 /// let k = try Tensor.randomNormal(shape: [1, 2, 128, 64], seed: 2)

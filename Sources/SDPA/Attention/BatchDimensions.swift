@@ -1,0 +1,143 @@
+/// PyTorch's `(N, ..., H, L, E)`: inputs of rank 5 and more carry several batch dimensions. A call runs
+/// on the inputs with them flattened into one, `B = N · …` in row-major order (views where the strides
+/// allow, a contiguous copy otherwise, as PyTorch's `reshape`), and its results get them back. A bias's
+/// per-batch parameters (``KeyPaddingBias``'s lengths, ``PrefixLMBias``'s prefixes) index the flattened
+/// batch; a ``TensorBias`` mask broadcasts over the batch dimensions as PyTorch broadcasts it.
+@usableFromInline
+struct _BatchDimensions {
+    /// The batch dimensions, all but the inputs' last three.
+    let leading: [Int]
+    /// Their product, the flattened batch.
+    let count: Int
+    /// The attention scores' last three sizes, `[H, L, S]`: what a mask broadcasts to after the batch.
+    let scores: [Int]
+
+    /// The batch dimensions of inputs of rank 5 or more, equal in query, key and value.
+    ///
+    /// - Throws: ``SDPAError`` naming the argument and shapes: ranks that differ, batch dimensions that
+    ///   differ (they are not broadcast), a batch whose size overflows `Int`.
+    init(query: Tensor, key: Tensor, value: Tensor) throws {
+        let rank = query.rank
+        for (name, tensor) in [("key", key), ("value", value)] where tensor.rank != rank {
+            throw SDPAError.shapeMismatch(
+                argument: name, shape: tensor.shape, other: "query", otherShape: query.shape,
+                reason: "query, key and value must have the same rank")
+        }
+        leading = Array(query.shape.prefix(rank - 3))
+        for (name, tensor) in [("key", key), ("value", value)] where Array(tensor.shape.prefix(rank - 3)) != leading {
+            throw SDPAError.shapeMismatch(
+                argument: name, shape: tensor.shape, other: "query", otherShape: query.shape,
+                reason: "the batch dimensions (all but the last three) must be equal; they are not broadcast")
+        }
+        var product = 1
+        for size in leading {
+            let (next, overflow) = product.multipliedReportingOverflow(by: size)
+            guard !overflow, size >= 0 else {
+                throw SDPAError.invalidShape(argument: "query", shape: query.shape, reason: "the batch dimensions' product overflows Int")
+            }
+            product = next
+        }
+        count = product
+        scores = [query.shape[rank - 3], query.shape[rank - 2], key.shape[rank - 2]]
+    }
+
+    /// `tensor` (`[leading..., rest...]`) as `[B, rest...]`.
+    ///
+    /// - Throws: ``SDPAError/shapeMismatch(argument:shape:other:otherShape:reason:)`` naming `argument` when its
+    ///   first dimensions are not the batch dimensions.
+    func flattened(_ tensor: Tensor, argument: String) throws -> Tensor {
+        let k = leading.count
+        guard tensor.rank >= k, Array(tensor.shape.prefix(k)) == leading else {
+            throw SDPAError.shapeMismatch(
+                argument: argument, shape: tensor.shape, other: "batch dimensions", otherShape: leading,
+                reason: "it must start with the inputs' batch dimensions")
+        }
+        let rest = Array(tensor.shape.dropFirst(k)), restStrides = Array(tensor.strides.dropFirst(k))
+        // One stride steps through the batch when each batch dimension of size > 1 is laid out as
+        // `size` steps of the next one's.
+        let sized = (0..<k).filter { leading[$0] > 1 }
+        let mergeable = zip(sized, sized.dropFirst()).allSatisfy { tensor.strides[$0] == tensor.strides[$1] * leading[$1] }
+        if mergeable {
+            return Tensor(_storage: tensor._storage, dtype: tensor.dtype, shape: [count] + rest,
+                          strides: [sized.last.map { tensor.strides[$0] } ?? 0] + restStrides, offset: tensor._offset)
+        }
+        return try tensor.contiguous().reshaped([count] + rest)
+    }
+
+    /// A result `[B, rest...]` as `[leading..., rest...]`: a view.
+    func restored(_ tensor: Tensor) -> Tensor {
+        var strides = [Int](repeating: 0, count: leading.count)
+        var step = tensor.strides[0]
+        for d in leading.indices.reversed() {
+            strides[d] = step
+            step *= Swift.max(leading[d], 1)
+        }
+        return Tensor(_storage: tensor._storage, dtype: tensor.dtype, shape: leading + Array(tensor.shape.dropFirst()),
+                      strides: strides + Array(tensor.strides.dropFirst()), offset: tensor._offset)
+    }
+
+    /// How a mask's batch dimensions (padded on the left with 1s) meet the inputs'.
+    private enum MaskBatch { case none, broadcast, full, mixed }
+
+    /// - Throws: ``SDPAError`` naming `attnMask`: more dimensions than the inputs, or a batch dimension
+    ///   that is neither 1 nor the inputs'.
+    private func maskBatch(_ mask: Tensor) throws -> (kind: MaskBatch, padded: [Int]) {
+        let k = leading.count
+        guard mask.rank <= k + 3 else {
+            throw SDPAError.rank(
+                argument: "attnMask", shape: mask.shape,
+                expected: "at most \(k + 3) dimensions, broadcast to the attention scores' shape \(leading + scores)")
+        }
+        guard mask.rank > 3 else { return (.none, []) }
+        let padded = [Int](repeating: 1, count: k + 3 - mask.rank) + mask.shape.prefix(mask.rank - 3)
+        guard zip(padded, leading).allSatisfy({ $0 == 1 || $0 == $1 }) else {
+            throw SDPAError.maskNotBroadcastable(mask: mask.shape, target: leading + scores)
+        }
+        if padded.allSatisfy({ $0 == 1 }) { return (.broadcast, padded) }
+        return (padded == leading ? .full : .mixed, padded)
+    }
+
+    /// A mask broadcastable to `[leading..., H, L, S]` as one broadcastable to `[B, H, L, S]`: unchanged
+    /// when it has no batch dimension, without them when they are all 1, flattened when they are the
+    /// inputs', and otherwise broadcast over the batch and copied (the one case with a copy).
+    func flattenedMask(_ mask: Tensor) throws -> Tensor {
+        let (kind, padded) = try maskBatch(mask)
+        let last = Array(mask.shape.suffix(3)), lastStrides = Array(mask.strides.suffix(3))
+        switch kind {
+        case .none:
+            return mask
+        case .broadcast:
+            return Tensor(_storage: mask._storage, dtype: mask.dtype, shape: last, strides: lastStrides, offset: mask._offset)
+        case .full:
+            let strides = [Int](repeating: 0, count: padded.count - (mask.rank - 3)) + mask.strides.prefix(mask.rank - 3)
+            let batched = Tensor(_storage: mask._storage, dtype: mask.dtype, shape: padded + last, strides: strides + lastStrides,
+                                 offset: mask._offset)
+            return try flattened(batched, argument: "attnMask")
+        case .mixed:
+            return try mask.broadcast(to: leading + last).contiguous().reshaped([count] + last)
+        }
+    }
+
+    /// The gradient of a mask given to ``flattenedMask(_:)``, from the gradient of the mask that ran: in
+    /// `mask`'s shape, summed over the batch dimensions it was broadcast along.
+    func restoredMaskGradient(_ gradient: Tensor, of mask: Tensor) throws -> Tensor {
+        let (kind, padded) = try maskBatch(mask)
+        guard kind == .mixed else { return try gradient.reshaped(mask.shape) }
+        // [B, h, l, s] → [leading..., h, l, s], summed in row-major order over the dimensions where the mask's is 1.
+        let last = Array(gradient.shape.dropFirst()), inner = last.reduce(1, *)
+        let values = gradient.doubleScalars
+        var sums = [Double](repeating: 0, count: padded.reduce(1, *) * inner)
+        var index = [Int](repeating: 0, count: leading.count)
+        for b in 0..<count {
+            var target = 0
+            for d in leading.indices { target = target * padded[d] + (padded[d] == 1 ? 0 : index[d]) }
+            for e in 0..<inner { sums[target * inner + e] += values[b * inner + e] }
+            for d in leading.indices.reversed() {
+                index[d] += 1
+                if index[d] < leading[d] { break }
+                index[d] = 0
+            }
+        }
+        return try Tensor(shape: mask.shape, scalars: sums, dtype: gradient.dtype)
+    }
+}
