@@ -33,8 +33,8 @@ struct AttentionSettings {
 
     static let fileOptions: [OptionSpec] = [
         .value("query", "FILE", "query .npy, [B, H, L, E], [H, L, E] or [N, ..., H, L, E] (batch dimensions, flattened into B)"),
-        .value("key", "FILE", "key .npy, [B, Hkv, S, E] or [Hkv, S, E]"),
-        .value("value", "FILE", "value .npy, [B, Hkv, S, Ev] or [Hkv, S, Ev]"),
+        .value("key", "FILE", "key .npy, [B, Hkv, S, E], [Hkv, S, E] or [N, ..., Hkv, S, E]"),
+        .value("value", "FILE", "value .npy, [B, Hkv, S, Ev], [Hkv, S, Ev] or [N, ..., Hkv, S, Ev]"),
     ]
 
     /// The spellings of `--bias` and the path each takes, for `--help`.

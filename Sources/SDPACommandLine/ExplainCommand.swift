@@ -57,7 +57,7 @@ enum ExplainCommand {
         } else {
             let inputs = (try readTensor(parsed.required("query")), try readTensor(parsed.required("key")),
                           try readTensor(parsed.required("value")))
-            shape = try AttentionShape(query: inputs.0, key: inputs.1, value: inputs.2, enableGQA: settings.enableGQA)
+            shape = try AttentionShape(flatteningBatchDimensionsOf: inputs.0, key: inputs.1, value: inputs.2, enableGQA: settings.enableGQA)
             (files, dtype) = (inputs, inputs.0.dtype)
         }
         let bias = try settings.makeBias(for: shape)

@@ -40,7 +40,7 @@ enum GradCommand {
         }
         let (query, key, value) = (try readTensor(paths[0]), try readTensor(paths[1]), try readTensor(paths[2]))
         let gradOutput = try readTensor(paths[3])
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: settings.enableGQA)
+        let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: settings.enableGQA)
         let bias = try settings.makeBias(for: shape)
         if maskGradientPath != nil, let mask = (bias as? TensorBias)?.mask, !mask.dtype.isFloatingPoint {
             throw SDPAError.unsupportedDType(argument: "--mask", dtype: mask.dtype, reason: "a bool mask has no gradient (--dmask needs a float mask)")

@@ -46,7 +46,7 @@ enum RunCommand {
         let arguments = try Arguments(parsed)
         let settings = arguments.settings
         let (query, key, value) = (try readTensor(arguments.query), try readTensor(arguments.key), try readTensor(arguments.value))
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: settings.enableGQA)
+        let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: settings.enableGQA)
         let bias = try settings.makeBias(for: shape)
         let (output, logSumExp) = try compute(query: query, key: key, value: value, bias: bias, settings: settings,
                                               withLogSumExp: arguments.lseOut != nil)
@@ -97,7 +97,7 @@ extension SDPACommandLine {
         let (key, value) = settings.enableGQA
             ? (try Tensor.randomNormal(shape: [2, 2, 8, 4], seed: 2), try Tensor.randomNormal(shape: [2, 2, 8, 4], seed: 3))
             : (try Tensor.randomNormal(shape: [2, 4, 8, 4], seed: 2), try Tensor.randomNormal(shape: [2, 4, 8, 4], seed: 3))
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: settings.enableGQA)
+        let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: settings.enableGQA)
         let bias = try settings.makeBias(for: shape)
         _ = try RunCommand.compute(query: query, key: key, value: value, bias: bias, settings: settings,
                                    withLogSumExp: checked.lseOut != nil)

@@ -92,7 +92,8 @@ struct BatchDimensionTests {
 
     /// The backward pass: the flattened call's gradients with the batch dimensions back, and a float mask's
     /// gradient in its own shape, summed over the batch dimensions it was broadcast along.
-    @Test(arguments: [[Self.N, 1, 1, Self.L, Self.S], [Self.N, Self.G, Self.H, Self.L, Self.S], [1, 1, 1, Self.L, Self.S]])
+    @Test(arguments: [[Self.N, 1, 1, Self.L, Self.S], [Self.N, Self.G, Self.H, Self.L, Self.S], [1, 1, 1, Self.L, Self.S],
+                      [Self.L, Self.S], [Self.G, 1, Self.L, Self.S]])
     func gradients(maskShape: [Int]) throws {
         let (q, k, v) = try Self.inputs(seed: 30)
         let mask = try randn(maskShape, seed: 31)
@@ -112,11 +113,12 @@ struct BatchDimensionTests {
         }
         // The expanded mask's gradient, summed over the dimensions where the mask has 1 and the scores do not.
         let full = try #require(expected.attnMask).doubleScalars
+        let padded = [Int](repeating: 1, count: 5 - maskShape.count) + maskShape
         var sums = [Double](repeating: 0, count: mask.count)
         var index = [Int](repeating: 0, count: 5)
         for value in full {
             var target = 0
-            for d in 0..<5 { target = target * maskShape[d] + (maskShape[d] == 1 ? 0 : index[d]) }
+            for d in 0..<5 { target = target * padded[d] + (padded[d] == 1 ? 0 : index[d]) }
             sums[target] += value
             for d in (0..<5).reversed() {
                 index[d] += 1
@@ -128,6 +130,78 @@ struct BatchDimensionTests {
         #expect(maskGradient.shape == maskShape && maskGradient.dtype == mask.dtype)
         // The kernel sums a broadcast mask's gradient in float32 in its own order: within float32 rounding of the sums.
         expectClose(maskGradient, sums, Tolerance(atol: 1e-6, rtol: 1e-5), "dMask \(maskShape)")
+    }
+
+    /// Batch parts the other tests do not reach: a mask with fewer batch dimensions than the inputs that still
+    /// covers them all (`N = 1`), a rank-6 mask, a float16 mask's gradient (summed before it is rounded, once).
+    @Test func otherMaskBatchParts() throws {
+        let (G, H, L, S, E) = (Self.G, Self.H, Self.L, Self.S, Self.E)
+        let (q, k, v) = (try randn([1, G, H, L, E], seed: 50), try randn([1, G, H, S, E], seed: 51), try randn([1, G, H, S, E], seed: 52))
+        let mask = try randn([G, H, L, S], seed: 53)
+        expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask)),
+                        try unflattened(try scaledDotProductAttention(query: try flattened(q, 2), key: try flattened(k, 2),
+                                                                      value: try flattened(v, 2), attnMask: TensorBias(mask)), [1, G]), "[G, H, L, S]")
+        let (q6, k6, v6) = (try randn([2, 1, G, H, L, E], seed: 54), try randn([2, 1, G, H, S, E], seed: 55), try randn([2, 1, G, H, S, E], seed: 56))
+        let mask6 = try Tensor(shape: [2, 1, 1, 1, L, S], bools: (0..<(2 * L * S)).map { $0 % 4 != 0 })
+        expectIdentical(try scaledDotProductAttention(query: q6, key: k6, value: v6, attnMask: TensorBias(mask6)),
+                        try unflattened(try scaledDotProductAttention(
+                            query: try flattened(q6, 3), key: try flattened(k6, 3), value: try flattened(v6, 3),
+                            attnMask: TensorBias(try flattened(try mask6.broadcast(to: [2, 1, G, 1, L, S]).contiguous(), 3))), [2, 1, G]), "rank-6 mask")
+        // float16 inputs and mask: the mask's gradient is the float32 sums rounded once.
+        let (qh, kh, vh) = (try q6.converted(to: .float16), try k6.converted(to: .float16), try v6.converted(to: .float16))
+        let halfMask = try randn([2, 1, 1, 1, L, S], seed: 57, dtype: .float16)
+        let dO = try randn([2, 1, G, H, L, E], seed: 58, dtype: .float16)
+        let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: qh, key: kh, value: vh, attnMask: TensorBias(halfMask))
+        let grads = try scaledDotProductAttentionBackward(
+            gradOutput: dO, query: qh, key: kh, value: vh, output: out, logSumExp: lse, attnMask: TensorBias(halfMask))
+        let widened = TensorBias(try flattened(try halfMask.converted(to: .float32).broadcast(to: [2, 1, G, 1, L, S]).contiguous(), 3))
+        let (q4, k4, v4, dO4) = (try flattened(qh, 3), try flattened(kh, 3), try flattened(vh, 3), try flattened(dO, 3))
+        let (out4, lse4) = try scaledDotProductAttentionWithLogSumExp(query: q4, key: k4, value: v4, attnMask: widened)
+        let reference = try scaledDotProductAttentionBackward(
+            gradOutput: dO4, query: q4, key: k4, value: v4, output: out4, logSumExp: lse4, attnMask: widened)
+        let perBatch = try #require(reference.attnMask).doubleScalars, inner = L * S
+        var sums = [Double](repeating: 0, count: 2 * inner)
+        for b in 0..<(2 * G) { for e in 0..<inner { sums[b / G * inner + e] += perBatch[b * inner + e] } }
+        let maskGradient = try #require(grads.attnMask)
+        #expect(maskGradient.shape == halfMask.shape && maskGradient.dtype == .float16)
+        expectIdentical(maskGradient, try Tensor(shape: halfMask.shape, scalars: sums, dtype: .float16), "float16 dMask")
+    }
+
+    /// The shape a call runs, for building and validating a bias: `B` the batch dimensions' product. The plain
+    /// initializer, which a bias's own `dispatch` relies on, still takes ranks 3 and 4 only.
+    @Test func shapeOfTheCall() throws {
+        let (q, k, v) = try Self.inputs(hkv: 2)
+        let shape = try AttentionShape(flatteningBatchDimensionsOf: q, key: k, value: v, enableGQA: true)
+        #expect(shape == AttentionShape(batch: Self.N * Self.G, queryHeads: Self.H, keyValueHeads: 2, queryLength: Self.L,
+                                        keyLength: Self.S, headDim: Self.E, valueHeadDim: Self.Ev))
+        #expect(throws: SDPAError.self) { try AttentionShape(query: q, key: k, value: v, enableGQA: true) }
+        // A bias type's dispatch, called directly with rank-5 inputs, refuses them rather than reading them as rank 4.
+        #expect(throws: SDPAError.self) {
+            try CausalBias.dispatch(query: q, key: k, value: v, attnBias: causalLowerRight(Self.L, Self.S), options: AttentionOptions(enableGQA: true))
+        }
+        // explainSDPA explains the call the flattened inputs make.
+        let mask = try randn([Self.N, 1, 1, Self.L, Self.S], seed: 43)
+        let flatMask = TensorBias(try flattened(try mask.broadcast(to: [Self.N, Self.G, 1, Self.L, Self.S]).contiguous(), 2))
+        #expect(try explainSDPA(query: q, key: k, value: v, attnMask: TensorBias(mask), enableGQA: true).description
+                    == explainSDPA(query: try flattened(q, 2), key: try flattened(k, 2), value: try flattened(v, 2), attnMask: flatMask,
+                                   enableGQA: true).description)
+    }
+
+    /// A bias whose own `dispatch` returns a result without the flattened batch gets an error, not a view past its storage.
+    @Test func aDispatchReturningAnotherBatchIsAnError() throws {
+        struct FirstBatchOnly: AttnBias {
+            func materialize(device: Device) throws -> Tensor { try Tensor(shape: [1], bools: [true]) }
+            var needsMaterialization: Bool { false }
+            static func dispatch(query: Tensor, key: Tensor, value: Tensor, attnBias: Self, options: AttentionOptions) throws -> Tensor {
+                try Tensor(zeros: [1] + query.shape.dropFirst().dropLast() + [value.shape.last!], dtype: query.dtype)
+            }
+        }
+        let (q, k, v) = try Self.inputs()
+        #expect(throws: SDPAError.shapeMismatch(
+            argument: "output", shape: [1, Self.H, Self.L, Self.Ev], other: "flattened batch", otherShape: [Self.N * Self.G],
+            reason: "the call on the flattened inputs must return [B, ...] with B = \(Self.N * Self.G), the batch dimensions' product")) {
+            try scaledDotProductAttention(query: q, key: k, value: v, attnMask: FirstBatchOnly())
+        }
     }
 
     @Test func errorsNameTheArgumentAndShapes() throws {
@@ -148,8 +222,5 @@ struct BatchDimensionTests {
         #expect(throws: SDPAError.maskNotBroadcastable(mask: wrongBatch.shape, target: [Self.N, Self.G, Self.H, Self.L, Self.S])) {
             try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(wrongBatch))
         }
-        // explainSDPA runs the inputs as the call would.
-        let explanation = try explainSDPA(query: q, key: k, value: v, attnMask: TensorBias(try randn([Self.N, 1, 1, Self.L, Self.S], seed: 43)))
-        #expect(explanation.backend == .fused)
     }
 }

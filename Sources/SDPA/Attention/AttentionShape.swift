@@ -25,7 +25,8 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     public var headDim: Int
     /// `Ev`.
     public var valueHeadDim: Int
-    /// 3 or 4: the rank of the inputs, and of the output.
+    /// 3 or 4: the rank of the inputs, and of the output (4 for the call inputs of rank 5 and more flatten
+    /// into: ``init(flatteningBatchDimensionsOf:key:value:enableGQA:)``).
     public var rank: Int
 
     /// Creates a shape from sizes; ``init(query:key:value:enableGQA:)`` reads them off tensors instead.
@@ -43,10 +44,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
 
     /// Reads the sizes off the inputs and checks that they fit together.
     ///
-    /// Inputs of rank 5 and more (PyTorch's `(N, ..., H, L, E)`) give the shape of the rank-4 call their batch
-    /// dimensions flatten into: `B` is their product, `rank` 4.
-    ///
-    /// - Throws: ``SDPAError`` naming the argument and shapes: ranks under 3, batch dimensions that differ, ranks
+    /// - Throws: ``SDPAError`` naming the argument and shapes: ranks other than 3 or 4, ranks
     ///   that differ, batch / length / head-dim mismatches, head counts that do not fit
     ///   (with or without `enableGQA`; without it, equal counts or one key/value head, broadcast to
     ///   every query head as PyTorch does), dtypes that differ or are not floating point.
@@ -56,16 +54,6 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         // an error, by `_diagnose`, which checks in the documented order.
         let dtype = query.dtype
         let rank = query.shape.count
-        if rank > 4 {
-            // PyTorch's `(N, ..., H, L, E)`: the shape of the rank-4 call the batch dimensions flatten into.
-            let batch = try _BatchDimensions(query: copy query, key: copy key, value: copy value)
-            let (qs, ks, vs) = ([batch.count] + query.shape.suffix(3), [batch.count] + key.shape.suffix(3), [batch.count] + value.shape.suffix(3))
-            try AttentionShape._diagnose(qs, ks, vs, dtype, key.dtype, value.dtype, enableGQA: enableGQA)
-            self.init(batch: qs[0], queryHeads: qs[1], keyValueHeads: ks[1], queryLength: qs[2], keyLength: ks[2],
-                      headDim: qs[3], valueHeadDim: vs[3])
-            try _checkDerivedSizes(dtype: dtype)
-            return
-        }
         guard rank == 3 || rank == 4, key.shape.count == rank, value.shape.count == rank,
               key.dtype == dtype, value.dtype == dtype, dtype.isFloatingPoint
         else {
@@ -87,6 +75,26 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         self.init(batch: q.0, queryHeads: q.1, keyValueHeads: k.1, queryLength: q.2, keyLength: k.2,
                   headDim: q.3, valueHeadDim: v.3, rank: rank)
         try _checkDerivedSizes(dtype: dtype)
+    }
+
+    /// The shape of the call the entry points run for these inputs: ``init(query:key:value:enableGQA:)`` for
+    /// inputs of rank 3 or 4; for rank 5 and more (PyTorch's `(N, ..., H, L, E)`), that of the rank-4 call
+    /// their batch dimensions flatten into (`B` their product, `rank` 4), against which a bias is built
+    /// and validated.
+    ///
+    /// - Throws: as ``init(query:key:value:enableGQA:)``, and for batch dimensions that differ; the sizes
+    ///   after the batch are checked as the flattened `[B, …]` shapes, and named so.
+    public init(flatteningBatchDimensionsOf query: Tensor, key: Tensor, value: Tensor, enableGQA: Bool) throws {
+        guard query.rank > 4 else {
+            self = try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA)
+            return
+        }
+        let batch = try _BatchDimensions(query: query, key: key, value: value)
+        let (qs, ks, vs) = ([batch.count] + query.shape.suffix(3), [batch.count] + key.shape.suffix(3), [batch.count] + value.shape.suffix(3))
+        try AttentionShape._diagnose(qs, ks, vs, query.dtype, key.dtype, value.dtype, enableGQA: enableGQA)
+        self.init(batch: qs[0], queryHeads: qs[1], keyValueHeads: ks[1], queryLength: qs[2], keyLength: ks[2],
+                  headDim: qs[3], valueHeadDim: vs[3])
+        try _checkDerivedSizes(dtype: query.dtype)
     }
 
     /// Throws unless every size derived from these inputs fits in `Int`: the output's elements and bytes

@@ -65,7 +65,15 @@ struct _BatchDimensions {
     }
 
     /// A result `[B, rest...]` as `[leading..., rest...]`: a view.
-    func restored(_ tensor: Tensor) -> Tensor {
+    ///
+    /// - Throws: ``SDPAError/shapeMismatch(argument:shape:other:otherShape:reason:)`` naming `argument` when the
+    ///   result's first dimension is not `B` (a bias's own `dispatch` returning another shape).
+    func restored(_ tensor: Tensor, argument: String) throws -> Tensor {
+        guard tensor.rank >= 1, tensor.shape[0] == count else {
+            throw SDPAError.shapeMismatch(
+                argument: argument, shape: tensor.shape, other: "flattened batch", otherShape: [count],
+                reason: "the call on the flattened inputs must return [B, ...] with B = \(count), the batch dimensions' product")
+        }
         var strides = [Int](repeating: 0, count: leading.count)
         var step = tensor.strides[0]
         for d in leading.indices.reversed() {
@@ -114,7 +122,11 @@ struct _BatchDimensions {
                                  offset: mask._offset)
             return try flattened(batched, argument: "attnMask")
         case .mixed:
-            return try mask.broadcast(to: leading + last).contiguous().reshaped([count] + last)
+            // A half-precision mask is copied as float32 (exactly): its gradient is then summed over the batch
+            // dimensions before it is rounded, once, to the mask's dtype.
+            let copied = try mask.broadcast(to: leading + last).contiguous()
+            let widened = mask.dtype == .float16 || mask.dtype == .bfloat16 ? try copied.converted(to: .float32) : copied
+            return try widened.reshaped([count] + last)
         }
     }
 
@@ -138,6 +150,6 @@ struct _BatchDimensions {
                 index[d] = 0
             }
         }
-        return try Tensor(shape: mask.shape, scalars: sums, dtype: gradient.dtype)
+        return try Tensor(shape: mask.shape, scalars: sums, dtype: mask.dtype)
     }
 }

@@ -43,6 +43,9 @@ public protocol AttnBias: Sendable {
 
     /// Runs attention with this bias without the caller materializing it.
     ///
+    /// The entry points call it with inputs of rank 3 or 4: those of rank 5 and more reach it with their batch
+    /// dimensions flattened into `B` (and its result, `[B, H, L, Ev]`, gets them back).
+    ///
     /// - Parameters:
     ///   - query: `[B, H, L, E]` or `[H, L, E]`.
     ///   - key: `[B, Hkv, S, E]` or `[Hkv, S, E]`.

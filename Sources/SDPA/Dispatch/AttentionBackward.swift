@@ -18,6 +18,9 @@
 /// | logSumExp | `[B, H, L]` or `[H, L]` |
 /// | query, key, value | as in the forward pass |
 ///
+/// Inputs of rank 5 and more (`[N, ..., H, L, E]`) take `output`, `gradOutput` and `logSumExp` with the same
+/// batch dimensions, and give gradients with them; a float mask's gradient comes in the mask's shape.
+///
 /// Gradients come in the inputs' dtypes. With grouped-query attention (or one key/value head without
 /// `enableGQA`), dK and dV are summed over each group's query heads. A fully masked row gives zero gradients, never NaN. The result is
 /// bit-identical at any thread count.

@@ -39,8 +39,8 @@ func _backwardOverBatchDimensions<Bias: AttnBias>(
     } else {
         gradients = try _routedBackward(flat, bias: bias, isCausal: isCausal, options: options)
     }
-    gradients.query = dimensions.restored(gradients.query)
-    gradients.key = dimensions.restored(gradients.key)
-    gradients.value = dimensions.restored(gradients.value)
+    gradients.query = try dimensions.restored(gradients.query, argument: "query gradient")
+    gradients.key = try dimensions.restored(gradients.key, argument: "key gradient")
+    gradients.value = try dimensions.restored(gradients.value, argument: "value gradient")
     return gradients
 }

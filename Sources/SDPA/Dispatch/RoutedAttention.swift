@@ -48,7 +48,7 @@ protocol _AttentionProduct {
     init(_ result: _AttentionResult)
 
     /// The product of a call whose batch dimensions were flattened, with them back.
-    func restoringBatch(_ dimensions: _BatchDimensions) -> Self
+    func restoringBatch(_ dimensions: _BatchDimensions) throws -> Self
 
     /// `Bias.dispatch` or `Bias.dispatchWithLogSumExp`, as this product needs.
     static func dispatch<Bias: AttnBias>(
@@ -66,8 +66,8 @@ struct _Output: _AttentionProduct {
     @inlinable init(output: Tensor) { self.output = output }
 
     @usableFromInline
-    func restoringBatch(_ dimensions: _BatchDimensions) -> _Output {
-        _Output(output: dimensions.restored(output))
+    func restoringBatch(_ dimensions: _BatchDimensions) throws -> _Output {
+        _Output(output: try dimensions.restored(output, argument: "output"))
     }
 
     @inlinable
@@ -88,8 +88,9 @@ struct _OutputAndLogSumExp: _AttentionProduct {
     @inlinable init(pair: (output: Tensor, logSumExp: Tensor)) { self.pair = pair }
 
     @usableFromInline
-    func restoringBatch(_ dimensions: _BatchDimensions) -> _OutputAndLogSumExp {
-        _OutputAndLogSumExp(pair: (dimensions.restored(pair.output), dimensions.restored(pair.logSumExp)))
+    func restoringBatch(_ dimensions: _BatchDimensions) throws -> _OutputAndLogSumExp {
+        _OutputAndLogSumExp(pair: (try dimensions.restored(pair.output, argument: "output"),
+                                   try dimensions.restored(pair.logSumExp, argument: "logSumExp")))
     }
 
     @inlinable

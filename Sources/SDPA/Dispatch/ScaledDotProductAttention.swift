@@ -53,7 +53,7 @@ public func scaledDotProductAttention(
 /// ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)`` that also
 /// returns the per-row log-sum-exp of the scaled scores.
 ///
-/// `logSumExp` is `[B, H, L]` (or `[H, L]`) float32: `log(sum_j exp(score_ij))` over the visible keys
+/// `logSumExp` is `[B, H, L]` (or `[H, L]`, or `[N, ..., H, L]`) float32: `log(sum_j exp(score_ij))` over the visible keys
 /// (plus `exp(sinks[h])` with sinks), `-inf` for a fully masked row without a sink, computed before
 /// dropout. Two partial results over disjoint key ranges merge exactly: `lse = logaddexp(lse1, lse2)`,
 /// `out = exp(lse1 - lse) * out1 + exp(lse2 - lse) * out2`.
