@@ -133,23 +133,9 @@ struct _BatchDimensions {
     /// The gradient of a mask given to ``flattenedMask(_:)``, from the gradient of the mask that ran: in
     /// `mask`'s shape, summed over the batch dimensions it was broadcast along.
     func restoredMaskGradient(_ gradient: Tensor, of mask: Tensor) throws -> Tensor {
-        let (kind, padded) = try maskBatch(mask)
-        guard kind == .mixed else { return try gradient.reshaped(mask.shape) }
-        // [B, h, l, s] → [leading..., h, l, s], summed in row-major order over the dimensions where the mask's is 1.
-        let last = Array(gradient.shape.dropFirst()), inner = last.reduce(1, *)
-        let values = gradient.doubleScalars
-        var sums = [Double](repeating: 0, count: padded.reduce(1, *) * inner)
-        var index = [Int](repeating: 0, count: leading.count)
-        for b in 0..<count {
-            var target = 0
-            for d in leading.indices { target = target * padded[d] + (padded[d] == 1 ? 0 : index[d]) }
-            for e in 0..<inner { sums[target * inner + e] += values[b * inner + e] }
-            for d in leading.indices.reversed() {
-                index[d] += 1
-                if index[d] < leading[d] { break }
-                index[d] = 0
-            }
-        }
-        return try Tensor(shape: mask.shape, scalars: sums, dtype: mask.dtype)
+        guard try maskBatch(mask).kind == .mixed else { return try gradient.reshaped(mask.shape) }
+        // [B, h, l, s] read as [leading..., h, l, s], the mask's broadcast, summed back into its shape.
+        return try Tensor._summingBroadcast(gradient.doubleScalars, shape: leading + gradient.shape.dropFirst(), to: mask.shape,
+                                            dtype: mask.dtype, argument: "grads.attnMask")
     }
 }

@@ -91,38 +91,14 @@ private func _backward<Modifier: _DifferentiableScoreModifier>(
             gradOutput: tensors.gradOutput, query: tensors.query, key: tensors.key, value: tensors.value, shape: shape,
             modifier: modifier, options: options, parameters: plan, keepingScoreGradients: maskForGradient != nil)
         gradients = AttentionGradients(query: result.query, key: result.key, value: result.value)
-        if let mask = maskForGradient, let scores = result.scores { gradients.attnMask = try _reduced(scores, shape: shape, to: mask) }
+        if let mask = maskForGradient, let scores = result.scores {
+            // The scores' gradient ([B, H, L, S]) summed over the dimensions the mask was broadcast along.
+            gradients.attnMask = try Tensor._summingBroadcast(
+                scores, shape: [shape.batch, shape.queryHeads, shape.queryLength, shape.keyLength], to: mask.shape, dtype: mask.dtype,
+                argument: "grads.attnMask")
+        }
         parameters = result.parameters
     }
     if let plan, let parameters { gradients.biasParameters = plan.results(parameters) }
     return gradients
-}
-
-/// The gradient of a float mask: the scores' gradient (`[B, H, L, S]`) summed over the dimensions
-/// the mask was broadcast along, in the mask's shape and dtype. Summed in row-major order of the
-/// scores: the same order at any thread count.
-private func _reduced(_ scores: [Double], shape: AttentionShape, to mask: Tensor) throws -> Tensor {
-    let sizes = [shape.batch, shape.queryHeads, shape.queryLength, shape.keyLength]
-    // The mask's contiguous strides, aligned from the right with the scores' dimensions; 0 where broadcast.
-    let maskStrides = Tensor.contiguousStrides(for: mask.shape)
-    var strides = [0, 0, 0, 0]
-    for n in 0..<Swift.min(mask.rank, 4) where mask.shape[mask.rank - 1 - n] != 1 {
-        strides[3 - n] = maskStrides[mask.rank - 1 - n]
-    }
-    var sums = [Double](repeating: 0, count: mask.count)
-    var index = 0
-    for b in 0..<sizes[0] {
-        for h in 0..<sizes[1] {
-            for i in 0..<sizes[2] {
-                let row = b * strides[0] + h * strides[1] + i * strides[2]
-                for j in 0..<sizes[3] {
-                    sums[row + j * strides[3]] += scores[index]
-                    index += 1
-                }
-            }
-        }
-    }
-    let gradient = try Tensor(_zeros: mask.shape, dtype: mask.dtype, argument: "grads.attnMask")
-    sums.withUnsafeBufferPointer { gradient._storeContiguous(from: $0) }
-    return gradient
 }
