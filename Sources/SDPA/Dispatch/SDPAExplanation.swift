@@ -42,19 +42,16 @@ public func explainSDPA(
     query: Tensor, key: Tensor, value: Tensor, attnMask: (any AttnBias)? = nil,
     isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> SDPAExplanation {
-    if query.rank > 4 {
-        // As the call runs them: the batch dimensions flattened (``_BatchDimensions``).
-        let dimensions = try _BatchDimensions(query: query, key: key, value: value)
-        let mask = try (attnMask as? TensorBias).map { TensorBias(try dimensions.flattenedMask($0.mask)) as any AttnBias } ?? attnMask
-        return try explainSDPA(
-            query: dimensions.flattened(query, argument: "query"), key: dimensions.flattened(key, argument: "key"),
-            value: dimensions.flattened(value, argument: "value"), attnMask: mask, isCausal: isCausal, scale: scale,
-            dropoutP: dropoutP, enableGQA: enableGQA, sinks: sinks)
-    }
     let options = AttentionOptions(scale: scale, dropoutP: dropoutP, enableGQA: enableGQA, sinks: sinks)
     try options.validate()
-    let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA)
-    return try _explain(shape: shape, dtype: query.dtype, attnMask: attnMask, isCausal: isCausal, options: options)
+    // Inputs of rank 5 and more as the call runs them: the shape their batch dimensions flatten into (no
+    // tensor copied), a mask flattened as the call flattens it.
+    let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: enableGQA)
+    var mask = attnMask
+    if query.rank > 4, let tensorBias = attnMask as? TensorBias {
+        mask = TensorBias(try _BatchDimensions(query: query, key: key, value: value).flattenedMask(tensorBias.mask))
+    }
+    return try _explain(shape: shape, dtype: query.dtype, attnMask: mask, isCausal: isCausal, options: options)
 }
 
 /// Explains how inputs of `shape` and `dtype` would run, without any tensor: nothing proportional to the
