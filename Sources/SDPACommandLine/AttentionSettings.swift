@@ -32,7 +32,7 @@ struct AttentionSettings {
     ]
 
     static let fileOptions: [OptionSpec] = [
-        .value("query", "FILE", "query .npy, [B, H, L, E], [H, L, E] or [N, ..., H, L, E] (batch dimensions, flattened into B)"),
+        .value("query", "FILE", "query .npy, [B, H, L, E], [H, L, E] or [N, ..., H, L, E] (batch dimensions, flattened into B); any rank from 2, broadcast against key and value as PyTorch broadcasts"),
         .value("key", "FILE", "key .npy, [B, Hkv, S, E], [Hkv, S, E] or [N, ..., Hkv, S, E]"),
         .value("value", "FILE", "value .npy, [B, Hkv, S, Ev], [Hkv, S, Ev] or [N, ..., Hkv, S, Ev]"),
     ]

@@ -209,7 +209,7 @@ struct BatchDimensionTests {
         let otherBatch = try randn([Self.N, Self.G + 1, Self.H, Self.S, Self.E], seed: 40)
         #expect(throws: SDPAError.shapeMismatch(
             argument: "key", shape: otherBatch.shape, other: "query", otherShape: q.shape,
-            reason: "the batch dimensions (all but the last three) must be equal; they are not broadcast")) {
+            reason: "the batch dimensions do not broadcast: 4 against 3 at dimension -4 (each must be 1 or equal)")) {
             try scaledDotProductAttention(query: q, key: otherBatch, value: v)
         }
         let tooDeep = try randn([1, Self.N, Self.G, Self.H, Self.L, Self.S], seed: 41)

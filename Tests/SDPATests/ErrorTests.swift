@@ -42,59 +42,65 @@ private func rawMaskAttention(_ i: Inputs, mask: Tensor, isCausal: Bool = false,
 
 @Suite("Errors: inputs")
 struct InputErrorTests {
-    @Test(arguments: [[6], [4, 6]])
-    func queryRank(shape: [Int]) throws {
+    /// A query of one dimension; (a rank-2 query is PyTorch's `[L, E]`, broadcast against the key's batch and heads).
+    @Test func queryRank() throws {
         let i = try Inputs()
-        let q = try randn(shape, seed: 9)
-        let e = expectSDPAError(mentions: ["query", s(shape), "rank \(shape.count)", "rank 5 and more"]) {
+        let q = try randn([6], seed: 9)
+        let e = expectSDPAError(mentions: ["query", s([6]), "rank 1", "at least 2 dimensions"]) {
             try scaledDotProductAttention(query: q, key: i.k, value: i.v)
         }
-        #expect(e == .rank(
-            argument: "query", shape: shape,
-            expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E] (the entry points also take rank 5 and more, [N, ..., H, L, E])"))
-    }
-
-    /// A rank-5 query runs with batch dimensions, against a key and value of its rank.
-    @Test func rankFiveQueryAgainstRankFourKey() throws {
-        let i = try Inputs()
-        let q = try randn([1] + i.q.shape, seed: 9)
-        let e = expectSDPAError(mentions: ["key", "query", s(i.k.shape), s(q.shape), "same rank"]) {
-            try scaledDotProductAttention(query: q, key: i.k, value: i.v)
+        #expect(e == .rank(argument: "query", shape: [6], expected: "at least 2 dimensions, [..., L, E]"))
+        // With enableGQA the heads dimension must exist.
+        let q2 = try randn([4, 6], seed: 9)
+        let e2 = expectSDPAError(mentions: ["query", s([4, 6]), "enableGQA"]) {
+            try scaledDotProductAttention(query: q2, key: i.k, value: i.v, enableGQA: true)
         }
-        #expect(e == .shapeMismatch(argument: "key", shape: i.k.shape, other: "query", otherShape: q.shape,
-                                    reason: "query, key and value must have the same rank"))
-    }
-
-    @Test func keyRankDiffersFromQuery() throws {
-        let i = try Inputs()
-        let k3 = try randn([3, 5, 6], seed: 9)
-        let e = expectSDPAError(mentions: ["key", "query", s([3, 5, 6]), s(i.q.shape), "same rank"]) {
-            try scaledDotProductAttention(query: i.q, key: k3, value: i.v)
-        }
-        guard case let .shapeMismatch(argument, shape, other, otherShape, _)? = e else {
-            Issue.record("expected .shapeMismatch, got \(String(describing: e))")
+        guard case .rank(argument: "query", shape: [4, 6], _)? = e2 else {
+            Issue.record("expected .rank for the query, got \(String(describing: e2))")
             return
         }
-        #expect(argument == "key" && shape == [3, 5, 6] && other == "query" && otherShape == i.q.shape)
+    }
+
+    /// Inputs of different ranks broadcast (PyTorch's `matmul` rules): a rank-5 query against rank-4 keys
+    /// and values is the rank-4 call with a leading 1; a rank-3 key against a rank-4 query is shared by the batch.
+    @Test func differentRanksBroadcast() throws {
+        let i = try Inputs()
+        let q5 = try randn([1] + i.q.shape, seed: 9)
+        let out5 = try scaledDotProductAttention(query: q5, key: i.k, value: i.v)
+        expectIdentical(out5, try scaledDotProductAttention(query: try q5.reshaped(i.q.shape), key: i.k, value: i.v).reshaped([1] + [2, 3, 4, 7]), "rank 5 against rank 4")
+        let k3 = try randn([3, 5, 6], seed: 10), v3 = try randn([3, 5, 7], seed: 11)
+        expectIdentical(try scaledDotProductAttention(query: i.q, key: k3, value: v3),
+                        try scaledDotProductAttention(query: i.q, key: try k3.broadcast(to: [2, 3, 5, 6]).contiguous(),
+                                                      value: try v3.broadcast(to: [2, 3, 5, 7]).contiguous()), "rank-3 key and value")
+    }
+
+    @Test func keyRankOutOfRange() throws {
+        let i = try Inputs()
+        let k1 = try randn([6], seed: 9)
+        let e = expectSDPAError(mentions: ["key", s([6]), "at least 2 dimensions"]) {
+            try scaledDotProductAttention(query: i.q, key: k1, value: i.v)
+        }
+        #expect(e == .rank(argument: "key", shape: [6], expected: "at least 2 dimensions, [..., L, E]"))
     }
 
     @Test func valueRankOutOfRange() throws {
         let i = try Inputs()
-        let v2 = try randn([5, 7], seed: 9)
-        let e = expectSDPAError(mentions: ["value", s([5, 7])]) {
-            try scaledDotProductAttention(query: i.q, key: i.k, value: v2)
+        let v1 = try randn([7], seed: 9)
+        let e = expectSDPAError(mentions: ["value", s([7])]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: v1)
         }
         guard case let .rank(argument, shape, _)? = e else {
             Issue.record("expected .rank, got \(String(describing: e))")
             return
         }
-        #expect(argument == "value" && shape == [5, 7])
+        #expect(argument == "value" && shape == [7])
     }
 
+    /// Batch sizes that are neither equal nor 1 do not broadcast.
     @Test func batchMismatch() throws {
         let i = try Inputs()
-        let k = try randn([1, 3, 5, 6], seed: 9), v = try randn([1, 3, 5, 7], seed: 10)
-        let e = expectSDPAError(mentions: ["key", "query", s(k.shape), s(i.q.shape), "batch"]) {
+        let k = try randn([3, 3, 5, 6], seed: 9), v = try randn([3, 3, 5, 7], seed: 10)
+        let e = expectSDPAError(mentions: ["key", "query", s(k.shape), s(i.q.shape), "batch", "3 against 2", "dimension -4"]) {
             try scaledDotProductAttention(query: i.q, key: k, value: v)
         }
         guard case let .shapeMismatch(argument, shape, other, otherShape, reason)? = e else {
@@ -105,15 +111,20 @@ struct InputErrorTests {
         #expect(reason.contains("batch"))
 
         // Only the value's batch differs.
-        let v1 = try randn([1, 3, 5, 7], seed: 10)
-        let e2 = expectSDPAError(mentions: ["value", s(v1.shape), "batch"]) {
-            try scaledDotProductAttention(query: i.q, key: i.k, value: v1)
+        let v3 = try randn([3, 3, 5, 7], seed: 10)
+        let e2 = expectSDPAError(mentions: ["value", s(v3.shape), "batch"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: v3)
         }
         guard case let .shapeMismatch(argument2, _, _, _, _)? = e2 else {
             Issue.record("expected .shapeMismatch, got \(String(describing: e2))")
             return
         }
         #expect(argument2 == "value")
+        // A batch of 1 broadcasts; the inputs are not changed.
+        let (k1, v1) = (try randn([1, 3, 5, 6], seed: 9), try randn([1, 3, 5, 7], seed: 10))
+        let before = (Snapshot(i.q), Snapshot(k1), Snapshot(v1))
+        _ = try scaledDotProductAttention(query: i.q, key: k1, value: v1, isCausal: true)
+        #expect(Snapshot(i.q) == before.0 && Snapshot(k1) == before.1 && Snapshot(v1) == before.2)
     }
 
     @Test func headCountMismatchWithoutGQA() throws {
@@ -169,15 +180,24 @@ struct InputErrorTests {
 
     @Test func keyValueHeadMismatch() throws {
         let i = try Inputs()
-        let v = try randn([2, 1, 5, 7], seed: 9)
-        let e = expectSDPAError(mentions: ["value", "key", s(v.shape), s(i.k.shape), "heads"]) {
+        // With enableGQA each count must divide the query's (3): 2 does not.
+        let v = try randn([2, 2, 5, 7], seed: 9)
+        let e = expectSDPAError(mentions: ["value", "query", s(v.shape), s(i.q.shape), "heads"]) {
             try scaledDotProductAttention(query: i.q, key: i.k, value: v, enableGQA: true)
         }
         guard case let .shapeMismatch(argument, shape, other, otherShape, _)? = e else {
             Issue.record("expected .shapeMismatch, got \(String(describing: e))")
             return
         }
-        #expect(argument == "value" && shape == v.shape && other == "key" && otherShape == i.k.shape)
+        #expect(argument == "value" && shape == v.shape && other == "query" && otherShape == i.q.shape)
+        // Without it the heads broadcast: 2 against 3 does not.
+        let e2 = expectSDPAError(mentions: ["value", s(v.shape), "heads do not broadcast"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: v)
+        }
+        guard case .shapeMismatch(argument: "value", _, _, _, _)? = e2 else {
+            Issue.record("expected .shapeMismatch for the value, got \(String(describing: e2))")
+            return
+        }
     }
 
     @Test func dtypeMismatch() throws {

@@ -85,6 +85,7 @@ struct FixtureTests {
         ManifestCount(file: "tile_manifest.json", prefix: "tile_", cases: TileFixtureCase.expectedCount),
         ManifestCount(file: "grad_manifest.json", prefix: "grad_", cases: GradientFixtureCase.expectedCount),
         ManifestCount(file: "serving_manifest.json", prefix: "serving_", cases: 30),
+        ManifestCount(file: "broadcast_manifest.json", prefix: "bcast_", cases: BroadcastFixtureCase.expectedCount),
     ]
 
     @Test("every manifest has its exact number of cases, and its files are exactly those its cases name", arguments: manifests)

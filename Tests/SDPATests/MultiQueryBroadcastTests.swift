@@ -97,7 +97,7 @@ struct MultiQueryBroadcastTests {
         }
     }
 
-    @Test func explainAndOtherCountsStillFail() throws {
+    @Test func explainAndOtherCounts() throws {
         let q = try randn([1, 6, 3, 8], seed: 1), k = try randn([1, 1, 5, 8], seed: 2), v = try randn([1, 1, 5, 8], seed: 3)
         #expect(try explainSDPA(query: q, key: k, value: v).description == explainSDPA(query: q, key: k, value: v, enableGQA: true).description)
         // Two key/value heads for six query heads need enableGQA, as in PyTorch.
@@ -106,24 +106,21 @@ struct MultiQueryBroadcastTests {
             try scaledDotProductAttention(query: q, key: k2, value: v2)
         }
         #expect(e == .headCountMismatch(query: q.shape, key: k2.shape, enableGQA: false))
-        // Key and value still share their head count: one key head with six value heads is an error.
-        #expect(throws: SDPAError.shapeMismatch(argument: "value", shape: [1, 6, 5, 8], other: "key", otherShape: [1, 1, 5, 8],
-                                                reason: "key and value must have the same number of heads")) {
-            try scaledDotProductAttention(query: q, key: k, value: try randn([1, 6, 5, 8], seed: 4))
-        }
-        // A batch of 1 is not broadcast (PyTorch's math path would); the error says how to expand it,
-        // and the expanded view (stride 0, no copy) gives what every batch entry's own copy gives.
+        // One key head with six value heads broadcasts too (PyTorch's matmul rules): the key head shared by all six.
+        let v6 = try randn([1, 6, 5, 8], seed: 4)
+        expectIdentical(try scaledDotProductAttention(query: q, key: k, value: v6),
+                        try scaledDotProductAttention(query: q, key: try k.broadcast(to: [1, 6, 5, 8]).contiguous(), value: v6),
+                        "one key head, six value heads")
+        // A batch of 1 broadcasts, as in PyTorch; where neither batch is 1 the error names both.
         let qb = try randn([2, 6, 3, 8], seed: 5), kb = try randn([1, 6, 5, 8], seed: 6), vb = try randn([1, 6, 5, 8], seed: 7)
-        let eb = expectSDPAError(mentions: ["key", s([1, 6, 5, 8]), s([2, 6, 3, 8]), "batch sizes differ", "Tensor.broadcast(to:)"]) {
-            try scaledDotProductAttention(query: qb, key: kb, value: vb)
-        }
-        #expect(eb != nil)
-        // Where neither batch is 1 there is nothing to expand, and the message does not say so.
         let k3 = try randn([3, 6, 5, 8], seed: 8)
         #expect(throws: SDPAError.shapeMismatch(argument: "key", shape: [3, 6, 5, 8], other: "query", otherShape: [2, 6, 3, 8],
-                                                reason: "the batch sizes differ")) {
+                                                reason: "the batch dimensions do not broadcast: 3 against 2 at dimension -4 (each must be 1 or equal)")) {
             try scaledDotProductAttention(query: qb, key: k3, value: k3)
         }
+        let broadcast = try scaledDotProductAttention(query: qb, key: kb, value: vb)
+        expectIdentical(broadcast, try scaledDotProductAttention(query: qb, key: Tensor.concatenated([kb, kb], along: 0),
+                                                                 value: Tensor.concatenated([vb, vb], along: 0)), "batch of 1 broadcast")
         let expanded = try scaledDotProductAttention(query: qb, key: kb.broadcast(to: [2, 6, 5, 8]), value: vb.broadcast(to: [2, 6, 5, 8]))
         let copied = try scaledDotProductAttention(query: qb, key: Tensor.concatenated([kb, kb], along: 0), value: Tensor.concatenated([vb, vb], along: 0))
         expectIdentical(expanded, copied, "batch expanded by a view")

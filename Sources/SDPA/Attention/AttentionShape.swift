@@ -10,6 +10,10 @@
 /// | value | `[B, Hkv, S, Ev]` or `[Hkv, S, Ev]` |
 /// | mask | at most 4-D, broadcastable to `[B, H, L, S]` (`[H, L, S]` for 3-D inputs; up to the inputs' rank for rank 5 and more) |
 /// | output | `[B, H, L, Ev]` or `[H, L, Ev]` |
+///
+/// This shape describes one problem of rank 3 or 4. The entry points take more (PyTorch's broadcasting: any rank
+/// from 2, batch dimensions and heads of size 1); ``init(flatteningBatchDimensionsOf:key:value:enableGQA:)``
+/// reads the problem such inputs run as.
 public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     /// `B` (1 for 3-D inputs).
     public var batch: Int
@@ -78,22 +82,33 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The shape of the call the entry points run for these inputs: ``init(query:key:value:enableGQA:)`` for
-    /// inputs of rank 3 or 4; for rank 5 and more (PyTorch's `(N, ..., H, L, E)`), that of the rank-4 call
-    /// their batch dimensions flatten into (`B` their product, `rank` 4), against which a bias is built
-    /// and validated.
+    /// inputs of rank 3 or 4 that need no broadcasting; otherwise that of the call they run as, against which
+    /// a bias is built and validated: inputs that broadcast (PyTorch's rules: any rank from 2, batch
+    /// dimensions and heads of size 1) expanded to one shape (`rank` 3 for rank-2 inputs), and batch
+    /// dimensions of rank 5 and more (PyTorch's `(N, ..., H, L, E)`) flattened into `B` (`rank` 4).
     ///
-    /// - Throws: as ``init(query:key:value:enableGQA:)``, and for batch dimensions that differ; the sizes
+    /// ```swift
+    /// let q = try Tensor.randomNormal(shape: [2, 3, 8, 128, 64], seed: 1)
+    /// let k = try Tensor.randomNormal(shape: [1, 3, 8, 256, 64], seed: 2)    // shared across the first dimension
+    /// let shape = try AttentionShape(flatteningBatchDimensionsOf: q, key: k, value: k, enableGQA: false)
+    /// // B=6 H=8 Hkv=8 L=128 S=256 E=64 Ev=64
+    /// ```
+    /// - Throws: as ``init(query:key:value:enableGQA:)``, and for inputs that do not broadcast; the sizes
     ///   after the batch are checked as the flattened `[B, …]` shapes, and named so.
     public init(flatteningBatchDimensionsOf query: Tensor, key: Tensor, value: Tensor, enableGQA: Bool) throws {
-        guard query.rank > 4 else {
+        guard query.rank > 4 || _BroadcastInputs.isNeeded(query, key, value, enableGQA: enableGQA) else {
             self = try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA)
             return
         }
-        let batch = try _BatchDimensions(query: query, key: key, value: value)
-        let (qs, ks, vs) = ([batch.count] + query.shape.suffix(3), [batch.count] + key.shape.suffix(3), [batch.count] + value.shape.suffix(3))
+        var (qs, ks, vs) = try _BroadcastInputs.runShapes(query, key, value, enableGQA: enableGQA)
+        if qs.count > 4 {
+            let batch = try _BatchDimensions(query: qs, key: ks, value: vs)
+            (qs, ks, vs) = ([batch.count] + qs.suffix(3), [batch.count] + ks.suffix(3), [batch.count] + vs.suffix(3))
+        }
         try AttentionShape._diagnose(qs, ks, vs, query.dtype, key.dtype, value.dtype, enableGQA: enableGQA)
-        self.init(batch: qs[0], queryHeads: qs[1], keyValueHeads: ks[1], queryLength: qs[2], keyLength: ks[2],
-                  headDim: qs[3], valueHeadDim: vs[3])
+        let o = qs.count - 4
+        self.init(batch: o < 0 ? 1 : qs[0], queryHeads: qs[o + 1], keyValueHeads: ks[o + 1], queryLength: qs[o + 2],
+                  keyLength: ks[o + 2], headDim: qs[o + 3], valueHeadDim: vs[o + 3], rank: qs.count)
         try _checkDerivedSizes(dtype: query.dtype)
     }
 
@@ -169,7 +184,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
             if shape.count != 3 && shape.count != 4 {
                 throw SDPAError.rank(
                     argument: name, shape: shape,
-                    expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E] (the entry points also take rank 5 and more, [N, ..., H, L, E])")
+                    expected: "rank 4 [B, H, L, E] or rank 3 [H, L, E] (the entry points take any rank from 2 and broadcast, as PyTorch)")
             }
         }
         try checkRank("query", qs)
@@ -196,7 +211,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
             let (name, shape) = k.0 != q.0 ? ("key", ks) : ("value", vs)
             let one = (name == "key" ? k.0 : v.0) == 1 || q.0 == 1
             throw SDPAError.shapeMismatch(argument: name, shape: shape, other: "query", otherShape: qs,
-                                          reason: one ? "the batch sizes differ (a batch of 1 is not broadcast; Tensor.broadcast(to:) expands it without a copy)"
+                                          reason: one ? "the batch sizes differ (a batch of 1 is not broadcast here; the entry points and AttentionShape(flatteningBatchDimensionsOf:key:value:enableGQA:) broadcast it)"
                                                       : "the batch sizes differ")
         }
         if k.1 != v.1 {

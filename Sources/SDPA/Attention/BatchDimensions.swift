@@ -12,33 +12,34 @@ struct _BatchDimensions {
     /// The attention scores' last three sizes, `[H, L, S]`: what a mask broadcasts to after the batch.
     let scores: [Int]
 
-    /// The batch dimensions of inputs of rank 5 or more, equal in query, key and value.
+    /// The batch dimensions of inputs of rank 5 or more with these shapes, equal in query, key and value
+    /// (``_BroadcastInputs`` has made them so).
     ///
     /// - Throws: ``SDPAError`` naming the argument and shapes: ranks that differ, batch dimensions that
-    ///   differ (they are not broadcast), a batch whose size overflows `Int`.
-    init(query: Tensor, key: Tensor, value: Tensor) throws {
-        let rank = query.rank
-        for (name, tensor) in [("key", key), ("value", value)] where tensor.rank != rank {
+    ///   differ, a batch whose size overflows `Int`.
+    init(query: [Int], key: [Int], value: [Int]) throws {
+        let rank = query.count
+        for (name, shape) in [("key", key), ("value", value)] where shape.count != rank {
             throw SDPAError.shapeMismatch(
-                argument: name, shape: tensor.shape, other: "query", otherShape: query.shape,
+                argument: name, shape: shape, other: "query", otherShape: query,
                 reason: "query, key and value must have the same rank")
         }
-        leading = Array(query.shape.prefix(rank - 3))
-        for (name, tensor) in [("key", key), ("value", value)] where Array(tensor.shape.prefix(rank - 3)) != leading {
+        leading = Array(query.prefix(rank - 3))
+        for (name, shape) in [("key", key), ("value", value)] where Array(shape.prefix(rank - 3)) != leading {
             throw SDPAError.shapeMismatch(
-                argument: name, shape: tensor.shape, other: "query", otherShape: query.shape,
-                reason: "the batch dimensions (all but the last three) must be equal; they are not broadcast")
+                argument: name, shape: shape, other: "query", otherShape: query,
+                reason: "the batch dimensions (all but the last three) must be equal")
         }
         var product = 1
         for size in leading {
             let (next, overflow) = product.multipliedReportingOverflow(by: size)
             guard !overflow, size >= 0 else {
-                throw SDPAError.invalidShape(argument: "query", shape: query.shape, reason: "the batch dimensions' product overflows Int")
+                throw SDPAError.invalidShape(argument: "query", shape: query, reason: "the batch dimensions' product overflows Int")
             }
             product = next
         }
         count = product
-        scores = [query.shape[rank - 3], query.shape[rank - 2], key.shape[rank - 2]]
+        scores = [query[rank - 3], query[rank - 2], key[rank - 2]]
     }
 
     /// `tensor` (`[leading..., rest...]`) as `[B, rest...]`.

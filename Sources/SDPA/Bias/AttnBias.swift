@@ -43,8 +43,9 @@ public protocol AttnBias: Sendable {
 
     /// Runs attention with this bias without the caller materializing it.
     ///
-    /// The entry points call it with inputs of rank 3 or 4: those of rank 5 and more reach it with their batch
-    /// dimensions flattened into `B` (and its result, `[B, H, L, Ev]`, gets them back).
+    /// The entry points call it with inputs of rank 3 or 4 and one batch and head layout: inputs that broadcast
+    /// reach it expanded (views: a batch of 1 repeated with stride 0, rank 2 as rank 3), those of rank 5 and
+    /// more with their batch dimensions flattened into `B` (and its result, `[B, H, L, Ev]`, gets them back).
     ///
     /// - Parameters:
     ///   - query: `[B, H, L, E]` or `[H, L, E]`.

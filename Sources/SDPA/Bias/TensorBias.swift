@@ -22,7 +22,7 @@ public struct TensorBias: AttnBias {
     public var mask: Tensor
 
     /// Wraps a `.bool` or float mask of at most four dimensions broadcastable to `[B, H, L, S]` (of up to the
-    /// inputs' rank for inputs of rank 5 and more).
+    /// inputs' rank for inputs of rank 5 and more), the scores' shape after query, key and value broadcast.
     @inlinable public init(_ mask: Tensor) { self.mask = mask }
 
     /// Always `true`: the mask already is a tensor.

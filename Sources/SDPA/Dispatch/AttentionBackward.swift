@@ -19,7 +19,9 @@
 /// | query, key, value | as in the forward pass |
 ///
 /// Inputs of rank 5 and more (`[N, ..., H, L, E]`) take `output`, `gradOutput` and `logSumExp` with the same
-/// batch dimensions, and give gradients with them; a float mask's gradient comes in the mask's shape.
+/// batch dimensions, and give gradients with them; a float mask's gradient comes in the mask's shape. Inputs that
+/// broadcast (any rank from 2, batch dimensions and heads of size 1) take the forward's results in their broadcast
+/// shape and give each gradient in its input's shape, summed over what was broadcast.
 ///
 /// Gradients come in the inputs' dtypes. With grouped-query attention (or one key/value head without
 /// `enableGQA`), dK and dV are summed over each group's query heads. A fully masked row gives zero gradients, never NaN. The result is

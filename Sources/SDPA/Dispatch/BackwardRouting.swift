@@ -18,6 +18,9 @@ private func _backwardBackend(
 func _routedBackward<Bias: AttnBias>(
     _ tensors: _BackwardTensors, bias: Bias?, isCausal: Bool = false, options: AttentionOptions
 ) throws -> AttentionGradients {
+    if _BroadcastInputs.isNeeded(tensors.query, tensors.key, tensors.value, enableGQA: options.enableGQA) {
+        return try _backwardOverBroadcastInputs(tensors, bias: bias, isCausal: isCausal, options: options)
+    }
     if tensors.query.rank > 4 { return try _backwardOverBatchDimensions(tensors, bias: bias, isCausal: isCausal, options: options) }
     let shape = try tensors.checkedShape(options: options)
     let route = try _route(bias, isCausal: isCausal)

@@ -7,16 +7,16 @@
 func _attentionOverBatchDimensions<Bias: AttnBias, Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias?, isCausal: Bool, options: AttentionOptions, returning: Product.Type
 ) throws -> Product {
-    let dimensions = try _BatchDimensions(query: query, key: key, value: value)
+    let dimensions = try _BatchDimensions(query: query.shape, key: key.shape, value: value.shape)
     let (q, k, v) = (try dimensions.flattened(query, argument: "query"), try dimensions.flattened(key, argument: "key"),
                      try dimensions.flattened(value, argument: "value"))
     if let tensorBias = bias as? TensorBias {
         let flat = TensorBias(try dimensions.flattenedMask(tensorBias.mask))
         return try _attention(query: q, key: k, value: v, bias: flat, isCausal: isCausal, options: options, returning: Product.self)
-            .restoringBatch(dimensions)
+            .mapTensors { try dimensions.restored($0, argument: $1) }
     }
     return try _attention(query: q, key: k, value: v, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
-        .restoringBatch(dimensions)
+        .mapTensors { try dimensions.restored($0, argument: $1) }
 }
 
 /// The backward pass of a call on inputs of rank 5 or more: every tensor flattened as the forward's were,
@@ -24,7 +24,7 @@ func _attentionOverBatchDimensions<Bias: AttnBias, Product: _AttentionProduct>(
 func _backwardOverBatchDimensions<Bias: AttnBias>(
     _ tensors: _BackwardTensors, bias: Bias?, isCausal: Bool, options: AttentionOptions
 ) throws -> AttentionGradients {
-    let dimensions = try _BatchDimensions(query: tensors.query, key: tensors.key, value: tensors.value)
+    let dimensions = try _BatchDimensions(query: tensors.query.shape, key: tensors.key.shape, value: tensors.value.shape)
     let flat = _BackwardTensors(
         gradOutput: try dimensions.flattened(tensors.gradOutput, argument: "gradOutput"),
         query: try dimensions.flattened(tensors.query, argument: "query"), key: try dimensions.flattened(tensors.key, argument: "key"),

@@ -7,6 +7,10 @@ func _attention<Bias: AttnBias, Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias?, isCausal: Bool, options: AttentionOptions,
     returning: Product.Type
 ) throws -> Product {
+    if _BroadcastInputs.isNeeded(query, key, value, enableGQA: options.enableGQA) {
+        return try _attentionOverBroadcastInputs(
+            query: query, key: key, value: value, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
+    }
     if query.rank > 4 {
         return try _attentionOverBatchDimensions(
             query: query, key: key, value: value, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
@@ -47,8 +51,9 @@ protocol _AttentionProduct {
 
     init(_ result: _AttentionResult)
 
-    /// The product of a call whose batch dimensions were flattened, with them back.
-    func restoringBatch(_ dimensions: _BatchDimensions) throws -> Self
+    /// The product with each tensor transformed (`argument` names it, for an error): how the results of a
+    /// call run on reshaped inputs get the given inputs' dimensions back.
+    func mapTensors(_ transform: (_ tensor: Tensor, _ argument: String) throws -> Tensor) rethrows -> Self
 
     /// `Bias.dispatch` or `Bias.dispatchWithLogSumExp`, as this product needs.
     static func dispatch<Bias: AttnBias>(
@@ -66,8 +71,8 @@ struct _Output: _AttentionProduct {
     @inlinable init(output: Tensor) { self.output = output }
 
     @usableFromInline
-    func restoringBatch(_ dimensions: _BatchDimensions) throws -> _Output {
-        _Output(output: try dimensions.restored(output, argument: "output"))
+    func mapTensors(_ transform: (_ tensor: Tensor, _ argument: String) throws -> Tensor) rethrows -> _Output {
+        _Output(output: try transform(output, "output"))
     }
 
     @inlinable
@@ -88,9 +93,8 @@ struct _OutputAndLogSumExp: _AttentionProduct {
     @inlinable init(pair: (output: Tensor, logSumExp: Tensor)) { self.pair = pair }
 
     @usableFromInline
-    func restoringBatch(_ dimensions: _BatchDimensions) throws -> _OutputAndLogSumExp {
-        _OutputAndLogSumExp(pair: (try dimensions.restored(pair.output, argument: "output"),
-                                   try dimensions.restored(pair.logSumExp, argument: "logSumExp")))
+    func mapTensors(_ transform: (_ tensor: Tensor, _ argument: String) throws -> Tensor) rethrows -> _OutputAndLogSumExp {
+        _OutputAndLogSumExp(pair: (try transform(pair.output, "output"), try transform(pair.logSumExp, "logSumExp")))
     }
 
     @inlinable

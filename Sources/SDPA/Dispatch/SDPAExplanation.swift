@@ -44,12 +44,15 @@ public func explainSDPA(
 ) throws -> SDPAExplanation {
     let options = AttentionOptions(scale: scale, dropoutP: dropoutP, enableGQA: enableGQA, sinks: sinks)
     try options.validate()
-    // Inputs of rank 5 and more as the call runs them: the shape their batch dimensions flatten into (no
-    // tensor copied), a mask flattened as the call flattens it.
+    // Inputs that broadcast or have rank 5 and more as the call runs them: the shape they expand and flatten
+    // into (no tensor copied), a mask flattened as the call flattens it.
     let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: enableGQA)
     var mask = attnMask
-    if query.rank > 4, let tensorBias = attnMask as? TensorBias {
-        mask = TensorBias(try _BatchDimensions(query: query, key: key, value: value).flattenedMask(tensorBias.mask))
+    if let tensorBias = attnMask as? TensorBias {
+        let run = try _BroadcastInputs.runShapes(query, key, value, enableGQA: enableGQA)
+        if run.query.count > 4 {
+            mask = TensorBias(try _BatchDimensions(query: run.query, key: run.key, value: run.value).flattenedMask(tensorBias.mask))
+        }
     }
     return try _explain(shape: shape, dtype: query.dtype, attnMask: mask, isCausal: isCausal, options: options)
 }

@@ -11,9 +11,13 @@
 /// | result | `[B, H, L, Ev]` or `[H, L, Ev]`, the query's dtype |
 ///
 /// Inputs of rank 5 and more, `[N, ..., H, L, E]` (PyTorch's `(N, ..., Hq, L, E)`), have several batch
-/// dimensions, equal in query, key and value: the call runs with them flattened into `B` (in row-major
-/// order; a bias's per-batch parameters index that `B`), a mask of up to their rank broadcasts over them,
-/// and the results have them back.
+/// dimensions: the call runs with them flattened into `B` (in row-major order; a bias's per-batch
+/// parameters index that `B`), a mask of up to their rank broadcasts over them, and the results have them back.
+///
+/// Query, key and value broadcast as PyTorch's do (`matmul`'s rules): any rank from 2, everything before the
+/// last two dimensions aligned from the right, a 1 or a missing dimension repeated — a batch of 1, one head,
+/// `[L, E]` against `[B, H, S, E]` — without copies (stride-0 views); with `enableGQA` key's and value's head
+/// counts may differ, each dividing `H`. The result has the broadcast shape, in the largest rank of the three.
 ///
 /// ```swift
 /// let q = try Tensor.randomNormal(shape: [1, 8, 128, 64], seed: 1)
