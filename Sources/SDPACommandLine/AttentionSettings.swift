@@ -24,7 +24,7 @@ struct AttentionSettings {
         .value("alibi-slopes", "A,B,...", "ALiBi slopes, one per query head (default: the paper's slopes for H heads)"),
         .flag("is-causal", "upper-left causal mask, PyTorch's is_causal; not with --bias or --mask"),
         .value("scale", "X", "multiplies Q K^T (default 1/sqrt(E))"),
-        .flag("enable-gqa", "grouped-query attention: H may be a multiple of the key/value head count (without it, equal counts or one key/value head)"),
+        .flag("enable-gqa", "grouped-query attention: H may be a multiple of the key/value head counts (without it, head counts broadcast: equal, or 1)"),
         .value("dropout", "P", "dropout probability in 0...1 (both backends drop the same weights for one --seed)"),
         .value("seed", "N", "dropout seed (default: a fresh seed each run)"),
         .value("backend", backendChoices.joined(separator: "|"), "backends allowed to run (default auto: the fastest that supports the inputs)"),
@@ -33,8 +33,8 @@ struct AttentionSettings {
 
     static let fileOptions: [OptionSpec] = [
         .value("query", "FILE", "query .npy, [B, H, L, E], [H, L, E] or [N, ..., H, L, E] (batch dimensions, flattened into B); any rank from 2, broadcast against key and value as PyTorch broadcasts"),
-        .value("key", "FILE", "key .npy, [B, Hkv, S, E], [Hkv, S, E] or [N, ..., Hkv, S, E]"),
-        .value("value", "FILE", "value .npy, [B, Hkv, S, Ev], [Hkv, S, Ev] or [N, ..., Hkv, S, Ev]"),
+        .value("key", "FILE", "key .npy, [B, Hkv, S, E], [Hkv, S, E] or [N, ..., Hkv, S, E]; any rank from 2"),
+        .value("value", "FILE", "value .npy, [B, Hkv, S, Ev], [Hkv, S, Ev] or [N, ..., Hkv, S, Ev]; any rank from 2"),
     ]
 
     /// The spellings of `--bias` and the path each takes, for `--help`.

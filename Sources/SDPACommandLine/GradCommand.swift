@@ -17,7 +17,7 @@ enum GradCommand {
         options: AttentionSettings.fileOptions + [
             .value("grad-out", "FILE", "the gradient of the output .npy, [B, H, L, Ev] or [H, L, Ev], the query's dtype"),
             .value("dq", "FILE", "where to write the query's gradient .npy"),
-            .value("dk", "FILE", "where to write the key's gradient .npy (summed over each group's query heads with GQA or one key/value head)"),
+            .value("dk", "FILE", "where to write the key's gradient .npy, in the key's shape (summed over each group's query heads with GQA, and over what was broadcast)"),
             .value("dv", "FILE", "where to write the value's gradient .npy"),
             .value("dmask", "FILE", "where to write the gradient of the float --mask, in the mask's shape and dtype"),
             .value("dalibi-slopes", "FILE", "where to write the gradient of the ALiBi slopes of --bias, [H] float64"),

@@ -209,8 +209,21 @@ struct BatchDimensionTests {
         let otherBatch = try randn([Self.N, Self.G + 1, Self.H, Self.S, Self.E], seed: 40)
         #expect(throws: SDPAError.shapeMismatch(
             argument: "key", shape: otherBatch.shape, other: "query", otherShape: q.shape,
-            reason: "the batch dimensions do not broadcast: 4 against 3 at dimension -4 (each must be 1 or equal)")) {
+            reason: "the batch dimensions at dimension -4 do not broadcast: 4 against 3 (each must be 1 or equal)")) {
             try scaledDotProductAttention(query: q, key: otherBatch, value: v)
+        }
+        // The sizes after the batch are checked as given: the messages name the rank-5 shapes.
+        let wideKey = try randn([Self.N, Self.G, Self.H, Self.S, Self.E + 1], seed: 43)
+        #expect(throws: SDPAError.shapeMismatch(argument: "key", shape: wideKey.shape, other: "query", otherShape: q.shape,
+                                                reason: "query and key must have the same head dimension E")) {
+            try scaledDotProductAttention(query: q, key: wideKey, value: v)
+        }
+        let (k3, v3) = (try randn([Self.N, Self.G, 3, Self.S, Self.E], seed: 44), try randn([Self.N, Self.G, 3, Self.S, Self.Ev], seed: 45))
+        #expect(throws: SDPAError.headCountMismatch(query: q.shape, key: k3.shape, enableGQA: true)) {
+            try scaledDotProductAttention(query: q, key: k3, value: v3, enableGQA: true)
+        }
+        #expect(throws: SDPAError.self) {
+            try AttentionShape(flatteningBatchDimensionsOf: q, key: wideKey, value: v, enableGQA: false)
         }
         let tooDeep = try randn([1, Self.N, Self.G, Self.H, Self.L, Self.S], seed: 41)
         #expect(throws: SDPAError.rank(

@@ -181,4 +181,45 @@ struct BroadcastInputTests {
                                                   output: try randn([5, 3], seed: 8), logSumExp: lse2)
         }
     }
+
+    /// Zero heads broadcast as PyTorch's do; errors name the argument at fault and the shapes as given (rank 5
+    /// included), forward and backward.
+    @Test func zeroHeadsAndErrors() throws {
+        let empty = try scaledDotProductAttention(query: try randn([2, 1, 4, 8], seed: 1), key: try randn([2, 0, 5, 8], seed: 2),
+                                                  value: try randn([2, 0, 5, 6], seed: 3))
+        #expect(empty.shape == [2, 0, 4, 6])
+        let emptyGQA = try scaledDotProductAttention(query: try randn([0, 4, 8], seed: 1), key: try randn([1, 0, 5, 8], seed: 2),
+                                                     value: try randn([1, 0, 5, 6], seed: 3), enableGQA: true)
+        #expect(emptyGQA.shape == [1, 0, 4, 6])
+        // One query head: the value's 3 heads conflict with the key's 4, and the error says so.
+        let (q1, k4, v3) = (try randn([2, 1, 9, 16], seed: 4), try randn([2, 4, 20, 16], seed: 5), try randn([2, 3, 20, 8], seed: 6))
+        #expect(throws: SDPAError.shapeMismatch(argument: "value", shape: v3.shape, other: "key", otherShape: k4.shape,
+                                                reason: "the heads do not broadcast: 3 against 4 (each must be 1 or equal)")) {
+            try scaledDotProductAttention(query: q1, key: k4, value: v3)
+        }
+        // GQA: the value's heads must divide the query's.
+        #expect(throws: SDPAError.shapeMismatch(argument: "value", shape: v3.shape, other: "query", otherShape: [2, 8, 9, 16],
+                                                reason: "with enableGQA the value's 3 heads must divide the query's 8, as the key's 4 do")) {
+            try scaledDotProductAttention(query: try randn([2, 8, 9, 16], seed: 7), key: k4, value: v3, enableGQA: true)
+        }
+        // A rank-5 mask that does not broadcast is named with the inputs' batch dimensions, not the flattened B.
+        let (q5, k5, v5) = (try randn([2, 3, 4, 5, 8], seed: 8), try randn([2, 3, 4, 7, 8], seed: 9), try randn([2, 3, 4, 7, 6], seed: 10))
+        let badMask = try Tensor.randomBools(shape: [3, 3, 5, 7], probability: 0.5, seed: 11)
+        #expect(throws: SDPAError.maskNotBroadcastable(mask: [3, 3, 5, 7], target: [2, 3, 4, 5, 7])) {
+            try scaledDotProductAttention(query: q5, key: k5, value: v5, attnMask: TensorBias(badMask))
+        }
+        // Backward: forward results of another shape are named as given.
+        let (q2, k2, v2) = (try randn([5, 8], seed: 12), try randn([7, 8], seed: 13), try randn([7, 4], seed: 14))
+        let (out2, lse2) = try scaledDotProductAttentionWithLogSumExp(query: q2, key: k2, value: v2)
+        let wrong = try randn([5, 3], seed: 15)
+        #expect(throws: SDPAError.shapeMismatch(argument: "output", shape: [5, 3], other: "query", otherShape: [5, 8],
+                                                reason: "the forward's output for these inputs has shape [5, 4] (key [7, 8], value [7, 4])")) {
+            try scaledDotProductAttentionBackward(gradOutput: out2, query: q2, key: k2, value: v2, output: wrong, logSumExp: lse2)
+        }
+        #expect(throws: SDPAError.shapeMismatch(argument: "logSumExp", shape: [1, 5], other: "query", otherShape: [5, 8],
+                                                reason: "the forward's log-sum-exp for these inputs has shape [5] (key [7, 8], value [7, 4])")) {
+            try scaledDotProductAttentionBackward(gradOutput: out2, query: q2, key: k2, value: v2, output: out2,
+                                                  logSumExp: try lse2.reshaped([1, 5]))
+        }
+    }
 }

@@ -115,7 +115,7 @@ struct MultiQueryBroadcastTests {
         let qb = try randn([2, 6, 3, 8], seed: 5), kb = try randn([1, 6, 5, 8], seed: 6), vb = try randn([1, 6, 5, 8], seed: 7)
         let k3 = try randn([3, 6, 5, 8], seed: 8)
         #expect(throws: SDPAError.shapeMismatch(argument: "key", shape: [3, 6, 5, 8], other: "query", otherShape: [2, 6, 3, 8],
-                                                reason: "the batch dimensions do not broadcast: 3 against 2 at dimension -4 (each must be 1 or equal)")) {
+                                                reason: "the batch dimensions at dimension -4 do not broadcast: 3 against 2 (each must be 1 or equal)")) {
             try scaledDotProductAttention(query: qb, key: k3, value: k3)
         }
         let broadcast = try scaledDotProductAttention(query: qb, key: kb, value: vb)

@@ -13,7 +13,7 @@ public struct AttentionOptions: Sendable, Hashable {
     /// thread count. `nil` draws a fresh seed per call.
     public var dropoutSeed: UInt64?
     /// Grouped-query attention: let `H` be a multiple of `Hkv`, query head `h` using key/value head `h / (H / Hkv)`.
-    /// Without it `Hkv` equals `H`, or is 1 (one key/value head shared by every query head, as PyTorch broadcasts it).
+    /// Without it head counts broadcast as PyTorch's do: equal, or 1 (one key/value head shared by every query head).
     public var enableGQA: Bool
     /// Learned attention sinks (gpt-oss; MLX's `sinks`): one logit per query head, shape `[H]`, any float
     /// dtype. Row `i` of head `h` becomes `exp(s_ij) / (exp(sinks[h]) + Σ_j exp(s_ij))`: the sink joins the

@@ -29,8 +29,9 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     public var headDim: Int
     /// `Ev`.
     public var valueHeadDim: Int
-    /// 3 or 4: the rank of the inputs, and of the output (4 for the call inputs of rank 5 and more flatten
-    /// into: ``init(flatteningBatchDimensionsOf:key:value:enableGQA:)``).
+    /// 3 or 4: the rank of the inputs, and of the output, of the problem this shape describes (for the
+    /// call other inputs run as, ``init(flatteningBatchDimensionsOf:key:value:enableGQA:)``: 4 for inputs of rank
+    /// 5 and more, 3 for rank-2 inputs, whose output has rank 2).
     public var rank: Int
 
     /// Creates a shape from sizes; ``init(query:key:value:enableGQA:)`` reads them off tensors instead.
@@ -71,8 +72,8 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         let v = (o < 0 ? 1 : value.shape[0], value.shape[o + 1], value.shape[o + 2], value.shape[o + 3])
         // Without enableGQA one key/value head is broadcast to every query head, as PyTorch's
         // broadcasting does (multi-query attention): GQA's problem with one key/value head shared by all H.
-        let headsFit = enableGQA ? (k.1 > 0 ? q.1 % k.1 == 0 : q.1 == 0) : q.1 == k.1 || k.1 == 1
-        guard k.0 == q.0, v.0 == q.0, k.1 == v.1, k.2 == v.2, k.3 == q.3, headsFit else {
+        guard k.0 == q.0, v.0 == q.0, k.1 == v.1, k.2 == v.2, k.3 == q.3,
+              AttentionShape._headsFit(query: q.1, keyValue: k.1, enableGQA: enableGQA) else {
             try AttentionShape._diagnose(query.shape, key.shape, value.shape, dtype, key.dtype, value.dtype, enableGQA: enableGQA)
             preconditionFailure("unreachable: _diagnose throws for every input the checks above reject")
         }
@@ -93,23 +94,32 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
     /// let shape = try AttentionShape(flatteningBatchDimensionsOf: q, key: k, value: k, enableGQA: false)
     /// // B=6 H=8 Hkv=8 L=128 S=256 E=64 Ev=64
     /// ```
-    /// - Throws: as ``init(query:key:value:enableGQA:)``, and for inputs that do not broadcast; the sizes
-    ///   after the batch are checked as the flattened `[B, …]` shapes, and named so.
+    /// - Throws: as ``init(query:key:value:enableGQA:)``, and for inputs that do not broadcast, naming the
+    ///   shapes as given.
     public init(flatteningBatchDimensionsOf query: Tensor, key: Tensor, value: Tensor, enableGQA: Bool) throws {
-        guard query.rank > 4 || _BroadcastInputs.isNeeded(query, key, value, enableGQA: enableGQA) else {
-            self = try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA)
-            return
+        self = try AttentionShape._ofCall(query: query, key: key, value: value, enableGQA: enableGQA).shape
+    }
+
+    /// The shape of the call the entry points run for these inputs, and the batch dimensions it flattens
+    /// (`nil` below rank 5), by which a ``TensorBias`` mask is flattened as the call flattens it.
+    static func _ofCall(query: Tensor, key: Tensor, value: Tensor, enableGQA: Bool) throws -> (shape: AttentionShape, batch: _BatchDimensions?) {
+        guard _BroadcastInputs.isNeeded(query, key, value, enableGQA: enableGQA) else {
+            return (try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA), nil)
         }
-        var (qs, ks, vs) = try _BroadcastInputs.runShapes(query, key, value, enableGQA: enableGQA)
+        let inputs = try _BroadcastInputs(query: query.shape, key: key.shape, value: value.shape, enableGQA: enableGQA)
+        var (qs, ks, vs) = (inputs.expandedQuery, inputs.expandedKey, inputs.expandedValue)
+        var batch: _BatchDimensions?
         if qs.count > 4 {
-            let batch = try _BatchDimensions(query: qs, key: ks, value: vs)
-            (qs, ks, vs) = ([batch.count] + qs.suffix(3), [batch.count] + ks.suffix(3), [batch.count] + vs.suffix(3))
+            let dimensions = try _BatchDimensions(query: qs, key: ks, value: vs)
+            (qs, ks, vs) = ([dimensions.count] + qs.suffix(3), [dimensions.count] + ks.suffix(3), [dimensions.count] + vs.suffix(3))
+            batch = dimensions
         }
         try AttentionShape._diagnose(qs, ks, vs, query.dtype, key.dtype, value.dtype, enableGQA: enableGQA)
         let o = qs.count - 4
-        self.init(batch: o < 0 ? 1 : qs[0], queryHeads: qs[o + 1], keyValueHeads: ks[o + 1], queryLength: qs[o + 2],
-                  keyLength: ks[o + 2], headDim: qs[o + 3], valueHeadDim: vs[o + 3], rank: qs.count)
-        try _checkDerivedSizes(dtype: query.dtype)
+        let shape = AttentionShape(batch: o < 0 ? 1 : qs[0], queryHeads: qs[o + 1], keyValueHeads: ks[o + 1], queryLength: qs[o + 2],
+                                   keyLength: ks[o + 2], headDim: qs[o + 3], valueHeadDim: vs[o + 3], rank: qs.count)
+        try shape._checkDerivedSizes(dtype: query.dtype)
+        return (shape, batch)
     }
 
     /// Throws unless every size derived from these inputs fits in `Int`: the output's elements and bytes
@@ -226,14 +236,15 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
             throw SDPAError.shapeMismatch(argument: "key", shape: ks, other: "query", otherShape: qs,
                                           reason: "query and key must have the same head dimension E")
         }
-        let (hq, hkv) = (q.1, k.1)
-        if enableGQA {
-            guard hkv > 0 ? hq % hkv == 0 : hq == 0 else {
-                throw SDPAError.headCountMismatch(query: qs, key: ks, enableGQA: true)
-            }
-        } else if hq != hkv && hkv != 1 {
-            throw SDPAError.headCountMismatch(query: qs, key: ks, enableGQA: false)
+        if !AttentionShape._headsFit(query: q.1, keyValue: k.1, enableGQA: enableGQA) {
+            throw SDPAError.headCountMismatch(query: qs, key: ks, enableGQA: enableGQA)
         }
+    }
+
+    /// Whether `keyValue` heads serve `query` heads in one problem: with `enableGQA` as groups (`query` a
+    /// multiple of `keyValue`; none for none), without it as the same heads or one shared by all.
+    static func _headsFit(query: Int, keyValue: Int, enableGQA: Bool) -> Bool {
+        enableGQA ? (keyValue > 0 ? query % keyValue == 0 : query == 0) : query == keyValue || keyValue == 1
     }
 
     /// Query heads that share one key/value head.

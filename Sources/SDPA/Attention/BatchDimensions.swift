@@ -97,6 +97,10 @@ struct _BatchDimensions {
                 argument: "attnMask", shape: mask.shape,
                 expected: "at most \(k + 3) dimensions, broadcast to the attention scores' shape \(leading + scores)")
         }
+        // Checked whole first, so that an error names the shapes as given rather than flattened.
+        guard mask.broadcastStrides(to: leading + scores) != nil else {
+            throw SDPAError.maskNotBroadcastable(mask: mask.shape, target: leading + scores)
+        }
         guard mask.rank > 3 else { return (.none, []) }
         let padded = [Int](repeating: 1, count: k + 3 - mask.rank) + mask.shape.prefix(mask.rank - 3)
         guard zip(padded, leading).allSatisfy({ $0 == 1 || $0 == $1 }) else {

@@ -54,7 +54,7 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
             if enableGQA {
                 return "query has \(hq) heads (shape \(query)) and key/value have \(hkv) (shape \(key)): with enableGQA the query head count must be a positive multiple of the key/value head count"
             }
-            return "query has \(hq) heads (shape \(query)) and key/value have \(hkv) (shape \(key)): without enableGQA they must be equal, or key/value have one head (shared by every query head); pass enableGQA: true for grouped-query attention"
+            return "query has \(hq) heads (shape \(query)) and key/value have \(hkv) (shape \(key)): without enableGQA they must be equal, or one side have one head (broadcast to the other's, as PyTorch broadcasts); pass enableGQA: true for grouped-query attention"
         case let .dtypeMismatch(query, key, value):
             return "query, key and value must share one dtype; got query \(query), key \(key), value \(value)"
         case let .unsupportedDType(argument, dtype, reason):

@@ -14,8 +14,8 @@
 ///
 /// | argument | shape |
 /// |---|---|
-/// | gradOutput, output | `[B, H, L, Ev]` or `[H, L, Ev]`, the query's dtype |
-/// | logSumExp | `[B, H, L]` or `[H, L]` |
+/// | gradOutput, output | the forward's output shape (`[B, H, L, Ev]`, `[H, L, Ev]`, ...), the query's dtype |
+/// | logSumExp | the output's shape without its last dimension (`[B, H, L]`, `[H, L]`, ...) |
 /// | query, key, value | as in the forward pass |
 ///
 /// Inputs of rank 5 and more (`[N, ..., H, L, E]`) take `output`, `gradOutput` and `logSumExp` with the same

@@ -21,7 +21,6 @@ func _routedBackward<Bias: AttnBias>(
     if _BroadcastInputs.isNeeded(tensors.query, tensors.key, tensors.value, enableGQA: options.enableGQA) {
         return try _backwardOverBroadcastInputs(tensors, bias: bias, isCausal: isCausal, options: options)
     }
-    if tensors.query.rank > 4 { return try _backwardOverBatchDimensions(tensors, bias: bias, isCausal: isCausal, options: options) }
     let shape = try tensors.checkedShape(options: options)
     let route = try _route(bias, isCausal: isCausal)
     try bias?.validate(for: shape)

@@ -45,7 +45,8 @@ public struct _PreparedAttention: Sendable {
         kernel = try _PreparedAttention.prepareFused(query, key, value, shape, options, fusedBias)
     }
 
-    /// The inputs' shape, with the options checked against it: what every prepared call checks first.
+    /// The inputs' shape, with the options checked against it: what every prepared call checks first. A prepared
+    /// call takes one rank-3 or rank-4 problem as given (no broadcasting, no batch dimensions to flatten).
     @usableFromInline
     static func checkedShape(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ options: AttentionOptions) throws -> AttentionShape {
         try options.validate()

@@ -1,5 +1,6 @@
-// Calls on inputs of rank 5 and more run as the rank-4 call their batch dimensions flatten into
-// (``_BatchDimensions``): the same routing, forward and backward.
+// Calls on inputs of rank 5 and more (expanded by ``_attentionOverBroadcastInputs``, which checks their shapes
+// as given) run as the rank-4 call their batch dimensions flatten into (``_BatchDimensions``): the same routing,
+// forward and backward.
 
 /// A forward call on inputs of rank 5 or more: flattened to `[B, H, L, E]`, run as any other (the same
 /// route), its results given the batch dimensions back.

@@ -11,10 +11,6 @@ func _attention<Bias: AttnBias, Product: _AttentionProduct>(
         return try _attentionOverBroadcastInputs(
             query: query, key: key, value: value, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
     }
-    if query.rank > 4 {
-        return try _attentionOverBatchDimensions(
-            query: query, key: key, value: value, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
-    }
     let logSumExp = Product.includesLogSumExp
     switch try _route(bias, isCausal: isCausal) {
     case .unmasked:

@@ -46,13 +46,10 @@ public func explainSDPA(
     try options.validate()
     // Inputs that broadcast or have rank 5 and more as the call runs them: the shape they expand and flatten
     // into (no tensor copied), a mask flattened as the call flattens it.
-    let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: enableGQA)
+    let (shape, batch) = try AttentionShape._ofCall(query: query, key: key, value: value, enableGQA: enableGQA)
     var mask = attnMask
-    if let tensorBias = attnMask as? TensorBias {
-        let run = try _BroadcastInputs.runShapes(query, key, value, enableGQA: enableGQA)
-        if run.query.count > 4 {
-            mask = TensorBias(try _BatchDimensions(query: run.query, key: run.key, value: run.value).flattenedMask(tensorBias.mask))
-        }
+    if let batch, let tensorBias = attnMask as? TensorBias {
+        mask = TensorBias(try batch.flattenedMask(tensorBias.mask))
     }
     return try _explain(shape: shape, dtype: query.dtype, attnMask: mask, isCausal: isCausal, options: options)
 }

@@ -10,7 +10,7 @@
 /// | sinks | `[H]`, any float dtype |
 /// | result | `[B, H, L, Ev]` or `[H, L, Ev]`, the query's dtype |
 ///
-/// Inputs of rank 5 and more, `[N, ..., H, L, E]` (PyTorch's `(N, ..., Hq, L, E)`), have several batch
+/// (And shapes that broadcast to these, below.) Inputs of rank 5 and more, `[N, ..., H, L, E]` (PyTorch's `(N, ..., Hq, L, E)`), have several batch
 /// dimensions: the call runs with them flattened into `B` (in row-major order; a bias's per-batch
 /// parameters index that `B`), a mask of up to their rank broadcasts over them, and the results have them back.
 ///
@@ -32,8 +32,9 @@
 ///     ``AttentionOptions/scale``.
 ///   - dropoutP: probability of dropping each attention weight, `0...1`.
 ///   - dropoutSeed: seed of the counter-based dropout generator; `nil` draws one.
-///   - enableGQA: allow `H` to be a multiple of `Hkv` (grouped-query attention). Without it `Hkv` equals `H`, or is 1:
-///     one key/value head broadcast to every query head (multi-query attention), as PyTorch broadcasts it.
+///   - enableGQA: allow `H` to be a multiple of `Hkv` (grouped-query attention; key and value head counts may
+///     differ, each dividing `H`). Without it head counts broadcast as PyTorch's do: equal, or 1 (one key/value
+///     head shared by every query head: multi-query attention).
 ///   - sinks: learned attention sinks (gpt-oss; MLX's `sinks`), shape `[H]`, one logit per query head,
 ///     any float dtype: row `i` of head `h` becomes `exp(s_ij) / (exp(sinks[h]) + Σ_j exp(s_ij))`, the
 ///     sink joining the denominator and adding to no output; `-infinity` means no sink for that head.
@@ -57,7 +58,7 @@ public func scaledDotProductAttention(
 /// ``scaledDotProductAttention(query:key:value:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)`` that also
 /// returns the per-row log-sum-exp of the scaled scores.
 ///
-/// `logSumExp` is `[B, H, L]` (or `[H, L]`, or `[N, ..., H, L]`) float32: `log(sum_j exp(score_ij))` over the visible keys
+/// `logSumExp` is `[B, H, L]` (or `[H, L]`, `[N, ..., H, L]`, `[L]`: the output's shape without its last dimension) float32: `log(sum_j exp(score_ij))` over the visible keys
 /// (plus `exp(sinks[h])` with sinks), `-inf` for a fully masked row without a sink, computed before
 /// dropout. Two partial results over disjoint key ranges merge exactly: `lse = logaddexp(lse1, lse2)`,
 /// `out = exp(lse1 - lse) * out1 + exp(lse2 - lse) * out2`.
