@@ -27,24 +27,18 @@ against a numpy implementation (np.broadcast_to, matmul, a safe softmax).
 
 import json
 import sys
-import zlib
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-HERE = Path(__file__).resolve().parent
+# The generators' conventions: one copy of each.
+from make_bias_fixtures import HERE, rng_for, save
+
 PREFIX = "bcast_"
 TOL = 1e-10
 CASES = []
-
-
-def save(name, suffix, arr):
-    fn = f"{PREFIX}{name}.{suffix}.npy"
-    np.save(HERE / fn, np.ascontiguousarray(arr), allow_pickle=False)
-    return fn
 
 
 def expanded_by_hand(q, k, v, gqa):
@@ -76,7 +70,7 @@ def numpy_forward(q, k, v, mask, is_causal, gqa):
 
 
 def add_case(name, qs, ks, vs, gqa=False, causal=False, mask=None, std=0.7):
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    rng = rng_for(name)
     q = (std * rng.standard_normal(qs)).astype(np.float32)
     k = (std * rng.standard_normal(ks)).astype(np.float32)
     v = rng.standard_normal(vs).astype(np.float32)
@@ -109,12 +103,13 @@ def add_case(name, qs, ks, vs, gqa=False, causal=False, mask=None, std=0.7):
     ref = numpy_forward(q.astype(np.float64), k.astype(np.float64), v.astype(np.float64), m, causal, gqa)
     assert ref.shape == tuple(out.shape) and np.abs(ref - out.detach().numpy()).max() < TOL, name
 
+    file = PREFIX + name
     CASES.append({
-        "name": name, "query": save(name, "q", q), "key": save(name, "k", k), "value": save(name, "v", v),
-        "enableGQA": gqa, "isCausal": causal, "mask": save(name, "mask", m) if m is not None else None,
-        "gradOutput": save(name, "dout", d_out), "output": save(name, "out", out.detach().numpy()),
-        "gradQuery": save(name, "dq", grads[0]), "gradKey": save(name, "dk", grads[1]), "gradValue": save(name, "dv", grads[2]),
-        "gradMask": save(name, "dmask", grads[3]) if grads[3] is not None else None,
+        "name": name, "query": save(file, "q", q), "key": save(file, "k", k), "value": save(file, "v", v),
+        "enableGQA": gqa, "isCausal": causal, "mask": save(file, "mask", m) if m is not None else None,
+        "gradOutput": save(file, "dout", d_out), "output": save(file, "out", out.detach().numpy()),
+        "gradQuery": save(file, "dq", grads[0]), "gradKey": save(file, "dk", grads[1]), "gradValue": save(file, "dv", grads[2]),
+        "gradMask": save(file, "dmask", grads[3]) if grads[3] is not None else None,
     })
 
 
@@ -136,16 +131,13 @@ def build_cases():
 
 
 def main():
-    for p in list(HERE.glob(f"{PREFIX}*.npy")) + [HERE / "broadcast_manifest.json"]:
-        if p.exists():
-            p.unlink()
+    manifest = HERE / "broadcast_manifest.json"
+    for p in list(HERE.glob(f"{PREFIX}*.npy")) + [manifest]:
+        p.unlink(missing_ok=True)
     torch.set_num_threads(1)
     build_cases()
-    (HERE / "broadcast_manifest.json").write_text(json.dumps({"generator": torch.__version__, "cases": CASES}, indent=1) + "\n")
-    files = list(HERE.glob(f"{PREFIX}*.npy")) + [HERE / "broadcast_manifest.json"]
-    total = sum(p.stat().st_size for p in files)
-    print(f"torch {torch.__version__}, numpy {np.__version__}: {len(CASES)} cases, {total / 1e6:.2f} MB; "
-          f"cross-checks within {TOL:g}")
+    manifest.write_text(json.dumps({"generator": torch.__version__, "cases": CASES}, indent=1) + "\n")
+    print(f"torch {torch.__version__}, numpy {np.__version__}: {len(CASES)} cases; cross-checks within {TOL:g}")
     return 0
 
 
