@@ -1,5 +1,6 @@
 import Foundation
 @_spi(Testing) import SDPA
+import SDPATestSupport
 import Testing
 
 // The layers against float64 references computed here, element by element. The matrix product
@@ -265,7 +266,15 @@ private func gelu(_ x: Double) -> Double { x * 0.5 * (1 + erf(x / 2.0.squareRoot
         #expect(throws: SDPAError.self) { try MultiHeadAttention.random(embedDim: 8, heads: 2, dropoutP: 2, seed: 1) }
         let block = try MultiHeadAttention.random(embedDim: 8, heads: 2, seed: 1)
         #expect(throws: SDPAError.self) { try block(Tensor(zeros: [2, 3, 7])) }
-        #expect(throws: SDPAError.self) { try block(Tensor(zeros: [3, 8])) }
+        #expect(throws: SDPAError.self) { try block(Tensor(zeros: [8])) }
+        // Unbatched [L, D], as PyTorch's nn.MultiheadAttention takes it: the batch of one, without its batch dimension.
+        let x = try randn([3, 8], seed: 2)
+        expectIdentical(try block(x, isCausal: true), try block(try x.reshaped([1, 3, 8]), isCausal: true).reshaped([3, 8]), "unbatched")
+        expectIdentical(try block(x, attnMask: AlibiBias(numHeads: 2, seqLenQ: 3, seqLenKV: 3, causal: .lowerRight)),
+                        try block(try x.reshaped([1, 3, 8]), attnMask: AlibiBias(numHeads: 2, seqLenQ: 3, seqLenKV: 3, causal: .lowerRight))
+                            .reshaped([3, 8]), "unbatched, ALiBi")
+        let encoder = try TransformerEncoderLayer.random(embedDim: 8, heads: 2, feedForwardDim: 16, seed: 3)
+        expectIdentical(try encoder(x, isCausal: true), try encoder(try x.reshaped([1, 3, 8]), isCausal: true).reshaped([3, 8]), "encoder, unbatched")
         #expect(throws: SDPAError.self) { try block(Tensor(zeros: [2, 3, 8]), attnMask: KeyPaddingBias(validKeyLengths: [3], seqLenKV: 3)) }
         #expect(throws: SDPAError.self) {
             try TransformerEncoderLayer(attention: block, attentionNorm: LayerNorm(features: 8), feedForwardIn: .random(inputFeatures: 8, outputFeatures: 16, seed: 1),

@@ -1,5 +1,5 @@
 /// A multi-head attention block: input projections, ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
-/// with any ``AttnBias``, and the output projection; `[B, L, D]` in and out.
+/// with any ``AttnBias``, and the output projection; `[B, L, D]` in and out (or unbatched `[L, D]`, as PyTorch's).
 ///
 /// The query, key and value projections run as one fused matrix product (`[D, (H + 2·Hkv)·E]`, built
 /// once from separate weights if they come separately); the heads are strided views of its output, which
@@ -106,14 +106,15 @@ public struct MultiHeadAttention: Sendable {
                                       heads: heads, keyValueHeads: kvHeads, dropoutP: dropoutP)
     }
 
-    /// Attention of `x` (`[B, L, D]`) to itself under `attnMask`, projected back: `[B, L, D']` float32.
+    /// Attention of `x` (`[B, L, D]`, or unbatched `[L, D]`) to itself under `attnMask`, projected back: `[B, L, D']`
+    /// (`[L, D']`) float32.
     ///
     /// - Parameters:
     ///   - attnMask: any bias for the `[B, H, L, L]` scores (key padding, causal, ALiBi, block-diagonal for
     ///     packed sequences, a ``TensorBias``, your own).
     ///   - training: drop attention weights with probability ``dropoutP`` (PyTorch's `train()` mode).
     ///   - dropoutSeed: the dropout generator's seed; `nil` draws one.
-    /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]` or the bias does not fit the scores.
+    /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]` or `[L, D]`, or the bias does not fit the scores.
     public func callAsFunction<Bias: AttnBias>(
         _ x: Tensor, attnMask: Bias, training: Bool = false, dropoutSeed: UInt64? = nil
     ) throws -> Tensor {
@@ -134,9 +135,9 @@ public struct MultiHeadAttention: Sendable {
         return try open(attnMask)
     }
 
-    /// Attention of `x` (`[B, L, D]`) to itself with no bias, or PyTorch's upper-left causal mask.
+    /// Attention of `x` (`[B, L, D]`, or unbatched `[L, D]`) to itself with no bias, or PyTorch's upper-left causal mask.
     ///
-    /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]`.
+    /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]` or `[L, D]`.
     public func callAsFunction(_ x: Tensor, isCausal: Bool = false, training: Bool = false, dropoutSeed: UInt64? = nil) throws -> Tensor {
         try project(attend(x) { q, k, v, dropout in
             try scaledDotProductAttention(query: q, key: k, value: v, isCausal: isCausal, dropoutP: training ? dropout : 0,
@@ -153,12 +154,18 @@ public struct MultiHeadAttention: Sendable {
     }
 
     /// The input projection, attention through `sdpa`, and the heads laid side by side again:
-    /// `[B, L, H·E]` float32, contiguous, before the output projection.
+    /// `[B, L, H·E]` (`[L, H·E]` for unbatched `[L, D]`) float32, contiguous, before the output projection.
     @usableFromInline
     func attend(_ x: Tensor, _ sdpa: (Tensor, Tensor, Tensor, Float) throws -> Tensor) throws -> Tensor {
-        guard x.rank == 3, x.shape[2] == embedDim else {
+        guard x.rank == 3 || x.rank == 2, x.shape[x.rank - 1] == embedDim else {
             throw SDPAError.shapeMismatch(argument: "x", shape: x.shape, other: "MultiHeadAttention.inputProjection.weight",
-                                          otherShape: [inputProjection.outputFeatures, embedDim], reason: "x must be [B, L, \(embedDim)]")
+                                          otherShape: [inputProjection.outputFeatures, embedDim],
+                                          reason: "x must be [B, L, \(embedDim)] or, unbatched, [L, \(embedDim)]")
+        }
+        // Unbatched input, as PyTorch's nn.MultiheadAttention takes it: a batch of one, given back without it.
+        guard x.rank == 3 else {
+            let batched = try attend(x._unsqueezed(at: 0), sdpa)
+            return try batched.reshaped(Array(batched.shape.dropFirst()))
         }
         let (B, L, H, Hkv, E) = (x.shape[0], x.shape[1], heads, keyValueHeads, headDim)
         let width = (H + 2 * Hkv) * E

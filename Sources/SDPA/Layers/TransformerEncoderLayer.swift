@@ -67,9 +67,9 @@ public struct TransformerEncoderLayer: Sendable {
             outputNorm: LayerNorm(features: embedDim, epsilon: layerNormEpsilon), activation: activation)
     }
 
-    /// The layer on `x` (`[B, L, D]`), the attention under `attnMask`; `[B, L, D]` float32.
+    /// The layer on `x` (`[B, L, D]`, or unbatched `[L, D]`), the attention under `attnMask`; `x`'s shape, float32.
     ///
-    /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]` or the bias does not fit the scores.
+    /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]` or `[L, D]`, or the bias does not fit the scores.
     public func callAsFunction<Bias: AttnBias>(_ x: Tensor, attnMask: Bias) throws -> Tensor {
         try feedForward(attention.attend(x) { q, k, v, _ in
             try scaledDotProductAttention(query: q, key: k, value: v, attnMask: attnMask,
@@ -77,9 +77,9 @@ public struct TransformerEncoderLayer: Sendable {
         }, residual: x)
     }
 
-    /// The layer on `x` (`[B, L, D]`) with no attention bias, or PyTorch's upper-left causal mask.
+    /// The layer on `x` (`[B, L, D]`, or unbatched `[L, D]`) with no attention bias, or PyTorch's upper-left causal mask.
     ///
-    /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]`.
+    /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]` or `[L, D]`.
     public func callAsFunction(_ x: Tensor, isCausal: Bool = false) throws -> Tensor {
         try feedForward(attention.attend(x) { q, k, v, _ in
             try scaledDotProductAttention(query: q, key: k, value: v, isCausal: isCausal,
