@@ -15,7 +15,7 @@ enum GradCommand {
             --dropout and no --seed, one seed is drawn for both passes.
             """,
         options: AttentionSettings.fileOptions + [
-            .value("grad-out", "FILE", "the gradient of the output .npy, [B, H, L, Ev] or [H, L, Ev], the query's dtype"),
+            .value("grad-out", "FILE", "the gradient of the output .npy, in the forward output's shape ([B, H, L, Ev], [H, L, Ev], ...), the query's dtype"),
             .value("dq", "FILE", "where to write the query's gradient .npy"),
             .value("dk", "FILE", "where to write the key's gradient .npy, in the key's shape (summed over each group's query heads with GQA, and over what was broadcast)"),
             .value("dv", "FILE", "where to write the value's gradient .npy"),

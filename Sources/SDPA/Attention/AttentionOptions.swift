@@ -12,7 +12,8 @@ public struct AttentionOptions: Sendable, Hashable {
     /// Seed of the counter-based dropout generator: the same seed gives the same output at any
     /// thread count. `nil` draws a fresh seed per call.
     public var dropoutSeed: UInt64?
-    /// Grouped-query attention: let `H` be a multiple of `Hkv`, query head `h` using key/value head `h / (H / Hkv)`.
+    /// Grouped-query attention: let `H` be a multiple of `Hkv`, query head `h` using key/value head `h / (H / Hkv)`
+    /// (key and value head counts may differ, each dividing `H`).
     /// Without it head counts broadcast as PyTorch's do: equal, or 1 (one key/value head shared by every query head).
     public var enableGQA: Bool
     /// Learned attention sinks (gpt-oss; MLX's `sinks`): one logit per query head, shape `[H]`, any float

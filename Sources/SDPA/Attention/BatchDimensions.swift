@@ -15,28 +15,14 @@ struct _BatchDimensions {
     /// The batch dimensions of inputs of rank 5 or more with these shapes, equal in query, key and value
     /// (``_BroadcastInputs`` has made them so).
     ///
-    /// - Throws: ``SDPAError`` naming the argument and shapes: ranks that differ, batch dimensions that
-    ///   differ, a batch whose size overflows `Int`.
+    /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` for a batch whose size overflows `Int`.
     init(query: [Int], key: [Int], value: [Int]) throws {
         let rank = query.count
-        for (name, shape) in [("key", key), ("value", value)] where shape.count != rank {
-            throw SDPAError.shapeMismatch(
-                argument: name, shape: shape, other: "query", otherShape: query,
-                reason: "query, key and value must have the same rank")
-        }
+        assert(key.count == rank && value.count == rank && key.prefix(rank - 3) == query.prefix(rank - 3)
+               && value.prefix(rank - 3) == query.prefix(rank - 3), "_BroadcastInputs gives one rank and equal batch dimensions")
         leading = Array(query.prefix(rank - 3))
-        for (name, shape) in [("key", key), ("value", value)] where Array(shape.prefix(rank - 3)) != leading {
-            throw SDPAError.shapeMismatch(
-                argument: name, shape: shape, other: "query", otherShape: query,
-                reason: "the batch dimensions (all but the last three) must be equal")
-        }
-        var product = 1
-        for size in leading {
-            let (next, overflow) = product.multipliedReportingOverflow(by: size)
-            guard !overflow, size >= 0 else {
-                throw SDPAError.invalidShape(argument: "query", shape: query, reason: "the batch dimensions' product overflows Int")
-            }
-            product = next
+        guard let product = _checkedProduct(leading) else {
+            throw SDPAError.invalidShape(argument: "query", shape: query, reason: "the batch dimensions' product overflows Int")
         }
         count = product
         scores = [query[rank - 3], query[rank - 2], key[rank - 2]]
@@ -103,9 +89,6 @@ struct _BatchDimensions {
         }
         guard mask.rank > 3 else { return (.none, []) }
         let padded = [Int](repeating: 1, count: k + 3 - mask.rank) + mask.shape.prefix(mask.rank - 3)
-        guard zip(padded, leading).allSatisfy({ $0 == 1 || $0 == $1 }) else {
-            throw SDPAError.maskNotBroadcastable(mask: mask.shape, target: leading + scores)
-        }
         if padded.allSatisfy({ $0 == 1 }) { return (.broadcast, padded) }
         return (padded == leading ? .full : .mixed, padded)
     }

@@ -7,7 +7,8 @@
 /// (``isNeeded(_:_:_:enableGQA:)``; inputs of rank 5 and more among them, whose shapes are checked here as
 /// given before their batch dimensions are flattened) runs on these: one rank (at least 3), equal batch
 /// dimensions, as many key as value heads, as views where a dimension is broadcast (stride 0, nothing
-/// copied), copied only when key and value head counts differ and neither is 1. Its results get the
+/// copied), copied only when key and value head counts differ and neither is 1 (and, by the flatten after,
+/// batch dimensions of rank 5 and more whose strides do not merge). Its results get the
 /// inputs' rank back (rank-2 inputs run as rank 3), its gradients the inputs' shapes (summed over what was
 /// broadcast or repeated).
 @usableFromInline
@@ -63,19 +64,21 @@ struct _BroadcastInputs {
         func padded(_ shape: [Int]) -> [Int] { [Int](repeating: 1, count: rank - shape.count) + shape }
         let (qp, kp, vp) = (padded(q), padded(k), padded(v))
         // A size against the size the earlier arguments agree on: each 1 or both equal.
-        func broadcast(_ size: Int, _ agreed: Int, _ name: String, _ shape: [Int], against: (String, [Int]), _ what: String) throws -> Int {
+        func broadcast(
+            _ size: Int, _ agreed: Int, _ name: String, _ shape: [Int], against: (String, [Int]), _ what: @autoclosure () -> String
+        ) throws -> Int {
             guard size == agreed || size == 1 || agreed == 1 else {
                 throw SDPAError.shapeMismatch(argument: name, shape: shape, other: against.0, otherShape: against.1,
-                                              reason: "\(what) do not broadcast: \(size) against \(agreed) (each must be 1 or equal)")
+                                              reason: "\(what()) do not broadcast: \(size) against \(agreed) (each must be 1 or equal)")
             }
             return agreed == 1 ? size : agreed
         }
 
         var batch = [Int]()
         for d in 0..<heads {
-            let what = "the batch dimensions at dimension \(d - rank)"
-            let queryAndKey = try broadcast(kp[d], qp[d], "key", k, against: ("query", q), what)
-            batch.append(try broadcast(vp[d], queryAndKey, "value", v, against: qp[d] == 1 ? ("key", k) : ("query", q), what))
+            let queryAndKey = try broadcast(kp[d], qp[d], "key", k, against: ("query", q), "the batch dimensions at dimension \(d - rank)")
+            batch.append(try broadcast(vp[d], queryAndKey, "value", v, against: qp[d] == 1 ? ("key", k) : ("query", q),
+                                       "the batch dimensions at dimension \(d - rank)"))
         }
 
         let (hq, hk, hv) = (qp[heads], kp[heads], vp[heads])
@@ -127,7 +130,7 @@ struct _BroadcastInputs {
             // [..., h, S, E] read as [..., h, repeats, S, E] (stride 0), copied, merged into h·repeats heads.
             let r = tensor.rank
             let split = try tensor._unsqueezed(at: r - 2).broadcast(to: Array(tensor.shape.prefix(r - 2)) + [repeats] + tensor.shape.suffix(2))
-            let repeated = try split.contiguous().reshaped(
+            let repeated = try split.reshaped(
                 Array(tensor.shape.prefix(r - 3)) + [tensor.shape[r - 3] * repeats] + tensor.shape.suffix(2))
             return try repeated.broadcast(to: target)
         }
@@ -147,7 +150,7 @@ struct _BroadcastInputs {
                 argument: argument, shape: tensor.shape, other: "query", otherShape: givenQuery,
                 reason: "the call on rank-2 inputs, run as rank 3, must return a leading dimension of 1")
         }
-        return try tensor.reshaped(Array(tensor.shape.dropFirst()))
+        return tensor._squeezed(at: 0)
     }
 
     /// A forward result or its gradient given back for the backward pass (`output`, `gradOutput`: the output's
@@ -175,7 +178,7 @@ struct _BroadcastInputs {
         if gradient.shape == given { return gradient }
         // Only the rank differs (leading 1s): a view.
         if repeats == 1, gradient.shape.drop(while: { $0 == 1 }) == given.drop(while: { $0 == 1 }) { return try gradient.reshaped(given) }
-        try _checkAllocation(byteCount: gradient.shape.reduce(1, *) * MemoryLayout<Double>.stride, for: argument)
+        try _checkAllocation(byteCount: _checkedProduct(gradient.count, MemoryLayout<Double>.stride) ?? .max, for: argument)
         let r = gradient.rank
         // [batch..., h·repeats, S, E] read as [batch..., h, repeats, S, E], summed into the given shape with a 1 for
         // the repeats (aligned from the right, a missing dimension summed), then without it.

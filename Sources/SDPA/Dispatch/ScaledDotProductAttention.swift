@@ -16,7 +16,8 @@
 ///
 /// Query, key and value broadcast as PyTorch's do (`matmul`'s rules): any rank from 2, everything before the
 /// last two dimensions aligned from the right, a 1 or a missing dimension repeated — a batch of 1, one head,
-/// `[L, E]` against `[B, H, S, E]` — without copies (stride-0 views); with `enableGQA` key's and value's head
+/// `[L, E]` against `[B, H, S, E]` — read in place (stride-0 views; copied only for key and value head counts
+/// that differ, neither 1, and rank-5 batch dimensions that cannot share one stride); with `enableGQA` key's and value's head
 /// counts may differ, each dividing `H`. The result has the broadcast shape, in the largest rank of the three.
 ///
 /// ```swift

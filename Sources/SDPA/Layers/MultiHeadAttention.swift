@@ -164,8 +164,7 @@ public struct MultiHeadAttention: Sendable {
         }
         // Unbatched input, as PyTorch's nn.MultiheadAttention takes it: a batch of one, given back without it.
         guard x.rank == 3 else {
-            let batched = try attend(x._unsqueezed(at: 0), sdpa)
-            return try batched.reshaped(Array(batched.shape.dropFirst()))
+            return try attend(x._unsqueezed(at: 0), sdpa)._squeezed(at: 0)
         }
         let (B, L, H, Hkv, E) = (x.shape[0], x.shape[1], heads, keyValueHeads, headDim)
         let width = (H + 2 * Hkv) * E

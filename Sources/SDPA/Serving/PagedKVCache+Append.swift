@@ -57,8 +57,7 @@ extension PagedKVCache {
             throw SDPAError.unsupportedDType(argument: argument, dtype: t.dtype, reason: "a KV cache holds float keys and values")
         }
         // A leading batch of 1 dropped, as a view.
-        let three = t.rank == 3 ? t : Tensor(_storage: t._storage, dtype: t.dtype, shape: Array(t.shape.dropFirst()),
-                                             strides: Array(t.strides.dropFirst()), offset: t._offset)
+        let three = t.rank == 3 ? t : t._squeezed(at: 0)
         guard three.shape[0] == keyValueHeads, three.shape[2] == width else {
             throw SDPAError.invalidShape(argument: argument, shape: t.shape, reason: expected)
         }

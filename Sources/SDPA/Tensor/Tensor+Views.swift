@@ -59,6 +59,15 @@ extension Tensor {
             strides: Tensor.contiguousStrides(for: resolved), offset: base._offset)
     }
 
+    /// A view without dimension `axis`, which has size 1.
+    func _squeezed(at axis: Int) -> Tensor {
+        precondition(shape[axis] == 1, "only a dimension of size 1 is squeezed")
+        var s = shape, st = strides
+        s.remove(at: axis)
+        st.remove(at: axis)
+        return Tensor(_storage: _storage, dtype: dtype, shape: s, strides: st, offset: _offset)
+    }
+
     /// A view with a new dimension of size 1 inserted at `axis`.
     func _unsqueezed(at axis: Int) -> Tensor {
         var s = shape, st = strides
