@@ -107,19 +107,13 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
             return (try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA), nil)
         }
         let inputs = try _BroadcastInputs(query: query.shape, key: key.shape, value: value.shape, enableGQA: enableGQA)
-        var (qs, ks, vs) = (inputs.expandedQuery, inputs.expandedKey, inputs.expandedValue)
-        var batch: _BatchDimensions?
-        if qs.count > 4 {
-            let dimensions = try _BatchDimensions(query: qs, key: ks, value: vs)
-            (qs, ks, vs) = ([dimensions.count] + qs.suffix(3), [dimensions.count] + ks.suffix(3), [dimensions.count] + vs.suffix(3))
-            batch = dimensions
-        }
+        let (qs, ks, vs) = (inputs.runQuery, inputs.runKey, inputs.runValue)
         try AttentionShape._diagnose(qs, ks, vs, query.dtype, key.dtype, value.dtype, enableGQA: enableGQA)
         let o = qs.count - 4
         let shape = AttentionShape(batch: o < 0 ? 1 : qs[0], queryHeads: qs[o + 1], keyValueHeads: ks[o + 1], queryLength: qs[o + 2],
                                    keyLength: ks[o + 2], headDim: qs[o + 3], valueHeadDim: vs[o + 3], rank: qs.count)
         try shape._checkDerivedSizes(dtype: query.dtype)
-        return (shape, batch)
+        return (shape, inputs.batch)
     }
 
     /// Throws unless every size derived from these inputs fits in `Int`: the output's elements and bytes

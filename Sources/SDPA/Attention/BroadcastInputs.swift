@@ -15,8 +15,12 @@
 struct _BroadcastInputs {
     /// The shapes as given.
     let givenQuery: [Int], givenKey: [Int], givenValue: [Int]
-    /// The shapes the call runs on.
+    /// The shapes broadcast to one batch and head layout (the given rank, at least 3).
     let expandedQuery: [Int], expandedKey: [Int], expandedValue: [Int]
+    /// The batch dimensions the call flattens into `B` (inputs of rank 5 and more), or `nil`.
+    let batch: _BatchDimensions?
+    /// The shapes the call runs on: the expanded ones, their batch dimensions flattened (rank 3 or 4).
+    let runQuery: [Int], runKey: [Int], runValue: [Int]
     /// How many copies of each key / value head the run has, side by side (`repeat_interleave`): more than 1
     /// only with `enableGQA`, for key and value head counts that differ and neither of which is 1.
     let keyRepeats: Int, valueRepeats: Int
@@ -115,6 +119,15 @@ struct _BroadcastInputs {
         expandedQuery = batch + [queryHeads, qp[heads + 1], qp[heads + 2]]
         expandedKey = batch + [keyValueHeads, kp[heads + 1], kp[heads + 2]]
         expandedValue = batch + [keyValueHeads, vp[heads + 1], vp[heads + 2]]
+        if rank > 4 {
+            let dimensions = try _BatchDimensions(query: expandedQuery, key: expandedKey, value: expandedValue)
+            self.batch = dimensions
+            (runQuery, runKey, runValue) = ([dimensions.count] + expandedQuery.suffix(3), [dimensions.count] + expandedKey.suffix(3),
+                                            [dimensions.count] + expandedValue.suffix(3))
+        } else {
+            self.batch = nil
+            (runQuery, runKey, runValue) = (expandedQuery, expandedKey, expandedValue)
+        }
     }
 
     /// The output's shape in the inputs' rank.
@@ -123,27 +136,32 @@ struct _BroadcastInputs {
         return resultRank == 2 ? Array(run.dropFirst()) : run
     }
 
-    /// Query, key and value as the call runs them: views, or a copy of key or value whose heads are repeated.
+    /// Query, key and value as the call runs them (``runQuery`` …): views, or copies where a key or value's heads
+    /// are repeated or batch dimensions do not flatten into one stride.
     func expanded(query: Tensor, key: Tensor, value: Tensor) throws -> (query: Tensor, key: Tensor, value: Tensor) {
-        func expanded(_ tensor: Tensor, to target: [Int], repeats: Int) throws -> Tensor {
-            guard repeats > 1 else { return try tensor.broadcast(to: target) }
+        func expanded(_ tensor: Tensor, to target: [Int], repeats: Int, argument: String) throws -> Tensor {
+            let view = try repeated(tensor, repeats).broadcast(to: target)
+            return try batch?.flattened(view, argument: argument) ?? view
+        }
+        func repeated(_ tensor: Tensor, _ repeats: Int) throws -> Tensor {
+            guard repeats > 1 else { return tensor }
             // [..., h, S, E] read as [..., h, repeats, S, E] (stride 0), copied, merged into h·repeats heads.
             let r = tensor.rank
             let split = try tensor._unsqueezed(at: r - 2).broadcast(to: Array(tensor.shape.prefix(r - 2)) + [repeats] + tensor.shape.suffix(2))
-            let repeated = try split.reshaped(
-                Array(tensor.shape.prefix(r - 3)) + [tensor.shape[r - 3] * repeats] + tensor.shape.suffix(2))
-            return try repeated.broadcast(to: target)
+            return try split.reshaped(Array(tensor.shape.prefix(r - 3)) + [tensor.shape[r - 3] * repeats] + tensor.shape.suffix(2))
         }
-        return (try expanded(query, to: expandedQuery, repeats: 1), try expanded(key, to: expandedKey, repeats: keyRepeats),
-                try expanded(value, to: expandedValue, repeats: valueRepeats))
+        return (try expanded(query, to: expandedQuery, repeats: 1, argument: "query"),
+                try expanded(key, to: expandedKey, repeats: keyRepeats, argument: "key"),
+                try expanded(value, to: expandedValue, repeats: valueRepeats, argument: "value"))
     }
 
-    /// A result of the run (`[..., H, L, Ev]` or `[..., H, L]`) in the inputs' rank: itself, or without
-    /// the leading 1 a rank-2 call ran with (a view).
+    /// A result of the run (`[..., H, L, Ev]` or `[..., H, L]`) in the inputs' rank: itself, with its batch
+    /// dimensions back, or without the leading 1 a rank-2 call ran with (a view).
     ///
     /// - Throws: ``SDPAError/shapeMismatch(argument:shape:other:otherShape:reason:)`` naming `argument` when the run
-    ///   returned no leading 1 (a bias's own `dispatch` returning another shape).
+    ///   returned another batch or no leading 1 (a bias's own `dispatch` returning another shape).
     func inInputsRank(_ tensor: Tensor, argument: String) throws -> Tensor {
+        if let batch { return try batch.restored(tensor, argument: argument) }
         guard resultRank == 2 else { return tensor }
         guard tensor.rank >= 1, tensor.shape[0] == 1 else {
             throw SDPAError.shapeMismatch(
@@ -154,7 +172,8 @@ struct _BroadcastInputs {
     }
 
     /// A forward result or its gradient given back for the backward pass (`output`, `gradOutput`: the output's
-    /// shape; `logSumExp`: without its last dimension) in the run's rank: with a leading 1 for a rank-2 call.
+    /// shape; `logSumExp`: without its last dimension) as the run takes it: with a leading 1 for a rank-2 call,
+    /// its batch dimensions flattened for rank 5 and more.
     ///
     /// - Throws: ``SDPAError/shapeMismatch(argument:shape:other:otherShape:reason:)`` naming `argument` and the
     ///   shapes as given when it has another shape.
@@ -166,15 +185,17 @@ struct _BroadcastInputs {
                 reason: "the forward's \(isLogSumExp ? "log-sum-exp" : "output") for these inputs has shape \(expected) "
                     + "(key \(givenKey), value \(givenValue))")
         }
+        if let batch { return try batch.flattened(tensor, argument: argument) }
         return resultRank == 2 ? tensor._unsqueezed(at: 0) : tensor
     }
 
-    /// The gradient of an input given in shape `given`, from the gradient of the run's expanded input: summed
+    /// The gradient of an input given in shape `given`, from the gradient of the run's input: summed
     /// in `Double` over the heads' repeats and every broadcast dimension, then rounded to its dtype (once for
     /// float32 and float64 inputs; a half-precision run's parts are rounded before).
     ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument`.
-    func gradient(_ gradient: Tensor, given: [Int], repeats: Int, argument: String) throws -> Tensor {
+    func gradient(_ run: Tensor, given: [Int], repeats: Int, argument: String) throws -> Tensor {
+        let gradient = try batch?.restored(run, argument: argument) ?? run
         if gradient.shape == given { return gradient }
         // Only the rank differs (leading 1s): a view.
         if repeats == 1, gradient.shape.drop(while: { $0 == 1 }) == given.drop(while: { $0 == 1 }) { return try gradient.reshaped(given) }

@@ -3,21 +3,25 @@
 // ``_BroadcastInputs`` expands them to, their batch dimensions flattened: the same routing, forward and backward.
 
 /// A forward call on inputs that broadcast or have several batch dimensions: run on their expansion (the
-/// same route), its results in the inputs' rank.
+/// same route; a ``TensorBias`` mask flattened with the batch), its results in the inputs' shapes.
 @usableFromInline
 func _attentionOverBroadcastInputs<Bias: AttnBias, Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias?, isCausal: Bool, options: AttentionOptions, returning: Product.Type
 ) throws -> Product {
     let inputs = try _BroadcastInputs(query: query.shape, key: key.shape, value: value.shape, enableGQA: options.enableGQA)
     let (q, k, v) = try inputs.expanded(query: query, key: key, value: value)
-    let product = q.rank > 4
-        ? try _attentionOverBatchDimensions(query: q, key: k, value: v, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
-        : try _attention(query: q, key: k, value: v, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
-    return try product.mapTensors { try inputs.inInputsRank($0, argument: $1) }
+    func run<RunBias: AttnBias>(_ bias: RunBias?) throws -> Product {
+        try _attention(query: q, key: k, value: v, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
+            .mapTensors { try inputs.inInputsRank($0, argument: $1) }
+    }
+    if let batch = inputs.batch, let tensorBias = bias as? TensorBias {
+        return try run(TensorBias(try batch.flattenedMask(tensorBias.mask)))
+    }
+    return try run(bias)
 }
 
 /// The backward pass of a call on inputs that broadcast or have several batch dimensions: run on their
-/// expansion as the forward was, each input's gradient summed back into its shape.
+/// expansion as the forward was, each input's gradient summed back into its shape (a mask's in its own).
 func _backwardOverBroadcastInputs<Bias: AttnBias>(
     _ tensors: _BackwardTensors, bias: Bias?, isCausal: Bool, options: AttentionOptions
 ) throws -> AttentionGradients {
@@ -28,8 +32,13 @@ func _backwardOverBroadcastInputs<Bias: AttnBias>(
         gradOutput: try inputs.inRunRank(tensors.gradOutput, argument: "gradOutput"), query: q, key: k, value: v,
         output: try inputs.inRunRank(tensors.output, argument: "output"),
         logSumExp: try inputs.inRunRank(tensors.logSumExp, argument: "logSumExp", isLogSumExp: true))
-    var gradients = q.rank > 4 ? try _backwardOverBatchDimensions(run, bias: bias, isCausal: isCausal, options: options)
-                               : try _routedBackward(run, bias: bias, isCausal: isCausal, options: options)
+    var gradients: AttentionGradients
+    if let batch = inputs.batch, let tensorBias = bias as? TensorBias {
+        gradients = try _routedBackward(run, bias: TensorBias(try batch.flattenedMask(tensorBias.mask)), isCausal: isCausal, options: options)
+        gradients.attnMask = try gradients.attnMask.map { try batch.restoredMaskGradient($0, of: tensorBias.mask) }
+    } else {
+        gradients = try _routedBackward(run, bias: bias, isCausal: isCausal, options: options)
+    }
     gradients.query = try inputs.gradient(gradients.query, given: inputs.givenQuery, repeats: 1, argument: "query gradient")
     gradients.key = try inputs.gradient(gradients.key, given: inputs.givenKey, repeats: inputs.keyRepeats, argument: "key gradient")
     gradients.value = try inputs.gradient(gradients.value, given: inputs.givenValue, repeats: inputs.valueRepeats,
