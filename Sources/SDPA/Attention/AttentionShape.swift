@@ -107,7 +107,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
             return (try AttentionShape(query: query, key: key, value: value, enableGQA: enableGQA), nil)
         }
         let inputs = try _BroadcastInputs(query: query.shape, key: key.shape, value: value.shape, enableGQA: enableGQA)
-        let (qs, ks, vs) = (inputs.runQuery, inputs.runKey, inputs.runValue)
+        let (qs, ks, vs) = inputs.runShapes
         try AttentionShape._diagnose(qs, ks, vs, query.dtype, key.dtype, value.dtype, enableGQA: enableGQA)
         let o = qs.count - 4
         let shape = AttentionShape(batch: o < 0 ? 1 : qs[0], queryHeads: qs[o + 1], keyValueHeads: ks[o + 1], queryLength: qs[o + 2],

@@ -123,7 +123,7 @@ struct _BatchDimensions {
     func restoredMaskGradient(_ gradient: Tensor, of mask: Tensor) throws -> Tensor {
         guard try maskBatch(mask).kind == .mixed else { return try gradient.reshaped(mask.shape) }
         // [B, h, l, s] read as [leading..., h, l, s], the mask's broadcast, summed back into its shape.
-        return try Tensor._summingBroadcast(gradient.doubleScalars, shape: leading + gradient.shape.dropFirst(), to: mask.shape,
-                                            dtype: mask.dtype, argument: "grads.attnMask")
+        return try Tensor._summingBroadcast(gradient, as: leading + gradient.shape.dropFirst(), to: mask.shape, dtype: mask.dtype,
+                                            argument: "grads.attnMask")
     }
 }

@@ -19,8 +19,6 @@ struct _BroadcastInputs {
     let expandedQuery: [Int], expandedKey: [Int], expandedValue: [Int]
     /// The batch dimensions the call flattens into `B` (inputs of rank 5 and more), or `nil`.
     let batch: _BatchDimensions?
-    /// The shapes the call runs on: the expanded ones, their batch dimensions flattened (rank 3 or 4).
-    let runQuery: [Int], runKey: [Int], runValue: [Int]
     /// How many copies of each key / value head the run has, side by side (`repeat_interleave`): more than 1
     /// only with `enableGQA`, for key and value head counts that differ and neither of which is 1.
     let keyRepeats: Int, valueRepeats: Int
@@ -119,15 +117,13 @@ struct _BroadcastInputs {
         expandedQuery = batch + [queryHeads, qp[heads + 1], qp[heads + 2]]
         expandedKey = batch + [keyValueHeads, kp[heads + 1], kp[heads + 2]]
         expandedValue = batch + [keyValueHeads, vp[heads + 1], vp[heads + 2]]
-        if rank > 4 {
-            let dimensions = try _BatchDimensions(query: expandedQuery, key: expandedKey, value: expandedValue)
-            self.batch = dimensions
-            (runQuery, runKey, runValue) = ([dimensions.count] + expandedQuery.suffix(3), [dimensions.count] + expandedKey.suffix(3),
-                                            [dimensions.count] + expandedValue.suffix(3))
-        } else {
-            self.batch = nil
-            (runQuery, runKey, runValue) = (expandedQuery, expandedKey, expandedValue)
-        }
+        self.batch = rank > 4 ? try _BatchDimensions(query: expandedQuery, key: expandedKey, value: expandedValue) : nil
+    }
+
+    /// The shapes the call runs on: the expanded ones, their batch dimensions flattened (rank 3 or 4).
+    var runShapes: (query: [Int], key: [Int], value: [Int]) {
+        guard let batch else { return (expandedQuery, expandedKey, expandedValue) }
+        return ([batch.count] + expandedQuery.suffix(3), [batch.count] + expandedKey.suffix(3), [batch.count] + expandedValue.suffix(3))
     }
 
     /// The output's shape in the inputs' rank.
@@ -136,7 +132,7 @@ struct _BroadcastInputs {
         return resultRank == 2 ? Array(run.dropFirst()) : run
     }
 
-    /// Query, key and value as the call runs them (``runQuery`` …): views, or copies where a key or value's heads
+    /// Query, key and value as the call runs them (``runShapes``): views, or copies where a key or value's heads
     /// are repeated or batch dimensions do not flatten into one stride.
     func expanded(query: Tensor, key: Tensor, value: Tensor) throws -> (query: Tensor, key: Tensor, value: Tensor) {
         func expanded(_ tensor: Tensor, to target: [Int], repeats: Int, argument: String) throws -> Tensor {
@@ -199,13 +195,11 @@ struct _BroadcastInputs {
         if gradient.shape == given { return gradient }
         // Only the rank differs (leading 1s): a view.
         if repeats == 1, gradient.shape.drop(while: { $0 == 1 }) == given.drop(while: { $0 == 1 }) { return try gradient.reshaped(given) }
-        try _checkAllocation(byteCount: _checkedProduct(gradient.count, MemoryLayout<Double>.stride) ?? .max, for: argument)
         let r = gradient.rank
         // [batch..., h·repeats, S, E] read as [batch..., h, repeats, S, E], summed into the given shape with a 1 for
         // the repeats (aligned from the right, a missing dimension summed), then without it.
         let split = Array(gradient.shape.prefix(r - 3)) + [gradient.shape[r - 3] / repeats, repeats] + gradient.shape.suffix(2)
         let target = Array(given.dropLast(2)) + [1] + given.suffix(2)
-        return try Tensor._summingBroadcast(gradient.doubleScalars, shape: split, to: target, dtype: gradient.dtype, argument: argument)
-            .reshaped(given)
+        return try Tensor._summingBroadcast(gradient, as: split, to: target, dtype: gradient.dtype, argument: argument).reshaped(given)
     }
 }

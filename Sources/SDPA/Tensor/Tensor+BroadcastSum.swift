@@ -1,4 +1,13 @@
 extension Tensor {
+    /// ``_summingBroadcast(_:shape:to:dtype:argument:)`` of `tensor`'s elements read row-major as `shape` (its own
+    /// element count): the `Double` copy they are summed from checked against the machine's memory first.
+    ///
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument`.
+    static func _summingBroadcast(_ tensor: Tensor, as shape: [Int], to target: [Int], dtype: DType, argument: String) throws -> Tensor {
+        try _checkAllocation(byteCount: _checkedProduct(tensor.count, MemoryLayout<Double>.stride) ?? .max, for: argument)
+        return try _summingBroadcast(tensor.doubleScalars, shape: shape, to: target, dtype: dtype, argument: argument)
+    }
+
     /// The gradient of a tensor of shape `target` that was broadcast to `shape` (PyTorch's rules: aligned from
     /// the right, a 1 or a missing dimension repeated): `values`, row-major over `shape`, summed over the
     /// dimensions it was broadcast along, in `target`'s shape and in `dtype`. Summed in row-major order of
