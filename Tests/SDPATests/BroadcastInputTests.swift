@@ -182,6 +182,37 @@ struct BroadcastInputTests {
         }
     }
 
+    /// A half-precision input's gradient over a broadcast is its float32 parts summed, rounded to its dtype once
+    /// (not each part rounded first): the float32 call on the same values expanded by hand, its parts summed and
+    /// rounded, bit for bit. The math backend (both half precisions: it computes in `Double` either way) and the
+    /// fused one for float16 (widened to float32 as loaded, so its tiles are the float32 call's).
+    @Test(arguments: [(SDPBackend.math, DType.float16), (.math, .bfloat16), (.fused, .float16)])
+    func halfPrecisionGradientsAreRoundedOnce(backend: SDPBackend, dtype: DType) throws {
+        // Key over the batch and value over batch and heads; the query over nothing: its gradient is the
+        // float32 run's rounded.
+        let q = try randn([4, 2, 33, 16], seed: 21, dtype: dtype), k = try randn([1, 2, 70, 16], seed: 22, dtype: dtype)
+        let v = try randn([1, 70, 8], seed: 23, dtype: dtype)
+        let (kx, vx) = (try k.broadcast(to: [4, 2, 70, 16]).contiguous(), try v.broadcast(to: [4, 2, 70, 8]).contiguous())
+        let label = "\(backend) \(dtype)"
+        try withSDPBackends([backend]) {
+            let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: true)
+            let dO = try randn(out.shape, seed: 24, dtype: dtype)
+            let got = try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
+                                                            isCausal: true)
+            let wide = try scaledDotProductAttentionBackward(
+                gradOutput: try dO.converted(to: .float32), query: try q.converted(to: .float32), key: try kx.converted(to: .float32),
+                value: try vx.converted(to: .float32), output: try out.converted(to: .float32), logSumExp: lse, isCausal: true)
+            expectIdentical(got.query, try wide.query.converted(to: dtype), "\(label) dQ")
+            func summed(_ t: Tensor, into shape: [Int]) throws -> Tensor {
+                let x = t.doubleScalars, part = shape.reduce(1, *), copies = x.count / part
+                return try Tensor(shape: shape, scalars: (0..<part).map { i in (0..<copies).reduce(0.0) { $0 + x[$1 * part + i] } },
+                                  dtype: dtype)
+            }
+            expectIdentical(got.key, try summed(wide.key, into: k.shape), "\(label) dK")
+            expectIdentical(got.value, try summed(wide.value, into: v.shape), "\(label) dV")
+        }
+    }
+
     /// Zero heads broadcast as PyTorch's do; errors name the argument at fault and the shapes as given (rank 5
     /// included), forward and backward.
     @Test func zeroHeadsAndErrors() throws {

@@ -2,11 +2,15 @@
 @usableFromInline
 struct _BackwardTensors {
     @usableFromInline var gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor
+    /// The dtype the inputs' gradients come in: the query's, or float32 for half-precision inputs whose
+    /// gradients the caller sums over what was broadcast (``_BroadcastInputs``) and rounds once.
+    var gradientDType: DType
 
     @usableFromInline
     init(gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor) {
         (self.gradOutput, self.query, self.key, self.value) = (gradOutput, query, key, value)
         (self.output, self.logSumExp) = (output, logSumExp)
+        gradientDType = query.dtype
     }
 
     /// The problem's shape, once query, key, value, the forward's results, the output's gradient

@@ -185,21 +185,31 @@ struct _BroadcastInputs {
         return resultRank == 2 ? tensor._unsqueezed(at: 0) : tensor
     }
 
-    /// The gradient of an input given in shape `given`, from the gradient of the run's input: summed
-    /// in `Double` over the heads' repeats and every broadcast dimension, then rounded to its dtype (once for
-    /// float32 and float64 inputs; a half-precision run's parts are rounded before).
+    /// Whether some input's gradient is a sum over what was broadcast or repeated (not only a view of the
+    /// run's): its parts are then best kept wider than a half-precision dtype until summed.
+    var sumsGradients: Bool {
+        func sums(_ given: [Int], _ expanded: [Int]) -> Bool { given.drop(while: { $0 == 1 }) != expanded.drop(while: { $0 == 1 }) }
+        return keyRepeats > 1 || valueRepeats > 1 || sums(givenQuery, expandedQuery) || sums(givenKey, expandedKey)
+            || sums(givenValue, expandedValue)
+    }
+
+    /// The gradient of an input given in shape `given` and dtype `dtype`, from the gradient of the run's input
+    /// (in `dtype`, or float32 for half precision when ``sumsGradients``): summed in `Double` over the heads'
+    /// repeats and every broadcast dimension, then rounded to `dtype` once.
     ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument`.
-    func gradient(_ run: Tensor, given: [Int], repeats: Int, argument: String) throws -> Tensor {
-        let gradient = try batch?.restored(run, argument: argument) ?? run
-        if gradient.shape == given { return gradient }
-        // Only the rank differs (leading 1s): a view.
-        if repeats == 1, gradient.shape.drop(while: { $0 == 1 }) == given.drop(while: { $0 == 1 }) { return try gradient.reshaped(given) }
+    func gradient(_ run: Tensor, given: [Int], dtype: DType, repeats: Int, argument: String) throws -> Tensor {
+        var gradient = try batch?.restored(run, argument: argument) ?? run
+        if repeats == 1, gradient.shape.drop(while: { $0 == 1 }) == given.drop(while: { $0 == 1 }) {
+            // Nothing summed: the run's gradient, or a view of it when only the rank differs (leading 1s).
+            if gradient.dtype != dtype { gradient = try gradient.converted(to: dtype) }
+            return gradient.shape == given ? gradient : try gradient.reshaped(given)
+        }
         let r = gradient.rank
         // [batch..., h·repeats, S, E] read as [batch..., h, repeats, S, E], summed into the given shape with a 1 for
         // the repeats (aligned from the right, a missing dimension summed), then without it.
         let split = Array(gradient.shape.prefix(r - 3)) + [gradient.shape[r - 3] / repeats, repeats] + gradient.shape.suffix(2)
         let target = Array(given.dropLast(2)) + [1] + given.suffix(2)
-        return try Tensor._summingBroadcast(gradient, as: split, to: target, dtype: gradient.dtype, argument: argument).reshaped(given)
+        return try Tensor._summingBroadcast(gradient, as: split, to: target, dtype: dtype, argument: argument).reshaped(given)
     }
 }

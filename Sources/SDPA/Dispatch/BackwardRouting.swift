@@ -90,7 +90,8 @@ private func _backward<Modifier: _DifferentiableScoreModifier>(
         }
     case .math:
         let result = try _mathAttentionBackward(
-            gradOutput: tensors.gradOutput, query: tensors.query, key: tensors.key, value: tensors.value, shape: shape,
+            gradOutput: tensors.gradOutput, query: tensors.query, key: tensors.key, value: tensors.value,
+            gradientDType: tensors.gradientDType, shape: shape,
             modifier: modifier, options: options, parameters: plan, keepingScoreGradients: maskForGradient != nil)
         gradients = AttentionGradients(query: result.query, key: result.key, value: result.value)
         if let mask = maskForGradient, let scores = result.scores {

@@ -28,10 +28,13 @@ func _backwardOverBroadcastInputs<Bias: AttnBias>(
     let inputs = try _BroadcastInputs(query: tensors.query.shape, key: tensors.key.shape, value: tensors.value.shape,
                                       enableGQA: options.enableGQA)
     let (q, k, v) = try inputs.expanded(query: tensors.query, key: tensors.key, value: tensors.value)
-    let run = _BackwardTensors(
+    var run = _BackwardTensors(
         gradOutput: try inputs.inRunRank(tensors.gradOutput, argument: "gradOutput"), query: q, key: k, value: v,
         output: try inputs.inRunRank(tensors.output, argument: "output"),
         logSumExp: try inputs.inRunRank(tensors.logSumExp, argument: "logSumExp", isLogSumExp: true))
+    // Half-precision parts summed as float32 and rounded once, not rounded before the sum too.
+    let dtype = tensors.query.dtype
+    if inputs.sumsGradients, dtype == .float16 || dtype == .bfloat16 { run.gradientDType = .float32 }
     var gradients: AttentionGradients
     if let batch = inputs.batch, let tensorBias = bias as? TensorBias {
         gradients = try _routedBackward(run, bias: TensorBias(try batch.flattenedMask(tensorBias.mask)), isCausal: isCausal, options: options)
@@ -39,9 +42,10 @@ func _backwardOverBroadcastInputs<Bias: AttnBias>(
     } else {
         gradients = try _routedBackward(run, bias: bias, isCausal: isCausal, options: options)
     }
-    gradients.query = try inputs.gradient(gradients.query, given: inputs.givenQuery, repeats: 1, argument: "query gradient")
-    gradients.key = try inputs.gradient(gradients.key, given: inputs.givenKey, repeats: inputs.keyRepeats, argument: "key gradient")
-    gradients.value = try inputs.gradient(gradients.value, given: inputs.givenValue, repeats: inputs.valueRepeats,
+    gradients.query = try inputs.gradient(gradients.query, given: inputs.givenQuery, dtype: dtype, repeats: 1, argument: "query gradient")
+    gradients.key = try inputs.gradient(gradients.key, given: inputs.givenKey, dtype: dtype, repeats: inputs.keyRepeats,
+                                        argument: "key gradient")
+    gradients.value = try inputs.gradient(gradients.value, given: inputs.givenValue, dtype: dtype, repeats: inputs.valueRepeats,
                                           argument: "value gradient")
     return gradients
 }

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 
-/// What the math backward pass computes: the inputs' gradients in their dtypes, and what the caller
+/// What the math backward pass computes: the inputs' gradients (in their dtype, or the one asked for), and what the caller
 /// turns into the bias's gradients (`ParameterGradients`: its plan's, see ``_ParameterGradientPlan``).
 struct _MathBackwardResult<ParameterGradients> {
     var query: Tensor, key: Tensor, value: Tensor
@@ -25,7 +25,7 @@ struct _MathBackwardResult<ParameterGradients> {
 /// dK and dV rows (summing its group's query heads in order) and its heads' dQ rows, and partial
 /// parameter gradients are merged in task order, so the result does not depend on the thread count.
 func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGradientPlan>(
-    gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier,
+    gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, gradientDType: DType, shape: AttentionShape, modifier: Modifier,
     options: AttentionOptions, parameters plan: Plan?, keepingScoreGradients: Bool
 ) throws -> _MathBackwardResult<Plan.Gradients> {
     let (B, H, Hkv, L, S) = (shape.batch, shape.queryHeads, shape.keyValueHeads, shape.queryLength, shape.keyLength)
@@ -121,7 +121,7 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
         }
     }
     func tensor(_ values: [Double], like input: Tensor) throws -> Tensor {
-        let result = try Tensor(_zeros: input.shape, dtype: input.dtype, argument: "a gradient")
+        let result = try Tensor(_zeros: input.shape, dtype: gradientDType, argument: "a gradient")
         values.withUnsafeBufferPointer { result._storeContiguous(from: $0) }
         return result
     }

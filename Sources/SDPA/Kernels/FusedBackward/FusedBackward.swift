@@ -24,7 +24,7 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
 ) throws -> _FusedGradients<Plan.Gradients> {
     let mask = try maskForGradient.map(_MaskGradient.init(mask:))
     let schedule = _BackwardSchedule(shape: shape, maskSharing: mask?.sharing)
-    let buffers = try _GradientBuffers(query: tensors.query, key: tensors.key, value: tensors.value, schedule: schedule)
+    let buffers = try _GradientBuffers(tensors, schedule: schedule)
     let items = schedule.rounds * schedule.itemsPerRound
     guard shape.batch * shape.queryHeads * shape.queryLength > 0, items > 0 else {
         return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(),

@@ -1,7 +1,8 @@
 import CSDPAKernels
 
 /// The gradients of query, key and value, allocated once per backward call: dQ accumulated in float32
-/// (in the result itself for float32 inputs), dK and dV written in the inputs' dtype.
+/// (in the result itself for float32 gradients), dK and dV written in the gradients' dtype (the inputs', or
+/// float32 for half-precision inputs whose gradients are summed after: ``_BackwardTensors/gradientDType``).
 final class _GradientResults: @unchecked Sendable {
     let query: Tensor, key: Tensor, value: Tensor
     /// dQ in float32, `[B, H, L, E]`: the result's storage for float32 inputs.
@@ -10,11 +11,12 @@ final class _GradientResults: @unchecked Sendable {
     let wide: _TensorStorage?
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the gradients cannot be allocated.
-    init(query q: Tensor, key k: Tensor, value v: Tensor) throws {
-        query = try Tensor(_zeros: q.shape, dtype: q.dtype, argument: "grads.query")
-        key = try Tensor(_zeros: k.shape, dtype: k.dtype, argument: "grads.key")
-        value = try Tensor(_zeros: v.shape, dtype: v.dtype, argument: "grads.value")
-        if q.dtype == .float32 {
+    init(_ tensors: _BackwardTensors) throws {
+        let (q, k, v, dtype) = (tensors.query, tensors.key, tensors.value, tensors.gradientDType)
+        query = try Tensor(_zeros: q.shape, dtype: dtype, argument: "grads.query")
+        key = try Tensor(_zeros: k.shape, dtype: dtype, argument: "grads.key")
+        value = try Tensor(_zeros: v.shape, dtype: dtype, argument: "grads.value")
+        if dtype == .float32 {
             wide = nil
             queryAccumulator = query._storage.bytes.assumingMemoryBound(to: Float.self)
         } else {
@@ -23,7 +25,7 @@ final class _GradientResults: @unchecked Sendable {
         }
     }
 
-    /// dQ in the query's dtype (converted from the float32 sums for half precisions).
+    /// dQ in the gradients' dtype (converted from the float32 sums for half precisions).
     func queryGradient() -> Tensor {
         if query.dtype != .float32 { _store(queryAccumulator, count: query.count, into: query, at: 0) }
         return query
@@ -48,8 +50,8 @@ struct _GradientBuffers: @unchecked Sendable {
     ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the gradients or the
     ///   partial rows cannot be allocated.
-    init(query q: Tensor, key k: Tensor, value v: Tensor, schedule: _BackwardSchedule) throws {
-        try self.init(into: try _GradientResults(query: q, key: k, value: v), rows: 0..<schedule.shape.queryLength,
+    init(_ tensors: _BackwardTensors, schedule: _BackwardSchedule) throws {
+        try self.init(into: try _GradientResults(tensors), rows: 0..<schedule.shape.queryLength,
                       keys: 0..<schedule.shape.keyLength, schedule: schedule)
     }
 

@@ -10,7 +10,7 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
     ) throws -> (query: Tensor, key: Tensor, value: Tensor, parameters: Plan.Gradients?) {
         let deltas = try _rowDeltas(gradOutput: try _InputView(tensors.gradOutput), output: try _InputView(tensors.output), shape: shape,
                                     rowsPerTile: _BackwardSchedule(shape: shape).queryRows)
-        let results = try _GradientResults(query: tensors.query, key: tensors.key, value: tensors.value)
+        let results = try _GradientResults(tensors)
         // Segments without query rows add nothing: their keys' gradients stay zero.
         var passes = [(pass: _BackwardPass<Modifier, Plan>, work: Int)]()
         for segment in segments where !segment.queries.isEmpty {
