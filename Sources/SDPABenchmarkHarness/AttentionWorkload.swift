@@ -72,7 +72,7 @@ public struct AttentionWorkload: Codable, Sendable, Hashable, CustomStringConver
     /// The bias for this workload (`nil` for `none`).
     ///
     /// - Throws: ``SDPAError/invalidArgument(argument:value:reason:)`` for an unknown bias spelling.
-    public func makeBias(alibiSlopes: [Float]? = nil) throws -> (any AttnBias)? {
+    public func makeBias(alibiSlopes: [Double]? = nil) throws -> (any AttnBias)? {
         let kind: BiasKind
         do { kind = try BiasKind.parse(bias) } catch let error as BiasSpellingError {
             throw SDPAError.invalidArgument(argument: "bias", value: bias, reason: error.message)

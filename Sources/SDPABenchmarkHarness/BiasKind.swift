@@ -12,10 +12,10 @@ public struct BiasParameters: Sendable, Hashable {
     /// `S`.
     public var keyLength: Int
     /// Slopes for ALiBi biases; `nil` means ``AlibiBias/standardSlopes(numHeads:)``.
-    public var alibiSlopes: [Float]?
+    public var alibiSlopes: [Double]?
 
     /// Parameters for `batch` entries of `heads` query heads, `queryLength` queries and `keyLength` keys.
-    public init(batch: Int = 1, heads: Int, queryLength: Int, keyLength: Int, alibiSlopes: [Float]? = nil) {
+    public init(batch: Int = 1, heads: Int, queryLength: Int, keyLength: Int, alibiSlopes: [Double]? = nil) {
         self.batch = batch
         self.heads = heads
         self.queryLength = queryLength
@@ -25,7 +25,7 @@ public struct BiasParameters: Sendable, Hashable {
 
     /// The ALiBi slopes: the given ones, or the standard ones for ``heads`` heads.
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` for more heads than memory holds slopes for.
-    func slopes() throws -> [Float] {
+    func slopes() throws -> [Double] {
         if let alibiSlopes { return alibiSlopes }
         try checkPerEntryValues(heads, of: "ALiBi slope for each of H = \(heads) heads")
         return AlibiBias.standardSlopes(numHeads: heads)

@@ -63,7 +63,7 @@ public struct ThroughputBenchmark: Sendable {
     /// Peak extra memory counts what the call allocates: the output, the kernel's buffers and,
     /// on the materialized paths, the mask.
     /// - Throws: ``SDPAError`` from the inputs, the bias or the call.
-    public func measure(_ workload: AttentionWorkload, path: AttentionPath, alibiSlopes: [Float]? = nil) throws -> BenchmarkResult {
+    public func measure(_ workload: AttentionWorkload, path: AttentionPath, alibiSlopes: [Double]? = nil) throws -> BenchmarkResult {
         let (q, k, v) = try workload.makeInputs()
         let bias = try workload.makeBias(alibiSlopes: alibiSlopes)
         let call: () throws -> Tensor

@@ -7,7 +7,7 @@ import SDPABenchmarkHarness
 struct AttentionSettings {
     var biasKind: BiasKind?
     var maskPath: String?
-    var alibiSlopes: [Float]?
+    var alibiSlopes: [Double]?
     var isCausal: Bool
     var scale: Double?
     var dropoutP: Float
@@ -101,7 +101,7 @@ struct AttentionSettings {
         if maskPath != nil, biasKind != nil {
             throw UsageError("--mask and --bias cannot be used together: --mask is itself the bias (a TensorBias)", command: command)
         }
-        alibiSlopes = try parsed.floatList("alibi-slopes")
+        alibiSlopes = try parsed.numbersInFloatRange("alibi-slopes")
         if alibiSlopes != nil, !(biasKind?.acceptsAlibiSlopes ?? false) {
             throw UsageError("--alibi-slopes needs a --bias with ALiBi (alibi, alibi+causal-upper-left, alibi+causal-lower-right, or a composition with an alibi part)", command: command)
         }

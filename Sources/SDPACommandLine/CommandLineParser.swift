@@ -188,12 +188,13 @@ public struct ParsedArguments: Sendable, Equatable {
         return value
     }
 
-    /// `name` as a comma-separated list of finite `Float`s.
+    /// `name` as a comma-separated list of `Double`s within float32's range, kept as given (as
+    /// ``numberInFloatRange(_:)`` keeps one).
     /// - Throws: ``UsageError`` for a malformed list or a number out of float32's range.
-    public func floatList(_ name: String) throws -> [Float]? {
+    public func numbersInFloatRange(_ name: String) throws -> [Double]? {
         guard let values = try numberList(name) else { return nil }
         guard values.allSatisfy({ Float($0).isFinite }) else { throw outOfFloatRange(name, "numbers") }
-        return values.map { Float($0) }
+        return values
     }
 
     private func outOfFloatRange(_ name: String, _ what: String) -> UsageError {

@@ -43,7 +43,7 @@ private func usageError(_ arguments: [String], _ access: (ParsedArguments) throw
         #expect(try parsed.number("ratio") == -0.5)
         #expect(try parsed.numberList("weights") == [-1, 2.5, 3])
         #expect(try parsed.float("ratio") == -0.5)
-        #expect(try parsed.floatList("weights") == [-1, 2.5, 3])
+        #expect(try parsed.numbersInFloatRange("weights") == [-1, 2.5, 3])
     }
 
     @Test func helpIsRecognizedAnywhere() throws {
@@ -87,7 +87,7 @@ private func usageError(_ arguments: [String], _ access: (ParsedArguments) throw
             (["--ratio", "1e39"], { _ = try $0.float("ratio") },
              "--ratio expects a number within float32's range (magnitude ≤ 3.4028235e+38), got '1e39'"),
             (["--ratio", "inf"], { _ = try $0.float("ratio") }, "--ratio expects a number, got 'inf'"),
-            (["--weights", "0.5,-4e38"], { _ = try $0.floatList("weights") },
+            (["--weights", "0.5,-4e38"], { _ = try $0.numbersInFloatRange("weights") },
              "--weights expects numbers within float32's range (magnitude ≤ 3.4028235e+38), got '0.5,-4e38'"),
             (["--kind", "c"], { _ = try $0.choice("kind", among: ["a", "b"]) }, "--kind must be one of a, b; got 'c'"),
             ([], { _ = try $0.required("file") }, "missing --file"),

@@ -115,8 +115,8 @@ public func composedBias(_ parts: [[String: FixtureValue]], _ shape: AttentionSh
             guard let variant = part["variant"]?.variant else { throw missing("variant", part) }
             return CausalBias(variant: variant, seqLenQ: L, seqLenKV: S)
         case .string("alibi"):
-            let slopes: [Float]
-            if case .numbers(let s)? = part["slopes"] { slopes = s.map(Float.init) } else { slopes = AlibiBias.standardSlopes(numHeads: shape.queryHeads) }
+            let slopes: [Double]
+            if case .numbers(let s)? = part["slopes"] { slopes = s } else { slopes = AlibiBias.standardSlopes(numHeads: shape.queryHeads) }
             return AlibiBias(slopes: slopes, seqLenQ: L, seqLenKV: S, causal: part["causal"]?.variant)
         case .string("blockDiagonal"):
             return BlockDiagonalBias(queryLengths: part["queryLengths"]?.ints ?? [], keyLengths: part["keyLengths"]?.ints ?? [],

@@ -456,7 +456,8 @@ struct BiasErrorTests {
         let e = expectSDPAError(mentions: ["AlibiBias.slopes[1]", "nan", "finite"]) {
             try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: bias)
         }
-        #expect(e == .invalidArgument(argument: "AlibiBias.slopes[1]", value: "nan", reason: "slopes must be finite"))
+        #expect(e == .invalidArgument(argument: "AlibiBias.slopes[1]", value: "nan",
+                                      reason: "slopes must be finite, and within float32's range (±3.4e38)"))
         #expect(throws: SDPAError.self) { try bias.materialize(device: .cpu) }
         let inf = AlibiBias(slopes: [0.5, 0.25, -.infinity], seqLenQ: 4, seqLenKV: 5)
         let e2 = expectSDPAError(mentions: ["AlibiBias.slopes[2]", "-inf"]) {
@@ -465,6 +466,11 @@ struct BiasErrorTests {
         guard case .invalidArgument("AlibiBias.slopes[2]", _, _)? = e2 else {
             Issue.record("expected .invalidArgument for slopes[2], got \(String(describing: e2))")
             return
+        }
+        // Finite as a Double but not once the float32 kernels round it.
+        let huge = AlibiBias(slopes: [0.5, 0.25, 1e39], seqLenQ: 4, seqLenKV: 5)
+        _ = expectSDPAError(mentions: ["AlibiBias.slopes[2]", "1e+39", "float32"]) {
+            try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: huge)
         }
     }
 

@@ -146,8 +146,8 @@ struct FixtureTests {
         let table = try JSONSerialization.jsonObject(with: data) as! [String: [Double]]
         #expect(Set(table.keys) == Set((Array(1...16) + [24, 32, 40, 64]).map(String.init)))
         for (n, expected) in table {
-            let slopes = AlibiBias.standardSlopes(numHeads: Int(n)!).map(Double.init)
-            if let failure = closenessFailure(slopes, expected, shape: [expected.count], tolerance: Tolerance(atol: 0, rtol: 1e-7)) {
+            let slopes = AlibiBias.standardSlopes(numHeads: Int(n)!)
+            if let failure = closenessFailure(slopes, expected, shape: [expected.count], tolerance: Tolerance(atol: 0, rtol: 1e-14)) {
                 Issue.record("n = \(n): \(failure)")
             }
         }

@@ -130,6 +130,29 @@ struct ScaleAndMaskSemanticsTests {
         #expect(abs(grads.query.doubleScalars[4] - centralDifference) < 1e-8, "dQ against a central difference")
     }
 
+    /// ALiBi's slopes are `Double`s: float64 inputs take them as given (12 heads: the last four standard slopes,
+    /// `2^-0.5, 2^-1.5, …`, are not float32 values), against the same bias written as a float64 mask; rounded to
+    /// `Float`, as when the slopes were `[Float]`, they move the outputs by ≈ 1e-8. `[Float]` slopes still build one.
+    @Test func float64InputsTakeAlibiSlopesAsGiven() throws {
+        let (H, L, S) = (12, 40, 300)
+        let (q, k, v) = try randomAttentionInputs(1, H, L, S, 8, seed: 31, dtype: .float64)
+        let slopes = AlibiBias.standardSlopes(numHeads: H)
+        #expect(slopes.contains { Double(Float($0)) != $0 })
+        func mask(_ slopes: [Double]) throws -> Tensor {
+            var values = [Double]()
+            for h in 0..<H { for i in 0..<L { for j in 0..<S { values.append(-slopes[h] * Double(abs(i + S - L - j))) } } }
+            return try Tensor(shape: [H, L, S], scalars: values)
+        }
+        let exact = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(try mask(slopes)))
+        let rounded = try scaledDotProductAttention(query: q, key: k, value: v,
+                                                    attnMask: TensorBias(try mask(slopes.map { Double(Float($0)) })))
+        #expect(zip(exact.doubleScalars, rounded.doubleScalars).contains { abs($0 - $1) > 1e-10 }, "sensitive to the slopes' rounding")
+        let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S))
+        expectClose(out, exact.doubleScalars, float64Tolerance)
+        let fromFloats = AlibiBias(slopes: slopes.map { Float($0) }, seqLenQ: L, seqLenKV: S)
+        expectClose(try scaledDotProductAttention(query: q, key: k, value: v, attnMask: fromFloats), rounded.doubleScalars, float64Tolerance)
+    }
+
     /// Code written for a `Float` scale (the scale's type before it became a `Double`) compiles unchanged and
     /// gets the scale widened to `Double`: a `Float`, an optional `Float` or `nil` through every entry point.
     @Test func floatScalesAreWidened() throws {

@@ -21,8 +21,9 @@ import Foundation
 ///
 /// See also: ``standardSlopes(numHeads:)``, ``CausalBias``.
 public struct AlibiBias: FusedAttnBias, Hashable {
-    /// One slope per query head.
-    public var slopes: [Float]
+    /// One slope per query head, in `Double` (PyTorch's float64 references compute them so): float64
+    /// inputs take them as given; the float32 and half-precision kernels round them to float32.
+    public var slopes: [Double]
     /// The query sequence length `L` the bias was built for.
     public var seqLenQ: Int
     /// The key/value sequence length `S` the bias was built for.
@@ -31,11 +32,17 @@ public struct AlibiBias: FusedAttnBias, Hashable {
     public var causal: CausalVariant?
 
     /// A bias with explicit per-head slopes.
-    public init(slopes: [Float], seqLenQ: Int, seqLenKV: Int, causal: CausalVariant? = nil) {
+    public init(slopes: [Double], seqLenQ: Int, seqLenKV: Int, causal: CausalVariant? = nil) {
         self.slopes = slopes
         self.seqLenQ = seqLenQ
         self.seqLenKV = seqLenKV
         self.causal = causal
+    }
+
+    /// A bias with explicit per-head slopes of another floating-point type (`[Float]`, say), each taken as the
+    /// `Double` nearest to it (exactly, for float32 and the half precisions).
+    public init<Slope: BinaryFloatingPoint>(slopes: [Slope], seqLenQ: Int, seqLenKV: Int, causal: CausalVariant? = nil) {
+        self.init(slopes: slopes.map(Double.init), seqLenQ: seqLenQ, seqLenKV: seqLenKV, causal: causal)
     }
 
     /// A bias with the paper's slopes for `numHeads` heads.
@@ -50,7 +57,9 @@ public struct AlibiBias: FusedAttnBias, Hashable {
     /// ```swift
     /// AlibiBias.standardSlopes(numHeads: 4)   // [0.25, 0.0625, 0.015625, 0.00390625]
     /// ```
-    public static func standardSlopes(numHeads: Int) -> [Float] {
+    ///
+    /// Computed in `Double` (for 12 heads, say, the last four are `2^-0.5, 2^-1.5, …`, which float32 rounds).
+    public static func standardSlopes(numHeads: Int) -> [Double] {
         guard numHeads > 0 else { return [] }
         func powerOfTwo(_ n: Int) -> [Double] {
             (1...n).map { Foundation.pow(2, -8 * Double($0) / Double(n)) }
@@ -62,7 +71,7 @@ public struct AlibiBias: FusedAttnBias, Hashable {
             let doubled = powerOfTwo(2 * closest)
             slopes += stride(from: 0, to: 2 * (numHeads - closest), by: 2).map { doubled[$0] }
         }
-        return slopes.map { Float($0) }
+        return slopes
     }
 
     /// `[H, L, S]`: the materialized form is a float32 mask, `-inf` outside the causal mask.
@@ -84,8 +93,10 @@ extension AlibiBias: _ParameterChecked {
     func _validateParameters() throws {
         try _checkNonNegative(seqLenQ, "AlibiBias", "seqLenQ")
         try _checkNonNegative(seqLenKV, "AlibiBias", "seqLenKV")
-        if let bad = slopes.firstIndex(where: { !$0.isFinite }) {
-            throw SDPAError.invalidArgument(argument: "AlibiBias.slopes[\(bad)]", value: "\(slopes[bad])", reason: "slopes must be finite")
+        // Finite in float32 too: the float32 and half-precision kernels compute with them rounded.
+        if let bad = slopes.firstIndex(where: { !$0.isFinite || !Float($0).isFinite }) {
+            throw SDPAError.invalidArgument(argument: "AlibiBias.slopes[\(bad)]", value: "\(slopes[bad])",
+                                            reason: "slopes must be finite, and within float32's range (±3.4e38)")
         }
     }
 }
@@ -121,7 +132,7 @@ extension AlibiBias {
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
         let offset = diagonalOffset
-        let slope = SIMD8<Float>(repeating: slopes[head])
+        let slope = SIMD8<Float>(repeating: Float(slopes[head]))
         let masks = causal != nil
         let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
         let n = keys.count, vectorEnd = n / 8 * 8
