@@ -197,6 +197,10 @@ public struct ParsedArguments: Sendable, Equatable {
         return values
     }
 
+    /// `name` as a comma-separated list of finite `Float`s.
+    @available(*, deprecated, renamed: "numbersInFloatRange", message: "lists are kept as Doubles within float32's range")
+    public func floatList(_ name: String) throws -> [Float]? { try numbersInFloatRange(name)?.map { Float($0) } }
+
     private func outOfFloatRange(_ name: String, _ what: String) -> UsageError {
         UsageError("--\(name) expects \(what) within float32's range (magnitude ≤ \(Float.greatestFiniteMagnitude)), got '\(string(name) ?? "")'",
                    command: command)

@@ -195,7 +195,8 @@ struct _BroadcastInputs {
 
     /// The gradient of an input given in shape `given` and dtype `dtype`, from the gradient of the run's input
     /// (in `dtype`, or float32 for half precision when ``sumsGradients``): summed in `Double` over the heads'
-    /// repeats and every broadcast dimension, then rounded to `dtype` once.
+    /// repeats and every broadcast dimension, then rounded to `dtype` (from float32 parts for half precision,
+    /// not from parts already rounded to it).
     ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument`.
     func gradient(_ run: Tensor, given: [Int], dtype: DType, repeats: Int, argument: String) throws -> Tensor {

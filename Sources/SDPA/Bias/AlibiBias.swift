@@ -21,8 +21,9 @@ import Foundation
 ///
 /// See also: ``standardSlopes(numHeads:)``, ``CausalBias``.
 public struct AlibiBias: FusedAttnBias, Hashable {
-    /// One slope per query head, in `Double` (PyTorch's float64 references compute them so): float64
-    /// inputs take them as given; the float32 and half-precision kernels round them to float32.
+    /// One slope per query head, in `Double` (PyTorch's float64 references compute them so): the math
+    /// backend (float64 inputs, or any under `withSDPBackends([.math])`) takes them as given, as it does the
+    /// scale; the fused kernels round them to float32.
     public var slopes: [Double]
     /// The query sequence length `L` the bias was built for.
     public var seqLenQ: Int

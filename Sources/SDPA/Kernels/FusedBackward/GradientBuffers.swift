@@ -5,7 +5,7 @@ import CSDPAKernels
 /// float32 for half-precision inputs whose gradients are summed after: ``_BackwardTensors/gradientDType``).
 final class _GradientResults: @unchecked Sendable {
     let query: Tensor, key: Tensor, value: Tensor
-    /// dQ in float32, `[B, H, L, E]`: the result's storage for float32 inputs.
+    /// dQ in float32, `[B, H, L, E]`: the result's storage for float32 gradients.
     let queryAccumulator: UnsafeMutablePointer<Float>
     /// Keeps the float32 dQ alive when the result is not float32.
     let wide: _TensorStorage?
@@ -118,7 +118,7 @@ struct _GradientBuffers: @unchecked Sendable {
     }
 
     /// Writes `rows` rows of dK (`keys`) and dV (`values`) of `item`'s pair from key `firstKey` on,
-    /// converted to the inputs' dtype.
+    /// converted to the gradients' dtype.
     func writeKeyTile(_ item: _BackwardItem, firstKey: Int, rows: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
         let shape = schedule.shape
         let row = (item.batch * shape.keyValueHeads + item.kvHead) * resultKeys + keyOffset + firstKey
