@@ -44,4 +44,40 @@ struct WorkerPoolTests {
         #expect(wrong == 0, "\(wrong) of 480 calls differ from one thread's bits")
         #expect(mostWorkers == 2, "no call of 480 took work on two threads (most: \(mostWorkers))")
     }
+
+    /// `SDPAThreads.helperSpin`: clamped to 0…1 s; `.zero` lets the helpers sleep right after a call, a long spin
+    /// keeps the one with a processor of its own awake (the default, 200 µs, would have it asleep by the time
+    /// we look). Other suites' calls may wake the helpers meanwhile: the checks wait for a moment that fits.
+    @Test func helperSpinIsSettable() throws {
+        let initial = SDPAThreads.helperSpin
+        defer { SDPAThreads.helperSpin = initial }
+        SDPAThreads.helperSpin = .seconds(-1)
+        #expect(SDPAThreads.helperSpin == .zero)
+        SDPAThreads.helperSpin = .seconds(5)
+        #expect(SDPAThreads.helperSpin == .seconds(1))
+        SDPAThreads.helperSpin = .microseconds(150)
+        #expect(SDPAThreads.helperSpin == .microseconds(150))
+        guard ProcessInfo.processInfo.activeProcessorCount >= 2, SDPAThreads.helperSpin != .zero else { return } // helpers never spin here
+        let c = Self.cases[0]
+        let (q, k, v) = try c.inputs()
+        func call() throws { _ = try withSDPBackends([.fused]) { try withSDPAThreads(2) { try c.run(q, k, v) } } }
+        /// Whether `condition` holds at some check within `seconds`.
+        func eventually(within seconds: Double, _ condition: () -> Bool) -> Bool {
+            let end = Date().addingTimeInterval(seconds)
+            repeat { if condition() { return true }; usleep(1000) } while Date() < end
+            return false
+        }
+        SDPAThreads.helperSpin = .zero
+        try call()
+        #expect(eventually(within: 5) { SDPAThreads._sleepingHelpers >= 1 }, "no helper went to sleep with no spin")
+        SDPAThreads.helperSpin = .milliseconds(500)
+        var awake = false
+        for _ in 0..<20 where !awake {
+            try call()
+            usleep(20_000)
+            // 20 ms after the call: past the default spin, well within this one.
+            awake = SDPAThreads._sleepingHelpers == 0
+        }
+        #expect(awake, "the spinning helper slept within 20 ms of 500")
+    }
 }

@@ -12,6 +12,47 @@ public enum SDPAThreads {
 
     /// Read once: asking the system costs microseconds, more than a whole small attention call.
     static let processorCount = ProcessInfo.processInfo.activeProcessorCount
+
+    /// How long the fused kernel's helper threads stay awake after a call, spinning on its processor for
+    /// the next one before they sleep: 200 µs by default, or the whole microseconds (0 to 10⁶) of the
+    /// environment variable `SDPA_SPIN_MICROSECONDS` at start-up.
+    ///
+    /// Calls that follow one another (a model's layers, decoding steps) find the helpers awake and skip
+    /// waking them, which costs about as much as a small call; a call followed by the application's own
+    /// work lends that work's processors to spinning helpers for this long. `.zero` parks them at once
+    /// (OpenMP's `OMP_WAIT_POLICY=passive`). Process-wide, unlike ``count``; negative durations count as
+    /// zero, longer ones than a second as a second. Only helpers that have a processor of their own spin.
+    /// Where the helpers are GCD's (Apple systems before macOS 15 / iOS 18), which park at once, it reads `.zero`
+    /// and setting it does nothing.
+    public static var helperSpin: Duration {
+        get {
+            #if canImport(Synchronization)
+            if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *) {
+                return .nanoseconds(_WorkerPool.shared.spinNanoseconds.load(ordering: .relaxed))
+            }
+            #endif
+            return .zero
+        }
+        set {
+            let (seconds, attoseconds) = newValue.components
+            let nanoseconds = seconds < 0 ? 0 : seconds >= 1 ? 1_000_000_000 : Int(attoseconds / 1_000_000_000)
+            #if canImport(Synchronization)
+            if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *) {
+                _WorkerPool.shared.spinNanoseconds.store(nanoseconds, ordering: .relaxed)
+            }
+            #endif
+            _ = nanoseconds
+        }
+    }
+
+    /// How many of the pool's helper threads that spin between calls (one per other processor) are asleep now,
+    /// for tests of ``helperSpin``.
+    @_spi(Testing) public static var _sleepingHelpers: Int {
+        #if canImport(Synchronization)
+        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *) { return _WorkerPool.shared.parkedSpinningHelpers }
+        #endif
+        return 0
+    }
 }
 
 /// Runs `body` with the fused kernel limited to `threads` threads.

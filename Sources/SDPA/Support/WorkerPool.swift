@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// `DispatchQueue.concurrentPerform` parks its workers between calls, and waking one can cost about what
 /// a small attention call's work does (the profile is in `Benchmarks/HISTORY.md`, "Dispatch overhead").
-/// Here a helper spins on an atomic for ``spin`` after its last job before it parks, as OpenMP's workers do.
+/// Here a helper spins on an atomic for ``spin`` after its last job before it parks, as OpenMP's workers do
+/// (``SDPAThreads/helperSpin`` sets it, as `KMP_BLOCKTIME` / `OMP_WAIT_POLICY` set theirs).
 ///
 /// Built for many helpers (up to ``_maximumThreads`` threads in a job, whatever the processor count):
 /// - Helpers start when a job first asks for them, so a two-thread process keeps one.
@@ -28,8 +29,24 @@ import Synchronization
 final class _WorkerPool: @unchecked Sendable {
     static let shared = _WorkerPool(processors: SDPAThreads.processorCount)
 
-    /// How long a helper that has a processor of its own spins for the next job before it parks.
-    static let spin = Duration.microseconds(200)
+    /// How long a helper that has a processor of its own spins for the next job before it parks, in
+    /// nanoseconds: 200 µs unless `SDPA_SPIN_MICROSECONDS` says otherwise at start-up, or
+    /// ``SDPAThreads/helperSpin`` since. Read by each helper when its last job ends.
+    let spinNanoseconds = Atomic<Int>(_WorkerPool.startUpSpinNanoseconds)
+
+    /// 200 µs, or `SDPA_SPIN_MICROSECONDS` when it is a whole number of microseconds from 0 to 10⁶ (0: park at once).
+    static var startUpSpinNanoseconds: Int {
+        if let text = ProcessInfo.processInfo.environment["SDPA_SPIN_MICROSECONDS"], let micro = Int(text), (0...1_000_000).contains(micro) {
+            return micro * 1000
+        }
+        return 200_000
+    }
+
+    /// How many of the started helpers that spin between jobs (those with a processor of their own) are parked
+    /// now: for tests of ``spinNanoseconds``.
+    var parkedSpinningHelpers: Int {
+        helpers.prefix(Swift.min(started, processors - 1)).reduce(0) { $0 + ($1.parked.load(ordering: .relaxed) ? 1 : 0) }
+    }
 
     /// Low bits of ``announcement``: the job's width (at most ``_maximumThreads``).
     private static let widthBits = 10
@@ -143,13 +160,14 @@ final class _WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// The announcement once it differs from `seen`: spinning for ``spin`` first when `spinning`, then
+    /// The announcement once it differs from `seen`: spinning for ``spinNanoseconds`` first when `spinning`, then
     /// parked on the helper's own condition.
     private func nextAnnouncement(after seen: Int, helper: Helper, spinning: Bool) -> Int {
         var current = announcement.load(ordering: .acquiring)
         if current != seen { return current }
-        if spinning {
-            let clock = ContinuousClock(), deadline = clock.now + Self.spin
+        let spin = spinNanoseconds.load(ordering: .relaxed)
+        if spinning && spin > 0 {
+            let clock = ContinuousClock(), deadline = clock.now + .nanoseconds(spin)
             var spins = 0
             while current == seen {
                 spins &+= 1
