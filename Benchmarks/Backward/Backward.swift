@@ -13,19 +13,30 @@ enum Backward {
         abstract: """
             Times one training step of attention: the forward pass with its log-sum-exp and the backward pass \
             (dQ, dK, dV and the bias's own gradients), B=1 H=8 L=S=2048 E=64 float32, for no mask, causal, \
-            ALiBi + causal and a 256-key sliding window, and its peak extra memory. Both passes run on the \
+            ALiBi + causal and a 256-key sliding window, then float16 and bfloat16 without a mask and causal, \
+            and its peak extra memory. Both passes run on the \
             fused backend (FlashAttention-2's backward: P recomputed from the log-sum-exp, empty tiles skipped). PyTorch (--compare, from Benchmarks/pytorch_bench.py) \
             runs autograd on the same shapes: its own causal API where it has one, a materialized mask \
             otherwise. --quick: L=S=256, fewer samples.
             """,
         options: [])
 
-    /// The biases of the issue's targets.
+    /// The biases of the issue's targets (float32).
     static let biases = ["none", "causal-upper-left", "alibi+causal-lower-right", "window:256"]
+    /// Half-precision training steps: their backward pass also recomputes the forward's output in float32.
+    static let halfBiases = ["none", "causal-upper-left"]
 
     static func workloads(quick: Bool) throws -> [AttentionWorkload] {
         let n = quick ? 256 : 2048
-        return try biases.map { AttentionWorkload(batch: 1, heads: 8, queryLength: n, keyLength: n, headDim: 64, bias: try BiasKind.parse($0)) }
+        let float32 = try biases.map {
+            AttentionWorkload(batch: 1, heads: 8, queryLength: n, keyLength: n, headDim: 64, bias: try BiasKind.parse($0))
+        }
+        let half = try [DType.float16, .bfloat16].flatMap { dtype in
+            try halfBiases.map {
+                AttentionWorkload(batch: 1, heads: 8, queryLength: n, keyLength: n, headDim: 64, dtype: dtype, bias: try BiasKind.parse($0))
+            }
+        }
+        return float32 + half
     }
 
     static func main() {
@@ -63,7 +74,8 @@ enum Backward {
         var figures = [String: Double]()
         for result in results {
             if let ours = result.timing?.medianSeconds, let theirs = comparison.counterpart(of: result)?.timing?.medianSeconds {
-                figures["\(result.workload.bias).speedupOverPyTorch"] = theirs / ours
+                let dtype = result.workload.dtype == "float32" ? "" : ".\(result.workload.dtype)"
+                figures["\(result.workload.bias)\(dtype).speedupOverPyTorch"] = theirs / ours
             }
         }
         return figures

@@ -199,9 +199,11 @@ struct BroadcastInputTests {
             let dO = try randn(out.shape, seed: 24, dtype: dtype)
             let got = try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
                                                             isCausal: true)
+            // The float32 call's own output: what the half-precision backward pass recomputes for `D`.
+            let (q32, kx32, vx32) = (try q.converted(to: .float32), try kx.converted(to: .float32), try vx.converted(to: .float32))
+            let (out32, lse32) = try scaledDotProductAttentionWithLogSumExp(query: q32, key: kx32, value: vx32, isCausal: true)
             let wide = try scaledDotProductAttentionBackward(
-                gradOutput: try dO.converted(to: .float32), query: try q.converted(to: .float32), key: try kx.converted(to: .float32),
-                value: try vx.converted(to: .float32), output: try out.converted(to: .float32), logSumExp: lse, isCausal: true)
+                gradOutput: try dO.converted(to: .float32), query: q32, key: kx32, value: vx32, output: out32, logSumExp: lse32, isCausal: true)
             expectIdentical(got.query, try wide.query.converted(to: dtype), "\(label) dQ")
             func summed(_ t: Tensor, into shape: [Int]) throws -> Tensor {
                 let x = t.doubleScalars, part = shape.reduce(1, *), copies = x.count / part

@@ -8,27 +8,29 @@ import CSDPAKernels
 /// Work items (`_WorkItems`) are consecutive pieces of query tiles of one (batch, key/value head), for
 /// every query head of its GQA group; each key tile is packed once for all of them. Keys and values
 /// come from a `_KeyValueSource`. Extra memory is per thread, O(tile), plus the split items' states,
-/// all allocated before the threads start, so that memory the system cannot give is an error.
+/// all allocated before the threads start, so that memory the system cannot give is an error. The output
+/// comes in the query's dtype, or in `outputDType` (the backward pass's float32 recomputation).
 @inlinable
 func _fusedAttention<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, value: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
-    logSumExp: Bool = true
+    logSumExp: Bool = true, outputDType: DType? = nil
 ) throws -> _AttentionResult {
     if let segmentation = _Segmentation(shape: shape, modifier: modifier, options: options) {
-        return try segmentation.run(query: query, key: key, value: value, options: options, logSumExp: logSumExp)
+        return try segmentation.run(query: query, key: key, value: value, options: options, logSumExp: logSumExp, outputDType: outputDType)
     }
     return try _fusedAttention(query: query, keysAndValues: try _TensorKeyValues(key: key, value: value), shape: shape,
-                        modifier: modifier, options: options, logSumExp: logSumExp)
+                        modifier: modifier, options: options, logSumExp: logSumExp, outputDType: outputDType)
 }
 
-/// ``_fusedAttention(query:key:value:shape:modifier:options:logSumExp:)`` reading keys and values from `source`.
+/// ``_fusedAttention(query:key:value:shape:modifier:options:logSumExp:outputDType:)`` reading keys and values from `source`.
 @inlinable
 func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
-    logSumExp: Bool = true
+    logSumExp: Bool = true, outputDType: DType? = nil
 ) throws -> _AttentionResult {
+    let writer = try outputDType.map { try _OutputWriter(shape: shape, dtype: $0, sinks: options.sinks, logSumExp: logSumExp) }
     let call = try _FusedCall(query: query, keysAndValues: source, shape: shape, modifier: modifier, options: options,
-                              dropout: _Dropout(options, shape: shape), logSumExp: logSumExp)
+                              writer: writer, dropout: _Dropout(options, shape: shape), logSumExp: logSumExp)
     try _runFusedCalls([call])
     return call.writer.result
 }

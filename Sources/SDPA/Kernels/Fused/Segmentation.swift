@@ -88,10 +88,10 @@ struct _Segmentation<Modifier: _ScoreModifier> {
     }
 
     /// Runs every segment as a call of its own in one job, into one result (with the log-sum-exp when
-    /// `logSumExp` asks for it).
+    /// `logSumExp` asks for it; in `outputDType`, by default the query's).
     @inlinable
-    func run(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions, logSumExp: Bool) throws -> _AttentionResult {
-        let whole = try _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks, logSumExp: logSumExp)
+    func run(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions, logSumExp: Bool, outputDType: DType? = nil) throws -> _AttentionResult {
+        let whole = try _OutputWriter(shape: shape, dtype: outputDType ?? query.dtype, sinks: options.sinks, logSumExp: logSumExp)
         var calls = [_FusedCall<Modifier, _TensorKeyValues>]()
         calls.reserveCapacity(segments.count)
         for segment in segments where !segment.queries.isEmpty {

@@ -11,11 +11,13 @@ struct _BackwardInputs: @unchecked Sendable {
     /// `rowsum(dO ∘ O)` per row, float32 sums of the rows as given.
     let rowDeltas: [Float]
 
+    /// The inputs, `D` summed from `output` (``_rowDeltaOutput(_:forward:)``'s).
+    ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when a strided last dimension
     ///   must be copied and cannot be.
-    init(_ tensors: _BackwardTensors, shape: AttentionShape, rowsPerTile: Int) throws {
+    init(_ tensors: _BackwardTensors, output: Tensor, shape: AttentionShape, rowsPerTile: Int) throws {
         let gradOutput = try _InputView(tensors.gradOutput)
-        try self.init(tensors, rowDeltas: try _rowDeltas(gradOutput: gradOutput, output: try _InputView(tensors.output), shape: shape,
+        try self.init(tensors, rowDeltas: try _rowDeltas(gradOutput: gradOutput, output: try _InputView(output), shape: shape,
                                                          rowsPerTile: rowsPerTile))
     }
 
@@ -31,6 +33,19 @@ struct _BackwardInputs: @unchecked Sendable {
 
     /// The element kind of every input (they share the query's dtype).
     var kind: sdpa_element_kind { query.kind }
+}
+
+/// The output `D = rowsum(dO ∘ O)` is summed from: the given one for float32, and for float16 and
+/// bfloat16 the forward's output recomputed in float32 by `forward` (the call's fused forward pass, its
+/// bits those the given output was rounded from). Where a row's softmax is peaked, `dP − D` cancels in
+/// `dS = P ∘ (dP − D)`, and `D` from an output rounded to the dtype took dQ and dK from errors of a
+/// few ulp to ones as large as the gradients themselves (bfloat16, one key dominating a row; PyTorch's
+/// CPU flash kernel has the same error, its math path not). Costs a forward pass, and `O` in float32.
+///
+/// - Throws: what `forward` throws (an allocation that fails).
+func _rowDeltaOutput(_ tensors: _BackwardTensors, forward: (_ outputDType: DType) throws -> Tensor) throws -> Tensor {
+    guard tensors.query.dtype == .float16 || tensors.query.dtype == .bfloat16 else { return tensors.output }
+    return try forward(.float32)
 }
 
 /// `D[b, h, i] = Σ_e dO[b, h, i, e] · O[b, h, i, e]` in float32, `[B·H·L]`, in parallel over
