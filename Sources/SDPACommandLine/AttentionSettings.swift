@@ -157,3 +157,25 @@ public func withThreads<Result>(_ threads: Int?, _ body: () throws -> Result) re
 func readTensor(_ path: String) throws -> Tensor {
     try Tensor(contentsOf: URL(fileURLWithPath: path))
 }
+
+/// `--dtype` of `sdpa run` and `sdpa grad`: the dtype the attention runs in, the files' values converted
+/// to it after reading. NumPy has no bfloat16: its values come in float32 files, and the results go back
+/// in the files' dtypes (exactly, from bfloat16 or float16 to float32).
+enum ComputeDType {
+    static let option = OptionSpec.value(
+        "dtype", ExplainCommand.dtypeChoices.joined(separator: "|"),
+        "run in this dtype: the files' values converted to it after reading (bfloat16, which NumPy lacks, from float32 files), "
+            + "the results written back in the files' dtypes (default: the query file's dtype)")
+
+    /// The dtype `--dtype` names, or `nil`.
+    /// - Throws: ``UsageError`` for a name that is not a floating-point dtype.
+    static func parse(_ parsed: ParsedArguments) throws -> DType? {
+        try parsed.choice("dtype", among: ExplainCommand.dtypeChoices).map { DType(rawValue: $0)! }
+    }
+
+    /// `tensor` in `dtype` (itself when `dtype` is `nil` or its own).
+    static func converted(_ tensor: Tensor, to dtype: DType?) throws -> Tensor {
+        guard let dtype, dtype != tensor.dtype else { return tensor }
+        return try tensor.converted(to: dtype)
+    }
+}

@@ -12,7 +12,8 @@ enum GradCommand {
             Runs attention on NumPy .npy files (as sdpa run does), then its backward pass with the gradient of the \
             output (--grad-out), and writes the gradients of query, key and value in their dtypes; with --dmask, that of \
             a float --mask (in the mask's shape); with --dalibi-slopes, that of the ALiBi slopes of --bias. With \
-            --dropout and no --seed, one seed is drawn for both passes.
+            --dropout and no --seed, one seed is drawn for both passes. With --dtype, both passes run in another dtype \
+            (bfloat16 from float32 files), the gradients written back in their files' dtypes.
             """,
         options: AttentionSettings.fileOptions + [
             .value("grad-out", "FILE", "the gradient of the output .npy, in the forward output's shape ([B, H, L, Ev], [H, L, Ev], ...), the query's dtype"),
@@ -21,6 +22,7 @@ enum GradCommand {
             .value("dv", "FILE", "where to write the value's gradient .npy"),
             .value("dmask", "FILE", "where to write the gradient of the float --mask, in the mask's shape and dtype"),
             .value("dalibi-slopes", "FILE", "where to write the gradient of the ALiBi slopes of --bias, [H] float64"),
+            ComputeDType.option,
         ] + AttentionSettings.biasOptions,
         epilogue: AttentionSettings.biasTable + """
 
@@ -32,14 +34,17 @@ enum GradCommand {
         let paths = try ["query", "key", "value", "grad-out", "dq", "dk", "dv"].map(parsed.required)
         let (maskGradientPath, slopesGradientPath) = (parsed.string("dmask"), parsed.string("dalibi-slopes"))
         let settings = try AttentionSettings(parsed)
+        let dtype = try ComputeDType.parse(parsed)
         if maskGradientPath != nil, settings.maskPath == nil {
             throw UsageError("--dmask needs the float mask it is the gradient of, given with --mask", command: parsed.command)
         }
         if slopesGradientPath != nil, !(settings.biasKind?.acceptsAlibiSlopes ?? false) {
             throw UsageError("--dalibi-slopes needs a --bias with ALiBi (alibi, or a composition with an alibi part)", command: parsed.command)
         }
-        let (query, key, value) = (try readTensor(paths[0]), try readTensor(paths[1]), try readTensor(paths[2]))
-        let gradOutput = try readTensor(paths[3])
+        let files = (try readTensor(paths[0]), try readTensor(paths[1]), try readTensor(paths[2]))
+        let (query, key, value) = (try ComputeDType.converted(files.0, to: dtype), try ComputeDType.converted(files.1, to: dtype),
+                                   try ComputeDType.converted(files.2, to: dtype))
+        let gradOutput = try ComputeDType.converted(try readTensor(paths[3]), to: dtype)
         let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: settings.enableGQA)
         let bias = try settings.makeBias(for: shape)
         if maskGradientPath != nil, let mask = (bias as? TensorBias)?.mask, !mask.dtype.isFloatingPoint {
@@ -55,7 +60,9 @@ enum GradCommand {
                 gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp, bias: bias,
                 isCausal: settings.isCausal, scale: settings.scale, dropoutP: settings.dropoutP, dropoutSeed: seed, enableGQA: settings.enableGQA)
         }
-        var written: [(String, Tensor)] = [(paths[4], gradients.query), (paths[5], gradients.key), (paths[6], gradients.value)]
+        var written: [(String, Tensor)] = [(paths[4], try ComputeDType.converted(gradients.query, to: files.0.dtype)),
+                                           (paths[5], try ComputeDType.converted(gradients.key, to: files.1.dtype)),
+                                           (paths[6], try ComputeDType.converted(gradients.value, to: files.2.dtype))]
         if let maskGradientPath, let maskGradient = gradients.attnMask { written.append((maskGradientPath, maskGradient)) }
         if let slopesGradientPath, let slopes = gradients.alibiSlopes {
             written.append((slopesGradientPath, try Tensor(shape: [slopes.count], scalars: slopes)))

@@ -10,11 +10,12 @@ enum RunCommand {
         summary: "attention on .npy files, written to a .npy file",
         abstract: """
             Computes scaled dot-product attention on NumPy .npy files (float32, float16 or float64) and writes \
-            the output in the query's dtype.
+            the output in the query's dtype; with --dtype, in another dtype (bfloat16 from float32 files).
             """,
         options: AttentionSettings.fileOptions + [
             .value("out", "FILE", "where to write the output .npy, [B, H, L, Ev] or [H, L, Ev]"),
             .value("lse-out", "FILE", "also write the per-row log-sum-exp, [B, H, L] float32"),
+            ComputeDType.option,
         ] + AttentionSettings.biasOptions,
         epilogue: AttentionSettings.biasTable + """
 
@@ -28,6 +29,8 @@ enum RunCommand {
         var query: String, key: String, value: String, out: String
         var lseOut: String?
         var settings: AttentionSettings
+        /// `--dtype`, or `nil` for the files' own.
+        var dtype: DType?
 
         /// - Throws: ``UsageError`` for a missing or malformed option, options that conflict, or an
         ///   output path naming an input or the other output.
@@ -36,6 +39,7 @@ enum RunCommand {
                                         try parsed.required("value"), try parsed.required("out"))
             lseOut = parsed.string("lse-out")
             settings = try AttentionSettings(parsed)
+            dtype = try ComputeDType.parse(parsed)
             var inputs = [("query", query), ("key", key), ("value", value)]
             if let mask = settings.maskPath { inputs.append(("mask", mask)) }
             try checkOutputPaths([("out", out)] + (lseOut.map { [("lse-out", $0)] } ?? []), inputs: inputs, command: spec.name)
@@ -45,11 +49,14 @@ enum RunCommand {
     static func run(_ parsed: ParsedArguments, output console: CommandOutput) throws {
         let arguments = try Arguments(parsed)
         let settings = arguments.settings
-        let (query, key, value) = (try readTensor(arguments.query), try readTensor(arguments.key), try readTensor(arguments.value))
+        let files = (try readTensor(arguments.query), try readTensor(arguments.key), try readTensor(arguments.value))
+        let (query, key, value) = (try ComputeDType.converted(files.0, to: arguments.dtype), try ComputeDType.converted(files.1, to: arguments.dtype),
+                                   try ComputeDType.converted(files.2, to: arguments.dtype))
         let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: settings.enableGQA)
         let bias = try settings.makeBias(for: shape)
-        let (output, logSumExp) = try compute(query: query, key: key, value: value, bias: bias, settings: settings,
-                                              withLogSumExp: arguments.lseOut != nil)
+        let (computed, logSumExp) = try compute(query: query, key: key, value: value, bias: bias, settings: settings,
+                                                withLogSumExp: arguments.lseOut != nil)
+        let output = try ComputeDType.converted(computed, to: files.0.dtype)
         // Both files are written in full under temporary names before either is renamed into place: a
         // file is never half-written, and a run that cannot write one output writes neither.
         let staged = [try _StagedNPYFile(output, at: URL(fileURLWithPath: arguments.out))]

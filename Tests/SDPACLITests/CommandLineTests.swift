@@ -173,6 +173,21 @@ import Testing
         expectIdentical(out, expected)
     }
 
+    /// `--dtype bfloat16` on float32 files (NumPy has no bfloat16): the library's bfloat16 call on the files'
+    /// values rounded to bfloat16, its output written back as float32 (exactly).
+    @Test func dtypeRunsInAnotherDType() throws {
+        let files = try InputFiles()
+        let result = sdpa(["run", "--bias", "alibi+causal-lower-right", "--dtype", "bfloat16"] + files.arguments)
+        #expect(result.status == 0, "\(result.standardError)")
+        let (q, k, v) = (try files.query.converted(to: .bfloat16), try files.key.converted(to: .bfloat16),
+                         try files.value.converted(to: .bfloat16))
+        let expected = try scaledDotProductAttention(
+            query: q, key: k, value: v, attnMask: AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7, causal: .lowerRight))
+        let out = try files.output()
+        #expect(out.dtype == .float32)
+        expectIdentical(out, try expected.converted(to: .float32))
+    }
+
     // MARK: - errors: exit status and message
 
     @Test func usageErrorsExitWith2() throws {

@@ -38,6 +38,22 @@ private func expectWritten(_ files: InputFiles, _ expected: AttentionGradients, 
         try expectWritten(files, try libraryGradients(files), "no bias")
     }
 
+    /// `--dtype bfloat16` on float32 files: both passes in bfloat16 on the files' values rounded to it (the output's
+    /// gradient too), the gradients written back as float32.
+    @Test func gradRunsInAnotherDType() throws {
+        let files = try InputFiles()
+        let result = sdpa(["grad", "--is-causal", "--dtype", "bfloat16"] + files.gradArguments)
+        #expect(result.status == 0 && result.standardError.isEmpty, "\(result.standardError)")
+        let (q, k, v) = (try files.query.converted(to: .bfloat16), try files.key.converted(to: .bfloat16),
+                         try files.value.converted(to: .bfloat16))
+        let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: true)
+        let grads = try scaledDotProductAttentionBackward(
+            gradOutput: try files.gradOutput.converted(to: .bfloat16), query: q, key: k, value: v, output: out, logSumExp: lse, isCausal: true)
+        let expected = AttentionGradients(query: try grads.query.converted(to: .float32), key: try grads.key.converted(to: .float32),
+                                          value: try grads.value.converted(to: .float32))
+        try expectWritten(files, expected, "--dtype bfloat16")
+    }
+
     @Test func gradWithAlibiWritesTheSlopesGradient() throws {
         let files = try InputFiles()
         let slopes = files.path("ds.npy")

@@ -40,6 +40,7 @@ enum OptionTables {
     static let valid: [OptionCase] = [
         .valid("run", "--query --key --value --out") { io($0) },
         .valid("run", "--lse-out") { io($0) + ["--lse-out", $0.path("lse.npy").path] },
+        .valid("run", "--dtype bfloat16") { io($0) + ["--dtype", "bfloat16"] },
         .valid("run", "--mask (float)") { io($0) + ["--mask", $0.path("float-mask.npy").path] },
         .valid("run", "--bias --alibi-slopes") { io($0) + ["--bias", "alibi", "--alibi-slopes", "0.5,0.25,0.125"] },
         .valid("run", "--is-causal --scale") { io($0) + ["--is-causal", "--scale", "0.3"] },
@@ -56,6 +57,7 @@ enum OptionTables {
         .valid("grad", "--enable-gqa") { _ in gqaGradFiles() + ["--enable-gqa"] },
         .valid("grad", "--dropout --seed") { $0.gradArguments + ["--dropout", "0.25", "--seed", "42"] },
         .valid("grad", "--backend math --threads 2") { $0.gradArguments + ["--backend", "math", "--threads", "2"] },
+        .valid("grad", "--dtype float16") { $0.gradArguments + ["--dtype", "float16"] },
         .valid("grad", "--backend fused --dropout --seed") { $0.gradArguments + ["--backend", "fused", "--dropout", "0.25", "--seed", "42"] },
         .valid("explain", "--query --key --value") { io($0, out: false) },
         .valid("explain", "--shape --dtype bfloat16") { _ in ["--shape", "1,2,16,32,8", "--dtype", "bfloat16"] },
@@ -93,6 +95,7 @@ enum OptionTables {
         .invalid("run", 2, "sdpa run: error: --dropout expects a number in 0...1, got '-0.1'", "--dropout -0.1") { io($0) + ["--dropout", "-0.1"] },
         .invalid("run", 2, "sdpa run: error: --seed expects a non-negative integer, got '-1'", "--seed -1") { io($0) + ["--seed", "-1"] },
         .invalid("run", 2, "sdpa run: error: --backend must be one of auto, fused, math; got 'gpu'", "--backend gpu") { io($0) + ["--backend", "gpu"] },
+        .invalid("run", 2, "sdpa run: error: --dtype must be one of", "--dtype bool") { io($0) + ["--dtype", "bool"] },
         .invalid("run", 2, "sdpa run: error: --threads expects a positive integer, got '0'", "--threads 0") { io($0) + ["--threads", "0"] },
         .invalid("grad", 2, "sdpa grad: error: missing --query", "--query missing") { Array($0.gradArguments.dropFirst(2)) },
         .invalid("grad", 2, "sdpa grad: error: --key needs a value (FILE)", "--key without a file") { _ in ["--query", "q.npy", "--key"] },
@@ -124,6 +127,7 @@ enum OptionTables {
         .invalid("grad", 2, "sdpa grad: error: --dropout expects a number in 0...1, got '2'", "--dropout 2") { $0.gradArguments + ["--dropout", "2"] },
         .invalid("grad", 2, "sdpa grad: error: --seed expects a non-negative integer, got '-3'", "--seed -3") { $0.gradArguments + ["--seed", "-3"] },
         .invalid("grad", 2, "sdpa grad: error: --backend must be one of auto, fused, math; got 'gpu'", "--backend gpu") { $0.gradArguments + ["--backend", "gpu"] },
+        .invalid("grad", 2, "sdpa grad: error: --dtype must be one of", "--dtype int8") { $0.gradArguments + ["--dtype", "int8"] },
         .invalid("grad", 2, "sdpa grad: error: --threads expects a positive integer, got '0'", "--threads 0") { $0.gradArguments + ["--threads", "0"] },
         .invalid("explain", 2, "sdpa explain: error: give --query, --key and --value, or --shape B,H,L,S,E", "--query alone") {
             ["--query", $0.path("q.npy").path]

@@ -192,6 +192,36 @@ struct AttentionSinkTests {
         }
     }
 
+    /// The fused backward pass of a forward with sinks, given its output and log-sum-exp: the gradients of
+    /// query, key and value through the sink-normalized weights. Half precisions recompute the output in float32
+    /// for `D` (without the sinks, which the backward's options do not carry) and rescale each row to the given
+    /// log-sum-exp: the float32 pass on the same values, which reads the given output, to the dtype's rounding.
+    @Test("the fused backward pass of a forward with sinks: half precisions as float32", arguments: [DType.float16, .bfloat16])
+    func backwardOfSinks(dtype: DType) throws {
+        let (q32, k32, v32) = try randomAttentionInputs(2, 4, 9, 40, 16, ev: 8, hkv: 2, seed: 23)
+        let (q, k, v) = try (q32.converted(to: dtype), k32.converted(to: dtype), v32.converted(to: dtype))
+        let sinks = try Tensor(shape: [4], scalars: [Float(0.25), 2, 3.5, -.infinity])
+        let dO = try randn([2, 4, 9, 8], seed: 24, dtype: dtype)
+        func gradients(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ dO: Tensor) throws -> AttentionGradients {
+            try withSDPBackends([.fused]) {
+                let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: true, enableGQA: true,
+                                                                            sinks: sinks)
+                return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
+                                                             isCausal: true, enableGQA: true)
+            }
+        }
+        let got = try gradients(q, k, v, dO)
+        let want = try gradients(try q.converted(to: .float32), try k.converted(to: .float32), try v.converted(to: .float32),
+                                 try dO.converted(to: .float32))
+        for (name, a, b) in [("dQ", got.query, want.query), ("dK", got.key, want.key), ("dV", got.value, want.value)] {
+            let largest = b.doubleScalars.map(Swift.abs).max() ?? 0
+            // Both rounded to the dtype; bfloat16's pair products round P too (a few of its ulps of the largest).
+            var tolerance = Tolerance(atol: 2e-5, rtol: 2e-5).bothRounded(to: dtype)
+            if dtype == .bfloat16 { tolerance.atol += 4 * Tolerance.unitRoundoff(dtype) * largest }
+            expectClose(a, b.doubleScalars, tolerance, "\(dtype) \(name)")
+        }
+    }
+
     @Test("wrong sinks through the public entry points and explainSDPA: the same typed error, before any work")
     func publicEntryPointErrors() throws {
         let (q, k, v) = try randomAttentionInputs(1, 4, 3, 6, 8, hkv: 2, seed: 29)

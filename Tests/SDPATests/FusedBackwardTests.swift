@@ -44,7 +44,7 @@ func expectGradientsClose(_ fused: AttentionGradients, _ math: AttentionGradient
     if let a = fused.attnMask, let b = math.attnMask { check(a, b, "dMask") }
     #expect(fused.biasParameters.map(\.part) == math.biasParameters.map(\.part), "\(label)", sourceLocation: sourceLocation)
     if let a = fused.alibiSlopes, let b = math.alibiSlopes {
-        // Σ dS · −|i − j| over a head's L × S scores: float32 rows, summed in Double; D's rounding for half inputs.
+        // Σ dS · −|i − j| over a head's L × S scores: float32 rows, summed in Double; the inputs' rounding for half precisions.
         let rtol = dtype == .float32 ? 1e-4 : 4 * Tolerance.unitRoundoff(dtype)
         expectClose(a, b, Tolerance(atol: 1e-4, rtol: rtol), "\(label) dSlopes", sourceLocation: sourceLocation)
     }

@@ -29,8 +29,10 @@
 ///
 /// The backend is chosen as for the forward pass. The fused one (``SDPBackend/fused``: float32,
 /// float16 and bfloat16 inputs) is FlashAttention-2's backward pass: it recomputes the weights tile by
-/// tile from `logSumExp` and takes `rowsum(dO ∘ output)` from `output`, accumulates in float32, skips
-/// the tiles the bias empties, and needs O(L·E) extra memory. The math one (``SDPBackend/math``,
+/// tile from `logSumExp` and takes `rowsum(dO ∘ output)` from `output` (float16 and bfloat16: from the
+/// output recomputed in float32 by one more forward pass, rescaled to `logSumExp`, since the rounded output
+/// loses the gradients of rows one key dominates), accumulates in float32, skips the tiles the bias
+/// empties, and needs O(L·E) extra memory. The math one (``SDPBackend/math``,
 /// float64 inputs or under `withSDPBackends([.math])`) recomputes scores and softmax from query and key
 /// in `Double` and rounds once: the exact gradient, whatever rounding `output` and `logSumExp` carry.
 ///

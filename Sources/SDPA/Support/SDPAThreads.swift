@@ -34,8 +34,8 @@ public enum SDPAThreads {
             return .zero
         }
         set {
-            let (seconds, attoseconds) = newValue.components
-            let nanoseconds = seconds < 0 ? 0 : seconds >= 1 ? 1_000_000_000 : Int(attoseconds / 1_000_000_000)
+            let nanoseconds = newValue <= .zero ? 0 : newValue >= .seconds(1) ? 1_000_000_000
+                : Int(newValue.components.attoseconds / 1_000_000_000)
             #if canImport(Synchronization)
             if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *) {
                 _WorkerPool.shared.spinNanoseconds.store(nanoseconds, ordering: .relaxed)
@@ -45,13 +45,13 @@ public enum SDPAThreads {
         }
     }
 
-    /// How many of the pool's helper threads that spin between calls (one per other processor) are asleep now,
-    /// for tests of ``helperSpin``.
-    @_spi(Testing) public static var _sleepingHelpers: Int {
+    /// Whether the pool's first helper thread (the first to join a call, and one that spins between calls on
+    /// two or more processors) is asleep now, for tests of ``helperSpin``.
+    @_spi(Testing) public static var _firstHelperIsAsleep: Bool {
         #if canImport(Synchronization)
-        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *) { return _WorkerPool.shared.parkedSpinningHelpers }
+        if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *) { return _WorkerPool.shared.isFirstHelperParked }
         #endif
-        return 0
+        return false
     }
 }
 

@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// `DispatchQueue.concurrentPerform` parks its workers between calls, and waking one can cost about what
 /// a small attention call's work does (the profile is in `Benchmarks/HISTORY.md`, "Dispatch overhead").
-/// Here a helper spins on an atomic for ``spin`` after its last job before it parks, as OpenMP's workers do
+/// Here a helper spins on an atomic for ``spinNanoseconds`` after its last job before it parks, as OpenMP's workers do
 /// (``SDPAThreads/helperSpin`` sets it, as `KMP_BLOCKTIME` / `OMP_WAIT_POLICY` set theirs).
 ///
 /// Built for many helpers (up to ``_maximumThreads`` threads in a job, whatever the processor count):
@@ -34,19 +34,18 @@ final class _WorkerPool: @unchecked Sendable {
     /// ``SDPAThreads/helperSpin`` since. Read by each helper when its last job ends.
     let spinNanoseconds = Atomic<Int>(_WorkerPool.startUpSpinNanoseconds)
 
-    /// 200 µs, or `SDPA_SPIN_MICROSECONDS` when it is a whole number of microseconds from 0 to 10⁶ (0: park at once).
+    /// 200 µs, or `SDPA_SPIN_MICROSECONDS` when it is a whole number of microseconds from 0 (park at once), at most
+    /// 10⁶ (a second; more counts as a second).
     static var startUpSpinNanoseconds: Int {
-        if let text = ProcessInfo.processInfo.environment["SDPA_SPIN_MICROSECONDS"], let micro = Int(text), (0...1_000_000).contains(micro) {
-            return micro * 1000
+        if let text = ProcessInfo.processInfo.environment["SDPA_SPIN_MICROSECONDS"], let micro = Int(text), micro >= 0 {
+            return Swift.min(micro, 1_000_000) * 1000
         }
         return 200_000
     }
 
-    /// How many of the started helpers that spin between jobs (those with a processor of their own) are parked
-    /// now: for tests of ``spinNanoseconds``.
-    var parkedSpinningHelpers: Int {
-        helpers.prefix(Swift.min(started, processors - 1)).reduce(0) { $0 + ($1.parked.load(ordering: .relaxed) ? 1 : 0) }
-    }
+    /// Whether helper 1 (the first to join a job, and one that spins between jobs on two or more processors)
+    /// is parked now: for tests of ``spinNanoseconds``. `false` before it starts.
+    var isFirstHelperParked: Bool { helpers[0].parked.load(ordering: .relaxed) }
 
     /// Low bits of ``announcement``: the job's width (at most ``_maximumThreads``).
     private static let widthBits = 10

@@ -28,7 +28,9 @@ func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
     logSumExp: Bool = true, outputDType: DType? = nil
 ) throws -> _AttentionResult {
-    let writer = try outputDType.map { try _OutputWriter(shape: shape, dtype: $0, sinks: options.sinks, logSumExp: logSumExp) }
+    let writer = try outputDType.map {
+        try _OutputWriter(shape: shape, dtype: $0, sinks: options.sinks, logSumExp: logSumExp, argument: _OutputWriter.recomputedOutput)
+    }
     let call = try _FusedCall(query: query, keysAndValues: source, shape: shape, modifier: modifier, options: options,
                               writer: writer, dropout: _Dropout(options, shape: shape), logSumExp: logSumExp)
     try _runFusedCalls([call])

@@ -91,7 +91,8 @@ struct _Segmentation<Modifier: _ScoreModifier> {
     /// `logSumExp` asks for it; in `outputDType`, by default the query's).
     @inlinable
     func run(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions, logSumExp: Bool, outputDType: DType? = nil) throws -> _AttentionResult {
-        let whole = try _OutputWriter(shape: shape, dtype: outputDType ?? query.dtype, sinks: options.sinks, logSumExp: logSumExp)
+        let whole = try _OutputWriter(shape: shape, dtype: outputDType ?? query.dtype, sinks: options.sinks, logSumExp: logSumExp,
+                                      argument: outputDType == nil ? "output" : _OutputWriter.recomputedOutput)
         var calls = [_FusedCall<Modifier, _TensorKeyValues>]()
         calls.reserveCapacity(segments.count)
         for segment in segments where !segment.queries.isEmpty {

@@ -1,3 +1,4 @@
+import Foundation
 import CSDPAKernels
 
 /// What the fused backward pass reads: the forward's inputs, output and log-sum-exp, the output's
@@ -8,20 +9,10 @@ struct _BackwardInputs: @unchecked Sendable {
     let query: _InputView, key: _InputView, value: _InputView, gradOutput: _InputView
     /// The forward's log-sum-exp per row, `-inf` for a row that saw no key.
     let logSumExp: [Float]
-    /// `rowsum(dO ∘ O)` per row, float32 sums of the rows as given.
+    /// `rowsum(dO ∘ O)` per row in float32 (``_rowDeltas(_:shape:rowsPerTile:forward:)``).
     let rowDeltas: [Float]
 
-    /// The inputs, `D` summed from `output` (``_rowDeltaOutput(_:forward:)``'s).
-    ///
-    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when a strided last dimension
-    ///   must be copied and cannot be.
-    init(_ tensors: _BackwardTensors, output: Tensor, shape: AttentionShape, rowsPerTile: Int) throws {
-        let gradOutput = try _InputView(tensors.gradOutput)
-        try self.init(tensors, rowDeltas: try _rowDeltas(gradOutput: gradOutput, output: try _InputView(output), shape: shape,
-                                                         rowsPerTile: rowsPerTile))
-    }
-
-    /// The inputs with their `D` rows computed already (a segment's, from the whole packed problem's).
+    /// The inputs with their `D` rows computed already (a whole call's, or a segment's rows of the whole packed problem's).
     init(_ tensors: _BackwardTensors, rowDeltas: [Float]) throws {
         query = try _InputView(tensors.query)
         key = try _InputView(tensors.key)
@@ -35,17 +26,34 @@ struct _BackwardInputs: @unchecked Sendable {
     var kind: sdpa_element_kind { query.kind }
 }
 
-/// The output `D = rowsum(dO ∘ O)` is summed from: the given one for float32, and for float16 and
-/// bfloat16 the forward's output recomputed in float32 by `forward` (the call's fused forward pass, its
-/// bits those the given output was rounded from). Where a row's softmax is peaked, `dP − D` cancels in
-/// `dS = P ∘ (dP − D)`, and `D` from an output rounded to the dtype took dQ and dK from errors of a
-/// few ulp to ones as large as the gradients themselves (bfloat16, one key dominating a row; PyTorch's
-/// CPU flash kernel has the same error, its math path not). Costs a forward pass, and `O` in float32.
+/// `D = rowsum(dO ∘ O)` per row, `[B·H·L]`: for float32 from the given output; for float16 and bfloat16
+/// from the forward's output recomputed in float32 by `forward` (the call's fused forward pass with its
+/// log-sum-exp: the bits the given output was rounded from), each row scaled by `exp(own lse − given
+/// lse)` where the two differ, so that `D` is that of the weights the given log-sum-exp stands for (a
+/// forward with attention sinks normalized its rows by their mass too, which the backward's options do
+/// not carry; a log-sum-exp from elsewhere differs by its rounding). Where a row's softmax is peaked,
+/// `dP − D` cancels in `dS = P ∘ (dP − D)`, and `D` from an output rounded to the dtype took dQ and dK
+/// from errors of a few ulp to ones as large as the gradients themselves (bfloat16, one key dominating a
+/// row; PyTorch's CPU flash kernel has the same error, its math path not). Costs a forward pass, and `O`
+/// in float32 while `D` is summed.
 ///
-/// - Throws: what `forward` throws (an allocation that fails).
-func _rowDeltaOutput(_ tensors: _BackwardTensors, forward: (_ outputDType: DType) throws -> Tensor) throws -> Tensor {
-    guard tensors.query.dtype == .float16 || tensors.query.dtype == .bfloat16 else { return tensors.output }
-    return try forward(.float32)
+/// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` (from `forward` too).
+func _rowDeltas(_ tensors: _BackwardTensors, shape: AttentionShape, rowsPerTile: Int,
+                forward: (_ outputDType: DType) throws -> _AttentionResult) throws -> [Float] {
+    let gradOutput = try _InputView(tensors.gradOutput)
+    guard tensors.query.dtype == .float16 || tensors.query.dtype == .bfloat16 else {
+        return try _rowDeltas(gradOutput: gradOutput, output: try _InputView(tensors.output), shape: shape, rowsPerTile: rowsPerTile)
+    }
+    let recomputed = try forward(.float32)
+    var deltas = try _rowDeltas(gradOutput: gradOutput, output: try _InputView(recomputed.output), shape: shape, rowsPerTile: rowsPerTile)
+    guard let own = recomputed.logSumExp?._elements(as: Float.self) else { return deltas }
+    let given = tensors.logSumExp._elements(as: Float.self)
+    for i in deltas.indices where own[i] != given[i] {
+        // A row the given log-sum-exp gives no weight (-inf) or that saw no key here has no D to speak of.
+        let factor = Foundation.exp(own[i] - given[i])
+        deltas[i] = factor.isFinite ? deltas[i] * factor : 0
+    }
+    return deltas
 }
 
 /// `D[b, h, i] = Σ_e dO[b, h, i, e] · O[b, h, i, e]` in float32, `[B·H·L]`, in parallel over

@@ -15,7 +15,7 @@ struct _FusedGradients<ParameterGradients> {
 /// tile the bias does not empty, `S = scale · Q Kᵀ` with the bias applied by the forward's own tile
 /// code, `P = exp(S − lse)`, `dP = dO Vᵀ` (dropout on both, as the forward dropped), `dS = P ∘ (dP − D)`
 /// (the bias's derivative on it; `D = rowsum(dO ∘ O)`, `O` recomputed in float32 for half precisions:
-/// ``_rowDeltaOutput(_:forward:)``), `dV += Pᵀ dO`, `dK += scale · dSᵀ Q`, `dQ += scale · dS K`. The key
+/// ``_rowDeltas(_:shape:rowsPerTile:forward:)``), `dV += Pᵀ dO`, `dK += scale · dSᵀ Q`, `dQ += scale · dS K`. The key
 /// tile's dK and dV are written once, after the sweep. Extra memory: per thread O(tile); per call the
 /// log-sum-exp and `D` rows, dQ and the recomputed output in float32 for half precisions, the partial dQ rows of key chunks
 /// after the first (``_BackwardSchedule/maxChunks`` at most): O(L·E), never `L × S`.
@@ -31,12 +31,12 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
         return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(),
                                parameters: plan?.zeroGradients())
     }
-    let output = try _rowDeltaOutput(tensors) { dtype in
+    let deltas = try _rowDeltas(tensors, shape: shape, rowsPerTile: schedule.queryRows) { dtype in
         try _fusedAttention(query: tensors.query, key: tensors.key, value: tensors.value, shape: shape, modifier: modifier,
-                            options: options, logSumExp: false, outputDType: dtype).output
+                            options: options, outputDType: dtype)
     }
     let pass = try _BackwardPass(
-        inputs: try _BackwardInputs(tensors, output: output, shape: shape, rowsPerTile: schedule.queryRows), schedule: schedule, modifier: modifier,
+        inputs: try _BackwardInputs(tensors, rowDeltas: deltas), schedule: schedule, modifier: modifier,
         options: options, plan: plan, mask: mask, buffers: buffers, dropout: _Dropout(options, shape: shape))
     let threads = Swift.min(SDPAThreads.effectiveCount, schedule.itemsPerRound)
     let scratch = try _BackwardScratchSlots(schedule, lds: pass.lds, savesScores: pass.saves != .none, threads: threads)

@@ -8,11 +8,9 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
     func backward<Plan: _ParameterGradientPlan>(
         _ tensors: _BackwardTensors, options: AttentionOptions, plan: Plan?
     ) throws -> (query: Tensor, key: Tensor, value: Tensor, parameters: Plan.Gradients?) {
-        let output = try _rowDeltaOutput(tensors) { dtype in
-            try run(query: tensors.query, key: tensors.key, value: tensors.value, options: options, logSumExp: false, outputDType: dtype).output
+        let deltas = try _rowDeltas(tensors, shape: shape, rowsPerTile: _BackwardSchedule(shape: shape).queryRows) { dtype in
+            try run(query: tensors.query, key: tensors.key, value: tensors.value, options: options, logSumExp: true, outputDType: dtype)
         }
-        let deltas = try _rowDeltas(gradOutput: try _InputView(tensors.gradOutput), output: try _InputView(output), shape: shape,
-                                    rowsPerTile: _BackwardSchedule(shape: shape).queryRows)
         let results = try _GradientResults(tensors)
         // Segments without query rows add nothing: their keys' gradients stay zero.
         var passes = [(pass: _BackwardPass<Modifier, Plan>, work: Int)]()
