@@ -175,7 +175,6 @@ enum ComputeDType {
 
     /// `tensor` in `dtype` (itself when `dtype` is `nil` or its own).
     static func converted(_ tensor: Tensor, to dtype: DType?) throws -> Tensor {
-        guard let dtype, dtype != tensor.dtype else { return tensor }
-        return try tensor.converted(to: dtype)
+        try dtype.map(tensor.converted(to:)) ?? tensor
     }
 }

@@ -60,9 +60,9 @@ enum GradCommand {
                 gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp, bias: bias,
                 isCausal: settings.isCausal, scale: settings.scale, dropoutP: settings.dropoutP, dropoutSeed: seed, enableGQA: settings.enableGQA)
         }
-        var written: [(String, Tensor)] = [(paths[4], try ComputeDType.converted(gradients.query, to: files.0.dtype)),
-                                           (paths[5], try ComputeDType.converted(gradients.key, to: files.1.dtype)),
-                                           (paths[6], try ComputeDType.converted(gradients.value, to: files.2.dtype))]
+        var written: [(String, Tensor)] = [(paths[4], try gradients.query.converted(to: files.0.dtype)),
+                                           (paths[5], try gradients.key.converted(to: files.1.dtype)),
+                                           (paths[6], try gradients.value.converted(to: files.2.dtype))]
         if let maskGradientPath, let maskGradient = gradients.attnMask { written.append((maskGradientPath, maskGradient)) }
         if let slopesGradientPath, let slopes = gradients.alibiSlopes {
             written.append((slopesGradientPath, try Tensor(shape: [slopes.count], scalars: slopes)))

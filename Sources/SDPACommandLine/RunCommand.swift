@@ -56,7 +56,7 @@ enum RunCommand {
         let bias = try settings.makeBias(for: shape)
         let (computed, logSumExp) = try compute(query: query, key: key, value: value, bias: bias, settings: settings,
                                                 withLogSumExp: arguments.lseOut != nil)
-        let output = try ComputeDType.converted(computed, to: files.0.dtype)
+        let output = try computed.converted(to: files.0.dtype)
         // Both files are written in full under temporary names before either is renamed into place: a
         // file is never half-written, and a run that cannot write one output writes neither.
         let staged = [try _StagedNPYFile(output, at: URL(fileURLWithPath: arguments.out))]

@@ -215,10 +215,7 @@ struct AttentionSinkTests {
                                  try dO.converted(to: .float32))
         for (name, a, b) in [("dQ", got.query, want.query), ("dK", got.key, want.key), ("dV", got.value, want.value)] {
             let largest = b.doubleScalars.map(Swift.abs).max() ?? 0
-            // Both rounded to the dtype; bfloat16's pair products round P too (a few of its ulps of the largest).
-            var tolerance = Tolerance(atol: 2e-5, rtol: 2e-5).bothRounded(to: dtype)
-            if dtype == .bfloat16 { tolerance.atol += 4 * Tolerance.unitRoundoff(dtype) * largest }
-            expectClose(a, b.doubleScalars, tolerance, "\(dtype) \(name)")
+            expectClose(a, b.doubleScalars, fusedBackwardTolerance(dtype, inputs: dtype, largest: largest), "\(dtype) \(name)")
         }
     }
 

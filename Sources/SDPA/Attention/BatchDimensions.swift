@@ -113,7 +113,7 @@ struct _BatchDimensions {
             // A half-precision mask is copied as float32 (exactly): its gradient is then summed over the batch
             // dimensions before it is rounded, once, to the mask's dtype.
             let copied = try mask.broadcast(to: leading + last).contiguous()
-            let widened = mask.dtype == .float16 || mask.dtype == .bfloat16 ? try copied.converted(to: .float32) : copied
+            let widened = mask.dtype.isHalfPrecision ? try copied.converted(to: .float32) : copied
             return try widened.reshaped([count] + last)
         }
     }

@@ -185,23 +185,29 @@ struct _BroadcastInputs {
         return resultRank == 2 ? tensor._unsqueezed(at: 0) : tensor
     }
 
-    /// Whether some input's gradient is a sum over what was broadcast or repeated (not only a view of the
-    /// run's): its parts are then best kept wider than a half-precision dtype until summed.
-    var sumsGradients: Bool {
-        func sums(_ given: [Int], _ expanded: [Int]) -> Bool { given.drop(while: { $0 == 1 }) != expanded.drop(while: { $0 == 1 }) }
-        return keyRepeats > 1 || valueRepeats > 1 || sums(givenQuery, expandedQuery) || sums(givenKey, expandedKey)
-            || sums(givenValue, expandedValue)
+    /// Whether an input's gradient (given shape, the run's shape, heads repeated by) is a sum over what was broadcast
+    /// or repeated, not only the run's gradient or a view of it (a difference of leading 1s).
+    private static func sums(given: [Int], run: [Int], repeats: Int) -> Bool {
+        repeats > 1 || given.drop(while: { $0 == 1 }) != run.drop(while: { $0 == 1 })
+    }
+
+    /// The dtype the run's gradients are to come in for inputs of `dtype`: float32 for half precisions when some
+    /// gradient is a sum (its parts kept wider until summed, then rounded once), else `dtype`.
+    func runGradientDType(for dtype: DType) -> DType {
+        let sums = Self.sums(given: givenQuery, run: expandedQuery, repeats: 1) || Self.sums(given: givenKey, run: expandedKey, repeats: keyRepeats)
+            || Self.sums(given: givenValue, run: expandedValue, repeats: valueRepeats)
+        return dtype.isHalfPrecision && sums ? .float32 : dtype
     }
 
     /// The gradient of an input given in shape `given` and dtype `dtype`, from the gradient of the run's input
-    /// (in `dtype`, or float32 for half precision when ``sumsGradients``): summed in `Double` over the heads'
+    /// (in ``runGradientDType(for:)``): summed in `Double` over the heads'
     /// repeats and every broadcast dimension, then rounded to `dtype` (from float32 parts for half precision,
     /// not from parts already rounded to it).
     ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument`.
     func gradient(_ run: Tensor, given: [Int], dtype: DType, repeats: Int, argument: String) throws -> Tensor {
         var gradient = try batch?.restored(run, argument: argument) ?? run
-        if repeats == 1, gradient.shape.drop(while: { $0 == 1 }) == given.drop(while: { $0 == 1 }) {
+        if !Self.sums(given: given, run: gradient.shape, repeats: repeats) {
             // Nothing summed: the run's gradient, or a view of it when only the rank differs (leading 1s).
             if gradient.dtype != dtype { gradient = try gradient.converted(to: dtype) }
             return gradient.shape == given ? gradient : try gradient.reshaped(given)

@@ -43,7 +43,7 @@ public struct AlibiBias: FusedAttnBias, Hashable {
     /// A bias with explicit per-head slopes of another floating-point type (`[Float]`, say), each taken as the
     /// `Double` nearest to it (exactly, for float32 and the half precisions).
     public init<Slope: BinaryFloatingPoint>(slopes: [Slope], seqLenQ: Int, seqLenKV: Int, causal: CausalVariant? = nil) {
-        self.init(slopes: slopes.map(Double.init), seqLenQ: seqLenQ, seqLenKV: seqLenKV, causal: causal)
+        self.init(slopes: slopes.map { Double($0) }, seqLenQ: seqLenQ, seqLenKV: seqLenKV, causal: causal)
     }
 
     /// A bias with the paper's slopes for `numHeads` heads.
@@ -95,7 +95,7 @@ extension AlibiBias: _ParameterChecked {
         try _checkNonNegative(seqLenQ, "AlibiBias", "seqLenQ")
         try _checkNonNegative(seqLenKV, "AlibiBias", "seqLenKV")
         // Finite in float32 too: the float32 and half-precision kernels compute with them rounded.
-        if let bad = slopes.firstIndex(where: { !$0.isFinite || !Float($0).isFinite }) {
+        if let bad = slopes.firstIndex(where: { !Float($0).isFinite }) {
             throw SDPAError.invalidArgument(argument: "AlibiBias.slopes[\(bad)]", value: "\(slopes[bad])",
                                             reason: "slopes must be finite, and within float32's range (±3.4e38)")
         }

@@ -32,9 +32,8 @@ func _backwardOverBroadcastInputs<Bias: AttnBias>(
         gradOutput: try inputs.inRunRank(tensors.gradOutput, argument: "gradOutput"), query: q, key: k, value: v,
         output: try inputs.inRunRank(tensors.output, argument: "output"),
         logSumExp: try inputs.inRunRank(tensors.logSumExp, argument: "logSumExp", isLogSumExp: true))
-    // Half-precision parts kept in float32 until summed (in Double), then rounded: not rounded before the sum too.
     let dtype = tensors.query.dtype
-    if inputs.sumsGradients, dtype == .float16 || dtype == .bfloat16 { run.gradientDType = .float32 }
+    run.gradientDType = inputs.runGradientDType(for: dtype)
     var gradients: AttentionGradients
     if let batch = inputs.batch, let tensorBias = bias as? TensorBias {
         gradients = try _routedBackward(run, bias: TensorBias(try batch.flattenedMask(tensorBias.mask)), isCausal: isCausal, options: options)

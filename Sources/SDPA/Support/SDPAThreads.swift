@@ -34,14 +34,11 @@ public enum SDPAThreads {
             return .zero
         }
         set {
-            let nanoseconds = newValue <= .zero ? 0 : newValue >= .seconds(1) ? 1_000_000_000
-                : Int(newValue.components.attoseconds / 1_000_000_000)
             #if canImport(Synchronization)
             if #available(macOS 15, iOS 18, tvOS 18, watchOS 11, visionOS 2, *) {
-                _WorkerPool.shared.spinNanoseconds.store(nanoseconds, ordering: .relaxed)
+                _WorkerPool.shared.spinNanoseconds.store(_WorkerPool.nanoseconds(clamping: newValue), ordering: .relaxed)
             }
             #endif
-            _ = nanoseconds
         }
     }
 

@@ -38,9 +38,14 @@ final class _WorkerPool: @unchecked Sendable {
     /// 10⁶ (a second; more counts as a second).
     static var startUpSpinNanoseconds: Int {
         if let text = ProcessInfo.processInfo.environment["SDPA_SPIN_MICROSECONDS"], let micro = Int(text), micro >= 0 {
-            return Swift.min(micro, 1_000_000) * 1000
+            return nanoseconds(clamping: .microseconds(Swift.min(micro, 1_000_000)))
         }
         return 200_000
+    }
+
+    /// `spin` in nanoseconds, clamped to 0…1 s (a negative duration is none).
+    static func nanoseconds(clamping spin: Duration) -> Int {
+        spin <= .zero ? 0 : spin >= .seconds(1) ? 1_000_000_000 : Int(spin.components.attoseconds / 1_000_000_000)
     }
 
     /// Whether helper 1 (the first to join a job, and one that spins between jobs on two or more processors)

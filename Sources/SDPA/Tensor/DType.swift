@@ -30,5 +30,8 @@ public enum DType: String, Sendable, Hashable, CaseIterable, CustomStringConvert
     /// Whether this is one of the floating-point types.
     public var isFloatingPoint: Bool { self != .bool }
 
+    /// float16 or bfloat16: the dtypes whose values the kernels widen to float32, and whose sums are kept wider.
+    var isHalfPrecision: Bool { self == .float16 || self == .bfloat16 }
+
     public var description: String { rawValue }
 }

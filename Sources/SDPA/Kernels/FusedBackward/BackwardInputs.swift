@@ -37,16 +37,19 @@ struct _BackwardInputs: @unchecked Sendable {
 /// row; PyTorch's CPU flash kernel has the same error, its math path not). Costs a forward pass, and `O`
 /// in float32 while `D` is summed.
 ///
+/// `forward` must return the log-sum-exp with the output.
+///
 /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` (from `forward` too).
 func _rowDeltas(_ tensors: _BackwardTensors, shape: AttentionShape, rowsPerTile: Int,
                 forward: (_ outputDType: DType) throws -> _AttentionResult) throws -> [Float] {
     let gradOutput = try _InputView(tensors.gradOutput)
-    guard tensors.query.dtype == .float16 || tensors.query.dtype == .bfloat16 else {
+    guard tensors.query.dtype.isHalfPrecision else {
         return try _rowDeltas(gradOutput: gradOutput, output: try _InputView(tensors.output), shape: shape, rowsPerTile: rowsPerTile)
     }
     let recomputed = try forward(.float32)
     var deltas = try _rowDeltas(gradOutput: gradOutput, output: try _InputView(recomputed.output), shape: shape, rowsPerTile: rowsPerTile)
-    guard let own = recomputed.logSumExp?._elements(as: Float.self) else { return deltas }
+    // `forward` computes the log-sum-exp too (its contract): the rows' rescale needs it.
+    guard let own = recomputed.logSumExp?._elements(as: Float.self) else { preconditionFailure("forward must return its log-sum-exp") }
     let given = tensors.logSumExp._elements(as: Float.self)
     for i in deltas.indices where own[i] != given[i] {
         // A row the given log-sum-exp gives no weight (-inf) or that saw no key here has no D to speak of.

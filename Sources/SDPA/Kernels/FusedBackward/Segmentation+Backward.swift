@@ -16,11 +16,10 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
         var passes = [(pass: _BackwardPass<Modifier, Plan>, work: Int)]()
         for segment in segments where !segment.queries.isEmpty {
             let part = Self.shape(of: segment, in: shape), rows = segment.queries
-            var view = _BackwardTensors(
+            let view = _BackwardTensors(
                 gradOutput: try tensors.gradOutput.sliced(rows, along: -2), query: try tensors.query.sliced(rows, along: -2),
                 key: try tensors.key.sliced(segment.keys, along: -2), value: try tensors.value.sliced(segment.keys, along: -2),
                 output: try tensors.output.sliced(rows, along: -2), logSumExp: try tensors.logSumExp.sliced(rows, along: -1))
-            view.gradientDType = tensors.gradientDType
             // The segment's D rows: rows `rows` of each (batch, head) of the whole problem's.
             var rowDeltas = [Float]()
             rowDeltas.reserveCapacity(part.batch * part.queryHeads * rows.count)
