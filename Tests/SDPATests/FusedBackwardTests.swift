@@ -53,6 +53,12 @@ func expectGradientsClose(_ fused: AttentionGradients, _ math: AttentionGradient
     }
 }
 
+/// Standard normal values times `factor` (large scores: peaked softmax rows), drawn in float64 and rounded to `dtype` once.
+func scaledRandn(_ shape: [Int], by factor: Double, seed: UInt64, dtype: DType) throws -> Tensor {
+    let values = try randn(shape, seed: seed, dtype: .float64).doubleScalars
+    return try Tensor(shape: shape, dtype: dtype) { factor * values[$0] }
+}
+
 @Suite("Fused backward pass")
 struct FusedBackwardTests {
     /// Every bias of the forward sweeps; tile boundaries (96-row query tiles, 128-key tiles, chunked
@@ -135,10 +141,7 @@ struct FusedBackwardTests {
     @Test("decoding at large scores: the backward pass recomputes the forward's scores to the bit",
           arguments: KernelFamily.all, [DType.float32, .bfloat16])
     func decodingAtLargeScores(_ family: KernelFamily, _ dtype: DType) throws {
-        func scaled(_ shape: [Int], seed: UInt64) throws -> Tensor {
-            let t = try randn(shape, seed: seed, dtype: .float64)
-            return try Tensor(shape: shape, dtype: dtype) { 16 * t.doubleScalars[$0] }
-        }
+        func scaled(_ shape: [Int], seed: UInt64) throws -> Tensor { try scaledRandn(shape, by: 16, seed: seed, dtype: dtype) }
         for (L, S) in [(1, 1), (2, 1), (1, 33), (2, 33), (4, 33)] {
             let c = FusedCase(heads: 4, group: 2, L: L, S: S, E: 64, Ev: 24, dtype: dtype)
             let (q, k, v) = (try scaled([1, 4, L, 64], seed: 1), try scaled([1, 2, S, 64], seed: 2), try randn([1, 2, S, 24], seed: 3, dtype: dtype))
@@ -194,8 +197,7 @@ struct FusedBackwardTests {
         for shape in cases {
             let c = FusedCase(batch: 2, heads: 2, L: shape.L, S: shape.S, E: shape.E, Ev: shape.Ev, dtype: dtype, bias: shape.bias)
             for seed in UInt64(40)..<44 {
-                let scores = try randn([2, 2, shape.L, shape.E], seed: seed, dtype: .float64)
-                let q = try Tensor(shape: scores.shape, dtype: dtype) { 24 * scores.doubleScalars[$0] }
+                let q = try scaledRandn([2, 2, shape.L, shape.E], by: 24, seed: seed, dtype: dtype)
                 let k = try randn([2, 2, shape.S, shape.E], seed: seed + 1, dtype: dtype)
                 let v = try randn([2, 2, shape.S, shape.Ev], seed: seed + 2, dtype: dtype)
                 let dO = try randn([2, 2, shape.L, shape.Ev], seed: seed + 3, dtype: dtype)

@@ -28,11 +28,8 @@ func _fusedAttention<Modifier: _ScoreModifier, Source: _KeyValueSource>(
     query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
     logSumExp: Bool = true, outputDType: DType? = nil
 ) throws -> _AttentionResult {
-    let writer = try outputDType.map {
-        try _OutputWriter(shape: shape, dtype: $0, sinks: options.sinks, logSumExp: logSumExp, argument: _OutputWriter.recomputedOutput)
-    }
     let call = try _FusedCall(query: query, keysAndValues: source, shape: shape, modifier: modifier, options: options,
-                              writer: writer, dropout: _Dropout(options, shape: shape), logSumExp: logSumExp)
+                              dropout: _Dropout(options, shape: shape), logSumExp: logSumExp, outputDType: outputDType)
     try _runFusedCalls([call])
     return call.writer.result
 }
@@ -101,15 +98,16 @@ final class _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unch
 
     /// Plans the call for the thread count in effect (its bits do not depend on it); it writes through
     /// `writer` (a segment's rows of a packed result), or into a result of its own (with the log-sum-exp
-    /// when `logSumExp` asks for it), and applies `dropout` (`options`' for a call of its own, the whole
+    /// when `logSumExp` asks for it, in `outputDType` if given), and applies `dropout` (`options`' for a call of its own, the whole
     /// problem's seen from a segment's rows and keys).
     @inlinable
     init(
         query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
-        writer: _OutputWriter? = nil, dropout: _Dropout?, logSumExp: Bool = true
+        writer: _OutputWriter? = nil, dropout: _Dropout?, logSumExp: Bool = true, outputDType: DType? = nil
     ) throws {
         (self.source, self.modifier) = (source, modifier)
-        self.writer = try writer ?? _OutputWriter(shape: shape, dtype: query.dtype, sinks: options.sinks, logSumExp: logSumExp)
+        self.writer = try writer
+            ?? _OutputWriter(shape: shape, dtype: query.dtype, outputDType: outputDType, sinks: options.sinks, logSumExp: logSumExp)
         let rows = shape.batch * shape.queryHeads * shape.queryLength
         work = rows.multipliedReportingOverflow(by: Swift.max(1, shape.keyLength)).partialValue
         guard rows > 0 else { (plan, scratchLayout, self.query, partials) = (nil, nil, nil, nil); return }

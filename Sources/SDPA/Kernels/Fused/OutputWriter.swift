@@ -12,19 +12,17 @@ struct _OutputWriter: @unchecked Sendable {
     /// (a segment of a packed problem writes its rows in place; a whole call, `0` of its own length).
     @usableFromInline let rowOffset: Int, resultLength: Int
 
-    /// What an allocation that fails names for an output in another dtype than the query's: the backward pass's.
-    @usableFromInline static let recomputedOutput = "the backward pass's output recomputed in float32 (for D = rowsum(dO ∘ O))"
-
-    /// A writer of a result of its own, with the log-sum-exp when `logSumExp` asks for it; an allocation that
-    /// fails names `argument`.
+    /// A writer of a result of its own in the inputs' `dtype`, or in `outputDType` (the backward pass's float32
+    /// recomputation, which an allocation that fails names), with the log-sum-exp when `logSumExp` asks for it.
     ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the output or the
     ///   log-sum-exp cannot be allocated.
     @usableFromInline
-    init(shape: AttentionShape, dtype: DType, sinks: Tensor? = nil, logSumExp: Bool = true, argument: String = "output") throws {
+    init(shape: AttentionShape, dtype: DType, outputDType: DType? = nil, sinks: Tensor? = nil, logSumExp: Bool = true) throws {
         // Every row of both is written once, by the unit (or the split group) that computes it.
         result = _AttentionResult(
-            output: try Tensor(_uninitialized: shape.outputShape, dtype: dtype, argument: argument),
+            output: try Tensor(_uninitialized: shape.outputShape, dtype: outputDType ?? dtype,
+                               argument: outputDType == nil ? "output" : "the backward pass's output recomputed in float32 (for D = rowsum(dO ∘ O))"),
             logSumExp: logSumExp
                 ? try Tensor(_uninitialized: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp") : nil)
         self.shape = shape

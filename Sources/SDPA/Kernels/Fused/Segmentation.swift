@@ -91,8 +91,7 @@ struct _Segmentation<Modifier: _ScoreModifier> {
     /// `logSumExp` asks for it; in `outputDType`, by default the query's).
     @inlinable
     func run(query: Tensor, key: Tensor, value: Tensor, options: AttentionOptions, logSumExp: Bool, outputDType: DType? = nil) throws -> _AttentionResult {
-        let whole = try _OutputWriter(shape: shape, dtype: outputDType ?? query.dtype, sinks: options.sinks, logSumExp: logSumExp,
-                                      argument: outputDType == nil ? "output" : _OutputWriter.recomputedOutput)
+        let whole = try _OutputWriter(shape: shape, dtype: query.dtype, outputDType: outputDType, sinks: options.sinks, logSumExp: logSumExp)
         var calls = [_FusedCall<Modifier, _TensorKeyValues>]()
         calls.reserveCapacity(segments.count)
         for segment in segments where !segment.queries.isEmpty {
