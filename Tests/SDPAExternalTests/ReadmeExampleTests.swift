@@ -41,6 +41,21 @@ import Testing
         expectClose(sunk, expected, .float32, "output")
         // The sink takes weight from every row.
         #expect(zip(lseValues, plainLSE).allSatisfy { $0 > $1 })
+
+        let dOut = try Tensor.randomNormal(shape: sunk.shape, seed: 4)   // dL/doutput
+        let grads = try scaledDotProductAttentionBackward(gradOutput: dOut, query: q, key: k, value: v, output: sunk,
+                                                          logSumExp: lse, attnMask: bias, enableGQA: true, sinks: sinks)
+        print(grads.sinks!.shape)   // [8]: dL/dsinks, one per query head
+        #expect(grads.sinks?.shape == [8] && grads.sinks?.dtype == .float32)
+        // dL/dsinks[h] = −Σ_i p_sink · rowsum(dO ∘ O), p_sink = exp(0.5 − lse): the definition, summed here.
+        let (o, d) = (sunk.doubleScalars, dOut.doubleScalars)
+        let perHead = (0..<H).map { h in
+            -(0..<L).reduce(0.0) { sum, i in
+                let row = h * L + i
+                return sum + exp(0.5 - lseValues[row]) * (0..<E).reduce(0.0) { $0 + o[row * E + $1] * d[row * E + $1] }
+            }
+        }
+        expectClose(grads.sinks!, perHead, Tolerance(atol: 1e-6, rtol: 1e-5), "dL/dsinks")
     }
 
     /// The README's packed-sequence example: pack, attend, unpack, and agree with running each sequence alone.

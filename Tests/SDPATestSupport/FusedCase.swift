@@ -7,15 +7,22 @@ public struct FusedCase: Sendable, CustomTestStringConvertible {
     public var batch = 1, heads = 2, group = 1, L = 17, S = 33, E = 16, Ev = 16
     public var dtype: DType = .float32
     public var bias = "none"
+    /// Learned attention sinks, one logit per query head (``AttentionOptions/sinks``, float32), or none.
+    public var sinks: [Float]?
 
     public init(batch: Int = 1, heads: Int = 2, group: Int = 1, L: Int = 17, S: Int = 33, E: Int = 16, Ev: Int = 16,
-                dtype: DType = .float32, bias: String = "none") {
+                dtype: DType = .float32, bias: String = "none", sinks: [Float]? = nil) {
         (self.batch, self.heads, self.group, self.L, self.S, self.E, self.Ev) = (batch, heads, group, L, S, E, Ev)
-        (self.dtype, self.bias) = (dtype, bias)
+        (self.dtype, self.bias, self.sinks) = (dtype, bias, sinks)
     }
 
     public var testDescription: String {
-        "\(bias) B\(batch) H\(heads)/\(heads / group) L\(L) S\(S) E\(E) Ev\(Ev) \(dtype)"
+        "\(bias) B\(batch) H\(heads)/\(heads / group) L\(L) S\(S) E\(E) Ev\(Ev) \(dtype)" + (sinks == nil ? "" : " sinks")
+    }
+
+    /// The case's sinks as the tensor the entry points take.
+    public func sinksTensor() throws -> Tensor? {
+        try sinks.map { try Tensor(shape: [$0.count], scalars: $0) }
     }
 
     /// The shape the case runs.
@@ -34,18 +41,18 @@ public struct FusedCase: Sendable, CustomTestStringConvertible {
 
     /// Runs the case with the current backend restriction; returns output and log-sum-exp.
     public func run(_ q: Tensor, _ k: Tensor, _ v: Tensor, dropoutP: Float = 0, dropoutSeed: UInt64? = nil) throws -> (output: Tensor, logSumExp: Tensor) {
-        let gqa = group > 1
+        let (gqa, sinks) = (group > 1, try sinksTensor())
         return try call(
-            unmasked: { try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa) },
-            masked: { try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa) })
+            unmasked: { try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa, sinks: sinks) },
+            masked: { try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa, sinks: sinks) })
     }
 
     /// Runs the case through the entry point that returns the output alone (no log-sum-exp asked for).
     public func runOutput(_ q: Tensor, _ k: Tensor, _ v: Tensor, dropoutP: Float = 0, dropoutSeed: UInt64? = nil) throws -> Tensor {
-        let gqa = group > 1
+        let (gqa, sinks) = (group > 1, try sinksTensor())
         return try call(
-            unmasked: { try scaledDotProductAttention(query: q, key: k, value: v, isCausal: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa) },
-            masked: { try scaledDotProductAttention(query: q, key: k, value: v, attnMask: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa) })
+            unmasked: { try scaledDotProductAttention(query: q, key: k, value: v, isCausal: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa, sinks: sinks) },
+            masked: { try scaledDotProductAttention(query: q, key: k, value: v, attnMask: $0, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa, sinks: sinks) })
     }
 
     /// An entry point's call for this case: `unmasked` (given `isCausal`) for none and `isCausal`, else `masked`
@@ -60,16 +67,16 @@ public struct FusedCase: Sendable, CustomTestStringConvertible {
         _ q: Tensor, _ k: Tensor, _ v: Tensor, _ dO: Tensor, output: Tensor, logSumExp: Tensor,
         dropoutP: Float = 0, dropoutSeed: UInt64? = nil
     ) throws -> AttentionGradients {
-        let gqa = group > 1
+        let (gqa, sinks) = (group > 1, try sinksTensor())
         switch bias {
         case "none", "isCausal":
             return try scaledDotProductAttentionBackward(
                 gradOutput: dO, query: q, key: k, value: v, output: output, logSumExp: logSumExp, isCausal: bias == "isCausal",
-                dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
+                dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa, sinks: sinks)
         default:
             return try scaledDotProductAttentionBackward(
                 gradOutput: dO, query: q, key: k, value: v, output: output, logSumExp: logSumExp, attnMask: try attnBias(),
-                dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa)
+                dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: gqa, sinks: sinks)
         }
     }
 

@@ -192,10 +192,11 @@ struct AttentionSinkTests {
         }
     }
 
-    /// The fused backward pass of a forward with sinks, given its output and log-sum-exp: the gradients of
-    /// query, key and value through the sink-normalized weights. Half precisions recompute the output in float32
-    /// for `D` (without the sinks, which the backward's options do not carry) and rescale each row to the given
-    /// log-sum-exp: the float32 pass on the same values, which reads the given output, to the dtype's rounding.
+    /// The fused backward pass of a forward with sinks, given its output and log-sum-exp but not the sinks (a
+    /// caller that wants no sink gradient): the gradients of query, key and value through the sink-normalized
+    /// weights. Half precisions recompute the output in float32 for `D` (without the sinks, not given here) and
+    /// rescale each row to the given log-sum-exp: the float32 pass on the same values, which reads the given
+    /// output, to the dtype's rounding.
     @Test("the fused backward pass of a forward with sinks: half precisions as float32", arguments: [DType.float16, .bfloat16])
     func backwardOfSinks(dtype: DType) throws {
         let (q32, k32, v32) = try randomAttentionInputs(2, 4, 9, 40, 16, ev: 8, hkv: 2, seed: 23)
@@ -217,6 +218,116 @@ struct AttentionSinkTests {
             let largest = b.doubleScalars.map(Swift.abs).max() ?? 0
             expectClose(a, b.doubleScalars, fusedBackwardTolerance(dtype, inputs: dtype, largest: largest), "\(dtype) \(name)")
         }
+    }
+
+    /// `dL/dsinks` against central differences of the loss `Σ dO ∘ output` in float64 (math backend): the
+    /// gradient the backward pass gives is the one the forward pass has, whatever formula computes it; the
+    /// query's gradient too (a sink changes every weight of its row).
+    @Test("the sinks' gradient is the forward's derivative: central differences in float64, every public backward entry point")
+    func sinkGradientByDifferences() throws {
+        let (q32, k32, v32) = try randomAttentionInputs(2, 4, 6, 11, 8, ev: 5, hkv: 2, seed: 41)
+        let (q, k, v) = (try q32.converted(to: .float64), try k32.converted(to: .float64), try v32.converted(to: .float64))
+        let dO = try randn([2, 4, 6, 5], seed: 42, dtype: .float64)
+        let sinks = [0.75, -1.5, 2.25, -.infinity]
+        let bias = causalLowerRight(6, 11)
+        func loss(_ logits: [Double], query: Tensor = q) throws -> Double {
+            let out = try scaledDotProductAttention(query: query, key: k, value: v, attnMask: bias, enableGQA: true,
+                                                    sinks: try Tensor(shape: [4], scalars: logits, dtype: .float64))
+            return zip(out.doubleScalars, dO.doubleScalars).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        let given = try Tensor(shape: [4], scalars: sinks, dtype: .float64)
+        let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true, sinks: given)
+        let calls: [(String, () throws -> AttentionGradients)] = [
+            ("generic bias", { try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
+                                                                      attnMask: bias, enableGQA: true, sinks: given) }),
+            ("existential bias", { try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
+                                                                          attnMask: bias as any AttnBias, enableGQA: true, sinks: given) }),
+            ("Float scale", { try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
+                                                                     attnMask: bias, scale: Float(1 / 8.0.squareRoot()), enableGQA: true, sinks: given) }),
+        ]
+        let h = 1e-5
+        var expected = [Double]()
+        for head in 0..<4 {
+            guard sinks[head] != -.infinity else { expected.append(0); continue }
+            var (up, down) = (sinks, sinks)
+            up[head] += h
+            down[head] -= h
+            expected.append((try loss(up) - loss(down)) / (2 * h))
+        }
+        // dQ[0, 0, 3, 0] by the same differences.
+        let at = 3 * 8
+        func shifted(_ by: Double) throws -> Tensor {
+            var values = q.doubleScalars
+            values[at] += by
+            return try Tensor(shape: q.shape, scalars: values, dtype: .float64)
+        }
+        let dQ = (try loss(sinks, query: shifted(h)) - loss(sinks, query: shifted(-h))) / (2 * h)
+        for (name, call) in calls {
+            let grads = try call()
+            let got = try #require(grads.sinks, "\(name): a sink gradient")
+            #expect(got.dtype == .float64 && got.shape == [4], "\(name)")
+            expectClose(got, expected, Tolerance(atol: 1e-8, rtol: 1e-7), "\(name) dSinks")
+            #expect(got.doubleScalars[3] == 0, "\(name): a -infinity sink has no gradient")
+            #expect(Swift.abs(grads.query.doubleScalars[at] - dQ) <= 1e-8, "\(name) dQ")
+        }
+        // The plain entry point (isCausal) and the deprecated raw mask take them too.
+        let plain = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: true, enableGQA: true, sinks: given)
+        let grads = try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: plain.output,
+                                                          logSumExp: plain.logSumExp, isCausal: true, enableGQA: true, sinks: given)
+        let viaMask = try deprecatedRawMaskBackward(dO, q, k, v, output: plain.output, logSumExp: plain.logSumExp,
+                                                    mask: try causalUpperLeft(6, 11).materialize(device: .cpu), sinks: given)
+        expectClose(try #require(viaMask.sinks), try #require(grads.sinks), Tolerance(atol: 1e-14, rtol: 1e-12), "raw mask dSinks")
+    }
+
+    @Test("the sinks' gradient comes in the sinks' dtype; the backward pass checks the sinks as the forward does")
+    func sinkGradientDTypeAndErrors() throws {
+        let (q, k, v) = try randomAttentionInputs(1, 4, 3, 6, 8, hkv: 2, seed: 43)
+        let dO = try randn([1, 4, 3, 8], seed: 44)
+        for dtype in [DType.float16, .bfloat16, .float32, .float64] {
+            let sinks = try Tensor(shape: [4], scalars: [0.5, 1, -1, 2], dtype: dtype)
+            for backend in [SDPBackend.fused, .math] {
+                let grads = try withSDPBackends([backend]) {
+                    let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: true, enableGQA: true, sinks: sinks)
+                    return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
+                                                                 isCausal: true, enableGQA: true, sinks: sinks)
+                }
+                #expect(grads.sinks?.dtype == dtype && grads.sinks?.shape == [4], "\(backend) \(dtype)")
+            }
+        }
+        let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, enableGQA: true)
+        let wrong = try Tensor(shape: [2], scalars: [Float(0), 0])
+        #expect(throws: SDPAError.invalidShape(argument: "sinks", shape: [2],
+                                               reason: "expected [H] = [4]: one logit per query head (B=1 H=4 Hkv=2 L=3 S=6 E=8 Ev=8)")) {
+            try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse, enableGQA: true, sinks: wrong)
+        }
+        #expect(throws: SDPAError.invalidArgument(argument: "sinks[1]", value: "nan", reason: "a sink logit must be finite, or -infinity for no sink")) {
+            try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
+                                                  attnMask: causalLowerRight(3, 6), enableGQA: true,
+                                                  sinks: try Tensor(shape: [4], scalars: [Float(0), .nan, 0, 0]))
+        }
+        let none = try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse, enableGQA: true)
+        #expect(none.sinks == nil)
+    }
+
+    /// Inputs that broadcast (one key/value head for a batch of queries) run on their expansion; the sinks'
+    /// gradient is that of the expanded call.
+    @Test("inputs that broadcast: the sinks' gradient of the same call on the inputs expanded", arguments: [SDPBackend.fused, .math])
+    func sinkGradientOverBroadcastInputs(_ backend: SDPBackend) throws {
+        let q = try randn([3, 2, 5, 8], seed: 45)
+        let (k, v) = (try randn([1, 1, 9, 8], seed: 46), try randn([9, 8], seed: 47))
+        let dO = try randn([3, 2, 5, 8], seed: 48)
+        let sinks = try Tensor(shape: [2], scalars: [Float(1.25), -0.5])
+        func gradients(_ k: Tensor, _ v: Tensor) throws -> AttentionGradients {
+            try withSDPBackends([backend]) {
+                let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: true, sinks: sinks)
+                return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
+                                                             isCausal: true, sinks: sinks)
+            }
+        }
+        let broadcast = try gradients(k, v)
+        let expanded = try gradients(try k.broadcast(to: [3, 2, 9, 8]).contiguous(), try v.broadcast(to: [3, 2, 9, 8]).contiguous())
+        expectClose(try #require(broadcast.sinks), try #require(expanded.sinks), Tolerance(atol: 1e-6, rtol: 1e-5), "dSinks")
+        #expect(broadcast.key.shape == [1, 1, 9, 8] && broadcast.value.shape == [9, 8])
     }
 
     @Test("wrong sinks through the public entry points and explainSDPA: the same typed error, before any work")
@@ -285,6 +396,15 @@ struct AttentionSinkTests {
         #expect(a != c && a != AttentionOptions())
         #expect(AttentionOptions() == AttentionOptions())
     }
+}
+
+/// The deprecated raw-mask backward overload with sinks.
+@available(*, deprecated, message: "calls the deprecated raw-mask overload on purpose")
+private func deprecatedRawMaskBackward(
+    _ dO: Tensor, _ q: Tensor, _ k: Tensor, _ v: Tensor, output: Tensor, logSumExp: Tensor, mask: Tensor, sinks: Tensor
+) throws -> AttentionGradients {
+    try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: output, logSumExp: logSumExp,
+                                          attnMask: mask, enableGQA: true, sinks: sinks)
 }
 
 /// The deprecated raw-mask overload, called as code written before the RFC does.

@@ -48,6 +48,14 @@ func expectGradientsClose(_ fused: AttentionGradients, _ math: AttentionGradient
         let rtol = dtype == .float32 ? 1e-4 : 4 * Tolerance.unitRoundoff(dtype)
         expectClose(a, b, Tolerance(atol: 1e-4, rtol: rtol), "\(label) dSlopes", sourceLocation: sourceLocation)
     }
+    #expect((fused.sinks == nil) == (math.sinks == nil), "\(label): a sink gradient on both or neither", sourceLocation: sourceLocation)
+    if let a = fused.sinks, let b = math.sinks {
+        // −Σ p_sink · D over a head's B·L rows: float32 D, from the output recomputed in float32 for half precisions
+        // (bfloat16's kernels round P for P·V: a few of its ulps of the largest, as for the other gradients).
+        var tolerance = Tolerance(atol: 1e-5, rtol: 1e-4)
+        if dtype == .bfloat16 { tolerance.atol += 4 * Tolerance.unitRoundoff(dtype) * (b.doubleScalars.map(Swift.abs).max() ?? 0) }
+        expectClose(a, b, tolerance, "\(label) dSinks", sourceLocation: sourceLocation)
+    }
     for g in [fused.query, fused.key, fused.value] {
         #expect(!g.doubleScalars.contains { $0.isNaN }, "\(label): no NaN", sourceLocation: sourceLocation)
     }
@@ -80,6 +88,16 @@ struct FusedBackwardTests {
                 FusedCase(L: 33, S: 65, E: 24, Ev: 24, dtype: dtype, bias: $0)
             }
         }
+        // Learned sinks (their gradient too): a sink that outweighs the keys, none (-inf), rows that see no key,
+        // packed sequences as segments, tiles, decoding, half precisions.
+        let sinks: [Float] = [2.5, -.infinity, -1, 0.5, 6, -3]
+        cases += ["none", "isCausal", "causalLowerRight", "alibiLowerRight", "floatMaskB1LS", "softCapPaddingWindow", "blockDiagonalCausal",
+                  "packedShortLowerRight"].map {
+            FusedCase(batch: 2, heads: 6, group: 3, L: 19, S: 45, bias: $0, sinks: sinks)
+        }
+        cases += [FusedCase(L: 200, S: 513, bias: "causalLowerRight", sinks: [1, 3]), FusedCase(heads: 6, group: 3, L: 1, S: 300, bias: "windowCausal", sinks: sinks),
+                  FusedCase(L: 33, S: 65, E: 24, Ev: 24, dtype: .float16, bias: "alibiLowerRight", sinks: [0.5, 4]),
+                  FusedCase(L: 33, S: 65, E: 24, Ev: 24, dtype: .bfloat16, bias: "causalLowerRight", sinks: [0.5, 4])]
         return cases
     }()
 
@@ -106,6 +124,7 @@ struct FusedBackwardTests {
     /// broadcast over batches and heads (rounds), ALiBi's slopes, a half mask broadcast over queries.
     static let threadCases = ["causalLowerRight", "alibiLowerRight", "floatMaskB1LS", "halfMaskH1S", "softCapPaddingWindow", "none"]
         .map { FusedCase(batch: 2, heads: 4, group: 2, L: 70, S: 600, bias: $0) }
+        + [FusedCase(batch: 2, heads: 4, group: 2, L: 70, S: 600, bias: "causalLowerRight", sinks: [1, -2, 0.5, 3])]
 
     @Test("the fused gradients are bit-identical on 1, 2 and 7 threads", arguments: threadCases)
     func threadCounts(_ c: FusedCase) throws {
@@ -116,6 +135,7 @@ struct FusedBackwardTests {
             expectIdentical(run.value, runs[0].value, "\(n) threads dV")
             if let a = run.attnMask, let b = runs[0].attnMask { expectIdentical(a, b, "\(n) threads dMask") }
             #expect(run.alibiSlopes == runs[0].alibiSlopes, "\(n) threads dSlopes")
+            if let a = run.sinks, let b = runs[0].sinks { expectIdentical(a, b, "\(n) threads dSinks") }
         }
     }
 
@@ -125,7 +145,9 @@ struct FusedBackwardTests {
                                         FusedCase(L: 20, S: 37, dtype: .float16, bias: "floatMaskB1LS"),
                                         // packed sequences as segments, one of a single row (decoded, its scores
                                         // recomputed by the direct reader) beside wider ones that size the scratch
-                                        FusedCase(L: 116, S: 190, E: 64, Ev: 24, dtype: .bfloat16, bias: "packedShortLowerRight")])
+                                        FusedCase(L: 116, S: 190, E: 64, Ev: 24, dtype: .bfloat16, bias: "packedShortLowerRight"),
+                                        FusedCase(heads: 4, group: 2, L: 70, S: 150, dtype: .float16, bias: "causalLowerRight",
+                                                  sinks: [3, -1, -.infinity, 0.5])])
     func kernelFamilies(_ family: KernelFamily, _ c: FusedCase) throws {
         // A family chosen on this thread reaches no worker: one thread makes every kernel call here.
         let fused = try family.run { try withSDPAThreads(1) { try caseGradients(c, on: .fused).gradients } }

@@ -6,7 +6,7 @@ import Testing
 /// One case of `Fixtures/grad_manifest.json` (`Fixtures/make_grad_fixtures.py`): PyTorch's float64
 /// autograd gradients of attention for every built-in bias and compositions, float and bool masks of
 /// every broadcast shape, ALiBi slopes, GQA, Ev ≠ E, decoding, 3-D and strided inputs, dropout with the
-/// package's generator, and sizes across the fused kernel's tiles.
+/// package's generator, sizes across the fused kernel's tiles, and learned attention sinks (their gradient too).
 struct GradientFixtureCase: Sendable, CustomTestStringConvertible {
     /// The input files, `bias` (a `TensorBias` mask), `isCausal`, scale and GQA, read as the RFC fixtures are.
     let files: FixtureCase
@@ -19,10 +19,12 @@ struct GradientFixtureCase: Sendable, CustomTestStringConvertible {
     /// The forward's float64 output, for the dropout cases.
     let output: String?
     let fullyMaskedRows: Int
+    /// The sink cases' file of `H` float32 logits and PyTorch's float64 `dL/dsinks`.
+    let sinks: String?, sinksGradient: [Double]?
 
     var testDescription: String { files.name }
 
-    static let expectedCount = 40
+    static let expectedCount = 50
 
     static let all: [GradientFixtureCase] = FixtureManifest("grad_manifest.json", in: FixtureCase.directory).cases.map { c in
         let dropout = c["dropout"] as? [String: Any]
@@ -40,7 +42,8 @@ struct GradientFixtureCase: Sendable, CustomTestStringConvertible {
             alibiSlopesGradient: (c["alibiSlopesGradient"] as? [[NSNumber]] ?? []).map { $0.map(\.doubleValue) },
             dropout: dropout.map { ((($0["p"] as! NSNumber).floatValue), ($0["seed"] as! NSNumber).uint64Value) },
             output: c["output"] as? String,
-            fullyMaskedRows: c["fullyMaskedRows"] as! Int)
+            fullyMaskedRows: c["fullyMaskedRows"] as! Int,
+            sinks: c["sinks"] as? String, sinksGradient: (c["sinksGradient"] as? [NSNumber])?.map(\.doubleValue))
     }
 
     /// The bias the case describes: its parts composed, its mask as a `TensorBias`, or `nil`.
@@ -59,18 +62,21 @@ struct GradientFixtureCase: Sendable, CustomTestStringConvertible {
         let f = files
         let shape = try AttentionShape(query: q, key: k, value: v, enableGQA: f.enableGQA)
         let (p, seed) = (dropout?.p ?? 0, dropout?.seed)
+        let sinks = try self.sinks.map(f.load)
         if let bias = try bias(shape) {
             let (out, lse) = try scaledDotProductAttentionWithLogSumExp(
-                query: q, key: k, value: v, attnMask: bias, scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA)
+                query: q, key: k, value: v, attnMask: bias, scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA,
+                sinks: sinks)
             return (out, try scaledDotProductAttentionBackward(
                 gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse, attnMask: bias,
-                scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA))
+                scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA, sinks: sinks))
         }
         let (out, lse) = try scaledDotProductAttentionWithLogSumExp(
-            query: q, key: k, value: v, isCausal: f.isCausal, scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA)
+            query: q, key: k, value: v, isCausal: f.isCausal, scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA,
+            sinks: sinks)
         return (out, try scaledDotProductAttentionBackward(
             gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse, isCausal: f.isCausal,
-            scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA))
+            scale: f.scale, dropoutP: p, dropoutSeed: seed, enableGQA: f.enableGQA, sinks: sinks))
     }
 }
 
@@ -129,6 +135,14 @@ struct GradientFixtureTests {
             }
             if let file = fixture.output {
                 expectClose(output, try fixture.files.load(file), dtype == .float32 ? .float32 : Self.float64, "\(name) \(dtype) dropout output", dtype: dtype)
+            }
+            if let want = fixture.sinksGradient {
+                let got = try #require(grads.sinks, "\(name): sinks have a gradient")
+                #expect(got.dtype == .float32 && got.shape == [want.count], "\(name): dL/dsinks in the sinks' shape and dtype")
+                // The fused pass sums float32 rows' D (each a few ulp off) over up to B·L = 262 rows.
+                expectClose(got, want, fused ? Tolerance(atol: 2e-6, rtol: 1e-5) : Self.float32, "\(name) \(dtype) dSinks")
+            } else {
+                #expect(grads.sinks == nil, "\(name): no sinks, no sink gradient")
             }
         }
     }

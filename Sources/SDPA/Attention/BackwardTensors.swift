@@ -20,6 +20,7 @@ struct _BackwardTensors {
     func checkedShape(options: AttentionOptions) throws -> AttentionShape {
         try options.validate()
         let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+        try options.validate(for: shape)
         let lseShape = Array(shape.outputShape.dropLast())
         if output.shape != shape.outputShape {
             throw SDPAError.shapeMismatch(

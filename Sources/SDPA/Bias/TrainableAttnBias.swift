@@ -1,7 +1,7 @@
 /// A fused bias with learnable parameters of its own: the backward pass hands it the gradient of
 /// its scores tile by tile, and it accumulates the gradient of its parameters, with no SIMD code.
 ///
-/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// calls ``accumulateParameterGradient(_:scoreGradients:rowStride:batch:head:queries:keys:)`` with
 /// `dL/ds` for the scores `s` this bias outputs (after ``modifyScore(_:batch:head:query:key:)``; in a
 /// ``BiasComposition``, what the later parts make of them is already accounted for), 0 at masked

@@ -12,6 +12,15 @@
 /// grads.query, grads.key, grads.value   // shaped and typed like q, k, v
 /// ```
 ///
+/// With learned sinks (gpt-oss), pass the same `sinks` to both and read their gradient:
+///
+/// ```swift
+/// let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, isCausal: true, sinks: sinks)
+/// let grads = try scaledDotProductAttentionBackward(
+///     gradOutput: dOut, query: q, key: k, value: v, output: out, logSumExp: lse, isCausal: true, sinks: sinks)
+/// grads.sinks   // dL/dsinks: [H], the sinks' dtype
+/// ```
+///
 /// | argument | shape |
 /// |---|---|
 /// | gradOutput, output | the forward's output shape (`[B, H, L, Ev]`, `[H, L, Ev]`, ...), the query's dtype |
@@ -39,19 +48,25 @@
 /// - Parameters:
 ///   - dropoutP, dropoutSeed: the forward's; with `dropoutP > 0` the seed must be given, so that the
 ///     same weights are dropped (every backend draws the same ones for that seed).
+///   - sinks: the forward's attention sinks (``AttentionOptions/sinks``, `[H]`), if it had them: their
+///     gradient comes in ``AttentionGradients/sinks``, `dL/dsinks[h] = −Σ_{b,i} exp(sinks[h] − lse[b,h,i]) ·
+///     rowsum(dO ∘ O)[b,h,i]` (the sink's weight times `D`; it feeds no output). Leaving them out of a call whose
+///     forward had them gives no sink gradient, and the math backend's query, key and value gradients then
+///     miss the sink's share of each row (it recomputes the softmax; the fused one reads it from `logSumExp`).
 /// - Throws: ``SDPAError`` naming the argument and shapes that do not fit: those of the forward pass,
-///   `output`, `gradOutput` or `logSumExp` of other shapes or dtypes, dropout without a seed.
+///   `output`, `gradOutput` or `logSumExp` of other shapes or dtypes, dropout without a seed, sinks that
+///   are not one finite (or `-infinity`) logit per query head.
 ///
-/// See also: ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``.
+/// See also: ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
 public func scaledDotProductAttentionBackward(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
     isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
-    enableGQA: Bool = false
+    enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> AttentionGradients {
     try _routedBackward(
         _BackwardTensors(gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp),
         bias: nil as _AbsentBias?, isCausal: isCausal,
-        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks))
 }
 
 /// The backward pass of ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``:
@@ -70,31 +85,31 @@ public func scaledDotProductAttentionBackward(
 /// ``FusedAttnBias/modifyScoreDerivative(_:batch:head:query:key:)`` (soft-capping included), each part
 /// that is a ``TrainableAttnBias`` receiving its score gradients (``AttentionGradients/biasParameters``);
 /// any other bias through its materialized mask. Everything else is as in
-/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``.
+/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
 ///
 /// - Throws: as the pass without a bias, and whatever the bias's `validate(for:)` or `materialize(device:)` throws.
 @inlinable
 public func scaledDotProductAttentionBackward<Bias: AttnBias>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
-    attnMask: Bias, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+    attnMask: Bias, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> AttentionGradients {
     try _routedBackward(
         _BackwardTensors(gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp),
         bias: attnMask,
-        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks))
 }
 
-/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// for a bias whose type is known only at run time; the existential is opened once, here.
 @_disfavoredOverload
 public func scaledDotProductAttentionBackward(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
-    attnMask: any AttnBias, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+    attnMask: any AttnBias, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> AttentionGradients {
     try _routedBackward(
         _BackwardTensors(gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp),
         bias: attnMask,
-        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA))
+        options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks))
 }
 
 /// A raw mask tensor, as before the RFC: deprecated, behaves exactly like `attnMask: TensorBias(mask)`
@@ -102,12 +117,12 @@ public func scaledDotProductAttentionBackward(
 @available(*, deprecated, message: "wrap the mask in TensorBias: attnMask: TensorBias(mask)")
 public func scaledDotProductAttentionBackward(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
-    attnMask: Tensor, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+    attnMask: Tensor, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> AttentionGradients {
     _RawMaskBackwardDeprecation.warnOnce()
     return try scaledDotProductAttentionBackward(
         gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
-        attnMask: TensorBias(attnMask), scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+        attnMask: TensorBias(attnMask), scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
 /// The raw-mask backward overload's one-time runtime warning.

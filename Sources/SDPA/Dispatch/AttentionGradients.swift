@@ -1,5 +1,5 @@
 /// The gradients of a loss with respect to the inputs of attention (and of the bias's own
-/// parameters), as ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// parameters), as ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// returns them.
 ///
 /// ```swift
@@ -23,10 +23,17 @@ public struct AttentionGradients: Sendable {
     /// The gradients of the bias's learnable parameters: one per part of the bias that conforms to
     /// ``TrainableAttnBias``, in the order the parts apply (``AlibiBias`` is one). Empty otherwise.
     public var biasParameters: [BiasParameterGradient]
+    /// `dL/dsinks` when the backward pass was given the forward's attention sinks: `[H]`, the sinks'
+    /// dtype, summed over batch and query rows; 0 for a head whose sink is `-infinity`. `nil` without sinks.
+    public var sinks: Tensor?
 
     /// The gradients as given; the backward pass builds them.
-    public init(query: Tensor, key: Tensor, value: Tensor, attnMask: Tensor? = nil, biasParameters: [BiasParameterGradient] = []) {
+    public init(
+        query: Tensor, key: Tensor, value: Tensor, attnMask: Tensor? = nil, biasParameters: [BiasParameterGradient] = [],
+        sinks: Tensor? = nil
+    ) {
         (self.query, self.key, self.value, self.attnMask, self.biasParameters) = (query, key, value, attnMask, biasParameters)
+        self.sinks = sinks
     }
 
     /// The gradient of the first part of type `Bias` among ``biasParameters``, or `nil` when the bias has

@@ -80,12 +80,13 @@ private func _backward<Modifier: _DifferentiableScoreModifier>(
         // Packed sequences the forward ran as segments (no mask to differentiate: a fused bias's parts are no masks).
         if maskForGradient == nil, let segmentation = _Segmentation(shape: shape, modifier: modifier, options: options) {
             let result = try segmentation.backward(tensors, options: options, plan: plan)
-            gradients = AttentionGradients(query: result.query, key: result.key, value: result.value)
+            gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, sinks: result.sinks)
             parameters = result.parameters
         } else {
             let result = try _fusedAttentionBackward(tensors, shape: shape, modifier: modifier, options: options, plan: plan,
                                                      maskForGradient: maskForGradient)
-            gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, attnMask: result.mask)
+            gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, attnMask: result.mask,
+                                           sinks: result.sinks)
             parameters = result.parameters
         }
     case .math:
@@ -93,7 +94,7 @@ private func _backward<Modifier: _DifferentiableScoreModifier>(
             gradOutput: tensors.gradOutput, query: tensors.query, key: tensors.key, value: tensors.value,
             gradientDType: tensors.gradientDType, shape: shape,
             modifier: modifier, options: options, parameters: plan, keepingScoreGradients: maskForGradient != nil)
-        gradients = AttentionGradients(query: result.query, key: result.key, value: result.value)
+        gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, sinks: result.sinks)
         if let mask = maskForGradient, let scores = result.scores {
             // The scores' gradient ([B, H, L, S]) summed over the dimensions the mask was broadcast along.
             gradients.attnMask = try Tensor._summingBroadcast(

@@ -95,54 +95,54 @@ public func scaledDotProductAttention<Scale: BinaryFloatingPoint>(
         dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
-/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
 @_disfavoredOverload @_documentation(visibility: internal)
 public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
     isCausal: Bool = false, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
-    enableGQA: Bool = false
+    enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> AttentionGradients {
     try scaledDotProductAttentionBackward(
         gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
-        isCausal: isCausal, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+        isCausal: isCausal, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
-/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
 @_disfavoredOverload @inlinable @_documentation(visibility: internal)
 public func scaledDotProductAttentionBackward<Bias: AttnBias, Scale: BinaryFloatingPoint>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
-    attnMask: Bias, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+    attnMask: Bias, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> AttentionGradients {
     try scaledDotProductAttentionBackward(
         gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
-        attnMask: attnMask, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+        attnMask: attnMask, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
-/// The existential-bias ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// The existential-bias ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
 @_disfavoredOverload @_documentation(visibility: internal)
 public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
-    attnMask: any AttnBias, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+    attnMask: any AttnBias, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> AttentionGradients {
     try scaledDotProductAttentionBackward(
         gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
-        attnMask: attnMask, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+        attnMask: attnMask, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
-/// The deprecated raw-mask ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:)``
+/// The deprecated raw-mask ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:attnMask:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
 /// with a scale of another floating-point type (e.g. a `Float`), converted to `Double`.
 @available(*, deprecated, message: "wrap the mask in TensorBias: attnMask: TensorBias(mask)")
 @_disfavoredOverload @_documentation(visibility: internal)
 public func scaledDotProductAttentionBackward<Scale: BinaryFloatingPoint>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor,
-    attnMask: Tensor, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+    attnMask: Tensor, scale: Scale?, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> AttentionGradients {
     try scaledDotProductAttentionBackward(
         gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
-        attnMask: attnMask, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+        attnMask: attnMask, scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
 /// ``explainSDPA(query:key:value:attnMask:isCausal:scale:dropoutP:enableGQA:sinks:)`` with a scale of another

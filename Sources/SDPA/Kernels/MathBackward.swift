@@ -9,13 +9,15 @@ struct _MathBackwardResult<ParameterGradients> {
     var scores: [Double]?
     /// The trainable parts' gradients, when the bias has a plan.
     var parameters: ParameterGradients?
+    /// `dL/dsinks`, when the options carry sinks.
+    var sinks: Tensor?
 }
 
 /// The reference backward pass: the exact gradient of ``_mathAttention(query:key:value:shape:modifier:options:)``,
 /// element by element in `Double`.
 ///
 /// Per row it recomputes the scores and the softmax `P` from query and key (in `Double`, so neither
-/// the forward's float32 log-sum-exp nor its rounded output enter), then with `Z` the dropout factor
+/// the forward's float32 log-sum-exp nor its rounded output enter; a sink joins the denominator), then with `Z` the dropout factor
 /// (0, or `1 / (1 − p)`) and `dO` the output's gradient:
 /// `dV += (P∘Z)ᵀ dO`, `dP = (dO Vᵀ)∘Z`, `D = rowsum(P∘dP)` (= `rowsum(dO∘O)`), `dS = P∘(dP − D)`,
 /// `dR = dS · modify′(raw score)`, `dQ += scale · dR K`, `dK += scale · dRᵀ Q`. A key whose weight is
@@ -35,6 +37,17 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
     let scale = options.resolvedScale(headDim: E)
     let dropout = _Dropout(options, shape: shape)
     let tasks = B * Hkv
+    // Validated `[H]`; with sinks, each row's log-sum-exp and D for their gradient (`+inf`, 0: a row that saw no key).
+    let sinks = options.sinks?.doubleScalars
+    let sinkRows = sinks == nil ? 0 : B * H * L
+    let rowLSE = UnsafeMutableBufferPointer<Double>.allocate(capacity: sinkRows), rowD = UnsafeMutableBufferPointer<Double>.allocate(capacity: sinkRows)
+    defer {
+        rowLSE.deallocate()
+        rowD.deallocate()
+    }
+    rowLSE.initialize(repeating: .infinity)
+    rowD.initialize(repeating: 0)
+    let (lseBase, deltaBase) = (_SendablePointer(rowLSE.baseAddress), _SendablePointer(rowD.baseAddress))
 
     var dq = [Double](repeating: 0, count: B * H * L * E)
     var dk = [Double](repeating: 0, count: B * Hkv * S * E), dv = [Double](repeating: 0, count: B * Hkv * S * Ev)
@@ -51,6 +64,7 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                         var raw = [Double](repeating: 0, count: S), p = raw, dS = raw
                         for h in (task % Hkv) * group..<(task % Hkv + 1) * group {
                             let bh = b * H + h
+                            let sink = sinks?[h] ?? -.infinity
                             for i in 0..<L {
                                 let (qRow, oRow) = ((bh * L + i) * E, (bh * L + i) * Ev)
                                 // Scores and softmax, as the forward computes them.
@@ -64,8 +78,9 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                                     if p[j].isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, p[j]) }
                                 }
                                 if rowMax == -.infinity && !sawNaN { continue }  // no visible key: zero gradients
-                                let shift = rowMax.isFinite ? rowMax : 0
-                                var sum = 0.0
+                                let top = Swift.max(rowMax, sink)
+                                let shift = top.isFinite ? top : 0
+                                var sum = sink == -.infinity ? 0 : Foundation.exp(sink - shift)
                                 for j in 0..<S {
                                     p[j] = p[j] == -.infinity ? 0 : Foundation.exp(p[j] - shift)
                                     sum += p[j]
@@ -82,6 +97,9 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                                     if let dropout { dp = dropout.apply(dp, at: dropout.counter(batch: b, head: h, query: i, key: j)) }
                                     dS[j] = dp
                                     d += p[j] * dp
+                                }
+                                if sinks != nil {
+                                    (lseBase.pointer![bh * L + i], deltaBase.pointer![bh * L + i]) = (shift + Foundation.log(sum), d)
                                 }
                                 let dqRow = dqBase.pointer! + qRow
                                 for j in 0..<S where p[j] != 0 {
@@ -127,5 +145,6 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
     }
     return _MathBackwardResult(
         query: try tensor(dq, like: query), key: try tensor(dk, like: key), value: try tensor(dv, like: value),
-        scores: keepingScoreGradients ? dScores : nil, parameters: partials.merged())
+        scores: keepingScoreGradients ? dScores : nil, parameters: partials.merged(),
+        sinks: try options.sinks.map { try _sinkGradient($0, shape: shape, logSumExp: Array(rowLSE), rowDeltas: Array(rowD)) })
 }

@@ -23,6 +23,9 @@ Each case has bias_manifest.json's fields (`name`, `layout`, `query`, `key`, `va
   alibiSlopesGradient
                   for each alibi part (in order), float64 dL/dslopes, one per query head; [] without one
   fullyMaskedRows the number of (b, h, i) rows that see no key
+  sinks, sinksGradient
+                  only in the cases with learned attention sinks: a file of H float32 sink logits (one per
+                  query head, -inf for none) and float64 dL/dsinks, H values
   torchFloat32MaxAbsError
                   PyTorch's float32 autograd on the same inputs against the float64 gradients (dq, dk, dv):
                   a yardstick, as make_activation_fixtures.py records for the forward.
@@ -45,6 +48,12 @@ soft-cap derivative 1 - tanh^2, dslope = -sum dS |i + off - j|, dmask = dS summe
 dimensions) on every case; and torch SDPA under sdpa_kernel(SDPBackend.MATH) differentiated by
 autograd, with the bias as an explicit float64 additive mask built from leaf tensors (the slopes, the
 float mask), on every case without soft-capping or dropout.
+
+Sinks (gpt-oss; PyTorch has none): row i of head h is softmax over its visible scores and sinks[h], the
+sink's weight dropped (it feeds no output); a row that sees no key gives 0.  Autograd differentiates that
+written out; the numpy backward adds dsinks[h] = -sum_{b,i} p_sink D; the SDPA cross-check runs torch SDPA
+on K and V with one more key and value row of zeros, whose score is the sink through an additive mask
+column built from the sinks' leaf tensor.
 """
 
 import json
@@ -85,8 +94,9 @@ def alibi_distance(part, L, S):
     return np.abs(i + off - j).astype(np.float64)
 
 
-def forward_torch(q, k, v, parts, mask, is_causal, scale, keep_dropout, p, dtype=torch.float64):
-    """Explicit ops on [B, H, L, E] tensors; returns (out, leaves: slopes per alibi part, the float mask)."""
+def forward_torch(q, k, v, parts, mask, is_causal, scale, keep_dropout, p, dtype=torch.float64, sinks=None):
+    """Explicit ops on [B, H, L, E] tensors; returns (out, leaves: slopes per alibi part, the float mask,
+    fully masked rows, the sinks)."""
     B, H, L, _ = q.shape
     S = k.shape[2]
     g = H // k.shape[1]
@@ -121,16 +131,26 @@ def forward_torch(q, k, v, parts, mask, is_causal, scale, keep_dropout, p, dtype
     keep = keep.expand(B, H, L, S)
     s = s.masked_fill(~keep, NEG_INF)
     full = ~keep.any(-1, keepdim=True)
-    m = torch.where(full, torch.zeros((), dtype=dtype), s.max(-1, keepdim=True).values).detach()
-    e = torch.exp(s - m)
-    w = e / torch.where(full, torch.ones((), dtype=dtype), e.sum(-1, keepdim=True))
+    sink_leaf = None
+    if sinks is None:
+        m = torch.where(full, torch.zeros((), dtype=dtype), s.max(-1, keepdim=True).values).detach()
+        e = torch.exp(s - m)
+        w = e / torch.where(full, torch.ones((), dtype=dtype), e.sum(-1, keepdim=True))
+    else:
+        sink_leaf = torch.tensor(sinks, dtype=dtype, requires_grad=True)
+        sk = sink_leaf.view(1, H, 1, 1)
+        top = torch.maximum(s.max(-1, keepdim=True).values, sk).detach()
+        m = torch.where(torch.isfinite(top), top, torch.zeros((), dtype=dtype))
+        e = torch.exp(s - m)
+        den = e.sum(-1, keepdim=True) + torch.exp(sk - m)
+        w = e / torch.where(den == 0, torch.ones((), dtype=dtype), den)
     if keep_dropout is not None:
         w = w * torch.from_numpy(keep_dropout).to(dtype) / (1 - float(np.float32(p)))
-    return w @ v, slopes, mask_leaf, full[..., 0]
+    return w @ v, slopes, mask_leaf, full[..., 0], sink_leaf
 
 
-def numpy_backward(q, k, v, dO, parts, mask, is_causal, scale, keep_dropout, p):
-    """The analytic backward in numpy, written independently of autograd: (dq, dk, dv, dmask, dslopes)."""
+def numpy_backward(q, k, v, dO, parts, mask, is_causal, scale, keep_dropout, p, sinks=None):
+    """The analytic backward in numpy, written independently of autograd: (dq, dk, dv, dmask, dslopes, dsinks)."""
     B, H, L, E = q.shape
     S, Hkv = k.shape[2], k.shape[1]
     g = H // Hkv
@@ -162,14 +182,19 @@ def numpy_backward(q, k, v, dO, parts, mask, is_causal, scale, keep_dropout, p):
         keep &= np.tril(np.ones((L, S), dtype=bool))
     s = np.where(keep, s, NEG_INF)
     full = ~keep.any(-1, keepdims=True)
-    mx = np.where(full, 0.0, np.max(s, axis=-1, keepdims=True))
+    sk = np.full((1, H, 1, 1), NEG_INF) if sinks is None else np.asarray(sinks, dtype=np.float64).reshape(1, H, 1, 1)
+    top = np.maximum(np.max(s, axis=-1, keepdims=True), sk)
+    mx = np.where(np.isfinite(top), top, 0.0)
     e = np.exp(s - mx)
-    P = e / np.where(full, 1.0, e.sum(-1, keepdims=True))
+    den = e.sum(-1, keepdims=True) + np.exp(sk - mx)
+    den = np.where(den == 0, 1.0, den)
+    P, p_sink = e / den, np.exp(sk - mx) / den
     Z = np.ones_like(P) if keep_dropout is None else keep_dropout / (1 - float(np.float32(p)))
     dv = np.matmul(np.swapaxes(P * Z, -1, -2), dO)
     dP = np.matmul(dO, np.swapaxes(vv, -1, -2)) * Z
     D = np.sum(P * dP, axis=-1, keepdims=True)
     dS = P * (dP - D)
+    dsinks = -np.sum(p_sink * D, axis=(0, 2, 3))
     dmask = None
     if mask is not None and mask.dtype != np.bool_:
         dmask = dS
@@ -192,11 +217,12 @@ def numpy_backward(q, k, v, dO, parts, mask, is_causal, scale, keep_dropout, p):
     dk = np.matmul(np.swapaxes(grad, -1, -2), q) * scale
     dk = dk.reshape(B, Hkv, g, S, E).sum(axis=2)
     dv = dv.reshape(B, Hkv, g, S, v.shape[-1]).sum(axis=2)
-    return dq, dk, dv, dmask, dslopes
+    return dq, dk, dv, dmask, dslopes, dsinks
 
 
-def sdpa_backward(q, k, v, dO, parts, mask, is_causal, scale, gqa):
-    """torch SDPA (MATH) with the bias as one explicit additive float64 mask built from leaf tensors."""
+def sdpa_backward(q, k, v, dO, parts, mask, is_causal, scale, gqa, sinks=None):
+    """torch SDPA (MATH) with the bias as one explicit additive float64 mask built from leaf tensors; sinks as
+    one more key and value row of zeros whose mask column is the sink."""
     B, H, L, _ = q.shape
     S = k.shape[2]
     leaves = [x.detach().clone().requires_grad_(True) for x in (q, k, v)]
@@ -224,11 +250,18 @@ def sdpa_backward(q, k, v, dO, parts, mask, is_causal, scale, gqa):
     if is_causal:
         keep = keep & torch.from_numpy(np.tril(np.ones((L, S), dtype=bool)))
     attn = add.masked_fill(~keep, NEG_INF)
+    qkv, sink_leaf = list(leaves), None
+    if sinks is not None:
+        sink_leaf = torch.tensor(sinks, dtype=torch.float64, requires_grad=True)
+        column = sink_leaf.view(1, H, 1, 1).expand(B, H, L, 1)
+        attn = torch.cat([attn.expand(B, H, L, S), column], dim=-1)
+        qkv[1:] = [torch.cat([x, torch.zeros(*x.shape[:2], 1, x.shape[3], dtype=torch.float64)], dim=2) for x in leaves[1:]]
     with sdpa_kernel(SDPBackend.MATH):
-        out = F.scaled_dot_product_attention(*leaves, attn_mask=attn, scale=scale, enable_gqa=gqa)
+        out = F.scaled_dot_product_attention(*qkv, attn_mask=attn, scale=scale, enable_gqa=gqa)
     out.backward(dO)
     grads = [x.grad.numpy() for x in leaves]
-    return grads, (None if mask_leaf is None else mask_leaf.grad.numpy()), [t.grad.numpy() for t in slopes]
+    return (grads, (None if mask_leaf is None else mask_leaf.grad.numpy()), [t.grad.numpy() for t in slopes],
+            None if sink_leaf is None else sink_leaf.grad.numpy())
 
 
 def check(name, what, a, b):
@@ -240,9 +273,9 @@ def check(name, what, a, b):
 
 
 def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev=None, scale=None, qk_std=1.0,
-             is_causal=False, mask=None, mask_shape=None, dropout=None):
+             is_causal=False, mask=None, mask_shape=None, dropout=None, sinks=None):
     """mask: "bool" or "float" for a TensorBias of `mask_shape` (default [L, S]) drawn from the case's rng;
-    dropout: (p, seed)."""
+    dropout: (p, seed); sinks: H logits (rounded to float32, as stored)."""
     name = f"{PREFIX}{tag}"
     assert name not in NAMES, name
     NAMES.add(name)
@@ -252,6 +285,8 @@ def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev
     scale = None if scale is None else float(np.float32(scale))
     parts = [dict(x, slopes=[float(np.float32(v)) for v in x["slopes"]]) if x["kind"] == "alibi" else x for x in parts]
     gqa = Hkv != H
+    sinks = None if sinks is None else [float(np.float32(x)) for x in sinks]
+    assert sinks is None or len(sinks) == H, name
     assert not (parts and (is_causal or mask)), name
     assert layout != "HLE" or B == 1
     rng = rng_for(name)
@@ -284,9 +319,11 @@ def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev
 
     # float64 autograd
     leaves = [torch.from_numpy(x.astype(np.float64)).requires_grad_(True) for x in (q, k, v)]
-    out, slopes, mask_leaf, full = forward_torch(*leaves, parts, mask_array, is_causal, eff_scale, keep_dropout, p)
+    out, slopes, mask_leaf, full, sink_leaf = forward_torch(*leaves, parts, mask_array, is_causal, eff_scale, keep_dropout, p,
+                                                            sinks=sinks)
     out.backward(torch.from_numpy(dO.astype(np.float64)))
     dq, dk, dv = (x.grad.numpy() for x in leaves)
+    dsinks = None if sink_leaf is None else sink_leaf.grad.numpy()
     dmask = None if mask_leaf is None else mask_leaf.grad.numpy()
     dslopes = [t.grad.numpy() for t in slopes]
     for x in (dq, dk, dv) + ((dmask,) if dmask is not None else ()):
@@ -296,22 +333,24 @@ def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev
 
     # cross-checks
     checks = {}
-    nq, nk, nv, nm, ns = numpy_backward(*(x.astype(np.float64) for x in (q, k, v, dO)), parts, mask_array, is_causal,
-                                        eff_scale, keep_dropout, p)
+    nq, nk, nv, nm, ns, nsk = numpy_backward(*(x.astype(np.float64) for x in (q, k, v, dO)), parts, mask_array, is_causal,
+                                             eff_scale, keep_dropout, p, sinks=sinks)
     for what, a, b in [("dq", nq, dq), ("dk", nk, dk), ("dv", nv, dv)] + ([("dmask", nm, dmask)] if dmask is not None else []) \
-            + [(f"dslopes{n}", a, b) for n, (a, b) in enumerate(zip(ns, dslopes))]:
+            + [(f"dslopes{n}", a, b) for n, (a, b) in enumerate(zip(ns, dslopes))] \
+            + ([("dsinks", nsk, dsinks)] if dsinks is not None else []):
         checks["numpy " + what] = check(name, f"numpy {what}", a, b)
     if dropout is None and not any(x["kind"] == "softCap" for x in parts):
-        (sq, sk, sv), sm, ss = sdpa_backward(*(torch.from_numpy(x.astype(np.float64)) for x in (q, k, v)),
-                                             torch.from_numpy(dO.astype(np.float64)), parts, mask_array, is_causal,
-                                             eff_scale, gqa)
+        (sq, sk, sv), sm, ss, ssk = sdpa_backward(*(torch.from_numpy(x.astype(np.float64)) for x in (q, k, v)),
+                                                  torch.from_numpy(dO.astype(np.float64)), parts, mask_array, is_causal,
+                                                  eff_scale, gqa, sinks=sinks)
         for what, a, b in [("dq", sq, dq), ("dk", sk, dk), ("dv", sv, dv)] + ([("dmask", sm, dmask)] if dmask is not None else []) \
-                + [(f"dslopes{n}", a, b) for n, (a, b) in enumerate(zip(ss, dslopes))]:
+                + [(f"dslopes{n}", a, b) for n, (a, b) in enumerate(zip(ss, dslopes))] \
+                + ([("dsinks", ssk, dsinks)] if dsinks is not None else []):
             checks["sdpa " + what] = check(name, f"SDPA autograd {what}", a, b)
 
     # PyTorch's float32 autograd on the same inputs: a yardstick
     l32 = [torch.from_numpy(x).requires_grad_(True) for x in (q, k, v)]
-    o32, _, _, _ = forward_torch(*l32, parts, mask_array, is_causal, eff_scale, keep_dropout, p, dtype=torch.float32)
+    o32, _, _, _, _ = forward_torch(*l32, parts, mask_array, is_causal, eff_scale, keep_dropout, p, dtype=torch.float32, sinks=sinks)
     o32.backward(torch.from_numpy(dO))
     t_err = max(float(np.max(np.abs(x.grad.numpy().astype(np.float64) - r))) for x, r in zip(l32, (dq, dk, dv)))
 
@@ -344,6 +383,9 @@ def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev
         entry["gradMask"] = save(name, "dmask", dmask)
     if dropout is not None:
         entry["output"] = save(name, "out", as_layout(out.detach().numpy()))
+    if sinks is not None:
+        entry["sinks"] = save(name, "sinks", np.asarray(sinks, dtype=np.float32))
+        entry["sinksGradient"] = [float(x) for x in dsinks]
     CASES.append(entry)
     worst = max(checks.values()) if checks else 0.0
     print(f"{name:58} full={int(full.sum()):4} torch float32 err={t_err:.2e} checks<= {worst:.1e}", flush=True)
@@ -403,6 +445,22 @@ def build_cases():
              scale=1.0, qk_std=2.0)
     add_case("tile_causalLowerRight_gqa_Hq4_Hkv2_L131_S250", [causal(LR)], H=4, Hkv=2, L=131, S=250)
     add_case("tile_none_E72_Ev16_L129_S200", H=1, L=129, S=200, E=72, Ev=16)
+    # Learned attention sinks (one logit per query head, -inf: none): every route, rows that see no key, a sink
+    # that outweighs the keys, dropout, packed sequences, decoding, and across the fused kernel's tiles.
+    inf = float("inf")
+    add_case("sinks_none_gqa_Hq4_Hkv2_B2_L7_S11", B=2, H=4, Hkv=2, L=7, S=11, sinks=[0.5, -1.0, 2.0, -inf])
+    add_case("sinks_isCausal_L9_S12", L=9, S=12, is_causal=True, sinks=[6.0, -3.0])
+    add_case("sinks_causalLowerRight_L13_S9", [causal(LR)], L=13, S=9, sinks=[1.5, 0.25])
+    add_case("sinks_alibi_causalLowerRight_H4_L10_S14", [alibi(s4, LR)], H=4, L=10, S=14, sinks=[0.0, 1.0, -2.0, 3.0])
+    add_case("sinks_softCap5_L8_S10", [soft_cap(5.0)], L=8, S=10, scale=1.0, qk_std=2.0, sinks=[2.0, -0.5])
+    add_case("sinks_floatMask_B2_H3_L5_S6", mask="float", mask_shape=(2, 3, 5, 6), B=2, H=3, L=5, S=6, sinks=[1.0, -inf, 0.3])
+    add_case("sinks_dropout0p3_B2_L6_S9", B=2, L=6, S=9, dropout=(0.3, 77), sinks=[0.7, 1.2])
+    add_case("sinks_blockDiagonal_causalLowerRight_L9_S10", [block_diagonal([3, 0, 4, 2], [2, 3, 0, 5], LR)], L=9, S=10,
+             sinks=[-0.25, 2.5])
+    add_case("sinks_decode_window_l7_r0_lowerRight_gqa_Hq8_Hkv2_L1_S40", [window(7, 0, LR)], H=8, Hkv=2, L=1, S=40, E=16,
+             sinks=[0.1 * h - 0.3 for h in range(8)])
+    add_case("sinks_tile_causalLowerRight_gqa_Hq4_Hkv2_L131_S250", [causal(LR)], H=4, Hkv=2, L=131, S=250,
+             sinks=[1.0, 4.0, -inf, -1.0])
 
 
 def main():

@@ -6,6 +6,8 @@ struct _FusedGradients<ParameterGradients> {
     var query: Tensor, key: Tensor, value: Tensor
     var mask: Tensor?
     var parameters: ParameterGradients?
+    /// `dL/dsinks` when the options carry sinks (``_sinkGradient(_:shape:logSumExp:rowDeltas:)``).
+    var sinks: Tensor?
 }
 
 /// FlashAttention-2's backward pass on the kernel layer's tiles, for any bias the forward kernel runs.
@@ -29,14 +31,17 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
     let items = schedule.rounds * schedule.itemsPerRound
     guard shape.batch * shape.queryHeads * shape.queryLength > 0, items > 0 else {
         return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(),
-                               parameters: plan?.zeroGradients())
+                               parameters: plan?.zeroGradients(),
+                               sinks: try options.sinks.map { try Tensor(_zeros: $0.shape, dtype: $0.dtype, argument: "grads.sinks") })
     }
     let deltas = try _rowDeltas(tensors, shape: shape, rowsPerTile: schedule.queryRows) { dtype in
         try _fusedAttention(query: tensors.query, key: tensors.key, value: tensors.value, shape: shape, modifier: modifier,
                             options: options, outputDType: dtype)
     }
+    let inputs = try _BackwardInputs(tensors, rowDeltas: deltas)
+    let sinks = try options.sinks.map { try _sinkGradient($0, shape: shape, logSumExp: inputs.logSumExp, rowDeltas: deltas) }
     let pass = try _BackwardPass(
-        inputs: try _BackwardInputs(tensors, rowDeltas: deltas), schedule: schedule, modifier: modifier,
+        inputs: inputs, schedule: schedule, modifier: modifier,
         options: options, plan: plan, mask: mask, buffers: buffers, dropout: _Dropout(options, shape: shape))
     let threads = Swift.min(SDPAThreads.effectiveCount, schedule.itemsPerRound)
     let scratch = try _BackwardScratchSlots(schedule, lds: pass.lds, savesScores: pass.saves != .none, threads: threads)
@@ -56,5 +61,6 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
         }
         buffers.mergePartials(round: round, threads: threads)
     }
-    return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(), parameters: partials.merged())
+    return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(),
+                           parameters: partials.merged(), sinks: sinks)
 }

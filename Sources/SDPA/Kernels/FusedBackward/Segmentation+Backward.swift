@@ -4,12 +4,16 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
     /// computed once for the whole problem, each segment adding into its rows and keys of the one set of
     /// gradients. A segment's gradients are those of its sequences alone; keys no query sees get zeros. The
     /// trainable parts of the bias (`plan`) take their gradients at the whole problem's positions, one partial
-    /// per work item, merged in the job's order (the same at any thread count); no mask gradient is taken.
+    /// per work item, merged in the job's order (the same at any thread count); no mask gradient is taken. The
+    /// sinks' gradient, when the options carry sinks, comes from the whole problem's rows.
     func backward<Plan: _ParameterGradientPlan>(
         _ tensors: _BackwardTensors, options: AttentionOptions, plan: Plan?
-    ) throws -> (query: Tensor, key: Tensor, value: Tensor, parameters: Plan.Gradients?) {
+    ) throws -> (query: Tensor, key: Tensor, value: Tensor, parameters: Plan.Gradients?, sinks: Tensor?) {
         let deltas = try _rowDeltas(tensors, shape: shape, rowsPerTile: _BackwardSchedule(shape: shape).queryRows) { dtype in
             try run(query: tensors.query, key: tensors.key, value: tensors.value, options: options, logSumExp: true, outputDType: dtype)
+        }
+        let sinks = try options.sinks.map {
+            try _sinkGradient($0, shape: shape, logSumExp: tensors.logSumExp._elements(as: Float.self), rowDeltas: deltas)
         }
         let results = try _GradientResults(tensors)
         // Segments without query rows add nothing: their keys' gradients stay zero.
@@ -53,6 +57,6 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
             }
         }
         for (pass, _) in passes { pass.buffers.mergePartials(round: 0, threads: threads) }
-        return (results.queryGradient(), results.key, results.value, partials.merged())
+        return (results.queryGradient(), results.key, results.value, partials.merged(), sinks)
     }
 }
