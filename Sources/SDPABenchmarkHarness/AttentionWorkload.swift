@@ -103,55 +103,56 @@ public struct AttentionWorkload: Codable, Sendable, Hashable, CustomStringConver
 public func attention(
     query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?,
     isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
-    enableGQA: Bool = false
+    enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> Tensor {
     guard let bias else {
         return try scaledDotProductAttention(
             query: query, key: key, value: value, isCausal: isCausal, scale: scale,
-            dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+            dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
     }
     return try scaledDotProductAttention(
         query: query, key: key, value: value, attnMask: bias, isCausal: isCausal, scale: scale,
-        dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+        dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
-/// ``attention(query:key:value:bias:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)`` that also returns
+/// ``attention(query:key:value:bias:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)`` that also returns
 /// the per-row log-sum-exp (`[B, H, L]` float32).
 public func attentionWithLogSumExp(
     query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?,
     isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil,
-    enableGQA: Bool = false
+    enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> (output: Tensor, logSumExp: Tensor) {
     guard let bias else {
         return try scaledDotProductAttentionWithLogSumExp(
             query: query, key: key, value: value, isCausal: isCausal, scale: scale,
-            dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+            dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
     }
     // Opens the existential so that the bias type's own dispatch runs.
     func call<Bias: AttnBias>(_ bias: Bias) throws -> (output: Tensor, logSumExp: Tensor) {
         try scaledDotProductAttentionWithLogSumExp(
             query: query, key: key, value: value, attnMask: bias, isCausal: isCausal, scale: scale,
-            dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+            dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
     }
     return try call(bias)
 }
 
-/// The backward pass of ``attention(query:key:value:bias:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``
-/// with an optional bias: `output` and `logSumExp` are the forward's (``attentionWithLogSumExp(query:key:value:bias:isCausal:scale:dropoutP:dropoutSeed:enableGQA:)``),
+/// The backward pass of ``attention(query:key:value:bias:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``
+/// with an optional bias: `output` and `logSumExp` are the forward's (``attentionWithLogSumExp(query:key:value:bias:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``),
 /// `gradOutput` the gradient of its output.
 public func attentionGradients(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, logSumExp: Tensor, bias: (any AttnBias)?,
-    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false
+    isCausal: Bool = false, scale: Double? = nil, dropoutP: Float = 0, dropoutSeed: UInt64? = nil, enableGQA: Bool = false,
+    sinks: Tensor? = nil
 ) throws -> AttentionGradients {
     guard let bias else {
         return try scaledDotProductAttentionBackward(
             gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
-            isCausal: isCausal, scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+            isCausal: isCausal, scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
     }
     if isCausal { throw SDPAError.causalWithBias(bias: String(describing: type(of: bias))) }
     return try scaledDotProductAttentionBackward(
         gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp,
-        attnMask: bias, scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA)
+        attnMask: bias, scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
 }
 
 /// The largest `|a - b|` over the elements of two tensors of one shape, compared in `Double`:

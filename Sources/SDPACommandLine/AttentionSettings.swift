@@ -7,6 +7,8 @@ import SDPABenchmarkHarness
 struct AttentionSettings {
     var biasKind: BiasKind?
     var maskPath: String?
+    /// `--sinks` (`sdpa run` and `sdpa grad`): a file of learned attention sinks, one logit per query head.
+    var sinksPath: String?
     var alibiSlopes: [Double]?
     var isCausal: Bool
     var scale: Double?
@@ -30,6 +32,11 @@ struct AttentionSettings {
         .value("backend", backendChoices.joined(separator: "|"), "backends allowed to run (default auto: the fastest that supports the inputs)"),
         .value("threads", "N", "threads of the fused kernel (default: one per processor)"),
     ]
+
+    /// `--sinks` of `sdpa run` and `sdpa grad`.
+    static let sinksOption = OptionSpec.value(
+        "sinks", "FILE", "learned attention sinks .npy (gpt-oss): [H], one logit per query head, any float dtype, -inf for none; "
+            + "each joins its head's softmax denominator and feeds no output")
 
     static let fileOptions: [OptionSpec] = [
         .value("query", "FILE", "query .npy, [B, H, L, E], [H, L, E] or [N, ..., H, L, E] (batch dimensions, flattened into B); any rank from 2, broadcast against key and value as PyTorch broadcasts"),
@@ -98,6 +105,7 @@ struct AttentionSettings {
             biasKind = try Self.parseBias(spelling, command: command, allowingBenchmarkMasks: false)
         }
         maskPath = parsed.string("mask")
+        sinksPath = parsed.string("sinks")
         if maskPath != nil, biasKind != nil {
             throw UsageError("--mask and --bias cannot be used together: --mask is itself the bias (a TensorBias)", command: command)
         }
@@ -130,6 +138,13 @@ struct AttentionSettings {
         if let maskPath { return TensorBias(try readTensor(maskPath)) }
         return try biasKind?.makeBias(BiasParameters(
             batch: shape.batch, heads: shape.queryHeads, queryLength: shape.queryLength, keyLength: shape.keyLength, alibiSlopes: alibiSlopes))
+    }
+
+    /// The `--sinks` file's tensor, or `nil` without one.
+    ///
+    /// - Throws: ``SDPAError/npy(path:reason:)`` when it cannot be read.
+    func readSinks() throws -> Tensor? {
+        try sinksPath.map(readTensor)
     }
 
     /// How the bias is described in output.

@@ -11,7 +11,8 @@ enum GradCommand {
         abstract: """
             Runs attention on NumPy .npy files (as sdpa run does), then its backward pass with the gradient of the \
             output (--grad-out), and writes the gradients of query, key and value in their dtypes; with --dmask, that of \
-            a float --mask (in the mask's shape); with --dalibi-slopes, that of the ALiBi slopes of --bias. With \
+            a float --mask (in the mask's shape); with --dalibi-slopes, that of the ALiBi slopes of --bias; with --dsinks, \
+            that of --sinks. With \
             --dropout and no --seed, one seed is drawn for both passes. With --dtype, both passes run in another dtype \
             (bfloat16 from float32 files), the gradients written back in their files' dtypes.
             """,
@@ -22,6 +23,8 @@ enum GradCommand {
             .value("dv", "FILE", "where to write the value's gradient .npy"),
             .value("dmask", "FILE", "where to write the gradient of the float --mask, in the mask's shape and dtype"),
             .value("dalibi-slopes", "FILE", "where to write the gradient of the ALiBi slopes of --bias, [H] float64"),
+            AttentionSettings.sinksOption,
+            .value("dsinks", "FILE", "where to write the gradient of --sinks, [H] in the sinks' dtype"),
             ComputeDType.option,
         ] + AttentionSettings.biasOptions,
         epilogue: AttentionSettings.biasTable + """
@@ -32,7 +35,7 @@ enum GradCommand {
 
     static func run(_ parsed: ParsedArguments, output console: CommandOutput) throws {
         let paths = try ["query", "key", "value", "grad-out", "dq", "dk", "dv"].map(parsed.required)
-        let (maskGradientPath, slopesGradientPath) = (parsed.string("dmask"), parsed.string("dalibi-slopes"))
+        let (maskGradientPath, slopesGradientPath, sinksGradientPath) = (parsed.string("dmask"), parsed.string("dalibi-slopes"), parsed.string("dsinks"))
         let settings = try AttentionSettings(parsed)
         let dtype = try ComputeDType.parse(parsed)
         if maskGradientPath != nil, settings.maskPath == nil {
@@ -41,7 +44,11 @@ enum GradCommand {
         if slopesGradientPath != nil, !(settings.biasKind?.acceptsAlibiSlopes ?? false) {
             throw UsageError("--dalibi-slopes needs a --bias with ALiBi (alibi, or a composition with an alibi part)", command: parsed.command)
         }
+        if sinksGradientPath != nil, settings.sinksPath == nil {
+            throw UsageError("--dsinks needs the sinks it is the gradient of, given with --sinks", command: parsed.command)
+        }
         let files = (try readTensor(paths[0]), try readTensor(paths[1]), try readTensor(paths[2]))
+        let sinks = try settings.readSinks()
         let (query, key, value) = (try ComputeDType.converted(files.0, to: dtype), try ComputeDType.converted(files.1, to: dtype),
                                    try ComputeDType.converted(files.2, to: dtype))
         let gradOutput = try ComputeDType.converted(try readTensor(paths[3]), to: dtype)
@@ -55,10 +62,11 @@ enum GradCommand {
         let gradients = try settings.withScope {
             let (output, logSumExp) = try attentionWithLogSumExp(
                 query: query, key: key, value: value, bias: bias, isCausal: settings.isCausal, scale: settings.scale,
-                dropoutP: settings.dropoutP, dropoutSeed: seed, enableGQA: settings.enableGQA)
+                dropoutP: settings.dropoutP, dropoutSeed: seed, enableGQA: settings.enableGQA, sinks: sinks)
             return try attentionGradients(
                 gradOutput: gradOutput, query: query, key: key, value: value, output: output, logSumExp: logSumExp, bias: bias,
-                isCausal: settings.isCausal, scale: settings.scale, dropoutP: settings.dropoutP, dropoutSeed: seed, enableGQA: settings.enableGQA)
+                isCausal: settings.isCausal, scale: settings.scale, dropoutP: settings.dropoutP, dropoutSeed: seed, enableGQA: settings.enableGQA,
+                sinks: sinks)
         }
         var written: [(String, Tensor)] = [(paths[4], try gradients.query.converted(to: files.0.dtype)),
                                            (paths[5], try gradients.key.converted(to: files.1.dtype)),
@@ -67,6 +75,7 @@ enum GradCommand {
         if let slopesGradientPath, let slopes = gradients.alibiSlopes {
             written.append((slopesGradientPath, try Tensor(shape: [slopes.count], scalars: slopes)))
         }
+        if let sinksGradientPath, let sinksGradient = gradients.sinks { written.append((sinksGradientPath, sinksGradient)) }
         for (n, (path, tensor)) in written.enumerated() {
             try tensor.write(to: URL(fileURLWithPath: path))
             let context = n == 0 ? " (\(shape), bias \(settings.biasDescription))" : ""

@@ -15,6 +15,7 @@ enum RunCommand {
         options: AttentionSettings.fileOptions + [
             .value("out", "FILE", "where to write the output .npy, [B, H, L, Ev] or [H, L, Ev]"),
             .value("lse-out", "FILE", "also write the per-row log-sum-exp, [B, H, L] float32"),
+            AttentionSettings.sinksOption,
             ComputeDType.option,
         ] + AttentionSettings.biasOptions,
         epilogue: AttentionSettings.biasTable + """
@@ -42,6 +43,7 @@ enum RunCommand {
             dtype = try ComputeDType.parse(parsed)
             var inputs = [("query", query), ("key", key), ("value", value)]
             if let mask = settings.maskPath { inputs.append(("mask", mask)) }
+            if let sinks = settings.sinksPath { inputs.append(("sinks", sinks)) }
             try checkOutputPaths([("out", out)] + (lseOut.map { [("lse-out", $0)] } ?? []), inputs: inputs, command: spec.name)
         }
     }
@@ -54,8 +56,8 @@ enum RunCommand {
                                    try ComputeDType.converted(files.2, to: arguments.dtype))
         let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: settings.enableGQA)
         let bias = try settings.makeBias(for: shape)
-        let (computed, logSumExp) = try compute(query: query, key: key, value: value, bias: bias, settings: settings,
-                                                withLogSumExp: arguments.lseOut != nil)
+        let (computed, logSumExp) = try compute(query: query, key: key, value: value, bias: bias, sinks: try settings.readSinks(),
+                                                settings: settings, withLogSumExp: arguments.lseOut != nil)
         let output = try computed.converted(to: files.0.dtype)
         // Both files are written in full under temporary names before either is renamed into place: a
         // file is never half-written, and a run that cannot write one output writes neither.
@@ -68,20 +70,20 @@ enum RunCommand {
         }
     }
 
-    /// Attention as the settings ask, with the log-sum-exp when `withLogSumExp`.
+    /// Attention as the settings ask (with `sinks`, the `--sinks` file's), with the log-sum-exp when `withLogSumExp`.
     static func compute(
-        query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?, settings: AttentionSettings, withLogSumExp: Bool
+        query: Tensor, key: Tensor, value: Tensor, bias: (any AttnBias)?, sinks: Tensor?, settings: AttentionSettings, withLogSumExp: Bool
     ) throws -> (output: Tensor, logSumExp: Tensor?) {
         try settings.withScope {
             if !withLogSumExp {
                 let out = try attention(
                     query: query, key: key, value: value, bias: bias, isCausal: settings.isCausal, scale: settings.scale,
-                    dropoutP: settings.dropoutP, dropoutSeed: settings.dropoutSeed, enableGQA: settings.enableGQA)
+                    dropoutP: settings.dropoutP, dropoutSeed: settings.dropoutSeed, enableGQA: settings.enableGQA, sinks: sinks)
                 return (out, nil)
             }
             let pair = try attentionWithLogSumExp(
                 query: query, key: key, value: value, bias: bias, isCausal: settings.isCausal, scale: settings.scale,
-                dropoutP: settings.dropoutP, dropoutSeed: settings.dropoutSeed, enableGQA: settings.enableGQA)
+                dropoutP: settings.dropoutP, dropoutSeed: settings.dropoutSeed, enableGQA: settings.enableGQA, sinks: sinks)
             return (pair.output, pair.logSumExp)
         }
     }
@@ -99,14 +101,14 @@ extension SDPACommandLine {
         if parsed.helpRequested { return }
         let checked = try RunCommand.Arguments(parsed)
         var settings = checked.settings
-        settings.maskPath = nil
+        (settings.maskPath, settings.sinksPath) = (nil, nil)
         let query = try Tensor.randomNormal(shape: [2, 4, 8, 4], seed: 1)
         let (key, value) = settings.enableGQA
             ? (try Tensor.randomNormal(shape: [2, 2, 8, 4], seed: 2), try Tensor.randomNormal(shape: [2, 2, 8, 4], seed: 3))
             : (try Tensor.randomNormal(shape: [2, 4, 8, 4], seed: 2), try Tensor.randomNormal(shape: [2, 4, 8, 4], seed: 3))
         let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: settings.enableGQA)
         let bias = try settings.makeBias(for: shape)
-        _ = try RunCommand.compute(query: query, key: key, value: value, bias: bias, settings: settings,
+        _ = try RunCommand.compute(query: query, key: key, value: value, bias: bias, sinks: nil, settings: settings,
                                    withLogSumExp: checked.lseOut != nil)
     }
 }

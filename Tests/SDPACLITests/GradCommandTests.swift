@@ -66,6 +66,24 @@ private func expectWritten(_ files: InputFiles, _ expected: AttentionGradients, 
         #expect(written.doubleScalars == expected.alibiSlopes)
     }
 
+    @Test func gradWithSinksWritesTheSinksGradient() throws {
+        let files = try InputFiles()
+        let sinks = try Tensor(shape: [3], scalars: [0.5, -.infinity, 2], dtype: .float64)
+        try sinks.write(to: files.path("sinks.npy"))
+        let result = sdpa(["grad", "--bias", "window:3,0", "--sinks", files.path("sinks.npy").path, "--dsinks", files.path("ds.npy").path]
+                          + files.gradArguments)
+        #expect(result.status == 0, "\(result.standardError)")
+        let bias = SlidingWindowBias(seqLenQ: 5, seqLenKV: 7, left: 3, right: 0)
+        let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: files.query, key: files.key, value: files.value, attnMask: bias, sinks: sinks)
+        let expected = try scaledDotProductAttentionBackward(gradOutput: files.gradOutput, query: files.query, key: files.key, value: files.value,
+                                                             output: out, logSumExp: lse, attnMask: bias, sinks: sinks)
+        try expectWritten(files, expected, "sinks")
+        let written = try Tensor(contentsOf: files.path("ds.npy"))
+        #expect(written.shape == [3] && written.dtype == .float64, "the sinks' dtype")
+        expectIdentical(written, try #require(expected.sinks), "dsinks")
+        #expect(written.doubleScalars[1] == 0 && written.doubleScalars[0] != 0)
+    }
+
     @Test func gradWithAFloatMaskWritesTheMasksGradient() throws {
         let files = try InputFiles()
         let mask = try randn([1, 3, 5, 7], seed: 15, dtype: .float16)

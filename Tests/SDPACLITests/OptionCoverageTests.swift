@@ -40,6 +40,7 @@ enum OptionTables {
     static let valid: [OptionCase] = [
         .valid("run", "--query --key --value --out") { io($0) },
         .valid("run", "--lse-out") { io($0) + ["--lse-out", $0.path("lse.npy").path] },
+        .valid("run", "--sinks") { io($0) + ["--sinks", $0.path("sinks.npy").path, "--is-causal"] },
         .valid("run", "--dtype bfloat16") { io($0) + ["--dtype", "bfloat16"] },
         .valid("run", "--mask (float)") { io($0) + ["--mask", $0.path("float-mask.npy").path] },
         .valid("run", "--bias --alibi-slopes") { io($0) + ["--bias", "alibi", "--alibi-slopes", "0.5,0.25,0.125"] },
@@ -58,6 +59,7 @@ enum OptionTables {
         .valid("grad", "--dropout --seed") { $0.gradArguments + ["--dropout", "0.25", "--seed", "42"] },
         .valid("grad", "--backend math --threads 2") { $0.gradArguments + ["--backend", "math", "--threads", "2"] },
         .valid("grad", "--dtype float16") { $0.gradArguments + ["--dtype", "float16"] },
+        .valid("grad", "--sinks --dsinks") { $0.gradArguments + ["--sinks", $0.path("sinks.npy").path, "--dsinks", $0.path("dsinks.npy").path] },
         .valid("grad", "--backend fused --dropout --seed") { $0.gradArguments + ["--backend", "fused", "--dropout", "0.25", "--seed", "42"] },
         .valid("explain", "--query --key --value") { io($0, out: false) },
         .valid("explain", "--shape --dtype bfloat16") { _ in ["--shape", "1,2,16,32,8", "--dtype", "bfloat16"] },
@@ -84,6 +86,9 @@ enum OptionTables {
                                                                                 "--value", $0.path("none.npy").path, "--out", $0.path("o.npy").path] },
         .invalid("run", 2, "sdpa run: error: missing --out", "--out missing") { io($0, out: false) },
         .invalid("run", 2, "sdpa run: error: --lse-out needs a value (FILE)", "--lse-out without a file") { io($0) + ["--lse-out"] },
+        .invalid("run", 1, "sdpa run: error: sinks has shape [2]: expected [H] = [3]", "--sinks of one logit per key/value head") {
+            io($0) + ["--sinks", $0.path("bad-sinks.npy").path]
+        },
         .invalid("run", 1, "sdpa run: error: attnMask of shape [3, 7]", "--mask that does not broadcast") { io($0) + ["--mask", $0.path("bad-mask.npy").path] },
         .invalid("run", 2, "sdpa run: error: --bias unknown bias 'sideways'", "--bias unknown") { io($0) + ["--bias", "sideways"] },
         .invalid("run", 2, "sdpa run: error: --alibi-slopes expects a comma-separated list of numbers, got '1,,2'", "--alibi-slopes malformed") {
@@ -110,6 +115,12 @@ enum OptionTables {
         .invalid("grad", 2, "sdpa grad: error: missing --dv", "--dv missing") { Array($0.gradArguments.dropLast(2)) },
         .invalid("grad", 2, "sdpa grad: error: --dmask needs the float mask it is the gradient of, given with --mask", "--dmask without --mask") {
             $0.gradArguments + ["--dmask", $0.path("dm.npy").path]
+        },
+        .invalid("grad", 2, "sdpa grad: error: --dsinks needs the sinks it is the gradient of, given with --sinks", "--dsinks without --sinks") {
+            $0.gradArguments + ["--dsinks", $0.path("dsinks.npy").path]
+        },
+        .invalid("grad", 1, "sdpa grad: error: sinks has shape [2]: expected [H] = [3]", "--sinks of one logit per key/value head") {
+            $0.gradArguments + ["--sinks", $0.path("bad-sinks.npy").path]
         },
         .invalid("grad", 2, "sdpa grad: error: --dalibi-slopes needs a --bias with ALiBi", "--dalibi-slopes without ALiBi") {
             $0.gradArguments + ["--bias", "causal-lower-right", "--dalibi-slopes", $0.path("ds.npy").path]
@@ -223,6 +234,8 @@ private func optionFiles() throws -> InputFiles {
     let files = try InputFiles()
     try randn([2, 1, 5, 7], seed: 5).write(to: files.path("float-mask.npy"))
     try Tensor(zeros: [3, 7], dtype: .bool).write(to: files.path("bad-mask.npy"))
+    try Tensor(shape: [3], scalars: [Float(0.5), -1, 2]).write(to: files.path("sinks.npy"))
+    try Tensor(shape: [2], scalars: [Float(0.5), -1]).write(to: files.path("bad-sinks.npy"))
     let workload = AttentionWorkload(batch: 1, heads: 1, queryLength: 8, keyLength: 8, headDim: 8, bias: BiasKind.named("none")!)
     var report = BenchmarkReport(benchmark: "sdpa bench", implementation: "PyTorch (test)", machine: MachineDescription(threads: 1), workloads: [workload])
     report.results = [BenchmarkResult(workload: workload, path: "fused", threads: 1, timing: TimingSummary(perCallSeconds: [1e-5], callsPerSample: 1))
@@ -299,12 +312,16 @@ struct OptionCoverageTests {
         let files = try optionFiles()
         let (q, k, v) = (files.query, files.key, files.value)
         let floatMask = try Tensor(contentsOf: files.path("float-mask.npy"))
+        let sinks = try Tensor(contentsOf: files.path("sinks.npy"))
         let cases: [([String], () throws -> Tensor)] = [
             (["--backend", "fused"], { try withSDPBackends([.fused]) { try scaledDotProductAttention(query: q, key: k, value: v) } }),
             (["--backend", "auto", "--threads", "2"], { try scaledDotProductAttention(query: q, key: k, value: v) }),
             (["--mask", files.path("float-mask.npy").path], { try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(floatMask)) }),
             (["--bias", "alibi", "--alibi-slopes", "0.5,0.25,0.125", "--scale", "0.7"], {
                 try scaledDotProductAttention(query: q, key: k, value: v, attnMask: AlibiBias(slopes: [0.5, 0.25, 0.125], seqLenQ: 5, seqLenKV: 7), scale: 0.7)
+            }),
+            (["--sinks", files.path("sinks.npy").path, "--bias", "causal-lower-right"], {
+                try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalLowerRight(5, 7), sinks: sinks)
             }),
         ]
         for (options, expected) in cases {
