@@ -86,7 +86,7 @@ enum OptionTables {
                                                                                 "--value", $0.path("none.npy").path, "--out", $0.path("o.npy").path] },
         .invalid("run", 2, "sdpa run: error: missing --out", "--out missing") { io($0, out: false) },
         .invalid("run", 2, "sdpa run: error: --lse-out needs a value (FILE)", "--lse-out without a file") { io($0) + ["--lse-out"] },
-        .invalid("run", 1, "sdpa run: error: sinks has shape [2]: expected [H] = [3]", "--sinks of one logit per key/value head") {
+        .invalid("run", 1, "sdpa run: error: sinks has shape [2]: expected [H] = [3]", "--sinks of the wrong length") {
             io($0) + ["--sinks", $0.path("bad-sinks.npy").path]
         },
         .invalid("run", 1, "sdpa run: error: attnMask of shape [3, 7]", "--mask that does not broadcast") { io($0) + ["--mask", $0.path("bad-mask.npy").path] },
@@ -119,7 +119,7 @@ enum OptionTables {
         .invalid("grad", 2, "sdpa grad: error: --dsinks needs the sinks it is the gradient of, given with --sinks", "--dsinks without --sinks") {
             $0.gradArguments + ["--dsinks", $0.path("dsinks.npy").path]
         },
-        .invalid("grad", 1, "sdpa grad: error: sinks has shape [2]: expected [H] = [3]", "--sinks of one logit per key/value head") {
+        .invalid("grad", 1, "sdpa grad: error: sinks has shape [2]: expected [H] = [3]", "--sinks of the wrong length") {
             $0.gradArguments + ["--sinks", $0.path("bad-sinks.npy").path]
         },
         .invalid("grad", 2, "sdpa grad: error: --dalibi-slopes needs a --bias with ALiBi", "--dalibi-slopes without ALiBi") {

@@ -106,6 +106,7 @@ struct FusedBackwardTests {
         let fused = try caseGradients(c, on: .fused).gradients
         let math = try caseGradients(c, on: .math).gradients
         #expect(fused.query.dtype == c.dtype && fused.key.dtype == c.dtype && fused.value.dtype == c.dtype)
+        #expect((fused.sinks != nil) == (c.sinks != nil) && (math.sinks != nil) == (c.sinks != nil), "a sink gradient exactly with sinks")
         expectGradientsClose(fused, math, dtype: c.dtype, c.testDescription)
     }
 
@@ -135,7 +136,7 @@ struct FusedBackwardTests {
             expectIdentical(run.value, runs[0].value, "\(n) threads dV")
             if let a = run.attnMask, let b = runs[0].attnMask { expectIdentical(a, b, "\(n) threads dMask") }
             #expect(run.alibiSlopes == runs[0].alibiSlopes, "\(n) threads dSlopes")
-            if let a = run.sinks, let b = runs[0].sinks { expectIdentical(a, b, "\(n) threads dSinks") }
+            if c.sinks != nil { expectIdentical(try #require(run.sinks), try #require(runs[0].sinks), "\(n) threads dSinks") }
         }
     }
 
@@ -152,6 +153,7 @@ struct FusedBackwardTests {
         // A family chosen on this thread reaches no worker: one thread makes every kernel call here.
         let fused = try family.run { try withSDPAThreads(1) { try caseGradients(c, on: .fused).gradients } }
         let math = try caseGradients(c, on: .math).gradients
+        #expect((fused.sinks != nil) == (c.sinks != nil), "a sink gradient exactly with sinks")
         expectGradientsClose(fused, math, dtype: c.dtype, "\(family.name) \(c.testDescription)")
     }
 

@@ -18,7 +18,6 @@ struct _BackwardTensors {
     ///
     /// - Throws: ``SDPAError`` naming the argument and the shapes or values that do not fit.
     func checkedShape(options: AttentionOptions) throws -> AttentionShape {
-        try options.validate()
         let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
         try options.validate(for: shape)
         let lseShape = Array(shape.outputShape.dropLast())

@@ -126,6 +126,15 @@ struct _BroadcastInputs {
         return ([batch.count] + expandedQuery.suffix(3), [batch.count] + expandedKey.suffix(3), [batch.count] + expandedValue.suffix(3))
     }
 
+    /// The problem the call runs, from ``runShapes`` alone (nothing expanded or copied yet): what the options
+    /// (the sinks' shape) are checked against before any work.
+    var runShape: AttentionShape {
+        let (q, k, v) = runShapes
+        return AttentionShape(batch: q.count == 4 ? q[0] : 1, queryHeads: q[q.count - 3], keyValueHeads: k[k.count - 3],
+                              queryLength: q[q.count - 2], keyLength: k[k.count - 2], headDim: q[q.count - 1],
+                              valueHeadDim: v[v.count - 1], rank: q.count)
+    }
+
     /// The output's shape in the inputs' rank.
     var outputShape: [Int] {
         let run = Array(expandedQuery.dropLast()) + [expandedValue[expandedValue.count - 1]]

@@ -26,6 +26,7 @@
 /// | gradOutput, output | the forward's output shape (`[B, H, L, Ev]`, `[H, L, Ev]`, ...), the query's dtype |
 /// | logSumExp | the output's shape without its last dimension (`[B, H, L]`, `[H, L]`, ...) |
 /// | query, key, value | as in the forward pass |
+/// | sinks | `[H]`, any float dtype, as in the forward pass |
 ///
 /// Inputs of rank 5 and more (`[N, ..., H, L, E]`) take `output`, `gradOutput` and `logSumExp` with the same
 /// batch dimensions, and give gradients with them; a float mask's gradient comes in the mask's shape. Inputs that

@@ -9,6 +9,7 @@ func _attentionOverBroadcastInputs<Bias: AttnBias, Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias?, isCausal: Bool, options: AttentionOptions, returning: Product.Type
 ) throws -> Product {
     let inputs = try _BroadcastInputs(query: query.shape, key: key.shape, value: value.shape, enableGQA: options.enableGQA)
+    try options.validate(for: inputs.runShape)
     let (q, k, v) = try inputs.expanded(query: query, key: key, value: value)
     func run<RunBias: AttnBias>(_ bias: RunBias?) throws -> Product {
         try _attention(query: q, key: k, value: v, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
@@ -27,6 +28,7 @@ func _backwardOverBroadcastInputs<Bias: AttnBias>(
 ) throws -> AttentionGradients {
     let inputs = try _BroadcastInputs(query: tensors.query.shape, key: tensors.key.shape, value: tensors.value.shape,
                                       enableGQA: options.enableGQA)
+    try options.validate(for: inputs.runShape)
     let (q, k, v) = try inputs.expanded(query: tensors.query, key: tensors.key, value: tensors.value)
     var run = _BackwardTensors(
         gradOutput: try inputs.inRunRank(tensors.gradOutput, argument: "gradOutput"), query: q, key: k, value: v,

@@ -40,14 +40,15 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
     // Validated `[H]`; with sinks, each row's log-sum-exp and D for their gradient (`+inf`, 0: a row that saw no key).
     let sinks = options.sinks?.doubleScalars
     let sinkRows = sinks == nil ? 0 : B * H * L
-    let rowLSE = UnsafeMutableBufferPointer<Double>.allocate(capacity: sinkRows), rowD = UnsafeMutableBufferPointer<Double>.allocate(capacity: sinkRows)
+    let rowLogSumExp = UnsafeMutableBufferPointer<Double>.allocate(capacity: sinkRows)
+    let rowDeltas = UnsafeMutableBufferPointer<Double>.allocate(capacity: sinkRows)
     defer {
-        rowLSE.deallocate()
-        rowD.deallocate()
+        rowLogSumExp.deallocate()
+        rowDeltas.deallocate()
     }
-    rowLSE.initialize(repeating: .infinity)
-    rowD.initialize(repeating: 0)
-    let (lseBase, deltaBase) = (_SendablePointer(rowLSE.baseAddress), _SendablePointer(rowD.baseAddress))
+    rowLogSumExp.initialize(repeating: .infinity)
+    rowDeltas.initialize(repeating: 0)
+    let (lseBase, deltaBase) = (_SendablePointer(rowLogSumExp.baseAddress), _SendablePointer(rowDeltas.baseAddress))
 
     var dq = [Double](repeating: 0, count: B * H * L * E)
     var dk = [Double](repeating: 0, count: B * Hkv * S * E), dv = [Double](repeating: 0, count: B * Hkv * S * Ev)
@@ -78,8 +79,8 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                                     if p[j].isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, p[j]) }
                                 }
                                 if rowMax == -.infinity && !sawNaN { continue }  // no visible key: zero gradients
-                                let top = Swift.max(rowMax, sink)
-                                let shift = top.isFinite ? top : 0
+                                let rowMaxWithSink = Swift.max(rowMax, sink)
+                                let shift = rowMaxWithSink.isFinite ? rowMaxWithSink : 0
                                 var sum = sink == -.infinity ? 0 : Foundation.exp(sink - shift)
                                 for j in 0..<S {
                                     p[j] = p[j] == -.infinity ? 0 : Foundation.exp(p[j] - shift)
@@ -146,5 +147,5 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
     return _MathBackwardResult(
         query: try tensor(dq, like: query), key: try tensor(dk, like: key), value: try tensor(dv, like: value),
         scores: keepingScoreGradients ? dScores : nil, parameters: partials.merged(),
-        sinks: try options.sinks.map { try _sinkGradient($0, shape: shape, logSumExp: Array(rowLSE), rowDeltas: Array(rowD)) })
+        sinks: try options.sinks.map { try _sinkGradient($0, shape: shape, logSumExp: Array(rowLogSumExp), rowDeltas: Array(rowDeltas)) })
 }

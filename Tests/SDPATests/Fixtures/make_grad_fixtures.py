@@ -45,7 +45,8 @@ z = seed + (n + 1) * 0x9E3779B97F4A7C15, then SplitMix64's finalizer; the weight
 Cross-checks (each must agree to 1e-10, relative to the largest gradient of its kind where that exceeds 1): an independent
 numpy implementation of the analytic backward (P, dP, D = rowsum(P o dP), dS = P o (dP - D), the
 soft-cap derivative 1 - tanh^2, dslope = -sum dS |i + off - j|, dmask = dS summed over broadcast
-dimensions) on every case; and torch SDPA under sdpa_kernel(SDPBackend.MATH) differentiated by
+dimensions) on every case (and for sinks, central differences of the loss in float64, to 1e-7); and torch SDPA
+under sdpa_kernel(SDPBackend.MATH) differentiated by
 autograd, with the bias as an explicit float64 additive mask built from leaf tensors (the slopes, the
 float mask), on every case without soft-capping or dropout.
 
@@ -348,6 +349,21 @@ def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev
                 + ([("dsinks", ssk, dsinks)] if dsinks is not None else []):
             checks["sdpa " + what] = check(name, f"SDPA autograd {what}", a, b)
 
+    # dsinks by central differences of the loss <out, dO> in float64: independent of any backward formula
+    if sinks is not None:
+        def loss(logits):
+            with torch.no_grad():
+                o, *_ = forward_torch(*(torch.from_numpy(x.astype(np.float64)) for x in (q, k, v)), parts, mask_array, is_causal,
+                                      eff_scale, keep_dropout, p, sinks=logits)
+            return float((o * torch.from_numpy(dO.astype(np.float64))).sum())
+        step = 1e-6
+        differences = np.array([0.0 if not math.isfinite(x) else
+                                (loss(sinks[:h] + [x + step] + sinks[h + 1:]) - loss(sinks[:h] + [x - step] + sinks[h + 1:])) / (2 * step)
+                                for h, x in enumerate(sinks)])
+        d = float(np.max(np.abs(differences - dsinks))) / max(float(np.max(np.abs(dsinks))), 1.0)
+        assert d < 1e-7, f"{name}: dsinks differs from central differences by {d:.3e}"
+        checks["differences dsinks"] = d
+
     # PyTorch's float32 autograd on the same inputs: a yardstick
     l32 = [torch.from_numpy(x).requires_grad_(True) for x in (q, k, v)]
     o32, _, _, _, _ = forward_torch(*l32, parts, mask_array, is_causal, eff_scale, keep_dropout, p, dtype=torch.float32, sinks=sinks)
@@ -458,7 +474,7 @@ def build_cases():
     add_case("sinks_blockDiagonal_causalLowerRight_L9_S10", [block_diagonal([3, 0, 4, 2], [2, 3, 0, 5], LR)], L=9, S=10,
              sinks=[-0.25, 2.5])
     add_case("sinks_decode_window_l7_r0_lowerRight_gqa_Hq8_Hkv2_L1_S40", [window(7, 0, LR)], H=8, Hkv=2, L=1, S=40, E=16,
-             sinks=[0.1 * h - 0.3 for h in range(8)])
+             sinks=[round(0.1 * h - 0.3, 1) for h in range(8)])
     add_case("sinks_tile_causalLowerRight_gqa_Hq4_Hkv2_L131_S250", [causal(LR)], H=4, Hkv=2, L=131, S=250,
              sinks=[1.0, 4.0, -inf, -1.0])
 

@@ -30,8 +30,8 @@ struct _BackwardInputs: @unchecked Sendable {
 /// from the forward's output recomputed in float32 by `forward` (the call's fused forward pass with its
 /// log-sum-exp: the bits the given output was rounded from), each row scaled by `exp(own lse − given
 /// lse)` where the two differ, so that `D` is that of the weights the given log-sum-exp stands for (a
-/// forward with attention sinks normalized its rows by their mass too, which the backward's options do
-/// not carry; a log-sum-exp from elsewhere differs by its rounding). Where a row's softmax is peaked,
+/// forward with attention sinks normalized its rows by their mass too, which a backward call that leaves
+/// `sinks` out does not know; a log-sum-exp from elsewhere differs by its rounding). Where a row's softmax is peaked,
 /// `dP − D` cancels in `dS = P ∘ (dP − D)`, and `D` from an output rounded to the dtype took dQ and dK
 /// from errors of a few ulp to ones as large as the gradients themselves (bfloat16, one key dominating a
 /// row; PyTorch's CPU flash kernel has the same error, its math path not). Costs a forward pass, and `O`

@@ -32,7 +32,11 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
     guard shape.batch * shape.queryHeads * shape.queryLength > 0, items > 0 else {
         return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(),
                                parameters: plan?.zeroGradients(),
-                               sinks: try options.sinks.map { try Tensor(_zeros: $0.shape, dtype: $0.dtype, argument: "grads.sinks") })
+                               // Rows that see no key have D = 0.
+                               sinks: try options.sinks.map {
+                                   try _sinkGradient($0, shape: shape, logSumExp: tensors.logSumExp._elements(as: Float.self),
+                                                     rowDeltas: [Float](repeating: 0, count: shape.batch * shape.queryHeads * shape.queryLength))
+                               })
     }
     let deltas = try _rowDeltas(tensors, shape: shape, rowsPerTile: schedule.queryRows) { dtype in
         try _fusedAttention(query: tensors.query, key: tensors.key, value: tensors.value, shape: shape, modifier: modifier,
