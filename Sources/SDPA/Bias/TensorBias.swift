@@ -17,6 +17,9 @@
 /// let padding = try Tensor(shape: [2, 1, 1, 4], bools: [true, true, true, false, true, true, true, true])
 /// let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(padding))
 /// ```
+///
+/// It is also a ``FusedAttnBias`` part: `TensorBias(padding).combined(with: causalLowerRight(L, S))` runs fused,
+/// the mask read in place beside the other parts (see `TensorBias+Composition.swift`).
 public struct TensorBias: AttnBias {
     /// The mask as given.
     public var mask: Tensor
@@ -34,5 +37,20 @@ public struct TensorBias: AttnBias {
     /// Checks that the mask has at most four dimensions and broadcasts to the scores' shape.
     public func validate(for shape: AttentionShape) throws {
         try _checkBroadcastable(mask.shape, to: shape)
+    }
+
+    /// The dense-mask path, as the entry points take it: the mask read in place (not the fused path of a
+    /// ``FusedAttnBias``, which a ``TensorBias`` is only as a part of a composition).
+    public static func dispatch(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: TensorBias, options: AttentionOptions
+    ) throws -> Tensor {
+        try _materializedAttention(query: query, key: key, value: value, bias: attnBias, options: options, logSumExp: false).output
+    }
+
+    /// The dense-mask path, with the log-sum-exp.
+    public static func dispatchWithLogSumExp(
+        query: Tensor, key: Tensor, value: Tensor, attnBias: TensorBias, options: AttentionOptions
+    ) throws -> (output: Tensor, logSumExp: Tensor) {
+        try _materializedAttention(query: query, key: key, value: value, bias: attnBias, options: options).pair
     }
 }

@@ -83,14 +83,15 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
     /// Keeps the storage `base` points into alive.
     let storage: _TensorStorage
 
-    /// Reads `mask`, already checked to broadcast to the scores of `shape`, as `[B, H, L, S]`
-    /// (`B = 1` for a 3-D problem): a broadcast dimension gets stride 0. Builds no array.
-    init(_ mask: Tensor, shape: AttentionShape) {
+    /// Reads `mask`, already checked to broadcast to the scores (``_checkBroadcastable(_:to:)``), as
+    /// `[B, H, L, S]` (a 3-D problem's mask has no batch dimension but 1): a broadcast dimension gets stride 0.
+    /// Builds no array.
+    init(_ mask: Tensor) {
         base = UnsafePointer(mask._storage.bytes.assumingMemoryBound(to: Element.self)) + mask._offset
         var s = (0, 0, 0, 0)
         // Read in place: binding the shape and strides arrays to locals would retain both.
         let rank = mask.shape.count
-        for n in 0..<Swift.min(rank, shape.rank) where mask.shape[rank - 1 - n] != 1 {
+        for n in 0..<Swift.min(rank, 4) where mask.shape[rank - 1 - n] != 1 {
             let stride = mask.strides[rank - 1 - n]
             switch n {
             case 0: s.3 = stride
@@ -196,10 +197,28 @@ func _withDenseMask<Consumer: _DenseMaskConsumer>(
 ) throws -> Consumer.Output {
     try _checkBroadcastable(mask.shape, to: shape)
     switch mask.dtype {
-    case .bool: return try consumer(_DenseMask<UInt8>(mask, shape: shape), query: query, key: key, value: value)
-    case .float32: return try consumer(_DenseMask<Float>(mask, shape: shape), query: query, key: key, value: value)
-    case .float64: return try consumer(_DenseMask<Double>(mask, shape: shape), query: query, key: key, value: value)
-    case .float16: return try consumer(_DenseMask<_HalfBits>(mask, shape: shape), query: query, key: key, value: value)
-    case .bfloat16: return try consumer(_DenseMask<BFloat16>(mask, shape: shape), query: query, key: key, value: value)
+    case .bool: return try consumer(_DenseMask<UInt8>(mask), query: query, key: key, value: value)
+    case .float32: return try consumer(_DenseMask<Float>(mask), query: query, key: key, value: value)
+    case .float64: return try consumer(_DenseMask<Double>(mask), query: query, key: key, value: value)
+    case .float16: return try consumer(_DenseMask<_HalfBits>(mask), query: query, key: key, value: value)
+    case .bfloat16: return try consumer(_DenseMask<BFloat16>(mask), query: query, key: key, value: value)
+    }
+}
+
+/// One question put to a dense mask read as its element type (``_reading(_:_:)``): what a ``TensorBias``
+/// inside a composition asks per tile or per element.
+protocol _DenseMaskReading {
+    associatedtype Output
+    func callAsFunction<Element: _DenseMaskElement>(_ mask: _DenseMask<Element>) -> Output
+}
+
+/// `reading` of `mask`, already checked to broadcast to the scores, read as its dtype's element type.
+func _reading<Reading: _DenseMaskReading>(_ mask: Tensor, _ reading: Reading) -> Reading.Output {
+    switch mask.dtype {
+    case .bool: return reading(_DenseMask<UInt8>(mask))
+    case .float32: return reading(_DenseMask<Float>(mask))
+    case .float64: return reading(_DenseMask<Double>(mask))
+    case .float16: return reading(_DenseMask<_HalfBits>(mask))
+    case .bfloat16: return reading(_DenseMask<BFloat16>(mask))
     }
 }

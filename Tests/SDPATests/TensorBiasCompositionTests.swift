@@ -1,0 +1,123 @@
+import Foundation
+@_spi(Testing) import SDPA
+import SDPATestSupport
+import Testing
+
+/// A ``TensorBias`` as one part of a ``BiasComposition``: the fused kernel reads the mask tile by tile beside the
+/// other parts, and the result is the dense-mask route's on the composition materialized (the route the PyTorch
+/// fixtures check), forward and backward, on both backends.
+@Suite("TensorBias inside a composition")
+struct TensorBiasCompositionTests {
+    static let (B, H, L, S, E) = (2, 4, 70, 150, 16)
+
+    /// The compositions, each with its mask parts' shapes and dtypes varied: a key-padding bool mask, a float
+    /// mask per head with `-inf` holes, a half-precision mask, a bool mask shaped like a causal diagonal (its
+    /// tiles skipped by reading it), and a mask between two score modifiers.
+    static func compositions() throws -> [(String, any FusedAttnBias)] {
+        let (B, H, L, S) = (Self.B, Self.H, Self.L, Self.S)
+        let padding = try Tensor(shape: [B, 1, 1, S], bools: (0..<(B * S)).map { $0 % S < [S - 20, 90][$0 / S] })
+        var holes = try randn([H, L, S], seed: 5).doubleScalars
+        for n in stride(from: 0, to: holes.count, by: 7) { holes[n] = -.infinity }
+        let floatMask = try Tensor(shape: [H, L, S], scalars: holes, dtype: .float32)
+        let halfMask = try Tensor.randomUniform(shape: [L, 1], in: -2...0, seed: 6, dtype: .float16)
+        let diagonal = try Tensor(shape: [L, S], bools: (0..<(L * S)).map { $0 % S <= $0 / S + S - L })
+        return [
+            ("padding + causal", TensorBias(padding).combined(with: causalLowerRight(L, S))),
+            ("ALiBi + float mask", AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S).combined(with: TensorBias(floatMask))),
+            ("half mask + window", TensorBias(halfMask).combined(with: SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 40, right: 0))),
+            ("causal-shaped bool mask", TensorBias(diagonal).combined(with: KeyPaddingBias(validKeyLengths: [S, 100], seqLenKV: S))),
+            ("soft-cap, mask, ALiBi", SoftCapBias(cap: 2).combined(with: TensorBias(floatMask))
+                .combined(with: AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S))),
+        ]
+    }
+
+    /// float32: fused against math, math against the dense route; bfloat16 (whose kernels round P for `P·V` on
+    /// either route): fused against the fused dense route.
+    @Test("the forward pass: fused and math equal the dense-mask route on the composition materialized", arguments: [DType.float32, .bfloat16])
+    func forward(_ dtype: DType) throws {
+        let (q, k, v) = try randomAttentionInputs(Self.B, Self.H, Self.L, Self.S, Self.E, hkv: 2, seed: 7, dtype: dtype)
+        for (name, bias) in try Self.compositions() {
+            func run(_ backends: Set<SDPBackend>, _ bias: any AttnBias) throws -> (output: Tensor, logSumExp: Tensor) {
+                try withSDPBackends(backends) {
+                    try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true)
+                }
+            }
+            let fused = try run([.fused], bias)
+            let dense = type(of: bias).isAdditive ? TensorBias(try bias.materialize(device: .cpu)) : nil
+            if dtype == .float32 {
+                let math = try run([.math], bias)
+                expectClose(fused.output, math.output.doubleScalars, .float32, "\(name): fused against math")
+                expectClose(fused.logSumExp, math.logSumExp.doubleScalars, .logSumExp, "\(name): log-sum-exp")
+                if let dense {
+                    expectClose(math.output, try run([.math], dense).output.doubleScalars, Tolerance(atol: 1e-6, rtol: 1e-6),
+                                "\(name): against the dense route")
+                }
+            } else if let dense {
+                let reference = try run([.fused], dense)
+                expectClose(fused.output, reference.output.doubleScalars, Tolerance.float32.bothRounded(to: dtype), "\(name) \(dtype): against the dense route")
+                expectClose(fused.logSumExp, reference.logSumExp.doubleScalars, .logSumExp, "\(name) \(dtype): log-sum-exp")
+            }
+        }
+    }
+
+    @Test("the backward pass: fused gradients equal math's and the dense route's; trainable parts get theirs, the mask none")
+    func backward() throws {
+        let (q, k, v) = try randomAttentionInputs(Self.B, Self.H, Self.L, Self.S, Self.E, hkv: 2, seed: 8)
+        let dO = try randn([Self.B, Self.H, Self.L, Self.E], seed: 9)
+        for (name, bias) in try Self.compositions() {
+            func gradients(_ backends: Set<SDPBackend>, _ bias: any AttnBias) throws -> AttentionGradients {
+                try withSDPBackends(backends) {
+                    let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true)
+                    return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
+                                                                 attnMask: bias, enableGQA: true)
+                }
+            }
+            let (fused, math) = (try gradients([.fused], bias), try gradients([.math], bias))
+            expectGradientsClose(fused, math, dtype: .float32, name)
+            #expect(fused.attnMask == nil && math.attnMask == nil, "\(name): a mask inside a composition is a constant")
+            let hasAlibi = name.contains("ALiBi")
+            #expect(fused.biasParameters.count == (hasAlibi ? 1 : 0) && (fused.alibiSlopes != nil) == hasAlibi, "\(name)")
+            guard type(of: bias).isAdditive else { continue }
+            let dense = try gradients([.math], TensorBias(try bias.materialize(device: .cpu)))
+            for (what, a, b) in [("dQ", math.query, dense.query), ("dK", math.key, dense.key), ("dV", math.value, dense.value)] {
+                expectClose(a, b.doubleScalars, Tolerance(atol: 1e-6, rtol: 1e-6), "\(name) \(what) against the dense route")
+            }
+        }
+    }
+
+    @Test("a bool mask's tiles are classified by reading it, as on its own route")
+    func tileVisibility() throws {
+        let diagonal = TensorBias(try Tensor(shape: [8, 8], bools: (0..<64).map { $0 % 8 <= $0 / 8 }))
+        #expect(diagonal.tileVisibility(batch: 0, head: 0, queries: 0..<4, keys: 4..<8) == .empty)
+        #expect(diagonal.tileVisibility(batch: 0, head: 0, queries: 4..<8, keys: 0..<4) == .full)
+        #expect(diagonal.tileVisibility(batch: 0, head: 0, queries: 0..<8, keys: 0..<8) == .partial)
+        let composed = diagonal.combined(with: causalUpperLeft(8, 8))
+        #expect(composed.tileVisibility(batch: 0, head: 0, queries: 0..<4, keys: 4..<8) == .empty)
+        #expect(diagonal.isVisible(batch: 1, head: 3, query: 5, key: 2) && !diagonal.isVisible(batch: 0, head: 0, query: 2, key: 5))
+        #expect(diagonal.modifyScore(Float(1.5), batch: 0, head: 0, query: 5, key: 2) == 1.5)
+        let float = TensorBias(try Tensor(shape: [1, 2], scalars: [Float(-0.5), -.infinity]))
+        #expect(float.modifyScore(2.0, batch: 0, head: 0, query: 3, key: 0) == 1.5)
+        #expect(!float.isVisible(batch: 0, head: 0, query: 3, key: 1))
+    }
+
+    @Test("alone, a TensorBias keeps the dense route; in a composition its mask is checked as alone")
+    func routesAndErrors() throws {
+        let (q, k, v) = try randomAttentionInputs(1, 2, 9, 13, 8, seed: 10)
+        let mask = try randn([9, 13], seed: 11)
+        let route = try explainSDPA(query: q, key: k, value: v, attnMask: TensorBias(mask)).route
+        #expect(route.contains("materialized") || route.contains("mask"), "\(route)")
+        #expect(try explainSDPA(query: q, key: k, value: v, attnMask: TensorBias(mask).combined(with: causalLowerRight(9, 13))).route != route)
+        expectIdentical(try TensorBias.dispatch(query: q, key: k, value: v, attnBias: TensorBias(mask), options: AttentionOptions()),
+                        try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask)), "TensorBias.dispatch")
+        let wrong = TensorBias(try randn([3, 13], seed: 12)).combined(with: causalLowerRight(9, 13))
+        #expect(throws: SDPAError.maskNotBroadcastable(mask: [3, 13], target: [1, 2, 9, 13])) {
+            try scaledDotProductAttention(query: q, key: k, value: v, attnMask: wrong)
+        }
+        // Materialized, the composition is the mask with the causal diagonal's -inf.
+        let materialized = try TensorBias(mask).combined(with: causalLowerRight(9, 13)).materialize(device: .cpu).doubleScalars
+        let values = mask.doubleScalars
+        for i in 0..<9 {
+            for j in 0..<13 { #expect(materialized[i * 13 + j] == (j <= i + 4 ? values[i * 13 + j] : -.infinity)) }
+        }
+    }
+}
