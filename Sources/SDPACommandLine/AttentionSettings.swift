@@ -21,7 +21,7 @@ struct AttentionSettings {
     static let backendChoices = ["auto"] + SDPBackend.allCases.map(\.rawValue)
 
     static let biasOptions: [OptionSpec] = [
-        .value("mask", "FILE", "a bool or float mask of at most 4 dimensions (the inputs' rank, for more) broadcastable to [B, H, L, S], used as a TensorBias; not with --bias"),
+        .value("mask", "FILE", "a bool or float mask of at most 4 dimensions (the inputs' rank, for more) broadcastable to [B, H, L, S], used as a TensorBias; with --bias, composed with it (the mask first)"),
         .value("bias", "KIND", "a bias by name (see below); default none"),
         .value("alibi-slopes", "A,B,...", "ALiBi slopes, one per query head (default: the paper's slopes for H heads)"),
         .flag("is-causal", "upper-left causal mask, PyTorch's is_causal; not with --bias or --mask"),
@@ -106,9 +106,6 @@ struct AttentionSettings {
         }
         maskPath = parsed.string("mask")
         sinksPath = parsed.string("sinks")
-        if maskPath != nil, biasKind != nil {
-            throw UsageError("--mask and --bias cannot be used together: --mask is itself the bias (a TensorBias)", command: command)
-        }
         alibiSlopes = try parsed.numbersInFloatRange("alibi-slopes")
         if alibiSlopes != nil, !(biasKind?.acceptsAlibiSlopes ?? false) {
             throw UsageError("--alibi-slopes needs a --bias with ALiBi (alibi, alibi+causal-upper-left, alibi+causal-lower-right, or a composition with an alibi part)", command: command)
@@ -131,13 +128,18 @@ struct AttentionSettings {
         threads = readsThreads ? try parsed.integer("threads", minimum: 1) : nil
     }
 
-    /// The bias for inputs of `shape`: the `--mask` file, the `--bias` kind, or none.
+    /// The bias for inputs of `shape`: the `--mask` file, the `--bias` kind, both composed (the mask first:
+    /// `TensorBias(mask).combined(with: bias)`, one fused call), or none.
     ///
-    /// - Throws: ``SDPAError`` when the mask file cannot be read.
+    /// - Throws: ``SDPAError`` when the mask file cannot be read or the kind cannot be built for these sizes.
     func makeBias(for shape: AttentionShape) throws -> (any AttnBias)? {
-        if let maskPath { return TensorBias(try readTensor(maskPath)) }
-        return try biasKind?.makeBias(BiasParameters(
+        let built = try biasKind?.makeBias(BiasParameters(
             batch: shape.batch, heads: shape.queryHeads, queryLength: shape.queryLength, keyLength: shape.keyLength, alibiSlopes: alibiSlopes))
+        guard let maskPath else { return built }
+        let mask = TensorBias(try readTensor(maskPath))
+        guard let built else { return mask }
+        // Every kind --bias spells is a fused bias (or none).
+        return combinedBias(mask, built as! any FusedAttnBias)
     }
 
     /// The `--sinks` file's tensor, or `nil` without one.
@@ -149,9 +151,10 @@ struct AttentionSettings {
 
     /// How the bias is described in output.
     var biasDescription: String {
-        if let maskPath { return "TensorBias(\(maskPath))" }
+        let kind = biasKind.map { $0.spelling == "none" ? nil : $0.spelling } ?? nil
+        if let maskPath { return "TensorBias(\(maskPath))" + (kind.map { "+" + $0 } ?? "") }
         if isCausal { return "is-causal" }
-        return biasKind?.spelling ?? "none"
+        return kind ?? "none"
     }
 
     /// Runs `body` with the backends and thread count the options ask for.

@@ -41,6 +41,9 @@ enum GradCommand {
         if maskGradientPath != nil, settings.maskPath == nil {
             throw UsageError("--dmask needs the float mask it is the gradient of, given with --mask", command: parsed.command)
         }
+        if maskGradientPath != nil, settings.biasKind.map({ $0.spelling != "none" }) ?? false {
+            throw UsageError("--dmask needs the mask alone: composed with --bias, a mask is a constant (no gradient)", command: parsed.command)
+        }
         if slopesGradientPath != nil, !(settings.biasKind?.acceptsAlibiSlopes ?? false) {
             throw UsageError("--dalibi-slopes needs a --bias with ALiBi (alibi, or a composition with an alibi part)", command: parsed.command)
         }

@@ -43,6 +43,7 @@ enum OptionTables {
         .valid("run", "--sinks") { io($0) + ["--sinks", $0.path("sinks.npy").path, "--is-causal"] },
         .valid("run", "--dtype bfloat16") { io($0) + ["--dtype", "bfloat16"] },
         .valid("run", "--mask (float)") { io($0) + ["--mask", $0.path("float-mask.npy").path] },
+        .valid("run", "--mask --bias (composed)") { io($0) + ["--mask", $0.path("float-mask.npy").path, "--bias", "alibi+causal-lower-right"] },
         .valid("run", "--bias --alibi-slopes") { io($0) + ["--bias", "alibi", "--alibi-slopes", "0.5,0.25,0.125"] },
         .valid("run", "--is-causal --scale") { io($0) + ["--is-causal", "--scale", "0.3"] },
         .valid("run", "--enable-gqa") { _ in gqaFiles() + ["--enable-gqa"] },
@@ -115,6 +116,10 @@ enum OptionTables {
         .invalid("grad", 2, "sdpa grad: error: missing --dv", "--dv missing") { Array($0.gradArguments.dropLast(2)) },
         .invalid("grad", 2, "sdpa grad: error: --dmask needs the float mask it is the gradient of, given with --mask", "--dmask without --mask") {
             $0.gradArguments + ["--dmask", $0.path("dm.npy").path]
+        },
+        .invalid("grad", 2, "sdpa grad: error: --dmask needs the mask alone: composed with --bias, a mask is a constant (no gradient)",
+                 "--dmask of a mask composed with --bias") {
+            $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--bias", "window:2", "--dmask", $0.path("dm.npy").path]
         },
         .invalid("grad", 2, "sdpa grad: error: --dsinks needs the sinks it is the gradient of, given with --sinks", "--dsinks without --sinks") {
             $0.gradArguments + ["--dsinks", $0.path("dsinks.npy").path]
@@ -323,14 +328,20 @@ struct OptionCoverageTests {
             (["--sinks", files.path("sinks.npy").path, "--bias", "causal-lower-right"], {
                 try scaledDotProductAttention(query: q, key: k, value: v, attnMask: causalLowerRight(5, 7), sinks: sinks)
             }),
+            (["--mask", files.path("float-mask.npy").path, "--bias", "alibi"], {
+                try scaledDotProductAttention(query: q, key: k, value: v,
+                                              attnMask: TensorBias(floatMask).combined(with: AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7)))
+            }),
         ]
         for (options, expected) in cases {
             let result = sdpa(["run"] + io(files) + options)
             #expect(result.status == 0, "\(options): \(result.standardError)")
             expectIdentical(try files.output(), try expected(), "\(options)")
         }
-        // The float mask shows up in the description of the run.
+        // The float mask shows up in the description of the run, with the bias it is composed with.
         #expect(sdpa(["run"] + io(files) + ["--mask", files.path("float-mask.npy").path]).standardOutput.contains("bias TensorBias("))
+        #expect(sdpa(["run"] + io(files) + ["--mask", files.path("float-mask.npy").path, "--bias", "alibi"]).standardOutput
+            .contains("float-mask.npy)+alibi)"))
     }
 
     /// `--scale` reaches float64 inputs as the number it reads, not rounded to float32 on the way.
