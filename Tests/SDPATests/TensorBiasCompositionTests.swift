@@ -12,7 +12,7 @@ struct TensorBiasCompositionTests {
 
     /// The compositions, each with its mask parts' shapes and dtypes varied: a key-padding bool mask, a float
     /// mask per head with `-inf` holes, a half-precision mask, a bool mask shaped like a causal diagonal (its
-    /// tiles skipped by reading it), and a mask between two score modifiers.
+    /// tiles skipped by reading it), a mask between two score modifiers, and packed sequences.
     static func compositions() throws -> [(String, any FusedAttnBias)] {
         let (B, H, L, S) = (Self.B, Self.H, Self.L, Self.S)
         let padding = try Tensor(shape: [B, 1, 1, S], bools: (0..<(B * S)).map { $0 % S < [S - 20, 90][$0 / S] })
@@ -28,6 +28,9 @@ struct TensorBiasCompositionTests {
             ("causal-shaped bool mask", TensorBias(diagonal).combined(with: KeyPaddingBias(validKeyLengths: [S, 100], seqLenKV: S))),
             ("soft-cap, mask, ALiBi", SoftCapBias(cap: 2).combined(with: TensorBias(floatMask))
                 .combined(with: AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S))),
+            // Packed sequences run as segments, each reading its rows and keys of the mask.
+            ("float mask + packed sequences", TensorBias(floatMask)
+                .combined(with: BlockDiagonalBias(queryLengths: [30, 0, 1, 39], keyLengths: [50, 60, 1, 39], causal: .lowerRight))),
         ]
     }
 
