@@ -156,7 +156,7 @@ extension PagedKVCache {
                 results[n] = try _mathAttention(query: q, key: k, value: v, shape: shape, modifier: modifiers[n], options: options)
             }
         }
-        try _runFusedCalls(fused.map(\.call))
+        try _runFusedCalls(fused.map { $0.call })
         for (n, call) in fused { results[n] = call.writer.result }
         return results.map { $0! }
     }
