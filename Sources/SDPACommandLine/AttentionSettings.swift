@@ -138,8 +138,10 @@ struct AttentionSettings {
         guard let maskPath else { return built }
         let mask = TensorBias(try readTensor(maskPath))
         guard let built else { return mask }
-        // Every kind --bias spells is a fused bias (or none).
-        return combinedBias(mask, built as! any FusedAttnBias)
+        guard let fused = built as? any FusedAttnBias else {
+            throw SDPAError.invalidArgument(argument: "--bias", value: biasKind?.spelling ?? "", reason: "--mask composes only with a fused bias")
+        }
+        return combinedBias(mask, fused)
     }
 
     /// The `--sinks` file's tensor, or `nil` without one.

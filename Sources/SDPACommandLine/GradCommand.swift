@@ -11,7 +11,7 @@ enum GradCommand {
         abstract: """
             Runs attention on NumPy .npy files (as sdpa run does), then its backward pass with the gradient of the \
             output (--grad-out), and writes the gradients of query, key and value in their dtypes; with --dmask, that of \
-            a float --mask (in the mask's shape); with --dalibi-slopes, that of the ALiBi slopes of --bias; with --dsinks, \
+            a float --mask given alone (in the mask's shape); with --dalibi-slopes, that of the ALiBi slopes of --bias; with --dsinks, \
             that of --sinks. With \
             --dropout and no --seed, one seed is drawn for both passes. With --dtype, both passes run in another dtype \
             (bfloat16 from float32 files), the gradients written back in their files' dtypes.

@@ -4,33 +4,66 @@ import SDPATestSupport
 import Testing
 
 /// A ``TensorBias`` as one part of a ``BiasComposition``: the fused kernel reads the mask tile by tile beside the
-/// other parts, and the result is the dense-mask route's on the composition materialized (the route the PyTorch
-/// fixtures check), forward and backward, on both backends.
+/// other parts, and the result is the dense-mask route's on the composition's whole mask built independently (the
+/// route the PyTorch fixtures check), forward and backward, on both backends.
 @Suite("TensorBias inside a composition")
 struct TensorBiasCompositionTests {
     static let (B, H, L, S, E) = (2, 4, 70, 150, 16)
 
-    /// The compositions, each with its mask parts' shapes and dtypes varied: a key-padding bool mask, a float
-    /// mask per head with `-inf` holes, a half-precision mask, a bool mask shaped like a causal diagonal (its
-    /// tiles skipped by reading it), a mask between two score modifiers, and packed sequences.
-    static func compositions() throws -> [(String, any FusedAttnBias)] {
+    /// One composition and, for an additive one, its whole mask `[B, H, L, S]` in float64 built without the mask
+    /// reader under test: the mask's values broadcast by plain loops, plus the other parts' own materialized forms.
+    struct Composition {
+        let name: String, bias: any FusedAttnBias, reference: Tensor?
+    }
+
+    /// `tensor`'s values broadcast to `[B, H, L, S]` (a bool's `false` as `-inf`, `true` as 0).
+    static func broadcastValues(_ tensor: Tensor) -> [Double] {
+        let dims = [Int](repeating: 1, count: 4 - tensor.rank) + tensor.shape
+        let values = tensor.doubleScalars.map { tensor.dtype == .bool ? ($0 == 0 ? -Double.infinity : 0) : $0 }
+        var out = [Double]()
+        out.reserveCapacity(B * H * L * S)
+        for b in 0..<B { for h in 0..<H { for i in 0..<L { for j in 0..<S {
+            let at = [b, h, i, j].enumerated().map { dims[$0.offset] == 1 ? 0 : $0.element }
+            out.append(values[((at[0] * dims[1] + at[1]) * dims[2] + at[2]) * dims[3] + at[3]])
+        } } } }
+        return out
+    }
+
+    /// `mask` composed with `other` (additive, not a mask reader): the reference as a float64 tensor.
+    static func composition(_ name: String, _ mask: Tensor, _ other: some FusedAttnBias, maskFirst: Bool = true) throws -> Composition {
+        let sum = zip(broadcastValues(mask), broadcastValues(try other.materialize(device: .cpu))).map { $0 == -.infinity || $1 == -.infinity ? -.infinity : $0 + $1 }
+        let bias: any FusedAttnBias = maskFirst ? TensorBias(mask).combined(with: other) : other.combined(with: TensorBias(mask))
+        return Composition(name: name, bias: bias, reference: try Tensor(shape: [B, H, L, S], scalars: sum, dtype: .float64))
+    }
+
+    /// The compositions, each with its mask parts' shapes, dtypes and layouts varied: a key-padding bool mask, a float
+    /// mask per head with `-inf` holes, a half-precision mask, a bfloat16 and a float64 mask, a transposed (strided)
+    /// mask, a bool mask shaped like a causal diagonal (its tiles skipped by reading it), a mask between two score
+    /// modifiers, and packed sequences.
+    static func compositions() throws -> [Composition] {
         let (B, H, L, S) = (Self.B, Self.H, Self.L, Self.S)
         let padding = try Tensor(shape: [B, 1, 1, S], bools: (0..<(B * S)).map { $0 % S < [S - 20, 90][$0 / S] })
         var holes = try randn([H, L, S], seed: 5).doubleScalars
         for n in stride(from: 0, to: holes.count, by: 7) { holes[n] = -.infinity }
         let floatMask = try Tensor(shape: [H, L, S], scalars: holes, dtype: .float32)
         let halfMask = try Tensor.randomUniform(shape: [L, 1], in: -2...0, seed: 6, dtype: .float16)
+        let bfloatMask = try Tensor.randomUniform(shape: [B, H, 1, S], in: -3...1, seed: 7, dtype: .bfloat16)
+        let doubleMask = try Tensor(shape: [1, H, L, S], scalars: try randn([H * L * S], seed: 8, dtype: .float64).doubleScalars, dtype: .float64)
+        let transposed = try randn([S, L], seed: 9).transposed(0, 1)
         let diagonal = try Tensor(shape: [L, S], bools: (0..<(L * S)).map { $0 % S <= $0 / S + S - L })
         return [
-            ("padding + causal", TensorBias(padding).combined(with: causalLowerRight(L, S))),
-            ("ALiBi + float mask", AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S).combined(with: TensorBias(floatMask))),
-            ("half mask + window", TensorBias(halfMask).combined(with: SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 40, right: 0))),
-            ("causal-shaped bool mask", TensorBias(diagonal).combined(with: KeyPaddingBias(validKeyLengths: [S, 100], seqLenKV: S))),
-            ("soft-cap, mask, ALiBi", SoftCapBias(cap: 2).combined(with: TensorBias(floatMask))
-                .combined(with: AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S))),
+            try composition("padding + causal", padding, causalLowerRight(L, S)),
+            try composition("ALiBi + float mask", floatMask, AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S), maskFirst: false),
+            try composition("half mask + window", halfMask, SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 40, right: 0)),
+            try composition("bfloat16 mask + ALiBi causal", bfloatMask, AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S, causal: .lowerRight)),
+            try composition("float64 mask + window", doubleMask, SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: 10, right: 10)),
+            try composition("transposed mask + causal", transposed, causalUpperLeft(L, S)),
+            try composition("causal-shaped bool mask", diagonal, KeyPaddingBias(validKeyLengths: [S, 100], seqLenKV: S)),
+            Composition(name: "soft-cap, mask, ALiBi", bias: SoftCapBias(cap: 2).combined(with: TensorBias(floatMask))
+                .combined(with: AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S)), reference: nil),
             // Packed sequences run as segments, each reading its rows and keys of the mask.
-            ("float mask + packed sequences", TensorBias(floatMask)
-                .combined(with: BlockDiagonalBias(queryLengths: [30, 0, 1, 39], keyLengths: [50, 60, 1, 39], causal: .lowerRight))),
+            try composition("float mask + packed sequences", floatMask,
+                            BlockDiagonalBias(queryLengths: [30, 0, 1, 39], keyLengths: [50, 60, 1, 39], causal: .lowerRight)),
         ]
     }
 
@@ -39,14 +72,20 @@ struct TensorBiasCompositionTests {
     @Test("the forward pass: fused and math equal the dense-mask route on the composition materialized", arguments: [DType.float32, .bfloat16])
     func forward(_ dtype: DType) throws {
         let (q, k, v) = try randomAttentionInputs(Self.B, Self.H, Self.L, Self.S, Self.E, hkv: 2, seed: 7, dtype: dtype)
-        for (name, bias) in try Self.compositions() {
+        for c in try Self.compositions() {
+            let (name, bias) = (c.name, c.bias)
             func run(_ backends: Set<SDPBackend>, _ bias: any AttnBias) throws -> (output: Tensor, logSumExp: Tensor) {
                 try withSDPBackends(backends) {
                     try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true)
                 }
             }
             let fused = try run([.fused], bias)
-            let dense = type(of: bias).isAdditive ? TensorBias(try bias.materialize(device: .cpu)) : nil
+            let dense = c.reference.map(TensorBias.init)
+            if let reference = c.reference {
+                // The composition's own materialized form reads the mask too: it must be the reference.
+                expectClose(Self.broadcastValues(try bias.materialize(device: .cpu)), reference.doubleScalars, Tolerance(atol: 0, rtol: 1e-7),
+                            "\(name): materialized")
+            }
             if dtype == .float32 {
                 let math = try run([.math], bias)
                 expectClose(fused.output, math.output.doubleScalars, .float32, "\(name): fused against math")
@@ -67,7 +106,8 @@ struct TensorBiasCompositionTests {
     func backward() throws {
         let (q, k, v) = try randomAttentionInputs(Self.B, Self.H, Self.L, Self.S, Self.E, hkv: 2, seed: 8)
         let dO = try randn([Self.B, Self.H, Self.L, Self.E], seed: 9)
-        for (name, bias) in try Self.compositions() {
+        for c in try Self.compositions() {
+            let (name, bias) = (c.name, c.bias)
             func gradients(_ backends: Set<SDPBackend>, _ bias: any AttnBias) throws -> AttentionGradients {
                 try withSDPBackends(backends) {
                     let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true)
@@ -80,8 +120,8 @@ struct TensorBiasCompositionTests {
             #expect(fused.attnMask == nil && math.attnMask == nil, "\(name): a mask inside a composition is a constant")
             let hasAlibi = name.contains("ALiBi")
             #expect(fused.biasParameters.count == (hasAlibi ? 1 : 0) && (fused.alibiSlopes != nil) == hasAlibi, "\(name)")
-            guard type(of: bias).isAdditive else { continue }
-            let dense = try gradients([.math], TensorBias(try bias.materialize(device: .cpu)))
+            guard let reference = c.reference else { continue }
+            let dense = try gradients([.math], TensorBias(reference))
             for (what, a, b) in [("dQ", math.query, dense.query), ("dK", math.key, dense.key), ("dV", math.value, dense.value)] {
                 expectClose(a, b.doubleScalars, Tolerance(atol: 1e-6, rtol: 1e-6), "\(name) \(what) against the dense route")
             }
@@ -107,14 +147,31 @@ struct TensorBiasCompositionTests {
     func routesAndErrors() throws {
         let (q, k, v) = try randomAttentionInputs(1, 2, 9, 13, 8, seed: 10)
         let mask = try randn([9, 13], seed: 11)
+        #expect(TensorBias(mask).needsMaterialization && !TensorBias(mask).combined(with: causalLowerRight(9, 13)).needsMaterialization)
         let route = try explainSDPA(query: q, key: k, value: v, attnMask: TensorBias(mask)).route
-        #expect(route.contains("materialized") || route.contains("mask"), "\(route)")
-        #expect(try explainSDPA(query: q, key: k, value: v, attnMask: TensorBias(mask).combined(with: causalLowerRight(9, 13))).route != route)
+        #expect(route.hasPrefix("TensorBias materialized"), "\(route)")
+        #expect(try explainSDPA(query: q, key: k, value: v, attnMask: TensorBias(mask).combined(with: causalLowerRight(9, 13))).route
+            .hasPrefix("BiasComposition<TensorBias, CausalBias>.dispatch"))
         expectIdentical(try TensorBias.dispatch(query: q, key: k, value: v, attnBias: TensorBias(mask), options: AttentionOptions()),
                         try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(mask)), "TensorBias.dispatch")
         let wrong = TensorBias(try randn([3, 13], seed: 12)).combined(with: causalLowerRight(9, 13))
         #expect(throws: SDPAError.maskNotBroadcastable(mask: [3, 13], target: [1, 2, 9, 13])) {
             try scaledDotProductAttention(query: q, key: k, value: v, attnMask: wrong)
+        }
+        // A mask part of another shape than the rest: an error, not a read past its end.
+        let mismatched = causalLowerRight(9, 13).combined(with: TensorBias(try randn([3, 13], seed: 13)))
+        #expect(throws: SDPAError.maskNotBroadcastable(mask: [3, 13], target: [9, 13])) { try mismatched.materialize(device: .cpu) }
+        // Batch dimensions of rank 5: a lone mask is flattened with them, a composed one is refused by name.
+        let (q5, k5, v5) = (try randn([2, 3, 2, 9, 8], seed: 14), try randn([2, 3, 2, 13, 8], seed: 15), try randn([2, 3, 2, 13, 8], seed: 16))
+        let mask5 = try randn([3, 1, 9, 13], seed: 17)
+        _ = try scaledDotProductAttention(query: q5, key: k5, value: v5, attnMask: TensorBias(mask5))
+        #expect(throws: SDPAError.self) {
+            try scaledDotProductAttention(query: q5, key: k5, value: v5, attnMask: TensorBias(mask5).combined(with: causalLowerRight(9, 13)))
+        }
+        do {
+            _ = try scaledDotProductAttention(query: q5, key: k5, value: v5, attnMask: TensorBias(mask5).combined(with: causalLowerRight(9, 13)))
+        } catch let error as SDPAError {
+            #expect("\(error)".contains("a TensorBias inside a composition takes inputs of rank 4 at most"), "\(error)")
         }
         // Materialized, the composition is the mask with the causal diagonal's -inf.
         let materialized = try TensorBias(mask).combined(with: causalLowerRight(9, 13)).materialize(device: .cpu).doubleScalars

@@ -11,14 +11,17 @@
 ///
 /// Alone, a ``TensorBias`` keeps its own route (``AttnBias/needsMaterialization`` is `true`: the dense-mask
 /// kernels, and a float mask's gradient in ``AttentionGradients/attnMask``). Inside a composition it is a constant:
-/// the backward pass differentiates through it but gives no gradient for it.
+/// the backward pass differentiates through it but gives no gradient for it. ``FusedAttnBias/modifiesScores`` is a
+/// property of the type, so a bool mask is applied on full tiles too (adding 0), and inputs with batch dimensions
+/// of rank 5 and more take a composed mask only alone (it is not flattened with them: an error says so).
 extension TensorBias: FusedAttnBias {
     /// The mask's own shape.
     public var materializedShape: [Int] { mask.shape }
 
     /// Visible where a bool mask is `true` and a float mask is not `-inf`.
     public func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool {
-        _reading(mask, _MaskedScore(score: Float(0), batch: batch, head: head, query: query, key: key)) != -.infinity
+        // In Double: a float64 mask's value below float32's range is a number, not a mask.
+        _reading(mask, _MaskedScore(score: 0.0, batch: batch, head: head, query: query, key: key)) != -.infinity
     }
 
     /// The score plus the mask's value there (a bool mask adds 0).

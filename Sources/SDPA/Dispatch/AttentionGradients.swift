@@ -16,9 +16,9 @@ public struct AttentionGradients: Sendable {
     public var key: Tensor
     /// `dL/dvalue`: the value's shape and dtype (summed over each group's query heads, as `key`).
     public var value: Tensor
-    /// `dL/dmask` for a floating-point ``TensorBias`` (or the deprecated raw mask), in the mask's own
+    /// `dL/dmask` for a floating-point ``TensorBias`` passed alone (or the deprecated raw mask), in the mask's own
     /// shape and dtype, summed over the dimensions it was broadcast along; 0 where the mask is `-inf`.
-    /// `nil` for every other bias (a bool mask has no gradient).
+    /// `nil` for every other bias (a bool mask has no gradient; a mask inside a composition is a constant).
     public var attnMask: Tensor?
     /// The gradients of the bias's learnable parameters: one per part of the bias that conforms to
     /// ``TrainableAttnBias``, in the order the parts apply (``AlibiBias`` is one). Empty otherwise.

@@ -10,6 +10,7 @@ func _attentionOverBroadcastInputs<Bias: AttnBias, Product: _AttentionProduct>(
 ) throws -> Product {
     let inputs = try _BroadcastInputs(query: query.shape, key: key.shape, value: value.shape, enableGQA: options.enableGQA)
     try options.validate(for: inputs.runShape)
+    try _checkNoComposedMask(bias, batch: inputs.batch)
     let (q, k, v) = try inputs.expanded(query: query, key: key, value: value)
     func run<RunBias: AttnBias>(_ bias: RunBias?) throws -> Product {
         try _attention(query: q, key: k, value: v, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
@@ -29,6 +30,7 @@ func _backwardOverBroadcastInputs<Bias: AttnBias>(
     let inputs = try _BroadcastInputs(query: tensors.query.shape, key: tensors.key.shape, value: tensors.value.shape,
                                       enableGQA: options.enableGQA)
     try options.validate(for: inputs.runShape)
+    try _checkNoComposedMask(bias, batch: inputs.batch)
     let (q, k, v) = try inputs.expanded(query: tensors.query, key: tensors.key, value: tensors.value)
     var run = _BackwardTensors(
         gradOutput: try inputs.inRunRank(tensors.gradOutput, argument: "gradOutput"), query: q, key: k, value: v,
@@ -49,4 +51,15 @@ func _backwardOverBroadcastInputs<Bias: AttnBias>(
     gradients.value = try inputs.gradient(gradients.value, given: inputs.givenValue, dtype: dtype, repeats: inputs.valueRepeats,
                                           argument: "value gradient")
     return gradients
+}
+
+/// Throws for a ``TensorBias`` inside a composition when the inputs' batch dimensions (rank 5 and more) are
+/// flattened: only a lone mask is flattened with them, and a composed one would be read against the flattened batch.
+private func _checkNoComposedMask<Bias: AttnBias>(_ bias: Bias?, batch: _BatchDimensions?) throws {
+    guard batch != nil, !(bias is TensorBias), let fused = bias as? any FusedAttnBias,
+          _parts(of: fused).contains(where: { $0 is TensorBias }) else { return }
+    throw SDPAError.invalidArgument(
+        argument: "attnMask", value: "\(Bias.self)",
+        reason: "a TensorBias inside a composition takes inputs of rank 4 at most (its mask is not flattened with batch dimensions); "
+            + "pass the mask alone, or the inputs as [B, H, L, E]")
 }

@@ -54,7 +54,9 @@ extension PagedKVCache {
     /// ``attention(_:scale:causal:)`` with a bias per sequence composed in: `bias` builds it from the
     /// entry's sizes (in the sequence's coordinates: query `i` is row `i` of the entry's queries, key
     /// `j` position `j` of the sequence, batch 0), and it is combined with the causal mask as
-    /// `causalLowerRight(L, S).combined(with: bias(entry))` (the bias alone with `causal: false`).
+    /// `causalLowerRight(L, S).combined(with: bias(entry))` (the bias alone with `causal: false`). A ``TensorBias``
+    /// (a mask per sequence) runs as a fused part here, as inside any composition, even alone: bit for bit the
+    /// contiguous call with it composed (`scaledDotProductAttention` takes a lone one by the dense route).
     ///
     /// ```swift
     /// let outputs = try cache.attention(batch) { s in
