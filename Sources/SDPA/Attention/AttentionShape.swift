@@ -109,9 +109,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         let inputs = try _BroadcastInputs(query: query.shape, key: key.shape, value: value.shape, enableGQA: enableGQA)
         let (qs, ks, vs) = inputs.runShapes
         try AttentionShape._diagnose(qs, ks, vs, query.dtype, key.dtype, value.dtype, enableGQA: enableGQA)
-        let o = qs.count - 4
-        let shape = AttentionShape(batch: o < 0 ? 1 : qs[0], queryHeads: qs[o + 1], keyValueHeads: ks[o + 1], queryLength: qs[o + 2],
-                                   keyLength: ks[o + 2], headDim: qs[o + 3], valueHeadDim: vs[o + 3], rank: qs.count)
+        let shape = inputs.runShape
         try shape._checkDerivedSizes(dtype: query.dtype)
         return (shape, inputs.batch)
     }

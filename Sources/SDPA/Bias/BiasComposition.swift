@@ -94,9 +94,18 @@ public struct BiasComposition<First: FusedAttnBias, Second: FusedAttnBias>: Fuse
 }
 
 extension BiasComposition: _ParameterChecked {
+    /// Both parts' checks, and that each part's shape broadcasts to the whole: ``materializedShape`` takes each
+    /// dimension from the first part that is not 1, and a mask part of another shape would be read out of its bounds.
     func _validateParameters() throws {
         try first._validateParameters()
         try second._validateParameters()
+        let whole = materializedShape
+        for own in [first.materializedShape, second.materializedShape] {
+            let aligned = [Int](repeating: 1, count: Swift.max(0, whole.count - own.count)) + own
+            guard own.count <= whole.count, zip(aligned, whole).allSatisfy({ $0 == 1 || $0 == $1 }) else {
+                throw SDPAError.maskNotBroadcastable(mask: own, target: whole)
+            }
+        }
     }
 }
 

@@ -148,15 +148,6 @@ extension FusedAttnBias {
         }
         let dtype: DType = Self.modifiesScores ? .float32 : .bool
         try Tensor.validate(shape: shape, argument: "\(Self.self).materializedShape", dtype: dtype)
-        // Every part must broadcast to the whole (a composition takes each dimension from the first part that is
-        // not 1): a mask part of another shape would be read out of its bounds.
-        for part in _parts(of: self) {
-            let own = part.materializedShape
-            let aligned = [Int](repeating: 1, count: Swift.max(0, shape.count - own.count)) + own
-            guard own.count <= shape.count, zip(aligned, shape).allSatisfy({ $0 == 1 || $0 == $1 }) else {
-                throw SDPAError.maskNotBroadcastable(mask: own, target: shape)
-            }
-        }
         guard Self.isAdditive else {
             throw SDPAError.invalidArgument(
                 argument: "attnMask", value: "\(Self.self)",
