@@ -111,7 +111,7 @@ struct AttentionSettings {
             throw UsageError("--alibi-slopes needs a --bias with ALiBi (alibi, alibi+causal-upper-left, alibi+causal-lower-right, or a composition with an alibi part)", command: command)
         }
         isCausal = parsed.has("is-causal")
-        if isCausal, maskPath != nil || (biasKind.map { $0.spelling != "none" } ?? false) {
+        if isCausal, maskPath != nil || Self.named(biasKind) != nil {
             throw UsageError(
                 "--is-causal cannot be combined with --bias or --mask; a causal bias carries its own diagonal (e.g. --bias causal-upper-left)",
                 command: command)
@@ -151,12 +151,17 @@ struct AttentionSettings {
         try sinksPath.map(readTensor)
     }
 
+    /// The `--bias` kind when it names a bias (`--bias none` names none).
+    var requestedBias: BiasKind? { Self.named(biasKind) }
+
+    /// `kind` unless it is `none`.
+    private static func named(_ kind: BiasKind?) -> BiasKind? { kind?.spelling == "none" ? nil : kind }
+
     /// How the bias is described in output.
     var biasDescription: String {
-        let kind = biasKind.map { $0.spelling == "none" ? nil : $0.spelling } ?? nil
-        if let maskPath { return "TensorBias(\(maskPath))" + (kind.map { "+" + $0 } ?? "") }
+        if let maskPath { return "TensorBias(\(maskPath))" + (requestedBias.map { "+" + $0.spelling } ?? "") }
         if isCausal { return "is-causal" }
-        return kind ?? "none"
+        return requestedBias?.spelling ?? "none"
     }
 
     /// Runs `body` with the backends and thread count the options ask for.

@@ -41,7 +41,7 @@ enum GradCommand {
         if maskGradientPath != nil, settings.maskPath == nil {
             throw UsageError("--dmask needs the float mask it is the gradient of, given with --mask", command: parsed.command)
         }
-        if maskGradientPath != nil, settings.biasKind.map({ $0.spelling != "none" }) ?? false {
+        if maskGradientPath != nil, settings.requestedBias != nil {
             throw UsageError("--dmask needs the mask alone: composed with --bias, a mask is a constant (no gradient)", command: parsed.command)
         }
         if slopesGradientPath != nil, !(settings.biasKind?.acceptsAlibiSlopes ?? false) {
