@@ -11,7 +11,7 @@ enum GradCommand {
         abstract: """
             Runs attention on NumPy .npy files (as sdpa run does), then its backward pass with the gradient of the \
             output (--grad-out), and writes the gradients of query, key and value in their dtypes; with --dmask, that of \
-            a float --mask given alone (in the mask's shape); with --dalibi-slopes, that of the ALiBi slopes of --bias; with --dsinks, \
+            a float --mask (in the mask's shape; composed with --bias, the gradient that reaches it); with --dalibi-slopes, that of the ALiBi slopes of --bias; with --dsinks, \
             that of --sinks. With \
             --dropout and no --seed, one seed is drawn for both passes. With --dtype, both passes run in another dtype \
             (bfloat16 from float32 files), the gradients written back in their files' dtypes.
@@ -41,9 +41,6 @@ enum GradCommand {
         if maskGradientPath != nil, settings.maskPath == nil {
             throw UsageError("--dmask needs the float mask it is the gradient of, given with --mask", command: parsed.command)
         }
-        if maskGradientPath != nil, settings.requestedBias != nil {
-            throw UsageError("--dmask needs the mask alone: composed with --bias, a mask is a constant (no gradient)", command: parsed.command)
-        }
         if slopesGradientPath != nil, !(settings.biasKind?.acceptsAlibiSlopes ?? false) {
             throw UsageError("--dalibi-slopes needs a --bias with ALiBi (alibi, or a composition with an alibi part)", command: parsed.command)
         }
@@ -57,8 +54,8 @@ enum GradCommand {
         let gradOutput = try ComputeDType.converted(try readTensor(paths[3]), to: dtype)
         let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: settings.enableGQA)
         let bias = try settings.makeBias(for: shape)
-        if maskGradientPath != nil, let mask = (bias as? TensorBias)?.mask, !mask.dtype.isFloatingPoint {
-            throw SDPAError.unsupportedDType(argument: "--mask", dtype: mask.dtype, reason: "a bool mask has no gradient (--dmask needs a float mask)")
+        if maskGradientPath != nil, let maskPath = settings.maskPath, case let dtype = try readTensor(maskPath).dtype, !dtype.isFloatingPoint {
+            throw SDPAError.unsupportedDType(argument: "--mask", dtype: dtype, reason: "a bool mask has no gradient (--dmask needs a float mask)")
         }
         // The backward pass must drop what the forward dropped: one seed for both.
         let seed = settings.dropoutP > 0 ? settings.dropoutSeed ?? UInt64.random(in: .min ... .max) : settings.dropoutSeed

@@ -97,6 +97,22 @@ private func expectWritten(_ files: InputFiles, _ expected: AttentionGradients, 
         expectIdentical(written, try #require(expected.attnMask))
     }
 
+    @Test func gradWithAComposedFloatMaskWritesTheGradientThatReachesIt() throws {
+        let files = try InputFiles()
+        let mask = try randn([3, 1, 7], seed: 16)
+        try mask.write(to: files.path("m.npy"))
+        let result = sdpa(["grad", "--mask", files.path("m.npy").path, "--bias", "softcap:5+causal-upper-left",
+                           "--dmask", files.path("dm.npy").path] + files.gradArguments)
+        #expect(result.status == 0, "\(result.standardError)")
+        let bias = TensorBias(mask).combined(with: SoftCapBias(cap: 5).combined(with: causalUpperLeft(5, 7)))
+        let expected = try libraryGradients(files, bias: bias)
+        try expectWritten(files, expected, "composed float mask")
+        let written = try files.output("dm.npy")
+        #expect(written.shape == [3, 1, 7] && written.dtype == .float32, "the mask's gradient in its shape and dtype")
+        expectIdentical(written, try #require(expected.attnMask))
+        #expect(written.doubleScalars.contains { $0 != 0 })
+    }
+
     @Test func gradWithDropoutUsesOneSeedForBothPasses() throws {
         let files = try InputFiles()
         let result = sdpa(["grad", "--dropout", "0.3", "--seed", "17", "--is-causal"] + files.gradArguments)

@@ -52,6 +52,9 @@ enum OptionTables {
         .valid("run", "--backend auto") { io($0) + ["--backend", "auto"] },
         .valid("grad", "--query --key --value --grad-out --dq --dk --dv") { $0.gradArguments },
         .valid("grad", "--mask (float) --dmask") { $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--dmask", $0.path("dm.npy").path] },
+        .valid("grad", "--mask (float) --bias --dmask (composed)") {
+            $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--bias", "window:2", "--dmask", $0.path("dm.npy").path]
+        },
         .valid("grad", "--bias --alibi-slopes --dalibi-slopes") {
             $0.gradArguments + ["--bias", "alibi", "--alibi-slopes", "0.5,0.25,0.125", "--dalibi-slopes", $0.path("ds.npy").path]
         },
@@ -116,10 +119,6 @@ enum OptionTables {
         .invalid("grad", 2, "sdpa grad: error: missing --dv", "--dv missing") { Array($0.gradArguments.dropLast(2)) },
         .invalid("grad", 2, "sdpa grad: error: --dmask needs the float mask it is the gradient of, given with --mask", "--dmask without --mask") {
             $0.gradArguments + ["--dmask", $0.path("dm.npy").path]
-        },
-        .invalid("grad", 2, "sdpa grad: error: --dmask needs the mask alone: composed with --bias, a mask is a constant (no gradient)",
-                 "--dmask of a mask composed with --bias") {
-            $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--bias", "window:2", "--dmask", $0.path("dm.npy").path]
         },
         .invalid("grad", 2, "sdpa grad: error: --dsinks needs the sinks it is the gradient of, given with --sinks", "--dsinks without --sinks") {
             $0.gradArguments + ["--dsinks", $0.path("dsinks.npy").path]

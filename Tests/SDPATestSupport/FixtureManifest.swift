@@ -100,13 +100,16 @@ public enum FixtureValue: Sendable, Equatable {
 
 /// Bias parts as the manifests spell them (`bias_manifest.json`'s `biases`: `window`, `causal`,
 /// `alibi`, `blockDiagonal`, `keyPadding`, `softCap`; `serving_manifest.json`'s `chunkedCausal`,
-/// `prefixLM`, `sinkTokens`), composed left to right into one fused bias.
+/// `prefixLM`, `sinkTokens`), composed left to right into one fused bias; with `inserting`, that bias
+/// too, as part number `position` (`grad_manifest.json`'s `maskPart`: a ``TensorBias`` among the parts).
 ///
 /// - Throws: ``SDPAError/invalidArgument(argument:value:reason:)`` for an unknown part or one that
 ///   lacks a parameter.
-public func composedBias(_ parts: [[String: FixtureValue]], _ shape: AttentionShape) throws -> any FusedAttnBias {
+public func composedBias(
+    _ parts: [[String: FixtureValue]], _ shape: AttentionShape, inserting extra: (any FusedAttnBias)? = nil, at position: Int = 0
+) throws -> any FusedAttnBias {
     let (L, S) = (shape.queryLength, shape.keyLength)
-    let biases: [any FusedAttnBias] = try parts.map { part in
+    var biases: [any FusedAttnBias] = try parts.map { part in
         switch part["kind"] {
         case .string("window"):
             return SlidingWindowBias(seqLenQ: L, seqLenKV: S, left: part["left"]?.int, right: part["right"]?.int,
@@ -139,6 +142,7 @@ public func composedBias(_ parts: [[String: FixtureValue]], _ shape: AttentionSh
             throw SDPAError.invalidArgument(argument: "kind", value: "\(String(describing: part["kind"]))", reason: "unknown bias part")
         }
     }
+    if let extra { biases.insert(extra, at: Swift.min(Swift.max(0, position), biases.count)) }
     guard let first = biases.first else { throw SDPAError.invalidArgument(argument: "biases", value: "[]", reason: "no parts") }
     return biases.dropFirst().reduce(first) { combine($0, $1) }
 }

@@ -6,7 +6,8 @@ import Testing
 /// One case of `Fixtures/grad_manifest.json` (`Fixtures/make_grad_fixtures.py`): PyTorch's float64
 /// autograd gradients of attention for every built-in bias and compositions, float and bool masks of
 /// every broadcast shape, ALiBi slopes, GQA, Ev ≠ E, decoding, 3-D and strided inputs, dropout with the
-/// package's generator, sizes across the fused kernel's tiles, and learned attention sinks (their gradient too).
+/// package's generator, sizes across the fused kernel's tiles, learned attention sinks (their gradient too), and
+/// float masks composed with other parts (the gradient that reaches the mask's part).
 struct GradientFixtureCase: Sendable, CustomTestStringConvertible {
     /// The input files, `bias` (a `TensorBias` mask), `isCausal`, scale and GQA, read as the RFC fixtures are.
     let files: FixtureCase
@@ -21,10 +22,12 @@ struct GradientFixtureCase: Sendable, CustomTestStringConvertible {
     let fullyMaskedRows: Int
     /// The sink cases' file of `H` float32 logits and PyTorch's float64 `dL/dsinks`.
     let sinks: String?, sinksGradient: [Double]?
+    /// With parts, the mask (`files.bias`) is composed with them as part number `maskPart`.
+    let maskPart: Int?
 
     var testDescription: String { files.name }
 
-    static let expectedCount = 50
+    static let expectedCount = 58
 
     static let all: [GradientFixtureCase] = FixtureManifest("grad_manifest.json", in: FixtureCase.directory).cases.map { c in
         let dropout = c["dropout"] as? [String: Any]
@@ -43,12 +46,15 @@ struct GradientFixtureCase: Sendable, CustomTestStringConvertible {
             dropout: dropout.map { ((($0["p"] as! NSNumber).floatValue), ($0["seed"] as! NSNumber).uint64Value) },
             output: c["output"] as? String,
             fullyMaskedRows: c["fullyMaskedRows"] as! Int,
-            sinks: c["sinks"] as? String, sinksGradient: (c["sinksGradient"] as? [NSNumber])?.map(\.doubleValue))
+            sinks: c["sinks"] as? String, sinksGradient: (c["sinksGradient"] as? [NSNumber])?.map(\.doubleValue),
+            maskPart: c["maskPart"] as? Int)
     }
 
-    /// The bias the case describes: its parts composed, its mask as a `TensorBias`, or `nil`.
+    /// The bias the case describes: its parts composed (its mask among them as a `TensorBias`), its mask alone, or `nil`.
     func bias(_ shape: AttentionShape) throws -> (any AttnBias)? {
-        parts.isEmpty ? try files.attnBias(shape) : try composedBias(parts, shape)
+        guard !parts.isEmpty else { return try files.attnBias(shape) }
+        guard let maskPart else { return try composedBias(parts, shape) }
+        return try composedBias(parts, shape, inserting: try files.attnBias(shape) as? TensorBias, at: maskPart)
     }
 
     /// The output's gradient as the test passes it: `BLHE` files viewed as `[B, H, L, Ev]`, as the inputs.
@@ -124,8 +130,9 @@ struct GradientFixtureTests {
                 let got = try #require(grads.attnMask, "\(name): a float mask has a gradient")
                 #expect(got.dtype == .float32, "\(name): the mask's gradient has the mask's dtype")
                 expectClose(got, mask, fused ? Self.fused : Self.float32, "\(name) \(dtype) dMask", dtype: .float32)
+                #expect(grads.attnMaskParts.keys.sorted() == [fixture.maskPart ?? 0], "\(name): the mask's gradient by its part")
             } else {
-                #expect(grads.attnMask == nil, "\(name): only a float mask has a gradient")
+                #expect(grads.attnMask == nil && grads.attnMaskParts.isEmpty, "\(name): only a float mask has a gradient")
             }
             #expect(grads.biasParameters.count == fixture.alibiSlopesGradient.count, "\(name): one gradient per ALiBi part")
             for (got, want) in zip(grads.biasParameters, fixture.alibiSlopesGradient) {

@@ -14,6 +14,8 @@ struct TensorBiasCompositionTests {
     /// reader under test: the mask's values broadcast by plain loops, plus the other parts' own materialized forms.
     struct Composition {
         let name: String, bias: any FusedAttnBias, reference: Tensor?
+        /// The ``TensorBias`` part's mask and its position among the parts.
+        let mask: Tensor, maskPart: Int
     }
 
     /// `tensor`'s values broadcast to `[B, H, L, S]` (a bool's `false` as `-inf`, `true` as 0).
@@ -25,13 +27,14 @@ struct TensorBiasCompositionTests {
     static func composition(_ name: String, _ mask: Tensor, _ other: some FusedAttnBias, maskFirst: Bool = true) throws -> Composition {
         let sum = zip(try broadcastValues(mask), try broadcastValues(try other.materialize(device: .cpu))).map { $0 == -.infinity || $1 == -.infinity ? -.infinity : $0 + $1 }
         let bias: any FusedAttnBias = maskFirst ? TensorBias(mask).combined(with: other) : other.combined(with: TensorBias(mask))
-        return Composition(name: name, bias: bias, reference: try Tensor(shape: [B, H, L, S], scalars: sum, dtype: .float64))
+        return Composition(name: name, bias: bias, reference: try Tensor(shape: [B, H, L, S], scalars: sum, dtype: .float64),
+                           mask: mask, maskPart: maskFirst ? 0 : 1)
     }
 
     /// The compositions, each with its mask parts' shapes, dtypes and layouts varied: a key-padding bool mask, a float
     /// mask per head with `-inf` holes, a half-precision mask, a bfloat16 and a float64 mask, a transposed (strided)
     /// mask, a bool mask shaped like a causal diagonal (its tiles skipped by reading it), a mask between two score
-    /// modifiers, and packed sequences.
+    /// modifiers, a float mask before soft-capping (its gradient through the cap's derivative), and packed sequences.
     static func compositions() throws -> [Composition] {
         let (B, H, L, S) = (Self.B, Self.H, Self.L, Self.S)
         let padding = try Tensor(shape: [B, 1, 1, S], bools: (0..<(B * S)).map { $0 % S < [S - 20, 90][$0 / S] })
@@ -52,7 +55,9 @@ struct TensorBiasCompositionTests {
             try composition("transposed mask + causal", transposed, causalUpperLeft(L, S)),
             try composition("causal-shaped bool mask", diagonal, KeyPaddingBias(validKeyLengths: [S, 100], seqLenKV: S)),
             Composition(name: "soft-cap, mask, ALiBi", bias: SoftCapBias(cap: 2).combined(with: TensorBias(floatMask))
-                .combined(with: AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S)), reference: nil),
+                .combined(with: AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S)), reference: nil, mask: floatMask, maskPart: 1),
+            Composition(name: "ALiBi, mask, soft-cap", bias: AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S)
+                .combined(with: TensorBias(bfloatMask)).combined(with: SoftCapBias(cap: 3)), reference: nil, mask: bfloatMask, maskPart: 1),
             // Packed sequences run as segments, each reading its rows and keys of the mask.
             try composition("float mask + packed sequences", floatMask,
                             BlockDiagonalBias(queryLengths: [30, 0, 1, 39], keyLengths: [50, 60, 1, 39], causal: .lowerRight)),
@@ -94,7 +99,7 @@ struct TensorBiasCompositionTests {
         }
     }
 
-    @Test("the backward pass: fused gradients equal math's and the dense route's; trainable parts get theirs, the mask none")
+    @Test("the backward pass: fused gradients equal math's and the dense route's; trainable parts and a float mask get theirs")
     func backward() throws {
         let (q, k, v) = try randomAttentionInputs(Self.B, Self.H, Self.L, Self.S, Self.E, hkv: 2, seed: 8)
         let dO = try randn([Self.B, Self.H, Self.L, Self.E], seed: 9)
@@ -109,7 +114,13 @@ struct TensorBiasCompositionTests {
             }
             let (fused, math) = (try gradients([.fused], bias), try gradients([.math], bias))
             expectGradientsClose(fused, math, dtype: .float32, name)
-            #expect(fused.attnMask == nil && math.attnMask == nil, "\(name): a mask inside a composition is a constant")
+            let float = c.mask.dtype.isFloatingPoint
+            for g in [fused, math] {
+                #expect((g.attnMask != nil) == float && g.attnMask?.shape == (float ? c.mask.shape : nil) && g.attnMask?.dtype == (float ? c.mask.dtype : nil),
+                        "\(name): a float mask's gradient, in its shape and dtype")
+                #expect(g.attnMaskParts.keys.sorted() == (float ? [c.maskPart] : []) && g.attnMaskParts[c.maskPart]?.doubleScalars == g.attnMask?.doubleScalars,
+                        "\(name): the gradient by part")
+            }
             let hasAlibi = name.contains("ALiBi")
             #expect(fused.biasParameters.count == (hasAlibi ? 1 : 0) && (fused.alibiSlopes != nil) == hasAlibi, "\(name)")
             guard let reference = c.reference else { continue }
@@ -117,7 +128,45 @@ struct TensorBiasCompositionTests {
             for (what, a, b) in [("dQ", math.query, dense.query), ("dK", math.key, dense.key), ("dV", math.value, dense.value)] {
                 expectClose(a, b.doubleScalars, Tolerance(atol: 1e-6, rtol: 1e-6), "\(name) \(what) against the dense route")
             }
+            // The whole mask's gradient is every score's: the part's is it summed over what the part is broadcast along.
+            if let got = math.attnMask, let whole = dense.attnMask {
+                expectClose(got, try Self.summed(whole, to: c.mask.shape), Tolerance(atol: 1e-6, rtol: 1e-6).roundedOnce(to: c.mask.dtype),
+                            "\(name) dMask against the dense route")
+            }
         }
+    }
+
+    /// `full` (`[B, H, L, S]`) summed over the dimensions a tensor of `shape` is broadcast along, by plain loops.
+    static func summed(_ full: Tensor, to shape: [Int]) throws -> [Double] {
+        let target = [Int](repeating: 1, count: 4 - shape.count) + shape
+        var sums = [Double](repeating: 0, count: target.reduce(1, *))
+        let values = full.doubleScalars
+        for b in 0..<B { for h in 0..<H { for i in 0..<L { for j in 0..<S {
+            let index = [b, h, i, j].enumerated().reduce(0) { $0 * target[$1.offset] + (target[$1.offset] == 1 ? 0 : $1.element) }
+            sums[index] += values[((b * H + h) * L + i) * S + j]
+        } } } }
+        return sums
+    }
+
+    @Test("packed sequences the forward runs as segments: a float mask among the parts still gets its gradient (one backward call)")
+    func packedSequencesMaskGradient() throws {
+        let (H, L, E) = (2, 384, 16)
+        let (q, k, v) = try randomAttentionInputs(1, H, L, L, E, seed: 11)
+        let dO = try randn([1, H, L, E], seed: 12)
+        let mask = try randn([H, 1, L], seed: 13)
+        let bias = TensorBias(mask).combined(with: BlockDiagonalBias(queryLengths: [128, 128, 128], keyLengths: [128, 128, 128]))
+        let explanation = try explainSDPA(query: q, key: k, value: v, attnMask: bias)
+        #expect(explanation.segments != nil, "the forward runs as segments: \(explanation)")
+        func gradients(_ backends: Set<SDPBackend>) throws -> AttentionGradients {
+            try withSDPBackends(backends) {
+                let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias)
+                return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse, attnMask: bias)
+            }
+        }
+        let (fused, math) = (try gradients([.fused]), try gradients([.math]))
+        expectGradientsClose(fused, math, dtype: .float32, "packed sequences with a float mask")
+        let got = try #require(fused.attnMask, "the mask's gradient")
+        #expect(got.shape == [H, 1, L] && got.doubleScalars.contains { $0 != 0 })
     }
 
     @Test("a bool mask's tiles are classified by reading it, as on its own route")

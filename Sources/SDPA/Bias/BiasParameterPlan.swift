@@ -1,25 +1,32 @@
 /// How the gradient of the final scores reaches the trainable parts of a fused bias: its parts in
-/// the order they apply (a composition flattened), and which of them are ``TrainableAttnBias``.
+/// the order they apply (a composition flattened), which of them are ``TrainableAttnBias``, and which
+/// are float ``TensorBias`` masks (a mask inside a composition gets its gradient as a mask alone does).
 ///
 /// Part `k` is handed `dL/d(its output)`: the final scores' gradient times the derivatives of the
 /// non-additive parts after it (soft-capping), each at its own input, which is recomputed from the
-/// raw scores only when such a part follows a trainable one. Both backends call it per tile, into
-/// partial gradients merged in a fixed order (see ``TrainableAttnBias``).
+/// raw scores only when such a part follows a differentiated one. Both backends call it per tile, into
+/// partial gradients merged in a fixed order (see ``TrainableAttnBias``) and into the kernel's mask targets.
 struct _BiasParameterPlan: _ParameterGradientPlan {
     let parts: [any FusedAttnBias]
     /// Indices into `parts` of the trainable ones.
     let trainable: [Int]
-    /// Whether a non-additive part follows a trainable one: the raw scores are then needed.
+    /// Indices into `parts` of the float masks (``TensorBias`` with a floating-point mask).
+    let masks: [Int]
+    /// Whether a non-additive part follows a differentiated one: the raw scores are then needed.
     let needsRawScores: Bool
 
-    /// The plan of `bias`, or `nil` when no part of it is trainable.
+    /// The plan of `bias`, or `nil` when no part of it is trainable or a float mask.
     init?<Bias: FusedAttnBias>(_ bias: Bias) {
         let parts = _parts(of: bias)
         let trainable = parts.indices.filter { parts[$0] is any TrainableAttnBias }
-        guard let first = trainable.first else { return nil }
-        (self.parts, self.trainable) = (parts, trainable)
+        let masks = parts.indices.filter { (parts[$0] as? TensorBias)?.mask.dtype.isFloatingPoint == true }
+        guard let first = (trainable + masks).min() else { return nil }
+        (self.parts, self.trainable, self.masks) = (parts, trainable, masks)
         needsRawScores = parts[(first + 1)...].contains { !$0.isAdditivePart }
     }
+
+    /// The float masks of ``masks``, in part order.
+    var differentiatedMasks: [Tensor] { masks.compactMap { (parts[$0] as? TensorBias)?.mask } }
 
     /// A zero gradient for every trainable part.
     func zeroGradients() -> _BiasParameterGradients {
@@ -32,16 +39,21 @@ struct _BiasParameterPlan: _ParameterGradientPlan {
         })
     }
 
-    /// Adds one tile's contributions into `gradients`: `scoreGradients` is `dL/d(final scores)`
-    /// (`rowStride` apart, 0 at masked positions); `rawScores` the scores before the bias, with the same
-    /// stride, read only when ``needsRawScores`` (a fused driver keeps a copy of them only then).
+    /// Adds one tile's contributions into `gradients` and `masks` (one target per ``masks`` entry):
+    /// `scoreGradients` is `dL/d(final scores)` (`rowStride` apart, 0 at masked positions); `rawScores` the
+    /// scores before the bias, with the same stride, read only when ``needsRawScores`` (a fused driver keeps a
+    /// copy of them only then).
     func accumulate<T: BinaryFloatingPoint>(
-        _ gradients: inout _BiasParameterGradients, scoreGradients: UnsafePointer<T>, rawScores: UnsafePointer<T>,
-        rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+        _ gradients: inout _BiasParameterGradients, masks targets: [any _MaskGradientTarget], scoreGradients: UnsafePointer<T>,
+        rawScores: UnsafePointer<T>, rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
         guard needsRawScores else {
             for n in gradients.parts.indices {
                 gradients.parts[n].accumulate(scoreGradients, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
+            }
+            for target in targets {
+                target.add(scoreGradients, rowStride: rowStride, cols: keys.count, batch: batch, head: head, queries: queries,
+                           firstKey: keys.lowerBound)
             }
             return
         }
@@ -58,13 +70,19 @@ struct _BiasParameterPlan: _ParameterGradientPlan {
             }
         }
         var g = (0..<rows * cols).map { scoreGradients[$0 / cols * rowStride + $0 % cols] }
-        var slot = gradients.parts.count - 1
-        for k in stride(from: last, through: trainable[0], by: -1) {
+        var (slot, maskSlot) = (gradients.parts.count - 1, masks.count - 1)
+        for k in stride(from: last, through: Swift.min(trainable.first ?? .max, masks.first ?? .max), by: -1) {
             if slot >= 0, trainable[slot] == k {
                 g.withUnsafeBufferPointer { buffer in
                     gradients.parts[slot].accumulate(buffer.baseAddress!, rowStride: cols, batch: batch, head: head, queries: queries, keys: keys)
                 }
                 slot -= 1
+            } else if maskSlot >= 0, masks[maskSlot] == k {
+                if maskSlot < targets.count { g.withUnsafeBufferPointer { buffer in
+                    targets[maskSlot].add(buffer.baseAddress!, rowStride: cols, cols: cols, batch: batch, head: head, queries: queries,
+                                          firstKey: keys.lowerBound)
+                } }
+                maskSlot -= 1
             }
             guard !parts[k].isAdditivePart else { continue }
             for n in g.indices where g[n] != 0 {

@@ -10,8 +10,10 @@
 /// ```
 ///
 /// Alone, a ``TensorBias`` keeps its own route (``AttnBias/needsMaterialization`` is `true`: the dense-mask
-/// kernels, and a float mask's gradient in ``AttentionGradients/attnMask``). Inside a composition it is a constant:
-/// the backward pass differentiates through it but gives no gradient for it. ``FusedAttnBias/modifiesScores`` is a
+/// kernels, and a float mask's gradient in ``AttentionGradients/attnMask``). Inside a composition a float mask gets
+/// its gradient too (``AttentionGradients/attnMaskParts``, by part; ``AttentionGradients/attnMask``, the first):
+/// the gradient that reaches its part, summed over the dimensions it is broadcast along, as alone (the backward
+/// pass then runs packed sequences as one call, not as segments). ``FusedAttnBias/modifiesScores`` is a
 /// property of the type, so a bool mask is applied on full tiles too (adding 0), and inputs with batch dimensions
 /// of rank 5 and more take a composed mask only alone (it is not flattened with them: an error says so).
 extension TensorBias: FusedAttnBias {

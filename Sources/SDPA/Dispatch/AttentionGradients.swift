@@ -7,6 +7,11 @@
 ///     gradOutput: dOut, query: q, key: k, value: v, output: out, logSumExp: lse, attnMask: TensorBias(mask))
 /// grads.query.shape == q.shape   // true; so are key and value
 /// grads.attnMask                 // dL/dmask, in the mask's own shape and dtype
+///
+/// // A learned float bias inside a composition gets its gradient too:
+/// let composed = TensorBias(relativeBias).combined(with: causalLowerRight(L, S))
+/// // ... forward with attnMask: composed, then the backward pass:
+/// grads.attnMaskParts[0]          // dL/drelativeBias (part 0 of the composition)
 /// ```
 public struct AttentionGradients: Sendable {
     /// `dL/dquery`: the query's shape and dtype.
@@ -16,10 +21,16 @@ public struct AttentionGradients: Sendable {
     public var key: Tensor
     /// `dL/dvalue`: the value's shape and dtype (summed over each group's query heads, as `key`).
     public var value: Tensor
-    /// `dL/dmask` for a floating-point ``TensorBias`` passed alone (or the deprecated raw mask), in the mask's own
-    /// shape and dtype, summed over the dimensions it was broadcast along; 0 where the mask is `-inf`.
-    /// `nil` for every other bias (a bool mask has no gradient; a mask inside a composition is a constant).
+    /// `dL/dmask` for a floating-point ``TensorBias`` (or the deprecated raw mask), in the mask's own shape and
+    /// dtype, summed over the dimensions it was broadcast along; 0 where the mask is `-inf`. Alone or as a part
+    /// of a ``BiasComposition`` (the first floating-point one among the parts; ``attnMaskParts`` has each). In a
+    /// composition it is the gradient that reaches the mask's part: through the parts after it (soft-capping's
+    /// derivative), as PyTorch's autograd gives for the same expression. `nil` for every other bias (a bool
+    /// mask has no gradient).
     public var attnMask: Tensor?
+    /// The gradient of every floating-point ``TensorBias`` among the bias's parts, by the part's position in the
+    /// order the parts apply (as ``BiasParameterGradient/part``; 0 for a mask alone). Empty without one.
+    public var attnMaskParts: [Int: Tensor] = [:]
     /// The gradients of the bias's learnable parameters: one per part of the bias that conforms to
     /// ``TrainableAttnBias``, in the order the parts apply (``AlibiBias`` is one). Empty otherwise.
     public var biasParameters: [BiasParameterGradient]
@@ -30,10 +41,10 @@ public struct AttentionGradients: Sendable {
     /// The gradients as given; the backward pass builds them.
     public init(
         query: Tensor, key: Tensor, value: Tensor, attnMask: Tensor? = nil, biasParameters: [BiasParameterGradient] = [],
-        sinks: Tensor? = nil
+        sinks: Tensor? = nil, attnMaskParts: [Int: Tensor] = [:]
     ) {
         (self.query, self.key, self.value, self.attnMask, self.biasParameters) = (query, key, value, attnMask, biasParameters)
-        self.sinks = sinks
+        (self.sinks, self.attnMaskParts) = (sinks, attnMaskParts)
     }
 
     /// The gradient of the first part of type `Bias` among ``biasParameters``, or `nil` when the bias has

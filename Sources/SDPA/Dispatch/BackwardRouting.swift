@@ -10,7 +10,7 @@ private func _backwardBackend(
 
 /// The backward routing, on the forward's route (``_route(_:isCausal:)``): no bias or `isCausal` runs
 /// the plain or causal pass; a ``TensorBias`` runs on its mask (and a float one gets its gradient); a
-/// ``FusedAttnBias`` is differentiated through its own tile code (and its trainable parts get theirs);
+/// ``FusedAttnBias`` is differentiated through its own tile code (and its trainable parts and float masks get theirs);
 /// any other bias is materialized, as the forward's route does for one that needs it, and a bias with
 /// its own `dispatch` must compute what its mask stands for. The backend is chosen as the forward
 /// pass's would be for the same mask kind.
@@ -74,35 +74,37 @@ private func _backward<Modifier: _DifferentiableScoreModifier>(
     _ tensors: _BackwardTensors, shape: AttentionShape, modifier: Modifier, options: AttentionOptions, backend: SDPBackend,
     plan: _BiasParameterPlan? = nil, maskForGradient: Tensor? = nil
 ) throws -> AttentionGradients {
-    var gradients: AttentionGradients, parameters: _BiasParameterGradients?
+    var gradients: AttentionGradients, parameters: _BiasParameterGradients?, maskParts: [Tensor]
     switch backend {
     case .fused:
-        // Packed sequences the forward ran as segments (no mask to differentiate: a fused bias's parts are no masks).
-        if maskForGradient == nil, let segmentation = _Segmentation(shape: shape, modifier: modifier, options: options) {
+        // Packed sequences the forward ran as segments, unless a mask's gradient is taken (segments take none).
+        if maskForGradient == nil, plan?.masks.isEmpty ?? true,
+           let segmentation = _Segmentation(shape: shape, modifier: modifier, options: options) {
             let result = try segmentation.backward(tensors, options: options, plan: plan)
             gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, sinks: result.sinks)
-            parameters = result.parameters
+            (parameters, maskParts) = (result.parameters, [])
         } else {
             let result = try _fusedAttentionBackward(tensors, shape: shape, modifier: modifier, options: options, plan: plan,
                                                      maskForGradient: maskForGradient)
             gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, attnMask: result.mask,
                                            sinks: result.sinks)
-            parameters = result.parameters
+            (parameters, maskParts) = (result.parameters, result.maskParts)
         }
     case .math:
         let result = try _mathAttentionBackward(
             gradOutput: tensors.gradOutput, query: tensors.query, key: tensors.key, value: tensors.value,
             gradientDType: tensors.gradientDType, shape: shape,
-            modifier: modifier, options: options, parameters: plan, keepingScoreGradients: maskForGradient != nil)
-        gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, sinks: result.sinks)
-        if let mask = maskForGradient, let scores = result.scores {
-            // The scores' gradient ([B, H, L, S]) summed over the dimensions the mask was broadcast along.
-            gradients.attnMask = try Tensor._summingBroadcast(
-                scores, shape: [shape.batch, shape.queryHeads, shape.queryLength, shape.keyLength], to: mask.shape, dtype: mask.dtype,
-                argument: "grads.attnMask")
-        }
-        parameters = result.parameters
+            modifier: modifier, options: options, parameters: plan, maskForGradient: maskForGradient)
+        gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, attnMask: result.mask,
+                                       sinks: result.sinks)
+        (parameters, maskParts) = (result.parameters, result.maskParts)
     }
     if let plan, let parameters { gradients.biasParameters = plan.results(parameters) }
+    if let plan, !maskParts.isEmpty {
+        gradients.attnMaskParts = Dictionary(uniqueKeysWithValues: zip(plan.masks, maskParts))
+        gradients.attnMask = maskParts[0]
+    } else if let mask = gradients.attnMask {
+        gradients.attnMaskParts = [0: mask]
+    }
     return gradients
 }

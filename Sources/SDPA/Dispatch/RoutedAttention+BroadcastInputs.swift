@@ -42,6 +42,7 @@ func _backwardOverBroadcastInputs<Bias: AttnBias>(
     if let batch = inputs.batch, let tensorBias = bias as? TensorBias {
         gradients = try _routedBackward(run, bias: TensorBias(try batch.flattenedMask(tensorBias.mask)), isCausal: isCausal, options: options)
         gradients.attnMask = try gradients.attnMask.map { try batch.restoredMaskGradient($0, of: tensorBias.mask) }
+        gradients.attnMaskParts = gradients.attnMask.map { [0: $0] } ?? [:]
     } else {
         gradients = try _routedBackward(run, bias: bias, isCausal: isCausal, options: options)
     }

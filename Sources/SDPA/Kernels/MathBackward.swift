@@ -5,8 +5,10 @@ import Foundation
 /// turns into the bias's gradients (`ParameterGradients`: its plan's, see ``_ParameterGradientPlan``).
 struct _MathBackwardResult<ParameterGradients> {
     var query: Tensor, key: Tensor, value: Tensor
-    /// `dL/d(final scores)`, `[B, H, L, S]` row-major, when asked for (a float mask's gradient).
-    var scores: [Double]?
+    /// The gradient of the float mask asked for (`maskForGradient`), in its shape and dtype.
+    var mask: Tensor?
+    /// The gradients of the plan's ``_ParameterGradientPlan/differentiatedMasks``, in their order.
+    var maskParts: [Tensor]
     /// The trainable parts' gradients, when the bias has a plan.
     var parameters: ParameterGradients?
     /// `dL/dsinks`, when the options carry sinks.
@@ -26,9 +28,11 @@ struct _MathBackwardResult<ParameterGradients> {
 /// NaN in a visible score propagates. Parallel over `(batch, key/value head)`: each task owns its
 /// dK and dV rows (summing its group's query heads in order) and its heads' dQ rows, and partial
 /// parameter gradients are merged in task order, so the result does not depend on the thread count.
+/// A float mask's gradient (`maskForGradient`, the scores' gradient; or a mask among the plan's parts,
+/// the gradient that reaches its part) is gathered for every score and summed into the mask's shape.
 func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGradientPlan>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, gradientDType: DType, shape: AttentionShape, modifier: Modifier,
-    options: AttentionOptions, parameters plan: Plan?, keepingScoreGradients: Bool
+    options: AttentionOptions, parameters plan: Plan?, maskForGradient: Tensor?
 ) throws -> _MathBackwardResult<Plan.Gradients> {
     let (B, H, Hkv, L, S) = (shape.batch, shape.queryHeads, shape.keyValueHeads, shape.queryLength, shape.keyLength)
     let (E, Ev, group) = (shape.headDim, shape.valueHeadDim, shape.groupSize)
@@ -52,84 +56,85 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
 
     var dq = [Double](repeating: 0, count: B * H * L * E)
     var dk = [Double](repeating: 0, count: B * Hkv * S * E), dv = [Double](repeating: 0, count: B * Hkv * S * Ev)
-    var dScores = [Double](repeating: 0, count: keepingScoreGradients ? B * H * L * S : 0)
+    let mask = try maskForGradient.map { try _ScoreGradientRows(mask: $0, shape: shape) }
+    let maskParts: [any _MaskGradientTarget] = try (plan?.differentiatedMasks ?? []).map { try _ScoreGradientRows(mask: $0, shape: shape) }
     let partials = _ParameterPartials(plan: plan, tasks: tasks)
     dq.withUnsafeMutableBufferPointer { dqBuffer in
         dk.withUnsafeMutableBufferPointer { dkBuffer in
             dv.withUnsafeMutableBufferPointer { dvBuffer in
-                dScores.withUnsafeMutableBufferPointer { scoreBuffer in
-                    let (dqBase, dkBase) = (_SendablePointer(dqBuffer.baseAddress), _SendablePointer(dkBuffer.baseAddress))
-                    let (dvBase, scoreBase) = (_SendablePointer(dvBuffer.baseAddress), _SendablePointer(scoreBuffer.baseAddress))
-                    DispatchQueue.concurrentPerform(iterations: tasks) { task in
-                        let (b, kvHead) = (task / Hkv, task)
-                        var raw = [Double](repeating: 0, count: S), p = raw, dS = raw
-                        for h in (task % Hkv) * group..<(task % Hkv + 1) * group {
-                            let bh = b * H + h
-                            let sink = sinks?[h] ?? -.infinity
-                            for i in 0..<L {
-                                let (qRow, oRow) = ((bh * L + i) * E, (bh * L + i) * Ev)
-                                // Scores and softmax, as the forward computes them.
-                                var rowMax = -Double.infinity, sawNaN = false
-                                for j in 0..<S {
-                                    let kRow = (kvHead * S + j) * E
-                                    var dot = 0.0
-                                    for e in 0..<E { dot += q[qRow + e] * k[kRow + e] }
-                                    raw[j] = dot * scale
-                                    p[j] = modifier.biasedScore(raw[j], batch: b, head: h, query: i, key: j)
-                                    if p[j].isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, p[j]) }
+                let (dqBase, dkBase) = (_SendablePointer(dqBuffer.baseAddress), _SendablePointer(dkBuffer.baseAddress))
+                let dvBase = _SendablePointer(dvBuffer.baseAddress)
+                DispatchQueue.concurrentPerform(iterations: tasks) { task in
+                    let (b, kvHead) = (task / Hkv, task)
+                    var raw = [Double](repeating: 0, count: S), p = raw, dS = raw
+                    for h in (task % Hkv) * group..<(task % Hkv + 1) * group {
+                        let bh = b * H + h
+                        let sink = sinks?[h] ?? -.infinity
+                        for i in 0..<L {
+                            let (qRow, oRow) = ((bh * L + i) * E, (bh * L + i) * Ev)
+                            // Scores and softmax, as the forward computes them.
+                            var rowMax = -Double.infinity, sawNaN = false
+                            for j in 0..<S {
+                                let kRow = (kvHead * S + j) * E
+                                var dot = 0.0
+                                for e in 0..<E { dot += q[qRow + e] * k[kRow + e] }
+                                raw[j] = dot * scale
+                                p[j] = modifier.biasedScore(raw[j], batch: b, head: h, query: i, key: j)
+                                if p[j].isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, p[j]) }
+                            }
+                            if rowMax == -.infinity && !sawNaN { continue }  // no visible key: zero gradients
+                            let rowMaxWithSink = Swift.max(rowMax, sink)
+                            let shift = rowMaxWithSink.isFinite ? rowMaxWithSink : 0
+                            var sum = sink == -.infinity ? 0 : Foundation.exp(sink - shift)
+                            for j in 0..<S {
+                                p[j] = p[j] == -.infinity ? 0 : Foundation.exp(p[j] - shift)
+                                sum += p[j]
+                            }
+                            // dP (through dropout) and D = rowsum(P ∘ dP).
+                            var d = 0.0
+                            for j in 0..<S {
+                                p[j] /= sum
+                                dS[j] = 0
+                                guard p[j] != 0 else { continue }
+                                let vRow = (kvHead * S + j) * Ev
+                                var dp = 0.0
+                                for e in 0..<Ev { dp += dO[oRow + e] * v[vRow + e] }
+                                if let dropout { dp = dropout.apply(dp, at: dropout.counter(batch: b, head: h, query: i, key: j)) }
+                                dS[j] = dp
+                                d += p[j] * dp
+                            }
+                            if sinks != nil {
+                                (lseBase.pointer![bh * L + i], deltaBase.pointer![bh * L + i]) = (shift + Foundation.log(sum), d)
+                            }
+                            let dqRow = dqBase.pointer! + qRow
+                            for j in 0..<S where p[j] != 0 {
+                                dS[j] = p[j] * (dS[j] - d)
+                                let (kRow, vRow) = ((kvHead * S + j) * E, (kvHead * S + j) * Ev)
+                                // dV: the weight the forward used, dropout included.
+                                let used = dropout.map { $0.apply(p[j], at: $0.counter(batch: b, head: h, query: i, key: j)) } ?? p[j]
+                                if used != 0 {
+                                    let dvRow = dvBase.pointer! + vRow
+                                    for e in 0..<Ev { dvRow[e] += used * dO[oRow + e] }
                                 }
-                                if rowMax == -.infinity && !sawNaN { continue }  // no visible key: zero gradients
-                                let rowMaxWithSink = Swift.max(rowMax, sink)
-                                let shift = rowMaxWithSink.isFinite ? rowMaxWithSink : 0
-                                var sum = sink == -.infinity ? 0 : Foundation.exp(sink - shift)
-                                for j in 0..<S {
-                                    p[j] = p[j] == -.infinity ? 0 : Foundation.exp(p[j] - shift)
-                                    sum += p[j]
+                                var g = dS[j] * scale
+                                if Modifier.hasScoreDerivative { g *= modifier.scoreDerivative(raw[j], batch: b, head: h, query: i, key: j) }
+                                let dkRow = dkBase.pointer! + kRow
+                                for e in 0..<E {
+                                    dqRow[e] += g * k[kRow + e]
+                                    dkRow[e] += g * q[qRow + e]
                                 }
-                                // dP (through dropout) and D = rowsum(P ∘ dP).
-                                var d = 0.0
-                                for j in 0..<S {
-                                    p[j] /= sum
-                                    dS[j] = 0
-                                    guard p[j] != 0 else { continue }
-                                    let vRow = (kvHead * S + j) * Ev
-                                    var dp = 0.0
-                                    for e in 0..<Ev { dp += dO[oRow + e] * v[vRow + e] }
-                                    if let dropout { dp = dropout.apply(dp, at: dropout.counter(batch: b, head: h, query: i, key: j)) }
-                                    dS[j] = dp
-                                    d += p[j] * dp
+                            }
+                            if let mask {
+                                dS.withUnsafeBufferPointer {
+                                    mask.add($0.baseAddress!, rowStride: S, cols: S, batch: b, head: h, queries: i..<(i + 1), firstKey: 0)
                                 }
-                                if sinks != nil {
-                                    (lseBase.pointer![bh * L + i], deltaBase.pointer![bh * L + i]) = (shift + Foundation.log(sum), d)
-                                }
-                                let dqRow = dqBase.pointer! + qRow
-                                for j in 0..<S where p[j] != 0 {
-                                    dS[j] = p[j] * (dS[j] - d)
-                                    let (kRow, vRow) = ((kvHead * S + j) * E, (kvHead * S + j) * Ev)
-                                    // dV: the weight the forward used, dropout included.
-                                    let used = dropout.map { $0.apply(p[j], at: $0.counter(batch: b, head: h, query: i, key: j)) } ?? p[j]
-                                    if used != 0 {
-                                        let dvRow = dvBase.pointer! + vRow
-                                        for e in 0..<Ev { dvRow[e] += used * dO[oRow + e] }
-                                    }
-                                    var g = dS[j] * scale
-                                    if Modifier.hasScoreDerivative { g *= modifier.scoreDerivative(raw[j], batch: b, head: h, query: i, key: j) }
-                                    let dkRow = dkBase.pointer! + kRow
-                                    for e in 0..<E {
-                                        dqRow[e] += g * k[kRow + e]
-                                        dkRow[e] += g * q[qRow + e]
-                                    }
-                                }
-                                if keepingScoreGradients {
-                                    (scoreBase.pointer! + (bh * L + i) * S).update(from: dS, count: S)
-                                }
-                                if let plan, let partial = partials.partial(task) {
-                                    dS.withUnsafeBufferPointer { gradients in
-                                        raw.withUnsafeBufferPointer { scores in
-                                            plan.accumulate(
-                                                &partial.pointee, scoreGradients: gradients.baseAddress!,
-                                                rawScores: scores.baseAddress!, rowStride: S, batch: b, head: h, queries: i..<(i + 1), keys: 0..<S)
-                                        }
+                            }
+                            if let plan, let partial = partials.partial(task) {
+                                dS.withUnsafeBufferPointer { gradients in
+                                    raw.withUnsafeBufferPointer { scores in
+                                        plan.accumulate(
+                                            &partial.pointee, masks: maskParts, scoreGradients: gradients.baseAddress!,
+                                            rawScores: scores.baseAddress!, rowStride: S, batch: b, head: h, queries: i..<(i + 1), keys: 0..<S)
                                     }
                                 }
                             }
@@ -146,6 +151,6 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
     }
     return _MathBackwardResult(
         query: try tensor(dq, like: query), key: try tensor(dk, like: key), value: try tensor(dv, like: value),
-        scores: keepingScoreGradients ? dScores : nil, parameters: partials.merged(),
+        mask: try mask?.result(), maskParts: try maskParts.map { try $0.result() }, parameters: partials.merged(),
         sinks: try options.sinks.map { try _sinkGradient($0, shape: shape, logSumExp: Array(rowLogSumExp), rowDeltas: Array(rowDeltas)) })
 }

@@ -1,6 +1,8 @@
 /// A bias's trainable parameters as a backward kernel sees them, without knowing the bias: gradients
 /// started at zero, a tile of the scores' gradients added in, partial sums merged in a fixed order (so
-/// the result is the same at any thread count). The bias layer's `_BiasParameterPlan` conforms.
+/// the result is the same at any thread count); and the float masks among its parts, whose gradients
+/// go to targets the kernel keeps (``_MaskGradientTarget``: one per mask, shared by every task, as a
+/// float mask alone). The bias layer's `_BiasParameterPlan` conforms.
 protocol _ParameterGradientPlan: Sendable {
     /// The running gradients of every trainable part.
     associatedtype Gradients: Sendable
@@ -9,13 +11,18 @@ protocol _ParameterGradientPlan: Sendable {
     /// scores (a non-additive part follows a trainable one): a kernel keeps a copy of them only then.
     var needsRawScores: Bool { get }
 
+    /// The float masks among the parts whose gradients are taken, in the order the parts apply: the
+    /// kernel makes one target for each, in this order, and hands them to every ``accumulate(_:masks:scoreGradients:rawScores:rowStride:batch:head:queries:keys:)``.
+    var differentiatedMasks: [Tensor] { get }
+
     /// A zero gradient for every trainable part.
     func zeroGradients() -> Gradients
 
-    /// Adds one tile's contributions into `gradients`: `scoreGradients` is `dL/d(final scores)`
-    /// (`rowStride` apart, 0 at masked positions), `rawScores` the scores before the bias, same stride.
+    /// Adds one tile's contributions into `gradients` and into `masks` (one target per
+    /// ``differentiatedMasks`` entry): `scoreGradients` is `dL/d(final scores)` (`rowStride` apart, 0 at
+    /// masked positions), `rawScores` the scores before the bias, same stride.
     func accumulate<T: BinaryFloatingPoint>(
-        _ gradients: inout Gradients, scoreGradients: UnsafePointer<T>, rawScores: UnsafePointer<T>,
+        _ gradients: inout Gradients, masks: [any _MaskGradientTarget], scoreGradients: UnsafePointer<T>, rawScores: UnsafePointer<T>,
         rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
 
     /// Adds `other`, partial gradients over other tiles, into `gradients`.

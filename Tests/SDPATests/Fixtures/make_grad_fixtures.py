@@ -95,9 +95,10 @@ def alibi_distance(part, L, S):
     return np.abs(i + off - j).astype(np.float64)
 
 
-def forward_torch(q, k, v, parts, mask, is_causal, scale, keep_dropout, p, dtype=torch.float64, sinks=None):
+def forward_torch(q, k, v, parts, mask, is_causal, scale, keep_dropout, p, dtype=torch.float64, sinks=None, mask_at=None):
     """Explicit ops on [B, H, L, E] tensors; returns (out, leaves: slopes per alibi part, the float mask,
-    fully masked rows, the sinks)."""
+    fully masked rows, the sinks). mask_at: the mask is a part of the composition, applied before parts[mask_at]
+    (None: after every part)."""
     B, H, L, _ = q.shape
     S = k.shape[2]
     g = H // k.shape[1]
@@ -105,7 +106,19 @@ def forward_torch(q, k, v, parts, mask, is_causal, scale, keep_dropout, p, dtype
     s = (q @ k.transpose(-1, -2)) * scale
     keep = torch.ones(1, 1, L, S, dtype=torch.bool)
     slopes = []
-    for part in parts:
+    mask_leaf = None
+
+    def apply_mask(s, keep):
+        nonlocal mask_leaf
+        if mask.dtype == np.bool_:
+            return s, keep & torch.from_numpy(mask)
+        mask_leaf = torch.tensor(mask.astype(np.float64), dtype=dtype, requires_grad=True)
+        finite = torch.from_numpy(mask != NEG_INF)
+        return s + mask_leaf.masked_fill(~finite, 0), keep & finite
+
+    for n, part in enumerate(parts):
+        if mask is not None and mask_at == n:
+            s, keep = apply_mask(s, keep)
         if part["kind"] == "alibi":
             t = torch.tensor(part["slopes"], dtype=dtype, requires_grad=True)
             slopes.append(t)
@@ -118,15 +131,8 @@ def forward_torch(q, k, v, parts, mask, is_causal, scale, keep_dropout, p, dtype
         else:
             (_, m), = all_terms([part], B, H, L, S)
             keep = keep & torch.from_numpy(np.ascontiguousarray(m))
-    mask_leaf = None
-    if mask is not None:
-        if mask.dtype == np.bool_:
-            keep = keep & torch.from_numpy(mask)
-        else:
-            mask_leaf = torch.tensor(mask.astype(np.float64), dtype=dtype, requires_grad=True)
-            finite = torch.from_numpy(mask != NEG_INF)
-            s = s + mask_leaf.masked_fill(~finite, 0)
-            keep = keep & finite
+    if mask is not None and (mask_at is None or mask_at == len(parts)):
+        s, keep = apply_mask(s, keep)
     if is_causal:
         keep = keep & torch.from_numpy(np.tril(np.ones((L, S), dtype=bool)))
     keep = keep.expand(B, H, L, S)
@@ -150,7 +156,7 @@ def forward_torch(q, k, v, parts, mask, is_causal, scale, keep_dropout, p, dtype
     return w @ v, slopes, mask_leaf, full[..., 0], sink_leaf
 
 
-def numpy_backward(q, k, v, dO, parts, mask, is_causal, scale, keep_dropout, p, sinks=None):
+def numpy_backward(q, k, v, dO, parts, mask, is_causal, scale, keep_dropout, p, sinks=None, mask_at=None):
     """The analytic backward in numpy, written independently of autograd: (dq, dk, dv, dmask, dslopes, dsinks)."""
     B, H, L, E = q.shape
     S, Hkv = k.shape[2], k.shape[1]
@@ -160,7 +166,17 @@ def numpy_backward(q, k, v, dO, parts, mask, is_causal, scale, keep_dropout, p, 
     keep = np.ones((B, H, L, S), dtype=bool)
     stages = []  # (kind, input scores, part) for the modifiers, in order
     s = raw
-    for part in parts:
+    at = len(parts) if mask_at is None else mask_at
+    for n, part in enumerate(list(parts) + [None]):
+        if mask is not None and n == at:
+            if mask.dtype == np.bool_:
+                keep &= mask
+            else:
+                stages.append(("mask", s, None))
+                keep &= mask != NEG_INF
+                s = s + np.where(mask == NEG_INF, 0.0, mask.astype(np.float64))
+        if part is None:
+            break
         if part["kind"] == "alibi":
             stages.append(("alibi", s, part))
             s = s - np.asarray(part["slopes"]).reshape(H, 1, 1) * alibi_distance(part, L, S)
@@ -173,12 +189,6 @@ def numpy_backward(q, k, v, dO, parts, mask, is_causal, scale, keep_dropout, p, 
         else:
             (_, m), = all_terms([part], B, H, L, S)
             keep &= m
-    if mask is not None:
-        if mask.dtype == np.bool_:
-            keep &= mask
-        else:
-            keep &= mask != NEG_INF
-            s = s + np.where(mask == NEG_INF, 0.0, mask.astype(np.float64))
     if is_causal:
         keep &= np.tril(np.ones((L, S), dtype=bool))
     s = np.where(keep, s, NEG_INF)
@@ -197,20 +207,23 @@ def numpy_backward(q, k, v, dO, parts, mask, is_causal, scale, keep_dropout, p, 
     dS = P * (dP - D)
     dsinks = -np.sum(p_sink * D, axis=(0, 2, 3))
     dmask = None
-    if mask is not None and mask.dtype != np.bool_:
-        dmask = dS
+
+    def summed_to_mask(grad):
         # sum over the dimensions the mask was broadcast along
-        full_shape = dS.shape
+        full_shape = grad.shape
         shape = (1,) * (4 - mask.ndim) + mask.shape
         for axis in range(4):
             if shape[axis] == 1 and full_shape[axis] != 1:
-                dmask = dmask.sum(axis=axis, keepdims=True)
-        dmask = dmask.reshape(mask.shape)
+                grad = grad.sum(axis=axis, keepdims=True)
+        return grad.reshape(mask.shape)
+
     dslopes = []
     grad = dS
     for kind, inp, part in reversed(stages):
         if kind == "alibi":
             dslopes.append(-np.sum(grad * alibi_distance(part, L, S), axis=(0, 2, 3)))
+        elif kind == "mask":
+            dmask = summed_to_mask(grad)
         else:
             grad = grad * (1 - np.tanh(inp / part["cap"]) ** 2)
     dslopes.reverse()
@@ -274,8 +287,9 @@ def check(name, what, a, b):
 
 
 def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev=None, scale=None, qk_std=1.0,
-             is_causal=False, mask=None, mask_shape=None, dropout=None, sinks=None):
+             is_causal=False, mask=None, mask_shape=None, dropout=None, sinks=None, mask_at=None):
     """mask: "bool" or "float" for a TensorBias of `mask_shape` (default [L, S]) drawn from the case's rng;
+    mask_at: with parts, the mask is composed with them as part number mask_at (before parts[mask_at]);
     dropout: (p, seed); sinks: H logits (rounded to float32, as stored)."""
     name = f"{PREFIX}{tag}"
     assert name not in NAMES, name
@@ -288,7 +302,8 @@ def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev
     gqa = Hkv != H
     sinks = None if sinks is None else [float(np.float32(x)) for x in sinks]
     assert sinks is None or len(sinks) == H, name
-    assert not (parts and (is_causal or mask)), name
+    assert not (parts and (is_causal or (mask and mask_at is None))), name
+    assert mask_at is None or (mask and 0 <= mask_at <= len(parts)), name
     assert layout != "HLE" or B == 1
     rng = rng_for(name)
 
@@ -321,7 +336,7 @@ def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev
     # float64 autograd
     leaves = [torch.from_numpy(x.astype(np.float64)).requires_grad_(True) for x in (q, k, v)]
     out, slopes, mask_leaf, full, sink_leaf = forward_torch(*leaves, parts, mask_array, is_causal, eff_scale, keep_dropout, p,
-                                                            sinks=sinks)
+                                                            sinks=sinks, mask_at=mask_at)
     out.backward(torch.from_numpy(dO.astype(np.float64)))
     dq, dk, dv = (x.grad.numpy() for x in leaves)
     dsinks = None if sink_leaf is None else sink_leaf.grad.numpy()
@@ -335,7 +350,7 @@ def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev
     # cross-checks
     checks = {}
     nq, nk, nv, nm, ns, nsk = numpy_backward(*(x.astype(np.float64) for x in (q, k, v, dO)), parts, mask_array, is_causal,
-                                             eff_scale, keep_dropout, p, sinks=sinks)
+                                             eff_scale, keep_dropout, p, sinks=sinks, mask_at=mask_at)
     for what, a, b in [("dq", nq, dq), ("dk", nk, dk), ("dv", nv, dv)] + ([("dmask", nm, dmask)] if dmask is not None else []) \
             + [(f"dslopes{n}", a, b) for n, (a, b) in enumerate(zip(ns, dslopes))] \
             + ([("dsinks", nsk, dsinks)] if dsinks is not None else []):
@@ -354,7 +369,7 @@ def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev
         def loss(logits):
             with torch.no_grad():
                 o, *_ = forward_torch(*(torch.from_numpy(x.astype(np.float64)) for x in (q, k, v)), parts, mask_array, is_causal,
-                                      eff_scale, keep_dropout, p, sinks=logits)
+                                      eff_scale, keep_dropout, p, sinks=logits, mask_at=mask_at)
             return float((o * torch.from_numpy(dO.astype(np.float64))).sum())
         step = 1e-6
         differences = np.array([0.0 if not math.isfinite(x) else
@@ -364,9 +379,29 @@ def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev
         assert d < 1e-7, f"{name}: dsinks differs from central differences by {d:.3e}"
         checks["differences dsinks"] = d
 
+    # a composed float mask's gradient by central differences at a few of its finite entries: independent of the chain rule
+    if mask_at is not None and dmask is not None:
+        def mask_loss(values):
+            with torch.no_grad():
+                o, *_ = forward_torch(*(torch.from_numpy(x.astype(np.float64)) for x in (q, k, v)), parts, values, is_causal,
+                                      eff_scale, keep_dropout, p, sinks=sinks, mask_at=mask_at)
+            return float((o * torch.from_numpy(dO.astype(np.float64))).sum())
+        finite = np.flatnonzero(mask_array != NEG_INF)
+        probe = finite[np.linspace(0, len(finite) - 1, min(8, len(finite))).astype(int)]
+        step, worst = 1e-6, 0.0
+        for n in probe:
+            up, down = mask_array.astype(np.float64), mask_array.astype(np.float64)
+            up.flat[n] += step
+            down.flat[n] -= step
+            difference = (mask_loss(up) - mask_loss(down)) / (2 * step)
+            worst = max(worst, abs(difference - dmask.flat[n]) / max(float(np.max(np.abs(dmask))), 1.0))
+        assert worst < 1e-7, f"{name}: dmask differs from central differences by {worst:.3e}"
+        checks["differences dmask"] = worst
+
     # PyTorch's float32 autograd on the same inputs: a yardstick
     l32 = [torch.from_numpy(x).requires_grad_(True) for x in (q, k, v)]
-    o32, _, _, _, _ = forward_torch(*l32, parts, mask_array, is_causal, eff_scale, keep_dropout, p, dtype=torch.float32, sinks=sinks)
+    o32, _, _, _, _ = forward_torch(*l32, parts, mask_array, is_causal, eff_scale, keep_dropout, p, dtype=torch.float32, sinks=sinks,
+                                    mask_at=mask_at)
     o32.backward(torch.from_numpy(dO))
     t_err = max(float(np.max(np.abs(x.grad.numpy().astype(np.float64) - r))) for x, r in zip(l32, (dq, dk, dv)))
 
@@ -395,6 +430,8 @@ def add_case(tag, parts=(), layout="BHLE", B=1, H=2, Hkv=None, L=8, S=8, E=8, Ev
     }
     if entry_bias is not None:
         entry["bias"] = entry_bias
+    if mask_at is not None:
+        entry["maskPart"] = mask_at
     if dmask is not None:
         entry["gradMask"] = save(name, "dmask", dmask)
     if dropout is not None:
@@ -477,6 +514,23 @@ def build_cases():
              sinks=[round(0.1 * h - 0.3, 1) for h in range(8)])
     add_case("sinks_tile_causalLowerRight_gqa_Hq4_Hkv2_L131_S250", [causal(LR)], H=4, Hkv=2, L=131, S=250,
              sinks=[1.0, 4.0, -inf, -1.0])
+    # A float mask composed with other parts (TensorBias(mask).combined(with: ...)): its gradient is the one that reaches
+    # its part, through the soft-capping after it; broadcast shapes; packed sequences; decoding; across tiles; a bool
+    # mask composed (no gradient).
+    add_case("composedFloatMask_alibi_causalLowerRight_L9_S12", [alibi([0.5, 0.25], LR)], L=9, S=12, mask="float", mask_at=0)
+    add_case("composedFloatMask_H_1_S_softCap4_L8_S10", [soft_cap(4.0)], L=8, S=10, scale=1.0, qk_std=2.0, mask="float",
+             mask_shape=(2, 1, 10), mask_at=0)
+    add_case("softCap4_composedFloatMask_B2_1_L_S", [soft_cap(4.0)], B=2, L=8, S=10, scale=1.0, qk_std=2.0, mask="float",
+             mask_shape=(2, 1, 8, 10), mask_at=1)
+    add_case("softCap6_composedFloatMask_alibi_softCap3_L9_S11", [soft_cap(6.0), alibi([0.5, -0.25]), soft_cap(3.0)], L=9, S=11,
+             scale=1.0, qk_std=2.0, mask="float", mask_at=1)
+    add_case("composedFloatMask_blockDiagonal_causalLowerRight_L9_S10", [block_diagonal([3, 0, 4, 2], [2, 3, 0, 5], LR)],
+             L=9, S=10, mask="float", mask_at=1)
+    add_case("decode_composedFloatMask_B2_1_1_S_alibi_causalLowerRight_gqa_Hq4_Hkv2_L1_S40", [alibi(s4, LR)], B=2, H=4, Hkv=2,
+             L=1, S=40, E=16, mask="float", mask_shape=(2, 1, 1, 40), mask_at=0)
+    add_case("tile_composedFloatMask_window_l100_r30_lowerRight_gqa_Hq4_Hkv2_L140_S200", [window(100, 30, LR)], H=4, Hkv=2,
+             L=140, S=200, mask="float", mask_at=0)
+    add_case("composedBoolMask_alibi_L8_S10", [alibi([0.5, 0.25])], L=8, S=10, mask="bool", mask_at=1)
 
 
 def main():

@@ -13,6 +13,8 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     let modifier: Modifier
     let plan: Plan?
     let mask: _MaskGradient?
+    /// The float masks among the bias's parts (``_ParameterGradientPlan/differentiatedMasks``), one target each.
+    let maskParts: [any _MaskGradientTarget]
     let buffers: _GradientBuffers
     let dropout: _Dropout?
     let derivative: _ScoreDerivativeTile
@@ -26,10 +28,10 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     /// `dropout` is the forward's: `options`' for a call of its own, the whole problem's seen from a segment's rows and keys.
     init(
         inputs: _BackwardInputs, schedule: _BackwardSchedule, modifier: Modifier, options: AttentionOptions,
-        plan: Plan?, mask: _MaskGradient?, buffers: _GradientBuffers, dropout: _Dropout?
+        plan: Plan?, mask: _MaskGradient?, maskParts: [any _MaskGradientTarget] = [], buffers: _GradientBuffers, dropout: _Dropout?
     ) throws {
         (self.inputs, self.schedule, self.modifier, self.plan, self.mask, self.buffers) = (inputs, schedule, modifier, plan, mask, buffers)
-        self.dropout = dropout
+        (self.maskParts, self.dropout) = (maskParts, dropout)
         let needsRaw = plan?.needsRawScores == true
         let tile = modifier.scoreDerivativeTile
         derivative = needsRaw && tile != .none ? .elementwise : tile
@@ -121,9 +123,9 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         dropout?.apply(toTile: dp, rowStride: lds, batch: b, head: head, queries: queries, keys: keys)
         inputs.rowDeltas.withUnsafeBufferPointer { sdpa_score_gradient_tile(rows, cols, s, lds, dp, lds, $0.baseAddress! + rowIndex) }
 
-        // dS is dL/d(final scores): the bias's parameters and a float mask take it as it is.
+        // dS is dL/d(final scores): a float mask alone takes it as it is, the bias's parameters and masks through its plan.
         if let plan, let parameters {
-            plan.accumulate(&parameters.pointee, scoreGradients: UnsafePointer(dp), rawScores: UnsafePointer(saves == .raw ? saved : dp),
+            plan.accumulate(&parameters.pointee, masks: maskParts, scoreGradients: UnsafePointer(dp), rawScores: UnsafePointer(saves == .raw ? saved : dp),
                             rowStride: lds, batch: b, head: head, queries: queries.shifted(by: modifier.origin.query),
                             keys: keys.shifted(by: modifier.origin.key))
         }

@@ -5,6 +5,8 @@ import CSDPAKernels
 struct _FusedGradients<ParameterGradients> {
     var query: Tensor, key: Tensor, value: Tensor
     var mask: Tensor?
+    /// The gradients of the plan's ``_ParameterGradientPlan/differentiatedMasks``, in their order.
+    var maskParts: [Tensor] = []
     var parameters: ParameterGradients?
     /// `dL/dsinks` when the options carry sinks (``_sinkGradient(_:shape:logSumExp:rowDeltas:)``).
     var sinks: Tensor?
@@ -26,12 +28,13 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
     plan: Plan?, maskForGradient: Tensor?
 ) throws -> _FusedGradients<Plan.Gradients> {
     let mask = try maskForGradient.map(_MaskGradient.init(mask:))
-    let schedule = _BackwardSchedule(shape: shape, maskSharing: mask?.sharing)
+    let maskParts = try (plan?.differentiatedMasks ?? []).map(_MaskGradient.init(mask:))
+    let schedule = _BackwardSchedule(shape: shape, maskSharing: _MaskGradient.sharing(of: [mask].compactMap { $0 } + maskParts))
     let buffers = try _GradientBuffers(tensors, schedule: schedule)
     let items = schedule.rounds * schedule.itemsPerRound
     guard shape.batch * shape.queryHeads * shape.queryLength > 0, items > 0 else {
         return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(),
-                               parameters: plan?.zeroGradients(),
+                               maskParts: maskParts.map { $0.result() }, parameters: plan?.zeroGradients(),
                                // Rows that see no key have D = 0.
                                sinks: try options.sinks.map {
                                    try _sinkGradient($0, shape: shape, logSumExp: tensors.logSumExp._elements(as: Float.self),
@@ -46,7 +49,7 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
     let sinks = try options.sinks.map { try _sinkGradient($0, shape: shape, logSumExp: inputs.logSumExp, rowDeltas: deltas) }
     let pass = try _BackwardPass(
         inputs: inputs, schedule: schedule, modifier: modifier,
-        options: options, plan: plan, mask: mask, buffers: buffers, dropout: _Dropout(options, shape: shape))
+        options: options, plan: plan, mask: mask, maskParts: maskParts, buffers: buffers, dropout: _Dropout(options, shape: shape))
     let threads = Swift.min(SDPAThreads.effectiveCount, schedule.itemsPerRound)
     let scratch = try _BackwardScratchSlots(schedule, lds: pass.lds, savesScores: pass.saves != .none, threads: threads)
 
@@ -66,5 +69,5 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
         buffers.mergePartials(round: round, threads: threads)
     }
     return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(),
-                           parameters: partials.merged(), sinks: sinks)
+                           maskParts: maskParts.map { $0.result() }, parameters: partials.merged(), sinks: sinks)
 }

@@ -3,8 +3,9 @@
 /// broadcast along, in float32, then rounded once to the mask's dtype.
 ///
 /// Elements are shared between work items only as ``_BackwardSchedule`` allows: items that run at
-/// the same time never add into the same element, and each adds its tiles in a fixed order.
-struct _MaskGradient: @unchecked Sendable {
+/// the same time never add into the same element, and each adds its tiles in a fixed order. The same
+/// for a float mask alone and for one that is a part of a composition (``_ParameterGradientPlan/differentiatedMasks``).
+struct _MaskGradient: _MaskGradientTarget, @unchecked Sendable {
     let gradient: Tensor
     let sums: UnsafeMutablePointer<Float>
     /// Element strides of the sums for `[B, H, L, S]`: 0 along a dimension the mask is broadcast along.
@@ -33,6 +34,16 @@ struct _MaskGradient: @unchecked Sendable {
     /// Which dimensions the mask is the same along: the batches, the heads, the keys.
     var sharing: (batches: Bool, heads: Bool, keys: Bool) { (strides.batch == 0, strides.head == 0, strides.key == 0) }
 
+    /// What any of `masks` is the same along (items that run at once must not add into the same element of
+    /// any of their gradients), or `nil` without masks.
+    static func sharing(of masks: [_MaskGradient]) -> (batches: Bool, heads: Bool, keys: Bool)? {
+        guard !masks.isEmpty else { return nil }
+        return masks.reduce((false, false, false)) { all, mask in
+            let one = mask.sharing
+            return (all.0 || one.batches, all.1 || one.heads, all.2 || one.keys)
+        }
+    }
+
     /// Adds a tile of score gradients (`rows × cols`, `rowStride` apart) of query rows `queries` and
     /// keys from `firstKey` on, of `(batch, head)`.
     func add(_ tile: UnsafePointer<Float>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int) {
@@ -45,6 +56,17 @@ struct _MaskGradient: @unchecked Sendable {
                 var sum: Float = 0
                 for c in 0..<cols { sum += src[c] }
                 dst[0] += sum
+            }
+        }
+    }
+
+    /// A tile of `Double` gradients, each rounded to float32 and added as a float32 tile is.
+    func add(_ tile: UnsafePointer<Double>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int) {
+        var row = [Float](repeating: 0, count: cols)
+        for (r, i) in queries.enumerated() {
+            for c in 0..<cols { row[c] = Float(tile[r * rowStride + c]) }
+            row.withUnsafeBufferPointer {
+                add($0.baseAddress!, rowStride: cols, cols: cols, batch: batch, head: head, queries: i..<(i + 1), firstKey: firstKey)
             }
         }
     }
