@@ -133,15 +133,27 @@ struct AttentionSettings {
     ///
     /// - Throws: ``SDPAError`` when the mask file cannot be read or the kind cannot be built for these sizes.
     func makeBias(for shape: AttentionShape) throws -> (any AttnBias)? {
+        try makeBias(for: shape, mask: try readMask())
+    }
+
+    /// ``makeBias(for:)`` with the `--mask` file's tensor already read (``readMask()``).
+    func makeBias(for shape: AttentionShape, mask tensor: Tensor?) throws -> (any AttnBias)? {
         let built = try biasKind?.makeBias(BiasParameters(
             batch: shape.batch, heads: shape.queryHeads, queryLength: shape.queryLength, keyLength: shape.keyLength, alibiSlopes: alibiSlopes))
-        guard let maskPath else { return built }
-        let mask = TensorBias(try readTensor(maskPath))
+        guard let tensor else { return built }
+        let mask = TensorBias(tensor)
         guard let built else { return mask }
         guard let fused = built as? any FusedAttnBias else {
             throw SDPAError.invalidArgument(argument: "--bias", value: biasKind?.spelling ?? "", reason: "--mask composes only with a fused bias")
         }
         return combinedBias(mask, fused)
+    }
+
+    /// The `--mask` file's tensor, or `nil` without one.
+    ///
+    /// - Throws: ``SDPAError/npy(path:reason:)`` when it cannot be read.
+    func readMask() throws -> Tensor? {
+        try maskPath.map(readTensor)
     }
 
     /// The `--sinks` file's tensor, or `nil` without one.

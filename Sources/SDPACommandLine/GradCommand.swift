@@ -53,10 +53,11 @@ enum GradCommand {
                                    try ComputeDType.converted(files.2, to: dtype))
         let gradOutput = try ComputeDType.converted(try readTensor(paths[3]), to: dtype)
         let shape = try AttentionShape(flatteningBatchDimensionsOf: query, key: key, value: value, enableGQA: settings.enableGQA)
-        let bias = try settings.makeBias(for: shape)
-        if maskGradientPath != nil, let maskPath = settings.maskPath, case let dtype = try readTensor(maskPath).dtype, !dtype.isFloatingPoint {
-            throw SDPAError.unsupportedDType(argument: "--mask", dtype: dtype, reason: "a bool mask has no gradient (--dmask needs a float mask)")
+        let mask = try settings.readMask()
+        if maskGradientPath != nil, let mask, !mask.dtype.isFloatingPoint {
+            throw SDPAError.unsupportedDType(argument: "--mask", dtype: mask.dtype, reason: "a bool mask has no gradient (--dmask needs a float mask)")
         }
+        let bias = try settings.makeBias(for: shape, mask: mask)
         // The backward pass must drop what the forward dropped: one seed for both.
         let seed = settings.dropoutP > 0 ? settings.dropoutSeed ?? UInt64.random(in: .min ... .max) : settings.dropoutSeed
         let gradients = try settings.withScope {

@@ -309,6 +309,30 @@ struct AttentionSinkTests {
         #expect(none.sinks == nil)
     }
 
+    @Test("a row that sees no key holds its whole weight on the sink: a NaN in its dO reaches dL/dsinks on both backends, as in PyTorch")
+    func sinkGradientOfRowsThatSeeNoKey() throws {
+        // L > S, lower-right: rows 0 and 1 see no key.
+        let (q, k, v) = try randomAttentionInputs(1, 2, 5, 3, 4, seed: 45)
+        var values = try randn([1, 2, 5, 4], seed: 46).doubleScalars
+        let sinks = try Tensor(shape: [2], scalars: [Float(0.5), -1])
+        func sinkGradient(_ backend: SDPBackend, _ dO: Tensor) throws -> [Double] {
+            try withSDPBackends([backend]) {
+                let bias = causalLowerRight(5, 3)
+                let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, sinks: sinks)
+                return try #require(try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out,
+                                                                         logSumExp: lse, attnMask: bias, sinks: sinks).sinks).doubleScalars
+            }
+        }
+        let finite = try Tensor(shape: [1, 2, 5, 4], scalars: values, dtype: .float32)
+        expectClose(try sinkGradient(.fused, finite), try sinkGradient(.math, finite), Tolerance(atol: 1e-6, rtol: 1e-5), "finite dO")
+        values[5 * 4 + 1] = .nan  // head 1, row 0: sees no key
+        let withNaN = try Tensor(shape: [1, 2, 5, 4], scalars: values, dtype: .float32)
+        for backend in [SDPBackend.fused, .math] {
+            let got = try sinkGradient(backend, withNaN)
+            #expect(got[0].isFinite && got[1].isNaN, "\(backend): \(got)")
+        }
+    }
+
     /// Inputs that broadcast (one key/value head for a batch of queries) run on their expansion; the sinks'
     /// gradient is that of the expanded call.
     @Test("inputs that broadcast: the sinks' gradient of the same call on the inputs expanded", arguments: [SDPBackend.fused, .math])

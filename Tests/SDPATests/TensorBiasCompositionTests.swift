@@ -18,6 +18,17 @@ struct TensorBiasCompositionTests {
         let mask: Tensor, maskPart: Int
     }
 
+    /// The forward pass with the log-sum-exp and the backward pass of `bias` on `backends`.
+    static func gradients(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, _ dO: Tensor, _ bias: any AttnBias, on backends: Set<SDPBackend>, enableGQA: Bool = false
+    ) throws -> AttentionGradients {
+        try withSDPBackends(backends) {
+            let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: enableGQA)
+            return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
+                                                         attnMask: bias, enableGQA: enableGQA)
+        }
+    }
+
     /// `tensor`'s values broadcast to `[B, H, L, S]` (a bool's `false` as `-inf`, `true` as 0).
     static func broadcastValues(_ tensor: Tensor) throws -> [Double] {
         try tensor.broadcast(to: [B, H, L, S]).doubleScalars.map { tensor.dtype == .bool ? ($0 == 0 ? -.infinity : 0) : $0 }
@@ -106,11 +117,7 @@ struct TensorBiasCompositionTests {
         for c in try Self.compositions() {
             let (name, bias) = (c.name, c.bias)
             func gradients(_ backends: Set<SDPBackend>, _ bias: any AttnBias) throws -> AttentionGradients {
-                try withSDPBackends(backends) {
-                    let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias, enableGQA: true)
-                    return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
-                                                                 attnMask: bias, enableGQA: true)
-                }
+                try Self.gradients(q, k, v, dO, bias, on: backends, enableGQA: true)
             }
             let (fused, math) = (try gradients([.fused], bias), try gradients([.math], bias))
             expectGradientsClose(fused, math, dtype: .float32, name)
@@ -157,16 +164,95 @@ struct TensorBiasCompositionTests {
         let bias = TensorBias(mask).combined(with: BlockDiagonalBias(queryLengths: [128, 128, 128], keyLengths: [128, 128, 128]))
         let explanation = try explainSDPA(query: q, key: k, value: v, attnMask: bias)
         #expect(explanation.segments != nil, "the forward runs as segments: \(explanation)")
-        func gradients(_ backends: Set<SDPBackend>) throws -> AttentionGradients {
-            try withSDPBackends(backends) {
-                let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias)
-                return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse, attnMask: bias)
-            }
-        }
-        let (fused, math) = (try gradients([.fused]), try gradients([.math]))
+        let (fused, math) = (try Self.gradients(q, k, v, dO, bias, on: [.fused]), try Self.gradients(q, k, v, dO, bias, on: [.math]))
         expectGradientsClose(fused, math, dtype: .float32, "packed sequences with a float mask")
         let got = try #require(fused.attnMask, "the mask's gradient")
         #expect(got.shape == [H, 1, L] && got.doubleScalars.contains { $0 != 0 })
+    }
+
+    @Test("a float mask's gradient in a composition is bit-identical on 1, 2 and 7 threads: masks the same for every head or batch, GQA")
+    func maskGradientAtAnyThreadCount() throws {
+        let (B, H, L, S, E) = (2, 4, 90, 300, 16)
+        let (q, k, v) = try randomAttentionInputs(B, H, L, S, E, hkv: 2, seed: 21)
+        let dO = try randn([B, H, L, E], seed: 22)
+        let masks = [try randn([L, S], seed: 23), try randn([B, 1, 1, S], seed: 24), try randn([H, L, 1], seed: 25)]
+        for mask in masks {
+            let bias = TensorBias(mask).combined(with: AlibiBias(numHeads: H, seqLenQ: L, seqLenKV: S, causal: .lowerRight))
+            let runs = try [1, 2, 7].map { n in
+                try withSDPAThreads(n) { try Self.gradients(q, k, v, dO, bias, on: [.fused], enableGQA: true) }
+            }
+            for (n, run) in zip([1, 2, 7], runs) {
+                expectIdentical(try #require(run.attnMask), try #require(runs[0].attnMask), "\(mask.shape) \(n) threads dMask")
+                expectIdentical(run.query, runs[0].query, "\(mask.shape) \(n) threads dQ")
+                expectIdentical(run.key, runs[0].key, "\(mask.shape) \(n) threads dK")
+            }
+        }
+    }
+
+    @Test("two float masks and ALiBi between soft-capping: each mask's gradient is the loss's derivative (float64 central differences)")
+    func twoMasksByDifferences() throws {
+        let (B, H, L, S, E) = (1, 2, 5, 7, 4)
+        let (q, k, v) = try randomAttentionInputs(B, H, L, S, E, seed: 31, dtype: .float64)
+        let dO = try randn([B, H, L, E], seed: 32, dtype: .float64)
+        let first = try randn([H, 1, S], seed: 33, dtype: .float64), second = try randn([L, S], seed: 34, dtype: .float64)
+        func bias(_ a: Tensor, _ b: Tensor) -> any FusedAttnBias {
+            TensorBias(a).combined(with: SoftCapBias(cap: 2)).combined(with: AlibiBias(slopes: [0.5, -0.25], seqLenQ: L, seqLenKV: S))
+                .combined(with: TensorBias(b)).combined(with: SoftCapBias(cap: 3))
+        }
+        func loss(_ a: Tensor, _ b: Tensor) throws -> Double {
+            let out = try withSDPBackends([.math]) { try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias(a, b)) }
+            return zip(out.doubleScalars, dO.doubleScalars).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        func gradients(_ backend: SDPBackend, _ dtype: DType) throws -> AttentionGradients {
+            let (q, k, v, dO) = (try q.converted(to: dtype), try k.converted(to: dtype), try v.converted(to: dtype), try dO.converted(to: dtype))
+            return try withSDPBackends([backend]) {
+                let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: k, value: v, attnMask: bias(first, second))
+                return try scaledDotProductAttentionBackward(gradOutput: dO, query: q, key: k, value: v, output: out, logSumExp: lse,
+                                                             attnMask: bias(first, second))
+            }
+        }
+        let math = try gradients(.math, .float64)
+        #expect(math.attnMaskParts.keys.sorted() == [0, 3], "parts 0 and 3 are the masks")
+        let (dFirst, dSecond) = (try #require(math.attnMaskParts[0]), try #require(math.attnMaskParts[3]))
+        #expect(math.attnMask?.doubleScalars == dFirst.doubleScalars, "attnMask is the first mask's")
+        let step = 1e-6
+        for (which, mask, gradient) in [(0, first, dFirst), (1, second, dSecond)] {
+            for n in stride(from: 0, to: mask.count, by: 3) {
+                var up = mask.doubleScalars, down = up
+                up[n] += step
+                down[n] -= step
+                let (u, d) = (try Tensor(shape: mask.shape, scalars: up, dtype: .float64), try Tensor(shape: mask.shape, scalars: down, dtype: .float64))
+                let difference = which == 0 ? (try loss(u, second) - loss(d, second)) / (2 * step) : (try loss(first, u) - loss(first, d)) / (2 * step)
+                #expect(Swift.abs(difference - gradient.doubleScalars[n]) < 1e-7, "mask \(which) element \(n): \(difference) against \(gradient.doubleScalars[n])")
+            }
+        }
+        let fused = try gradients(.fused, .float32)
+        expectClose(try #require(fused.attnMaskParts[0]), dFirst.doubleScalars, Tolerance(atol: 1e-5, rtol: 1e-4), "fused first mask")
+        expectClose(try #require(fused.attnMaskParts[3]), dSecond.doubleScalars, Tolerance(atol: 1e-5, rtol: 1e-4), "fused second mask")
+    }
+
+    @Test("requiresGradient: false makes a float mask a constant, alone and composed: no gradient, the same input gradients")
+    func maskWithoutGradient() throws {
+        let (H, L, E) = (2, 384, 16)
+        let (q, k, v) = try randomAttentionInputs(1, H, L, L, E, seed: 41)
+        let dO = try randn([1, H, L, E], seed: 42)
+        let mask = try randn([H, 1, L], seed: 43)
+        let packed = BlockDiagonalBias(queryLengths: [128, 128, 128], keyLengths: [128, 128, 128])
+        let pairs: [(String, any AttnBias, any AttnBias)] = [
+            ("alone", TensorBias(mask), TensorBias(mask, requiresGradient: false)),
+            ("composed", TensorBias(mask).combined(with: packed), TensorBias(mask, requiresGradient: false).combined(with: packed)),
+        ]
+        for (name, with, without) in pairs {
+            for backend in [SDPBackend.fused, .math] {
+                let (a, b) = (try Self.gradients(q, k, v, dO, with, on: [backend]), try Self.gradients(q, k, v, dO, without, on: [backend]))
+                #expect(a.attnMask != nil && a.attnMaskParts.count == 1, "\(name) \(backend): the gradient by default")
+                #expect(b.attnMask == nil && b.attnMaskParts.isEmpty, "\(name) \(backend): none when not required")
+                expectClose(b.query, a.query.doubleScalars, .float32, "\(name) \(backend) dQ")
+                expectClose(b.key, a.key.doubleScalars, .float32, "\(name) \(backend) dK")
+                expectClose(b.value, a.value.doubleScalars, .float32, "\(name) \(backend) dV")
+            }
+        }
+        #expect(TensorBias(mask).requiresGradient && !TensorBias(mask, requiresGradient: false).requiresGradient)
     }
 
     @Test("a bool mask's tiles are classified by reading it, as on its own route")

@@ -86,6 +86,17 @@ public struct BiasComposition<First: FusedAttnBias, Second: FusedAttnBias>: Fuse
         second.apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
     }
 
+    /// The chain rule part by part: `first`'s derivative at the input, the tile advanced through `first`, then
+    /// `second`'s, each by its own tile code.
+    @inlinable
+    public func _multiplyByScoreDerivative(
+        _ gradients: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        first._multiplyByScoreDerivative(gradients, scores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
+        second._multiplyByScoreDerivative(gradients, scores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
+    }
+
     /// Both parts' checks.
     public func validate(for shape: AttentionShape) throws {
         try first.validate(for: shape)

@@ -1,28 +1,43 @@
+/// Which gradient a differentiated part of a fused bias takes, by where the non-additive parts (soft-capping)
+/// stand: none after it, `dL/d(final scores)` as it is; none before it, `dL/d(raw scores)`, the kernel's own
+/// gradient through every part's derivative (additive parts have derivative 1); some before and some after,
+/// the chain through the ones after it, recomputed part by part (the slow path: per-tile copies of the scores).
+enum _GradientSource: Equatable { case finalScores, rawScores, chain }
+
 /// How the gradient of the final scores reaches the trainable parts of a fused bias: its parts in
 /// the order they apply (a composition flattened), which of them are ``TrainableAttnBias``, and which
 /// are float ``TensorBias`` masks (a mask inside a composition gets its gradient as a mask alone does).
 ///
 /// Part `k` is handed `dL/d(its output)`: the final scores' gradient times the derivatives of the
-/// non-additive parts after it (soft-capping), each at its own input, which is recomputed from the
-/// raw scores only when such a part follows a differentiated one. Both backends call it per tile, into
-/// partial gradients merged in a fixed order (see ``TrainableAttnBias``) and into the kernel's mask targets.
+/// non-additive parts after it (soft-capping), each at its own input (``_GradientSource``). Both backends
+/// call it per tile, into partial gradients merged in a fixed order (see ``TrainableAttnBias``) and into
+/// the kernel's mask targets.
 struct _BiasParameterPlan: _ParameterGradientPlan {
     let parts: [any FusedAttnBias]
-    /// Indices into `parts` of the trainable ones.
-    let trainable: [Int]
-    /// Indices into `parts` of the float masks (``TensorBias`` with a floating-point mask).
-    let masks: [Int]
-    /// Whether a non-additive part follows a differentiated one: the raw scores are then needed.
+    /// Indices into `parts` of the trainable ones, and the gradient each takes.
+    let trainable: [Int], trainableSources: [_GradientSource]
+    /// Indices into `parts` of the float masks whose gradients are taken (``TensorBias/requiresGradient``),
+    /// and the gradient each takes.
+    let masks: [Int], maskSources: [_GradientSource]
+    /// Whether a part takes the chain: the raw scores are then needed.
     let needsRawScores: Bool
+    /// Whether a part takes `dL/d(raw scores)` (``accumulateRawScoreGradients(_:masks:rawGradients:rowStride:batch:head:queries:keys:)``).
+    let takesRawScoreGradients: Bool
 
     /// The plan of `bias`, or `nil` when no part of it is trainable or a float mask.
     init?<Bias: FusedAttnBias>(_ bias: Bias) {
         let parts = _parts(of: bias)
         let trainable = parts.indices.filter { parts[$0] is any TrainableAttnBias }
-        let masks = parts.indices.filter { (parts[$0] as? TensorBias)?.mask.dtype.isFloatingPoint == true }
-        guard let first = (trainable + masks).min() else { return nil }
+        let masks = parts.indices.filter { (parts[$0] as? TensorBias).map { $0.requiresGradient && $0.mask.dtype.isFloatingPoint } == true }
+        guard !(trainable + masks).isEmpty else { return nil }
+        func source(_ k: Int) -> _GradientSource {
+            if !parts[(k + 1)...].contains(where: { !$0.isAdditivePart }) { return .finalScores }
+            return parts[..<k].contains { !$0.isAdditivePart } ? .chain : .rawScores
+        }
         (self.parts, self.trainable, self.masks) = (parts, trainable, masks)
-        needsRawScores = parts[(first + 1)...].contains { !$0.isAdditivePart }
+        (trainableSources, maskSources) = (trainable.map(source), masks.map(source))
+        needsRawScores = (trainableSources + maskSources).contains(.chain)
+        takesRawScoreGradients = (trainableSources + maskSources).contains(.rawScores)
     }
 
     /// The float masks of ``masks``, in part order.
@@ -39,56 +54,106 @@ struct _BiasParameterPlan: _ParameterGradientPlan {
         })
     }
 
-    /// Adds one tile's contributions into `gradients` and `masks` (one target per ``masks`` entry):
-    /// `scoreGradients` is `dL/d(final scores)` (`rowStride` apart, 0 at masked positions); `rawScores` the
-    /// scores before the bias, with the same stride, read only when ``needsRawScores`` (a fused driver keeps a
-    /// copy of them only then).
+    /// Adds one tile's contributions into `gradients` and `masks` (one target per ``masks`` entry) for the parts
+    /// that take the final scores' gradient or the chain: `scoreGradients` is `dL/d(final scores)` (`rowStride`
+    /// apart, 0 at masked positions); `rawScores` the scores before the bias, with the same stride, read only when
+    /// ``needsRawScores`` (a fused driver keeps a copy of them only then).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     func accumulate<T: BinaryFloatingPoint>(
         _ gradients: inout _BiasParameterGradients, masks targets: [any _MaskGradientTarget], scoreGradients: UnsafePointer<T>,
         rawScores: UnsafePointer<T>, rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
-        guard needsRawScores else {
-            for n in gradients.parts.indices {
-                gradients.parts[n].accumulate(scoreGradients, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
-            }
-            for target in targets {
-                target.add(scoreGradients, rowStride: rowStride, cols: keys.count, batch: batch, head: head, queries: queries,
-                           firstKey: keys.lowerBound)
-            }
-            return
-        }
+        take(.finalScores, scoreGradients, into: &gradients, masks: targets, rowStride: rowStride, batch: batch, head: head,
+             queries: queries, keys: keys)
+        guard needsRawScores else { return }
         // inputs[k]: the scores part k receives; g: dL/d(output of the part being visited).
         let (rows, cols) = (queries.count, keys.count)
         let last = parts.count - 1
         var inputs = [[T]](repeating: [], count: parts.count)
-        var s = (0..<rows * cols).map { rawScores[$0 / cols * rowStride + $0 % cols] }
+        var s = [T](repeating: 0, count: rows * cols), g = s
+        for r in 0..<rows {
+            for c in 0..<cols { (s[r * cols + c], g[r * cols + c]) = (rawScores[r * rowStride + c], scoreGradients[r * rowStride + c]) }
+        }
         for k in 0...last {
             inputs[k] = s
             guard k < last, type(of: parts[k]).modifiesScores else { continue }
-            for n in s.indices {
-                s[n] = parts[k].modifyScore(s[n], batch: batch, head: head, query: queries.lowerBound + n / cols, key: keys.lowerBound + n % cols)
+            if T.self == Float.self {
+                // The part's own tile code, as the forward applied it (a mask's rows read once, not per score).
+                s.withUnsafeMutableBufferPointer { tile in
+                    parts[k].apply(toScores: UnsafeMutableRawPointer(tile.baseAddress!).assumingMemoryBound(to: Float.self),
+                                   rowStride: cols, batch: batch, head: head, queries: queries, keys: keys)
+                }
+            } else {
+                for n in s.indices {
+                    s[n] = parts[k].modifyScore(s[n], batch: batch, head: head, query: queries.lowerBound + n / cols, key: keys.lowerBound + n % cols)
+                }
             }
         }
-        var g = (0..<rows * cols).map { scoreGradients[$0 / cols * rowStride + $0 % cols] }
         var (slot, maskSlot) = (gradients.parts.count - 1, masks.count - 1)
-        for k in stride(from: last, through: Swift.min(trainable.first ?? .max, masks.first ?? .max), by: -1) {
+        for k in stride(from: last, through: 0, by: -1) {
             if slot >= 0, trainable[slot] == k {
-                g.withUnsafeBufferPointer { buffer in
-                    gradients.parts[slot].accumulate(buffer.baseAddress!, rowStride: cols, batch: batch, head: head, queries: queries, keys: keys)
+                if trainableSources[slot] == .chain {
+                    g.withUnsafeBufferPointer { buffer in
+                        gradients.parts[slot].accumulate(buffer.baseAddress!, rowStride: cols, batch: batch, head: head, queries: queries, keys: keys)
+                    }
                 }
                 slot -= 1
             } else if maskSlot >= 0, masks[maskSlot] == k {
-                if maskSlot < targets.count { g.withUnsafeBufferPointer { buffer in
-                    targets[maskSlot].add(buffer.baseAddress!, rowStride: cols, cols: cols, batch: batch, head: head, queries: queries,
-                                          firstKey: keys.lowerBound)
-                } }
+                if maskSources[maskSlot] == .chain {
+                    g.withUnsafeBufferPointer { buffer in
+                        targets[maskSlot].add(buffer.baseAddress!, rowStride: cols, cols: cols, batch: batch, head: head, queries: queries,
+                                              firstKey: keys.lowerBound)
+                    }
+                }
                 maskSlot -= 1
             }
+            if slot < 0 && maskSlot < 0 { break }
             guard !parts[k].isAdditivePart else { continue }
-            for n in g.indices where g[n] != 0 {
-                g[n] *= parts[k].modifyScoreDerivative(
-                    inputs[k][n], batch: batch, head: head, query: queries.lowerBound + n / cols, key: keys.lowerBound + n % cols)
+            if T.self == Float.self {
+                // The part's own tile chain rule (soft-capping vectorized), on a copy of its input.
+                var input = inputs[k]
+                g.withUnsafeMutableBufferPointer { gradient in
+                    input.withUnsafeMutableBufferPointer { scores in
+                        parts[k]._multiplyByScoreDerivative(
+                            UnsafeMutableRawPointer(gradient.baseAddress!).assumingMemoryBound(to: Float.self),
+                            scores: UnsafeMutableRawPointer(scores.baseAddress!).assumingMemoryBound(to: Float.self),
+                            rowStride: cols, batch: batch, head: head, queries: queries, keys: keys)
+                    }
+                }
+            } else {
+                for n in g.indices where g[n] != 0 {
+                    g[n] *= parts[k].modifyScoreDerivative(
+                        inputs[k][n], batch: batch, head: head, query: queries.lowerBound + n / cols, key: keys.lowerBound + n % cols)
+                }
             }
+        }
+    }
+
+    /// Adds one tile's contributions for the parts that take `dL/d(raw scores)` (`rawGradients`: the final scores'
+    /// gradient through every part's derivative, `rowStride` apart, 0 at masked positions).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func accumulateRawScoreGradients<T: BinaryFloatingPoint>(
+        _ gradients: inout _BiasParameterGradients, masks targets: [any _MaskGradientTarget], rawGradients: UnsafePointer<T>,
+        rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        take(.rawScores, rawGradients, into: &gradients, masks: targets, rowStride: rowStride, batch: batch, head: head,
+             queries: queries, keys: keys)
+    }
+
+    /// Hands `tile` to the parts whose gradient is `source`'s, trainable ones and masks.
+    private func take<T: BinaryFloatingPoint>(
+        _ source: _GradientSource, _ tile: UnsafePointer<T>, into gradients: inout _BiasParameterGradients,
+        masks targets: [any _MaskGradientTarget], rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        // A kernel that took no target for a mask would drop its gradient without a word.
+        precondition(targets.count == masks.count, "one mask-gradient target per differentiated mask")
+        for n in gradients.parts.indices where trainableSources[n] == source {
+            gradients.parts[n].accumulate(tile, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
+        }
+        for n in targets.indices where maskSources[n] == source {
+            targets[n].add(tile, rowStride: rowStride, cols: keys.count, batch: batch, head: head, queries: queries, firstKey: keys.lowerBound)
         }
     }
 

@@ -75,9 +75,37 @@ public protocol FusedAttnBias: AttnBias {
     func apply(
         toScores scores: UnsafeMutablePointer<Float>, rowStride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
+
+    /// Not API, keep the default: the backward pass's chain rule on a tile. `scores` holds the bias's input
+    /// (laid out as in ``apply(toScores:rowStride:batch:head:queries:keys:)``); `gradients` (the same layout) is
+    /// multiplied by ``modifyScoreDerivative(_:batch:head:query:key:)`` there where it is not 0, and `scores` is
+    /// advanced to the bias's output. The default does it element by element for a non-additive bias, then
+    /// ``apply(toScores:rowStride:batch:head:queries:keys:)``; ``BiasComposition`` runs its parts in order, so
+    /// each part's tile code does its share (``SoftCapBias`` vectorized, a ``TensorBias`` reading its rows once).
+    func _multiplyByScoreDerivative(
+        _ gradients: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
 }
 
 extension FusedAttnBias {
+    /// Element by element for a non-additive bias (its derivative at the input, in `Double`), then the tile advanced
+    /// by ``apply(toScores:rowStride:batch:head:queries:keys:)``.
+    @inlinable
+    public func _multiplyByScoreDerivative(
+        _ gradients: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        if Self.modifiesScores && !Self.isAdditive {
+            for (r, i) in queries.enumerated() {
+                let (g, s) = (gradients + r * rowStride, scores + r * rowStride)
+                for (c, j) in keys.enumerated() where g[c] != 0 {
+                    g[c] *= Float(modifyScoreDerivative(Double(s[c]), batch: batch, head: head, query: i, key: j))
+                }
+            }
+        }
+        apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
+    }
+
     /// None: only the library's packed sequences and compositions hold any.
     @inlinable
     public var _packedSequences: BlockDiagonalBias? { nil }

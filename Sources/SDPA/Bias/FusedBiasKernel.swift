@@ -94,6 +94,16 @@ extension _FusedBiasKernel: _DifferentiableScoreModifier {
         bias.modifyScoreDerivative(score, batch: batch, head: head, query: query + origin.query, key: key + origin.key)
     }
 
+    /// The bias's own tile chain rule (``FusedAttnBias/_multiplyByScoreDerivative(_:scores:rowStride:batch:head:queries:keys:)``):
+    /// each part's tile code advances the raw scores in place, the non-additive parts' derivatives taken on the way.
+    func multiplyByScoreDerivative(
+        _ gradients: UnsafeMutablePointer<Float>, rowStride: Int, rawScores: UnsafeMutablePointer<Float>,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        bias._multiplyByScoreDerivative(gradients, scores: rawScores, rowStride: rowStride, batch: batch, head: head,
+                                        queries: queries.shifted(by: origin.query), keys: keys.shifted(by: origin.key))
+    }
+
     /// Soft-capping read off the final scores when it is the bias's last score modifier and every part
     /// before it is additive (Gemma 2's soft-cap, composed with masks or ALiBi); element by element
     /// otherwise.

@@ -60,6 +60,17 @@ public struct SoftCapBias: FusedAttnBias, Hashable {
         _softCapTile(scores, rowStride: rowStride, rows: queries.count, columns: keys.count, cap: cap)
     }
 
+    /// The capped scores by the vectorized tile, then `1 − (y / cap)²` of them, vectorized too (0 where masked).
+    @inlinable
+    public func _multiplyByScoreDerivative(
+        _ gradients: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, rowStride: Int,
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+    ) {
+        if queries.isEmpty || keys.isEmpty { return }
+        _softCapTile(scores, rowStride: rowStride, rows: queries.count, columns: keys.count, cap: cap)
+        _softCapGradientTile(gradients, rowStride: rowStride, cappedScores: scores, rows: queries.count, columns: keys.count, cap: cap)
+    }
+
     /// Checks that `cap` is positive and finite.
     public func validate(for shape: AttentionShape) throws { try _validateParameters() }
 }

@@ -23,12 +23,13 @@ extension TensorBias: FusedAttnBias {
     /// Visible where a bool mask is `true` and a float mask is not `-inf`.
     public func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool {
         // In Double: a float64 mask's value below float32's range is a number, not a mask.
-        _reading(mask, _MaskedScore(score: 0.0, batch: batch, head: head, query: query, key: key)) != -.infinity
+        _layout.bias(batch: batch, head: head, query: query, key: key) != -.infinity
     }
 
     /// The score plus the mask's value there (a bool mask adds 0).
     public func modifyScore<T: BinaryFloatingPoint>(_ score: T, batch: Int, head: Int, query: Int, key: Int) -> T {
-        _reading(mask, _MaskedScore(score: score, batch: batch, head: head, query: query, key: key))
+        let bias = _layout.bias(batch: batch, head: head, query: query, key: key)
+        return bias == -.infinity ? -.infinity : score + T(bias)
     }
 
     /// Read from the mask: empty where every entry masks, full where a bool mask masks none.
@@ -42,14 +43,6 @@ extension TensorBias: FusedAttnBias {
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
         _reading(mask, _MaskApplication(scores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys))
-    }
-}
-
-/// A score with the mask applied at one position.
-private struct _MaskedScore<T: BinaryFloatingPoint>: _DenseMaskReading {
-    let score: T, batch: Int, head: Int, query: Int, key: Int
-    func callAsFunction<Element: _DenseMaskElement>(_ mask: _DenseMask<Element>) -> T {
-        mask.biasedScore(score, batch: batch, head: head, query: query, key: key)
     }
 }
 

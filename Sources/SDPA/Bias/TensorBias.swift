@@ -22,11 +22,27 @@
 /// the mask read in place beside the other parts (see `TensorBias+Composition.swift`).
 public struct TensorBias: AttnBias {
     /// The mask as given.
-    public var mask: Tensor
+    public var mask: Tensor {
+        didSet { _layout = _DenseMaskLayout(mask) }
+    }
+    /// Where the mask's elements are, for reading one score's (``FusedAttnBias/modifyScore(_:batch:head:query:key:)``)
+    /// without rebuilding a reader each time; `mask` keeps the storage it points into alive.
+    @usableFromInline var _layout: _DenseMaskLayout
+    /// Whether the backward pass takes a float mask's gradient (``AttentionGradients/attnMask``), alone or in a
+    /// composition; PyTorch's `requires_grad`. `false` makes the mask a constant and spares what its gradient
+    /// costs: a float32 sum per mask element, and for a mask the same for every head (or batch) the work items
+    /// run in rounds; in a composition also the segments of packed sequences and soft-capping's vectorized
+    /// derivative. Ignored for a bool mask, which has no gradient.
+    public var requiresGradient: Bool
 
     /// Wraps a `.bool` or float mask of at most four dimensions broadcastable to `[B, H, L, S]` (of up to the
     /// inputs' rank for inputs of rank 5 and more), the scores' shape after query, key and value broadcast.
-    @inlinable public init(_ mask: Tensor) { self.mask = mask }
+    @inlinable public init(_ mask: Tensor) { self.init(mask, requiresGradient: true) }
+
+    /// A mask as ``init(_:)`` wraps it; `requiresGradient: false` for a float mask whose gradient is not wanted.
+    @inlinable public init(_ mask: Tensor, requiresGradient: Bool) {
+        (self.mask, self.requiresGradient, _layout) = (mask, requiresGradient, _DenseMaskLayout(mask))
+    }
 
     /// Always `true`: the mask already is a tensor.
     @inlinable public var needsMaterialization: Bool { true }

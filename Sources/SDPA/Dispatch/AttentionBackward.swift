@@ -84,7 +84,8 @@ public func scaledDotProductAttentionBackward(
 /// Every bias is differentiated as the forward applies it: a ``TensorBias`` through its mask (a float
 /// mask gets ``AttentionGradients/attnMask``, in its own shape); a ``FusedAttnBias`` through its
 /// ``FusedAttnBias/modifyScoreDerivative(_:batch:head:query:key:)`` (soft-capping included), each part
-/// that is a ``TrainableAttnBias`` receiving its score gradients (``AttentionGradients/biasParameters``);
+/// that is a ``TrainableAttnBias`` receiving its score gradients (``AttentionGradients/biasParameters``)
+/// and each float ``TensorBias`` part the gradient that reaches it (``AttentionGradients/attnMaskParts``);
 /// any other bias through its materialized mask. Everything else is as in
 /// ``scaledDotProductAttentionBackward(gradOutput:query:key:value:output:logSumExp:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``.
 ///

@@ -26,7 +26,8 @@ public struct AttentionGradients: Sendable {
     /// of a ``BiasComposition`` (the first floating-point one among the parts; ``attnMaskParts`` has each). In a
     /// composition it is the gradient that reaches the mask's part: through the parts after it (soft-capping's
     /// derivative), as PyTorch's autograd gives for the same expression. `nil` for every other bias (a bool
-    /// mask has no gradient).
+    /// mask has no gradient; a mask with ``TensorBias/requiresGradient`` `false` is a constant; a mask inside a
+    /// user's own ``FusedAttnBias`` type, not a ``BiasComposition`` part, is that type's business).
     public var attnMask: Tensor?
     /// The gradient of every floating-point ``TensorBias`` among the bias's parts, by the part's position in the
     /// order the parts apply (as ``BiasParameterGradient/part``; 0 for a mask alone). Empty without one.

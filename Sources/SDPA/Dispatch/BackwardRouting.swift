@@ -36,7 +36,7 @@ func _routedBackward<Bias: AttnBias>(
         return try _backward(tensors, shape: shape, modifier: causal, options: options, backend: backend(.structured))
     case .materialized(let tensorBias as TensorBias):
         return try _denseBackward(tensors, shape: shape, mask: tensorBias.mask, options: options,
-                                  backend: backend(.dense(dtype: tensorBias.mask.dtype)), maskGradient: true)
+                                  backend: backend(.dense(dtype: tensorBias.mask.dtype)), maskGradient: tensorBias.requiresGradient)
     case .materialized(let bias), .customDispatch(let bias):
         let mask = try bias.materialize(device: .cpu)
         return try _denseBackward(tensors, shape: shape, mask: mask, options: options, backend: backend(.dense(dtype: mask.dtype)),

@@ -16,8 +16,9 @@ func _attentionOverBroadcastInputs<Bias: AttnBias, Product: _AttentionProduct>(
         try _attention(query: q, key: k, value: v, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
             .mapTensors { try inputs.inInputsRank($0, argument: $1) }
     }
-    if let batch = inputs.batch, let tensorBias = bias as? TensorBias {
-        return try run(TensorBias(try batch.flattenedMask(tensorBias.mask)))
+    if let batch = inputs.batch, var tensorBias = bias as? TensorBias {
+        tensorBias.mask = try batch.flattenedMask(tensorBias.mask)
+        return try run(tensorBias)
     }
     return try run(bias)
 }
@@ -40,7 +41,9 @@ func _backwardOverBroadcastInputs<Bias: AttnBias>(
     run.gradientDType = inputs.runGradientDType(for: dtype)
     var gradients: AttentionGradients
     if let batch = inputs.batch, let tensorBias = bias as? TensorBias {
-        gradients = try _routedBackward(run, bias: TensorBias(try batch.flattenedMask(tensorBias.mask)), isCausal: isCausal, options: options)
+        var flattened = tensorBias
+        flattened.mask = try batch.flattenedMask(tensorBias.mask)
+        gradients = try _routedBackward(run, bias: flattened, isCausal: isCausal, options: options)
         gradients.attnMask = try gradients.attnMask.map { try batch.restoredMaskGradient($0, of: tensorBias.mask) }
         gradients.attnMaskParts = gradients.attnMask.map { [0: $0] } ?? [:]
     } else {

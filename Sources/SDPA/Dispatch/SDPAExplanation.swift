@@ -48,8 +48,9 @@ public func explainSDPA(
     // into (no tensor copied), a mask flattened as the call flattens it.
     let (shape, batch) = try AttentionShape._ofCall(query: query, key: key, value: value, enableGQA: enableGQA)
     var mask = attnMask
-    if let batch, let tensorBias = attnMask as? TensorBias {
-        mask = TensorBias(try batch.flattenedMask(tensorBias.mask))
+    if let batch, var tensorBias = attnMask as? TensorBias {
+        tensorBias.mask = try batch.flattenedMask(tensorBias.mask)
+        mask = tensorBias
     }
     return try _explain(shape: shape, dtype: query.dtype, attnMask: mask, isCausal: isCausal, options: options)
 }

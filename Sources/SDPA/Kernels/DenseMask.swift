@@ -72,6 +72,48 @@ func _checkBroadcastable(_ maskShape: [Int], to shape: AttentionShape) throws {
     }
 }
 
+/// Where a dense mask's elements are (its first element, its broadcast strides as ``_DenseMask`` reads them) and
+/// their dtype, without the storage: what a ``TensorBias`` part keeps (its mask keeps the storage alive) to read one
+/// position per score without building a ``_DenseMask`` (arrays read, storage retained) each time.
+@usableFromInline
+struct _DenseMaskLayout: @unchecked Sendable {
+    let base: UnsafeRawPointer
+    let s0: Int, s1: Int, s2: Int, s3: Int
+    let dtype: DType
+
+    /// The layout of `mask` (any shape: strides are read only where it broadcasts to `[B, H, L, S]`).
+    @usableFromInline
+    init(_ mask: Tensor) {
+        dtype = mask.dtype
+        base = UnsafeRawPointer(mask._storage.bytes) + mask._offset * mask.dtype.byteWidth
+        var s = (0, 0, 0, 0)
+        let rank = mask.shape.count
+        for n in 0..<Swift.min(rank, 4) where mask.shape[rank - 1 - n] != 1 {
+            let stride = mask.strides[rank - 1 - n]
+            switch n {
+            case 0: s.3 = stride
+            case 1: s.2 = stride
+            case 2: s.1 = stride
+            default: s.0 = stride
+            }
+        }
+        (s0, s1, s2, s3) = s
+    }
+
+    /// The additive bias at `(batch, head, query, key)` (`-inf` where the mask masks), in `Double`.
+    @inline(__always)
+    func bias(batch: Int, head: Int, query: Int, key: Int) -> Double {
+        let n = batch * s0 + head * s1 + query * s2 + key * s3
+        switch dtype {
+        case .bool: return UInt8.bias(base.assumingMemoryBound(to: UInt8.self)[n])
+        case .float32: return Float.bias(base.assumingMemoryBound(to: Float.self)[n])
+        case .float64: return Double.bias(base.assumingMemoryBound(to: Double.self)[n])
+        case .float16: return _HalfBits.bias(base.assumingMemoryBound(to: _HalfBits.self)[n])
+        case .bfloat16: return BFloat16.bias(base.assumingMemoryBound(to: BFloat16.self)[n])
+        }
+    }
+}
+
 /// A dense mask read in place through broadcast strides: element `(b, h, i, j)` lives at
 /// `b * s0 + h * s1 + i * s2 + j * s3` from the mask's first element, so a `[L, S]` mask is neither
 /// copied nor expanded to `[B, H, L, S]`. One specialization per element type: the loops that read it
@@ -87,20 +129,9 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
     /// `[B, H, L, S]` (a 3-D problem's mask has no batch dimension but 1): a broadcast dimension gets stride 0.
     /// Builds no array.
     init(_ mask: Tensor) {
-        base = UnsafePointer(mask._storage.bytes.assumingMemoryBound(to: Element.self)) + mask._offset
-        var s = (0, 0, 0, 0)
-        // Read in place: binding the shape and strides arrays to locals would retain both.
-        let rank = mask.shape.count
-        for n in 0..<Swift.min(rank, 4) where mask.shape[rank - 1 - n] != 1 {
-            let stride = mask.strides[rank - 1 - n]
-            switch n {
-            case 0: s.3 = stride
-            case 1: s.2 = stride
-            case 2: s.1 = stride
-            default: s.0 = stride
-            }
-        }
-        (s0, s1, s2, s3) = s
+        let layout = _DenseMaskLayout(mask)
+        base = layout.base.assumingMemoryBound(to: Element.self)
+        (s0, s1, s2, s3) = (layout.s0, layout.s1, layout.s2, layout.s3)
         storage = mask._storage
     }
 

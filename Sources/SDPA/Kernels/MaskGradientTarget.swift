@@ -1,6 +1,6 @@
 /// Where a backward pass adds the score gradients that reach a float mask: the fused pass's
-/// ``_MaskGradient`` (float32 sums in the mask's shape), the math pass's ``_ScoreGradientRows`` (every
-/// score's gradient, summed into the mask's shape at the end).
+/// ``_MaskGradient`` (float32 sums in the mask's shape), the math pass's ``_MaskGradientByTask`` (a partial
+/// per task in `Double`, added into the mask's shape at the end).
 ///
 /// A tile is `rows × cols` gradients `rowStride` apart: query rows `queries` and keys from `firstKey`
 /// on, of `(batch, head)`, a query head. Two requirements, one per precision a kernel computes in, so an

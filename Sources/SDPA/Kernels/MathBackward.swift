@@ -56,8 +56,8 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
 
     var dq = [Double](repeating: 0, count: B * H * L * E)
     var dk = [Double](repeating: 0, count: B * Hkv * S * E), dv = [Double](repeating: 0, count: B * Hkv * S * Ev)
-    let mask = try maskForGradient.map { try _ScoreGradientRows(mask: $0, shape: shape) }
-    let maskParts: [any _MaskGradientTarget] = try (plan?.differentiatedMasks ?? []).map { try _ScoreGradientRows(mask: $0, shape: shape) }
+    let mask = try maskForGradient.map { try _MaskGradientByTask(mask: $0, shape: shape) }
+    let maskParts: [any _MaskGradientTarget] = try (plan?.differentiatedMasks ?? []).map { try _MaskGradientByTask(mask: $0, shape: shape) }
     let partials = _ParameterPartials(plan: plan, tasks: tasks)
     dq.withUnsafeMutableBufferPointer { dqBuffer in
         dk.withUnsafeMutableBufferPointer { dkBuffer in
@@ -67,6 +67,8 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                 DispatchQueue.concurrentPerform(iterations: tasks) { task in
                     let (b, kvHead) = (task / Hkv, task)
                     var raw = [Double](repeating: 0, count: S), p = raw, dS = raw
+                    // dL/d(raw scores), for the plan's parts that take it.
+                    var dR = [Double](repeating: 0, count: plan?.takesRawScoreGradients == true ? S : 0)
                     for h in (task % Hkv) * group..<(task % Hkv + 1) * group {
                         let bh = b * H + h
                         let sink = sinks?[h] ?? -.infinity
@@ -82,7 +84,16 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                                 p[j] = modifier.biasedScore(raw[j], batch: b, head: h, query: i, key: j)
                                 if p[j].isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, p[j]) }
                             }
-                            if rowMax == -.infinity && !sawNaN { continue }  // no visible key: zero gradients
+                            if rowMax == -.infinity && !sawNaN {
+                                // No visible key: zero gradients. A finite sink holds the row's whole weight: its
+                                // log-sum-exp is the sink, and D = dO·O with O = 0 (NaN only where dO has one, as fused and PyTorch).
+                                if sinks != nil, sink.isFinite {
+                                    var d = 0.0
+                                    for e in 0..<Ev { d += dO[oRow + e] * 0 }
+                                    (lseBase.pointer![bh * L + i], deltaBase.pointer![bh * L + i]) = (sink, d)
+                                }
+                                continue
+                            }
                             let rowMaxWithSink = Swift.max(rowMax, sink)
                             let shift = rowMaxWithSink.isFinite ? rowMaxWithSink : 0
                             var sum = sink == -.infinity ? 0 : Foundation.exp(sink - shift)
@@ -107,6 +118,7 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                                 (lseBase.pointer![bh * L + i], deltaBase.pointer![bh * L + i]) = (shift + Foundation.log(sum), d)
                             }
                             let dqRow = dqBase.pointer! + qRow
+                            if !dR.isEmpty { dR.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
                             for j in 0..<S where p[j] != 0 {
                                 dS[j] = p[j] * (dS[j] - d)
                                 let (kRow, vRow) = ((kvHead * S + j) * E, (kvHead * S + j) * Ev)
@@ -117,7 +129,9 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                                     for e in 0..<Ev { dvRow[e] += used * dO[oRow + e] }
                                 }
                                 var g = dS[j] * scale
-                                if Modifier.hasScoreDerivative { g *= modifier.scoreDerivative(raw[j], batch: b, head: h, query: i, key: j) }
+                                let derivative = Modifier.hasScoreDerivative ? modifier.scoreDerivative(raw[j], batch: b, head: h, query: i, key: j) : 1
+                                if Modifier.hasScoreDerivative { g *= derivative }
+                                if !dR.isEmpty { dR[j] = dS[j] * derivative }
                                 let dkRow = dkBase.pointer! + kRow
                                 for e in 0..<E {
                                     dqRow[e] += g * k[kRow + e]
@@ -135,6 +149,12 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                                         plan.accumulate(
                                             &partial.pointee, masks: maskParts, scoreGradients: gradients.baseAddress!,
                                             rawScores: scores.baseAddress!, rowStride: S, batch: b, head: h, queries: i..<(i + 1), keys: 0..<S)
+                                    }
+                                }
+                                if !dR.isEmpty {
+                                    dR.withUnsafeBufferPointer {
+                                        plan.accumulateRawScoreGradients(&partial.pointee, masks: maskParts, rawGradients: $0.baseAddress!,
+                                                                         rowStride: S, batch: b, head: h, queries: i..<(i + 1), keys: 0..<S)
                                     }
                                 }
                             }

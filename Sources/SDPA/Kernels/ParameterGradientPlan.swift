@@ -7,9 +7,13 @@ protocol _ParameterGradientPlan: Sendable {
     /// The running gradients of every trainable part.
     associatedtype Gradients: Sendable
 
-    /// Whether ``accumulate(_:scoreGradients:rawScores:rowStride:batch:head:queries:keys:)`` reads the raw
-    /// scores (a non-additive part follows a trainable one): a kernel keeps a copy of them only then.
+    /// Whether ``accumulate(_:masks:scoreGradients:rawScores:rowStride:batch:head:queries:keys:)`` reads the raw
+    /// scores (a part takes the chain through non-additive parts on both sides of it): a kernel keeps a copy of them only then.
     var needsRawScores: Bool { get }
+
+    /// Whether a part takes `dL/d(raw scores)`: the kernel then calls
+    /// ``accumulateRawScoreGradients(_:masks:rawGradients:rowStride:batch:head:queries:keys:)`` once it has them.
+    var takesRawScoreGradients: Bool { get }
 
     /// The float masks among the parts whose gradients are taken, in the order the parts apply: the
     /// kernel makes one target for each, in this order, and hands them to every ``accumulate(_:masks:scoreGradients:rawScores:rowStride:batch:head:queries:keys:)``.
@@ -23,6 +27,12 @@ protocol _ParameterGradientPlan: Sendable {
     /// masked positions), `rawScores` the scores before the bias, same stride.
     func accumulate<T: BinaryFloatingPoint>(
         _ gradients: inout Gradients, masks: [any _MaskGradientTarget], scoreGradients: UnsafePointer<T>, rawScores: UnsafePointer<T>,
+        rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
+
+    /// Adds one tile's contributions for the parts that take `dL/d(raw scores)` (the final scores' gradient
+    /// through the whole bias's derivative), into `gradients` and `masks` as ``accumulate(_:masks:scoreGradients:rawScores:rowStride:batch:head:queries:keys:)``.
+    func accumulateRawScoreGradients<T: BinaryFloatingPoint>(
+        _ gradients: inout Gradients, masks: [any _MaskGradientTarget], rawGradients: UnsafePointer<T>,
         rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
 
     /// Adds `other`, partial gradients over other tiles, into `gradients`.

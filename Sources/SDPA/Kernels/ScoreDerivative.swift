@@ -15,10 +15,10 @@ protocol _DifferentiableScoreModifier: _ScoreModifier {
     var origin: (query: Int, key: Int) { get }
 
     /// Multiplies a tile of score gradients (`rowStride` apart) by the derivative at the scores before
-    /// the bias (`rawScores`, the same stride), where the gradient is not 0: what
+    /// the bias (`rawScores`, the same stride, which it may overwrite), where the gradient is not 0: what
     /// ``_ScoreDerivativeTile/elementwise`` asks for.
     func multiplyByScoreDerivative(
-        _ gradients: UnsafeMutablePointer<Float>, rowStride: Int, rawScores: UnsafePointer<Float>,
+        _ gradients: UnsafeMutablePointer<Float>, rowStride: Int, rawScores: UnsafeMutablePointer<Float>,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
 }
 
@@ -39,7 +39,7 @@ extension _DifferentiableScoreModifier {
     var origin: (query: Int, key: Int) { (0, 0) }
 
     func multiplyByScoreDerivative(
-        _ gradients: UnsafeMutablePointer<Float>, rowStride: Int, rawScores: UnsafePointer<Float>,
+        _ gradients: UnsafeMutablePointer<Float>, rowStride: Int, rawScores: UnsafeMutablePointer<Float>,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
         for (r, i) in queries.enumerated() {

@@ -28,7 +28,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     /// `dropout` is the forward's: `options`' for a call of its own, the whole problem's seen from a segment's rows and keys.
     init(
         inputs: _BackwardInputs, schedule: _BackwardSchedule, modifier: Modifier, options: AttentionOptions,
-        plan: Plan?, mask: _MaskGradient?, maskParts: [any _MaskGradientTarget] = [], buffers: _GradientBuffers, dropout: _Dropout?
+        plan: Plan?, mask: _MaskGradient?, maskParts: [any _MaskGradientTarget], buffers: _GradientBuffers, dropout: _Dropout?
     ) throws {
         (self.inputs, self.schedule, self.modifier, self.plan, self.mask, self.buffers) = (inputs, schedule, modifier, plan, mask, buffers)
         (self.maskParts, self.dropout) = (maskParts, dropout)
@@ -123,7 +123,8 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         dropout?.apply(toTile: dp, rowStride: lds, batch: b, head: head, queries: queries, keys: keys)
         inputs.rowDeltas.withUnsafeBufferPointer { sdpa_score_gradient_tile(rows, cols, s, lds, dp, lds, $0.baseAddress! + rowIndex) }
 
-        // dS is dL/d(final scores): a float mask alone takes it as it is, the bias's parameters and masks through its plan.
+        // dS is dL/d(final scores): a float mask alone takes it as it is, the bias's parameters and masks through its plan
+        // (those after every non-additive part; those between them through the chain).
         if let plan, let parameters {
             plan.accumulate(&parameters.pointee, masks: maskParts, scoreGradients: UnsafePointer(dp), rawScores: UnsafePointer(saves == .raw ? saved : dp),
                             rowStride: lds, batch: b, head: head, queries: queries.shifted(by: modifier.origin.query),
@@ -135,6 +136,12 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         case .softCap(let cap): sdpa_softcap_gradient_tile(rows, cols, dp, lds, saved, lds, cap)
         case .elementwise:
             modifier.multiplyByScoreDerivative(dp, rowStride: lds, rawScores: saved, batch: b, head: head, queries: queries, keys: keys)
+        }
+        // dS is now dL/d(raw scores): the parts with no non-additive part before them take it.
+        if let plan, plan.takesRawScoreGradients, let parameters {
+            plan.accumulateRawScoreGradients(&parameters.pointee, masks: maskParts, rawGradients: UnsafePointer(dp), rowStride: lds,
+                                             batch: b, head: head, queries: queries.shifted(by: modifier.origin.query),
+                                             keys: keys.shifted(by: modifier.origin.key))
         }
         dropout?.apply(toTile: s, rowStride: lds, batch: b, head: head, queries: queries, keys: keys)
 

@@ -62,11 +62,15 @@ struct _MaskGradient: _MaskGradientTarget, @unchecked Sendable {
 
     /// A tile of `Double` gradients, each rounded to float32 and added as a float32 tile is.
     func add(_ tile: UnsafePointer<Double>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int) {
-        var row = [Float](repeating: 0, count: cols)
+        let base = sums + batch * strides.batch + head * strides.head + firstKey * strides.key
         for (r, i) in queries.enumerated() {
-            for c in 0..<cols { row[c] = Float(tile[r * rowStride + c]) }
-            row.withUnsafeBufferPointer {
-                add($0.baseAddress!, rowStride: cols, cols: cols, batch: batch, head: head, queries: i..<(i + 1), firstKey: firstKey)
+            let (src, dst) = (tile + r * rowStride, base + i * strides.query)
+            if strides.key == 1 {
+                for c in 0..<cols { dst[c] += Float(src[c]) }
+            } else {
+                var sum: Float = 0
+                for c in 0..<cols { sum += Float(src[c]) }
+                dst[0] += sum
             }
         }
     }

@@ -4,7 +4,8 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
     /// computed once for the whole problem, each segment adding into its rows and keys of the one set of
     /// gradients. A segment's gradients are those of its sequences alone; keys no query sees get zeros. The
     /// trainable parts of the bias (`plan`) take their gradients at the whole problem's positions, one partial
-    /// per work item, merged in the job's order (the same at any thread count); no mask gradient is taken. The
+    /// per work item, merged in the job's order (the same at any thread count); no mask gradient is taken (the
+    /// backward routing runs a bias with a differentiated float mask as one call). The
     /// sinks' gradient, when the options carry sinks, comes from the whole problem's rows.
     func backward<Plan: _ParameterGradientPlan>(
         _ tensors: _BackwardTensors, options: AttentionOptions, plan: Plan?
@@ -32,7 +33,7 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
             }
             let schedule = _BackwardSchedule(shape: part)
             passes.append((try _BackwardPass(inputs: try _BackwardInputs(view, rowDeltas: rowDeltas), schedule: schedule,
-                                             modifier: segment.modifier, options: options, plan: plan, mask: nil,
+                                             modifier: segment.modifier, options: options, plan: plan, mask: nil, maskParts: [],
                                              buffers: try _GradientBuffers(into: results, rows: rows, keys: segment.keys, schedule: schedule),
                                              dropout: dropout?.segment(queries: rows.lowerBound, keys: segment.keys.lowerBound)),
                            part.queryLength * Swift.max(1, part.keyLength)))

@@ -1,0 +1,75 @@
+/// A float mask's gradient as the math backward pass gathers it. Each task (one batch and key/value head, its
+/// group's query heads) adds into a partial of its own: the mask's elements it reaches, its batch's and its
+/// heads' (all of them along a dimension the mask is broadcast along), a contiguous block of the mask. The
+/// partials are added into the mask's shape in task order once the pass is done: no two threads add into one
+/// sum, and the result does not depend on the thread count. Extra memory: the partials, at most `B·H·L·S`
+/// values for a mask of the scores' whole shape, one block per task for a broadcast one.
+final class _MaskGradientByTask: _MaskGradientTarget, @unchecked Sendable {
+    private let mask: Tensor
+    /// The mask's dimensions aligned with `[B, H, L, S]` (1 where it is broadcast).
+    private let dims: (batch: Int, head: Int, query: Int, key: Int)
+    private let keyValueHeads: Int, group: Int
+    /// Elements of one task's block: its heads' (the group's, or one broadcast head) rows and keys.
+    private let block: Int
+    private let partials: UnsafeMutableBufferPointer<Double>
+
+    /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the partials do not fit.
+    init(mask: Tensor, shape: AttentionShape) throws {
+        self.mask = mask
+        let padded = [Int](repeating: 1, count: Swift.max(0, 4 - mask.rank)) + mask.shape.suffix(4)
+        dims = (padded[0], padded[1], padded[2], padded[3])
+        (keyValueHeads, group) = (shape.keyValueHeads, shape.groupSize)
+        block = (dims.head == 1 ? 1 : shape.groupSize) * dims.query * dims.key
+        let count = _checkedProduct(shape.batch, shape.keyValueHeads, block) ?? .max
+        try _checkAllocation(byteCount: _checkedProduct(count, MemoryLayout<Double>.stride) ?? .max,
+                             for: "the math backend's partial sums of grads.attnMask")
+        partials = .allocate(capacity: count)
+        partials.initialize(repeating: 0)
+    }
+
+    deinit { partials.deallocate() }
+
+    /// The start of `(batch, head)`'s rows in its task's block.
+    private func rows(batch: Int, head: Int) -> UnsafeMutablePointer<Double> {
+        let task = batch * keyValueHeads + head / group
+        return partials.baseAddress! + task * block + (dims.head == 1 ? 0 : head % group * dims.query * dims.key)
+    }
+
+    func add(_ tile: UnsafePointer<Double>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int) {
+        let base = rows(batch: batch, head: head)
+        for (r, i) in queries.enumerated() {
+            let row = base + (dims.query == 1 ? 0 : i * dims.key)
+            if dims.key == 1 {
+                for c in 0..<cols { row[0] += tile[r * rowStride + c] }
+            } else {
+                for c in 0..<cols { row[firstKey + c] += tile[r * rowStride + c] }
+            }
+        }
+    }
+
+    func add(_ tile: UnsafePointer<Float>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int) {
+        let base = rows(batch: batch, head: head)
+        for (r, i) in queries.enumerated() {
+            let row = base + (dims.query == 1 ? 0 : i * dims.key)
+            if dims.key == 1 {
+                for c in 0..<cols { row[0] += Double(tile[r * rowStride + c]) }
+            } else {
+                for c in 0..<cols { row[firstKey + c] += Double(tile[r * rowStride + c]) }
+            }
+        }
+    }
+
+    /// The partials added in task order into the mask's shape, rounded once to its dtype.
+    func result() throws -> Tensor {
+        var sums = [Double](repeating: 0, count: dims.batch * dims.head * dims.query * dims.key)
+        let tasks = block == 0 ? 0 : partials.count / block
+        for task in 0..<tasks {
+            let (b, kvHead) = (task / keyValueHeads, task % keyValueHeads)
+            let start = ((dims.batch == 1 ? 0 : b) * dims.head + (dims.head == 1 ? 0 : kvHead * group)) * dims.query * dims.key
+            for n in 0..<block { sums[start + n] += partials[task * block + n] }
+        }
+        let gradient = try Tensor(_zeros: mask.shape, dtype: mask.dtype, argument: "grads.attnMask")
+        sums.withUnsafeBufferPointer { gradient._storeContiguous(from: $0) }
+        return gradient
+    }
+}
