@@ -174,6 +174,17 @@ struct TrainableBiasTests {
         expectClose(byDefault.key, exact.key, tolerance, "dK, default derivative against exact")
         let numeric = try parameterDifferences(temperatures, q: q, k: k, v: v, dO: dO) { bias($0, exact: true) }
         expectClose(try #require(exact.parameterGradient(of: HeadTemperatureBias.self)), numeric, tolerance, "dTemperatures")
+        // Before soft-capping: the temperature's gradient is dL/d(its output), the cap's derivative in it but not its own.
+        for backend in [SDPBackend.math, .fused] {
+            let capped = { (t: [Double]) in bias(t, exact: true).combined(with: SoftCapBias(cap: 2)) }
+            // The fused pass runs float32 (the temperature's inputs stay the float64 scores: float32's rounding in the tolerance).
+            let dtype: DType = backend == .math ? .float64 : .float32
+            let (q32, k32, v32, dO32) = (try q.converted(to: dtype), try k.converted(to: dtype), try v.converted(to: dtype), try dO.converted(to: dtype))
+            let grads = try withSDPBackends([backend]) { try backward(q32, k32, v32, dO32, capped(temperatures)) }
+            let differences = try parameterDifferences(temperatures, q: q, k: k, v: v, dO: dO) { capped($0) }
+            expectClose(try #require(grads.parameterGradient(of: HeadTemperatureBias.self)), differences,
+                        backend == .math ? tolerance : Tolerance(atol: 1e-5, rtol: 1e-4), "\(backend): dTemperatures before soft-capping")
+        }
         // dQ against central differences of the loss in q itself.
         let h = 1e-6
         var values = q.doubleScalars

@@ -86,15 +86,18 @@ public struct BiasComposition<First: FusedAttnBias, Second: FusedAttnBias>: Fuse
         second.apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
     }
 
-    /// The chain rule part by part: `first`'s derivative at the input, the tile advanced through `first`, then
-    /// `second`'s, each by its own tile code.
+    /// The chain rule part by part: `first`'s derivative at the input, the tile advanced through `first` (when
+    /// `second` reads it), then `second`'s, each by its own tile code.
     @inlinable
     public func _multiplyByScoreDerivative(
         _ gradients: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, rowStride: Int,
-        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>, needsOutput: Bool
     ) {
-        first._multiplyByScoreDerivative(gradients, scores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
-        second._multiplyByScoreDerivative(gradients, scores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
+        // `second` reads its input when some part of it is not additive, or when its own output is needed.
+        first._multiplyByScoreDerivative(gradients, scores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys,
+                                         needsOutput: needsOutput || (Second.modifiesScores && !Second.isAdditive))
+        second._multiplyByScoreDerivative(gradients, scores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys,
+                                          needsOutput: needsOutput)
     }
 
     /// Both parts' checks.

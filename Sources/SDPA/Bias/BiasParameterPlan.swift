@@ -1,7 +1,7 @@
 /// Which gradient a differentiated part of a fused bias takes, by where the non-additive parts (soft-capping)
-/// stand: none after it, `dL/d(final scores)` as it is; none before it, `dL/d(raw scores)`, the kernel's own
-/// gradient through every part's derivative (additive parts have derivative 1); some before and some after,
-/// the chain through the ones after it, recomputed part by part (the slow path: per-tile copies of the scores).
+/// stand: none after it, `dL/d(final scores)` as it is; none before it nor the part itself, `dL/d(raw scores)`,
+/// the kernel's own gradient through every part's derivative (additive parts have derivative 1); otherwise the
+/// chain through the ones after it, recomputed part by part (per-tile copies of the scores).
 enum _GradientSource: Equatable { case finalScores, rawScores, chain }
 
 /// How the gradient of the final scores reaches the trainable parts of a fused bias: its parts in
@@ -32,7 +32,8 @@ struct _BiasParameterPlan: _ParameterGradientPlan {
         guard !(trainable + masks).isEmpty else { return nil }
         func source(_ k: Int) -> _GradientSource {
             if !parts[(k + 1)...].contains(where: { !$0.isAdditivePart }) { return .finalScores }
-            return parts[..<k].contains { !$0.isAdditivePart } ? .chain : .rawScores
+            // dL/d(raw scores) carries the part's own derivative too: only an additive part (or a mask) may take it.
+            return parts[...k].contains { !$0.isAdditivePart } ? .chain : .rawScores
         }
         (self.parts, self.trainable, self.masks) = (parts, trainable, masks)
         (trainableSources, maskSources) = (trainable.map(source), masks.map(source))
@@ -118,7 +119,7 @@ struct _BiasParameterPlan: _ParameterGradientPlan {
                         parts[k]._multiplyByScoreDerivative(
                             UnsafeMutableRawPointer(gradient.baseAddress!).assumingMemoryBound(to: Float.self),
                             scores: UnsafeMutableRawPointer(scores.baseAddress!).assumingMemoryBound(to: Float.self),
-                            rowStride: cols, batch: batch, head: head, queries: queries, keys: keys)
+                            rowStride: cols, batch: batch, head: head, queries: queries, keys: keys, needsOutput: false)
                     }
                 }
             } else {

@@ -78,22 +78,23 @@ public protocol FusedAttnBias: AttnBias {
 
     /// Not API, keep the default: the backward pass's chain rule on a tile. `scores` holds the bias's input
     /// (laid out as in ``apply(toScores:rowStride:batch:head:queries:keys:)``); `gradients` (the same layout) is
-    /// multiplied by ``modifyScoreDerivative(_:batch:head:query:key:)`` there where it is not 0, and `scores` is
+    /// multiplied by ``modifyScoreDerivative(_:batch:head:query:key:)`` there (the default skips gradients of 0, a
+    /// vectorized override need not), and with `needsOutput` (a part after it reads its output) `scores` is
     /// advanced to the bias's output. The default does it element by element for a non-additive bias, then
     /// ``apply(toScores:rowStride:batch:head:queries:keys:)``; ``BiasComposition`` runs its parts in order, so
     /// each part's tile code does its share (``SoftCapBias`` vectorized, a ``TensorBias`` reading its rows once).
     func _multiplyByScoreDerivative(
         _ gradients: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, rowStride: Int,
-        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>, needsOutput: Bool)
 }
 
 extension FusedAttnBias {
-    /// Element by element for a non-additive bias (its derivative at the input, in `Double`), then the tile advanced
-    /// by ``apply(toScores:rowStride:batch:head:queries:keys:)``.
+    /// Element by element for a non-additive bias (its derivative at the input, in `Double`), then, when asked, the
+    /// tile advanced by ``apply(toScores:rowStride:batch:head:queries:keys:)``.
     @inlinable
     public func _multiplyByScoreDerivative(
         _ gradients: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, rowStride: Int,
-        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>, needsOutput: Bool
     ) {
         if Self.modifiesScores && !Self.isAdditive {
             for (r, i) in queries.enumerated() {
@@ -103,7 +104,7 @@ extension FusedAttnBias {
                 }
             }
         }
-        apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
+        if needsOutput { apply(toScores: scores, rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys) }
     }
 
     /// None: only the library's packed sequences and compositions hold any.

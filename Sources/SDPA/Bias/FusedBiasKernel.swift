@@ -101,7 +101,7 @@ extension _FusedBiasKernel: _DifferentiableScoreModifier {
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
         bias._multiplyByScoreDerivative(gradients, scores: rawScores, rowStride: rowStride, batch: batch, head: head,
-                                        queries: queries.shifted(by: origin.query), keys: keys.shifted(by: origin.key))
+                                        queries: queries.shifted(by: origin.query), keys: keys.shifted(by: origin.key), needsOutput: false)
     }
 
     /// Soft-capping read off the final scores when it is the bias's last score modifier and every part

@@ -64,7 +64,7 @@ public struct SoftCapBias: FusedAttnBias, Hashable {
     @inlinable
     public func _multiplyByScoreDerivative(
         _ gradients: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, rowStride: Int,
-        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+        batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>, needsOutput: Bool
     ) {
         if queries.isEmpty || keys.isEmpty { return }
         _softCapTile(scores, rowStride: rowStride, rows: queries.count, columns: keys.count, cap: cap)

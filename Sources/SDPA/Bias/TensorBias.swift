@@ -31,8 +31,8 @@ public struct TensorBias: AttnBias {
     /// Whether the backward pass takes a float mask's gradient (``AttentionGradients/attnMask``), alone or in a
     /// composition; PyTorch's `requires_grad`. `false` makes the mask a constant and spares what its gradient
     /// costs: a float32 sum per mask element, and for a mask the same for every head (or batch) the work items
-    /// run in rounds; in a composition also the segments of packed sequences and soft-capping's vectorized
-    /// derivative. Ignored for a bool mask, which has no gradient.
+    /// run in rounds; in a composition also the segments of packed sequences, and for a mask between two
+    /// non-additive parts the chain rule's copies of each tile. Ignored for a bool mask, which has no gradient.
     public var requiresGradient: Bool
 
     /// Wraps a `.bool` or float mask of at most four dimensions broadcastable to `[B, H, L, S]` (of up to the

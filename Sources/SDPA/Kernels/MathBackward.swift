@@ -29,7 +29,8 @@ struct _MathBackwardResult<ParameterGradients> {
 /// dK and dV rows (summing its group's query heads in order) and its heads' dQ rows, and partial
 /// parameter gradients are merged in task order, so the result does not depend on the thread count.
 /// A float mask's gradient (`maskForGradient`, the scores' gradient; or a mask among the plan's parts,
-/// the gradient that reaches its part) is gathered for every score and summed into the mask's shape.
+/// the gradient that reaches its part) is gathered per task into the block of the mask it reaches
+/// (``_MaskGradientByTask``), the blocks added in task order.
 func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGradientPlan>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, gradientDType: DType, shape: AttentionShape, modifier: Modifier,
     options: AttentionOptions, parameters plan: Plan?, maskForGradient: Tensor?

@@ -15,7 +15,8 @@ protocol _DifferentiableScoreModifier: _ScoreModifier {
     var origin: (query: Int, key: Int) { get }
 
     /// Multiplies a tile of score gradients (`rowStride` apart) by the derivative at the scores before
-    /// the bias (`rawScores`, the same stride, which it may overwrite), where the gradient is not 0: what
+    /// the bias (`rawScores`, the same stride, which it may overwrite; a gradient of 0 may stay 0 or take the
+    /// product, as a vectorized tile does): what
     /// ``_ScoreDerivativeTile/elementwise`` asks for.
     func multiplyByScoreDerivative(
         _ gradients: UnsafeMutablePointer<Float>, rowStride: Int, rawScores: UnsafeMutablePointer<Float>,

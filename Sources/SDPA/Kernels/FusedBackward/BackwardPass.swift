@@ -1,7 +1,7 @@
 import CSDPAKernels
 
 /// Which scores a tile keeps a copy of, besides P: the scores before the bias (for an element-wise
-/// derivative, or a trainable part followed by a non-additive one), or after it (soft-capping's
+/// derivative, or a differentiated part that takes the chain: ``_GradientSource``), or after it (soft-capping's
 /// derivative is read off the capped scores).
 enum _SavedScores { case none, raw, biased }
 
