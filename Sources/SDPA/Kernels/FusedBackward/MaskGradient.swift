@@ -14,12 +14,12 @@ struct _MaskGradient: _MaskGradientTarget, @unchecked Sendable {
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the gradient cannot be allocated.
     init(mask: Tensor) throws {
-        gradient = try Tensor(_zeros: mask.shape, dtype: mask.dtype, argument: "grads.attnMask")
+        gradient = try Tensor(_zerosInHugePages: mask.shape, dtype: mask.dtype, argument: "grads.attnMask")
         if mask.dtype == .float32 {
             wide = nil
             sums = gradient._storage.bytes.assumingMemoryBound(to: Float.self)
         } else {
-            wide = try _TensorStorage(byteCount: _checkedProduct(4, mask.count) ?? .max, for: "the float32 sums of grads.attnMask")
+            wide = try _TensorStorage(byteCount: _checkedProduct(4, mask.count) ?? .max, for: "the float32 sums of grads.attnMask", hugePages: true)
             sums = wide!.bytes.assumingMemoryBound(to: Float.self)
         }
         // The mask's contiguous strides, aligned from the right with the scores' dimensions.
