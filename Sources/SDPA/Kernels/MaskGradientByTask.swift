@@ -8,7 +8,7 @@ final class _MaskGradientByTask: _MaskGradientTarget, @unchecked Sendable {
     private let mask: Tensor
     /// The mask's dimensions aligned with `[B, H, L, S]` (1 where it is broadcast).
     private let dims: (batch: Int, head: Int, query: Int, key: Int)
-    private let keyValueHeads: Int, group: Int
+    private let batches: Int, keyValueHeads: Int, group: Int
     /// Elements of one task's block: its heads' (the group's, or one broadcast head) rows and keys.
     private let block: Int
     private let partials: UnsafeMutableBufferPointer<Double>
@@ -18,7 +18,7 @@ final class _MaskGradientByTask: _MaskGradientTarget, @unchecked Sendable {
         self.mask = mask
         let padded = [Int](repeating: 1, count: Swift.max(0, 4 - mask.rank)) + mask.shape.suffix(4)
         dims = (padded[0], padded[1], padded[2], padded[3])
-        (keyValueHeads, group) = (shape.keyValueHeads, shape.groupSize)
+        (batches, keyValueHeads, group) = (shape.batch, shape.keyValueHeads, shape.groupSize)
         block = (dims.head == 1 ? 1 : shape.groupSize) * dims.query * dims.key
         let count = _checkedProduct(shape.batch, shape.keyValueHeads, block) ?? .max
         try _checkAllocation(byteCount: _checkedProduct(count, MemoryLayout<Double>.stride) ?? .max,
@@ -36,18 +36,17 @@ final class _MaskGradientByTask: _MaskGradientTarget, @unchecked Sendable {
     }
 
     func add(_ tile: UnsafePointer<Double>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int) {
-        let base = rows(batch: batch, head: head)
-        for (r, i) in queries.enumerated() {
-            let row = base + (dims.query == 1 ? 0 : i * dims.key)
-            if dims.key == 1 {
-                for c in 0..<cols { row[0] += tile[r * rowStride + c] }
-            } else {
-                for c in 0..<cols { row[firstKey + c] += tile[r * rowStride + c] }
-            }
-        }
+        addRows(tile, rowStride: rowStride, cols: cols, batch: batch, head: head, queries: queries, firstKey: firstKey)
     }
 
     func add(_ tile: UnsafePointer<Float>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int) {
+        addRows(tile, rowStride: rowStride, cols: cols, batch: batch, head: head, queries: queries, firstKey: firstKey)
+    }
+
+    /// Both precisions' tiles, widened to `Double` one by one.
+    private func addRows<T: BinaryFloatingPoint>(
+        _ tile: UnsafePointer<T>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int
+    ) {
         let base = rows(batch: batch, head: head)
         for (r, i) in queries.enumerated() {
             let row = base + (dims.query == 1 ? 0 : i * dims.key)
@@ -59,17 +58,11 @@ final class _MaskGradientByTask: _MaskGradientTarget, @unchecked Sendable {
         }
     }
 
-    /// The partials added in task order into the mask's shape, rounded once to its dtype.
+    /// The partials added in task order into the mask's shape, rounded once to its dtype: read as `[B, Hkv or H, L, S]`
+    /// (one head per task where the mask has none, the group's heads where it has them), they are the broadcast sum's input.
     func result() throws -> Tensor {
-        var sums = [Double](repeating: 0, count: dims.batch * dims.head * dims.query * dims.key)
-        let tasks = block == 0 ? 0 : partials.count / block
-        for task in 0..<tasks {
-            let (b, kvHead) = (task / keyValueHeads, task % keyValueHeads)
-            let start = ((dims.batch == 1 ? 0 : b) * dims.head + (dims.head == 1 ? 0 : kvHead * group)) * dims.query * dims.key
-            for n in 0..<block { sums[start + n] += partials[task * block + n] }
-        }
-        let gradient = try Tensor(_zeros: mask.shape, dtype: mask.dtype, argument: "grads.attnMask")
-        sums.withUnsafeBufferPointer { gradient._storeContiguous(from: $0) }
-        return gradient
+        let heads = dims.head == 1 ? keyValueHeads : keyValueHeads * group
+        return try Tensor._summingBroadcast(Array(partials), shape: [batches, heads, dims.query, dims.key], to: mask.shape, dtype: mask.dtype,
+                                            argument: "grads.attnMask")
     }
 }

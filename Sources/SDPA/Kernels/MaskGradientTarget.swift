@@ -27,12 +27,7 @@ extension _MaskGradientTarget {
             add(UnsafeRawPointer(tile).assumingMemoryBound(to: Double.self), rowStride: rowStride, cols: cols, batch: batch,
                 head: head, queries: queries, firstKey: firstKey)
         } else {
-            // No kernel computes in another precision; widened, should one ever.
-            let rows = queries.count
-            let wide = (0..<(rows * rowStride)).map { n in n % rowStride < cols ? Double(tile[n]) : 0 }
-            wide.withUnsafeBufferPointer {
-                add($0.baseAddress!, rowStride: rowStride, cols: cols, batch: batch, head: head, queries: queries, firstKey: firstKey)
-            }
+            preconditionFailure("a kernel computes score gradients in Float or Double")
         }
     }
 }

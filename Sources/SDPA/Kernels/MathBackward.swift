@@ -130,8 +130,9 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                                     for e in 0..<Ev { dvRow[e] += used * dO[oRow + e] }
                                 }
                                 var g = dS[j] * scale
+                                // 1 for an additive bias: the product is then exact.
                                 let derivative = Modifier.hasScoreDerivative ? modifier.scoreDerivative(raw[j], batch: b, head: h, query: i, key: j) : 1
-                                if Modifier.hasScoreDerivative { g *= derivative }
+                                g *= derivative
                                 if !dR.isEmpty { dR[j] = dS[j] * derivative }
                                 let dkRow = dkBase.pointer! + kRow
                                 for e in 0..<E {

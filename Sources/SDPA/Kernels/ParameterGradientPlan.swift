@@ -8,7 +8,7 @@ protocol _ParameterGradientPlan: Sendable {
     associatedtype Gradients: Sendable
 
     /// Whether ``accumulate(_:masks:scoreGradients:rawScores:rowStride:batch:head:queries:keys:)`` reads the raw
-    /// scores (a part takes the chain through non-additive parts on both sides of it): a kernel keeps a copy of them only then.
+    /// scores (a part takes the chain: non-additive parts after it, and before it or in it): a kernel keeps a copy of them only then.
     var needsRawScores: Bool { get }
 
     /// Whether a part takes `dL/d(raw scores)`: the kernel then calls

@@ -30,7 +30,8 @@ enum _ScoreDerivativeTile: Equatable {
     /// Soft-capping at `cap` is the bias's one non-additive part and only masks follow it: the
     /// derivative is `1 − (y / cap)²` of the final scores `y`, a vectorized tile (`sdpa_softcap_gradient_tile`).
     case softCap(Float)
-    /// Element by element, from the scores before the bias (``_DifferentiableScoreModifier/multiplyByScoreDerivative(_:rowStride:rawScores:batch:head:queries:keys:)``).
+    /// From the scores before the bias (``_DifferentiableScoreModifier/multiplyByScoreDerivative(_:rowStride:rawScores:batch:head:queries:keys:)``):
+    /// a fused bias part by part on the tile, its parts' tile code advancing the scores.
     case elementwise
 }
 

@@ -41,7 +41,7 @@ public struct Tensor: Sendable {
     }
 
     /// A zero-filled contiguous tensor in huge pages where the system gives them (a paged KV cache's
-    /// pool: see ``_TensorStorage/init(byteCount:for:zeroed:limit:hugePages:)``); the shape must already be validated.
+    /// pool, a mask's gradient: see ``_TensorStorage/init(byteCount:for:zeroed:limit:hugePages:)``); the shape must already be validated.
     ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument` when the memory cannot be had.
     init(_zerosInHugePages shape: [Int], dtype: DType, argument: @autoclosure () -> String) throws {

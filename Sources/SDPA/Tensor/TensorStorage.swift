@@ -24,10 +24,10 @@ final class _TensorStorage: @unchecked Sendable {
     /// Storage aligned for SIMD loads, zero-filled unless `zeroed` is `false` (kernel scratch, written
     /// before it is read), for the tensor or buffer called `argument` in errors.
     ///
-    /// With `hugePages` (a large buffer that lives long and is read end to end, as a paged KV cache's
-    /// pool), the memory is aligned to 2 MiB and, on Linux, advised as huge pages before it is first
-    /// touched: where transparent huge pages are enabled (`always` or `madvise`) the reads of a whole
-    /// pool then walk 512 times fewer page-table entries. Elsewhere the advice is a no-op.
+    /// With `hugePages` (a large buffer read or written end to end: a paged KV cache's pool, a mask's
+    /// gradient), the memory is aligned to 2 MiB and, on Linux, advised as huge pages before it is first
+    /// touched: where transparent huge pages are enabled (`always` or `madvise`) its first touches fault
+    /// 512 times fewer pages and its reads walk 512 times fewer page-table entries. Elsewhere the advice is a no-op.
     ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` past `limit` or when the
     ///   system has no memory to give.

@@ -133,11 +133,11 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         mask?.add(dp, rowStride: lds, cols: keys.count, batch: b, head: head, queries: queries, firstKey: keys.lowerBound)
         switch derivative {
         case .none: break
-        case .softCap(let cap): sdpa_softcap_gradient_tile(rows, cols, dp, lds, saved, lds, cap)
+        case .softCap(let cap): _softCapGradientTile(dp, rowStride: lds, cappedScores: saved, rows: queries.count, columns: keys.count, cap: cap)
         case .elementwise:
             modifier.multiplyByScoreDerivative(dp, rowStride: lds, rawScores: saved, batch: b, head: head, queries: queries, keys: keys)
         }
-        // dS is now dL/d(raw scores): the parts with no non-additive part before them take it.
+        // dS is now dL/d(raw scores): the additive parts with no non-additive part before them take it.
         if let plan, plan.takesRawScoreGradients, let parameters {
             plan.accumulateRawScoreGradients(&parameters.pointee, masks: maskParts, rawGradients: UnsafePointer(dp), rowStride: lds,
                                              batch: b, head: head, queries: queries.shifted(by: modifier.origin.query),
