@@ -35,16 +35,10 @@ final class _MaskGradientByTask: _MaskGradientTarget, @unchecked Sendable {
         return partials.baseAddress! + task * block + (dims.head == 1 ? 0 : head % group * dims.query * dims.key)
     }
 
-    func add(_ tile: UnsafePointer<Double>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int) {
-        addRows(tile, rowStride: rowStride, cols: cols, batch: batch, head: head, queries: queries, firstKey: firstKey)
-    }
-
-    func add(_ tile: UnsafePointer<Float>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int) {
-        addRows(tile, rowStride: rowStride, cols: cols, batch: batch, head: head, queries: queries, firstKey: firstKey)
-    }
-
-    /// Both precisions' tiles, widened to `Double` one by one.
-    private func addRows<T: BinaryFloatingPoint>(
+    /// Adds a tile, widened to `Double` one by one.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func add<T: BinaryFloatingPoint>(
         _ tile: UnsafePointer<T>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int
     ) {
         let base = rows(batch: batch, head: head)

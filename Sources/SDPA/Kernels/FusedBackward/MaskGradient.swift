@@ -45,17 +45,10 @@ struct _MaskGradient: _MaskGradientTarget, @unchecked Sendable {
     }
 
     /// Adds a tile of score gradients (`rows × cols`, `rowStride` apart) of query rows `queries` and
-    /// keys from `firstKey` on, of `(batch, head)`.
-    func add(_ tile: UnsafePointer<Float>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int) {
-        addRows(tile, rowStride: rowStride, cols: cols, batch: batch, head: head, queries: queries, firstKey: firstKey)
-    }
-
-    /// A tile of `Double` gradients, each rounded to float32 and added as a float32 tile is.
-    func add(_ tile: UnsafePointer<Double>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int) {
-        addRows(tile, rowStride: rowStride, cols: cols, batch: batch, head: head, queries: queries, firstKey: firstKey)
-    }
-
-    private func addRows<T: BinaryFloatingPoint>(
+    /// keys from `firstKey` on, of `(batch, head)`; `Double` ones each rounded to float32 first.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    func add<T: BinaryFloatingPoint>(
         _ tile: UnsafePointer<T>, rowStride: Int, cols: Int, batch: Int, head: Int, queries: Range<Int>, firstKey: Int
     ) {
         let base = sums + batch * strides.batch + head * strides.head + firstKey * strides.key
