@@ -35,12 +35,13 @@ func _routedBackward<Bias: AttnBias>(
         let causal = _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength))
         return try _backward(tensors, shape: shape, modifier: causal, options: options, backend: backend(.structured))
     case .materialized(let tensorBias as TensorBias):
+        // A float mask that requires its gradient is the one part of its own plan, taking the final scores' gradient.
         return try _denseBackward(tensors, shape: shape, mask: tensorBias.mask, options: options,
-                                  backend: backend(.dense(dtype: tensorBias.mask.dtype)), maskGradient: tensorBias.requiresGradient)
+                                  backend: backend(.dense(dtype: tensorBias.mask.dtype)), plan: _BiasParameterPlan(tensorBias))
     case .materialized(let bias), .customDispatch(let bias):
         let mask = try bias.materialize(device: .cpu)
         return try _denseBackward(tensors, shape: shape, mask: mask, options: options, backend: backend(.dense(dtype: mask.dtype)),
-                                  maskGradient: false)
+                                  plan: nil)
     case .fused(let bias):
         let chosen = try backend(.structured)
         func run<Fused: FusedAttnBias>(_ fused: Fused) throws -> AttentionGradients {
@@ -51,60 +52,54 @@ func _routedBackward<Bias: AttnBias>(
     }
 }
 
-/// The backward pass with a dense mask read through broadcast strides; with `maskGradient`, a float
-/// mask's gradient too.
+/// The backward pass with a dense mask read through broadcast strides; with `plan` (the mask's own, when its
+/// gradient is taken), the mask's gradient too.
 private func _denseBackward(
-    _ tensors: _BackwardTensors, shape: AttentionShape, mask: Tensor, options: AttentionOptions, backend: SDPBackend, maskGradient: Bool
+    _ tensors: _BackwardTensors, shape: AttentionShape, mask: Tensor, options: AttentionOptions, backend: SDPBackend,
+    plan: _BiasParameterPlan?
 ) throws -> AttentionGradients {
     struct Run: _DenseMaskConsumer {
-        let tensors: _BackwardTensors, shape: AttentionShape, options: AttentionOptions, backend: SDPBackend, gradientOf: Tensor?
+        let tensors: _BackwardTensors, shape: AttentionShape, options: AttentionOptions, backend: SDPBackend, plan: _BiasParameterPlan?
         func callAsFunction<Modifier: _ScoreModifier>(_ modifier: Modifier, query: Tensor, key: Tensor, value: Tensor) throws -> AttentionGradients {
             try _backward(tensors, shape: shape, modifier: _AdditiveScores(modifier: modifier), options: options, backend: backend,
-                          maskForGradient: gradientOf)
+                          plan: plan)
         }
     }
-    let gradientOf = maskGradient && mask.dtype.isFloatingPoint ? mask : nil
-    let run = Run(tensors: tensors, shape: shape, options: options, backend: backend, gradientOf: gradientOf)
+    let run = Run(tensors: tensors, shape: shape, options: options, backend: backend, plan: plan)
     return try _withDenseMask(mask, shape: shape, query: tensors.query, key: tensors.key, value: tensors.value, run)
 }
 
-/// The backward pass on `backend`: the gradients of the inputs, of `maskForGradient` (a float mask
-/// the scores were biased with) and of the plan's trainable parts.
+/// The backward pass on `backend`: the gradients of the inputs and of the plan's trainable parts and float masks.
 private func _backward<Modifier: _DifferentiableScoreModifier>(
     _ tensors: _BackwardTensors, shape: AttentionShape, modifier: Modifier, options: AttentionOptions, backend: SDPBackend,
-    plan: _BiasParameterPlan? = nil, maskForGradient: Tensor? = nil
+    plan: _BiasParameterPlan? = nil
 ) throws -> AttentionGradients {
     var gradients: AttentionGradients, parameters: _BiasParameterGradients?, maskParts: [Tensor]
     switch backend {
     case .fused:
         // Packed sequences the forward ran as segments, unless a mask's gradient is taken (segments take none).
-        if maskForGradient == nil, plan?.masks.isEmpty ?? true,
+        if plan?.masks.isEmpty ?? true,
            let segmentation = _Segmentation(shape: shape, modifier: modifier, options: options) {
             let result = try segmentation.backward(tensors, options: options, plan: plan)
             gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, sinks: result.sinks)
             (parameters, maskParts) = (result.parameters, [])
         } else {
-            let result = try _fusedAttentionBackward(tensors, shape: shape, modifier: modifier, options: options, plan: plan,
-                                                     maskForGradient: maskForGradient)
-            gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, attnMask: result.mask,
-                                           sinks: result.sinks)
+            let result = try _fusedAttentionBackward(tensors, shape: shape, modifier: modifier, options: options, plan: plan)
+            gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, sinks: result.sinks)
             (parameters, maskParts) = (result.parameters, result.maskParts)
         }
     case .math:
         let result = try _mathAttentionBackward(
             gradOutput: tensors.gradOutput, query: tensors.query, key: tensors.key, value: tensors.value,
             gradientDType: tensors.gradientDType, shape: shape,
-            modifier: modifier, options: options, parameters: plan, maskForGradient: maskForGradient)
-        gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, attnMask: result.mask,
-                                       sinks: result.sinks)
+            modifier: modifier, options: options, parameters: plan)
+        gradients = AttentionGradients(query: result.query, key: result.key, value: result.value, sinks: result.sinks)
         (parameters, maskParts) = (result.parameters, result.maskParts)
     }
     if let plan, let parameters { gradients.biasParameters = plan.results(parameters) }
     if let plan, !maskParts.isEmpty {
         gradients.attnMaskParts = Dictionary(uniqueKeysWithValues: zip(plan.masks, maskParts))
         gradients.attnMask = maskParts[0]
-    } else if let mask = gradients.attnMask {
-        gradients.attnMaskParts = [0: mask]
     }
     return gradients
 }

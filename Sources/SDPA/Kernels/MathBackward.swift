@@ -5,8 +5,6 @@ import Foundation
 /// turns into the bias's gradients (`ParameterGradients`: its plan's, see ``_ParameterGradientPlan``).
 struct _MathBackwardResult<ParameterGradients> {
     var query: Tensor, key: Tensor, value: Tensor
-    /// The gradient of the float mask asked for (`maskForGradient`), in its shape and dtype.
-    var mask: Tensor?
     /// The gradients of the plan's ``_ParameterGradientPlan/differentiatedMasks``, in their order.
     var maskParts: [Tensor]
     /// The trainable parts' gradients, when the bias has a plan.
@@ -28,12 +26,12 @@ struct _MathBackwardResult<ParameterGradients> {
 /// NaN in a visible score propagates. Parallel over `(batch, key/value head)`: each task owns its
 /// dK and dV rows (summing its group's query heads in order) and its heads' dQ rows, and partial
 /// parameter gradients are merged in task order, so the result does not depend on the thread count.
-/// A float mask's gradient (`maskForGradient`, the scores' gradient; or a mask among the plan's parts,
+/// A float mask's gradient (the plan's: the scores' gradient for a mask alone, for a mask among other parts
 /// the gradient that reaches its part) is gathered per task into the block of the mask it reaches
 /// (``_MaskGradientByTask``), the blocks added in task order.
 func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGradientPlan>(
     gradOutput: Tensor, query: Tensor, key: Tensor, value: Tensor, gradientDType: DType, shape: AttentionShape, modifier: Modifier,
-    options: AttentionOptions, parameters plan: Plan?, maskForGradient: Tensor?
+    options: AttentionOptions, parameters plan: Plan?
 ) throws -> _MathBackwardResult<Plan.Gradients> {
     let (B, H, Hkv, L, S) = (shape.batch, shape.queryHeads, shape.keyValueHeads, shape.queryLength, shape.keyLength)
     let (E, Ev, group) = (shape.headDim, shape.valueHeadDim, shape.groupSize)
@@ -57,7 +55,6 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
 
     var dq = [Double](repeating: 0, count: B * H * L * E)
     var dk = [Double](repeating: 0, count: B * Hkv * S * E), dv = [Double](repeating: 0, count: B * Hkv * S * Ev)
-    let mask = try maskForGradient.map { try _MaskGradientByTask(mask: $0, shape: shape) }
     let maskParts: [any _MaskGradientTarget] = try (plan?.differentiatedMasks ?? []).map { try _MaskGradientByTask(mask: $0, shape: shape) }
     let partials = _ParameterPartials(plan: plan, tasks: tasks)
     dq.withUnsafeMutableBufferPointer { dqBuffer in
@@ -140,11 +137,6 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                                     dkRow[e] += g * q[qRow + e]
                                 }
                             }
-                            if let mask {
-                                dS.withUnsafeBufferPointer {
-                                    mask.add($0.baseAddress!, rowStride: S, cols: S, batch: b, head: h, queries: i..<(i + 1), firstKey: 0)
-                                }
-                            }
                             if let plan, let partial = partials.partial(task) {
                                 dS.withUnsafeBufferPointer { gradients in
                                     raw.withUnsafeBufferPointer { scores in
@@ -173,6 +165,6 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
     }
     return _MathBackwardResult(
         query: try tensor(dq, like: query), key: try tensor(dk, like: key), value: try tensor(dv, like: value),
-        mask: try mask?.result(), maskParts: try maskParts.map { try $0.result() }, parameters: partials.merged(),
+        maskParts: try maskParts.map { try $0.result() }, parameters: partials.merged(),
         sinks: try options.sinks.map { try _sinkGradient($0, shape: shape, logSumExp: Array(rowLogSumExp), rowDeltas: Array(rowDeltas)) })
 }

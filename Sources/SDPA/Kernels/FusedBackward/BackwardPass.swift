@@ -12,7 +12,6 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     let schedule: _BackwardSchedule
     let modifier: Modifier
     let plan: Plan?
-    let mask: _MaskGradient?
     /// The float masks among the bias's parts (``_ParameterGradientPlan/differentiatedMasks``), one target each.
     let maskParts: [any _MaskGradientTarget]
     let buffers: _GradientBuffers
@@ -28,9 +27,9 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     /// `dropout` is the forward's: `options`' for a call of its own, the whole problem's seen from a segment's rows and keys.
     init(
         inputs: _BackwardInputs, schedule: _BackwardSchedule, modifier: Modifier, options: AttentionOptions,
-        plan: Plan?, mask: _MaskGradient?, maskParts: [any _MaskGradientTarget], buffers: _GradientBuffers, dropout: _Dropout?
+        plan: Plan?, maskParts: [any _MaskGradientTarget], buffers: _GradientBuffers, dropout: _Dropout?
     ) throws {
-        (self.inputs, self.schedule, self.modifier, self.plan, self.mask, self.buffers) = (inputs, schedule, modifier, plan, mask, buffers)
+        (self.inputs, self.schedule, self.modifier, self.plan, self.buffers) = (inputs, schedule, modifier, plan, buffers)
         (self.maskParts, self.dropout) = (maskParts, dropout)
         let needsRaw = plan?.needsRawScores == true
         let tile = modifier.scoreDerivativeTile
@@ -85,7 +84,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
 
     /// One query tile of one head against the key tile: the tile's P recomputed, its dS, and its
     /// contributions to dV, dK (the key tile's) and dQ (the item's rows), the bias's parameters and
-    /// the mask's gradient.
+    /// float masks.
     func unit(
         head: Int, queries: Range<Int>, keys: Range<Int>, visibility: TileVisibility, of item: _BackwardItem,
         keyRows: UnsafePointer<Float>, ldk: Int, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<Plan.Gradients>?
@@ -123,14 +122,13 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         dropout?.apply(toTile: dp, rowStride: lds, batch: b, head: head, queries: queries, keys: keys)
         inputs.rowDeltas.withUnsafeBufferPointer { sdpa_score_gradient_tile(rows, cols, s, lds, dp, lds, $0.baseAddress! + rowIndex) }
 
-        // dS is dL/d(final scores): a float mask alone takes it as it is, the bias's parameters and masks through its plan
-        // (those after every non-additive part; those between them through the chain).
+        // dS is dL/d(final scores): the bias's parameters and float masks take it through its plan (those after every
+        // non-additive part as it is, a float mask alone among them; those between them through the chain).
         if let plan, let parameters {
             plan.accumulate(&parameters.pointee, masks: maskParts, scoreGradients: UnsafePointer(dp), rawScores: UnsafePointer(saves == .raw ? saved : dp),
                             rowStride: lds, batch: b, head: head, queries: queries.shifted(by: modifier.origin.query),
                             keys: keys.shifted(by: modifier.origin.key))
         }
-        mask?.add(dp, rowStride: lds, cols: keys.count, batch: b, head: head, queries: queries, firstKey: keys.lowerBound)
         switch derivative {
         case .none: break
         case .softCap(let cap): _softCapGradientTile(dp, rowStride: lds, cappedScores: saved, rows: queries.count, columns: keys.count, cap: cap)

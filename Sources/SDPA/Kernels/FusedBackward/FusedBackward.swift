@@ -1,10 +1,9 @@
 import CSDPAKernels
 
-/// What the fused backward pass returns: the inputs' gradients, a float mask's, and the partial
+/// What the fused backward pass returns: the inputs' gradients, the float masks', and the partial
 /// gradients of the bias's trainable parts merged in item order.
 struct _FusedGradients<ParameterGradients> {
     var query: Tensor, key: Tensor, value: Tensor
-    var mask: Tensor?
     /// The gradients of the plan's ``_ParameterGradientPlan/differentiatedMasks``, in their order.
     var maskParts: [Tensor] = []
     var parameters: ParameterGradients?
@@ -25,15 +24,14 @@ struct _FusedGradients<ParameterGradients> {
 /// after the first (``_BackwardSchedule/maxChunks`` at most): O(L·E), never `L × S`.
 func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGradientPlan>(
     _ tensors: _BackwardTensors, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
-    plan: Plan?, maskForGradient: Tensor?
+    plan: Plan?
 ) throws -> _FusedGradients<Plan.Gradients> {
-    let mask = try maskForGradient.map(_MaskGradient.init(mask:))
     let maskParts = try (plan?.differentiatedMasks ?? []).map(_MaskGradient.init(mask:))
-    let schedule = _BackwardSchedule(shape: shape, maskSharing: _MaskGradient.sharing(of: [mask].compactMap { $0 } + maskParts))
+    let schedule = _BackwardSchedule(shape: shape, maskSharing: _MaskGradient.sharing(of: maskParts))
     let buffers = try _GradientBuffers(tensors, schedule: schedule)
     let items = schedule.rounds * schedule.itemsPerRound
     guard shape.batch * shape.queryHeads * shape.queryLength > 0, items > 0 else {
-        return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(),
+        return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value,
                                maskParts: maskParts.map { $0.result() }, parameters: plan?.zeroGradients(),
                                // Rows that see no key have D = 0.
                                sinks: try options.sinks.map {
@@ -49,7 +47,7 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
     let sinks = try options.sinks.map { try _sinkGradient($0, shape: shape, logSumExp: inputs.logSumExp, rowDeltas: deltas) }
     let pass = try _BackwardPass(
         inputs: inputs, schedule: schedule, modifier: modifier,
-        options: options, plan: plan, mask: mask, maskParts: maskParts, buffers: buffers, dropout: _Dropout(options, shape: shape))
+        options: options, plan: plan, maskParts: maskParts, buffers: buffers, dropout: _Dropout(options, shape: shape))
     let threads = Swift.min(SDPAThreads.effectiveCount, schedule.itemsPerRound)
     let scratch = try _BackwardScratchSlots(schedule, lds: pass.lds, savesScores: pass.saves != .none, threads: threads)
 
@@ -68,6 +66,6 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
         }
         buffers.mergePartials(round: round, threads: threads)
     }
-    return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value, mask: mask?.result(),
+    return _FusedGradients(query: buffers.results.queryGradient(), key: buffers.results.key, value: buffers.results.value,
                            maskParts: maskParts.map { $0.result() }, parameters: partials.merged(), sinks: sinks)
 }

@@ -33,7 +33,7 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
             }
             let schedule = _BackwardSchedule(shape: part)
             passes.append((try _BackwardPass(inputs: try _BackwardInputs(view, rowDeltas: rowDeltas), schedule: schedule,
-                                             modifier: segment.modifier, options: options, plan: plan, mask: nil, maskParts: [],
+                                             modifier: segment.modifier, options: options, plan: plan, maskParts: [],
                                              buffers: try _GradientBuffers(into: results, rows: rows, keys: segment.keys, schedule: schedule),
                                              dropout: dropout?.segment(queries: rows.lowerBound, keys: segment.keys.lowerBound)),
                            part.queryLength * Swift.max(1, part.keyLength)))
