@@ -1,7 +1,7 @@
 /// Which gradient a differentiated part of a fused bias takes, by where the non-additive parts (soft-capping)
 /// stand: none after it, `dL/d(final scores)` as it is; none before it nor the part itself, `dL/d(raw scores)`,
 /// the kernel's own gradient through every part's derivative (additive parts have derivative 1); otherwise the
-/// chain through the ones after it, recomputed part by part (per-tile copies of the scores).
+/// chain through the ones after it, each part's input recomputed on the tile (``_BiasParameterPlan/walkChain(_:masks:scoreGradients:rawScores:workspace:rowStride:batch:head:queries:keys:)``).
 enum _GradientSource: Equatable { case finalScores, rawScores, chain }
 
 /// How the gradient of the final scores reaches the trainable parts of a fused bias: its parts in
@@ -21,6 +21,8 @@ struct _BiasParameterPlan: _ParameterGradientPlan {
     let masks: [Int], maskSources: [_GradientSource]
     /// Whether a part takes the chain: the raw scores are then needed.
     let needsRawScores: Bool
+    /// Indices into `parts` of the non-additive ones (soft-capping): the parts whose derivative the chain takes.
+    let nonAdditive: [Int]
     /// Whether a part takes `dL/d(raw scores)` (``accumulateRawScoreGradients(_:masks:rawGradients:rowStride:batch:head:queries:keys:)``).
     let takesRawScoreGradients: Bool
 
@@ -36,6 +38,7 @@ struct _BiasParameterPlan: _ParameterGradientPlan {
             return parts[...k].contains { !$0.isAdditivePart } ? .chain : .rawScores
         }
         (self.parts, self.trainable, self.masks) = (parts, trainable, masks)
+        nonAdditive = parts.indices.filter { !parts[$0].isAdditivePart }
         (trainableSources, maskSources) = (trainable.map(source), masks.map(source))
         needsRawScores = (trainableSources + maskSources).contains(.chain)
         takesRawScoreGradients = (trainableSources + maskSources).contains(.rawScores)
@@ -58,77 +61,22 @@ struct _BiasParameterPlan: _ParameterGradientPlan {
     /// Adds one tile's contributions into `gradients` and `masks` (one target per ``masks`` entry) for the parts
     /// that take the final scores' gradient or the chain: `scoreGradients` is `dL/d(final scores)` (`rowStride`
     /// apart, 0 at masked positions); `rawScores` the scores before the bias, with the same stride, read only when
-    /// ``needsRawScores`` (a fused driver keeps a copy of them only then).
+    /// ``needsRawScores`` (a fused driver keeps a copy of them only then). With ``needsRawScores`` the chain is
+    /// walked down to the first part (``walkChain(_:masks:scoreGradients:rawScores:workspace:rowStride:batch:head:queries:keys:)``),
+    /// leaving `scoreGradients` as `dL/d(raw scores)`, and `workspace` holds
+    /// ``chainWorkspaceCount(rows:rowStride:)`` elements.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     func accumulate<T: BinaryFloatingPoint>(
-        _ gradients: inout _BiasParameterGradients, masks targets: [any _MaskGradientTarget], scoreGradients: UnsafePointer<T>,
-        rawScores: UnsafePointer<T>, rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
+        _ gradients: inout _BiasParameterGradients, masks targets: [any _MaskGradientTarget], scoreGradients: UnsafeMutablePointer<T>,
+        rawScores: UnsafePointer<T>, workspace: UnsafeMutablePointer<T>?, rowStride: Int, batch: Int, head: Int,
+        queries: Range<Int>, keys: Range<Int>
     ) {
-        take(.finalScores, scoreGradients, into: &gradients, masks: targets, rowStride: rowStride, batch: batch, head: head,
-             queries: queries, keys: keys)
-        guard needsRawScores else { return }
-        // inputs[k]: the scores part k receives; g: dL/d(output of the part being visited).
-        let (rows, cols) = (queries.count, keys.count)
-        let last = parts.count - 1
-        var inputs = [[T]](repeating: [], count: parts.count)
-        var s = [T](repeating: 0, count: rows * cols), g = s
-        for r in 0..<rows {
-            for c in 0..<cols { (s[r * cols + c], g[r * cols + c]) = (rawScores[r * rowStride + c], scoreGradients[r * rowStride + c]) }
-        }
-        for k in 0...last {
-            inputs[k] = s
-            guard k < last, type(of: parts[k]).modifiesScores else { continue }
-            if T.self == Float.self {
-                // The part's own tile code, as the forward applied it (a mask's rows read once, not per score).
-                s.withUnsafeMutableBufferPointer { tile in
-                    parts[k].apply(toScores: UnsafeMutableRawPointer(tile.baseAddress!).assumingMemoryBound(to: Float.self),
-                                   rowStride: cols, batch: batch, head: head, queries: queries, keys: keys)
-                }
-            } else {
-                for n in s.indices {
-                    s[n] = parts[k].modifyScore(s[n], batch: batch, head: head, query: queries.lowerBound + n / cols, key: keys.lowerBound + n % cols)
-                }
-            }
-        }
-        var (slot, maskSlot) = (gradients.parts.count - 1, masks.count - 1)
-        for k in stride(from: last, through: 0, by: -1) {
-            if slot >= 0, trainable[slot] == k {
-                if trainableSources[slot] == .chain {
-                    g.withUnsafeBufferPointer { buffer in
-                        gradients.parts[slot].accumulate(buffer.baseAddress!, rowStride: cols, batch: batch, head: head, queries: queries, keys: keys)
-                    }
-                }
-                slot -= 1
-            } else if maskSlot >= 0, masks[maskSlot] == k {
-                if maskSources[maskSlot] == .chain {
-                    g.withUnsafeBufferPointer { buffer in
-                        targets[maskSlot].add(buffer.baseAddress!, rowStride: cols, cols: cols, batch: batch, head: head, queries: queries,
-                                              firstKey: keys.lowerBound)
-                    }
-                }
-                maskSlot -= 1
-            }
-            if slot < 0 && maskSlot < 0 { break }
-            guard !parts[k].isAdditivePart else { continue }
-            if T.self == Float.self {
-                // The part's own tile chain rule (soft-capping vectorized), on a copy of its input.
-                var input = inputs[k]
-                g.withUnsafeMutableBufferPointer { gradient in
-                    input.withUnsafeMutableBufferPointer { scores in
-                        parts[k]._multiplyByScoreDerivative(
-                            UnsafeMutableRawPointer(gradient.baseAddress!).assumingMemoryBound(to: Float.self),
-                            scores: UnsafeMutableRawPointer(scores.baseAddress!).assumingMemoryBound(to: Float.self),
-                            rowStride: cols, batch: batch, head: head, queries: queries, keys: keys, needsOutput: false)
-                    }
-                }
-            } else {
-                for n in g.indices where g[n] != 0 {
-                    g[n] *= parts[k].modifyScoreDerivative(
-                        inputs[k][n], batch: batch, head: head, query: queries.lowerBound + n / cols, key: keys.lowerBound + n % cols)
-                }
-            }
-        }
+        take(.finalScores, UnsafePointer(scoreGradients), into: &gradients, masks: targets, rowStride: rowStride, batch: batch,
+             head: head, queries: queries, keys: keys)
+        guard needsRawScores, let workspace else { return }
+        walkChain(&gradients, masks: targets, scoreGradients: scoreGradients, rawScores: rawScores, workspace: workspace,
+                  rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
     }
 
     /// Adds one tile's contributions for the parts that take `dL/d(raw scores)` (`rawGradients`: the final scores'
@@ -144,7 +92,7 @@ struct _BiasParameterPlan: _ParameterGradientPlan {
     }
 
     /// Hands `tile` to the parts whose gradient is `source`'s, trainable ones and masks.
-    private func take<T: BinaryFloatingPoint>(
+    func take<T: BinaryFloatingPoint>(
         _ source: _GradientSource, _ tile: UnsafePointer<T>, into gradients: inout _BiasParameterGradients,
         masks targets: [any _MaskGradientTarget], rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {

@@ -67,6 +67,8 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                     var raw = [Double](repeating: 0, count: S), p = raw, dS = raw
                     // dL/d(raw scores), for the plan's parts that take it.
                     var dR = [Double](repeating: 0, count: plan?.takesRawScoreGradients == true ? S : 0)
+                    // The plan's chain-rule rows, for parts that take the chain.
+                    var chain = [Double](repeating: 0, count: plan?.chainWorkspaceCount(rows: 1, rowStride: S) ?? 0)
                     for h in (task % Hkv) * group..<(task % Hkv + 1) * group {
                         let bh = b * H + h
                         let sink = sinks?[h] ?? -.infinity
@@ -138,11 +140,15 @@ func _mathAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Param
                                 }
                             }
                             if let plan, let partial = partials.partial(task) {
-                                dS.withUnsafeBufferPointer { gradients in
+                                // dS is not read after this (the walk of a chain may turn it into dL/d(raw scores)).
+                                dS.withUnsafeMutableBufferPointer { gradients in
                                     raw.withUnsafeBufferPointer { scores in
-                                        plan.accumulate(
-                                            &partial.pointee, masks: maskParts, scoreGradients: gradients.baseAddress!,
-                                            rawScores: scores.baseAddress!, rowStride: S, batch: b, head: h, queries: i..<(i + 1), keys: 0..<S)
+                                        chain.withUnsafeMutableBufferPointer { workspace in
+                                            plan.accumulate(
+                                                &partial.pointee, masks: maskParts, scoreGradients: gradients.baseAddress!,
+                                                rawScores: scores.baseAddress!, workspace: workspace.baseAddress, rowStride: S, batch: b, head: h,
+                                                queries: i..<(i + 1), keys: 0..<S)
+                                        }
                                     }
                                 }
                                 if !dR.isEmpty {

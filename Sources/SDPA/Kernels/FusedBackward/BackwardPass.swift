@@ -31,14 +31,17 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     ) throws {
         (self.inputs, self.schedule, self.modifier, self.plan, self.buffers) = (inputs, schedule, modifier, plan, buffers)
         (self.maskParts, self.dropout) = (maskParts, dropout)
+        // A part that takes the chain: the plan's walk turns dS into dL/d(raw scores) itself, from the raw scores.
         let needsRaw = plan?.needsRawScores == true
-        let tile = modifier.scoreDerivativeTile
-        derivative = needsRaw && tile != .none ? .elementwise : tile
+        derivative = needsRaw ? .none : modifier.scoreDerivativeTile
         saves = needsRaw || derivative == .elementwise ? .raw : derivative == .none ? .none : .biased
         scale = Float(options.resolvedScale(headDim: schedule.shape.headDim))
         (queryScale, scoreScale) = _splitScale(scale)
         lds = (schedule.keyColumns + 15) / 16 * 16 + 16
     }
+
+    /// Floats of a thread's chain-rule tiles (``_BackwardScratch/chain``): the plan's, for a query tile of `lds` columns.
+    var chainFloats: Int { plan?.chainWorkspaceCount(rows: schedule.queryRows, rowStride: lds) ?? 0 }
 
     /// Runs `item`: its partial dQ rows cleared, then its key tiles in order.
     func run(_ item: _BackwardItem, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<Plan.Gradients>?) {
@@ -123,11 +126,12 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         inputs.rowDeltas.withUnsafeBufferPointer { sdpa_score_gradient_tile(rows, cols, s, lds, dp, lds, $0.baseAddress! + rowIndex) }
 
         // dS is dL/d(final scores): the bias's parameters and float masks take it through its plan (those after every
-        // non-additive part as it is, a float mask alone among them; those between them through the chain).
+        // non-additive part as it is, a float mask alone among them; those between them through the chain, whose walk
+        // leaves dS as dL/d(raw scores)).
         if let plan, let parameters {
-            plan.accumulate(&parameters.pointee, masks: maskParts, scoreGradients: UnsafePointer(dp), rawScores: UnsafePointer(saves == .raw ? saved : dp),
-                            rowStride: lds, batch: b, head: head, queries: queries.shifted(by: modifier.origin.query),
-                            keys: keys.shifted(by: modifier.origin.key))
+            plan.accumulate(&parameters.pointee, masks: maskParts, scoreGradients: dp, rawScores: UnsafePointer(saves == .raw ? saved : dp),
+                            workspace: scratch.chain, rowStride: lds, batch: b, head: head,
+                            queries: queries.shifted(by: modifier.origin.query), keys: keys.shifted(by: modifier.origin.key))
         }
         switch derivative {
         case .none: break

@@ -20,18 +20,21 @@ struct _BackwardScratch {
     /// Reserved whatever the schedule: the slots of packed sequences are sized by their widest segment, and a
     /// short one among them decodes.
     let directQueries: UnsafeMutableRawPointer
+    /// The bias's plan's chain-rule tiles (``_ParameterGradientPlan/chainWorkspaceCount(rows:rowStride:)`` floats).
+    let chain: UnsafeMutablePointer<Float>
 
     /// The bytes of each piece, in the order they are carved, each a multiple of 64; `nil` when a size
     /// overflows.
-    static func sizes(_ schedule: _BackwardSchedule, lds: Int, savesScores: Bool) -> [Int]? {
+    static func sizes(_ schedule: _BackwardSchedule, lds: Int, savesScores: Bool, chainFloats: Int) -> [Int]? {
         let (Br, Bc, E, Ev) = (schedule.queryRows, schedule.keyColumns, schedule.shape.headDim, schedule.shape.valueHeadDim)
         guard let tile = _checkedProduct(4, Br, lds), let keyRows = _checkedProduct(4, Bc, E), let valueRows = _checkedProduct(4, Bc, Ev),
-              let queryRows = _checkedProduct(4, Br, E), let outputRows = _checkedProduct(4, Br, Ev) else { return nil }
+              let queryRows = _checkedProduct(4, Br, E), let outputRows = _checkedProduct(4, Br, Ev),
+              let chain = _checkedProduct(4, chainFloats) else { return nil }
         let sizes = [
             sdpa_operand_bytes(SDPA_LAYOUT_F32, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E)),
             sdpa_operand_bytes(SDPA_LAYOUT_F32, SDPA_OPERAND_KEYS, Int32(Bc), Int32(Ev)),
             keyRows, keyRows, valueRows, queryRows, outputRows, tile, tile, savesScores ? tile : 0,
-            sdpa_operand_bytes(SDPA_LAYOUT_BF16_PAIRS, SDPA_OPERAND_QUERY, Int32(_FusedTiling.directRows), Int32(E)),
+            sdpa_operand_bytes(SDPA_LAYOUT_BF16_PAIRS, SDPA_OPERAND_QUERY, Int32(_FusedTiling.directRows), Int32(E)), chain,
         ]
         return sizes.map { (Swift.max($0, 1) + 63) / 64 * 64 }
     }
@@ -52,6 +55,7 @@ struct _BackwardScratch {
         scoreGradients = floats(8)
         saved = floats(9)
         directQueries = base + offsets[10]
+        chain = floats(11)
     }
 }
 
@@ -64,8 +68,8 @@ struct _BackwardScratchSlots: @unchecked Sendable {
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the head dimensions make
     ///   the tiles too large to address or to allocate.
-    init(_ schedule: _BackwardSchedule, lds: Int, savesScores: Bool, threads: Int) throws {
-        let sizes = _BackwardScratch.sizes(schedule, lds: lds, savesScores: savesScores)
+    init(_ schedule: _BackwardSchedule, lds: Int, savesScores: Bool, chainFloats: Int, threads: Int) throws {
+        let sizes = _BackwardScratch.sizes(schedule, lds: lds, savesScores: savesScores, chainFloats: chainFloats)
         let slot = sizes.flatMap { s in s.reduce(0 as Int?) { total, size in total.flatMap { $0.addingReportingOverflow(size).overflow ? nil : $0 + size } } }
         let bytes = slot.flatMap { _checkedProduct($0, threads) } ?? .max
         let (E, Ev) = (schedule.shape.headDim, schedule.shape.valueHeadDim)
