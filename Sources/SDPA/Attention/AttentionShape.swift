@@ -252,6 +252,7 @@ public struct AttentionShape: Sendable, Hashable, CustomStringConvertible {
         rank == 3 ? [queryHeads, queryLength, valueHeadDim] : [batch, queryHeads, queryLength, valueHeadDim]
     }
 
+    /// The sizes by name (`B`, `H`, `Hkv`, `L`, `S`, `E`, `Ev`), for messages and logs.
     public var description: String {
         "B=\(batch) H=\(queryHeads) Hkv=\(keyValueHeads) L=\(queryLength) S=\(keyLength) E=\(headDim) Ev=\(valueHeadDim)"
     }

@@ -40,6 +40,7 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A ``PagedKVCache`` has too few free blocks for an append; the cache is left unchanged.
     case kvCacheFull(sequence: String, tokens: Int, neededBlocks: Int, freeBlocks: Int, blockCount: Int)
 
+    /// What went wrong, naming the argument and the shapes or values involved.
     public var description: String {
         switch self {
         case let .invalidShape(argument, shape, reason):

@@ -6,5 +6,6 @@ public enum Device: Sendable, Hashable, CustomStringConvertible {
     /// The host processor.
     case cpu
 
+    /// The device's name, as PyTorch spells it.
     public var description: String { "cpu" }
 }

@@ -22,6 +22,7 @@ public struct SDPAExplanation: Sendable, CustomStringConvertible {
     /// when it runs as one call.
     public var segments: String? = nil
 
+    /// The route, the backend, the kernel family, the segments and why each backend was rejected, one per line.
     public var description: String {
         var lines = ["route: \(route)", "backend: \(backend.map(\.rawValue) ?? "none")"]
         if let kernels { lines.append("kernels: \(kernels)") }

@@ -32,6 +32,7 @@ public struct BFloat16: Sendable, Hashable, CustomStringConvertible {
     @inlinable
     public var floatValue: Float { Float(bitPattern: UInt32(bitPattern) << 16) }
 
+    /// The value as its `Float` prints.
     public var description: String { floatValue.description }
 }
 

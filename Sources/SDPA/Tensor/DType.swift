@@ -33,5 +33,6 @@ public enum DType: String, Sendable, Hashable, CaseIterable, CustomStringConvert
     /// float16 or bfloat16: the dtypes whose values the kernels widen to float32, and whose sums are kept wider.
     var isHalfPrecision: Bool { self == .float16 || self == .bfloat16 }
 
+    /// The dtype's name (`float32`, `bfloat16`, …), as NumPy and PyTorch spell it.
     public var description: String { rawValue }
 }
