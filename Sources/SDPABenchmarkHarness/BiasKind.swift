@@ -151,7 +151,8 @@ public struct BiasKind: Sendable, Hashable, CustomStringConvertible {
             return ParsedBiasPart(part: part, text: text, value: try part.parse(arguments, text))
         }
         if parsed.count > 1 {
-            for (n, p) in parsed.enumerated() where parsed[..<n].contains(where: { $0.text == p.text }) {
+            // A mask given twice is the same mask (most likely a slip); a score modifier twice changes the scores again.
+            for (n, p) in parsed.enumerated() where !p.part.modifiesScores && parsed[..<n].contains(where: { $0.text == p.text }) {
                 throw BiasSpellingError("'\(p.text)' appears twice in '\(spelling)'")
             }
         }
@@ -208,14 +209,17 @@ public struct BiasPart: Sendable {
     public let summary: String
     /// Whether `--alibi-slopes` applies.
     public let acceptsAlibiSlopes: Bool
+    /// Whether the part changes visible scores (ALiBi, soft-capping), so that giving it twice is not redundant.
+    public let modifiesScores: Bool
     fileprivate let parse: @Sendable (_ arguments: String?, _ text: String) throws -> ParsedBiasValue
 
     fileprivate init(_ name: String, syntax: String? = nil, _ summary: String, acceptsAlibiSlopes: Bool = false,
-                     parse: @escaping @Sendable (String?, String) throws -> ParsedBiasValue) {
+                     modifiesScores: Bool = false, parse: @escaping @Sendable (String?, String) throws -> ParsedBiasValue) {
         self.name = name
         self.syntax = syntax ?? name
         self.summary = summary
         self.acceptsAlibiSlopes = acceptsAlibiSlopes
+        self.modifiesScores = modifiesScores
         self.parse = parse
     }
 
@@ -227,7 +231,7 @@ public struct BiasPart: Sendable {
         BiasPart("causal-lower-right", "CausalBias, lower-right diagonal (the last query sees every key)", parse: noArguments { p in
             causalLowerRight(p.queryLength, p.keyLength)
         }),
-        BiasPart("alibi", "AlibiBias without a causal mask", acceptsAlibiSlopes: true, parse: noArguments { p in
+        BiasPart("alibi", "AlibiBias without a causal mask", acceptsAlibiSlopes: true, modifiesScores: true, parse: noArguments { p in
             AlibiBias(slopes: try p.slopes(), seqLenQ: p.queryLength, seqLenKV: p.keyLength, causal: nil)
         }),
         window("window", .lowerRight),
@@ -238,9 +242,10 @@ public struct BiasPart: Sendable {
         },
         blockDiagonal("block-diagonal", causal: nil),
         blockDiagonal("block-diagonal-causal", causal: .upperLeft),
-        BiasPart("softcap", syntax: "softcap:CAP", "SoftCapBias: scores become CAP * tanh(score / CAP) (Gemma 2); no materialized form") { arguments, text in
+        BiasPart("softcap", syntax: "softcap:CAP", "SoftCapBias: scores become CAP * tanh(score / CAP) (Gemma 2); no materialized form",
+                 modifiesScores: true) { arguments, text in
             guard let arguments else { throw BiasSpellingError("\(text): softcap needs its CAP, e.g. softcap:30") }
-            guard let cap = Float(arguments), cap.isFinite, cap > 0 else {
+            guard let cap = Double(arguments), cap.isFinite, cap > 0 else {
                 throw BiasSpellingError("\(text): CAP must be a positive finite number, got '\(arguments)'")
             }
             return ParsedBiasValue(summary: "SoftCapBias, cap \(arguments)") { _ in SoftCapBias(cap: cap) }

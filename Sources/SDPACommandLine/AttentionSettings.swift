@@ -74,7 +74,9 @@ struct AttentionSettings {
             \(indented(parts))
             LEFT/RIGHT are keys before/after the aligned diagonal (FlashAttention-2's window_size); lengths
             must be non-negative; 'alibi+causal-upper-left' and 'alibi+causal-lower-right' are AlibiBias
-            with its own causal mask.
+            with its own causal mask, its distances counted from that diagonal; an alibi part in any other
+            spelling counts them from the lower-right diagonal (FlashAttention-2's alibi_slopes); a part may
+            repeat only if it changes scores (alibi, softcap).
 
             examples (the kinds sdpa bench runs by default):
             \(indented(examples))

@@ -75,6 +75,10 @@ private func visibleCount(_ mask: Tensor, batch: Int, heads: Int, queryLength: I
         #expect(!hasMaterializedForm(combined) && hasMaterializedForm(causalUpperLeft(2, 2)) && hasMaterializedForm(dense))
         #expect(try BiasKind.parse("alibi+window:4").acceptsAlibiSlopes)
         #expect(try !BiasKind.parse("window:4").acceptsAlibiSlopes)
+        // A score modifier may repeat (it caps or shifts the scores again); a mask may not (it would be the same mask).
+        let twice = try #require(try BiasKind.parse("softcap:20+alibi+softcap:20").makeBias(p))
+        #expect(twice is BiasComposition<BiasComposition<SoftCapBias, AlibiBias>, SoftCapBias>)
+        #expect(throws: BiasSpellingError.self) { try BiasKind.parse("causal-lower-right+alibi+causal-lower-right") }
     }
 
     @Test func malformedSpellingsNameTheParameter() {

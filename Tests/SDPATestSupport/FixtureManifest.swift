@@ -137,7 +137,7 @@ public func composedBias(
             return SinkTokensBias(sinkTokens: sinks, window: window, seqLenQ: L, seqLenKV: S, alignment: part["alignment"]?.variant ?? .lowerRight)
         case .string("softCap"):
             guard case .numbers(let cap)? = part["cap"], cap.count == 1 else { throw missing("cap", part) }
-            return SoftCapBias(cap: Float(cap[0]))
+            return SoftCapBias(cap: cap[0])
         default:
             throw SDPAError.invalidArgument(argument: "kind", value: "\(String(describing: part["kind"]))", reason: "unknown bias part")
         }

@@ -21,8 +21,10 @@ private let dropoutSeeds = 400
 private typealias Bias = (_ b: Int, _ h: Int, _ i: Int, _ j: Int) -> Double
 
 /// The naive reference: dense loops in Double. Query head `h` uses key/value head `h / (H / Hkv)`.
-/// 3-D inputs are treated as B = 1. Rows with every position masked give 0.
-private func reference(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = nil, bias: Bias? = nil) -> [Double] {
+/// 3-D inputs are treated as B = 1. Rows with every position masked give 0. `modify` takes each biased score (a soft-cap).
+private func reference(
+    _ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = nil, bias: Bias? = nil, modify: ((Double) -> Double)? = nil
+) -> [Double] {
     let qs = q.rank == 3 ? [1] + q.shape : q.shape
     let ks = k.rank == 3 ? [1] + k.shape : k.shape
     let vs = v.rank == 3 ? [1] + v.shape : v.shape
@@ -42,6 +44,7 @@ private func reference(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = n
                         dot += qx[((b * H + h) * L + i) * E + e] * kx[((b * Hkv + kvh) * S + j) * E + e]
                     }
                     scores[j] = dot * sc + (bias?(b, h, i, j) ?? 0)
+                    if let modify { scores[j] = modify(scores[j]) }
                 }
                 let m = scores.max() ?? -.infinity
                 if m == -.infinity { continue }
@@ -151,6 +154,23 @@ struct ScaleAndMaskSemanticsTests {
         expectClose(out, exact.doubleScalars, float64Tolerance)
         let fromFloats = AlibiBias(slopes: slopes.map { Float($0) }, seqLenQ: L, seqLenKV: S)
         expectClose(try scaledDotProductAttention(query: q, key: k, value: v, attnMask: fromFloats), rounded.doubleScalars, float64Tolerance)
+    }
+
+    /// A soft-cap is a `Double`: float64 inputs are capped with it as given (7.6 is no float32 value; rounded to `Float`,
+    /// as when the cap was one, it moves the outputs by ≈ 1e-9), and a `Float` cap still builds one, widened exactly.
+    @Test func float64InputsTakeTheSoftCapAsGiven() throws {
+        let (q, k, v) = try randomAttentionInputs(1, 2, 5, 9, 8, seed: 41, dtype: .float64)
+        let q8 = try Tensor(shape: q.shape, scalars: q.doubleScalars.map { $0 * 8 })
+        let cap = 7.6
+        let exact = reference(q8, k, v, modify: { cap * Foundation.tanh($0 / cap) })
+        let rounded = reference(q8, k, v, modify: { Double(Float(cap)) * Foundation.tanh($0 / Double(Float(cap))) })
+        #expect(zip(exact, rounded).contains { abs($0 - $1) > 1e-10 }, "the reference is sensitive to the cap's rounding")
+        expectClose(try scaledDotProductAttention(query: q8, key: k, value: v, attnMask: SoftCapBias(cap: cap)), exact, float64Tolerance)
+        let fromFloat = SoftCapBias(cap: Float(cap))
+        #expect(fromFloat.cap == Double(Float(cap)))
+        expectClose(try scaledDotProductAttention(query: q8, key: k, value: v, attnMask: fromFloat), rounded, float64Tolerance)
+        // The fused kernels cap in float32: a cap beyond its range is refused by name.
+        #expect(throws: SDPAError.self) { try scaledDotProductAttention(query: q8, key: k, value: v, attnMask: SoftCapBias(cap: 1e300)) }
     }
 
     /// Code written for a `Float` scale (the scale's type before it became a `Double`) compiles unchanged and

@@ -112,6 +112,6 @@ extension _FusedBiasKernel: _DifferentiableScoreModifier {
         let parts = _parts(of: bias)
         guard let last = parts.lastIndex(where: { type(of: $0).modifiesScores }), let cap = (parts[last] as? SoftCapBias)?.cap,
               parts[..<last].allSatisfy(\.isAdditivePart) else { return .elementwise }
-        return .softCap(cap)
+        return .softCap(Float(cap))
     }
 }
