@@ -5,7 +5,10 @@ import SDPABenchmarkHarness
 /// The options `sdpa run`, `sdpa grad` and `sdpa explain` share: bias, scale, dropout, GQA, backends and threads,
 /// checked for usage errors before any file is read.
 struct AttentionSettings {
+    /// `--bias`, without its `mask` part if it has one.
     var biasKind: BiasKind?
+    /// How many of `--bias`'s parts come before the `--mask` file's mask: the position of its `mask` part, else 0.
+    var maskPosition = 0
     var maskPath: String?
     /// `--sinks` (`sdpa run` and `sdpa grad`): a file of learned attention sinks, one logit per query head.
     var sinksPath: String?
@@ -21,7 +24,7 @@ struct AttentionSettings {
     static let backendChoices = ["auto"] + SDPBackend.allCases.map(\.rawValue)
 
     static let biasOptions: [OptionSpec] = [
-        .value("mask", "FILE", "a bool or float mask of at most 4 dimensions (the inputs' rank, for more) broadcastable to [B, H, L, S], used as a TensorBias; with --bias, composed with it (the mask first)"),
+        .value("mask", "FILE", "a bool or float mask of at most 4 dimensions (the inputs' rank, for more) broadcastable to [B, H, L, S], used as a TensorBias; with --bias, composed with it: first, or where a part 'mask' of --bias stands (e.g. softcap:50+mask)"),
         .value("bias", "KIND", "a bias by name (see below); default none"),
         .value("alibi-slopes", "A,B,...", "ALiBi slopes, one per query head (default: the paper's slopes for H heads)"),
         .flag("is-causal", "upper-left causal mask, PyTorch's is_causal; not with --bias or --mask"),
@@ -103,10 +106,19 @@ struct AttentionSettings {
     /// - Throws: ``UsageError`` for values that are malformed or options that conflict.
     init(_ parsed: ParsedArguments, readsThreads: Bool = true) throws {
         let command = parsed.command
-        if let spelling = parsed.string("bias") {
-            biasKind = try Self.parseBias(spelling, command: command, allowingBenchmarkMasks: false)
-        }
         maskPath = parsed.string("mask")
+        if let spelling = parsed.string("bias") {
+            // A part `mask` says where the --mask file's mask goes among the parts.
+            var parts = spelling.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+            if let position = parts.firstIndex(of: "mask") {
+                guard maskPath != nil else { throw UsageError("--bias \(spelling): the part 'mask' needs --mask FILE", command: command) }
+                parts.remove(at: position)
+                guard !parts.contains("mask") else { throw UsageError("--bias \(spelling): the part 'mask' appears twice", command: command) }
+                maskPosition = position
+            }
+            // `--bias mask` alone is the mask alone.
+            if !parts.isEmpty { biasKind = try Self.parseBias(parts.joined(separator: "+"), command: command, allowingBenchmarkMasks: false) }
+        }
         sinksPath = parsed.string("sinks")
         alibiSlopes = try parsed.numbersInFloatRange("alibi-slopes")
         if alibiSlopes != nil, !(biasKind?.acceptsAlibiSlopes ?? false) {
@@ -131,7 +143,7 @@ struct AttentionSettings {
     }
 
     /// The bias for inputs of `shape`: the `--mask` file, the `--bias` kind, both composed (the mask first:
-    /// `TensorBias(mask).combined(with: bias)`, one fused call), or none.
+    /// `TensorBias(mask).combined(with: bias)`, or after the parts before `--bias`'s `mask` part; one fused call), or none.
     ///
     /// - Throws: ``SDPAError`` when the mask file cannot be read or the kind cannot be built for these sizes.
     func makeBias(for shape: AttentionShape) throws -> (any AttnBias)? {
@@ -140,15 +152,26 @@ struct AttentionSettings {
 
     /// ``makeBias(for:)`` with the `--mask` file's tensor already read (``readMask()``).
     func makeBias(for shape: AttentionShape, mask tensor: Tensor?) throws -> (any AttnBias)? {
-        let built = try biasKind?.makeBias(BiasParameters(
-            batch: shape.batch, heads: shape.queryHeads, queryLength: shape.queryLength, keyLength: shape.keyLength, alibiSlopes: alibiSlopes))
+        let parameters = BiasParameters(
+            batch: shape.batch, heads: shape.queryHeads, queryLength: shape.queryLength, keyLength: shape.keyLength, alibiSlopes: alibiSlopes)
+        let built = try biasKind?.makeBias(parameters)
         guard let tensor else { return built }
         let mask = TensorBias(tensor)
-        guard let built else { return mask }
-        guard let fused = built as? any FusedAttnBias else {
-            throw SDPAError.invalidArgument(argument: "--bias", value: biasKind?.spelling ?? "", reason: "--mask composes only with a fused bias")
+        guard let built, let biasKind else { return mask }
+        guard built is any FusedAttnBias else {
+            throw SDPAError.invalidArgument(argument: "--bias", value: biasKind.spelling, reason: "--mask composes only with a fused bias")
         }
-        return combinedBias(mask, fused)
+        // The parts before the mask and after it, each built as a bias of its own (the same parts, in order).
+        let parts = biasKind.spelling.split(separator: "+").map(String.init)
+        func side(_ range: Range<Int>) throws -> (any FusedAttnBias)? {
+            guard !range.isEmpty else { return nil }
+            return try BiasKind.parse(parts[range].joined(separator: "+")).makeBias(parameters) as? any FusedAttnBias
+        }
+        let (before, after) = maskPosition == 0 ? (nil, built as? any FusedAttnBias)
+            : (try side(0..<maskPosition), try side(maskPosition..<parts.count))
+        var bias: any FusedAttnBias = before.map { combinedBias($0, mask) } ?? mask
+        if let after { bias = combinedBias(bias, after) }
+        return bias
     }
 
     /// The `--mask` file's tensor, or `nil` without one.
@@ -173,7 +196,11 @@ struct AttentionSettings {
 
     /// How the bias is described in output.
     var biasDescription: String {
-        if let maskPath { return "TensorBias(\(maskPath))" + (requestedBias.map { "+" + $0.spelling } ?? "") }
+        if let maskPath {
+            var parts = requestedBias?.spelling.split(separator: "+").map(String.init) ?? []
+            parts.insert("TensorBias(\(maskPath))", at: Swift.min(maskPosition, parts.count))
+            return parts.joined(separator: "+")
+        }
         if isCausal { return "is-causal" }
         return requestedBias?.spelling ?? "none"
     }

@@ -113,6 +113,29 @@ private func expectWritten(_ files: InputFiles, _ expected: AttentionGradients, 
         #expect(written.doubleScalars.contains { $0 != 0 })
     }
 
+    /// A part `mask` of `--bias` puts the mask file among the parts: between two soft-caps (the chain rule), and after
+    /// one (Hugging Face's Gemma 2 order).
+    @Test func gradWithTheMaskAmongTheParts() throws {
+        let files = try InputFiles()
+        let mask = try randn([5, 7], seed: 26)
+        try mask.write(to: files.path("m.npy"))
+        for (spelling, bias) in [
+            ("softcap:5+mask+softcap:3", SoftCapBias(cap: 5).combined(with: TensorBias(mask)).combined(with: SoftCapBias(cap: 3)) as any AttnBias),
+            ("softcap:4+mask+causal-upper-left", SoftCapBias(cap: 4).combined(with: TensorBias(mask)).combined(with: causalUpperLeft(5, 7))),
+        ] {
+            let result = sdpa(["grad", "--mask", files.path("m.npy").path, "--bias", spelling, "--dmask", files.path("dm.npy").path]
+                              + files.gradArguments)
+            #expect(result.status == 0, "\(result.standardError)")
+            let expected = try libraryGradients(files, bias: bias)
+            try expectWritten(files, expected, spelling)
+            expectIdentical(try files.output("dm.npy"), try #require(expected.attnMask), spelling)
+        }
+        // The mask first (no `mask` part) is another bias: the soft-cap then caps the mask's values too.
+        let first = try libraryGradients(files, bias: TensorBias(mask).combined(with: SoftCapBias(cap: 5)).combined(with: SoftCapBias(cap: 3)))
+        #expect(sdpa(["grad", "--mask", files.path("m.npy").path, "--bias", "softcap:5+mask+softcap:3"] + files.gradArguments).status == 0)
+        #expect(try files.output("dq.npy").doubleScalars != first.query.doubleScalars)
+    }
+
     @Test func gradWithDropoutUsesOneSeedForBothPasses() throws {
         let files = try InputFiles()
         let result = sdpa(["grad", "--dropout", "0.3", "--seed", "17", "--is-causal"] + files.gradArguments)

@@ -52,6 +52,9 @@ enum OptionTables {
         .valid("run", "--backend auto") { io($0) + ["--backend", "auto"] },
         .valid("grad", "--query --key --value --grad-out --dq --dk --dv") { $0.gradArguments },
         .valid("grad", "--mask (float) --dmask") { $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--dmask", $0.path("dm.npy").path] },
+        .valid("grad", "--mask (float) --bias with a part mask --dmask") {
+            $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--bias", "softcap:5+mask+window:2", "--dmask", $0.path("dm.npy").path]
+        },
         .valid("grad", "--mask (float) --bias --dmask (composed)") {
             $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--bias", "window:2", "--dmask", $0.path("dm.npy").path]
         },
@@ -117,6 +120,12 @@ enum OptionTables {
         .invalid("grad", 2, "sdpa grad: error: missing --dq", "--dq missing") { Array($0.gradArguments.dropLast(6)) + Array($0.gradArguments.suffix(4)) },
         .invalid("grad", 2, "sdpa grad: error: --dk needs a value (FILE)", "--dk without a file") { Array($0.gradArguments.dropLast(3)) },
         .invalid("grad", 2, "sdpa grad: error: missing --dv", "--dv missing") { Array($0.gradArguments.dropLast(2)) },
+        .invalid("grad", 2, "sdpa grad: error: --bias softcap:5+mask: the part 'mask' needs --mask FILE", "--bias part mask without --mask") {
+            $0.gradArguments + ["--bias", "softcap:5+mask"]
+        },
+        .invalid("grad", 2, "sdpa grad: error: --bias mask+softcap:5+mask: the part 'mask' appears twice", "--bias part mask twice") {
+            $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--bias", "mask+softcap:5+mask"]
+        },
         .invalid("grad", 2, "sdpa grad: error: --dmask needs the float mask it is the gradient of, given with --mask", "--dmask without --mask") {
             $0.gradArguments + ["--dmask", $0.path("dm.npy").path]
         },
