@@ -245,8 +245,8 @@ public struct BiasPart: Sendable {
         BiasPart("softcap", syntax: "softcap:CAP", "SoftCapBias: scores become CAP * tanh(score / CAP) (Gemma 2); no materialized form",
                  modifiesScores: true) { arguments, text in
             guard let arguments else { throw BiasSpellingError("\(text): softcap needs its CAP, e.g. softcap:30") }
-            guard let cap = Double(arguments), cap.isFinite, cap > 0 else {
-                throw BiasSpellingError("\(text): CAP must be a positive finite number, got '\(arguments)'")
+            guard let cap = Double(arguments), cap.isFinite, cap > 0, Float(cap).isFinite, Float(cap) > 0 else {
+                throw BiasSpellingError("\(text): CAP must be a positive finite number (in float32's range), got '\(arguments)'")
             }
             return ParsedBiasValue(summary: "SoftCapBias, cap \(arguments)") { _ in SoftCapBias(cap: cap) }
         },

@@ -216,7 +216,7 @@ import Testing
              "sdpa run: error: --bias padding:3,-1: LEN2 must be a non-negative integer, got '-1' (a length cannot be negative)"),
             (["run", "--bias", "block-diagonal:2,,3"] + files.arguments,
              "sdpa run: error: --bias block-diagonal:2,,3: L2 must be a non-negative integer, got ''"),
-            (["run", "--bias", "softcap:0"] + files.arguments, "sdpa run: error: --bias softcap:0: CAP must be a positive finite number, got '0'"),
+            (["run", "--bias", "softcap:0"] + files.arguments, "sdpa run: error: --bias softcap:0: CAP must be a positive finite number (in float32's range), got '0'"),
             (["run", "--bias", "softcap"] + files.arguments, "sdpa run: error: --bias softcap: softcap needs its CAP, e.g. softcap:30"),
             (["run", "--bias", "causal-upper-left:3"] + files.arguments,
              "sdpa run: error: --bias causal-upper-left:3: 'causal-upper-left' takes no parameters"),

@@ -169,6 +169,20 @@ struct ScaleAndMaskSemanticsTests {
         let fromFloat = SoftCapBias(cap: Float(cap))
         #expect(fromFloat.cap == Double(Float(cap)))
         expectClose(try scaledDotProductAttention(query: q8, key: k, value: v, attnMask: fromFloat), rounded, float64Tolerance)
+        // The gradients are those of the cap as given: dQ against a central difference of the loss.
+        let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q8, key: k, value: v, attnMask: SoftCapBias(cap: cap))
+        let gradOutput = try randn([1, 2, 5, 8], seed: 43, dtype: .float64)
+        let grads = try scaledDotProductAttentionBackward(
+            gradOutput: gradOutput, query: q8, key: k, value: v, output: out, logSumExp: lse, attnMask: SoftCapBias(cap: cap))
+        let loss = { (n: Int, step: Double) in
+            let query = try Tensor(shape: q8.shape, scalars: q8.doubleScalars.enumerated().map { $0 == n ? $1 + step : $1 })
+            return zip(try scaledDotProductAttention(query: query, key: k, value: v, attnMask: SoftCapBias(cap: cap)).doubleScalars,
+                       gradOutput.doubleScalars).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        for n in [3, 17, 50] {
+            let centralDifference = (try loss(n, 1e-6) - loss(n, -1e-6)) / 2e-6
+            #expect(abs(grads.query.doubleScalars[n] - centralDifference) < 1e-7, "dQ[\(n)] against a central difference")
+        }
         // The fused kernels cap in float32: a cap beyond its range is refused by name.
         #expect(throws: SDPAError.self) { try scaledDotProductAttention(query: q8, key: k, value: v, attnMask: SoftCapBias(cap: 1e300)) }
     }

@@ -74,7 +74,9 @@ struct _BiasParameterPlan: _ParameterGradientPlan {
     ) {
         take(.finalScores, UnsafePointer(scoreGradients), into: &gradients, masks: targets, rowStride: rowStride, batch: batch,
              head: head, queries: queries, keys: keys)
-        guard needsRawScores, let workspace else { return }
+        guard needsRawScores else { return }
+        // A pass that took no workspace would lose the chain's gradients and, in the fused pass, the bias's derivative.
+        guard let workspace else { preconditionFailure("a plan whose parts take the chain needs its workspace") }
         walkChain(&gradients, masks: targets, scoreGradients: scoreGradients, rawScores: rawScores, workspace: workspace,
                   rowStride: rowStride, batch: batch, head: head, queries: queries, keys: keys)
     }
@@ -92,7 +94,7 @@ struct _BiasParameterPlan: _ParameterGradientPlan {
     }
 
     /// Hands `tile` to the parts whose gradient is `source`'s, trainable ones and masks.
-    func take<T: BinaryFloatingPoint>(
+    private func take<T: BinaryFloatingPoint>(
         _ source: _GradientSource, _ tile: UnsafePointer<T>, into gradients: inout _BiasParameterGradients,
         masks targets: [any _MaskGradientTarget], rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {

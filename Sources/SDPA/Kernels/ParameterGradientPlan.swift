@@ -1,15 +1,15 @@
 /// A bias's trainable parameters as a backward kernel sees them, without knowing the bias: gradients
 /// started at zero, a tile of the scores' gradients added in, partial sums merged in a fixed order (so
 /// the result is the same at any thread count); and the float masks among its parts, whose gradients
-/// go to targets the kernel keeps (``_MaskGradientTarget``: one per mask, shared by every task, as a
-/// float mask alone). The bias layer's `_BiasParameterPlan` conforms.
+/// go to targets the kernel keeps (``_MaskGradientTarget``: one per mask, shared by every task; a float mask alone is
+/// the one part of its own plan). The bias layer's `_BiasParameterPlan` conforms.
 protocol _ParameterGradientPlan: Sendable {
     /// The running gradients of every trainable part.
     associatedtype Gradients: Sendable
 
     /// Whether ``accumulate(_:masks:scoreGradients:rawScores:workspace:rowStride:batch:head:queries:keys:)`` reads the raw
     /// scores (a part takes the chain: non-additive parts after it, and before it or in it): a kernel keeps a copy of them only
-    /// then, and takes the bias's derivative from the plan's walk.
+    /// then, and the fused pass takes the bias's derivative from the plan's walk.
     var needsRawScores: Bool { get }
 
     /// Whether a part takes `dL/d(raw scores)`: the kernel then calls
@@ -30,8 +30,8 @@ protocol _ParameterGradientPlan: Sendable {
     /// Adds one tile's contributions into `gradients` and into `masks` (one target per
     /// ``differentiatedMasks`` entry): `scoreGradients` is `dL/d(final scores)` (`rowStride` apart, 0 at
     /// masked positions), `rawScores` the scores before the bias, same stride. With ``needsRawScores``,
-    /// `scoreGradients` is left as `dL/d(raw scores)` (the chain walked through every part: the kernel takes no
-    /// derivative of its own then) and `workspace` holds ``chainWorkspaceCount(rows:rowStride:)`` elements.
+    /// `scoreGradients` is left as `dL/d(raw scores)` (the chain walked through every part: the fused pass takes no
+    /// derivative of its own then; the math pass, which takes its own per score, reads nothing after it) and `workspace` holds ``chainWorkspaceCount(rows:rowStride:)`` elements.
     func accumulate<T: BinaryFloatingPoint>(
         _ gradients: inout Gradients, masks: [any _MaskGradientTarget], scoreGradients: UnsafeMutablePointer<T>, rawScores: UnsafePointer<T>,
         workspace: UnsafeMutablePointer<T>?, rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
