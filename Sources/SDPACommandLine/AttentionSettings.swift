@@ -7,8 +7,9 @@ import SDPABenchmarkHarness
 struct AttentionSettings {
     /// `--bias`, without its `mask` part if it has one.
     var biasKind: BiasKind?
-    /// How many of `--bias`'s parts come before the `--mask` file's mask: the position of its `mask` part, else 0.
-    var maskPosition = 0
+    /// How many of `--bias`'s parts come before the `--mask` file's mask: the position of its `mask` part; `nil` without
+    /// one (the mask first, then the bias as spelled).
+    var maskPosition: Int?
     var maskPath: String?
     /// `--sinks` (`sdpa run` and `sdpa grad`): a file of learned attention sinks, one logit per query head.
     var sinksPath: String?
@@ -158,20 +159,18 @@ struct AttentionSettings {
         guard let tensor else { return built }
         let mask = TensorBias(tensor)
         guard let built, let biasKind else { return mask }
-        guard built is any FusedAttnBias else {
+        guard let fused = built as? any FusedAttnBias else {
             throw SDPAError.invalidArgument(argument: "--bias", value: biasKind.spelling, reason: "--mask composes only with a fused bias")
         }
-        // The parts before the mask and after it, each built as a bias of its own (the same parts, in order).
-        let parts = biasKind.spelling.split(separator: "+").map(String.init)
-        func side(_ range: Range<Int>) throws -> (any FusedAttnBias)? {
-            guard !range.isEmpty else { return nil }
-            return try BiasKind.parse(parts[range].joined(separator: "+")).makeBias(parameters) as? any FusedAttnBias
+        guard let maskPosition else { return combinedBias(mask, fused) }
+        // The mask among the parts, each built as a part: `alibi+mask+causal-upper-left` or `alibi+causal-upper-left+mask`
+        // is not the spelling `alibi+causal-upper-left` (AlibiBias with its own causal mask), so its ALiBi counts from
+        // the lower-right diagonal, as the help says of any other spelling.
+        var parts = try biasKind.spelling.split(separator: "+").compactMap {
+            try BiasKind.parse(String($0)).makeBias(parameters) as? any FusedAttnBias
         }
-        let (before, after) = maskPosition == 0 ? (nil, built as? any FusedAttnBias)
-            : (try side(0..<maskPosition), try side(maskPosition..<parts.count))
-        var bias: any FusedAttnBias = before.map { combinedBias($0, mask) } ?? mask
-        if let after { bias = combinedBias(bias, after) }
-        return bias
+        parts.insert(mask, at: Swift.min(maskPosition, parts.count))
+        return parts.dropFirst().reduce(parts[0]) { combinedBias($0, $1) }
     }
 
     /// The `--mask` file's tensor, or `nil` without one.
@@ -198,7 +197,7 @@ struct AttentionSettings {
     var biasDescription: String {
         if let maskPath {
             var parts = requestedBias?.spelling.split(separator: "+").map(String.init) ?? []
-            parts.insert("TensorBias(\(maskPath))", at: Swift.min(maskPosition, parts.count))
+            parts.insert("TensorBias(\(maskPath))", at: Swift.min(maskPosition ?? 0, parts.count))
             return parts.joined(separator: "+")
         }
         if isCausal { return "is-causal" }

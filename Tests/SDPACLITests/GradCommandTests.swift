@@ -122,6 +122,12 @@ private func expectWritten(_ files: InputFiles, _ expected: AttentionGradients, 
         for (spelling, bias) in [
             ("softcap:5+mask+softcap:3", SoftCapBias(cap: 5).combined(with: TensorBias(mask)).combined(with: SoftCapBias(cap: 3)) as any AttnBias),
             ("softcap:4+mask+causal-upper-left", SoftCapBias(cap: 4).combined(with: TensorBias(mask)).combined(with: causalUpperLeft(5, 7))),
+            // Not the spelling `alibi+causal-upper-left` (AlibiBias with its own causal mask): its parts, ALiBi counted from
+            // the lower-right diagonal wherever the mask stands.
+            ("alibi+causal-upper-left+mask", AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7).combined(with: causalUpperLeft(5, 7))
+                .combined(with: TensorBias(mask))),
+            ("alibi+mask+causal-upper-left", AlibiBias(numHeads: 3, seqLenQ: 5, seqLenKV: 7).combined(with: TensorBias(mask))
+                .combined(with: causalUpperLeft(5, 7))),
         ] {
             let result = sdpa(["grad", "--mask", files.path("m.npy").path, "--bias", spelling, "--dmask", files.path("dm.npy").path]
                               + files.gradArguments)
