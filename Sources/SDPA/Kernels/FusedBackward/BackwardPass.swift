@@ -23,6 +23,9 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     /// Row stride (floats) of the score tiles: a multiple of 16 floats, plus 16 so that a column of
     /// Pᵀ or dSᵀ (read down the rows) does not fall into a few cache sets.
     let lds: Int
+    /// The layout of the two score-shaped products, `S = Q·Kᵀ` and `dP = dO·Vᵀ`: the forward's for the element kind
+    /// (bfloat16 pairs on a family with a bfloat16 dot product, so they run at its rate and `S` has the forward's bits).
+    let scoreLayout: sdpa_operand_layout
 
     /// `dropout` is the forward's: `options`' for a call of its own, the whole problem's seen from a segment's rows and keys.
     init(
@@ -38,6 +41,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         scale = Float(options.resolvedScale(headDim: schedule.shape.headDim))
         (queryScale, scoreScale) = _splitScale(scale)
         lds = (schedule.keyColumns + 15) / 16 * 16 + 16
+        scoreLayout = sdpa_layout_for(inputs.kind)
     }
 
     /// Floats of a thread's chain-rule tiles (``_BackwardScratch/chain``): the plan's, for a query tile of `lds` columns.
@@ -69,8 +73,8 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
                     // The tile's first visible unit: K and V read once for all of them.
                     let k = inputs.key.rows(batch: b, head: item.kvHead, first: keys.lowerBound)
                     let v = inputs.value.rows(batch: b, head: item.kvHead, first: keys.lowerBound)
-                    sdpa_pack_keys(SDPA_LAYOUT_F32, inputs.kind, Int32(cols), Int32(E), k, scratch.keysT)
-                    sdpa_pack_keys(SDPA_LAYOUT_F32, inputs.kind, Int32(cols), Int32(Ev), v, scratch.valuesT)
+                    sdpa_pack_keys(scoreLayout, inputs.kind, Int32(cols), Int32(E), k, scratch.keysT)
+                    sdpa_pack_keys(scoreLayout, inputs.kind, Int32(cols), Int32(Ev), v, scratch.valuesT)
                     keyRows = sdpa_pack_values(SDPA_LAYOUT_F32, inputs.kind, Int32(cols), Int32(E), k, scratch.keyRows, &ldk)?
                         .assumingMemoryBound(to: Float.self)
                     scratch.keyGradients.update(repeating: 0, count: cols * E)
@@ -102,18 +106,24 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         let q = sdpa_prepare_query(SDPA_LAYOUT_F32, inputs.kind, rows, Int32(E), qRows.base, qRows.stride, queryScale, scratch.queries, &ldq)!
         let dORows = inputs.gradOutput.rows(batch: b, head: head, first: queries.lowerBound)
         let dO = sdpa_prepare_query(SDPA_LAYOUT_F32, inputs.kind, rows, Int32(Ev), dORows.base, dORows.stride, 1, scratch.gradOutput, &lddo)!
+        // The score-shaped products' operands (float32 `q` and `dO` already are, unless bfloat16 multiplies as pairs).
+        var (qs, ldqs, dOs, lddos) = (UnsafeRawPointer(q), ldq, UnsafeRawPointer(dO), lddo)
+        if scoreLayout != SDPA_LAYOUT_F32 {
+            qs = sdpa_prepare_query(scoreLayout, inputs.kind, rows, Int32(E), qRows.base, qRows.stride, queryScale, scratch.queryPairs, &ldqs)!
+            dOs = sdpa_prepare_query(scoreLayout, inputs.kind, rows, Int32(Ev), dORows.base, dORows.stride, 1, scratch.gradOutputPairs, &lddos)!
+        }
 
         // S, biased as in the forward pass: a dense mask in the Q·Kᵀ registers, any other bias by its tile code;
         // a decoding call's with the forward's own product (keys read as stored) and every bias by its tile code.
         var applyBias = visibility == .partial || Modifier.modifiesScores
         if schedule.readsKeysDirectly {
-            directScores(rows: rows, keys: keys, of: item, query: q, ldq: ldq, queryRows: qRows, scratch: scratch)
+            directScores(rows: rows, keys: keys, of: item, query: qs, ldq: ldqs, scratch: scratch)
         } else if applyBias, let tileMask = modifier.tileMask(batch: b, head: head, queries: queries, keys: keys) {
             applyBias = false
-            sdpa_scores(SDPA_LAYOUT_F32, rows, cols, Int32(E), q, ldq, scratch.keysT, scoreScale, s, lds,
+            sdpa_scores(scoreLayout, rows, cols, Int32(E), qs, ldqs, scratch.keysT, scoreScale, s, lds,
                         tileMask.kind, tileMask.base, tileMask.rowStride, nil)
         } else {
-            sdpa_scores(SDPA_LAYOUT_F32, rows, cols, Int32(E), q, ldq, scratch.keysT, scoreScale, s, lds, SDPA_MASK_NONE, nil, 0, nil)
+            sdpa_scores(scoreLayout, rows, cols, Int32(E), qs, ldqs, scratch.keysT, scoreScale, s, lds, SDPA_MASK_NONE, nil, 0, nil)
         }
         if saves == .raw { copyTile(s, to: saved, rows: queries.count, cols: keys.count) }
         if applyBias { modifier.apply(toScores: s, rowStride: lds, batch: b, head: head, queries: queries, keys: keys) }
@@ -121,7 +131,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
 
         // P = exp(S − lse); dP = dO Vᵀ (dropped as P was); dS = P ∘ (dP − D).
         inputs.logSumExp.withUnsafeBufferPointer { sdpa_probabilities_tile(rows, cols, s, lds, $0.baseAddress! + rowIndex) }
-        sdpa_scores(SDPA_LAYOUT_F32, rows, cols, Int32(Ev), dO, lddo, scratch.valuesT, 1, dp, lds, SDPA_MASK_NONE, nil, 0, nil)
+        sdpa_scores(scoreLayout, rows, cols, Int32(Ev), dOs, lddos, scratch.valuesT, 1, dp, lds, SDPA_MASK_NONE, nil, 0, nil)
         dropout?.apply(toTile: dp, rowStride: lds, batch: b, head: head, queries: queries, keys: keys)
         inputs.rowDeltas.withUnsafeBufferPointer { sdpa_score_gradient_tile(rows, cols, s, lds, dp, lds, $0.baseAddress! + rowIndex) }
 
@@ -155,22 +165,12 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
                        buffers.queryGradientRows(item, head: head, row: queries.lowerBound), E)
     }
 
-    /// The scores of a decoding call's unit as its forward pass computed them: the query rows in the family's
-    /// layout for the element kind (float32 `q` already is, unless bfloat16 multiplies as pairs) against the
-    /// key rows as stored, through the direct reader (whose bits do not depend on the rows stacked with them).
-    private func directScores(
-        rows: Int32, keys: Range<Int>, of item: _BackwardItem, query q: UnsafeRawPointer, ldq: Int, queryRows: sdpa_rows,
-        scratch: _BackwardScratch
-    ) {
-        let E = Int32(schedule.shape.headDim)
-        let layout = sdpa_layout_for(inputs.kind)
-        var (query, ld) = (q, ldq)
-        if layout != SDPA_LAYOUT_F32 {
-            query = sdpa_prepare_query(layout, inputs.kind, rows, E, queryRows.base, queryRows.stride, queryScale, scratch.directQueries, &ld)!
-        }
+    /// The scores of a decoding call's unit as its forward pass computed them: the query rows in ``scoreLayout``
+    /// against the key rows as stored, through the direct reader (whose bits do not depend on the rows stacked with them).
+    private func directScores(rows: Int32, keys: Range<Int>, of item: _BackwardItem, query: UnsafeRawPointer, ldq: Int, scratch: _BackwardScratch) {
         let k = inputs.key.rows(batch: item.batch, head: item.kvHead, first: keys.lowerBound)
-        sdpa_scores_direct(layout, rows, Int32(keys.count), E, query, ld, inputs.kind, k, scoreScale, scratch.scores, lds, nil,
-                           sdpa_rows(), 0)
+        sdpa_scores_direct(scoreLayout, rows, Int32(keys.count), Int32(schedule.shape.headDim), query, ldq, inputs.kind, k, scoreScale,
+                           scratch.scores, lds, nil, sdpa_rows(), 0)
     }
 
     private func copyTile(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {

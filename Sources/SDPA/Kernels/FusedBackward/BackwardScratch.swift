@@ -4,7 +4,8 @@ import CSDPAKernels
 /// allocation made before the threads start (so that memory the system cannot give is an error,
 /// not an abort), carved into 64-byte aligned pieces.
 struct _BackwardScratch {
-    /// The key tile packed as `Kᵀ` (for the scores) and the value tile as `Vᵀ` (for `dP = dO Vᵀ`).
+    /// The key tile packed as `Kᵀ` (for the scores) and the value tile as `Vᵀ` (for `dP = dO Vᵀ`), in the pass's
+    /// ``_BackwardPass/scoreLayout``.
     let keysT: UnsafeMutableRawPointer, valuesT: UnsafeMutableRawPointer
     /// The key tile's rows as float32 (`Bc × E`), for `dQ += dS K` when they are not float32 in place.
     let keyRows: UnsafeMutablePointer<Float>
@@ -15,26 +16,26 @@ struct _BackwardScratch {
     /// The score tile (then P), the dP tile (then dS), and the scores kept for the bias's
     /// derivative or its parameters (`Br × lds` each).
     let scores: UnsafeMutablePointer<Float>, scoreGradients: UnsafeMutablePointer<Float>, saved: UnsafeMutablePointer<Float>
-    /// A decoding call's query rows (at most `_FusedTiling.directRows`) in the layout of the forward's direct
-    /// reader, where that is not float32 (bfloat16 pairs): its scores are recomputed with the forward's product.
-    /// Reserved whatever the schedule: the slots of packed sequences are sized by their widest segment, and a
-    /// short one among them decodes.
-    let directQueries: UnsafeMutableRawPointer
+    /// The query tile's rows and its output gradient in the pass's ``_BackwardPass/scoreLayout`` where that is not
+    /// float32 (bfloat16 pairs), for `S = Q·Kᵀ` (a decoding call's through the forward's direct reader) and `dP = dO·Vᵀ`.
+    let queryPairs: UnsafeMutableRawPointer, gradOutputPairs: UnsafeMutableRawPointer
     /// The bias's plan's chain-rule tiles (``_ParameterGradientPlan/chainWorkspaceCount(rows:rowStride:)`` floats).
     let chain: UnsafeMutablePointer<Float>
 
     /// The bytes of each piece, in the order they are carved, each a multiple of 64; `nil` when a size
     /// overflows.
-    static func sizes(_ schedule: _BackwardSchedule, lds: Int, savesScores: Bool, chainFloats: Int) -> [Int]? {
+    static func sizes<Modifier, Plan>(_ pass: _BackwardPass<Modifier, Plan>) -> [Int]? {
+        let (schedule, lds, layout, chainFloats) = (pass.schedule, pass.lds, pass.scoreLayout, pass.chainFloats)
         let (Br, Bc, E, Ev) = (schedule.queryRows, schedule.keyColumns, schedule.shape.headDim, schedule.shape.valueHeadDim)
         guard let tile = _checkedProduct(4, Br, lds), let keyRows = _checkedProduct(4, Bc, E), let valueRows = _checkedProduct(4, Bc, Ev),
               let queryRows = _checkedProduct(4, Br, E), let outputRows = _checkedProduct(4, Br, Ev),
               let chain = _checkedProduct(4, chainFloats) else { return nil }
         let sizes = [
-            sdpa_operand_bytes(SDPA_LAYOUT_F32, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E)),
-            sdpa_operand_bytes(SDPA_LAYOUT_F32, SDPA_OPERAND_KEYS, Int32(Bc), Int32(Ev)),
-            keyRows, keyRows, valueRows, queryRows, outputRows, tile, tile, savesScores ? tile : 0,
-            sdpa_operand_bytes(SDPA_LAYOUT_BF16_PAIRS, SDPA_OPERAND_QUERY, Int32(_FusedTiling.directRows), Int32(E)), chain,
+            sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E)),
+            sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(Ev)),
+            keyRows, keyRows, valueRows, queryRows, outputRows, tile, tile, pass.saves != .none ? tile : 0,
+            layout == SDPA_LAYOUT_F32 ? 0 : sdpa_operand_bytes(layout, SDPA_OPERAND_QUERY, Int32(Swift.max(Br, _FusedTiling.directRows)), Int32(E)),
+            layout == SDPA_LAYOUT_F32 ? 0 : sdpa_operand_bytes(layout, SDPA_OPERAND_QUERY, Int32(Br), Int32(Ev)), chain,
         ]
         return sizes.map { (Swift.max($0, 1) + 63) / 64 * 64 }
     }
@@ -54,8 +55,9 @@ struct _BackwardScratch {
         scores = floats(7)
         scoreGradients = floats(8)
         saved = floats(9)
-        directQueries = base + offsets[10]
-        chain = floats(11)
+        queryPairs = base + offsets[10]
+        gradOutputPairs = base + offsets[11]
+        chain = floats(12)
     }
 }
 
@@ -68,8 +70,8 @@ struct _BackwardScratchSlots: @unchecked Sendable {
 
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when the head dimensions make
     ///   the tiles too large to address or to allocate.
-    init(_ schedule: _BackwardSchedule, lds: Int, savesScores: Bool, chainFloats: Int, threads: Int) throws {
-        let sizes = _BackwardScratch.sizes(schedule, lds: lds, savesScores: savesScores, chainFloats: chainFloats)
+    init<Modifier, Plan>(_ pass: _BackwardPass<Modifier, Plan>, threads: Int) throws {
+        let (schedule, sizes) = (pass.schedule, _BackwardScratch.sizes(pass))
         let slot = sizes.flatMap { s in s.reduce(0 as Int?) { total, size in total.flatMap { $0.addingReportingOverflow(size).overflow ? nil : $0 + size } } }
         let bytes = slot.flatMap { _checkedProduct($0, threads) } ?? .max
         let (E, Ev) = (schedule.shape.headDim, schedule.shape.valueHeadDim)

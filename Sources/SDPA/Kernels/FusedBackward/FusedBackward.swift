@@ -49,8 +49,7 @@ func _fusedAttentionBackward<Modifier: _DifferentiableScoreModifier, Plan: _Para
         inputs: inputs, schedule: schedule, modifier: modifier,
         options: options, plan: plan, maskParts: maskParts, buffers: buffers, dropout: _Dropout(options, shape: shape))
     let threads = Swift.min(SDPAThreads.effectiveCount, schedule.itemsPerRound)
-    let scratch = try _BackwardScratchSlots(schedule, lds: pass.lds, savesScores: pass.saves != .none, chainFloats: pass.chainFloats,
-                                            threads: threads)
+    let scratch = try _BackwardScratchSlots(pass, threads: threads)
 
     // One partial gradient per item, merged in item order: the bits do not depend on the threads.
     let partials = _ParameterPartials(plan: plan, tasks: items)

@@ -46,8 +46,7 @@ extension _Segmentation where Modifier: _DifferentiableScoreModifier {
         let partials = _ParameterPartials(plan: plan, tasks: claims.count)
         if let widest = passes.map { $0.pass }.max(by: { $0.schedule.queryRows < $1.schedule.queryRows }) {
             // Every segment has the same key tile (it depends on the head dims alone); the widest query tile sizes the slots.
-            let scratch = try _BackwardScratchSlots(widest.schedule, lds: widest.lds, savesScores: widest.saves != .none,
-                                                   chainFloats: widest.chainFloats, threads: threads)
+            let scratch = try _BackwardScratchSlots(widest, threads: threads)
             let (slots, queue, job, all) = (_WorkQueue(count: threads), _WorkQueue(count: claims.count), claims, passes.map { $0.pass })
             _parallelFor(threads) {
                 guard let slot = slots.next() else { return }
