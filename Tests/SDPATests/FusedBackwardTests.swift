@@ -11,8 +11,9 @@ import Testing
 /// against `Double` (gradients of magnitude up to ~10 here). Half precisions: both rounded once
 /// (`D = rowsum(dO ∘ O)` comes from the output recomputed in float32, not from the output rounded to the
 /// dtype, which moved each `dS_ij` by up to `P_ij·u·Σ|dO ∘ O|`: float16 is held to that). bfloat16: the
-/// families that multiply bfloat16 pairs round `P` (and `dS`) to bfloat16 for their products, as
-/// FlashAttention does, which moves a gradient by a few `u` of the largest one.
+/// families that multiply bfloat16 pairs run `S = Q·Kᵀ` and `dP = dO·Vᵀ` on the pairs (products exact, sums in
+/// float32), and their forward rounds `P` to bfloat16 for `P·V`, as FlashAttention does, which moves a gradient by a
+/// few `u` of the largest one.
 func fusedBackwardTolerance(_ dtype: DType, inputs: DType, largest: Double) -> Tolerance {
     let float32 = Tolerance(atol: 2e-5, rtol: 2e-5)
     var tolerance = dtype == .float32 ? float32 : float32.bothRounded(to: dtype)
@@ -143,6 +144,9 @@ struct FusedBackwardTests {
     @Test("every kernel family's fused gradients equal the math backward pass's",
           arguments: KernelFamily.all, [FusedCase(heads: 4, group: 2, L: 70, S: 150, bias: "causalLowerRight"),
                                         FusedCase(L: 33, S: 65, E: 24, Ev: 24, dtype: .bfloat16, bias: "alibiLowerRight"),
+                                        // odd head dims (a pair's padding element) and 64-key tiles (E > 64) in pairs
+                                        FusedCase(L: 37, S: 70, E: 33, Ev: 17, dtype: .bfloat16, bias: "causalLowerRight"),
+                                        FusedCase(L: 40, S: 150, E: 96, Ev: 80, dtype: .bfloat16, bias: "none"),
                                         FusedCase(L: 20, S: 37, dtype: .float16, bias: "floatMaskB1LS"),
                                         // packed sequences as segments, one of a single row (decoded, its scores
                                         // recomputed by the direct reader) beside wider ones that size the scratch

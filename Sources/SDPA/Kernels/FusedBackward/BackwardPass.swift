@@ -73,7 +73,8 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
                     // The tile's first visible unit: K and V read once for all of them.
                     let k = inputs.key.rows(batch: b, head: item.kvHead, first: keys.lowerBound)
                     let v = inputs.value.rows(batch: b, head: item.kvHead, first: keys.lowerBound)
-                    sdpa_pack_keys(scoreLayout, inputs.kind, Int32(cols), Int32(E), k, scratch.keysT)
+                    // A decoding call's scores read the keys as stored (`directScores`): no `Kᵀ` then.
+                    if !schedule.readsKeysDirectly { sdpa_pack_keys(scoreLayout, inputs.kind, Int32(cols), Int32(E), k, scratch.keysT) }
                     sdpa_pack_keys(scoreLayout, inputs.kind, Int32(cols), Int32(Ev), v, scratch.valuesT)
                     keyRows = sdpa_pack_values(SDPA_LAYOUT_F32, inputs.kind, Int32(cols), Int32(E), k, scratch.keyRows, &ldk)?
                         .assumingMemoryBound(to: Float.self)

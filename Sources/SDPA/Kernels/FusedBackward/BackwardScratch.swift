@@ -11,7 +11,8 @@ struct _BackwardScratch {
     let keyRows: UnsafeMutablePointer<Float>
     /// The key tile's running dK (`Bc × E`) and dV (`Bc × Ev`), every head of the group summed in.
     let keyGradients: UnsafeMutablePointer<Float>, valueGradients: UnsafeMutablePointer<Float>
-    /// One query tile's rows as the scores read them (`Br × E`) and its output gradient (`Br × Ev`).
+    /// One query tile's rows (`Br × E`) and its output gradient (`Br × Ev`) as float32: for `dK += dSᵀ·Q` and
+    /// `dV += Pᵀ·dO`, and for the score-shaped products in the float32 layout.
     let queries: UnsafeMutableRawPointer, gradOutput: UnsafeMutableRawPointer
     /// The score tile (then P), the dP tile (then dS), and the scores kept for the bias's
     /// derivative or its parameters (`Br × lds` each).
@@ -34,7 +35,7 @@ struct _BackwardScratch {
             sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(E)),
             sdpa_operand_bytes(layout, SDPA_OPERAND_KEYS, Int32(Bc), Int32(Ev)),
             keyRows, keyRows, valueRows, queryRows, outputRows, tile, tile, pass.saves != .none ? tile : 0,
-            layout == SDPA_LAYOUT_F32 ? 0 : sdpa_operand_bytes(layout, SDPA_OPERAND_QUERY, Int32(Swift.max(Br, _FusedTiling.directRows)), Int32(E)),
+            layout == SDPA_LAYOUT_F32 ? 0 : sdpa_operand_bytes(layout, SDPA_OPERAND_QUERY, Int32(Br), Int32(E)),
             layout == SDPA_LAYOUT_F32 ? 0 : sdpa_operand_bytes(layout, SDPA_OPERAND_QUERY, Int32(Br), Int32(Ev)), chain,
         ]
         return sizes.map { (Swift.max($0, 1) + 63) / 64 * 64 }
