@@ -155,22 +155,24 @@ struct AttentionSettings {
     func makeBias(for shape: AttentionShape, mask tensor: Tensor?) throws -> (any AttnBias)? {
         let parameters = BiasParameters(
             batch: shape.batch, heads: shape.queryHeads, queryLength: shape.queryLength, keyLength: shape.keyLength, alibiSlopes: alibiSlopes)
-        let built = try biasKind?.makeBias(parameters)
-        guard let tensor else { return built }
+        guard let tensor else { return try biasKind?.makeBias(parameters) }
         let mask = TensorBias(tensor)
-        guard let built, let biasKind else { return mask }
+        guard let biasKind else { return mask }
+        if let maskPosition {
+            // The mask among the parts, each built as a part: `alibi+mask+causal-upper-left` or `alibi+causal-upper-left+mask`
+            // is not the spelling `alibi+causal-upper-left` (AlibiBias with its own causal mask), so its ALiBi counts from
+            // the lower-right diagonal, as the help says of any other spelling.
+            var parts = try biasKind.spelling.split(separator: "+").compactMap {
+                try BiasKind.parse(String($0)).makeBias(parameters) as? any FusedAttnBias
+            }
+            parts.insert(mask, at: Swift.min(maskPosition, parts.count))
+            return parts.dropFirst().reduce(parts[0]) { combinedBias($0, $1) }
+        }
+        guard let built = try biasKind.makeBias(parameters) else { return mask }
         guard let fused = built as? any FusedAttnBias else {
             throw SDPAError.invalidArgument(argument: "--bias", value: biasKind.spelling, reason: "--mask composes only with a fused bias")
         }
-        guard let maskPosition else { return combinedBias(mask, fused) }
-        // The mask among the parts, each built as a part: `alibi+mask+causal-upper-left` or `alibi+causal-upper-left+mask`
-        // is not the spelling `alibi+causal-upper-left` (AlibiBias with its own causal mask), so its ALiBi counts from
-        // the lower-right diagonal, as the help says of any other spelling.
-        var parts = try biasKind.spelling.split(separator: "+").compactMap {
-            try BiasKind.parse(String($0)).makeBias(parameters) as? any FusedAttnBias
-        }
-        parts.insert(mask, at: Swift.min(maskPosition, parts.count))
-        return parts.dropFirst().reduce(parts[0]) { combinedBias($0, $1) }
+        return combinedBias(mask, fused)
     }
 
     /// The `--mask` file's tensor, or `nil` without one.
