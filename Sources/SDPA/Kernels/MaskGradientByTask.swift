@@ -56,7 +56,8 @@ final class _MaskGradientByTask: _MaskGradientTarget, @unchecked Sendable {
     /// (one head per task where the mask has none, the group's heads where it has them), they are the broadcast sum's input.
     func result() throws -> Tensor {
         let heads = dims.head == 1 ? keyValueHeads : keyValueHeads * group
-        return try Tensor._summingBroadcast(Array(partials), shape: [batches, heads, dims.query, dims.key], to: mask.shape, dtype: mask.dtype,
+        // Read in place: the partials can be as large as the scores (a mask of their whole shape).
+        return try Tensor._summingBroadcast(UnsafeBufferPointer(partials), shape: [batches, heads, dims.query, dims.key], to: mask.shape, dtype: mask.dtype,
                                             argument: "grads.attnMask")
     }
 }

@@ -5,7 +5,9 @@ extension Tensor {
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument`.
     static func _summingBroadcast(_ tensor: Tensor, as shape: [Int], to target: [Int], dtype: DType, argument: String) throws -> Tensor {
         try _checkAllocation(byteCount: _checkedProduct(tensor.count, MemoryLayout<Double>.stride) ?? .max, for: argument)
-        return try _summingBroadcast(tensor.doubleScalars, shape: shape, to: target, dtype: dtype, argument: argument)
+        return try tensor.doubleScalars.withUnsafeBufferPointer {
+            try _summingBroadcast($0, shape: shape, to: target, dtype: dtype, argument: argument)
+        }
     }
 
     /// The gradient of a tensor of shape `target` that was broadcast to `shape` (PyTorch's rules: aligned from
@@ -14,7 +16,9 @@ extension Tensor {
     /// `shape`: the same order at any thread count.
     ///
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` naming `argument`.
-    static func _summingBroadcast(_ values: [Double], shape: [Int], to target: [Int], dtype: DType, argument: String) throws -> Tensor {
+    static func _summingBroadcast(
+        _ values: UnsafeBufferPointer<Double>, shape: [Int], to target: [Int], dtype: DType, argument: String
+    ) throws -> Tensor {
         // The target's contiguous strides, aligned from the right with `shape`; 0 where it was broadcast.
         let targetStrides = Tensor.contiguousStrides(for: target)
         var strides = [Int](repeating: 0, count: shape.count)
