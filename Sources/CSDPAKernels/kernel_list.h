@@ -110,9 +110,10 @@
       (sdpa_mask_kind kind, int rows, int cols, const void *mask, ptrdiff_t ldm, int enough),      \
       (kind, rows, cols, mask, ldm, enough))                                                       \
     X(void, gemm_tile,                                                                             \
-      (int transposeA, int accumulate, int m, int n, int k, float alpha, const float *a,           \
-       ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc),                     \
-      (transposeA, accumulate, m, n, k, alpha, a, lda, b, ldb, c, ldc))                            \
+      (sdpa_operand_layout layout, int transposeA, int accumulate, int m, int n, int k,            \
+       float alpha, const void *a, ptrdiff_t lda, const void *b, ptrdiff_t ldb, float *c,          \
+       ptrdiff_t ldc),                                                                             \
+      (layout, transposeA, accumulate, m, n, k, alpha, a, lda, b, ldb, c, ldc))                    \
     X(void, probabilities_tile, (int rows, int cols, float *s, ptrdiff_t lds, const float *lse),   \
       (rows, cols, s, lds, lse))                                                                   \
     X(void, row_dot,                                                                               \

@@ -593,9 +593,20 @@ static void check_masks(int rows, int cols) {
 }
 
 /* ---- backward pass: GEMM, probabilities, D, dS, soft-cap derivative, dropout ---- */
-static void check_gemm(int transposeA, int accumulate, int m, int n, int k, float alpha) {
+/* float -> bfloat16 -> float, nearest even, by comparing the two
+ * neighbours in double (finite inputs). */
+static float bf16_rounded(float f) {
+    const uint32_t lo = bits(f) & 0xFFFF0000u, hi = lo + 0x10000u;
+    const double dl = fabs((double)from_bits(lo) - f), dh = fabs((double)from_bits(hi) - f);
+    return dl < dh || (dl == dh && !(lo & 0x10000u)) ? from_bits(lo) : from_bits(hi);
+}
+
+/* In bfloat16 pairs, float32 A and B are rounded to bfloat16 by
+ * sdpa_prepare_query / sdpa_pack_values (kind float32) and multiplied; the
+ * reference takes the rounded values (products exact, float32 sums). */
+static void check_gemm(sdpa_operand_layout layout, int transposeA, int accumulate, int m, int n, int k, float alpha) {
     /* a: m x k (or k x m stored for transposeA), b: k x n, c: m x n; strides off the sizes */
-    const int ar = transposeA ? k : m, ac = transposeA ? m : k;
+    const int ar = transposeA ? k : m, ac = transposeA ? m : k, pairs = layout == SDPA_LAYOUT_BF16_PAIRS;
     const ptrdiff_t lda = ac + 3, ldb = n + 5, ldc = n + 2;
     float *a = buffer((size_t)ar * lda + 1, 0), *b = buffer((size_t)k * ldb + 1, 0), *c = buffer((size_t)m * ldc + 4, GUARD);
     for (int i = 0; i < ar * lda; i++) a[i] = randf(-1, 1);
@@ -603,23 +614,36 @@ static void check_gemm(int transposeA, int accumulate, int m, int n, int k, floa
     for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) c[i * ldc + j] = randf(-2, 2);
     float *before = buffer((size_t)m * ldc + 4, 0);
     memcpy(before, c, sizeof *c * ((size_t)m * ldc + 4));
-    sdpa_gemm_tile(transposeA, accumulate, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    const void *pa = a, *pb = b;
+    ptrdiff_t lap = lda, lbp = ldb;
+    void *ap = NULL, *bp = NULL;
+    if (pairs) {
+        const sdpa_rows arows = {a, lda, NULL}, brows = {b, ldb, NULL};
+        ap = malloc(transposeA ? sdpa_operand_bytes(layout, SDPA_OPERAND_VALUES, k, m) + 4 : sdpa_operand_bytes(layout, SDPA_OPERAND_QUERY, m, k) + 4);
+        bp = malloc(sdpa_operand_bytes(layout, SDPA_OPERAND_VALUES, k, n) + 4);
+        pa = transposeA ? sdpa_pack_values(layout, SDPA_ELEMENT_F32, k, m, arows, ap, &lap)
+                        : sdpa_prepare_query(layout, SDPA_ELEMENT_F32, m, k, a, lda, 1.0f, ap, &lap);
+        pb = sdpa_pack_values(layout, SDPA_ELEMENT_F32, k, n, brows, bp, &lbp);
+    }
+    sdpa_gemm_tile(layout, transposeA, accumulate, m, n, k, alpha, pa, lap, pb, lbp, c, ldc);
     for (int i = 0; i < m; i++)
         for (int j = 0; j < ldc; j++) {
             if (j >= n) { CHECK(c[i * ldc + j] == GUARD, "gemm wrote past the tile"); continue; }
             double ref = 0, mag = 0;
             for (int e = 0; e < k; e++) {
-                const double x = transposeA ? a[e * lda + i] : a[i * lda + e];
-                ref += x * b[e * ldb + j];
-                mag += fabs(x * b[e * ldb + j]);
+                float x = transposeA ? a[e * lda + i] : a[i * lda + e], y = b[e * ldb + j];
+                if (pairs) { x = bf16_rounded(x); y = bf16_rounded(y); }
+                ref += (double)x * y;
+                mag += fabs((double)x * y);
             }
             ref *= alpha; mag *= fabs(alpha);
             if (accumulate) { ref += before[i * ldc + j]; mag += fabs(before[i * ldc + j]); }
             CHECK(fabs(c[i * ldc + j] - ref) <= (k + 4) * 1.2e-7 * mag + 1e-30,
-                  "gemm transA %d acc %d %dx%dx%d alpha %g: [%d][%d] got %.9g want %.9g", transposeA, accumulate, m, n, k, alpha, i, j, c[i * ldc + j], ref);
+                  "gemm %s transA %d acc %d %dx%dx%d alpha %g: [%d][%d] got %.9g want %.9g", pairs ? "pairs" : "float32",
+                  transposeA, accumulate, m, n, k, alpha, i, j, c[i * ldc + j], ref);
         }
     CHECK(c[m * ldc] == GUARD || m == 0, "gemm wrote past the last row");
-    free(a); free(b); free(c); free(before);
+    free(a); free(b); free(c); free(before); free(ap); free(bp);
 }
 
 static void check_probabilities(int rows, int cols) {
@@ -842,8 +866,12 @@ int main(void) {
             for (int b = 0; b < 12; b++) {
                 if ((a + b) % 2) continue;
                 const int k = depthList[(a + b) % 9];
-                check_gemm((a + b) % 4 == 0, b % 3 == 0, rowsList[a], colsList[b], k, b % 5 == 0 ? 1.0f : 0.37f);
-                check_gemm((a + b) % 4 != 0, b % 3 != 0, colsList[b] % 97, rowsList[a] + 1, k + 1, -0.8f);
+                for (int pairs = 0; pairs < 2; pairs++) {
+                    const sdpa_operand_layout layout = pairs ? SDPA_LAYOUT_BF16_PAIRS : SDPA_LAYOUT_F32;
+                    if (pairs && sdpa_layout_for(SDPA_ELEMENT_BF16) != SDPA_LAYOUT_BF16_PAIRS) continue;
+                    check_gemm(layout, (a + b) % 4 == 0, b % 3 == 0, rowsList[a], colsList[b], k, b % 5 == 0 ? 1.0f : 0.37f);
+                    check_gemm(layout, (a + b) % 4 != 0, b % 3 != 0, colsList[b] % 97, rowsList[a] + 1, k + 1, -0.8f);
+                }
             }
         for (int a = 0; a < 9; a++) {
             check_probabilities(rowsList[a], colsList[(a * 7) % 12]);

@@ -16,16 +16,35 @@ struct BackwardTileTests {
 
     @Test("sdpa_gemm_tile: C = alpha·op(A)·B and C += alpha·op(A)·B, A as stored or transposed", arguments: KernelFamily.available)
     func product(_ family: KernelFamily) throws {
-        try family.expectNoMismatches {
-            try Self.shapes.flatMap { shape in
-                try [(false, false), (true, false), (false, true), (true, true)].flatMap { transposed, accumulate in
-                    try Self.productMismatches(shape.m, shape.n, shape.k, transposed: transposed, accumulate: accumulate)
-                }
+        try family.expectNoMismatches { try Self.productMismatches(pairs: false) }
+    }
+
+    @Test("sdpa_gemm_tile in bfloat16 pairs: float32 A and B rounded by sdpa_prepare_query / sdpa_pack_values, A as stored or transposed",
+          arguments: KernelFamily.available)
+    func pairsProduct(_ family: KernelFamily) throws {
+        let pairs = try family.run { sdpa_layout_for(SDPA_ELEMENT_BF16) == SDPA_LAYOUT_BF16_PAIRS }
+        guard pairs else { try Test.cancel("kernel family \(family.name) skipped: it has no bfloat16 dot product (bfloat16 widens to float32)") }
+        try family.expectNoMismatches { try Self.productMismatches(pairs: true) }
+    }
+
+    static func productMismatches(pairs: Bool) throws -> [String] {
+        try shapes.flatMap { shape in
+            try [(false, false), (true, false), (false, true), (true, true)].flatMap { transposed, accumulate in
+                try productMismatches(shape.m, shape.n, shape.k, transposed: transposed, accumulate: accumulate, pairs: pairs)
             }
         }
     }
 
-    static func productMismatches(_ m: Int, _ n: Int, _ k: Int, transposed: Bool, accumulate: Bool) throws -> [String] {
+    /// float32 → bfloat16 → float32, nearest even, from the two neighbours compared in `Double` (finite inputs).
+    static func bfloat16Rounded(_ x: Float) -> Float {
+        let low = Float(bitPattern: x.bitPattern & 0xFFFF_0000), high = Float(bitPattern: (x.bitPattern & 0xFFFF_0000) &+ 0x1_0000)
+        let (dl, dh) = (abs(Double(low) - Double(x)), abs(Double(high) - Double(x)))
+        return dl < dh || (dl == dh && low.bitPattern & 0x1_0000 == 0) ? low : high
+    }
+
+    /// In bfloat16 pairs A and B go through the packing calls (kind float32, so rounded) and the reference takes the
+    /// rounded values: the products are exact, the sums float32 as in float32.
+    static func productMismatches(_ m: Int, _ n: Int, _ k: Int, transposed: Bool, accumulate: Bool, pairs: Bool) throws -> [String] {
         var log = KernelMismatches()
         let a0 = try randn([m, k], seed: 501).scalars, b0 = try randn([k, n], seed: 502).scalars, c0 = try randn([m, n], seed: 503).scalars
         // op(A)[i][e] = a0[i * k + e], stored as is or transposed (k × m).
@@ -33,19 +52,40 @@ struct BackwardTileTests {
         let b = StridedMatrix(rows: k, columns: n, gap: 5) { b0[$0 * n + $1] }
         var c = StridedMatrix(rows: m, columns: n, gap: 2) { c0[$0 * n + $1] }
         let alpha: Float = accumulate ? -0.6 : 0.37
-        sdpa_gemm_tile(transposed ? 1 : 0, accumulate ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
-                       a.storage, a.stride, b.storage, b.stride, &c.storage, c.stride)
+        let layout = pairs ? SDPA_LAYOUT_BF16_PAIRS : SDPA_LAYOUT_F32
+        let aBytes = transposed ? sdpa_operand_bytes(layout, SDPA_OPERAND_VALUES, Int32(k), Int32(m)) : sdpa_operand_bytes(layout, SDPA_OPERAND_QUERY, Int32(m), Int32(k))
+        var aPairs = [UInt32](repeating: 0, count: aBytes / 4 + 1)
+        var bPairs = [UInt32](repeating: 0, count: sdpa_operand_bytes(layout, SDPA_OPERAND_VALUES, Int32(k), Int32(n)) / 4 + 1)
+        a.storage.withUnsafeBufferPointer { aStored in
+            b.storage.withUnsafeBufferPointer { bStored in
+                aPairs.withUnsafeMutableBytes { aOut in
+                    bPairs.withUnsafeMutableBytes { bOut in
+                        var (pa, lda, pb, ldb) = (UnsafeRawPointer(aStored.baseAddress), a.stride, UnsafeRawPointer(bStored.baseAddress), b.stride)
+                        if pairs {
+                            let aRows = sdpa_rows(base: aStored.baseAddress, stride: a.stride, rows: nil)
+                            pa = transposed
+                                ? sdpa_pack_values(layout, SDPA_ELEMENT_F32, Int32(k), Int32(m), aRows, aOut.baseAddress, &lda)
+                                : sdpa_prepare_query(layout, SDPA_ELEMENT_F32, Int32(m), Int32(k), aStored.baseAddress, a.stride, 1, aOut.baseAddress, &lda)
+                            pb = sdpa_pack_values(layout, SDPA_ELEMENT_F32, Int32(k), Int32(n), sdpa_rows(base: bStored.baseAddress, stride: b.stride, rows: nil),
+                                                  bOut.baseAddress, &ldb)
+                        }
+                        sdpa_gemm_tile(layout, transposed ? 1 : 0, accumulate ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, pa, lda, pb, ldb, &c.storage, c.stride)
+                    }
+                }
+            }
+        }
+        let operand = { (x: Float) in Double(pairs ? bfloat16Rounded(x) : x) }
         var want = [Double](), allowed = [Double]()
         for i in 0..<m {
             for j in 0..<n {
-                let products = (0..<k).map { Double(a0[i * k + $0]) * Double(b[$0, j]) }
+                let products = (0..<k).map { operand(a0[i * k + $0]) * operand(b[$0, j]) }
                 let before = accumulate ? Double(c0[i * n + j]) : 0
                 want.append(before + Double(alpha) * products.reduce(0, +))
                 allowed.append(Double(k + 2) * 0x1p-24 * (abs(Double(alpha)) * products.map(abs).reduce(0, +) + abs(before)))
             }
         }
-        let label = "\(m)×\(n)×\(k)\(transposed ? " Aᵀ" : "")\(accumulate ? " +=" : "")"
-        log.expectClose(c.values, want, shape: [m, n], bound: "(k + 2)·2⁻²⁴·(|alpha|·Σ|a·b| + |c|)", label) { allowed[$0] }
+        let label = "\(pairs ? "pairs " : "")\(m)×\(n)×\(k)\(transposed ? " Aᵀ" : "")\(accumulate ? " +=" : "")"
+        log.expectClose(c.values, want, shape: [m, n], bound: "(k + 2)·2⁻²⁴·(|alpha|·Σ|a·b| + |c|), a and b as multiplied", label) { allowed[$0] }
         log.expect(c.paddingIsUntouched, "\(label): wrote outside C")
         return log.found
     }

@@ -223,9 +223,11 @@ sdpa_operand_layout sdpa_layout_for(sdpa_element_kind kind);
 size_t sdpa_operand_bytes(sdpa_operand_layout layout, sdpa_operand_role role, int count, int width);
 
 /* Query rows for sdpa_scores: rows x depth elements of `kind` (row stride
- * ldq), times `scale` (a power of two, so exact), in `layout`.  Returns
- * where they are and sets *ld to their row stride (in the layout's 4-byte
- * units): dst, or q itself when nothing needs doing (float32 rows, scale 1,
+ * ldq), times `scale` (a power of two, so exact), in `layout`; in
+ * SDPA_LAYOUT_BF16_PAIRS `kind` is bfloat16, or float32 rows to be rounded
+ * to bfloat16 (nearest even: the backward's dS).  Returns where they are
+ * and sets *ld to their row stride (in the layout's 4-byte units): dst, or
+ * q itself when nothing needs doing (float32 rows, scale 1,
  * SDPA_LAYOUT_F32). */
 sdpa_const_ptr sdpa_prepare_query(sdpa_operand_layout layout, sdpa_element_kind kind, int rows,
                                   int depth, const void *q, ptrdiff_t ldq, float scale, void *dst,
@@ -239,9 +241,11 @@ void sdpa_pack_keys(sdpa_operand_layout layout, sdpa_element_kind kind, int cols
                     sdpa_rows k, void *dst);
 
 /* Value rows for sdpa_accumulate: cols rows of dv elements of `kind` in
- * `layout`.  Returns where they are and sets *ld to their row stride: dst,
- * or v's own rows when they need nothing (float32 rows at a stride,
- * SDPA_LAYOUT_F32). */
+ * `layout`; in SDPA_LAYOUT_BF16_PAIRS `kind` is bfloat16, or float32 rows
+ * to be rounded to bfloat16 (nearest even: the backward's P and dS as the
+ * transposed A of sdpa_gemm_tile, cols = query rows).  Returns where they
+ * are and sets *ld to their row stride: dst, or v's own rows when they need
+ * nothing (float32 rows at a stride, SDPA_LAYOUT_F32). */
 sdpa_const_ptr sdpa_pack_values(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int dv,
                                 sdpa_rows v, void *dst, ptrdiff_t *ld);
 
@@ -524,11 +528,22 @@ void sdpa_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
  * broadcasts one element of A at a time), so dV += P^T dO and dK += dS^T Q
  * need no transposed copy of P or dS.  B must be contiguous along n: dP =
  * dO V^T takes V^T packed with sdpa_pack_kt_* (as K^T for the scores).
- * The register tile and accuracy of sdpa_qk_tile: each element is a float32
- * dot product of length k (k = 0: C = 0, or C unchanged). */
-void sdpa_gemm_tile(int transposeA, int accumulate, int m, int n, int k, float alpha,
-                    const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                    float *c, ptrdiff_t ldc);
+ * `layout` is one sdpa_layout_for gave on this family:
+ *  - SDPA_LAYOUT_F32: a and b hold floats (strides in floats); the register
+ *    tile and accuracy of sdpa_qk_tile: each element is a float32 dot
+ *    product of length k;
+ *  - SDPA_LAYOUT_BF16_PAIRS: the depth k runs in bfloat16 pairs, and a and
+ *    b hold 32-bit pair words (strides in words): A's rows as
+ *    sdpa_prepare_query lays them out ([m][pairs of k]; transposed, as
+ *    sdpa_pack_values does, [pairs of k][m]), B as sdpa_pack_values
+ *    ([pairs of k][n]); an odd k's last pair padded with 0.  Float32
+ *    sources are rounded to bfloat16 by those calls (kind
+ *    SDPA_ELEMENT_F32), as PyTorch and FlashAttention round P and dS for
+ *    the backward's products; the products are exact, the sums float32.
+ * k = 0: C = 0, or C unchanged. */
+void sdpa_gemm_tile(sdpa_operand_layout layout, int transposeA, int accumulate, int m, int n,
+                    int k, float alpha, const void *a, ptrdiff_t lda, const void *b,
+                    ptrdiff_t ldb, float *c, ptrdiff_t ldc);
 
 /* The attention weights from the scores and the forward's log-sum-exp:
  *   s[r][c] = exp(s[r][c] - lse[r])   in place (row stride lds),

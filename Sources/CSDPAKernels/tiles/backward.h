@@ -8,11 +8,22 @@
 
 /* C (= | +=) alpha op(A) B on the GEMM micro-kernel: a transposed A is read
  * through its strides (rows 1 apart, columns lda apart), so P^T and dS^T
- * cost no copy. */
-static void k_gemm_tile(int transposeA, int accumulate, int m, int n, int k, float alpha,
-                        const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
-                        ptrdiff_t ldc) {
+ * cost no copy.  In bfloat16 pairs the depth runs in pairs (k elements,
+ * pairs_of(k) words), A's and B's elements are 32-bit pair words. */
+static void k_gemm_tile(sdpa_operand_layout layout, int transposeA, int accumulate, int m, int n, int k, float alpha,
+                        const void *a, ptrdiff_t lda, const void *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
     const ptrdiff_t rsa = transposeA ? 1 : lda, csa = transposeA ? lda : 1;
+#if SDPA_BF16_DOT
+    if (layout == SDPA_LAYOUT_BF16_PAIRS) {
+        const int kp = k > 0 ? pairs_of(k) : 0;
+        if (accumulate)
+            gemm(FMT_BF16_PAIRS, 2, 0, MK_NONE, m, n, kp, a, rsa, csa, b, ldb, c, ldc, alpha, NULL, 0, NULL);
+        else
+            gemm(FMT_BF16_PAIRS, 0, 0, MK_NONE, m, n, kp, a, rsa, csa, b, ldb, c, ldc, alpha, NULL, 0, NULL);
+        return;
+    }
+#endif
+    (void)layout;
     if (accumulate)
         gemm(FMT_F32, 2, 0, MK_NONE, m, n, k, a, rsa, csa, b, ldb, c, ldc, alpha, NULL, 0, NULL);
     else

@@ -52,15 +52,25 @@ static sdpa_const_ptr k_prepare_query(sdpa_operand_layout layout, sdpa_element_k
         *ld = depth;
         return dst;
     }
-    /* bfloat16 pairs: the rows as bfloat16, an odd depth padded with 0 */
+    /* bfloat16 pairs: the rows as bfloat16 (float32 rows rounded, nearest
+     * even), an odd depth padded with 0 */
     const int dp = pairs_of(depth);
     uint16_t *out = (uint16_t *)dst;
     for (int r = 0; r < rows; r++) {
-        const uint16_t *src = (const uint16_t *)q + (size_t)r * ldq;
         uint16_t *row = out + (size_t)r * 2 * dp;
         int e = 0;
-        for (; e + SDPA_VL <= depth; e += SDPA_VL) vstore_bf16(row + e, vmul(vload_bf16(src + e), vs));
-        if (e < depth) vstore_half_first(SDPA_KIND_BF16, row + e, depth - e, vmul(vload_half_first(SDPA_KIND_BF16, src + e, depth - e), vs));
+        if (kind == SDPA_ELEMENT_F32) {
+            const float *src = (const float *)q + (size_t)r * ldq;
+            for (; e + SDPA_VL <= depth; e += SDPA_VL) vstore_bf16(row + e, vmul(vload(src + e), vs));
+            if (e < depth) {
+                const int n = depth - e;
+                vstore_half_first(SDPA_KIND_BF16, row + e, n, vmul(vload_first(src + e, n, vmask_first(n)), vs));
+            }
+        } else {
+            const uint16_t *src = (const uint16_t *)q + (size_t)r * ldq;
+            for (; e + SDPA_VL <= depth; e += SDPA_VL) vstore_bf16(row + e, vmul(vload_bf16(src + e), vs));
+            if (e < depth) vstore_half_first(SDPA_KIND_BF16, row + e, depth - e, vmul(vload_half_first(SDPA_KIND_BF16, src + e, depth - e), vs));
+        }
         if (depth % 2) row[depth] = 0;
     }
     *ld = dp;
@@ -97,6 +107,25 @@ SDPA_INLINE void pack_key_pairs(int cols, int depth, sdpa_rows k, uint32_t *dst)
     }
 }
 
+/* Float32 rows rounded to bfloat16 (nearest even) as pairs of rows:
+ * (v[2j][d], v[2j+1][d]) at [j][d] (row stride ld words, columns up to ld
+ * and a missing last row zero). */
+SDPA_INLINE void pack_float_pairs(int cols, int dv, sdpa_rows v, uint32_t *out, ptrdiff_t ld) {
+    for (int j = 0; j < pairs_of(cols); j++) {
+        const float *a = (const float *)row_at(SDPA_KIND_F32, v, 2 * j);
+        const float *b = 2 * j + 1 < cols ? (const float *)row_at(SDPA_KIND_F32, v, 2 * j + 1) : NULL;
+        uint32_t *row = out + (ptrdiff_t)j * ld;
+        for (int d = 0; d < ld; d += SDPA_VL) {
+            const int n = dv - d < SDPA_VL ? (dv - d > 0 ? dv - d : 0) : SDPA_VL;
+            const vm m = vmask_first(n);
+            const vf x = n == SDPA_VL ? vload(a + d) : vload_first(a + d, n, m);
+            const vf y = !b ? vzero() : n == SDPA_VL ? vload(b + d) : vload_first(b + d, n, m);
+            /* lanes past dv load 0, so the padding is 0 */
+            vstore((float *)(void *)(row + d), vfloat(vi_or(vbf16_bits(x), vi_slli(vbf16_bits(y), 16))));
+        }
+    }
+}
+
 static void k_pack_keys(sdpa_operand_layout layout, sdpa_element_kind kind, int cols, int depth, sdpa_rows k,
                         void *dst) {
     if (layout == SDPA_LAYOUT_BF16_PAIRS) {
@@ -126,6 +155,11 @@ static sdpa_const_ptr k_pack_values(sdpa_operand_layout layout, sdpa_element_kin
     /* bfloat16 pairs of keys: (v[2j][d], v[2j+1][d]) at [j][d], columns padded */
     const ptrdiff_t w = padded_columns(dv);
     uint32_t *out = (uint32_t *)dst;
+    if (kind == SDPA_ELEMENT_F32) {
+        pack_float_pairs(cols, dv, v, out, w);
+        *ld = w;
+        return dst;
+    }
     static const uint16_t zeros[SDPA_VL];
     for (int j = 0; j < pairs_of(cols); j++) {
         const uint16_t *a = (const uint16_t *)row_at(SDPA_KIND_BF16, v, 2 * j);

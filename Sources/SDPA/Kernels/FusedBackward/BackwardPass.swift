@@ -23,9 +23,11 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     /// Row stride (floats) of the score tiles: a multiple of 16 floats, plus 16 so that a column of
     /// Pᵀ or dSᵀ (read down the rows) does not fall into a few cache sets.
     let lds: Int
-    /// The layout of the two score-shaped products, `S = Q·Kᵀ` and `dP = dO·Vᵀ`: the forward's for the element kind
-    /// (bfloat16 pairs on a family with a bfloat16 dot product, so they run at its rate and `S` has the forward's bits).
-    let scoreLayout: sdpa_operand_layout
+    /// The layout of the pass's five products: the forward's for the element kind. bfloat16 pairs on a family with a
+    /// bfloat16 dot product, so they run at its rate and `S` has the forward's bits; P and dS are then rounded to
+    /// bfloat16 for `dV += Pᵀ·dO`, `dK += dSᵀ·Q` and `dQ += dS·K`, as PyTorch's CPU kernel and FlashAttention-2 round
+    /// them (sums in float32).
+    let layout: sdpa_operand_layout
 
     /// `dropout` is the forward's: `options`' for a call of its own, the whole problem's seen from a segment's rows and keys.
     init(
@@ -41,7 +43,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         scale = Float(options.resolvedScale(headDim: schedule.shape.headDim))
         (queryScale, scoreScale) = _splitScale(scale)
         lds = (schedule.keyColumns + 15) / 16 * 16 + 16
-        scoreLayout = sdpa_layout_for(inputs.kind)
+        layout = sdpa_layout_for(inputs.kind)
     }
 
     /// Floats of a thread's chain-rule tiles (``_BackwardScratch/chain``): the plan's, for a query tile of `lds` columns.
@@ -63,7 +65,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     func keyTile(_ keys: Range<Int>, of item: _BackwardItem, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<Plan.Gradients>?) {
         let shape = schedule.shape
         let (b, cols, E, Ev, group, Br) = (item.batch, keys.count, shape.headDim, shape.valueHeadDim, shape.groupSize, schedule.queryRows)
-        var keyRows: UnsafePointer<Float>?, ldk = 0
+        var keyRows: UnsafeRawPointer?, ldk = 0
         for t in 0..<schedule.queryTiles {
             let queries = t * Br..<Swift.min((t + 1) * Br, shape.queryLength)
             for head in item.kvHead * group..<(item.kvHead + 1) * group {
@@ -74,10 +76,10 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
                     let k = inputs.key.rows(batch: b, head: item.kvHead, first: keys.lowerBound)
                     let v = inputs.value.rows(batch: b, head: item.kvHead, first: keys.lowerBound)
                     // A decoding call's scores read the keys as stored (`directScores`): no `Kᵀ` then.
-                    if !schedule.readsKeysDirectly { sdpa_pack_keys(scoreLayout, inputs.kind, Int32(cols), Int32(E), k, scratch.keysT) }
-                    sdpa_pack_keys(scoreLayout, inputs.kind, Int32(cols), Int32(Ev), v, scratch.valuesT)
-                    keyRows = sdpa_pack_values(SDPA_LAYOUT_F32, inputs.kind, Int32(cols), Int32(E), k, scratch.keyRows, &ldk)?
-                        .assumingMemoryBound(to: Float.self)
+                    if !schedule.readsKeysDirectly { sdpa_pack_keys(layout, inputs.kind, Int32(cols), Int32(E), k, scratch.keysT) }
+                    sdpa_pack_keys(layout, inputs.kind, Int32(cols), Int32(Ev), v, scratch.valuesT)
+                    // K as `dQ += dS·K` reads it: rows along the depth, as values are (pairs of keys in bfloat16 pairs).
+                    keyRows = sdpa_pack_values(layout, inputs.kind, Int32(cols), Int32(E), k, scratch.keyRows, &ldk)
                     scratch.keyGradients.update(repeating: 0, count: cols * E)
                     scratch.valueGradients.update(repeating: 0, count: cols * Ev)
                 }
@@ -95,24 +97,23 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     /// float masks.
     func unit(
         head: Int, queries: Range<Int>, keys: Range<Int>, visibility: TileVisibility, of item: _BackwardItem,
-        keyRows: UnsafePointer<Float>, ldk: Int, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<Plan.Gradients>?
+        keyRows: UnsafeRawPointer, ldk: Int, scratch: _BackwardScratch, parameters: UnsafeMutablePointer<Plan.Gradients>?
     ) {
         let shape = schedule.shape
         let (b, rows, cols, E, Ev) = (item.batch, Int32(queries.count), Int32(keys.count), shape.headDim, shape.valueHeadDim)
         let rowIndex = (b * shape.queryHeads + head) * shape.queryLength + queries.lowerBound
         let (s, dp, saved) = (scratch.scores, scratch.scoreGradients, scratch.saved)
 
-        var ldq = 0, lddo = 0
+        // Q (times the scale's power of two) and dO as the score-shaped products read them; in float32 also the B
+        // operands of dK and dV.
+        var ldqs = 0, lddos = 0
+        let pairs = layout != SDPA_LAYOUT_F32
         let qRows = inputs.query.rows(batch: b, head: head, first: queries.lowerBound)
-        let q = sdpa_prepare_query(SDPA_LAYOUT_F32, inputs.kind, rows, Int32(E), qRows.base, qRows.stride, queryScale, scratch.queries, &ldq)!
+        let qs = sdpa_prepare_query(layout, inputs.kind, rows, Int32(E), qRows.base, qRows.stride, queryScale,
+                                    pairs ? scratch.queryPairs : scratch.queries, &ldqs)!
         let dORows = inputs.gradOutput.rows(batch: b, head: head, first: queries.lowerBound)
-        let dO = sdpa_prepare_query(SDPA_LAYOUT_F32, inputs.kind, rows, Int32(Ev), dORows.base, dORows.stride, 1, scratch.gradOutput, &lddo)!
-        // The score-shaped products' operands (float32 `q` and `dO` already are, unless bfloat16 multiplies as pairs).
-        var (qs, ldqs, dOs, lddos) = (UnsafeRawPointer(q), ldq, UnsafeRawPointer(dO), lddo)
-        if scoreLayout != SDPA_LAYOUT_F32 {
-            qs = sdpa_prepare_query(scoreLayout, inputs.kind, rows, Int32(E), qRows.base, qRows.stride, queryScale, scratch.queryPairs, &ldqs)!
-            dOs = sdpa_prepare_query(scoreLayout, inputs.kind, rows, Int32(Ev), dORows.base, dORows.stride, 1, scratch.gradOutputPairs, &lddos)!
-        }
+        let dOs = sdpa_prepare_query(layout, inputs.kind, rows, Int32(Ev), dORows.base, dORows.stride, 1,
+                                     pairs ? scratch.gradOutputPairs : scratch.gradOutput, &lddos)!
 
         // S, biased as in the forward pass: a dense mask in the Q·Kᵀ registers, any other bias by its tile code;
         // a decoding call's with the forward's own product (keys read as stored) and every bias by its tile code.
@@ -121,10 +122,10 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
             directScores(rows: rows, keys: keys, of: item, query: qs, ldq: ldqs, scratch: scratch)
         } else if applyBias, let tileMask = modifier.tileMask(batch: b, head: head, queries: queries, keys: keys) {
             applyBias = false
-            sdpa_scores(scoreLayout, rows, cols, Int32(E), qs, ldqs, scratch.keysT, scoreScale, s, lds,
+            sdpa_scores(layout, rows, cols, Int32(E), qs, ldqs, scratch.keysT, scoreScale, s, lds,
                         tileMask.kind, tileMask.base, tileMask.rowStride, nil)
         } else {
-            sdpa_scores(scoreLayout, rows, cols, Int32(E), qs, ldqs, scratch.keysT, scoreScale, s, lds, SDPA_MASK_NONE, nil, 0, nil)
+            sdpa_scores(layout, rows, cols, Int32(E), qs, ldqs, scratch.keysT, scoreScale, s, lds, SDPA_MASK_NONE, nil, 0, nil)
         }
         if saves == .raw { copyTile(s, to: saved, rows: queries.count, cols: keys.count) }
         if applyBias { modifier.apply(toScores: s, rowStride: lds, batch: b, head: head, queries: queries, keys: keys) }
@@ -132,7 +133,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
 
         // P = exp(S − lse); dP = dO Vᵀ (dropped as P was); dS = P ∘ (dP − D).
         inputs.logSumExp.withUnsafeBufferPointer { sdpa_probabilities_tile(rows, cols, s, lds, $0.baseAddress! + rowIndex) }
-        sdpa_scores(scoreLayout, rows, cols, Int32(Ev), dOs, lddos, scratch.valuesT, 1, dp, lds, SDPA_MASK_NONE, nil, 0, nil)
+        sdpa_scores(layout, rows, cols, Int32(Ev), dOs, lddos, scratch.valuesT, 1, dp, lds, SDPA_MASK_NONE, nil, 0, nil)
         dropout?.apply(toTile: dp, rowStride: lds, batch: b, head: head, queries: queries, keys: keys)
         inputs.rowDeltas.withUnsafeBufferPointer { sdpa_score_gradient_tile(rows, cols, s, lds, dp, lds, $0.baseAddress! + rowIndex) }
 
@@ -158,19 +159,35 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
         }
         dropout?.apply(toTile: s, rowStride: lds, batch: b, head: head, queries: queries, keys: keys)
 
-        // dV += Pᵀ dO, dK += scale · dSᵀ Q (Q prepared with the scale's power of two), dQ += scale · dS K.
-        let dOFloats = dO.assumingMemoryBound(to: Float.self), qFloats = q.assumingMemoryBound(to: Float.self)
-        sdpa_gemm_tile(1, 1, cols, Int32(Ev), rows, 1, s, lds, dOFloats, lddo, scratch.valueGradients, Ev)
-        sdpa_gemm_tile(1, 1, cols, Int32(E), rows, scoreScale, dp, lds, qFloats, ldq, scratch.keyGradients, E)
-        sdpa_gemm_tile(0, 1, rows, Int32(E), cols, scale, dp, lds, keyRows, ldk,
-                       buffers.queryGradientRows(item, head: head, row: queries.lowerBound), E)
+        // dV += Pᵀ dO, dK += scale · dSᵀ Q, dQ += scale · dS K.
+        let dQ = buffers.queryGradientRows(item, head: head, row: queries.lowerBound)
+        guard pairs else {
+            // Float32: Pᵀ and dSᵀ read in place; Q prepared with the scale's power of two, so dK takes the rest.
+            sdpa_gemm_tile(layout, 1, 1, cols, Int32(Ev), rows, 1, s, lds, dOs, lddos, scratch.valueGradients, Ev)
+            sdpa_gemm_tile(layout, 1, 1, cols, Int32(E), rows, scoreScale, dp, lds, qs, ldqs, scratch.keyGradients, E)
+            sdpa_gemm_tile(layout, 0, 1, rows, Int32(E), cols, scale, dp, lds, keyRows, ldk, dQ, E)
+            return
+        }
+        // bfloat16 pairs: Pᵀ and dSᵀ rounded as pairs of query rows (the values' layout), against Q and dO as pairs
+        // of rows; dS rounded as pairs of keys (the queries' layout), against K as pairs of keys.
+        var (ldt, ldb, ldds) = (0, 0, 0)
+        let dOValues = sdpa_pack_values(layout, inputs.kind, rows, Int32(Ev), dORows, scratch.gradOutput, &ldb)
+        var transposed = sdpa_pack_values(layout, SDPA_ELEMENT_F32, rows, cols, sdpa_rows(base: s, stride: lds, rows: nil),
+                                          scratch.transposedPairs, &ldt)
+        sdpa_gemm_tile(layout, 1, 1, cols, Int32(Ev), rows, 1, transposed, ldt, dOValues, ldb, scratch.valueGradients, Ev)
+        let qValues = sdpa_pack_values(layout, inputs.kind, rows, Int32(E), qRows, scratch.queries, &ldb)
+        transposed = sdpa_pack_values(layout, SDPA_ELEMENT_F32, rows, cols, sdpa_rows(base: dp, stride: lds, rows: nil),
+                                      scratch.transposedPairs, &ldt)
+        sdpa_gemm_tile(layout, 1, 1, cols, Int32(E), rows, scale, transposed, ldt, qValues, ldb, scratch.keyGradients, E)
+        let ds = sdpa_prepare_query(layout, SDPA_ELEMENT_F32, rows, cols, dp, lds, 1, scratch.scoreGradientPairs, &ldds)
+        sdpa_gemm_tile(layout, 0, 1, rows, Int32(E), cols, scale, ds, ldds, keyRows, ldk, dQ, E)
     }
 
-    /// The scores of a decoding call's unit as its forward pass computed them: the query rows in ``scoreLayout``
+    /// The scores of a decoding call's unit as its forward pass computed them: the query rows in ``layout``
     /// against the key rows as stored, through the direct reader (whose bits do not depend on the rows stacked with them).
     private func directScores(rows: Int32, keys: Range<Int>, of item: _BackwardItem, query: UnsafeRawPointer, ldq: Int, scratch: _BackwardScratch) {
         let k = inputs.key.rows(batch: item.batch, head: item.kvHead, first: keys.lowerBound)
-        sdpa_scores_direct(scoreLayout, rows, Int32(keys.count), Int32(schedule.shape.headDim), query, ldq, inputs.kind, k, scoreScale,
+        sdpa_scores_direct(layout, rows, Int32(keys.count), Int32(schedule.shape.headDim), query, ldq, inputs.kind, k, scoreScale,
                            scratch.scores, lds, nil, sdpa_rows(), 0)
     }
 
