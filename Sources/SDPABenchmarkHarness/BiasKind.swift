@@ -132,10 +132,15 @@ public struct BiasKind: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a spelling: a name of ``fixed``, or parts of ``parts`` joined with `+`.
     ///
+    /// - Parameter placeholder: a part that stands for a bias given elsewhere (`sdpa`'s `mask`, where the `--mask`
+    ///   file's mask goes) and what it means: skipped, the kind (and its ``spelling``) made of the other parts;
+    ///   errors quote `spelling` whole and list the placeholder among the parts.
     /// - Throws: ``BiasSpellingError`` naming the part or parameter that is wrong.
-    public static func parse(_ spelling: String) throws -> BiasKind {
-        if let kind = fixed.first(where: { $0.spelling == spelling }) { return kind }
-        let texts = spelling.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+    public static func parse(_ spelling: String, placeholder: (part: String, meaning: String)? = nil) throws -> BiasKind {
+        let written = spelling.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+        let texts = written.filter { $0 != placeholder?.part }
+        let kept = texts.joined(separator: "+")
+        if let kind = fixed.first(where: { $0.spelling == kept }) { return kind }
         let parsed: [ParsedBiasPart] = try texts.map { text in
             let colon = text.firstIndex(of: ":")
             let name = colon.map { String(text[..<$0]) } ?? text
@@ -144,9 +149,10 @@ public struct BiasKind: Sendable, Hashable, CustomStringConvertible {
                 if fixed.contains(where: { $0.spelling == text }) {
                     throw BiasSpellingError("'\(text)' cannot be combined with other parts with '+'")
                 }
+                let partSyntax = BiasPart.all.map(\.syntax) + (placeholder.map { ["\($0.part) (\($0.meaning))"] } ?? [])
                 throw BiasSpellingError(
-                    "unknown bias '\(texts.count == 1 ? spelling : text)'; expected \(fixed.filter { !$0.isBenchmarkMask }.map(\.spelling).joined(separator: ", ")), "
-                        + "or parts joined with '+': \(BiasPart.all.map(\.syntax).joined(separator: ", "))")
+                    "unknown bias '\(written.count == 1 ? spelling : text)'; expected \(fixed.filter { !$0.isBenchmarkMask }.map(\.spelling).joined(separator: ", ")), "
+                        + "or parts joined with '+': \(partSyntax.joined(separator: ", "))")
             }
             return ParsedBiasPart(part: part, text: text, value: try part.parse(arguments, text))
         }
@@ -159,7 +165,7 @@ public struct BiasKind: Sendable, Hashable, CustomStringConvertible {
         let summary = parsed.count == 1 ? parsed[0].value.summary
             : "composition: " + parsed.map(\.value.summary).joined(separator: " + ")
         let values = parsed.map(\.value)
-        return BiasKind(spelling, summary, acceptsAlibiSlopes: parsed.contains { $0.part.acceptsAlibiSlopes }) { parameters in
+        return BiasKind(kept, summary, acceptsAlibiSlopes: parsed.contains { $0.part.acceptsAlibiSlopes }) { parameters in
             var bias = try values[0].make(parameters)
             for value in values.dropFirst() { bias = combinedBias(bias, try value.make(parameters)) }
             return bias

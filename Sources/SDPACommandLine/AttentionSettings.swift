@@ -91,9 +91,11 @@ struct AttentionSettings {
     ///
     /// - Throws: ``UsageError`` naming the part or parameter that does not parse, or for a benchmark mask
     ///   where those are not offered.
-    static func parseBias(_ spelling: String, command: String, allowingBenchmarkMasks: Bool) throws -> BiasKind {
+    static func parseBias(
+        _ spelling: String, command: String, allowingBenchmarkMasks: Bool, placeholder: (part: String, meaning: String)? = nil
+    ) throws -> BiasKind {
         let kind: BiasKind
-        do { kind = try BiasKind.parse(spelling) } catch let error as BiasSpellingError {
+        do { kind = try BiasKind.parse(spelling, placeholder: placeholder) } catch let error as BiasSpellingError {
             throw UsageError("--bias \(error.message)", command: command)
         }
         if kind.isBenchmarkMask, !allowingBenchmarkMasks {
@@ -110,15 +112,17 @@ struct AttentionSettings {
         maskPath = parsed.string("mask")
         if let spelling = parsed.string("bias") {
             // A part `mask` says where the --mask file's mask goes among the parts.
-            var parts = spelling.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+            let parts = spelling.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
             if let position = parts.firstIndex(of: "mask") {
                 guard maskPath != nil else { throw UsageError("--bias \(spelling): the part 'mask' needs --mask FILE", command: command) }
-                parts.remove(at: position)
-                guard !parts.contains("mask") else { throw UsageError("--bias \(spelling): the part 'mask' appears twice", command: command) }
+                guard parts.lastIndex(of: "mask") == position else { throw UsageError("--bias \(spelling): the part 'mask' appears twice", command: command) }
                 maskPosition = position
             }
             // `--bias mask` alone is the mask alone.
-            if !parts.isEmpty { biasKind = try Self.parseBias(parts.joined(separator: "+"), command: command, allowingBenchmarkMasks: false) }
+            if parts != ["mask"] {
+                biasKind = try Self.parseBias(spelling, command: command, allowingBenchmarkMasks: false,
+                                              placeholder: ("mask", "where the --mask file's mask goes"))
+            }
         }
         sinksPath = parsed.string("sinks")
         alibiSlopes = try parsed.numbersInFloatRange("alibi-slopes")

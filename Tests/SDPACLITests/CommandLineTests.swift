@@ -251,6 +251,16 @@ import Testing
         }
     }
 
+    @Test("the parts an unknown --bias part is told of include 'mask' where --mask is an option (run, grad), not in bench")
+    func unknownPartListsTheMaskPartWhereThereIsOne() throws {
+        let files = try InputFiles()
+        let mask = "sink-tokens:N,WINDOW, mask (where the --mask file's mask goes)\n"
+        let run = sdpa(["run", "--bias", "sideways"] + files.arguments)
+        #expect(run.status == 2 && run.standardError.contains(mask), "\(run.standardError)")
+        let bench = sdpa(["bench", "--bias", "sideways"])
+        #expect(bench.status == 2 && bench.standardError.contains("sink-tokens:N,WINDOW\n"), "\(bench.standardError)")
+    }
+
     @Test func badInputExitsWith1AndNamesTheProblem() throws {
         let files = try InputFiles()
         try Data("not numpy at all".utf8).write(to: files.path("bad.npy"))

@@ -126,6 +126,10 @@ enum OptionTables {
         .invalid("grad", 2, "sdpa grad: error: --bias mask+softcap:5+mask: the part 'mask' appears twice", "--bias part mask twice") {
             $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--bias", "mask+softcap:5+mask"]
         },
+        // Errors about the other parts quote --bias as written, and the parts they list include `mask`.
+        .invalid("grad", 2, "sdpa grad: error: --bias 'window:2' appears twice in 'window:2+mask+window:2'", "--bias part twice around mask") {
+            $0.gradArguments + ["--mask", $0.path("float-mask.npy").path, "--bias", "window:2+mask+window:2"]
+        },
         .invalid("grad", 2, "sdpa grad: error: --dmask needs the float mask it is the gradient of, given with --mask", "--dmask without --mask") {
             $0.gradArguments + ["--dmask", $0.path("dm.npy").path]
         },
