@@ -123,7 +123,7 @@ public struct BiasKind: Sendable, Hashable, CustomStringConvertible {
         "mask-bool", "mask-float",
     ].map { try! parse($0) }
 
-    /// The kinds `sdpa run` and `sdpa explain` list in their help (any spelling of ``parse(_:)`` that is
+    /// The kinds `sdpa run` and `sdpa explain` list in their help (any spelling of ``parse(_:placeholder:)`` that is
     /// not a benchmark mask is accepted).
     public static var commandLineKinds: [BiasKind] { all.filter { !$0.isBenchmarkMask } }
 
@@ -133,12 +133,15 @@ public struct BiasKind: Sendable, Hashable, CustomStringConvertible {
     /// Parses a spelling: a name of ``fixed``, or parts of ``parts`` joined with `+`.
     ///
     /// - Parameter placeholder: a part that stands for a bias given elsewhere (`sdpa`'s `mask`, where the `--mask`
-    ///   file's mask goes) and what it means: skipped, the kind (and its ``spelling``) made of the other parts;
-    ///   errors quote `spelling` whole and list the placeholder among the parts.
-    /// - Throws: ``BiasSpellingError`` naming the part or parameter that is wrong.
+    ///   file's mask goes) and what it means: skipped, the kind (and its ``spelling``) made of the other parts, at
+    ///   least one; an error about parts that repeat quotes `spelling` as written, the unknown-part error lists
+    ///   the placeholder among the parts.
+    /// - Throws: ``BiasSpellingError`` naming the part or parameter that is wrong, or when only the placeholder is
+    ///   given.
     public static func parse(_ spelling: String, placeholder: (part: String, meaning: String)? = nil) throws -> BiasKind {
         let written = spelling.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
         let texts = written.filter { $0 != placeholder?.part }
+        if let placeholder, texts.isEmpty { throw BiasSpellingError("'\(spelling)' has no part but '\(placeholder.part)'") }
         let kept = texts.joined(separator: "+")
         if let kind = fixed.first(where: { $0.spelling == kept }) { return kind }
         let parsed: [ParsedBiasPart] = try texts.map { text in

@@ -63,6 +63,20 @@ private func visibleCount(_ mask: Tensor, batch: Int, heads: Int, queryLength: I
         }
     }
 
+    @Test("a placeholder part is skipped, quoted in errors as written, and refused alone")
+    func placeholderPartIsSkipped() throws {
+        let mask = (part: "mask", meaning: "elsewhere")
+        #expect(try BiasKind.parse("softcap:20+mask+causal-lower-right", placeholder: mask).spelling == "softcap:20+causal-lower-right")
+        #expect(try BiasKind.parse("alibi+mask+causal-lower-right", placeholder: mask).spelling == "alibi+causal-lower-right")
+        #expect(throws: BiasSpellingError("'window:2' appears twice in 'window:2+mask+window:2'")) {
+            try BiasKind.parse("window:2+mask+window:2", placeholder: mask)
+        }
+        for spelling in ["mask", "mask+mask"] {
+            #expect(throws: BiasSpellingError("'\(spelling)' has no part but 'mask'")) { try BiasKind.parse(spelling, placeholder: mask) }
+        }
+        #expect(throws: BiasSpellingError.self) { try BiasKind.parse("mask") }
+    }
+
     @Test func compositionsAreOneFusedBiasOfTheirParts() throws {
         let p = BiasParameters(heads: 2, queryLength: 8, keyLength: 16)
         let bias = try #require(try BiasKind.parse("alibi+window:4+causal-lower-right").makeBias(p))

@@ -200,9 +200,9 @@ typedef enum sdpa_operand_layout {
 
 /* Which operand a buffer holds. */
 typedef enum sdpa_operand_role {
-    SDPA_OPERAND_QUERY = 0,  /* count = query rows, width = depth */
+    SDPA_OPERAND_QUERY = 0,  /* count = rows, width = depth (the reduction) */
     SDPA_OPERAND_KEYS = 1,   /* count = keys, width = depth */
-    SDPA_OPERAND_VALUES = 2  /* count = keys, width = value depth */
+    SDPA_OPERAND_VALUES = 2  /* count = rows along the reduction (keys), width = columns (value depth) */
 } sdpa_operand_role;
 
 typedef const void *sdpa_const_ptr;
@@ -525,10 +525,10 @@ void sdpa_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
  *   op(A) = A    : a is m x k, row stride lda        (transposeA == 0)
  *   op(A) = A^T  : a is k x m, row stride lda        (transposeA != 0)
  * The transposed A is read in place through its strides (the micro-kernel
- * broadcasts one element of A at a time), so dV += P^T dO and dK += dS^T Q
- * need no transposed copy of P or dS.  B must be contiguous along n: dP =
- * dO V^T takes V^T packed with sdpa_pack_kt_* (as K^T for the scores).
- * `layout` is one sdpa_layout_for gave on this family:
+ * broadcasts one element of A at a time), so in float32 dV += P^T dO and
+ * dK += dS^T Q need no transposed copy of P or dS.  B must be contiguous
+ * along n.  `layout` is one sdpa_layout_for gave on this family (another
+ * is read as float32):
  *  - SDPA_LAYOUT_F32: a and b hold floats (strides in floats); the register
  *    tile and accuracy of sdpa_qk_tile: each element is a float32 dot
  *    product of length k;

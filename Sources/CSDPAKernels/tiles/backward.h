@@ -9,7 +9,9 @@
 /* C (= | +=) alpha op(A) B on the GEMM micro-kernel: a transposed A is read
  * through its strides (rows 1 apart, columns lda apart), so P^T and dS^T
  * cost no copy.  In bfloat16 pairs the depth runs in pairs (k elements,
- * pairs_of(k) words), A's and B's elements are 32-bit pair words. */
+ * pairs_of(k) words), A's and B's elements are 32-bit pair words; a family
+ * without a bfloat16 dot product is never given that layout (sdpa_layout_for)
+ * and reads any as float32, as k_scores does. */
 static void k_gemm_tile(sdpa_operand_layout layout, int transposeA, int accumulate, int m, int n, int k, float alpha,
                         const void *a, ptrdiff_t lda, const void *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
     const ptrdiff_t rsa = transposeA ? 1 : lda, csa = transposeA ? lda : 1;

@@ -152,7 +152,8 @@ static sdpa_const_ptr k_pack_values(sdpa_operand_layout layout, sdpa_element_kin
         *ld = dv;
         return dst;
     }
-    /* bfloat16 pairs of keys: (v[2j][d], v[2j+1][d]) at [j][d], columns padded */
+    /* bfloat16 pairs of rows (keys; the backward's query rows):
+     * (v[2j][d], v[2j+1][d]) at [j][d], columns padded */
     const ptrdiff_t w = padded_columns(dv);
     uint32_t *out = (uint32_t *)dst;
     if (kind == SDPA_ELEMENT_F32) {

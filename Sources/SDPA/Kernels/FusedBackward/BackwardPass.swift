@@ -21,7 +21,7 @@ struct _BackwardPass<Modifier: _DifferentiableScoreModifier, Plan: _ParameterGra
     /// The scale, its power of two (taken by the query rows, exactly, as in the forward pass) and the rest.
     let scale: Float, queryScale: Float, scoreScale: Float
     /// Row stride (floats) of the score tiles: a multiple of 16 floats, plus 16 so that a column of
-    /// Pᵀ or dSᵀ (read down the rows) does not fall into a few cache sets.
+    /// Pᵀ or dSᵀ (read down the rows by the float32 products) does not fall into a few cache sets.
     let lds: Int
     /// The layout of the pass's five products: the forward's for the element kind. bfloat16 pairs on a family with a
     /// bfloat16 dot product, so they run at its rate and `S` has the forward's bits; P and dS are then rounded to
