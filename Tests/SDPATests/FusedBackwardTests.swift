@@ -11,9 +11,9 @@ import Testing
 /// against `Double` (gradients of magnitude up to ~10 here). Half precisions: both rounded once
 /// (`D = rowsum(dO ∘ O)` comes from the output recomputed in float32, not from the output rounded to the
 /// dtype, which moved each `dS_ij` by up to `P_ij·u·Σ|dO ∘ O|`: float16 is held to that). bfloat16: the
-/// families that multiply bfloat16 pairs run `S = Q·Kᵀ` and `dP = dO·Vᵀ` on the pairs (products exact, sums in
-/// float32), and their forward rounds `P` to bfloat16 for `P·V`, as FlashAttention does, which moves a gradient by a
-/// few `u` of the largest one.
+/// families that multiply bfloat16 pairs run all five products on the pairs (products exact, sums in float32), with
+/// `P` and `dS` rounded to bfloat16 for `dV`, `dK` and `dQ`, and their forward rounds `P` to bfloat16 for `P·V`, as
+/// FlashAttention and PyTorch's CPU kernel do, which moves a gradient by a few `u` of the largest one.
 func fusedBackwardTolerance(_ dtype: DType, inputs: DType, largest: Double) -> Tolerance {
     let float32 = Tolerance(atol: 2e-5, rtol: 2e-5)
     var tolerance = dtype == .float32 ? float32 : float32.bothRounded(to: dtype)
@@ -151,6 +151,9 @@ struct FusedBackwardTests {
                                         // packed sequences as segments, one of a single row (decoded, its scores
                                         // recomputed by the direct reader) beside wider ones that size the scratch
                                         FusedCase(L: 116, S: 190, E: 64, Ev: 24, dtype: .bfloat16, bias: "packedShortLowerRight"),
+                                        // decoding in pairs (the forward's direct reader) with GQA and sinks
+                                        FusedCase(heads: 6, group: 3, L: 3, S: 300, E: 40, Ev: 24, dtype: .bfloat16, bias: "windowCausal",
+                                                  sinks: [2.5, -.infinity, -1, 0.5, 6, -3]),
                                         FusedCase(heads: 4, group: 2, L: 70, S: 150, dtype: .float16, bias: "causalLowerRight",
                                                   sinks: [3, -1, -.infinity, 0.5])])
     func kernelFamilies(_ family: KernelFamily, _ c: FusedCase) throws {
