@@ -42,7 +42,9 @@
 /// tile from `logSumExp` and takes `rowsum(dO ∘ output)` from `output` (float16 and bfloat16: from the
 /// output recomputed in float32 by one more forward pass, rescaled to `logSumExp`, since the rounded output
 /// loses the gradients of rows one key dominates), accumulates in float32, skips the tiles the bias
-/// empties, and needs O(L·E) extra memory. The math one (``SDPBackend/math``,
+/// empties, and needs O(L·E) extra memory. bfloat16 on kernels with a bfloat16 dot product
+/// (``FusedKernelInstructionSet/multipliesBFloat16Pairs``) multiplies in bfloat16 pairs, with the weights and
+/// their gradients rounded to bfloat16 for dQ, dK and dV as PyTorch's CPU kernel and FlashAttention-2 round them. The math one (``SDPBackend/math``,
 /// float64 inputs or under `withSDPBackends([.math])`) recomputes scores and softmax from query and key
 /// in `Double` and rounds once: the exact gradient, whatever rounding `output` and `logSumExp` carry.
 ///
