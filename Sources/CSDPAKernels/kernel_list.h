@@ -65,6 +65,9 @@
       (rows, cols, s, lds, mask, ldm))                                                             \
     X(void, softcap_tile, (int rows, int cols, float *s, ptrdiff_t lds, float cap),                \
       (rows, cols, s, lds, cap))                                                                   \
+    X(void, alibi_tile,                                                                            \
+      (int rows, int cols, float *s, ptrdiff_t lds, float slope, int first, int causal),           \
+      (rows, cols, s, lds, slope, first, causal))                                                  \
     X(sdpa_operand_layout, layout_for, (sdpa_element_kind kind), (kind))                           \
     X(size_t, operand_bytes,                                                                       \
       (sdpa_operand_layout layout, sdpa_operand_role role, int count, int width),                  \
@@ -123,6 +126,8 @@
       (int rows, int cols, const float *p, ptrdiff_t ldp, float *dp, ptrdiff_t lddp,               \
        const float *d),                                                                            \
       (rows, cols, p, ldp, dp, lddp, d))                                                           \
+    X(double, distance_weighted_sum,                                                               \
+      (int rows, int cols, const float *g, ptrdiff_t ldg, int first), (rows, cols, g, ldg, first)) \
     X(void, softcap_gradient_tile,                                                                 \
       (int rows, int cols, float *g, ptrdiff_t ldg, const float *y, ptrdiff_t ldy, float cap),     \
       (rows, cols, g, ldg, y, ldy, cap))                                                           \

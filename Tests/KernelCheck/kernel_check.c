@@ -714,6 +714,45 @@ static void check_score_gradient(int rows, int cols) {
     free(p); free(g); free(g0); free(d);
 }
 
+/* ALiBi in place: bit for bit the float32 `s - slope * |d|` (product, then
+ * difference), -inf past the diagonal when causal; nothing past the tile. */
+static void check_alibi(int rows, int cols, int first, float slope, int causal) {
+    const ptrdiff_t lds = cols + 3;
+    float *s = buffer((size_t)rows * lds + 1, GUARD), *s0 = buffer((size_t)rows * lds + 1, GUARD);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) s0[r * lds + c] = (r + c) % 11 == 3 ? NAN : randf(-20, 20);
+    memcpy(s, s0, sizeof *s * ((size_t)rows * lds + 1));
+    sdpa_alibi_tile(rows, cols, s, lds, slope, first, causal);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < lds; c++) {
+            const float got = s[r * lds + c];
+            if (c >= cols) { CHECK(got == GUARD, "alibi wrote past the tile"); continue; }
+            const int d = first + r - c;
+            const float product = slope * (float)abs(d);
+            const float want = causal && d < 0 ? -INFINITY : s0[r * lds + c] - product;
+            CHECK(isnan(want) ? isnan(got) : bits(got) == bits(want), "alibi %dx%d first %d slope %g causal %d: [%d][%d] got %.9g want %.9g",
+                  rows, cols, first, slope, causal, r, c, got, want);
+        }
+    CHECK(s[rows * lds] == GUARD, "alibi wrote past the last row");
+    free(s); free(s0);
+}
+
+static void check_distance_weighted_sum(int rows, int cols, int first) {
+    const ptrdiff_t ldg = cols + 5;
+    float *g = buffer((size_t)rows * ldg + 1, GUARD);
+    double want = 0, mag = 0;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            g[r * ldg + c] = randf(-1, 1);
+            want += (double)g[r * ldg + c] * abs(first + r - c);
+            mag += fabs((double)g[r * ldg + c]) * abs(first + r - c);
+        }
+    const double got = sdpa_distance_weighted_sum(rows, cols, g, ldg, first);
+    CHECK(fabs(got - want) <= (cols + 4) * 1.2e-7 * mag + 1e-30, "distance-weighted sum %dx%d first %d: got %.12g want %.12g",
+          rows, cols, first, got, want);
+    free(g);
+}
+
 static void check_softcap_gradient(int rows, int cols, float cap) {
     const ptrdiff_t ldg = cols + 1, ldy = cols + 3;
     float *g = buffer((size_t)rows * ldg, GUARD), *g0 = buffer((size_t)rows * ldg, GUARD), *y = buffer((size_t)rows * ldy, 0);
@@ -878,6 +917,8 @@ int main(void) {
             check_row_dot(rowsList[a], dvList[a]);
             check_score_gradient(rowsList[a], colsList[(a * 5 + 3) % 12]);
             check_softcap_gradient(rowsList[a], colsList[(a * 3 + 1) % 12], a % 2 ? 50.0f : 0.7f);
+            check_alibi(rowsList[a], colsList[(a * 5 + 1) % 12], a * 37 - 100, a % 3 ? 0.0625f : 0.37f, a % 2);
+            check_distance_weighted_sum(rowsList[a], colsList[(a * 7 + 2) % 12], 150 - a * 41);
         }
 #if defined(__x86_64__) || defined(_M_X64)
         if (strcmp(family, "amx") == 0) check_after_tiles_released();

@@ -6,8 +6,8 @@ import Testing
 
 /// The element-wise micro-kernels against their definitions, on every kernel family: the four
 /// converters (every half-precision bit pattern, and float32 values at, beside and between the
-/// rounding ties), the exponential over its whole range, GELU, the dense-mask tiles and soft-capping.
-@Suite("Converters, exp, GELU, mask and soft-cap tiles")
+/// rounding ties), the exponential over its whole range, GELU, the dense-mask tiles, ALiBi and soft-capping.
+@Suite("Converters, exp, GELU, mask, ALiBi and soft-cap tiles")
 struct ElementwiseTileTests {
     /// Every 16-bit pattern, then 7 more so the length is off every vector width.
     static let halfPatterns: [UInt16] = (0...UInt16.max).map { $0 } + [0, 1, 0x3C00, 0x7C00, 0xFC00, 0x7E00, 0x8001]
@@ -208,6 +208,52 @@ struct ElementwiseTileTests {
             }
             log.expectClose(got, want, shape: [got.count], bound: "4 ulps", "cap \(cap)") { 4 * floatULP(want[$0]) }
             log.expect(s.paddingIsUntouched, "cap \(cap): wrote outside the tile")
+        }
+        #expect(log.found.isEmpty, "\(family.name): \(log.summary)")
+    }
+
+    @Test("AlibiBias on a tile (sdpa_alibi_tile) has modifyScore's bits, -inf past a causal diagonal; its gradient sum follows its definition",
+          arguments: KernelFamily.available)
+    func alibi(_ family: KernelFamily) throws {
+        var log = KernelMismatches()
+        // Tiles off every vector width, the diagonal inside, before and after them, both causal variants and none.
+        for (L, S, queries, keys) in [(5, 9, 0..<5, 0..<9), (40, 300, 7..<33, 130..<275), (300, 40, 200..<290, 3..<40), (1, 8192, 0..<1, 8000..<8192)] {
+            for causal: CausalVariant? in [nil, .upperLeft, .lowerRight] {
+                let bias = AlibiBias(slopes: [0.37, 0x1p-3, 1e-3], seqLenQ: L, seqLenKV: S, causal: causal)
+                let (rows, cols) = (queries.count, keys.count)
+                var s = StridedMatrix(rows: rows, columns: cols, gap: 3) { r, c in (r * 7 + c) % 13 == 5 ? .nan : Float((r * 31 + c * 17) % 97) / 7 - 6 }
+                let before = s
+                let head = (L + S) % 3
+                try family.run {
+                    s.storage.withUnsafeMutableBufferPointer {
+                        bias.apply(toScores: $0.baseAddress!, rowStride: s.stride, batch: 0, head: head, queries: queries, keys: keys)
+                    }
+                }
+                let label = "L \(L) S \(S) \(causal.map { "\($0)" } ?? "no causal") tile \(queries) × \(keys)"
+                for r in 0..<rows {
+                    for c in 0..<cols {
+                        let (i, j) = (queries.lowerBound + r, keys.lowerBound + c)
+                        let want = bias.isVisible(batch: 0, head: head, query: i, key: j)
+                            ? bias.modifyScore(before[r, c], batch: 0, head: head, query: i, key: j) : -Float.infinity
+                        log.expect(want.isNaN ? s[r, c].isNaN : s[r, c].bitPattern == want.bitPattern, "\(label) [\(i), \(j)]: \(s[r, c]), want \(want)")
+                    }
+                }
+                log.expect(s.paddingIsUntouched, "\(label): wrote outside the tile")
+                // Σ g·|i + offset − j| against Double, each row's float32 sum within its length's rounding.
+                let g = StridedMatrix(rows: rows, columns: cols, gap: 5) { r, c in Float((r * 13 + c * 29) % 41) / 20 - 1 }
+                let first = queries.lowerBound + (causal == .upperLeft ? 0 : S - L) - keys.lowerBound
+                let got = try family.run {
+                    g.storage.withUnsafeBufferPointer { sdpa_distance_weighted_sum(Int32(rows), Int32(cols), $0.baseAddress!, g.stride, Int32(first)) }
+                }
+                var want = 0.0, magnitude = 0.0
+                for r in 0..<rows {
+                    for c in 0..<cols {
+                        want += Double(g[r, c]) * Double((first + r - c).magnitude)
+                        magnitude += Swift.abs(Double(g[r, c])) * Double((first + r - c).magnitude)
+                    }
+                }
+                log.expect(Swift.abs(got - want) <= Double(cols + 4) * 0x1p-24 * magnitude, "\(label) distance-weighted sum \(got), want \(want)")
+            }
         }
         #expect(log.found.isEmpty, "\(family.name): \(log.summary)")
     }

@@ -511,6 +511,15 @@ int sdpa_mask_tile_visibility(sdpa_mask_kind kind, int rows, int cols,
 void sdpa_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
                        float cap);
 
+/* ALiBi on a score tile in place (row stride lds), d = first + r - c (the
+ * distance of key c from the diagonal in row r, exact as a float below
+ * 2^24):
+ *   s[r][c] = -INFINITY                      if causal and d < 0,
+ *   s[r][c] = s[r][c] - slope * |d|          otherwise,
+ * the product rounded to float, then the difference (never one fused
+ * operation): the bits of `score - slope * |d|` in float32 arithmetic. */
+void sdpa_alibi_tile(int rows, int cols, float *s, ptrdiff_t lds, float slope, int first, int causal);
+
 /* ---------------------------------------------------------------------- */
 /* Backward pass (FlashAttention-2): per key tile, P is recomputed from the */
 /* scores and the forward's log-sum-exp, then dV += P^T dO, dP = dO V^T,    */
@@ -575,6 +584,11 @@ void sdpa_score_gradient_tile(int rows, int cols, const float *p, ptrdiff_t ldp,
  * 1 in absolute terms (u carries the rounding of y). */
 void sdpa_softcap_gradient_tile(int rows, int cols, float *g, ptrdiff_t ldg, const float *y,
                                 ptrdiff_t ldy, float cap);
+
+/* ALiBi's slope gradient over a tile of score gradients g (row stride ldg):
+ *   sum_r sum_c g[r][c] * |first + r - c|
+ * each row summed in float32 vectors, the rows in double. */
+double sdpa_distance_weighted_sum(int rows, int cols, const float *g, ptrdiff_t ldg, int first);
 
 /* Dropout on a tile of attention weights, or of their gradient dP, in place:
  *   p[r][c] = 0                               if dropped,

@@ -127,4 +127,25 @@ static void k_softcap_gradient_tile(int rows, int cols, float *g, ptrdiff_t ldg,
     }
 }
 
+/* sum_r sum_c g[r][c] |first + r - c|: each row in float32 vectors, the
+ * rows in double (ALiBi's slope gradient over a tile). */
+static double k_distance_weighted_sum(int rows, int cols, const float *g, ptrdiff_t ldg, int first) {
+    const vf lanes = vlane_indices();
+    double total = 0;
+    for (int r = 0; r < rows; r++) {
+        const float *gr = g + (ptrdiff_t)r * ldg;
+        vf sum = vzero();
+        int c = 0;
+        for (; c + SDPA_VL <= cols; c += SDPA_VL)
+            sum = vfma(vload(gr + c), vabs(vsub(vset1((float)(first + r - c)), lanes)), sum);
+        if (c < cols) {
+            const int n = cols - c;
+            const vm m = vmask_first(n);
+            sum = vfma(vload_first(gr + c, n, m), vabs(vsub(vset1((float)(first + r - c)), lanes)), sum);
+        }
+        total += vhsum(sum);
+    }
+    return total;
+}
+
 #endif

@@ -1,5 +1,5 @@
-/* Dense masks and soft-capping applied to a score tile in place, and what a
- * tile of a dense mask holds (for skipping tiles). */
+/* Dense masks, ALiBi and soft-capping applied to a score tile in place, and
+ * what a tile of a dense mask holds (for skipping tiles). */
 #ifndef SDPA_TILES_MASKS_H
 #define SDPA_TILES_MASKS_H
 
@@ -45,6 +45,37 @@ static void k_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds, float ca
             const int n = cols - c;
             const vm m = vmask_first(n);
             vstore_first(sr + c, n, m, vsoftcap(vload_first(sr + c, n, m), vcap));
+        }
+    }
+}
+
+/* The lanes' indices, 0 ... SDPA_VL - 1, as floats. */
+SDPA_INLINE vf vlane_indices(void) {
+    static const float indices[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    return vload(indices);
+}
+
+SDPA_INLINE vf vabs(vf v) { return vfloat(vi_and(vbits(v), vi_set1(0x7FFFFFFF))); }
+
+/* s - slope |d| with d = first + r - c (a float, exact below 2^24), -inf
+ * where causal and d < 0: the product rounded, then the difference, never
+ * fused, so the bits are those of score - slope * |d| in float. */
+SDPA_INLINE vf alibi_scores(vf s, vf d, vf vslope, int causal) {
+    const vf biased = vsub(s, vmul(vslope, vabs(d)));
+    return causal ? vblend(vcmp_lt(d, vzero()), biased, vneg_inf()) : biased;
+}
+
+static void k_alibi_tile(int rows, int cols, float *s, ptrdiff_t lds, float slope, int first, int causal) {
+    const vf vslope = vset1(slope), lanes = vlane_indices();
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + (ptrdiff_t)r * lds;
+        int c = 0;
+        for (; c + SDPA_VL <= cols; c += SDPA_VL)
+            vstore(sr + c, alibi_scores(vload(sr + c), vsub(vset1((float)(first + r - c)), lanes), vslope, causal));
+        if (c < cols) {
+            const int n = cols - c;
+            const vm m = vmask_first(n);
+            vstore_first(sr + c, n, m, alibi_scores(vload_first(sr + c, n, m), vsub(vset1((float)(first + r - c)), lanes), vslope, causal));
         }
     }
 }

@@ -16,12 +16,10 @@ extension AlibiBias: TrainableAttnBias {
         let offset = diagonalOffset
         if T.self == Float.self {
             // A fused backward pass's float32 tiles: each row summed in float32 vectors, rows in Double.
+            guard let first = queries.first else { return }
             let rows = UnsafeRawPointer(scoreGradients).assumingMemoryBound(to: Float.self)
-            var total = 0.0
-            for (r, i) in queries.enumerated() {
-                total += Double(_distanceWeightedSum(rows + r * rowStride, count: keys.count, first: i + offset - keys.lowerBound))
-            }
-            gradient[head] -= total
+            gradient[head] -= _distanceWeightedSum(rows, rowStride: rowStride, rows: queries.count, columns: keys.count,
+                                                   first: first + offset - keys.lowerBound)
             return
         }
         var sum = 0.0
@@ -35,21 +33,4 @@ extension AlibiBias: TrainableAttnBias {
         }
         gradient[head] -= sum
     }
-}
-
-/// `Σ_c row[c] · |first − c|` for `c < count`, in float32, eight lanes at a time.
-private func _distanceWeightedSum(_ row: UnsafePointer<Float>, count: Int, first: Int) -> Float {
-    let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7), raw = UnsafeRawPointer(row)
-    var sums = SIMD8<Float>(), c = 0
-    while c + 8 <= count {
-        let distance = SIMD8<Float>(repeating: Float(first - c)) - lanes
-        sums += raw.loadUnaligned(fromByteOffset: 4 * c, as: SIMD8<Float>.self) * distance.replacing(with: -distance, where: distance .< 0)
-        c += 8
-    }
-    var sum = sums.sum()
-    while c < count {
-        sum += row[c] * Float((first - c).magnitude)
-        c += 1
-    }
-    return sum
 }

@@ -126,36 +126,15 @@ extension AlibiBias {
         return .causal(queries: queries, keys: keys, diagonalOffset: diagonalOffset)
     }
 
-    /// The bias row by row, eight keys at a time.
+    /// The bias on the kernel layer's vectors (``modifyScore(_:batch:head:query:key:)``'s bits), `-inf` past the
+    /// diagonal with a causal variant.
     @inlinable
     public func apply(
         toScores scores: UnsafeMutablePointer<Float>, rowStride stride: Int,
         batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>
     ) {
-        let offset = diagonalOffset
-        let slope = SIMD8<Float>(repeating: Float(slopes[head]))
-        let masks = causal != nil
-        let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
-        let n = keys.count, vectorEnd = n / 8 * 8
-        for (r, i) in queries.enumerated() {
-            let row = scores + r * stride
-            // distance(c) = i + offset - j = first - c; exact in Float for any realistic length.
-            let first = Float(i + offset - keys.lowerBound)
-            var c = 0
-            while c < vectorEnd {
-                let distance = SIMD8<Float>(repeating: first - Float(c)) - lanes
-                let magnitude = distance.replacing(with: -distance, where: distance .< 0)
-                var x = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self)
-                x = x - slope * magnitude
-                if masks { x.replace(with: -.infinity, where: distance .< 0) }
-                UnsafeMutableRawPointer(row + c).storeBytes(of: x, as: SIMD8<Float>.self)
-                c += 8
-            }
-            while c < n {
-                let distance = first - Float(c)
-                row[c] = masks && distance < 0 ? -.infinity : row[c] - slope[0] * Swift.abs(distance)
-                c += 1
-            }
-        }
+        guard let first = queries.first else { return }
+        _alibiTile(scores, rowStride: stride, rows: queries.count, columns: keys.count, slope: Float(slopes[head]),
+                   first: first + diagonalOffset - keys.lowerBound, causal: causal != nil)
     }
 }
