@@ -66,7 +66,7 @@
     X(void, softcap_tile, (int rows, int cols, float *s, ptrdiff_t lds, float cap),                \
       (rows, cols, s, lds, cap))                                                                   \
     X(void, alibi_tile,                                                                            \
-      (int rows, int cols, float *s, ptrdiff_t lds, float slope, int first, int causal),           \
+      (int rows, int cols, float *s, ptrdiff_t lds, float slope, ptrdiff_t first, int causal),     \
       (rows, cols, s, lds, slope, first, causal))                                                  \
     X(sdpa_operand_layout, layout_for, (sdpa_element_kind kind), (kind))                           \
     X(size_t, operand_bytes,                                                                       \
@@ -127,7 +127,8 @@
        const float *d),                                                                            \
       (rows, cols, p, ldp, dp, lddp, d))                                                           \
     X(double, distance_weighted_sum,                                                               \
-      (int rows, int cols, const float *g, ptrdiff_t ldg, int first), (rows, cols, g, ldg, first)) \
+      (int rows, int cols, const float *g, ptrdiff_t ldg, ptrdiff_t first),                       \
+      (rows, cols, g, ldg, first))                                                                 \
     X(void, softcap_gradient_tile,                                                                 \
       (int rows, int cols, float *g, ptrdiff_t ldg, const float *y, ptrdiff_t ldy, float cap),     \
       (rows, cols, g, ldg, y, ldy, cap))                                                           \

@@ -243,7 +243,7 @@ struct ElementwiseTileTests {
                 let g = StridedMatrix(rows: rows, columns: cols, gap: 5) { r, c in Float((r * 13 + c * 29) % 41) / 20 - 1 }
                 let first = queries.lowerBound + (causal == .upperLeft ? 0 : S - L) - keys.lowerBound
                 let got = try family.run {
-                    g.storage.withUnsafeBufferPointer { sdpa_distance_weighted_sum(Int32(rows), Int32(cols), $0.baseAddress!, g.stride, Int32(first)) }
+                    g.storage.withUnsafeBufferPointer { sdpa_distance_weighted_sum(Int32(rows), Int32(cols), $0.baseAddress!, g.stride, first) }
                 }
                 var want = 0.0, magnitude = 0.0
                 for r in 0..<rows {

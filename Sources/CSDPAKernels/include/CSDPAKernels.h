@@ -518,7 +518,7 @@ void sdpa_softcap_tile(int rows, int cols, float *s, ptrdiff_t lds,
  *   s[r][c] = s[r][c] - slope * |d|          otherwise,
  * the product rounded to float, then the difference (never one fused
  * operation): the bits of `score - slope * |d|` in float32 arithmetic. */
-void sdpa_alibi_tile(int rows, int cols, float *s, ptrdiff_t lds, float slope, int first, int causal);
+void sdpa_alibi_tile(int rows, int cols, float *s, ptrdiff_t lds, float slope, ptrdiff_t first, int causal);
 
 /* ---------------------------------------------------------------------- */
 /* Backward pass (FlashAttention-2): per key tile, P is recomputed from the */
@@ -588,7 +588,7 @@ void sdpa_softcap_gradient_tile(int rows, int cols, float *g, ptrdiff_t ldg, con
 /* ALiBi's slope gradient over a tile of score gradients g (row stride ldg):
  *   sum_r sum_c g[r][c] * |first + r - c|
  * each row summed in float32 vectors, the rows in double. */
-double sdpa_distance_weighted_sum(int rows, int cols, const float *g, ptrdiff_t ldg, int first);
+double sdpa_distance_weighted_sum(int rows, int cols, const float *g, ptrdiff_t ldg, ptrdiff_t first);
 
 /* Dropout on a tile of attention weights, or of their gradient dP, in place:
  *   p[r][c] = 0                               if dropped,

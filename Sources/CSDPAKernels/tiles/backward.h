@@ -129,7 +129,7 @@ static void k_softcap_gradient_tile(int rows, int cols, float *g, ptrdiff_t ldg,
 
 /* sum_r sum_c g[r][c] |first + r - c|: each row in float32 vectors, the
  * rows in double (ALiBi's slope gradient over a tile). */
-static double k_distance_weighted_sum(int rows, int cols, const float *g, ptrdiff_t ldg, int first) {
+static double k_distance_weighted_sum(int rows, int cols, const float *g, ptrdiff_t ldg, ptrdiff_t first) {
     const vf lanes = vlane_indices();
     double total = 0;
     for (int r = 0; r < rows; r++) {

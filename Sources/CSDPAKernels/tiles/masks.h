@@ -65,7 +65,7 @@ SDPA_INLINE vf alibi_scores(vf s, vf d, vf vslope, int causal) {
     return causal ? vblend(vcmp_lt(d, vzero()), biased, vneg_inf()) : biased;
 }
 
-static void k_alibi_tile(int rows, int cols, float *s, ptrdiff_t lds, float slope, int first, int causal) {
+static void k_alibi_tile(int rows, int cols, float *s, ptrdiff_t lds, float slope, ptrdiff_t first, int causal) {
     const vf vslope = vset1(slope), lanes = vlane_indices();
     for (int r = 0; r < rows; r++) {
         float *sr = s + (ptrdiff_t)r * lds;
