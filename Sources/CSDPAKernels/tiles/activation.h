@@ -5,7 +5,7 @@
 
 /* GELU of one vector (see sdpa_gelu_f32). */
 SDPA_INLINE vf vgelu(vf x) {
-    const vf z = vmul(vandnot(vset1(-0.0f), x), vset1(0.70710678118654752f)); /* |x| / sqrt 2 */
+    const vf z = vmul(vabs(x), vset1(0.70710678118654752f)); /* |x| / sqrt 2 */
     const vf t = vdiv(vset1(1.0f), vfma(z, vset1(0.3275911f), vset1(1.0f)));
     vf p = vfma(vset1(1.061405429f), t, vset1(-1.453152027f));
     p = vfma(p, t, vset1(1.421413741f));

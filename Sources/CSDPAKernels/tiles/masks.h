@@ -55,8 +55,6 @@ SDPA_INLINE vf vlane_indices(void) {
     return vload(indices);
 }
 
-SDPA_INLINE vf vabs(vf v) { return vfloat(vi_and(vbits(v), vi_set1(0x7FFFFFFF))); }
-
 /* s - slope |d| with d = first + r - c (a float, exact below 2^24), -inf
  * where causal and d < 0: the product rounded, then the difference, never
  * fused, so the bits are those of score - slope * |d| in float. */

@@ -52,7 +52,7 @@ SDPA_INLINE void scale_row(float *row, int n, vf va) { scale_row_into(SDPA_KIND_
 
 /* Whether rows with these maxima take the fast reference. */
 SDPA_INLINE vm softmax_fast(vf m) {
-    return vcmp_lt(vandnot(vset1(-0.0f), m), vset1(SDPA_SOFTMAX_FAST_BELOW));
+    return vcmp_lt(vabs(m), vset1(SDPA_SOFTMAX_FAST_BELOW));
 }
 
 /* c = M - m L of fast rows, 0 for exact ones (and -inf). */

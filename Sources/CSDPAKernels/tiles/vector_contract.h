@@ -207,11 +207,14 @@ SDPA_INLINE vtab8 vexp2_table(void) {
     return vtab8_load(t);
 }
 
+/* |v|: the sign bit cleared. */
+SDPA_INLINE vf vabs(vf v) { return vandnot(vset1(-0.0f), v); }
+
 /* cap * tanh(x / cap), -inf kept (the method is in sdpa_internal.h). */
 SDPA_INLINE vf vsoftcap(vf x, vf vcap) {
     const vf sign = vset1(-0.0f), ninf = vneg_inf();
     vf u = vdiv(x, vcap);
-    vf au = vandnot(sign, u);
+    vf au = vabs(u);
     vm small = vcmp_lt(au, vset1(SDPA_TANH_SMALL));
     /* |u| < 0.625: cap * (u + u^3 P(u^2)) = x + x * (u^2 P(u^2)), formed from
      * x itself: no rounding of x / cap or of the final product, and tiny or

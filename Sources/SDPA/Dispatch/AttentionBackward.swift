@@ -44,7 +44,8 @@
 /// loses the gradients of rows one key dominates), accumulates in float32, skips the tiles the bias
 /// empties, and needs O(L·E) extra memory. bfloat16 on kernels with a bfloat16 dot product
 /// (``FusedKernelInstructionSet/multipliesBFloat16Pairs``) multiplies in bfloat16 pairs, with the weights and
-/// their gradients rounded to bfloat16 for dQ, dK and dV as PyTorch's CPU kernel and FlashAttention-2 round them. The math one (``SDPBackend/math``,
+/// their gradients rounded to bfloat16 for dQ, dK and dV as PyTorch's CPU kernel and FlashAttention-2 round them.
+/// The math one (``SDPBackend/math``,
 /// float64 inputs or under `withSDPBackends([.math])`) recomputes scores and softmax from query and key
 /// in `Double` and rounds once: the exact gradient, whatever rounding `output` and `logSumExp` carry.
 ///
