@@ -31,7 +31,8 @@ protocol _ParameterGradientPlan: Sendable {
     /// ``differentiatedMasks`` entry): `scoreGradients` is `dL/d(final scores)` (`rowStride` apart, 0 at
     /// masked positions), `rawScores` the scores before the bias, same stride. With ``needsRawScores``,
     /// `scoreGradients` is left as `dL/d(raw scores)` (the chain walked through every part: the fused pass takes no
-    /// derivative of its own then; the math pass, which takes its own per score, reads nothing after it) and `workspace` holds ``chainWorkspaceCount(rows:rowStride:)`` elements.
+    /// derivative of its own then; the math pass, which takes its own per score, reads nothing after it) and
+    /// `workspace` holds ``chainWorkspaceCount(rows:rowStride:)`` elements.
     func accumulate<T: BinaryFloatingPoint>(
         _ gradients: inout Gradients, masks: [any _MaskGradientTarget], scoreGradients: UnsafeMutablePointer<T>, rawScores: UnsafePointer<T>,
         workspace: UnsafeMutablePointer<T>?, rowStride: Int, batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>)
