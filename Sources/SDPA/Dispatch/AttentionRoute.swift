@@ -1,5 +1,6 @@
 /// How one call's bias reaches a kernel: the RFC's routing rules (RFC.md, "Routing rules"), decided by
-/// ``_route(_:isCausal:)`` and nowhere else. The forward entry points (`_attention`), the prepared call
+/// ``_route(_:isCausal:)`` (and, for a call with a bias, the ``_biasRoute(_:isCausal:)`` it asks) and nowhere
+/// else. The forward entry points (`_attention`, on ``_BiasRoute`` when there is a bias), the prepared call
 /// (`_PreparedAttention`), ``explainSDPA(query:key:value:attnMask:isCausal:scale:dropoutP:enableGQA:sinks:)``
 /// and the backward pass (`_routedBackward`) each act on the route it returns.
 @usableFromInline
@@ -27,9 +28,29 @@ enum _AttentionRoute<Bias: AttnBias> {
 @inlinable
 func _route<Bias: AttnBias>(_ bias: Bias?, isCausal: Bool) throws -> _AttentionRoute<Bias> {
     guard let bias else { return isCausal ? .causalUpperLeft : .unmasked }
+    switch try _biasRoute(bias, isCausal: isCausal) {
+    case .materialized: return .materialized(bias)
+    case .fused: return .fused(bias)
+    case .customDispatch: return .customDispatch(bias)
+    }
+}
+
+/// How a call's bias reaches a kernel: ``_AttentionRoute``'s cases for a bias, without the bias.
+@usableFromInline
+enum _BiasRoute {
+    case materialized, fused, customDispatch
+}
+
+/// The route of a call with a bias: the decision ``_route(_:isCausal:)`` makes when there is one. The forward
+/// entry points ask it directly, so that the bias is never copied into an optional or a route on the way to
+/// its kernel (a ``TensorBias`` copy is three retains and three releases, a measurable share of a tiny call).
+///
+/// - Throws: ``SDPAError/causalWithBias(bias:)`` for `isCausal` together with a bias.
+@inlinable @inline(__always)
+func _biasRoute<Bias: AttnBias>(_ bias: Bias, isCausal: Bool) throws -> _BiasRoute {
     if isCausal { throw SDPAError.causalWithBias(bias: String(describing: Bias.self)) }
-    if bias.needsMaterialization { return .materialized(bias) }
-    return bias is any FusedAttnBias ? .fused(bias) : .customDispatch(bias)
+    if bias.needsMaterialization { return .materialized }
+    return bias is any FusedAttnBias ? .fused : .customDispatch
 }
 
 /// The bias type of a call without one: never instantiated, only named, so that the one generic route

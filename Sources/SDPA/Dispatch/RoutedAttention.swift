@@ -2,36 +2,65 @@
 ///
 /// `Product` says what the entry point returns (``_Output`` or ``_OutputAndLogSumExp``); each public
 /// overload names it, so the call is specialised for it and for the bias type, in the caller's module.
+/// The entry points call the two forms below directly: this one serves callers whose bias is optional.
 @inlinable
 func _attention<Bias: AttnBias, Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias?, isCausal: Bool, options: AttentionOptions,
+    returning: Product.Type
+) throws -> Product {
+    guard let bias else {
+        return try _attention(query: query, key: key, value: value, isCausal: isCausal, options: options, returning: Product.self)
+    }
+    return try _attention(query: query, key: key, value: value, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
+}
+
+/// ``_attention(query:key:value:bias:isCausal:options:returning:)`` without a bias: no mask, or `isCausal`.
+@inlinable
+func _attention<Product: _AttentionProduct>(
+    query: Tensor, key: Tensor, value: Tensor, isCausal: Bool, options: AttentionOptions, returning: Product.Type
+) throws -> Product {
+    if _BroadcastInputs.isNeeded(query, key, value, enableGQA: options.enableGQA) {
+        return try _attentionOverBroadcastInputs(
+            query: query, key: key, value: value, bias: nil as _AbsentBias?, isCausal: isCausal, options: options,
+            returning: Product.self)
+    }
+    let logSumExp = Product.includesLogSumExp
+    let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
+    switch try _route(nil as _AbsentBias?, isCausal: isCausal) {
+    case .unmasked:
+        return Product(try _structuredAttention(
+            query: query, key: key, value: value, shape: shape, modifier: _NoScoreModifier(), options: options, mask: .none,
+            logSumExp: logSumExp))
+    case .causalUpperLeft:
+        return Product(try _structuredAttention(
+            query: query, key: key, value: value, shape: shape,
+            modifier: _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength)), options: options,
+            logSumExp: logSumExp))
+    case .materialized, .fused, .customDispatch:
+        preconditionFailure("unreachable: _route gives these routes only to a call with a bias")
+    }
+}
+
+/// ``_attention(query:key:value:bias:isCausal:options:returning:)`` with a bias, on its route
+/// (``_biasRoute(_:isCausal:)``).
+@inlinable
+func _attention<Bias: AttnBias, Product: _AttentionProduct>(
+    query: Tensor, key: Tensor, value: Tensor, bias: Bias, isCausal: Bool, options: AttentionOptions,
     returning: Product.Type
 ) throws -> Product {
     if _BroadcastInputs.isNeeded(query, key, value, enableGQA: options.enableGQA) {
         return try _attentionOverBroadcastInputs(
             query: query, key: key, value: value, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
     }
-    let logSumExp = Product.includesLogSumExp
-    switch try _route(bias, isCausal: isCausal) {
-    case .unmasked:
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
-        return Product(try _structuredAttention(
-            query: query, key: key, value: value, shape: shape, modifier: _NoScoreModifier(), options: options, mask: .none,
-            logSumExp: logSumExp))
-    case .causalUpperLeft:
-        let shape = try AttentionShape(query: query, key: key, value: value, enableGQA: options.enableGQA)
-        return Product(try _structuredAttention(
-            query: query, key: key, value: value, shape: shape,
-            modifier: _FusedBiasKernel(bias: causalUpperLeft(shape.queryLength, shape.keyLength)), options: options,
-            logSumExp: logSumExp))
-    case .materialized(let bias):
+    switch try _biasRoute(bias, isCausal: isCausal) {
+    case .materialized:
         return Product(try _materializedAttention(query: query, key: key, value: value, bias: bias, options: options,
-                                                  logSumExp: logSumExp))
-    case .fused(let bias):
+                                                  logSumExp: Product.includesLogSumExp))
+    case .fused:
         // The type's dispatch: for a FusedAttnBias, the fused kernel specialised for it, reached without
         // a cast (and a conformer's own dispatch, if it has one).
         return try Product.dispatch(query: query, key: key, value: value, attnBias: bias, options: options)
-    case .customDispatch(let bias):
+    case .customDispatch:
         // The options are the caller's, whatever kernel the dispatch chooses; the shapes are the
         // dispatch's to judge (it may accept layouts the built-in kernels do not).
         try options.validate()

@@ -50,7 +50,7 @@ public func scaledDotProductAttention(
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> Tensor {
     try _attention(
-        query: query, key: key, value: value, bias: nil as _AbsentBias?, isCausal: isCausal,
+        query: query, key: key, value: value, isCausal: isCausal,
         options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks),
         returning: _Output.self
     ).output
@@ -74,7 +74,7 @@ public func scaledDotProductAttentionWithLogSumExp(
     enableGQA: Bool = false, sinks: Tensor? = nil
 ) throws -> (output: Tensor, logSumExp: Tensor) {
     try _attention(
-        query: query, key: key, value: value, bias: nil as _AbsentBias?, isCausal: isCausal,
+        query: query, key: key, value: value, isCausal: isCausal,
         options: AttentionOptions(scale: scale, dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks),
         returning: _OutputAndLogSumExp.self
     ).pair

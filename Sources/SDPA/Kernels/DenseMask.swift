@@ -83,7 +83,7 @@ struct _DenseMaskLayout: @unchecked Sendable {
 
     /// The layout of `mask` (any shape: strides are read only where it broadcasts to `[B, H, L, S]`).
     @usableFromInline
-    init(_ mask: Tensor) {
+    init(_ mask: borrowing Tensor) {
         dtype = mask.dtype
         base = UnsafeRawPointer(mask._storage.bytes) + mask._offset * mask.dtype.byteWidth
         var s = (0, 0, 0, 0)
@@ -128,7 +128,7 @@ struct _DenseMask<Element: _DenseMaskElement>: _ScoreModifier, @unchecked Sendab
     /// Reads `mask`, already checked to broadcast to the scores (``_checkBroadcastable(_:to:)``), as
     /// `[B, H, L, S]` (a 3-D problem's mask has no batch dimension but 1): a broadcast dimension gets stride 0.
     /// Builds no array.
-    init(_ mask: Tensor) {
+    init(_ mask: borrowing Tensor) {
         let layout = _DenseMaskLayout(mask)
         base = layout.base.assumingMemoryBound(to: Element.self)
         (s0, s1, s2, s3) = (layout.s0, layout.s1, layout.s2, layout.s3)

@@ -104,7 +104,7 @@ final class _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unch
     /// problem's seen from a segment's rows and keys).
     @inlinable
     init(
-        query: Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
+        query: borrowing Tensor, keysAndValues source: Source, shape: AttentionShape, modifier: Modifier, options: AttentionOptions,
         writer: _OutputWriter? = nil, dropout: _Dropout?, logSumExp: Bool = true, outputDType: DType? = nil
     ) throws {
         (self.source, self.modifier) = (source, modifier)

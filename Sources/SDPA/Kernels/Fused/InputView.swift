@@ -14,7 +14,7 @@ struct _InputView: @unchecked Sendable {
     /// - Throws: ``SDPAError/allocationFailed(argument:byteCount:reason:)`` when a strided last
     ///   dimension must be copied and cannot be.
     @usableFromInline
-    init(_ t: Tensor) throws {
+    init(_ t: borrowing Tensor) throws {
         // A strided last dimension is copied once. (The strides are read, not the tensor copied: a tiny
         // call felt each retain of its shape and strides.)
         if t.strides[t.rank - 1] != 1 && t.shape[t.rank - 1] > 1 {

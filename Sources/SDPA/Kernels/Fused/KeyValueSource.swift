@@ -23,7 +23,7 @@ struct _TensorKeyValues: _KeyValueSource {
     @usableFromInline let key: _InputView, value: _InputView
 
     @inlinable
-    init(key: Tensor, value: Tensor) throws { (self.key, self.value) = (try _InputView(key), try _InputView(value)) }
+    init(key: borrowing Tensor, value: borrowing Tensor) throws { (self.key, self.value) = (try _InputView(key), try _InputView(value)) }
 
     @inlinable var kind: sdpa_element_kind { key.kind }
 
