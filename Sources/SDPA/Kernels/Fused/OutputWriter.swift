@@ -65,8 +65,8 @@ struct _OutputWriter: @unchecked Sendable {
         let output = result.output
         sdpa_normalize_tile(Int32(rows), Int32(Ev), acc, ldo, rowSum, output.dtype._elementKind,
                             output._storage.bytes + rowIndex * Ev * output.dtype.byteWidth, Ev)
-        if let logSumExp = result.logSumExp {
-            sdpa_row_logsumexp(Int32(rows), rowMax, rowSum, logSumExp._storage.bytes.assumingMemoryBound(to: Float.self) + rowIndex)
+        if let logSumExp = result.logSumExpStorage {
+            sdpa_row_logsumexp(Int32(rows), rowMax, rowSum, logSumExp.bytes.assumingMemoryBound(to: Float.self) + rowIndex)
         }
     }
 }
