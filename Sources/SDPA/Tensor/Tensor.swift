@@ -154,7 +154,9 @@ public struct Tensor: Sendable {
     /// saturate at `Int.max` rather than trap.
     @inlinable
     public static func contiguousStrides(for shape: [Int]) -> [Int] {
-        var strides = [Int](repeating: 1, count: shape.count)
+        // `map`, not `[Int](repeating:count:)`: the latter allocates through a generic path of the standard library
+        // that looks up the array storage's type metadata at run time, on every tensor a call makes.
+        var strides = shape.map { _ in 1 }
         var running = 1
         for d in stride(from: shape.count - 1, through: 0, by: -1) {
             strides[d] = running
