@@ -73,4 +73,18 @@ struct UninitializedMemoryTests {
             expectIdentical(filled[n].logSumExp, plain[n].logSumExp, "sequence \(n): log-sum-exp")
         }
     }
+
+    @Test("the fill byte and the allocation record hold inside each other (one task-local carries both)")
+    func observersNest() throws {
+        let (inner, bytes) = try _largestAllocation {
+            try _fillingUninitializedMemory(with: 0xFF) { try Tensor(zeros: [1000], dtype: .float32) }
+        }
+        #expect(bytes == 4000 && inner.count == 1000)
+        let outer = try _fillingUninitializedMemory(with: 0xFF) {
+            try _largestAllocation { try Tensor(zeros: [3, 500], dtype: .float64) }.bytes
+        }
+        #expect(outer == 12000)
+        // Outside both, nothing is recorded: a new record starts at 0.
+        #expect(_largestAllocation { 0 }.bytes == 0)
+    }
 }

@@ -1,16 +1,28 @@
-import Synchronization
+import Foundation
+
+/// What the tests watch in every allocation through ``_TensorStorage`` (and in kept scratch taken again):
+/// the largest allocation (``_largestAllocation(during:)``) and a byte to fill uninitialized memory with
+/// (``_fillingUninitializedMemory(with:during:)``). One task-local for both, set only inside those
+/// functions: an unobserved allocation pays one task-local read.
+struct _AllocationObservers: Sendable {
+    var record: _AllocationRecord?
+    /// Filled into every allocation that is not zero-filled (kernel results and scratch), so that an
+    /// element read before anything writes it shows (0xFF bytes are NaN in every float dtype).
+    var fill: UInt8?
+
+    @TaskLocal static var current = _AllocationObservers()
+}
 
 /// The largest allocation made through ``_TensorStorage`` while a test watches: how the tests check
 /// that a kernel's extra memory stays within its bound (the fused backward pass: no `L × S` buffer).
-final class _AllocationRecord: Sendable {
-    /// Set only inside ``_largestAllocation(during:)``: unobserved calls pay one task-local read.
-    @TaskLocal static var current: _AllocationRecord?
+/// A lock, not `Synchronization`'s `Mutex`, which macOS has only from version 15.
+final class _AllocationRecord: @unchecked Sendable {
+    private let lock = NSLock()
+    private var largest = 0
 
-    private let largest = Mutex(0)
+    func note(_ byteCount: Int) { lock.withLock { largest = Swift.max(largest, byteCount) } }
 
-    func note(_ byteCount: Int) { largest.withLock { $0 = Swift.max($0, byteCount) } }
-
-    var bytes: Int { largest.withLock { $0 } }
+    var bytes: Int { lock.withLock { largest } }
 }
 
 /// Runs `body` and returns its result with the largest single allocation (in bytes) it made through
@@ -18,16 +30,10 @@ final class _AllocationRecord: Sendable {
 @_spi(Testing)
 public func _largestAllocation<R>(during body: () throws -> R) rethrows -> (result: R, bytes: Int) {
     let record = _AllocationRecord()
-    let result = try _AllocationRecord.$current.withValue(record, operation: body)
+    var observers = _AllocationObservers.current
+    observers.record = record
+    let result = try _AllocationObservers.$current.withValue(observers, operation: body)
     return (result, record.bytes)
-}
-
-/// A byte that every allocation made without zero-filling is filled with while a test watches
-/// (``_fillingUninitializedMemory(with:during:)``): a result or scratch element that is read before
-/// anything writes it then shows (0xFF bytes are NaN in every float dtype).
-enum _UninitializedFill {
-    /// Set only inside ``_fillingUninitializedMemory(with:during:)``.
-    @TaskLocal static var byte: UInt8?
 }
 
 /// Runs `body` with every allocation that is not zero-filled (kernel results and scratch) filled with
@@ -35,5 +41,7 @@ enum _UninitializedFill {
 /// start).
 @_spi(Testing)
 public func _fillingUninitializedMemory<R>(with byte: UInt8, during body: () throws -> R) rethrows -> R {
-    try _UninitializedFill.$byte.withValue(byte, operation: body)
+    var observers = _AllocationObservers.current
+    observers.fill = byte
+    return try _AllocationObservers.$current.withValue(observers, operation: body)
 }

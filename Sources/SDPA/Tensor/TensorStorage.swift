@@ -37,7 +37,8 @@ final class _TensorStorage: @unchecked Sendable {
         hugePages: Bool = false
     ) throws {
         try _checkAllocation(byteCount: byteCount, for: argument(), limit: limit)
-        _AllocationRecord.current?.note(byteCount)
+        let observers = _AllocationObservers.current
+        observers.record?.note(byteCount)
         // Whole huge pages, so that the advice covers this buffer and nothing beside it.
         let huge = hugePages && byteCount >= Self.hugePageBytes && byteCount <= Int.max - Self.hugePageBytes
         let allocated = huge ? (byteCount + Self.hugePageBytes - 1) / Self.hugePageBytes * Self.hugePageBytes : Swift.max(byteCount, 1)
@@ -49,7 +50,7 @@ final class _TensorStorage: @unchecked Sendable {
         #if os(Linux)
         if huge { _ = madvise(pointer, allocated, MADV_HUGEPAGE) }
         #endif
-        if let fill = zeroed ? 0 : _UninitializedFill.byte {
+        if let fill = zeroed ? 0 : observers.fill {
             pointer.initializeMemory(as: UInt8.self, repeating: fill, count: Swift.max(byteCount, 1))
         }
         self.bytes = pointer

@@ -49,13 +49,14 @@ func _runFusedCalls<Modifier: _ScoreModifier, Source: _KeyValueSource>(_ calls: 
         job = calls.indices.filter { calls[$0].plan != nil }.sorted { (calls[$0].work, $1) > (calls[$1].work, $0) }.map { calls[$0] }
         guard !job.isEmpty else { return }
     }
-    var (count, mostUnits, mostPieces) = (0, 0, 0)
+    var (count, mostUnits, mostPieces, planned) = (0, 0, 0, 1)
     for call in job {
         let items = call.plan!.items
         (count, mostUnits, mostPieces) = (count + items.claims, Swift.max(mostUnits, items.maxUnits), Swift.max(mostPieces, items.maxPieces))
+        planned = Swift.max(planned, call.plannedThreads)
     }
     let (maxUnits, maxPieces) = (mostUnits, mostPieces)
-    let threads = Swift.min(SDPAThreads.effectiveCount, _maximumThreads, count)
+    let threads = Swift.min(planned, count)
     // A closure, not `\.scratchLayout`: a key path into a generic class is built at run time on every call (the
     // type's metadata demangled), 2 µs of a tiny call's 5 with a composed bias.
     let scratchSlots = try _FusedScratchSlots(layouts: job.lazy.map { $0.scratchLayout }, shape: job[0].plan!.shape, threads: threads)
@@ -97,6 +98,9 @@ final class _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unch
     @usableFromInline let writer: _OutputWriter
     /// The call's size, which orders the calls of a job: query rows x keys x query heads.
     @usableFromInline let work: Int
+    /// The threads in effect when the call was planned (``SDPAThreads/effectiveCount``, at most ``_maximumThreads``),
+    /// which its job runs on: read once per call, not again when the job starts.
+    @usableFromInline let plannedThreads: Int
 
     /// Plans the call for the thread count in effect (its bits do not depend on it); it writes through
     /// `writer` (a segment's rows of a packed result), or into a result of its own (with the log-sum-exp
@@ -112,8 +116,9 @@ final class _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unch
             ?? _OutputWriter(shape: shape, dtype: query.dtype, outputDType: outputDType, sinks: options.sinks, logSumExp: logSumExp)
         let rows = shape.batch * shape.queryHeads * shape.queryLength
         work = rows.multipliedReportingOverflow(by: Swift.max(1, shape.keyLength)).partialValue
-        guard rows > 0 else { (plan, scratchLayout, self.query, partials) = (nil, nil, nil, nil); return }
         let planned = Swift.min(SDPAThreads.effectiveCount, _maximumThreads)
+        plannedThreads = planned
+        guard rows > 0 else { (plan, scratchLayout, self.query, partials) = (nil, nil, nil, nil); return }
         let plan = _ForwardPlan(shape: shape, kind: source.kind, scale: Float(options.resolvedScale(headDim: shape.headDim)),
                                 headsFastest: modifier.sharesRowsAcrossHeads, threads: planned, dropout: dropout)
         (self.plan, scratchLayout) = (plan, _FusedScratch.Layout(plan: plan))

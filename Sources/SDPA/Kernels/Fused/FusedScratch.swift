@@ -126,7 +126,7 @@ enum _ScratchReuse {
     nonisolated(unsafe) private static var kept: _TensorStorage?
 
     /// The kept storage if it holds `byteCount` bytes (taken: no other job gets it until it is kept
-    /// again), filled as a fresh allocation would be while a test watches (``_UninitializedFill``), or `nil`.
+    /// again), filled as a fresh allocation would be while a test watches (``_AllocationObservers``), or `nil`.
     @usableFromInline
     static func take(byteCount: Int) -> _TensorStorage? {
         guard byteCount <= largest else { return nil }
@@ -136,8 +136,9 @@ enum _ScratchReuse {
             return kept
         }
         guard let storage else { return nil }
-        _AllocationRecord.current?.note(byteCount)
-        if let fill = _UninitializedFill.byte { storage.bytes.initializeMemory(as: UInt8.self, repeating: fill, count: byteCount) }
+        let observers = _AllocationObservers.current
+        observers.record?.note(byteCount)
+        if let fill = observers.fill { storage.bytes.initializeMemory(as: UInt8.self, repeating: fill, count: byteCount) }
         return storage
     }
 
