@@ -3,6 +3,9 @@ import PackageDescription
 
 let package = Package(
     name: "SDPA",
+    // `Duration` and `ContinuousClock` (the worker pool's spin, the benchmarks' clocks) need Swift 5.7's runtime;
+    // `Synchronization` (macOS 15 on) is used behind availability checks, with locks and GCD before it.
+    platforms: [.macOS(.v13), .iOS(.v16), .tvOS(.v16), .watchOS(.v9), .visionOS(.v1)],
     products: [
         .library(name: "SDPA", targets: ["SDPA"]),
         .library(name: "SDPAEmbedding", targets: ["SDPAEmbedding"]),

@@ -9,6 +9,7 @@ import PackageDescription
 //   Tests/Fuzz/.build/release/FuzzNPY -max_total_time=60 <corpus> Tests/Fuzz/Corpus/npy
 let package = Package(
     name: "SDPAFuzz",
+    platforms: [.macOS(.v13), .iOS(.v16), .tvOS(.v16), .watchOS(.v9), .visionOS(.v1)],  // SDPA's
     dependencies: [.package(name: "SDPA", path: "../..")],
     targets: [
         // Tensor(npyData:): every input either reads or is an SDPAError, and what reads writes back the same.
