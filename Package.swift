@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "SDPA",
-    // `Duration` and `ContinuousClock` (the worker pool's spin, the benchmarks' clocks) need Swift 5.7's runtime;
+    // `Duration` and `ContinuousClock` (the worker pool's spin, the benchmarks' clocks), `URL.appending(path:)`
+    // (model and results paths) and `split(separator:)` with a string need macOS 13 / iOS 16;
     // `Synchronization` (macOS 15 on) is used behind availability checks, with locks and GCD before it.
     platforms: [.macOS(.v13), .iOS(.v16), .tvOS(.v16), .watchOS(.v9), .visionOS(.v1)],
     products: [

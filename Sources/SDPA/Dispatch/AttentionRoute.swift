@@ -18,10 +18,11 @@ enum _AttentionRoute<Bias: AttnBias> {
     case customDispatch(Bias)
 }
 
-/// The route of a call with `bias` (`nil`: none) and `isCausal`.
+/// The route of a call with `bias` (`nil`: none) and `isCausal`: what the prepared call, `explainSDPA`, the
+/// scaling model and the backward pass switch over (the forward entry points ask ``_biasRoute(_:isCausal:)``).
 ///
-/// On the hot path of every call: no allocation, and for a concrete bias type the compiler folds the
-/// conformance test away (the entry points are specialised in the caller's module).
+/// No allocation, and for a concrete bias type the compiler folds the conformance test away (the entry
+/// points are specialised in the caller's module).
 ///
 /// - Throws: ``SDPAError/causalWithBias(bias:)`` for `isCausal` together with a bias: a causal bias
 ///   carries its own variant.

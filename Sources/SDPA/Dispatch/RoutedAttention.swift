@@ -1,8 +1,9 @@
-/// The one internal call behind every forward entry point: the route, then the path that runs it.
+/// A forward call whose bias is optional (the broadcast inputs' path calls it): the form below without a bias, or
+/// the one with it.
 ///
 /// `Product` says what the entry point returns (``_Output`` or ``_OutputAndLogSumExp``); each public
 /// overload names it, so the call is specialised for it and for the bias type, in the caller's module.
-/// The entry points call the two forms below directly: this one serves callers whose bias is optional.
+/// The entry points call the two forms below directly, so that a bias is not copied into an optional.
 @inlinable
 func _attention<Bias: AttnBias, Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias?, isCausal: Bool, options: AttentionOptions,
@@ -14,7 +15,7 @@ func _attention<Bias: AttnBias, Product: _AttentionProduct>(
     return try _attention(query: query, key: key, value: value, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
 }
 
-/// ``_attention(query:key:value:bias:isCausal:options:returning:)`` without a bias: no mask, or `isCausal`.
+/// The forward call without a bias, behind every entry point that takes none: no mask, or `isCausal`.
 @inlinable
 func _attention<Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, isCausal: Bool, options: AttentionOptions, returning: Product.Type
@@ -41,8 +42,8 @@ func _attention<Product: _AttentionProduct>(
     }
 }
 
-/// ``_attention(query:key:value:bias:isCausal:options:returning:)`` with a bias, on its route
-/// (``_biasRoute(_:isCausal:)``).
+/// The forward call with a bias, behind every entry point that takes one (the `any AttnBias` and deprecated
+/// raw-mask overloads included): the route (``_biasRoute(_:isCausal:)``), then the path that runs it.
 @inlinable
 func _attention<Bias: AttnBias, Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias, isCausal: Bool, options: AttentionOptions,

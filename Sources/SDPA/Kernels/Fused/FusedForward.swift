@@ -98,8 +98,9 @@ final class _FusedCall<Modifier: _ScoreModifier, Source: _KeyValueSource>: @unch
     @usableFromInline let writer: _OutputWriter
     /// The call's size, which orders the calls of a job: query rows x keys x query heads.
     @usableFromInline let work: Int
-    /// The threads in effect when the call was planned (``SDPAThreads/effectiveCount``, at most ``_maximumThreads``),
-    /// which its job runs on: read once per call, not again when the job starts.
+    /// The threads in effect when the call was planned (``SDPAThreads/effectiveCount``, at most ``_maximumThreads``):
+    /// a job runs on the most any of its calls planned for (all are planned in the same task), so the task-local is
+    /// read once per call, not again when the job starts.
     @usableFromInline let plannedThreads: Int
 
     /// Plans the call for the thread count in effect (its bits do not depend on it); it writes through
