@@ -11,6 +11,14 @@ struct _AllocationObservers: Sendable {
     var fill: UInt8?
 
     @TaskLocal static var current = _AllocationObservers()
+
+    /// Notes an allocation of `byteCount` bytes for a watching record, and returns the byte a test asks it to be
+    /// filled with, if any: what every allocation (and kept scratch taken again) does, with one task-local read.
+    static func observe(byteCount: Int) -> UInt8? {
+        let observers = current
+        observers.record?.note(byteCount)
+        return observers.fill
+    }
 }
 
 /// The largest allocation made through ``_TensorStorage`` while a test watches: how the tests check

@@ -37,8 +37,7 @@ final class _TensorStorage: @unchecked Sendable {
         hugePages: Bool = false
     ) throws {
         try _checkAllocation(byteCount: byteCount, for: argument(), limit: limit)
-        let observers = _AllocationObservers.current
-        observers.record?.note(byteCount)
+        let observedFill = _AllocationObservers.observe(byteCount: byteCount)
         // Whole huge pages, so that the advice covers this buffer and nothing beside it.
         let huge = hugePages && byteCount >= Self.hugePageBytes && byteCount <= Int.max - Self.hugePageBytes
         let allocated = huge ? (byteCount + Self.hugePageBytes - 1) / Self.hugePageBytes * Self.hugePageBytes : Swift.max(byteCount, 1)
@@ -50,7 +49,7 @@ final class _TensorStorage: @unchecked Sendable {
         #if os(Linux)
         if huge { _ = madvise(pointer, allocated, MADV_HUGEPAGE) }
         #endif
-        if let fill = zeroed ? 0 : observers.fill {
+        if let fill = zeroed ? 0 : observedFill {
             pointer.initializeMemory(as: UInt8.self, repeating: fill, count: Swift.max(byteCount, 1))
         }
         self.bytes = pointer

@@ -136,9 +136,9 @@ enum _ScratchReuse {
             return kept
         }
         guard let storage else { return nil }
-        let observers = _AllocationObservers.current
-        observers.record?.note(byteCount)
-        if let fill = observers.fill { storage.bytes.initializeMemory(as: UInt8.self, repeating: fill, count: byteCount) }
+        if let fill = _AllocationObservers.observe(byteCount: byteCount) {
+            storage.bytes.initializeMemory(as: UInt8.self, repeating: fill, count: byteCount)
+        }
         return storage
     }
 
