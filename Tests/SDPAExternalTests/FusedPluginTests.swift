@@ -9,7 +9,7 @@ import Testing
 let pluginTolerance = Tolerance.float32
 
 /// Prefix-LM: every query sees the first `prefix` keys (the prompt, bidirectional), and is causal after that.
-struct PrefixLMBias: FusedAttnBias {
+struct PrefixLM: FusedAttnBias {
     var prefix: Int
     var seqLen: Int
 
@@ -83,8 +83,8 @@ struct FusedPluginTests {
     }
 
     @Test func prefixLM() throws {
-        try checkMatchesMaterialized(PrefixLMBias(prefix: 40, seqLen: L))
-        let mask = try PrefixLMBias(prefix: 2, seqLen: 4).materialize(device: .cpu)
+        try checkMatchesMaterialized(PrefixLM(prefix: 40, seqLen: L))
+        let mask = try PrefixLM(prefix: 2, seqLen: 4).materialize(device: .cpu)
         #expect(mask.dtype == .bool)
         #expect(mask.bools == [true, true, false, false,
                                true, true, false, false,
@@ -112,11 +112,11 @@ struct FusedPluginTests {
     /// The usage example of the "Writing your own bias" article, as it is written there.
     @Test func articleUsage() throws {
         let (q, k, v) = try inputs()
-        let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: PrefixLMBias(prefix: 40, seqLen: L))
-        let composed = PrefixLMBias(prefix: 20, seqLen: L).combined(with: RelativePositionBias(heads: 3, seqLen: L))
+        let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: PrefixLM(prefix: 40, seqLen: L))
+        let composed = PrefixLM(prefix: 20, seqLen: L).combined(with: RelativePositionBias(heads: 3, seqLen: L))
         let out2 = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: composed)
         expectClose(out, try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(
-            PrefixLMBias(prefix: 40, seqLen: L).materialize(device: .cpu))), pluginTolerance, "prefix-LM")
+            PrefixLM(prefix: 40, seqLen: L).materialize(device: .cpu))), pluginTolerance, "prefix-LM")
         expectClose(out2, try scaledDotProductAttention(query: q, key: k, value: v, attnMask: TensorBias(
             composed.materialize(device: .cpu))), pluginTolerance, "prefix-LM + relative position")
     }
@@ -139,8 +139,39 @@ struct FusedPluginTests {
         }
     }
 
+    /// The example of `FusedAttnBias`'s doc comment is this file's `PrefixLM` (its usage line aside), so that
+    /// it compiles and its tile classifier is tested (an earlier one answered `.empty` for tiles straddling the prefix).
+    @Test func docCommentQuotesThisFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let doc = try String(contentsOf: root.appendingPathComponent("Sources/SDPA/Bias/FusedAttnBias.swift"), encoding: .utf8)
+        let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
+        let sourceLines = source.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let docLines = doc.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }
+        guard let open = docLines.firstIndex(of: "/// ```swift"), let close = docLines[(open + 1)...].firstIndex(of: "/// ```") else {
+            Issue.record("no Swift block in FusedAttnBias's doc comment")
+            return
+        }
+        let block = docLines[(open + 1)..<close].map { String($0.dropFirst(3)).trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.hasPrefix("let out = ") }
+        #expect(block.first?.hasPrefix("/// Prefix-LM") == true && block.count > 10)
+        let found = (0...(sourceLines.count - block.count)).contains { Array(sourceLines[$0..<$0 + block.count]) == block }
+        #expect(found, "not quoted verbatim from FusedPluginTests.swift:\n\(block.joined(separator: "\n"))")
+    }
+
+    /// Prefixes that end inside a tile, so that tiles straddle the prefix: the classifier must not empty them.
+    @Test(arguments: [1, 37, 150, 199])
+    func prefixLMAgainstTheMathBackend(prefix: Int) throws {
+        let l = 200
+        let q = try Tensor.randomNormal(shape: [1, 2, l, 64], seed: 11), k = try Tensor.randomNormal(shape: [1, 2, l, 64], seed: 12)
+        let v = try Tensor.randomNormal(shape: [1, 2, l, 64], seed: 13)
+        let bias = PrefixLM(prefix: prefix, seqLen: l)
+        let fused = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias)
+        let math = try withSDPBackends([.math]) { try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias) }
+        expectClose(fused, math, pluginTolerance, "prefix \(prefix)")
+    }
+
     @Test func composedWithBuiltIns() throws {
-        let bias = PrefixLMBias(prefix: 20, seqLen: L)
+        let bias = PrefixLM(prefix: 20, seqLen: L)
             .combined(with: RelativePositionBias(heads: 3, seqLen: L))
             .combined(with: KeyPaddingBias(validKeyLengths: [L, 77], seqLenKV: L))
         try checkMatchesMaterialized(bias)
@@ -152,9 +183,9 @@ struct FusedPluginTests {
         let dO = try Tensor.randomNormal(shape: [2, 3, L, 32], seed: 4)
         let documents = (0..<L).map { $0 < 30 ? 0 : $0 < 31 ? 1 : $0 < 100 ? 2 : 3 }
         let biases: [any FusedAttnBias] = [
-            PrefixLMBias(prefix: 40, seqLen: L), DocumentMaskBias(documentOfToken: documents), PluginCausal(seqLen: L),
+            PrefixLM(prefix: 40, seqLen: L), DocumentMaskBias(documentOfToken: documents), PluginCausal(seqLen: L),
             RelativePositionBias(heads: 3, seqLen: L),
-            PrefixLMBias(prefix: 20, seqLen: L).combined(with: RelativePositionBias(heads: 3, seqLen: L))
+            PrefixLM(prefix: 20, seqLen: L).combined(with: RelativePositionBias(heads: 3, seqLen: L))
                 .combined(with: KeyPaddingBias(validKeyLengths: [L, 77], seqLenKV: L)),
         ]
         for bias in biases {

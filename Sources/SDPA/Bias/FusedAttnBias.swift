@@ -7,16 +7,21 @@
 /// empties. Everything has a default, so a mask needs only `isVisible` and `materializedShape`:
 ///
 /// ```swift
-/// /// Prefix-LM: the first `prefix` keys are visible to every query, causal after that.
+/// /// Prefix-LM: every query sees the first `prefix` keys (the prompt, bidirectional), and is causal after that.
 /// struct PrefixLM: FusedAttnBias {
-///     var prefix: Int, seqLen: Int
+///     var prefix: Int
+///     var seqLen: Int
+///
 ///     static var modifiesScores: Bool { false }
 ///     var materializedShape: [Int] { [seqLen, seqLen] }
-///     func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool {
-///         key < prefix || key <= query
-///     }
+///
+///     func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool { key < prefix || key <= query }
+///
 ///     func tileVisibility(batch: Int, head: Int, queries: Range<Int>, keys: Range<Int>) -> TileVisibility {
-///         keys.upperBound <= prefix ? .full : .causal(queries: queries, keys: keys, diagonalOffset: 0)
+///         if keys.upperBound <= prefix { return .full }
+///         let causal = TileVisibility.causal(queries: queries, keys: keys, diagonalOffset: 0)
+///         // Past the prefix it is plain causal; a tile straddling the prefix is never empty.
+///         return keys.lowerBound >= prefix || causal == .full ? causal : .partial
 ///     }
 /// }
 /// let out = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: PrefixLM(prefix: 16, seqLen: L))
@@ -24,7 +29,7 @@
 ///
 /// Conforming types get `needsMaterialization == false`, a `materialize(device:)` that evaluates the
 /// bias on a grid of ``materializedShape`` (`.bool` for pure masks, float32 otherwise), and a `dispatch`
-/// that runs the fused kernel (or the math backend, for dropout or float64).
+/// that runs the fused kernel (or the math backend, for float64 inputs or when `withSDPBackends` asks for it).
 ///
 /// Rules: ``tileVisibility(batch:head:queries:keys:)`` may answer `.partial` whenever unsure, but
 /// `.empty` and `.full` must be exact; a masked score (`-infinity`) must stay `-infinity` through
