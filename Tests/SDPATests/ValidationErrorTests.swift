@@ -120,6 +120,30 @@ struct BiasParameterErrorTests {
     }
 }
 
+/// A user's mask with no `validate(for:)` of its own, built for `queries` × `keys` positions.
+private struct FixedLengthsMask: FusedAttnBias {
+    var queries: Int, keys: Int
+    static var modifiesScores: Bool { false }
+    var materializedShape: [Int] { [queries, keys] }
+    func isVisible(batch: Int, head: Int, query: Int, key: Int) -> Bool { key <= query }
+}
+
+@Suite("Errors: a user's fused bias built for other inputs")
+struct FusedBiasShapeErrorTests {
+    /// Its `materializedShape` is checked on every route, as the materialized mask would be: a bias built for other
+    /// lengths is an error whether or not it is materialized.
+    @Test func otherLengthsAreAnErrorOnEveryRoute() throws {
+        try expectEveryRouteThrows(.maskNotBroadcastable(mask: [6, 5], target: [2, 3, 4, 5]), FixedLengthsMask(queries: 6, keys: 5))
+        try expectEveryRouteThrows(.maskNotBroadcastable(mask: [4, 9], target: [2, 3, 4, 5]),
+                                   FixedLengthsMask(queries: 4, keys: 9).combined(with: causalUpperLeft(4, 5)))
+        let (q, k, v) = try inputs(l: 4, s: 5)
+        for bias in [FixedLengthsMask(queries: 4, keys: 5), FixedLengthsMask(queries: 1, keys: 5), FixedLengthsMask(queries: 4, keys: 1)] {
+            let fused = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias)
+            #expect(fused.shape == [2, 3, 4, 7], "\(bias.materializedShape) broadcasts")
+        }
+    }
+}
+
 /// A user bias whose `materializedShape` is not a mask's.
 private struct BadShapeBias: FusedAttnBias {
     var materializedShape: [Int]

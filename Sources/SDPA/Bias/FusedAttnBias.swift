@@ -169,6 +169,16 @@ extension FusedAttnBias {
     /// `false`: the fused kernel computes the bias.
     public var needsMaterialization: Bool { false }
 
+    /// Checks that ``materializedShape`` broadcasts to the scores of `shape`, as the materialized mask would be
+    /// checked: a bias built for other lengths is an error on every route, not only where it is materialized.
+    /// A type with parameters of its own overrides this (the built-in biases name the parameter that differs).
+    ///
+    /// - Throws: ``SDPAError/maskNotBroadcastable(mask:target:)``, or ``SDPAError/rank(argument:shape:expected:)``
+    ///   for a shape of more than four dimensions.
+    public func validate(for shape: AttentionShape) throws {
+        try _checkBroadcastable(materializedShape, to: shape)
+    }
+
     /// The bias evaluated on a grid of ``materializedShape``: `.bool` (visible) for a pure mask,
     /// float32 (the modified zero score, `-inf` where masked) otherwise.
     ///
