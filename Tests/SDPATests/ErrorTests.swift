@@ -362,6 +362,50 @@ struct BiasErrorTests {
         }
     }
 
+    @Test(arguments: [Double.nan, .infinity, -.infinity])
+    func scaleNotFinite(scale: Double) throws {
+        let i = try Inputs()
+        let mask = try Tensor(zeros: [4, 5], dtype: .bool)
+        let calls: [(String, () throws -> Any)] = [
+            ("no mask", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, scale: scale) }),
+            ("isCausal", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, isCausal: true, scale: scale) }),
+            ("TensorBias", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(mask), scale: scale) }),
+            ("AlibiBias", {
+                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v,
+                                              attnMask: AlibiBias(numHeads: 3, seqLenQ: 4, seqLenKV: 5) as any AttnBias, scale: scale)
+            }),
+            ("with log-sum-exp", {
+                try scaledDotProductAttentionWithLogSumExp(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5), scale: scale)
+            }),
+            ("math", { try withSDPBackends([.math]) { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, scale: scale) } }),
+            ("explainSDPA", { try explainSDPA(query: i.q, key: i.k, value: i.v, scale: scale) }),
+            ("backward", {
+                let out = try scaledDotProductAttentionWithLogSumExp(query: i.q, key: i.k, value: i.v)
+                return try scaledDotProductAttentionBackward(
+                    gradOutput: out.output, query: i.q, key: i.k, value: i.v, output: out.output, logSumExp: out.logSumExp, scale: scale)
+            }),
+        ]
+        for (name, call) in calls {
+            let e = expectSDPAError(mentions: ["scale", "\(scale)"], { _ = try call() })
+            #expect(e == .invalidArgument(argument: "scale", value: "\(scale)", reason: "the scale must be a finite number (or nil for 1 / sqrt(E))"),
+                    "\(name)")
+        }
+    }
+
+    /// A finite `Double` scale that is infinite as the fused kernels' `Float` runs on the math backend, which
+    /// computes with it in `Double`, rather than giving NaN.
+    @Test func scaleBeyondFloatRunsOnTheMathBackend() throws {
+        let i = try Inputs()
+        let scale = 1e39
+        let explanation = try explainSDPA(query: i.q, key: i.k, value: i.v, scale: scale)
+        #expect(explanation.backend == .math)
+        #expect(explanation.rejected[.fused]?.contains("beyond float32's range") == true, "\(explanation.rejected)")
+        let out = try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, scale: scale)
+        let math = try withSDPBackends([.math]) { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, scale: scale) }
+        #expect(out.scalars.allSatisfy { $0.isFinite })
+        expectIdentical(out, math)
+    }
+
     @Test func dropoutBoundsAreAccepted() throws {
         let i = try Inputs()
         #expect(try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, dropoutP: 0).shape == [2, 3, 4, 7])

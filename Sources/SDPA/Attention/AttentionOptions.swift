@@ -41,8 +41,12 @@ public struct AttentionOptions: Sendable, Hashable {
         self.init(scale: _widenedScale(scale), dropoutP: dropoutP, dropoutSeed: dropoutSeed, enableGQA: enableGQA, sinks: sinks)
     }
 
-    /// Throws ``SDPAError/invalidArgument(argument:value:reason:)`` for a dropout probability outside `0...1`.
+    /// Throws ``SDPAError/invalidArgument(argument:value:reason:)`` for a scale that is NaN or infinite (PyTorch
+    /// returns NaN for either), or a dropout probability outside `0...1`.
     public func validate() throws {
+        if let scale, !scale.isFinite {
+            throw SDPAError.invalidArgument(argument: "scale", value: "\(scale)", reason: "the scale must be a finite number (or nil for 1 / sqrt(E))")
+        }
         guard dropoutP >= 0, dropoutP <= 1 else {
             throw SDPAError.invalidArgument(argument: "dropoutP", value: "\(dropoutP)", reason: "a dropout probability must be in 0...1")
         }
