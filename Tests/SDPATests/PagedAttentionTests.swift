@@ -159,10 +159,10 @@ struct PagedAttentionTests {
             _ = try served.cache.attention([PagedAttentionQuery(sequence: served.ids[0], query: good),
                                             PagedAttentionQuery(sequence: id ?? served.ids[1], query: second)])
         }
-        let expected = "expected [H, L, E] or [1, H, L, E] with E = 16 and H a multiple of Hkv = 2"
+        let layout = "[H, L, E] or [1, H, L, E] with E = 16 and H a multiple of Hkv = 2", expected = "expected " + layout
         #expect(throws: SDPAError.invalidShape(argument: "queries[1].query", shape: [3, 1, 16], reason: expected)) { try call(try randn([3, 1, 16], seed: 2)) }
         #expect(throws: SDPAError.invalidShape(argument: "queries[1].query", shape: [2, 1, 8], reason: expected)) { try call(try randn([2, 1, 8], seed: 3)) }
-        #expect(throws: SDPAError.rank(argument: "queries[1].query", shape: [2, 2, 1, 16], expected: expected)) { try call(try randn([2, 2, 1, 16], seed: 4)) }
+        #expect(throws: SDPAError.rank(argument: "queries[1].query", shape: [2, 2, 1, 16], expected: layout)) { try call(try randn([2, 2, 1, 16], seed: 4)) }
         #expect(throws: SDPAError.unsupportedDType(argument: "queries[1].query", dtype: .float16, reason: "the cache stores float32; queries must match it")) {
             try call(try randn([2, 1, 16], seed: 5, dtype: .float16))
         }

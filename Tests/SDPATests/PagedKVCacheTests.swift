@@ -199,15 +199,15 @@ struct PagedKVCacheTests {
         let cache = try PagedKVCache(blockCount: 4, blockSize: 4, keyValueHeads: 2, headDim: 3)
         let s = cache.addSequence()
         let good = try kvRows(2, 2, 3, seed: 1)
-        let expected = "expected [Hkv, n, E] = [2, n, 3] (or with a leading batch of 1)"
-        #expect(throws: SDPAError.invalidShape(argument: "key", shape: [3, 2, 3], reason: expected)) {
+        let layout = "[Hkv, n, E] = [2, n, 3] (or with a leading batch of 1)"
+        #expect(throws: SDPAError.invalidShape(argument: "key", shape: [3, 2, 3], reason: "expected " + layout)) {
             try cache.append(to: s, key: try kvRows(3, 2, 3, seed: 2), value: good)
         }
         #expect(throws: SDPAError.invalidShape(argument: "value", shape: [2, 2, 4],
                                                reason: "expected [Hkv, n, Ev] = [2, n, 3] (or with a leading batch of 1)")) {
             try cache.append(to: s, key: good, value: try kvRows(2, 2, 4, seed: 3))
         }
-        #expect(throws: SDPAError.rank(argument: "key", shape: [2, 2, 2, 3], expected: expected)) {
+        #expect(throws: SDPAError.rank(argument: "key", shape: [2, 2, 2, 3], expected: layout)) {
             try cache.append(to: s, key: try randn([2, 2, 2, 3], seed: 4), value: good)
         }
         #expect(throws: SDPAError.shapeMismatch(argument: "value", shape: [2, 3, 3], other: "key", otherShape: [2, 2, 3],

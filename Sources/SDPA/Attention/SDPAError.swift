@@ -44,7 +44,9 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .invalidShape(argument, shape, reason):
-            return "\(argument) has shape \(shape): \(reason)"
+            // An argument that is itself a shape is named once: `shape [2, -1]: …`, not `shape has shape …`.
+            return argument.hasSuffix("shape") || argument.hasSuffix("Shape")
+                ? "\(argument) \(shape): \(reason)" : "\(argument) has shape \(shape): \(reason)"
         case let .rank(argument, shape, expected):
             return "\(argument) has shape \(shape) (rank \(shape.count)); expected \(expected)"
         case let .shapeMismatch(argument, shape, other, otherShape, reason):

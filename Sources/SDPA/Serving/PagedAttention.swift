@@ -166,16 +166,16 @@ extension PagedKVCache {
     /// Throws unless `query` is `[H, L, E]` or `[1, H, L, E]` in the cache's dtype with `H` a positive
     /// multiple of `Hkv`.
     private func check(_ query: Tensor, argument: String) throws {
-        let expected = "expected [H, L, E] or [1, H, L, E] with E = \(headDim) and H a multiple of Hkv = \(keyValueHeads)"
+        let layout = "[H, L, E] or [1, H, L, E] with E = \(headDim) and H a multiple of Hkv = \(keyValueHeads)"
         guard query.rank == 3 || (query.rank == 4 && query.shape[0] == 1) else {
-            throw SDPAError.rank(argument: argument, shape: query.shape, expected: expected)
+            throw SDPAError.rank(argument: argument, shape: query.shape, expected: layout)
         }
         guard query.dtype == dtype else {
             throw SDPAError.unsupportedDType(argument: argument, dtype: query.dtype, reason: "the cache stores \(dtype); queries must match it")
         }
         let (heads, width) = (query.shape[query.rank - 3], query.shape[query.rank - 1])
         guard width == headDim, heads > 0, heads % keyValueHeads == 0 else {
-            throw SDPAError.invalidShape(argument: argument, shape: query.shape, reason: expected)
+            throw SDPAError.invalidShape(argument: argument, shape: query.shape, reason: "expected " + layout)
         }
     }
 }

@@ -49,9 +49,9 @@ extension PagedKVCache {
     /// `t` checked against the cache as `[Hkv, n, width]` rows in the cache's dtype: a view, or a
     /// converted copy for another float dtype.
     private func rows(_ t: Tensor, argument: String, width: Int) throws -> Tensor {
-        let expected = "expected [Hkv, n, \(argument == "key" ? "E" : "Ev")] = [\(keyValueHeads), n, \(width)] (or with a leading batch of 1)"
+        let layout = "[Hkv, n, \(argument == "key" ? "E" : "Ev")] = [\(keyValueHeads), n, \(width)] (or with a leading batch of 1)"
         guard t.rank == 3 || (t.rank == 4 && t.shape[0] == 1) else {
-            throw SDPAError.rank(argument: argument, shape: t.shape, expected: expected)
+            throw SDPAError.rank(argument: argument, shape: t.shape, expected: layout)
         }
         guard t.dtype.isFloatingPoint else {
             throw SDPAError.unsupportedDType(argument: argument, dtype: t.dtype, reason: "a KV cache holds float keys and values")
@@ -59,7 +59,7 @@ extension PagedKVCache {
         // A leading batch of 1 dropped, as a view.
         let three = t.rank == 3 ? t : t._squeezed(at: 0)
         guard three.shape[0] == keyValueHeads, three.shape[2] == width else {
-            throw SDPAError.invalidShape(argument: argument, shape: t.shape, reason: expected)
+            throw SDPAError.invalidShape(argument: argument, shape: t.shape, reason: "expected " + layout)
         }
         return try three.converted(to: dtype)
     }

@@ -4,11 +4,17 @@ extension Tensor {
     /// ```swift
     /// let firstTwoHeads = try x.sliced(0..<2, along: 1)
     /// ```
-    /// - Throws: ``SDPAError/invalidAxes(argument:axes:shape:)`` for an axis or range out of bounds.
+    /// - Throws: ``SDPAError/invalidAxes(argument:axes:shape:)`` for an axis out of bounds,
+    ///   ``SDPAError/invalidArgument(argument:value:reason:)`` naming `range` for a range beyond the dimension.
     public func sliced(_ range: Range<Int>, along axis: Int) throws -> Tensor {
         let d = axis < 0 ? axis + rank : axis
-        guard (0..<rank).contains(d), range.lowerBound >= 0, range.upperBound <= shape[d] else {
+        guard (0..<rank).contains(d) else {
             throw SDPAError.invalidAxes(argument: "sliced(\(range), along: \(axis))", axes: [axis], shape: shape)
+        }
+        guard range.lowerBound >= 0, range.upperBound <= shape[d] else {
+            throw SDPAError.invalidArgument(
+                argument: "range", value: "\(range)",
+                reason: "must lie within 0..<\(shape[d]), dimension \(axis) of a tensor of shape \(shape)")
         }
         var s = shape
         s[d] = range.count
