@@ -8,7 +8,9 @@ import Testing
         let x = try Tensor.randomNormal(shape: [2, 10, 64], seed: 2)                                  // [B, L, D]
         let y = try block(x, attnMask: KeyPaddingBias(validKeyLengths: [10, 6], seqLenKV: 10))        // [2, 10, 64]
         let z = try block(x, isCausal: true, training: true, dropoutSeed: 7)                           // dropout while training
-        #expect(y.shape == [2, 10, 64] && z.shape == [2, 10, 64])
+        let memory = try Tensor.randomNormal(shape: [2, 12, 64], seed: 3)                             // [B, S, D]
+        let c = try block(query: x, key: memory, value: memory)                                        // [2, 10, 64]
+        #expect(y.shape == [2, 10, 64] && z.shape == [2, 10, 64] && c.shape == [2, 10, 64])
         #expect(block.dropoutP == 0.1 && block.headDim == 8)
     }
 }

@@ -208,6 +208,87 @@ private func gelu(_ x: Double) -> Double { x * 0.5 * (1 + erf(x / 2.0.squareRoot
         }
     }
 
+    /// Cross-attention against float64: queries from one input, keys and values from others (the same tensor, or two),
+    /// each through its rows of the input projection. `D = 24, H = 4` puts the key rows off the weight's panels
+    /// (their projection packed anew), `D = 64` on them (a view of the panels).
+    @Test(arguments: [(24, 4, 2), (64, 4, 2), (48, 6, 1)])
+    func crossAttentionMatchesFloat64(embedDim D: Int, heads H: Int, keyValueHeads Hkv: Int) throws {
+        let (B, L, S, E) = (2, 5, 11, D / H)
+        let block = try MultiHeadAttention.random(embedDim: D, heads: H, keyValueHeads: Hkv, seed: 31)
+        let query = try Tensor.randomNormal(shape: [B, L, D], seed: 32)
+        let memory = try Tensor.randomNormal(shape: [B, S, D], seed: 33), other = try Tensor.randomNormal(shape: [B, S, D], seed: 34)
+        let lengths = [11, 6]
+        let padding = KeyPaddingBias(validKeyLengths: lengths, seqLenKV: S)
+        let w = block.inputProjection.weight.doubleScalars, bias = block.inputProjection.bias!.doubleScalars
+        func rows(_ range: Range<Int>) -> ([Double], [Double]) { (Array(w[(range.lowerBound * D)..<(range.upperBound * D)]), Array(bias[range])) }
+        let (wq, bq) = rows(0..<(H * E)), (wk, bk) = rows((H * E)..<((H + Hkv) * E)), (wv, bv) = rows(((H + Hkv) * E)..<((H + 2 * Hkv) * E))
+        for (key, value, label) in [(memory, memory, "one tensor"), (memory, other, "two tensors")] {
+            let got = try block(query: query, key: key, value: value, attnMask: padding)
+            #expect(got.shape == [B, L, D])
+            let q = referenceLinear(query.doubleScalars, wq, bq, m: B * L, k: D, n: H * E).value
+            let k = referenceLinear(key.doubleScalars, wk, bk, m: B * S, k: D, n: Hkv * E).value
+            let v = referenceLinear(value.doubleScalars, wv, bv, m: B * S, k: D, n: Hkv * E).value
+            var heads = [Double](repeating: 0, count: B * L * H * E)
+            for b in 0..<B {
+                for h in 0..<H {
+                    let kv = h / (H / Hkv)
+                    for i in 0..<L {
+                        let scores = (0..<S).map { j -> Double in
+                            guard j < lengths[b] else { return -.infinity }
+                            return (0..<E).reduce(0) { $0 + q[((b * L + i) * H + h) * E + $1] * k[((b * S + j) * Hkv + kv) * E + $1] }
+                                / Double(E).squareRoot()
+                        }
+                        let top = scores.max()!, weights = scores.map { exp($0 - top) }, total = weights.reduce(0, +)
+                        for j in 0..<S where weights[j] > 0 {
+                            for e in 0..<E { heads[((b * L + i) * H + h) * E + e] += weights[j] / total * v[((b * S + j) * Hkv + kv) * E + e] }
+                        }
+                    }
+                }
+            }
+            let want = referenceLinear(heads, block.outputProjection.weight.doubleScalars, block.outputProjection.bias!.doubleScalars,
+                                       m: B * L, k: H * E, n: D)
+            for (n, value) in got.doubleScalars.enumerated() {
+                #expect(abs(value - want.value[n]) <= 1e-5 * want.magnitude[n] + 1e-6, "element \(n), key and value as \(label)")
+            }
+        }
+    }
+
+    /// The cross-attention form with one input for all three is the self-attention block bit for bit, and key and
+    /// value as one tensor (projected together) or as two equal ones (projected apart) give the same bits; an
+    /// unbatched call is the batch of one.
+    @Test(arguments: [16, 24])
+    func crossAttentionAgreesWithItself(embedDim D: Int) throws {
+        let block = try MultiHeadAttention.random(embedDim: D, heads: 4, keyValueHeads: 2, seed: 35)
+        let x = try Tensor.randomNormal(shape: [2, 7, D], seed: 36), memory = try Tensor.randomNormal(shape: [2, 9, D], seed: 37)
+        expectIdentical(try block(query: x, key: x, value: x, isCausal: true), try block(x, isCausal: true), "self-attention")
+        let alibi = AlibiBias(numHeads: 4, seqLenQ: 7, seqLenKV: 9)
+        let together = try block(query: x, key: memory, value: memory, attnMask: alibi)
+        expectIdentical(together, try block(query: x, key: memory, value: try Tensor(shape: memory.shape, scalars: memory.scalars), attnMask: alibi),
+                        "one tensor or two")
+        expectIdentical(try block(query: x, key: memory, value: memory, attnMask: alibi as any AttnBias), together, "existential")
+        let unbatched = try block(query: x.sliced(1..<2, along: 0).reshaped([7, D]), key: memory.sliced(1..<2, along: 0).reshaped([9, D]),
+                                  value: memory.sliced(1..<2, along: 0).reshaped([9, D]), attnMask: alibi)
+        expectIdentical(unbatched, try together.sliced(1..<2, along: 0).reshaped([7, D]), "unbatched")
+    }
+
+    @Test func crossAttentionShapesAreChecked() throws {
+        let block = try MultiHeadAttention.random(embedDim: 8, heads: 2, seed: 38)
+        let (q, kv) = (try randn([2, 3, 8], seed: 39), try randn([2, 5, 8], seed: 40))
+        #expect(throws: SDPAError.shapeMismatch(argument: "key", shape: [3, 5, 8], other: "query", otherShape: [2, 3, 8], reason: "one batch size B")) {
+            try block(query: q, key: try randn([3, 5, 8], seed: 41), value: try randn([3, 5, 8], seed: 42))
+        }
+        #expect(throws: SDPAError.shapeMismatch(argument: "value", shape: [2, 4, 8], other: "key", otherShape: [2, 5, 8],
+                                                reason: "key and value hold the same B sequences of S positions")) {
+            try block(query: q, key: kv, value: try randn([2, 4, 8], seed: 43))
+        }
+        for (name, args) in [("key", (q, try randn([2, 5, 7], seed: 44), kv)), ("value", (q, kv, try randn([5, 8], seed: 45))),
+                             ("query", (try randn([2, 3, 7], seed: 46), kv, kv)), ("key", (try randn([3, 8], seed: 47), kv, kv))] {
+            let error = #expect(throws: SDPAError.self) { try block(query: args.0, key: args.1, value: args.2) }
+            guard case let .shapeMismatch(argument, _, _, _, _)? = error else { Issue.record("\(String(describing: error))"); continue }
+            #expect(argument == name)
+        }
+    }
+
     /// Separate query, key and value weights make the same block as their concatenation.
     @Test func separateProjectionsEqualTheFusedOne() throws {
         let fused = try MultiHeadAttention.random(embedDim: 16, heads: 4, keyValueHeads: 2, seed: 13)

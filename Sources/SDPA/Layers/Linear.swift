@@ -31,6 +31,16 @@ public struct Linear: Sendable {
         biasVector = try bias?._contiguousFloat32()
     }
 
+    /// The layer of output features `columns` alone (rows `columns` of the weight, and of the bias): a view of
+    /// this layer's panels when `columns` starts on one (``_WeightPanels/columns(_:)``).
+    func _columns(_ columns: Range<Int>) throws -> Linear {
+        Linear(panels: try panels.columns(columns), biasVector: try biasVector?.sliced(columns, along: 0).contiguous())
+    }
+
+    private init(panels: _WeightPanels, biasVector: Tensor?) {
+        (self.panels, self.biasVector) = (panels, biasVector)
+    }
+
     /// A layer initialised as PyTorch's: weight and bias uniform in `±1/√in`, the same for the same seed.
     ///
     /// - Throws: ``SDPAError/invalidShape(argument:shape:reason:)`` for a negative size.

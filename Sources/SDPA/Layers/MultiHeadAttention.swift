@@ -3,7 +3,8 @@
 ///
 /// The query, key and value projections run as one fused matrix product (`[D, (H + 2·Hkv)·E]`, built
 /// once from separate weights if they come separately); the heads are strided views of its output, which
-/// the fused kernel reads in place. `keyValueHeads < heads` is grouped-query attention. In training mode
+/// the fused kernel reads in place. Cross-attention (``callAsFunction(query:key:value:attnMask:training:dropoutSeed:)``)
+/// runs each input through its own rows of that projection. `keyValueHeads < heads` is grouped-query attention. In training mode
 /// the attention weights are dropped with probability ``dropoutP`` (inside the fused kernel, as the math
 /// backend would drop them); otherwise, as in PyTorch's `eval()`, nothing is dropped.
 ///
@@ -118,10 +119,7 @@ public struct MultiHeadAttention: Sendable {
     public func callAsFunction<Bias: AttnBias>(
         _ x: Tensor, attnMask: Bias, training: Bool = false, dropoutSeed: UInt64? = nil
     ) throws -> Tensor {
-        try project(attend(x) { q, k, v, dropout in
-            try scaledDotProductAttention(query: q, key: k, value: v, attnMask: attnMask, dropoutP: training ? dropout : 0,
-                                          dropoutSeed: dropoutSeed, enableGQA: heads != keyValueHeads)
-        })
+        try project(attend(x, attention(attnMask, training: training, dropoutSeed: dropoutSeed)))
     }
 
     /// ``callAsFunction(_:attnMask:training:dropoutSeed:)`` for a bias whose type is known only at run time.
@@ -139,10 +137,67 @@ public struct MultiHeadAttention: Sendable {
     ///
     /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]` or `[L, D]`.
     public func callAsFunction(_ x: Tensor, isCausal: Bool = false, training: Bool = false, dropoutSeed: UInt64? = nil) throws -> Tensor {
-        try project(attend(x) { q, k, v, dropout in
-            try scaledDotProductAttention(query: q, key: k, value: v, isCausal: isCausal, dropoutP: training ? dropout : 0,
+        try project(attend(x, attention(isCausal: isCausal, training: training, dropoutSeed: dropoutSeed)))
+    }
+
+    /// Attention of `query` (`[B, L, D]`, or unbatched `[L, D]`) to `key` and `value` (`[B, S, D]`, or unbatched
+    /// `[S, D]`), each through its own rows of the input projection, projected back: `[B, L, D']` (`[L, D']`) float32.
+    /// PyTorch's `nn.MultiheadAttention(query, key, value)` (`batch_first`), with `kdim = vdim = D`: cross-attention
+    /// to an encoder's output passes that output as both `key` and `value` (projected once, then).
+    ///
+    /// ```swift
+    /// let memory = try Tensor.randomNormal(shape: [2, 12, 64], seed: 3)                     // [B, S, D]
+    /// let z = try attention(query: x, key: memory, value: memory, attnMask: KeyPaddingBias(validKeyLengths: [12, 9], seqLenKV: 12))
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - attnMask: any bias for the `[B, H, L, S]` scores.
+    ///   - training: drop attention weights with probability ``dropoutP`` (PyTorch's `train()` mode).
+    ///   - dropoutSeed: the dropout generator's seed; `nil` draws one.
+    /// - Throws: ``SDPAError`` naming `query`, `key` or `value` when one is not `[B, *, D]` (all of rank 3, one batch)
+    ///   or `[*, D]` (all of rank 2), or key and value hold different numbers of positions; when the bias does not fit the scores.
+    public func callAsFunction<Bias: AttnBias>(
+        query: Tensor, key: Tensor, value: Tensor, attnMask: Bias, training: Bool = false, dropoutSeed: UInt64? = nil
+    ) throws -> Tensor {
+        try project(attend(query: query, key: key, value: value, attention(attnMask, training: training, dropoutSeed: dropoutSeed)))
+    }
+
+    /// ``callAsFunction(query:key:value:attnMask:training:dropoutSeed:)`` for a bias whose type is known only at run time.
+    @_disfavoredOverload
+    public func callAsFunction(
+        query: Tensor, key: Tensor, value: Tensor, attnMask: any AttnBias, training: Bool = false, dropoutSeed: UInt64? = nil
+    ) throws -> Tensor {
+        func open<Bias: AttnBias>(_ bias: Bias) throws -> Tensor {
+            try callAsFunction(query: query, key: key, value: value, attnMask: bias, training: training, dropoutSeed: dropoutSeed)
+        }
+        return try open(attnMask)
+    }
+
+    /// ``callAsFunction(query:key:value:attnMask:training:dropoutSeed:)`` with no bias, or PyTorch's upper-left causal mask.
+    ///
+    /// - Throws: ``SDPAError`` as that call does.
+    public func callAsFunction(
+        query: Tensor, key: Tensor, value: Tensor, isCausal: Bool = false, training: Bool = false, dropoutSeed: UInt64? = nil
+    ) throws -> Tensor {
+        try project(attend(query: query, key: key, value: value, attention(isCausal: isCausal, training: training, dropoutSeed: dropoutSeed)))
+    }
+
+    /// The attention call of a forward pass under `attnMask`: the heads' query, key and value views in, their outputs out.
+    func attention<Bias: AttnBias>(
+        _ attnMask: Bias, training: Bool, dropoutSeed: UInt64?
+    ) -> (Tensor, Tensor, Tensor) throws -> Tensor {
+        { q, k, v in
+            try scaledDotProductAttention(query: q, key: k, value: v, attnMask: attnMask, dropoutP: training ? dropoutP : 0,
                                           dropoutSeed: dropoutSeed, enableGQA: heads != keyValueHeads)
-        })
+        }
+    }
+
+    /// The attention call of a forward pass with no bias, or upper-left causal.
+    func attention(isCausal: Bool, training: Bool, dropoutSeed: UInt64?) -> (Tensor, Tensor, Tensor) throws -> Tensor {
+        { q, k, v in
+            try scaledDotProductAttention(query: q, key: k, value: v, isCausal: isCausal, dropoutP: training ? dropoutP : 0,
+                                          dropoutSeed: dropoutSeed, enableGQA: heads != keyValueHeads)
+        }
     }
 
     /// The output projection of the heads' outputs.
@@ -155,8 +210,7 @@ public struct MultiHeadAttention: Sendable {
 
     /// The input projection, attention through `sdpa`, and the heads laid side by side again:
     /// `[B, L, H·E]` (`[L, H·E]` for unbatched `[L, D]`) float32, contiguous, before the output projection.
-    @usableFromInline
-    func attend(_ x: Tensor, _ sdpa: (Tensor, Tensor, Tensor, Float) throws -> Tensor) throws -> Tensor {
+    func attend(_ x: Tensor, _ sdpa: (Tensor, Tensor, Tensor) throws -> Tensor) throws -> Tensor {
         guard x.rank == 3 || x.rank == 2, x.shape[x.rank - 1] == embedDim else {
             throw SDPAError.shapeMismatch(argument: "x", shape: x.shape, other: "MultiHeadAttention.inputProjection.weight",
                                           otherShape: [inputProjection.outputFeatures, embedDim],
@@ -174,7 +228,55 @@ public struct MultiHeadAttention: Sendable {
         func headsView(_ count: Int, at column: Int) -> Tensor {
             Tensor(_storage: qkv._storage, dtype: .float32, shape: [B, count, L, E], strides: [L * width, E, width, 1], offset: column)
         }
-        let out = try sdpa(headsView(H, at: 0), headsView(Hkv, at: H * E), headsView(Hkv, at: (H + Hkv) * E), dropoutP)
+        let out = try sdpa(headsView(H, at: 0), headsView(Hkv, at: H * E), headsView(Hkv, at: (H + Hkv) * E))
+        return try _interleavedHeads(try out._contiguousFloat32())
+    }
+
+    /// ``attend(_:_:)`` with queries from `query` and keys and values from `key` and `value`: each input through its
+    /// own rows of the input projection (one product over key and value rows together when they are the same tensor).
+    func attend(query: Tensor, key: Tensor, value: Tensor, _ sdpa: (Tensor, Tensor, Tensor) throws -> Tensor) throws -> Tensor {
+        for (name, t) in [("query", query), ("key", key), ("value", value)] where t.rank != query.rank || !(2...3).contains(t.rank)
+            || t.shape[t.rank - 1] != embedDim {
+            throw SDPAError.shapeMismatch(
+                argument: name, shape: t.shape, other: "MultiHeadAttention.inputProjection.weight",
+                otherShape: [inputProjection.outputFeatures, embedDim],
+                reason: "query, key and value must be [B, L, \(embedDim)], [B, S, \(embedDim)] and [B, S, \(embedDim)], or all unbatched, [L, \(embedDim)] and [S, \(embedDim)]")
+        }
+        guard query.rank == 3 else {
+            return try attend(query: query._unsqueezed(at: 0), key: key._unsqueezed(at: 0), value: value._unsqueezed(at: 0), sdpa)
+                ._squeezed(at: 0)
+        }
+        if key.shape[0] != query.shape[0] {
+            throw SDPAError.shapeMismatch(argument: "key", shape: key.shape, other: "query", otherShape: query.shape, reason: "one batch size B")
+        }
+        if value.shape[0] != key.shape[0] || value.shape[1] != key.shape[1] {
+            throw SDPAError.shapeMismatch(argument: "value", shape: value.shape, other: "key", otherShape: key.shape,
+                                          reason: "key and value hold the same B sequences of S positions")
+        }
+        let (B, H, Hkv, E) = (query.shape[0], heads, keyValueHeads, headDim)
+        /// `x` through rows `columns` of the input projection: `[B, n, columns.count]` float32.
+        func projected(_ x: Tensor, _ columns: Range<Int>) throws -> Tensor {
+            let layer = try inputProjection._columns(columns)
+            let output = try Tensor._floatMatrix([B, x.shape[1], columns.count])
+            layer._apply(rows: B * x.shape[1], try x._contiguousFloat32()._floats, output._floats, activation: .identity, residual: nil,
+                         normalization: nil)
+            return output
+        }
+        /// `count` heads of `E` at `column` of a `[B, n, width]` product, seen as `[B, count, n, E]`: no copy.
+        func headsView(_ t: Tensor, _ count: Int, at column: Int) -> Tensor {
+            let (n, width) = (t.shape[1], t.shape[2])
+            return Tensor(_storage: t._storage, dtype: .float32, shape: [B, count, n, E], strides: [n * width, E, width, 1], offset: column)
+        }
+        let q = try projected(query, 0..<(H * E))
+        let (k, v): (Tensor, Tensor)
+        if key._storage === value._storage && key._offset == value._offset && key.strides == value.strides && key.dtype == value.dtype {
+            let kv = try projected(key, (H * E)..<((H + 2 * Hkv) * E))
+            (k, v) = (headsView(kv, Hkv, at: 0), headsView(kv, Hkv, at: Hkv * E))
+        } else {
+            (k, v) = (headsView(try projected(key, (H * E)..<((H + Hkv) * E)), Hkv, at: 0),
+                      headsView(try projected(value, ((H + Hkv) * E)..<((H + 2 * Hkv) * E)), Hkv, at: 0))
+        }
+        let out = try sdpa(headsView(q, H, at: 0), k, v)
         return try _interleavedHeads(try out._contiguousFloat32())
     }
 }

@@ -43,6 +43,24 @@ struct _WeightPanels: Sendable {
         storage = try rows.reshaped([count, width, inputFeatures]).transposed(1, 2).contiguous()
     }
 
+    /// Output features `columns` of this weight (rows `columns` of PyTorch's `[out, in]`): whole panels of these
+    /// ones, no copy, when `columns` starts on a panel (the product stores no column past ``outputFeatures``, so
+    /// the last panel may hold the next features); otherwise those rows packed anew.
+    func columns(_ columns: Range<Int>) throws -> _WeightPanels {
+        precondition(columns.lowerBound >= 0 && columns.upperBound <= outputFeatures, "columns within the weight")
+        guard columns.lowerBound % width == 0 else {
+            return try _WeightPanels(weight: weight().sliced(columns, along: 0), argument: "weight")
+        }
+        let panels = (columns.lowerBound / width)..<((columns.upperBound + width - 1) / width)
+        return _WeightPanels(storage: try storage.sliced(panels, along: 0), width: width, depthSlice: depthSlice,
+                             inputFeatures: inputFeatures, outputFeatures: columns.count)
+    }
+
+    private init(storage: Tensor, width: Int, depthSlice: Int, inputFeatures: Int, outputFeatures: Int) {
+        (self.storage, self.width, self.depthSlice) = (storage, width, depthSlice)
+        (self.inputFeatures, self.outputFeatures) = (inputFeatures, outputFeatures)
+    }
+
     /// Panel `index`: `in` rows of ``width`` floats.
     @usableFromInline
     func panel(_ index: Int) -> UnsafePointer<Float> {
