@@ -1,5 +1,5 @@
 import Foundation
-import SDPA
+@_spi(Benchmarking) import SDPA
 import SDPATestSupport
 import Testing
 
@@ -379,6 +379,8 @@ struct BiasErrorTests {
             }),
             ("math", { try withSDPBackends([.math]) { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, scale: scale) } }),
             ("explainSDPA", { try explainSDPA(query: i.q, key: i.k, value: i.v, scale: scale) }),
+            ("_PreparedAttention", { try _PreparedAttention(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5), options: AttentionOptions(scale: scale)) }),
+            ("paged, no entries", { try PagedKVCache(blockCount: 1, blockSize: 4, keyValueHeads: 3, headDim: 6).attention([], scale: scale) }),
             ("backward", {
                 let out = try scaledDotProductAttentionWithLogSumExp(query: i.q, key: i.k, value: i.v)
                 return try scaledDotProductAttentionBackward(
@@ -392,18 +394,19 @@ struct BiasErrorTests {
         }
     }
 
-    /// A finite `Double` scale that is infinite as the fused kernels' `Float` runs on the math backend, which
-    /// computes with it in `Double`, rather than giving NaN.
-    @Test func scaleBeyondFloatRunsOnTheMathBackend() throws {
+    /// A finite `Double` scale that the fused kernels' `Float` would make infinite, zero or subnormal runs on the math
+    /// backend, which computes with it in `Double`, rather than giving NaN or another scale's result.
+    @Test(arguments: [1e39, -1e39, 1e-50, 1e-40])
+    func scaleOutsideFloatRunsOnTheMathBackend(scale: Double) throws {
         let i = try Inputs()
-        let scale = 1e39
         let explanation = try explainSDPA(query: i.q, key: i.k, value: i.v, scale: scale)
         #expect(explanation.backend == .math)
-        #expect(explanation.rejected[.fused]?.contains("beyond float32's range") == true, "\(explanation.rejected)")
+        #expect(explanation.rejected[.fused]?.contains("outside float32's normal range") == true, "\(explanation.rejected)")
         let out = try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, scale: scale)
         let math = try withSDPBackends([.math]) { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, scale: scale) }
         #expect(out.scalars.allSatisfy { $0.isFinite })
         expectIdentical(out, math)
+        #expect(try explainSDPA(query: i.q, key: i.k, value: i.v, scale: 1e-30).backend == .fused, "a normal float32 scale stays fused")
     }
 
     @Test func dropoutBoundsAreAccepted() throws {

@@ -137,6 +137,21 @@ struct FusedBiasShapeErrorTests {
         try expectEveryRouteThrows(.maskNotBroadcastable(mask: [4, 9], target: [2, 3, 4, 5]),
                                    FixedLengthsMask(queries: 4, keys: 9).combined(with: causalUpperLeft(4, 5)))
         let (q, k, v) = try inputs(l: 4, s: 5)
+        let expected = SDPAError.maskNotBroadcastable(mask: [6, 5], target: [2, 3, 4, 5])
+        #expect(throws: expected, "backward") {
+            try scaledDotProductAttentionBackward(gradOutput: try randn([2, 3, 4, 7], seed: 9), query: q, key: k, value: v,
+                                                  output: try randn([2, 3, 4, 7], seed: 10), logSumExp: try randn([2, 3, 4], seed: 11),
+                                                  attnMask: FixedLengthsMask(queries: 6, keys: 5))
+        }
+        // Paged: each entry's bias is checked against that entry's lengths (here 1 query row, 3 keys).
+        let cache = try PagedKVCache(blockCount: 2, blockSize: 4, keyValueHeads: 3, headDim: 6, valueHeadDim: 7)
+        let sequence = cache.addSequence()
+        try cache.append(to: sequence, key: try randn([3, 3, 6], seed: 12), value: try randn([3, 3, 7], seed: 13))
+        let entry = [PagedAttentionQuery(sequence: sequence, query: try randn([3, 1, 6], seed: 14))]
+        #expect(throws: SDPAError.maskNotBroadcastable(mask: [1, 5], target: [3, 1, 3]), "paged") {
+            try cache.attention(entry) { _ in FixedLengthsMask(queries: 1, keys: 5) }
+        }
+        #expect(try cache.attention(entry) { s in FixedLengthsMask(queries: s.queryLength, keys: s.keyLength) }[0].shape == [3, 1, 7])
         for bias in [FixedLengthsMask(queries: 4, keys: 5), FixedLengthsMask(queries: 1, keys: 5), FixedLengthsMask(queries: 4, keys: 1)] {
             let fused = try scaledDotProductAttention(query: q, key: k, value: v, attnMask: bias)
             #expect(fused.shape == [2, 3, 4, 7], "\(bias.materializedShape) broadcasts")

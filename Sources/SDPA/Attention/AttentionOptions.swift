@@ -5,7 +5,8 @@ public struct AttentionOptions: Sendable, Hashable {
     /// Multiplies `Q Kᵀ`; `nil` means `1 / sqrt(E)`. A `Double`, as PyTorch's `scale` (a Python float): the
     /// math backend (float64 inputs, or any under `withSDPBackends([.math])`) computes in `Double` with it as
     /// given; the fused kernels (float32, float16, bfloat16) take it rounded to `Float` once, as PyTorch's CPU
-    /// kernels do.
+    /// kernels do (a scale that is 0, subnormal or infinite only as a `Float` runs on the math backend). NaN and
+    /// ±infinity are errors (``validate()``).
     public var scale: Double?
     /// Probability of zeroing each attention weight (kept ones are scaled by `1 / (1 - p)`); `0...1`.
     public var dropoutP: Float

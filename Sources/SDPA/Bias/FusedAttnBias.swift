@@ -29,7 +29,8 @@
 ///
 /// Conforming types get `needsMaterialization == false`, a `materialize(device:)` that evaluates the
 /// bias on a grid of ``materializedShape`` (`.bool` for pure masks, float32 otherwise), and a `dispatch`
-/// that runs the fused kernel (or the math backend, for float64 inputs or when `withSDPBackends` asks for it).
+/// that runs the fused kernel (or the math backend, for float64 inputs, a scale float32 cannot hold, or when
+/// `withSDPBackends` asks for it), and an ``AttnBias/validate(for:)`` that checks ``materializedShape`` against the inputs.
 ///
 /// Rules: ``tileVisibility(batch:head:queries:keys:)`` may answer `.partial` whenever unsure, but
 /// `.empty` and `.full` must be exact; a masked score (`-infinity`) must stay `-infinity` through

@@ -59,7 +59,8 @@ func _attention<Bias: AttnBias, Product: _AttentionProduct>(
                                                   logSumExp: Product.includesLogSumExp))
     case .fused:
         // The type's dispatch: for a FusedAttnBias, the fused kernel specialised for it, reached without
-        // a cast (and a conformer's own dispatch, if it has one).
+        // a cast (and a conformer's own dispatch, if it has one, which gets options already checked).
+        try options.validate()
         return try Product.dispatch(query: query, key: key, value: value, attnBias: bias, options: options)
     case .customDispatch:
         // The options are the caller's, whatever kernel the dispatch chooses; the shapes are the

@@ -105,8 +105,9 @@ extension PagedKVCache {
         _ queries: [PagedAttentionQuery], scale: Double?, causal: Bool, sinks: Tensor?, logSumExp: Bool,
         bias: ((PagedAttentionSequence) throws -> Bias)?
     ) throws -> [(output: Tensor, logSumExp: Tensor?)] {
-        for (n, entry) in queries.enumerated() { try check(entry.query, argument: "queries[\(n)].query") }
         let options = AttentionOptions(scale: scale, enableGQA: true, sinks: sinks)
+        try options.validate()  // the scale, also for an empty batch
+        for (n, entry) in queries.enumerated() { try check(entry.query, argument: "queries[\(n)].query") }
         return try withViews(of: queries.map(\.sequence), naming: { "queries[\($0)].sequence" }) { views in
             var shapes = [AttentionShape]()
             for (entry, view) in zip(queries, views) {
