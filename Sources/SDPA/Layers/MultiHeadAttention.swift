@@ -29,6 +29,8 @@ public struct MultiHeadAttention: Sendable {
     public let inputProjection: Linear
     /// `H·E -> D'`.
     public let outputProjection: Linear
+    /// The input projection's rows for each input of cross-attention.
+    let crossProjections: _CrossProjections
 
     /// A block from a fused input projection (PyTorch's `in_proj_weight`, `[(H + 2·Hkv)·E, D]`: query rows,
     /// then key rows, then value rows) and an output projection (`[D', H·E]`), with optional biases.
@@ -58,6 +60,7 @@ public struct MultiHeadAttention: Sendable {
         }
         (embedDim, self.heads, self.keyValueHeads, self.headDim, self.dropoutP) = (projection.inputFeatures, heads, kvHeads, headDim, dropoutP)
         (inputProjection, outputProjection) = (projection, output)
+        crossProjections = try _CrossProjections(projection, queryRows: heads * headDim, keyValueRows: kvHeads * headDim)
     }
 
     /// A block from separate query (`[H·E, D]`), key and value (`[Hkv·E, D]` each) projections, as BERT
@@ -119,7 +122,7 @@ public struct MultiHeadAttention: Sendable {
     public func callAsFunction<Bias: AttnBias>(
         _ x: Tensor, attnMask: Bias, training: Bool = false, dropoutSeed: UInt64? = nil
     ) throws -> Tensor {
-        try project(attend(x, attention(attnMask, training: training, dropoutSeed: dropoutSeed)))
+        try project(attend(x, attentionCall(attnMask, training: training, dropoutSeed: dropoutSeed)))
     }
 
     /// ``callAsFunction(_:attnMask:training:dropoutSeed:)`` for a bias whose type is known only at run time.
@@ -137,7 +140,7 @@ public struct MultiHeadAttention: Sendable {
     ///
     /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]` or `[L, D]`.
     public func callAsFunction(_ x: Tensor, isCausal: Bool = false, training: Bool = false, dropoutSeed: UInt64? = nil) throws -> Tensor {
-        try project(attend(x, attention(isCausal: isCausal, training: training, dropoutSeed: dropoutSeed)))
+        try project(attend(x, attentionCall(isCausal: isCausal, training: training, dropoutSeed: dropoutSeed)))
     }
 
     /// Attention of `query` (`[B, L, D]`, or unbatched `[L, D]`) to `key` and `value` (`[B, S, D]`, or unbatched
@@ -159,7 +162,7 @@ public struct MultiHeadAttention: Sendable {
     public func callAsFunction<Bias: AttnBias>(
         query: Tensor, key: Tensor, value: Tensor, attnMask: Bias, training: Bool = false, dropoutSeed: UInt64? = nil
     ) throws -> Tensor {
-        try project(attend(query: query, key: key, value: value, attention(attnMask, training: training, dropoutSeed: dropoutSeed)))
+        try project(attend(query: query, key: key, value: value, attentionCall(attnMask, training: training, dropoutSeed: dropoutSeed)))
     }
 
     /// ``callAsFunction(query:key:value:attnMask:training:dropoutSeed:)`` for a bias whose type is known only at run time.
@@ -179,11 +182,11 @@ public struct MultiHeadAttention: Sendable {
     public func callAsFunction(
         query: Tensor, key: Tensor, value: Tensor, isCausal: Bool = false, training: Bool = false, dropoutSeed: UInt64? = nil
     ) throws -> Tensor {
-        try project(attend(query: query, key: key, value: value, attention(isCausal: isCausal, training: training, dropoutSeed: dropoutSeed)))
+        try project(attend(query: query, key: key, value: value, attentionCall(isCausal: isCausal, training: training, dropoutSeed: dropoutSeed)))
     }
 
     /// The attention call of a forward pass under `attnMask`: the heads' query, key and value views in, their outputs out.
-    func attention<Bias: AttnBias>(
+    func attentionCall<Bias: AttnBias>(
         _ attnMask: Bias, training: Bool, dropoutSeed: UInt64?
     ) -> (Tensor, Tensor, Tensor) throws -> Tensor {
         { q, k, v in
@@ -193,7 +196,7 @@ public struct MultiHeadAttention: Sendable {
     }
 
     /// The attention call of a forward pass with no bias, or upper-left causal.
-    func attention(isCausal: Bool, training: Bool, dropoutSeed: UInt64?) -> (Tensor, Tensor, Tensor) throws -> Tensor {
+    func attentionCall(isCausal: Bool, training: Bool, dropoutSeed: UInt64?) -> (Tensor, Tensor, Tensor) throws -> Tensor {
         { q, k, v in
             try scaledDotProductAttention(query: q, key: k, value: v, isCausal: isCausal, dropoutP: training ? dropoutP : 0,
                                           dropoutSeed: dropoutSeed, enableGQA: heads != keyValueHeads)
@@ -224,11 +227,8 @@ public struct MultiHeadAttention: Sendable {
         let width = (H + 2 * Hkv) * E
         let qkv = try Tensor._floatMatrix([B, L, width])
         inputProjection._apply(rows: B * L, try x._contiguousFloat32()._floats, qkv._floats, activation: .identity, residual: nil, normalization: nil)
-        // [B, L, heads, E] slices of the fused output seen as [B, heads, L, E]: no copy.
-        func headsView(_ count: Int, at column: Int) -> Tensor {
-            Tensor(_storage: qkv._storage, dtype: .float32, shape: [B, count, L, E], strides: [L * width, E, width, 1], offset: column)
-        }
-        let out = try sdpa(headsView(H, at: 0), headsView(Hkv, at: H * E), headsView(Hkv, at: (H + Hkv) * E))
+        let out = try sdpa(_heads(qkv, H, at: 0, headDim: E), _heads(qkv, Hkv, at: H * E, headDim: E),
+                           _heads(qkv, Hkv, at: (H + Hkv) * E, headDim: E))
         return try _interleavedHeads(try out._contiguousFloat32())
     }
 
@@ -253,31 +253,45 @@ public struct MultiHeadAttention: Sendable {
             throw SDPAError.shapeMismatch(argument: "value", shape: value.shape, other: "key", otherShape: key.shape,
                                           reason: "key and value hold the same B sequences of S positions")
         }
-        let (B, H, Hkv, E) = (query.shape[0], heads, keyValueHeads, headDim)
-        /// `x` through rows `columns` of the input projection: `[B, n, columns.count]` float32.
-        func projected(_ x: Tensor, _ columns: Range<Int>) throws -> Tensor {
-            let layer = try inputProjection._columns(columns)
-            let output = try Tensor._floatMatrix([B, x.shape[1], columns.count])
+        let (B, Hkv, E, layers) = (query.shape[0], keyValueHeads, headDim, crossProjections)
+        /// `x` through `layer` (rows of the input projection): `[B, n, out]` float32.
+        func projected(_ x: Tensor, _ layer: Linear) throws -> Tensor {
+            let output = try Tensor._floatMatrix([B, x.shape[1], layer.outputFeatures])
             layer._apply(rows: B * x.shape[1], try x._contiguousFloat32()._floats, output._floats, activation: .identity, residual: nil,
                          normalization: nil)
             return output
         }
-        /// `count` heads of `E` at `column` of a `[B, n, width]` product, seen as `[B, count, n, E]`: no copy.
-        func headsView(_ t: Tensor, _ count: Int, at column: Int) -> Tensor {
-            let (n, width) = (t.shape[1], t.shape[2])
-            return Tensor(_storage: t._storage, dtype: .float32, shape: [B, count, n, E], strides: [n * width, E, width, 1], offset: column)
-        }
-        let q = try projected(query, 0..<(H * E))
         let (k, v): (Tensor, Tensor)
         if key._storage === value._storage && key._offset == value._offset && key.strides == value.strides && key.dtype == value.dtype {
-            let kv = try projected(key, (H * E)..<((H + 2 * Hkv) * E))
-            (k, v) = (headsView(kv, Hkv, at: 0), headsView(kv, Hkv, at: Hkv * E))
+            let kv = try projected(key, layers.keyValue)
+            (k, v) = (_heads(kv, Hkv, at: 0, headDim: E), _heads(kv, Hkv, at: Hkv * E, headDim: E))
         } else {
-            (k, v) = (headsView(try projected(key, (H * E)..<((H + Hkv) * E)), Hkv, at: 0),
-                      headsView(try projected(value, ((H + Hkv) * E)..<((H + 2 * Hkv) * E)), Hkv, at: 0))
+            (k, v) = (_heads(try projected(key, layers.key), Hkv, at: 0, headDim: E),
+                      _heads(try projected(value, layers.value), Hkv, at: 0, headDim: E))
         }
-        let out = try sdpa(headsView(q, H, at: 0), k, v)
+        let out = try sdpa(_heads(try projected(query, layers.query), heads, at: 0, headDim: E), k, v)
         return try _interleavedHeads(try out._contiguousFloat32())
+    }
+}
+
+/// `count` heads of `headDim` at `column` of a `[B, n, width]` product, seen as `[B, count, n, headDim]`: no copy.
+func _heads(_ product: Tensor, _ count: Int, at column: Int, headDim: Int) -> Tensor {
+    let (b, n, width) = (product.shape[0], product.shape[1], product.shape[2])
+    return Tensor(_storage: product._storage, dtype: .float32, shape: [b, count, n, headDim], strides: [n * width, headDim, width, 1],
+                  offset: column)
+}
+
+/// The rows of a fused `[(H + 2·Hkv)·E, D]` input projection that each input of cross-attention goes through, made once
+/// with the block: views of its panels where the rows start on one (``_WeightPanels/columns(_:)``), copies otherwise.
+struct _CrossProjections: Sendable {
+    /// `D -> H·E`, `D -> Hkv·E` twice, and `D -> 2·Hkv·E` for key and value given as one tensor.
+    let query: Linear, key: Linear, value: Linear, keyValue: Linear
+
+    init(_ projection: Linear, queryRows: Int, keyValueRows: Int) throws {
+        query = try projection._columns(0..<queryRows)
+        key = try projection._columns(queryRows..<(queryRows + keyValueRows))
+        value = try projection._columns((queryRows + keyValueRows)..<(queryRows + 2 * keyValueRows))
+        keyValue = try projection._columns(queryRows..<(queryRows + 2 * keyValueRows))
     }
 }
 

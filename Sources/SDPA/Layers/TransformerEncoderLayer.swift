@@ -71,14 +71,14 @@ public struct TransformerEncoderLayer: Sendable {
     ///
     /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]` or `[L, D]`, or the bias does not fit the scores.
     public func callAsFunction<Bias: AttnBias>(_ x: Tensor, attnMask: Bias) throws -> Tensor {
-        try feedForward(attention.attend(x, attention.attention(attnMask, training: false, dropoutSeed: nil)), residual: x)
+        try feedForward(attention.attend(x, attention.attentionCall(attnMask, training: false, dropoutSeed: nil)), residual: x)
     }
 
     /// The layer on `x` (`[B, L, D]`, or unbatched `[L, D]`) with no attention bias, or PyTorch's upper-left causal mask.
     ///
     /// - Throws: ``SDPAError`` when `x` is not `[B, L, D]` or `[L, D]`.
     public func callAsFunction(_ x: Tensor, isCausal: Bool = false) throws -> Tensor {
-        try feedForward(attention.attend(x, attention.attention(isCausal: isCausal, training: false, dropoutSeed: nil)), residual: x)
+        try feedForward(attention.attend(x, attention.attentionCall(isCausal: isCausal, training: false, dropoutSeed: nil)), residual: x)
     }
 
     /// Everything after the attention: output projection, residual and norm, then the feed-forward half.
