@@ -44,13 +44,20 @@ public struct AttentionOptions: Sendable, Hashable {
 
     /// Throws ``SDPAError/invalidArgument(argument:value:reason:)`` for a scale that is NaN or infinite (PyTorch
     /// returns NaN for either), or a dropout probability outside `0...1`.
+    @inlinable
     public func validate() throws {
+        // Inline, as every call checks: the comparisons, not a call, unless something is wrong.
+        if scale?.isFinite ?? true, dropoutP >= 0, dropoutP <= 1 { return }
+        try _throwInvalidOption()
+    }
+
+    /// The error ``validate()`` throws.
+    @usableFromInline
+    func _throwInvalidOption() throws {
         if let scale, !scale.isFinite {
             throw SDPAError.invalidArgument(argument: "scale", value: "\(scale)", reason: "the scale must be a finite number (or nil for 1 / sqrt(E))")
         }
-        guard dropoutP >= 0, dropoutP <= 1 else {
-            throw SDPAError.invalidArgument(argument: "dropoutP", value: "\(dropoutP)", reason: "a dropout probability must be in 0...1")
-        }
+        throw SDPAError.invalidArgument(argument: "dropoutP", value: "\(dropoutP)", reason: "a dropout probability must be in 0...1")
     }
 
     /// ``validate()``, and the sinks against the inputs of `shape`: one logit per query head (`[H]`), a
