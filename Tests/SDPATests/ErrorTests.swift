@@ -394,6 +394,19 @@ struct BiasErrorTests {
         }
     }
 
+    /// With a bad scale and a bias that does not fit, the call and `explainSDPA` name the same one first: the scale.
+    @Test func theOptionsAreCheckedFirst() throws {
+        let i = try Inputs()   // L = 4, S = 5
+        let scale = Double.nan, expected = SDPAError.invalidArgument(
+            argument: "scale", value: "nan", reason: "the scale must be a finite number (or nil for 1 / sqrt(E))")
+        let biases: [any AttnBias] = [TensorBias(try Tensor(zeros: [3, 9], dtype: .bool)), causalLowerRight(7, 5),
+                                      AlibiBias(numHeads: 2, seqLenQ: 4, seqLenKV: 5)]
+        for bias in biases {
+            #expect(throws: expected, "\(type(of: bias))") { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: bias, scale: scale) }
+            #expect(throws: expected, "\(type(of: bias)), explained") { try explainSDPA(query: i.q, key: i.k, value: i.v, attnMask: bias, scale: scale) }
+        }
+    }
+
     /// A finite `Double` scale that the fused kernels' `Float` would make infinite, zero or subnormal runs on the math
     /// backend, which computes with it in `Double`, rather than giving NaN or another scale's result.
     @Test(arguments: [1e39, -1e39, 1e-50, 1e-40])

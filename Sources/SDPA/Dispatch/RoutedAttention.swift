@@ -20,6 +20,7 @@ func _attention<Bias: AttnBias, Product: _AttentionProduct>(
 func _attention<Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, isCausal: Bool, options: AttentionOptions, returning: Product.Type
 ) throws -> Product {
+    try options.validate()  // first, as explainSDPA checks them
     if _BroadcastInputs.isNeeded(query, key, value, enableGQA: options.enableGQA) {
         return try _attentionOverBroadcastInputs(
             query: query, key: key, value: value, bias: nil as _AbsentBias?, isCausal: isCausal, options: options,
@@ -49,6 +50,8 @@ func _attention<Bias: AttnBias, Product: _AttentionProduct>(
     query: Tensor, key: Tensor, value: Tensor, bias: Bias, isCausal: Bool, options: AttentionOptions,
     returning: Product.Type
 ) throws -> Product {
+    // The options first, on every route (a bias's own dispatch gets them checked), as explainSDPA checks them.
+    try options.validate()
     if _BroadcastInputs.isNeeded(query, key, value, enableGQA: options.enableGQA) {
         return try _attentionOverBroadcastInputs(
             query: query, key: key, value: value, bias: bias, isCausal: isCausal, options: options, returning: Product.self)
@@ -59,13 +62,10 @@ func _attention<Bias: AttnBias, Product: _AttentionProduct>(
                                                   logSumExp: Product.includesLogSumExp))
     case .fused:
         // The type's dispatch: for a FusedAttnBias, the fused kernel specialised for it, reached without
-        // a cast (and a conformer's own dispatch, if it has one, which gets options already checked).
-        try options.validate()
+        // a cast (and a conformer's own dispatch, if it has one).
         return try Product.dispatch(query: query, key: key, value: value, attnBias: bias, options: options)
     case .customDispatch:
-        // The options are the caller's, whatever kernel the dispatch chooses; the shapes are the
-        // dispatch's to judge (it may accept layouts the built-in kernels do not).
-        try options.validate()
+        // The shapes are the dispatch's to judge (it may accept layouts the built-in kernels do not).
         return try Product.dispatch(query: query, key: key, value: value, attnBias: bias, options: options)
     }
 }
