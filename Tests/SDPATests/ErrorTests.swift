@@ -342,22 +342,39 @@ struct BiasErrorTests {
         #expect(e == .maskNotBroadcastable(mask: [2, 1, 4, 5], target: [3, 4, 5]))
     }
 
+    /// The forward calls with `scale` and `dropoutP`, through every route and form that checks its options.
+    private func forwardCalls(_ i: Inputs, scale: Double? = nil, dropoutP: Float = 0) throws -> [(String, () throws -> Any)] {
+        let mask = try Tensor(zeros: [4, 5], dtype: .bool)
+        let options = AttentionOptions(scale: scale, dropoutP: dropoutP)
+        return [
+            ("no mask", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, scale: scale, dropoutP: dropoutP) }),
+            ("isCausal", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, isCausal: true, scale: scale, dropoutP: dropoutP) }),
+            ("TensorBias", {
+                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(mask), scale: scale, dropoutP: dropoutP)
+            }),
+            ("CausalBias", {
+                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5), scale: scale, dropoutP: dropoutP)
+            }),
+            ("AlibiBias", {
+                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: AlibiBias(numHeads: 3, seqLenQ: 4, seqLenKV: 5) as any AttnBias,
+                                              scale: scale, dropoutP: dropoutP)
+            }),
+            ("with log-sum-exp", {
+                try scaledDotProductAttentionWithLogSumExp(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5), scale: scale,
+                                                           dropoutP: dropoutP)
+            }),
+            ("math", {
+                try withSDPBackends([.math]) { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, scale: scale, dropoutP: dropoutP) }
+            }),
+            ("explainSDPA", { try explainSDPA(query: i.q, key: i.k, value: i.v, scale: scale, dropoutP: dropoutP) }),
+            ("_PreparedAttention", { try _PreparedAttention(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5), options: options) }),
+        ]
+    }
+
     @Test(arguments: [Float(-0.1), 1.5, .nan, .infinity])
     func dropoutOutOfRange(p: Float) throws {
-        let i = try Inputs()
-        let mask = try Tensor(zeros: [4, 5], dtype: .bool)
-        let calls: [(String, () throws -> Tensor)] = [
-            ("no mask", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, dropoutP: p) }),
-            ("isCausal", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, isCausal: true, dropoutP: p) }),
-            ("TensorBias", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(mask), dropoutP: p) }),
-            ("CausalBias", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5), dropoutP: p) }),
-            ("AlibiBias", {
-                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v,
-                                              attnMask: AlibiBias(numHeads: 3, seqLenQ: 4, seqLenKV: 5) as any AttnBias, dropoutP: p)
-            }),
-        ]
-        for (name, call) in calls {
-            let e = expectSDPAError(mentions: ["dropoutP", "\(p)", "0...1"], call)
+        for (name, call) in try forwardCalls(try Inputs(), dropoutP: p) {
+            let e = expectSDPAError(mentions: ["dropoutP", "\(p)", "0...1"], { _ = try call() })
             #expect(e == .invalidArgument(argument: "dropoutP", value: "\(p)", reason: "a dropout probability must be in 0...1"), "\(name)")
         }
     }
@@ -365,21 +382,7 @@ struct BiasErrorTests {
     @Test(arguments: [Double.nan, .infinity, -.infinity])
     func scaleNotFinite(scale: Double) throws {
         let i = try Inputs()
-        let mask = try Tensor(zeros: [4, 5], dtype: .bool)
-        let calls: [(String, () throws -> Any)] = [
-            ("no mask", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, scale: scale) }),
-            ("isCausal", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, isCausal: true, scale: scale) }),
-            ("TensorBias", { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, attnMask: TensorBias(mask), scale: scale) }),
-            ("AlibiBias", {
-                try scaledDotProductAttention(query: i.q, key: i.k, value: i.v,
-                                              attnMask: AlibiBias(numHeads: 3, seqLenQ: 4, seqLenKV: 5) as any AttnBias, scale: scale)
-            }),
-            ("with log-sum-exp", {
-                try scaledDotProductAttentionWithLogSumExp(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5), scale: scale)
-            }),
-            ("math", { try withSDPBackends([.math]) { try scaledDotProductAttention(query: i.q, key: i.k, value: i.v, scale: scale) } }),
-            ("explainSDPA", { try explainSDPA(query: i.q, key: i.k, value: i.v, scale: scale) }),
-            ("_PreparedAttention", { try _PreparedAttention(query: i.q, key: i.k, value: i.v, attnMask: causalLowerRight(4, 5), options: AttentionOptions(scale: scale)) }),
+        let calls = try forwardCalls(i, scale: scale) + [
             ("paged, no entries", { try PagedKVCache(blockCount: 1, blockSize: 4, keyValueHeads: 3, headDim: 6).attention([], scale: scale) }),
             ("backward", {
                 let out = try scaledDotProductAttentionWithLogSumExp(query: i.q, key: i.k, value: i.v)
