@@ -7,7 +7,8 @@ extension SDPBackend {
             if request.dtype == .float64 {
                 return "float64 inputs run on the math backend (the fused kernel accumulates in float32)"
             }
-            if let scale = request.options.scale, !Float(scale).isFinite || (scale != 0 && !Float(scale).isNormal) {
+            // Infinite, zero or subnormal as a Float (not normal) where the Double is not zero.
+            if let scale = request.options.scale, scale != 0 && !Float(scale).isNormal {
                 return "scale \(scale) is outside float32's normal range, in which the fused kernel takes it (the math backend computes in Double)"
             }
             return nil

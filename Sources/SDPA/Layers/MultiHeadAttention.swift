@@ -289,9 +289,11 @@ struct _CrossProjections: Sendable {
 
     init(_ projection: Linear, queryRows: Int, keyValueRows: Int) throws {
         query = try projection._columns(0..<queryRows)
-        key = try projection._columns(queryRows..<(queryRows + keyValueRows))
-        value = try projection._columns((queryRows + keyValueRows)..<(queryRows + 2 * keyValueRows))
+        // Key and value as parts of the key-value rows, which start on a panel of their own: at most that one
+        // copy, and the value rows' if they do not start on a panel either.
         keyValue = try projection._columns(queryRows..<(queryRows + 2 * keyValueRows))
+        key = try keyValue._columns(0..<keyValueRows)
+        value = try keyValue._columns(keyValueRows..<(2 * keyValueRows))
     }
 }
 
