@@ -29,7 +29,7 @@ struct AttentionSettings {
         .value("bias", "KIND", "a bias by name (see below); default none"),
         .value("alibi-slopes", "A,B,...", "ALiBi slopes, one per query head (default: the paper's slopes for H heads)"),
         .flag("is-causal", "upper-left causal mask, PyTorch's is_causal; not with --bias or --mask"),
-        .value("scale", "X", "multiplies Q K^T (default 1/sqrt(E))"),
+        .value("scale", "X", "multiplies Q K^T (default 1/sqrt(E)); any finite number (one that float32 cannot hold runs on the math backend, in float64)"),
         .flag("enable-gqa", "grouped-query attention: H may be a multiple of the key/value head counts (without it, head counts broadcast: equal, or 1)"),
         .value("dropout", "P", "dropout probability in 0...1 (both backends drop the same weights for one --seed)"),
         .value("seed", "N", "dropout seed (default: a fresh seed each run)"),
@@ -135,7 +135,8 @@ struct AttentionSettings {
                 "--is-causal cannot be combined with --bias or --mask; a causal bias carries its own diagonal (e.g. --bias causal-upper-left)",
                 command: command)
         }
-        scale = try parsed.numberInFloatRange("scale")
+        // Any finite number, as the library takes it: one past float32's range runs on the math backend in Double.
+        scale = try parsed.number("scale")
         dropoutP = Float(try parsed.number("dropout", in: 0...1) ?? 0)
         dropoutSeed = try parsed.integer("seed", minimum: 0).map { UInt64($0) }
         enableGQA = parsed.has("enable-gqa")

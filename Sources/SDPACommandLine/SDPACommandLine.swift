@@ -96,8 +96,11 @@ public enum SDPACommandLine {
             output.standardError("sdpa: error: unknown subcommand '\(first)'; expected one of \(names.joined(separator: ", "))\nRun 'sdpa --help' for usage.\n")
             return CommandExitCode.usage
         }
-        return handlingErrors(command: spec.name, output: output) {
+        var given: ParsedArguments?
+        return handlingErrors(command: spec.name, output: output,
+                              naming: { ParameterSpelling.name($0, spec: spec, given: given) }) {
             let parsed = try spec.parse(Array(arguments.dropFirst()))
+            given = parsed
             if parsed.helpRequested {
                 output.standardOutput(spec.help)
                 return
@@ -107,8 +110,10 @@ public enum SDPACommandLine {
     }
 
     /// Runs `body`, turning its errors into a message on standard error and an exit status:
-    /// ``UsageError`` gives 2, anything else (``SDPAError``, file errors) 1.
-    public static func handlingErrors(command: String, output: CommandOutput, _ body: () throws -> Void) -> Int32 {
+    /// ``UsageError`` gives 2, anything else (``SDPAError``, file errors) 1. An ``SDPAError``'s message spells
+    /// each library parameter it names as `naming` does (by default as the library does).
+    public static func handlingErrors(command: String, output: CommandOutput,
+                                      naming: (String) -> String = { $0 }, _ body: () throws -> Void) -> Int32 {
         do {
             try body()
             return CommandExitCode.success
@@ -116,7 +121,7 @@ public enum SDPACommandLine {
             output.standardError("\(command): error: \(error.message)\nRun '\(error.command) --help' for usage.\n")
             return CommandExitCode.usage
         } catch let error as SDPAError {
-            output.standardError("\(command): error: \(error.description)\n")
+            output.standardError("\(command): error: \(error.description(naming: naming))\n")
             return CommandExitCode.badInput
         } catch let error as DecodingError {
             output.standardError("\(command): error: malformed benchmark JSON: \(error)\n")

@@ -178,6 +178,46 @@ private func contents(_ folder: URL) throws -> [String] {
         #expect(try contents(folder) == ["k.npy", "link.npy", "q.npy", "target.npy", "v.npy"])
     }
 
+    // MARK: - what an error calls the inputs
+
+    /// An error from the library names the option the user typed (`--mask`, `--sinks[1]`), not the Swift
+    /// parameter it fed; a parameter no option fed keeps the library's name. (`OptionCoverageTests` checks the
+    /// other options' spellings in its invalid cases.)
+    @Test func errorsNameTheOptionsTyped() throws {
+        let folder = try folderWithInputs()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func file(_ name: String, _ tensor: Tensor) throws -> String {
+            let url = folder.appending(path: name)
+            try tensor.write(to: url)
+            return url.path
+        }
+        let mask = try file("mask.npy", Tensor(shape: [5, 6], bools: Array(repeating: true, count: 30)))
+        let nanSinks = try file("nan-sinks.npy", Tensor(shape: [2], scalars: [Float(0), .nan]))
+        let out = folder.appending(path: "o.npy").path
+        let cases: [([String], String)] = [
+            (["run"] + inputArguments(folder) + ["--out", out, "--sinks", nanSinks], "sdpa run: error: --sinks[1] = nan: "),
+            (["explain"] + inputArguments(folder) + ["--mask", mask],
+             "sdpa explain: error: --mask of shape [5, 6] cannot be broadcast to the attention scores' shape [1, 2, 5, 7]"),
+            // No query file: the sizes came from --shape, so the message keeps the library's names.
+            (["explain", "--shape", "1,2,5,7,4", "--kv-heads", "3"],
+             "sdpa explain: error: query has 2 heads (shape [1, 2, 5, 4]) and key/value have 3 (shape [1, 3, 7, 4]): without --enable-gqa"),
+        ]
+        for (arguments, expected) in cases {
+            let result = sdpa(arguments)
+            #expect(result.status == CommandExitCode.badInput, "\(arguments)")
+            #expect(result.standardError.hasPrefix(expected), "\(arguments): \(result.standardError)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    /// A Swift caller reads the library's own parameter names.
+    @Test func theLibraryKeepsItsParameterNames() {
+        let error = SDPAError.maskNotBroadcastable(mask: [5, 6], target: [1, 2, 5, 7])
+        #expect(error.description.hasPrefix("attnMask of shape [5, 6] cannot be broadcast"))
+        let heads = SDPAError.headCountMismatch(query: [1, 2, 5, 4], key: [1, 3, 7, 4], enableGQA: false)
+        #expect(heads.description.hasSuffix("pass enableGQA: true for grouped-query attention"))
+    }
+
     // MARK: - the fuzzing entry point
 
     /// What the fuzzer drives: the run command's parser and the computation on small inputs, reading and

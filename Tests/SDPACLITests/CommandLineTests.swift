@@ -277,9 +277,7 @@ import Testing
             (["run"] + replacing("--key", with: files.path("bad.npy").path),
              "sdpa run: error: \(files.path("bad.npy").path): not a .npy file (missing the \\x93NUMPY magic string)"),
             (["run"] + replacing("--key", with: files.path("k4.npy").path),
-             "sdpa run: error: " + SDPAError.shapeMismatch(
-                argument: "key", shape: [2, 3, 7, 4], other: "query", otherShape: [2, 3, 5, 8],
-                reason: "query and key must have the same head dimension E").description),
+             "sdpa run: error: --key has shape [2, 3, 7, 4] and --query has shape [2, 3, 5, 8]: query and key must have the same head dimension E"),
             (["run", "--bias", "alibi", "--alibi-slopes", "1,2"] + files.arguments,
              "sdpa run: error: AlibiBias.slopes.count is 2 but the inputs need 3"),
             (["run", "--mask", missing] + files.arguments, "sdpa run: error: \(missing): cannot read the file"),

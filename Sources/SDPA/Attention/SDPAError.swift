@@ -41,31 +41,39 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
     case kvCacheFull(sequence: String, tokens: Int, neededBlocks: Int, freeBlocks: Int, blockCount: Int)
 
     /// What went wrong, naming the argument and the shapes or values involved.
-    public var description: String {
+    public var description: String { description(naming: { $0 }) }
+
+    /// The description with each parameter the library names (`query`, `attnMask`, `enableGQA`, …) spelled as
+    /// `name` spells it: the `sdpa` command says `--mask` where a Swift caller reads `attnMask`.
+    package func description(naming name: (String) -> String) -> String {
         switch self {
         case let .invalidShape(argument, shape, reason):
             // An argument that is itself a shape is named once: `shape [2, -1]: …`, not `shape has shape …`.
             return argument.hasSuffix("shape") || argument.hasSuffix("Shape")
-                ? "\(argument) \(shape): \(reason)" : "\(argument) has shape \(shape): \(reason)"
+                ? "\(name(argument)) \(shape): \(reason)" : "\(name(argument)) has shape \(shape): \(reason)"
         case let .rank(argument, shape, expected):
-            return "\(argument) has shape \(shape) (rank \(shape.count)); expected \(expected)"
+            return "\(name(argument)) has shape \(shape) (rank \(shape.count)); expected \(expected)"
         case let .shapeMismatch(argument, shape, other, otherShape, reason):
-            return "\(argument) has shape \(shape) and \(other) has shape \(otherShape): \(reason)"
+            return "\(name(argument)) has shape \(shape) and \(name(other)) has shape \(otherShape): \(reason)"
         case let .headCountMismatch(query, key, enableGQA):
             let hq = query.count >= 3 ? query[query.count - 3] : 0
             let hkv = key.count >= 3 ? key[key.count - 3] : 0
+            let heads = "\(name("query")) has \(hq) heads (shape \(query)) and \(name("key"))/\(name("value")) have \(hkv) (shape \(key))"
+            let gqa = name("enableGQA")
             if enableGQA {
-                return "query has \(hq) heads (shape \(query)) and key/value have \(hkv) (shape \(key)): with enableGQA the query head count must be a positive multiple of the key/value head count"
+                return heads + ": with \(gqa) the query head count must be a positive multiple of the key/value head count"
             }
-            return "query has \(hq) heads (shape \(query)) and key/value have \(hkv) (shape \(key)): without enableGQA they must be equal, or one side have one head (broadcast to the other's, as PyTorch broadcasts); pass enableGQA: true for grouped-query attention"
+            let pass = gqa == "enableGQA" ? "pass enableGQA: true" : "pass \(gqa)"
+            return heads + ": without \(gqa) they must be equal, or one side have one head (broadcast to the other's, as PyTorch broadcasts); \(pass) for grouped-query attention"
         case let .dtypeMismatch(query, key, value):
-            return "query, key and value must share one dtype; got query \(query), key \(key), value \(value)"
+            let (q, k, v) = (name("query"), name("key"), name("value"))
+            return "\(q), \(k) and \(v) must share one dtype; got \(q) \(query), \(k) \(key), \(v) \(value)"
         case let .unsupportedDType(argument, dtype, reason):
-            return "\(argument) has dtype \(dtype): \(reason)"
+            return "\(name(argument)) has dtype \(dtype): \(reason)"
         case let .maskNotBroadcastable(mask, target):
-            return "attnMask of shape \(mask) cannot be broadcast to the attention scores' shape \(target); each mask dimension, aligned from the right, must equal the score dimension or be 1"
+            return "\(name("attnMask")) of shape \(mask) cannot be broadcast to the attention scores' shape \(target); each mask dimension, aligned from the right, must equal the score dimension or be 1"
         case let .invalidArgument(argument, value, reason):
-            return "\(argument) = \(value): \(reason)"
+            return "\(name(argument)) = \(value): \(reason)"
         case let .biasMismatch(bias, parameter, expected, actual, inputs):
             return "\(bias).\(parameter) is \(actual) but the inputs need \(expected) (\(inputs))"
         case let .causalWithBias(bias):
@@ -73,7 +81,7 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .noBackend(allowed, reasons):
             return "no allowed backend can run these inputs (allowed: \(allowed.map(\.rawValue).joined(separator: ", "))): " + reasons.joined(separator: "; ")
         case let .invalidAxes(argument, axes, shape):
-            return "\(argument) \(axes) is not valid for a tensor of shape \(shape)"
+            return "\(name(argument)) \(axes) is not valid for a tensor of shape \(shape)"
         case let .reshape(from, to):
             // The target may be any sizes a caller wrote, so its count is checked, not trapped on.
             func elements(_ shape: [Int]) -> String {
@@ -83,7 +91,7 @@ public enum SDPAError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .npy(path, reason):
             return "\(path): \(reason)"
         case let .allocationFailed(argument, byteCount, reason):
-            return "\(argument) needs \(byteCount) bytes (\(_binaryByteCount(byteCount))): \(reason)"
+            return "\(name(argument)) needs \(byteCount) bytes (\(_binaryByteCount(byteCount))): \(reason)"
         case let .kvCacheFull(sequence, tokens, needed, free, count):
             return "the paged KV cache needs \(needed) free blocks to append \(tokens) tokens to \(sequence) but has \(free) of \(count); "
                 + "free (or preempt) a sequence, or create the cache with more blocks"
