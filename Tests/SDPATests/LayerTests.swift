@@ -271,6 +271,39 @@ private func gelu(_ x: Double) -> Double { x * 0.5 * (1 + erf(x / 2.0.squareRoot
         expectIdentical(unbatched, try together.sliced(1..<2, along: 0).reshaped([7, D]), "unbatched")
     }
 
+    /// A view (sequence-first data transposed, a slice) or another dtype gives what its contiguous float32 copy
+    /// gives, bit for bit, through every layer: the converted copy a layer makes lives until the product has read it.
+    @Test func layersTakeViewsAndOtherDTypes() throws {
+        let (B, L, S, D) = (3, 9, 13, 48)
+        let block = try MultiHeadAttention.random(embedDim: D, heads: 4, keyValueHeads: 2, seed: 41)
+        let encoder = try TransformerEncoderLayer.random(embedDim: D, heads: 4, feedForwardDim: 64, seed: 42)
+        let linear = try Linear.random(inputFeatures: D, outputFeatures: 40, seed: 43), norm = try LayerNorm(features: D)
+        let sequenceFirst = try Tensor.randomNormal(shape: [L, B, D], seed: 44)
+        let memory = try Tensor.randomNormal(shape: [S, B, D], seed: 45), other = try Tensor.randomNormal(shape: [S, B, D], seed: 47)
+        let wide = try Tensor.randomNormal(shape: [B, L, D + 16], seed: 46)
+        func sequenceFirstViews(_ dtype: DType, _ memoryDType: DType) throws -> [Tensor] {
+            try [sequenceFirst, memory, other].enumerated().map { try $1.transposed(0, 1).converted(to: $0 == 0 ? dtype : memoryDType) }
+        }
+        let inputs: [([Tensor], String)] = [
+            (try sequenceFirstViews(.float32, .float32), "transposed"),
+            ([try wide.sliced(8..<(D + 8), along: 2)] + (try sequenceFirstViews(.float32, .float32).dropFirst()), "sliced features"),
+            (try sequenceFirstViews(.float64, .float64), "float64"),
+            (try sequenceFirstViews(.float16, .bfloat16), "half"),
+        ]
+        for (views, label) in inputs {
+            let (x, m, o) = (views[0], views[1], views[2])
+            let (x32, m32, o32) = (try x.converted(to: .float32).contiguous(), try m.converted(to: .float32).contiguous(),
+                                   try o.converted(to: .float32).contiguous())
+            #expect(!x.isContiguous || x.dtype != .float32, "\(label): the case must need a copy")
+            expectIdentical(try block(x, isCausal: true), try block(x32, isCausal: true), "self-attention, \(label)")
+            expectIdentical(try block(query: x, key: m, value: m), try block(query: x32, key: m32, value: m32), "cross, one tensor, \(label)")
+            expectIdentical(try block(query: x, key: m, value: o), try block(query: x32, key: m32, value: o32), "cross, two tensors, \(label)")
+            expectIdentical(try encoder(x), try encoder(x32), "encoder, \(label)")
+            expectIdentical(try linear(x, residual: try linear(x)), try linear(x32, residual: try linear(x32)), "linear, \(label)")
+            expectIdentical(try norm(x), try norm(x32), "layer norm, \(label)")
+        }
+    }
+
     @Test func crossAttentionShapesAreChecked() throws {
         let block = try MultiHeadAttention.random(embedDim: 8, heads: 2, seed: 38)
         let (q, kv) = (try randn([2, 3, 8], seed: 39), try randn([2, 5, 8], seed: 40))

@@ -77,25 +77,33 @@ public struct Linear: Sendable {
             throw SDPAError.shapeMismatch(argument: "residual", shape: residual.shape, other: "the output", otherShape: outputShape,
                                           reason: "the residual is added to the output, so it has its shape")
         }
-        let input = try x._contiguousFloat32()
         let output = try Tensor._floatMatrix(outputShape)
-        _apply(rows: outputShape.dropLast().reduce(1, *), input._floats, output._floats, activation: activation,
+        _apply(rows: outputShape.dropLast().reduce(1, *), try x._contiguousFloat32(), into: output, activation: activation,
                residual: try residual?._contiguousFloat32(), normalization: nil)
         return output
     }
 
-    /// `normalization(activation(x Wᵀ + b) + residual)` over `rows` contiguous rows, written to `output`:
-    /// the product, then everything else on each block of the output as it is finished.
+    /// `normalization(activation(x Wᵀ + b) + residual)` over the first `rows` rows of `input`, written to `output`
+    /// (both, and `residual`, contiguous float32): the product, then everything else on each block of the output as
+    /// it is finished. Tensors, not pointers, so that a converted copy made for the call lives until it returns.
     @usableFromInline
-    func _apply(
+    func _apply(rows: Int, _ input: Tensor, into output: Tensor, activation: Activation, residual: Tensor?, normalization: LayerNorm?) {
+        withExtendedLifetime((input, output, residual)) {
+            _apply(rows: rows, UnsafePointer(input._floats), output._floats, activation: activation,
+                   residual: residual?._floats, normalization: normalization)
+        }
+    }
+
+    /// ``_apply(rows:_:into:activation:residual:normalization:)`` on memory the caller keeps alive.
+    private func _apply(
         rows: Int, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
-        activation: Activation, residual: Tensor?, normalization: LayerNorm?
+        activation: Activation, residual: UnsafeMutablePointer<Float>?, normalization: LayerNorm?
     ) {
         let (n, k) = (outputFeatures, inputFeatures)
         let blocks = _ProductBlocks(m: rows, n: n, k: k, panelWidth: panels.width, wholeRows: normalization != nil)
         // A layer norm needs whole rows: fused when an item holds them, a pass of its own otherwise.
         let fusedNorm = blocks.columnBlocks == 1 ? normalization : nil
-        let out = _SendablePointer(output), skip = residual.map { _SendablePointer($0._floats) }
+        let out = _SendablePointer(output), skip = residual.map { _SendablePointer($0) }
         var finish: (@Sendable (Range<Int>, Range<Int>) -> Void)?
         if activation != .identity || skip != nil || fusedNorm != nil {
             finish = { (rowRange: Range<Int>, columns: Range<Int>) in

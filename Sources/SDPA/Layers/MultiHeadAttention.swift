@@ -206,7 +206,7 @@ public struct MultiHeadAttention: Sendable {
     /// The output projection of the heads' outputs.
     func project(_ heads: Tensor) throws -> Tensor {
         let output = try Tensor._floatMatrix(Array(heads.shape.dropLast()) + [outputProjection.outputFeatures])
-        outputProjection._apply(rows: heads.count / Swift.max(1, heads.shape.last!), heads._floats, output._floats,
+        outputProjection._apply(rows: heads.count / Swift.max(1, heads.shape.last!), heads, into: output,
                                 activation: .identity, residual: nil, normalization: nil)
         return output
     }
@@ -226,7 +226,7 @@ public struct MultiHeadAttention: Sendable {
         let (B, L, H, Hkv, E) = (x.shape[0], x.shape[1], heads, keyValueHeads, headDim)
         let width = (H + 2 * Hkv) * E
         let qkv = try Tensor._floatMatrix([B, L, width])
-        inputProjection._apply(rows: B * L, try x._contiguousFloat32()._floats, qkv._floats, activation: .identity, residual: nil, normalization: nil)
+        inputProjection._apply(rows: B * L, try x._contiguousFloat32(), into: qkv, activation: .identity, residual: nil, normalization: nil)
         let out = try sdpa(_heads(qkv, H, at: 0, headDim: E), _heads(qkv, Hkv, at: H * E, headDim: E),
                            _heads(qkv, Hkv, at: (H + Hkv) * E, headDim: E))
         return try _interleavedHeads(try out._contiguousFloat32())
@@ -257,7 +257,7 @@ public struct MultiHeadAttention: Sendable {
         /// `x` through `layer` (rows of the input projection): `[B, n, out]` float32.
         func projected(_ x: Tensor, _ layer: Linear) throws -> Tensor {
             let output = try Tensor._floatMatrix([B, x.shape[1], layer.outputFeatures])
-            layer._apply(rows: B * x.shape[1], try x._contiguousFloat32()._floats, output._floats, activation: .identity, residual: nil,
+            layer._apply(rows: B * x.shape[1], try x._contiguousFloat32(), into: output, activation: .identity, residual: nil,
                          normalization: nil)
             return output
         }
@@ -302,11 +302,13 @@ struct _CrossProjections: Sendable {
 func _interleavedHeads(_ x: Tensor) throws -> Tensor {
     let (B, H, L, E) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let result = try Tensor._floatMatrix([B, L, H * E])
-    let (src, dst) = (x._floats, result._floats)
-    for b in 0..<B {
-        for h in 0..<H {
-            for l in 0..<L {
-                (dst + ((b * L + l) * H + h) * E).update(from: src + ((b * H + h) * L + l) * E, count: E)
+    withExtendedLifetime((x, result)) {
+        let (src, dst) = (x._floats, result._floats)
+        for b in 0..<B {
+            for h in 0..<H {
+                for l in 0..<L {
+                    (dst + ((b * L + l) * H + h) * E).update(from: src + ((b * H + h) * L + l) * E, count: E)
+                }
             }
         }
     }

@@ -85,12 +85,12 @@ public struct TransformerEncoderLayer: Sendable {
     func feedForward(_ heads: Tensor, residual x: Tensor) throws -> Tensor {
         let (rows, f) = (x.count / Swift.max(1, attention.embedDim), feedForwardIn.outputFeatures)
         let h = try Tensor._floatMatrix(x.shape)
-        attention.outputProjection._apply(rows: rows, heads._floats, h._floats, activation: .identity,
+        attention.outputProjection._apply(rows: rows, heads, into: h, activation: .identity,
                                           residual: try x._contiguousFloat32(), normalization: attentionNorm)
         let inner = try Tensor._floatMatrix([rows, f])
-        feedForwardIn._apply(rows: rows, h._floats, inner._floats, activation: activation, residual: nil, normalization: nil)
+        feedForwardIn._apply(rows: rows, h, into: inner, activation: activation, residual: nil, normalization: nil)
         let y = try Tensor._floatMatrix(x.shape)
-        feedForwardOut._apply(rows: rows, inner._floats, y._floats, activation: .identity, residual: h, normalization: outputNorm)
+        feedForwardOut._apply(rows: rows, inner, into: y, activation: .identity, residual: h, normalization: outputNorm)
         return y
     }
 }
