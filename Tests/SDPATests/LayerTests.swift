@@ -366,6 +366,36 @@ private func gelu(_ x: Double) -> Double { x * 0.5 * (1 + erf(x / 2.0.squareRoot
         #expect(zip(got, want).map { abs($0 - $1) }.max()! <= 1e-5)
     }
 
+    /// Errors name the argument at fault: a head count of 0, a key weight of another `D`, bool values (which a layer
+    /// would read as 0 and 1).
+    @Test func badLayerArgumentsAreNamed() throws {
+        func argument(_ body: () throws -> Any) -> String? {
+            do { _ = try body() } catch let error as SDPAError {
+                switch error {
+                case let .invalidArgument(argument, _, _), let .shapeMismatch(argument, _, _, _, _), let .unsupportedDType(argument, _, _):
+                    return argument
+                default: return "\(error)"
+                }
+            } catch { return "\(error)" }
+            return nil
+        }
+        let (w, out) = (try Tensor.randomNormal(shape: [24, 8], seed: 1), try Tensor.randomNormal(shape: [8, 8], seed: 2))
+        let bools = try Tensor.randomBools(shape: [2, 3, 8], seed: 3)
+        #expect(argument { try MultiHeadAttention(inputWeight: w, outputWeight: out, heads: 0) } == "heads")
+        #expect(argument { try MultiHeadAttention(inputWeight: w, outputWeight: out, heads: 2, keyValueHeads: 0) } == "keyValueHeads")
+        #expect(argument { try MultiHeadAttention(queryWeight: out, keyWeight: try Tensor.randomNormal(shape: [8, 6], seed: 4), valueWeight: out,
+                                                  outputWeight: out, heads: 2) } == "keyWeight")
+        #expect(argument { try MultiHeadAttention(queryWeight: out, keyWeight: out, valueWeight: try Tensor.randomBools(shape: [8, 8], seed: 5),
+                                                  outputWeight: out, heads: 2) } == "valueWeight")
+        #expect(argument { try Linear(weight: try Tensor.randomBools(shape: [3, 8], seed: 6)) } == "weight")
+        let block = try MultiHeadAttention(inputWeight: w, outputWeight: out, heads: 2)
+        #expect(argument { try block(bools) } == "x")
+        #expect(argument { try block(query: try Tensor.randomNormal(shape: [2, 3, 8], seed: 7), key: bools, value: bools) } == "key")
+        #expect(argument { try Linear(weight: out)(bools) } == "x")
+        #expect(argument { try LayerNorm(features: 8)(bools) } == "x")
+        #expect(argument { try TransformerEncoderLayer.random(embedDim: 8, heads: 2, feedForwardDim: 16, seed: 8)(bools) } == "x")
+    }
+
     @Test func badShapesAreErrors() throws {
         let layer = try Linear.random(inputFeatures: 4, outputFeatures: 3, seed: 1)
         #expect(throws: SDPAError.self) { try layer(Tensor(zeros: [2, 5])) }

@@ -29,8 +29,8 @@ public struct LayerNorm: Sendable {
         }
         features = weight.shape[0]
         self.epsilon = epsilon
-        gamma = try weight._contiguousFloat32()
-        beta = try bias._contiguousFloat32()
+        gamma = try weight._contiguousFloat32("weight")
+        beta = try bias._contiguousFloat32("bias")
     }
 
     /// An identity-initialised layer norm (weight 1, bias 0), as PyTorch's.
@@ -52,7 +52,7 @@ public struct LayerNorm: Sendable {
             throw SDPAError.shapeMismatch(argument: "x", shape: x.shape, other: "LayerNorm.weight", otherShape: [features],
                                           reason: "the last dimension is the one normalized")
         }
-        let result = try x._contiguousFloat32()._copiedIfShared(from: x)
+        let result = try x._contiguousFloat32("x")._copiedIfShared(from: x)
         _normalizeInParallel(result._floats, rows: features == 0 ? 0 : result.count / features)
         return result
     }

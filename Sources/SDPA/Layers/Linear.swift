@@ -21,14 +21,14 @@ public struct Linear: Sendable {
 
     /// A layer from PyTorch's `weight` (`[out, in]`) and optional `bias` (`[out]`), any float dtype.
     ///
-    /// - Throws: ``SDPAError`` when the weight is not rank 2 or the bias does not have `out` elements.
+    /// - Throws: ``SDPAError`` when the weight is not rank 2 or the bias does not have `out` elements, or either is bool.
     public init(weight: Tensor, bias: Tensor? = nil) throws {
         panels = try _WeightPanels(weight: weight, argument: "weight")
         if let bias, bias.shape != [panels.outputFeatures] {
             throw SDPAError.shapeMismatch(argument: "bias", shape: bias.shape, other: "weight", otherShape: weight.shape,
                                           reason: "the bias has one element per output feature, [\(panels.outputFeatures)]")
         }
-        biasVector = try bias?._contiguousFloat32()
+        biasVector = try bias?._contiguousFloat32("bias")
     }
 
     /// The layer of output features `columns` alone (rows `columns` of the weight, and of the bias): a view of
@@ -78,8 +78,8 @@ public struct Linear: Sendable {
                                           reason: "the residual is added to the output, so it has its shape")
         }
         let output = try Tensor._floatMatrix(outputShape)
-        _apply(rows: outputShape.dropLast().reduce(1, *), try x._contiguousFloat32(), into: output, activation: activation,
-               residual: try residual?._contiguousFloat32(), normalization: nil)
+        _apply(rows: outputShape.dropLast().reduce(1, *), try x._contiguousFloat32("x"), into: output, activation: activation,
+               residual: try residual?._contiguousFloat32("residual"), normalization: nil)
         return output
     }
 

@@ -8,6 +8,11 @@
 /// the attention weights are dropped with probability ``dropoutP`` (inside the fused kernel, as the math
 /// backend would drop them); otherwise, as in PyTorch's `eval()`, nothing is dropped.
 ///
+/// Masks are ``scaledDotProductAttention(query:key:value:attnMask:isCausal:scale:dropoutP:dropoutSeed:enableGQA:sinks:)``'s:
+/// a bool ``TensorBias`` is `true` where a query may attend, the opposite of `nn.MultiheadAttention`'s bool `attn_mask`
+/// and `key_padding_mask` (`True` masks out); a key padding mask is a ``KeyPaddingBias``, and a `[B·H, L, S]` mask is
+/// passed reshaped to `[B, H, L, S]`. The output is float32 whatever the input's dtype.
+///
 /// ```swift
 /// let attention = try MultiHeadAttention.random(embedDim: 64, heads: 8, keyValueHeads: 2, seed: 1)
 /// let x = try Tensor.randomNormal(shape: [2, 10, 64], seed: 2)                          // [B, L, D]
@@ -41,9 +46,12 @@ public struct MultiHeadAttention: Sendable {
         heads: Int, keyValueHeads: Int? = nil, dropoutP: Float = 0
     ) throws {
         let kvHeads = keyValueHeads ?? heads
-        guard heads > 0, kvHeads > 0, heads % kvHeads == 0 else {
+        guard heads > 0 else {
+            throw SDPAError.invalidArgument(argument: "heads", value: "\(heads)", reason: "a block has at least one head")
+        }
+        guard kvHeads > 0, heads % kvHeads == 0 else {
             throw SDPAError.invalidArgument(argument: "keyValueHeads", value: "\(kvHeads) (heads \(heads))",
-                                            reason: "both must be positive and heads a multiple of keyValueHeads")
+                                            reason: "must be positive, and heads a multiple of it")
         }
         try AttentionOptions(dropoutP: dropoutP).validate()
         let projection = try Linear(weight: inputWeight, bias: inputBias)
@@ -67,21 +75,25 @@ public struct MultiHeadAttention: Sendable {
     /// and Llama store them; a missing bias among present ones counts as zeros.
     ///
     /// - Throws: ``SDPAError`` as ``init(inputWeight:inputBias:outputWeight:outputBias:heads:keyValueHeads:dropoutP:)``,
-    ///   or when the three weights do not share `D` and a dtype.
+    ///   or when the three weights do not share `D` (their dtypes may differ: each is converted to float32).
     public init(
         queryWeight: Tensor, keyWeight: Tensor, valueWeight: Tensor,
         queryBias: Tensor? = nil, keyBias: Tensor? = nil, valueBias: Tensor? = nil,
         outputWeight: Tensor, outputBias: Tensor? = nil, heads: Int, keyValueHeads: Int? = nil, dropoutP: Float = 0
     ) throws {
-        let weights = [queryWeight, keyWeight, valueWeight]
-        for (name, w) in zip(["queryWeight", "keyWeight", "valueWeight"], weights) where w.rank != 2 {
+        let weights = [queryWeight, keyWeight, valueWeight], names = ["queryWeight", "keyWeight", "valueWeight"]
+        for (name, w) in zip(names, weights) where w.rank != 2 {
             throw SDPAError.rank(argument: name, shape: w.shape, expected: "rank 2 [out, in] (PyTorch's Linear.weight)")
         }
-        let fusedWeight = try Tensor.concatenated(weights.map { try $0.converted(to: .float32) }, along: 0)
+        for (name, w) in zip(["keyWeight", "valueWeight"], weights.dropFirst()) where w.shape[1] != queryWeight.shape[1] {
+            throw SDPAError.shapeMismatch(argument: name, shape: w.shape, other: "queryWeight", otherShape: queryWeight.shape,
+                                          reason: "the three projections read the same D = \(queryWeight.shape[1]) input features")
+        }
+        let fusedWeight = try Tensor.concatenated(zip(names, weights).map { try $1._contiguousFloat32($0) }, along: 0)
         var fusedBias: Tensor?
         if queryBias != nil || keyBias != nil || valueBias != nil {
-            let parts = try zip([queryBias, keyBias, valueBias], weights).map { bias, w in
-                try (bias ?? Tensor(zeros: [w.shape[0]])).converted(to: .float32)
+            let parts = try zip(zip(["queryBias", "keyBias", "valueBias"], [queryBias, keyBias, valueBias]), weights).map { named, w in
+                try (named.1 ?? Tensor(zeros: [w.shape[0]]))._contiguousFloat32(named.0)
             }
             for (name, (part, w)) in zip(["queryBias", "keyBias", "valueBias"], zip(parts, weights)) where part.shape != [w.shape[0]] {
                 throw SDPAError.shapeMismatch(argument: name, shape: part.shape, other: "its weight", otherShape: w.shape,
@@ -226,10 +238,10 @@ public struct MultiHeadAttention: Sendable {
         let (B, L, H, Hkv, E) = (x.shape[0], x.shape[1], heads, keyValueHeads, headDim)
         let width = (H + 2 * Hkv) * E
         let qkv = try Tensor._floatMatrix([B, L, width])
-        inputProjection._apply(rows: B * L, try x._contiguousFloat32(), into: qkv, activation: .identity, residual: nil, normalization: nil)
+        inputProjection._apply(rows: B * L, try x._contiguousFloat32("x"), into: qkv, activation: .identity, residual: nil, normalization: nil)
         let out = try sdpa(_heads(qkv, H, at: 0, headDim: E), _heads(qkv, Hkv, at: H * E, headDim: E),
                            _heads(qkv, Hkv, at: (H + Hkv) * E, headDim: E))
-        return try _interleavedHeads(try out._contiguousFloat32())
+        return try _interleavedHeads(try out._contiguousFloat32("attention output"))
     }
 
     /// ``attend(_:_:)`` with queries from `query` and keys and values from `key` and `value`: each input through its
@@ -254,23 +266,23 @@ public struct MultiHeadAttention: Sendable {
                                           reason: "key and value hold the same B sequences of S positions")
         }
         let (B, Hkv, E, layers) = (query.shape[0], keyValueHeads, headDim, crossProjections)
-        /// `x` through `layer` (rows of the input projection): `[B, n, out]` float32.
-        func projected(_ x: Tensor, _ layer: Linear) throws -> Tensor {
+        /// `x` (the argument `name`) through `layer` (rows of the input projection): `[B, n, out]` float32.
+        func projected(_ x: Tensor, _ name: String, _ layer: Linear) throws -> Tensor {
             let output = try Tensor._floatMatrix([B, x.shape[1], layer.outputFeatures])
-            layer._apply(rows: B * x.shape[1], try x._contiguousFloat32(), into: output, activation: .identity, residual: nil,
+            layer._apply(rows: B * x.shape[1], try x._contiguousFloat32(name), into: output, activation: .identity, residual: nil,
                          normalization: nil)
             return output
         }
         let (k, v): (Tensor, Tensor)
         if key._storage === value._storage && key._offset == value._offset && key.strides == value.strides && key.dtype == value.dtype {
-            let kv = try projected(key, layers.keyValue)
+            let kv = try projected(key, "key", layers.keyValue)
             (k, v) = (_heads(kv, Hkv, at: 0, headDim: E), _heads(kv, Hkv, at: Hkv * E, headDim: E))
         } else {
-            (k, v) = (_heads(try projected(key, layers.key), Hkv, at: 0, headDim: E),
-                      _heads(try projected(value, layers.value), Hkv, at: 0, headDim: E))
+            (k, v) = (_heads(try projected(key, "key", layers.key), Hkv, at: 0, headDim: E),
+                      _heads(try projected(value, "value", layers.value), Hkv, at: 0, headDim: E))
         }
-        let out = try sdpa(_heads(try projected(query, layers.query), heads, at: 0, headDim: E), k, v)
-        return try _interleavedHeads(try out._contiguousFloat32())
+        let out = try sdpa(_heads(try projected(query, "query", layers.query), heads, at: 0, headDim: E), k, v)
+        return try _interleavedHeads(try out._contiguousFloat32("attention output"))
     }
 }
 

@@ -2,9 +2,15 @@
 
 extension Tensor {
     /// This tensor as contiguous float32: itself when it already is, else a converted copy.
+    ///
+    /// - Throws: ``SDPAError/unsupportedDType(argument:dtype:reason:)`` naming `argument` for a bool tensor, which a
+    ///   layer would otherwise read as 0 and 1.
     @usableFromInline
-    func _contiguousFloat32() throws -> Tensor {
-        try (dtype == .float32 ? self : converted(to: .float32)).contiguous()
+    func _contiguousFloat32(_ argument: @autoclosure () -> String) throws -> Tensor {
+        guard dtype.isFloatingPoint else {
+            throw SDPAError.unsupportedDType(argument: argument(), dtype: dtype, reason: "a layer takes float32, float16, bfloat16 or float64 values")
+        }
+        return try (dtype == .float32 ? self : converted(to: .float32)).contiguous()
     }
 
     /// The first element of a contiguous float32 tensor.

@@ -25,7 +25,8 @@ public struct TransformerEncoderLayer: Sendable {
     public let feedForwardOut: Linear
     /// The layer norm after the feed-forward residual addition.
     public let outputNorm: LayerNorm
-    /// The feed-forward activation (BERT: ``Activation/gelu``).
+    /// The feed-forward activation (BERT: ``Activation/gelu``, the default here; PyTorch's `nn.TransformerEncoderLayer`
+    /// defaults to ``Activation/relu``).
     public let activation: Activation
 
     /// A layer from its parts.
@@ -45,14 +46,16 @@ public struct TransformerEncoderLayer: Sendable {
             ("outputNorm", [outputNorm.features], [d]),
         ]
         for (name, actual, expected) in checks where actual != expected {
-            throw SDPAError.shapeMismatch(argument: name, shape: actual, other: "the layer's sizes", otherShape: expected,
+            throw SDPAError.shapeMismatch(argument: name, shape: actual, other: "what the layer needs", otherShape: expected,
                                           reason: "an encoder layer maps D = \(d) to itself through attention, then D -> F -> D")
         }
         (self.attention, self.attentionNorm, self.feedForwardIn, self.feedForwardOut, self.outputNorm, self.activation) =
             (attention, attentionNorm, feedForwardIn, feedForwardOut, outputNorm, activation)
     }
 
-    /// A randomly initialised layer (PyTorch's initialisation, layer norms at identity), the same for the same seed.
+    /// A randomly initialised layer (every projection as ``Linear/random(inputFeatures:outputFeatures:bias:seed:)``,
+    /// layer norms at identity), the same for the same seed. For tests and benchmarks: PyTorch initialises
+    /// `nn.MultiheadAttention`'s in-projection otherwise (Xavier-uniform, zero biases), and a model loads its weights.
     ///
     /// - Throws: ``SDPAError`` for sizes that do not fit (see ``MultiHeadAttention/random(embedDim:heads:keyValueHeads:bias:dropoutP:seed:)``).
     public static func random(
@@ -86,7 +89,7 @@ public struct TransformerEncoderLayer: Sendable {
         let (rows, f) = (x.count / Swift.max(1, attention.embedDim), feedForwardIn.outputFeatures)
         let h = try Tensor._floatMatrix(x.shape)
         attention.outputProjection._apply(rows: rows, heads, into: h, activation: .identity,
-                                          residual: try x._contiguousFloat32(), normalization: attentionNorm)
+                                          residual: try x._contiguousFloat32("x"), normalization: attentionNorm)
         let inner = try Tensor._floatMatrix([rows, f])
         feedForwardIn._apply(rows: rows, h, into: inner, activation: activation, residual: nil, normalization: nil)
         let y = try Tensor._floatMatrix(x.shape)

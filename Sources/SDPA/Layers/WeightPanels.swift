@@ -28,6 +28,9 @@ struct _WeightPanels: Sendable {
         guard weight.rank == 2 else {
             throw SDPAError.rank(argument: argument, shape: weight.shape, expected: "rank 2 [out, in] (PyTorch's Linear.weight)")
         }
+        guard weight.dtype.isFloatingPoint else {
+            throw SDPAError.unsupportedDType(argument: argument, dtype: weight.dtype, reason: "a layer takes float32, float16, bfloat16 or float64 values")
+        }
         var info = sdpa_kernel_info()
         sdpa_kernels_info(&info)
         width = Swift.max(1, Int(info.tile_columns))
