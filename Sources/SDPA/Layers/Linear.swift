@@ -88,7 +88,7 @@ public struct Linear: Sendable {
     /// it is finished. Tensors, not pointers, so that a converted copy made for the call lives until it returns.
     @usableFromInline
     func _apply(rows: Int, _ input: Tensor, into output: Tensor, activation: Activation, residual: Tensor?, normalization: LayerNorm?) {
-        withExtendedLifetime((input, output, residual)) {
+        withExtendedLifetime((self, input, output, residual)) {
             _apply(rows: rows, UnsafePointer(input._floats), output._floats, activation: activation,
                    residual: residual?._floats, normalization: normalization)
         }

@@ -113,7 +113,10 @@ extension Tensor {
     public func npyData() throws -> Data {
         let stored = try _npyStored()
         var data = stored.npyHeader
-        data.append(Data(bytes: stored._storage.bytes + stored._offset * stored.dtype.byteWidth, count: count * stored.dtype.byteWidth))
+        // `stored` may be a copy made here: held until its bytes are copied out.
+        withExtendedLifetime(stored) {
+            data.append(Data(bytes: stored._storage.bytes + stored._offset * stored.dtype.byteWidth, count: count * stored.dtype.byteWidth))
+        }
         return data
     }
 
