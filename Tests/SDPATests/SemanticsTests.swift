@@ -571,6 +571,31 @@ struct ZeroSizeSemanticsTests {
         #expect(try scaledDotProductAttention(query: q, key: k, value: v, enableGQA: true).shape == [2, 0, 4, 6])
     }
 
+    /// Empty inputs whose last dimension is strided (a transposed or sliced view of an empty tensor) run as the same
+    /// shapes made contiguous do, forward and backward: an empty tensor is read nowhere (it once recursed until the
+    /// stack overflowed: its contiguous copy is itself).
+    @Test(arguments: [[0, 2, 8, 4], [1, 0, 8, 4], [1, 2, 0, 4]])
+    func emptyStridedViews(sizes: [Int]) throws {
+        let (B, H, S, E) = (sizes[0], sizes[1], sizes[2], sizes[3])
+        let q = try randn([B, H, 5, E], seed: 1)
+        let view = try Tensor(zeros: [B, H, E, S]).transposed(2, 3)  // [B, H, S, E], last stride S
+        #expect(view.strides.last != 1 || S <= 1)
+        let fresh = try Tensor(zeros: [B, H, S, E])
+        let mask = TensorBias(try Tensor(zeros: [5, S]))
+        for (key, value) in [(view, view), (view, fresh), (fresh, view)] {
+            expectIdentical(try scaledDotProductAttention(query: q, key: key, value: value),
+                            try scaledDotProductAttention(query: q, key: fresh, value: fresh), "\(sizes)")
+            expectIdentical(try scaledDotProductAttention(query: q, key: key, value: value, attnMask: mask),
+                            try scaledDotProductAttention(query: q, key: fresh, value: fresh, attnMask: mask), "\(sizes), mask")
+            let (out, lse) = try scaledDotProductAttentionWithLogSumExp(query: q, key: key, value: value)
+            let grads = try scaledDotProductAttentionBackward(gradOutput: out, query: q, key: key, value: value, output: out, logSumExp: lse)
+            #expect(grads.key.shape == key.shape && grads.value.shape == value.shape && grads.query.shape == q.shape)
+            #expect(grads.query.doubleScalars.allSatisfy { $0 == 0 })
+        }
+        let emptyQuery = try Tensor(zeros: [B, H, E, 0]).transposed(2, 3)
+        #expect(try scaledDotProductAttention(query: emptyQuery, key: view, value: view).shape == [B, H, 0, E])
+    }
+
     @Test func singleElementProblem() throws {
         let (q, k, v) = try randomAttentionInputs(1, 1, 1, 1, 1)
         #expect(try scaledDotProductAttention(query: q, key: k, value: v).scalars == v.scalars, "one key: weight exactly 1")

@@ -16,8 +16,9 @@ struct _InputView: @unchecked Sendable {
     @usableFromInline
     init(_ t: borrowing Tensor) throws {
         // A strided last dimension is copied once. (The strides are read, not the tensor copied: a tiny
-        // call felt each retain of its shape and strides.)
-        if t.strides[t.rank - 1] != 1 && t.shape[t.rank - 1] > 1 {
+        // call felt each retain of its shape and strides.) An empty tensor is read nowhere, and its "copy" would be
+        // itself (every empty tensor is contiguous): taken as it is.
+        if t.strides[t.rank - 1] != 1 && t.shape[t.rank - 1] > 1 && !t.shape.contains(0) {
             self = try _InputView(t.contiguous())
             return
         }
