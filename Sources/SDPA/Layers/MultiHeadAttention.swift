@@ -92,10 +92,11 @@ public struct MultiHeadAttention: Sendable {
         let fusedWeight = try Tensor.concatenated(zip(names, weights).map { try $1._contiguousFloat32($0) }, along: 0)
         var fusedBias: Tensor?
         if queryBias != nil || keyBias != nil || valueBias != nil {
-            let parts = try zip(zip(["queryBias", "keyBias", "valueBias"], [queryBias, keyBias, valueBias]), weights).map { named, w in
-                try (named.1 ?? Tensor(zeros: [w.shape[0]]))._contiguousFloat32(named.0)
+            let biasNames = ["queryBias", "keyBias", "valueBias"]
+            let parts = try zip(biasNames, zip([queryBias, keyBias, valueBias], weights)).map { name, given in
+                try (given.0 ?? Tensor(zeros: [given.1.shape[0]]))._contiguousFloat32(name)
             }
-            for (name, (part, w)) in zip(["queryBias", "keyBias", "valueBias"], zip(parts, weights)) where part.shape != [w.shape[0]] {
+            for (name, (part, w)) in zip(biasNames, zip(parts, weights)) where part.shape != [w.shape[0]] {
                 throw SDPAError.shapeMismatch(argument: name, shape: part.shape, other: "its weight", otherShape: w.shape,
                                               reason: "one bias element per output feature")
             }

@@ -28,9 +28,6 @@ struct _WeightPanels: Sendable {
         guard weight.rank == 2 else {
             throw SDPAError.rank(argument: argument, shape: weight.shape, expected: "rank 2 [out, in] (PyTorch's Linear.weight)")
         }
-        guard weight.dtype.isFloatingPoint else {
-            throw SDPAError.unsupportedDType(argument: argument, dtype: weight.dtype, reason: "a layer takes float32, float16, bfloat16 or float64 values")
-        }
         var info = sdpa_kernel_info()
         sdpa_kernels_info(&info)
         width = Swift.max(1, Int(info.tile_columns))
@@ -38,7 +35,7 @@ struct _WeightPanels: Sendable {
         (outputFeatures, inputFeatures) = (weight.shape[0], weight.shape[1])
         // Rows of W padded to whole panels, then each panel's `width` rows turned into its `in × width` columns.
         let count = (outputFeatures + width - 1) / width
-        var rows = try weight.converted(to: .float32)
+        var rows = try weight._contiguousFloat32(argument)
         if count * width > outputFeatures {
             let padding = try Tensor(_zeros: [count * width - outputFeatures, inputFeatures], dtype: .float32, argument: argument)
             rows = try Tensor.concatenated([rows, padding], along: 0)
