@@ -73,6 +73,10 @@ public struct PagedSequenceView: Sendable {
 
 /// A run of consecutive positions of one head in one block of a ``PagedKVCache``: `count` rows from
 /// `base`, `rowStride` elements (of the cache's dtype) from one row to the next.
+///
+/// `base` points into the cache's pool and holds nothing alive: read it while the view it came from (or the cache)
+/// is alive (`withExtendedLifetime(view) { … }` where the view is not used after the read), and before the cache
+/// writes those positions again (an append after a fork or a free may reuse the block).
 public struct PagedRows: @unchecked Sendable {
     /// The first element of the first row.
     public let base: UnsafeRawPointer
