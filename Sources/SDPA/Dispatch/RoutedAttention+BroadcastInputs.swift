@@ -57,6 +57,23 @@ func _backwardOverBroadcastInputs<Bias: AttnBias>(
     return gradients
 }
 
+/// The attention weights of a call on inputs that broadcast or have several batch dimensions: computed on their
+/// expansion, in the query's rank and batch dimensions (`[..., H, L, S]`).
+func _weightsOverBroadcastInputs<Bias: AttnBias>(
+    query: Tensor, key: Tensor, bias: Bias?, isCausal: Bool, options: AttentionOptions
+) throws -> Tensor {
+    let inputs = try _BroadcastInputs(query: query.shape, key: key.shape, value: key.shape, enableGQA: options.enableGQA)
+    try options.validate(for: inputs.runShape)
+    try _checkNoComposedMask(bias, batch: inputs.batch)
+    let (q, k, _) = try inputs.expanded(query: query, key: key, value: key)
+    if let batch = inputs.batch, var tensorBias = bias as? TensorBias {
+        tensorBias.mask = try batch.flattenedMask(tensorBias.mask)
+        return try inputs.inInputsRank(_weights(query: q, key: k, bias: tensorBias, isCausal: isCausal, options: options),
+                                       argument: "attention weights")
+    }
+    return try inputs.inInputsRank(_weights(query: q, key: k, bias: bias, isCausal: isCausal, options: options), argument: "attention weights")
+}
+
 /// Throws for a ``TensorBias`` inside a composition when the inputs' batch dimensions (rank 5 and more) are
 /// flattened: only a lone mask is flattened with them, and a composed one would be read against the flattened batch.
 private func _checkNoComposedMask<Bias: AttnBias>(_ bias: Bias?, batch: _BatchDimensions?) throws {

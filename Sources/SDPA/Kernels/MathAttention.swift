@@ -43,31 +43,15 @@ func _mathAttention<Modifier: _ScoreModifier>(
                 let sink = sinks?[h] ?? -.infinity
                 var scores = [Double](repeating: 0, count: S)
                 for i in 0..<L {
-                    let qRow = (bh * L + i) * E
-                    var rowMax = -Double.infinity
-                    var sawNaN = false
-                    for j in 0..<S {
-                        let kRow = (kvHead * S + j) * E
-                        var dot = 0.0
-                        for e in 0..<E { dot += q[qRow + e] * k[kRow + e] }
-                        let s = modifier.biasedScore(dot * scale, batch: b, head: h, query: i, key: j)
-                        scores[j] = s
-                        if s.isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, s) }
-                    }
+                    let row = _MathRow(q: q, k: k, queryRow: (bh * L + i) * E, kvHead: kvHead, keyLength: S, headDim: E, scale: scale)
                     let outRow = outBase.pointer! + (bh * L + i) * Ev
                     // Every position masked: the output row stays 0 and its log-sum-exp is the sink's (-inf without).
-                    if rowMax == -.infinity && !sawNaN {
+                    guard let softmax = row.softmaxNumerators(&scores, modifier: modifier, batch: b, head: h, query: i, sink: sink) else {
                         lseBase.pointer![bh * L + i] = Float(sink)
                         continue
                     }
-                    let top = Swift.max(rowMax, sink)
-                    let shift = top.isFinite ? top : 0
-                    var sum = sink == -.infinity ? 0 : Foundation.exp(sink - shift)
-                    for j in 0..<S where scores[j] != -.infinity {
-                        scores[j] = Foundation.exp(scores[j] - shift)
-                        sum += scores[j]
-                    }
-                    lseBase.pointer![bh * L + i] = Float(shift + Foundation.log(sum))
+                    lseBase.pointer![bh * L + i] = Float(softmax.logSumExp)
+                    let sum = softmax.denominator
                     for j in 0..<S where scores[j] != -.infinity {
                         var p = scores[j] / sum
                         if let dropout { p = dropout.apply(p, at: dropout.counter(batch: b, head: h, query: i, key: j)) }
@@ -82,4 +66,38 @@ func _mathAttention<Modifier: _ScoreModifier>(
     out.withUnsafeBufferPointer { output._storeContiguous(from: $0) }
     lse.withUnsafeBufferPointer { logSumExp._storeContiguous(from: $0) }
     return _AttentionResult(output: output, logSumExp: logSumExp)
+}
+
+/// One query row of the reference kernel: its biased scores and their softmax, in `Double` (what the output and
+/// ``_attentionWeights(query:key:shape:modifier:options:)`` both read).
+struct _MathRow {
+    let q: [Double], k: [Double]
+    let queryRow: Int, kvHead: Int, keyLength: Int, headDim: Int, scale: Double
+
+    /// Fills `scores` with each key's `exp(score − shift)` (`-infinity` where the bias masks it) and returns the
+    /// softmax's denominator (the sink's term included) and the row's log-sum-exp; `nil` when every position is
+    /// masked. A NaN score makes the denominator NaN, so that it reaches the whole row.
+    func softmaxNumerators<Modifier: _ScoreModifier>(
+        _ scores: inout [Double], modifier: Modifier, batch b: Int, head h: Int, query i: Int, sink: Double
+    ) -> (denominator: Double, logSumExp: Double)? {
+        var rowMax = -Double.infinity
+        var sawNaN = false
+        for j in 0..<keyLength {
+            let kRow = (kvHead * keyLength + j) * headDim
+            var dot = 0.0
+            for e in 0..<headDim { dot += q[queryRow + e] * k[kRow + e] }
+            let s = modifier.biasedScore(dot * scale, batch: b, head: h, query: i, key: j)
+            scores[j] = s
+            if s.isNaN { sawNaN = true } else { rowMax = Swift.max(rowMax, s) }
+        }
+        if rowMax == -.infinity && !sawNaN { return nil }
+        let top = Swift.max(rowMax, sink)
+        let shift = top.isFinite ? top : 0
+        var sum = sink == -.infinity ? 0 : Foundation.exp(sink - shift)
+        for j in 0..<keyLength where scores[j] != -.infinity {
+            scores[j] = Foundation.exp(scores[j] - shift)
+            sum += scores[j]
+        }
+        return (sum, shift + Foundation.log(sum))
+    }
 }
