@@ -104,6 +104,9 @@ struct AttentionWeightsTests {
         #expect(throws: SDPAError.self) { try scaledDotProductAttentionWeights(query: q, key: k, attnMask: causalLowerRight(4, 6)) }
         #expect(throws: SDPAError.self) { try scaledDotProductAttentionWeights(query: q, key: k, sinks: try randn([3], seed: 20)) }
         #expect(throws: SDPAError.self) { try scaledDotProductAttentionWeights(query: q, key: k, attnMask: TensorBias(try randn([4, 4], seed: 21))) }
+        #expect(throws: SDPAError.self) { try scaledDotProductAttentionWeights(query: q, key: try k.converted(to: .float64)) }
+        let bools = try Tensor.randomBools(shape: [1, 2, 4, 3], seed: 22)
+        #expect(throws: SDPAError.self) { try scaledDotProductAttentionWeights(query: bools, key: bools) }
     }
 
     /// A block's weights, multiplied by its value heads and projected, are its output; averaged, the mean of the heads'.
