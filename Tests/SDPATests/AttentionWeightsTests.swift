@@ -78,6 +78,20 @@ struct AttentionWeightsTests {
         }
     }
 
+    /// A NaN or +infinity score makes its whole row NaN, masked positions included (PyTorch's softmax); the other rows
+    /// are untouched.
+    @Test func nonFiniteScoresMakeTheirRowNaN() throws {
+        let (q, k, _) = try randomAttentionInputs(1, 1, 3, 4, 2, seed: 25)
+        for bad in [Double.infinity, .nan] {
+            var mask = [Double](repeating: 0, count: 12)
+            (mask[4 + 1], mask[4 + 3]) = (bad, -.infinity)  // row 1: key 1 non-finite, key 3 masked
+            let weights = try scaledDotProductAttentionWeights(query: q, key: k, attnMask: TensorBias(try Tensor(shape: [3, 4], scalars: mask)))
+                .doubleScalars
+            #expect(weights[4..<8].allSatisfy { $0.isNaN }, "\(bad)")
+            #expect(weights[0..<4].allSatisfy { $0.isFinite } && weights[8..<12].allSatisfy { $0.isFinite }, "\(bad)")
+        }
+    }
+
     /// Rank 3, rank 2 and broadcast batch dimensions come back in the query's rank, as the attention output does.
     @Test func ranksAndBroadcastBatches() throws {
         let q = try randn([3, 2, 5, 4], seed: 14, dtype: .float64), k = try randn([2, 7, 4], seed: 15, dtype: .float64)

@@ -3,7 +3,7 @@ import Dispatch
 /// The attention weights `softmax(scale · Q Kᵀ + bias)` of every query row, `[B, H, L, S]` (`[H, L, S]` for rank-3
 /// inputs) in the query's dtype, computed as the reference kernel computes the weights it multiplies `V` by (in
 /// `Double`, a sink's term in each denominator): a masked position weighs 0, a row that sees no key is all 0, and a
-/// NaN score makes its row NaN. No dropout: the weights before it, as PyTorch's `need_weights` in evaluation mode.
+/// NaN or +infinity score makes its whole row NaN (as PyTorch's softmax). No dropout: the weights before it, as PyTorch's `need_weights` in evaluation mode.
 func _attentionWeights<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
 ) throws -> Tensor {
@@ -32,6 +32,11 @@ func _attentionWeights<Modifier: _ScoreModifier>(
                 let row = _MathRow(q: q, k: k, queryRow: (bh * L + i) * E, kvHead: b * Hkv + h / group, keyLength: S, headDim: E, scale: scale)
                 guard let softmax = row.softmaxNumerators(&scores, modifier: modifier, batch: b, head: h, query: i, sink: sink) else { continue }
                 let out = base.pointer! + (bh * L + i) * S
+                // A NaN or +infinity score: NaN everywhere in the row, as PyTorch's softmax gives it (and the output).
+                guard softmax.denominator.isFinite else {
+                    out.update(repeating: .nan, count: S)
+                    continue
+                }
                 for j in 0..<S where scores[j] != -.infinity { out[j] = scores[j] / softmax.denominator }
             }
         }
