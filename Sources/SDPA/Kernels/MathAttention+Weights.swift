@@ -3,7 +3,8 @@ import Dispatch
 /// The attention weights `softmax(scale · Q Kᵀ + bias)` of every query row, `[B, H, L, S]` (`[H, L, S]` for rank-3
 /// inputs) in the query's dtype, computed as the reference kernel computes the weights it multiplies `V` by (in
 /// `Double`, a sink's term in each denominator): a masked position weighs 0, a row that sees no key is all 0, and a
-/// NaN or +infinity score makes its whole row NaN (as PyTorch's softmax). No dropout: the weights before it, as PyTorch's `need_weights` in evaluation mode.
+/// NaN or +infinity score makes its whole row NaN (as PyTorch's softmax). No dropout: the weights before it, as
+/// PyTorch's `need_weights` returns them in evaluation mode.
 func _attentionWeights<Modifier: _ScoreModifier>(
     query: Tensor, key: Tensor, shape: AttentionShape, modifier: Modifier, options: AttentionOptions
 ) throws -> Tensor {
@@ -11,12 +12,8 @@ func _attentionWeights<Modifier: _ScoreModifier>(
     let weightsShape = Array(shape.outputShape.dropLast()) + [S]
     let weights = try Tensor(_zeros: weightsShape, dtype: query.dtype, argument: "attention weights")
     // The weights, the inputs in Double and one row of scores per thread.
-    var workBytes = 0
-    for elements in [_checkedProduct(B, H, L, S), query.count, key.count, _checkedProduct(S, SDPAThreads.processorCount)] {
-        let (sum, overflow) = workBytes.addingReportingOverflow(elements.flatMap { _checkedProduct(8, $0) } ?? .max)
-        workBytes = overflow ? .max : sum
-    }
-    try _checkAllocation(byteCount: workBytes, for: "the attention weights in float64")
+    try _checkDoubleWork([_checkedProduct(B, H, L, S), query.count, key.count, _checkedProduct(S, SDPAThreads.processorCount)],
+                         for: "the attention weights in float64")
     let q = query._elements(as: Double.self), k = key._elements(as: Double.self)
     let scale = options.resolvedScale(headDim: E)
     let (group, Hkv) = (shape.groupSize, shape.keyValueHeads)

@@ -19,12 +19,8 @@ func _mathAttention<Modifier: _ScoreModifier>(
     let logSumExp = try Tensor(_zeros: Array(shape.outputShape.dropLast()), dtype: .float32, argument: "logSumExp")
     // The inputs and the output in Double, the log-sum-exp, and one row of scores per thread: all sized
     // from the inputs (8 bytes per element, counted generously).
-    var workBytes = 0
-    for elements in [query.count, key.count, value.count, B * H * L * Ev, B * H * L, _checkedProduct(S, SDPAThreads.processorCount)] {
-        let (sum, overflow) = workBytes.addingReportingOverflow(elements.flatMap { _checkedProduct(8, $0) } ?? .max)
-        workBytes = overflow ? .max : sum
-    }
-    try _checkAllocation(byteCount: workBytes, for: "the math backend's float64 copies of the inputs and output")
+    try _checkDoubleWork([query.count, key.count, value.count, B * H * L * Ev, B * H * L, _checkedProduct(S, SDPAThreads.processorCount)],
+                         for: "the math backend's float64 copies of the inputs and output")
     let q = query._elements(as: Double.self), k = key._elements(as: Double.self), v = value._elements(as: Double.self)
     let scale = options.resolvedScale(headDim: E)
     let dropout = _Dropout(options, shape: shape)
@@ -66,6 +62,17 @@ func _mathAttention<Modifier: _ScoreModifier>(
     out.withUnsafeBufferPointer { output._storeContiguous(from: $0) }
     lse.withUnsafeBufferPointer { logSumExp._storeContiguous(from: $0) }
     return _AttentionResult(output: output, logSumExp: logSumExp)
+}
+
+/// Throws ``SDPAError/allocationFailed(argument:byteCount:reason:)`` for `purpose` when arrays of these many `Double`s
+/// (`nil`: a count past `Int`) cannot be had together.
+func _checkDoubleWork(_ elementCounts: [Int?], for purpose: String) throws {
+    var workBytes = 0
+    for elements in elementCounts {
+        let (sum, overflow) = workBytes.addingReportingOverflow(elements.flatMap { _checkedProduct(8, $0) } ?? .max)
+        workBytes = overflow ? .max : sum
+    }
+    try _checkAllocation(byteCount: workBytes, for: purpose)
 }
 
 /// One query row of the reference kernel: its biased scores and their softmax, in `Double` (what the output and
