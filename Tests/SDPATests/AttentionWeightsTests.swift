@@ -101,13 +101,9 @@ struct AttentionWeightsTests {
             let weights = try scaledDotProductAttentionWeights(query: query, key: k, isCausal: true)
             #expect(weights.shape == Array(query.shape.dropLast()) + [7], "\(label)")
             let out = try withSDPBackends([.math]) { try scaledDotProductAttention(query: query, key: k, value: v, isCausal: true) }
-            let perRow = weights.doubleScalars, values = v.doubleScalars
-            var expected = [Double](repeating: 0, count: out.count)
-            for r in 0..<(perRow.count / 7) {
-                let head = (r / 5) % 2
-                for j in 0..<7 { for e in 0..<3 { expected[r * 3 + e] += perRow[r * 7 + j] * values[(head * 7 + j) * 3 + e] } }
-            }
-            expectClose(expected, out.doubleScalars, Self.tolerance, label)
+            // The values as each batch entry reads them (broadcast over the query's batch dimensions).
+            let values = try v.broadcast(to: Array(query.shape.dropLast(3)) + v.shape).contiguous()
+            expectClose(weighted(weights, values, heads: 2, group: 1), out.doubleScalars, Self.tolerance, label)
         }
     }
 

@@ -369,31 +369,30 @@ private func gelu(_ x: Double) -> Double { x * 0.5 * (1 + erf(x / 2.0.squareRoot
     /// Errors name the argument at fault: a head count of 0, a key weight of another `D`, bool values (which a layer
     /// would read as 0 and 1).
     @Test func badLayerArgumentsAreNamed() throws {
-        func argument(_ body: () throws -> Any) -> String? {
-            do { _ = try body() } catch let error as SDPAError {
-                switch error {
-                case let .invalidArgument(argument, _, _), let .shapeMismatch(argument, _, _, _, _), let .unsupportedDType(argument, _, _):
-                    return argument
-                default: return "\(error)"
-                }
-            } catch { return "\(error)" }
-            return nil
+        /// `body`'s error, whose message must start with `argument` (the argument it names, and what follows it).
+        func expectNamed<T>(_ argument: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T) {
+            let error = expectSDPAError(sourceLocation: sourceLocation, body)
+            #expect(error?.description.hasPrefix(argument) == true, "\(error.map(String.init(describing:)) ?? "none")", sourceLocation: sourceLocation)
         }
         let (w, out) = (try Tensor.randomNormal(shape: [24, 8], seed: 1), try Tensor.randomNormal(shape: [8, 8], seed: 2))
         let bools = try Tensor.randomBools(shape: [2, 3, 8], seed: 3)
-        #expect(argument { try MultiHeadAttention(inputWeight: w, outputWeight: out, heads: 0) } == "heads")
-        #expect(argument { try MultiHeadAttention(inputWeight: w, outputWeight: out, heads: 2, keyValueHeads: 0) } == "keyValueHeads")
-        #expect(argument { try MultiHeadAttention(queryWeight: out, keyWeight: try Tensor.randomNormal(shape: [8, 6], seed: 4), valueWeight: out,
-                                                  outputWeight: out, heads: 2) } == "keyWeight")
-        #expect(argument { try MultiHeadAttention(queryWeight: out, keyWeight: out, valueWeight: try Tensor.randomBools(shape: [8, 8], seed: 5),
-                                                  outputWeight: out, heads: 2) } == "valueWeight")
-        #expect(argument { try Linear(weight: try Tensor.randomBools(shape: [3, 8], seed: 6)) } == "weight")
+        expectNamed("heads = 0") { try MultiHeadAttention(inputWeight: w, outputWeight: out, heads: 0) }
+        expectNamed("keyValueHeads = 0") { try MultiHeadAttention(inputWeight: w, outputWeight: out, heads: 2, keyValueHeads: 0) }
+        expectNamed("keyWeight has shape [8, 6]") {
+            try MultiHeadAttention(queryWeight: out, keyWeight: try Tensor.randomNormal(shape: [8, 6], seed: 4), valueWeight: out,
+                                   outputWeight: out, heads: 2)
+        }
+        expectNamed("valueWeight has dtype bool") {
+            try MultiHeadAttention(queryWeight: out, keyWeight: out, valueWeight: try Tensor.randomBools(shape: [8, 8], seed: 5),
+                                   outputWeight: out, heads: 2)
+        }
+        expectNamed("weight has dtype bool") { try Linear(weight: try Tensor.randomBools(shape: [3, 8], seed: 6)) }
         let block = try MultiHeadAttention(inputWeight: w, outputWeight: out, heads: 2)
-        #expect(argument { try block(bools) } == "x")
-        #expect(argument { try block(query: try Tensor.randomNormal(shape: [2, 3, 8], seed: 7), key: bools, value: bools) } == "key")
-        #expect(argument { try Linear(weight: out)(bools) } == "x")
-        #expect(argument { try LayerNorm(features: 8)(bools) } == "x")
-        #expect(argument { try TransformerEncoderLayer.random(embedDim: 8, heads: 2, feedForwardDim: 16, seed: 8)(bools) } == "x")
+        expectNamed("x has dtype bool") { try block(bools) }
+        expectNamed("key has dtype bool") { try block(query: try Tensor.randomNormal(shape: [2, 3, 8], seed: 7), key: bools, value: bools) }
+        expectNamed("x has dtype bool") { try Linear(weight: out)(bools) }
+        expectNamed("x has dtype bool") { try LayerNorm(features: 8)(bools) }
+        expectNamed("x has dtype bool") { try TransformerEncoderLayer.random(embedDim: 8, heads: 2, feedForwardDim: 16, seed: 8)(bools) }
     }
 
     @Test func badShapesAreErrors() throws {
